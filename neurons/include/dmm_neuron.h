@@ -1,0 +1,107 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Neuron types and the registry that holds them (spec dmm.md §3).
+ * A neuron type is a static const descriptor: name, one-line summary, input
+ * and output names (or variadic), parameters, whether it keeps state, and its
+ * activation function. The registry is an object, never a global: it interns
+ * each type's names once, so the engine resolves types and input names when a
+ * network is loaded and never compares strings while it runs.
+ */
+#ifndef DMM_NEURON_H
+#define DMM_NEURON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vv.h"
+
+typedef struct dmm_type_info dmm_type_info;
+
+/*
+ * One firing of one neuron in the up movement. The engine fills the inputs;
+ * the function sets `output` (new) and, for stateful types, `new_state` (new).
+ * Every vv the engine passes in is borrowed for the duration of the call.
+ * The function returns 0 or a DMM_E_* code; on DMM_E_NONFINITE or any other
+ * error the engine discards whatever the function had set and stops the cycle.
+ */
+typedef struct dmm_fire {
+    vv_ctx *vc;
+    const dmm_type_info *type; /* the resolved type: interned labels */
+    vv_label name;             /* the neuron's name */
+    vv input;                  /* {input-name: V}, zero when no input */
+    vv params;                 /* this neuron's parameters, zero if none */
+    vv state;                  /* state from the last firing, zero at first */
+    vv feed;                   /* `input` neurons: map queued for this cycle */
+    uint64_t step;             /* the cycle being computed (1 for the first) */
+    uint64_t *rng;  /* the network's random state (xoshiro256**, 4 words) */
+    vv output;      /* out, new: the neuron's whole output map */
+    vv new_state;   /* out, new: stateful types only */
+    dmm_error *err; /* where to say what went wrong */
+} dmm_fire;
+
+typedef int (*dmm_neuron_fn)(dmm_fire *f);
+
+typedef struct dmm_param_spec {
+    const char *name;
+    double default_value;
+    const char *summary;
+} dmm_param_spec;
+
+typedef struct dmm_neuron_type {
+    const char *name;    /* e.g. "accum" */
+    const char *summary; /* one line, for `dmm neurons` and docs */
+    /* NULL-terminated input names; NULL means variadic (any names). */
+    const char *const *inputs;
+    /* NULL-terminated output names; NULL means variadic, see outputs_doc. */
+    const char *const *outputs;
+    const char *outputs_doc; /* e.g. "same names as inputs"; NULL if fixed */
+    const dmm_param_spec *params; /* terminated by {NULL}; NULL if none */
+    bool stateful;
+    dmm_neuron_fn fn;
+} dmm_neuron_type;
+
+/* A registered type with its names interned. Indexes match the descriptor. */
+struct dmm_type_info {
+    const dmm_neuron_type *desc; /* borrowed from the registrant */
+    vv_label name;
+    size_t n_inputs; /* 0 with in == NULL for variadic */
+    size_t n_outputs;
+    const vv_label *in;
+    const vv_label *out;
+    size_t n_params;
+    const vv_label *param;
+};
+
+/* The input by descriptor index k (borrowed, zero when absent). */
+static inline vv dmm_fire_in(const dmm_fire *f, size_t k)
+{
+    return vv_child(f->input, f->type->in[k]);
+}
+
+/* A parameter by descriptor index k: the neuron's value if given, else the
+ * descriptor's default. */
+double dmm_fire_param(const dmm_fire *f, size_t k);
+
+typedef struct dmm_registry dmm_registry;
+
+/* new: an empty registry interning in vc; NULL when out of memory. */
+dmm_registry *dmm_registry_new(vv_ctx *vc);
+void dmm_registry_free(dmm_registry *r);
+/* Register t (borrowed: it must outlive r, normally static const).
+ * DMM_E_INVAL for a duplicate name or a descriptor without name or fn. */
+int dmm_registry_add(dmm_registry *r, const dmm_neuron_type *t);
+/* Register every built-in type (the table in docs/neurons.md). */
+int dmm_registry_add_builtins(dmm_registry *r);
+/* borrowed: the type named by label, NULL when unknown. */
+const dmm_type_info *dmm_registry_find(const dmm_registry *r, vv_label name);
+/* Types in registration order, for listings. */
+size_t dmm_registry_count(const dmm_registry *r);
+const dmm_type_info *dmm_registry_at(const dmm_registry *r, size_t i);
+vv_ctx *dmm_registry_vctx(const dmm_registry *r);
+/* True if a fixed-arity type has an input called label (always true for a
+ * variadic type). */
+bool dmm_type_accepts_input(const dmm_type_info *t, vv_label label);
+/* Append the catalogue as Markdown (what docs/neurons.md holds). */
+int dmm_registry_markdown(const dmm_registry *r, vv_buf *b);
+
+#endif

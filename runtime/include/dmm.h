@@ -1,0 +1,53 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The DMM engine (spec dmm.md §2, §4, §6): a network loaded from JSON, run one
+ * two-stroke cycle at a time. The network owns its state: the output map Y_t
+ * (Self's output is the matrix W_t), the state of stateful neurons, the input
+ * queues, the cycle number and the random state. Edits and feeds are applied
+ * between cycles only. A cycle that fails (a NaN, an unknown type made by a
+ * self-edit, out of memory) leaves the network exactly as it was.
+ */
+#ifndef DMM_H
+#define DMM_H
+
+#include <stdint.h>
+
+#include "dmm_neuron.h"
+#include "vv.h"
+
+typedef struct dmm_net dmm_net;
+
+/* Load a network description from a file or from text. vc and reg are
+ * borrowed and must outlive the network. Errors read
+ * "file:line:column: /json/path: message". */
+int dmm_net_load_file(vv_ctx *vc, const dmm_registry *reg, const char *filename,
+                      dmm_net **out, dmm_error *err);
+int dmm_net_load_text(vv_ctx *vc, const dmm_registry *reg, const char *text,
+                      size_t len, const char *source, dmm_net **out,
+                      dmm_error *err);
+void dmm_net_free(dmm_net *net);
+
+/* Run one cycle: down movement, then up movement. */
+int dmm_net_step(dmm_net *net, dmm_error *err);
+/* t: the number of cycles run, so outputs are Y_t. */
+uint64_t dmm_net_step_count(const dmm_net *net);
+/* borrowed: Y_t, Self included. */
+vv dmm_net_outputs(const dmm_net *net);
+/* borrowed: W_t. */
+vv dmm_net_matrix(const dmm_net *net);
+
+/* W += delta before the next cycle (a six-level fragment). Rejected, with the
+ * network unchanged, if the result would not be a valid network. */
+int dmm_net_edit(dmm_net *net, vv delta, dmm_error *err);
+/* Queue an output map for the input neuron (input, name): it emits one queued
+ * map per cycle, {} when its queue is empty. */
+int dmm_net_feed(dmm_net *net, vv_label name, vv outputs, dmm_error *err);
+
+/* Whole state as JSON (a state file), and back. Restoring into a fresh
+ * context continues bit-identically. Writing a file is atomic. */
+int dmm_net_save_buf(const dmm_net *net, vv_buf *b);
+int dmm_net_save_file(const dmm_net *net, const char *filename, dmm_error *err);
+int dmm_net_restore_file(vv_ctx *vc, const dmm_registry *reg,
+                         const char *filename, dmm_net **out, dmm_error *err);
+
+#endif

@@ -1,0 +1,253 @@
+// SPDX-License-Identifier: MIT
+/*
+ * V-values: finite prefix trees with numeric leaves (spec dmm.md §1).
+ * A vv is a small struct passed by value: the node's scalar part inline and a
+ * pointer to its children, an immutable, reference-counted map from interned
+ * labels to vv. A bare scalar needs no heap memory; zero is {0, NULL}.
+ * Invariants (canonical form, kept by every function here): no stored zero
+ * scalars, no empty child maps, no NaN or infinity anywhere.
+ *
+ * Ownership words used below, as in Jansson:
+ *   new      - the caller owns the returned reference and releases it with
+ * vv_free; borrowed - valid while the value it came from is alive; do not free;
+ *   takes    - the function consumes the caller's reference.
+ * A `vv` argument without a word is borrowed. Functions that return int
+ * return 0 or a negative DMM_E_* code; on error, outputs are left as they were.
+ *
+ * Threads: values may be read and shared across threads (reference counts are
+ * atomic). A vv_ctx may be used from several threads at once; interning takes
+ * a lock, everything else is lock-free.
+ */
+#ifndef VV_H
+#define VV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dmm_error.h"
+
+/* An interned label: an index into its context's symbol table. Labels are
+ * compared and hashed as integers; only output sorts them by their bytes. */
+typedef uint32_t vv_label;
+
+typedef struct vv_ctx vv_ctx;
+typedef struct vv_map vv_map; /* opaque: children of a node */
+
+typedef struct vv {
+    double num;  /* the scalar part; 0 when there is none */
+    vv_map *map; /* the children; NULL when there are none */
+} vv;
+
+#define VV_ZERO ((vv){0.0, NULL})
+
+static inline vv vv_number(double x)
+{
+    return (vv){x, NULL};
+}
+static inline bool vv_is_zero(vv v)
+{
+    return v.map == NULL && v.num == 0.0;
+}
+/* True when v has no children (zero counts as a scalar). */
+static inline bool vv_is_scalar(vv v)
+{
+    return v.map == NULL;
+}
+
+/* ---- context: labels, allocator, limits -------------------------------- */
+
+/*
+ * The allocator, in Lua's style: alloc(ud, NULL, 0, n) allocates,
+ * alloc(ud, p, old, 0) frees and returns NULL, otherwise reallocates.
+ * Returning NULL for n > 0 is an out-of-memory failure that every function
+ * reports as DMM_E_NOMEM, leaving its inputs intact. Must be thread-safe when
+ * the context is used from several threads.
+ */
+typedef void *(*vv_alloc_fn)(void *ud, void *ptr, size_t old_size,
+                             size_t new_size);
+
+typedef struct vv_options {
+    vv_alloc_fn alloc; /* NULL: malloc/realloc/free */
+    void *alloc_ud;
+    int max_depth; /* deepest nesting of a value; 0: VV_DEFAULT_MAX_DEPTH */
+    size_t max_label_len; /* bytes; 0: VV_DEFAULT_MAX_LABEL */
+} vv_options;
+
+#define VV_DEFAULT_MAX_DEPTH 1000
+#define VV_DEFAULT_MAX_LABEL 4096
+
+/* New context, or NULL when out of memory. opt may be NULL for defaults. */
+vv_ctx *vv_ctx_new(const vv_options *opt);
+/* Free the context. Every value made in it must have been freed before. */
+void vv_ctx_free(vv_ctx *c);
+int vv_ctx_max_depth(const vv_ctx *c);
+/* Bytes currently allocated through the context's allocator. */
+size_t vv_ctx_bytes(const vv_ctx *c);
+
+/* Intern len bytes of s (any bytes but NUL; UTF-8 is the convention).
+ * DMM_E_LIMIT when longer than max_label_len or the table is full. */
+int vv_intern(vv_ctx *c, const char *s, size_t len, vv_label *out);
+/* Same for a NUL-terminated string. */
+int vv_intern_cstr(vv_ctx *c, const char *s, vv_label *out);
+/* The label's bytes, NUL-terminated (borrowed, lives as long as c). len may
+ * be NULL. */
+const char *vv_label_str(const vv_ctx *c, vv_label l, size_t *len);
+/* Find without interning: 0, or DMM_E_NOTFOUND. */
+int vv_label_find(vv_ctx *c, const char *s, size_t len, vv_label *out);
+/* Number of labels interned so far; labels are 0 .. count-1 in intern order. */
+size_t vv_label_count(const vv_ctx *c);
+
+/* ---- references --------------------------------------------------------- */
+
+/* A new reference to the same value (O(1): the children are shared). */
+vv vv_ref(vv v);
+/* Release a reference. Iterative, so values of any depth are freed safely. */
+void vv_free(vv_ctx *c, vv v);
+
+/* ---- construction and structure ----------------------------------------- */
+
+/* new: {label: child} (+ num as scalar part). child is borrowed. DMM_E_DEPTH
+ * when the result would be deeper than the limit. */
+int vv_wrap(vv_ctx *c, double num, vv_label label, vv child, vv *out);
+/*
+ * new: a node with scalar part num and the given children, in any order.
+ * Takes every children[k] (also on error); duplicate labels are added
+ * together; zero children are dropped.
+ */
+int vv_from_pairs(vv_ctx *c, double num, size_t n, const vv_label *labels,
+                  vv *children, vv *out);
+
+/* borrowed: the child at label, zero when absent. O(log n). */
+vv vv_child(vv v, vv_label label);
+/* borrowed: the subtree at path (n labels), zero when absent. */
+vv vv_get(vv v, const vv_label *path, size_t n);
+/* new: v with the subtree at path replaced by sub (borrowed). Copies only the
+ * path; intermediate nodes are created as needed. */
+int vv_set(vv_ctx *c, vv v, const vv_label *path, size_t n, vv sub, vv *out);
+
+/* Number of children of the root. */
+size_t vv_nchildren(vv v);
+/* Depth: 0 for a scalar, 1 + the deepest child otherwise. O(1). */
+int vv_depth(vv v);
+
+/* Iteration over a node's children in label-id order (not byte order).
+ * The iterator borrows v; do not free v while iterating. */
+typedef struct vv_iter {
+    const void *stack[8];
+    unsigned pos[8];
+    int top;
+} vv_iter;
+void vv_iter_init(vv_iter *it, vv v);
+/* Next child: label and borrowed child; false at the end. */
+bool vv_iter_next(vv_iter *it, vv_label *label, vv *child);
+
+/* Children of the root sorted by label bytes, as needed for output.
+ * labels/children are arrays of vv_nchildren(v) entries filled with borrowed
+ * children. */
+void vv_children_sorted(const vv_ctx *c, vv v, vv_label *labels, vv *children);
+
+/* ---- vector-space operations -------------------------------------------- */
+
+/* new: a + b. */
+int vv_add(vv_ctx *c, vv a, vv b, vv *out);
+/* new: k·a (k = 0 gives zero). */
+int vv_scale(vv_ctx *c, double k, vv a, vv *out);
+/*
+ * *acc += w·b. acc is owned by the caller and updated in place where its
+ * nodes are not shared, copying only shared paths otherwise; this is how a sum
+ * of many terms is built without a new tree per term. On error *acc is
+ * unchanged.
+ */
+int vv_axpy(vv_ctx *c, vv *acc, double w, vv b);
+/* new: Σ w[k]·terms[k] for k < n (terms borrowed). A single weight-1 term is
+ * a reference to it, not a copy. */
+int vv_sum(vv_ctx *c, size_t n, const double *w, const vv *terms, vv *out);
+
+/* Largest |scalar| anywhere, 0 for zero. */
+double vv_max_norm(vv v);
+/* Σ over paths present in both of the products of their scalars. */
+int vv_dot(vv_ctx *c, vv a, vv b, double *out);
+
+/* A function applied to every stored scalar by vv_apply. Absent scalars stay
+ * absent (the function is assumed to map 0 to 0 where it matters). */
+typedef double (*vv_scalar_fn)(double x, void *ud);
+/* new: fn applied leaf-wise; DMM_E_NONFINITE if fn returns NaN or ±Inf. */
+int vv_apply(vv_ctx *c, vv a, vv_scalar_fn fn, void *ud, vv *out);
+
+/* new: mask ⊙ m: for every path p where mask has a scalar w, w·(m at p) at p.
+ */
+int vv_mult_mask(vv_ctx *c, vv mask, vv m, vv *out);
+/* new: lincomb(row, m): Σ over paths p where row has a scalar w of
+ * w·(m at p), added at the root (the down-movement primitive). */
+int vv_lincomb(vv_ctx *c, vv row, vv m, vv *out);
+
+/* ---- comparison and measurement ----------------------------------------- */
+
+/* Exact structural equality of canonical values. */
+bool vv_equal(vv a, vv b);
+/* Equality within tolerance: every scalar, compared path by path (absent
+ * meaning 0), satisfies |x - y| <= abs_tol + rel_tol·max(|x|, |y|). */
+bool vv_close(vv a, vv b, double rel_tol, double abs_tol);
+
+/* Called for each stored scalar with its path (borrowed, depth labels) in
+ * label-id order; return non-zero to stop (that value is returned). */
+typedef int (*vv_leaf_fn)(const vv_label *path, int depth, double x, void *ud);
+int vv_foreach_leaf(vv v, vv_leaf_fn fn, void *ud);
+
+typedef struct vv_stats {
+    size_t leaves; /* stored scalars */
+    size_t nodes;  /* nodes, the root included (zero counts 1) */
+    size_t bytes;  /* heap bytes of the maps reached (shared ones each time) */
+    int depth;
+} vv_stats;
+void vv_measure(vv v, vv_stats *st);
+
+/* ---- JSON --------------------------------------------------------------- */
+
+/*
+ * Text form (spec §1): a number is a scalar, an object a node whose member
+ * ":number" is its scalar part, {} is zero. Reading is strict: strings,
+ * booleans, null, arrays, duplicate keys, numbers out of double range and
+ * nesting past the limit are errors, reported with line, column and JSON
+ * Pointer path in err.
+ */
+typedef struct json_t json_t;
+
+/* new: from a parsed Jansson value. path is the JSON Pointer of j inside its
+ * document ("" for the root), used in error messages; err gets path and text
+ * but no position (see vv_json_locate). */
+int vv_from_json(vv_ctx *c, const json_t *j, const char *path, vv *out,
+                 dmm_error *err);
+/* new: parse text (len bytes). source names it in err ("<string>" if NULL). */
+int vv_parse(vv_ctx *c, const char *text, size_t len, const char *source,
+             vv *out, dmm_error *err);
+/* new: read a file. */
+int vv_read_file(vv_ctx *c, const char *filename, vv *out, dmm_error *err);
+/* Fill err->line and err->column from err->path by scanning text: how errors
+ * found after parsing get a position. No-op when the path is not found. */
+void vv_json_locate(const char *text, size_t len, dmm_error *err);
+
+/* A growable byte buffer for output. Free data with free(). */
+typedef struct vv_buf {
+    char *data;
+    size_t len;
+    size_t cap;
+} vv_buf;
+int vv_buf_append(vv_buf *b, const char *s, size_t n);
+int vv_buf_printf(vv_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Append a JSON string literal (quoted and escaped). */
+int vv_buf_json_string(vv_buf *b, const char *s, size_t n);
+/* Append a number in its shortest form that reads back to the same double. */
+int vv_buf_number(vv_buf *b, double x);
+
+/* Append canonical JSON: keys in byte order, a scalar-only node as a bare
+ * number, zero as {}. */
+int vv_write(const vv_ctx *c, vv v, vv_buf *b);
+/* new (free()): canonical JSON, NUL-terminated; NULL when out of memory. */
+char *vv_to_string(const vv_ctx *c, vv v);
+/* new: a Jansson value (for embedding in larger documents); NULL on OOM. */
+json_t *vv_to_json(const vv_ctx *c, vv v);
+
+#endif
