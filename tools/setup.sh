@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Install the Debian 12 packages dmm needs to build and test, if missing.
+# Idempotent and quiet when everything is already there; `apt-get update`
+# runs only when something has to be installed. Needs root (or sudo).
+set -euo pipefail
+
+packages=(
+    gcc libc6-dev meson ninja-build pkg-config python3
+    libjansson-dev uthash-dev libuv1-dev libcmocka-dev
+    clang libclang-rt-14-dev # libFuzzer targets
+)
+
+missing=()
+for p in "${packages[@]}"; do
+    status=$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null || true)
+    [[ $status == ii* ]] || missing+=("$p")
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+echo "setup: installing ${missing[*]}"
+if [[ $(id -u) -eq 0 ]]; then
+    sudo=()
+elif command -v sudo >/dev/null; then
+    sudo=(sudo)
+else
+    echo "setup: error: need root (or sudo) to install: ${missing[*]}" >&2
+    exit 1
+fi
+
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+export DEBIAN_FRONTEND=noninteractive
+if ! "${sudo[@]}" apt-get update -q >"$log" 2>&1 ||
+    ! "${sudo[@]}" apt-get install -y -q --no-install-recommends \
+        "${missing[@]}" >>"$log" 2>&1; then
+    tail -n 30 "$log" >&2
+    echo "setup: error: apt-get could not install: ${missing[*]}" >&2
+    exit 1
+fi
+echo "setup: done"
