@@ -1,0 +1,52 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Helpers shared by every cmocka test program: a failing allocator, file and
+ * source-tree access, and V-value assertions. Including this header is enough
+ * to use cmocka. Test code only: these helpers fail the running test on error.
+ */
+#ifndef TESTUTIL_H
+#define TESTUTIL_H
+
+// clang-format off
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+// clang-format on
+
+#include "vv.h"
+
+/*
+ * Allocator for vv_options.alloc (ud = a tu_alloc). Counts every call that
+ * asks for memory (n > 0: allocations and reallocations) from 1; call number
+ * fail_at returns NULL, later calls succeed again. fail_at <= 0 never fails.
+ * bytes is the live total, trusting the old sizes the caller passes, so it is
+ * back to 0 when everything was freed. Not thread-safe.
+ */
+typedef struct tu_alloc {
+    long fail_at;
+    long count;
+    size_t bytes;
+} tu_alloc;
+void *tu_alloc_fn(void *ud, void *p, size_t old, size_t n);
+
+/* new (free()): the whole file, NUL-terminated; *len (may be NULL) gets its
+ * size. NULL on error. */
+char *tu_read_file(const char *path, size_t *len);
+/* The repository root: env DMM_SOURCE_ROOT, or "." (borrowed). */
+const char *tu_source_root(void);
+/* new (free()): tu_source_root() + "/" + rel. */
+char *tu_path(const char *rel);
+
+/* The label for s, interned in c; fails the test on error. */
+vv_label tu_label(vv_ctx *c, const char *s);
+/* new: json parsed by vv_parse; fails the test (with the error) on error. */
+vv tu_vv(vv_ctx *c, const char *json);
+/* Fails the test, printing both as JSON, unless vv_close(got, want, rel, 0). */
+void tu_assert_vv_close(vv_ctx *c, vv got, vv want, double rel);
+/* Fails the test unless v is canonical: no stored zero or non-finite
+ * scalar, no empty child map (checked through the public API). */
+void tu_assert_canonical(vv_ctx *c, vv v);
+
+#endif
