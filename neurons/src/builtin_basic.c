@@ -1,0 +1,186 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The built-in neuron types of spec dmm.md §3 that are not leaf-wise
+ * activations: accumulators, routing, comparison, products, host I/O, lists and
+ * gating. All are stateless pure functions of the input (input/feed aside).
+ * Every function sets f->output only on success; on error it stays zero and
+ * nothing is leaked.
+ */
+#include "builtins.h"
+
+/* f->output = {label: child}; takes child (also on error). Zero child gives
+ * zero, as canonical form requires. */
+static int emit1(dmm_fire *f, vv_label label, vv child)
+{
+    int rc = vv_from_pairs(f->vc, 0.0, 1, &label, &child, &f->output);
+    return rc ? dmm__fire_fail(f, rc) : 0;
+}
+
+static int fire_accum(dmm_fire *f)
+{
+    vv sum;
+    int rc = vv_add(f->vc, dmm_fire_in(f, 0), dmm_fire_in(f, 1), &sum);
+    return rc ? dmm__fire_fail(f, rc) : emit1(f, f->type->out[0], sum);
+}
+
+/* identity and output: the input map itself, shared, not copied. */
+static int fire_identity(dmm_fire *f)
+{
+    f->output = vv_ref(f->input);
+    return 0;
+}
+
+static int fire_max_norm(dmm_fire *f)
+{
+    f->output = vv_number(vv_max_norm(f->input));
+    return 0;
+}
+
+/*
+ * right − left has a negative scalar at path p exactly when right(p) < left(p)
+ * (absent meaning 0): for finite doubles the sign of a rounded difference is
+ * the sign of the exact one. Comparing instead of subtracting allocates
+ * nothing and cannot overflow to infinity. Each side's leaves are visited and
+ * compared with the other side at the same path; paths in neither are 0 − 0.
+ */
+typedef struct le_walk {
+    vv other;
+    bool this_is_left;
+} le_walk;
+
+static int le_leaf(const vv_label *path, int depth, double x, void *ud)
+{
+    const le_walk *w = ud;
+    double y = vv_get(w->other, path, (size_t)depth).num;
+    double left = w->this_is_left ? x : y, right = w->this_is_left ? y : x;
+    return right < left; /* non-zero stops the walk: found a negative */
+}
+
+static int fire_less_or_equal(dmm_fire *f)
+{
+    vv left = dmm_fire_in(f, 0), right = dmm_fire_in(f, 1);
+    le_walk wl = {right, true}, wr = {left, false};
+    bool le = !vv_foreach_leaf(left, le_leaf, &wl) &&
+              !vv_foreach_leaf(right, le_leaf, &wr);
+    return emit1(f, f->type->out[le ? 0 : 1], vv_number(1.0));
+}
+
+static int fire_mult_mask(dmm_fire *f)
+{
+    vv r;
+    int rc = vv_mult_mask(f->vc, dmm_fire_in(f, 0), dmm_fire_in(f, 1), &r);
+    return rc ? dmm__fire_fail(f, rc) : emit1(f, f->type->out[0], r);
+}
+
+static int fire_lin_comb(dmm_fire *f)
+{
+    vv r;
+    int rc = vv_lincomb(f->vc, dmm_fire_in(f, 0), dmm_fire_in(f, 1), &r);
+    return rc ? dmm__fire_fail(f, rc) : emit1(f, f->type->out[0], r);
+}
+
+static int fire_dot(dmm_fire *f)
+{
+    double d;
+    int rc = vv_dot(f->vc, dmm_fire_in(f, 0), dmm_fire_in(f, 1), &d);
+    return rc ? dmm__fire_fail(f, rc) : emit1(f, f->type->out[0], vv_number(d));
+}
+
+/* The engine puts the map queued for this neuron in f->feed (zero if none). */
+static int fire_input(dmm_fire *f)
+{
+    f->output = vv_ref(f->feed);
+    return 0;
+}
+
+/* {self: {this: signal, rest: old}} or {self: old}; a zero old leaves rest
+ * out (canonical), so the first element of a list has no rest. */
+static int fire_cons(dmm_fire *f)
+{
+    vv old = dmm_fire_in(f, 0), signal = dmm_fire_in(f, 1);
+    if (vv_is_zero(signal))
+        return emit1(f, f->type->out[0], vv_ref(old));
+    const dmm__builtin_labels *bl = dmm__builtin_labels_of(f->type);
+    vv_label labels[2] = {bl->this_, bl->rest};
+    vv kids[2] = {vv_ref(signal), vv_ref(old)};
+    vv cell;
+    int rc = vv_from_pairs(f->vc, 0.0, 2, labels, kids, &cell);
+    return rc ? dmm__fire_fail(f, rc) : emit1(f, f->type->out[0], cell);
+}
+
+/* The fuzzy conditional: main scaled by the gate input's scalar part (the
+ * gate's children, if any, are ignored). */
+static int fire_gate(dmm_fire *f)
+{
+    vv r;
+    double g = dmm_fire_in(f, 1).num;
+    int rc = vv_scale(f->vc, g, dmm_fire_in(f, 0), &r);
+    return rc ? dmm__fire_fail(f, rc) : emit1(f, f->type->out[0], r);
+}
+
+#define NAMES(...) ((const char *const[]){__VA_ARGS__, NULL})
+
+const dmm_neuron_type dmm__builtin_basic[] = {
+    {.name = "accum",
+     .summary = "single = accum + delta; Self's type, an accumulator when "
+                "its own single feeds its accum input with weight 1",
+     .inputs = NAMES("accum", "delta"),
+     .outputs = NAMES("single"),
+     .fn = fire_accum},
+    {.name = "identity",
+     .summary = "output = input: the input map itself, every name kept",
+     .outputs_doc = "same names as inputs",
+     .fn = fire_identity},
+    {.name = "max-norm",
+     .summary = "the largest |scalar| anywhere in the whole input, output as "
+                "a bare number (0, that is {}, for a zero input)",
+     .outputs_doc = "none: the output is the bare number",
+     .fn = fire_max_norm},
+    {.name = "less-or-equal",
+     .summary = "{true-channel: 1} if right - left has no negative scalar "
+                "anywhere, else {false-channel: 1}",
+     .inputs = NAMES("left", "right"),
+     .outputs = NAMES("true-channel", "false-channel"),
+     .fn = fire_less_or_equal},
+    {.name = "mult-mask",
+     .summary = "single = mask ⊙ main: each scalar w of mask at path p scales "
+                "main's subtree at p, kept at p",
+     .inputs = NAMES("mask", "main"),
+     .outputs = NAMES("single"),
+     .fn = fire_mult_mask},
+    {.name = "lin-comb",
+     .summary = "single = lincomb(mask, main): the sum over mask's scalars w "
+                "at paths p of w · (main's subtree at p), added at the root",
+     .inputs = NAMES("mask", "main"),
+     .outputs = NAMES("single"),
+     .fn = fire_lin_comb},
+    {.name = "dot",
+     .summary = "dot = x · y, the sum over paths present in both of the "
+                "products of their scalars",
+     .inputs = NAMES("x", "y"),
+     .outputs = NAMES("dot"),
+     .fn = fire_dot},
+    {.name = "input",
+     .summary = "emits the output map the host queued for it this cycle (feed "
+                "file, live protocol, C API), else {}; its inputs are ignored",
+     .outputs_doc = "whatever names the queued map has",
+     .fn = fire_input},
+    {.name = "output",
+     .summary = "identity; the host observes its input every cycle",
+     .outputs_doc = "same names as inputs",
+     .fn = fire_identity},
+    {.name = "cons",
+     .summary = "if signal is non-zero, {self: {this: signal, rest: self}} "
+                "(rest absent when self is {}), else {self: self}: list "
+                "building",
+     .inputs = NAMES("self", "signal"),
+     .outputs = NAMES("self"),
+     .fn = fire_cons},
+    {.name = "gate",
+     .summary = "single = g · main where g is the scalar part of the gate "
+                "input (the fuzzy conditional; 0 when gate has none)",
+     .inputs = NAMES("main", "gate"),
+     .outputs = NAMES("single"),
+     .fn = fire_gate},
+    {.name = NULL},
+};

@@ -1,0 +1,35 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Internals shared by the registry and the built-in types: the descriptor
+ * tables, and the few labels built-ins use that are neither input, output nor
+ * parameter names ("this", "rest" of cons). Those are interned once per
+ * registry by dmm_registry_add_builtins and reached from f->type in O(1).
+ */
+#ifndef DMM_BUILTINS_H
+#define DMM_BUILTINS_H
+
+#include "dmm_neuron.h"
+
+/* Tables terminated by an entry with name == NULL, registered in order. */
+extern const dmm_neuron_type dmm__builtin_basic[];
+extern const dmm_neuron_type dmm__builtin_activation[];
+
+typedef struct dmm__builtin_labels {
+    vv_label this_; /* cons: the newest element */
+    vv_label rest;  /* cons: the list before it */
+} dmm__builtin_labels;
+
+/*
+ * borrowed: the labels of the registry t was registered in. t must come from
+ * a registry (dmm_registry_find/at) after dmm_registry_add_builtins (asserted).
+ * Why not intern at fire time: neurons fire in parallel and interning takes a
+ * lock; the public dmm_type_info has no field for them, so the registry's
+ * record that embeds t carries them.
+ */
+const dmm__builtin_labels *dmm__builtin_labels_of(const dmm_type_info *t);
+
+/* Record a failed V-value operation in f->err (type and neuron named) and
+ * return rc. f->output is left zero by every built-in on error. */
+int dmm__fire_fail(dmm_fire *f, int rc);
+
+#endif

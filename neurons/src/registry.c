@@ -1,0 +1,329 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The neuron registry: validated descriptors with their names interned once,
+ * found by name label in O(1) (uthash keyed by the label id) and listed in
+ * registration order. Registration is not synchronised with lookups: register
+ * everything before the registry is shared; lookups are read-only after that.
+ */
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* uthash exits on out-of-memory by default; a library must report it. The
+ * hook sets a flag local to dmm_registry_add, the one place that adds. */
+#define HASH_NONFATAL_OOM        1
+#define uthash_nonfatal_oom(elt) (hash_oom = true)
+#include <uthash.h>
+
+#include "builtins.h"
+#include "dmm_neuron.h"
+
+#define REC_MAGIC 0x646d6d74u /* "dmmt": f->type came from a registry */
+
+typedef struct type_rec {
+    dmm_type_info info; /* first member: the public record, see below */
+    unsigned magic;
+    const dmm_registry *reg;
+    UT_hash_handle hh;
+    vv_label labels[]; /* in[n_inputs], out[n_outputs], param[n_params] */
+} type_rec;
+
+struct dmm_registry {
+    vv_ctx *vc;
+    type_rec *by_name; /* uthash head, key info.name */
+    type_rec **order;  /* registration order */
+    size_t n, cap;
+    bool have_builtin_labels;
+    dmm__builtin_labels builtin;
+};
+
+/* info is the first member, so the public pointer converts back (C11 6.7.2.1
+ * p15); only records made here are ever handed out. */
+static const type_rec *rec_of(const dmm_type_info *t)
+{
+    const type_rec *rec = (const type_rec *)t;
+    assert(rec->magic == REC_MAGIC);
+    return rec;
+}
+
+dmm_registry *dmm_registry_new(vv_ctx *vc)
+{
+    assert(vc);
+    dmm_registry *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->vc = vc;
+    return r;
+}
+
+void dmm_registry_free(dmm_registry *r)
+{
+    if (!r)
+        return;
+    HASH_CLEAR(hh, r->by_name);
+    for (size_t i = 0; i < r->n; i++)
+        free(r->order[i]);
+    free(r->order);
+    free(r);
+}
+
+/* Length of a NULL-terminated name list (0 for NULL). */
+static size_t count_names(const char *const *names)
+{
+    size_t n = 0;
+    while (names && names[n])
+        n++;
+    return n;
+}
+
+static size_t count_params(const dmm_param_spec *p)
+{
+    size_t n = 0;
+    while (p && p[n].name)
+        n++;
+    return n;
+}
+
+/* Intern n names into out; DMM_E_INVAL when two are the same. Lists are
+ * short (a handful of names), so the quadratic check is the simple one. */
+static int intern_list(vv_ctx *vc, size_t n, const char *const *names,
+                       size_t stride, vv_label *out)
+{
+    for (size_t k = 0; k < n; k++) {
+        const char *s =
+            *(const char *const *)((const char *)names + k * stride);
+        int rc = vv_intern_cstr(vc, s, &out[k]);
+        if (rc)
+            return rc;
+        for (size_t j = 0; j < k; j++)
+            if (out[j] == out[k])
+                return DMM_E_INVAL;
+    }
+    return 0;
+}
+
+int dmm_registry_add(dmm_registry *r, const dmm_neuron_type *t)
+{
+    if (!t || !t->name || !t->name[0] || !t->fn)
+        return DMM_E_INVAL;
+    vv_label name;
+    int rc = vv_intern_cstr(r->vc, t->name, &name);
+    if (rc)
+        return rc;
+    if (dmm_registry_find(r, name))
+        return DMM_E_INVAL;
+
+    size_t ni = count_names(t->inputs), no = count_names(t->outputs);
+    size_t np = count_params(t->params);
+    type_rec *rec = calloc(1, sizeof *rec + (ni + no + np) * sizeof(vv_label));
+    if (!rec)
+        return DMM_E_NOMEM;
+    vv_label *in = rec->labels, *out = in + ni, *param = out + no;
+    if ((rc = intern_list(r->vc, ni, t->inputs, sizeof(char *), in)) ||
+        (rc = intern_list(r->vc, no, t->outputs, sizeof(char *), out)) ||
+        (rc = intern_list(r->vc, np, np ? &t->params[0].name : NULL,
+                          sizeof(dmm_param_spec), param))) {
+        free(rec);
+        return rc;
+    }
+    if (r->n == r->cap) {
+        size_t cap = r->cap ? 2 * r->cap : 16;
+        type_rec **order = realloc(r->order, cap * sizeof *order);
+        if (!order) {
+            free(rec);
+            return DMM_E_NOMEM;
+        }
+        r->order = order;
+        r->cap = cap;
+    }
+    rec->magic = REC_MAGIC;
+    rec->reg = r;
+    rec->info = (dmm_type_info){
+        .desc = t,
+        .name = name,
+        .n_inputs = ni,
+        .n_outputs = no,
+        .in = t->inputs ? in : NULL,
+        .out = t->outputs ? out : NULL,
+        .n_params = np,
+        .param = param,
+    };
+    bool hash_oom = false;
+    HASH_ADD(hh, r->by_name, info.name, sizeof(vv_label), rec);
+    if (hash_oom) { /* uthash rolled the insertion back */
+        free(rec);
+        return DMM_E_NOMEM;
+    }
+    r->order[r->n++] = rec;
+    return 0;
+}
+
+int dmm_registry_add_builtins(dmm_registry *r)
+{
+    int rc;
+    if (!r->have_builtin_labels) {
+        if ((rc = vv_intern_cstr(r->vc, "this", &r->builtin.this_)) ||
+            (rc = vv_intern_cstr(r->vc, "rest", &r->builtin.rest)))
+            return rc;
+        r->have_builtin_labels = true;
+    }
+    const dmm_neuron_type *tables[] = {dmm__builtin_basic,
+                                       dmm__builtin_activation};
+    for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++)
+        for (const dmm_neuron_type *t = tables[i]; t->name; t++)
+            if ((rc = dmm_registry_add(r, t)))
+                return rc;
+    return 0;
+}
+
+const dmm__builtin_labels *dmm__builtin_labels_of(const dmm_type_info *t)
+{
+    const dmm_registry *r = rec_of(t)->reg;
+    assert(r->have_builtin_labels);
+    return &r->builtin;
+}
+
+const dmm_type_info *dmm_registry_find(const dmm_registry *r, vv_label name)
+{
+    type_rec *rec = NULL;
+    HASH_FIND(hh, r->by_name, &name, sizeof name, rec);
+    return rec ? &rec->info : NULL;
+}
+
+size_t dmm_registry_count(const dmm_registry *r)
+{
+    return r->n;
+}
+
+const dmm_type_info *dmm_registry_at(const dmm_registry *r, size_t i)
+{
+    return i < r->n ? &r->order[i]->info : NULL;
+}
+
+vv_ctx *dmm_registry_vctx(const dmm_registry *r)
+{
+    return r->vc;
+}
+
+bool dmm_type_accepts_input(const dmm_type_info *t, vv_label label)
+{
+    if (!t->in)
+        return true;
+    for (size_t k = 0; k < t->n_inputs; k++)
+        if (t->in[k] == label)
+            return true;
+    return false;
+}
+
+double dmm_fire_param(const dmm_fire *f, size_t k)
+{
+    assert(k < f->type->n_params);
+    /* Canonical values store no zeros, so a parameter set to 0 at the root of
+     * its subtree reads as absent and takes the default: give defaults that
+     * make 0 unnecessary, or 0 as the default. */
+    vv v = vv_child(f->params, f->type->param[k]);
+    return vv_is_zero(v) ? f->type->desc->params[k].default_value : v.num;
+}
+
+int dmm__fire_fail(dmm_fire *f, int rc)
+{
+    const char *type = vv_label_str(f->vc, f->type->name, NULL);
+    const char *name = vv_label_str(f->vc, f->name, NULL);
+    dmm_error_set(f->err, rc, "", "neuron %s/%s: %s", type, name,
+                  dmm_strerror(rc));
+    return rc;
+}
+
+/* ---- the catalogue as Markdown ------------------------------------------ */
+
+/* Text for a table cell or a list item: '|' escaped, newlines flattened. */
+static int put_text(vv_buf *b, const char *s)
+{
+    int rc = 0;
+    for (; s && *s && !rc; s++) {
+        if (*s == '|')
+            rc = vv_buf_append(b, "\\|", 2);
+        else if (*s == '\n' || *s == '\r')
+            rc = vv_buf_append(b, " ", 1);
+        else
+            rc = vv_buf_append(b, s, 1);
+    }
+    return rc;
+}
+
+/* `a`, `b` — or the variadic wording, or "none" for an empty fixed list. */
+static int put_names(vv_buf *b, const char *const *names, const char *variadic)
+{
+    if (!names)
+        return put_text(b, variadic);
+    if (!names[0])
+        return vv_buf_append(b, "none", 4);
+    for (size_t k = 0; names[k]; k++) {
+        int rc = vv_buf_printf(b, "%s`", k ? ", " : "");
+        if (!rc)
+            rc = put_text(b, names[k]);
+        if (!rc)
+            rc = vv_buf_append(b, "`", 1);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static int put_outputs(vv_buf *b, const dmm_neuron_type *t)
+{
+    return put_names(b, t->outputs,
+                     t->outputs_doc ? t->outputs_doc : "any names");
+}
+
+static int put_type_section(vv_buf *b, const dmm_neuron_type *t)
+{
+    int rc;
+    if ((rc = vv_buf_printf(b, "\n## `%s`\n\n", t->name)) ||
+        (rc = put_text(b, t->summary)) ||
+        (rc = vv_buf_append(b, "\n\n- Inputs: ", 12)) ||
+        (rc = put_names(b, t->inputs, "any names")) ||
+        (rc = vv_buf_append(b, "\n- Outputs: ", 12)) ||
+        (rc = put_outputs(b, t)) ||
+        (rc = vv_buf_printf(b, "\n- State: %s\n",
+                            t->stateful ? "kept between firings" : "none")))
+        return rc;
+    if (!t->params || !t->params[0].name)
+        return vv_buf_append(b, "- Parameters: none\n", 19);
+    if ((rc = vv_buf_printf(b, "\n| parameter | default | summary |\n"
+                               "|---|---|---|\n")))
+        return rc;
+    for (const dmm_param_spec *p = t->params; p->name; p++) {
+        if ((rc = vv_buf_append(b, "| `", 3)) || (rc = put_text(b, p->name)) ||
+            (rc = vv_buf_append(b, "` | ", 4)) ||
+            (rc = vv_buf_number(b, p->default_value)) ||
+            (rc = vv_buf_append(b, " | ", 3)) ||
+            (rc = put_text(b, p->summary)) ||
+            (rc = vv_buf_append(b, " |\n", 3)))
+            return rc;
+    }
+    return 0;
+}
+
+int dmm_registry_markdown(const dmm_registry *r, vv_buf *b)
+{
+    int rc = vv_buf_printf(
+        b, "# Neuron types\n\n"
+           "Generated by `dmm neurons --markdown` from the registry's "
+           "descriptors; do not edit by hand. Semantics: spec dmm.md §3.\n\n"
+           "| type | inputs | outputs | state | summary |\n"
+           "|---|---|---|---|---|\n");
+    for (size_t i = 0; i < r->n && !rc; i++) {
+        const dmm_neuron_type *t = r->order[i]->info.desc;
+        if ((rc = vv_buf_printf(b, "| `%s` | ", t->name)) ||
+            (rc = put_names(b, t->inputs, "any")) ||
+            (rc = vv_buf_append(b, " | ", 3)) || (rc = put_outputs(b, t)) ||
+            (rc = vv_buf_printf(b, " | %s | ", t->stateful ? "yes" : "no")) ||
+            (rc = put_text(b, t->summary)) ||
+            (rc = vv_buf_append(b, " |\n", 3)))
+            break;
+    }
+    for (size_t i = 0; i < r->n && !rc; i++)
+        rc = put_type_section(b, r->order[i]->info.desc);
+    return rc;
+}
