@@ -1,0 +1,238 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The `dmm` command: subcommand dispatch, help and version, `dmm neurons`,
+ * and the error printing shared by the subcommands. Exit codes: 0 success,
+ * 1 bad input, 2 bad usage, 3 numeric fault (docs/cli.md).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+#ifndef DMM_VERSION
+#define DMM_VERSION "unknown"
+#endif
+
+typedef struct command_doc {
+    const char *name;
+    const char *synopsis;
+    const char *help;
+} command_doc;
+
+static const command_doc commands[] = {
+    {"run",
+     "dmm run (NET.json | --resume STATE.json) --steps N [--trace] "
+     "[--script FILE.jsonl] [--save FILE] [--stats] [--max-depth N]",
+     "Run a network for N cycles and print the output map Y_t as one JSON\n"
+     "line {\"step\": t, \"outputs\": Y_t} (after the last cycle, or after\n"
+     "every cycle with --trace). Step numbers are absolute cycle numbers.\n"
+     "\n"
+     "  --steps N          cycles to run (N >= 0; 0 prints the start state)\n"
+     "  --trace            print one line per cycle instead of the last only\n"
+     "  --script FILE      JSON Lines of events, checked before the run:\n"
+     "                     {\"step\": t, \"op\": \"edit\", \"delta\": "
+     "W-delta}\n"
+     "                     {\"step\": t, \"op\": \"feed\", \"neuron\": "
+     "\"input/NAME\",\n"
+     "                      \"outputs\": {...}}\n"
+     "                     applied just before cycle t (absolute; events at\n"
+     "                     or before a resumed state's cycle are skipped)\n"
+     "  --save FILE        write the final state (after a fault: the last\n"
+     "                     good state)\n"
+     "  --resume FILE      start from a saved state instead of NET.json\n"
+     "  --stats            cycles per second, time per cycle and peak memory\n"
+     "                     on stderr\n"
+     "  --max-depth N      deepest nesting allowed in any value\n"
+     "\n"
+     "Exit: 0 ok, 1 bad input, 2 bad usage, 3 NaN or infinity in a cycle.\n"},
+    {"check", "dmm check [--script FILE.jsonl] [--max-depth N] NET.json...",
+     "Validate network files (and a script) without running them. Prints\n"
+     "\"NET.json: ok (N neurons, M weights)\" for each good file, and\n"
+     "\"file:line:column: /json/path: message\" on stderr for a bad one.\n"
+     "\n"
+     "  --script FILE      also validate a script file\n"
+     "  --max-depth N      deepest nesting allowed in any value\n"
+     "\n"
+     "Exit: 0 all good, 1 something is bad, 2 bad usage.\n"},
+    {"neurons", "dmm neurons [--markdown]",
+     "List the registered neuron types: name, inputs, outputs, summary.\n"
+     "\n"
+     "  --markdown         print the catalogue as Markdown "
+     "(docs/neurons.md)\n"},
+    {"help", "dmm help [COMMAND]",
+     "Show the list of commands, or the help of one command.\n"},
+};
+
+#define N_COMMANDS (sizeof commands / sizeof commands[0])
+
+static const command_doc *find_command(const char *name)
+{
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (!strcmp(commands[i].name, name))
+            return &commands[i];
+    return NULL;
+}
+
+const char *dmm__synopsis(const char *cmd)
+{
+    const command_doc *d = find_command(cmd);
+    return d ? d->synopsis : NULL;
+}
+
+int dmm__print_help(FILE *f, const char *cmd)
+{
+    const command_doc *d = find_command(cmd);
+    if (!d)
+        return 0;
+    fprintf(f, "usage: %s\n\n%s", d->synopsis, d->help);
+    return 1;
+}
+
+static void print_main_help(FILE *f)
+{
+    fprintf(f, "dmm %s: run dataflow matrix machines\n\nusage:\n", DMM_VERSION);
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        fprintf(f, "  %s\n", commands[i].synopsis);
+    fprintf(f, "  dmm --version\n\n"
+               "See 'dmm help COMMAND' for one command, docs/cli.md for "
+               "examples.\n");
+}
+
+void dmm__print_error(const dmm_error *err)
+{
+    char buf[2048];
+    dmm_error_format(err, buf, sizeof buf);
+    fprintf(stderr, "%s\n", buf);
+}
+
+int dmm__usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "dmm %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    const char *syn = dmm__synopsis(cmd);
+    if (syn)
+        fprintf(stderr, "\nusage: %s (see 'dmm help %s')\n", syn, cmd);
+    else
+        fprintf(stderr, "\nusage: see 'dmm --help'\n");
+    return DMM_EXIT_USAGE;
+}
+
+/* "a, b, c", or the alternative when names is NULL (variadic). */
+static void join_names(char *buf, size_t size, const char *const *names,
+                       const char *variadic)
+{
+    size_t n = 0;
+    buf[0] = '\0';
+    if (!names) {
+        snprintf(buf, size, "%s", variadic);
+        return;
+    }
+    for (size_t i = 0; names[i] && n < size; i++)
+        n += (size_t)snprintf(buf + n, size - n, "%s%s", i ? ", " : "",
+                              names[i]);
+    if (!names[0])
+        snprintf(buf, size, "(none)");
+}
+
+static int cmd_neurons(int argc, char **argv)
+{
+    bool markdown = false;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--markdown"))
+            markdown = true;
+        else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            dmm__print_help(stdout, "neurons");
+            return DMM_EXIT_OK;
+        } else
+            return dmm__usage_error("neurons", "unexpected argument \"%s\"",
+                                    argv[i]);
+    }
+    vv_ctx *vc = vv_ctx_new(NULL);
+    dmm_registry *reg = vc ? dmm_registry_new(vc) : NULL;
+    int rc = reg ? dmm_registry_add_builtins(reg) : DMM_E_NOMEM;
+    if (rc == 0 && markdown) {
+        vv_buf b = {0};
+        rc = dmm_registry_markdown(reg, &b);
+        if (rc == 0 && fwrite(b.data, 1, b.len, stdout) != b.len)
+            rc = DMM_E_IO;
+        free(b.data);
+    } else if (rc == 0) {
+        size_t n = dmm_registry_count(reg);
+        size_t wname = 4, win = 6, wout = 7;
+        char in[256], out[256];
+        for (size_t i = 0; i < n; i++) {
+            const dmm_neuron_type *d = dmm_registry_at(reg, i)->desc;
+            join_names(in, sizeof in, d->inputs, "any");
+            join_names(out, sizeof out, d->outputs,
+                       d->outputs_doc ? d->outputs_doc : "any");
+            size_t l = strlen(d->name);
+            wname = l > wname ? l : wname;
+            win = strlen(in) > win ? strlen(in) : win;
+            wout = strlen(out) > wout ? strlen(out) : wout;
+        }
+        printf("%-*s  %-*s  %-*s  %s\n", (int)wname, "TYPE", (int)win, "INPUTS",
+               (int)wout, "OUTPUTS", "SUMMARY");
+        for (size_t i = 0; i < n; i++) {
+            const dmm_neuron_type *d = dmm_registry_at(reg, i)->desc;
+            join_names(in, sizeof in, d->inputs, "any");
+            join_names(out, sizeof out, d->outputs,
+                       d->outputs_doc ? d->outputs_doc : "any");
+            printf("%-*s  %-*s  %-*s  %s%s\n", (int)wname, d->name, (int)win,
+                   in, (int)wout, out, d->summary ? d->summary : "",
+                   d->stateful ? " (keeps state)" : "");
+        }
+    }
+    if (reg)
+        dmm_registry_free(reg);
+    if (vc)
+        vv_ctx_free(vc);
+    if (rc == 0 && fflush(stdout) != 0)
+        rc = DMM_E_IO;
+    if (rc < 0) {
+        fprintf(stderr, "dmm neurons: %s\n", dmm_strerror(rc));
+        return DMM_EXIT_INPUT;
+    }
+    return DMM_EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        print_main_help(stderr);
+        return DMM_EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+        print_main_help(stdout);
+        return DMM_EXIT_OK;
+    }
+    if (!strcmp(cmd, "--version") || !strcmp(cmd, "-V")) {
+        printf("dmm %s\n", DMM_VERSION);
+        return DMM_EXIT_OK;
+    }
+    if (!strcmp(cmd, "help")) {
+        if (argc == 2) {
+            print_main_help(stdout);
+            return DMM_EXIT_OK;
+        }
+        if (argc > 3)
+            return dmm__usage_error("help", "too many arguments");
+        if (!dmm__print_help(stdout, argv[2]))
+            return dmm__usage_error("help", "unknown command \"%s\"", argv[2]);
+        return DMM_EXIT_OK;
+    }
+    if (!strcmp(cmd, "run"))
+        return dmm__cmd_run(argc - 1, argv + 1);
+    if (!strcmp(cmd, "check"))
+        return dmm__cmd_check(argc - 1, argv + 1);
+    if (!strcmp(cmd, "neurons"))
+        return cmd_neurons(argc - 1, argv + 1);
+    fprintf(stderr, "dmm: unknown command \"%s\"\nusage: see 'dmm --help'\n",
+            cmd);
+    return DMM_EXIT_USAGE;
+}

@@ -1,0 +1,454 @@
+// SPDX-License-Identifier: MIT
+/*
+ * `dmm run` and `dmm check`: argument parsing, loading, the run loop that
+ * applies script events between cycles, output lines, state files and
+ * statistics. Step numbers are absolute cycle numbers everywhere (a resumed
+ * run continues the count of the run that saved the state).
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "cli.h"
+
+typedef struct run_opts {
+    const char *net;
+    const char *resume;
+    const char *script;
+    const char *save;
+    uint64_t steps;
+    bool have_steps;
+    bool trace;
+    bool stats;
+    bool help;
+    int max_depth; /* 0: the library's default */
+} run_opts;
+
+/* Digits only, no sign, no overflow. */
+static bool parse_u64(const char *s, uint64_t *out)
+{
+    if (!s || !*s)
+        return false;
+    uint64_t v = 0;
+    for (const char *p = s; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return false;
+        unsigned d = (unsigned)(*p - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return false;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return true;
+}
+
+/*
+ * Match argv[*i] against an option that takes a value, as "--name VALUE" or
+ * "--name=VALUE". 1: matched (*val set, *i advanced past the value),
+ * 0: not this option, -1: the value is missing.
+ */
+static int opt_value(int argc, char **argv, int *i, const char *name,
+                     const char **val)
+{
+    const char *a = argv[*i];
+    size_t n = strlen(name);
+    if (strncmp(a, name, n) != 0)
+        return 0;
+    if (a[n] == '=') {
+        *val = a + n + 1;
+        return 1;
+    }
+    if (a[n] != '\0')
+        return 0;
+    if (*i + 1 >= argc)
+        return -1;
+    *val = argv[++*i];
+    return 1;
+}
+
+static int parse_max_depth(const char *cmd, const char *v, int *out)
+{
+    uint64_t d;
+    if (!parse_u64(v, &d) || d < 1 || d > INT_MAX)
+        return dmm__usage_error(cmd,
+                                "--max-depth: expected a positive integer, "
+                                "got \"%s\"",
+                                v);
+    *out = (int)d;
+    return 0;
+}
+
+static int parse_run_args(int argc, char **argv, run_opts *o)
+{
+    const char *cmd = "run";
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = NULL;
+        int m;
+        if (!strcmp(a, "--")) {
+            for (i++; i < argc; i++) {
+                if (o->net)
+                    return dmm__usage_error(cmd, "unexpected argument \"%s\"",
+                                            argv[i]);
+                o->net = argv[i];
+            }
+            break;
+        }
+        if (a[0] != '-' || a[1] == '\0') {
+            if (o->net)
+                return dmm__usage_error(cmd, "unexpected argument \"%s\"", a);
+            o->net = a;
+            continue;
+        }
+        if (!strcmp(a, "--trace")) {
+            o->trace = true;
+        } else if (!strcmp(a, "--stats")) {
+            o->stats = true;
+        } else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            o->help = true;
+        } else if ((m = opt_value(argc, argv, &i, "--steps", &v)) != 0) {
+            if (m < 0)
+                return dmm__usage_error(cmd, "--steps needs a value");
+            if (!parse_u64(v, &o->steps))
+                return dmm__usage_error(cmd,
+                                        "--steps: expected a non-negative "
+                                        "integer, got \"%s\"",
+                                        v);
+            o->have_steps = true;
+        } else if ((m = opt_value(argc, argv, &i, "--script", &v)) != 0) {
+            if (m < 0)
+                return dmm__usage_error(cmd, "--script needs a file name");
+            o->script = v;
+        } else if ((m = opt_value(argc, argv, &i, "--save", &v)) != 0) {
+            if (m < 0)
+                return dmm__usage_error(cmd, "--save needs a file name");
+            o->save = v;
+        } else if ((m = opt_value(argc, argv, &i, "--resume", &v)) != 0) {
+            if (m < 0)
+                return dmm__usage_error(cmd, "--resume needs a file name");
+            o->resume = v;
+        } else if ((m = opt_value(argc, argv, &i, "--max-depth", &v)) != 0) {
+            if (m < 0)
+                return dmm__usage_error(cmd, "--max-depth needs a value");
+            int rc = parse_max_depth(cmd, v, &o->max_depth);
+            if (rc)
+                return rc;
+        } else {
+            return dmm__usage_error(cmd, "unknown option \"%s\"", a);
+        }
+    }
+    if (o->help)
+        return 0;
+    if (o->net && o->resume)
+        return dmm__usage_error(cmd, "give either NET.json or --resume "
+                                     "STATE.json, not both");
+    if (!o->net && !o->resume)
+        return dmm__usage_error(cmd, "missing NET.json (or --resume "
+                                     "STATE.json)");
+    if (!o->have_steps)
+        return dmm__usage_error(cmd, "missing --steps N");
+    return 0;
+}
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* One output line: {"step": t, "outputs": Y_t}. */
+static int print_line(const dmm_net *net, vv_ctx *vc, vv_buf *b)
+{
+    b->len = 0;
+    int rc = vv_buf_printf(b, "{\"step\": %llu, \"outputs\": ",
+                           (unsigned long long)dmm_net_step_count(net));
+    if (rc == 0)
+        rc = vv_write(vc, dmm_net_outputs(net), b);
+    if (rc == 0)
+        rc = vv_buf_append(b, "}\n", 2);
+    if (rc < 0)
+        return rc;
+    if (fwrite(b->data, 1, b->len, stdout) != b->len)
+        return DMM_E_IO;
+    return 0;
+}
+
+/* Apply the script's events for the next cycle (events[*next..] with
+ * step == the cycle about to run). */
+static int apply_events(dmm_net *net, const dmm__script *s, size_t *next,
+                        dmm_error *err)
+{
+    uint64_t t = dmm_net_step_count(net) + 1;
+    while (*next < s->n && s->ev[*next].step == t) {
+        const dmm__event *ev = &s->ev[*next];
+        int rc = ev->op == DMM__EV_EDIT
+                     ? dmm_net_edit(net, ev->value, err)
+                     : dmm_net_feed(net, ev->name, ev->value, err);
+        if (rc < 0) {
+            dmm_error_set_source(err, s->source);
+            if (err) {
+                err->line = ev->line;
+                err->column = 0;
+            }
+            return rc;
+        }
+        ++*next;
+    }
+    return 0;
+}
+
+static void print_stats(uint64_t cycles, double secs, vv_ctx *vc)
+{
+    struct rusage ru;
+    long peak_kib = 0;
+    if (getrusage(RUSAGE_SELF, &ru) == 0)
+        peak_kib = ru.ru_maxrss; /* KiB on Linux */
+    double per = cycles ? secs / (double)cycles : 0.0;
+    double rate = secs > 0 ? (double)cycles / secs : 0.0;
+    fprintf(stderr,
+            "stats: %llu cycles in %.6f s: %.0f cycles/s, %.3f us/cycle; "
+            "peak memory %ld KiB (values %zu bytes now)\n",
+            (unsigned long long)cycles, secs, rate, per * 1e6, peak_kib,
+            vv_ctx_bytes(vc));
+}
+
+static int run(const run_opts *o, vv_ctx *vc, const dmm_registry *reg)
+{
+    dmm_error err;
+    dmm_error_clear(&err);
+    dmm_net *net = NULL;
+    dmm__script script = {.ev = NULL, .n = 0};
+    vv_buf out = {0};
+    int status = DMM_EXIT_OK;
+    int rc = o->resume ? dmm_net_restore_file(vc, reg, o->resume, &net, &err)
+                       : dmm_net_load_file(vc, reg, o->net, &net, &err);
+    if (rc < 0) {
+        dmm__print_error(&err);
+        return DMM_EXIT_INPUT;
+    }
+    if (o->script) {
+        rc = dmm__script_load(vc, o->script, &script, &err);
+        if (rc < 0) {
+            dmm__print_error(&err);
+            dmm_net_free(net);
+            return DMM_EXIT_INPUT;
+        }
+    }
+
+    /* Events before the starting cycle belong to the run that saved the
+     * state; events after the last cycle are reported, not applied. */
+    uint64_t t0 = dmm_net_step_count(net);
+    uint64_t last = o->steps > UINT64_MAX - t0 ? UINT64_MAX : t0 + o->steps;
+    size_t next = 0;
+    while (next < script.n && script.ev[next].step <= t0)
+        next++;
+    size_t late = 0;
+    for (size_t i = next; i < script.n; i++)
+        if (script.ev[i].step > last) {
+            if (!late)
+                fprintf(stderr,
+                        "%s:%d: warning: step %llu is after the last cycle "
+                        "(%llu)",
+                        script.source, script.ev[i].line,
+                        (unsigned long long)script.ev[i].step,
+                        (unsigned long long)last);
+            late++;
+        }
+    if (late > 1)
+        fprintf(stderr, "; %zu events are not applied\n", late);
+    else if (late == 1)
+        fprintf(stderr, "; the event is not applied\n");
+
+    double secs = 0;
+    uint64_t done = 0;
+    for (uint64_t k = 0; k < o->steps; k++) {
+        rc = apply_events(net, &script, &next, &err);
+        if (rc < 0) {
+            dmm__print_error(&err);
+            status = DMM_EXIT_INPUT;
+            break;
+        }
+        double t = o->stats ? now_seconds() : 0;
+        rc = dmm_net_step(net, &err);
+        if (o->stats)
+            secs += now_seconds() - t;
+        if (rc < 0) {
+            dmm__print_error(&err);
+            status = rc == DMM_E_NONFINITE ? DMM_EXIT_FAULT : DMM_EXIT_INPUT;
+            break;
+        }
+        done++;
+        if (o->trace && (rc = print_line(net, vc, &out)) < 0)
+            break;
+    }
+    if (rc == 0 && status == DMM_EXIT_OK && !o->trace)
+        rc = print_line(net, vc, &out);
+    if (rc < 0 && status == DMM_EXIT_OK) {
+        fprintf(stderr, "dmm: cannot write the output: %s\n",
+                rc == DMM_E_IO ? strerror(errno) : dmm_strerror(rc));
+        status = DMM_EXIT_INPUT;
+    }
+    if (fflush(stdout) != 0 && status == DMM_EXIT_OK) {
+        fprintf(stderr, "dmm: cannot write the output: %s\n", strerror(errno));
+        status = DMM_EXIT_INPUT;
+    }
+    /* A failed cycle leaves the network as it was: the state saved after a
+     * fault is the last good one. */
+    if (o->save) {
+        dmm_error_clear(&err);
+        if (dmm_net_save_file(net, o->save, &err) < 0) {
+            dmm__print_error(&err);
+            if (status == DMM_EXIT_OK)
+                status = DMM_EXIT_INPUT;
+        }
+    }
+    if (o->stats)
+        print_stats(done, secs, vc);
+    free(out.data);
+    dmm__script_free(vc, &script);
+    dmm_net_free(net);
+    return status;
+}
+
+/* A context and a registry with the built-in types; NULL on failure (a
+ * message is printed). */
+static int make_env(int max_depth, vv_ctx **vc, dmm_registry **reg)
+{
+    vv_options vo = {.max_depth = max_depth};
+    *vc = vv_ctx_new(&vo);
+    *reg = *vc ? dmm_registry_new(*vc) : NULL;
+    int rc = *reg ? dmm_registry_add_builtins(*reg) : DMM_E_NOMEM;
+    if (rc < 0) {
+        fprintf(stderr, "dmm: cannot set up the neuron registry: %s\n",
+                dmm_strerror(rc));
+        if (*reg)
+            dmm_registry_free(*reg);
+        if (*vc)
+            vv_ctx_free(*vc);
+        return rc;
+    }
+    return 0;
+}
+
+int dmm__cmd_run(int argc, char **argv)
+{
+    run_opts o = {0};
+    int rc = parse_run_args(argc, argv, &o);
+    if (rc)
+        return rc;
+    if (o.help) {
+        dmm__print_help(stdout, "run");
+        return DMM_EXIT_OK;
+    }
+    vv_ctx *vc;
+    dmm_registry *reg;
+    if (make_env(o.max_depth, &vc, &reg) < 0)
+        return DMM_EXIT_INPUT;
+    int status = run(&o, vc, reg);
+    dmm_registry_free(reg);
+    vv_ctx_free(vc);
+    return status;
+}
+
+/* Active neurons (those with a row in W) and stored weights. */
+static void count_matrix(vv w, size_t *neurons, size_t *weights)
+{
+    vv_iter it;
+    vv_label l;
+    vv type;
+    *neurons = 0;
+    vv_iter_init(&it, w);
+    while (vv_iter_next(&it, &l, &type))
+        *neurons += vv_nchildren(type);
+    vv_stats st;
+    vv_measure(w, &st);
+    *weights = st.leaves;
+}
+
+int dmm__cmd_check(int argc, char **argv)
+{
+    const char *cmd = "check";
+    const char *script = NULL;
+    int max_depth = 0, first = 0, nfiles = 0;
+    char **files = calloc((size_t)argc, sizeof *files);
+    if (!files)
+        return DMM_EXIT_INPUT;
+    int status = DMM_EXIT_OK;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = NULL;
+        int m;
+        if (first || a[0] != '-' || a[1] == '\0') {
+            files[nfiles++] = argv[i];
+        } else if (!strcmp(a, "--")) {
+            first = 1;
+        } else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            free(files);
+            dmm__print_help(stdout, cmd);
+            return DMM_EXIT_OK;
+        } else if ((m = opt_value(argc, argv, &i, "--script", &v)) != 0) {
+            if (m < 0) {
+                free(files);
+                return dmm__usage_error(cmd, "--script needs a file name");
+            }
+            script = v;
+        } else if ((m = opt_value(argc, argv, &i, "--max-depth", &v)) != 0) {
+            int rc = m < 0 ? dmm__usage_error(cmd, "--max-depth needs a value")
+                           : parse_max_depth(cmd, v, &max_depth);
+            if (rc) {
+                free(files);
+                return rc;
+            }
+        } else {
+            free(files);
+            return dmm__usage_error(cmd, "unknown option \"%s\"", a);
+        }
+    }
+    if (nfiles == 0 && !script) {
+        free(files);
+        return dmm__usage_error(cmd, "missing NET.json");
+    }
+    vv_ctx *vc;
+    dmm_registry *reg;
+    if (make_env(max_depth, &vc, &reg) < 0) {
+        free(files);
+        return DMM_EXIT_INPUT;
+    }
+    dmm_error err;
+    for (int k = 0; k < nfiles; k++) {
+        dmm_net *net = NULL;
+        dmm_error_clear(&err);
+        if (dmm_net_load_file(vc, reg, files[k], &net, &err) < 0) {
+            dmm__print_error(&err);
+            status = DMM_EXIT_INPUT;
+            continue;
+        }
+        size_t neurons, weights;
+        count_matrix(dmm_net_matrix(net), &neurons, &weights);
+        printf("%s: ok (%zu neuron%s, %zu weight%s)\n", files[k], neurons,
+               neurons == 1 ? "" : "s", weights, weights == 1 ? "" : "s");
+        dmm_net_free(net);
+    }
+    if (script) {
+        dmm__script s;
+        dmm_error_clear(&err);
+        if (dmm__script_load(vc, script, &s, &err) < 0) {
+            dmm__print_error(&err);
+            status = DMM_EXIT_INPUT;
+        } else {
+            printf("%s: ok (%zu event%s)\n", script, s.n, s.n == 1 ? "" : "s");
+            dmm__script_free(vc, &s);
+        }
+    }
+    fflush(stdout);
+    dmm_registry_free(reg);
+    vv_ctx_free(vc);
+    free(files);
+    return status;
+}

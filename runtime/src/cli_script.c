@@ -1,0 +1,392 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Script files for `dmm run --script`: JSON Lines, one edit or feed event per
+ * line. Every line is parsed and checked before a run starts, so a run never
+ * stops half-way on a malformed event. Steps are absolute cycle numbers; the
+ * events come out sorted by (step, line), which keeps file order within a
+ * step.
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+/* Fill err for a script line; returns code. */
+static int line_error(dmm_error *err, const char *source, int line, int code,
+                      const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+
+static int line_error(dmm_error *err, const char *source, int line, int code,
+                      const char *path, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    dmm_error_set(err, code, path, "%s", msg);
+    dmm_error_set_source(err, source);
+    if (err) {
+        err->line = line;
+        err->column = 0;
+    }
+    return code;
+}
+
+int dmm__split_neuron(const char *s, char *type, char *name, const char *path,
+                      dmm_error *err)
+{
+    char *part[2] = {type, name};
+    size_t k = 0, n = 0;
+    for (const char *p = s; *p; p++) {
+        char ch = *p;
+        if (ch == '/') {
+            if (k == 1)
+                return dmm_error_set(err, DMM_E_INVAL, path,
+                                     "\"%s\": expected TYPE/NAME, found more "
+                                     "than one unescaped '/'",
+                                     s);
+            part[0][n] = '\0';
+            k = 1;
+            n = 0;
+            continue;
+        }
+        if (ch == '\\') {
+            if (p[1] != '/' && p[1] != '\\')
+                return dmm_error_set(err, DMM_E_INVAL, path,
+                                     "\"%s\": '\\' must be followed by '/' "
+                                     "or '\\'",
+                                     s);
+            ch = *++p;
+        }
+        part[k][n++] = ch;
+    }
+    part[k][n] = '\0';
+    if (k != 1)
+        return dmm_error_set(err, DMM_E_INVAL, path,
+                             "\"%s\": expected TYPE/NAME", s);
+    if (type[0] == '\0' || name[0] == '\0')
+        return dmm_error_set(err, DMM_E_INVAL, path,
+                             "\"%s\": empty type or name", s);
+    return 0;
+}
+
+static int push_event(dmm__script *s, size_t *cap, const dmm__event *ev)
+{
+    if (s->n == *cap) {
+        size_t ncap = *cap ? 2 * *cap : 16;
+        dmm__event *p = realloc(s->ev, ncap * sizeof *p);
+        if (!p)
+            return DMM_E_NOMEM;
+        s->ev = p;
+        *cap = ncap;
+    }
+    s->ev[s->n++] = *ev;
+    return 0;
+}
+
+static bool field_allowed(const char *key, enum dmm__event_op op)
+{
+    if (!strcmp(key, "step") || !strcmp(key, "op"))
+        return true;
+    if (op == DMM__EV_EDIT)
+        return !strcmp(key, "delta");
+    return !strcmp(key, "neuron") || !strcmp(key, "outputs");
+}
+
+/* Parse one non-blank line into *ev (value owned on success). */
+static int parse_line(vv_ctx *vc, const char *src, int line, const char *text,
+                      size_t len, dmm__event *ev, dmm_error *err)
+{
+    json_error_t jerr;
+    json_t *j =
+        json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+    if (!j) {
+        line_error(err, src, line, DMM_E_PARSE, "", "invalid JSON: %s",
+                   jerr.text);
+        if (err)
+            err->column = jerr.column > 0 ? jerr.column : 0;
+        return DMM_E_PARSE;
+    }
+    int rc = DMM_E_INVAL;
+    char *type = NULL, *name = NULL;
+    if (!json_is_object(j)) {
+        line_error(err, src, line, rc, "", "an event must be a JSON object");
+        goto done;
+    }
+    json_t *op = json_object_get(j, "op");
+    if (!op) {
+        line_error(err, src, line, rc, "/op", "missing field");
+        goto done;
+    }
+    if (!json_is_string(op)) {
+        line_error(err, src, line, rc, "/op",
+                   "must be the string \"edit\" or \"feed\"");
+        goto done;
+    }
+    if (!strcmp(json_string_value(op), "edit")) {
+        ev->op = DMM__EV_EDIT;
+    } else if (!strcmp(json_string_value(op), "feed")) {
+        ev->op = DMM__EV_FEED;
+    } else {
+        line_error(err, src, line, rc, "/op",
+                   "unknown op \"%s\" (expected \"edit\" or \"feed\")",
+                   json_string_value(op));
+        goto done;
+    }
+    json_t *step = json_object_get(j, "step");
+    if (!step) {
+        line_error(err, src, line, rc, "/step", "missing field");
+        goto done;
+    }
+    if (!json_is_integer(step) || json_integer_value(step) < 1) {
+        line_error(err, src, line, rc, "/step",
+                   "must be a positive integer (a cycle number)");
+        goto done;
+    }
+    ev->step = (uint64_t)json_integer_value(step);
+    ev->line = line;
+
+    const char *key;
+    json_t *val;
+    json_object_foreach(j, key, val)
+    {
+        if (!field_allowed(key, ev->op)) {
+            char path[512] = "";
+            dmm_json_pointer_push(path, sizeof path, key, strlen(key));
+            line_error(err, src, line, rc, path, "unknown field for op \"%s\"",
+                       ev->op == DMM__EV_EDIT ? "edit" : "feed");
+            goto done;
+        }
+    }
+
+    if (ev->op == DMM__EV_EDIT) {
+        json_t *delta = json_object_get(j, "delta");
+        if (!delta) {
+            line_error(err, src, line, rc, "/delta", "missing field");
+            goto done;
+        }
+        rc = vv_from_json(vc, delta, "/delta", &ev->value, err);
+        if (rc < 0) {
+            dmm_error_set_source(err, src);
+            if (err) {
+                err->line = line;
+                err->column = 0;
+            }
+            goto done;
+        }
+        goto done;
+    }
+
+    json_t *neuron = json_object_get(j, "neuron");
+    if (!neuron) {
+        line_error(err, src, line, rc, "/neuron", "missing field");
+        goto done;
+    }
+    if (!json_is_string(neuron)) {
+        line_error(err, src, line, rc, "/neuron",
+                   "must be a string \"input/NAME\"");
+        goto done;
+    }
+    const char *ns = json_string_value(neuron);
+    size_t nlen = strlen(ns);
+    type = malloc(nlen + 1);
+    name = malloc(nlen + 1);
+    if (!type || !name) {
+        rc = line_error(err, src, line, DMM_E_NOMEM, "", "out of memory");
+        goto done;
+    }
+    rc = dmm__split_neuron(ns, type, name, "/neuron", err);
+    if (rc < 0) {
+        dmm_error_set_source(err, src);
+        if (err) {
+            err->line = line;
+            err->column = 0;
+        }
+        goto done;
+    }
+    if (strcmp(type, "input") != 0) {
+        rc = line_error(err, src, line, DMM_E_INVAL, "/neuron",
+                        "\"%s\" is not an input neuron (feed takes "
+                        "\"input/NAME\")",
+                        ns);
+        goto done;
+    }
+    rc = vv_intern_cstr(vc, name, &ev->name);
+    if (rc < 0) {
+        line_error(err, src, line, rc, "/neuron", "cannot use name \"%s\": %s",
+                   name, dmm_strerror(rc));
+        goto done;
+    }
+    json_t *outputs = json_object_get(j, "outputs");
+    if (!outputs) {
+        rc = line_error(err, src, line, DMM_E_INVAL, "/outputs",
+                        "missing field");
+        goto done;
+    }
+    rc = vv_from_json(vc, outputs, "/outputs", &ev->value, err);
+    if (rc < 0) {
+        dmm_error_set_source(err, src);
+        if (err) {
+            err->line = line;
+            err->column = 0;
+        }
+    }
+done:
+    free(type);
+    free(name);
+    json_decref(j);
+    return rc;
+}
+
+static int cmp_step_line(const void *a, const void *b)
+{
+    const dmm__event *x = a, *y = b;
+    if (x->step != y->step)
+        return x->step < y->step ? -1 : 1;
+    return (x->line > y->line) - (x->line < y->line);
+}
+
+/* Feeds ordered by (step, name, line): duplicates become neighbours. */
+static int cmp_feed(const void *a, const void *b)
+{
+    const dmm__event *x = *(const dmm__event *const *)a;
+    const dmm__event *y = *(const dmm__event *const *)b;
+    if (x->step != y->step)
+        return x->step < y->step ? -1 : 1;
+    if (x->name != y->name)
+        return x->name < y->name ? -1 : 1;
+    return (x->line > y->line) - (x->line < y->line);
+}
+
+/* An input neuron emits one queued map per cycle, so two feeds for the same
+ * neuron at the same step would silently shift the second to a later cycle:
+ * refuse them. */
+static int check_duplicate_feeds(vv_ctx *vc, const dmm__script *s,
+                                 dmm_error *err)
+{
+    size_t nf = 0;
+    for (size_t i = 0; i < s->n; i++)
+        nf += s->ev[i].op == DMM__EV_FEED;
+    if (nf < 2)
+        return 0;
+    const dmm__event **f = malloc(nf * sizeof *f);
+    if (!f)
+        return dmm_error_set(err, DMM_E_NOMEM, "", "out of memory");
+    size_t k = 0;
+    for (size_t i = 0; i < s->n; i++)
+        if (s->ev[i].op == DMM__EV_FEED)
+            f[k++] = &s->ev[i];
+    qsort(f, nf, sizeof *f, cmp_feed);
+    int rc = 0;
+    for (size_t i = 1; i < nf; i++) {
+        if (f[i]->step == f[i - 1]->step && f[i]->name == f[i - 1]->name) {
+            rc = line_error(err, s->source, f[i]->line, DMM_E_INVAL, "/neuron",
+                            "input/%s is already fed at step %llu (line %d)",
+                            vv_label_str(vc, f[i]->name, NULL),
+                            (unsigned long long)f[i]->step, f[i - 1]->line);
+            break;
+        }
+    }
+    free(f);
+    return rc;
+}
+
+int dmm__script_parse(vv_ctx *vc, const char *text, size_t len,
+                      const char *source, dmm__script *out, dmm_error *err)
+{
+    dmm__script s = {.ev = NULL, .n = 0};
+    snprintf(s.source, sizeof s.source, "%s", source ? source : "<script>");
+    size_t cap = 0;
+    int line = 0, rc = 0;
+    size_t pos = 0;
+    while (pos < len) {
+        const char *start = text + pos;
+        const char *nl = memchr(start, '\n', len - pos);
+        size_t n = nl ? (size_t)(nl - start) : len - pos;
+        pos += n + (nl != NULL);
+        line++;
+        size_t m = n;
+        if (m > 0 && start[m - 1] == '\r')
+            m--;
+        size_t b = 0;
+        while (b < m && (start[b] == ' ' || start[b] == '\t'))
+            b++;
+        if (b == m)
+            continue;
+        dmm__event ev = {.value = VV_ZERO};
+        rc = parse_line(vc, s.source, line, start, m, &ev, err);
+        if (rc < 0)
+            goto fail;
+        rc = push_event(&s, &cap, &ev);
+        if (rc < 0) {
+            vv_free(vc, ev.value);
+            line_error(err, s.source, line, rc, "", "out of memory");
+            goto fail;
+        }
+    }
+    qsort(s.ev, s.n, sizeof *s.ev, cmp_step_line);
+    rc = check_duplicate_feeds(vc, &s, err);
+    if (rc < 0)
+        goto fail;
+    *out = s;
+    return 0;
+fail:
+    dmm__script_free(vc, &s);
+    return rc;
+}
+
+int dmm__script_load(vv_ctx *vc, const char *filename, dmm__script *out,
+                     dmm_error *err)
+{
+    FILE *f = fopen(filename, "rb");
+    if (!f) {
+        int e = errno;
+        dmm_error_set(err, DMM_E_IO, "", "cannot open: %s", strerror(e));
+        dmm_error_set_source(err, filename);
+        return DMM_E_IO;
+    }
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    int rc = 0;
+    for (;;) {
+        if (len == cap) {
+            size_t ncap = cap ? 2 * cap : 65536;
+            char *p = realloc(buf, ncap);
+            if (!p) {
+                rc = dmm_error_set(err, DMM_E_NOMEM, "", "out of memory");
+                break;
+            }
+            buf = p;
+            cap = ncap;
+        }
+        size_t got = fread(buf + len, 1, cap - len, f);
+        len += got;
+        if (got == 0) {
+            if (ferror(f))
+                rc = dmm_error_set(err, DMM_E_IO, "", "cannot read: %s",
+                                   strerror(errno));
+            break;
+        }
+    }
+    fclose(f);
+    if (rc == 0)
+        rc = dmm__script_parse(vc, buf, len, filename, out, err);
+    else
+        dmm_error_set_source(err, filename);
+    free(buf);
+    return rc;
+}
+
+void dmm__script_free(vv_ctx *vc, dmm__script *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        vv_free(vc, s->ev[i].value);
+    free(s->ev);
+    s->ev = NULL;
+    s->n = 0;
+}
