@@ -50,4 +50,38 @@ int dmm_net_save_file(const dmm_net *net, const char *filename, dmm_error *err);
 int dmm_net_restore_file(vv_ctx *vc, const dmm_registry *reg,
                          const char *filename, dmm_net **out, dmm_error *err);
 
+/* ---- additions: restore from memory, inspection, paths ------------------ */
+
+/* Restore from a state document in memory (source names it in err). */
+int dmm_net_restore_text(vv_ctx *vc, const dmm_registry *reg, const char *text,
+                         size_t len, const char *source, dmm_net **out,
+                         dmm_error *err);
+
+/* Neurons that fire in the next cycle: those with a row in W_t, plus Self. */
+size_t dmm_net_active_count(const dmm_net *net);
+/* Weights in W_t (its stored scalars). */
+size_t dmm_net_weight_count(const dmm_net *net);
+/* Self's type, name and output labels (out: 3 labels). */
+void dmm_net_self(const dmm_net *net, vv_label *out);
+/* borrowed: the parameters, {type: {name: {param: x}}}. */
+vv dmm_net_params(const dmm_net *net);
+/* borrowed: the context and registry the network was loaded with. */
+vv_ctx *dmm_net_vctx(const dmm_net *net);
+const dmm_registry *dmm_net_registry(const dmm_net *net);
+/* Maps queued for the input neuron (input, name) and not yet emitted. */
+size_t dmm_net_queue_len(const dmm_net *net, vv_label name);
+
+/*
+ * Paths written as text, as in "links", "self" and feed scripts: labels
+ * joined by '/'; a backslash escapes a '/' or a backslash inside a label
+ * (the text a\/b/c is the two labels "a/b" and "c"). Parse s (len bytes) into
+ * at most max interned labels, *n of them; no part may be empty. DMM_E_INVAL
+ * (with a message in err, path "") on a bad escape, an empty part or too
+ * many parts.
+ */
+int dmm_path_parse(vv_ctx *vc, const char *s, size_t len, vv_label *out,
+                   size_t max, size_t *n, dmm_error *err);
+/* Append n labels in that form to b. */
+int dmm_path_write(const vv_ctx *vc, const vv_label *path, size_t n, vv_buf *b);
+
 #endif

@@ -1,0 +1,604 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Loading a network description (spec dmm.md §4) and the checks that keep a
+ * network valid: the matrix, output, parameter maps, and text paths. Every
+ * error names a JSON Pointer; positions come from vv_json_locate afterwards.
+ * A load either returns a complete network or nothing.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <jansson.h>
+
+#include "net_internal.h"
+
+/* ---- the network record ------------------------------------------------- */
+
+dmm_net *dmm__net_new(vv_ctx *vc, const dmm_registry *reg)
+{
+    dmm_net *net = calloc(1, sizeof *net);
+    if (!net)
+        return NULL;
+    net->vc = vc;
+    net->reg = reg;
+    net->y = VV_ZERO;
+    net->states = VV_ZERO;
+    net->params = VV_ZERO;
+    if (vv_intern_cstr(vc, "accum", &net->self[0]) ||
+        vv_intern_cstr(vc, "self", &net->self[1]) ||
+        vv_intern_cstr(vc, "single", &net->self[2]) ||
+        vv_intern_cstr(vc, "input", &net->input_type)) {
+        free(net);
+        return NULL;
+    }
+    net->self_info = dmm_registry_find(reg, net->self[0]);
+    dmm__rng_seed(net->rng, 0);
+    return net;
+}
+
+void dmm_net_free(dmm_net *net)
+{
+    if (!net)
+        return;
+    dmm__queue *q, *tmp;
+    HASH_ITER(hh, net->queues, q, tmp)
+    {
+        HASH_DEL(net->queues, q);
+        for (size_t k = q->head; k < q->len; k++)
+            vv_free(net->vc, q->items[k]);
+        free(q->items);
+        free(q);
+    }
+    vv_free(net->vc, net->y);
+    vv_free(net->vc, net->states);
+    vv_free(net->vc, net->params);
+    free(net->slots);
+    free(net->lbuf);
+    free(net->vbuf);
+    free(net);
+}
+
+static uint64_t splitmix64(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9e3779b97f4a7c15u);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+    return z ^ (z >> 31);
+}
+
+void dmm__rng_seed(uint64_t rng[4], uint64_t seed)
+{
+    for (int k = 0; k < 4; k++)
+        rng[k] = splitmix64(&seed);
+}
+
+int dmm__read_file(const char *filename, char **text, size_t *len,
+                   dmm_error *err)
+{
+    FILE *fp = fopen(filename, "rb");
+    if (!fp) {
+        int rc = dmm_error_set(err, DMM_E_IO, "", "cannot open: %s",
+                               strerror(errno));
+        dmm_error_set_source(err, filename);
+        return rc;
+    }
+    struct stat st;
+    int rc = 0;
+    char *buf = NULL;
+    if (fstat(fileno(fp), &st) != 0) {
+        rc = dmm_error_set(err, DMM_E_IO, "", "cannot stat: %s",
+                           strerror(errno));
+    } else if ((uint64_t)st.st_size > DMM__MAX_FILE_SIZE) {
+        rc = dmm_error_set(err, DMM_E_LIMIT, "", "file larger than %zu bytes",
+                           DMM__MAX_FILE_SIZE);
+    } else if (!(buf = malloc((size_t)st.st_size + 1))) {
+        rc = dmm_error_set(err, DMM_E_NOMEM, "", "%s",
+                           dmm_strerror(DMM_E_NOMEM));
+    } else {
+        size_t n = fread(buf, 1, (size_t)st.st_size, fp);
+        if (n != (size_t)st.st_size || ferror(fp)) {
+            rc = dmm_error_set(err, DMM_E_IO, "", "read error");
+        } else {
+            buf[n] = '\0';
+            *text = buf;
+            *len = n;
+            buf = NULL;
+        }
+    }
+    free(buf);
+    fclose(fp);
+    if (rc)
+        dmm_error_set_source(err, filename);
+    return rc;
+}
+
+/* ---- text paths --------------------------------------------------------- */
+
+int dmm_path_parse(vv_ctx *vc, const char *s, size_t len, vv_label *out,
+                   size_t max, size_t *n, dmm_error *err)
+{
+    char *part = malloc(len + 1);
+    if (!part)
+        return dmm_error_set(err, DMM_E_NOMEM, "", "%s",
+                             dmm_strerror(DMM_E_NOMEM));
+    size_t count = 0, plen = 0;
+    int rc = 0;
+    for (size_t k = 0; k <= len && !rc; k++) {
+        if (k == len || s[k] == '/') {
+            if (plen == 0)
+                rc = dmm_error_set(err, DMM_E_INVAL, "",
+                                   "empty part in path \"%.*s\"", (int)len, s);
+            else if (count == max)
+                rc = dmm_error_set(err, DMM_E_INVAL, "",
+                                   "too many parts in path \"%.*s\" (at "
+                                   "most %zu)",
+                                   (int)len, s, max);
+            else if ((rc = vv_intern(vc, part, plen, &out[count])))
+                dmm_error_set(err, rc, "", "bad label in path: %s",
+                              dmm_strerror(rc));
+            count++;
+            plen = 0;
+        } else if (s[k] == '\\') {
+            if (k + 1 < len && (s[k + 1] == '/' || s[k + 1] == '\\'))
+                part[plen++] = s[++k];
+            else
+                rc = dmm_error_set(err, DMM_E_INVAL, "",
+                                   "bad escape in path \"%.*s\" (a "
+                                   "backslash escapes only '/' and "
+                                   "backslash)",
+                                   (int)len, s);
+        } else if (s[k] == '\0') {
+            rc = dmm_error_set(err, DMM_E_INVAL, "", "NUL byte in path");
+        } else {
+            part[plen++] = s[k];
+        }
+    }
+    free(part);
+    if (!rc)
+        *n = count;
+    return rc;
+}
+
+int dmm_path_write(const vv_ctx *vc, const vv_label *path, size_t n, vv_buf *b)
+{
+    int rc = 0;
+    for (size_t k = 0; k < n && !rc; k++) {
+        size_t len;
+        const char *s = vv_label_str(vc, path[k], &len);
+        if (k > 0)
+            rc = vv_buf_append(b, "/", 1);
+        size_t start = 0;
+        for (size_t j = 0; j < len && !rc; j++) {
+            if (s[j] == '/' || s[j] == '\\') {
+                if (!(rc = vv_buf_append(b, s + start, j - start)))
+                    rc = vv_buf_append(b, "\\", 1);
+                start = j;
+            }
+        }
+        if (!rc)
+            rc = vv_buf_append(b, s + start, len - start);
+    }
+    return rc;
+}
+
+/* ---- checks ------------------------------------------------------------- */
+
+/* A JSON Pointer being built while walking a value. */
+typedef struct ptr {
+    char s[512];
+} ptr;
+
+static size_t ptr_push(const vv_ctx *vc, ptr *p, vv_label l)
+{
+    size_t mark = strlen(p->s);
+    size_t len;
+    const char *str = vv_label_str(vc, l, &len);
+    (void)dmm_json_pointer_push(p->s, sizeof p->s, str, len);
+    return mark;
+}
+
+static void ptr_pop(ptr *p, size_t mark)
+{
+    p->s[mark] = '\0';
+}
+
+static const char *lstr(const dmm_net *net, vv_label l)
+{
+    return vv_label_str(net->vc, l, NULL);
+}
+
+int dmm__check_matrix(const dmm_net *net, vv w, const char *prefix,
+                      dmm_error *err)
+{
+    static const char deep[] =
+        "a weight must be at least three levels deep (type/name/input)";
+    ptr p;
+    snprintf(p.s, sizeof p.s, "%s", prefix);
+    if (w.num != 0)
+        return dmm_error_set(err, DMM_E_INVAL, p.s, "%s", deep);
+    vv_iter itf, itn, iti, itg;
+    vv_label f, nf, i, g;
+    vv wf, wn, row, wg;
+    vv_iter_init(&itf, w);
+    while (vv_iter_next(&itf, &f, &wf)) {
+        size_t mf = ptr_push(net->vc, &p, f);
+        const dmm_type_info *info = dmm_registry_find(net->reg, f);
+        if (!info)
+            return dmm_error_set(err, DMM_E_INVAL, p.s,
+                                 "unknown neuron type \"%s\"", lstr(net, f));
+        if (wf.num != 0)
+            return dmm_error_set(err, DMM_E_INVAL, p.s, "%s", deep);
+        vv_iter_init(&itn, wf);
+        while (vv_iter_next(&itn, &nf, &wn)) {
+            size_t mn = ptr_push(net->vc, &p, nf);
+            if (wn.num != 0)
+                return dmm_error_set(err, DMM_E_INVAL, p.s, "%s", deep);
+            vv_iter_init(&iti, wn);
+            while (vv_iter_next(&iti, &i, &row)) {
+                size_t mi = ptr_push(net->vc, &p, i);
+                if (!dmm_type_accepts_input(info, i))
+                    return dmm_error_set(err, DMM_E_INVAL, p.s,
+                                         "neuron type \"%s\" has no input "
+                                         "\"%s\"",
+                                         lstr(net, f), lstr(net, i));
+                /* A scalar at the row's root selects all of Y: allowed. */
+                vv_iter_init(&itg, row);
+                while (vv_iter_next(&itg, &g, &wg)) {
+                    if (!dmm_registry_find(net->reg, g)) {
+                        ptr_push(net->vc, &p, g);
+                        return dmm_error_set(err, DMM_E_INVAL, p.s,
+                                             "unknown neuron type \"%s\"",
+                                             lstr(net, g));
+                    }
+                }
+                ptr_pop(&p, mi);
+            }
+            ptr_pop(&p, mn);
+        }
+        ptr_pop(&p, mf);
+    }
+    return 0;
+}
+
+int dmm__check_neuron_map(const dmm_net *net, vv m, const char *prefix,
+                          const char *what, dmm_error *err)
+{
+    ptr p;
+    snprintf(p.s, sizeof p.s, "%s", prefix);
+    if (m.num != 0)
+        return dmm_error_set(err, DMM_E_INVAL, p.s,
+                             "%s must be at least two levels deep "
+                             "(type/name)",
+                             what);
+    vv_iter it;
+    vv_label f;
+    vv mf;
+    vv_iter_init(&it, m);
+    while (vv_iter_next(&it, &f, &mf)) {
+        size_t mark = ptr_push(net->vc, &p, f);
+        if (!dmm_registry_find(net->reg, f))
+            return dmm_error_set(err, DMM_E_INVAL, p.s,
+                                 "unknown neuron type \"%s\"", lstr(net, f));
+        if (mf.num != 0)
+            return dmm_error_set(err, DMM_E_INVAL, p.s,
+                                 "%s must be at least two levels deep "
+                                 "(type/name)",
+                                 what);
+        ptr_pop(&p, mark);
+    }
+    return 0;
+}
+
+int dmm__check_params(const dmm_net *net, vv m, const char *prefix,
+                      dmm_error *err)
+{
+    int rc = dmm__check_neuron_map(net, m, prefix, "params", err);
+    if (rc)
+        return rc;
+    ptr p;
+    snprintf(p.s, sizeof p.s, "%s", prefix);
+    vv_iter itf, itn, itp;
+    vv_label f, nf, pl;
+    vv mf, mn, x;
+    vv_iter_init(&itf, m);
+    while (vv_iter_next(&itf, &f, &mf)) {
+        const dmm_type_info *info = dmm_registry_find(net->reg, f);
+        size_t mark_f = ptr_push(net->vc, &p, f);
+        vv_iter_init(&itn, mf);
+        while (vv_iter_next(&itn, &nf, &mn)) {
+            size_t mark_n = ptr_push(net->vc, &p, nf);
+            if (mn.num != 0)
+                return dmm_error_set(err, DMM_E_INVAL, p.s,
+                                     "parameters must be an object "
+                                     "{name: number}");
+            vv_iter_init(&itp, mn);
+            while (vv_iter_next(&itp, &pl, &x)) {
+                size_t mark_p = ptr_push(net->vc, &p, pl);
+                size_t k = 0;
+                while (k < info->n_params && info->param[k] != pl)
+                    k++;
+                if (k == info->n_params)
+                    return dmm_error_set(err, DMM_E_INVAL, p.s,
+                                         "neuron type \"%s\" has no "
+                                         "parameter \"%s\"",
+                                         lstr(net, f), lstr(net, pl));
+                if (!vv_is_scalar(x))
+                    return dmm_error_set(err, DMM_E_INVAL, p.s,
+                                         "a parameter must be a number");
+                ptr_pop(&p, mark_p);
+            }
+            ptr_pop(&p, mark_n);
+        }
+        ptr_pop(&p, mark_f);
+    }
+    return 0;
+}
+
+/* ---- the network description -------------------------------------------- */
+
+static const char *const members[] = {"dmm",   "matrix", "outputs", "self",
+                                      "links", "params", "seed",    NULL};
+
+static int bad(dmm_error *err, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int bad(dmm_error *err, const char *path, const char *fmt, ...)
+{
+    char text[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    return dmm_error_set(err, DMM_E_INVAL, path, "%s", text);
+}
+
+/* A path string member at ptr: parsed into exactly n labels. what says what
+ * the parts are, for the message. */
+static int read_path(dmm_net *net, const json_t *j, const char *path,
+                     size_t min, size_t max, vv_label *out, size_t *n,
+                     const char *what, dmm_error *err)
+{
+    if (!json_is_string(j))
+        return bad(err, path, "expected a string \"%s\"", what);
+    size_t count = 0;
+    int rc = dmm_path_parse(net->vc, json_string_value(j),
+                            json_string_length(j), out, max, &count, err);
+    if (rc) {
+        /* Keep the parser's sentence, add where. */
+        char text[sizeof err->text];
+        snprintf(text, sizeof text, "%s", err ? err->text : "");
+        return dmm_error_set(err, rc, path, "%s", text);
+    }
+    if (count < min)
+        return bad(err, path, "expected \"%s\"", what);
+    *n = count;
+    return 0;
+}
+
+static int read_self(dmm_net *net, const json_t *j, dmm_error *err)
+{
+    size_t n;
+    int rc = read_path(net, j, "/self", 3, 3, net->self, &n, "type/name/output",
+                       err);
+    if (rc)
+        return rc;
+    net->self_info = dmm_registry_find(net->reg, net->self[0]);
+    if (!net->self_info)
+        return bad(err, "/self", "unknown neuron type \"%s\"",
+                   lstr(net, net->self[0]));
+    return 0;
+}
+
+/* Add each [to, from, weight] of links into *w. */
+static int read_links(dmm_net *net, const json_t *links, vv *w, dmm_error *err)
+{
+    enum { MAXP = 256 };
+    vv_label path[MAXP];
+    char at[64];
+    if (!json_is_array(links))
+        return bad(err, "/links",
+                   "links must be an array of [to, from, "
+                   "weight]");
+    for (size_t k = 0; k < json_array_size(links); k++) {
+        const json_t *e = json_array_get(links, k);
+        snprintf(at, sizeof at, "/links/%zu", k);
+        if (!json_is_array(e) || json_array_size(e) != 3 ||
+            !json_is_number(json_array_get(e, 2)))
+            return bad(err, at,
+                       "a link must be [\"type/name/input\", "
+                       "\"type/name/output\", weight]");
+        size_t nto, nfrom;
+        int rc;
+        snprintf(at, sizeof at, "/links/%zu/0", k);
+        if ((rc = read_path(net, json_array_get(e, 0), at, 3, 3, path, &nto,
+                            "type/name/input", err)))
+            return rc;
+        const dmm_type_info *info = dmm_registry_find(net->reg, path[0]);
+        if (!info)
+            return bad(err, at, "unknown neuron type \"%s\"",
+                       lstr(net, path[0]));
+        if (!dmm_type_accepts_input(info, path[2]))
+            return bad(err, at, "neuron type \"%s\" has no input \"%s\"",
+                       lstr(net, path[0]), lstr(net, path[2]));
+        snprintf(at, sizeof at, "/links/%zu/1", k);
+        if ((rc = read_path(net, json_array_get(e, 1), at, 1, MAXP - 3,
+                            path + 3, &nfrom, "type/name/output", err)))
+            return rc;
+        if (!dmm_registry_find(net->reg, path[3]))
+            return bad(err, at, "unknown neuron type \"%s\"",
+                       lstr(net, path[3]));
+        double x = json_number_value(json_array_get(e, 2));
+        snprintf(at, sizeof at, "/links/%zu/2", k);
+        if (!isfinite(x))
+            return bad(err, at, "a weight must be a finite number");
+        vv term, sum;
+        if ((rc = vv_set(net->vc, VV_ZERO, path, 3 + nfrom, vv_number(x),
+                         &term)))
+            return dmm_error_set(err, rc, at, "%s", dmm_strerror(rc));
+        rc = vv_add(net->vc, *w, term, &sum);
+        vv_free(net->vc, term);
+        if (rc)
+            return dmm_error_set(err, rc, at, "%s", dmm_strerror(rc));
+        vv_free(net->vc, *w);
+        *w = sum;
+    }
+    return 0;
+}
+
+static int read_seed(dmm_net *net, const json_t *j, dmm_error *err)
+{
+    double x = json_is_number(j) ? json_number_value(j) : -1;
+    /* Integers beyond 2^53 do not survive the reading as a double. */
+    if (!(x >= 0 && x <= 9007199254740992.0 && x == floor(x)))
+        return bad(err, "/seed", "seed must be an integer from 0 to 2^53");
+    dmm__rng_seed(net->rng, (uint64_t)x);
+    return 0;
+}
+
+static int load_root(dmm_net *net, const json_t *root, dmm_error *err)
+{
+    if (!json_is_object(root))
+        return bad(err, "", "a network description must be a JSON object");
+    const char *key;
+    json_t *val;
+    json_object_foreach((json_t *)root, key, val)
+    {
+        size_t k = 0;
+        while (members[k] && strcmp(members[k], key) != 0)
+            k++;
+        if (!members[k]) {
+            ptr p = {""};
+            (void)dmm_json_pointer_push(p.s, sizeof p.s, key, strlen(key));
+            return bad(err, p.s,
+                       "unknown member \"%s\" (expected dmm, matrix, "
+                       "outputs, self, links, params, seed)",
+                       key);
+        }
+    }
+    const json_t *j = json_object_get(root, "dmm");
+    if (!j)
+        return bad(err, "", "missing member \"dmm\" (the format version, 1)");
+    if (!json_is_number(j) || json_number_value(j) != 1)
+        return bad(err, "/dmm", "unsupported format version (expected 1)");
+
+    int rc;
+    if ((j = json_object_get(root, "self")) && (rc = read_self(net, j, err)))
+        return rc;
+    if (!net->self_info)
+        return bad(err, "", "Self's type \"%s\" is not registered",
+                   lstr(net, net->self[0]));
+
+    if (!(j = json_object_get(root, "matrix")))
+        return bad(err, "", "missing member \"matrix\" (the network matrix)");
+    vv w = VV_ZERO, outputs = VV_ZERO;
+    if ((rc = vv_from_json(net->vc, j, "/matrix", &w, err)) ||
+        (rc = dmm__check_matrix(net, w, "/matrix", err)))
+        goto done;
+    if ((j = json_object_get(root, "links")) &&
+        (rc = read_links(net, j, &w, err)))
+        goto done;
+    if (vv_is_zero(vv_get(w, net->self, 2))) {
+        vv_buf b = {0};
+        rc = dmm_path_write(net->vc, net->self, 2, &b);
+        if (!rc)
+            rc = bad(err, "/matrix", "matrix has no row for Self (%.*s)",
+                     (int)b.len, b.data);
+        free(b.data);
+        goto done;
+    }
+
+    if ((j = json_object_get(root, "outputs"))) {
+        if ((rc = vv_from_json(net->vc, j, "/outputs", &outputs, err)) ||
+            (rc = dmm__check_neuron_map(net, outputs, "/outputs", "outputs",
+                                        err)))
+            goto done;
+        if (!vv_is_zero(vv_get(outputs, net->self, 2))) {
+            ptr p = {"/outputs"};
+            ptr_push(net->vc, &p, net->self[0]);
+            ptr_push(net->vc, &p, net->self[1]);
+            rc = bad(err, p.s,
+                     "Self's output is the matrix: give it in \"matrix\", "
+                     "not in \"outputs\"");
+            goto done;
+        }
+    }
+    if ((j = json_object_get(root, "params"))) {
+        if ((rc = vv_from_json(net->vc, j, "/params", &net->params, err)) ||
+            (rc = dmm__check_params(net, net->params, "/params", err)))
+            goto done;
+    }
+    if ((j = json_object_get(root, "seed")) && (rc = read_seed(net, j, err)))
+        goto done;
+    if ((rc = vv_set(net->vc, outputs, net->self, 3, w, &net->y)))
+        dmm_error_set(err, rc, "", "%s", dmm_strerror(rc));
+done:
+    vv_free(net->vc, w);
+    vv_free(net->vc, outputs);
+    return rc;
+}
+
+int dmm_net_load_text(vv_ctx *vc, const dmm_registry *reg, const char *text,
+                      size_t len, const char *source, dmm_net **out,
+                      dmm_error *err)
+{
+    dmm_error_clear(err);
+    if (!source)
+        source = "<string>";
+    int rc;
+    dmm_net *net = NULL;
+    json_t *root = NULL;
+    if (len > DMM__MAX_FILE_SIZE) {
+        rc = dmm_error_set(err, DMM_E_LIMIT, "",
+                           "network description larger than %zu bytes",
+                           DMM__MAX_FILE_SIZE);
+        goto fail;
+    }
+    json_error_t je;
+    root = json_loadb(text, len,
+                      JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL, &je);
+    if (!root) {
+        rc = dmm_error_set(err, DMM_E_PARSE, "", "%s", je.text);
+        if (err) {
+            err->line = je.line > 0 ? je.line : 0;
+            err->column = je.column > 0 ? je.column : 0;
+        }
+        dmm_error_set_source(err, source);
+        return rc;
+    }
+    if (!(net = dmm__net_new(vc, reg))) {
+        rc = dmm_error_set(err, DMM_E_NOMEM, "", "%s",
+                           dmm_strerror(DMM_E_NOMEM));
+        goto fail;
+    }
+    if ((rc = load_root(net, root, err)))
+        goto fail;
+    json_decref(root);
+    *out = net;
+    return 0;
+fail:
+    json_decref(root);
+    dmm_net_free(net);
+    dmm_error_set_source(err, source);
+    if (err && err->line == 0)
+        vv_json_locate(text, len, err);
+    return rc;
+}
+
+int dmm_net_load_file(vv_ctx *vc, const dmm_registry *reg, const char *filename,
+                      dmm_net **out, dmm_error *err)
+{
+    dmm_error_clear(err);
+    char *text;
+    size_t len;
+    int rc = dmm__read_file(filename, &text, &len, err);
+    if (rc)
+        return rc;
+    rc = dmm_net_load_text(vc, reg, text, len, filename, out, err);
+    free(text);
+    return rc;
+}
