@@ -103,6 +103,15 @@ static void print_main_help(FILE *f)
 void dmm__print_error(const dmm_error *err)
 {
     char buf[2048];
+    if (err->line > 0 && err->column == 0 && err->source[0]) {
+        /* A line without a column (script events): "source:line: rest". */
+        dmm_error e = *err;
+        e.source[0] = '\0';
+        e.line = 0;
+        dmm_error_format(&e, buf, sizeof buf);
+        fprintf(stderr, "%s:%d: %s\n", err->source, err->line, buf);
+        return;
+    }
     dmm_error_format(err, buf, sizeof buf);
     fprintf(stderr, "%s\n", buf);
 }
