@@ -1,0 +1,200 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The context: the allocator (every byte the library takes goes through it
+ * and is counted) and the symbol table. Labels are interned once and never
+ * freed before the context; ids are dense, in intern order. Lookups by id
+ * read fixed pages without a lock; interning takes the context's mutex.
+ */
+#include <stdlib.h>
+
+#include "vv_internal.h"
+
+/* uthash reports a failed allocation through `oom` instead of exiting. */
+#define HASH_NONFATAL_OOM        1
+#define uthash_nonfatal_oom(obj) (oom = 1)
+#include <uthash.h>
+
+struct vv__label_entry {
+    UT_hash_handle hh;
+    vv_label id;
+    size_t len;
+    char str[];
+};
+
+static void *default_alloc(void *ud, void *p, size_t old, size_t n)
+{
+    (void)ud;
+    (void)old;
+    if (n == 0) {
+        free(p);
+        return NULL;
+    }
+    return realloc(p, n);
+}
+
+void *vv__alloc(vv_ctx *c, size_t n)
+{
+    void *p = c->alloc(c->alloc_ud, NULL, 0, n);
+    if (p)
+        __atomic_fetch_add(&c->bytes, n, __ATOMIC_RELAXED);
+    return p;
+}
+
+void vv__free_mem(vv_ctx *c, void *p, size_t n)
+{
+    if (!p)
+        return;
+    c->alloc(c->alloc_ud, p, n, 0);
+    __atomic_fetch_sub(&c->bytes, n, __ATOMIC_RELAXED);
+}
+
+vv_ctx *vv_ctx_new(const vv_options *opt)
+{
+    vv_alloc_fn alloc = opt && opt->alloc ? opt->alloc : default_alloc;
+    void *ud = opt && opt->alloc ? opt->alloc_ud : NULL;
+    vv_ctx *c = alloc(ud, NULL, 0, sizeof *c);
+    if (!c)
+        return NULL;
+    memset(c, 0, sizeof *c);
+    c->alloc = alloc;
+    c->alloc_ud = ud;
+    c->max_depth =
+        opt && opt->max_depth > 0 ? opt->max_depth : VV_DEFAULT_MAX_DEPTH;
+    if (c->max_depth > UINT16_MAX - 1)
+        c->max_depth = UINT16_MAX - 1;
+    c->max_label_len = opt && opt->max_label_len > 0 ? opt->max_label_len
+                                                     : VV_DEFAULT_MAX_LABEL;
+    c->bytes = sizeof *c;
+    pthread_mutex_init(&c->lock, NULL);
+    return c;
+}
+
+void vv_ctx_free(vv_ctx *c)
+{
+    if (!c)
+        return;
+    struct vv__label_entry *e, *tmp;
+    /* uthash frees its bucket tables through these macros */
+#undef uthash_free
+#define uthash_free(ptr, sz) vv__free_mem(c, ptr, sz)
+    HASH_ITER(hh, c->by_name, e, tmp)
+    {
+        HASH_DELETE(hh, c->by_name, e);
+        vv__free_mem(c, e, sizeof *e + e->len + 1);
+    }
+    for (size_t p = 0; p < VV__LABEL_PAGES && c->pages[p]; p++)
+        vv__free_mem(c, c->pages[p], VV__LABEL_PAGE * sizeof(void *));
+    pthread_mutex_destroy(&c->lock);
+    c->alloc(c->alloc_ud, c, sizeof *c, 0);
+}
+
+int vv_ctx_max_depth(const vv_ctx *c)
+{
+    return c->max_depth;
+}
+
+size_t vv_ctx_bytes(const vv_ctx *c)
+{
+    return __atomic_load_n(&c->bytes, __ATOMIC_RELAXED);
+}
+
+static struct vv__label_entry *find_locked(vv_ctx *c, const char *s, size_t len)
+{
+    struct vv__label_entry *e = NULL;
+    HASH_FIND(hh, c->by_name, s, len, e);
+    return e;
+}
+
+int vv_label_find(vv_ctx *c, const char *s, size_t len, vv_label *out)
+{
+    pthread_mutex_lock(&c->lock);
+    struct vv__label_entry *e = find_locked(c, s, len);
+    pthread_mutex_unlock(&c->lock);
+    if (!e)
+        return DMM_E_NOTFOUND;
+    *out = e->id;
+    return 0;
+}
+
+#undef uthash_malloc
+#undef uthash_free
+#define uthash_malloc(sz)        vv__alloc(c, sz)
+#define uthash_free(ptr, sz)     vv__free_mem(c, ptr, sz)
+#define uthash_nonfatal_oom(obj) (oom = 1)
+
+static int intern_locked(vv_ctx *c, const char *s, size_t len, vv_label *out)
+{
+    struct vv__label_entry *e = find_locked(c, s, len);
+    if (e) {
+        *out = e->id;
+        return 0;
+    }
+    if (memchr(s, '\0', len))
+        return DMM_E_INVAL;
+    size_t id = c->nlabels;
+    size_t page = id / VV__LABEL_PAGE;
+    if (page >= VV__LABEL_PAGES)
+        return DMM_E_LIMIT;
+    if (!c->pages[page]) {
+        void *pg = vv__alloc(c, VV__LABEL_PAGE * sizeof(void *));
+        if (!pg)
+            return DMM_E_NOMEM;
+        memset(pg, 0, VV__LABEL_PAGE * sizeof(void *));
+        __atomic_store_n(&c->pages[page], pg, __ATOMIC_RELEASE);
+    }
+    e = vv__alloc(c, sizeof *e + len + 1);
+    if (!e)
+        return DMM_E_NOMEM;
+    memset(e, 0, sizeof *e);
+    e->id = (vv_label)id;
+    e->len = len;
+    memcpy(e->str, s, len);
+    e->str[len] = '\0';
+    int oom = 0;
+    HASH_ADD(hh, c->by_name, str, len, e);
+    if (oom) {
+        vv__free_mem(c, e, sizeof *e + len + 1);
+        return DMM_E_NOMEM;
+    }
+    __atomic_store_n(&c->pages[page][id % VV__LABEL_PAGE], e, __ATOMIC_RELEASE);
+    c->nlabels = id + 1;
+    *out = e->id;
+    return 0;
+}
+
+int vv_intern(vv_ctx *c, const char *s, size_t len, vv_label *out)
+{
+    if (len > c->max_label_len)
+        return DMM_E_LIMIT;
+    pthread_mutex_lock(&c->lock);
+    int rc = intern_locked(c, s, len, out);
+    pthread_mutex_unlock(&c->lock);
+    return rc;
+}
+
+int vv_intern_cstr(vv_ctx *c, const char *s, vv_label *out)
+{
+    return vv_intern(c, s, strlen(s), out);
+}
+
+const char *vv_label_str(const vv_ctx *c, vv_label l, size_t *len)
+{
+    struct vv__label_entry **pg =
+        __atomic_load_n(&c->pages[l / VV__LABEL_PAGE], __ATOMIC_ACQUIRE);
+    assert(pg && "label from another context");
+    struct vv__label_entry *e =
+        __atomic_load_n(&pg[l % VV__LABEL_PAGE], __ATOMIC_ACQUIRE);
+    assert(e && "label from another context");
+    if (len)
+        *len = e->len;
+    return e->str;
+}
+
+size_t vv_label_count(const vv_ctx *c)
+{
+    pthread_mutex_t *lk = (pthread_mutex_t *)&c->lock;
+    pthread_mutex_lock(lk);
+    size_t n = c->nlabels;
+    pthread_mutex_unlock(lk);
+    return n;
+}

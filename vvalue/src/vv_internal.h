@@ -1,0 +1,165 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Internals of the V-value library shared between its files: the context, the
+ * allocator wrappers and the children map. A map is a persistent B+-tree
+ * keyed by label id: small maps (the common case) are a single leaf, a
+ * sorted array of up to VV__LEAF_MAX entries; wide maps get interior levels so
+ * that changing one child copies O(log n) entries, not the whole node.
+ */
+#ifndef VV_INTERNAL_H
+#define VV_INTERNAL_H
+
+#include <assert.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "vv.h"
+
+#define VV__LEAF_MAX    64
+#define VV__FANOUT      64
+#define VV__MAX_HEIGHT  8
+#define VV__LABEL_PAGE  4096
+#define VV__LABEL_PAGES 16384 /* at most 64 Mi labels */
+
+struct vv__label_entry;
+
+struct vv_ctx {
+    vv_alloc_fn alloc;
+    void *alloc_ud;
+    int max_depth;
+    size_t max_label_len;
+    size_t bytes;                    /* atomic */
+    pthread_mutex_t lock;            /* guards interning */
+    struct vv__label_entry *by_name; /* uthash head */
+    size_t nlabels;
+    struct vv__label_entry **pages[VV__LABEL_PAGES];
+};
+
+/*
+ * A node of the B+-tree. Layout after the header: `key[cap]` (label ids,
+ * ascending), padded to 8 bytes, then `val[cap]` (vv, leaves) or `kid[cap]`
+ * (vv_map *, interior). An interior key is the smallest key below that kid.
+ * Invariants: n >= 1; total = entries below; vdepth = max vv_depth of the
+ * values below. A map with refs == 1 may be changed in place by its owner.
+ */
+struct vv_map {
+    uint32_t refs; /* atomic */
+    uint32_t total;
+    uint16_t n;
+    uint16_t cap;
+    uint8_t height; /* 0: leaf */
+    uint8_t unused;
+    uint16_t vdepth;
+};
+
+static inline size_t vv__map_arr_off(unsigned cap)
+{
+    return sizeof(struct vv_map) +
+           (((size_t)cap * sizeof(vv_label) + 7) & ~(size_t)7);
+}
+static inline vv_label *vv__keys(const vv_map *m)
+{
+    return (vv_label *)(m + 1);
+}
+static inline vv *vv__vals(const vv_map *m)
+{
+    return (vv *)((char *)m + vv__map_arr_off(m->cap));
+}
+static inline vv_map **vv__kids(const vv_map *m)
+{
+    return (vv_map **)((char *)m + vv__map_arr_off(m->cap));
+}
+static inline int vv__depth_of(vv v)
+{
+    return v.map ? 1 + v.map->vdepth : 0;
+}
+
+/* allocator wrappers (count bytes in the context) */
+void *vv__alloc(vv_ctx *c, size_t n);
+void vv__free_mem(vv_ctx *c, void *p, size_t n);
+
+/* map lifetime */
+static inline void vv__map_ref(vv_map *m)
+{
+    __atomic_fetch_add(&m->refs, 1, __ATOMIC_RELAXED);
+}
+static inline bool vv__map_unique(const vv_map *m)
+{
+    return __atomic_load_n(&m->refs, __ATOMIC_ACQUIRE) == 1;
+}
+void vv__map_unref(vv_ctx *c, vv_map *m);
+size_t vv__map_node_bytes(const vv_map *m);
+
+/* borrowed pointer to the value at key, NULL when absent */
+const vv *vv__map_find(const vv_map *m, vv_label key);
+
+/*
+ * In-order builder: push (key, value) pairs with strictly increasing keys and
+ * non-zero values; it fills leaves and interior levels bottom-up. `hint` is
+ * the expected number of entries (sizes the first leaf exactly).
+ */
+typedef struct vv__builder {
+    vv_ctx *c;
+    vv_map *lvl[VV__MAX_HEIGHT];
+    int top;
+    uint32_t hint;
+    uint32_t pushed;
+} vv__builder;
+void vv__build_init(vv__builder *b, vv_ctx *c, size_t hint);
+/* takes v (also on error) */
+int vv__build_push(vv__builder *b, vv_label key, vv v);
+/* new: the map, NULL when nothing was pushed */
+int vv__build_finish(vv__builder *b, vv_map **out);
+void vv__build_abort(vv__builder *b);
+
+/*
+ * Point writes. slot_begin makes the path to key unique in *mp (copying
+ * shared nodes), inserts a zero value when key is absent, and returns the
+ * slot. The caller changes *slot (keeping ownership rules) and must then call
+ * slot_end, which drops the entry if it became zero and refreshes the cached
+ * totals and depths on the path. *mp may be NULL (an empty map).
+ */
+int vv__slot_begin(vv_ctx *c, vv_map **mp, vv_label key, vv **slot);
+void vv__slot_end(vv_ctx *c, vv_map **mp, vv_label key);
+
+/* A cursor over a map's entries in key order (same as vv_iter). */
+static inline void vv__cursor_init(vv_iter *it, const vv_map *m)
+{
+    vv_iter_init(it, (vv){0.0, (vv_map *)m});
+}
+
+/* Inlined fast paths of vv_iter_next and vv__build_push for the merge loops:
+ * the top of a live iterator's stack is always a leaf. */
+static inline bool vv__next(vv_iter *it, vv_label *k, vv *v)
+{
+    if (it->top >= 0) {
+        const vv_map *m = (const vv_map *)it->stack[it->top];
+        unsigned p = it->pos[it->top];
+        if (p < m->n) {
+            *k = vv__keys(m)[p];
+            *v = vv__vals(m)[p];
+            it->pos[it->top] = p + 1;
+            return true;
+        }
+    }
+    return vv_iter_next(it, k, v);
+}
+
+static inline int vv__push(vv__builder *b, vv_label k, vv v)
+{
+    vv_map *l = b->lvl[0];
+    if (l && l->n < l->cap) {
+        vv__keys(l)[l->n] = k;
+        vv__vals(l)[l->n++] = v;
+        l->total++;
+        if (v.map && v.map->vdepth + 1u > l->vdepth)
+            l->vdepth = (uint16_t)(v.map->vdepth + 1u);
+        b->pushed++;
+        return 0;
+    }
+    return vv__build_push(b, k, v);
+}
+
+#endif

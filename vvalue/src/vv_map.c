@@ -1,0 +1,566 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The children map: a persistent B+-tree of label id -> vv.
+ *
+ * Why a tree and not one sorted array: a network matrix has nodes with
+ * thousands of children (every neuron of a type sits under one node), and Self
+ * adds small deltas to it every cycle. With one array, changing one weight
+ * copies the whole node; here it copies one leaf and its interior ancestors,
+ * O(64 · height). Small maps are a single leaf, so the common case is a flat
+ * sorted array scanned in order, which is what merges want.
+ *
+ * Sharing: nodes are reference-counted and immutable while shared. A writer
+ * that owns the only reference (refs == 1) may change a node in place; the
+ * slot functions below copy shared nodes on the way down ("path copying").
+ * Leaves are not kept at a minimum fill: a removal never merges nodes, so the
+ * tree stays valid and shallow enough (height grows only when a root splits).
+ */
+#include <stdlib.h>
+
+#include "vv_internal.h"
+
+static size_t node_bytes(unsigned height, unsigned cap)
+{
+    return vv__map_arr_off(cap) +
+           (size_t)cap * (height ? sizeof(vv_map *) : sizeof(vv));
+}
+
+size_t vv__map_node_bytes(const vv_map *m)
+{
+    return node_bytes(m->height, m->cap);
+}
+
+static vv_map *node_new(vv_ctx *c, unsigned height, unsigned cap)
+{
+    vv_map *m = vv__alloc(c, node_bytes(height, cap));
+    if (!m)
+        return NULL;
+    m->refs = 1;
+    m->total = 0;
+    m->n = 0;
+    m->cap = (uint16_t)cap;
+    m->height = (uint8_t)height;
+    m->unused = 0;
+    m->vdepth = 0;
+    return m;
+}
+
+static unsigned node_max(const vv_map *m)
+{
+    return m->height ? VV__FANOUT : VV__LEAF_MAX;
+}
+
+/* Release the node's memory only (its children are not touched). */
+static void node_dealloc(vv_ctx *c, vv_map *m)
+{
+    vv__free_mem(c, m, vv__map_node_bytes(m));
+}
+
+/*
+ * Freeing is iterative so that a value of any depth (a long `cons` list, say)
+ * cannot overflow the stack: dead nodes are chained through their first eight
+ * bytes (refs and total, no longer needed) while their children are visited.
+ */
+void vv__map_unref(vv_ctx *c, vv_map *m)
+{
+    if (__atomic_sub_fetch(&m->refs, 1, __ATOMIC_ACQ_REL) != 0)
+        return;
+    vv_map *pending = m, *none = NULL;
+    memcpy(m, &none, sizeof none);
+    while (pending) {
+        vv_map *d = pending;
+        memcpy(&pending, d, sizeof pending);
+        for (unsigned i = 0; i < d->n; i++) {
+            vv_map *k = d->height ? vv__kids(d)[i] : vv__vals(d)[i].map;
+            if (k && __atomic_sub_fetch(&k->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+                memcpy(k, &pending, sizeof pending);
+                pending = k;
+            }
+        }
+        node_dealloc(c, d);
+    }
+}
+
+/* First index i with keys[i] >= key. */
+static inline unsigned lower_bound(const vv_label *keys, unsigned n,
+                                   vv_label key)
+{
+    unsigned lo = 0;
+    while (n > 0) {
+        unsigned half = n / 2;
+        if (keys[lo + half] < key) {
+            lo += half + 1;
+            n -= half + 1;
+        } else {
+            n = half;
+        }
+    }
+    return lo;
+}
+
+/* The kid of an interior node whose range holds key. */
+static inline unsigned kid_index(const vv_map *m, vv_label key)
+{
+    const vv_label *keys = vv__keys(m);
+    unsigned lo = 0, n = m->n;
+    while (n > 0) { /* first index with keys[i] > key */
+        unsigned half = n / 2;
+        if (keys[lo + half] <= key) {
+            lo += half + 1;
+            n -= half + 1;
+        } else {
+            n = half;
+        }
+    }
+    return lo ? lo - 1 : 0;
+}
+
+const vv *vv__map_find(const vv_map *m, vv_label key)
+{
+    while (m->height)
+        m = vv__kids(m)[kid_index(m, key)];
+    unsigned i = lower_bound(vv__keys(m), m->n, key);
+    return i < m->n && vv__keys(m)[i] == key ? &vv__vals(m)[i] : NULL;
+}
+
+/* Recompute the cached depth and total of a node from its entries. */
+static void node_refresh(vv_map *m)
+{
+    unsigned d = 0;
+    if (m->height) {
+        uint32_t total = 0;
+        for (unsigned i = 0; i < m->n; i++) {
+            vv_map *k = vv__kids(m)[i];
+            total += k->total;
+            if (k->vdepth > d)
+                d = k->vdepth;
+        }
+        m->total = total;
+    } else {
+        for (unsigned i = 0; i < m->n; i++) {
+            unsigned e = (unsigned)vv__depth_of(vv__vals(m)[i]);
+            if (e > d)
+                d = e;
+        }
+        m->total = m->n;
+    }
+    m->vdepth = (uint16_t)d;
+}
+
+/* ---- iteration ----------------------------------------------------------- */
+
+static void iter_descend(vv_iter *it, const vv_map *m)
+{
+    for (;;) {
+        it->top++;
+        assert(it->top < VV__MAX_HEIGHT);
+        it->stack[it->top] = m;
+        it->pos[it->top] = 0;
+        if (!m->height)
+            return;
+        m = vv__kids(m)[0];
+    }
+}
+
+void vv_iter_init(vv_iter *it, vv v)
+{
+    it->top = -1;
+    if (v.map)
+        iter_descend(it, v.map);
+}
+
+bool vv_iter_next(vv_iter *it, vv_label *label, vv *child)
+{
+    while (it->top >= 0) {
+        const vv_map *m = it->stack[it->top];
+        unsigned p = it->pos[it->top];
+        if (!m->height) {
+            if (p < m->n) {
+                *label = vv__keys(m)[p];
+                *child = vv__vals(m)[p];
+                it->pos[it->top] = p + 1;
+                return true;
+            }
+            it->top--;
+            continue;
+        }
+        if (++p < m->n) {
+            it->pos[it->top] = p;
+            iter_descend(it, vv__kids(m)[p]);
+        } else {
+            it->top--;
+        }
+    }
+    return false;
+}
+
+/* ---- in-order building ----------------------------------------------------
+ */
+
+void vv__build_init(vv__builder *b, vv_ctx *c, size_t hint)
+{
+    memset(b, 0, sizeof *b);
+    b->c = c;
+    b->hint = hint > UINT32_MAX ? UINT32_MAX : (uint32_t)hint;
+}
+
+/* Move a uniquely owned node into a new allocation of another capacity
+ * (entries are moved, reference counts untouched). */
+static vv_map *node_resize(vv_ctx *c, vv_map *m, unsigned cap)
+{
+    assert(cap >= m->n);
+    vv_map *r = node_new(c, m->height, cap);
+    if (!r)
+        return NULL;
+    r->total = m->total;
+    r->n = m->n;
+    r->vdepth = m->vdepth;
+    memcpy(vv__keys(r), vv__keys(m), m->n * sizeof(vv_label));
+    if (m->height)
+        memcpy(vv__kids(r), vv__kids(m), m->n * sizeof(vv_map *));
+    else
+        memcpy(vv__vals(r), vv__vals(m), m->n * sizeof(vv));
+    node_dealloc(c, m);
+    return r;
+}
+
+/* Append kid (taken) to the interior node being filled at level L. */
+static int push_kid(vv__builder *b, int L, vv_map *kid)
+{
+    assert(L < VV__MAX_HEIGHT);
+    vv_map *p = b->lvl[L];
+    if (p && p->n == p->cap) {
+        b->lvl[L] = NULL;
+        int rc = push_kid(b, L + 1, p);
+        if (rc) {
+            vv__map_unref(b->c, kid);
+            return rc;
+        }
+        p = NULL;
+    }
+    if (!p) {
+        p = node_new(b->c, (unsigned)L, VV__FANOUT);
+        if (!p) {
+            vv__map_unref(b->c, kid);
+            return DMM_E_NOMEM;
+        }
+        b->lvl[L] = p;
+        if (L > b->top)
+            b->top = L;
+    }
+    vv__keys(p)[p->n] = vv__keys(kid)[0];
+    vv__kids(p)[p->n++] = kid;
+    p->total += kid->total;
+    if (kid->vdepth > p->vdepth)
+        p->vdepth = kid->vdepth;
+    return 0;
+}
+
+int vv__build_push(vv__builder *b, vv_label key, vv v)
+{
+    vv_map *leaf = b->lvl[0];
+    if (leaf && leaf->n == leaf->cap) {
+        if (leaf->cap < VV__LEAF_MAX) {
+            unsigned cap = leaf->cap * 2u;
+            vv_map *r = node_resize(b->c, leaf,
+                                    cap < VV__LEAF_MAX ? cap : VV__LEAF_MAX);
+            if (!r) {
+                vv_free(b->c, v);
+                return DMM_E_NOMEM;
+            }
+            b->lvl[0] = leaf = r;
+        } else {
+            b->lvl[0] = NULL;
+            int rc = push_kid(b, 1, leaf);
+            if (rc) {
+                vv_free(b->c, v);
+                return rc;
+            }
+            leaf = NULL;
+        }
+    }
+    if (!leaf) {
+        uint32_t left = b->hint > b->pushed ? b->hint - b->pushed : 4;
+        leaf = node_new(b->c, 0, left < VV__LEAF_MAX ? left : VV__LEAF_MAX);
+        if (!leaf) {
+            vv_free(b->c, v);
+            return DMM_E_NOMEM;
+        }
+        b->lvl[0] = leaf;
+    }
+    assert(leaf->n == 0 || vv__keys(leaf)[leaf->n - 1] < key);
+    vv__keys(leaf)[leaf->n] = key;
+    vv__vals(leaf)[leaf->n++] = v;
+    leaf->total++;
+    unsigned d = (unsigned)vv__depth_of(v);
+    if (d > leaf->vdepth)
+        leaf->vdepth = (uint16_t)d;
+    b->pushed++;
+    return 0;
+}
+
+void vv__build_abort(vv__builder *b)
+{
+    for (int L = 0; L < VV__MAX_HEIGHT; L++) {
+        if (b->lvl[L])
+            vv__map_unref(b->c, b->lvl[L]);
+        b->lvl[L] = NULL;
+    }
+}
+
+int vv__build_finish(vv__builder *b, vv_map **out)
+{
+    for (int L = 0; L < b->top; L++) {
+        vv_map *m = b->lvl[L];
+        if (!m)
+            continue;
+        b->lvl[L] = NULL;
+        int rc = push_kid(b, L + 1, m);
+        if (rc) {
+            vv__build_abort(b);
+            return rc;
+        }
+    }
+    vv_map *root = b->lvl[b->top];
+    b->lvl[b->top] = NULL;
+    while (root && root->height && root->n == 1) {
+        vv_map *k = vv__kids(root)[0];
+        node_dealloc(b->c, root);
+        root = k;
+    }
+    /* A leaf sized from an overestimated hint gives its slack back. */
+    if (root && !root->height && root->n * 4u < root->cap * 3u) {
+        vv_map *r = node_resize(b->c, root, root->n);
+        if (r)
+            root = r;
+    }
+    *out = root;
+    return 0;
+}
+
+/* ---- point writes with path copying -------------------------------------- */
+
+/*
+ * Make *mp uniquely owned with room for at least `cap` entries: a shared node
+ * is copied (its children gain a reference), an unshared one that is too
+ * small is moved to a larger allocation.
+ */
+static int own(vv_ctx *c, vv_map **mp, unsigned cap)
+{
+    vv_map *m = *mp;
+    if (cap < m->n)
+        cap = m->n;
+    if (vv__map_unique(m)) {
+        if (m->cap >= cap)
+            return 0;
+        vv_map *r = node_resize(c, m, cap);
+        if (!r)
+            return DMM_E_NOMEM;
+        *mp = r;
+        return 0;
+    }
+    vv_map *r = node_new(c, m->height, cap);
+    if (!r)
+        return DMM_E_NOMEM;
+    r->total = m->total;
+    r->n = m->n;
+    r->vdepth = m->vdepth;
+    memcpy(vv__keys(r), vv__keys(m), m->n * sizeof(vv_label));
+    if (m->height) {
+        memcpy(vv__kids(r), vv__kids(m), m->n * sizeof(vv_map *));
+        for (unsigned i = 0; i < m->n; i++)
+            vv__map_ref(vv__kids(r)[i]);
+    } else {
+        memcpy(vv__vals(r), vv__vals(m), m->n * sizeof(vv));
+        for (unsigned i = 0; i < m->n; i++)
+            if (vv__vals(r)[i].map)
+                vv__map_ref(vv__vals(r)[i].map);
+    }
+    vv__map_unref(c, m);
+    *mp = r;
+    return 0;
+}
+
+/* Growth policy for a node that is about to take one more entry. */
+static unsigned grown_cap(const vv_map *m)
+{
+    unsigned max = node_max(m);
+    unsigned cap = m->n + 1 + m->n / 2;
+    return cap < max ? cap : max;
+}
+
+/* Split the full, uniquely owned kid i of the uniquely owned interior node p
+ * (which has room) into two halves. */
+static int split_kid(vv_ctx *c, vv_map *p, unsigned i)
+{
+    vv_map *k = vv__kids(p)[i];
+    vv_map *r = node_new(c, k->height, node_max(k));
+    if (!r)
+        return DMM_E_NOMEM;
+    unsigned half = k->n / 2, moved = k->n - half;
+    memcpy(vv__keys(r), vv__keys(k) + half, moved * sizeof(vv_label));
+    if (k->height)
+        memcpy(vv__kids(r), vv__kids(k) + half, moved * sizeof(vv_map *));
+    else
+        memcpy(vv__vals(r), vv__vals(k) + half, moved * sizeof(vv));
+    r->n = (uint16_t)moved;
+    k->n = (uint16_t)half;
+    node_refresh(k);
+    node_refresh(r);
+    memmove(vv__keys(p) + i + 2, vv__keys(p) + i + 1,
+            (p->n - i - 1) * sizeof(vv_label));
+    memmove(vv__kids(p) + i + 2, vv__kids(p) + i + 1,
+            (p->n - i - 1) * sizeof(vv_map *));
+    vv__keys(p)[i + 1] = vv__keys(r)[0];
+    vv__kids(p)[i + 1] = r;
+    p->n++;
+    return 0;
+}
+
+/* The key exists: make its path unique and return its slot. */
+static int update_path(vv_ctx *c, vv_map **mp, vv_label key, vv **slot)
+{
+    for (;;) {
+        int rc = own(c, mp, 0);
+        if (rc)
+            return rc;
+        vv_map *m = *mp;
+        if (!m->height) {
+            unsigned i = lower_bound(vv__keys(m), m->n, key);
+            assert(i < m->n && vv__keys(m)[i] == key);
+            *slot = &vv__vals(m)[i];
+            return 0;
+        }
+        mp = &vv__kids(m)[kid_index(m, key)];
+    }
+}
+
+/* The key is absent and *mp is not full: insert a zero entry, splitting
+ * full kids before descending into them (so a parent always has room). */
+static int insert_path(vv_ctx *c, vv_map **mp, vv_label key, vv **slot)
+{
+    int rc = own(c, mp, grown_cap(*mp));
+    if (rc)
+        return rc;
+    vv_map *m = *mp;
+    if (!m->height) {
+        unsigned i = lower_bound(vv__keys(m), m->n, key);
+        memmove(vv__keys(m) + i + 1, vv__keys(m) + i,
+                (m->n - i) * sizeof(vv_label));
+        memmove(vv__vals(m) + i + 1, vv__vals(m) + i, (m->n - i) * sizeof(vv));
+        vv__keys(m)[i] = key;
+        vv__vals(m)[i] = VV_ZERO;
+        m->n++;
+        m->total++;
+        *slot = &vv__vals(m)[i];
+        return 0;
+    }
+    unsigned i = kid_index(m, key);
+    vv_map **kp = &vv__kids(m)[i];
+    if ((*kp)->n == node_max(*kp)) {
+        rc = own(c, kp, 0);
+        if (!rc)
+            rc = split_kid(c, m, i);
+        if (rc)
+            return rc;
+        if (key >= vv__keys(m)[i + 1])
+            i++;
+        kp = &vv__kids(m)[i];
+    }
+    rc = insert_path(c, kp, key, slot);
+    if (rc)
+        return rc;
+    if (key < vv__keys(m)[i])
+        vv__keys(m)[i] = key;
+    m->total++;
+    return 0;
+}
+
+int vv__slot_begin(vv_ctx *c, vv_map **mp, vv_label key, vv **slot)
+{
+    if (!*mp) {
+        vv_map *m = node_new(c, 0, 1);
+        if (!m)
+            return DMM_E_NOMEM;
+        vv__keys(m)[0] = key;
+        vv__vals(m)[0] = VV_ZERO;
+        m->n = 1;
+        m->total = 1;
+        *mp = m;
+        *slot = &vv__vals(m)[0];
+        return 0;
+    }
+    if (vv__map_find(*mp, key))
+        return update_path(c, mp, key, slot);
+    if ((*mp)->n == node_max(*mp)) { /* grow a level: the root splits */
+        vv_map *root = node_new(c, (*mp)->height + 1u, VV__FANOUT);
+        if (!root)
+            return DMM_E_NOMEM;
+        vv__keys(root)[0] = vv__keys(*mp)[0];
+        vv__kids(root)[0] = *mp;
+        root->n = 1;
+        node_refresh(root);
+        *mp = root;
+        int rc = insert_path(c, mp, key, slot);
+        if (rc && (*mp)->n == 1) { /* undo the new level */
+            vv_map *k = vv__kids(*mp)[0];
+            node_dealloc(c, *mp);
+            *mp = k;
+        }
+        return rc;
+    }
+    return insert_path(c, mp, key, slot);
+}
+
+/* Drop the entry at key if its value became zero; refresh the cached totals
+ * and depths along the path. Sets *empty when m has no entries left. */
+static void end_path(vv_ctx *c, vv_map *m, vv_label key, bool *empty)
+{
+    if (!m->height) {
+        unsigned i = lower_bound(vv__keys(m), m->n, key);
+        if (i < m->n && vv__keys(m)[i] == key && vv_is_zero(vv__vals(m)[i])) {
+            memmove(vv__keys(m) + i, vv__keys(m) + i + 1,
+                    (m->n - i - 1) * sizeof(vv_label));
+            memmove(vv__vals(m) + i, vv__vals(m) + i + 1,
+                    (m->n - i - 1) * sizeof(vv));
+            m->n--;
+        }
+        node_refresh(m);
+        *empty = m->n == 0;
+        return;
+    }
+    unsigned i = kid_index(m, key);
+    vv_map *k = vv__kids(m)[i];
+    bool kid_empty = false;
+    end_path(c, k, key, &kid_empty);
+    if (kid_empty) {
+        node_dealloc(c, k);
+        memmove(vv__keys(m) + i, vv__keys(m) + i + 1,
+                (m->n - i - 1) * sizeof(vv_label));
+        memmove(vv__kids(m) + i, vv__kids(m) + i + 1,
+                (m->n - i - 1) * sizeof(vv_map *));
+        m->n--;
+    } else {
+        vv__keys(m)[i] = vv__keys(k)[0];
+    }
+    node_refresh(m);
+    *empty = m->n == 0;
+}
+
+void vv__slot_end(vv_ctx *c, vv_map **mp, vv_label key)
+{
+    if (!*mp)
+        return;
+    bool empty = false;
+    end_path(c, *mp, key, &empty);
+    if (empty) {
+        node_dealloc(c, *mp);
+        *mp = NULL;
+        return;
+    }
+    while ((*mp)->height && (*mp)->n == 1) {
+        vv_map *k = vv__kids(*mp)[0];
+        node_dealloc(c, *mp);
+        *mp = k;
+    }
+}

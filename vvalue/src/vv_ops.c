@@ -1,0 +1,816 @@
+// SPDX-License-Identifier: MIT
+/*
+ * V-value algebra and structure: construction, paths, the vector-space
+ * operations, the generalised products and comparison. Every result is
+ * canonical; every arithmetic result is checked for NaN and infinity.
+ * Recursion follows the nesting of values, which the context's max depth
+ * bounds for every value this library builds.
+ */
+#include <math.h>
+#include <stdlib.h>
+
+#include "vv_internal.h"
+
+vv vv_ref(vv v)
+{
+    if (v.map)
+        vv__map_ref(v.map);
+    return v;
+}
+
+void vv_free(vv_ctx *c, vv v)
+{
+    if (v.map)
+        vv__map_unref(c, v.map);
+}
+
+static inline double clean(double x)
+{
+    return x == 0.0 ? 0.0 : x; /* no negative zero */
+}
+
+/* ---- structure ------------------------------------------------------------
+ */
+
+vv vv_child(vv v, vv_label label)
+{
+    if (!v.map)
+        return VV_ZERO;
+    const vv *p = vv__map_find(v.map, label);
+    return p ? *p : VV_ZERO;
+}
+
+vv vv_get(vv v, const vv_label *path, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!v.map)
+            return VV_ZERO;
+        v = vv_child(v, path[i]);
+    }
+    return v;
+}
+
+size_t vv_nchildren(vv v)
+{
+    return v.map ? v.map->total : 0;
+}
+
+int vv_depth(vv v)
+{
+    return vv__depth_of(v);
+}
+
+int vv_wrap(vv_ctx *c, double num, vv_label label, vv child, vv *out)
+{
+    if (!isfinite(num))
+        return DMM_E_NONFINITE;
+    if (vv__depth_of(child) + 1 > c->max_depth)
+        return DMM_E_DEPTH;
+    vv r = {clean(num), NULL};
+    if (!vv_is_zero(child)) {
+        vv *slot;
+        int rc = vv__slot_begin(c, &r.map, label, &slot);
+        if (rc)
+            return rc;
+        *slot = vv_ref(child);
+    }
+    *out = r;
+    return 0;
+}
+
+typedef struct pair_ix {
+    vv_label label;
+    uint32_t ix;
+} pair_ix;
+
+static int cmp_pair(const void *a, const void *b)
+{
+    const pair_ix *x = a, *y = b;
+    if (x->label != y->label)
+        return x->label < y->label ? -1 : 1;
+    return x->ix < y->ix ? -1 : x->ix > y->ix;
+}
+
+int vv_add(vv_ctx *c, vv a, vv b, vv *out);
+
+int vv_from_pairs(vv_ctx *c, double num, size_t n, const vv_label *labels,
+                  vv *children, vv *out)
+{
+    int rc = 0;
+    pair_ix *ix = NULL;
+    vv__builder b;
+    vv__build_init(&b, c, n);
+    if (!isfinite(num)) {
+        rc = DMM_E_NONFINITE;
+        goto fail;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (vv__depth_of(children[i]) + 1 > c->max_depth) {
+            rc = DMM_E_DEPTH;
+            goto fail;
+        }
+    if (n > UINT32_MAX || !(ix = vv__alloc(c, n * sizeof *ix + 1))) {
+        rc = DMM_E_NOMEM;
+        goto fail;
+    }
+    for (size_t i = 0; i < n; i++)
+        ix[i] = (pair_ix){labels[i], (uint32_t)i};
+    qsort(ix, n, sizeof *ix, cmp_pair);
+    for (size_t i = 0; i < n;) {
+        vv sum = children[ix[i].ix];
+        children[ix[i].ix] = VV_ZERO;
+        size_t j = i + 1;
+        for (; j < n && ix[j].label == ix[i].label; j++) {
+            vv next;
+            vv *dup = &children[ix[j].ix];
+            if (!rc)
+                rc = vv_add(c, sum, *dup, &next);
+            vv_free(c, *dup);
+            *dup = VV_ZERO;
+            if (!rc) {
+                vv_free(c, sum);
+                sum = next;
+            }
+        }
+        if (rc) {
+            vv_free(c, sum);
+            i = j;
+            continue;
+        }
+        if (!vv_is_zero(sum))
+            rc = vv__push(&b, ix[i].label, sum);
+        i = j;
+    }
+    vv__free_mem(c, ix, n * sizeof *ix + 1);
+    ix = NULL;
+    if (rc)
+        goto fail;
+    vv r = {clean(num), NULL};
+    rc = vv__build_finish(&b, &r.map);
+    if (rc)
+        return rc;
+    *out = r;
+    return 0;
+fail:
+    vv__build_abort(&b);
+    if (ix)
+        vv__free_mem(c, ix, n * sizeof *ix + 1);
+    for (size_t i = 0; i < n; i++) {
+        vv_free(c, children[i]);
+        children[i] = VV_ZERO;
+    }
+    return rc;
+}
+
+static int set_rec(vv_ctx *c, vv v, const vv_label *path, size_t n, vv sub,
+                   vv *out)
+{
+    if (n == 0) {
+        *out = vv_ref(sub);
+        return 0;
+    }
+    vv nc;
+    int rc = set_rec(c, vv_child(v, path[0]), path + 1, n - 1, sub, &nc);
+    if (rc)
+        return rc;
+    vv r = vv_ref(v);
+    vv *slot;
+    rc = vv__slot_begin(c, &r.map, path[0], &slot);
+    if (rc) {
+        vv_free(c, nc);
+        vv_free(c, r);
+        return rc;
+    }
+    vv_free(c, *slot);
+    *slot = nc;
+    vv__slot_end(c, &r.map, path[0]);
+    *out = r;
+    return 0;
+}
+
+int vv_set(vv_ctx *c, vv v, const vv_label *path, size_t n, vv sub, vv *out)
+{
+    if (n + (size_t)vv__depth_of(sub) > (size_t)c->max_depth)
+        return DMM_E_DEPTH;
+    return set_rec(c, v, path, n, sub, out);
+}
+
+/* ---- scaling and merging ----------------------------------------------------
+ */
+
+static int scale_map(vv_ctx *c, const vv_map *m, double w, vv_map **out);
+
+/* new: w·v (a reference when w == 1). */
+static int scale_val(vv_ctx *c, vv v, double w, vv *out)
+{
+    if (w == 1.0) {
+        *out = vv_ref(v);
+        return 0;
+    }
+    if (w == 0.0) {
+        *out = VV_ZERO;
+        return 0;
+    }
+    double x = v.num * w;
+    if (!isfinite(x))
+        return DMM_E_NONFINITE;
+    vv r = {clean(x), NULL};
+    if (v.map) {
+        int rc = scale_map(c, v.map, w, &r.map);
+        if (rc)
+            return rc;
+    }
+    *out = r;
+    return 0;
+}
+
+static int scale_map(vv_ctx *c, const vv_map *m, double w, vv_map **out)
+{
+    if (w == 1.0) {
+        vv__map_ref((vv_map *)m);
+        *out = (vv_map *)m;
+        return 0;
+    }
+    vv__builder b;
+    vv__build_init(&b, c, m->total);
+    vv_iter it;
+    vv__cursor_init(&it, m);
+    vv_label k;
+    vv v;
+    while (vv__next(&it, &k, &v)) {
+        vv r;
+        int rc = scale_val(c, v, w, &r);
+        if (!rc && !vv_is_zero(r))
+            rc = vv__push(&b, k, r);
+        if (rc) {
+            vv__build_abort(&b);
+            return rc;
+        }
+    }
+    return vv__build_finish(&b, out);
+}
+
+static int comb_val(vv_ctx *c, vv a, double wa, vv b, double wb, vv *out);
+
+/* new: wa·A + wb·B by one ordered pass over both maps. */
+static int merge_maps(vv_ctx *c, const vv_map *A, double wa, const vv_map *B,
+                      double wb, vv_map **out)
+{
+    vv__builder bld;
+    vv__build_init(&bld, c, A->total > B->total ? A->total : B->total);
+    vv_iter ia, ib;
+    vv__cursor_init(&ia, A);
+    vv__cursor_init(&ib, B);
+    vv_label ka = 0, kb = 0, k;
+    vv va = VV_ZERO, vb = VV_ZERO, r;
+    bool ha = vv__next(&ia, &ka, &va), hb = vv__next(&ib, &kb, &vb);
+    while (ha || hb) {
+        int rc;
+        if (ha && hb && ka == kb) {
+            k = ka;
+            rc = comb_val(c, va, wa, vb, wb, &r);
+            ha = vv__next(&ia, &ka, &va);
+            hb = vv__next(&ib, &kb, &vb);
+        } else if (ha && (!hb || ka < kb)) {
+            k = ka;
+            rc = scale_val(c, va, wa, &r);
+            ha = vv__next(&ia, &ka, &va);
+        } else {
+            k = kb;
+            rc = scale_val(c, vb, wb, &r);
+            hb = vv__next(&ib, &kb, &vb);
+        }
+        if (!rc && !vv_is_zero(r))
+            rc = vv__push(&bld, k, r);
+        if (rc) {
+            vv__build_abort(&bld);
+            return rc;
+        }
+    }
+    return vv__build_finish(&bld, out);
+}
+
+/* new: wa·a + wb·b. */
+static int comb_val(vv_ctx *c, vv a, double wa, vv b, double wb, vv *out)
+{
+    double x = wa * a.num + wb * b.num;
+    if (!isfinite(x))
+        return DMM_E_NONFINITE;
+    vv r = {clean(x), NULL};
+    int rc = 0;
+    if (a.map && b.map)
+        rc = merge_maps(c, a.map, wa, b.map, wb, &r.map);
+    else if (a.map)
+        rc = scale_map(c, a.map, wa, &r.map);
+    else if (b.map)
+        rc = scale_map(c, b.map, wb, &r.map);
+    if (rc)
+        return rc;
+    *out = r;
+    return 0;
+}
+
+static int axpy_val(vv_ctx *c, vv *dst, double w, vv b);
+
+/*
+ * In place, when D is an unshared leaf that already holds every key of the
+ * leaf S: add w·S entry by entry without allocating. Returns 1 when it does
+ * not apply (nothing changed), 0 or an error code otherwise.
+ */
+static int axpy_leaf_inplace(vv_ctx *c, vv_map *D, double w, const vv_map *S)
+{
+    if (D->height || S->height || !vv__map_unique(D) || S->n > D->n)
+        return 1;
+    const vv_label *dk = vv__keys(D), *sk = vv__keys(S);
+    unsigned i = 0;
+    for (unsigned j = 0; j < S->n; j++, i++) {
+        while (i < D->n && dk[i] < sk[j])
+            i++;
+        if (i == D->n || dk[i] != sk[j])
+            return 1;
+    }
+    int rc = 0;
+    bool zeros = false;
+    vv *dv = vv__vals(D);
+    const vv *sv = vv__vals(S);
+    i = 0;
+    for (unsigned j = 0; j < S->n && !rc; j++, i++) {
+        while (dk[i] < sk[j])
+            i++;
+        rc = axpy_val(c, &dv[i], w, sv[j]);
+        zeros |= vv_is_zero(dv[i]);
+    }
+    if (zeros || rc) { /* keep canonical even after a failure part-way */
+        unsigned n = 0;
+        for (i = 0; i < D->n; i++)
+            if (!vv_is_zero(dv[i])) {
+                vv__keys(D)[n] = dk[i];
+                dv[n++] = dv[i];
+            }
+        D->n = (uint16_t)n;
+    }
+    D->total = D->n;
+    unsigned d = 0;
+    for (i = 0; i < D->n; i++)
+        if ((unsigned)vv__depth_of(dv[i]) > d)
+            d = (unsigned)vv__depth_of(dv[i]);
+    D->vdepth = (uint16_t)d;
+    return rc;
+}
+
+/*
+ * *D += w·S, *D owned (NULL-able afterwards). Small S into large D: point
+ * writes, in place where D is unshared and by path copying where it is
+ * shared. Otherwise one merge pass into a new map.
+ */
+static int axpy_map(vv_ctx *c, vv_map **D, double w, const vv_map *S)
+{
+    int rc = axpy_leaf_inplace(c, *D, w, S);
+    if (rc <= 0) {
+        if (*D && (*D)->n == 0) {
+            vv__map_unref(c, *D);
+            *D = NULL;
+        }
+        return rc;
+    }
+    if ((size_t)S->total * 8 <= (*D)->total) {
+        vv_iter it;
+        vv__cursor_init(&it, S);
+        vv_label k;
+        vv v;
+        while (vv__next(&it, &k, &v)) {
+            vv *slot;
+            rc = vv__slot_begin(c, D, k, &slot);
+            if (rc)
+                return rc;
+            rc = axpy_val(c, slot, w, v);
+            vv__slot_end(c, D, k);
+            if (rc)
+                return rc;
+        }
+        return 0;
+    }
+    vv_map *m;
+    rc = merge_maps(c, *D, 1.0, S, w, &m);
+    if (rc)
+        return rc;
+    vv__map_unref(c, *D);
+    *D = m;
+    return 0;
+}
+
+static int axpy_val(vv_ctx *c, vv *dst, double w, vv b)
+{
+    double x = dst->num + w * b.num;
+    if (!isfinite(x))
+        return DMM_E_NONFINITE;
+    if (b.map) {
+        int rc = dst->map ? axpy_map(c, &dst->map, w, b.map)
+                          : scale_map(c, b.map, w, &dst->map);
+        if (rc)
+            return rc;
+    }
+    dst->num = clean(x);
+    return 0;
+}
+
+int vv_axpy(vv_ctx *c, vv *acc, double w, vv b)
+{
+    if (w == 0.0 || vv_is_zero(b))
+        return 0;
+    if (!isfinite(w))
+        return DMM_E_NONFINITE;
+    if (vv_is_zero(*acc))
+        return scale_val(c, b, w, acc);
+    return axpy_val(c, acc, w, b);
+}
+
+int vv_add(vv_ctx *c, vv a, vv b, vv *out)
+{
+    /* Start from the larger side, so a small addend costs its own size. */
+    if (vv_nchildren(a) < vv_nchildren(b)) {
+        vv t = a;
+        a = b;
+        b = t;
+    }
+    vv r = vv_ref(a);
+    int rc = vv_axpy(c, &r, 1.0, b);
+    if (rc) {
+        vv_free(c, r);
+        return rc;
+    }
+    *out = r;
+    return 0;
+}
+
+int vv_scale(vv_ctx *c, double k, vv a, vv *out)
+{
+    if (!isfinite(k))
+        return DMM_E_NONFINITE;
+    return scale_val(c, a, k, out);
+}
+
+int vv_sum(vv_ctx *c, size_t n, const double *w, const vv *terms, vv *out)
+{
+    vv acc = VV_ZERO;
+    for (size_t k = 0; k < n; k++) {
+        int rc = vv_axpy(c, &acc, w[k], terms[k]);
+        if (rc) {
+            vv_free(c, acc);
+            return rc;
+        }
+    }
+    *out = acc;
+    return 0;
+}
+
+/* ---- products
+ * ---------------------------------------------------------------- */
+
+static int lincomb_rec(vv_ctx *c, vv row, vv m, vv *acc)
+{
+    if (row.num != 0.0) {
+        int rc = vv_axpy(c, acc, row.num, m);
+        if (rc)
+            return rc;
+    }
+    if (!row.map || !m.map)
+        return 0;
+    vv_iter it;
+    vv__cursor_init(&it, row.map);
+    vv_label k;
+    vv r;
+    while (vv__next(&it, &k, &r)) {
+        const vv *mc = vv__map_find(m.map, k);
+        if (mc) {
+            int rc = lincomb_rec(c, r, *mc, acc);
+            if (rc)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+int vv_lincomb(vv_ctx *c, vv row, vv m, vv *out)
+{
+    vv acc = VV_ZERO;
+    int rc = lincomb_rec(c, row, m, &acc);
+    if (rc) {
+        vv_free(c, acc);
+        return rc;
+    }
+    *out = acc;
+    return 0;
+}
+
+static int mask_rec(vv_ctx *c, vv mask, vv m, vv *out)
+{
+    vv r = VV_ZERO;
+    if (mask.map && m.map) {
+        vv__builder b;
+        vv__build_init(&b, c, mask.map->total);
+        vv_iter it;
+        vv__cursor_init(&it, mask.map);
+        vv_label k;
+        vv mk;
+        while (vv__next(&it, &k, &mk)) {
+            const vv *mc = vv__map_find(m.map, k);
+            if (!mc)
+                continue;
+            vv sub;
+            int rc = mask_rec(c, mk, *mc, &sub);
+            if (!rc && !vv_is_zero(sub))
+                rc = vv__push(&b, k, sub);
+            if (rc) {
+                vv__build_abort(&b);
+                return rc;
+            }
+        }
+        int rc = vv__build_finish(&b, &r.map);
+        if (rc)
+            return rc;
+    }
+    if (mask.num != 0.0) {
+        int rc = vv_axpy(c, &r, mask.num, m);
+        if (rc) {
+            vv_free(c, r);
+            return rc;
+        }
+    }
+    *out = r;
+    return 0;
+}
+
+int vv_mult_mask(vv_ctx *c, vv mask, vv m, vv *out)
+{
+    return mask_rec(c, mask, m, out);
+}
+
+static double dot_rec(vv a, vv b)
+{
+    double s = a.num * b.num;
+    if (!a.map || !b.map)
+        return s;
+    const vv_map *small = a.map->total <= b.map->total ? a.map : b.map;
+    const vv_map *large = small == a.map ? b.map : a.map;
+    vv_iter it;
+    vv__cursor_init(&it, small);
+    vv_label k;
+    vv v;
+    while (vv__next(&it, &k, &v)) {
+        const vv *o = vv__map_find(large, k);
+        if (o)
+            s += dot_rec(v, *o);
+    }
+    return s;
+}
+
+int vv_dot(vv_ctx *c, vv a, vv b, double *out)
+{
+    (void)c;
+    double s = dot_rec(a, b);
+    if (!isfinite(s))
+        return DMM_E_NONFINITE;
+    *out = clean(s);
+    return 0;
+}
+
+double vv_max_norm(vv v)
+{
+    double m = fabs(v.num);
+    if (!v.map)
+        return m;
+    vv_iter it;
+    vv__cursor_init(&it, v.map);
+    vv_label k;
+    vv x;
+    while (vv__next(&it, &k, &x)) {
+        double y = vv_max_norm(x);
+        if (y > m)
+            m = y;
+    }
+    return m;
+}
+
+static int apply_rec(vv_ctx *c, vv a, vv_scalar_fn fn, void *ud, vv *out)
+{
+    double x = a.num != 0.0 ? fn(a.num, ud) : 0.0;
+    if (!isfinite(x))
+        return DMM_E_NONFINITE;
+    vv r = {clean(x), NULL};
+    if (a.map) {
+        vv__builder b;
+        vv__build_init(&b, c, a.map->total);
+        vv_iter it;
+        vv__cursor_init(&it, a.map);
+        vv_label k;
+        vv v;
+        while (vv__next(&it, &k, &v)) {
+            vv s;
+            int rc = apply_rec(c, v, fn, ud, &s);
+            if (!rc && !vv_is_zero(s))
+                rc = vv__push(&b, k, s);
+            if (rc) {
+                vv__build_abort(&b);
+                return rc;
+            }
+        }
+        int rc = vv__build_finish(&b, &r.map);
+        if (rc)
+            return rc;
+    }
+    *out = r;
+    return 0;
+}
+
+int vv_apply(vv_ctx *c, vv a, vv_scalar_fn fn, void *ud, vv *out)
+{
+    return apply_rec(c, a, fn, ud, out);
+}
+
+/* ---- comparison and measurement
+ * ---------------------------------------------- */
+
+bool vv_equal(vv a, vv b)
+{
+    if (a.num != b.num)
+        return false;
+    if (a.map == b.map)
+        return true;
+    if (!a.map || !b.map || a.map->total != b.map->total)
+        return false;
+    vv_iter ia, ib;
+    vv__cursor_init(&ia, a.map);
+    vv__cursor_init(&ib, b.map);
+    vv_label ka, kb;
+    vv va, vb;
+    while (vv__next(&ia, &ka, &va)) {
+        if (!vv__next(&ib, &kb, &vb) || ka != kb || !vv_equal(va, vb))
+            return false;
+    }
+    return true;
+}
+
+static bool close_num(double x, double y, double rel, double abs_tol)
+{
+    return fabs(x - y) <= abs_tol + rel * fmax(fabs(x), fabs(y));
+}
+
+bool vv_close(vv a, vv b, double rel, double abs_tol)
+{
+    if (!close_num(a.num, b.num, rel, abs_tol))
+        return false;
+    if (a.map == b.map)
+        return true;
+    vv_iter ia, ib;
+    vv_iter_init(&ia, a);
+    vv_iter_init(&ib, b);
+    vv_label ka = 0, kb = 0;
+    vv va = VV_ZERO, vb = VV_ZERO;
+    bool ha = vv__next(&ia, &ka, &va), hb = vv__next(&ib, &kb, &vb);
+    while (ha || hb) {
+        if (ha && hb && ka == kb) {
+            if (!vv_close(va, vb, rel, abs_tol))
+                return false;
+            ha = vv__next(&ia, &ka, &va);
+            hb = vv__next(&ib, &kb, &vb);
+        } else if (ha && (!hb || ka < kb)) {
+            if (!vv_close(va, VV_ZERO, rel, abs_tol))
+                return false;
+            ha = vv__next(&ia, &ka, &va);
+        } else {
+            if (!vv_close(VV_ZERO, vb, rel, abs_tol))
+                return false;
+            hb = vv__next(&ib, &kb, &vb);
+        }
+    }
+    return true;
+}
+
+static int leaf_rec(vv v, vv_label *path, int depth, vv_leaf_fn fn, void *ud)
+{
+    if (v.num != 0.0) {
+        int rc = fn(path, depth, v.num, ud);
+        if (rc)
+            return rc;
+    }
+    if (!v.map)
+        return 0;
+    vv_iter it;
+    vv__cursor_init(&it, v.map);
+    vv x;
+    while (vv__next(&it, &path[depth], &x)) {
+        int rc = leaf_rec(x, path, depth + 1, fn, ud);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+int vv_foreach_leaf(vv v, vv_leaf_fn fn, void *ud)
+{
+    vv_label *path = malloc(((size_t)vv__depth_of(v) + 1) * sizeof *path);
+    if (!path)
+        return DMM_E_NOMEM;
+    int rc = leaf_rec(v, path, 0, fn, ud);
+    free(path);
+    return rc;
+}
+
+static void map_bytes(const vv_map *m, vv_stats *st)
+{
+    st->bytes += vv__map_node_bytes(m);
+    if (m->height)
+        for (unsigned i = 0; i < m->n; i++)
+            map_bytes(vv__kids(m)[i], st);
+}
+
+static void measure_rec(vv v, vv_stats *st)
+{
+    st->nodes++;
+    if (v.num != 0.0)
+        st->leaves++;
+    if (!v.map)
+        return;
+    map_bytes(v.map, st);
+    vv_iter it;
+    vv__cursor_init(&it, v.map);
+    vv_label k;
+    vv x;
+    while (vv__next(&it, &k, &x))
+        measure_rec(x, st);
+}
+
+void vv_measure(vv v, vv_stats *st)
+{
+    memset(st, 0, sizeof *st);
+    st->depth = vv__depth_of(v);
+    measure_rec(v, st);
+}
+
+typedef struct sort_entry {
+    const char *s;
+    size_t len;
+    vv_label label;
+    vv child;
+} sort_entry;
+
+static int cmp_bytes(const void *a, const void *b)
+{
+    const sort_entry *x = a, *y = b;
+    size_t n = x->len < y->len ? x->len : y->len;
+    int r = memcmp(x->s, y->s, n);
+    if (r)
+        return r;
+    return x->len < y->len ? -1 : x->len > y->len;
+}
+
+void vv_children_sorted(const vv_ctx *c, vv v, vv_label *labels, vv *children)
+{
+    size_t n = vv_nchildren(v), i = 0;
+    if (!n)
+        return;
+    /* Sort the caller's arrays through a permutation kept in them: fill in
+     * id order, then insertion-sort small nodes or qsort a temporary. */
+    sort_entry small[32], *e = n <= 32 ? small : malloc(n * sizeof *e);
+    vv_iter it;
+    vv_iter_init(&it, v);
+    vv_label k;
+    vv x;
+    if (!e) { /* out of memory: fall back to an in-place insertion sort */
+        while (vv__next(&it, &k, &x)) {
+            labels[i] = k;
+            children[i++] = x;
+        }
+        for (i = 1; i < n; i++) {
+            vv_label kl = labels[i];
+            vv kc = children[i];
+            size_t kn, j = i;
+            const char *ks = vv_label_str(c, kl, &kn);
+            for (; j > 0; j--) {
+                size_t pn;
+                const char *ps = vv_label_str(c, labels[j - 1], &pn);
+                sort_entry a = {ps, pn, 0, VV_ZERO}, b = {ks, kn, 0, VV_ZERO};
+                if (cmp_bytes(&a, &b) <= 0)
+                    break;
+                labels[j] = labels[j - 1];
+                children[j] = children[j - 1];
+            }
+            labels[j] = kl;
+            children[j] = kc;
+        }
+        return;
+    }
+    while (vv__next(&it, &k, &x)) {
+        e[i].s = vv_label_str(c, k, &e[i].len);
+        e[i].label = k;
+        e[i++].child = x;
+    }
+    qsort(e, n, sizeof *e, cmp_bytes);
+    for (i = 0; i < n; i++) {
+        labels[i] = e[i].label;
+        children[i] = e[i].child;
+    }
+    if (e != small)
+        free(e);
+}
