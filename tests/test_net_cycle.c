@@ -1,0 +1,383 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The two-stroke cycle: activation and deactivation through Self, a failing
+ * cycle leaving the network untouched (NaN, bad self-edit), edits, input
+ * queues, and Self losing its rows.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dmm.h"
+#include "testutil.h"
+
+typedef struct fixture {
+    vv_ctx *vc;
+    dmm_registry *reg;
+} fixture;
+
+/* identity, but fails like a numeric fault once its input reaches 3. */
+static int fire_fragile(dmm_fire *f)
+{
+    if (vv_max_norm(f->input) >= 3)
+        return dmm_error_set(f->err, DMM_E_NONFINITE, "", "input too large");
+    f->output = vv_ref(f->input);
+    return 0;
+}
+
+static const dmm_neuron_type fragile_type = {
+    .name = "fragile",
+    .summary = "identity below 3, a fault from 3 on",
+    .outputs_doc = "same names as inputs",
+    .fn = fire_fragile,
+};
+
+static int setup(void **state)
+{
+    fixture *fx = calloc(1, sizeof *fx);
+    fx->vc = vv_ctx_new(NULL);
+    fx->reg = dmm_registry_new(fx->vc);
+    if (!fx->reg || dmm_registry_add_builtins(fx->reg) ||
+        dmm_registry_add(fx->reg, &fragile_type))
+        return -1;
+    *state = fx;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *fx = *state;
+    dmm_registry_free(fx->reg);
+    vv_ctx_free(fx->vc);
+    free(fx);
+    return 0;
+}
+
+static dmm_net *load(fixture *fx, const char *text)
+{
+    dmm_net *net = NULL;
+    dmm_error err;
+    if (dmm_net_load_text(fx->vc, fx->reg, text, strlen(text), "test.json",
+                          &net, &err) != 0) {
+        char msg[1024];
+        dmm_error_format(&err, msg, sizeof msg);
+        fail_msg("load failed: %s", msg);
+    }
+    return net;
+}
+
+static void step_ok(dmm_net *net)
+{
+    dmm_error err;
+    if (dmm_net_step(net, &err) != 0) {
+        char msg[1024];
+        dmm_error_format(&err, msg, sizeof msg);
+        fail_msg("step %llu failed: %s",
+                 (unsigned long long)dmm_net_step_count(net) + 1, msg);
+    }
+}
+
+/* borrowed: Y_t[type][name], zero when absent. */
+static vv out_of(fixture *fx, dmm_net *net, const char *type, const char *name)
+{
+    vv_label p[2] = {tu_label(fx->vc, type), tu_label(fx->vc, name)};
+    return vv_get(dmm_net_outputs(net), p, 2);
+}
+
+/* Fails unless Y_t[type][name] equals json. */
+static void assert_out(fixture *fx, dmm_net *net, const char *type,
+                       const char *name, const char *json)
+{
+    vv want = tu_vv(fx->vc, json);
+    tu_assert_vv_close(fx->vc, out_of(fx, net, type, name), want, 0);
+    vv_free(fx->vc, want);
+}
+
+#define SELF_ROW                                                               \
+    "\"accum\": {\"self\": {\"accum\": {\"accum\": {\"self\": "                \
+    "{\"single\": 1}}}"
+#define D                                                                      \
+    "{\"identity\": {\"late\": {\"x\": {\"identity\": {\"src\": "              \
+    "{\"single\": 1}}}}}}"
+#define MINUS_D                                                                \
+    "{\"identity\": {\"late\": {\"x\": {\"identity\": {\"src\": "              \
+    "{\"single\": -1}}}}}}"
+
+static void test_activation_through_self(void **state)
+{
+    fixture *fx = *state;
+    /* writer's output in Y_0 is a delta D giving identity/late a row;
+     * writer2's -D reaches Self one cycle later through the delay d. */
+    dmm_net *net = load(
+        fx, "{\"dmm\": 1, \"matrix\": {" SELF_ROW
+            ", \"delta\": {\"identity\": {\"writer\": {\"single\": 1}, "
+            "\"d\": {\"single\": 1}}}}},"
+            " \"identity\": {\"src\": {\"single\": {\"identity\": {\"src\": "
+            "{\"single\": 1}}}},"
+            "  \"d\": {\"single\": {\"identity\": {\"writer2\": {\"single\": "
+            "1}}}}}},"
+            " \"outputs\": {\"identity\": {\"writer\": {\"single\": " D "},"
+            "  \"writer2\": {\"single\": " MINUS_D "},"
+            "  \"src\": {\"single\": 5}}}}");
+    vv w0 = vv_ref(dmm_net_matrix(net));
+    vv d = tu_vv(fx->vc, D);
+    vv w1;
+    assert_int_equal(vv_add(fx->vc, w0, d, &w1), 0);
+    assert_int_equal(dmm_net_active_count(net), 3); /* Self, src, d */
+
+    /* Cycle 1: D reaches Self's delta and is added to W; late has a row in
+     * W_1 but has not computed yet. */
+    step_ok(net);
+    assert_true(vv_equal(dmm_net_matrix(net), w1));
+    assert_true(vv_is_zero(out_of(fx, net, "identity", "late")));
+    assert_true(vv_is_zero(out_of(fx, net, "identity", "writer")));
+    assert_int_equal(dmm_net_active_count(net), 4);
+
+    /* Cycle 2: late is active and reads src (5). -D arrives: W_2 = W_0. */
+    step_ok(net);
+    vv want = tu_vv(fx->vc, "{\"x\": 5}");
+    assert_true(vv_equal(out_of(fx, net, "identity", "late"), want));
+    assert_true(vv_equal(dmm_net_matrix(net), w0));
+    assert_int_equal(dmm_net_active_count(net), 3);
+
+    /* Cycle 3: late's last row is gone: not computed, output vanished. */
+    step_ok(net);
+    assert_true(vv_is_zero(out_of(fx, net, "identity", "late")));
+    assert_out(fx, net, "identity", "src", "{\"single\": 5}");
+    vv_free(fx->vc, want);
+    vv_free(fx->vc, d);
+    vv_free(fx->vc, w1);
+    vv_free(fx->vc, w0);
+    dmm_net_free(net);
+}
+
+static void test_nan_stop(void **state)
+{
+    fixture *fx = *state;
+    /* c doubles each cycle: 2^1023 is the last finite power of two. */
+    dmm_net *net = load(fx, "{\"dmm\": 1, \"matrix\": {" SELF_ROW "},"
+                            " \"c\": {\"accum\": {\"accum\": {\"c\": "
+                            "{\"single\": 2}}}}}},"
+                            " \"outputs\": {\"accum\": {\"c\": {\"single\": "
+                            "1}}}}");
+    dmm_error err;
+    while (dmm_net_step_count(net) < 1023)
+        step_ok(net);
+    vv y = vv_ref(dmm_net_outputs(net));
+    vv c = out_of(fx, net, "accum", "c");
+    vv_label single = tu_label(fx->vc, "single");
+    assert_true(vv_child(c, single).num == 0x1p1023);
+    assert_int_equal(dmm_net_step(net, &err), DMM_E_NONFINITE);
+    assert_int_equal(dmm_net_step_count(net), 1023);
+    assert_int_equal(err.code, DMM_E_NONFINITE);
+    assert_true(strncmp(err.text, "accum/c: ", 9) == 0);
+    assert_non_null(strstr(err.text, "NaN or infinity"));
+    assert_true(dmm_net_outputs(net).map == y.map);
+    /* Again: the same failure, nothing changed. */
+    assert_int_equal(dmm_net_step(net, &err), DMM_E_NONFINITE);
+    assert_int_equal(dmm_net_step_count(net), 1023);
+    assert_true(vv_equal(dmm_net_outputs(net), y));
+    assert_true(dmm_net_outputs(net).map == y.map);
+    vv_free(fx->vc, y);
+    dmm_net_free(net);
+}
+
+static void test_fault_in_up_movement(void **state)
+{
+    fixture *fx = *state;
+    dmm_net *net = load(
+        fx,
+        "{\"dmm\": 1, \"matrix\": {" SELF_ROW "}},"
+        " \"input\": {\"in\": {\"x\": {\"accum\": {\"self\": {\"single\":"
+        " 1}}}}},"
+        " \"fragile\": {\"f\": {\"x\": {\"input\": {\"in\": {\"v\": 1}}}}}}}");
+    vv_label in = tu_label(fx->vc, "in");
+    dmm_error err;
+    const char *feeds[] = {"{\"v\": 1}", "{\"v\": 5}", "{\"v\": 2}"};
+    for (int k = 0; k < 3; k++) {
+        vv v = tu_vv(fx->vc, feeds[k]);
+        assert_int_equal(dmm_net_feed(net, in, v, &err), 0);
+        vv_free(fx->vc, v);
+    }
+    assert_int_equal(dmm_net_queue_len(net, in), 3);
+    step_ok(net); /* input emits v=1 */
+    step_ok(net); /* fragile reads 1; input emits v=5 */
+    assert_int_equal(dmm_net_queue_len(net, in), 1);
+    vv y = vv_ref(dmm_net_outputs(net));
+    uint64_t t = dmm_net_step_count(net);
+    /* fragile reads 5 and fails: the queued v=2 stays queued. */
+    assert_int_equal(dmm_net_step(net, &err), DMM_E_NONFINITE);
+    assert_string_equal(err.text, "fragile/f: input too large");
+    assert_int_equal(dmm_net_step_count(net), t);
+    assert_int_equal(dmm_net_queue_len(net, in), 1);
+    assert_true(vv_equal(dmm_net_outputs(net), y));
+    /* Remove fragile's row: the cycle runs and emits the kept feed. */
+    vv cut = tu_vv(fx->vc, "{\"fragile\": {\"f\": {\"x\": {\"input\": "
+                           "{\"in\": {\"v\": -1}}}}}}");
+    assert_int_equal(dmm_net_edit(net, cut, &err), 0);
+    step_ok(net);
+    assert_int_equal(dmm_net_queue_len(net, in), 0);
+    assert_out(fx, net, "input", "in", "{\"v\": 2}");
+    assert_true(vv_is_zero(out_of(fx, net, "fragile", "f")));
+    vv_free(fx->vc, cut);
+    vv_free(fx->vc, y);
+    dmm_net_free(net);
+}
+
+static void expect_edit_rejected(fixture *fx, dmm_net *net, const char *delta,
+                                 const char *path)
+{
+    vv w = vv_ref(dmm_net_matrix(net));
+    vv dv = tu_vv(fx->vc, delta);
+    dmm_error err;
+    assert_int_equal(dmm_net_edit(net, dv, &err), DMM_E_INVAL);
+    assert_string_equal(err.path, path);
+    assert_true(dmm_net_matrix(net).map == w.map);
+    vv_free(fx->vc, dv);
+    vv_free(fx->vc, w);
+}
+
+static void test_edits(void **state)
+{
+    fixture *fx = *state;
+    dmm_net *net = load(fx, "{\"dmm\": 1, \"matrix\": {" SELF_ROW "}}}");
+    expect_edit_rejected(fx, net,
+                         "{\"foo\": {\"a\": {\"x\": {\"accum\": {\"self\": "
+                         "{\"single\": 1}}}}}}",
+                         "/foo");
+    expect_edit_rejected(fx, net,
+                         "{\"accum\": {\"c\": {\"bogus\": {\"accum\": "
+                         "{\"self\": {\"single\": 1}}}}}}",
+                         "/accum/c/bogus");
+    expect_edit_rejected(fx, net,
+                         "{\"identity\": {\"a\": {\"x\": {\"nope\": 1}}}}",
+                         "/identity/a/x/nope");
+    expect_edit_rejected(fx, net, "{\"identity\": {\"a\": 2}}", "/identity/a");
+
+    /* A good edit is part of W at once: the next down movement uses it. */
+    vv dv = tu_vv(fx->vc, "{\"identity\": {\"a\": {\"x\": {\"accum\": "
+                          "{\"self\": {\"single\": 2}}}}}}");
+    dmm_error err;
+    assert_int_equal(dmm_net_edit(net, dv, &err), 0);
+    assert_int_equal(dmm_net_step_count(net), 0);
+    assert_int_equal(dmm_net_active_count(net), 2);
+    vv w1 = vv_ref(dmm_net_matrix(net));
+    step_ok(net);
+    vv x = out_of(fx, net, "identity", "a");
+    vv_label xl = tu_label(fx->vc, "x");
+    vv want;
+    assert_int_equal(vv_scale(fx->vc, 2, w1, &want), 0);
+    assert_true(vv_equal(vv_child(x, xl), want));
+    /* Self's accum input received the edited W. */
+    assert_true(vv_equal(dmm_net_matrix(net), w1));
+    vv_free(fx->vc, want);
+    vv_free(fx->vc, w1);
+    vv_free(fx->vc, dv);
+    dmm_net_free(net);
+}
+
+static void test_bad_self_edit(void **state)
+{
+    fixture *fx = *state;
+    /* writer's output, added to W by Self, names an unknown type. */
+    dmm_net *net = load(
+        fx, "{\"dmm\": 1, \"matrix\": {" SELF_ROW
+            ", \"delta\": {\"identity\": {\"writer\": {\"single\": 1}}}}}},"
+            " \"outputs\": {\"identity\": {\"writer\": {\"single\": "
+            "{\"foo\": {\"a\": {\"x\": {\"accum\": {\"self\": "
+            "{\"single\": 1}}}}}}}}}}");
+    vv y = vv_ref(dmm_net_outputs(net));
+    dmm_error err;
+    assert_int_equal(dmm_net_step(net, &err), DMM_E_INVAL);
+    assert_string_equal(err.path, "/foo");
+    assert_non_null(strstr(err.text, "unknown neuron type \"foo\""));
+    assert_int_equal(dmm_net_step_count(net), 0);
+    assert_true(dmm_net_outputs(net).map == y.map);
+    vv_free(fx->vc, y);
+    dmm_net_free(net);
+}
+
+static void test_feed_queue(void **state)
+{
+    fixture *fx = *state;
+    dmm_net *net = load(fx, "{\"dmm\": 1, \"matrix\": {" SELF_ROW "}},"
+                            " \"input\": {\"in\": {\"dummy\": {\"identity\":"
+                            " {\"none\": {\"single\": 1}}}}}}}");
+    vv_label in = tu_label(fx->vc, "in");
+    vv a = tu_vv(fx->vc, "{\"s\": {\"a\": 1}}");
+    vv b = tu_vv(fx->vc, "{\"s\": {\"b\": 2}}");
+    dmm_error err;
+    /* Two feeds before one cycle: emitted on consecutive cycles. */
+    assert_int_equal(dmm_net_feed(net, in, a, &err), 0);
+    assert_int_equal(dmm_net_feed(net, in, b, &err), 0);
+    assert_int_equal(dmm_net_queue_len(net, in), 2);
+    step_ok(net);
+    assert_true(vv_equal(out_of(fx, net, "input", "in"), a));
+    assert_int_equal(dmm_net_queue_len(net, in), 1);
+    step_ok(net);
+    assert_true(vv_equal(out_of(fx, net, "input", "in"), b));
+    step_ok(net);
+    assert_true(vv_is_zero(out_of(fx, net, "input", "in")));
+    assert_int_equal(dmm_net_queue_len(net, in), 0);
+    vv_free(fx->vc, a);
+    vv_free(fx->vc, b);
+    dmm_net_free(net);
+}
+
+static void test_self_loses_rows(void **state)
+{
+    fixture *fx = *state;
+    /* k's output is -W_0: W_1 = W_0 - W_0 = {}, and the network stops. */
+    dmm_net *net =
+        load(fx, "{\"dmm\": 1, \"matrix\": {" SELF_ROW
+                 ", \"delta\": {\"identity\": {\"k\": {\"single\": 1}}}}}},"
+                 " \"outputs\": {\"identity\": {\"k\": {\"single\": "
+                 "{\"accum\": {\"self\": {\"accum\": {\"accum\": {\"self\": "
+                 "{\"single\": -1}}}, \"delta\": {\"identity\": {\"k\": "
+                 "{\"single\": -1}}}}}}}}}}");
+    step_ok(net);
+    assert_true(vv_is_zero(dmm_net_matrix(net)));
+    assert_true(vv_is_zero(dmm_net_outputs(net)));
+    assert_int_equal(dmm_net_active_count(net), 1);
+    step_ok(net);
+    assert_true(vv_is_zero(dmm_net_outputs(net)));
+    assert_int_equal(dmm_net_step_count(net), 2);
+    dmm_net_free(net);
+
+    /* Only Self's accum row is cancelled: W_2 is just what the delta
+     * gives, as Self's accum input is gone. */
+    net = load(fx, "{\"dmm\": 1, \"matrix\": {" SELF_ROW
+                   ", \"delta\": {\"identity\": {\"k\": {\"single\": 1}}}}},"
+                   " \"identity\": {\"k\": {\"single\": {\"identity\": "
+                   "{\"k\": {\"single\": 1}}}}}},"
+                   " \"outputs\": {\"identity\": {\"k\": {\"single\": "
+                   "{\"accum\": {\"self\": {\"accum\": {\"accum\": "
+                   "{\"self\": {\"single\": -1}}}}}}}}}}");
+    step_ok(net);
+    vv w1 = tu_vv(fx->vc, "{\"accum\": {\"self\": {\"delta\": {\"identity\":"
+                          " {\"k\": {\"single\": 1}}}}}, \"identity\": "
+                          "{\"k\": {\"single\": {\"identity\": {\"k\": "
+                          "{\"single\": 1}}}}}}");
+    assert_true(vv_equal(dmm_net_matrix(net), w1));
+    step_ok(net);
+    vv w2 = tu_vv(fx->vc, "{\"accum\": {\"self\": {\"accum\": {\"accum\": "
+                          "{\"self\": {\"single\": -1}}}}}}");
+    assert_true(vv_equal(dmm_net_matrix(net), w2));
+    vv_free(fx->vc, w1);
+    vv_free(fx->vc, w2);
+    dmm_net_free(net);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_activation_through_self),
+        cmocka_unit_test(test_nan_stop),
+        cmocka_unit_test(test_fault_in_up_movement),
+        cmocka_unit_test(test_edits),
+        cmocka_unit_test(test_bad_self_edit),
+        cmocka_unit_test(test_feed_queue),
+        cmocka_unit_test(test_self_loses_rows),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,292 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Loading network descriptions. Bad input is data-driven: each directory
+ * tests/data/load-invalid/<case>/ holds network.json and expected.txt, the
+ * whole message dmm_error_format gives when the file is loaded with source
+ * "network.json" (its path relative to the case directory). Valid loads
+ * check what the network holds afterwards.
+ */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dmm.h"
+#include "testutil.h"
+
+typedef struct fixture {
+    vv_ctx *vc;
+    dmm_registry *reg;
+} fixture;
+
+/* A type with a parameter, to check "params". */
+static int fire_scaled(dmm_fire *f)
+{
+    return vv_scale(f->vc, dmm_fire_param(f, 0), f->input, &f->output);
+}
+
+static const dmm_param_spec scaled_params[] = {{"gain", 1.0, "the factor"},
+                                               {NULL, 0, NULL}};
+static const dmm_neuron_type scaled_type = {
+    .name = "scaled",
+    .summary = "gain times the input",
+    .outputs_doc = "same names as inputs",
+    .params = scaled_params,
+    .fn = fire_scaled,
+};
+
+static int setup(void **state)
+{
+    fixture *fx = calloc(1, sizeof *fx);
+    fx->vc = vv_ctx_new(NULL);
+    fx->reg = dmm_registry_new(fx->vc);
+    if (!fx->reg || dmm_registry_add_builtins(fx->reg) ||
+        dmm_registry_add(fx->reg, &scaled_type))
+        return -1;
+    *state = fx;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *fx = *state;
+    dmm_registry_free(fx->reg);
+    vv_ctx_free(fx->vc);
+    free(fx);
+    return 0;
+}
+
+static dmm_net *load_ok(fixture *fx, const char *text)
+{
+    dmm_net *net = NULL;
+    dmm_error err;
+    if (dmm_net_load_text(fx->vc, fx->reg, text, strlen(text), "test.json",
+                          &net, &err) != 0) {
+        char msg[1024];
+        dmm_error_format(&err, msg, sizeof msg);
+        fail_msg("load failed: %s", msg);
+    }
+    return net;
+}
+
+/* ---- the load-invalid suite ---------------------------------------------- */
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void test_invalid_cases(void **state)
+{
+    fixture *fx = *state;
+    char *dir = tu_path("tests/data/load-invalid");
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    char *names[256];
+    size_t n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) && n < 256)
+        if (e->d_name[0] != '.')
+            names[n++] = strdup(e->d_name);
+    closedir(d);
+    qsort(names, n, sizeof *names, cmp_str);
+    assert_true(n >= 15);
+
+    int failures = 0;
+    for (size_t k = 0; k < n; k++) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/%s/network.json", dir, names[k]);
+        size_t len;
+        char *text = tu_read_file(path, &len);
+        snprintf(path, sizeof path, "%s/%s/expected.txt", dir, names[k]);
+        char *want = tu_read_file(path, NULL);
+        if (!text || !want) {
+            print_error("%s: missing network.json or expected.txt\n", names[k]);
+            failures++;
+        } else {
+            want[strcspn(want, "\n")] = '\0';
+            dmm_net *net = NULL;
+            dmm_error err;
+            int rc = dmm_net_load_text(fx->vc, fx->reg, text, len,
+                                       "network.json", &net, &err);
+            char got[2048];
+            dmm_error_format(&err, got, sizeof got);
+            if (rc == 0 || net != NULL) {
+                print_error("%s: loaded, expected an error\n", names[k]);
+                failures++;
+                dmm_net_free(net);
+            } else if (err.code != rc || strcmp(got, want) != 0) {
+                print_error("%s:\n  got:  %s\n  want: %s\n", names[k], got,
+                            want);
+                failures++;
+            }
+        }
+        free(text);
+        free(want);
+        free(names[k]);
+    }
+    free(dir);
+    assert_int_equal(failures, 0);
+}
+
+/* ---- valid loads ----------------------------------------------------------
+ */
+
+#define SELF_ROW                                                               \
+    "\"accum\": {\"self\": {\"accum\": {\"accum\": {\"self\": "                \
+    "{\"single\": 1}}}}}"
+
+static void test_minimal(void **state)
+{
+    fixture *fx = *state;
+    dmm_net *net = load_ok(fx, "{\"dmm\": 1, \"matrix\": {" SELF_ROW "}}");
+    vv want = tu_vv(fx->vc, "{" SELF_ROW "}");
+    assert_true(vv_equal(dmm_net_matrix(net), want));
+    assert_int_equal(dmm_net_step_count(net), 0);
+    assert_int_equal(dmm_net_active_count(net), 1);
+    assert_int_equal(dmm_net_weight_count(net), 1);
+    /* Y_0 is Self's output only: {accum: {self: {single: W}}}. */
+    vv y =
+        tu_vv(fx->vc, "{\"accum\": {\"self\": {\"single\": {" SELF_ROW "}}}}");
+    assert_true(vv_equal(dmm_net_outputs(net), y));
+    /* An accumulator fed only by itself keeps W. */
+    dmm_error err;
+    assert_int_equal(dmm_net_step(net, &err), 0);
+    assert_int_equal(dmm_net_step(net, &err), 0);
+    assert_true(vv_equal(dmm_net_matrix(net), want));
+    assert_int_equal(dmm_net_step_count(net), 2);
+    vv_free(fx->vc, want);
+    vv_free(fx->vc, y);
+    dmm_net_free(net);
+}
+
+static void test_links_outputs_params(void **state)
+{
+    fixture *fx = *state;
+    /* Links use '/' between levels and '\' to escape '/' or '\' inside a
+     * label; a from path may select deeper than the output. */
+    const char *text =
+        "{\"dmm\": 1, \"seed\": 42,\n"
+        " \"matrix\": {" SELF_ROW "},\n"
+        " \"links\": [[\"identity/a\\\\/b/x\", \"identity/k/single/deep\", "
+        "0.5],\n"
+        "            [\"identity/a\\\\/b/x\", \"identity/k/single/deep\", "
+        "0.25],\n"
+        "            [\"scaled/s\\\\\\\\t/in\", \"identity/k/single\", 2]],\n"
+        " \"outputs\": {\"identity\": {\"k\": {\"single\": {\"deep\": 4}}}},\n"
+        " \"params\": {\"scaled\": {\"s\\\\t\": {\"gain\": 3}}}}";
+    dmm_net *net = load_ok(fx, text);
+    vv want = tu_vv(fx->vc,
+                    "{" SELF_ROW ", \"identity\": {\"a/b\": {\"x\": "
+                    "{\"identity\": {\"k\": {\"single\": {\"deep\": 0.75}}}}}},"
+                    " \"scaled\": {\"s\\\\t\": {\"in\": {\"identity\": "
+                    "{\"k\": {\"single\": 2}}}}}}");
+    tu_assert_vv_close(fx->vc, dmm_net_matrix(net), want, 0);
+    assert_int_equal(dmm_net_active_count(net), 3);
+    assert_int_equal(dmm_net_weight_count(net), 3);
+
+    dmm_error err;
+    assert_int_equal(dmm_net_step(net, &err), 0);
+    /* identity/k is inactive (no row), so its output of Y_0 is used once
+     * and gone from Y_1. */
+    vv y1 =
+        tu_vv(fx->vc, "{\"identity\": {\"a/b\": {\"x\": 3}}, "
+                      "\"scaled\": {\"s\\\\t\": {\"in\": {\"deep\": 24}}}}");
+    vv rest;
+    vv_label self[3];
+    dmm_net_self(net, self);
+    assert_int_equal(
+        vv_set(fx->vc, dmm_net_outputs(net), self, 3, VV_ZERO, &rest), 0);
+    tu_assert_vv_close(fx->vc, rest, y1, 0);
+    vv_free(fx->vc, rest);
+    vv_free(fx->vc, y1);
+    vv_free(fx->vc, want);
+    dmm_net_free(net);
+}
+
+static void test_self_elsewhere(void **state)
+{
+    fixture *fx = *state;
+    /* Self as an identity neuron that feeds itself: W stays as it is. */
+    const char *text =
+        "{\"dmm\": 1, \"self\": \"identity/w/m\",\n"
+        " \"matrix\": {\"identity\": {\"w\": {\"m\": {\"identity\": "
+        "{\"w\": {\"m\": 1}}}}}}}";
+    dmm_net *net = load_ok(fx, text);
+    vv_label self[3];
+    dmm_net_self(net, self);
+    assert_int_equal(self[0], tu_label(fx->vc, "identity"));
+    assert_int_equal(self[1], tu_label(fx->vc, "w"));
+    assert_int_equal(self[2], tu_label(fx->vc, "m"));
+    vv w0 = vv_ref(dmm_net_matrix(net));
+    dmm_error err;
+    assert_int_equal(dmm_net_step(net, &err), 0);
+    assert_true(vv_equal(dmm_net_matrix(net), w0));
+    assert_false(vv_is_zero(w0));
+    vv_free(fx->vc, w0);
+    dmm_net_free(net);
+}
+
+static void test_load_file(void **state)
+{
+    fixture *fx = *state;
+    dmm_net *net = NULL;
+    dmm_error err;
+    assert_int_equal(
+        dmm_net_load_file(fx->vc, fx->reg, "/nonexistent/x.json", &net, &err),
+        DMM_E_IO);
+    assert_null(net);
+    char msg[1024];
+    dmm_error_format(&err, msg, sizeof msg);
+    assert_non_null(strstr(msg, "/nonexistent/x.json"));
+    /* A file's name is the source of its messages. */
+    char *path = tu_path("tests/data/load-invalid/dmm-version-2/network.json");
+    assert_int_equal(dmm_net_load_file(fx->vc, fx->reg, path, &net, &err),
+                     DMM_E_INVAL);
+    assert_string_equal(err.source, path);
+    assert_string_equal(err.path, "/dmm");
+    assert_int_equal(err.line, 2);
+    free(path);
+}
+
+static void test_paths(void **state)
+{
+    fixture *fx = *state;
+    vv_label p[4];
+    size_t n;
+    dmm_error err;
+    const char *s = "a\\/b/c\\\\/d";
+    assert_int_equal(dmm_path_parse(fx->vc, s, strlen(s), p, 4, &n, &err), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(p[0], tu_label(fx->vc, "a/b"));
+    assert_int_equal(p[1], tu_label(fx->vc, "c\\"));
+    assert_int_equal(p[2], tu_label(fx->vc, "d"));
+    vv_buf b = {0};
+    assert_int_equal(dmm_path_write(fx->vc, p, n, &b), 0);
+    assert_int_equal(b.len, strlen(s));
+    assert_memory_equal(b.data, s, b.len);
+    free(b.data);
+    assert_int_equal(dmm_path_parse(fx->vc, "a//b", 4, p, 4, &n, &err),
+                     DMM_E_INVAL);
+    assert_int_equal(dmm_path_parse(fx->vc, "a/b\\", 4, p, 4, &n, &err),
+                     DMM_E_INVAL);
+    assert_int_equal(dmm_path_parse(fx->vc, "a/b\\c", 5, p, 4, &n, &err),
+                     DMM_E_INVAL);
+    assert_int_equal(dmm_path_parse(fx->vc, "a/b/c", 5, p, 2, &n, &err),
+                     DMM_E_INVAL);
+    assert_int_equal(dmm_path_parse(fx->vc, "", 0, p, 2, &n, &err),
+                     DMM_E_INVAL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_invalid_cases),
+        cmocka_unit_test(test_minimal),
+        cmocka_unit_test(test_links_outputs_params),
+        cmocka_unit_test(test_self_elsewhere),
+        cmocka_unit_test(test_load_file),
+        cmocka_unit_test(test_paths),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
