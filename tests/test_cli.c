@@ -523,7 +523,7 @@ static void test_script_errors(void **state)
                 "{\"step\": 2, \"op\": \"edit\", \"delta\": {\"no-such-type\": "
                 "{\"n\": {\"x\": {\"identity\": {\"c\": {\"single\": 1}}}}}}}"
                 "\n",
-                1, "%s:1:", true);
+                1, "%s:1: /delta/no-such-type: ", true);
 }
 
 /* Edits and feeds land just before their cycle. */
@@ -555,7 +555,7 @@ static void test_script_events(void **state)
         expect_at(e, l[i], "accum/sum/single", sums[i]);
         vv in = line_get(e, l[i], "input");
         char *s = vv_to_string(e->vc, in);
-        assert_string_equal(s, i == 1 ? "{\"a/b\": {\"y\": 7}}" : "{}");
+        assert_string_equal(s, i == 1 ? "{\"a/b\":{\"y\":7}}" : "{}");
         free(s);
         vv_free(e->vc, in);
     }
@@ -811,7 +811,7 @@ static void test_help_version_neurons(void **state)
     for (size_t i = 0; i < sizeof builtin / sizeof *builtin; i++) {
         char want[64];
         snprintf(want, sizeof want, "\n%s ", builtin[i]);
-        if (!strstr(p.out, want))
+        if (!strstr(p.out, want) && !starts_with(p.out, want + 1))
             fail_msg("dmm neurons does not list %s", builtin[i]);
     }
     proc_free(&p);

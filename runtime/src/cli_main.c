@@ -171,29 +171,25 @@ static int cmd_neurons(int argc, char **argv)
             rc = DMM_E_IO;
         free(b.data);
     } else if (rc == 0) {
+        /* name  in: ...  out: ...
+         *       summary */
         size_t n = dmm_registry_count(reg);
-        size_t wname = 4, win = 6, wout = 7;
+        size_t wname = 4, win = 0;
         char in[256], out[256];
         for (size_t i = 0; i < n; i++) {
             const dmm_neuron_type *d = dmm_registry_at(reg, i)->desc;
             join_names(in, sizeof in, d->inputs, "any");
-            join_names(out, sizeof out, d->outputs,
-                       d->outputs_doc ? d->outputs_doc : "any");
-            size_t l = strlen(d->name);
-            wname = l > wname ? l : wname;
+            wname = strlen(d->name) > wname ? strlen(d->name) : wname;
             win = strlen(in) > win ? strlen(in) : win;
-            wout = strlen(out) > wout ? strlen(out) : wout;
         }
-        printf("%-*s  %-*s  %-*s  %s\n", (int)wname, "TYPE", (int)win, "INPUTS",
-               (int)wout, "OUTPUTS", "SUMMARY");
         for (size_t i = 0; i < n; i++) {
             const dmm_neuron_type *d = dmm_registry_at(reg, i)->desc;
             join_names(in, sizeof in, d->inputs, "any");
             join_names(out, sizeof out, d->outputs,
                        d->outputs_doc ? d->outputs_doc : "any");
-            printf("%-*s  %-*s  %-*s  %s%s\n", (int)wname, d->name, (int)win,
-                   in, (int)wout, out, d->summary ? d->summary : "",
-                   d->stateful ? " (keeps state)" : "");
+            printf("%-*s  in: %-*s  out: %s%s\n%-*s  %s\n", (int)wname, d->name,
+                   (int)win, in, out, d->stateful ? "  (keeps state)" : "",
+                   (int)wname, "", d->summary ? d->summary : "");
         }
     }
     if (reg)

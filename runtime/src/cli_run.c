@@ -195,6 +195,15 @@ static int apply_events(dmm_net *net, const dmm__script *s, size_t *next,
             if (err) {
                 err->line = ev->line;
                 err->column = 0;
+                /* The engine's path is inside the delta; make it a path
+                 * inside the event, as for errors found up front. */
+                size_t n = strlen(err->path);
+                if (ev->op == DMM__EV_EDIT && err->path[0] == '/' &&
+                    strncmp(err->path, "/delta/", 7) != 0 &&
+                    n + 7 <= sizeof err->path) {
+                    memmove(err->path + 6, err->path, n + 1);
+                    memcpy(err->path, "/delta", 6);
+                }
             }
             return rc;
         }

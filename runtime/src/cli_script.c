@@ -329,7 +329,8 @@ int dmm__script_parse(vv_ctx *vc, const char *text, size_t len,
             goto fail;
         }
     }
-    qsort(s.ev, s.n, sizeof *s.ev, cmp_step_line);
+    if (s.n > 1)
+        qsort(s.ev, s.n, sizeof *s.ev, cmp_step_line);
     rc = check_duplicate_feeds(vc, &s, err);
     if (rc < 0)
         goto fail;
