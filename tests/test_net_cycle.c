@@ -240,7 +240,7 @@ static void expect_edit_rejected(fixture *fx, dmm_net *net, const char *delta,
 static void test_edits(void **state)
 {
     fixture *fx = *state;
-    dmm_net *net = load(fx, "{\"dmm\": 1, \"matrix\": {" SELF_ROW "}}}");
+    dmm_net *net = load(fx, "{\"dmm\": 1, \"matrix\": {" SELF_ROW "}}}}");
     expect_edit_rejected(fx, net,
                          "{\"foo\": {\"a\": {\"x\": {\"accum\": {\"self\": "
                          "{\"single\": 1}}}}}}",

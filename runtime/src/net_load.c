@@ -565,7 +565,7 @@ int dmm_net_load_text(vv_ctx *vc, const dmm_registry *reg, const char *text,
         rc = dmm_error_set(err, DMM_E_PARSE, "", "%s", je.text);
         if (err) {
             err->line = je.line > 0 ? je.line : 0;
-            err->column = je.column > 0 ? je.column : 0;
+            err->column = je.line > 0 ? (je.column > 0 ? je.column : 1) : 0;
         }
         dmm_error_set_source(err, source);
         return rc;
