@@ -12,14 +12,14 @@ if ! command -v clang >/dev/null 2>&1; then
   echo "fuzz.sh: clang not found" >&2
   exit 1
 fi
-OPTS="-Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false
-  -Dc_args=-fsanitize=fuzzer-no-link,-fno-sanitize-recover=all"
+set -- -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false \
+  "-Dc_args=-fsanitize=fuzzer-no-link -fno-sanitize-recover=all"
 if [ -f "$B/build.ninja" ]; then
-  # shellcheck disable=SC2086
-  meson setup --reconfigure "$B" $OPTS >/dev/null
+  meson setup --reconfigure "$B" "$@" >"$B.setup.log" 2>&1 || {
+    cat "$B.setup.log" >&2; exit 1; }
 else
-  # shellcheck disable=SC2086
-  CC=clang meson setup "$B" $OPTS >/dev/null
+  CC=clang meson setup "$B" "$@" >"$B.setup.log" 2>&1 || {
+    cat "$B.setup.log" >&2; exit 1; }
 fi
 ninja -C "$B" -j2 tests/fuzz/fuzz_net_load
 
