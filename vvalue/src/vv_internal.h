@@ -147,6 +147,27 @@ static inline bool vv__next(vv_iter *it, vv_label *k, vv *v)
     return vv_iter_next(it, k, v);
 }
 
+/* Skip exhausted leaves: the leaf under the iterator's next entry (its index
+ * in *pos), or NULL at the end. */
+const vv_map *vv__iter_settle(vv_iter *it, unsigned *pos);
+static inline const vv_map *vv__leaf_at(vv_iter *it, unsigned *pos)
+{
+    if (it->top >= 0) {
+        const vv_map *m = (const vv_map *)it->stack[it->top];
+        if (it->pos[it->top] < m->n) {
+            *pos = it->pos[it->top];
+            return m;
+        }
+    }
+    return vv__iter_settle(it, pos);
+}
+
+/* A new, empty leaf with room for cap entries (NULL when out of memory). */
+vv_map *vv__leaf_new(vv_ctx *c, unsigned cap);
+/* Append a whole leaf (taken) after everything pushed so far; the builder
+ * must have no partial leaf (lvl[0] == NULL). */
+int vv__build_push_leaf(vv__builder *b, vv_map *leaf);
+
 static inline int vv__push(vv__builder *b, vv_label k, vv v)
 {
     vv_map *l = b->lvl[0];

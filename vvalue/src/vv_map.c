@@ -70,7 +70,8 @@ void vv__map_unref(vv_ctx *c, vv_map *m)
     while (pending) {
         vv_map *d = pending;
         memcpy(&pending, d, sizeof pending);
-        for (unsigned i = 0; i < d->n; i++) {
+        unsigned n = d->height || d->vdepth ? d->n : 0; /* vdepth 0: scalars */
+        for (unsigned i = 0; i < n; i++) {
             vv_map *k = d->height ? vv__kids(d)[i] : vv__vals(d)[i].map;
             if (k && __atomic_sub_fetch(&k->refs, 1, __ATOMIC_ACQ_REL) == 0) {
                 memcpy(k, &pending, sizeof pending);
@@ -194,8 +195,35 @@ bool vv_iter_next(vv_iter *it, vv_label *label, vv *child)
     return false;
 }
 
-/* ---- in-order building ----------------------------------------------------
- */
+const vv_map *vv__iter_settle(vv_iter *it, unsigned *pos)
+{
+    while (it->top >= 0) {
+        const vv_map *m = it->stack[it->top];
+        unsigned p = it->pos[it->top];
+        if (!m->height) {
+            if (p < m->n) {
+                *pos = p;
+                return m;
+            }
+            it->top--;
+            continue;
+        }
+        if (++p < m->n) {
+            it->pos[it->top] = p;
+            iter_descend(it, vv__kids(m)[p]);
+        } else {
+            it->top--;
+        }
+    }
+    return NULL;
+}
+
+/* ---- in-order building --------------------------------------------------- */
+
+vv_map *vv__leaf_new(vv_ctx *c, unsigned cap)
+{
+    return node_new(c, 0, cap);
+}
 
 void vv__build_init(vv__builder *b, vv_ctx *c, size_t hint)
 {
@@ -297,6 +325,15 @@ int vv__build_push(vv__builder *b, vv_label key, vv v)
         leaf->vdepth = (uint16_t)d;
     b->pushed++;
     return 0;
+}
+
+int vv__build_push_leaf(vv__builder *b, vv_map *leaf)
+{
+    assert(!b->lvl[0]);
+    b->pushed += leaf->n;
+    if (b->top == 0)
+        b->top = 1;
+    return push_kid(b, 1, leaf);
 }
 
 void vv__build_abort(vv__builder *b)

@@ -6,6 +6,7 @@
  * Recursion follows the nesting of values, which the context's max depth
  * bounds for every value this library builds.
  */
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 
@@ -252,7 +253,51 @@ static int scale_map(vv_ctx *c, const vv_map *m, double w, vv_map **out)
 
 static int comb_val(vv_ctx *c, vv a, double wa, vv b, double wb, vv *out);
 
-/* new: wa·A + wb·B by one ordered pass over both maps. */
+/*
+ * Two leaves with the same keys whose entries are all scalars: the shape of
+ * an accumulator and its increment. Combine them in one branch-free pass into
+ * a new leaf. Returns 1 (nothing done) when an entry has children.
+ */
+static int merge_congruent(vv_ctx *c, const vv_map *A, double wa,
+                           const vv_map *B, double wb, vv__builder *bld)
+{
+    unsigned n = A->n;
+    const vv *va = vv__vals(A), *vb = vv__vals(B);
+    if (A->vdepth || B->vdepth) /* some entry has children */
+        return 1;
+    vv_map *o = vv__leaf_new(c, n);
+    if (!o)
+        return DMM_E_NOMEM;
+    vv *vo = vv__vals(o);
+    unsigned bad = 0, zeros = 0;
+    for (unsigned i = 0; i < n; i++) {
+        double x = wa * va[i].num + wb * vb[i].num;
+        bad |= !(fabs(x) <= DBL_MAX);
+        zeros += x == 0.0;
+        vo[i].num = x;
+        vo[i].map = NULL;
+    }
+    memcpy(vv__keys(o), vv__keys(A), n * sizeof(vv_label));
+    o->n = (uint16_t)n;
+    if (zeros) { /* cancelled entries leave the leaf */
+        unsigned m = 0;
+        for (unsigned i = 0; i < n; i++)
+            if (vo[i].num != 0.0) {
+                vv__keys(o)[m] = vv__keys(o)[i];
+                vo[m++].num = vo[i].num;
+            }
+        o->n = (uint16_t)m;
+    }
+    o->total = o->n;
+    if (bad || o->n == 0) {
+        vv__map_unref(c, o);
+        return bad ? DMM_E_NONFINITE : 0;
+    }
+    return vv__build_push_leaf(bld, o);
+}
+
+/* new: wa·A + wb·B by one ordered pass over both maps, a leaf at a time
+ * where their leaves line up. */
 static int merge_maps(vv_ctx *c, const vv_map *A, double wa, const vv_map *B,
                       double wb, vv_map **out)
 {
@@ -261,27 +306,44 @@ static int merge_maps(vv_ctx *c, const vv_map *A, double wa, const vv_map *B,
     vv_iter ia, ib;
     vv__cursor_init(&ia, A);
     vv__cursor_init(&ib, B);
-    vv_label ka = 0, kb = 0, k;
-    vv va = VV_ZERO, vb = VV_ZERO, r;
-    bool ha = vv__next(&ia, &ka, &va), hb = vv__next(&ib, &kb, &vb);
-    while (ha || hb) {
-        int rc;
-        if (ha && hb && ka == kb) {
-            k = ka;
-            rc = comb_val(c, va, wa, vb, wb, &r);
-            ha = vv__next(&ia, &ka, &va);
-            hb = vv__next(&ib, &kb, &vb);
-        } else if (ha && (!hb || ka < kb)) {
-            k = ka;
-            rc = scale_val(c, va, wa, &r);
-            ha = vv__next(&ia, &ka, &va);
-        } else {
-            k = kb;
-            rc = scale_val(c, vb, wb, &r);
-            hb = vv__next(&ib, &kb, &vb);
+    for (;;) {
+        unsigned pa = 0, pb = 0;
+        const vv_map *la = vv__leaf_at(&ia, &pa), *lb = vv__leaf_at(&ib, &pb);
+        if (!la && !lb)
+            break;
+        int rc = 1;
+        if (la && lb && pa == 0 && pb == 0 && la->n == lb->n && !bld.lvl[0] &&
+            memcmp(vv__keys(la), vv__keys(lb), la->n * sizeof(vv_label)) == 0) {
+            rc = merge_congruent(c, la, wa, lb, wb, &bld);
+            if (rc == 0) {
+                ia.pos[ia.top] = la->n;
+                ib.pos[ib.top] = lb->n;
+                continue;
+            }
         }
-        if (!rc && !vv_is_zero(r))
-            rc = vv__push(&bld, k, r);
+        vv r;
+        vv_label k;
+        if (rc > 0) {
+            vv_label ka = la ? vv__keys(la)[pa] : 0;
+            vv_label kb = lb ? vv__keys(lb)[pb] : 0;
+            if (la && lb && ka == kb) {
+                k = ka;
+                rc =
+                    comb_val(c, vv__vals(la)[pa], wa, vv__vals(lb)[pb], wb, &r);
+                ia.pos[ia.top]++;
+                ib.pos[ib.top]++;
+            } else if (la && (!lb || ka < kb)) {
+                k = ka;
+                rc = scale_val(c, vv__vals(la)[pa], wa, &r);
+                ia.pos[ia.top]++;
+            } else {
+                k = kb;
+                rc = scale_val(c, vv__vals(lb)[pb], wb, &r);
+                ib.pos[ib.top]++;
+            }
+            if (!rc && !vv_is_zero(r))
+                rc = vv__push(&bld, k, r);
+        }
         if (rc) {
             vv__build_abort(&bld);
             return rc;
@@ -709,7 +771,7 @@ static int leaf_rec(vv v, vv_label *path, int depth, vv_leaf_fn fn, void *ud)
 
 int vv_foreach_leaf(vv v, vv_leaf_fn fn, void *ud)
 {
-    vv_label *path = malloc(((size_t)vv__depth_of(v) + 1) * sizeof *path);
+    vv_label *path = calloc((size_t)vv__depth_of(v) + 1, sizeof *path);
     if (!path)
         return DMM_E_NOMEM;
     int rc = leaf_rec(v, path, 0, fn, ud);
