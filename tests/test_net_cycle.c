@@ -368,6 +368,75 @@ static void test_self_loses_rows(void **state)
     dmm_net_free(net);
 }
 
+/* Out of memory at every allocation of three cycles in turn: the failing
+ * cycle returns DMM_E_NOMEM and changes nothing; retried, the run ends where
+ * a run without failures ends. */
+static const char oom_net[] =
+    "{\"dmm\": 1, \"matrix\": {" SELF_ROW
+    ", \"delta\": {\"identity\": {\"writer\": {\"single\": 1}}}},"
+    " \"c\": {\"accum\": {\"accum\": {\"c\": {\"single\": 0.5}}},"
+    " \"delta\": {\"input\": {\"in\": {\"v\": 1}}}}},"
+    " \"input\": {\"in\": {\"d\": {\"accum\": {\"c\": 1}}}},"
+    " \"tanh\": {\"t\": {\"x\": {\"accum\": {\"c\": {\"single\": 0.3}}}}}},"
+    " \"outputs\": {\"identity\": {\"writer\": {\"single\": " D "}}}}";
+
+static char *oom_run(long fail_at, bool *hit)
+{
+    tu_alloc a = {0};
+    vv_options opt = {.alloc = tu_alloc_fn, .alloc_ud = &a};
+    vv_ctx *vc = vv_ctx_new(&opt);
+    dmm_registry *reg = dmm_registry_new(vc);
+    assert_int_equal(dmm_registry_add_builtins(reg), 0);
+    fixture fx = {vc, reg};
+    dmm_net *net = load(&fx, oom_net);
+    vv_label in = tu_label(vc, "in");
+    vv v = tu_vv(vc, "{\"v\": {\"p\": 1, \"q\": 2}}");
+    dmm_error err;
+    assert_int_equal(dmm_net_feed(net, in, v, &err), 0);
+    assert_int_equal(dmm_net_feed(net, in, v, &err), 0);
+    vv_free(vc, v);
+    if (fail_at > 0)
+        a.fail_at = a.count + fail_at;
+    for (int k = 0; k < 3; k++) {
+        vv y = vv_ref(dmm_net_outputs(net));
+        uint64_t t = dmm_net_step_count(net);
+        size_t q = dmm_net_queue_len(net, in);
+        int rc = dmm_net_step(net, &err);
+        if (rc) {
+            assert_int_equal(rc, DMM_E_NOMEM);
+            assert_true(dmm_net_outputs(net).map == y.map);
+            assert_int_equal(dmm_net_step_count(net), t);
+            assert_int_equal(dmm_net_queue_len(net, in), q);
+            rc = dmm_net_step(net, &err);
+        }
+        assert_int_equal(rc, 0);
+        vv_free(vc, y);
+    }
+    char *text = vv_to_string(vc, dmm_net_outputs(net));
+    *hit = fail_at > 0 && a.count >= a.fail_at;
+    dmm_net_free(net);
+    dmm_registry_free(reg);
+    vv_ctx_free(vc);
+    assert_int_equal(a.bytes, 0);
+    return text;
+}
+
+static void test_out_of_memory(void **state)
+{
+    bool hit;
+    char *want = oom_run(0, &hit);
+    long k = 1;
+    for (;; k++) {
+        char *got = oom_run(k, &hit);
+        assert_string_equal(got, want);
+        free(got);
+        if (!hit)
+            break;
+    }
+    assert_true(k > 10);
+    free(want);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -378,6 +447,7 @@ int main(void)
         cmocka_unit_test(test_bad_self_edit),
         cmocka_unit_test(test_feed_queue),
         cmocka_unit_test(test_self_loses_rows),
+        cmocka_unit_test(test_out_of_memory),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -278,6 +278,57 @@ static void test_paths(void **state)
                      DMM_E_INVAL);
 }
 
+/* The complete example of docs/network-format.md, kept in step by hand. */
+static void test_doc_example(void **state)
+{
+    fixture *fx = *state;
+    dmm_net *net = load_ok(
+        fx,
+        "{\"dmm\": 1, \"seed\": 42,\n"
+        " \"matrix\": {\"accum\": {\n"
+        "  \"self\": {\"accum\": {\"accum\": {\"self\": {\"single\": 1}}}},\n"
+        "  \"count\": {\"accum\": {\"accum\": {\"count\": {\"single\": "
+        "1}}}}}},\n"
+        " \"links\": [[\"accum/count/delta\", \"input/keys/signal\", 1],\n"
+        "  [\"input/keys/dummy\", \"accum/self/single\", 1],\n"
+        "  [\"output/show/x\", \"accum/count/single\", 0.5],\n"
+        "  [\"tanh/squash/x\", \"accum/count/single\", 0.1]],\n"
+        " \"outputs\": {\"accum\": {\"count\": {\"single\": {\"start\": "
+        "1}}}}}");
+    vv key = tu_vv(fx->vc, "{\"signal\": {\"h\": 1}}");
+    dmm_error err;
+    assert_int_equal(dmm_net_feed(net, tu_label(fx->vc, "keys"), key, &err), 0);
+    assert_int_equal(dmm_net_step(net, &err), 0);
+    vv y1 = tu_vv(fx->vc, "{\"input\": {\"keys\": {\"signal\": {\"h\": 1}}},"
+                          " \"output\": {\"show\": {\"x\": {\"start\": 0.5}}},"
+                          " \"accum\": {\"count\": {\"single\": {\"start\": "
+                          "1}}}}");
+    vv_label self[3];
+    dmm_net_self(net, self);
+    vv rest;
+    assert_int_equal(
+        vv_set(fx->vc, dmm_net_outputs(net), self, 3, VV_ZERO, &rest), 0);
+    vv_label tanh_l = tu_label(fx->vc, "tanh");
+    vv squash = vv_child(rest, tanh_l);
+    vv no_tanh;
+    assert_int_equal(vv_set(fx->vc, rest, &tanh_l, 1, VV_ZERO, &no_tanh), 0);
+    tu_assert_vv_close(fx->vc, no_tanh, y1, 0);
+    vv want_squash = tu_vv(fx->vc, "{\"squash\": {\"x\": {\"start\": "
+                                   "0.0996679946249558}}}");
+    tu_assert_vv_close(fx->vc, squash, want_squash, 1e-12);
+    assert_int_equal(dmm_net_step(net, &err), 0);
+    vv count = tu_vv(fx->vc, "{\"single\": {\"h\": 1, \"start\": 1}}");
+    vv_label cp[2] = {tu_label(fx->vc, "accum"), tu_label(fx->vc, "count")};
+    tu_assert_vv_close(fx->vc, vv_get(dmm_net_outputs(net), cp, 2), count, 0);
+    vv_free(fx->vc, count);
+    vv_free(fx->vc, want_squash);
+    vv_free(fx->vc, no_tanh);
+    vv_free(fx->vc, rest);
+    vv_free(fx->vc, y1);
+    vv_free(fx->vc, key);
+    dmm_net_free(net);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -287,6 +338,7 @@ int main(void)
         cmocka_unit_test(test_self_elsewhere),
         cmocka_unit_test(test_load_file),
         cmocka_unit_test(test_paths),
+        cmocka_unit_test(test_doc_example),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
