@@ -182,6 +182,28 @@ static void test_nan_stop(void **state)
     dmm_net_free(net);
 }
 
+static void test_nan_in_up_movement(void **state)
+{
+    fixture *fx = *state;
+    /* c doubles in its own addition: accum + delta, both its output. */
+    dmm_net *net = load(fx, "{\"dmm\": 1, \"matrix\": {" SELF_ROW "},"
+                            " \"c\": {\"accum\": {\"accum\": {\"c\": "
+                            "{\"single\": 1}}}, \"delta\": {\"accum\": "
+                            "{\"c\": {\"single\": 1}}}}}},"
+                            " \"outputs\": {\"accum\": {\"c\": {\"single\": "
+                            "1}}}}");
+    while (dmm_net_step_count(net) < 1023)
+        step_ok(net);
+    vv y = vv_ref(dmm_net_outputs(net));
+    dmm_error err;
+    assert_int_equal(dmm_net_step(net, &err), DMM_E_NONFINITE);
+    assert_string_equal(err.text, "accum/c: NaN or infinity produced");
+    assert_int_equal(dmm_net_step_count(net), 1023);
+    assert_true(dmm_net_outputs(net).map == y.map);
+    vv_free(fx->vc, y);
+    dmm_net_free(net);
+}
+
 static void test_fault_in_up_movement(void **state)
 {
     fixture *fx = *state;
@@ -442,6 +464,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_activation_through_self),
         cmocka_unit_test(test_nan_stop),
+        cmocka_unit_test(test_nan_in_up_movement),
         cmocka_unit_test(test_fault_in_up_movement),
         cmocka_unit_test(test_edits),
         cmocka_unit_test(test_bad_self_edit),

@@ -547,6 +547,7 @@ int dmm_net_load_text(vv_ctx *vc, const dmm_registry *reg, const char *text,
                       dmm_error *err)
 {
     dmm_error_clear(err);
+    *out = NULL;
     if (!source)
         source = "<string>";
     int rc;
@@ -593,6 +594,7 @@ int dmm_net_load_file(vv_ctx *vc, const dmm_registry *reg, const char *filename,
                       dmm_net **out, dmm_error *err)
 {
     dmm_error_clear(err);
+    *out = NULL;
     char *text;
     size_t len;
     int rc = dmm__read_file(filename, &text, &len, err);

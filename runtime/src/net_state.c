@@ -356,6 +356,7 @@ int dmm_net_restore_text(vv_ctx *vc, const dmm_registry *reg, const char *text,
                          dmm_error *err)
 {
     dmm_error_clear(err);
+    *out = NULL;
     if (!source)
         source = "<string>";
     int rc;
@@ -391,6 +392,7 @@ int dmm_net_restore_file(vv_ctx *vc, const dmm_registry *reg,
                          const char *filename, dmm_net **out, dmm_error *err)
 {
     dmm_error_clear(err);
+    *out = NULL;
     char *text;
     size_t len;
     int rc = dmm__read_file(filename, &text, &len, err);
