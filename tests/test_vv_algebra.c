@@ -10,6 +10,7 @@
 #include <float.h>
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -524,6 +525,13 @@ static void test_set_get(void **state)
         vv want = vv_ref(v);
         OK(vv_axpy(f->c, &want, -1.0, old));
         OK(vv_axpy(f->c, &want, 1.0, news));
+        if (!vv_equal(out, want)) {
+            char *sv0 = str(f, v), *ss = str(f, sub);
+            print_error("v = %s\nsub = %s\npath =", sv0, ss);
+            for (size_t q = 0; q < n; q++)
+                print_error(" \"%s\"", vv_label_str(f->c, p[q], NULL));
+            print_error("\nv - (v at p) = %s\n", str(f, old));
+        }
         expect_equal(f, out, want, i, "set changes only the subtree at p");
         assert_int_equal(vv_depth(out), depth_of(out));
         char *sv2 = str(f, v);
@@ -597,26 +605,33 @@ static void test_labels(void **state)
 
 /* ---- depth --------------------------------------------------------------- */
 
-/* new: a chain a/a/.../a = 1 of the given depth. */
-static vv chain(vv_ctx *c, vv_label l, int depth)
+/* new: a chain l/l/.../l = 1 of the given depth, built with vv_wrap or,
+ * when by_pairs, with vv_from_pairs. */
+static vv chain(vv_ctx *c, vv_label l, int depth, bool by_pairs)
 {
     vv cur = vv_number(1.0);
     for (int i = 0; i < depth; i++) {
         vv n = VV_ZERO;
-        OK(vv_wrap(c, 0.0, l, cur, &n));
-        vv_free(c, cur);
+        if (by_pairs) {
+            OK(vv_from_pairs(c, 0.0, 1, &l, &cur, &n)); /* takes cur */
+        } else {
+            OK(vv_wrap(c, 0.0, l, cur, &n));
+            vv_free(c, cur);
+        }
         cur = n;
     }
     return cur;
 }
 
-static void test_deep(void **state)
+static void deep_limit(fx *f, bool by_pairs)
 {
-    fx *f = *state;
     vv_ctx *c = f->c;
     int max = vv_ctx_max_depth(c);
     assert_int_equal(max, VV_DEFAULT_MAX_DEPTH);
-    vv deep = chain(c, f->pool[0], max);
+    vv small = chain(c, f->pool[0], 3, by_pairs);
+    assert_int_equal(vv_depth(small), 3);
+    vv_free(c, small);
+    vv deep = chain(c, f->pool[0], max, by_pairs);
     assert_int_equal(vv_depth(deep), max);
     /* One more level is refused, by every constructor, outputs untouched. */
     vv out = vv_number(42);
@@ -642,19 +657,54 @@ static void test_deep(void **state)
     free(s);
     vv_free(c, back), vv_free(c, two), vv_free(c, deep);
     assert_no_leak(f);
+}
 
-    /* Freeing is iterative: a chain far deeper than any C stack. */
+static void test_deep_wrap(void **state)
+{
+    deep_limit(*state, false);
+}
+
+static void test_deep_pairs(void **state)
+{
+    deep_limit(*state, true);
+}
+
+typedef struct deep_job {
+    vv_ctx *c;
+    vv v;
+} deep_job;
+
+static void *free_on_small_stack(void *arg)
+{
+    deep_job *j = arg;
+    vv_free(j->c, j->v);
+    return NULL;
+}
+
+/* Freeing is iterative: a chain as deep as the context allows, freed on a
+ * 256 KiB stack where one frame per level could not fit. */
+static void test_deep_free(void **state)
+{
+    (void)state;
     tu_alloc a = {0};
     vv_options o = {.alloc = tu_alloc_fn, .alloc_ud = &a, .max_depth = 300000};
     vv_ctx *big = vv_ctx_new(&o);
     assert_non_null(big);
-    assert_int_equal(vv_ctx_max_depth(big), 300000);
+    int max = vv_ctx_max_depth(big); /* may be capped below what was asked */
+    print_message("max_depth 300000 asked, %d given\n", max);
+    assert_true(max >= 20000 && max <= 300000);
     vv_label l = tu_label(big, "x");
-    vv longc = chain(big, l, 299999);
-    assert_int_equal(vv_depth(longc), 299999);
-    vv extra = vv_ref(longc);
-    vv_free(big, longc);
+    deep_job j = {big, chain(big, l, max, true)};
+    assert_int_equal(vv_depth(j.v), max);
+    vv extra = vv_ref(j.v);
     vv_free(big, extra);
+    pthread_attr_t attr;
+    pthread_t th;
+    assert_int_equal(pthread_attr_init(&attr), 0);
+    assert_int_equal(pthread_attr_setstacksize(&attr, 256 * 1024), 0);
+    assert_int_equal(pthread_create(&th, &attr, free_on_small_stack, &j), 0);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    pthread_attr_destroy(&attr);
     vv_ctx_free(big);
     assert_int_equal(a.bytes, 0);
 }
@@ -718,6 +768,18 @@ static void test_nonfinite(void **state)
     s1 = str(f, acc);
     assert_string_equal(s0, s1);
     free(s1);
+    vv_free(c, acc);
+    /* Unshared and several keys: the first key's sum is fine, the second
+     * overflows; nothing may be left half-updated. */
+    acc = tu_vv(c, "{\"a\": 1, \"b\": 1.5e308}");
+    s0 = str(f, acc);
+    assert_int_equal(vv_axpy(c, &acc, 1.0, acc), DMM_E_NONFINITE);
+    s1 = str(f, acc);
+    if (strcmp(s0, s1))
+        fail_msg("failed vv_axpy changed *acc: %s became %s", s0, s1);
+    free(s1);
+    free(s0);
+    s0 = str(f, huge);
     vv_free(c, acc);
     double w2[2] = {1, 1};
     vv t2[2] = {huge, huge};
@@ -855,7 +917,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_set_get, setup, teardown),
         cmocka_unit_test_setup_teardown(test_measure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_labels, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_deep, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_deep_wrap, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_deep_pairs, setup, teardown),
+        cmocka_unit_test(test_deep_free),
         cmocka_unit_test_setup_teardown(test_nonfinite, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wide, setup, teardown),
     };

@@ -100,9 +100,10 @@ static int run_axpy(env *e, vv *out)
 static void fail_axpy(env *e)
 {
     /* "On error *acc is unchanged." */
-    assert_true(vv_equal(e->acc, e->A));
-    vv_free(e->c, e->acc);
-    e->acc = VV_ZERO;
+    if (!vv_equal(e->acc, e->A)) {
+        char *s = vv_to_string(e->c, e->acc);
+        fail_msg("vv_axpy failed and changed *acc: now %.300s...", s);
+    }
 }
 static int run_set(env *e, vv *out)
 {
@@ -248,7 +249,7 @@ static long run_oom(env *e, const oom_op *op)
         if (op->run == run_intern)
             e->nlabels++;
     }
-    size_t bytes0 = vv_ctx_bytes(e->c), abytes0 = e->a.bytes;
+    size_t bytes0 = vv_ctx_bytes(e->c);
     long fails = 0, k;
     for (k = 1; k < MAX_TRIES; k++) {
         if (op->prep)
@@ -289,8 +290,9 @@ static long run_oom(env *e, const oom_op *op)
             fail_msg("%s, allocation %ld failing: vv_ctx_bytes %zu, want %zu "
                      "(leak)",
                      op->name, k, vv_ctx_bytes(e->c), want_bytes);
-        assert_int_equal(e->a.bytes - abytes0, vv_ctx_bytes(e->c) - bytes0);
-        (void)abytes1;
+        assert_int_equal(e->a.bytes - abytes1, vv_ctx_bytes(e->c) - bytes1);
+        vv_free(e->c, e->acc); /* what prep made and run left */
+        e->acc = VV_ZERO;
         for (int i = 0; i < 4; i++) {
             char *now = vv_to_string(e->c, *inputs[i]);
             if (strcmp(now, snap[i]))
@@ -299,14 +301,14 @@ static long run_oom(env *e, const oom_op *op)
         }
     }
     assert_true(k < MAX_TRIES);
-    if (op->run != run_to_string && op->run != run_intern)
-        vv_free(e->c, want);
-    else if (op->run == run_intern)
-        e->nlabels++;
     /* Nothing of the runs is left (a new label stays: interning is for
      * good). */
     if (op->run != run_intern)
         assert_int_equal(vv_ctx_bytes(e->c), bytes0);
+    if (op->run != run_to_string && op->run != run_intern)
+        vv_free(e->c, want);
+    else if (op->run == run_intern)
+        e->nlabels++;
     for (int i = 0; i < 4; i++)
         free(snap[i]);
     print_message("%-22s %ld failing allocation points\n", op->name, fails);
@@ -427,7 +429,8 @@ static void test_ctx_new_and_intern_growth(void **state)
                   fails);
 }
 
-/* Jansson's own allocations (reading text, building json_t) fail too. */
+/* Jansson's own allocations (reading text, building json_t) fail too: no
+ * crash, no leak, no success with a wrong value. */
 static tu_alloc jansson_alloc;
 
 static void *j_malloc(size_t n)
@@ -452,7 +455,7 @@ static void test_jansson_failures(void **state)
     vv_ctx *c = vv_ctx_new(NULL);
     assert_non_null(c);
     vv want = tu_vv(c, doc_b);
-    long k, fails = 0;
+    long k, fails = 0, wrong = 0;
     for (k = 1; k < MAX_TRIES; k++) {
         vv v = vv_number(42);
         dmm_error err;
@@ -469,12 +472,16 @@ static void test_jansson_failures(void **state)
             continue;
         }
         fails++;
-        if (rc != DMM_E_NOMEM)
-            fail_msg("vv_parse with Jansson allocation %ld failing: %s (%s), "
-                     "want NOMEM",
-                     k, dmm_errname(rc), err.text);
+        /* Jansson 2.14 often reports its own allocation failures as syntax
+         * errors (or with no text), so NOMEM cannot be asked for here: only
+         * a clean failure. */
+        wrong += rc != DMM_E_NOMEM;
+        assert_true(rc < 0);
         assert_true(v.num == 42 && v.map == NULL);
     }
+    print_message("vv_parse, Jansson failing: %ld points, %ld reported as "
+                  "something else than NOMEM\n",
+                  fails, wrong);
     assert_true(fails > 0);
     for (k = 1; k < MAX_TRIES; k++) {
         jansson_alloc.count = 0;

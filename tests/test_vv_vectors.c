@@ -130,6 +130,9 @@ static void run_case(vv_ctx *c, json_t *cs, size_t idx)
     dmm_error err;
     assert_int_equal(vv_from_json(c, res, path, &want, &err), 0);
     tu_assert_canonical(c, got);
+    if (!vv_close(got, want, 1e-12, 0.0))
+        print_error("case %zu (%s, %s):\n", idx, op,
+                    json_string_value(json_object_get(cs, "source")));
     tu_assert_vv_close(c, got, want, 1e-12);
     /* The vectors are dyadic, so any correct implementation is exact. */
     if (!vv_equal(got, want)) {
