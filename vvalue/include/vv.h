@@ -156,8 +156,10 @@ int vv_scale(vv_ctx *c, double k, vv a, vv *out);
 /*
  * *acc += w·b. acc is owned by the caller and updated in place where its
  * nodes are not shared, copying only shared paths otherwise; this is how a sum
- * of many terms is built without a new tree per term. On error *acc is
- * unchanged.
+ * of many terms is built without a new tree per term. On error *acc is still
+ * canonical and finite, but an unshared *acc may hold part of the update:
+ * a caller that needs the old value keeps a reference to it (vv_ref), which
+ * makes the update copy instead, leaving that reference untouched.
  */
 int vv_axpy(vv_ctx *c, vv *acc, double w, vv b);
 /* new: Σ w[k]·terms[k] for k < n (terms borrowed). A single weight-1 term is

@@ -7,6 +7,7 @@
  * order, the shortest number text that reads back to the same double.
  */
 #include <errno.h>
+#include <float.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdarg.h>
@@ -90,7 +91,10 @@ int vv_buf_json_string(vv_buf *b, const char *s, size_t n)
 int vv_buf_number(vv_buf *b, double x)
 {
     char tmp[40];
-    for (int prec = 15; prec <= 17; prec++) {
+    /* 15 digits suffice for every double whose shortest form has at most 15
+     * (15-digit decimals are sparser than doubles); subnormals have fewer
+     * significant bits, so their shortest form is searched from 1 digit. */
+    for (int prec = fabs(x) < DBL_MIN ? 1 : 15; prec <= 17; prec++) {
         snprintf(tmp, sizeof tmp, "%.*g", prec, x);
         if (strtod(tmp, NULL) == x)
             break;
@@ -315,12 +319,18 @@ int vv_parse(vv_ctx *c, const char *text, size_t len, const char *source,
                                JSON_DECODE_INT_AS_REAL,
                            &je);
     if (!j) {
-        dmm_error_set(err, DMM_E_PARSE, "", "%s", je.text);
+        int code =
+            json_error_code(&je) == json_error_stack_overflow ? DMM_E_DEPTH
+            : json_error_code(&je) == json_error_numeric_overflow
+                ? DMM_E_NONFINITE
+            : json_error_code(&je) == json_error_out_of_memory ? DMM_E_NOMEM
+                                                               : DMM_E_PARSE;
+        dmm_error_set(err, code, "", "%s", je.text);
         if (err) {
             err->line = je.line > 0 ? je.line : 0;
             err->column = je.line > 0 ? (je.column > 0 ? je.column : 1) : 0;
         }
-        return DMM_E_PARSE;
+        return code;
     }
     int rc = vv_from_json(c, j, "", out, err);
     json_decref(j);
