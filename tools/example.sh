@@ -24,5 +24,5 @@ ninja -C "$B" -j2 runtime/dmm >"$log" 2>&1 || {
     exit 1
 }
 
-echo "\$ build/runtime/dmm run networks/wave.json --steps 12 --trace $*"
+echo "\$ build/runtime/dmm run networks/wave.json --steps 12 --trace${*:+ $*}"
 "$B/runtime/dmm" run networks/wave.json --steps 12 --trace "$@"
