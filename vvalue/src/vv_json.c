@@ -584,11 +584,12 @@ void vv_json_locate(const char *text, size_t len, dmm_error *err)
                 tok[n++] = *p++;
             }
         }
-        if (!enter(&s, tok, n))
-            return;
+        scan before = s;
+        if (!enter(&s, tok, n)) {
+            s = before; /* point at the deepest part that exists (a path */
+            break;      /* cut with "..." or made by the loader) */
+        }
     }
-    if (*p)
-        return; /* not a pointer we can follow (e.g. cut with "...") */
     skip_ws(&s);
     err->line = s.line;
     err->column = s.col;
