@@ -163,13 +163,13 @@ static vv scale(fx *f, double k, vv a)
     OK(vv_scale(f->c, k, a, &r));
     return r;
 }
-/* new: sub placed at path (takes sub). */
+/* new: sub placed at path (takes sub). Built with vv_from_pairs, so that a
+ * fault of vv_wrap shows in the test of vv_wrap only. */
 static vv at_path(fx *f, const vv_label *p, size_t n, vv sub)
 {
     for (size_t i = n; i-- > 0;) {
         vv w = VV_ZERO;
-        OK(vv_wrap(f->c, 0.0, p[i], sub, &w));
-        vv_free(f->c, sub);
+        OK(vv_from_pairs(f->c, 0.0, 1, &p[i], &sub, &w)); /* takes sub */
         sub = w;
     }
     return sub;
@@ -547,6 +547,18 @@ static void test_set_get(void **state)
                 if (l != p[0] && ch.map)
                     assert_ptr_equal(vv_child(out, l).map, ch.map);
         }
+        /* vv_wrap agrees with vv_from_pairs, depth cache included. */
+        vv wr = VV_ZERO, wp = VV_ZERO, vr = vv_ref(v), ws = VV_ZERO;
+        vv_label l0 = f->pool[below(f, NPOOL)];
+        OK(vv_wrap(f->c, 0.25, l0, v, &wr));
+        OK(vv_from_pairs(f->c, 0.25, 1, &l0, &vr, &wp));
+        expect_equal(f, wr, wp, i, "wrap = from_pairs of one child");
+        assert_int_equal(vv_depth(wr), depth_of(wr));
+        OK(vv_add(f->c, wr, sub, &ws));
+        vv wps = add(f, wp, sub);
+        expect_equal(f, ws, wps, i, "wrap(v) + s = from_pairs(v) + s");
+        vv_free(f->c, wr), vv_free(f->c, wp), vv_free(f->c, ws);
+        vv_free(f->c, wps);
         free(sv), free(sv2);
         vv_free(f->c, v), vv_free(f->c, sub), vv_free(f->c, out);
         vv_free(f->c, old), vv_free(f->c, news), vv_free(f->c, want);
@@ -773,7 +785,9 @@ static void test_nonfinite(void **state)
      * overflows; nothing may be left half-updated. */
     acc = tu_vv(c, "{\"a\": 1, \"b\": 1.5e308}");
     s0 = str(f, acc);
-    assert_int_equal(vv_axpy(c, &acc, 1.0, acc), DMM_E_NONFINITE);
+    vv other = tu_vv(c, "{\"a\": 1, \"b\": 1.5e308}");
+    assert_int_equal(vv_axpy(c, &acc, 1.0, other), DMM_E_NONFINITE);
+    vv_free(c, other);
     s1 = str(f, acc);
     if (strcmp(s0, s1))
         fail_msg("failed vv_axpy changed *acc: %s became %s", s0, s1);
