@@ -676,7 +676,7 @@ static void test_numeric_fault(void **state)
     assert_true(starts_with(p.out, "{\"step\": 1, "));
     assert_true(starts_with(l2, "{\"step\": 2, "));
     assert_string_equal(strchr(l2, '\n'), "\n");
-    assert_non_null(strstr(p.err, "big"));
+    assert_non_null(strstr(p.err, "identity/big"));
     assert_string_equal(strchr(p.err, '\n'), "\n");
     proc_free(&p);
 
