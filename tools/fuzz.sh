@@ -13,19 +13,19 @@ if ! command -v clang >/dev/null 2>&1; then
   echo "fuzz.sh: clang not found" >&2
   exit 1
 fi
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
 set -- -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false \
   "-Dc_args=-fsanitize=fuzzer-no-link -fno-sanitize-recover=all"
 if [ -f "$B/build.ninja" ]; then
-  meson setup --reconfigure "$B" "$@" >"$B.setup.log" 2>&1 || {
-    cat "$B.setup.log" >&2; exit 1; }
+  meson setup --reconfigure "$B" "$@" >"$tmp/setup.log" 2>&1 || {
+    cat "$tmp/setup.log" >&2; exit 1; }
 else
-  CC=clang meson setup "$B" "$@" >"$B.setup.log" 2>&1 || {
-    cat "$B.setup.log" >&2; exit 1; }
+  CC=clang meson setup "$B" "$@" >"$tmp/setup.log" 2>&1 || {
+    cat "$tmp/setup.log" >&2; exit 1; }
 fi
 ninja -C "$B" -j2 tests/fuzz/fuzz_net_load tests/fuzz/fuzz_script
 
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$B/fuzz-artifacts"
 # The network reader gets the full time, the smaller script reader a third.
 for spec in "fuzz_net_load:corpus:$SECS" "fuzz_script:script-corpus:$((SECS / 3 + 1))"; do
