@@ -476,12 +476,13 @@ static void test_from_json_and_locate(void **state)
     vv_json_locate(text, strlen(text), &err);
     assert_int_equal(err.line, 3);
     assert_int_equal(err.column, 10);
-    /* A path that is not in the text: no position. */
+    /* A path that is not in the text to its end: the deepest part that is
+     * (here the object at /w, line 2 column 8). */
     dmm_error_clear(&err);
     dmm_error_set(&err, DMM_E_INVAL, "/w/z", "absent");
     vv_json_locate(text, strlen(text), &err);
-    assert_int_equal(err.line, 0);
-    assert_int_equal(err.column, 0);
+    assert_int_equal(err.line, 2);
+    assert_int_equal(err.column, 8);
     /* Escaped tokens; a key that only appears as a value is not a match. */
     const char *t2 = "{\"x\": {\"a\": 1},\n \"k/l\": {\"~t\": 2}}";
     dmm_error_set(&err, DMM_E_INVAL, "/k~1l/~0t", "here");

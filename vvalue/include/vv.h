@@ -70,7 +70,7 @@ typedef void *(*vv_alloc_fn)(void *ud, void *ptr, size_t old_size,
 typedef struct vv_options {
     vv_alloc_fn alloc; /* NULL: malloc/realloc/free */
     void *alloc_ud;
-    int max_depth; /* deepest nesting of a value; 0: VV_DEFAULT_MAX_DEPTH */
+    int max_depth; /* deepest nesting; 0: VV_DEFAULT_MAX_DEPTH; at most 65534 */
     size_t max_label_len; /* bytes; 0: VV_DEFAULT_MAX_LABEL */
 } vv_options;
 
@@ -227,7 +227,9 @@ int vv_parse(vv_ctx *c, const char *text, size_t len, const char *source,
 /* new: read a file. */
 int vv_read_file(vv_ctx *c, const char *filename, vv *out, dmm_error *err);
 /* Fill err->line and err->column from err->path by scanning text: how errors
- * found after parsing get a position. No-op when the path is not found. */
+ * found after parsing get a position. A path that cannot be followed to its
+ * end (cut with "...", or naming something the text does not hold) gets the
+ * position of its deepest part that can. */
 void vv_json_locate(const char *text, size_t len, dmm_error *err);
 
 /* A growable byte buffer for output. Free data with free(). */

@@ -80,8 +80,10 @@ void dmm_error_set_source(dmm_error *err, const char *source)
 int dmm_error_format(const dmm_error *err, char *buf, size_t size)
 {
     char pos[64] = "";
-    if (err->line > 0)
+    if (err->line > 0 && err->column > 0)
         snprintf(pos, sizeof pos, ":%d:%d", err->line, err->column);
+    else if (err->line > 0)
+        snprintf(pos, sizeof pos, ":%d", err->line);
     const char *text = err->text[0] ? err->text : dmm_strerror(err->code);
     if (err->source[0] && err->path[0])
         return snprintf(buf, size, "%s%s: %s: %s", err->source, pos, err->path,

@@ -308,6 +308,8 @@ int vv_from_json(vv_ctx *c, const json_t *j, const char *path, vv *out,
     return rc;
 }
 
+static void path_at(const char *text, size_t len, size_t pos, dmm_error *err);
+
 int vv_parse(vv_ctx *c, const char *text, size_t len, const char *source,
              vv *out, dmm_error *err)
 {
@@ -319,13 +321,27 @@ int vv_parse(vv_ctx *c, const char *text, size_t len, const char *source,
                                JSON_DECODE_INT_AS_REAL,
                            &je);
     if (!j) {
-        int code =
-            json_error_code(&je) == json_error_stack_overflow ? DMM_E_DEPTH
-            : json_error_code(&je) == json_error_numeric_overflow
-                ? DMM_E_NONFINITE
-            : json_error_code(&je) == json_error_out_of_memory ? DMM_E_NOMEM
-                                                               : DMM_E_PARSE;
+        enum json_error_code jc = json_error_code(&je);
+        int code = DMM_E_PARSE;
+        switch (jc) {
+        case json_error_duplicate_key: /* well-formed, but not a V-value */
+            code = DMM_E_INVAL;
+            break;
+        case json_error_numeric_overflow:
+            code = DMM_E_NONFINITE;
+            break;
+        case json_error_stack_overflow:
+            code = DMM_E_DEPTH;
+            break;
+        case json_error_out_of_memory:
+            code = DMM_E_NOMEM;
+            break;
+        default:
+            break;
+        }
         dmm_error_set(err, code, "", "%s", je.text);
+        if (err && (code == DMM_E_INVAL || code == DMM_E_NONFINITE))
+            path_at(text, len, (size_t)je.position, err);
         if (err) {
             err->line = je.line > 0 ? je.line : 0;
             err->column = je.line > 0 ? (je.column > 0 ? je.column : 1) : 0;
@@ -382,6 +398,12 @@ static void adv(scan *s)
         s->col++;
     }
     s->p++;
+}
+
+/* strchr would match a NUL byte in the text against the set's terminator. */
+static bool is_delim(char ch)
+{
+    return ch != '\0' && strchr(",:]} \t\r\n", ch) != NULL;
 }
 
 static void skip_ws(scan *s)
@@ -499,8 +521,9 @@ static bool skip_value(scan *s)
         } else if (ch == ',' || ch == ':') {
             adv(s);
         } else {
-            while (s->p < s->end && !strchr(",:]} \t\r\n", *s->p))
+            do /* a literal, or a stray byte: always move on */
                 adv(s);
+            while (s->p < s->end && !is_delim(*s->p));
         }
     } while (depth > 0);
     return true;
@@ -593,4 +616,65 @@ void vv_json_locate(const char *text, size_t len, dmm_error *err)
     skip_ws(&s);
     err->line = s.line;
     err->column = s.col;
+}
+
+/* The JSON Pointer of the value being read at byte pos, for errors that
+ * Jansson finds while parsing (a duplicate key, a number out of range). */
+static void path_at(const char *text, size_t len, size_t pos, dmm_error *err)
+{
+    enum { MAXF = 256 };
+    struct frame {
+        bool object;
+        long index;
+        vv_buf key;
+    } f[MAXF];
+    int top = -1;
+    scan s = {text, text + (pos < len ? pos : len), 1, 1};
+    bool want_key = false;
+    while (s.p < s.end) {
+        char ch = *s.p;
+        if ((ch == '{' || ch == '[') && top + 1 < MAXF) {
+            top++;
+            f[top] = (struct frame){ch == '{', 0, {0}};
+            want_key = ch == '{';
+            adv(&s);
+        } else if ((ch == '}' || ch == ']') && top >= 0) {
+            free(f[top--].key.data);
+            want_key = false;
+            adv(&s);
+        } else if (ch == '"') {
+            if (top >= 0 && f[top].object && want_key) {
+                f[top].key.len = 0;
+                read_string(&s, &f[top].key);
+                want_key = false;
+            } else {
+                read_string(&s, NULL);
+            }
+        } else if (ch == ',' && top >= 0) {
+            if (f[top].object)
+                want_key = true;
+            else
+                f[top].index++;
+            adv(&s);
+        } else if (ch != '\0' && strchr(" \t\r\n:", ch)) {
+            adv(&s);
+        } else {
+            do
+                adv(&s);
+            while (s.p < s.end && !is_delim(*s.p));
+        }
+    }
+    err->path[0] = '\0';
+    for (int i = 0; i <= top; i++) {
+        char idx[24];
+        if (f[i].object)
+            dmm_json_pointer_push(err->path, sizeof err->path,
+                                  f[i].key.data ? f[i].key.data : "",
+                                  f[i].key.len);
+        else
+            dmm_json_pointer_push(
+                err->path, sizeof err->path, idx,
+                (size_t)snprintf(idx, sizeof idx, "%ld", f[i].index));
+        free(f[i].key.data);
+    }
 }

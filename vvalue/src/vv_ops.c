@@ -74,6 +74,7 @@ int vv_wrap(vv_ctx *c, double num, vv_label label, vv child, vv *out)
         if (rc)
             return rc;
         *slot = vv_ref(child);
+        vv__slot_end(c, &r.map, label); /* refreshes the cached depth */
     }
     *out = r;
     return 0;
