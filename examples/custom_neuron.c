@@ -34,7 +34,7 @@ static int fire_clip(dmm_fire *f)
 
 static const dmm_param_spec clip_params[] = {
     {"limit", 1.0, "largest |value| let through"},
-    {NULL},
+    {NULL, 0, NULL},
 };
 
 static const dmm_neuron_type clip_type = {

@@ -194,7 +194,7 @@ static void test_registry_accepts_input(void **state)
 static const dmm_param_spec two_params[] = {
     {"k", 2.5, "a gain | with a bar"},
     {"bias", 0.0, "added"},
-    {NULL},
+    {NULL, 0, NULL},
 };
 
 static void test_registry_invalid(void **state)

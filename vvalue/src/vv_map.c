@@ -61,20 +61,34 @@ static void node_dealloc(vv_ctx *c, vv_map *m)
  * cannot overflow the stack: dead nodes are chained through their first eight
  * bytes (refs and total, no longer needed) while their children are visited.
  */
+/* The link of a dead node: the next dead node, kept in its first bytes. */
+static void dead_link_set(vv_map *m, vv_map *next)
+{
+    uintptr_t link = (uintptr_t)next;
+    memcpy((void *)m, &link, sizeof link);
+}
+
+static vv_map *dead_link_get(const vv_map *m)
+{
+    uintptr_t link;
+    memcpy(&link, (const void *)m, sizeof link);
+    return (vv_map *)link;
+}
+
 void vv__map_unref(vv_ctx *c, vv_map *m)
 {
     if (__atomic_sub_fetch(&m->refs, 1, __ATOMIC_ACQ_REL) != 0)
         return;
-    vv_map *pending = m, *none = NULL;
-    memcpy(m, &none, sizeof none);
+    vv_map *pending = m;
+    dead_link_set(m, NULL);
     while (pending) {
         vv_map *d = pending;
-        memcpy(&pending, d, sizeof pending);
+        pending = dead_link_get(d);
         unsigned n = d->height || d->vdepth ? d->n : 0; /* vdepth 0: scalars */
         for (unsigned i = 0; i < n; i++) {
             vv_map *k = d->height ? vv__kids(d)[i] : vv__vals(d)[i].map;
             if (k && __atomic_sub_fetch(&k->refs, 1, __ATOMIC_ACQ_REL) == 0) {
-                memcpy(k, &pending, sizeof pending);
+                dead_link_set(k, pending);
                 pending = k;
             }
         }
