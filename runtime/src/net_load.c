@@ -559,18 +559,9 @@ int dmm_net_load_text(vv_ctx *vc, const dmm_registry *reg, const char *text,
                            DMM__MAX_FILE_SIZE);
         goto fail;
     }
-    json_error_t je;
-    root = json_loadb(text, len,
-                      JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL, &je);
-    if (!root) {
-        rc = dmm_error_set(err, DMM_E_PARSE, "", "%s", je.text);
-        if (err) {
-            err->line = je.line > 0 ? je.line : 0;
-            err->column = je.line > 0 ? (je.column > 0 ? je.column : 1) : 0;
-        }
-        dmm_error_set_source(err, source);
-        return rc;
-    }
+    dmm_error local;
+    if (!(root = vv_json_load(text, len, source, err ? err : &local)))
+        return err ? err->code : local.code;
     if (!(net = dmm__net_new(vc, reg))) {
         rc = dmm_error_set(err, DMM_E_NOMEM, "", "%s",
                            dmm_strerror(DMM_E_NOMEM));

@@ -366,18 +366,10 @@ int dmm_net_restore_text(vv_ctx *vc, const dmm_registry *reg, const char *text,
         dmm_error_set_source(err, source);
         return rc;
     }
-    json_error_t je;
-    json_t *root = json_loadb(
-        text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL, &je);
-    if (!root) {
-        rc = dmm_error_set(err, DMM_E_PARSE, "", "%s", je.text);
-        if (err) {
-            err->line = je.line > 0 ? je.line : 0;
-            err->column = je.line > 0 ? (je.column > 0 ? je.column : 1) : 0;
-        }
-        dmm_error_set_source(err, source);
-        return rc;
-    }
+    dmm_error local;
+    json_t *root = vv_json_load(text, len, source, err ? err : &local);
+    if (!root)
+        return err ? err->code : local.code;
     rc = restore_root(vc, reg, root, out, err);
     json_decref(root);
     if (rc) {

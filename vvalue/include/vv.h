@@ -221,6 +221,15 @@ typedef struct json_t json_t;
  * but no position (see vv_json_locate). */
 int vv_from_json(vv_ctx *c, const json_t *j, const char *path, vv *out,
                  dmm_error *err);
+/*
+ * new (release with json_decref): parse a JSON document with the project's
+ * strictness: duplicate keys rejected, every number a double, any value at
+ * the root. NULL on error, with err filled: code (PARSE, INVAL for a duplicate
+ * key, NONFINITE for a number out of range, DEPTH, NOMEM), source, line,
+ * column, and the JSON path where the error concerns one value.
+ */
+json_t *vv_json_load(const char *text, size_t len, const char *source,
+                     dmm_error *err);
 /* new: parse text (len bytes). source names it in err ("<string>" if NULL). */
 int vv_parse(vv_ctx *c, const char *text, size_t len, const char *source,
              vv *out, dmm_error *err);

@@ -310,8 +310,8 @@ int vv_from_json(vv_ctx *c, const json_t *j, const char *path, vv *out,
 
 static void path_at(const char *text, size_t len, size_t pos, dmm_error *err);
 
-int vv_parse(vv_ctx *c, const char *text, size_t len, const char *source,
-             vv *out, dmm_error *err)
+json_t *vv_json_load(const char *text, size_t len, const char *source,
+                     dmm_error *err)
 {
     dmm_error_clear(err);
     dmm_error_set_source(err, source ? source : "<string>");
@@ -320,34 +320,45 @@ int vv_parse(vv_ctx *c, const char *text, size_t len, const char *source,
                            JSON_REJECT_DUPLICATES | JSON_DECODE_ANY |
                                JSON_DECODE_INT_AS_REAL,
                            &je);
-    if (!j) {
-        enum json_error_code jc = json_error_code(&je);
-        int code = DMM_E_PARSE;
-        switch (jc) {
-        case json_error_duplicate_key: /* well-formed, but not a V-value */
-            code = DMM_E_INVAL;
-            break;
-        case json_error_numeric_overflow:
-            code = DMM_E_NONFINITE;
-            break;
-        case json_error_stack_overflow:
-            code = DMM_E_DEPTH;
-            break;
-        case json_error_out_of_memory:
-            code = DMM_E_NOMEM;
-            break;
-        default:
-            break;
-        }
-        dmm_error_set(err, code, "", "%s", je.text);
-        if (err && (code == DMM_E_INVAL || code == DMM_E_NONFINITE))
-            path_at(text, len, (size_t)je.position, err);
-        if (err) {
-            err->line = je.line > 0 ? je.line : 0;
-            err->column = je.line > 0 ? (je.column > 0 ? je.column : 1) : 0;
-        }
-        return code;
+    if (j)
+        return j;
+    enum json_error_code jc = json_error_code(&je);
+    int code = DMM_E_PARSE;
+    switch (jc) {
+    case json_error_duplicate_key: /* well-formed, but not a V-value */
+        code = DMM_E_INVAL;
+        break;
+    case json_error_numeric_overflow:
+        code = DMM_E_NONFINITE;
+        break;
+    case json_error_stack_overflow:
+        code = DMM_E_DEPTH;
+        break;
+    case json_error_out_of_memory:
+        code = DMM_E_NOMEM;
+        break;
+    default:
+        break;
     }
+    dmm_error_set(err, code, "", "%s", je.text);
+    if (err && (code == DMM_E_INVAL || code == DMM_E_NONFINITE))
+        path_at(text, len, (size_t)je.position, err);
+    if (err) {
+        err->line = je.line > 0 ? je.line : 0;
+        err->column = je.line > 0 ? (je.column > 0 ? je.column : 1) : 0;
+    }
+    return NULL;
+}
+
+int vv_parse(vv_ctx *c, const char *text, size_t len, const char *source,
+             vv *out, dmm_error *err)
+{
+    dmm_error local;
+    if (!err)
+        err = &local;
+    json_t *j = vv_json_load(text, len, source, err);
+    if (!j)
+        return err->code;
     int rc = vv_from_json(c, j, "", out, err);
     json_decref(j);
     if (rc)

@@ -184,31 +184,6 @@ void vv_iter_init(vv_iter *it, vv v)
         iter_descend(it, v.map);
 }
 
-bool vv_iter_next(vv_iter *it, vv_label *label, vv *child)
-{
-    while (it->top >= 0) {
-        const vv_map *m = it->stack[it->top];
-        unsigned p = it->pos[it->top];
-        if (!m->height) {
-            if (p < m->n) {
-                *label = vv__keys(m)[p];
-                *child = vv__vals(m)[p];
-                it->pos[it->top] = p + 1;
-                return true;
-            }
-            it->top--;
-            continue;
-        }
-        if (++p < m->n) {
-            it->pos[it->top] = p;
-            iter_descend(it, vv__kids(m)[p]);
-        } else {
-            it->top--;
-        }
-    }
-    return false;
-}
-
 const vv_map *vv__iter_settle(vv_iter *it, unsigned *pos)
 {
     while (it->top >= 0) {
@@ -230,6 +205,18 @@ const vv_map *vv__iter_settle(vv_iter *it, unsigned *pos)
         }
     }
     return NULL;
+}
+
+bool vv_iter_next(vv_iter *it, vv_label *label, vv *child)
+{
+    unsigned p;
+    const vv_map *m = vv__iter_settle(it, &p);
+    if (!m)
+        return false;
+    *label = vv__keys(m)[p];
+    *child = vv__vals(m)[p];
+    it->pos[it->top] = p + 1;
+    return true;
 }
 
 /* ---- in-order building --------------------------------------------------- */
