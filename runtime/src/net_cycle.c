@@ -267,7 +267,7 @@ int dmm_net_step(dmm_net *net, dmm_error *err)
         vv w_old = dmm__matrix_of(net, net->y);
         vv w_new = dmm__matrix_of(net, y);
         if ((w_new.map != w_old.map || w_new.num != w_old.num) &&
-            (rc = dmm__check_matrix(net, w_new, "", err)) && err) {
+            (rc = dmm__check_matrix(net, w_new, w_old, "", err)) && err) {
             dmm_error e = *err;
             dmm_error_set(err, rc, e.path,
                           "the matrix made by cycle %llu is not valid: %s",
@@ -309,7 +309,8 @@ int dmm_net_edit(dmm_net *net, vv delta, dmm_error *err)
     if (rc)
         return dmm_error_set(err, rc, "", "%s", dmm_strerror(rc));
     vv y = VV_ZERO;
-    if (!(rc = dmm__check_matrix(net, w, "", err)) &&
+    if (!(rc = dmm__check_matrix(net, w, dmm__matrix_of(net, net->y), "",
+                                 err)) &&
         (rc = vv_set(net->vc, net->y, net->self, 3, w, &y)))
         dmm_error_set(err, rc, "", "%s", dmm_strerror(rc));
     vv_free(net->vc, w);

@@ -65,8 +65,11 @@ void dmm__rng_seed(uint64_t rng[4], uint64_t seed);
  * registered, every input name accepted by its type, every source type of a
  * row registered. prefix is the JSON Pointer of w in its document; the error
  * path extends it. DMM_E_INVAL (or DMM_E_LIMIT for an overlong path).
+ * valid is a matrix already known to be valid (zero if none): subtrees that w
+ * shares with it are skipped, so checking W + delta costs about the size of
+ * the paths the delta changed, not the size of W.
  */
-int dmm__check_matrix(const dmm_net *net, vv w, const char *prefix,
+int dmm__check_matrix(const dmm_net *net, vv w, vv valid, const char *prefix,
                       dmm_error *err);
 /* Check a {type: {name: V}} map (outputs, params, states): types registered,
  * no scalar above depth 2. what names the member in messages. */

@@ -212,7 +212,13 @@ static const char *lstr(const dmm_net *net, vv_label l)
     return vv_label_str(net->vc, l, NULL);
 }
 
-int dmm__check_matrix(const dmm_net *net, vv w, const char *prefix,
+/* Same node as in the valid matrix (shared through path copying)? */
+static bool shared(vv a, vv b)
+{
+    return a.map && a.map == b.map && a.num == b.num;
+}
+
+int dmm__check_matrix(const dmm_net *net, vv w, vv valid, const char *prefix,
                       dmm_error *err)
 {
     static const char deep[] =
@@ -226,6 +232,9 @@ int dmm__check_matrix(const dmm_net *net, vv w, const char *prefix,
     vv wf, wn, row, wg;
     vv_iter_init(&itf, w);
     while (vv_iter_next(&itf, &f, &wf)) {
+        vv vf = vv_child(valid, f);
+        if (shared(wf, vf))
+            continue;
         size_t mf = ptr_push(net->vc, &p, f);
         const dmm_type_info *info = dmm_registry_find(net->reg, f);
         if (!info)
@@ -235,11 +244,16 @@ int dmm__check_matrix(const dmm_net *net, vv w, const char *prefix,
             return dmm_error_set(err, DMM_E_INVAL, p.s, "%s", deep);
         vv_iter_init(&itn, wf);
         while (vv_iter_next(&itn, &nf, &wn)) {
+            vv vn = vv_child(vf, nf);
+            if (shared(wn, vn))
+                continue;
             size_t mn = ptr_push(net->vc, &p, nf);
             if (wn.num != 0)
                 return dmm_error_set(err, DMM_E_INVAL, p.s, "%s", deep);
             vv_iter_init(&iti, wn);
             while (vv_iter_next(&iti, &i, &row)) {
+                if (shared(row, vv_child(vn, i)))
+                    continue;
                 size_t mi = ptr_push(net->vc, &p, i);
                 if (!dmm_type_accepts_input(info, i))
                     return dmm_error_set(err, DMM_E_INVAL, p.s,
@@ -497,7 +511,7 @@ static int load_root(dmm_net *net, const json_t *root, dmm_error *err)
         return bad(err, "", "missing member \"matrix\" (the network matrix)");
     vv w = VV_ZERO, outputs = VV_ZERO;
     if ((rc = vv_from_json(net->vc, j, "/matrix", &w, err)) ||
-        (rc = dmm__check_matrix(net, w, "/matrix", err)))
+        (rc = dmm__check_matrix(net, w, VV_ZERO, "/matrix", err)))
         goto done;
     if ((j = json_object_get(root, "links")) &&
         (rc = read_links(net, j, &w, err)))

@@ -316,8 +316,8 @@ static int restore_root(vv_ctx *vc, const dmm_registry *reg, const json_t *root,
             const char *s = vv_label_str(vc, net->self[k], &len);
             (void)dmm_json_pointer_push(path, sizeof path, s, len);
         }
-        if ((rc = dmm__check_matrix(net, dmm__matrix_of(net, net->y), path,
-                                    err)))
+        if ((rc = dmm__check_matrix(net, dmm__matrix_of(net, net->y), VV_ZERO,
+                                    path, err)))
             goto fail;
     }
     if ((rc = read_vv(net, root, "states", false, &net->states, err)) ||
