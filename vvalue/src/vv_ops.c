@@ -95,29 +95,23 @@ static int cmp_pair(const void *a, const void *b)
 
 int vv_add(vv_ctx *c, vv a, vv b, vv *out);
 
-int vv_from_pairs(vv_ctx *c, double num, size_t n, const vv_label *labels,
-                  vv *children, vv *out)
+/* Push pairs in any order through a sorted index, adding duplicates.
+ * Takes every child, also on error. */
+static int push_unsorted(vv_ctx *c, vv__builder *b, size_t n,
+                         const vv_label *labels, vv *children)
 {
-    int rc = 0;
-    pair_ix *ix = NULL;
-    vv__builder b;
-    vv__build_init(&b, c, n);
-    if (!isfinite(num)) {
-        rc = DMM_E_NONFINITE;
-        goto fail;
-    }
-    for (size_t i = 0; i < n; i++)
-        if (vv__depth_of(children[i]) + 1 > c->max_depth) {
-            rc = DMM_E_DEPTH;
-            goto fail;
+    pair_ix *ix = n <= UINT32_MAX ? vv__alloc(c, n * sizeof *ix) : NULL;
+    if (!ix) {
+        for (size_t i = 0; i < n; i++) {
+            vv_free(c, children[i]);
+            children[i] = VV_ZERO;
         }
-    if (n > UINT32_MAX || !(ix = vv__alloc(c, n * sizeof *ix + 1))) {
-        rc = DMM_E_NOMEM;
-        goto fail;
+        return DMM_E_NOMEM;
     }
     for (size_t i = 0; i < n; i++)
         ix[i] = (pair_ix){labels[i], (uint32_t)i};
     qsort(ix, n, sizeof *ix, cmp_pair);
+    int rc = 0;
     for (size_t i = 0; i < n;) {
         vv sum = children[ix[i].ix];
         children[ix[i].ix] = VV_ZERO;
@@ -134,33 +128,54 @@ int vv_from_pairs(vv_ctx *c, double num, size_t n, const vv_label *labels,
                 sum = next;
             }
         }
-        if (rc) {
+        if (rc || vv_is_zero(sum))
             vv_free(c, sum);
-            i = j;
-            continue;
-        }
-        if (!vv_is_zero(sum))
-            rc = vv__push(&b, ix[i].label, sum);
+        else
+            rc = vv__push(b, ix[i].label, sum);
         i = j;
     }
-    vv__free_mem(c, ix, n * sizeof *ix + 1);
-    ix = NULL;
-    if (rc)
-        goto fail;
-    vv r = {clean(num), NULL};
-    rc = vv__build_finish(&b, &r.map);
-    if (rc)
-        return rc;
-    *out = r;
-    return 0;
-fail:
-    vv__build_abort(&b);
-    if (ix)
-        vv__free_mem(c, ix, n * sizeof *ix + 1);
-    for (size_t i = 0; i < n; i++) {
-        vv_free(c, children[i]);
-        children[i] = VV_ZERO;
+    vv__free_mem(c, ix, n * sizeof *ix);
+    return rc;
+}
+
+int vv_from_pairs(vv_ctx *c, double num, size_t n, const vv_label *labels,
+                  vv *children, vv *out)
+{
+    int rc = 0;
+    vv__builder b;
+    vv__build_init(&b, c, n);
+    if (!isfinite(num))
+        rc = DMM_E_NONFINITE;
+    for (size_t i = 0; i < n && !rc; i++)
+        if (vv__depth_of(children[i]) + 1 > c->max_depth)
+            rc = DMM_E_DEPTH;
+    bool sorted = true;
+    for (size_t i = 1; i < n && sorted; i++)
+        sorted = labels[i - 1] < labels[i];
+    if (rc) {
+        for (size_t i = 0; i < n; i++) {
+            vv_free(c, children[i]);
+            children[i] = VV_ZERO;
+        }
+    } else if (sorted) { /* the engine's case: no index, no sort */
+        for (size_t i = 0; i < n; i++) {
+            vv v = children[i];
+            children[i] = VV_ZERO;
+            if (rc || vv_is_zero(v))
+                vv_free(c, v);
+            else
+                rc = vv__push(&b, labels[i], v);
+        }
+    } else {
+        rc = push_unsorted(c, &b, n, labels, children);
     }
+    vv r = {clean(num), NULL};
+    if (!rc)
+        rc = vv__build_finish(&b, &r.map);
+    else
+        vv__build_abort(&b);
+    if (!rc)
+        *out = r;
     return rc;
 }
 
