@@ -215,6 +215,38 @@ int vv_set(vv_ctx *c, vv v, const vv_label *path, size_t n, vv sub, vv *out)
 /* ---- scaling and merging ----------------------------------------------------
  */
 
+/* Computes the new child for label k from the child v of a source map. */
+typedef int (*child_fn)(vv_ctx *c, vv_label k, vv v, void *ud, vv *out);
+
+/*
+ * new: the map of fn(k, v) over the children of m, in order, zero results
+ * dropped (NULL when none is left). The one loop behind every operation that
+ * rebuilds a node child by child. Always inlined, so that each caller's fn is
+ * a direct call the compiler can inline (an indirect call per child made
+ * vv_scale three times slower).
+ */
+static inline __attribute__((always_inline)) int
+map_children(vv_ctx *c, const vv_map *m, child_fn fn, void *ud, vv_map **out)
+{
+    vv__builder b;
+    vv__build_init(&b, c, m->total);
+    vv_iter it;
+    vv__cursor_init(&it, m);
+    vv_label k;
+    vv v;
+    while (vv__next(&it, &k, &v)) {
+        vv r;
+        int rc = fn(c, k, v, ud, &r);
+        if (!rc && !vv_is_zero(r))
+            rc = vv__push(&b, k, r);
+        if (rc) {
+            vv__build_abort(&b);
+            return rc;
+        }
+    }
+    return vv__build_finish(&b, out);
+}
+
 static int scale_map(vv_ctx *c, const vv_map *m, double w, vv_map **out);
 
 /* new: w·v (a reference when w == 1). */
@@ -241,6 +273,11 @@ static int scale_val(vv_ctx *c, vv v, double w, vv *out)
     return 0;
 }
 
+static int scale_child(vv_ctx *c, vv_label k, vv v, void *w, vv *out)
+{
+    return scale_val(c, v, *(const double *)w, out);
+}
+
 static int scale_map(vv_ctx *c, const vv_map *m, double w, vv_map **out)
 {
     if (w == 1.0) {
@@ -248,23 +285,7 @@ static int scale_map(vv_ctx *c, const vv_map *m, double w, vv_map **out)
         *out = (vv_map *)m;
         return 0;
     }
-    vv__builder b;
-    vv__build_init(&b, c, m->total);
-    vv_iter it;
-    vv__cursor_init(&it, m);
-    vv_label k;
-    vv v;
-    while (vv__next(&it, &k, &v)) {
-        vv r;
-        int rc = scale_val(c, v, w, &r);
-        if (!rc && !vv_is_zero(r))
-            rc = vv__push(&b, k, r);
-        if (rc) {
-            vv__build_abort(&b);
-            return rc;
-        }
-    }
-    return vv__build_finish(&b, out);
+    return map_children(c, m, scale_child, &w, out);
 }
 
 static int comb_val(vv_ctx *c, vv a, double wa, vv b, double wb, vv *out);
@@ -581,30 +602,24 @@ int vv_lincomb(vv_ctx *c, vv row, vv m, vv *out)
     return 0;
 }
 
+static int mask_rec(vv_ctx *c, vv mask, vv m, vv *out);
+
+/* The masked child k: mask child v against m's child k (ud: m's map). */
+static int mask_child(vv_ctx *c, vv_label k, vv v, void *m, vv *out)
+{
+    const vv *mc = vv__map_find(m, k);
+    if (!mc) {
+        *out = VV_ZERO;
+        return 0;
+    }
+    return mask_rec(c, v, *mc, out);
+}
+
 static int mask_rec(vv_ctx *c, vv mask, vv m, vv *out)
 {
     vv r = VV_ZERO;
     if (mask.map && m.map) {
-        vv__builder b;
-        vv__build_init(&b, c, mask.map->total);
-        vv_iter it;
-        vv__cursor_init(&it, mask.map);
-        vv_label k;
-        vv mk;
-        while (vv__next(&it, &k, &mk)) {
-            const vv *mc = vv__map_find(m.map, k);
-            if (!mc)
-                continue;
-            vv sub;
-            int rc = mask_rec(c, mk, *mc, &sub);
-            if (!rc && !vv_is_zero(sub))
-                rc = vv__push(&b, k, sub);
-            if (rc) {
-                vv__build_abort(&b);
-                return rc;
-            }
-        }
-        int rc = vv__build_finish(&b, &r.map);
+        int rc = map_children(c, mask.map, mask_child, m.map, &r.map);
         if (rc)
             return rc;
     }
@@ -670,30 +685,26 @@ double vv_max_norm(vv v)
     return m;
 }
 
-static int apply_rec(vv_ctx *c, vv a, vv_scalar_fn fn, void *ud, vv *out)
+typedef struct apply_args {
+    vv_scalar_fn fn;
+    void *ud;
+} apply_args;
+
+static int apply_rec(vv_ctx *c, vv a, const apply_args *f, vv *out);
+
+static int apply_child(vv_ctx *c, vv_label k, vv v, void *f, vv *out)
 {
-    double x = a.num != 0.0 ? fn(a.num, ud) : 0.0;
+    return apply_rec(c, v, f, out);
+}
+
+static int apply_rec(vv_ctx *c, vv a, const apply_args *f, vv *out)
+{
+    double x = a.num != 0.0 ? f->fn(a.num, f->ud) : 0.0;
     if (!isfinite(x))
         return DMM_E_NONFINITE;
     vv r = {clean(x), NULL};
     if (a.map) {
-        vv__builder b;
-        vv__build_init(&b, c, a.map->total);
-        vv_iter it;
-        vv__cursor_init(&it, a.map);
-        vv_label k;
-        vv v;
-        while (vv__next(&it, &k, &v)) {
-            vv s;
-            int rc = apply_rec(c, v, fn, ud, &s);
-            if (!rc && !vv_is_zero(s))
-                rc = vv__push(&b, k, s);
-            if (rc) {
-                vv__build_abort(&b);
-                return rc;
-            }
-        }
-        int rc = vv__build_finish(&b, &r.map);
+        int rc = map_children(c, a.map, apply_child, (void *)f, &r.map);
         if (rc)
             return rc;
     }
@@ -703,7 +714,8 @@ static int apply_rec(vv_ctx *c, vv a, vv_scalar_fn fn, void *ud, vv *out)
 
 int vv_apply(vv_ctx *c, vv a, vv_scalar_fn fn, void *ud, vv *out)
 {
-    return apply_rec(c, a, fn, ud, out);
+    apply_args f = {fn, ud};
+    return apply_rec(c, a, &f, out);
 }
 
 /* ---- comparison and measurement
