@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
 #include <uthash.h>
 
 #include "dmm.h"
@@ -96,5 +97,18 @@ int dmm__queue_push(dmm_net *net, vv_label name, vv v);
 /* new (free()): the whole file, NUL-terminated. */
 int dmm__read_file(const char *filename, char **text, size_t *len,
                    dmm_error *err);
+
+/* Builds a network from a document's root: the part in which loading a
+ * network and restoring a state differ. */
+typedef int (*dmm__root_fn)(vv_ctx *vc, const dmm_registry *reg,
+                            const json_t *root, dmm_net **out, dmm_error *err);
+/* The frame they share: the size limit (what names the document in its
+ * message), the strict parse, and the error's source and position. */
+int dmm__doc_text(vv_ctx *vc, const dmm_registry *reg, const char *text,
+                  size_t len, const char *source, const char *what,
+                  dmm__root_fn fn, dmm_net **out, dmm_error *err);
+int dmm__doc_file(vv_ctx *vc, const dmm_registry *reg, const char *filename,
+                  const char *what, dmm__root_fn fn, dmm_net **out,
+                  dmm_error *err);
 
 #endif

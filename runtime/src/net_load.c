@@ -556,47 +556,56 @@ done:
     return rc;
 }
 
-int dmm_net_load_text(vv_ctx *vc, const dmm_registry *reg, const char *text,
-                      size_t len, const char *source, dmm_net **out,
-                      dmm_error *err)
+/* A network from a description's root (dmm__root_fn). */
+static int load_doc_root(vv_ctx *vc, const dmm_registry *reg,
+                         const json_t *root, dmm_net **out, dmm_error *err)
 {
+    dmm_net *net = dmm__net_new(vc, reg);
+    if (!net)
+        return dmm_error_set(err, DMM_E_NOMEM, "", "%s",
+                             dmm_strerror(DMM_E_NOMEM));
+    int rc = load_root(net, root, err);
+    if (rc) {
+        dmm_net_free(net);
+        return rc;
+    }
+    *out = net;
+    return 0;
+}
+
+int dmm__doc_text(vv_ctx *vc, const dmm_registry *reg, const char *text,
+                  size_t len, const char *source, const char *what,
+                  dmm__root_fn fn, dmm_net **out, dmm_error *err)
+{
+    dmm_error local;
+    if (!err)
+        err = &local;
     dmm_error_clear(err);
     *out = NULL;
     if (!source)
         source = "<string>";
-    int rc;
-    dmm_net *net = NULL;
-    json_t *root = NULL;
     if (len > DMM__MAX_FILE_SIZE) {
-        rc = dmm_error_set(err, DMM_E_LIMIT, "",
-                           "network description larger than %zu bytes",
-                           DMM__MAX_FILE_SIZE);
-        goto fail;
+        dmm_error_set(err, DMM_E_LIMIT, "", "%s larger than %zu bytes", what,
+                      DMM__MAX_FILE_SIZE);
+        dmm_error_set_source(err, source);
+        return DMM_E_LIMIT;
     }
-    dmm_error local;
-    if (!(root = vv_json_load(text, len, source, err ? err : &local)))
-        return err ? err->code : local.code;
-    if (!(net = dmm__net_new(vc, reg))) {
-        rc = dmm_error_set(err, DMM_E_NOMEM, "", "%s",
-                           dmm_strerror(DMM_E_NOMEM));
-        goto fail;
+    json_t *root = vv_json_load(text, len, source, err);
+    if (!root)
+        return err->code;
+    int rc = fn(vc, reg, root, out, err);
+    json_decref(root);
+    if (rc) {
+        dmm_error_set_source(err, source);
+        if (err->line == 0)
+            vv_json_locate(text, len, err);
     }
-    if ((rc = load_root(net, root, err)))
-        goto fail;
-    json_decref(root);
-    *out = net;
-    return 0;
-fail:
-    json_decref(root);
-    dmm_net_free(net);
-    dmm_error_set_source(err, source);
-    if (err && err->line == 0)
-        vv_json_locate(text, len, err);
     return rc;
 }
 
-int dmm_net_load_file(vv_ctx *vc, const dmm_registry *reg, const char *filename,
-                      dmm_net **out, dmm_error *err)
+int dmm__doc_file(vv_ctx *vc, const dmm_registry *reg, const char *filename,
+                  const char *what, dmm__root_fn fn, dmm_net **out,
+                  dmm_error *err)
 {
     dmm_error_clear(err);
     *out = NULL;
@@ -605,7 +614,22 @@ int dmm_net_load_file(vv_ctx *vc, const dmm_registry *reg, const char *filename,
     int rc = dmm__read_file(filename, &text, &len, err);
     if (rc)
         return rc;
-    rc = dmm_net_load_text(vc, reg, text, len, filename, out, err);
+    rc = dmm__doc_text(vc, reg, text, len, filename, what, fn, out, err);
     free(text);
     return rc;
+}
+
+int dmm_net_load_text(vv_ctx *vc, const dmm_registry *reg, const char *text,
+                      size_t len, const char *source, dmm_net **out,
+                      dmm_error *err)
+{
+    return dmm__doc_text(vc, reg, text, len, source, "network description",
+                         load_doc_root, out, err);
+}
+
+int dmm_net_load_file(vv_ctx *vc, const dmm_registry *reg, const char *filename,
+                      dmm_net **out, dmm_error *err)
+{
+    return dmm__doc_file(vc, reg, filename, "network description",
+                         load_doc_root, out, err);
 }

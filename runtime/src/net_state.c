@@ -355,42 +355,12 @@ int dmm_net_restore_text(vv_ctx *vc, const dmm_registry *reg, const char *text,
                          size_t len, const char *source, dmm_net **out,
                          dmm_error *err)
 {
-    dmm_error_clear(err);
-    *out = NULL;
-    if (!source)
-        source = "<string>";
-    int rc;
-    if (len > DMM__MAX_FILE_SIZE) {
-        rc = dmm_error_set(err, DMM_E_LIMIT, "", "state larger than %zu bytes",
-                           DMM__MAX_FILE_SIZE);
-        dmm_error_set_source(err, source);
-        return rc;
-    }
-    dmm_error local;
-    json_t *root = vv_json_load(text, len, source, err ? err : &local);
-    if (!root)
-        return err ? err->code : local.code;
-    rc = restore_root(vc, reg, root, out, err);
-    json_decref(root);
-    if (rc) {
-        dmm_error_set_source(err, source);
-        if (err && err->line == 0)
-            vv_json_locate(text, len, err);
-    }
-    return rc;
+    return dmm__doc_text(vc, reg, text, len, source, "state", restore_root, out,
+                         err);
 }
 
 int dmm_net_restore_file(vv_ctx *vc, const dmm_registry *reg,
                          const char *filename, dmm_net **out, dmm_error *err)
 {
-    dmm_error_clear(err);
-    *out = NULL;
-    char *text;
-    size_t len;
-    int rc = dmm__read_file(filename, &text, &len, err);
-    if (rc)
-        return rc;
-    rc = dmm_net_restore_text(vc, reg, text, len, filename, out, err);
-    free(text);
-    return rc;
+    return dmm__doc_file(vc, reg, filename, "state", restore_root, out, err);
 }
