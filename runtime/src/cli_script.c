@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +36,31 @@ static int line_error(dmm_error *err, const char *source, int line, int code,
         err->column = 0;
     }
     return code;
+}
+
+/* An error found inside an event's value (path already set): put it on the
+ * script line. */
+static int at_line(dmm_error *err, const char *source, int line, int code)
+{
+    dmm_error_set_source(err, source);
+    if (err) {
+        err->line = line;
+        err->column = 0;
+    }
+    return code;
+}
+
+/* The member name of event j, or NULL with a "missing field" error. */
+static json_t *required(json_t *j, const char *name, dmm_error *err,
+                        const char *src, int line)
+{
+    json_t *v = json_object_get(j, name);
+    if (!v) {
+        char path[64];
+        snprintf(path, sizeof path, "/%s", name);
+        line_error(err, src, line, DMM_E_INVAL, path, "missing field");
+    }
+    return v;
 }
 
 int dmm__split_neuron(const char *s, char *type, char *name, const char *path,
@@ -102,15 +128,14 @@ static bool field_allowed(const char *key, enum dmm__event_op op)
 static int parse_line(vv_ctx *vc, const char *src, int line, const char *text,
                       size_t len, dmm__event *ev, dmm_error *err)
 {
-    json_error_t jerr;
-    json_t *j =
-        json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+    dmm_error jerr;
+    json_t *j = vv_json_load(text, len, src, &jerr);
     if (!j) {
-        line_error(err, src, line, DMM_E_PARSE, "", "invalid JSON: %s",
+        line_error(err, src, line, jerr.code, jerr.path, "invalid JSON: %s",
                    jerr.text);
         if (err)
-            err->column = jerr.column > 0 ? jerr.column : 0;
-        return DMM_E_PARSE;
+            err->column = jerr.column;
+        return jerr.code;
     }
     int rc = DMM_E_INVAL;
     char *type = NULL, *name = NULL;
@@ -118,11 +143,9 @@ static int parse_line(vv_ctx *vc, const char *src, int line, const char *text,
         line_error(err, src, line, rc, "", "an event must be a JSON object");
         goto done;
     }
-    json_t *op = json_object_get(j, "op");
-    if (!op) {
-        line_error(err, src, line, rc, "/op", "missing field");
+    json_t *op = required(j, "op", err, src, line);
+    if (!op)
         goto done;
-    }
     if (!json_is_string(op)) {
         line_error(err, src, line, rc, "/op",
                    "must be the string \"edit\" or \"feed\"");
@@ -138,17 +161,17 @@ static int parse_line(vv_ctx *vc, const char *src, int line, const char *text,
                    json_string_value(op));
         goto done;
     }
-    json_t *step = json_object_get(j, "step");
-    if (!step) {
-        line_error(err, src, line, rc, "/step", "missing field");
+    json_t *step = required(j, "step", err, src, line);
+    if (!step)
         goto done;
-    }
-    if (!json_is_integer(step) || json_integer_value(step) < 1) {
+    /* JSON has one kind of number: 3 and 3.0 are the same cycle. */
+    double sv = json_is_number(step) ? json_number_value(step) : 0;
+    if (!(sv >= 1 && sv <= 9007199254740992.0 && sv == floor(sv))) {
         line_error(err, src, line, rc, "/step",
                    "must be a positive integer (a cycle number)");
         goto done;
     }
-    ev->step = (uint64_t)json_integer_value(step);
+    ev->step = (uint64_t)sv;
     ev->line = line;
 
     const char *key;
@@ -165,28 +188,16 @@ static int parse_line(vv_ctx *vc, const char *src, int line, const char *text,
     }
 
     if (ev->op == DMM__EV_EDIT) {
-        json_t *delta = json_object_get(j, "delta");
-        if (!delta) {
-            line_error(err, src, line, rc, "/delta", "missing field");
-            goto done;
-        }
-        rc = vv_from_json(vc, delta, "/delta", &ev->value, err);
-        if (rc < 0) {
-            dmm_error_set_source(err, src);
-            if (err) {
-                err->line = line;
-                err->column = 0;
-            }
-            goto done;
-        }
+        json_t *delta = required(j, "delta", err, src, line);
+        if (delta &&
+            (rc = vv_from_json(vc, delta, "/delta", &ev->value, err)) < 0)
+            at_line(err, src, line, rc);
         goto done;
     }
 
-    json_t *neuron = json_object_get(j, "neuron");
-    if (!neuron) {
-        line_error(err, src, line, rc, "/neuron", "missing field");
+    json_t *neuron = required(j, "neuron", err, src, line);
+    if (!neuron)
         goto done;
-    }
     if (!json_is_string(neuron)) {
         line_error(err, src, line, rc, "/neuron",
                    "must be a string \"input/NAME\"");
@@ -202,11 +213,7 @@ static int parse_line(vv_ctx *vc, const char *src, int line, const char *text,
     }
     rc = dmm__split_neuron(ns, type, name, "/neuron", err);
     if (rc < 0) {
-        dmm_error_set_source(err, src);
-        if (err) {
-            err->line = line;
-            err->column = 0;
-        }
+        at_line(err, src, line, rc);
         goto done;
     }
     if (strcmp(type, "input") != 0) {
@@ -222,20 +229,11 @@ static int parse_line(vv_ctx *vc, const char *src, int line, const char *text,
                    name, dmm_strerror(rc));
         goto done;
     }
-    json_t *outputs = json_object_get(j, "outputs");
-    if (!outputs) {
-        rc = line_error(err, src, line, DMM_E_INVAL, "/outputs",
-                        "missing field");
-        goto done;
-    }
-    rc = vv_from_json(vc, outputs, "/outputs", &ev->value, err);
-    if (rc < 0) {
-        dmm_error_set_source(err, src);
-        if (err) {
-            err->line = line;
-            err->column = 0;
-        }
-    }
+    json_t *outputs = required(j, "outputs", err, src, line);
+    if (!outputs)
+        rc = DMM_E_INVAL;
+    else if ((rc = vv_from_json(vc, outputs, "/outputs", &ev->value, err)) < 0)
+        at_line(err, src, line, rc);
 done:
     free(type);
     free(name);
