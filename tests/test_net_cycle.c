@@ -9,12 +9,9 @@
 #include <string.h>
 
 #include "dmm.h"
-#include "testutil.h"
+#include "testutil_net.h"
 
-typedef struct fixture {
-    vv_ctx *vc;
-    dmm_registry *reg;
-} fixture;
+typedef tn_world fixture;
 
 /* identity, but fails like a numeric fault once its input reaches 3. */
 static int fire_fragile(dmm_fire *f)
@@ -34,36 +31,13 @@ static const dmm_neuron_type fragile_type = {
 
 static int setup(void **state)
 {
-    fixture *fx = calloc(1, sizeof *fx);
-    fx->vc = vv_ctx_new(NULL);
-    fx->reg = dmm_registry_new(fx->vc);
-    if (!fx->reg || dmm_registry_add_builtins(fx->reg) ||
-        dmm_registry_add(fx->reg, &fragile_type))
-        return -1;
-    *state = fx;
-    return 0;
+    static const dmm_neuron_type *const extra[] = {&fragile_type, NULL};
+    return tn_world_setup(state, extra);
 }
 
 static int teardown(void **state)
 {
-    fixture *fx = *state;
-    dmm_registry_free(fx->reg);
-    vv_ctx_free(fx->vc);
-    free(fx);
-    return 0;
-}
-
-static dmm_net *load(fixture *fx, const char *text)
-{
-    dmm_net *net = NULL;
-    dmm_error err;
-    if (dmm_net_load_text(fx->vc, fx->reg, text, strlen(text), "test.json",
-                          &net, &err) != 0) {
-        char msg[1024];
-        dmm_error_format(&err, msg, sizeof msg);
-        fail_msg("load failed: %s", msg);
-    }
-    return net;
+    return tn_world_teardown(state);
 }
 
 static void step_ok(dmm_net *net)
@@ -108,7 +82,7 @@ static void test_activation_through_self(void **state)
     fixture *fx = *state;
     /* writer's output in Y_0 is a delta D giving identity/late a row;
      * writer2's -D reaches Self one cycle later through the delay d. */
-    dmm_net *net = load(
+    dmm_net *net = tn_load(
         fx, "{\"dmm\": 1, \"matrix\": {" SELF_ROW
             ", \"delta\": {\"identity\": {\"writer\": {\"single\": 1}, "
             "\"d\": {\"single\": 1}}}}},"
@@ -155,11 +129,11 @@ static void test_nan_stop(void **state)
 {
     fixture *fx = *state;
     /* c doubles each cycle: 2^1023 is the last finite power of two. */
-    dmm_net *net = load(fx, "{\"dmm\": 1, \"matrix\": {" SELF_ROW "},"
-                            " \"c\": {\"accum\": {\"accum\": {\"c\": "
-                            "{\"single\": 2}}}}}},"
-                            " \"outputs\": {\"accum\": {\"c\": {\"single\": "
-                            "1}}}}");
+    dmm_net *net = tn_load(fx, "{\"dmm\": 1, \"matrix\": {" SELF_ROW "},"
+                               " \"c\": {\"accum\": {\"accum\": {\"c\": "
+                               "{\"single\": 2}}}}}},"
+                               " \"outputs\": {\"accum\": {\"c\": {\"single\": "
+                               "1}}}}");
     dmm_error err;
     while (dmm_net_step_count(net) < 1023)
         step_ok(net);
@@ -186,12 +160,12 @@ static void test_nan_in_up_movement(void **state)
 {
     fixture *fx = *state;
     /* c doubles in its own addition: accum + delta, both its output. */
-    dmm_net *net = load(fx, "{\"dmm\": 1, \"matrix\": {" SELF_ROW "},"
-                            " \"c\": {\"accum\": {\"accum\": {\"c\": "
-                            "{\"single\": 1}}}, \"delta\": {\"accum\": "
-                            "{\"c\": {\"single\": 1}}}}}},"
-                            " \"outputs\": {\"accum\": {\"c\": {\"single\": "
-                            "1}}}}");
+    dmm_net *net = tn_load(fx, "{\"dmm\": 1, \"matrix\": {" SELF_ROW "},"
+                               " \"c\": {\"accum\": {\"accum\": {\"c\": "
+                               "{\"single\": 1}}}, \"delta\": {\"accum\": "
+                               "{\"c\": {\"single\": 1}}}}}},"
+                               " \"outputs\": {\"accum\": {\"c\": {\"single\": "
+                               "1}}}}");
     while (dmm_net_step_count(net) < 1023)
         step_ok(net);
     vv y = vv_ref(dmm_net_outputs(net));
@@ -207,7 +181,7 @@ static void test_nan_in_up_movement(void **state)
 static void test_fault_in_up_movement(void **state)
 {
     fixture *fx = *state;
-    dmm_net *net = load(
+    dmm_net *net = tn_load(
         fx,
         "{\"dmm\": 1, \"matrix\": {" SELF_ROW "}},"
         " \"input\": {\"in\": {\"x\": {\"accum\": {\"self\": {\"single\":"
@@ -262,7 +236,7 @@ static void expect_edit_rejected(fixture *fx, dmm_net *net, const char *delta,
 static void test_edits(void **state)
 {
     fixture *fx = *state;
-    dmm_net *net = load(fx, "{\"dmm\": 1, \"matrix\": {" SELF_ROW "}}}}");
+    dmm_net *net = tn_load(fx, "{\"dmm\": 1, \"matrix\": {" SELF_ROW "}}}}");
     expect_edit_rejected(fx, net,
                          "{\"foo\": {\"a\": {\"x\": {\"accum\": {\"self\": "
                          "{\"single\": 1}}}}}}",
@@ -302,7 +276,7 @@ static void test_bad_self_edit(void **state)
 {
     fixture *fx = *state;
     /* writer's output, added to W by Self, names an unknown type. */
-    dmm_net *net = load(
+    dmm_net *net = tn_load(
         fx, "{\"dmm\": 1, \"matrix\": {" SELF_ROW
             ", \"delta\": {\"identity\": {\"writer\": {\"single\": 1}}}}}},"
             " \"outputs\": {\"identity\": {\"writer\": {\"single\": "
@@ -322,9 +296,9 @@ static void test_bad_self_edit(void **state)
 static void test_feed_queue(void **state)
 {
     fixture *fx = *state;
-    dmm_net *net = load(fx, "{\"dmm\": 1, \"matrix\": {" SELF_ROW "}},"
-                            " \"input\": {\"in\": {\"dummy\": {\"identity\":"
-                            " {\"none\": {\"single\": 1}}}}}}}");
+    dmm_net *net = tn_load(fx, "{\"dmm\": 1, \"matrix\": {" SELF_ROW "}},"
+                               " \"input\": {\"in\": {\"dummy\": {\"identity\":"
+                               " {\"none\": {\"single\": 1}}}}}}}");
     vv_label in = tu_label(fx->vc, "in");
     vv a = tu_vv(fx->vc, "{\"s\": {\"a\": 1}}");
     vv b = tu_vv(fx->vc, "{\"s\": {\"b\": 2}}");
@@ -351,12 +325,12 @@ static void test_self_loses_rows(void **state)
     fixture *fx = *state;
     /* k's output is -W_0: W_1 = W_0 - W_0 = {}, and the network stops. */
     dmm_net *net =
-        load(fx, "{\"dmm\": 1, \"matrix\": {" SELF_ROW
-                 ", \"delta\": {\"identity\": {\"k\": {\"single\": 1}}}}}},"
-                 " \"outputs\": {\"identity\": {\"k\": {\"single\": "
-                 "{\"accum\": {\"self\": {\"accum\": {\"accum\": {\"self\": "
-                 "{\"single\": -1}}}, \"delta\": {\"identity\": {\"k\": "
-                 "{\"single\": -1}}}}}}}}}}");
+        tn_load(fx, "{\"dmm\": 1, \"matrix\": {" SELF_ROW
+                    ", \"delta\": {\"identity\": {\"k\": {\"single\": 1}}}}}},"
+                    " \"outputs\": {\"identity\": {\"k\": {\"single\": "
+                    "{\"accum\": {\"self\": {\"accum\": {\"accum\": {\"self\": "
+                    "{\"single\": -1}}}, \"delta\": {\"identity\": {\"k\": "
+                    "{\"single\": -1}}}}}}}}}}");
     step_ok(net);
     assert_true(vv_is_zero(dmm_net_matrix(net)));
     assert_true(vv_is_zero(dmm_net_outputs(net)));
@@ -368,13 +342,13 @@ static void test_self_loses_rows(void **state)
 
     /* Only Self's accum row is cancelled: W_2 is just what the delta
      * gives, as Self's accum input is gone. */
-    net = load(fx, "{\"dmm\": 1, \"matrix\": {" SELF_ROW
-                   ", \"delta\": {\"identity\": {\"k\": {\"single\": 1}}}}},"
-                   " \"identity\": {\"k\": {\"single\": {\"identity\": "
-                   "{\"k\": {\"single\": 1}}}}}},"
-                   " \"outputs\": {\"identity\": {\"k\": {\"single\": "
-                   "{\"accum\": {\"self\": {\"accum\": {\"accum\": "
-                   "{\"self\": {\"single\": -1}}}}}}}}}}");
+    net = tn_load(fx, "{\"dmm\": 1, \"matrix\": {" SELF_ROW
+                      ", \"delta\": {\"identity\": {\"k\": {\"single\": 1}}}}},"
+                      " \"identity\": {\"k\": {\"single\": {\"identity\": "
+                      "{\"k\": {\"single\": 1}}}}}},"
+                      " \"outputs\": {\"identity\": {\"k\": {\"single\": "
+                      "{\"accum\": {\"self\": {\"accum\": {\"accum\": "
+                      "{\"self\": {\"single\": -1}}}}}}}}}}");
     step_ok(net);
     vv w1 = tu_vv(fx->vc, "{\"accum\": {\"self\": {\"delta\": {\"identity\":"
                           " {\"k\": {\"single\": 1}}}}}, \"identity\": "
@@ -410,7 +384,7 @@ static char *oom_run(long fail_at, bool *hit)
     dmm_registry *reg = dmm_registry_new(vc);
     assert_int_equal(dmm_registry_add_builtins(reg), 0);
     fixture fx = {vc, reg};
-    dmm_net *net = load(&fx, oom_net);
+    dmm_net *net = tn_load(&fx, oom_net);
     vv_label in = tu_label(vc, "in");
     vv v = tu_vv(vc, "{\"v\": {\"p\": 1, \"q\": 2}}");
     dmm_error err;

@@ -12,12 +12,9 @@
 #include <string.h>
 
 #include "dmm.h"
-#include "testutil.h"
+#include "testutil_net.h"
 
-typedef struct fixture {
-    vv_ctx *vc;
-    dmm_registry *reg;
-} fixture;
+typedef tn_world fixture;
 
 /* A type with a parameter, to check "params". */
 static int fire_scaled(dmm_fire *f)
@@ -37,36 +34,13 @@ static const dmm_neuron_type scaled_type = {
 
 static int setup(void **state)
 {
-    fixture *fx = calloc(1, sizeof *fx);
-    fx->vc = vv_ctx_new(NULL);
-    fx->reg = dmm_registry_new(fx->vc);
-    if (!fx->reg || dmm_registry_add_builtins(fx->reg) ||
-        dmm_registry_add(fx->reg, &scaled_type))
-        return -1;
-    *state = fx;
-    return 0;
+    static const dmm_neuron_type *const extra[] = {&scaled_type, NULL};
+    return tn_world_setup(state, extra);
 }
 
 static int teardown(void **state)
 {
-    fixture *fx = *state;
-    dmm_registry_free(fx->reg);
-    vv_ctx_free(fx->vc);
-    free(fx);
-    return 0;
-}
-
-static dmm_net *load_ok(fixture *fx, const char *text)
-{
-    dmm_net *net = NULL;
-    dmm_error err;
-    if (dmm_net_load_text(fx->vc, fx->reg, text, strlen(text), "test.json",
-                          &net, &err) != 0) {
-        char msg[1024];
-        dmm_error_format(&err, msg, sizeof msg);
-        fail_msg("load failed: %s", msg);
-    }
-    return net;
+    return tn_world_teardown(state);
 }
 
 /* ---- the load-invalid suite ---------------------------------------------- */
@@ -139,7 +113,7 @@ static void test_invalid_cases(void **state)
 static void test_minimal(void **state)
 {
     fixture *fx = *state;
-    dmm_net *net = load_ok(fx, "{\"dmm\": 1, \"matrix\": {" SELF_ROW "}}");
+    dmm_net *net = tn_load(fx, "{\"dmm\": 1, \"matrix\": {" SELF_ROW "}}");
     vv want = tu_vv(fx->vc, "{" SELF_ROW "}");
     assert_true(vv_equal(dmm_net_matrix(net), want));
     assert_int_equal(dmm_net_step_count(net), 0);
@@ -175,7 +149,7 @@ static void test_links_outputs_params(void **state)
         "            [\"scaled/s\\\\\\\\t/in\", \"identity/k/single\", 2]],\n"
         " \"outputs\": {\"identity\": {\"k\": {\"single\": {\"deep\": 4}}}},\n"
         " \"params\": {\"scaled\": {\"s\\\\t\": {\"gain\": 3}}}}";
-    dmm_net *net = load_ok(fx, text);
+    dmm_net *net = tn_load(fx, text);
     vv want = tu_vv(fx->vc,
                     "{" SELF_ROW ", \"identity\": {\"a/b\": {\"x\": "
                     "{\"identity\": {\"k\": {\"single\": {\"deep\": 0.75}}}}}},"
@@ -212,7 +186,7 @@ static void test_self_elsewhere(void **state)
         "{\"dmm\": 1, \"self\": \"identity/w/m\",\n"
         " \"matrix\": {\"identity\": {\"w\": {\"m\": {\"identity\": "
         "{\"w\": {\"m\": 1}}}}}}}";
-    dmm_net *net = load_ok(fx, text);
+    dmm_net *net = tn_load(fx, text);
     vv_label self[3];
     dmm_net_self(net, self);
     assert_int_equal(self[0], tu_label(fx->vc, "identity"));
@@ -282,7 +256,7 @@ static void test_paths(void **state)
 static void test_doc_example(void **state)
 {
     fixture *fx = *state;
-    dmm_net *net = load_ok(
+    dmm_net *net = tn_load(
         fx,
         "{\"dmm\": 1, \"seed\": 42,\n"
         " \"matrix\": {\"accum\": {\n"

@@ -1,0 +1,28 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Helpers shared by the engine's test programs (tests/test_net_*.c): a world
+ * of one context and one registry, and loading a network or failing the test.
+ * Built only into those programs, since the V-value tests cannot link the
+ * engine.
+ */
+#ifndef TESTUTIL_NET_H
+#define TESTUTIL_NET_H
+
+#include "dmm.h"
+#include "testutil.h"
+
+typedef struct tn_world {
+    vv_ctx *vc;
+    dmm_registry *reg;
+} tn_world;
+
+/* A cmocka setup: *state gets a new world whose registry holds the built-ins
+ * and then the types in extra (NULL-terminated, may be NULL). -1 on failure. */
+int tn_world_setup(void **state, const dmm_neuron_type *const *extra);
+/* The matching cmocka teardown. */
+int tn_world_teardown(void **state);
+/* new: the network in text (source "test.json"), or the test fails with the
+ * formatted error. */
+dmm_net *tn_load(tn_world *w, const char *text);
+
+#endif
