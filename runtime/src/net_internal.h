@@ -98,6 +98,11 @@ int dmm__queue_push(dmm_net *net, vv_label name, vv v);
 int dmm__read_file(const char *filename, char **text, size_t *len,
                    dmm_error *err);
 
+/* Check that root is a JSON object (what names the document: "a network
+ * description") and that each member is one of members (NULL-terminated). */
+int dmm__check_members(const json_t *root, const char *what,
+                       const char *const *members, dmm_error *err);
+
 /* Builds a network from a document's root: the part in which loading a
  * network and restoring a state differ. */
 typedef int (*dmm__root_fn)(vv_ctx *vc, const dmm_registry *reg,

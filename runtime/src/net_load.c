@@ -474,10 +474,11 @@ static int read_seed(dmm_net *net, const json_t *j, dmm_error *err)
     return 0;
 }
 
-static int load_root(dmm_net *net, const json_t *root, dmm_error *err)
+int dmm__check_members(const json_t *root, const char *what,
+                       const char *const *members, dmm_error *err)
 {
     if (!json_is_object(root))
-        return bad(err, "", "a network description must be a JSON object");
+        return bad(err, "", "%s must be a JSON object", what);
     const char *key;
     json_t *val;
     json_object_foreach((json_t *)root, key, val)
@@ -485,22 +486,32 @@ static int load_root(dmm_net *net, const json_t *root, dmm_error *err)
         size_t k = 0;
         while (members[k] && strcmp(members[k], key) != 0)
             k++;
-        if (!members[k]) {
-            ptr p = {""};
-            (void)dmm_json_pointer_push(p.s, sizeof p.s, key, strlen(key));
-            return bad(err, p.s,
-                       "unknown member \"%s\" (expected dmm, matrix, "
-                       "outputs, self, links, params, seed)",
-                       key);
-        }
+        if (members[k])
+            continue;
+        ptr p = {""};
+        (void)dmm_json_pointer_push(p.s, sizeof p.s, key, strlen(key));
+        char expected[256] = "";
+        for (k = 0; members[k]; k++)
+            snprintf(expected + strlen(expected),
+                     sizeof expected - strlen(expected), "%s%s", k ? ", " : "",
+                     members[k]);
+        return bad(err, p.s, "unknown member \"%s\" (expected %s)", key,
+                   expected);
     }
+    return 0;
+}
+
+static int load_root(dmm_net *net, const json_t *root, dmm_error *err)
+{
+    int rc = dmm__check_members(root, "a network description", members, err);
+    if (rc)
+        return rc;
     const json_t *j = json_object_get(root, "dmm");
     if (!j)
         return bad(err, "", "missing member \"dmm\" (the format version, 1)");
     if (!json_is_number(j) || json_number_value(j) != 1)
         return bad(err, "/dmm", "unsupported format version (expected 1)");
 
-    int rc;
     if ((j = json_object_get(root, "self")) && (rc = read_self(net, j, err)))
         return rc;
     if (!net->self_info)

@@ -240,22 +240,9 @@ static int read_queues(dmm_net *net, const json_t *qs, dmm_error *err)
 static int restore_root(vv_ctx *vc, const dmm_registry *reg, const json_t *root,
                         dmm_net **out, dmm_error *err)
 {
-    if (!json_is_object(root))
-        return bad(err, "", "a state file must be a JSON object");
-    const char *key;
-    json_t *val;
-    json_object_foreach((json_t *)root, key, val)
-    {
-        size_t k = 0;
-        while (members[k] && strcmp(members[k], key) != 0)
-            k++;
-        if (!members[k]) {
-            char path[300] = "";
-            (void)dmm_json_pointer_push(path, sizeof path, key, strlen(key));
-            return dmm_error_set(err, DMM_E_INVAL, path,
-                                 "unknown member \"%s\"", key);
-        }
-    }
+    int rc = dmm__check_members(root, "a state file", members, err);
+    if (rc)
+        return rc;
     const json_t *j = json_object_get(root, "dmm-state");
     if (!j)
         return bad(err, "", "not a dmm state file (no \"dmm-state\")");
@@ -285,7 +272,7 @@ static int restore_root(vv_ctx *vc, const dmm_registry *reg, const json_t *root,
     if (!net)
         return dmm_error_set(err, DMM_E_NOMEM, "", "%s",
                              dmm_strerror(DMM_E_NOMEM));
-    int rc = 0;
+    rc = 0;
     size_t n;
     if (!json_is_string(j = json_object_get(root, "self")) ||
         dmm_path_parse(vc, json_string_value(j), json_string_length(j),
