@@ -1,0 +1,602 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Induced interference training (dmm_interference.h; spec interference.md
+ * §1, §2). Pure computation on caller-owned structs. The energy of all four
+ * classes shares one table of dot products between sources and friends, so a
+ * test image costs a few thousand multiply-adds instead of the 81 x 10 x 25
+ * per class of the direct formula.
+ */
+#include "dmm_interference.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dmm_error.h"
+
+/* ---- Random numbers ---------------------------------------------------- */
+
+static uint64_t splitmix64(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9e3779b97f4a7c15u);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+    return z ^ (z >> 31);
+}
+
+void dmm_if_rng_seed(dmm_if_rng *r, uint64_t seed)
+{
+    uint64_t x = seed;
+    for (int i = 0; i < 4; i++)
+        r->s[i] = splitmix64(&x);
+}
+
+static uint64_t rotl(uint64_t x, int k)
+{
+    return (x << k) | (x >> (64 - k));
+}
+
+uint64_t dmm_if_rng_next(dmm_if_rng *r)
+{
+    uint64_t *s = r->s;
+    uint64_t result = rotl(s[1] * 5, 7) * 9;
+    uint64_t t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return result;
+}
+
+double dmm_if_rng_uniform(dmm_if_rng *r)
+{
+    return (double)(dmm_if_rng_next(r) >> 11) * 0x1.0p-53;
+}
+
+uint64_t dmm_if_rng_below(dmm_if_rng *r, uint64_t n)
+{
+    /* Reject the top partial block so every residue is equally likely. */
+    uint64_t limit = UINT64_MAX - UINT64_MAX % n;
+    uint64_t x;
+    do
+        x = dmm_if_rng_next(r);
+    while (x >= limit);
+    return x % n;
+}
+
+void dmm_if_shuffle(size_t *idx, size_t n, dmm_if_rng *r)
+{
+    for (size_t i = n; i > 1; i--) {
+        size_t j = (size_t)dmm_if_rng_below(r, i);
+        size_t tmp = idx[i - 1];
+        idx[i - 1] = idx[j];
+        idx[j] = tmp;
+    }
+}
+
+/* ---- Sources ----------------------------------------------------------- */
+
+void dmm_if_target(double v[DMM_IF_DIM])
+{
+    v[0] = 0.0;
+    for (int k = 1; k < DMM_IF_DIM; k++)
+        v[k] = 1.0 / 3.0;
+}
+
+int dmm_if_kind(double sim)
+{
+    if (sim >= DMM_IF_FRIEND_SIM)
+        return DMM_IF_FRIEND;
+    if (sim <= DMM_IF_FOE_SIM)
+        return DMM_IF_FOE;
+    return DMM_IF_STRANGER;
+}
+
+double dmm_if_eta(int kind)
+{
+    switch (kind) {
+    case DMM_IF_FRIEND:
+        return DMM_IF_ETA_FRIEND;
+    case DMM_IF_FOE:
+        return DMM_IF_ETA_FOE;
+    default:
+        return DMM_IF_ETA_STRANGER;
+    }
+}
+
+void dmm_if_preprocess(const uint8_t pixels[DMM_IF_PIXELS], unsigned variant,
+                       dmm_if_image *out)
+{
+    enum { CROP = 27 };
+    double mean = 0.0;
+    for (int y = 0; y < CROP; y++)
+        for (int x = 0; x < CROP; x++)
+            mean += pixels[y * DMM_IF_SIDE + x] / 255.0;
+    mean /= CROP * CROP;
+
+    double v[DMM_IF_DIM];
+    dmm_if_target(v);
+    for (int i = 0; i < DMM_IF_GRID; i++) {
+        for (int j = 0; j < DMM_IF_GRID; j++) {
+            int s = DMM_IF_GRID * i + j;
+            double *f = out->f[s];
+            double sum = 0.0, norm2 = 0.0;
+            int raw = 0;
+            for (int a = 0; a < 3; a++) {
+                for (int b = 0; b < 3; b++) {
+                    uint8_t px = pixels[(3 * i + a) * DMM_IF_SIDE + 3 * j + b];
+                    double p = px / 255.0 - mean;
+                    raw |= px;
+                    f[1 + 3 * a + b] = p;
+                    sum += p;
+                    norm2 += p * p;
+                }
+            }
+            int rest = (variant & DMM_IF_FIX_REST) ? raw == 0 : sum == 0.0;
+            if (rest) {
+                f[0] = 1.0;
+                if (variant & DMM_IF_FIX_REST)
+                    for (int k = 1; k < DMM_IF_DIM; k++)
+                        f[k] = 0.0;
+            } else {
+                /* sum != 0 implies norm2 > 0; the FIX_REST case may have a
+                 * non-blank patch equal to the mean (norm 0): keep zeros. */
+                double inv = norm2 > 0.0 ? 1.0 / sqrt(norm2) : 0.0;
+                f[0] = 0.0;
+                for (int k = 1; k < DMM_IF_DIM; k++)
+                    f[k] *= inv;
+            }
+            double sim = 0.0;
+            for (int k = 0; k < DMM_IF_DIM; k++)
+                sim += f[k] * v[k];
+            out->sim[s] = sim;
+            out->kind[s] = (uint8_t)dmm_if_kind(sim);
+            out->eta[s] = dmm_if_eta(out->kind[s]);
+        }
+    }
+}
+
+/* ---- Geometry ---------------------------------------------------------- */
+
+static const int corner[DMM_IF_CLASSES][2] = {
+    {-5, -5}, {5, -5}, {5, 5}, {-5, 5}};
+
+int dmm_if_dist(int s, int c)
+{
+    int y = s / DMM_IF_GRID - 4, x = s % DMM_IF_GRID - 4;
+    return abs(y - corner[c][0]) + abs(x - corner[c][1]);
+}
+
+static const int class_digit[DMM_IF_CLASSES] = {0, 1, 2, 4};
+
+int dmm_if_class_of_digit(int digit)
+{
+    for (int c = 0; c < DMM_IF_CLASSES; c++)
+        if (class_digit[c] == digit)
+            return c;
+    return -1;
+}
+
+int dmm_if_digit_of_class(int c)
+{
+    return class_digit[c];
+}
+
+/* ---- Route table ------------------------------------------------------- */
+
+static void normalise(double *row, int n)
+{
+    double sum = 0.0;
+    for (int d = 0; d < n; d++)
+        sum += row[d];
+    for (int d = 0; d < n; d++)
+        row[d] /= sum;
+}
+
+void dmm_if_model_init_random(dmm_if_model *m, dmm_if_rng *r)
+{
+    for (int c = 0; c < DMM_IF_CLASSES; c++)
+        for (int s = 0; s < DMM_IF_SOURCES; s++) {
+            for (int d = 0; d < DMM_IF_TIMES; d++)
+                m->p[c][s][d] = 9.0 + dmm_if_rng_uniform(r);
+            normalise(m->p[c][s], DMM_IF_TIMES);
+        }
+}
+
+void dmm_if_model_init_uniform(dmm_if_model *m)
+{
+    for (int c = 0; c < DMM_IF_CLASSES; c++)
+        for (int s = 0; s < DMM_IF_SOURCES; s++)
+            for (int d = 0; d < DMM_IF_TIMES; d++)
+                m->p[c][s][d] = 1.0 / DMM_IF_TIMES;
+}
+
+/* ---- Energy ------------------------------------------------------------ */
+
+/*
+ * The energy term of the non-friends is (sum_s P_s f_s) . a with a = S / n,
+ * S the sum of the n friends that have arrived. Written as
+ * sum_s P_s (f_s . S) / n, it needs only the dot products f_s . f_k between
+ * non-friends s and friends k, which are the same for all four classes: one
+ * table per image. Each class then walks t upwards; when friends arrive the
+ * running f_s . S of the non-friends already present is bumped from the
+ * table, and each J_c(t) is one pass over the sources present.
+ */
+static void energy_classes(const dmm_if_model *m, const dmm_if_image *img,
+                           int c_lo, int c_hi, double J[][DMM_IF_TIMES])
+{
+    uint8_t friend_rank[DMM_IF_SOURCES];
+    int nfriend = 0;
+    for (int s = 0; s < DMM_IF_SOURCES; s++)
+        friend_rank[s] =
+            img->kind[s] == DMM_IF_FRIEND ? (uint8_t)nfriend++ : 0xff;
+
+    /* dots[s * nfriend + k] = f_s . f_(k-th friend), non-friends s only. */
+    double dots[DMM_IF_SOURCES * DMM_IF_SOURCES];
+    if (nfriend > 0) {
+        int friends[DMM_IF_SOURCES];
+        for (int s = 0; s < DMM_IF_SOURCES; s++)
+            if (friend_rank[s] != 0xff)
+                friends[friend_rank[s]] = s;
+        for (int s = 0; s < DMM_IF_SOURCES; s++) {
+            if (friend_rank[s] != 0xff)
+                continue;
+            const double *fs = img->f[s];
+            for (int k = 0; k < nfriend; k++) {
+                const double *fk = img->f[friends[k]];
+                double dot = 0.0;
+                for (int e = 0; e < DMM_IF_DIM; e++)
+                    dot += fs[e] * fk[e];
+                dots[s * nfriend + k] = dot;
+            }
+        }
+    }
+
+    for (int c = c_lo; c < c_hi; c++) {
+        /* Sources bucketed by their distance to c (2..18). */
+        uint8_t order[DMM_IF_SOURCES];
+        int start[DMM_IF_TIMES + 1] = {0};
+        for (int s = 0; s < DMM_IF_SOURCES; s++)
+            start[dmm_if_dist(s, c) + 1]++;
+        for (int t = 0; t < DMM_IF_TIMES; t++)
+            start[t + 1] += start[t];
+        int fill[DMM_IF_TIMES];
+        memcpy(fill, start, sizeof fill);
+        for (int s = 0; s < DMM_IF_SOURCES; s++)
+            order[fill[dmm_if_dist(s, c)]++] = (uint8_t)s;
+
+        uint8_t fr[DMM_IF_SOURCES], nf[DMM_IF_SOURCES];
+        int nfr = 0, nnf = 0;
+        double q[DMM_IF_SOURCES]; /* f_s . S for the non-friends present */
+        for (int t = 0; t < DMM_IF_TIMES; t++) {
+            for (int i = start[t]; i < start[t + 1]; i++) {
+                int s = order[i];
+                if (friend_rank[s] != 0xff) {
+                    int k = friend_rank[s];
+                    for (int j = 0; j < nnf; j++)
+                        q[nf[j]] += dots[nf[j] * nfriend + k];
+                    fr[nfr++] = (uint8_t)s;
+                } else {
+                    double sum = 0.0;
+                    for (int j = 0; j < nfr; j++)
+                        sum += dots[s * nfriend + friend_rank[fr[j]]];
+                    q[s] = sum;
+                    nf[nnf++] = (uint8_t)s;
+                }
+            }
+            const double(*p)[DMM_IF_TIMES] = m->p[c];
+            double fm = 0.0, rm = 0.0;
+            for (int j = 0; j < nfr; j++)
+                fm += p[fr[j]][t];
+            if (nfr > 0) {
+                for (int j = 0; j < nnf; j++)
+                    rm += p[nf[j]][t] * q[nf[j]];
+                rm /= nfr;
+            } else {
+                /* No friend yet: a = v, and f_s . v is sim_s. */
+                for (int j = 0; j < nnf; j++)
+                    rm += p[nf[j]][t] * img->sim[nf[j]];
+            }
+            J[c][t] = DMM_IF_SCALE * (fm + rm);
+        }
+    }
+}
+
+void dmm_if_energy(const dmm_if_model *m, const dmm_if_image *img, int c,
+                   double J[DMM_IF_TIMES])
+{
+    double all[DMM_IF_CLASSES][DMM_IF_TIMES];
+    energy_classes(m, img, c, c + 1, all);
+    memcpy(J, all[c], sizeof all[c]);
+}
+
+void dmm_if_scores(const dmm_if_model *m, const dmm_if_image *img,
+                   unsigned variant, double score[DMM_IF_CLASSES])
+{
+    double J[DMM_IF_CLASSES][DMM_IF_TIMES];
+    energy_classes(m, img, 0, DMM_IF_CLASSES, J);
+    /* The nearest source is 2 steps from every corner. */
+    int t0 = (variant & DMM_IF_FIX_SCORE) ? 2 : 0;
+    for (int c = 0; c < DMM_IF_CLASSES; c++) {
+        double best = J[c][t0];
+        for (int t = t0 + 1; t < DMM_IF_TIMES; t++)
+            if (J[c][t] > best)
+                best = J[c][t];
+        score[c] = best;
+    }
+}
+
+int dmm_if_argmax(const double score[DMM_IF_CLASSES])
+{
+    int best = 0;
+    for (int c = 1; c < DMM_IF_CLASSES; c++)
+        if (score[c] > score[best])
+            best = c;
+    return best;
+}
+
+int dmm_if_predict(const dmm_if_model *m, const dmm_if_image *img,
+                   unsigned variant, double score[DMM_IF_CLASSES])
+{
+    double local[DMM_IF_CLASSES];
+    double *sc = score ? score : local;
+    dmm_if_scores(m, img, variant, sc);
+    return dmm_if_argmax(sc);
+}
+
+void dmm_if_train(dmm_if_model *m, const dmm_if_image *img, int c)
+{
+    for (int s = 0; s < DMM_IF_SOURCES; s++) {
+        double *row = m->p[c][s];
+        double gain = 1.0 + img->eta[s];
+        for (int d = dmm_if_dist(s, c); d < DMM_IF_TIMES; d++)
+            row[d] *= gain;
+        normalise(row, DMM_IF_TIMES);
+    }
+}
+
+void dmm_if_reachable(const dmm_if_model *m, int c, double mass[DMM_IF_SOURCES])
+{
+    for (int s = 0; s < DMM_IF_SOURCES; s++) {
+        double sum = 0.0;
+        for (int d = dmm_if_dist(s, c); d < DMM_IF_TIMES; d++)
+            sum += m->p[c][s][d];
+        mass[s] = sum;
+    }
+}
+
+/* ---- Few-shot protocol ------------------------------------------------- */
+
+int dmm_if_pick(const uint8_t *labels, size_t n, size_t begin, size_t k,
+                int random, dmm_if_rng *r, size_t *out)
+{
+    for (int c = 0; c < DMM_IF_CLASSES; c++) {
+        int digit = class_digit[c];
+        size_t avail = 0;
+        for (size_t i = begin; i < n; i++)
+            avail += labels[i] == digit;
+        if (avail < k)
+            return DMM_E_INVAL;
+        size_t *dst = out + (size_t)c * k, got = 0;
+        /* Selection sampling (Knuth's algorithm S): each of the remaining
+         * `avail` images is taken with probability need / avail, which
+         * draws a uniform k-subset in one pass without scratch memory. */
+        for (size_t i = begin; i < n && got < k; i++) {
+            if (labels[i] != digit)
+                continue;
+            if (!random || dmm_if_rng_below(r, avail) < k - got)
+                dst[got++] = i;
+            avail--;
+        }
+    }
+    return 0;
+}
+
+int dmm_if_fewshot(const dmm_if_data *train, const dmm_if_data *test,
+                   const dmm_if_options *opt, dmm_if_model *model,
+                   dmm_if_result *res)
+{
+    memset(res, 0, sizeof *res);
+    if (opt->shots < 1 || opt->shots > train->n || opt->epochs < 1)
+        return DMM_E_INVAL;
+    size_t ntrain = DMM_IF_CLASSES * opt->shots;
+    size_t ntest = DMM_IF_CLASSES * (size_t)DMM_IF_TEST_PER_CLASS;
+    size_t *tr = malloc(ntrain * sizeof *tr);
+    size_t *te = malloc(ntest * sizeof *te);
+    if (!tr || !te) {
+        free(tr);
+        free(te);
+        return DMM_E_NOMEM;
+    }
+
+    dmm_if_rng rng;
+    dmm_if_rng_seed(&rng, opt->seed);
+    if (opt->init_uniform)
+        dmm_if_model_init_uniform(model);
+    else
+        dmm_if_model_init_random(model, &rng);
+    int rc = dmm_if_pick(train->labels, train->n, DMM_IF_SPLIT_BEGIN,
+                         opt->shots, !opt->pick_first, &rng, tr);
+    if (!rc)
+        rc = dmm_if_pick(test->labels, test->n, 0, DMM_IF_TEST_PER_CLASS, 0,
+                         NULL, te);
+    if (rc) {
+        free(tr);
+        free(te);
+        return rc;
+    }
+
+    dmm_if_image img;
+    for (int e = 0; e < opt->epochs; e++) {
+        if (opt->order_mixed)
+            dmm_if_shuffle(tr, ntrain, &rng);
+        for (size_t i = 0; i < ntrain; i++) {
+            size_t at = tr[i];
+            dmm_if_preprocess(train->images + at * DMM_IF_PIXELS, opt->variant,
+                              &img);
+            dmm_if_train(model, &img, dmm_if_class_of_digit(train->labels[at]));
+        }
+    }
+    for (size_t i = 0; i < ntest; i++) {
+        size_t at = te[i];
+        int truth = dmm_if_class_of_digit(test->labels[at]);
+        dmm_if_preprocess(test->images + at * DMM_IF_PIXELS, opt->variant,
+                          &img);
+        int pred = dmm_if_predict(model, &img, opt->variant, NULL);
+        res->confusion[truth][pred]++;
+        res->correct += pred == truth;
+        res->total++;
+    }
+    free(tr);
+    free(te);
+    return 0;
+}
+
+/* ---- Double slit ------------------------------------------------------- */
+
+static const int ds_source_pos[DMM_DS_SOURCES] = {-1, 1};
+static const int ds_target_pos[DMM_DS_TARGETS] = {-2, 2};
+
+int dmm_ds_dist(int source, int target)
+{
+    return abs(ds_target_pos[target] - ds_source_pos[source]);
+}
+
+void dmm_ds_signal_make(dmm_ds_signal *sig, int in_phase, unsigned variant,
+                        dmm_if_rng *r)
+{
+    const double pi = 3.14159265358979323846;
+    const double omega = 2.0 * pi / DMM_DS_PERIOD, spread = pi / 12.0;
+    double theta = in_phase ? 0.0 : pi;
+    for (int tau = 0; tau < DMM_DS_EMIT; tau++) {
+        double u1 = 1.0 - 2.0 * dmm_if_rng_uniform(r);
+        double u2 = 1.0 - 2.0 * dmm_if_rng_uniform(r);
+        double w1 = omega * tau + u1 * spread;
+        double noise2 =
+            (variant & DMM_IF_FIX_NOISE) ? u2 * spread : u2 + spread;
+        double w2 = omega * tau + theta + noise2;
+        sig->x[0][tau][0] = sin(w1);
+        sig->x[0][tau][1] = cos(w1);
+        sig->x[1][tau][0] = sin(w2);
+        sig->x[1][tau][1] = cos(w2);
+    }
+}
+
+void dmm_ds_model_init(dmm_ds_model *m, dmm_if_rng *r)
+{
+    for (int s = 0; s < DMM_DS_SOURCES; s++)
+        for (int g = 0; g < DMM_DS_TARGETS; g++) {
+            double *row = m->p[s][g];
+            for (int d = 0; d < DMM_DS_TIMES; d++)
+                row[d] = r ? 9.0 + dmm_if_rng_uniform(r) : 1.0;
+            normalise(row, DMM_DS_TIMES);
+        }
+}
+
+static int ds_kind(double sim)
+{
+    if (sim >= DMM_DS_FRIEND_SIM)
+        return DMM_IF_FRIEND;
+    if (sim <= DMM_DS_FOE_SIM)
+        return DMM_IF_FOE;
+    return DMM_IF_STRANGER;
+}
+
+void dmm_ds_energy(const dmm_ds_model *m, const dmm_ds_signal *sig,
+                   double J[DMM_DS_TARGETS][DMM_DS_TIMES])
+{
+    for (int g = 0; g < DMM_DS_TARGETS; g++) {
+        for (int t = 0; t < DMM_DS_TIMES; t++) {
+            double fm = 0.0, rest[2] = {0.0, 0.0}, att[2] = {0.0, 0.0};
+            int nfr = 0;
+            for (int s = 0; s < DMM_DS_SOURCES; s++) {
+                int last = t - dmm_ds_dist(s, g);
+                if (last >= DMM_DS_EMIT)
+                    last = DMM_DS_EMIT - 1;
+                for (int tau = 0; tau <= last; tau++) {
+                    const double *x = sig->x[s][tau];
+                    double p = DMM_IF_SCALE * m->p[s][g][t - tau];
+                    if (ds_kind(x[1]) == DMM_IF_FRIEND) {
+                        fm += p;
+                        att[0] += x[0];
+                        att[1] += x[1];
+                        nfr++;
+                    } else {
+                        rest[0] += p * x[0];
+                        rest[1] += p * x[1];
+                    }
+                }
+            }
+            double a0 = 0.0, a1 = 1.0; /* the target vector [0, 1] */
+            if (nfr > 0) {
+                a0 = att[0] / nfr;
+                a1 = att[1] / nfr;
+            }
+            J[g][t] = fm + rest[0] * a0 + rest[1] * a1;
+        }
+    }
+}
+
+void dmm_ds_train(dmm_ds_model *m, const dmm_ds_signal *sig, int target)
+{
+    static const double eta[3] = {DMM_DS_ETA_FRIEND, DMM_DS_ETA_STRANGER,
+                                  DMM_DS_ETA_FOE};
+    for (int s = 0; s < DMM_DS_SOURCES; s++) {
+        double *row = m->p[s][target];
+        double dw[DMM_DS_TIMES] = {0};
+        int dist = dmm_ds_dist(s, target);
+        /* Every arrival (tau, t) with d = t - tau >= dist and t < 60. */
+        for (int tau = 0; tau < DMM_DS_EMIT; tau++) {
+            double e = eta[ds_kind(sig->x[s][tau][1])];
+            for (int d = dist; tau + d < DMM_DS_TIMES; d++)
+                dw[d] += row[d] * e;
+        }
+        for (int d = 0; d < DMM_DS_TIMES; d++)
+            row[d] += dw[d];
+        normalise(row, DMM_DS_TIMES);
+    }
+}
+
+int dmm_ds_predict(const dmm_ds_model *m, const dmm_ds_signal *sig,
+                   double mean_J[DMM_DS_TARGETS])
+{
+    double J[DMM_DS_TARGETS][DMM_DS_TIMES], mean[DMM_DS_TARGETS];
+    dmm_ds_energy(m, sig, J);
+    int best = 0;
+    for (int g = 0; g < DMM_DS_TARGETS; g++) {
+        double sum = 0.0;
+        for (int t = 0; t < DMM_DS_TIMES; t++)
+            sum += J[g][t];
+        mean[g] = sum / DMM_DS_TIMES;
+        if (mean[g] > mean[best])
+            best = g;
+    }
+    if (mean_J)
+        memcpy(mean_J, mean, sizeof mean);
+    return best;
+}
+
+void dmm_ds_run(uint64_t seed, unsigned variant, dmm_ds_model *model,
+                dmm_ds_result *res)
+{
+    dmm_if_rng rng;
+    dmm_ds_signal sig;
+    dmm_if_rng_seed(&rng, seed);
+    memset(res, 0, sizeof *res);
+    dmm_ds_model_init(model, &rng);
+    for (int phase = 1; phase >= 0; phase--)
+        for (int i = 0; i < DMM_DS_SHOTS; i++) {
+            dmm_ds_signal_make(&sig, phase, variant, &rng);
+            dmm_ds_train(model, &sig, dmm_ds_target_of(phase));
+        }
+    for (int i = 0; i < DMM_DS_TRIALS; i++) {
+        int truth = (int)dmm_if_rng_below(&rng, 2);
+        dmm_ds_signal_make(&sig, truth == 1, variant, &rng);
+        int pred = dmm_ds_predict(model, &sig, NULL);
+        res->confusion[truth][pred]++;
+        res->correct += pred == truth;
+        res->total++;
+    }
+}
