@@ -38,11 +38,18 @@ struct vv_ctx {
 };
 
 /*
- * A node of the B+-tree. Layout after the header: `key[cap]` (label ids,
- * ascending), padded to 8 bytes, then `val[cap]` (vv, leaves) or `kid[cap]`
- * (vv_map *, interior). An interior key is the smallest key below that kid.
- * Invariants: n >= 1; total = entries below; vdepth = max vv_depth of the
- * values below. A map with refs == 1 may be changed in place by its owner.
+ * A node of the B+-tree, struct-of-arrays. After the header: `key[cap]`
+ * (label ids, ascending), padded to 8 bytes, then
+ *   interior: `kid[cap]` (vv_map *; key[i] is the smallest key below kid[i]);
+ *   leaf:     `num[cap]` (the children's scalar parts), then, only when the
+ *             `maps` flag is set, `map[cap]` (the children's maps, NULL for
+ *             a bare scalar).
+ * A leaf whose children are all scalars has no map array at all, so it merges
+ * and scales as one loop over doubles and is freed without a look at its
+ * entries. Invariants: n >= 1; total = entries below; vdepth = max vv_depth
+ * of the values below (a leaf with vdepth 0 holds only scalars, whether or
+ * not it has a map array). A map with refs == 1 may be changed in place by
+ * its owner.
  */
 struct vv_map {
     uint32_t refs; /* atomic */
@@ -50,7 +57,7 @@ struct vv_map {
     uint16_t n;
     uint16_t cap;
     uint8_t height; /* 0: leaf */
-    uint8_t unused;
+    uint8_t maps;   /* leaf: 1 when it has the map array */
     uint16_t vdepth;
 };
 
@@ -63,13 +70,28 @@ static inline vv_label *vv__keys(const vv_map *m)
 {
     return (vv_label *)(m + 1);
 }
-static inline vv *vv__vals(const vv_map *m)
+/* leaf: the scalar parts */
+static inline double *vv__nums(const vv_map *m)
 {
-    return (vv *)((char *)m + vv__map_arr_off(m->cap));
+    return (double *)((char *)m + vv__map_arr_off(m->cap));
 }
+/* leaf: the child maps, NULL when the leaf has no map array */
+static inline vv_map **vv__maps(const vv_map *m)
+{
+    return m->maps ? (vv_map **)((char *)m + vv__map_arr_off(m->cap) +
+                                 (size_t)m->cap * sizeof(double))
+                   : NULL;
+}
+/* interior: the kids */
 static inline vv_map **vv__kids(const vv_map *m)
 {
     return (vv_map **)((char *)m + vv__map_arr_off(m->cap));
+}
+/* leaf: entry i as a (borrowed) value */
+static inline vv vv__leaf_val(const vv_map *m, unsigned i)
+{
+    vv_map **maps = vv__maps(m);
+    return (vv){vv__nums(m)[i], maps ? maps[i] : NULL};
 }
 static inline int vv__depth_of(vv v)
 {
@@ -92,13 +114,15 @@ static inline bool vv__map_unique(const vv_map *m)
 void vv__map_unref(vv_ctx *c, vv_map *m);
 size_t vv__map_node_bytes(const vv_map *m);
 
-/* borrowed pointer to the value at key, NULL when absent */
-const vv *vv__map_find(const vv_map *m, vv_label key);
+/* The value at key (borrowed) in *out; false (and *out zero) when absent. */
+bool vv__map_find(const vv_map *m, vv_label key, vv *out);
 
 /*
  * In-order builder: push (key, value) pairs with strictly increasing keys and
  * non-zero values; it fills leaves and interior levels bottom-up. `hint` is
- * the expected number of entries (sizes the first leaf exactly).
+ * the expected number of entries (sizes the first leaf exactly); set `maps`
+ * when the values are expected to have children, so that new leaves get
+ * their map array at once instead of on the first such value.
  */
 typedef struct vv__builder {
     vv_ctx *c;
@@ -106,6 +130,7 @@ typedef struct vv__builder {
     int top;
     uint32_t hint;
     uint32_t pushed;
+    bool maps;
 } vv__builder;
 void vv__build_init(vv__builder *b, vv_ctx *c, size_t hint);
 /* takes v (also on error) */
@@ -116,12 +141,21 @@ void vv__build_abort(vv__builder *b);
 
 /*
  * Point writes. slot_begin makes the path to key unique in *mp (copying
- * shared nodes), inserts a zero value when key is absent, and returns the
- * slot. The caller changes *slot (keeping ownership rules) and must then call
- * slot_end, which drops the entry if it became zero and refreshes the cached
- * totals and depths on the path. *mp may be NULL (an empty map).
+ * shared nodes), inserts a zero value when key is absent, and points the slot
+ * at the entry: s->num at its scalar part, s->map at its map. With `maps`
+ * false the entry's leaf may have no map array; s->map then points at
+ * s->none, which must stay NULL (the caller promised not to give the entry
+ * children). The caller changes the entry (keeping ownership rules) and must
+ * then call slot_end, which drops the entry if it became zero and refreshes
+ * the cached totals and depths on the path. *mp may be NULL (an empty map).
  */
-int vv__slot_begin(vv_ctx *c, vv_map **mp, vv_label key, vv **slot);
+typedef struct vv__slot {
+    double *num;
+    vv_map **map;
+    vv_map *none;
+} vv__slot;
+int vv__slot_begin(vv_ctx *c, vv_map **mp, vv_label key, bool maps,
+                   vv__slot *s);
 void vv__slot_end(vv_ctx *c, vv_map **mp, vv_label key);
 
 /* A cursor over a map's entries in key order (same as vv_iter). */
@@ -139,7 +173,7 @@ static inline bool vv__next(vv_iter *it, vv_label *k, vv *v)
         unsigned p = it->pos[it->top];
         if (p < m->n) {
             *k = vv__keys(m)[p];
-            *v = vv__vals(m)[p];
+            *v = vv__leaf_val(m, p);
             it->pos[it->top] = p + 1;
             return true;
         }
@@ -161,19 +195,32 @@ static inline const vv_map *vv__leaf_at(vv_iter *it, unsigned *pos)
     }
     return vv__iter_settle(it, pos);
 }
+/* True when every node on the iterator's path (root to leaf) has refs == 1:
+ * the leaf on top belongs to the iterated map alone. */
+static inline bool vv__iter_path_unique(const vv_iter *it)
+{
+    for (int L = 0; L <= it->top; L++)
+        if (!vv__map_unique((const vv_map *)it->stack[L]))
+            return false;
+    return true;
+}
 
-/* A new, empty leaf with room for cap entries (NULL when out of memory). */
-vv_map *vv__leaf_new(vv_ctx *c, unsigned cap);
-/* Append a whole leaf (taken) after everything pushed so far; the builder
- * must have no partial leaf (lvl[0] == NULL). */
+/* A new, empty leaf with room for cap entries and a map array when maps is
+ * set (NULL when out of memory). */
+vv_map *vv__leaf_new(vv_ctx *c, unsigned cap, bool maps);
+/* Append a whole leaf (taken) after everything pushed so far; a partial leaf
+ * the builder holds is closed first (leaves need not be full). */
 int vv__build_push_leaf(vv__builder *b, vv_map *leaf);
 
 static inline int vv__push(vv__builder *b, vv_label k, vv v)
 {
     vv_map *l = b->lvl[0];
-    if (l && l->n < l->cap) {
+    if (l && l->n < l->cap && (l->maps || !v.map)) {
         vv__keys(l)[l->n] = k;
-        vv__vals(l)[l->n++] = v;
+        vv__nums(l)[l->n] = v.num;
+        if (l->maps)
+            vv__maps(l)[l->n] = v.map;
+        l->n++;
         l->total++;
         if (v.map && v.map->vdepth + 1u > l->vdepth)
             l->vdepth = (uint16_t)(v.map->vdepth + 1u);

@@ -14,25 +14,30 @@
  * slot functions below copy shared nodes on the way down ("path copying").
  * Leaves are not kept at a minimum fill: a removal never merges nodes, so the
  * tree stays valid and shallow enough (height grows only when a root splits).
+ *
+ * Leaves are struct-of-arrays (see vv_internal.h): a leaf of bare scalars,
+ * the usual bottom of a value, is keys and doubles only; the map array is
+ * added the first time an entry with children is written into the leaf.
  */
 #include <stdlib.h>
 
 #include "vv_internal.h"
 
-static size_t node_bytes(unsigned height, unsigned cap)
+static size_t node_bytes(unsigned height, unsigned cap, bool maps)
 {
-    return vv__map_arr_off(cap) +
-           (size_t)cap * (height ? sizeof(vv_map *) : sizeof(vv));
+    size_t per = height ? sizeof(vv_map *)
+                        : sizeof(double) + (maps ? sizeof(vv_map *) : 0);
+    return vv__map_arr_off(cap) + (size_t)cap * per;
 }
 
 size_t vv__map_node_bytes(const vv_map *m)
 {
-    return node_bytes(m->height, m->cap);
+    return node_bytes(m->height, m->cap, m->maps);
 }
 
-static vv_map *node_new(vv_ctx *c, unsigned height, unsigned cap)
+static vv_map *node_new(vv_ctx *c, unsigned height, unsigned cap, bool maps)
 {
-    vv_map *m = vv__alloc(c, node_bytes(height, cap));
+    vv_map *m = vv__alloc(c, node_bytes(height, cap, maps));
     if (!m)
         return NULL;
     m->refs = 1;
@@ -40,7 +45,7 @@ static vv_map *node_new(vv_ctx *c, unsigned height, unsigned cap)
     m->n = 0;
     m->cap = (uint16_t)cap;
     m->height = (uint8_t)height;
-    m->unused = 0;
+    m->maps = !height && maps;
     m->vdepth = 0;
     return m;
 }
@@ -84,9 +89,11 @@ void vv__map_unref(vv_ctx *c, vv_map *m)
     while (pending) {
         vv_map *d = pending;
         pending = dead_link_get(d);
-        unsigned n = d->height || d->vdepth ? d->n : 0; /* vdepth 0: scalars */
+        /* a leaf of scalars (vdepth 0) has no maps to release */
+        vv_map **ks = d->height ? vv__kids(d) : d->vdepth ? vv__maps(d) : NULL;
+        unsigned n = ks ? d->n : 0;
         for (unsigned i = 0; i < n; i++) {
-            vv_map *k = d->height ? vv__kids(d)[i] : vv__vals(d)[i].map;
+            vv_map *k = ks[i];
             if (k && __atomic_sub_fetch(&k->refs, 1, __ATOMIC_ACQ_REL) == 0) {
                 dead_link_set(k, pending);
                 pending = k;
@@ -130,12 +137,17 @@ static inline unsigned kid_index(const vv_map *m, vv_label key)
     return lo ? lo - 1 : 0;
 }
 
-const vv *vv__map_find(const vv_map *m, vv_label key)
+bool vv__map_find(const vv_map *m, vv_label key, vv *out)
 {
     while (m->height)
         m = vv__kids(m)[kid_index(m, key)];
     unsigned i = lower_bound(vv__keys(m), m->n, key);
-    return i < m->n && vv__keys(m)[i] == key ? &vv__vals(m)[i] : NULL;
+    if (i < m->n && vv__keys(m)[i] == key) {
+        *out = vv__leaf_val(m, i);
+        return true;
+    }
+    *out = VV_ZERO;
+    return false;
 }
 
 /* Recompute the cached depth and total of a node from its entries. */
@@ -152,11 +164,10 @@ static void node_refresh(vv_map *m)
         }
         m->total = total;
     } else {
-        for (unsigned i = 0; i < m->n; i++) {
-            unsigned e = (unsigned)vv__depth_of(vv__vals(m)[i]);
-            if (e > d)
-                d = e;
-        }
+        vv_map **maps = vv__maps(m);
+        for (unsigned i = 0; maps && i < m->n; i++)
+            if (maps[i] && maps[i]->vdepth + 1u > d)
+                d = maps[i]->vdepth + 1u;
         m->total = m->n;
     }
     m->vdepth = (uint16_t)d;
@@ -214,16 +225,16 @@ bool vv_iter_next(vv_iter *it, vv_label *label, vv *child)
     if (!m)
         return false;
     *label = vv__keys(m)[p];
-    *child = vv__vals(m)[p];
+    *child = vv__leaf_val(m, p);
     it->pos[it->top] = p + 1;
     return true;
 }
 
 /* ---- in-order building --------------------------------------------------- */
 
-vv_map *vv__leaf_new(vv_ctx *c, unsigned cap)
+vv_map *vv__leaf_new(vv_ctx *c, unsigned cap, bool maps)
 {
-    return node_new(c, 0, cap);
+    return node_new(c, 0, cap, maps);
 }
 
 void vv__build_init(vv__builder *b, vv_ctx *c, size_t hint)
@@ -233,23 +244,48 @@ void vv__build_init(vv__builder *b, vv_ctx *c, size_t hint)
     b->hint = hint > UINT32_MAX ? UINT32_MAX : (uint32_t)hint;
 }
 
-/* Move a uniquely owned node into a new allocation of another capacity
- * (entries are moved, reference counts untouched). */
-static vv_map *node_resize(vv_ctx *c, vv_map *m, unsigned cap)
+/* Copy the first n entries of leaf m into the leaf r from index 0 (moved or
+ * shared: reference counts untouched). r gets NULL maps where m has none. */
+static void leaf_copy(vv_map *r, const vv_map *m, unsigned from, unsigned n)
+{
+    memcpy(vv__keys(r), vv__keys(m) + from, n * sizeof(vv_label));
+    memcpy(vv__nums(r), vv__nums(m) + from, n * sizeof(double));
+    vv_map **rm = vv__maps(r), **mm = vv__maps(m);
+    if (rm && mm)
+        memcpy(rm, mm + from, n * sizeof(vv_map *));
+    else if (rm)
+        memset(rm, 0, n * sizeof(vv_map *));
+    else
+        assert(!m->vdepth); /* dropping a map array needs all maps NULL */
+}
+
+/* Copy m's entries into a new node r of capacity cap (and, for a leaf, with
+ * a map array when maps is set); references are not touched. */
+static vv_map *node_copy(vv_ctx *c, const vv_map *m, unsigned cap, bool maps)
 {
     assert(cap >= m->n);
-    vv_map *r = node_new(c, m->height, cap);
+    vv_map *r = node_new(c, m->height, cap, maps);
     if (!r)
         return NULL;
     r->total = m->total;
     r->n = m->n;
     r->vdepth = m->vdepth;
-    memcpy(vv__keys(r), vv__keys(m), m->n * sizeof(vv_label));
-    if (m->height)
+    if (m->height) {
+        memcpy(vv__keys(r), vv__keys(m), m->n * sizeof(vv_label));
         memcpy(vv__kids(r), vv__kids(m), m->n * sizeof(vv_map *));
-    else
-        memcpy(vv__vals(r), vv__vals(m), m->n * sizeof(vv));
-    node_dealloc(c, m);
+    } else {
+        leaf_copy(r, m, 0, m->n);
+    }
+    return r;
+}
+
+/* Move a uniquely owned node into a new allocation of another capacity
+ * (entries are moved, reference counts untouched). */
+static vv_map *node_resize(vv_ctx *c, vv_map *m, unsigned cap, bool maps)
+{
+    vv_map *r = node_copy(c, m, cap, maps);
+    if (r)
+        node_dealloc(c, m);
     return r;
 }
 
@@ -268,7 +304,7 @@ static int push_kid(vv__builder *b, int L, vv_map *kid)
         p = NULL;
     }
     if (!p) {
-        p = node_new(b->c, (unsigned)L, VV__FANOUT);
+        p = node_new(b->c, (unsigned)L, VV__FANOUT, false);
         if (!p) {
             vv__map_unref(b->c, kid);
             return DMM_E_NOMEM;
@@ -288,29 +324,31 @@ static int push_kid(vv__builder *b, int L, vv_map *kid)
 int vv__build_push(vv__builder *b, vv_label key, vv v)
 {
     vv_map *leaf = b->lvl[0];
-    if (leaf && leaf->n == leaf->cap) {
-        if (leaf->cap < VV__LEAF_MAX) {
-            unsigned cap = leaf->cap * 2u;
-            vv_map *r = node_resize(b->c, leaf,
-                                    cap < VV__LEAF_MAX ? cap : VV__LEAF_MAX);
-            if (!r) {
-                vv_free(b->c, v);
-                return DMM_E_NOMEM;
-            }
-            b->lvl[0] = leaf = r;
-        } else {
-            b->lvl[0] = NULL;
-            int rc = push_kid(b, 1, leaf);
-            if (rc) {
-                vv_free(b->c, v);
-                return rc;
-            }
-            leaf = NULL;
+    if (leaf && leaf->n == leaf->cap && leaf->cap == VV__LEAF_MAX) {
+        b->lvl[0] = NULL;
+        int rc = push_kid(b, 1, leaf);
+        if (rc) {
+            vv_free(b->c, v);
+            return rc;
         }
+        leaf = NULL;
+    }
+    if (leaf && (leaf->n == leaf->cap || (v.map && !leaf->maps))) {
+        /* grow, or add the map array for the first value with children */
+        unsigned cap = leaf->n == leaf->cap ? leaf->cap * 2u : leaf->cap;
+        vv_map *r =
+            node_resize(b->c, leaf, cap < VV__LEAF_MAX ? cap : VV__LEAF_MAX,
+                        leaf->maps || v.map);
+        if (!r) {
+            vv_free(b->c, v);
+            return DMM_E_NOMEM;
+        }
+        b->lvl[0] = leaf = r;
     }
     if (!leaf) {
         uint32_t left = b->hint > b->pushed ? b->hint - b->pushed : 4;
-        leaf = node_new(b->c, 0, left < VV__LEAF_MAX ? left : VV__LEAF_MAX);
+        leaf = node_new(b->c, 0, left < VV__LEAF_MAX ? left : VV__LEAF_MAX,
+                        b->maps || v.map);
         if (!leaf) {
             vv_free(b->c, v);
             return DMM_E_NOMEM;
@@ -319,7 +357,10 @@ int vv__build_push(vv__builder *b, vv_label key, vv v)
     }
     assert(leaf->n == 0 || vv__keys(leaf)[leaf->n - 1] < key);
     vv__keys(leaf)[leaf->n] = key;
-    vv__vals(leaf)[leaf->n++] = v;
+    vv__nums(leaf)[leaf->n] = v.num;
+    if (leaf->maps)
+        vv__maps(leaf)[leaf->n] = v.map;
+    leaf->n++;
     leaf->total++;
     unsigned d = (unsigned)vv__depth_of(v);
     if (d > leaf->vdepth)
@@ -330,7 +371,17 @@ int vv__build_push(vv__builder *b, vv_label key, vv v)
 
 int vv__build_push_leaf(vv__builder *b, vv_map *leaf)
 {
-    assert(!b->lvl[0]);
+    if (b->lvl[0]) {
+        vv_map *part = b->lvl[0];
+        b->lvl[0] = NULL;
+        if (b->top == 0)
+            b->top = 1;
+        int rc = push_kid(b, 1, part);
+        if (rc) {
+            vv__map_unref(b->c, leaf);
+            return rc;
+        }
+    }
     b->pushed += leaf->n;
     if (b->top == 0)
         b->top = 1;
@@ -366,9 +417,11 @@ int vv__build_finish(vv__builder *b, vv_map **out)
         node_dealloc(b->c, root);
         root = k;
     }
-    /* A leaf sized from an overestimated hint gives its slack back. */
-    if (root && !root->height && root->n * 4u < root->cap * 3u) {
-        vv_map *r = node_resize(b->c, root, root->n);
+    /* A leaf sized from an overestimated hint gives its slack back, and one
+     * that was given a map array it did not need drops it. */
+    if (root && !root->height &&
+        (root->n * 4u < root->cap * 3u || (root->maps && !root->vdepth))) {
+        vv_map *r = node_resize(b->c, root, root->n, root->vdepth);
         if (r)
             root = r;
     }
@@ -379,41 +432,33 @@ int vv__build_finish(vv__builder *b, vv_map **out)
 /* ---- point writes with path copying -------------------------------------- */
 
 /*
- * Make *mp uniquely owned with room for at least `cap` entries: a shared node
- * is copied (its children gain a reference), an unshared one that is too
- * small is moved to a larger allocation.
+ * Make *mp uniquely owned with room for at least `cap` entries and, for a
+ * leaf, a map array when maps is set: a shared node is copied (its children
+ * gain a reference), an unshared one that is too small or lacks the map
+ * array is moved to a new allocation.
  */
-static int own(vv_ctx *c, vv_map **mp, unsigned cap)
+static int own(vv_ctx *c, vv_map **mp, unsigned cap, bool maps)
 {
     vv_map *m = *mp;
     if (cap < m->n)
         cap = m->n;
+    maps = !m->height && (maps || m->maps);
     if (vv__map_unique(m)) {
-        if (m->cap >= cap)
+        if (m->cap >= cap && m->maps == maps)
             return 0;
-        vv_map *r = node_resize(c, m, cap);
+        vv_map *r = node_resize(c, m, cap > m->cap ? cap : m->cap, maps);
         if (!r)
             return DMM_E_NOMEM;
         *mp = r;
         return 0;
     }
-    vv_map *r = node_new(c, m->height, cap);
+    vv_map *r = node_copy(c, m, cap, maps);
     if (!r)
         return DMM_E_NOMEM;
-    r->total = m->total;
-    r->n = m->n;
-    r->vdepth = m->vdepth;
-    memcpy(vv__keys(r), vv__keys(m), m->n * sizeof(vv_label));
-    if (m->height) {
-        memcpy(vv__kids(r), vv__kids(m), m->n * sizeof(vv_map *));
-        for (unsigned i = 0; i < m->n; i++)
-            vv__map_ref(vv__kids(r)[i]);
-    } else {
-        memcpy(vv__vals(r), vv__vals(m), m->n * sizeof(vv));
-        for (unsigned i = 0; i < m->n; i++)
-            if (vv__vals(r)[i].map)
-                vv__map_ref(vv__vals(r)[i].map);
-    }
+    vv_map **ks = r->height ? vv__kids(r) : vv__maps(r);
+    for (unsigned i = 0; ks && i < r->n; i++)
+        if (ks[i])
+            vv__map_ref(ks[i]);
     vv__map_unref(c, m);
     *mp = r;
     return 0;
@@ -432,15 +477,16 @@ static unsigned grown_cap(const vv_map *m)
 static int split_kid(vv_ctx *c, vv_map *p, unsigned i)
 {
     vv_map *k = vv__kids(p)[i];
-    vv_map *r = node_new(c, k->height, node_max(k));
+    vv_map *r = node_new(c, k->height, node_max(k), k->maps);
     if (!r)
         return DMM_E_NOMEM;
     unsigned half = k->n / 2, moved = k->n - half;
-    memcpy(vv__keys(r), vv__keys(k) + half, moved * sizeof(vv_label));
-    if (k->height)
+    if (k->height) {
+        memcpy(vv__keys(r), vv__keys(k) + half, moved * sizeof(vv_label));
         memcpy(vv__kids(r), vv__kids(k) + half, moved * sizeof(vv_map *));
-    else
-        memcpy(vv__vals(r), vv__vals(k) + half, moved * sizeof(vv));
+    } else {
+        leaf_copy(r, k, half, moved);
+    }
     r->n = (uint16_t)moved;
     k->n = (uint16_t)half;
     node_refresh(k);
@@ -455,18 +501,27 @@ static int split_kid(vv_ctx *c, vv_map *p, unsigned i)
     return 0;
 }
 
+/* Point s at entry i of leaf m. */
+static void slot_at(vv_map *m, unsigned i, vv__slot *s)
+{
+    s->num = &vv__nums(m)[i];
+    s->none = NULL;
+    s->map = m->maps ? &vv__maps(m)[i] : &s->none;
+}
+
 /* The key exists: make its path unique and return its slot. */
-static int update_path(vv_ctx *c, vv_map **mp, vv_label key, vv **slot)
+static int update_path(vv_ctx *c, vv_map **mp, vv_label key, bool maps,
+                       vv__slot *s)
 {
     for (;;) {
-        int rc = own(c, mp, 0);
+        int rc = own(c, mp, 0, maps);
         if (rc)
             return rc;
         vv_map *m = *mp;
         if (!m->height) {
             unsigned i = lower_bound(vv__keys(m), m->n, key);
             assert(i < m->n && vv__keys(m)[i] == key);
-            *slot = &vv__vals(m)[i];
+            slot_at(m, i, s);
             return 0;
         }
         mp = &vv__kids(m)[kid_index(m, key)];
@@ -475,28 +530,33 @@ static int update_path(vv_ctx *c, vv_map **mp, vv_label key, vv **slot)
 
 /* The key is absent and *mp is not full: insert a zero entry, splitting
  * full kids before descending into them (so a parent always has room). */
-static int insert_path(vv_ctx *c, vv_map **mp, vv_label key, vv **slot)
+static int insert_path(vv_ctx *c, vv_map **mp, vv_label key, bool maps,
+                       vv__slot *s)
 {
-    int rc = own(c, mp, grown_cap(*mp));
+    int rc = own(c, mp, grown_cap(*mp), maps);
     if (rc)
         return rc;
     vv_map *m = *mp;
     if (!m->height) {
-        unsigned i = lower_bound(vv__keys(m), m->n, key);
-        memmove(vv__keys(m) + i + 1, vv__keys(m) + i,
-                (m->n - i) * sizeof(vv_label));
-        memmove(vv__vals(m) + i + 1, vv__vals(m) + i, (m->n - i) * sizeof(vv));
+        unsigned i = lower_bound(vv__keys(m), m->n, key), after = m->n - i;
+        memmove(vv__keys(m) + i + 1, vv__keys(m) + i, after * sizeof(vv_label));
+        memmove(vv__nums(m) + i + 1, vv__nums(m) + i, after * sizeof(double));
         vv__keys(m)[i] = key;
-        vv__vals(m)[i] = VV_ZERO;
+        vv__nums(m)[i] = 0.0;
+        if (m->maps) {
+            memmove(vv__maps(m) + i + 1, vv__maps(m) + i,
+                    after * sizeof(vv_map *));
+            vv__maps(m)[i] = NULL;
+        }
         m->n++;
         m->total++;
-        *slot = &vv__vals(m)[i];
+        slot_at(m, i, s);
         return 0;
     }
     unsigned i = kid_index(m, key);
     vv_map **kp = &vv__kids(m)[i];
     if ((*kp)->n == node_max(*kp)) {
-        rc = own(c, kp, 0);
+        rc = own(c, kp, 0, false);
         if (!rc)
             rc = split_kid(c, m, i);
         if (rc)
@@ -505,7 +565,7 @@ static int insert_path(vv_ctx *c, vv_map **mp, vv_label key, vv **slot)
             i++;
         kp = &vv__kids(m)[i];
     }
-    rc = insert_path(c, kp, key, slot);
+    rc = insert_path(c, kp, key, maps, s);
     if (rc)
         return rc;
     if (key < vv__keys(m)[i])
@@ -514,24 +574,27 @@ static int insert_path(vv_ctx *c, vv_map **mp, vv_label key, vv **slot)
     return 0;
 }
 
-int vv__slot_begin(vv_ctx *c, vv_map **mp, vv_label key, vv **slot)
+int vv__slot_begin(vv_ctx *c, vv_map **mp, vv_label key, bool maps, vv__slot *s)
 {
     if (!*mp) {
-        vv_map *m = node_new(c, 0, 1);
+        vv_map *m = node_new(c, 0, 1, maps);
         if (!m)
             return DMM_E_NOMEM;
         vv__keys(m)[0] = key;
-        vv__vals(m)[0] = VV_ZERO;
+        vv__nums(m)[0] = 0.0;
+        if (maps)
+            vv__maps(m)[0] = NULL;
         m->n = 1;
         m->total = 1;
         *mp = m;
-        *slot = &vv__vals(m)[0];
+        slot_at(m, 0, s);
         return 0;
     }
-    if (vv__map_find(*mp, key))
-        return update_path(c, mp, key, slot);
+    vv found;
+    if (vv__map_find(*mp, key, &found))
+        return update_path(c, mp, key, maps, s);
     if ((*mp)->n == node_max(*mp)) { /* grow a level: the root splits */
-        vv_map *root = node_new(c, (*mp)->height + 1u, VV__FANOUT);
+        vv_map *root = node_new(c, (*mp)->height + 1u, VV__FANOUT, false);
         if (!root)
             return DMM_E_NOMEM;
         vv__keys(root)[0] = vv__keys(*mp)[0];
@@ -539,7 +602,7 @@ int vv__slot_begin(vv_ctx *c, vv_map **mp, vv_label key, vv **slot)
         root->n = 1;
         node_refresh(root);
         *mp = root;
-        int rc = insert_path(c, mp, key, slot);
+        int rc = insert_path(c, mp, key, maps, s);
         if (rc && (*mp)->n == 1) { /* undo the new level */
             vv_map *k = vv__kids(*mp)[0];
             node_dealloc(c, *mp);
@@ -547,7 +610,28 @@ int vv__slot_begin(vv_ctx *c, vv_map **mp, vv_label key, vv **slot)
         }
         return rc;
     }
-    return insert_path(c, mp, key, slot);
+    return insert_path(c, mp, key, maps, s);
+}
+
+/* After a write into entry i of leaf m: drop the entry if it became zero and
+ * update the cached depth (a full rescan only when the depth may drop). */
+static void leaf_end(vv_map *m, unsigned i)
+{
+    vv_map **maps = vv__maps(m);
+    vv_map *e = maps ? maps[i] : NULL;
+    if (!e && vv__nums(m)[i] == 0.0) {
+        unsigned after = m->n - i - 1;
+        memmove(vv__keys(m) + i, vv__keys(m) + i + 1, after * sizeof(vv_label));
+        memmove(vv__nums(m) + i, vv__nums(m) + i + 1, after * sizeof(double));
+        if (maps)
+            memmove(maps + i, maps + i + 1, after * sizeof(vv_map *));
+        m->n--;
+        m->total = m->n;
+    }
+    if (e && e->vdepth + 1u >= m->vdepth)
+        m->vdepth = (uint16_t)(e->vdepth + 1u);
+    else if (m->vdepth)
+        node_refresh(m);
 }
 
 /* Drop the entry at key if its value became zero; refresh the cached totals
@@ -556,14 +640,8 @@ static void end_path(vv_ctx *c, vv_map *m, vv_label key, bool *empty)
 {
     if (!m->height) {
         unsigned i = lower_bound(vv__keys(m), m->n, key);
-        if (i < m->n && vv__keys(m)[i] == key && vv_is_zero(vv__vals(m)[i])) {
-            memmove(vv__keys(m) + i, vv__keys(m) + i + 1,
-                    (m->n - i - 1) * sizeof(vv_label));
-            memmove(vv__vals(m) + i, vv__vals(m) + i + 1,
-                    (m->n - i - 1) * sizeof(vv));
-            m->n--;
-        }
-        node_refresh(m);
+        if (i < m->n && vv__keys(m)[i] == key)
+            leaf_end(m, i);
         *empty = m->n == 0;
         return;
     }

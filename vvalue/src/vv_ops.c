@@ -37,8 +37,9 @@ vv vv_child(vv v, vv_label label)
 {
     if (!v.map)
         return VV_ZERO;
-    const vv *p = vv__map_find(v.map, label);
-    return p ? *p : VV_ZERO;
+    vv r;
+    vv__map_find(v.map, label, &r);
+    return r;
 }
 
 vv vv_get(vv v, const vv_label *path, size_t n)
@@ -69,11 +70,12 @@ int vv_wrap(vv_ctx *c, double num, vv_label label, vv child, vv *out)
         return DMM_E_DEPTH;
     vv r = {clean(num), NULL};
     if (!vv_is_zero(child)) {
-        vv *slot;
-        int rc = vv__slot_begin(c, &r.map, label, &slot);
+        vv__slot s;
+        int rc = vv__slot_begin(c, &r.map, label, child.map != NULL, &s);
         if (rc)
             return rc;
-        *slot = vv_ref(child);
+        *s.num = child.num;
+        *s.map = vv_ref(child).map;
         vv__slot_end(c, &r.map, label); /* refreshes the cached depth */
     }
     *out = r;
@@ -191,15 +193,17 @@ static int set_rec(vv_ctx *c, vv v, const vv_label *path, size_t n, vv sub,
     if (rc)
         return rc;
     vv r = vv_ref(v);
-    vv *slot;
-    rc = vv__slot_begin(c, &r.map, path[0], &slot);
+    vv__slot s;
+    rc = vv__slot_begin(c, &r.map, path[0], nc.map != NULL, &s);
     if (rc) {
         vv_free(c, nc);
         vv_free(c, r);
         return rc;
     }
-    vv_free(c, *slot);
-    *slot = nc;
+    if (*s.map)
+        vv__map_unref(c, *s.map);
+    *s.num = nc.num;
+    *s.map = nc.map;
     vv__slot_end(c, &r.map, path[0]);
     *out = r;
     return 0;
@@ -230,6 +234,7 @@ map_children(vv_ctx *c, const vv_map *m, child_fn fn, void *ud, vv_map **out)
 {
     vv__builder b;
     vv__build_init(&b, c, m->total);
+    b.maps = m->vdepth > 0;
     vv_iter it;
     vv__cursor_init(&it, m);
     vv_label k;
@@ -292,36 +297,36 @@ static int comb_val(vv_ctx *c, vv a, double wa, vv b, double wb, vv *out);
 
 /*
  * Two leaves with the same keys whose entries are all scalars: the shape of
- * an accumulator and its increment. Combine them in one branch-free pass into
- * a new leaf. Returns 1 (nothing done) when an entry has children.
+ * an accumulator and its increment. Combine them in one branch-free pass over
+ * the doubles into a new leaf. Returns 1 (nothing done) when an entry has
+ * children.
  */
 static int merge_congruent(vv_ctx *c, const vv_map *A, double wa,
                            const vv_map *B, double wb, vv__builder *bld)
 {
     unsigned n = A->n;
-    const vv *va = vv__vals(A), *vb = vv__vals(B);
     if (A->vdepth || B->vdepth) /* some entry has children */
         return 1;
-    vv_map *o = vv__leaf_new(c, n);
+    const double *restrict xa = vv__nums(A), *restrict xb = vv__nums(B);
+    vv_map *o = vv__leaf_new(c, n, false);
     if (!o)
         return DMM_E_NOMEM;
-    vv *vo = vv__vals(o);
+    double *restrict xo = vv__nums(o);
     unsigned bad = 0, zeros = 0;
     for (unsigned i = 0; i < n; i++) {
-        double x = wa * va[i].num + wb * vb[i].num;
+        double x = wa * xa[i] + wb * xb[i];
         bad |= !(fabs(x) <= DBL_MAX);
         zeros += x == 0.0;
-        vo[i].num = x;
-        vo[i].map = NULL;
+        xo[i] = x;
     }
     memcpy(vv__keys(o), vv__keys(A), n * sizeof(vv_label));
     o->n = (uint16_t)n;
     if (zeros) { /* cancelled entries leave the leaf */
         unsigned m = 0;
         for (unsigned i = 0; i < n; i++)
-            if (vo[i].num != 0.0) {
+            if (xo[i] != 0.0) {
                 vv__keys(o)[m] = vv__keys(o)[i];
-                vo[m++].num = vo[i].num;
+                xo[m++] = xo[i];
             }
         o->n = (uint16_t)m;
     }
@@ -349,7 +354,7 @@ static int merge_maps(vv_ctx *c, const vv_map *A, double wa, const vv_map *B,
         if (!la && !lb)
             break;
         int rc = 1;
-        if (la && lb && pa == 0 && pb == 0 && la->n == lb->n && !bld.lvl[0] &&
+        if (la && lb && pa == 0 && pb == 0 && la->n == lb->n &&
             memcmp(vv__keys(la), vv__keys(lb), la->n * sizeof(vv_label)) == 0) {
             rc = merge_congruent(c, la, wa, lb, wb, &bld);
             if (rc == 0) {
@@ -365,17 +370,17 @@ static int merge_maps(vv_ctx *c, const vv_map *A, double wa, const vv_map *B,
             vv_label kb = lb ? vv__keys(lb)[pb] : 0;
             if (la && lb && ka == kb) {
                 k = ka;
-                rc =
-                    comb_val(c, vv__vals(la)[pa], wa, vv__vals(lb)[pb], wb, &r);
+                rc = comb_val(c, vv__leaf_val(la, pa), wa, vv__leaf_val(lb, pb),
+                              wb, &r);
                 ia.pos[ia.top]++;
                 ib.pos[ib.top]++;
             } else if (la && (!lb || ka < kb)) {
                 k = ka;
-                rc = scale_val(c, vv__vals(la)[pa], wa, &r);
+                rc = scale_val(c, vv__leaf_val(la, pa), wa, &r);
                 ia.pos[ia.top]++;
             } else {
                 k = kb;
-                rc = scale_val(c, vv__vals(lb)[pb], wb, &r);
+                rc = scale_val(c, vv__leaf_val(lb, pb), wb, &r);
                 ib.pos[ib.top]++;
             }
             if (!rc && !vv_is_zero(r))
@@ -409,7 +414,7 @@ static int comb_val(vv_ctx *c, vv a, double wa, vv b, double wb, vv *out)
     return 0;
 }
 
-static int axpy_val(vv_ctx *c, vv *dst, double w, vv b);
+static int axpy_val(vv_ctx *c, double *num, vv_map **map, double w, vv b);
 
 /*
  * In place, when D is an unshared leaf that already holds every key of the
@@ -418,7 +423,8 @@ static int axpy_val(vv_ctx *c, vv *dst, double w, vv b);
  */
 static int axpy_leaf_inplace(vv_ctx *c, vv_map *D, double w, const vv_map *S)
 {
-    if (D->height || S->height || !vv__map_unique(D) || S->n > D->n)
+    if (D->height || S->height || !vv__map_unique(D) || S->n > D->n ||
+        (S->vdepth && !D->maps))
         return 1;
     const vv_label *dk = vv__keys(D), *sk = vv__keys(S);
     unsigned i = 0;
@@ -430,29 +436,34 @@ static int axpy_leaf_inplace(vv_ctx *c, vv_map *D, double w, const vv_map *S)
     }
     int rc = 0;
     bool zeros = false;
-    vv *dv = vv__vals(D);
-    const vv *sv = vv__vals(S);
+    double *dn = vv__nums(D);
+    vv_map **dm = vv__maps(D);
     i = 0;
     for (unsigned j = 0; j < S->n && !rc; j++, i++) {
         while (dk[i] < sk[j])
             i++;
-        rc = axpy_val(c, &dv[i], w, sv[j]);
-        zeros |= vv_is_zero(dv[i]);
+        vv_map *none = NULL;
+        vv_map **mp = dm ? &dm[i] : &none;
+        rc = axpy_val(c, &dn[i], mp, w, vv__leaf_val(S, j));
+        zeros |= dn[i] == 0.0 && !*mp;
     }
     if (zeros || rc) { /* keep canonical even after a failure part-way */
         unsigned n = 0;
         for (i = 0; i < D->n; i++)
-            if (!vv_is_zero(dv[i])) {
+            if (dn[i] != 0.0 || (dm && dm[i])) {
                 vv__keys(D)[n] = dk[i];
-                dv[n++] = dv[i];
+                dn[n] = dn[i];
+                if (dm)
+                    dm[n] = dm[i];
+                n++;
             }
         D->n = (uint16_t)n;
     }
     D->total = D->n;
     unsigned d = 0;
-    for (i = 0; i < D->n; i++)
-        if ((unsigned)vv__depth_of(dv[i]) > d)
-            d = (unsigned)vv__depth_of(dv[i]);
+    for (i = 0; dm && i < D->n; i++)
+        if (dm[i] && dm[i]->vdepth + 1u > d)
+            d = dm[i]->vdepth + 1u;
     D->vdepth = (uint16_t)d;
     return rc;
 }
@@ -478,11 +489,11 @@ static int axpy_map(vv_ctx *c, vv_map **D, double w, const vv_map *S)
         vv_label k;
         vv v;
         while (vv__next(&it, &k, &v)) {
-            vv *slot;
-            rc = vv__slot_begin(c, D, k, &slot);
+            vv__slot s;
+            rc = vv__slot_begin(c, D, k, v.map != NULL, &s);
             if (rc)
                 return rc;
-            rc = axpy_val(c, slot, w, v);
+            rc = axpy_val(c, s.num, s.map, w, v);
             vv__slot_end(c, D, k);
             if (rc)
                 return rc;
@@ -498,18 +509,18 @@ static int axpy_map(vv_ctx *c, vv_map **D, double w, const vv_map *S)
     return 0;
 }
 
-static int axpy_val(vv_ctx *c, vv *dst, double w, vv b)
+static int axpy_val(vv_ctx *c, double *num, vv_map **map, double w, vv b)
 {
-    double x = dst->num + w * b.num;
+    double x = *num + w * b.num;
     if (!isfinite(x))
         return DMM_E_NONFINITE;
     if (b.map) {
-        int rc = dst->map ? axpy_map(c, &dst->map, w, b.map)
-                          : scale_map(c, b.map, w, &dst->map);
+        int rc =
+            *map ? axpy_map(c, map, w, b.map) : scale_map(c, b.map, w, map);
         if (rc)
             return rc;
     }
-    dst->num = clean(x);
+    *num = clean(x);
     return 0;
 }
 
@@ -521,7 +532,7 @@ int vv_axpy(vv_ctx *c, vv *acc, double w, vv b)
         return DMM_E_NONFINITE;
     if (vv_is_zero(*acc))
         return scale_val(c, b, w, acc);
-    return axpy_val(c, acc, w, b);
+    return axpy_val(c, &acc->num, &acc->map, w, b);
 }
 
 int vv_add(vv_ctx *c, vv a, vv b, vv *out)
@@ -580,9 +591,9 @@ static int lincomb_rec(vv_ctx *c, vv row, vv m, vv *acc)
     vv_label k;
     vv r;
     while (vv__next(&it, &k, &r)) {
-        const vv *mc = vv__map_find(m.map, k);
-        if (mc) {
-            int rc = lincomb_rec(c, r, *mc, acc);
+        vv mc;
+        if (vv__map_find(m.map, k, &mc)) {
+            int rc = lincomb_rec(c, r, mc, acc);
             if (rc)
                 return rc;
         }
@@ -607,12 +618,12 @@ static int mask_rec(vv_ctx *c, vv mask, vv m, vv *out);
 /* The masked child k: mask child v against m's child k (ud: m's map). */
 static int mask_child(vv_ctx *c, vv_label k, vv v, void *m, vv *out)
 {
-    const vv *mc = vv__map_find(m, k);
-    if (!mc) {
+    vv mc;
+    if (!vv__map_find(m, k, &mc)) {
         *out = VV_ZERO;
         return 0;
     }
-    return mask_rec(c, v, *mc, out);
+    return mask_rec(c, v, mc, out);
 }
 
 static int mask_rec(vv_ctx *c, vv mask, vv m, vv *out)
@@ -651,9 +662,9 @@ static double dot_rec(vv a, vv b)
     vv_label k;
     vv v;
     while (vv__next(&it, &k, &v)) {
-        const vv *o = vv__map_find(large, k);
-        if (o)
-            s += dot_rec(v, *o);
+        vv o;
+        if (vv__map_find(large, k, &o))
+            s += dot_rec(v, o);
     }
     return s;
 }
