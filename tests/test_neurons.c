@@ -20,7 +20,14 @@ static const char *const builtin_names[] = {
     "lin-comb", "dot",      "input",    "output",        "cons",
     "relu",     "tanh",     "sigmoid",  "softmax",       "gate",
 };
-#define N_BUILTINS (sizeof builtin_names / sizeof builtin_names[0])
+/* Types registered after the spec §3 ones (learning neurons, other spec
+ * files), tested in their own programs; here they only count. */
+static const char *const later_names[] = {
+    "mean-field",   "threshold-attention", "metric-attention",
+    "softmax-rows", "softmax-cols",        "matmul",
+};
+#define N_SPEC3    (sizeof builtin_names / sizeof builtin_names[0])
+#define N_BUILTINS (N_SPEC3 + sizeof later_names / sizeof later_names[0])
 
 typedef struct fx {
     vv_ctx *vc;
@@ -138,7 +145,7 @@ static void test_registry_find(void **state)
     fx *x = *state;
     assert_int_equal(dmm_registry_count(x->reg), N_BUILTINS);
     assert_ptr_equal(dmm_registry_vctx(x->reg), x->vc);
-    for (size_t i = 0; i < N_BUILTINS; i++) {
+    for (size_t i = 0; i < N_SPEC3; i++) {
         vv_label l = tu_label(x->vc, builtin_names[i]);
         const dmm_type_info *t = dmm_registry_find(x->reg, l);
         assert_non_null(t);
@@ -254,7 +261,7 @@ static void test_registry_markdown(void **state)
     assert_non_null(
         strstr(md, "| type | inputs | outputs | state | summary |"));
     char needle[128];
-    for (size_t i = 0; i < N_BUILTINS; i++) {
+    for (size_t i = 0; i < N_SPEC3; i++) {
         snprintf(needle, sizeof needle, "\n| `%s` | ", builtin_names[i]);
         assert_non_null(strstr(md, needle));
         snprintf(needle, sizeof needle, "\n## `%s`\n", builtin_names[i]);

@@ -13,6 +13,8 @@
 /* Tables terminated by an entry with name == NULL, registered in order. */
 extern const dmm_neuron_type dmm__builtin_basic[];
 extern const dmm_neuron_type dmm__builtin_activation[];
+extern const dmm_neuron_type dmm__builtin_meanfield[];
+extern const dmm_neuron_type dmm__builtin_attention[];
 
 typedef struct dmm__builtin_labels {
     vv_label this_; /* cons: the newest element */
@@ -31,5 +33,9 @@ const dmm__builtin_labels *dmm__builtin_labels_of(const dmm_type_info *t);
 /* Record a failed V-value operation in f->err (type and neuron named) and
  * return rc. f->output is left zero by every built-in on error. */
 int dmm__fire_fail(dmm_fire *f, int rc);
+/* The same with a printf-style reason instead of dmm_strerror(rc):
+ * "neuron type/name: <reason>". Returns rc. */
+int dmm__fire_failf(dmm_fire *f, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 #endif

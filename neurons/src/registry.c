@@ -6,6 +6,8 @@
  * everything before the registry is shared; lookups are read-only after that.
  */
 #include <assert.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -167,8 +169,9 @@ int dmm_registry_add_builtins(dmm_registry *r)
             return rc;
         r->have_builtin_labels = true;
     }
-    const dmm_neuron_type *tables[] = {dmm__builtin_basic,
-                                       dmm__builtin_activation};
+    const dmm_neuron_type *tables[] = {
+        dmm__builtin_basic, dmm__builtin_activation, dmm__builtin_meanfield,
+        dmm__builtin_attention};
     for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++)
         for (const dmm_neuron_type *t = tables[i]; t->name; t++)
             if ((rc = dmm_registry_add(r, t)))
@@ -231,6 +234,21 @@ int dmm__fire_fail(dmm_fire *f, int rc)
     const char *name = vv_label_str(f->vc, f->name, NULL);
     dmm_error_set(f->err, rc, "", "neuron %s/%s: %s", type, name,
                   dmm_strerror(rc));
+    return rc;
+}
+
+int dmm__fire_failf(dmm_fire *f, int rc, const char *fmt, ...)
+{
+    char why[sizeof f->err->text];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    if (n >= (int)sizeof why) /* cut: say so, as dmm_error_set does */
+        memcpy(why + sizeof why - 4, "...", 4);
+    const char *type = vv_label_str(f->vc, f->type->name, NULL);
+    const char *name = vv_label_str(f->vc, f->name, NULL);
+    dmm_error_set(f->err, rc, "", "neuron %s/%s: %s", type, name, why);
     return rc;
 }
 
