@@ -1,0 +1,623 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Benchmark of the engine (issue 4): whole networks, generated here as JSON
+ * text, run against plain-C baselines doing the same arithmetic on flat
+ * arrays, timed in the same run (median of REPS repetitions of a calibrated
+ * loop). Prints one table with each case's ratio and target; exits non-zero
+ * only when a result is wrong. `bench_net [case...]` runs the cases whose
+ * names start with one of the arguments.
+ */
+#define _GNU_SOURCE
+#include <jansson.h>
+#include <malloc.h>
+#include <math.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dmm.h"
+
+#define REPS      5
+#define TARGET_NS 40e6 /* about 40 ms per repetition */
+
+#define KEEP(p) __asm__ volatile("" : : "r"(p) : "memory")
+
+static double now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e9 + ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+typedef void (*op_fn)(void *st);
+
+/* Median ns per call of fn over REPS calibrated repetitions. */
+static double time_op(op_fn fn, void *st)
+{
+    long n = 1;
+    for (;;) {
+        double t0 = now_ns();
+        for (long i = 0; i < n; i++)
+            fn(st);
+        double dt = now_ns() - t0;
+        if (dt >= TARGET_NS / 4 || n >= (1L << 30)) {
+            n = (long)(n * (TARGET_NS / (dt > 1 ? dt : 1)));
+            if (n < 1)
+                n = 1;
+            break;
+        }
+        n *= 4;
+    }
+    double per[REPS];
+    for (int r = 0; r < REPS; r++) {
+        double t0 = now_ns();
+        for (long i = 0; i < n; i++)
+            fn(st);
+        per[r] = (now_ns() - t0) / n;
+    }
+    qsort(per, REPS, sizeof per[0], cmp_double);
+    return per[REPS / 2];
+}
+
+static void die(const char *what, const char *why)
+{
+    fprintf(stderr, "bench_net: %s: %s\n", what, why);
+    exit(1);
+}
+
+/* ---- a counting allocator: live and peak bytes of the values ------------ */
+
+static atomic_size_t live_bytes, peak_bytes;
+
+static void *count_alloc(void *ud, void *p, size_t old, size_t n)
+{
+    (void)ud;
+    if (n == 0) {
+        free(p);
+        atomic_fetch_sub(&live_bytes, old);
+        return NULL;
+    }
+    void *q = realloc(p, n);
+    if (!q)
+        return NULL;
+    size_t now = atomic_fetch_add(&live_bytes, n) + n;
+    atomic_fetch_sub(&live_bytes, p ? old : 0);
+    now -= p ? old : 0;
+    size_t pk = atomic_load(&peak_bytes);
+    while (now > pk && !atomic_compare_exchange_weak(&peak_bytes, &pk, now))
+        ;
+    return q;
+}
+
+static size_t heap_in_use(void)
+{
+    struct mallinfo2 mi = mallinfo2();
+    return mi.uordblks + mi.hblkhd;
+}
+
+/* ---- networks as JSON text ---------------------------------------------- */
+
+typedef struct world {
+    vv_ctx *vc;
+    dmm_registry *reg;
+} world;
+
+static world world_new(void)
+{
+    vv_options opt = {.alloc = count_alloc};
+    world w = {vv_ctx_new(&opt), NULL};
+    if (!w.vc || !(w.reg = dmm_registry_new(w.vc)) ||
+        dmm_registry_add_builtins(w.reg))
+        die("world", "out of memory");
+    return w;
+}
+
+static void world_free(world *w)
+{
+    dmm_registry_free(w->reg);
+    vv_ctx_free(w->vc);
+}
+
+static void put(vv_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void put(vv_buf *b, const char *fmt, ...)
+{
+    char tmp[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof tmp || vv_buf_append(b, tmp, (size_t)n))
+        die("put", "buffer");
+}
+
+static const char self_row[] =
+    "\"accum\":{\"self\":{\"accum\":{\"accum\":{\"self\":{\"single\":1}}}";
+
+static dmm_net *load(world *w, const vv_buf *b, const char *name)
+{
+    dmm_net *net;
+    dmm_error err;
+    if (dmm_net_load_text(w->vc, w->reg, b->data, b->len, name, &net, &err))
+        die(name, err.text);
+    return net;
+}
+
+static void step(dmm_net *net)
+{
+    dmm_error err;
+    if (dmm_net_step(net, &err))
+        die("dmm_net_step", err.text);
+}
+
+static void step_fn(void *st)
+{
+    step(st);
+}
+
+/* accum-N-K: N identity sources holding K leaves, N accumulators adding half
+ * of their source every cycle. */
+static void gen_accum(vv_buf *b, int n, int k)
+{
+    put(b, "{\"dmm\":1,\"matrix\":{%s}", self_row);
+    for (int i = 0; i < n; i++)
+        put(b,
+            ",\"acc%d\":{\"accum\":{\"accum\":{\"acc%d\":{\"single\":1}}},"
+            "\"delta\":{\"identity\":{\"src%d\":{\"single\":0.5}}}}",
+            i, i, i);
+    put(b, "},\"identity\":{");
+    for (int i = 0; i < n; i++)
+        put(b, "%s\"src%d\":{\"single\":{\"identity\":{\"src%d\":{\"single\":1}}}}",
+            i ? "," : "", i, i);
+    put(b, "}},\"outputs\":{\"identity\":{");
+    for (int i = 0; i < n; i++) {
+        put(b, "%s\"src%d\":{\"single\":{", i ? "," : "", i);
+        for (int j = 0; j < k; j++)
+            put(b, "%s\"k%d\":1", j ? "," : "", j);
+        put(b, "}}");
+    }
+    put(b, "}}}");
+}
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15u;
+static uint64_t rnd(void)
+{
+    uint64_t x = rng_state;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return rng_state = x;
+}
+static double rnd_unit(void) /* in (-1, 1) */
+{
+    return ((double)(rnd() >> 11) / 9007199254740992.0) * 2 - 1;
+}
+
+/* A random sparse N x D matrix in CSR form (columns distinct per row). */
+typedef struct csr {
+    int n, d;
+    int *col;
+    double *val;
+    double *y, *ynew, *y0;
+} csr;
+
+static csr csr_new(int n, int d)
+{
+    csr m = {n, d, malloc(sizeof(int) * n * d), malloc(sizeof(double) * n * d),
+             malloc(sizeof(double) * n), malloc(sizeof(double) * n),
+             malloc(sizeof(double) * n)};
+    for (int i = 0; i < n; i++) {
+        for (int k = 0; k < d; k++) {
+            int j, dup;
+            do {
+                j = (int)(rnd() % (uint64_t)n);
+                dup = 0;
+                for (int q = 0; q < k; q++)
+                    dup |= m.col[i * d + q] == j;
+            } while (dup);
+            m.col[i * d + k] = j;
+            m.val[i * d + k] = rnd_unit() * 1.5 / sqrt(d);
+        }
+        m.y0[i] = m.y[i] = rnd_unit();
+    }
+    return m;
+}
+
+static void csr_free(csr *m)
+{
+    free(m->col);
+    free(m->val);
+    free(m->y);
+    free(m->ynew);
+    free(m->y0);
+}
+
+static void csr_cycle(void *st)
+{
+    csr *m = st;
+    const int d = m->d;
+    for (int i = 0; i < m->n; i++) {
+        double s = 0;
+        const int *c = m->col + (size_t)i * d;
+        const double *v = m->val + (size_t)i * d;
+        for (int k = 0; k < d; k++)
+            s += v[k] * m->y[c[k]];
+        m->ynew[i] = tanh(s);
+    }
+    double *t = m->y;
+    m->y = m->ynew;
+    m->ynew = t;
+    KEEP(m->y);
+}
+
+/* rnn-N-D as a network: tanh/n<i> with input x; optional self-edit neuron. */
+static void gen_rnn(vv_buf *b, const csr *m, bool selfmod)
+{
+    put(b, "{\"dmm\":1,\"matrix\":{%s", self_row);
+    if (selfmod)
+        put(b, ",\"delta\":{\"identity\":{\"ed\":{\"d\":1}}}");
+    put(b, "}}");
+    if (selfmod)
+        put(b, ",\"identity\":{\"ed\":{\"d\":{\"identity\":{\"ed\":{\"d\":1}}}}}");
+    put(b, ",\"tanh\":{");
+    for (int i = 0; i < m->n; i++) {
+        put(b, "%s\"n%d\":{\"x\":{\"tanh\":{", i ? "," : "", i);
+        for (int k = 0; k < m->d; k++)
+            put(b, "%s\"n%d\":{\"x\":%.17g}", k ? "," : "",
+                m->col[i * m->d + k], m->val[i * m->d + k]);
+        put(b, "}}}");
+    }
+    put(b, "}},\"outputs\":{");
+    if (selfmod)
+        put(b,
+            "\"identity\":{\"ed\":{\"d\":{\"tanh\":{\"n0\":{\"x\":{\"tanh\":{"
+            "\"n%d\":{\"x\":1e-9}}}}}}}},",
+            m->col[0]);
+    put(b, "\"tanh\":{");
+    for (int i = 0; i < m->n; i++)
+        put(b, "%s\"n%d\":{\"x\":%.17g}", i ? "," : "", i, m->y0[i]);
+    put(b, "}}}");
+}
+
+/* ---- the table ----------------------------------------------------------- */
+
+typedef struct result {
+    char name[32];
+    double us, base_us, ratio, target;
+    char base[40], note[120];
+} result;
+
+static bool quiet_header;
+
+static void print_header(void)
+{
+    if (quiet_header)
+        return;
+    quiet_header = true;
+    printf("| case | engine us/cycle | cycles/s | baseline | baseline us | "
+           "ratio | target | memory / notes |\n");
+    printf("|---|---:|---:|---|---:|---:|---:|---|\n");
+    fflush(stdout);
+}
+
+static void report(const result *r)
+{
+    print_header();
+    char tgt[32] = "-";
+    if (r->target > 0)
+        snprintf(tgt, sizeof tgt, "<= %.2f %s", r->target,
+                 r->ratio <= r->target ? "PASS" : "FAIL");
+    printf("| %s | %.3f | %.0f | %s | %.3f | %.2f | %s | %s |\n", r->name,
+           r->us, r->us > 0 ? 1e6 / r->us : 0, r->base, r->base_us, r->ratio,
+           tgt, r->note);
+    fflush(stdout);
+}
+
+static double mib(size_t b)
+{
+    return b / 1048576.0;
+}
+
+/* ---- cases ----------------------------------------------------------------*/
+
+typedef struct accum_base {
+    int n, k;
+    double *acc, *src;
+} accum_base;
+
+static void accum_cycle(void *st)
+{
+    accum_base *a = st;
+    size_t nk = (size_t)a->n * a->k;
+    for (size_t i = 0; i < nk; i++)
+        a->acc[i] += 0.5 * a->src[i];
+    KEEP(a->acc);
+}
+
+static void case_accum(int n, int k, double target)
+{
+    world w = world_new();
+    vv_buf b = {0};
+    gen_accum(&b, n, k);
+    dmm_net *net = load(&w, &b, "accum");
+    free(b.data);
+    atomic_store(&peak_bytes, atomic_load(&live_bytes));
+    double us = time_op(step_fn, net) / 1e3;
+    /* Every leaf of acc_i is 0.5 t after t cycles. */
+    vv_ctx *vc = w.vc;
+    vv_label p[5];
+    vv_intern_cstr(vc, "accum", &p[0]);
+    vv_intern_cstr(vc, "acc0", &p[1]);
+    vv_intern_cstr(vc, "single", &p[2]);
+    vv_intern_cstr(vc, "k0", &p[3]);
+    double got = vv_get(dmm_net_outputs(net), p, 4).num;
+    double want = 0.5 * (double)dmm_net_step_count(net);
+    if (got != want)
+        die("accum", "wrong leaf value");
+    accum_base a = {n, k, calloc((size_t)n * k, sizeof(double)),
+                    malloc((size_t)n * k * sizeof(double))};
+    for (size_t i = 0; i < (size_t)n * k; i++)
+        a.src[i] = 1;
+    double base = time_op(accum_cycle, &a) / 1e3;
+    result r = {.us = us, .base_us = base, .ratio = us / base,
+                .target = target};
+    snprintf(r.name, sizeof r.name, "accum-%d-%d", n, k);
+    snprintf(r.base, sizeof r.base, "N*K doubles += 0.5*src");
+    snprintf(r.note, sizeof r.note, "values peak %.1f MiB", mib(peak_bytes));
+    report(&r);
+    free(a.acc);
+    free(a.src);
+    dmm_net_free(net);
+    world_free(&w);
+}
+
+/* Engine's Y[tanh][n<i>][x] after one cycle against the CSR's. */
+static void check_rnn(world *w, dmm_net *net, csr *m)
+{
+    step(net);
+    memcpy(m->y, m->y0, sizeof(double) * m->n);
+    csr_cycle(m);
+    vv_label p[3];
+    vv_intern_cstr(w->vc, "tanh", &p[0]);
+    vv_intern_cstr(w->vc, "x", &p[2]);
+    for (int i = 0; i < m->n; i++) {
+        char s[16];
+        snprintf(s, sizeof s, "n%d", i);
+        vv_intern_cstr(w->vc, s, &p[1]);
+        double got = vv_get(dmm_net_outputs(net), p, 3).num;
+        if (fabs(got - m->y[i]) > 1e-12)
+            die("rnn", "engine and CSR disagree");
+    }
+}
+
+static void case_rnn(int n, int d, double target)
+{
+    world w = world_new();
+    csr m = csr_new(n, d);
+    vv_buf b = {0};
+    gen_rnn(&b, &m, false);
+    dmm_net *net = load(&w, &b, "rnn");
+    free(b.data);
+    check_rnn(&w, net, &m);
+    atomic_store(&peak_bytes, atomic_load(&live_bytes));
+    double us = time_op(step_fn, net) / 1e3;
+    double base = time_op(csr_cycle, &m) / 1e3;
+    result r = {.us = us, .base_us = base, .ratio = us / base,
+                .target = target};
+    snprintf(r.name, sizeof r.name, "rnn-%d-%d", n, d);
+    snprintf(r.base, sizeof r.base, "CSR y=tanh(Wy)");
+    snprintf(r.note, sizeof r.note, "values peak %.1f MiB", mib(peak_bytes));
+    report(&r);
+    dmm_net_free(net);
+    csr_free(&m);
+    world_free(&w);
+}
+
+static void case_selfmod(void)
+{
+    world w = world_new();
+    csr m = csr_new(1000, 100);
+    vv_buf b = {0}, bs = {0};
+    gen_rnn(&b, &m, false);
+    gen_rnn(&bs, &m, true);
+    dmm_net *plain = load(&w, &b, "selfmod-plain");
+    dmm_net *sm = load(&w, &bs, "selfmod");
+    free(b.data);
+    free(bs.data);
+    size_t weights = dmm_net_weight_count(plain);
+    double base = time_op(step_fn, plain) / 1e3;
+    double us = time_op(step_fn, sm) / 1e3;
+    /* The edit reached W: n0's weight from its first source grew. */
+    vv_label p[6];
+    char s[16];
+    vv_intern_cstr(w.vc, "tanh", &p[0]);
+    vv_intern_cstr(w.vc, "n0", &p[1]);
+    vv_intern_cstr(w.vc, "x", &p[2]);
+    p[3] = p[0];
+    snprintf(s, sizeof s, "n%d", m.col[0]);
+    vv_intern_cstr(w.vc, s, &p[4]);
+    p[5] = p[2];
+    double got = vv_get(dmm_net_matrix(sm), p, 6).num;
+    double want = m.val[0] + 1e-9 * (double)(dmm_net_step_count(sm) - 1);
+    if (fabs(got - want) > 1e-6 * fabs(want) + 1e-12)
+        die("selfmod", "the self-edit did not reach W");
+    result r = {.us = us, .base_us = base, .ratio = us / base, .target = 1.5};
+    snprintf(r.name, sizeof r.name, "selfmod");
+    snprintf(r.base, sizeof r.base, "same net, no self-edit");
+    snprintf(r.note, sizeof r.note, "%zu weights in W, 1 edited per cycle",
+             weights);
+    report(&r);
+    dmm_net_free(plain);
+    dmm_net_free(sm);
+    csr_free(&m);
+    world_free(&w);
+}
+
+typedef struct load_st {
+    world *w;
+    vv_buf *b;
+} load_st;
+
+static void load_fn(void *st)
+{
+    load_st *l = st;
+    dmm_net_free(load(l->w, l->b, "load-1M"));
+}
+
+static void jansson_fn(void *st)
+{
+    load_st *l = st;
+    json_error_t e;
+    json_t *j = json_loadb(l->b->data, l->b->len, 0, &e);
+    if (!j)
+        die("json_loadb", e.text);
+    json_decref(j);
+}
+
+static void case_load(void)
+{
+    world w = world_new();
+    csr m = csr_new(10000, 100);
+    vv_buf b = {0};
+    gen_rnn(&b, &m, false);
+    load_st l = {&w, &b};
+    size_t heap0 = heap_in_use(), vals0 = atomic_load(&live_bytes);
+    dmm_net *net = load(&w, &b, "load-1M");
+    size_t weights = dmm_net_weight_count(net);
+    size_t heap1 = heap_in_use(), vals1 = atomic_load(&live_bytes);
+    step(net);
+    size_t heap2 = heap_in_use();
+    dmm_net_free(net);
+    double us = time_op(load_fn, &l) / 1e3;
+    double base = time_op(jansson_fn, &l) / 1e3;
+    result r = {.us = us, .base_us = base, .ratio = us / base, .target = 2};
+    snprintf(r.name, sizeof r.name, "load-1M");
+    snprintf(r.base, sizeof r.base, "json_loadb of the file");
+    snprintf(r.note, sizeof r.note,
+             "%.1f MB file, %zu weights: values %.1f B/weight, heap %.1f "
+             "B/weight loaded, %.1f after 1 cycle",
+             b.len / 1e6, weights, (double)(vals1 - vals0) / weights,
+             (double)(heap1 - heap0) / weights,
+             (double)(heap2 - heap0) / weights);
+    report(&r);
+    free(b.data);
+    csr_free(&m);
+    world_free(&w);
+}
+
+static long rss_kib(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    long pages = 0, res = 0;
+    if (f) {
+        if (fscanf(f, "%ld %ld", &pages, &res) != 2)
+            res = 0;
+        fclose(f);
+    }
+    return res * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+static long maxrss_kib(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss;
+}
+
+/* The wave network for 10^6 cycles, in a child so its peak RSS is its own. */
+static void case_soak(const char *wave)
+{
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid < 0)
+        die("fork", "failed");
+    if (pid > 0) {
+        int status;
+        waitpid(pid, &status, 0);
+        if (!WIFEXITED(status) || WEXITSTATUS(status))
+            exit(1);
+        return;
+    }
+    world w = world_new();
+    dmm_net *net;
+    dmm_error err;
+    if (dmm_net_load_file(w.vc, w.reg, wave, &net, &err))
+        die(wave, err.text);
+    atomic_store(&peak_bytes, atomic_load(&live_bytes));
+    double t0 = now_ns();
+    size_t peak4 = 0;
+    long rss4 = 0, max4 = 0;
+    for (long t = 1; t <= 1000000; t++) {
+        step(net);
+        if (t == 10000) {
+            peak4 = atomic_load(&peak_bytes);
+            rss4 = rss_kib();
+            max4 = maxrss_kib();
+        }
+    }
+    double us = (now_ns() - t0) / 1e3 / 1e6;
+    size_t peak6 = atomic_load(&peak_bytes);
+    long max6 = maxrss_kib();
+    result r = {.us = us,
+                .base_us = max4,
+                .ratio = (double)max6 / max4,
+                .target = 1.05};
+    snprintf(r.name, sizeof r.name, "soak");
+    snprintf(r.base, sizeof r.base, "peak RSS KiB at 10^4 (base col)");
+    snprintf(r.note, sizeof r.note,
+             "peak RSS %ld KiB at 10^6 (ratio col); values peak %zu B at "
+             "10^4, %zu B at 10^6; RSS now %ld KiB (%ld at 10^4)",
+             max6, peak4, peak6, rss_kib(), rss4);
+    report(&r);
+    dmm_net_free(net);
+    world_free(&w);
+    exit(0);
+}
+
+static bool wanted(int argc, char **argv, const char *name)
+{
+    if (argc < 2)
+        return true;
+    for (int k = 1; k < argc; k++)
+        if (!strncmp(name, argv[k], strlen(argv[k])))
+            return true;
+    return false;
+}
+
+int main(int argc, char **argv)
+{
+    const char *root = getenv("DMM_SOURCE_ROOT");
+    char wave[4096];
+    snprintf(wave, sizeof wave, "%s/networks/wave.json", root ? root : ".");
+    print_header();
+    if (wanted(argc, argv, "soak"))
+        case_soak(wave);
+    if (wanted(argc, argv, "accum-10-10"))
+        case_accum(10, 10, 0);
+    if (wanted(argc, argv, "accum-100-100"))
+        case_accum(100, 100, 3);
+    if (wanted(argc, argv, "accum-1000-10"))
+        case_accum(1000, 10, 3);
+    if (wanted(argc, argv, "accum-10-1000"))
+        case_accum(10, 1000, 0);
+    if (wanted(argc, argv, "rnn-1000-10"))
+        case_rnn(1000, 10, 3);
+    if (wanted(argc, argv, "rnn-10000-100"))
+        case_rnn(10000, 100, 0);
+    if (wanted(argc, argv, "selfmod"))
+        case_selfmod();
+    if (wanted(argc, argv, "load-1M"))
+        case_load();
+    return 0;
+}
