@@ -930,6 +930,130 @@ static void test_wide(void **state)
     assert_no_leak(f);
 }
 
+/*
+ * Flat values of scalars several B+-tree leaves wide: the leaf-at-a-time
+ * paths of add, scale and axpy (an unshared accumulator's leaves are updated
+ * in place and reused), checked entry by entry against plain doubles.
+ */
+#define NFLAT 1000
+
+static vv flat_value(fx *f, const vv_label *ls, const double *x)
+{
+    vv *cs = malloc(NFLAT * sizeof *cs), out = VV_ZERO;
+    assert_non_null(cs);
+    for (int i = 0; i < NFLAT; i++)
+        cs[i] = vv_number(x[i]);
+    OK(vv_from_pairs(f->c, 0.0, NFLAT, ls, cs, &out));
+    free(cs);
+    return out;
+}
+
+/* v holds exactly the non-zero x[i] at ls[i]. */
+static void expect_flat(fx *f, vv v, const vv_label *ls, const double *x)
+{
+    size_t n = 0;
+    tu_assert_canonical(f->c, v);
+    for (int i = 0; i < NFLAT; i++) {
+        if (vv_child(v, ls[i]).num != x[i])
+            fail_msg("entry %d: got %.17g, want %.17g", i,
+                     vv_child(v, ls[i]).num, x[i]);
+        n += x[i] != 0.0;
+    }
+    assert_int_equal(vv_nchildren(v), n);
+}
+
+static void test_flat_leaves(void **state)
+{
+    fx *f = *state;
+    vv_ctx *c = f->c;
+    vv_label ls[NFLAT];
+    static double xa[NFLAT], xb[NFLAT], want[NFLAT];
+    char name[16];
+    for (int i = 0; i < NFLAT; i++) {
+        snprintf(name, sizeof name, "f%d", i);
+        ls[i] = tu_label(c, name);
+        xa[i] = 1.0 + i;
+        xb[i] = 0.5 * i - 3.0;
+    }
+    f->base = vv_ctx_bytes(c);
+    vv a = flat_value(f, ls, xa), b = flat_value(f, ls, xb);
+    char *sa = str(f, a);
+
+    for (int i = 0; i < NFLAT; i++)
+        want[i] = xa[i] + xb[i];
+    vv r = add(f, a, b);
+    expect_flat(f, r, ls, want);
+    for (int i = 0; i < NFLAT; i++)
+        want[i] = -0.25 * xa[i];
+    vv s = scale(f, -0.25, a);
+    expect_flat(f, s, ls, want);
+
+    /* Scaling down to underflow drops entries; up to overflow fails. */
+    vv t = scale(f, 1e-310, a);
+    for (int i = 0; i < NFLAT; i++)
+        want[i] = 1e-310 * xa[i];
+    expect_flat(f, t, ls, want);
+    vv_free(c, t);
+    vv_free(c, s);
+    s = VV_ZERO;
+    assert_int_equal(vv_scale(c, 1e307, a, &s), DMM_E_NONFINITE);
+    assert_true(vv_is_zero(s));
+
+    /* An unshared accumulator: updated in place, leaf by leaf. */
+    vv acc = vv_ref(r); /* shared first: r must not change */
+    for (int i = 0; i < NFLAT; i++)
+        want[i] = xa[i] + xb[i] + 2.0 * xb[i];
+    OK(vv_axpy(c, &acc, 2.0, b));
+    expect_flat(f, acc, ls, want);
+    for (int i = 0; i < NFLAT; i++)
+        want[i] = xa[i] + xb[i];
+    expect_flat(f, r, ls, want);
+    for (int i = 0; i < NFLAT; i++)
+        want[i] = xa[i] + xb[i] + 2.0 * xb[i] - 0.5 * xb[i];
+    OK(vv_axpy(c, &acc, -0.5, b));
+    expect_flat(f, acc, ls, want);
+
+    /* Cancellation inside some leaves: those entries leave. */
+    vv acc2 = flat_value(f, ls, xa); /* unshared */
+    double *xc = want; /* xc[i] = -xa[i] on every 7th entry, 1 elsewhere */
+    for (int i = 0; i < NFLAT; i++)
+        xc[i] = i % 7 ? 1.0 : -xa[i];
+    vv cv = flat_value(f, ls, xc);
+    OK(vv_axpy(c, &acc2, 1.0, cv));
+    for (int i = 0; i < NFLAT; i++)
+        want[i] = i % 7 ? xa[i] + 1.0 : 0.0;
+    expect_flat(f, acc2, ls, want);
+
+    /* Overflow part-way: an error, and acc stays canonical and finite. */
+    vv big = scale(f, 1e305, a); /* up to 1e308 */
+    int rc = vv_axpy(c, &acc, 1e3, big);
+    assert_int_equal(rc, DMM_E_NONFINITE);
+    tu_assert_canonical(c, acc);
+    assert_true(isfinite(vv_max_norm(acc)));
+
+    /* A value with children among the scalars gets a map array. */
+    vv_label p[2] = {ls[500], f->pool[0]};
+    vv nested = at_path(f, p, 2, vv_number(4.0));
+    vv rn = add(f, a, nested);
+    tu_assert_canonical(c, rn);
+    assert_true(vv_get(rn, p, 2).num == 4.0);
+    assert_true(vv_child(rn, ls[500]).num == xa[500]);
+    assert_int_equal(vv_depth(rn), 2);
+    vv back = VV_ZERO;
+    OK(vv_axpy(c, &rn, -1.0, nested));
+    tu_assert_canonical(c, rn);
+    assert_true(vv_equal(rn, a));
+    assert_int_equal(vv_depth(rn), 1);
+
+    char *sa2 = str(f, a);
+    assert_string_equal(sa, sa2);
+    free(sa), free(sa2);
+    vv_free(c, back), vv_free(c, rn), vv_free(c, nested), vv_free(c, big);
+    vv_free(c, acc), vv_free(c, acc2), vv_free(c, cv);
+    vv_free(c, a), vv_free(c, b), vv_free(c, r);
+    assert_no_leak(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -947,6 +1071,7 @@ int main(void)
         cmocka_unit_test(test_deep_free),
         cmocka_unit_test_setup_teardown(test_nonfinite, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wide, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_flat_leaves, setup, teardown),
     };
     print_message("test_vv_algebra: seed 0x%016" PRIx64
                   " (set DMM_TEST_SEED to change)\n",

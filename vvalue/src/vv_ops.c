@@ -6,8 +6,8 @@
  * Recursion follows the nesting of values, which the context's max depth
  * bounds for every value this library builds.
  */
-#include <float.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "vv_internal.h"
@@ -219,6 +219,85 @@ int vv_set(vv_ctx *c, vv v, const vv_label *path, size_t n, vv sub, vv *out)
 /* ---- scaling and merging ----------------------------------------------------
  */
 
+/*
+ * The loops over the doubles of scalar leaves, written with GCC vector
+ * extensions because the auto-vectoriser gives up on the finiteness and zero
+ * flags. xo[i] = wa·xa[i] + wb·xb[i] (xb may be NULL: then wb is unused);
+ * xo may be xa. Returns NUMS_BAD when some result is NaN or infinite and
+ * NUMS_ZERO when some result is zero (the caller drops those entries).
+ */
+enum { NUMS_BAD = 1, NUMS_ZERO = 2 };
+typedef double v2d __attribute__((vector_size(16)));
+typedef int64_t v2l __attribute__((vector_size(16)));
+
+static inline __attribute__((always_inline)) unsigned
+nums_comb(double *xo, const double *xa, double wa, const double *xb, double wb,
+          unsigned n)
+{
+    v2l bad = {0, 0}, zero = {0, 0};
+    unsigned i = 0;
+    for (; i + 2 <= n; i += 2) {
+        v2d a, b, x;
+        memcpy(&a, xa + i, sizeof a);
+        if (xb) {
+            memcpy(&b, xb + i, sizeof b);
+            x = wa * a + wb * b;
+        } else {
+            x = wa * a;
+        }
+        memcpy(xo + i, &x, sizeof x);
+        v2d t = x - x; /* NaN exactly when x is not finite */
+        bad |= t != t;
+        zero |= x == 0.0;
+    }
+    unsigned r =
+        (bad[0] | bad[1] ? NUMS_BAD : 0) | (zero[0] | zero[1] ? NUMS_ZERO : 0);
+    for (; i < n; i++) {
+        double x = xb ? wa * xa[i] + wb * xb[i] : wa * xa[i];
+        xo[i] = x;
+        r |= (isfinite(x) ? 0 : NUMS_BAD) | (x == 0.0 ? NUMS_ZERO : 0);
+    }
+    return r;
+}
+
+/* Drop the zero entries of a scalar leaf (no map array). */
+static void leaf_drop_zeros(vv_map *o)
+{
+    vv_label *k = vv__keys(o);
+    double *x = vv__nums(o);
+    unsigned m = 0;
+    for (unsigned i = 0; i < o->n; i++)
+        if (x[i] != 0.0) {
+            k[m] = k[i];
+            x[m++] = x[i];
+        }
+    o->n = (uint16_t)m;
+    o->total = m;
+}
+
+/* Push the scalar leaf S scaled by w, and optionally plus wb·B (a leaf with
+ * the same keys), as a new leaf. */
+static int push_leaf_comb(vv_ctx *c, const vv_map *S, double w, const vv_map *B,
+                          double wb, vv__builder *bld)
+{
+    unsigned n = S->n;
+    vv_map *o = vv__leaf_new(c, n, false);
+    if (!o)
+        return DMM_E_NOMEM;
+    unsigned f =
+        nums_comb(vv__nums(o), vv__nums(S), w, B ? vv__nums(B) : NULL, wb, n);
+    memcpy(vv__keys(o), vv__keys(S), n * sizeof(vv_label));
+    o->n = (uint16_t)n;
+    o->total = n;
+    if (f & NUMS_ZERO) /* cancelled entries leave the leaf */
+        leaf_drop_zeros(o);
+    if ((f & NUMS_BAD) || o->n == 0) {
+        vv__map_unref(c, o);
+        return f & NUMS_BAD ? DMM_E_NONFINITE : 0;
+    }
+    return vv__build_push_leaf(bld, o);
+}
+
 /* Computes the new child for label k from the child v of a source map. */
 typedef int (*child_fn)(vv_ctx *c, vv_label k, vv v, void *ud, vv *out);
 
@@ -278,11 +357,8 @@ static int scale_val(vv_ctx *c, vv v, double w, vv *out)
     return 0;
 }
 
-static int scale_child(vv_ctx *c, vv_label k, vv v, void *w, vv *out)
-{
-    return scale_val(c, v, *(const double *)w, out);
-}
-
+/* A leaf of scalars is scaled as one loop over its doubles; other leaves
+ * entry by entry. */
 static int scale_map(vv_ctx *c, const vv_map *m, double w, vv_map **out)
 {
     if (w == 1.0) {
@@ -290,59 +366,63 @@ static int scale_map(vv_ctx *c, const vv_map *m, double w, vv_map **out)
         *out = (vv_map *)m;
         return 0;
     }
-    return map_children(c, m, scale_child, &w, out);
+    vv__builder b;
+    vv__build_init(&b, c, m->total);
+    b.maps = m->vdepth > 0;
+    vv_iter it;
+    vv__cursor_init(&it, m);
+    const vv_map *l;
+    unsigned p;
+    while ((l = vv__leaf_at(&it, &p))) {
+        int rc = 0;
+        if (!l->vdepth) {
+            rc = push_leaf_comb(c, l, w, NULL, 0.0, &b);
+        } else {
+            for (unsigned i = p; i < l->n && !rc; i++) {
+                vv r;
+                rc = scale_val(c, vv__leaf_val(l, i), w, &r);
+                if (!rc && !vv_is_zero(r))
+                    rc = vv__push(&b, vv__keys(l)[i], r);
+            }
+        }
+        if (rc) {
+            vv__build_abort(&b);
+            return rc;
+        }
+        it.pos[it.top] = l->n;
+    }
+    return vv__build_finish(&b, out);
 }
 
 static int comb_val(vv_ctx *c, vv a, double wa, vv b, double wb, vv *out);
 
 /*
- * Two leaves with the same keys whose entries are all scalars: the shape of
- * an accumulator and its increment. Combine them in one branch-free pass over
- * the doubles into a new leaf. Returns 1 (nothing done) when an entry has
- * children.
+ * *A += wb·B in place for two scalar leaves with the same keys, when A is
+ * the caller's alone: the result is computed aside and written back only if
+ * every entry stays finite and non-zero (so A keeps its keys and stays
+ * canonical); returns 1 when it does not apply, with A unchanged.
  */
-static int merge_congruent(vv_ctx *c, const vv_map *A, double wa,
-                           const vv_map *B, double wb, vv__builder *bld)
+static int leaf_axpy_inplace(vv_map *A, const vv_map *B, double wb)
 {
+    double x[VV__LEAF_MAX];
     unsigned n = A->n;
-    if (A->vdepth || B->vdepth) /* some entry has children */
+    if (nums_comb(x, vv__nums(A), 1.0, vv__nums(B), wb, n))
         return 1;
-    const double *restrict xa = vv__nums(A), *restrict xb = vv__nums(B);
-    vv_map *o = vv__leaf_new(c, n, false);
-    if (!o)
-        return DMM_E_NOMEM;
-    double *restrict xo = vv__nums(o);
-    unsigned bad = 0, zeros = 0;
-    for (unsigned i = 0; i < n; i++) {
-        double x = wa * xa[i] + wb * xb[i];
-        bad |= !(fabs(x) <= DBL_MAX);
-        zeros += x == 0.0;
-        xo[i] = x;
-    }
-    memcpy(vv__keys(o), vv__keys(A), n * sizeof(vv_label));
-    o->n = (uint16_t)n;
-    if (zeros) { /* cancelled entries leave the leaf */
-        unsigned m = 0;
-        for (unsigned i = 0; i < n; i++)
-            if (xo[i] != 0.0) {
-                vv__keys(o)[m] = vv__keys(o)[i];
-                xo[m++] = xo[i];
-            }
-        o->n = (uint16_t)m;
-    }
-    o->total = o->n;
-    if (bad || o->n == 0) {
-        vv__map_unref(c, o);
-        return bad ? DMM_E_NONFINITE : 0;
-    }
-    return vv__build_push_leaf(bld, o);
+    memcpy(vv__nums(A), x, n * sizeof(double));
+    return 0;
 }
 
-/* new: wa·A + wb·B by one ordered pass over both maps, a leaf at a time
- * where their leaves line up. */
+/*
+ * new: wa·A + wb·B by one ordered pass over both maps, a leaf at a time where
+ * their leaves line up (same keys, scalars only: the shape of an accumulator
+ * and its increment). With `consume` the caller gives up A after this call:
+ * a leaf of A that nothing else references is then updated in place and
+ * moved into the result instead of copied (wa must be 1).
+ */
 static int merge_maps(vv_ctx *c, const vv_map *A, double wa, const vv_map *B,
-                      double wb, vv_map **out)
+                      double wb, bool consume, vv_map **out)
 {
+    assert(!consume || wa == 1.0);
     vv__builder bld;
     vv__build_init(&bld, c, A->total > B->total ? A->total : B->total);
     vv_iter ia, ib;
@@ -354,9 +434,17 @@ static int merge_maps(vv_ctx *c, const vv_map *A, double wa, const vv_map *B,
         if (!la && !lb)
             break;
         int rc = 1;
-        if (la && lb && pa == 0 && pb == 0 && la->n == lb->n &&
+        if (la && lb && pa == 0 && pb == 0 && la->n == lb->n && !la->vdepth &&
+            !lb->vdepth &&
             memcmp(vv__keys(la), vv__keys(lb), la->n * sizeof(vv_label)) == 0) {
-            rc = merge_congruent(c, la, wa, lb, wb, &bld);
+            vv_map *own = (vv_map *)la;
+            if (consume && vv__iter_path_unique(&ia) &&
+                leaf_axpy_inplace(own, lb, wb) == 0) {
+                vv__map_ref(own); /* survives A's release */
+                rc = vv__build_push_leaf(&bld, own);
+            } else {
+                rc = push_leaf_comb(c, la, wa, lb, wb, &bld);
+            }
             if (rc == 0) {
                 ia.pos[ia.top] = la->n;
                 ib.pos[ib.top] = lb->n;
@@ -403,7 +491,7 @@ static int comb_val(vv_ctx *c, vv a, double wa, vv b, double wb, vv *out)
     vv r = {clean(x), NULL};
     int rc = 0;
     if (a.map && b.map)
-        rc = merge_maps(c, a.map, wa, b.map, wb, &r.map);
+        rc = merge_maps(c, a.map, wa, b.map, wb, false, &r.map);
     else if (a.map)
         rc = scale_map(c, a.map, wa, &r.map);
     else if (b.map)
@@ -501,7 +589,7 @@ static int axpy_map(vv_ctx *c, vv_map **D, double w, const vv_map *S)
         return 0;
     }
     vv_map *m;
-    rc = merge_maps(c, *D, 1.0, S, w, &m);
+    rc = merge_maps(c, *D, 1.0, S, w, true, &m);
     if (rc)
         return rc;
     vv__map_unref(c, *D);
