@@ -8,6 +8,7 @@ set -euo pipefail
 packages=(
     gcc libc6-dev meson ninja-build pkg-config python3
     libjansson-dev uthash-dev libuv1-dev libcmocka-dev
+    zlib1g-dev # MNIST IDX files are gzipped
     clang libclang-rt-14-dev # libFuzzer targets
 )
 

@@ -63,6 +63,7 @@ int dmm__split_neuron(const char *s, char *type, char *name, const char *path,
 /* Subcommands: argv[0] is the subcommand's name. Return an exit code. */
 int dmm__cmd_run(int argc, char **argv);
 int dmm__cmd_check(int argc, char **argv);
+int dmm__cmd_experiment(int argc, char **argv);
 
 /* Print err as "source:line:column: path: message" on stderr. */
 void dmm__print_error(const dmm_error *err);

@@ -56,6 +56,32 @@ static const command_doc commands[] = {
      "  --max-depth N      deepest nesting allowed in any value\n"
      "\n"
      "Exit: 0 all good, 1 something is bad, 2 bad usage.\n"},
+    {"experiment",
+     "dmm experiment (mnist-fewshot --data DIR | double-slit) [--seed S] "
+     "[--variant faithful|corrected] [--engine direct|network] "
+     "[--plot FILE.png] [mnist options]",
+     "Run an experiment of the induced interference paper (arXiv 2008.11111,\n"
+     "docs/experiments.md) and print one JSON object with accuracy, correct,\n"
+     "total, the options used and the elapsed seconds.\n"
+     "\n"
+     "  mnist-fewshot      few-shot MNIST digits 0, 1, 2, 4 (needs --data DIR\n"
+     "                     with the IDX files, see tools/fetch-mnist.sh)\n"
+     "    --shots K        training images per class (default 5)\n"
+     "    --epochs E       passes over them (default 1)\n"
+     "    --init random|uniform     route table start (default random)\n"
+     "    --pick random|first       which K images (default random)\n"
+     "    --order sequential|mixed  class order or shuffled (default\n"
+     "                     sequential)\n"
+     "  double-slit        in-phase / out-of-phase sources, 5 shots, 200 "
+     "trials\n"
+     "  --seed S           random seed (default 1)\n"
+     "  --variant V        faithful (the published code's quirks, default)\n"
+     "                     or corrected\n"
+     "  --engine E         direct (native C, default) or network\n"
+     "  --plot FILE.png    also draw the results (needs /usr/bin/python3 with\n"
+     "                     matplotlib)\n"
+     "\n"
+     "Exit: 0 ok, 1 bad data or plot failure, 2 bad usage.\n"},
     {"neurons", "dmm neurons [--markdown]",
      "List the registered neuron types: name, inputs, outputs, summary.\n"
      "\n"
@@ -235,6 +261,8 @@ int main(int argc, char **argv)
         return dmm__cmd_run(argc - 1, argv + 1);
     if (!strcmp(cmd, "check"))
         return dmm__cmd_check(argc - 1, argv + 1);
+    if (!strcmp(cmd, "experiment"))
+        return dmm__cmd_experiment(argc - 1, argv + 1);
     if (!strcmp(cmd, "neurons"))
         return cmd_neurons(argc - 1, argv + 1);
     fprintf(stderr, "dmm: unknown command \"%s\"\nusage: see 'dmm --help'\n",

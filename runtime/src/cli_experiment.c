@@ -1,0 +1,479 @@
+// SPDX-License-Identifier: MIT
+/*
+ * `dmm experiment`: the paper's experiments run from the command line
+ * (docs/experiments.md). Each prints one JSON object on stdout. With --plot
+ * the numbers behind the picture go to a JSON file that
+ * tools/plot_experiment.py turns into a PNG with Debian's matplotlib.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "dmm_idx.h"
+#include "dmm_interference.h"
+
+extern char **environ;
+
+#define CMD "experiment"
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Options shared by both experiments, as given on the command line. */
+typedef struct xopts {
+    const char *name;
+    const char *data;
+    const char *plot;
+    dmm_if_options o;
+    int network;
+} xopts;
+
+static int parse_u64(const char *opt, const char *s, uint64_t lo, uint64_t hi,
+                     uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    if (!s || !*s || *s == '-')
+        return dmm__usage_error(CMD, "%s needs a number", opt);
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end || v < lo || v > hi)
+        return dmm__usage_error(CMD,
+                                "%s must be an integer in %" PRIu64 "..%" PRIu64
+                                ", not \"%s\"",
+                                opt, lo, hi, s);
+    *out = v;
+    return 0;
+}
+
+/* Index of s in the NULL-terminated words, or a usage error. */
+static int parse_word(const char *opt, const char *s, const char *const *words,
+                      int *out)
+{
+    for (int i = 0; words[i]; i++)
+        if (s && !strcmp(s, words[i])) {
+            *out = i;
+            return 0;
+        }
+    char list[128] = "";
+    for (int i = 0; words[i]; i++)
+        snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s",
+                 i ? "|" : "", words[i]);
+    return dmm__usage_error(CMD, "%s must be %s, not \"%s\"", opt, list,
+                            s ? s : "(nothing)");
+}
+
+static int parse_args(int argc, char **argv, xopts *x)
+{
+    static const char *const init_w[] = {"random", "uniform", NULL};
+    static const char *const pick_w[] = {"random", "first", NULL};
+    static const char *const order_w[] = {"sequential", "mixed", NULL};
+    static const char *const engine_w[] = {"direct", "network", NULL};
+    static const char *const variant_w[] = {"faithful", "corrected", NULL};
+    int fewshot = !strcmp(x->name, "mnist-fewshot");
+    x->o = (dmm_if_options){.shots = 5, .seed = 1, .epochs = 1};
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        uint64_t n;
+        int w, rc = 0;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            dmm__print_help(stdout, CMD);
+            return -1; /* help shown: exit 0 */
+        }
+        int takes_value = 1;
+        if (!strcmp(a, "--seed"))
+            rc = parse_u64(a, v, 0, UINT64_MAX, &x->o.seed);
+        else if (!strcmp(a, "--variant")) {
+            rc = parse_word(a, v, variant_w, &w);
+            x->o.variant = w ? DMM_IF_CORRECTED : DMM_IF_FAITHFUL;
+        } else if (!strcmp(a, "--engine")) {
+            rc = parse_word(a, v, engine_w, &x->network);
+        } else if (!strcmp(a, "--plot")) {
+            if (!v)
+                rc = dmm__usage_error(CMD, "--plot needs a file name");
+            x->plot = v;
+        } else if (fewshot && !strcmp(a, "--data")) {
+            if (!v)
+                rc = dmm__usage_error(CMD, "--data needs a directory");
+            x->data = v;
+        } else if (fewshot && !strcmp(a, "--shots")) {
+            rc = parse_u64(a, v, 1, 5000, &n);
+            x->o.shots = (size_t)n;
+        } else if (fewshot && !strcmp(a, "--epochs")) {
+            rc = parse_u64(a, v, 1, 1000, &n);
+            x->o.epochs = (int)n;
+        } else if (fewshot && !strcmp(a, "--init"))
+            rc = parse_word(a, v, init_w, &x->o.init_uniform);
+        else if (fewshot && !strcmp(a, "--pick"))
+            rc = parse_word(a, v, pick_w, &x->o.pick_first);
+        else if (fewshot && !strcmp(a, "--order"))
+            rc = parse_word(a, v, order_w, &x->o.order_mixed);
+        else {
+            takes_value = 0;
+            rc = dmm__usage_error(CMD, "unknown option \"%s\" for %s", a,
+                                  x->name);
+        }
+        if (rc)
+            return rc;
+        i += takes_value;
+    }
+    if (fewshot && !x->data)
+        return dmm__usage_error(CMD, "mnist-fewshot needs --data DIR (get "
+                                     "the files with tools/fetch-mnist.sh)");
+    if (x->network)
+        return dmm__usage_error(CMD,
+                                "--engine network is not available yet for "
+                                "%s; use --engine direct",
+                                x->name);
+    return 0;
+}
+
+/* ---- Plotting ---------------------------------------------------------- */
+
+/* The plotting script: $DMM_PLOT_SCRIPT, else tools/plot_experiment.py
+ * found from the working directory or from the executable's build folder. */
+static int find_script(char *out, size_t size)
+{
+    const char *env = getenv("DMM_PLOT_SCRIPT");
+    if (env && *env) {
+        snprintf(out, size, "%s", env);
+        return access(out, R_OK) == 0;
+    }
+    if (access("tools/plot_experiment.py", R_OK) == 0) {
+        snprintf(out, size, "tools/plot_experiment.py");
+        return 1;
+    }
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0)
+        return 0;
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (!slash)
+        return 0;
+    *slash = '\0';
+    /* <build>/runtime/dmm -> <source>/tools, for build dirs in the tree. */
+    snprintf(out, size, "%s/../../tools/plot_experiment.py", exe);
+    return access(out, R_OK) == 0;
+}
+
+/* Run the plotting script on a data file; 0 or an exit code. */
+static int run_plot(const char *kind, const char *data_path, const char *png)
+{
+    char script[PATH_MAX + 64];
+    if (!find_script(script, sizeof script)) {
+        fprintf(stderr,
+                "dmm experiment: cannot find tools/plot_experiment.py (set "
+                "DMM_PLOT_SCRIPT)\n");
+        return DMM_EXIT_INPUT;
+    }
+    const char *py = getenv("DMM_PYTHON");
+    if (!py || !*py)
+        py = "/usr/bin/python3";
+    char *args[] = {(char *)py,        script,      (char *)kind,
+                    (char *)data_path, (char *)png, NULL};
+    pid_t pid;
+    int rc = posix_spawn(&pid, py, NULL, NULL, args, environ);
+    if (rc) {
+        fprintf(stderr, "dmm experiment: cannot run %s: %s\n", py,
+                strerror(rc));
+        return DMM_EXIT_INPUT;
+    }
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            return DMM_EXIT_INPUT;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        fprintf(stderr,
+                "dmm experiment: %s %s failed (matplotlib missing? install "
+                "python3-matplotlib)\n",
+                py, script);
+        return DMM_EXIT_INPUT;
+    }
+    return 0;
+}
+
+/* Open a temporary data file for the plot; path receives its name. */
+static FILE *open_plot_data(char *path, size_t size)
+{
+    const char *dir = getenv("TMPDIR");
+    snprintf(path, size, "%s/dmm-plot-XXXXXX", dir && *dir ? dir : "/tmp");
+    int fd = mkstemp(path);
+    if (fd < 0)
+        return NULL;
+    FILE *f = fdopen(fd, "w");
+    if (!f) {
+        close(fd);
+        unlink(path);
+    }
+    return f;
+}
+
+static void put_array(FILE *f, const double *v, size_t n)
+{
+    fputc('[', f);
+    for (size_t i = 0; i < n; i++)
+        fprintf(f, "%s%.9g", i ? ", " : "", v[i]);
+    fputc(']', f);
+}
+
+/* ---- mnist-fewshot ----------------------------------------------------- */
+
+static const char *variant_name(unsigned v)
+{
+    return v ? "corrected" : "faithful";
+}
+
+static int plot_fewshot(const xopts *x, const dmm_if_data *train,
+                        const dmm_if_data *test, const dmm_if_model *model)
+{
+    static const size_t shots[] = {1, 2, 3, 5, 7, 10, 15, 20};
+    enum { NSHOTS = sizeof shots / sizeof shots[0], NSEEDS = 5 };
+    char path[4096];
+    FILE *f = open_plot_data(path, sizeof path);
+    if (!f) {
+        fprintf(stderr, "dmm experiment: cannot create plot data: %s\n",
+                strerror(errno));
+        return DMM_EXIT_INPUT;
+    }
+    fprintf(f,
+            "{\"seed\": %" PRIu64 ", \"epochs\": %d, \"variant\": \"%s\", "
+            "\"pick\": \"%s\", \"order\": \"%s\",\n \"shots\": [",
+            x->o.seed, x->o.epochs, variant_name(x->o.variant),
+            x->o.pick_first ? "first" : "random",
+            x->o.order_mixed ? "mixed" : "sequential");
+    for (size_t k = 0; k < NSHOTS; k++)
+        fprintf(f, "%s%zu", k ? ", " : "", shots[k]);
+    fprintf(f, "],\n \"accuracy\": [");
+    /* Accuracy over shots: NSEEDS seeds from the given one. */
+    for (size_t k = 0; k < NSHOTS; k++) {
+        double acc[NSEEDS];
+        for (int s = 0; s < NSEEDS; s++) {
+            dmm_if_options o = x->o;
+            dmm_if_model m;
+            dmm_if_result r;
+            o.shots = shots[k];
+            o.seed = x->o.seed + (uint64_t)s;
+            if (dmm_if_fewshot(train, test, &o, &m, &r) == 0)
+                acc[s] = (double)r.correct / (double)r.total;
+            else
+                acc[s] = 0.0;
+        }
+        fprintf(f, "%s", k ? ", " : "");
+        put_array(f, acc, NSEEDS);
+    }
+    /* The first test digit of our classes, its energies for each target. */
+    size_t at = 0;
+    while (at < test->n && dmm_if_class_of_digit(test->labels[at]) < 0)
+        at++;
+    dmm_if_image img;
+    double J[DMM_IF_CLASSES][DMM_IF_TIMES], score[DMM_IF_CLASSES];
+    dmm_if_preprocess(test->images + at * DMM_IF_PIXELS, x->o.variant, &img);
+    for (int c = 0; c < DMM_IF_CLASSES; c++)
+        dmm_if_energy(model, &img, c, J[c]);
+    int pred = dmm_if_predict(model, &img, x->o.variant, score);
+    fprintf(f,
+            "],\n \"digit\": {\"index\": %zu, \"label\": %d, "
+            "\"predicted\": %d, \"pixels\": [",
+            at, test->labels[at], dmm_if_digit_of_class(pred));
+    for (int i = 0; i < DMM_IF_PIXELS; i++)
+        fprintf(f, "%s%d", i ? "," : "", test->images[at * DMM_IF_PIXELS + i]);
+    fprintf(f, "],\n  \"energy\": [");
+    for (int c = 0; c < DMM_IF_CLASSES; c++) {
+        fprintf(f, "%s", c ? ", " : "");
+        put_array(f, J[c], DMM_IF_TIMES);
+    }
+    fprintf(f, "]},\n \"reachable\": [");
+    for (int c = 0; c < DMM_IF_CLASSES; c++) {
+        double mass[DMM_IF_SOURCES];
+        dmm_if_reachable(model, c, mass);
+        fprintf(f, "%s", c ? ", " : "");
+        put_array(f, mass, DMM_IF_SOURCES);
+    }
+    fprintf(f, "]}\n");
+    int bad = ferror(f);
+    if (fclose(f) != 0 || bad) {
+        unlink(path);
+        fprintf(stderr, "dmm experiment: cannot write plot data\n");
+        return DMM_EXIT_INPUT;
+    }
+    int rc = run_plot("mnist-fewshot", path, x->plot);
+    unlink(path);
+    return rc;
+}
+
+static int load_set(const char *dir, const char *prefix, dmm_mnist *m)
+{
+    dmm_error err;
+    dmm_error_clear(&err);
+    if (dmm_mnist_load(dir, prefix, m, &err)) {
+        dmm__print_error(&err);
+        return DMM_EXIT_INPUT;
+    }
+    if (m->images.v.rows != DMM_IF_SIDE || m->images.v.cols != DMM_IF_SIDE) {
+        fprintf(stderr,
+                "%s/%s-images-idx3-ubyte: images are %" PRIu32 " x %" PRIu32
+                ", MNIST's are 28 x 28\n",
+                dir, prefix, m->images.v.rows, m->images.v.cols);
+        dmm_mnist_free(m);
+        return DMM_EXIT_INPUT;
+    }
+    return 0;
+}
+
+static int run_fewshot(const xopts *x)
+{
+    dmm_mnist tr, te;
+    double t0 = now_seconds();
+    int rc = load_set(x->data, "train", &tr);
+    if (rc)
+        return rc;
+    rc = load_set(x->data, "t10k", &te);
+    if (rc) {
+        dmm_mnist_free(&tr);
+        return rc;
+    }
+    double t1 = now_seconds();
+    dmm_if_data train = {tr.images.v.data, tr.labels.v.data, tr.images.v.count};
+    dmm_if_data test = {te.images.v.data, te.labels.v.data, te.images.v.count};
+    dmm_if_model *model = malloc(sizeof *model);
+    dmm_if_result res;
+    int e =
+        model ? dmm_if_fewshot(&train, &test, &x->o, model, &res) : DMM_E_NOMEM;
+    double t2 = now_seconds();
+    if (e) {
+        fprintf(stderr,
+                "dmm experiment: mnist-fewshot: %s (the training split "
+                "holds too few images of a class for --shots %zu, or the "
+                "test file fewer than %d of each class)\n",
+                dmm_strerror(e), x->o.shots, DMM_IF_TEST_PER_CLASS);
+        rc = DMM_EXIT_INPUT;
+    } else {
+        printf("{\"experiment\": \"mnist-fewshot\", \"engine\": \"direct\", "
+               "\"shots\": %zu, \"seed\": %" PRIu64 ", \"init\": \"%s\", "
+               "\"pick\": \"%s\", \"order\": \"%s\", \"epochs\": %d, "
+               "\"variant\": \"%s\", \"accuracy\": %.6f, \"correct\": %zu, "
+               "\"total\": %zu, \"per_class\": {",
+               x->o.shots, x->o.seed, x->o.init_uniform ? "uniform" : "random",
+               x->o.pick_first ? "first" : "random",
+               x->o.order_mixed ? "mixed" : "sequential", x->o.epochs,
+               variant_name(x->o.variant),
+               (double)res.correct / (double)res.total, res.correct, res.total);
+        for (int c = 0; c < DMM_IF_CLASSES; c++) {
+            size_t n = 0;
+            for (int p = 0; p < DMM_IF_CLASSES; p++)
+                n += res.confusion[c][p];
+            printf("%s\"%d\": %.6f", c ? ", " : "", dmm_if_digit_of_class(c),
+                   n ? (double)res.confusion[c][c] / (double)n : 0.0);
+        }
+        printf("}, \"elapsed_seconds\": %.6f, \"load_seconds\": %.6f}\n",
+               t2 - t1, t1 - t0);
+        if (fflush(stdout) != 0)
+            rc = DMM_EXIT_INPUT;
+        if (!rc && x->plot)
+            rc = plot_fewshot(x, &train, &test, model);
+    }
+    free(model);
+    dmm_mnist_free(&tr);
+    dmm_mnist_free(&te);
+    return rc;
+}
+
+/* ---- double-slit ------------------------------------------------------- */
+
+static int plot_double_slit(const xopts *x, const dmm_ds_model *m)
+{
+    char path[4096];
+    FILE *f = open_plot_data(path, sizeof path);
+    if (!f) {
+        fprintf(stderr, "dmm experiment: cannot create plot data: %s\n",
+                strerror(errno));
+        return DMM_EXIT_INPUT;
+    }
+    /* One fresh sample of each class from a separate stream of the seed. */
+    dmm_if_rng rng;
+    dmm_if_rng_seed(&rng, x->o.seed ^ 0x5eedf00du);
+    fprintf(f, "{\"seed\": %" PRIu64 ", \"variant\": \"%s\",\n \"routes\": [",
+            x->o.seed, variant_name(x->o.variant));
+    for (int s = 0; s < DMM_DS_SOURCES; s++)
+        for (int g = 0; g < DMM_DS_TARGETS; g++) {
+            fprintf(f, "%s", s || g ? ", " : "");
+            put_array(f, m->p[s][g], DMM_DS_TIMES);
+        }
+    fprintf(f, "],\n \"energy\": {");
+    for (int phase = 1; phase >= 0; phase--) {
+        dmm_ds_signal sig;
+        double J[DMM_DS_TARGETS][DMM_DS_TIMES];
+        dmm_ds_signal_make(&sig, phase, x->o.variant, &rng);
+        dmm_ds_energy(m, &sig, J);
+        fprintf(f, "%s\"%s\": [", phase ? "" : ", ",
+                phase ? "in-phase" : "out-of-phase");
+        put_array(f, J[0], DMM_DS_TIMES);
+        fprintf(f, ", ");
+        put_array(f, J[1], DMM_DS_TIMES);
+        fprintf(f, "]");
+    }
+    fprintf(f, "}}\n");
+    int bad = ferror(f);
+    if (fclose(f) != 0 || bad) {
+        unlink(path);
+        fprintf(stderr, "dmm experiment: cannot write plot data\n");
+        return DMM_EXIT_INPUT;
+    }
+    int rc = run_plot("double-slit", path, x->plot);
+    unlink(path);
+    return rc;
+}
+
+static int run_double_slit(const xopts *x)
+{
+    dmm_ds_model m;
+    dmm_ds_result res;
+    double t0 = now_seconds();
+    dmm_ds_run(x->o.seed, x->o.variant, &m, &res);
+    double t1 = now_seconds();
+    printf("{\"experiment\": \"double-slit\", \"engine\": \"direct\", "
+           "\"seed\": %" PRIu64 ", \"variant\": \"%s\", \"accuracy\": %.6f, "
+           "\"correct\": %zu, \"total\": %zu, \"confusion\": "
+           "[[%zu, %zu], [%zu, %zu]], \"elapsed_seconds\": %.6f}\n",
+           x->o.seed, variant_name(x->o.variant),
+           (double)res.correct / (double)res.total, res.correct, res.total,
+           res.confusion[0][0], res.confusion[0][1], res.confusion[1][0],
+           res.confusion[1][1], t1 - t0);
+    if (fflush(stdout) != 0)
+        return DMM_EXIT_INPUT;
+    return x->plot ? plot_double_slit(x, &m) : 0;
+}
+
+int dmm__cmd_experiment(int argc, char **argv)
+{
+    if (argc < 2)
+        return dmm__usage_error(CMD, "which experiment? mnist-fewshot or "
+                                     "double-slit");
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        dmm__print_help(stdout, CMD);
+        return DMM_EXIT_OK;
+    }
+    xopts x = {.name = argv[1]};
+    if (strcmp(x.name, "mnist-fewshot") && strcmp(x.name, "double-slit"))
+        return dmm__usage_error(CMD,
+                                "unknown experiment \"%s\" (mnist-fewshot "
+                                "or double-slit)",
+                                x.name);
+    int rc = parse_args(argc, argv, &x);
+    if (rc)
+        return rc < 0 ? DMM_EXIT_OK : rc;
+    return strcmp(x.name, "mnist-fewshot") ? run_double_slit(&x)
+                                           : run_fewshot(&x);
+}
