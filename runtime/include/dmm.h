@@ -72,6 +72,19 @@ const dmm_registry *dmm_net_registry(const dmm_net *net);
 size_t dmm_net_queue_len(const dmm_net *net, vv_label name);
 
 /*
+ * Run the cycles of net on n threads (1 to 64; 1, the default, runs them on
+ * the caller's thread). The neurons of the down movement and the firings of
+ * the up movement are split across the threads, each writing only its own
+ * neurons, so every result is identical bit for bit to one thread's. The
+ * workers start here and live until the network is freed or n changes;
+ * neuron functions of registered types must then be safe to call from
+ * several threads at once (the built-ins are). DMM_E_INVAL for n out of
+ * range, DMM_E_NOMEM when a thread cannot be started (net then runs on one).
+ */
+int dmm_net_set_threads(dmm_net *net, unsigned n, dmm_error *err);
+unsigned dmm_net_threads(const dmm_net *net);
+
+/*
  * Paths written as text, as in "links", "self" and feed scripts: labels
  * joined by '/'; a backslash escapes a '/' or a backslash inside a label
  * (the text a\/b/c is the two labels "a/b" and "c"). Parse s (len bytes) into

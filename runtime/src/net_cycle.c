@@ -6,6 +6,7 @@
  * were. Between cycles W is always valid (dmm__check_matrix).
  */
 #include <assert.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,11 +16,13 @@
 /*
  * How one cycle runs.
  *
- * Down movement: W is walked in label-id order (type, name, input); each row
- * gives X[f][nf][i] = lincomb(row, Y_{t-1}), and the inputs of one neuron are
- * assembled into X[f][nf]. Each neuron met this way is active and gets a slot.
- * Self gets a slot even without rows. Terms are summed in label-id order, so
- * the result depends only on the label table, which a state file preserves.
+ * Down movement: W is compiled (net_compile.c) into the active neurons in
+ * label order, Self included, each with its rows; the compiled form is
+ * patched when W changes. Each row gives X[f][nf][i] = lincomb(row, Y_{t-1}):
+ * a row of depth-3 weights over scalar streams is a dot product over doubles
+ * (the CSR fast path), any other row is summed as V-values, always in label
+ * order, so the result depends only on the label table, which a state file
+ * preserves. Each neuron's inputs are assembled into X[f][nf] in its slot.
  *
  * Up movement: each slot fires its type's function with X[f][nf], its
  * parameters, its state and, for `input` neurons, the head of its queue
@@ -27,10 +30,29 @@
  * inactive neurons have no slot and so vanish from Y_t. Self's output in Y_t
  * is W_t; when it differs from W_{t-1} it is checked before the commit.
  *
- * The compiled form of W (DESIGN-NOTES.md) goes in down_movement: per active
- * input a list of (source slot, weight) patched from Self's delta, instead of
- * walking W's six levels every cycle.
+ * Both movements run over contiguous ranges of slots on net->threads
+ * threads (net_threads.c); each slot is written by one thread only and a
+ * failure is reported for the lowest slot that failed, as on one thread.
  */
+
+static int grow_scratch(dmm__scratch *sc, size_t n)
+{
+    if (n <= sc->cap)
+        return 0;
+    size_t cap = sc->cap ? sc->cap : 16;
+    while (cap < n)
+        cap *= 2;
+    vv_label *l = realloc(sc->lbuf, cap * sizeof *l);
+    if (!l)
+        return DMM_E_NOMEM;
+    sc->lbuf = l;
+    vv *v = realloc(sc->vbuf, cap * sizeof *v);
+    if (!v)
+        return DMM_E_NOMEM;
+    sc->vbuf = v;
+    sc->cap = cap;
+    return 0;
+}
 
 static int grow_bufs(dmm_net *net, size_t n)
 {
@@ -49,25 +71,6 @@ static int grow_bufs(dmm_net *net, size_t n)
     net->vbuf = v;
     net->buf_cap = cap;
     return 0;
-}
-
-/* A new zeroed slot at index at (shifting the rest), or NULL on OOM. */
-static dmm__slot *slot_insert(dmm_net *net, size_t at)
-{
-    if (net->nslots == net->slots_cap) {
-        size_t cap = net->slots_cap ? 2 * net->slots_cap : 16;
-        dmm__slot *s = realloc(net->slots, cap * sizeof *s);
-        if (!s)
-            return NULL;
-        net->slots = s;
-        net->slots_cap = cap;
-    }
-    memmove(net->slots + at + 1, net->slots + at,
-            (net->nslots - at) * sizeof *net->slots);
-    net->nslots++;
-    dmm__slot *s = &net->slots[at];
-    *s = (dmm__slot){.input = VV_ZERO, .output = VV_ZERO, .new_state = VV_ZERO};
-    return s;
 }
 
 static void slots_clear(dmm_net *net)
@@ -101,120 +104,240 @@ static int neuron_fail(dmm_net *net, const dmm__slot *s, int rc,
     return rc;
 }
 
-/* X[f][nf] for one neuron whose rows are wn. */
-static int neuron_input(dmm_net *net, vv wn, dmm__slot *s, dmm_error *err)
+/*
+ * One input of a neuron from its compiled row. A fast row whose ports all
+ * hold scalars this cycle is a dot product over doubles; summed left to right
+ * from zero in label order it gives the same bits as vv_lincomb's chain of
+ * axpys (0 + a is a, a final non-finite sum means some partial sum was).
+ * Otherwise the terms are added with vv_axpy in the same order, or, for a row
+ * of another shape, the row goes to vv_lincomb against Y.
+ */
+static int row_value(dmm_net *net, const dmm__row *r, vv *out)
 {
-    size_t n = vv_nchildren(wn);
-    int rc = grow_bufs(net, n);
+    if (!r->fast)
+        return vv_lincomb(net->vc, r->row, net->y, out);
+    const vv *pv = net->cw.pv;
+    double sum = 0;
+    uint32_t t = 0;
+    for (; t < r->nterms; t++) {
+        vv v = pv[r->port[t]];
+        if (v.map)
+            break;
+        sum += r->w[t] * v.num;
+    }
+    if (t == r->nterms) {
+        if (!isfinite(sum))
+            return DMM_E_NONFINITE;
+        *out = vv_number(sum == 0.0 ? 0.0 : sum);
+        return 0;
+    }
+    vv acc = VV_ZERO;
+    for (t = 0; t < r->nterms; t++) {
+        int rc = vv_axpy(net->vc, &acc, r->w[t], pv[r->port[t]]);
+        if (rc) {
+            vv_free(net->vc, acc);
+            return rc;
+        }
+    }
+    *out = acc;
+    return 0;
+}
+
+/* X[f][nf] for compiled neuron k, into slot k. */
+static int neuron_input(dmm_net *net, size_t k, dmm__scratch *sc,
+                        dmm_error *err)
+{
+    const dmm__neuron *n = &net->cw.neu[k];
+    dmm__slot *s = &net->slots[k];
+    int rc = grow_scratch(sc, n->nrows);
     if (rc)
         return neuron_fail(net, s, rc, dmm_strerror(rc), err);
-    vv_iter it;
-    vv row;
-    size_t k = 0;
-    vv_iter_init(&it, wn);
-    while (vv_iter_next(&it, &net->lbuf[k], &row)) {
-        if ((rc = vv_lincomb(net->vc, row, net->y, &net->vbuf[k]))) {
+    for (size_t j = 0; j < n->nrows; j++) {
+        sc->lbuf[j] = n->rows[j].input;
+        if ((rc = row_value(net, &n->rows[j], &sc->vbuf[j]))) {
             char what[600];
             snprintf(what, sizeof what, "%s in input \"%s\"", dmm_strerror(rc),
-                     vv_label_str(net->vc, net->lbuf[k], NULL));
-            for (size_t j = 0; j < k; j++)
-                vv_free(net->vc, net->vbuf[j]);
+                     vv_label_str(net->vc, n->rows[j].input, NULL));
+            for (size_t q = 0; q < j; q++)
+                vv_free(net->vc, sc->vbuf[q]);
             return neuron_fail(net, s, rc, what, err);
         }
-        k++;
     }
-    assert(k == n);
-    if ((rc = vv_from_pairs(net->vc, 0, n, net->lbuf, net->vbuf, &s->input)))
+    if ((rc = vv_from_pairs(net->vc, 0, n->nrows, sc->lbuf, sc->vbuf,
+                            &s->input)))
         return neuron_fail(net, s, rc, dmm_strerror(rc), err);
     return 0;
+}
+
+/* The first failure of each worker; the cycle reports the lowest index, the
+ * one a single thread would have stopped at. */
+typedef struct failure {
+    int rc;
+    size_t at;
+    uint64_t rng[4]; /* the worker's copy of the random state */
+    dmm_error err;
+} failure;
+
+typedef struct cycle_work {
+    failure *fail; /* one per worker */
+} cycle_work;
+
+static void down_task(dmm_net *net, unsigned worker, size_t lo, size_t hi,
+                      void *ud)
+{
+    cycle_work *cw = ud;
+    dmm__scratch *sc = dmm__scratch_of(net, worker);
+    for (size_t k = lo; k < hi; k++) {
+        dmm_error_clear(&cw->fail[worker].err);
+        int rc = neuron_input(net, k, sc, &cw->fail[worker].err);
+        if (rc) {
+            cw->fail[worker].rc = rc;
+            cw->fail[worker].at = k;
+            return;
+        }
+    }
+}
+
+static void work_reset(cycle_work *w, unsigned n)
+{
+    for (unsigned k = 0; k < n; k++)
+        w->fail[k].rc = 0;
+}
+
+/* The failure a single thread would have met first, copied to err. */
+static int work_failure(const cycle_work *w, unsigned n, dmm_error *err)
+{
+    const failure *first = NULL;
+    for (unsigned k = 0; k < n; k++)
+        if (w->fail[k].rc && (!first || w->fail[k].at < first->at))
+            first = &w->fail[k];
+    if (!first)
+        return 0;
+    if (err)
+        *err = first->err;
+    return first->rc;
 }
 
 /* Down movement: a slot with its input for every active neuron, plus Self. */
-static int down_movement(dmm_net *net, dmm_error *err)
+static int down_movement(dmm_net *net, cycle_work *work, dmm_error *err)
 {
-    vv w = dmm__matrix_of(net, net->y);
-    bool self_seen = false;
-    vv_iter itf, itn;
-    vv_label f, nf;
-    vv wf, wn;
-    vv_iter_init(&itf, w);
-    while (vv_iter_next(&itf, &f, &wf)) {
-        const dmm_type_info *info = dmm_registry_find(net->reg, f);
-        assert(info); /* W is valid between cycles */
-        vv_iter_init(&itn, wf);
-        while (vv_iter_next(&itn, &nf, &wn)) {
-            dmm__slot *s = slot_insert(net, net->nslots);
-            if (!s)
-                return dmm_error_set(err, DMM_E_NOMEM, "", "%s",
-                                     dmm_strerror(DMM_E_NOMEM));
-            s->type = f;
-            s->name = nf;
-            s->info = info;
-            self_seen |= f == net->self[0] && nf == net->self[1];
-            int rc = neuron_input(net, wn, s, err);
-            if (rc)
-                return rc;
-        }
-    }
-    if (!self_seen) {
-        /* Self fires always: its slot goes where label order puts it. */
-        size_t at = 0;
-        while (at < net->nslots && (net->slots[at].type < net->self[0] ||
-                                    (net->slots[at].type == net->self[0] &&
-                                     net->slots[at].name < net->self[1])))
-            at++;
-        dmm__slot *s = slot_insert(net, at);
-        if (!s)
+    int rc = dmm__compiled_sync(net, dmm__matrix_of(net, net->y));
+    if (rc)
+        return dmm_error_set(err, rc, "", "%s", dmm_strerror(rc));
+    const dmm__compiled *cw = &net->cw;
+    if (net->slots_cap < cw->nneu) {
+        dmm__slot *sl = realloc(net->slots, cw->nneu * sizeof *sl);
+        if (!sl)
             return dmm_error_set(err, DMM_E_NOMEM, "", "%s",
                                  dmm_strerror(DMM_E_NOMEM));
-        s->type = net->self[0];
-        s->name = net->self[1];
-        s->info = net->self_info;
+        net->slots = sl;
+        net->slots_cap = cw->nneu;
     }
+    for (size_t k = 0; k < cw->nneu; k++)
+        net->slots[k] = (dmm__slot){.type = cw->neu[k].type,
+                                    .name = cw->neu[k].name,
+                                    .info = cw->neu[k].info,
+                                    .input = VV_ZERO,
+                                    .output = VV_ZERO,
+                                    .new_state = VV_ZERO};
+    net->nslots = cw->nneu;
+    dmm__compiled_ports(net);
+    work_reset(work, net->threads);
+    dmm__parallel(net, cw->nneu, down_task, work);
+    return work_failure(work, net->threads, err);
+}
+
+/* Fire slot k with the random state rng. */
+static int fire_slot(dmm_net *net, size_t k, uint64_t *rng, dmm_error *err)
+{
+    dmm__slot *s = &net->slots[k];
+    vv_label tn[2] = {s->type, s->name};
+    dmm_error ferr;
+    dmm_error_clear(&ferr);
+    dmm_fire fire = {
+        .vc = net->vc,
+        .type = s->info,
+        .name = s->name,
+        .input = s->input,
+        .params = vv_get(net->params, tn, 2),
+        .state = vv_get(net->states, tn, 2),
+        .feed = VV_ZERO,
+        .step = net->t + 1,
+        .rng = rng,
+        .output = VV_ZERO,
+        .new_state = VV_ZERO,
+        .err = &ferr,
+    };
+    s->queue = NULL;
+    if (s->type == net->input_type) {
+        dmm__queue *q = dmm__queue_find(net, s->name);
+        if (q && q->head < q->len) {
+            fire.feed = q->items[q->head];
+            s->queue = q;
+        }
+    }
+    int rc = s->info->desc->fn(&fire);
+    if (rc) {
+        vv_free(net->vc, fire.output);
+        vv_free(net->vc, fire.new_state);
+        return neuron_fail(net, s, rc,
+                           ferr.text[0] ? ferr.text : dmm_strerror(rc), err);
+    }
+    s->output = fire.output;
+    if (s->info->desc->stateful)
+        s->new_state = fire.new_state;
+    else
+        vv_free(net->vc, fire.new_state);
     return 0;
 }
 
-/* Up movement: fire every slot; rng is the cycle's working copy. */
-static int up_movement(dmm_net *net, uint64_t *rng, dmm_error *err)
+static void up_task(dmm_net *net, unsigned worker, size_t lo, size_t hi,
+                    void *ud)
 {
-    for (size_t k = 0; k < net->nslots; k++) {
-        dmm__slot *s = &net->slots[k];
-        vv_label tn[2] = {s->type, s->name};
-        dmm_error ferr;
-        dmm_error_clear(&ferr);
-        dmm_fire fire = {
-            .vc = net->vc,
-            .type = s->info,
-            .name = s->name,
-            .input = s->input,
-            .params = vv_get(net->params, tn, 2),
-            .state = vv_get(net->states, tn, 2),
-            .feed = VV_ZERO,
-            .step = net->t + 1,
-            .rng = rng,
-            .output = VV_ZERO,
-            .new_state = VV_ZERO,
-            .err = &ferr,
-        };
-        if (s->type == net->input_type) {
-            dmm__queue *q = dmm__queue_find(net, s->name);
-            if (q && q->head < q->len) {
-                fire.feed = q->items[q->head];
-                s->queue = q;
-            }
-        }
-        int rc = s->info->desc->fn(&fire);
+    cycle_work *cw = ud;
+    for (size_t k = lo; k < hi; k++) {
+        dmm_error_clear(&cw->fail[worker].err);
+        int rc = fire_slot(net, k, cw->fail[worker].rng, &cw->fail[worker].err);
         if (rc) {
-            vv_free(net->vc, fire.output);
-            vv_free(net->vc, fire.new_state);
-            return neuron_fail(
-                net, s, rc, ferr.text[0] ? ferr.text : dmm_strerror(rc), err);
+            cw->fail[worker].rc = rc;
+            cw->fail[worker].at = k;
+            return;
         }
-        s->output = fire.output;
-        if (s->info->desc->stateful)
-            s->new_state = fire.new_state;
-        else
-            vv_free(net->vc, fire.new_state);
+    }
+}
+
+/*
+ * Up movement: fire every slot; rng is the cycle's working copy. On several
+ * threads each worker fires with its own copy of rng; if any neuron drew
+ * from it, the draws would depend on the split, so the up movement is
+ * redone on one thread in label order (neurons that draw are then as
+ * deterministic as on one thread, only not parallel).
+ */
+static int up_movement(dmm_net *net, cycle_work *work, uint64_t *rng,
+                       dmm_error *err)
+{
+    unsigned n = net->threads;
+    if (n > 1) {
+        work_reset(work, n);
+        for (unsigned k = 0; k < n; k++)
+            memcpy(work->fail[k].rng, rng, sizeof work->fail[k].rng);
+        dmm__parallel(net, net->nslots, up_task, work);
+        bool drew = false;
+        for (unsigned k = 0; k < n; k++)
+            drew |= memcmp(work->fail[k].rng, rng, 4 * sizeof *rng) != 0;
+        if (!drew)
+            return work_failure(work, n, err);
+        for (size_t k = 0; k < net->nslots; k++) {
+            dmm__slot *s = &net->slots[k];
+            vv_free(net->vc, s->output);
+            vv_free(net->vc, s->new_state);
+            s->output = s->new_state = VV_ZERO;
+        }
+    }
+    for (size_t k = 0; k < net->nslots; k++) {
+        int rc = fire_slot(net, k, rng, err);
+        if (rc)
+            return rc;
     }
     return 0;
 }
@@ -257,9 +380,18 @@ int dmm_net_step(dmm_net *net, dmm_error *err)
     uint64_t rng[4];
     memcpy(rng, net->rng, sizeof rng);
     vv y = VV_ZERO, states = VV_ZERO;
-    int rc = down_movement(net, err);
+    if (net->work_n != net->threads) {
+        failure *f = realloc(net->work, net->threads * sizeof *f);
+        if (!f)
+            return dmm_error_set(err, DMM_E_NOMEM, "", "%s",
+                                 dmm_strerror(DMM_E_NOMEM));
+        net->work = f;
+        net->work_n = net->threads;
+    }
+    cycle_work work = {net->work};
+    int rc = down_movement(net, &work, err);
     if (!rc)
-        rc = up_movement(net, rng, err);
+        rc = up_movement(net, &work, rng, err);
     if (!rc &&
         ((rc = gather(net, false, &y)) || (rc = gather(net, true, &states))))
         dmm_error_set(err, rc, "", "%s", dmm_strerror(rc));
@@ -289,6 +421,11 @@ int dmm_net_step(dmm_net *net, dmm_error *err)
         if (q->head == q->len)
             q->head = q->len = 0;
     }
+    /* Each neuron's output stays alive in y: the ports of the next cycle
+     * read it from there. */
+    for (size_t k = 0; k < net->nslots; k++)
+        net->cw.yout[k] = net->slots[k].output;
+    net->cw.yout_valid = true;
     slots_clear(net);
     vv_free(net->vc, net->y);
     vv_free(net->vc, net->states);
@@ -318,6 +455,7 @@ int dmm_net_edit(dmm_net *net, vv delta, dmm_error *err)
         return rc;
     vv_free(net->vc, net->y);
     net->y = y;
+    net->cw.yout_valid = false; /* Self's output changed */
     return 0;
 }
 

@@ -36,6 +36,75 @@ typedef struct dmm__slot {
     dmm__queue *queue; /* `input` neurons with something queued, else NULL */
 } dmm__slot;
 
+/*
+ * The compiled matrix (net_compile.c). A row whose weights all sit at depth 3
+ * is "fast": its terms are (port, weight) pairs in label order, a port being
+ * the stream Y[g][ng][o] of a source neuron. Other rows keep only the row and
+ * are summed with vv_lincomb.
+ */
+typedef struct dmm__row {
+    vv_label input;
+    bool fast;
+    uint32_t nterms;
+    vv row;         /* borrowed from the compiled W */
+    double *w;      /* nterms weights (one block with port) */
+    uint32_t *port; /* nterms port indices */
+} dmm__row;
+
+typedef struct dmm__neuron {
+    vv_label type, name;
+    const dmm_type_info *info;
+    dmm__row *rows; /* label order of the input */
+    size_t nrows;
+} dmm__neuron;
+
+typedef struct dmm__port {
+    vv_label g, ng, o;
+    int32_t src; /* index of neuron (g, ng) in the compiled list, -1: none */
+} dmm__port;
+
+typedef struct dmm__compiled {
+    bool built;
+    bool yout_valid;  /* yout[k] is neuron k's output in net->y */
+    vv w;             /* the W compiled (a reference) */
+    dmm__neuron *neu; /* active neurons in label order, Self included */
+    size_t nneu;
+    dmm__port *ports;
+    size_t nports, ports_cap;
+    uint32_t *hash; /* open addressing: port index + 1, 0 empty */
+    size_t hash_cap;
+    vv *pv;   /* per port: its value in Y_{t-1} this cycle (borrowed) */
+    vv *yout; /* per neuron: its output in net->y (borrowed) */
+} dmm__compiled;
+
+/* Bring net->cw up to date with w (patch or rebuild). On error cw is empty
+ * and the next call rebuilds. */
+int dmm__compiled_sync(dmm_net *net, vv w);
+/* Fill cw.pv from net->y (or from yout when valid). */
+void dmm__compiled_ports(dmm_net *net);
+void dmm__compiled_free(dmm__compiled *cw, vv_ctx *vc);
+
+/* Per-thread scratch of the cycle. */
+typedef struct dmm__scratch {
+    vv_label *lbuf;
+    vv *vbuf;
+    size_t cap;
+} dmm__scratch;
+
+/* A piece of cycle work over items [lo, hi), run by worker `worker`
+ * (0 is the calling thread). */
+typedef void (*dmm__task_fn)(dmm_net *net, unsigned worker, size_t lo,
+                             size_t hi, void *ud);
+/* Run fn over [0, n) split into net->threads contiguous chunks, chunk k on
+ * worker k, and wait for all of them (net_threads.c). */
+void dmm__parallel(dmm_net *net, size_t n, dmm__task_fn fn, void *ud);
+/* Worker k's scratch (worker 0's lives in the pool too). */
+dmm__scratch *dmm__scratch_of(dmm_net *net, unsigned worker);
+/* Stop and free the workers (dmm_net_free). */
+void dmm__pool_free(dmm_net *net);
+
+struct dmm__pool;
+
 struct dmm_net {
     vv_ctx *vc;
     const dmm_registry *reg;
@@ -53,6 +122,12 @@ struct dmm_net {
     vv_label *lbuf; /* scratch labels and values */
     vv *vbuf;
     size_t buf_cap;
+    dmm__compiled cw;
+    dmm__scratch s0;        /* the calling thread's scratch */
+    unsigned threads;       /* 1: the cycle runs on the caller's thread */
+    struct dmm__pool *pool; /* workers when threads > 1 */
+    void *work;             /* per-worker failure records (net_cycle.c) */
+    unsigned work_n;
 };
 
 /* new: an empty network (Y = 0) with Self set to accum/self/single; NULL on

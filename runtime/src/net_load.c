@@ -29,6 +29,8 @@ dmm_net *dmm__net_new(vv_ctx *vc, const dmm_registry *reg)
     net->y = VV_ZERO;
     net->states = VV_ZERO;
     net->params = VV_ZERO;
+    net->cw.w = VV_ZERO;
+    net->threads = 1;
     if (vv_intern_cstr(vc, "accum", &net->self[0]) ||
         vv_intern_cstr(vc, "self", &net->self[1]) ||
         vv_intern_cstr(vc, "single", &net->self[2]) ||
@@ -60,6 +62,8 @@ void dmm_net_free(dmm_net *net)
     free(net->slots);
     free(net->lbuf);
     free(net->vbuf);
+    dmm__compiled_free(&net->cw, net->vc);
+    dmm__pool_free(net);
     free(net);
 }
 

@@ -178,7 +178,9 @@ static void gen_accum(vv_buf *b, int n, int k)
             i, i, i);
     put(b, "},\"identity\":{");
     for (int i = 0; i < n; i++)
-        put(b, "%s\"src%d\":{\"single\":{\"identity\":{\"src%d\":{\"single\":1}}}}",
+        put(b,
+            "%s\"src%d\":{\"single\":{\"identity\":{\"src%d\":{\"single\":1}}}"
+            "}",
             i ? "," : "", i, i);
     put(b, "}},\"outputs\":{\"identity\":{");
     for (int i = 0; i < n; i++) {
@@ -214,8 +216,12 @@ typedef struct csr {
 
 static csr csr_new(int n, int d)
 {
-    csr m = {n, d, malloc(sizeof(int) * n * d), malloc(sizeof(double) * n * d),
-             malloc(sizeof(double) * n), malloc(sizeof(double) * n),
+    csr m = {n,
+             d,
+             malloc(sizeof(int) * n * d),
+             malloc(sizeof(double) * n * d),
+             malloc(sizeof(double) * n),
+             malloc(sizeof(double) * n),
              malloc(sizeof(double) * n)};
     for (int i = 0; i < n; i++) {
         for (int k = 0; k < d; k++) {
@@ -269,7 +275,8 @@ static void gen_rnn(vv_buf *b, const csr *m, bool selfmod)
         put(b, ",\"delta\":{\"identity\":{\"ed\":{\"d\":1}}}");
     put(b, "}}");
     if (selfmod)
-        put(b, ",\"identity\":{\"ed\":{\"d\":{\"identity\":{\"ed\":{\"d\":1}}}}}");
+        put(b,
+            ",\"identity\":{\"ed\":{\"d\":{\"identity\":{\"ed\":{\"d\":1}}}}}");
     put(b, ",\"tanh\":{");
     for (int i = 0; i < m->n; i++) {
         put(b, "%s\"n%d\":{\"x\":{\"tanh\":{", i ? "," : "", i);
@@ -370,8 +377,8 @@ static void case_accum(int n, int k, double target)
     for (size_t i = 0; i < (size_t)n * k; i++)
         a.src[i] = 1;
     double base = time_op(accum_cycle, &a) / 1e3;
-    result r = {.us = us, .base_us = base, .ratio = us / base,
-                .target = target};
+    result r = {
+        .us = us, .base_us = base, .ratio = us / base, .target = target};
     snprintf(r.name, sizeof r.name, "accum-%d-%d", n, k);
     snprintf(r.base, sizeof r.base, "N*K doubles += 0.5*src");
     snprintf(r.note, sizeof r.note, "values peak %.1f MiB", mib(peak_bytes));
@@ -413,8 +420,8 @@ static void case_rnn(int n, int d, double target)
     atomic_store(&peak_bytes, atomic_load(&live_bytes));
     double us = time_op(step_fn, net) / 1e3;
     double base = time_op(csr_cycle, &m) / 1e3;
-    result r = {.us = us, .base_us = base, .ratio = us / base,
-                .target = target};
+    result r = {
+        .us = us, .base_us = base, .ratio = us / base, .target = target};
     snprintf(r.name, sizeof r.name, "rnn-%d-%d", n, d);
     snprintf(r.base, sizeof r.base, "CSR y=tanh(Wy)");
     snprintf(r.note, sizeof r.note, "values peak %.1f MiB", mib(peak_bytes));

@@ -1,0 +1,370 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The compiled matrix (DESIGN-NOTES.md): W turned into a list of active
+ * neurons in label order, each with its rows, and each row whose weights all
+ * sit at depth 3 (type/name/output) into a list of (port, weight) terms, a
+ * port being one output stream of a source neuron. It is kept beside W and
+ * patched from the difference between the W it was built from and the new W,
+ * found by pointer equality of shared subtrees, so a change of W costs about
+ * the neurons it touches, not the size of W.
+ */
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "net_internal.h"
+
+/* Same node (shared through path copying)? */
+static bool same(vv a, vv b)
+{
+    return a.map == b.map && a.num == b.num;
+}
+
+static void row_free(dmm__row *r)
+{
+    free(r->w); /* the block holds port too */
+    r->port = NULL;
+    r->w = NULL;
+    r->nterms = 0;
+}
+
+static void neuron_free_rows(dmm__neuron *n)
+{
+    for (size_t k = 0; k < n->nrows; k++)
+        row_free(&n->rows[k]);
+    free(n->rows);
+    n->rows = NULL;
+    n->nrows = 0;
+}
+
+void dmm__compiled_free(dmm__compiled *cw, vv_ctx *vc)
+{
+    for (size_t k = 0; k < cw->nneu; k++)
+        neuron_free_rows(&cw->neu[k]);
+    free(cw->neu);
+    free(cw->ports);
+    free(cw->hash);
+    free(cw->pv);
+    free(cw->yout);
+    vv_free(vc, cw->w);
+    *cw = (dmm__compiled){.w = VV_ZERO};
+}
+
+/* ---- ports ---------------------------------------------------------------*/
+
+static size_t port_hash(vv_label g, vv_label ng, vv_label o)
+{
+    uint64_t h = g * 0x9e3779b97f4a7c15u;
+    h = (h ^ ng) * 0xbf58476d1ce4e5b9u;
+    h = (h ^ o) * 0x94d049bb133111ebu;
+    return (size_t)(h ^ (h >> 29));
+}
+
+/* Index of neuron (f, nf) in cw->neu, -1 when not active. */
+static int32_t neuron_find(const dmm__compiled *cw, vv_label f, vv_label nf)
+{
+    size_t lo = 0, hi = cw->nneu;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        const dmm__neuron *n = &cw->neu[mid];
+        if (n->type < f || (n->type == f && n->name < nf))
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < cw->nneu && cw->neu[lo].type == f && cw->neu[lo].name == nf)
+        return (int32_t)lo;
+    return -1;
+}
+
+static int hash_grow(dmm__compiled *cw)
+{
+    size_t cap = cw->hash_cap ? 2 * cw->hash_cap : 64;
+    uint32_t *h = calloc(cap, sizeof *h);
+    if (!h)
+        return DMM_E_NOMEM;
+    for (size_t p = 0; p < cw->nports; p++) {
+        const dmm__port *q = &cw->ports[p];
+        size_t i = port_hash(q->g, q->ng, q->o) & (cap - 1);
+        while (h[i])
+            i = (i + 1) & (cap - 1);
+        h[i] = (uint32_t)p + 1;
+    }
+    free(cw->hash);
+    cw->hash = h;
+    cw->hash_cap = cap;
+    return 0;
+}
+
+/* The port of (g, ng, o), added when new. */
+static int port_get(dmm__compiled *cw, vv_label g, vv_label ng, vv_label o,
+                    uint32_t *out)
+{
+    if (2 * (cw->nports + 1) > cw->hash_cap) {
+        int rc = hash_grow(cw);
+        if (rc)
+            return rc;
+    }
+    size_t i = port_hash(g, ng, o) & (cw->hash_cap - 1);
+    for (; cw->hash[i]; i = (i + 1) & (cw->hash_cap - 1)) {
+        const dmm__port *q = &cw->ports[cw->hash[i] - 1];
+        if (q->g == g && q->ng == ng && q->o == o) {
+            *out = cw->hash[i] - 1;
+            return 0;
+        }
+    }
+    if (cw->nports == cw->ports_cap) {
+        size_t cap = cw->ports_cap ? 2 * cw->ports_cap : 64;
+        dmm__port *p = realloc(cw->ports, cap * sizeof *p);
+        if (!p)
+            return DMM_E_NOMEM;
+        cw->ports = p;
+        vv *pv = realloc(cw->pv, cap * sizeof *pv);
+        if (!pv)
+            return DMM_E_NOMEM;
+        cw->pv = pv;
+        cw->ports_cap = cap;
+    }
+    if (cw->nports >= UINT32_MAX - 1)
+        return DMM_E_LIMIT;
+    cw->ports[cw->nports] = (dmm__port){g, ng, o, neuron_find(cw, g, ng)};
+    cw->hash[i] = (uint32_t)cw->nports + 1;
+    *out = (uint32_t)cw->nports++;
+    return 0;
+}
+
+/* ---- rows ---------------------------------------------------------------- */
+
+/* Terms of a row whose weights are all at depth 3; false when it has any
+ * other shape (then the cycle uses vv_lincomb on the row). */
+static bool row_is_flat(vv row, size_t *nterms)
+{
+    if (row.num != 0)
+        return false;
+    size_t n = 0;
+    vv_iter ig, in, io;
+    vv_label g, ng, o;
+    vv wg, wn, x;
+    vv_iter_init(&ig, row);
+    while (vv_iter_next(&ig, &g, &wg)) {
+        if (wg.num != 0)
+            return false;
+        vv_iter_init(&in, wg);
+        while (vv_iter_next(&in, &ng, &wn)) {
+            if (wn.num != 0)
+                return false;
+            vv_iter_init(&io, wn);
+            while (vv_iter_next(&io, &o, &x)) {
+                if (x.map)
+                    return false;
+                n++;
+            }
+        }
+    }
+    *nterms = n;
+    return n <= UINT32_MAX;
+}
+
+static int row_build(dmm__compiled *cw, vv_label input, vv row, dmm__row *r)
+{
+    *r = (dmm__row){.input = input, .row = row};
+    size_t n;
+    if (!row_is_flat(row, &n))
+        return 0;
+    r->fast = true;
+    if (n == 0)
+        return 0;
+    /* One block: the weights, then the port indices. */
+    void *block = malloc(n * (sizeof(double) + sizeof(uint32_t)));
+    if (!block)
+        return DMM_E_NOMEM;
+    r->w = block;
+    r->port = (uint32_t *)(r->w + n);
+    vv_iter ig, in, io;
+    vv_label g, ng, o;
+    vv wg, wn, x;
+    size_t k = 0;
+    vv_iter_init(&ig, row);
+    while (vv_iter_next(&ig, &g, &wg)) {
+        vv_iter_init(&in, wg);
+        while (vv_iter_next(&in, &ng, &wn)) {
+            vv_iter_init(&io, wn);
+            while (vv_iter_next(&io, &o, &x)) {
+                int rc = port_get(cw, g, ng, o, &r->port[k]);
+                if (rc) {
+                    free(block);
+                    *r = (dmm__row){.input = input, .row = row};
+                    return rc;
+                }
+                r->w[k++] = x.num;
+            }
+        }
+    }
+    r->nterms = (uint32_t)n;
+    return 0;
+}
+
+/* (Re)build the rows of neuron n from wn = W[type][name]. */
+static int neuron_build(dmm__compiled *cw, dmm__neuron *n, vv wn)
+{
+    neuron_free_rows(n);
+    size_t m = vv_nchildren(wn);
+    if (m == 0)
+        return 0;
+    n->rows = calloc(m, sizeof *n->rows);
+    if (!n->rows)
+        return DMM_E_NOMEM;
+    vv_iter it;
+    vv_label i;
+    vv row;
+    vv_iter_init(&it, wn);
+    while (vv_iter_next(&it, &i, &row)) {
+        int rc = row_build(cw, i, row, &n->rows[n->nrows]);
+        if (rc)
+            return rc;
+        n->nrows++;
+    }
+    return 0;
+}
+
+/* Build everything from w (cw empty on entry). */
+static int build(const dmm_net *net, dmm__compiled *cw, vv w)
+{
+    size_t count = 1; /* Self, when it has no rows */
+    vv_iter itf, itn;
+    vv_label f, nf;
+    vv wf, wn;
+    vv_iter_init(&itf, w);
+    while (vv_iter_next(&itf, &f, &wf))
+        count += vv_nchildren(wf);
+    cw->neu = calloc(count, sizeof *cw->neu);
+    cw->yout = calloc(count, sizeof *cw->yout);
+    if (!cw->neu || !cw->yout)
+        return DMM_E_NOMEM;
+    bool self_seen = false;
+    /* First the neuron list, so ports can find their sources. */
+    vv_iter_init(&itf, w);
+    while (vv_iter_next(&itf, &f, &wf)) {
+        const dmm_type_info *info = dmm_registry_find(net->reg, f);
+        assert(info); /* W is valid between cycles */
+        bool self_type = f == net->self[0];
+        vv_iter_init(&itn, wf);
+        while (vv_iter_next(&itn, &nf, &wn)) {
+            if (self_type && !self_seen && nf > net->self[1]) {
+                cw->neu[cw->nneu++] = (dmm__neuron){
+                    .type = f, .name = net->self[1], .info = info};
+                self_seen = true;
+            }
+            self_seen |= self_type && nf == net->self[1];
+            cw->neu[cw->nneu++] =
+                (dmm__neuron){.type = f, .name = nf, .info = info};
+        }
+        if (self_type && !self_seen) {
+            cw->neu[cw->nneu++] =
+                (dmm__neuron){.type = f, .name = net->self[1], .info = info};
+            self_seen = true;
+        }
+    }
+    if (!self_seen) {
+        /* Self fires always: its slot goes where label order puts it. */
+        size_t at = 0;
+        while (at < cw->nneu && cw->neu[at].type < net->self[0])
+            at++;
+        memmove(cw->neu + at + 1, cw->neu + at,
+                (cw->nneu - at) * sizeof *cw->neu);
+        cw->neu[at] = (dmm__neuron){
+            .type = net->self[0], .name = net->self[1], .info = net->self_info};
+        cw->nneu++;
+    }
+    for (size_t k = 0; k < cw->nneu; k++) {
+        vv_label tn[2] = {cw->neu[k].type, cw->neu[k].name};
+        int rc = neuron_build(cw, &cw->neu[k], vv_get(w, tn, 2));
+        if (rc)
+            return rc;
+    }
+    cw->w = vv_ref(w);
+    cw->built = true;
+    cw->yout_valid = false;
+    return 0;
+}
+
+/*
+ * Patch cw from its W to w, walking both in label order and skipping shared
+ * subtrees. Returns 1 when the set of active neurons changed (the caller
+ * rebuilds), 0 when every changed neuron was recompiled in place.
+ */
+static int patch(dmm__compiled *cw, vv w)
+{
+    vv old = cw->w;
+    vv_iter io, in;
+    vv_label fo = 0, fn = 0;
+    vv wo, wn;
+    vv_iter_init(&io, old);
+    vv_iter_init(&in, w);
+    bool ho = vv_iter_next(&io, &fo, &wo), hn = vv_iter_next(&in, &fn, &wn);
+    while (ho || hn) {
+        if (!ho || !hn || fo != fn)
+            return 1;
+        if (!same(wo, wn)) {
+            vv_iter jo, jn;
+            vv_label no = 0, nn = 0;
+            vv ro, rn;
+            vv_iter_init(&jo, wo);
+            vv_iter_init(&jn, wn);
+            bool go = vv_iter_next(&jo, &no, &ro),
+                 gn = vv_iter_next(&jn, &nn, &rn);
+            while (go || gn) {
+                if (!go || !gn || no != nn)
+                    return 1;
+                if (!same(ro, rn)) {
+                    int32_t k = neuron_find(cw, fn, nn);
+                    assert(k >= 0);
+                    int rc = neuron_build(cw, &cw->neu[k], rn);
+                    if (rc)
+                        return rc;
+                }
+                go = vv_iter_next(&jo, &no, &ro);
+                gn = vv_iter_next(&jn, &nn, &rn);
+            }
+        }
+        ho = vv_iter_next(&io, &fo, &wo);
+        hn = vv_iter_next(&in, &fn, &wn);
+    }
+    return 0;
+}
+
+int dmm__compiled_sync(dmm_net *net, vv w)
+{
+    dmm__compiled *cw = &net->cw;
+    if (cw->built && same(cw->w, w))
+        return 0;
+    int rc = cw->built ? patch(cw, w) : 1;
+    if (rc == 0) {
+        vv_free(net->vc, cw->w);
+        cw->w = vv_ref(w);
+        return 0;
+    }
+    dmm__compiled_free(cw, net->vc);
+    if (rc < 0)
+        return rc;
+    if ((rc = build(net, cw, w)))
+        dmm__compiled_free(cw, net->vc);
+    return rc;
+}
+
+void dmm__compiled_ports(dmm_net *net)
+{
+    dmm__compiled *cw = &net->cw;
+    if (cw->yout_valid) {
+        for (size_t p = 0; p < cw->nports; p++) {
+            const dmm__port *q = &cw->ports[p];
+            cw->pv[p] = q->src < 0 ? VV_ZERO : vv_child(cw->yout[q->src], q->o);
+        }
+    } else {
+        for (size_t p = 0; p < cw->nports; p++) {
+            const dmm__port *q = &cw->ports[p];
+            vv_label path[3] = {q->g, q->ng, q->o};
+            cw->pv[p] = vv_get(net->y, path, 3);
+        }
+    }
+}

@@ -1,0 +1,178 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The cycle's worker threads: started once by dmm_net_set_threads and kept
+ * until the network is freed, woken for each piece of work and waited for.
+ * Work is split into contiguous chunks by index, each worker writing only its
+ * own items, so what a cycle computes does not depend on the thread count.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "net_internal.h"
+
+#define MAX_THREADS 64
+
+struct dmm__pool {
+    unsigned n; /* workers, the calling thread included */
+    pthread_t *tid;
+    pthread_mutex_t mu;
+    pthread_cond_t go, done;
+    uint64_t gen;
+    unsigned pending;
+    bool stop;
+    dmm_net *net;
+    dmm__task_fn fn;
+    void *ud;
+    size_t items;
+    dmm__scratch *scratch; /* n entries, [0] unused (net->s0) */
+};
+
+typedef struct worker_arg {
+    struct dmm__pool *pool;
+    unsigned k;
+} worker_arg;
+
+static void chunk(struct dmm__pool *p, unsigned k)
+{
+    size_t lo = p->items * k / p->n, hi = p->items * (k + 1) / p->n;
+    if (lo < hi)
+        p->fn(p->net, k, lo, hi, p->ud);
+}
+
+static void *worker_main(void *arg)
+{
+    worker_arg a = *(worker_arg *)arg;
+    free(arg);
+    struct dmm__pool *p = a.pool;
+    uint64_t seen = 0;
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        while (!p->stop && p->gen == seen)
+            pthread_cond_wait(&p->go, &p->mu);
+        if (p->stop)
+            break;
+        seen = p->gen;
+        pthread_mutex_unlock(&p->mu);
+        chunk(p, a.k);
+        pthread_mutex_lock(&p->mu);
+        if (--p->pending == 0)
+            pthread_cond_signal(&p->done);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+void dmm__parallel(dmm_net *net, size_t n, dmm__task_fn fn, void *ud)
+{
+    struct dmm__pool *p = net->pool;
+    if (!p || n < 2) {
+        if (n)
+            fn(net, 0, 0, n, ud);
+        return;
+    }
+    pthread_mutex_lock(&p->mu);
+    p->net = net;
+    p->fn = fn;
+    p->ud = ud;
+    p->items = n;
+    p->pending = p->n - 1;
+    p->gen++;
+    pthread_cond_broadcast(&p->go);
+    pthread_mutex_unlock(&p->mu);
+    chunk(p, 0);
+    pthread_mutex_lock(&p->mu);
+    while (p->pending)
+        pthread_cond_wait(&p->done, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+}
+
+dmm__scratch *dmm__scratch_of(dmm_net *net, unsigned worker)
+{
+    return worker == 0 ? &net->s0 : &net->pool->scratch[worker];
+}
+
+static void scratch_free(dmm__scratch *s)
+{
+    free(s->lbuf);
+    free(s->vbuf);
+    *s = (dmm__scratch){0};
+}
+
+static void pool_stop(dmm_net *net)
+{
+    struct dmm__pool *p = net->pool;
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->mu);
+    p->stop = true;
+    pthread_cond_broadcast(&p->go);
+    pthread_mutex_unlock(&p->mu);
+    for (unsigned k = 1; k < p->n; k++)
+        pthread_join(p->tid[k], NULL);
+    for (unsigned k = 1; k < p->n; k++)
+        scratch_free(&p->scratch[k]);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->go);
+    pthread_cond_destroy(&p->done);
+    free(p->tid);
+    free(p->scratch);
+    free(p);
+    net->pool = NULL;
+    net->threads = 1;
+}
+
+void dmm__pool_free(dmm_net *net)
+{
+    pool_stop(net);
+    scratch_free(&net->s0);
+    free(net->work);
+    net->work = NULL;
+    net->work_n = 0;
+}
+
+int dmm_net_set_threads(dmm_net *net, unsigned n, dmm_error *err)
+{
+    dmm_error_clear(err);
+    if (n < 1 || n > MAX_THREADS)
+        return dmm_error_set(err, DMM_E_INVAL, "",
+                             "threads must be from 1 to %d, not %u",
+                             MAX_THREADS, n);
+    if (n == net->threads)
+        return 0;
+    pool_stop(net);
+    if (n == 1)
+        return 0;
+    struct dmm__pool *p = calloc(1, sizeof *p);
+    if (!p || !(p->tid = calloc(n, sizeof *p->tid)) ||
+        !(p->scratch = calloc(n, sizeof *p->scratch))) {
+        if (p)
+            free(p->tid);
+        free(p);
+        return dmm_error_set(err, DMM_E_NOMEM, "", "%s",
+                             dmm_strerror(DMM_E_NOMEM));
+    }
+    p->n = 1;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->go, NULL);
+    pthread_cond_init(&p->done, NULL);
+    net->pool = p;
+    for (unsigned k = 1; k < n; k++) {
+        worker_arg *a = malloc(sizeof *a);
+        if (a)
+            *a = (worker_arg){p, k};
+        if (!a || pthread_create(&p->tid[k], NULL, worker_main, a)) {
+            free(a);
+            pool_stop(net);
+            return dmm_error_set(err, DMM_E_NOMEM, "",
+                                 "cannot start worker thread %u of %u", k, n);
+        }
+        p->n = k + 1;
+    }
+    net->threads = n;
+    return 0;
+}
+
+unsigned dmm_net_threads(const dmm_net *net)
+{
+    return net->threads;
+}
