@@ -1054,6 +1054,80 @@ static void test_flat_leaves(void **state)
     assert_no_leak(f);
 }
 
+/*
+ * vv_sum of many wide terms sums in a scratch array indexed by label: the
+ * result must equal the one-term-at-a-time sum exactly (same order of
+ * additions), with nested children summed per label, cancelled entries
+ * dropped and overflow reported.
+ */
+static void test_sum_dense(void **state)
+{
+    fx *f = *state;
+    vv_ctx *c = f->c;
+    enum { NT = 40, NK = 300, NL = 60 };
+    vv_label ls[NK];
+    char name[16];
+    for (int i = 0; i < NK; i++) {
+        snprintf(name, sizeof name, "s%d", i);
+        ls[i] = tu_label(c, name);
+    }
+    f->base = vv_ctx_bytes(c);
+    for (int round = 0; round < 20; round++) {
+        vv terms[NT], want = VV_ZERO;
+        double w[NT];
+        for (int k = 0; k < NT; k++) {
+            vv_label tl[NL];
+            vv cs[NL];
+            for (int i = 0; i < NL; i++) {
+                tl[i] = ls[below(f, NK)];
+                /* some children nested, some exact opposites of others */
+                if (below(f, 8) == 0)
+                    cs[i] = at_path(f, &f->pool[below(f, NPOOL)], 1,
+                                    vv_number(rnd_double(f)));
+                else
+                    cs[i] = vv_number(below(f, 4) ? rnd_double(f)
+                                                  : (double)below(f, 3));
+            }
+            OK(vv_from_pairs(c, rnd_double(f), NL, tl, cs, &terms[k]));
+            w[k] = below(f, 5) ? rnd_double(f) : (below(f, 2) ? 1.0 : -1.0);
+            vv t = scale(f, w[k], terms[k]), s = add(f, want, t);
+            vv_free(c, t), vv_free(c, want);
+            want = s;
+        }
+        vv got = VV_ZERO;
+        OK(vv_sum(c, NT, w, terms, &got));
+        tu_assert_canonical(c, got);
+        if (!vv_equal(got, want)) {
+            char *sg = str(f, got), *sw = str(f, want);
+            fail_msg("round %d: vv_sum %.400s\n  want %.400s", round, sg, sw);
+        }
+        vv_free(c, got);
+        /* a + (-1)·a + ... : exact cancellation gives canonical zero */
+        double pm[2] = {1.0, -1.0};
+        vv two[2] = {want, want};
+        OK(vv_sum(c, 2, pm, two, &got));
+        assert_true(vv_is_zero(got));
+        for (int k = 0; k < NT; k++)
+            vv_free(c, terms[k]);
+        vv_free(c, want);
+    }
+    /* Overflow in one entry of the scratch array. */
+    vv big[4];
+    double wb[4] = {1e308, 1e308, 1.0, 1.0};
+    for (int k = 0; k < 4; k++) {
+        vv cs[NL];
+        for (int i = 0; i < NL; i++)
+            cs[i] = vv_number(1.0 + i);
+        OK(vv_from_pairs(c, 0.0, NL, ls, cs, &big[k]));
+    }
+    vv got = vv_number(42);
+    assert_int_equal(vv_sum(c, 4, wb, big, &got), DMM_E_NONFINITE);
+    assert_true(got.num == 42 && got.map == NULL);
+    for (int k = 0; k < 4; k++)
+        vv_free(c, big[k]);
+    assert_no_leak(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1072,6 +1146,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_nonfinite, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wide, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flat_leaves, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sum_dense, setup, teardown),
     };
     print_message("test_vv_algebra: seed 0x%016" PRIx64
                   " (set DMM_TEST_SEED to change)\n",

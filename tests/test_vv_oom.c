@@ -138,6 +138,16 @@ static int run_sum(env *e, vv *out)
     vv t[3] = {e->A, e->B, e->A};
     return vv_sum(e->c, 3, w, t, out);
 }
+/* Wide terms over one range of labels, one with a nested entry: the dense
+ * scratch path of vv_sum. */
+static int run_sum_dense(env *e, vv *out)
+{
+    vv_label wl = e->kl[1]; /* "w" */
+    double w[4] = {1, -2, 0.5, 3};
+    vv t[4] = {vv_child(e->A, wl), vv_child(e->B, wl), vv_child(e->mask, wl),
+               vv_child(e->A, wl)};
+    return vv_sum(e->c, 4, w, t, out);
+}
 static double twice(double x, void *ud)
 {
     (void)ud;
@@ -199,6 +209,7 @@ static const oom_op ops[] = {
     {"vv_lincomb", false, NULL, run_lincomb, NULL, NULL},
     {"vv_mult_mask", false, NULL, run_mult_mask, NULL, NULL},
     {"vv_sum", false, NULL, run_sum, NULL, NULL},
+    {"vv_sum (dense)", false, NULL, run_sum_dense, NULL, NULL},
     {"vv_apply", false, NULL, run_apply, NULL, NULL},
     {"vv_to_string", false, NULL, run_to_string, NULL, ok_to_string},
     {"vv_intern", false, NULL, run_intern, fail_intern, ok_intern},

@@ -648,18 +648,218 @@ int vv_scale(vv_ctx *c, double k, vv a, vv *out)
     return scale_val(c, a, k, out);
 }
 
-int vv_sum(vv_ctx *c, size_t n, const double *w, const vv *terms, vv *out)
+/*
+ * Sums of many terms. Adding the terms one at a time into an accumulator
+ * costs a merge (or a point write) per term. Instead, when the labels of the
+ * terms' children fall in a range not much wider than the number of
+ * children, they are summed in one scratch array of doubles indexed by label
+ * (a bitmap records which labels occur), in term order, so the result is the
+ * same double for double as the one-at-a-time sum; the node is then built
+ * once, in label order, by scanning the bitmap. Children that have children
+ * of their own are collected by label and summed the same way, one level
+ * down. Sparse label ranges take the one-at-a-time path.
+ */
+typedef struct sum_term {
+    double w;
+    const vv_map *map;
+} sum_term;
+
+typedef struct deep_entry {
+    vv_label label;
+    uint32_t seq; /* keeps term order among equal labels */
+    sum_term t;
+} deep_entry;
+
+static int cmp_deep(const void *a, const void *b)
 {
-    vv acc = VV_ZERO;
+    const deep_entry *x = a, *y = b;
+    if (x->label != y->label)
+        return x->label < y->label ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static vv_label map_first(const vv_map *m)
+{
+    return vv__keys(m)[0];
+}
+static vv_label map_last(const vv_map *m)
+{
+    while (m->height)
+        m = vv__kids(m)[m->n - 1];
+    return vv__keys(m)[m->n - 1];
+}
+
+static int sum_maps(vv_ctx *c, size_t n, const sum_term *t, vv_map **out);
+
+/* The dense path of sum_maps over labels lo .. lo + range - 1. */
+static int sum_dense(vv_ctx *c, size_t n, const sum_term *t, vv_label lo,
+                     size_t range, size_t total, size_t ndeep, vv_map **out)
+{
+    size_t nwords = (range + 63) / 64;
+    double *acc = vv__alloc(c, range * sizeof *acc);
+    uint64_t *seen = vv__alloc(c, nwords * sizeof *seen);
+    deep_entry *deep = ndeep ? vv__alloc(c, ndeep * sizeof *deep) : NULL;
+    sum_term *grp = ndeep ? vv__alloc(c, ndeep * sizeof *grp) : NULL;
+    int rc = 0;
+    if (!acc || !seen || (ndeep && (!deep || !grp))) {
+        rc = DMM_E_NOMEM;
+        goto done;
+    }
+    memset(seen, 0, nwords * sizeof *seen);
+    size_t nd = 0;
     for (size_t k = 0; k < n; k++) {
-        int rc = vv_axpy(c, &acc, w[k], terms[k]);
-        if (rc) {
-            vv_free(c, acc);
-            return rc;
+        double w = t[k].w;
+        vv_iter it;
+        vv__cursor_init(&it, t[k].map);
+        const vv_map *l;
+        unsigned p;
+        while ((l = vv__leaf_at(&it, &p))) {
+            const vv_label *keys = vv__keys(l);
+            const double *x = vv__nums(l);
+            for (unsigned i = p; i < l->n; i++) {
+                size_t j = keys[i] - lo;
+                uint64_t bit = UINT64_C(1) << (j & 63);
+                double y = w * x[i];
+                if (seen[j >> 6] & bit) {
+                    acc[j] += y;
+                } else {
+                    acc[j] = y;
+                    seen[j >> 6] |= bit;
+                }
+            }
+            vv_map **maps = l->vdepth ? vv__maps(l) : NULL;
+            for (unsigned i = p; maps && i < l->n; i++)
+                if (maps[i])
+                    deep[nd] = (deep_entry){keys[i], (uint32_t)nd,
+                                            (sum_term){w, maps[i]}},
+                    nd++;
+            it.pos[it.top] = l->n;
         }
+    }
+    if (nd > 1)
+        qsort(deep, nd, sizeof *deep, cmp_deep);
+    vv__builder b;
+    vv__build_init(&b, c, total);
+    b.maps = nd > 0;
+    size_t d = 0;
+    for (size_t wi = 0; wi < nwords && !rc; wi++) {
+        for (uint64_t bits = seen[wi]; bits && !rc; bits &= bits - 1) {
+            size_t j = wi * 64 + (size_t)__builtin_ctzll(bits);
+            vv_label label = (vv_label)(lo + j);
+            vv v = {clean(acc[j]), NULL};
+            if (!isfinite(v.num)) {
+                rc = DMM_E_NONFINITE;
+                break;
+            }
+            size_t g = 0;
+            for (; d < nd && deep[d].label == label; d++)
+                grp[g++] = deep[d].t;
+            if (g)
+                rc = sum_maps(c, g, grp, &v.map);
+            if (!rc && !vv_is_zero(v))
+                rc = vv__push(&b, label, v);
+        }
+    }
+    if (!rc)
+        rc = vv__build_finish(&b, out);
+    else
+        vv__build_abort(&b);
+done:
+    if (grp)
+        vv__free_mem(c, grp, ndeep * sizeof *grp);
+    if (deep)
+        vv__free_mem(c, deep, ndeep * sizeof *deep);
+    if (seen)
+        vv__free_mem(c, seen, nwords * sizeof *seen);
+    if (acc)
+        vv__free_mem(c, acc, range * sizeof *acc);
+    return rc;
+}
+
+/* new: Σ t[k].w · t[k].map (weights finite and non-zero), NULL when zero. */
+static int sum_maps(vv_ctx *c, size_t n, const sum_term *t, vv_map **out)
+{
+    size_t total = 0, ndeep = 0;
+    vv_label lo = UINT32_MAX, hi = 0;
+    for (size_t k = 0; k < n; k++) {
+        const vv_map *m = t[k].map;
+        total += m->total;
+        if (m->vdepth) /* some entries have children */
+            ndeep += m->total;
+        if (map_first(m) < lo)
+            lo = map_first(m);
+        if (map_last(m) > hi)
+            hi = map_last(m);
+    }
+    size_t range = (size_t)hi - lo + 1;
+    if (n > 2 && total >= 64 && range <= 4 * total)
+        return sum_dense(c, n, t, lo, range, total, ndeep, out);
+    vv_map *acc = NULL; /* one term at a time */
+    int rc = scale_map(c, t[0].map, t[0].w, &acc);
+    for (size_t k = 1; k < n && !rc; k++) {
+        if (!acc)
+            rc = scale_map(c, t[k].map, t[k].w, &acc);
+        else
+            rc = axpy_map(c, &acc, t[k].w, t[k].map);
+    }
+    if (rc) {
+        if (acc)
+            vv__map_unref(c, acc);
+        return rc;
     }
     *out = acc;
     return 0;
+}
+
+/* new: Σ w[k]·terms[k] for k < n, with the root scalar summed in order. */
+static int sum_vals(vv_ctx *c, size_t n, const double *w, const vv *terms,
+                    vv *out)
+{
+    size_t live = 0, nmaps = 0, last = 0;
+    for (size_t k = 0; k < n; k++) {
+        if (w[k] == 0.0 || vv_is_zero(terms[k]))
+            continue;
+        if (!isfinite(w[k]))
+            return DMM_E_NONFINITE;
+        live++;
+        last = k;
+        nmaps += terms[k].map != NULL;
+    }
+    if (live <= 1) { /* zero, or one term: a reference when w is 1 */
+        if (!live) {
+            *out = VV_ZERO;
+            return 0;
+        }
+        return scale_val(c, terms[last], w[last], out);
+    }
+    double x = 0.0;
+    for (size_t k = 0; k < n; k++)
+        if (w[k] != 0.0 && !vv_is_zero(terms[k]))
+            x += w[k] * terms[k].num;
+    if (!isfinite(x))
+        return DMM_E_NONFINITE;
+    vv r = {clean(x), NULL};
+    if (nmaps) {
+        sum_term small[16], *t = small;
+        if (nmaps > 16 && !(t = vv__alloc(c, nmaps * sizeof *t)))
+            return DMM_E_NOMEM;
+        size_t m = 0;
+        for (size_t k = 0; k < n; k++)
+            if (w[k] != 0.0 && terms[k].map)
+                t[m++] = (sum_term){w[k], terms[k].map};
+        int rc = sum_maps(c, m, t, &r.map);
+        if (t != small)
+            vv__free_mem(c, t, nmaps * sizeof *t);
+        if (rc)
+            return rc;
+    }
+    *out = r;
+    return 0;
+}
+
+int vv_sum(vv_ctx *c, size_t n, const double *w, const vv *terms, vv *out)
+{
+    return sum_vals(c, n, w, terms, out);
 }
 
 /* ---- products
