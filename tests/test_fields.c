@@ -418,6 +418,71 @@ static void test_hysteresis_network(void **state)
     }
 }
 
+/* A bad input met in a running network stops the cycle with the neuron
+ * named and leaves the network as it was (step count and outputs). */
+static void test_meanfield_engine_fault(void **state)
+{
+    fx *x = *state;
+    const char *text =
+        "{\"dmm\": 1, \"matrix\": {\"accum\": {\"self\": {\"accum\": "
+        "{\"accum\": {\"self\": {\"single\": 1}}}}}, \"identity\": "
+        "{\"c\": {\"b\": {\"identity\": {\"c\": {\"b\": 1}}}}}, "
+        "\"mean-field\": {\"m\": {\"beta\": {\"identity\": {\"c\": "
+        "{\"b\": 1}}}}}}, \"outputs\": {\"identity\": {\"c\": {\"b\": "
+        "{\"x\": 2}}}}}";
+    dmm_net *net = NULL;
+    dmm_error err;
+    assert_int_equal(dmm_net_load_text(x->vc, x->reg, text, strlen(text),
+                                       "t.json", &net, &err),
+                     0);
+    vv before = vv_ref(dmm_net_outputs(net));
+    assert_int_equal(dmm_net_step(net, &err), DMM_E_INVAL);
+    assert_non_null(strstr(err.text, "mean-field/m: input beta must be a "
+                                     "number, got a map with 1 children"));
+    assert_int_equal(dmm_net_step_count(net), 0);
+    assert_true(vv_equal(dmm_net_outputs(net), before));
+    vv_free(x->vc, before);
+    dmm_net_free(net);
+}
+
+/*
+ * networks/attention.json: the "richer" product of Q = {a: {u: 1, v: 2},
+ * b: {u: 3}} and K = {u: {x: 1}, v: {x: 2, y: 1}}.
+ * softmax-rows(Q): a = (1, e)/(1 + e) = (r, 1 − r) with r = 1/(1 + e);
+ *   b = (e³, 1)/(e³ + 1) = (1 − s, s) with s = 1/(1 + e³).
+ * softmax-cols(K): x over (u, v) = softmax(1, 2) = (r, 1 − r); y = softmax(0,
+ *   1) = (r, 1 − r) as well.
+ * product a = r·(r, r) + (1 − r)·(1 − r, 1 − r): x = y = r² + (1 − r)²;
+ *   b = (1 − s)·r + s·(1 − r) for x and y.
+ * metric-attention on Q's rows, τ = 4: d²(a, b) = 2² + 2² = 8, score −2:
+ *   w_ab = 1/(1 + e²) = q; y_a = (1 − q)·a + q·b = {u: 1 + 2q, v: 2 − 2q}.
+ * The product needs two cycles (softmax first, then matmul).
+ */
+static void test_attention_network(void **state)
+{
+    fx *x = *state;
+    dmm_net *net = NULL;
+    dmm_error err;
+    char *path = tu_path("networks/attention.json");
+    assert_int_equal(dmm_net_load_file(x->vc, x->reg, path, &net, &err), 0);
+    free(path);
+    for (int t = 0; t < 2; t++)
+        assert_int_equal(dmm_net_step(net, &err), 0);
+    const double e = exp(1.0), r = 1 / (1 + e), s = 1 / (1 + e * e * e),
+                 q = 1 / (1 + e * e);
+    vv y = dmm_net_outputs(net);
+    vv p =
+        at(x, at(x, at(x, y, "matmul", "richer"), "product", NULL), "a", NULL);
+    assert_near(at(x, p, "x", NULL).num, r * r + (1 - r) * (1 - r), 1e-15);
+    assert_near(at(x, p, "y", NULL).num, r * r + (1 - r) * (1 - r), 1e-15);
+    p = at(x, at(x, at(x, y, "matmul", "richer"), "product", NULL), "b", NULL);
+    assert_near(at(x, p, "x", NULL).num, (1 - s) * r + s * (1 - r), 1e-15);
+    vv m = at(x, at(x, y, "metric-attention", "rows-of-q"), "y", NULL);
+    assert_near(at(x, at(x, m, "a", NULL), "u", NULL).num, 1 + 2 * q, 1e-15);
+    assert_near(at(x, at(x, m, "a", NULL), "v", NULL).num, 2 - 2 * q, 1e-15);
+    dmm_net_free(net);
+}
+
 /* ---- attention -------------------------------------------------------------
  */
 
@@ -698,6 +763,10 @@ int main(void)
         cmocka_unit_test(test_meanfield_bistable),
         cmocka_unit_test_setup_teardown(test_meanfield_neuron, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hysteresis_network, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_meanfield_engine_fault, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_attention_network, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_threshold_attention, setup,
                                         teardown),
