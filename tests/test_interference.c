@@ -1,0 +1,418 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The interference library (dmm_interference.h) on cases worked out by hand:
+ * the update rule on two sources, the energy of a two-source image,
+ * preprocessing with and without the rest-state quirk, the tie and all-zero
+ * prediction rules, determinism by seed, and the double-slit update.
+ */
+#include "testutil.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dmm_error.h"
+#include "dmm_interference.h"
+
+/* An image whose sources are all zero strangers (they add no energy). */
+static void blank_image(dmm_if_image *img)
+{
+    memset(img, 0, sizeof *img);
+    for (int s = 0; s < DMM_IF_SOURCES; s++) {
+        img->kind[s] = DMM_IF_STRANGER;
+        img->eta[s] = DMM_IF_ETA_STRANGER;
+    }
+}
+
+static void set_source(dmm_if_image *img, int s, const double f[DMM_IF_DIM])
+{
+    double v[DMM_IF_DIM], sim = 0.0;
+    dmm_if_target(v);
+    memcpy(img->f[s], f, sizeof img->f[s]);
+    for (int k = 0; k < DMM_IF_DIM; k++)
+        sim += f[k] * v[k];
+    img->sim[s] = sim;
+    img->kind[s] = (uint8_t)dmm_if_kind(sim);
+    img->eta[s] = dmm_if_eta(img->kind[s]);
+}
+
+static void test_geometry(void **state)
+{
+    (void)state;
+    /* Corner sources: source 0 at (-4,-4) is 2 from class 0, 18 from 2. */
+    assert_int_equal(dmm_if_dist(0, 0), 2);
+    assert_int_equal(dmm_if_dist(0, 2), 18);
+    assert_int_equal(dmm_if_dist(80, 2), 2);
+    assert_int_equal(dmm_if_dist(8, 3), 2);  /* (-4,+4) next to (-5,+5) */
+    assert_int_equal(dmm_if_dist(72, 1), 2); /* (+4,-4) next to (+5,-5) */
+    assert_int_equal(dmm_if_dist(40, 1), 10);
+    assert_int_equal(dmm_if_class_of_digit(4), 3);
+    assert_int_equal(dmm_if_class_of_digit(3), -1);
+    assert_int_equal(dmm_if_digit_of_class(3), 4);
+    assert_int_equal(dmm_if_kind(0.7), DMM_IF_FRIEND);
+    assert_int_equal(dmm_if_kind(0.69), DMM_IF_STRANGER);
+    assert_int_equal(dmm_if_kind(-0.7), DMM_IF_FOE);
+}
+
+/*
+ * Two sources on a uniform table (every entry 1/25), class 0.
+ * Source 40 (centre, dist 10) is a friend: the 15 entries d >= 10 double,
+ * the row sums to 10/25 + 30/25 = 40/25, so d < 10 -> 1/40, d >= 10 -> 1/20.
+ * Source 0 (dist 2) is a foe: 23 entries times 0.2, sum 2/25 + 4.6/25 =
+ * 6.6/25, so d < 2 -> 1/6.6 and d >= 2 -> 0.2/6.6.
+ * Every other source is a stranger: 23..9 entries halved.
+ */
+static void test_update_two_sources(void **state)
+{
+    (void)state;
+    dmm_if_model *m = malloc(sizeof *m);
+    dmm_if_image img;
+    blank_image(&img);
+    double fr[DMM_IF_DIM] = {0, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+    double foe[DMM_IF_DIM] = {0, -1, -1, -1, -1, -1, -1, -1, -1, -1};
+    for (int k = 1; k < DMM_IF_DIM; k++) {
+        fr[k] /= 3.0;
+        foe[k] /= 3.0;
+    }
+    set_source(&img, 40, fr);
+    set_source(&img, 0, foe);
+    assert_int_equal(img.kind[40], DMM_IF_FRIEND);
+    assert_int_equal(img.kind[0], DMM_IF_FOE);
+
+    dmm_if_model_init_uniform(m);
+    dmm_if_train(m, &img, 0);
+    for (int d = 0; d < DMM_IF_TIMES; d++) {
+        assert_float_equal(dmm_if_route(m, 40, 0, d), d < 10 ? 1.0 / 40 : 0.05,
+                           1e-15);
+        assert_float_equal(dmm_if_route(m, 0, 0, d),
+                           d < 2 ? 1 / 6.6 : 0.2 / 6.6, 1e-15);
+        /* Source 1 (dist 3, stranger): 3 + 22/2 = 14 units. */
+        assert_float_equal(dmm_if_route(m, 1, 0, d),
+                           d < 3 ? 1 / 14.0 : 0.5 / 14.0, 1e-15);
+        /* Other classes untouched. */
+        for (int c = 1; c < DMM_IF_CLASSES; c++)
+            assert_float_equal(dmm_if_route(m, 40, c, d), 1.0 / 25, 0);
+    }
+    double mass[DMM_IF_SOURCES];
+    dmm_if_reachable(m, 0, mass);
+    assert_float_equal(mass[40], 15 * 0.05, 1e-14);
+    assert_float_equal(mass[0], 23 * 0.2 / 6.6, 1e-14);
+
+    /* A second image with the roles swapped: the order does not matter. */
+    dmm_if_image img2;
+    blank_image(&img2);
+    set_source(&img2, 0, fr);
+    set_source(&img2, 40, foe);
+    dmm_if_model *a = malloc(sizeof *a), *b = malloc(sizeof *b);
+    dmm_if_rng r;
+    dmm_if_rng_seed(&r, 7);
+    dmm_if_model_init_random(a, &r);
+    memcpy(b, a, sizeof *a);
+    dmm_if_train(a, &img, 0);
+    dmm_if_train(a, &img2, 0);
+    dmm_if_train(b, &img2, 0);
+    dmm_if_train(b, &img, 0);
+    for (int s = 0; s < DMM_IF_SOURCES; s++)
+        for (int d = 0; d < DMM_IF_TIMES; d++)
+            assert_float_equal(a->p[0][s][d], b->p[0][s][d], 1e-15);
+    free(a);
+    free(b);
+    free(m);
+}
+
+/*
+ * Energy at class 0 with a stranger b = source 0 (dist 2, f = e9, sim 1/3)
+ * and a friend a = source 80 (dist 18, f = [0,1,..,1,0]/sqrt 8, sim 0.943,
+ * orthogonal to e9). t < 2: nothing arrives, 0. 2 <= t < 18: no friend yet,
+ * a = v: 1000 P_b(t) (e9 . v) = 1000 P_b(t) / 3. t >= 18: 1000 (P_a(t) +
+ * P_b(t) e9 . f_a) = 1000 P_a(t).
+ */
+static void test_energy_hand(void **state)
+{
+    (void)state;
+    dmm_if_model *m = malloc(sizeof *m);
+    dmm_if_rng r;
+    dmm_if_rng_seed(&r, 3);
+    dmm_if_model_init_random(m, &r);
+    dmm_if_image img;
+    blank_image(&img);
+    double e9[DMM_IF_DIM] = {0}, fa[DMM_IF_DIM] = {0};
+    e9[9] = 1.0;
+    for (int k = 1; k < 9; k++)
+        fa[k] = 1.0 / sqrt(8.0);
+    set_source(&img, 0, e9);
+    set_source(&img, 80, fa);
+    assert_int_equal(img.kind[0], DMM_IF_STRANGER);
+    assert_int_equal(img.kind[80], DMM_IF_FRIEND);
+    double J[DMM_IF_TIMES];
+    dmm_if_energy(m, &img, 0, J);
+    for (int t = 0; t < DMM_IF_TIMES; t++) {
+        double want = t < 2    ? 0.0
+                      : t < 18 ? 1000 * dmm_if_route(m, 0, 0, t) / 3
+                               : 1000 * dmm_if_route(m, 80, 0, t);
+        assert_float_equal(J[t], want, 1e-12);
+    }
+    /* Two different friends, a is their mean: b = e1 (sim 1/3, a stranger)
+     * at source 0, friends v at source 1 (dist 3) and fa at source 80.
+     * t = 2: a = v, 1000 P_0 / 3. 3 <= t < 18: a = v, 1000 (P_1 + P_0 / 3).
+     * t >= 18: a = (v + fa) / 2, e1 . a = (1/3 + 1/sqrt 8) / 2. */
+    double e1[DMM_IF_DIM] = {0}, v[DMM_IF_DIM];
+    e1[1] = 1.0;
+    dmm_if_target(v);
+    set_source(&img, 0, e1);
+    set_source(&img, 1, v);
+    assert_int_equal(img.kind[1], DMM_IF_FRIEND);
+    dmm_if_energy(m, &img, 0, J);
+    assert_float_equal(J[2], 1000 * dmm_if_route(m, 0, 0, 2) / 3, 1e-12);
+    for (int t = 3; t < 18; t++)
+        assert_float_equal(
+            J[t],
+            1000 * (dmm_if_route(m, 1, 0, t) + dmm_if_route(m, 0, 0, t) / 3),
+            1e-12);
+    double ea = (1.0 / 3 + 1 / sqrt(8.0)) / 2;
+    for (int t = 18; t < DMM_IF_TIMES; t++)
+        assert_float_equal(J[t],
+                           1000 * (dmm_if_route(m, 1, 0, t) +
+                                   dmm_if_route(m, 80, 0, t) +
+                                   dmm_if_route(m, 0, 0, t) * ea),
+                           1e-12);
+    /* The other classes see the same sources at other distances: class 2
+     * (source 80 at dist 2) gets only the friend's mass at t = 2. */
+    dmm_if_energy(m, &img, 2, J);
+    assert_float_equal(J[2], 1000 * dmm_if_route(m, 80, 2, 2), 1e-12);
+    free(m);
+}
+
+/* One lit 3x3 patch (patch row 4, column 4) on a blank image. */
+static void test_preprocess_quirk(void **state)
+{
+    (void)state;
+    uint8_t px[DMM_IF_PIXELS] = {0};
+    for (int y = 12; y < 15; y++)
+        for (int x = 12; x < 15; x++)
+            px[y * 28 + x] = 255;
+    px[27 * 28 + 27] = 255; /* outside the 27 x 27 crop: ignored */
+    dmm_if_image f, c;
+    dmm_if_preprocess(px, DMM_IF_FAITHFUL, &f);
+    dmm_if_preprocess(px, DMM_IF_CORRECTED, &c);
+    /* The lit patch: p = 1 - 1/81 each, normalised to 1/3: a friend. */
+    for (int k = 1; k < DMM_IF_DIM; k++) {
+        assert_float_equal(f.f[40][k], 1.0 / 3, 1e-15);
+        assert_float_equal(c.f[40][k], 1.0 / 3, 1e-15);
+    }
+    assert_int_equal(f.kind[40], DMM_IF_FRIEND);
+    assert_float_equal(f.sim[40], 1.0, 1e-15);
+    /* Blank patch, faithful: centred to -1/81 each, sum != 0, so not the
+     * rest state but [0, -1/3, ...]: a foe (the QUIRK). */
+    assert_float_equal(f.f[0][0], 0.0, 0);
+    for (int k = 1; k < DMM_IF_DIM; k++)
+        assert_float_equal(f.f[0][k], -1.0 / 3, 1e-15);
+    assert_int_equal(f.kind[0], DMM_IF_FOE);
+    assert_float_equal(f.eta[0], DMM_IF_ETA_FOE, 0);
+    /* Corrected: the rest state [1, 0, ...], a stranger. */
+    assert_float_equal(c.f[0][0], 1.0, 0);
+    for (int k = 1; k < DMM_IF_DIM; k++)
+        assert_float_equal(c.f[0][k], 0.0, 0);
+    assert_int_equal(c.kind[0], DMM_IF_STRANGER);
+    /* Source 80 holds pixel (26,26) but not (27,27): blank too. */
+    assert_int_equal(f.kind[80], DMM_IF_FOE);
+
+    /* A uniform image centres to exactly 0: the faithful test fires. */
+    memset(px, 255, sizeof px);
+    dmm_if_preprocess(px, DMM_IF_FAITHFUL, &f);
+    assert_float_equal(f.f[17][0], 1.0, 0);
+    assert_int_equal(f.kind[17], DMM_IF_STRANGER);
+}
+
+static void test_prediction_rules(void **state)
+{
+    (void)state;
+    assert_int_equal(dmm_if_argmax((double[]){0, 0, 0, 0}), 0);
+    assert_int_equal(dmm_if_argmax((double[]){1, 3, 3, 2}), 1);
+    assert_int_equal(dmm_if_argmax((double[]){-1, -2, -0.5, -3}), 2);
+
+    /* Every source a foe [0, -1/3 ...] and no friend: a = v, each J_c(t)
+     * for t >= 2 is -1000 times the mass present, negative. */
+    dmm_if_model *m = malloc(sizeof *m);
+    dmm_if_rng r;
+    dmm_if_rng_seed(&r, 11);
+    dmm_if_model_init_random(m, &r);
+    dmm_if_image img;
+    double foe[DMM_IF_DIM] = {0};
+    for (int k = 1; k < DMM_IF_DIM; k++)
+        foe[k] = -1.0 / 3;
+    blank_image(&img);
+    for (int s = 0; s < DMM_IF_SOURCES; s++)
+        set_source(&img, s, foe);
+    double sc[DMM_IF_CLASSES];
+    assert_int_equal(dmm_if_predict(m, &img, DMM_IF_FAITHFUL, sc), 0);
+    for (int c = 0; c < DMM_IF_CLASSES; c++)
+        assert_float_equal(sc[c], 0.0, 0);
+    int pred = dmm_if_predict(m, &img, DMM_IF_FIX_SCORE, sc);
+    double best = -INFINITY;
+    int want = -1;
+    for (int c = 0; c < DMM_IF_CLASSES; c++) {
+        double J[DMM_IF_TIMES], mx = -INFINITY;
+        dmm_if_energy(m, &img, c, J);
+        for (int t = 2; t < DMM_IF_TIMES; t++)
+            mx = J[t] > mx ? J[t] : mx;
+        assert_true(sc[c] < 0);
+        assert_float_equal(sc[c], mx, 0);
+        if (mx > best) {
+            best = mx;
+            want = c;
+        }
+    }
+    assert_int_equal(pred, want);
+    free(m);
+}
+
+/* A synthetic data set: digit d images lit in a class-specific corner. */
+typedef struct synth {
+    uint8_t *img, *lab;
+    size_t n;
+} synth;
+
+static void synth_make(synth *s, size_t n, uint64_t seed)
+{
+    s->n = n;
+    s->img = calloc(n, DMM_IF_PIXELS);
+    s->lab = malloc(n);
+    dmm_if_rng r;
+    dmm_if_rng_seed(&r, seed);
+    static const int digits[] = {0, 1, 2, 4, 7};
+    for (size_t i = 0; i < n; i++) {
+        int d = digits[i % 5];
+        s->lab[i] = (uint8_t)d;
+        int c = dmm_if_class_of_digit(d);
+        int y0 = (c == 1 || c == 2) ? 15 : 3, x0 = (c >= 2) ? 15 : 3;
+        for (int y = y0; y < y0 + 9; y++)
+            for (int x = x0; x < x0 + 9; x++)
+                if (dmm_if_rng_uniform(&r) < 0.7)
+                    s->img[i * DMM_IF_PIXELS + y * 28 + x] = 200;
+    }
+}
+
+static void test_determinism(void **state)
+{
+    (void)state;
+    synth tr, te;
+    synth_make(&tr, 5500, 1);
+    synth_make(&te, 5 * 980, 2);
+    dmm_if_data train = {tr.img, tr.lab, tr.n}, test = {te.img, te.lab, te.n};
+    dmm_if_options o = {.shots = 3, .seed = 42, .epochs = 2};
+    dmm_if_model *a = malloc(sizeof *a), *b = malloc(sizeof *b);
+    dmm_if_result ra, rb;
+    assert_int_equal(dmm_if_fewshot(&train, &test, &o, a, &ra), 0);
+    assert_int_equal(dmm_if_fewshot(&train, &test, &o, b, &rb), 0);
+    assert_memory_equal(a, b, sizeof *a);
+    assert_memory_equal(&ra, &rb, sizeof ra);
+    assert_int_equal(ra.total, 3920);
+    /* The classes sit in different corners: this is easy. */
+    assert_true(ra.correct > 3500);
+    o.seed = 43;
+    assert_int_equal(dmm_if_fewshot(&train, &test, &o, b, &rb), 0);
+    assert_true(memcmp(a, b, sizeof *a) != 0);
+    /* Mixed order trains on the same images (same seed): same routes up to
+     * rounding, since the update commutes. */
+    o.seed = 42;
+    o.order_mixed = 1;
+    assert_int_equal(dmm_if_fewshot(&train, &test, &o, b, &rb), 0);
+    for (int c = 0; c < DMM_IF_CLASSES; c++)
+        for (int s = 0; s < DMM_IF_SOURCES; s++)
+            for (int d = 0; d < DMM_IF_TIMES; d++)
+                assert_float_equal(a->p[c][s][d], b->p[c][s][d], 1e-12);
+    /* Too many shots, no epochs. */
+    o.shots = 2000;
+    assert_int_equal(dmm_if_fewshot(&train, &test, &o, b, &rb), DMM_E_INVAL);
+    o.shots = 1;
+    o.epochs = 0;
+    assert_int_equal(dmm_if_fewshot(&train, &test, &o, b, &rb), DMM_E_INVAL);
+
+    /* Picks: first K in file order from the split, random ones distinct. */
+    size_t idx[4 * 3];
+    assert_int_equal(dmm_if_pick(tr.lab, tr.n, 5000, 3, 0, NULL, idx), 0);
+    assert_int_equal(idx[0], 5000); /* 5000 % 5 == 0: digit 0 */
+    assert_int_equal(idx[1], 5005);
+    assert_int_equal(idx[3], 5001); /* digit 1 */
+    dmm_if_rng r;
+    dmm_if_rng_seed(&r, 5);
+    assert_int_equal(dmm_if_pick(tr.lab, tr.n, 5000, 3, 1, &r, idx), 0);
+    for (int i = 0; i < 12; i++) {
+        assert_true(idx[i] >= 5000);
+        assert_int_equal(dmm_if_class_of_digit(tr.lab[idx[i]]), i / 3);
+        for (int j = 0; j < i; j++)
+            assert_true(idx[i] != idx[j]);
+    }
+    assert_int_equal(dmm_if_pick(tr.lab, tr.n, 5000, 101, 0, NULL, idx),
+                     DMM_E_INVAL);
+    free(a);
+    free(b);
+    free(tr.img);
+    free(tr.lab);
+    free(te.img);
+    free(te.lab);
+}
+
+/*
+ * Double slit: source 0 always a friend ([0, 1]) trains target 0 (dist 1):
+ * each d >= 1 gains 0.1 per arrival, min(40, 60 - d) arrivals; the row is
+ * then renormalised.
+ */
+static void test_double_slit_update(void **state)
+{
+    (void)state;
+    assert_int_equal(dmm_ds_dist(0, 0), 1);
+    assert_int_equal(dmm_ds_dist(0, 1), 3);
+    assert_int_equal(dmm_ds_dist(1, 0), 3);
+    dmm_ds_model m;
+    dmm_ds_model_init(&m, NULL);
+    dmm_ds_signal sig;
+    for (int tau = 0; tau < DMM_DS_EMIT; tau++) {
+        sig.x[0][tau][0] = 0.0;
+        sig.x[0][tau][1] = 1.0;
+        sig.x[1][tau][0] = 1.0; /* cos 0: a stranger, -0.01 per arrival */
+        sig.x[1][tau][1] = 0.0;
+    }
+    dmm_ds_train(&m, &sig, 0);
+    double w[DMM_DS_TIMES], sum = 0.0;
+    for (int d = 0; d < DMM_DS_TIMES; d++) {
+        int n = d < 1 ? 0 : (60 - d < 40 ? 60 - d : 40);
+        w[d] = 1.0 + 0.1 * n;
+        sum += w[d];
+    }
+    for (int d = 0; d < DMM_DS_TIMES; d++)
+        assert_float_equal(m.p[0][0][d], w[d] / sum, 1e-15);
+    assert_float_equal(m.p[0][1][5], 1.0 / 60, 1e-15); /* other target */
+
+    /* Corrected noise keeps the second source within pi/12 of its phase. */
+    dmm_if_rng r;
+    dmm_if_rng_seed(&r, 1);
+    dmm_ds_signal_make(&sig, 0, DMM_IF_CORRECTED, &r);
+    for (int tau = 0; tau < DMM_DS_EMIT; tau += 8) {
+        assert_true(sig.x[0][tau][1] >
+                    cos(3.14159265358979323846 / 12) - 1e-12);
+        assert_true(sig.x[1][tau][1] <
+                    -cos(3.14159265358979323846 / 12) + 1e-12);
+    }
+    /* Same seed, same run. */
+    dmm_ds_result a, b;
+    dmm_ds_run(9, DMM_IF_CORRECTED, &m, &a);
+    dmm_ds_run(9, DMM_IF_CORRECTED, &m, &b);
+    assert_memory_equal(&a, &b, sizeof a);
+    assert_int_equal(a.total, DMM_DS_TRIALS);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_geometry),
+        cmocka_unit_test(test_update_two_sources),
+        cmocka_unit_test(test_energy_hand),
+        cmocka_unit_test(test_preprocess_quirk),
+        cmocka_unit_test(test_prediction_rules),
+        cmocka_unit_test(test_determinism),
+        cmocka_unit_test(test_double_slit_update),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
