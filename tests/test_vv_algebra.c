@@ -1102,6 +1102,18 @@ static void test_sum_dense(void **state)
             fail_msg("round %d: vv_sum %.400s\n  want %.400s", round, sg, sw);
         }
         vv_free(c, got);
+        /* lincomb of a row selecting every term is the same sum */
+        vv row = VV_ZERO, m = VV_ZERO, rv[NT], mv[NT];
+        for (int k = 0; k < NT; k++) {
+            rv[k] = vv_number(w[k]);
+            mv[k] = vv_ref(terms[k]);
+        }
+        OK(vv_from_pairs(c, 0.0, NT, ls, rv, &row));
+        OK(vv_from_pairs(c, 0.0, NT, ls, mv, &m));
+        OK(vv_lincomb(c, row, m, &got));
+        if (!vv_equal(got, want))
+            fail_msg("round %d: vv_lincomb differs from the sum", round);
+        vv_free(c, got), vv_free(c, row), vv_free(c, m);
         /* a + (-1)·a + ... : exact cancellation gives canonical zero */
         double pm[2] = {1.0, -1.0};
         vv two[2] = {want, want};

@@ -865,40 +865,61 @@ int vv_sum(vv_ctx *c, size_t n, const double *w, const vv *terms, vv *out)
 /* ---- products
  * ---------------------------------------------------------------- */
 
-static int lincomb_rec(vv_ctx *c, vv row, vv m, vv *acc)
+/*
+ * lincomb(row, m) is a sum: every path p where row has a scalar w gives the
+ * term w·(m at p). The terms are collected first (counted, then filled) and
+ * summed at once by sum_vals, in path order, as one vv_axpy per term would.
+ */
+typedef struct lin_terms {
+    size_t n;
+    double *w; /* NULL while counting */
+    vv *t;
+} lin_terms;
+
+static void lincomb_rec(vv row, vv m, lin_terms *lt)
 {
-    if (row.num != 0.0) {
-        int rc = vv_axpy(c, acc, row.num, m);
-        if (rc)
-            return rc;
+    if (row.num != 0.0 && !vv_is_zero(m)) {
+        if (lt->w) {
+            lt->w[lt->n] = row.num;
+            lt->t[lt->n] = m;
+        }
+        lt->n++;
     }
     if (!row.map || !m.map)
-        return 0;
+        return;
     vv_iter it;
     vv__cursor_init(&it, row.map);
     vv_label k;
-    vv r;
-    while (vv__next(&it, &k, &r)) {
-        vv mc;
-        if (vv__map_find(m.map, k, &mc)) {
-            int rc = lincomb_rec(c, r, mc, acc);
-            if (rc)
-                return rc;
-        }
-    }
-    return 0;
+    vv r, mc;
+    while (vv__next(&it, &k, &r))
+        if (vv__map_find(m.map, k, &mc))
+            lincomb_rec(r, mc, lt);
 }
 
 int vv_lincomb(vv_ctx *c, vv row, vv m, vv *out)
 {
-    vv acc = VV_ZERO;
-    int rc = lincomb_rec(c, row, m, &acc);
-    if (rc) {
-        vv_free(c, acc);
-        return rc;
+    lin_terms lt = {0, NULL, NULL};
+    lincomb_rec(row, m, &lt);
+    size_t n = lt.n;
+    double ws[16];
+    vv ts[16];
+    lt = (lin_terms){0, ws, ts};
+    if (n > 16) {
+        lt.w = vv__alloc(c, n * sizeof *lt.w);
+        lt.t = vv__alloc(c, n * sizeof *lt.t);
     }
-    *out = acc;
-    return 0;
+    int rc = DMM_E_NOMEM;
+    if (lt.w && lt.t) {
+        lincomb_rec(row, m, &lt);
+        rc = sum_vals(c, n, lt.w, lt.t, out);
+    }
+    if (n > 16) {
+        if (lt.w)
+            vv__free_mem(c, lt.w, n * sizeof *lt.w);
+        if (lt.t)
+            vv__free_mem(c, lt.t, n * sizeof *lt.t);
+    }
+    return rc;
 }
 
 static int mask_rec(vv_ctx *c, vv mask, vv m, vv *out);
