@@ -17,7 +17,7 @@
 
 #include "vv.h"
 
-#define VV__LEAF_MAX    64
+#define VV__LEAF_MAX    128
 #define VV__FANOUT      64
 #define VV__MAX_HEIGHT  8
 #define VV__LABEL_PAGE  4096
