@@ -6,8 +6,8 @@
  * thousands of children (every neuron of a type sits under one node), and Self
  * adds small deltas to it every cycle. With one array, changing one weight
  * copies the whole node; here it copies one leaf and its interior ancestors,
- * O(128 + 64 · height). Small maps are a single leaf, so the common case is a flat
- * sorted array scanned in order, which is what merges want.
+ * O(128 + 64 · height) entries. Small maps are a single leaf, so the common
+ * case is a flat sorted array scanned in order, which is what merges want.
  *
  * Sharing: nodes are reference-counted and immutable while shared. A writer
  * that owns the only reference (refs == 1) may change a node in place; the
