@@ -25,6 +25,7 @@ static const char *const builtin_names[] = {
 static const char *const later_names[] = {
     "mean-field",   "threshold-attention", "metric-attention",
     "softmax-rows", "softmax-cols",        "matmul",
+    "delay",        "interference",
 };
 #define N_SPEC3    (sizeof builtin_names / sizeof builtin_names[0])
 #define N_BUILTINS (N_SPEC3 + sizeof later_names / sizeof later_names[0])

@@ -15,10 +15,18 @@ extern const dmm_neuron_type dmm__builtin_basic[];
 extern const dmm_neuron_type dmm__builtin_activation[];
 extern const dmm_neuron_type dmm__builtin_meanfield[];
 extern const dmm_neuron_type dmm__builtin_attention[];
+extern const dmm_neuron_type dmm__builtin_interference[];
+
+/* The delay line's longest memory: its outputs are the ages "0" .. "63". */
+enum { DMM__DELAY_MAX = 64 };
 
 typedef struct dmm__builtin_labels {
     vv_label this_; /* cons: the newest element */
     vv_label rest;  /* cons: the list before it */
+    /* delay, interference: age labels "0" .. "63" (interned after every
+     * built-in table, so the tables' own labels keep their ids) */
+    vv_label age[DMM__DELAY_MAX];
+    vv_label count; /* interference: state key, cycles with arrivals */
 } dmm__builtin_labels;
 
 /*

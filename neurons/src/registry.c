@@ -171,12 +171,18 @@ int dmm_registry_add_builtins(dmm_registry *r)
     }
     const dmm_neuron_type *tables[] = {
         dmm__builtin_basic, dmm__builtin_activation, dmm__builtin_meanfield,
-        dmm__builtin_attention};
+        dmm__builtin_attention, dmm__builtin_interference};
     for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++)
         for (const dmm_neuron_type *t = tables[i]; t->name; t++)
             if ((rc = dmm_registry_add(r, t)))
                 return rc;
-    return 0;
+    for (int a = 0; a < DMM__DELAY_MAX; a++) {
+        char s[8];
+        snprintf(s, sizeof s, "%d", a);
+        if ((rc = vv_intern_cstr(r->vc, s, &r->builtin.age[a])))
+            return rc;
+    }
+    return vv_intern_cstr(r->vc, "count", &r->builtin.count);
 }
 
 const dmm__builtin_labels *dmm__builtin_labels_of(const dmm_type_info *t)

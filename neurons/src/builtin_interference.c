@@ -1,0 +1,546 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Induced interference training as neurons (spec interference.md §3,
+ * docs/experiments.md "As a DMM network"): `delay`, a delay line whose output
+ * "a" is {a: its input of a cycles ago}, and `interference`, a target that
+ * takes its arrivals {age: {source: P·[1, f]}} through W, computes the energy
+ * J(t), keeps its maximum and sum over an episode, and writes the update rule's
+ * change of its own routes into Self's `delta`, reading them through Self.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "builtins.h"
+
+#define NAMES(...) ((const char *const[]){__VA_ARGS__, NULL})
+
+/* Arrival vectors are decoded into dense arrays of at most this many
+ * components (MNIST has 10, the double slit 2). */
+enum { DIM_MAX = 64 };
+
+/* Age index of label l, -1 when l is not an age label. */
+static int age_of(const dmm__builtin_labels *bl, vv_label l)
+{
+    /* The ages are normally interned one after the other. */
+    if (l >= bl->age[0] && l - bl->age[0] < DMM__DELAY_MAX &&
+        bl->age[l - bl->age[0]] == l)
+        return (int)(l - bl->age[0]);
+    for (int a = 0; a < DMM__DELAY_MAX; a++)
+        if (bl->age[a] == l)
+            return a;
+    return -1;
+}
+
+/* A scalar input: a bare number, 0 when absent; a map is an error. */
+static int scalar_input(dmm_fire *f, size_t k, double *out)
+{
+    vv v = dmm_fire_in(f, k);
+    if (!vv_is_scalar(v))
+        return dmm__fire_failf(f, DMM_E_INVAL,
+                               "input %s must be a bare number, got a map "
+                               "with %zu children",
+                               f->type->desc->inputs[k], vv_nchildren(v));
+    *out = v.num;
+    return 0;
+}
+
+/* ---- delay ---------------------------------------------------------------
+ *
+ * State {a: X_(t-a)} for the ages a < length whose input was not zero; the
+ * input of this cycle is age 0. Output "a" is {a: X_(t-a)}: the age is kept
+ * inside the value too, so that a neuron summing several ages through W still
+ * sees them apart. The ages are labels interned once by the registry.
+ */
+static int fire_delay(dmm_fire *f)
+{
+    const dmm__builtin_labels *bl = dmm__builtin_labels_of(f->type);
+    double len = dmm_fire_param(f, 0);
+    if (!(len >= 1 && len <= DMM__DELAY_MAX && len == floor(len)))
+        return dmm__fire_failf(f, DMM_E_INVAL,
+                               "length must be an integer from 1 to %d, not %g",
+                               DMM__DELAY_MAX, len);
+    int n_age = (int)len;
+    vv_label lab[DMM__DELAY_MAX];
+    vv kid[DMM__DELAY_MAX];
+    size_t n = 0;
+    if (!vv_is_zero(f->input)) {
+        lab[n] = bl->age[0];
+        kid[n++] = vv_ref(f->input);
+    }
+    if (f->state.num != 0)
+        return dmm__fire_failf(f, DMM_E_INVAL,
+                               "state must be {age: input}, not a number");
+    vv_iter it;
+    vv_label l;
+    vv x;
+    vv_iter_init(&it, f->state);
+    while (vv_iter_next(&it, &l, &x)) {
+        int a = age_of(bl, l);
+        if (a < 0) {
+            for (size_t k = 0; k < n; k++)
+                vv_free(f->vc, kid[k]);
+            return dmm__fire_failf(
+                f, DMM_E_INVAL, "state key \"%s\" is not an age 0..%d",
+                vv_label_str(f->vc, l, NULL), DMM__DELAY_MAX - 1);
+        }
+        if (a + 1 < n_age) {
+            lab[n] = bl->age[a + 1];
+            kid[n++] = vv_ref(x);
+        }
+    }
+    /* Outputs {a: {a: X}} beside the state {a: X}. */
+    vv out[DMM__DELAY_MAX];
+    int rc = 0;
+    size_t made = 0;
+    for (; made < n && !rc; made++)
+        rc = vv_wrap(f->vc, 0.0, lab[made], kid[made], &out[made]);
+    if (rc) {
+        for (size_t k = 0; k + 1 < made; k++)
+            vv_free(f->vc, out[k]);
+        for (size_t k = 0; k < n; k++)
+            vv_free(f->vc, kid[k]);
+        return dmm__fire_fail(f, rc);
+    }
+    vv state, output;
+    if ((rc = vv_from_pairs(f->vc, 0.0, n, lab, kid, &state))) {
+        for (size_t k = 0; k < n; k++)
+            vv_free(f->vc, out[k]);
+        return dmm__fire_fail(f, rc);
+    }
+    if ((rc = vv_from_pairs(f->vc, 0.0, n, lab, out, &output))) {
+        vv_free(f->vc, state);
+        return dmm__fire_fail(f, rc);
+    }
+    f->output = output;
+    f->new_state = state;
+    return 0;
+}
+
+/* ---- interference --------------------------------------------------------
+ *
+ * Descriptor indexes of the inputs, outputs and parameters. */
+enum { IN_IN, IN_BLOCKED, IN_TARGET, IN_ROUTES, IN_RESET, IN_LEARN };
+enum { OUT_ENERGY, OUT_SCORE, OUT_PEAK, OUT_TOTAL, OUT_DELTA };
+enum { P_FRIEND, P_FOE, P_ETA_FRIEND, P_ETA_STRANGER, P_ETA_FOE, P_SCALE };
+
+/* Component labels of the dense arrays: the target's first, then any
+ * others met in arrivals (their target component is 0). */
+typedef struct comps {
+    vv_label l[DIM_MAX];
+    int n;
+} comps;
+
+static int comp_index(comps *c, vv_label l)
+{
+    for (int k = 0; k < c->n; k++)
+        if (c->l[k] == l)
+            return k;
+    if (c->n == DIM_MAX)
+        return -1;
+    c->l[c->n] = l;
+    return c->n++;
+}
+
+/* The sums of one firing's energy. */
+typedef struct energy_work {
+    dmm_fire *f;
+    comps comp;
+    double v[DIM_MAX];
+    double fr_mass, fr_sum[DIM_MAX], rest[DIM_MAX];
+    size_t n_friend, n_arr;
+    double th_friend, th_foe, eta[3];
+} energy_work;
+
+static const char *lstr(const dmm_fire *f, vv_label l)
+{
+    return vv_label_str(f->vc, l, NULL);
+}
+
+/*
+ * One arrival r = P·[1, f] (scalar part P, the route mass; children P·f):
+ * its class by f·v against the thresholds, its part of the energy sums, and
+ * its eta·P in *eta_mass.
+ */
+static int arrival(energy_work *w, vv_label age, vv_label src, vv r,
+                   double *eta_mass)
+{
+    dmm_fire *f = w->f;
+    double m = r.num;
+    if (!(m > 0))
+        return dmm__fire_failf(f, DMM_E_INVAL,
+                               "arrival %s/%s has no positive scalar part "
+                               "(the route mass: every source vector must "
+                               "carry the scalar 1)",
+                               lstr(f, age), lstr(f, src));
+    double x[DIM_MAX] = {0};
+    vv_iter it;
+    vv_label l;
+    vv c;
+    vv_iter_init(&it, r);
+    while (vv_iter_next(&it, &l, &c)) {
+        int k = comp_index(&w->comp, l);
+        if (k < 0)
+            return dmm__fire_failf(f, DMM_E_INVAL,
+                                   "arrival %s/%s: more than %d vector "
+                                   "components in all",
+                                   lstr(f, age), lstr(f, src), DIM_MAX);
+        if (c.map)
+            return dmm__fire_failf(f, DMM_E_INVAL,
+                                   "arrival %s/%s must be a flat vector "
+                                   "{component: number}",
+                                   lstr(f, age), lstr(f, src));
+        x[k] = c.num;
+    }
+    double sim = 0;
+    for (int k = 0; k < w->comp.n; k++)
+        sim += (x[k] / m) * w->v[k];
+    int kind = sim >= w->th_friend ? 0 : sim <= w->th_foe ? 2 : 1;
+    if (kind == 0) {
+        w->fr_mass += m;
+        for (int k = 0; k < w->comp.n; k++)
+            w->fr_sum[k] += x[k] / m;
+        w->n_friend++;
+    } else {
+        for (int k = 0; k < w->comp.n; k++)
+            w->rest[k] += x[k];
+    }
+    w->n_arr++;
+    *eta_mass = m * w->eta[kind];
+    return 0;
+}
+
+/* Walk the arrivals {age: {source: r}}; when grad is not NULL, add each
+ * arrival's eta·P at (*grad)[source][age]. */
+static int energy(energy_work *w, vv in, vv *grad)
+{
+    dmm_fire *f = w->f;
+    if (in.num != 0)
+        return dmm__fire_failf(f, DMM_E_INVAL,
+                               "input in must be {age: {source: vector}}, "
+                               "not a number");
+    vv_iter ia, is;
+    vv_label age, src;
+    vv byage, r;
+    vv_iter_init(&ia, in);
+    while (vv_iter_next(&ia, &age, &byage)) {
+        if (byage.num != 0 || !byage.map)
+            return dmm__fire_failf(f, DMM_E_INVAL,
+                                   "input in at age %s must be {source: "
+                                   "vector}",
+                                   lstr(f, age));
+        vv_iter_init(&is, byage);
+        while (vv_iter_next(&is, &src, &r)) {
+            double em;
+            int rc = arrival(w, age, src, r, &em);
+            if (rc)
+                return rc;
+            if (!grad || em == 0)
+                continue;
+            vv_label path[2] = {src, age};
+            vv next;
+            double sum = vv_get(*grad, path, 2).num + em;
+            if ((rc = vv_set(f->vc, *grad, path, 2, vv_number(sum), &next)))
+                return dmm__fire_fail(f, rc);
+            vv_free(f->vc, *grad);
+            *grad = next;
+        }
+    }
+    return 0;
+}
+
+/* J = scale · (friends' mass + rest · a), a the mean of the friends'
+ * vectors, or v when no friend arrived. */
+static double energy_value(const energy_work *w, double scale)
+{
+    double dot = 0;
+    for (int k = 0; k < w->comp.n; k++) {
+        double a = w->n_friend ? w->fr_sum[k] / (double)w->n_friend : w->v[k];
+        dot += w->rest[k] * a;
+    }
+    return scale * (w->fr_mass + dot);
+}
+
+/*
+ * The update of one route row: new[d] = (P[d] + pending[d]) / S for the
+ * reachable routes, P[d] / S for the blocked ones, S the sum of the numerators
+ * in age order (so a row of the spec's P[s][c][.] is renormalised over all its
+ * durations). Out: {age: new - old} for the reachable and the blocked row.
+ */
+static int row_update(dmm_fire *f, vv reach, vv blocked, vv pend, vv *d_in,
+                      vv *d_bl)
+{
+    const dmm__builtin_labels *bl = dmm__builtin_labels_of(f->type);
+    double p[DMM__DELAY_MAX] = {0}, add[DMM__DELAY_MAX] = {0};
+    signed char where[DMM__DELAY_MAX] = {0}; /* 1 reachable, 2 blocked */
+    vv rows[2] = {reach, blocked};
+    vv_iter it;
+    vv_label l;
+    vv x;
+    for (int side = 0; side < 2; side++) {
+        vv_iter_init(&it, rows[side]);
+        while (vv_iter_next(&it, &l, &x)) {
+            int a = age_of(bl, l);
+            if (a < 0)
+                return dmm__fire_failf(f, DMM_E_INVAL,
+                                       "route from output \"%s\": not an age "
+                                       "0..%d",
+                                       lstr(f, l), DMM__DELAY_MAX - 1);
+            if (x.map || where[a])
+                return dmm__fire_failf(
+                    f, DMM_E_INVAL,
+                    "route of age %s must be one number in in or blocked",
+                    lstr(f, l));
+            p[a] = x.num;
+            where[a] = (signed char)(side + 1);
+        }
+    }
+    vv_iter_init(&it, pend);
+    while (vv_iter_next(&it, &l, &x)) {
+        int a = age_of(bl, l);
+        if (a < 0 || where[a] != 1)
+            return dmm__fire_failf(f, DMM_E_INVAL,
+                                   "arrival at age %s has no reachable route "
+                                   "to learn",
+                                   lstr(f, l));
+        add[a] = x.num;
+    }
+    double val[DMM__DELAY_MAX], sum = 0;
+    for (int a = 0; a < DMM__DELAY_MAX; a++) {
+        val[a] = where[a] == 1 ? p[a] + add[a] : p[a];
+        sum += val[a];
+    }
+    if (!(sum > 0) || !isfinite(sum))
+        return dmm__fire_failf(f, DMM_E_NONFINITE,
+                               "a route row sums to %g after the update and "
+                               "cannot be renormalised",
+                               sum);
+    vv_label lab[2][DMM__DELAY_MAX];
+    vv kid[2][DMM__DELAY_MAX];
+    size_t n[2] = {0, 0};
+    for (int a = 0; a < DMM__DELAY_MAX; a++) {
+        if (!where[a])
+            continue;
+        int side = where[a] - 1;
+        lab[side][n[side]] = bl->age[a];
+        kid[side][n[side]++] = vv_number(val[a] / sum - p[a]);
+    }
+    int rc = vv_from_pairs(f->vc, 0, n[0], lab[0], kid[0], d_in);
+    if (!rc && (rc = vv_from_pairs(f->vc, 0, n[1], lab[1], kid[1], d_bl)))
+        vv_free(f->vc, *d_in);
+    return rc ? dmm__fire_fail(f, rc) : 0;
+}
+
+/* *acc = *acc with sub at path (takes sub). */
+static int put(dmm_fire *f, vv *acc, const vv_label *path, size_t n, vv sub)
+{
+    vv next;
+    int rc = vv_set(f->vc, *acc, path, n, sub, &next);
+    vv_free(f->vc, sub);
+    if (rc)
+        return rc;
+    vv_free(f->vc, *acc);
+    *acc = next;
+    return 0;
+}
+
+/*
+ * The change of this neuron's routes for the pending update. routes is
+ * W[type][name] read through Self: its `in` row holds the reachable routes
+ * {g: {ng: {age: P}}}, its `blocked` row those shorter than the distance. The
+ * source key of an arrival is the name ng of the neuron it came through.
+ * Out (new): the six-level delta {type: {name: {in: ..., blocked: ...}}}.
+ */
+static int commit(dmm_fire *f, vv routes, vv pending, vv *out)
+{
+    vv_label in_l = f->type->in[IN_IN], bl_l = f->type->in[IN_BLOCKED];
+    vv reach_all = vv_child(routes, in_l);
+    vv blocked_all = vv_child(routes, bl_l);
+    vv acc = VV_ZERO;
+    size_t matched = 0;
+    vv_iter ig, in;
+    vv_label g, ng;
+    vv byname, row;
+    vv_iter_init(&ig, reach_all);
+    while (vv_iter_next(&ig, &g, &byname)) {
+        vv_iter_init(&in, byname);
+        while (vv_iter_next(&in, &ng, &row)) {
+            vv pend = vv_child(pending, ng);
+            if (vv_is_zero(pend))
+                continue;
+            matched++;
+            vv_label gn[2] = {g, ng};
+            vv d_in, d_bl;
+            int rc = row_update(f, row, vv_get(blocked_all, gn, 2), pend, &d_in,
+                                &d_bl);
+            if (rc) {
+                vv_free(f->vc, acc);
+                return rc;
+            }
+            vv_label pin[3] = {in_l, g, ng}, pbl[3] = {bl_l, g, ng};
+            if ((rc = put(f, &acc, pin, 3, d_in)) ||
+                (rc = put(f, &acc, pbl, 3, d_bl))) {
+                vv_free(f->vc, acc);
+                return dmm__fire_fail(f, rc);
+            }
+        }
+    }
+    if (matched != vv_nchildren(pending)) {
+        vv_free(f->vc, acc);
+        return dmm__fire_failf(f, DMM_E_INVAL,
+                               "%zu sources arrived while learning but %zu "
+                               "have a route row in input in as read through "
+                               "input routes (link routes to Self's output at "
+                               "this neuron's own row)",
+                               vv_nchildren(pending), matched);
+    }
+    vv_label path[2] = {f->type->name, f->name};
+    int rc = vv_set(f->vc, VV_ZERO, path, 2, acc, out);
+    vv_free(f->vc, acc);
+    return rc ? dmm__fire_fail(f, rc) : 0;
+}
+
+static int fire_interference(dmm_fire *f)
+{
+    const dmm__builtin_labels *bl = dmm__builtin_labels_of(f->type);
+    const vv_label *out_l = f->type->out;
+    vv_label learn_l = f->type->in[IN_LEARN];
+    double reset, learn;
+    int rc;
+    if ((rc = scalar_input(f, IN_RESET, &reset)) ||
+        (rc = scalar_input(f, IN_LEARN, &learn)))
+        return rc;
+
+    energy_work w = {.f = f};
+    w.th_friend = dmm_fire_param(f, P_FRIEND);
+    w.th_foe = dmm_fire_param(f, P_FOE);
+    w.eta[0] = dmm_fire_param(f, P_ETA_FRIEND);
+    w.eta[1] = dmm_fire_param(f, P_ETA_STRANGER);
+    w.eta[2] = dmm_fire_param(f, P_ETA_FOE);
+    double scale = dmm_fire_param(f, P_SCALE);
+
+    vv target = dmm_fire_in(f, IN_TARGET);
+    vv_iter it;
+    vv_label l;
+    vv c;
+    vv_iter_init(&it, target);
+    while (vv_iter_next(&it, &l, &c)) {
+        int k = comp_index(&w.comp, l);
+        if (k < 0 || c.map)
+            return dmm__fire_failf(f, DMM_E_INVAL,
+                                   "input target must be a flat vector of at "
+                                   "most %d components",
+                                   DIM_MAX);
+        w.v[k] = c.num;
+    }
+
+    /* The episode so far; a reset first applies the pending update. */
+    double score = vv_child(f->state, out_l[OUT_SCORE]).num;
+    double peak = vv_child(f->state, out_l[OUT_PEAK]).num;
+    double total = vv_child(f->state, out_l[OUT_TOTAL]).num;
+    double count = vv_child(f->state, bl->count).num;
+    bool learning = vv_child(f->state, learn_l).num != 0;
+    vv pending = vv_ref(vv_child(f->state, out_l[OUT_DELTA]));
+    vv delta = VV_ZERO;
+    if (reset != 0) {
+        if (!vv_is_zero(pending) &&
+            (rc = commit(f, dmm_fire_in(f, IN_ROUTES), pending, &delta))) {
+            vv_free(f->vc, pending);
+            return rc;
+        }
+        score = peak = total = count = 0;
+        learning = false;
+        vv_free(f->vc, pending);
+        pending = VV_ZERO;
+    }
+    learning |= learn > 0;
+
+    if ((rc = energy(&w, dmm_fire_in(f, IN_IN), learning ? &pending : NULL)))
+        goto fail;
+    double j = energy_value(&w, scale);
+    if (!isfinite(j)) {
+        rc = dmm__fire_failf(f, DMM_E_NONFINITE, "the energy is not finite");
+        goto fail;
+    }
+    score = fmax(score, j);
+    if (w.n_arr > 0) {
+        peak = count > 0 ? fmax(peak, j) : j;
+        count++;
+    }
+    total += j;
+    if (!isfinite(total)) {
+        rc = dmm__fire_failf(f, DMM_E_NONFINITE, "the total is not finite");
+        goto fail;
+    }
+
+    vv_label ol[5] = {out_l[OUT_ENERGY], out_l[OUT_SCORE], out_l[OUT_PEAK],
+                      out_l[OUT_TOTAL], out_l[OUT_DELTA]};
+    vv ov[5] = {vv_number(j), vv_number(score), vv_number(peak),
+                vv_number(total), delta};
+    delta = VV_ZERO;
+    vv output;
+    if ((rc = vv_from_pairs(f->vc, 0, 5, ol, ov, &output))) {
+        rc = dmm__fire_fail(f, rc);
+        goto fail;
+    }
+    vv_label sl[6] = {out_l[OUT_SCORE], out_l[OUT_PEAK], out_l[OUT_TOTAL],
+                      bl->count,        learn_l,         out_l[OUT_DELTA]};
+    vv sv[6] = {vv_number(score),
+                vv_number(peak),
+                vv_number(total),
+                vv_number(count),
+                vv_number(learning ? 1 : 0),
+                pending};
+    pending = VV_ZERO;
+    if ((rc = vv_from_pairs(f->vc, 0, 6, sl, sv, &f->new_state))) {
+        vv_free(f->vc, output);
+        return dmm__fire_fail(f, rc);
+    }
+    f->output = output;
+    return 0;
+fail:
+    vv_free(f->vc, pending);
+    vv_free(f->vc, delta);
+    return rc;
+}
+
+const dmm_neuron_type dmm__builtin_interference[] = {
+    {.name = "delay",
+     .summary = "delay line: output a (an age \"0\" .. length-1) is {a: the "
+                "input map of a cycles ago}, absent when that input was {}; "
+                "the age is kept inside the value so that ages summed through "
+                "W stay apart (spec interference.md §3)",
+     .outputs_doc = "the ages `0` .. length−1",
+     .params =
+         (const dmm_param_spec[]){
+             {"length", 1, "how many cycles it remembers, 1 to 64"},
+             {NULL, 0, NULL}},
+     .stateful = true,
+     .fn = fire_delay},
+    {.name = "interference",
+     .summary =
+         "induced interference target (spec interference.md §1-3): in holds "
+         "arrivals {age: {source: P·[1, f]}} (scalar part = the route mass "
+         "P); friends have f·target >= friend, foes <= foe; energy J = scale "
+         "· (friends' P + (others' P f) · a), a = friends' mean f or target; "
+         "score = max(0, J since reset), peak = max J over cycles with "
+         "arrivals, total = sum of J. reset (a number) starts an episode; "
+         "learn > 0 makes it a training one, adding eta·P of each arrival; "
+         "the next reset emits on delta the change of its routes (read on "
+         "routes: its own row of W through Self), each row (P + added) / sum "
+         "over in and blocked",
+     .inputs = NAMES("in", "blocked", "target", "routes", "reset", "learn"),
+     .outputs = NAMES("energy", "score", "peak", "total", "delta"),
+     .params =
+         (const dmm_param_spec[]){
+             {"friend", 0.7, "similarity from which a source is a friend"},
+             {"foe", -0.7, "similarity up to which a source is a foe"},
+             {"eta-friend", 1, "learning rate of friends"},
+             {"eta-stranger", -0.5, "learning rate of strangers"},
+             {"eta-foe", -0.8, "learning rate of foes"},
+             {"scale", 1000, "energy multiplier"},
+             {NULL, 0, NULL}},
+     .stateful = true,
+     .fn = fire_interference},
+    {.name = NULL},
+};
