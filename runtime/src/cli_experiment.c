@@ -19,6 +19,7 @@
 #include "cli.h"
 #include "dmm_idx.h"
 #include "dmm_interference.h"
+#include "experiment_network.h"
 
 extern char **environ;
 
@@ -131,11 +132,6 @@ static int parse_args(int argc, char **argv, xopts *x)
     if (fewshot && !x->data)
         return dmm__usage_error(CMD, "mnist-fewshot needs --data DIR (get "
                                      "the files with tools/fetch-mnist.sh)");
-    if (x->network)
-        return dmm__usage_error(CMD,
-                                "--engine network is not available yet for "
-                                "%s; use --engine direct",
-                                x->name);
     return 0;
 }
 
@@ -332,6 +328,29 @@ static int load_set(const char *dir, const char *prefix, dmm_mnist *m)
     return 0;
 }
 
+/* --engine network: networks/mnist-interference.json run by the engine
+ * (experiment_network.c); DMM_EXIT_INPUT after printing its error. */
+static int run_fewshot_network(const dmm_if_data *train,
+                               const dmm_if_data *test,
+                               const dmm_if_options *o, dmm_if_model *model,
+                               dmm_if_result *res)
+{
+    char path[PATH_MAX];
+    dmm_error err;
+    dmm_error_clear(&err);
+    if (!dmm__network_find("mnist-interference.json", path, sizeof path)) {
+        fprintf(stderr, "dmm experiment: cannot find "
+                        "networks/mnist-interference.json\n");
+        return DMM_EXIT_INPUT;
+    }
+    if (dmm__fewshot_network(path, train, test, o, model, res, NULL, NULL,
+                             &err)) {
+        dmm__print_error(&err);
+        return DMM_EXIT_INPUT;
+    }
+    return 0;
+}
+
 static int run_fewshot(const xopts *x)
 {
     dmm_mnist tr, te;
@@ -350,9 +369,13 @@ static int run_fewshot(const xopts *x)
     dmm_if_model *model = malloc(sizeof *model);
     dmm_if_result res;
     int e =
-        model ? dmm_if_fewshot(&train, &test, &x->o, model, &res) : DMM_E_NOMEM;
+        !model     ? DMM_E_NOMEM
+        : x->network ? run_fewshot_network(&train, &test, &x->o, model, &res)
+                     : dmm_if_fewshot(&train, &test, &x->o, model, &res);
     double t2 = now_seconds();
-    if (e) {
+    if (e == DMM_EXIT_INPUT) {
+        rc = e; /* the network engine said why */
+    } else if (e) {
         fprintf(stderr,
                 "dmm experiment: mnist-fewshot: %s (the training split "
                 "holds too few images of a class for --shots %zu, or the "
@@ -360,12 +383,13 @@ static int run_fewshot(const xopts *x)
                 dmm_strerror(e), x->o.shots, DMM_IF_TEST_PER_CLASS);
         rc = DMM_EXIT_INPUT;
     } else {
-        printf("{\"experiment\": \"mnist-fewshot\", \"engine\": \"direct\", "
+        printf("{\"experiment\": \"mnist-fewshot\", \"engine\": \"%s\", "
                "\"shots\": %zu, \"seed\": %" PRIu64 ", \"init\": \"%s\", "
                "\"pick\": \"%s\", \"order\": \"%s\", \"epochs\": %d, "
                "\"variant\": \"%s\", \"accuracy\": %.6f, \"correct\": %zu, "
                "\"total\": %zu, \"per_class\": {",
-               x->o.shots, x->o.seed, x->o.init_uniform ? "uniform" : "random",
+               x->network ? "network" : "direct", x->o.shots, x->o.seed,
+               x->o.init_uniform ? "uniform" : "random",
                x->o.pick_first ? "first" : "random",
                x->o.order_mixed ? "mixed" : "sequential", x->o.epochs,
                variant_name(x->o.variant),
@@ -441,13 +465,30 @@ static int run_double_slit(const xopts *x)
     dmm_ds_model m;
     dmm_ds_result res;
     double t0 = now_seconds();
-    dmm_ds_run(x->o.seed, x->o.variant, &m, &res);
+    if (x->network) {
+        char path[PATH_MAX];
+        dmm_error err;
+        dmm_error_clear(&err);
+        if (!dmm__network_find("double-slit.json", path, sizeof path)) {
+            fprintf(stderr,
+                    "dmm experiment: cannot find networks/double-slit.json\n");
+            return DMM_EXIT_INPUT;
+        }
+        if (dmm__double_slit_network(path, x->o.seed, x->o.variant, &m, &res,
+                                     NULL, NULL, &err)) {
+            dmm__print_error(&err);
+            return DMM_EXIT_INPUT;
+        }
+    } else {
+        dmm_ds_run(x->o.seed, x->o.variant, &m, &res);
+    }
     double t1 = now_seconds();
-    printf("{\"experiment\": \"double-slit\", \"engine\": \"direct\", "
+    printf("{\"experiment\": \"double-slit\", \"engine\": \"%s\", "
            "\"seed\": %" PRIu64 ", \"variant\": \"%s\", \"accuracy\": %.6f, "
            "\"correct\": %zu, \"total\": %zu, \"confusion\": "
            "[[%zu, %zu], [%zu, %zu]], \"elapsed_seconds\": %.6f}\n",
-           x->o.seed, variant_name(x->o.variant),
+           x->network ? "network" : "direct", x->o.seed,
+           variant_name(x->o.variant),
            (double)res.correct / (double)res.total, res.correct, res.total,
            res.confusion[0][0], res.confusion[0][1], res.confusion[1][0],
            res.confusion[1][1], t1 - t0);

@@ -1,0 +1,502 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The host script of `--engine network` (experiment_network.h): it loads the
+ * experiment's network, writes the seed's routes into W in one edit, feeds
+ * each episode through the `input` neurons and steps the ordinary engine;
+ * the learning itself happens inside the network (interference neurons
+ * writing Self's delta). Episode timing is in docs/experiments.md.
+ */
+#include "experiment_network.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* MNIST: image emitted at cycle E, delay lines hold it from E+1, the
+ * interference neurons see duration t at E+2+t, t = 0..24; the output
+ * neurons show the score one cycle later. Episodes follow each other every
+ * 25 cycles, so the next episode's reset (at its own t = 0) is the cycle after
+ * t = 24 and applies a training episode's update before anything arrives. */
+enum { MN_PERIOD = DMM_IF_TIMES, MN_READ = 2 /* next episode's j */ };
+/* Double slit: emissions at E..E+39, window t = 0..59 at E+2..E+61, reset
+ * at E+62 ends it; late arrivals drain until E+100. */
+enum { DS_PERIOD = 100, DS_END = 61, DS_READ = 62 };
+
+int dmm__network_find(const char *name, char *out, size_t size)
+{
+    snprintf(out, size, "networks/%s", name);
+    if (access(out, R_OK) == 0)
+        return 1;
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0)
+        return 0;
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (!slash)
+        return 0;
+    *slash = '\0';
+    /* <build>/runtime/dmm -> <source>/networks, for build dirs in the tree;
+     * <build>/tests/<test> the same. */
+    snprintf(out, size, "%s/../../networks/%s", exe, name);
+    return access(out, R_OK) == 0;
+}
+
+/* ---- the host ------------------------------------------------------------ */
+
+enum { MAX_SRC = DMM_IF_SOURCES, MAX_TGT = DMM_IF_CLASSES, MAX_T = 64 };
+
+typedef struct host {
+    vv_ctx *vc;
+    dmm_registry *reg;
+    dmm_net *net;
+    dmm_error *err;
+    int nsrc, ntgt, ntimes;
+    vv_label input, control, feed, reset, interference, in, blocked, delay,
+        output, score, peak, total;
+    vv_label src[MAX_SRC], tgt[MAX_TGT], comp[DMM_IF_DIM], age[MAX_T];
+    uint64_t cycles;
+} host;
+
+static void host_close(host *h)
+{
+    dmm_net_free(h->net);
+    dmm_registry_free(h->reg);
+    if (h->vc)
+        vv_ctx_free(h->vc);
+}
+
+static int intern(host *h, const char *s, vv_label *out)
+{
+    int rc = vv_intern_cstr(h->vc, s, out);
+    if (rc)
+        dmm_error_set(h->err, rc, "", "cannot intern \"%s\"", s);
+    return rc;
+}
+
+/* Load the network and check that it has the neurons the host talks to. */
+static int host_open(host *h, const char *file, const char *feed,
+                     const char *const *targets)
+{
+    int rc = DMM_E_NOMEM;
+    h->vc = vv_ctx_new(NULL);
+    if (!h->vc || !(h->reg = dmm_registry_new(h->vc))) {
+        dmm_error_set(h->err, rc, "", "out of memory");
+        return rc;
+    }
+    if ((rc = dmm_registry_add_builtins(h->reg))) {
+        dmm_error_set(h->err, rc, "", "cannot register the neuron types");
+        return rc;
+    }
+    if ((rc = dmm_net_load_file(h->vc, h->reg, file, &h->net, h->err)))
+        return rc;
+    char s[32];
+    struct {
+        const char *s;
+        vv_label *l;
+    } names[] = {{"input", &h->input},
+                 {"control", &h->control},
+                 {feed, &h->feed},
+                 {"reset", &h->reset},
+                 {"interference", &h->interference},
+                 {"in", &h->in},
+                 {"blocked", &h->blocked},
+                 {"delay", &h->delay},
+                 {"output", &h->output},
+                 {"score", &h->score},
+                 {"peak", &h->peak},
+                 {"total", &h->total}};
+    for (size_t k = 0; k < sizeof names / sizeof names[0]; k++)
+        if ((rc = intern(h, names[k].s, names[k].l)))
+            return rc;
+    for (int i = 0; i < h->nsrc; i++) {
+        snprintf(s, sizeof s, "s%d", i);
+        if ((rc = intern(h, s, &h->src[i])))
+            return rc;
+    }
+    for (int i = 0; i < DMM_IF_DIM; i++) {
+        snprintf(s, sizeof s, "%d", i);
+        if ((rc = intern(h, s, &h->comp[i])))
+            return rc;
+    }
+    for (int i = 0; i < h->ntimes; i++) {
+        snprintf(s, sizeof s, "%d", i);
+        if ((rc = intern(h, s, &h->age[i])))
+            return rc;
+    }
+    vv w = dmm_net_matrix(h->net);
+    for (int c = 0; c < h->ntgt; c++) {
+        if ((rc = intern(h, targets[c], &h->tgt[c])))
+            return rc;
+        vv_label p[2] = {h->interference, h->tgt[c]};
+        vv_label o[3] = {h->output, h->score, h->tgt[c]};
+        if (vv_is_zero(vv_get(w, p, 2)) || vv_is_zero(vv_get(w, o, 3))) {
+            dmm_error_set(h->err, DMM_E_INVAL, "",
+                          "%s: no neuron interference/%s or no input %s of "
+                          "output/score (expected the layout written by "
+                          "tools/gen_interference_networks.py)",
+                          file, targets[c], targets[c]);
+            return DMM_E_INVAL;
+        }
+    }
+    vv_label pf[2] = {h->input, h->feed}, pc[2] = {h->input, h->control};
+    if (vv_is_zero(vv_get(w, pf, 2)) || vv_is_zero(vv_get(w, pc, 2))) {
+        dmm_error_set(h->err, DMM_E_INVAL, "",
+                      "%s: no neuron input/%s or input/control (expected "
+                      "the layout written by "
+                      "tools/gen_interference_networks.py)",
+                      file, feed);
+        return DMM_E_INVAL;
+    }
+    return 0;
+}
+
+static int step(host *h)
+{
+    h->cycles++;
+    return dmm_net_step(h->net, h->err);
+}
+
+/* Queue map (taken) for input/name. */
+static int feed(host *h, vv_label name, vv map)
+{
+    int rc = dmm_net_feed(h->net, name, map, h->err);
+    vv_free(h->vc, map);
+    return rc;
+}
+
+/* {reset: 1} and, when learn >= 0, {target learn: 1}. */
+static int feed_control(host *h, int learn)
+{
+    vv_label l[2] = {h->reset, 0};
+    vv v[2] = {vv_number(1), vv_number(1)};
+    size_t n = 1;
+    if (learn >= 0)
+        l[n++] = h->tgt[learn];
+    vv map;
+    int rc = vv_from_pairs(h->vc, 0, n, l, v, &map);
+    if (rc) {
+        dmm_error_set(h->err, rc, "", "out of memory");
+        return rc;
+    }
+    return feed(h, h->control, map);
+}
+
+/* One source vector [1, x...] (the scalar part carries the route mass). */
+static int source_vec(host *h, const double *x, int dim, vv *out)
+{
+    vv kid[DMM_IF_DIM];
+    for (int k = 0; k < dim; k++)
+        kid[k] = vv_number(x[k]);
+    return vv_from_pairs(h->vc, 1.0, (size_t)dim, h->comp, kid, out);
+}
+
+/* Feed {s_i: [1, x_i]} for n sources; x[i] has dim components. */
+static int feed_sources(host *h, int n, const double *x, int dim)
+{
+    vv kid[MAX_SRC];
+    for (int i = 0; i < n; i++) {
+        int rc = source_vec(h, x + (size_t)i * dim, dim, &kid[i]);
+        if (rc) {
+            for (int k = 0; k < i; k++)
+                vv_free(h->vc, kid[k]);
+            dmm_error_set(h->err, rc, "", "out of memory");
+            return rc;
+        }
+    }
+    vv map;
+    int rc = vv_from_pairs(h->vc, 0, (size_t)n, h->src, kid, &map);
+    if (rc) {
+        dmm_error_set(h->err, rc, "", "out of memory");
+        return rc;
+    }
+    return feed(h, h->feed, map);
+}
+
+/* The path of route (target c, source s, duration d) in W. */
+static void route_path(const host *h, int c, int s, int d, int dist,
+                       vv_label p[6])
+{
+    p[0] = h->interference;
+    p[1] = h->tgt[c];
+    p[2] = d >= dist ? h->in : h->blocked;
+    p[3] = h->delay;
+    p[4] = h->src[s];
+    p[5] = h->age[d];
+}
+
+/*
+ * Set every route to p[(c * nsrc + s) * ntimes + d] in one edit: the delta
+ * is p minus what W holds (the network file's uniform routes, which differ
+ * from p by less than a factor 2, so the difference and the sum are exact).
+ */
+static int set_routes(host *h, const double *p, int (*dist)(int s, int c))
+{
+    vv w = dmm_net_matrix(h->net), delta = VV_ZERO;
+    int rc = 0;
+    for (int c = 0; c < h->ntgt && !rc; c++)
+        for (int s = 0; s < h->nsrc && !rc; s++) {
+            int ds = dist(s, c);
+            for (int d = 0; d < h->ntimes && !rc; d++) {
+                vv_label path[6];
+                route_path(h, c, s, d, ds, path);
+                double x = p[((size_t)c * h->nsrc + s) * h->ntimes + d] -
+                           vv_get(w, path, 6).num;
+                if (x == 0)
+                    continue;
+                vv next;
+                if (!(rc =
+                          vv_set(h->vc, delta, path, 6, vv_number(x), &next))) {
+                    vv_free(h->vc, delta);
+                    delta = next;
+                }
+            }
+        }
+    if (rc)
+        dmm_error_set(h->err, rc, "", "out of memory");
+    else
+        rc = dmm_net_edit(h->net, delta, h->err);
+    vv_free(h->vc, delta);
+    return rc;
+}
+
+/* Read the routes back from W into p (same layout as set_routes). */
+static void get_routes(const host *h, double *p, int (*dist)(int s, int c))
+{
+    vv w = dmm_net_matrix(h->net);
+    for (int c = 0; c < h->ntgt; c++)
+        for (int s = 0; s < h->nsrc; s++)
+            for (int d = 0; d < h->ntimes; d++) {
+                vv_label path[6];
+                route_path(h, c, s, d, dist(s, c), path);
+                p[((size_t)c * h->nsrc + s) * h->ntimes + d] =
+                    vv_get(w, path, 6).num;
+            }
+}
+
+/* What output/<which> shows for each target. */
+static void read_outputs(const host *h, vv_label which, double *out)
+{
+    vv y = dmm_net_outputs(h->net);
+    for (int c = 0; c < h->ntgt; c++) {
+        vv_label p[3] = {h->output, which, h->tgt[c]};
+        out[c] = vv_get(y, p, 3).num;
+    }
+}
+
+/* ---- MNIST few-shot ------------------------------------------------------ */
+
+static const char *const mnist_targets[] = {"digit-0", "digit-1", "digit-2",
+                                            "digit-4"};
+
+/* One episode: an image and, for training, its class (-1 for a test). */
+typedef struct episode {
+    size_t at;
+    int learn;
+} episode;
+
+int dmm__fewshot_network(const char *network_file, const dmm_if_data *train,
+                         const dmm_if_data *test, const dmm_if_options *opt,
+                         dmm_if_model *model, dmm_if_result *res, uint8_t *pred,
+                         dmm__netx_stats *stats, dmm_error *err)
+{
+    memset(res, 0, sizeof *res);
+    if (opt->shots < 1 || opt->shots > train->n || opt->epochs < 1) {
+        dmm_error_set(err, DMM_E_INVAL, "", "shots or epochs out of range");
+        return DMM_E_INVAL;
+    }
+    size_t ntrain = DMM_IF_CLASSES * opt->shots;
+    size_t ntest = DMM_IF_CLASSES * (size_t)DMM_IF_TEST_PER_CLASS;
+    size_t nep = ntrain * (size_t)opt->epochs + ntest;
+    size_t *tr = malloc(ntrain * sizeof *tr);
+    size_t *te = malloc(ntest * sizeof *te);
+    episode *ep = malloc(nep * sizeof *ep);
+    host h = {.err = err,
+              .nsrc = DMM_IF_SOURCES,
+              .ntgt = DMM_IF_CLASSES,
+              .ntimes = DMM_IF_TIMES};
+    int rc = DMM_E_NOMEM;
+    if (!tr || !te || !ep) {
+        dmm_error_set(err, rc, "", "out of memory");
+        goto done;
+    }
+
+    /* The direct engine's draws, in its order: init, picks, shuffles. */
+    dmm_if_rng rng;
+    dmm_if_rng_seed(&rng, opt->seed);
+    if (opt->init_uniform)
+        dmm_if_model_init_uniform(model);
+    else
+        dmm_if_model_init_random(model, &rng);
+    rc = dmm_if_pick(train->labels, train->n, DMM_IF_SPLIT_BEGIN, opt->shots,
+                     !opt->pick_first, &rng, tr);
+    if (!rc)
+        rc = dmm_if_pick(test->labels, test->n, 0, DMM_IF_TEST_PER_CLASS, 0,
+                         NULL, te);
+    if (rc) {
+        dmm_error_set(err, rc, "", "too few images of a class");
+        goto done;
+    }
+    size_t k = 0;
+    for (int e = 0; e < opt->epochs; e++) {
+        if (opt->order_mixed)
+            dmm_if_shuffle(tr, ntrain, &rng);
+        for (size_t i = 0; i < ntrain; i++, k++)
+            ep[k] =
+                (episode){tr[i], dmm_if_class_of_digit(train->labels[tr[i]])};
+    }
+    for (size_t i = 0; i < ntest; i++, k++)
+        ep[k] = (episode){te[i], -1};
+
+    if ((rc = host_open(&h, network_file, "image", mnist_targets)) ||
+        (rc = set_routes(&h, &model->p[0][0][0], dmm_if_dist)))
+        goto done;
+
+    /* Episode k is fed at j = 0 (image) and 1 (control) of its period; its
+     * scores are read at j = MN_READ of the next period. */
+    dmm_if_image img;
+    size_t tested = 0;
+    for (k = 0; k <= nep && !rc; k++) {
+        for (int j = 0; j < MN_PERIOD && !rc; j++) {
+            if (k < nep && j == 0) {
+                const episode *e = &ep[k];
+                const dmm_if_data *d = e->learn >= 0 ? train : test;
+                dmm_if_preprocess(d->images + e->at * DMM_IF_PIXELS,
+                                  opt->variant, &img);
+                rc = feed_sources(&h, DMM_IF_SOURCES, &img.f[0][0], DMM_IF_DIM);
+            }
+            if (!rc && k < nep && j == 1)
+                rc = feed_control(&h, ep[k].learn);
+            if (!rc)
+                rc = step(&h);
+            if (rc || k == 0 || j != MN_READ)
+                continue;
+            const episode *e = &ep[k - 1];
+            if (e->learn < 0) {
+                double score[DMM_IF_CLASSES];
+                read_outputs(&h,
+                             opt->variant & DMM_IF_FIX_SCORE ? h.peak : h.score,
+                             score);
+                int p = dmm_if_argmax(score);
+                int truth = dmm_if_class_of_digit(test->labels[e->at]);
+                if (pred)
+                    pred[tested] = (uint8_t)p;
+                tested++;
+                res->confusion[truth][p]++;
+                res->correct += p == truth;
+                res->total++;
+            }
+            if (k == nep)
+                break; /* the last episode is read: stop */
+        }
+    }
+    if (!rc)
+        get_routes(&h, &model->p[0][0][0], dmm_if_dist);
+    if (stats)
+        *stats = (dmm__netx_stats){h.cycles, nep,
+                                   h.net ? dmm_net_weight_count(h.net) : 0};
+done:
+    host_close(&h);
+    free(tr);
+    free(te);
+    free(ep);
+    return rc;
+}
+
+/* ---- double slit --------------------------------------------------------- */
+
+static const char *const ds_targets[] = {"minus-2", "plus-2"};
+
+static int ds_dist(int s, int g)
+{
+    return dmm_ds_dist(s, g);
+}
+
+int dmm__double_slit_network(const char *network_file, uint64_t seed,
+                             unsigned variant, dmm_ds_model *model,
+                             dmm_ds_result *res, uint8_t *pred,
+                             dmm__netx_stats *stats, dmm_error *err)
+{
+    enum { NEP = 2 * DMM_DS_SHOTS + DMM_DS_TRIALS };
+    memset(res, 0, sizeof *res);
+    host h = {.err = err,
+              .nsrc = DMM_DS_SOURCES,
+              .ntgt = DMM_DS_TARGETS,
+              .ntimes = DMM_DS_TIMES};
+    dmm_ds_signal *sig = malloc(NEP * sizeof *sig);
+    int learn[NEP], truth[NEP];
+    double p[DMM_DS_TARGETS][DMM_DS_SOURCES][DMM_DS_TIMES];
+    int rc = DMM_E_NOMEM;
+    if (!sig) {
+        dmm_error_set(err, rc, "", "out of memory");
+        goto done;
+    }
+    /* dmm_ds_run's draws in its order. */
+    dmm_if_rng rng;
+    dmm_if_rng_seed(&rng, seed);
+    dmm_ds_model_init(model, &rng);
+    int k = 0;
+    for (int phase = 1; phase >= 0; phase--)
+        for (int i = 0; i < DMM_DS_SHOTS; i++, k++) {
+            dmm_ds_signal_make(&sig[k], phase, variant, &rng);
+            learn[k] = truth[k] = dmm_ds_target_of(phase);
+        }
+    for (int i = 0; i < DMM_DS_TRIALS; i++, k++) {
+        truth[k] = (int)dmm_if_rng_below(&rng, 2);
+        learn[k] = -1;
+        dmm_ds_signal_make(&sig[k], truth[k] == 1, variant, &rng);
+    }
+    for (int g = 0; g < DMM_DS_TARGETS; g++)
+        for (int s = 0; s < DMM_DS_SOURCES; s++)
+            memcpy(p[g][s], model->p[s][g], sizeof p[g][s]);
+    if ((rc = host_open(&h, network_file, "signal", ds_targets)) ||
+        (rc = set_routes(&h, &p[0][0][0], ds_dist)))
+        goto done;
+
+    int tested = 0;
+    for (k = 0; k < NEP && !rc; k++) {
+        for (int j = 0; j < DS_PERIOD && !rc; j++) {
+            if (j < DMM_DS_EMIT) {
+                double x[DMM_DS_SOURCES][2];
+                for (int s = 0; s < DMM_DS_SOURCES; s++)
+                    memcpy(x[s], sig[k].x[s][j], sizeof x[s]);
+                rc = feed_sources(&h, DMM_DS_SOURCES, &x[0][0], 2);
+            }
+            if (!rc && (j == 1 || j == DS_END))
+                rc = feed_control(&h, j == 1 ? learn[k] : -1);
+            if (!rc)
+                rc = step(&h);
+            if (rc || j != DS_READ || learn[k] >= 0)
+                continue;
+            double total[DMM_DS_TARGETS], mean[DMM_DS_TARGETS];
+            read_outputs(&h, h.total, total);
+            int best = 0;
+            for (int g = 0; g < DMM_DS_TARGETS; g++) {
+                mean[g] = total[g] / DMM_DS_TIMES;
+                if (mean[g] > mean[best])
+                    best = g;
+            }
+            if (pred)
+                pred[tested] = (uint8_t)best;
+            tested++;
+            res->confusion[truth[k]][best]++;
+            res->correct += best == truth[k];
+            res->total++;
+        }
+    }
+    if (!rc) {
+        get_routes(&h, &p[0][0][0], ds_dist);
+        for (int g = 0; g < DMM_DS_TARGETS; g++)
+            for (int s = 0; s < DMM_DS_SOURCES; s++)
+                memcpy(model->p[s][g], p[g][s], sizeof p[g][s]);
+    }
+    if (stats)
+        *stats = (dmm__netx_stats){(uint64_t)h.cycles, NEP,
+                                   h.net ? dmm_net_weight_count(h.net) : 0};
+done:
+    host_close(&h);
+    free(sig);
+    return rc;
+}

@@ -1,0 +1,52 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The interference experiments run as DMM networks (`--engine network`,
+ * docs/experiments.md "As a DMM network"): a host script around the ordinary
+ * engine that feeds episodes to networks/mnist-interference.json or
+ * networks/double-slit.json and reads the scores back. Same seeds, same
+ * picks and the same route initialisation as the direct engine.
+ */
+#ifndef DMM_EXPERIMENT_NETWORK_H
+#define DMM_EXPERIMENT_NETWORK_H
+
+#include <stdint.h>
+
+#include "dmm.h"
+#include "dmm_interference.h"
+
+/*
+ * Find networks/<name>: from the working directory, then beside the source
+ * tree of the running executable (<build>/runtime/dmm). 1 when found (out
+ * holds the path), 0 otherwise.
+ */
+int dmm__network_find(const char *name, char *out, size_t size);
+
+/* What a run cost. */
+typedef struct dmm__netx_stats {
+    uint64_t cycles; /* dmm_net_step calls */
+    size_t episodes; /* training and test episodes fed */
+    size_t weights;  /* weights in W at the end */
+} dmm__netx_stats;
+
+/*
+ * dmm_if_fewshot on the network in `network_file`: the same options, the
+ * same random draws in the same order. model (out) receives the trained
+ * routes read back from W; pred (out, may be NULL) the predicted class of
+ * each of the 3920 test images in test order; stats may be NULL. Returns 0,
+ * DMM_E_INVAL for bad options or too few images (as dmm_if_fewshot), or the
+ * engine's error with err filled (a network that does not have the expected
+ * neurons fails on its first use).
+ */
+int dmm__fewshot_network(const char *network_file, const dmm_if_data *train,
+                         const dmm_if_data *test, const dmm_if_options *opt,
+                         dmm_if_model *model, dmm_if_result *res, uint8_t *pred,
+                         dmm__netx_stats *stats, dmm_error *err);
+
+/* dmm_ds_run on the network in `network_file`; pred (may be NULL) gets the
+ * 200 predicted targets. */
+int dmm__double_slit_network(const char *network_file, uint64_t seed,
+                             unsigned variant, dmm_ds_model *model,
+                             dmm_ds_result *res, uint8_t *pred,
+                             dmm__netx_stats *stats, dmm_error *err);
+
+#endif
