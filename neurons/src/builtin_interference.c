@@ -231,7 +231,7 @@ static int energy(energy_work *w, vv in, vv *grad)
                                    lstr(f, age));
         vv_iter_init(&is, byage);
         while (vv_iter_next(&is, &src, &r)) {
-            double em;
+            double em = 0;
             int rc = arrival(w, age, src, r, &em);
             if (rc)
                 return rc;
@@ -405,7 +405,7 @@ static int fire_interference(dmm_fire *f)
     const dmm__builtin_labels *bl = dmm__builtin_labels_of(f->type);
     const vv_label *out_l = f->type->out;
     vv_label learn_l = f->type->in[IN_LEARN];
-    double reset, learn;
+    double reset = 0, learn = 0;
     int rc;
     if ((rc = scalar_input(f, IN_RESET, &reset)) ||
         (rc = scalar_input(f, IN_LEARN, &learn)))

@@ -343,7 +343,7 @@ static int run_fewshot_network(const dmm_if_data *train,
                         "networks/mnist-interference.json\n");
         return DMM_EXIT_INPUT;
     }
-    if (dmm__fewshot_network(path, train, test, o, model, res, NULL, NULL,
+    if (dmm__fewshot_network(path, train, test, o, 0, model, res, NULL, NULL,
                              &err)) {
         dmm__print_error(&err);
         return DMM_EXIT_INPUT;

@@ -299,7 +299,8 @@ typedef struct episode {
 
 int dmm__fewshot_network(const char *network_file, const dmm_if_data *train,
                          const dmm_if_data *test, const dmm_if_options *opt,
-                         dmm_if_model *model, dmm_if_result *res, uint8_t *pred,
+                         size_t test_per_class, dmm_if_model *model,
+                         dmm_if_result *res, uint8_t *pred,
                          dmm__netx_stats *stats, dmm_error *err)
 {
     memset(res, 0, sizeof *res);
@@ -309,7 +310,10 @@ int dmm__fewshot_network(const char *network_file, const dmm_if_data *train,
     }
     size_t ntrain = DMM_IF_CLASSES * opt->shots;
     size_t ntest = DMM_IF_CLASSES * (size_t)DMM_IF_TEST_PER_CLASS;
-    size_t nep = ntrain * (size_t)opt->epochs + ntest;
+    size_t per = test_per_class && test_per_class < DMM_IF_TEST_PER_CLASS
+                     ? test_per_class
+                     : DMM_IF_TEST_PER_CLASS;
+    size_t nep = ntrain * (size_t)opt->epochs + DMM_IF_CLASSES * per;
     size_t *tr = malloc(ntrain * sizeof *tr);
     size_t *te = malloc(ntest * sizeof *te);
     episode *ep = malloc(nep * sizeof *ep);
@@ -347,8 +351,9 @@ int dmm__fewshot_network(const char *network_file, const dmm_if_data *train,
             ep[k] =
                 (episode){tr[i], dmm_if_class_of_digit(train->labels[tr[i]])};
     }
-    for (size_t i = 0; i < ntest; i++, k++)
-        ep[k] = (episode){te[i], -1};
+    for (size_t i = 0; i < ntest; i++)
+        if (i % DMM_IF_TEST_PER_CLASS < per)
+            ep[k++] = (episode){te[i], -1};
 
     if ((rc = host_open(&h, network_file, "image", mnist_targets)) ||
         (rc = set_routes(&h, &model->p[0][0][0], dmm_if_dist)))

@@ -30,16 +30,18 @@ typedef struct dmm__netx_stats {
 
 /*
  * dmm_if_fewshot on the network in `network_file`: the same options, the
- * same random draws in the same order. model (out) receives the trained
- * routes read back from W; pred (out, may be NULL) the predicted class of
- * each of the 3920 test images in test order; stats may be NULL. Returns 0,
- * DMM_E_INVAL for bad options or too few images (as dmm_if_fewshot), or the
- * engine's error with err filled (a network that does not have the expected
- * neurons fails on its first use).
+ * same random draws in the same order. test_per_class: how many of the 980
+ * test images of each class to run (0 or more than 980: all), for tests.
+ * model (out) receives the trained routes read back from W; pred (out, may be
+ * NULL) the predicted class of each test image run, in test order (class 0's
+ * first); stats may be NULL. Returns 0, DMM_E_INVAL for bad options or too
+ * few images (as dmm_if_fewshot), or the engine's error, with err filled
+ * (also for a network without the neurons the host feeds and reads).
  */
 int dmm__fewshot_network(const char *network_file, const dmm_if_data *train,
                          const dmm_if_data *test, const dmm_if_options *opt,
-                         dmm_if_model *model, dmm_if_result *res, uint8_t *pred,
+                         size_t test_per_class, dmm_if_model *model,
+                         dmm_if_result *res, uint8_t *pred,
                          dmm__netx_stats *stats, dmm_error *err);
 
 /* dmm_ds_run on the network in `network_file`; pred (may be NULL) gets the

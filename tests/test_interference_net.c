@@ -1,0 +1,688 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Interference training as a DMM network (spec interference.md §3): the
+ * `delay` and `interference` neuron types on cases worked out by hand (the
+ * working is in the comments), the update they write into Self against
+ * dmm_if_train, their bad inputs, and the whole experiment run by the engine
+ * (networks/mnist-interference.json, double-slit.json) against the direct
+ * engine, prediction by prediction.
+ */
+#include "testutil.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dmm.h"
+#include "dmm_interference.h"
+#include "dmm_neuron.h"
+#include "experiment_network.h"
+
+typedef struct fx {
+    vv_ctx *vc;
+    dmm_registry *reg;
+    tu_alloc alloc;
+} fx;
+
+static int setup(void **state)
+{
+    fx *x = calloc(1, sizeof *x);
+    assert_non_null(x);
+    vv_options opt = {.alloc = tu_alloc_fn, .alloc_ud = &x->alloc};
+    x->vc = vv_ctx_new(&opt);
+    assert_non_null(x->vc);
+    x->reg = dmm_registry_new(x->vc);
+    assert_non_null(x->reg);
+    assert_int_equal(dmm_registry_add_builtins(x->reg), 0);
+    *state = x;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx *x = *state;
+    dmm_registry_free(x->reg);
+    vv_ctx_free(x->vc);
+    assert_int_equal(x->alloc.bytes, 0); /* every value was freed */
+    free(x);
+    return 0;
+}
+
+/* Fire neuron type/n on input, params and state (all JSON, "" for zero).
+ * On success *out and *new_state get new values; on error both stay zero
+ * (checked) and err says why. */
+static int fire(fx *x, const char *type, const char *input, const char *params,
+                vv state, vv *out, vv *new_state, dmm_error *err)
+{
+    const dmm_type_info *t = dmm_registry_find(x->reg, tu_label(x->vc, type));
+    assert_non_null(t);
+    vv in = *input ? tu_vv(x->vc, input) : VV_ZERO;
+    vv par = *params ? tu_vv(x->vc, params) : VV_ZERO;
+    uint64_t rng[4] = {1, 2, 3, 4};
+    dmm_fire f = {.vc = x->vc,
+                  .type = t,
+                  .name = tu_label(x->vc, "n"),
+                  .input = in,
+                  .params = par,
+                  .state = state,
+                  .step = 1,
+                  .rng = rng,
+                  .err = err};
+    dmm_error_clear(err);
+    int rc = t->desc->fn(&f);
+    vv_free(x->vc, in);
+    vv_free(x->vc, par);
+    *out = *new_state = VV_ZERO;
+    if (rc) {
+        assert_true(vv_is_zero(f.output));
+        assert_true(vv_is_zero(f.new_state));
+        return rc;
+    }
+    tu_assert_canonical(x->vc, f.output);
+    tu_assert_canonical(x->vc, f.new_state);
+    *out = f.output;
+    *new_state = f.new_state;
+    return 0;
+}
+
+static void expect(fx *x, vv got, const char *want)
+{
+    vv w = tu_vv(x->vc, want);
+    tu_assert_vv_close(x->vc, got, w, 1e-15);
+    vv_free(x->vc, w);
+}
+
+/* ---- delay ---------------------------------------------------------------
+ */
+
+static void test_delay_ages(void **state)
+{
+    fx *x = *state;
+    dmm_error err;
+    vv st = VV_ZERO, out, next;
+    const char *par = "{\"length\": 3}";
+    /* A = {x: {a: 1}} in, then B = {y: 2}, then nothing: each input moves up
+     * one age per firing and is gone after age 2 (length 3). */
+    static const char *const in[] = {"{\"x\": {\"a\": 1}}", "{\"y\": 2}", "",
+                                     "", ""};
+    static const char *const want[] = {
+        "{\"0\": {\"0\": {\"x\": {\"a\": 1}}}}",
+        "{\"0\": {\"0\": {\"y\": 2}}, \"1\": {\"1\": {\"x\": {\"a\": 1}}}}",
+        "{\"1\": {\"1\": {\"y\": 2}}, \"2\": {\"2\": {\"x\": {\"a\": 1}}}}",
+        "{\"2\": {\"2\": {\"y\": 2}}}",
+        "{}",
+    };
+    for (int k = 0; k < 5; k++) {
+        assert_int_equal(fire(x, "delay", in[k], par, st, &out, &next, &err),
+                         0);
+        expect(x, out, want[k]);
+        vv_free(x->vc, out);
+        vv_free(x->vc, st);
+        st = next;
+    }
+    assert_true(vv_is_zero(st));
+    /* The default length 1 only says what came in this cycle. */
+    assert_int_equal(
+        fire(x, "delay", "{\"x\": 1}", "", VV_ZERO, &out, &next, &err), 0);
+    expect(x, out, "{\"0\": {\"0\": {\"x\": 1}}}");
+    vv st2 = next;
+    vv_free(x->vc, out);
+    assert_int_equal(fire(x, "delay", "", "", st2, &out, &next, &err), 0);
+    assert_true(vv_is_zero(out) && vv_is_zero(next));
+    vv_free(x->vc, st2);
+}
+
+static void test_delay_bad(void **state)
+{
+    fx *x = *state;
+    dmm_error err;
+    vv out, next;
+    static const char *const bad_len[] = {
+        "{\"length\": 65}", "{\"length\": 2.5}", "{\"length\": -1}"};
+    for (int k = 0; k < 3; k++) {
+        assert_int_equal(fire(x, "delay", "{\"x\": 1}", bad_len[k], VV_ZERO,
+                              &out, &next, &err),
+                         DMM_E_INVAL);
+        assert_non_null(strstr(err.text, "length must be an integer"));
+    }
+    vv st = tu_vv(x->vc, "{\"foo\": {\"x\": 1}}");
+    assert_int_equal(
+        fire(x, "delay", "", "{\"length\": 4}", st, &out, &next, &err),
+        DMM_E_INVAL);
+    assert_non_null(strstr(err.text, "state key \"foo\" is not an age"));
+    vv_free(x->vc, st);
+    assert_int_equal(fire(x, "delay", "", "", vv_number(3), &out, &next, &err),
+                     DMM_E_INVAL);
+}
+
+/* ---- interference: energy and episode ------------------------------------
+ *
+ * Two components "0", "1"; target v = [0, 1]; thresholds ±0.7, scale 1000.
+ * A: f = [0, 1], sim 1, a friend, route P = 0.25: arrives as
+ *    {":number": 0.25, "1": 0.25}.
+ * B: f = [0.8, 0.6], sim 0.6, a stranger, P = 0.5: {0.5, "0": 0.4, "1": 0.3}.
+ * C: f = [0.8, -0.6], sim -0.6, a stranger, P = 0.5.
+ * J(A, B) = 1000 (0.25 + [0.4, 0.3] . f_A) = 1000 (0.25 + 0.3) = 550.
+ * J(C) = 1000 ([0.4, -0.3] . v) = -300 (no friend: a = v).
+ */
+#define ARR_A  "\"A\": {\":number\": 0.25, \"1\": 0.25}"
+#define ARR_B  "\"B\": {\":number\": 0.5, \"0\": 0.4, \"1\": 0.3}"
+#define ARR_C  "\"C\": {\":number\": 0.5, \"0\": 0.4, \"1\": -0.3}"
+#define TARGET "\"target\": {\"1\": 1}"
+
+static double out_num(fx *x, vv out, const char *name)
+{
+    return vv_child(out, tu_label(x->vc, name)).num;
+}
+
+static void test_interference_energy(void **state)
+{
+    fx *x = *state;
+    dmm_error err;
+    vv st = VV_ZERO, out, next;
+    static const char *const in[] = {
+        "{\"reset\": 1, " TARGET "}",
+        "{" TARGET ", \"in\": {\"3\": {" ARR_C "}}}",
+        "{" TARGET ", \"in\": {\"4\": {" ARR_A ", " ARR_B "}}}",
+        "{" TARGET ", \"reset\": 1}",
+    };
+    /* energy, score = max(0, J), peak = max J over cycles with arrivals,
+     * total = sum J; a reset starts again. */
+    static const double want[][4] = {{0, 0, 0, 0},
+                                     {-300, 0, -300, -300},
+                                     {550, 550, 550, 250},
+                                     {0, 0, 0, 0}};
+    for (int k = 0; k < 4; k++) {
+        assert_int_equal(
+            fire(x, "interference", in[k], "", st, &out, &next, &err), 0);
+        assert_true(fabs(out_num(x, out, "energy") - want[k][0]) < 1e-12);
+        assert_true(fabs(out_num(x, out, "score") - want[k][1]) < 1e-12);
+        assert_true(fabs(out_num(x, out, "peak") - want[k][2]) < 1e-12);
+        assert_true(fabs(out_num(x, out, "total") - want[k][3]) < 1e-12);
+        assert_true(vv_is_zero(vv_child(out, tu_label(x->vc, "delta"))));
+        vv_free(x->vc, out);
+        vv_free(x->vc, st);
+        st = next;
+    }
+    vv_free(x->vc, st);
+
+    /* The thresholds and scale are parameters: with friend = 0.5, B is a
+     * friend too, a = mean([0, 1], [0.8, 0.6]) and J = 1000 (0.25 + 0.5). */
+    assert_int_equal(fire(x, "interference",
+                          "{" TARGET ", \"in\": {\"4\": {" ARR_A ", " ARR_B
+                          "}}}",
+                          "{\"friend\": 0.5}", VV_ZERO, &out, &next, &err),
+                     0);
+    assert_true(fabs(out_num(x, out, "energy") - 750) < 1e-12);
+    vv_free(x->vc, out);
+    vv_free(x->vc, next);
+}
+
+/*
+ * The update, by hand. Routes of n (its row of W):
+ *   in:      A {2: 0.25, 3: 0.25}   B {3: 0.5}
+ *   blocked: A {0: 0.25, 1: 0.25}   B {0: 0.1, 1: 0.2, 2: 0.2}
+ * A learning episode sees A at ages 2 and 3 (eta +1) and B at 3 (eta -0.5):
+ * added A {2: 0.25, 3: 0.25}, B {3: -0.25}. Rows renormalised:
+ *   A: in 0.5, 0.5, blocked 0.25, 0.25, S = 1.5: in 1/3 (+1/12), blocked 1/6
+ *      (-1/12).
+ *   B: in 0.25, blocked 0.1, 0.2, 0.2, S = 0.75: in 1/3 (-1/6), blocked 2/15
+ *      (+1/30), 4/15 (+1/15), 4/15 (+1/15).
+ */
+#define ROUTES                                                                 \
+    "\"routes\": {\"in\": {\"delay\": {\"A\": {\"2\": 0.25, \"3\": 0.25}, "    \
+    "\"B\": {\"3\": 0.5}}}, \"blocked\": {\"delay\": {\"A\": {\"0\": 0.25, "   \
+    "\"1\": 0.25}, \"B\": {\"0\": 0.1, \"1\": 0.2, \"2\": 0.2}}}}"
+#define ARR_B_STRANGER "\"B\": {\":number\": 0.5, \"0\": 0.4, \"1\": 0.3}"
+
+static void test_interference_delta(void **state)
+{
+    fx *x = *state;
+    dmm_error err;
+    vv st = VV_ZERO, out, next;
+    static const char *const in[] = {
+        "{\"reset\": 1, \"learn\": 1, " TARGET ", " ROUTES "}",
+        "{" TARGET ", " ROUTES ", \"in\": {\"2\": {\"A\": {\":number\": 0.25, "
+        "\"1\": 0.25}}}}",
+        "{" TARGET ", " ROUTES ", \"in\": {\"3\": {" ARR_A ", " ARR_B_STRANGER
+        "}}}",
+        "{\"reset\": 1, " TARGET ", " ROUTES "}",
+    };
+    for (int k = 0; k < 4; k++) {
+        assert_int_equal(
+            fire(x, "interference", in[k], "", st, &out, &next, &err), 0);
+        vv delta = vv_child(out, tu_label(x->vc, "delta"));
+        if (k < 3) {
+            assert_true(vv_is_zero(delta));
+        } else {
+            expect(x, delta,
+                   "{\"interference\": {\"n\": {"
+                   "\"in\": {\"delay\": {\"A\": {\"2\": 0.08333333333333333, "
+                   "\"3\": 0.08333333333333333}, \"B\": {\"3\": "
+                   "-0.16666666666666666}}}, "
+                   "\"blocked\": {\"delay\": {\"A\": {\"0\": "
+                   "-0.08333333333333333, \"1\": -0.08333333333333333}, "
+                   "\"B\": {\"0\": 0.03333333333333333, \"1\": "
+                   "0.06666666666666667, \"2\": 0.06666666666666667}}}}}}");
+            /* Nothing pending after the reset: no second update. */
+            assert_true(vv_is_zero(vv_child(next, tu_label(x->vc, "delta"))));
+        }
+        vv_free(x->vc, out);
+        vv_free(x->vc, st);
+        st = next;
+    }
+    vv_free(x->vc, st);
+}
+
+/*
+ * The same rule against dmm_if_train on MNIST geometry: sources 0 and 40
+ * (distance 2 and 10 to class 0), a friend and a foe, random routes; the
+ * neuron sees each source at every age d >= dist, as in an episode.
+ */
+static void route_json(vv_buf *b, const dmm_if_model *m, const int *src)
+{
+    vv_buf_printf(b, "\"routes\": {");
+    for (int side = 0; side < 2; side++) {
+        vv_buf_printf(b, "%s\"%s\": {\"delay\": {", side ? ", " : "",
+                      side ? "blocked" : "in");
+        for (int i = 0; i < 2; i++) {
+            int s = src[i], dist = dmm_if_dist(s, 0), first = 1;
+            vv_buf_printf(b, "%s\"s%d\": {", i ? ", " : "", s);
+            for (int d = 0; d < DMM_IF_TIMES; d++)
+                if ((d >= dist) == !side) {
+                    vv_buf_printf(b, "%s\"%d\": ", first ? "" : ", ", d);
+                    vv_buf_number(b, m->p[0][s][d]);
+                    first = 0;
+                }
+            vv_buf_printf(b, "}");
+        }
+        vv_buf_printf(b, "}}");
+    }
+    vv_buf_printf(b, "}");
+}
+
+static void test_interference_vs_train(void **state)
+{
+    fx *x = *state;
+    dmm_if_model *m = calloc(1, sizeof *m), *old = calloc(1, sizeof *old);
+    assert_non_null(m);
+    assert_non_null(old);
+    dmm_if_rng r;
+    dmm_if_rng_seed(&r, 7);
+    dmm_if_model_init_random(m, &r);
+    *old = *m;
+    dmm_if_image img = {0};
+    const int src[2] = {0, 40};
+    img.eta[0] = DMM_IF_ETA_FRIEND; /* f = [0, 1/3, ...]: sim 1 */
+    img.eta[40] = DMM_IF_ETA_FOE;   /* f = minus that: sim -1 */
+    vv st = VV_ZERO, out, next;
+    dmm_error err;
+    /* t = 0: reset + learn; t = 1..24: arrivals of age t; t = 25: reset. */
+    for (int t = 0; t <= DMM_IF_TIMES; t++) {
+        vv_buf b = {0};
+        vv_buf_printf(&b, "{\"target\": {");
+        for (int k = 1; k < DMM_IF_DIM; k++)
+            vv_buf_printf(&b, "%s\"%d\": 0.3333333333333333", k > 1 ? ", " : "",
+                          k);
+        vv_buf_printf(&b, "}, ");
+        route_json(&b, m, src);
+        if (t == 0 || t == DMM_IF_TIMES)
+            vv_buf_printf(&b, ", \"reset\": 1%s", t ? "" : ", \"learn\": 1");
+        int any = 0;
+        for (int i = 0; i < 2 && t > 0 && t < DMM_IF_TIMES; i++) {
+            int s = src[i];
+            if (t < dmm_if_dist(s, 0))
+                continue;
+            double p = m->p[0][s][t], sgn = i ? -1 : 1;
+            vv_buf_printf(&b, any ? ", " : ", \"in\": {\"%d\": {", t);
+            vv_buf_printf(&b, "\"s%d\": {\":number\": ", s);
+            vv_buf_number(&b, p);
+            for (int k = 1; k < DMM_IF_DIM; k++) {
+                vv_buf_printf(&b, ", \"%d\": ", k);
+                vv_buf_number(&b, p * sgn / 3);
+            }
+            vv_buf_printf(&b, "}");
+            any = 1;
+        }
+        vv_buf_printf(&b, any ? "}}}" : "}");
+        vv_buf_append(&b, "", 1);
+        assert_int_equal(
+            fire(x, "interference", b.data, "", st, &out, &next, &err), 0);
+        free(b.data);
+        vv_free(x->vc, st);
+        st = next;
+        if (t < DMM_IF_TIMES)
+            vv_free(x->vc, out);
+    }
+    /* old + delta against dmm_if_train of the same rows. */
+    dmm_if_train(m, &img, 0);
+    vv delta = vv_child(out, tu_label(x->vc, "delta"));
+    double worst = 0;
+    for (int i = 0; i < 2; i++) {
+        int s = src[i], dist = dmm_if_dist(s, 0);
+        for (int d = 0; d < DMM_IF_TIMES; d++) {
+            char sn[8], dn[8];
+            snprintf(sn, sizeof sn, "s%d", s);
+            snprintf(dn, sizeof dn, "%d", d);
+            vv_label p[6] = {tu_label(x->vc, "interference"),
+                             tu_label(x->vc, "n"),
+                             tu_label(x->vc, d >= dist ? "in" : "blocked"),
+                             tu_label(x->vc, "delay"),
+                             tu_label(x->vc, sn),
+                             tu_label(x->vc, dn)};
+            double got = old->p[0][s][d] + vv_get(delta, p, 6).num;
+            worst = fmax(worst, fabs(got - m->p[0][s][d]));
+        }
+    }
+    assert_true(worst < 1e-16);
+    /* The friend's reachable routes grew, the foe's shrank. */
+    assert_true(m->p[0][0][24] > old->p[0][0][24]);
+    assert_true(m->p[0][40][24] < 0.5 * old->p[0][40][24]);
+    vv_free(x->vc, out);
+    vv_free(x->vc, st);
+    free(m);
+    free(old);
+}
+
+/* Each bad input is refused with a message, outputs and state untouched
+ * (fire checks that nothing was set). */
+static void test_interference_bad(void **state)
+{
+    fx *x = *state;
+    dmm_error err;
+    vv out, next;
+    static const struct {
+        const char *input, *msg;
+    } cases[] = {
+        {"{\"in\": 3}", "must be {age: {source: vector}}"},
+        {"{\"in\": {\"3\": 5}}", "at age 3 must be {source: vector}"},
+        {"{\"in\": {\"3\": {\"A\": {\"1\": 0.5}}}}",
+         "arrival 3/A has no positive scalar part"},
+        {"{\"in\": {\"3\": {\"A\": {\":number\": -1, \"1\": 0.5}}}}",
+         "arrival 3/A has no positive scalar part"},
+        {"{\"in\": {\"3\": {\"A\": {\":number\": 1, \"1\": {\"x\": 1}}}}}",
+         "must be a flat vector"},
+        {"{\"reset\": {\"x\": 1}}", "input reset must be a bare number"},
+        {"{\"learn\": {\"x\": 1}}", "input learn must be a bare number"},
+        {"{\"target\": {\"1\": {\"x\": 1}}}", "input target must be a flat"},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        assert_int_equal(fire(x, "interference", cases[k].input, "", VV_ZERO,
+                              &out, &next, &err),
+                         DMM_E_INVAL);
+        if (!strstr(err.text, cases[k].msg))
+            fail_msg("case %zu: \"%s\" lacks \"%s\"", k, err.text,
+                     cases[k].msg);
+    }
+
+    /* Learning, then a reset whose routes cannot take the update. */
+    vv st;
+    assert_int_equal(fire(x, "interference",
+                          "{\"reset\": 1, \"learn\": 1, \"in\": {\"3\": "
+                          "{" ARR_A "}}}",
+                          "", VV_ZERO, &out, &st, &err),
+                     0);
+    vv_free(x->vc, out);
+    static const struct {
+        const char *input, *msg;
+    } commit_cases[] = {
+        {"{\"reset\": 1}", "1 sources arrived while learning but 0 have"},
+        {"{\"reset\": 1, \"routes\": {\"in\": {\"delay\": {\"A\": {\"x\": "
+         "0.5}}}}}",
+         "route from output \"x\": not an age"},
+        {"{\"reset\": 1, \"routes\": {\"in\": {\"delay\": {\"A\": {\"2\": "
+         "0.5}}}}}",
+         "arrival at age 3 has no reachable route"},
+        {"{\"reset\": 1, \"routes\": {\"in\": {\"delay\": {\"A\": {\"3\": "
+         "0.5}}}, \"blocked\": {\"delay\": {\"A\": {\"3\": 0.5}}}}}",
+         "must be one number in in or blocked"},
+    };
+    for (size_t k = 0; k < sizeof commit_cases / sizeof commit_cases[0]; k++) {
+        assert_int_equal(fire(x, "interference", commit_cases[k].input, "", st,
+                              &out, &next, &err),
+                         DMM_E_INVAL);
+        if (!strstr(err.text, commit_cases[k].msg))
+            fail_msg("commit case %zu: \"%s\" lacks \"%s\"", k, err.text,
+                     commit_cases[k].msg);
+    }
+    /* With its route the same state commits: A's row is all reachable,
+     * so it stays 1 after renormalising (delta 0.5 at age 3: 0.5 -> 1). */
+    assert_int_equal(fire(x, "interference",
+                          "{\"reset\": 1, \"routes\": {\"in\": {\"delay\": "
+                          "{\"A\": {\"3\": 0.5}}}}}",
+                          "", st, &out, &next, &err),
+                     0);
+    expect(x, vv_child(out, tu_label(x->vc, "delta")),
+           "{\"interference\": {\"n\": {\"in\": {\"delay\": {\"A\": {\"3\": "
+           "0.5}}}}}}");
+    vv_free(x->vc, out);
+    vv_free(x->vc, next);
+    vv_free(x->vc, st);
+}
+
+/* ---- the networks against the direct engine ------------------------------
+ *
+ * Synthetic digits: a bright 9 x 9 block whose place depends on the digit,
+ * on a dim noisy background; labels cycle 0, 1, 2, 3, 4 (3 is not one of the
+ * four classes and must be skipped). */
+typedef struct synth {
+    uint8_t *images, *labels;
+    size_t n;
+} synth;
+
+static void synth_make(synth *d, size_t n, uint64_t seed)
+{
+    d->n = n;
+    d->images = malloc(n * DMM_IF_PIXELS);
+    d->labels = malloc(n);
+    assert_non_null(d->images);
+    assert_non_null(d->labels);
+    dmm_if_rng r;
+    dmm_if_rng_seed(&r, seed);
+    static const int at[5][2] = {{3, 3}, {3, 15}, {15, 15}, {9, 9}, {15, 3}};
+    for (size_t i = 0; i < n; i++) {
+        int digit = (int)(i % 5);
+        uint8_t *px = d->images + i * DMM_IF_PIXELS;
+        d->labels[i] = (uint8_t)digit;
+        int y0 = at[digit][0] + (int)dmm_if_rng_below(&r, 5) - 2;
+        int x0 = at[digit][1] + (int)dmm_if_rng_below(&r, 5) - 2;
+        for (int y = 0; y < DMM_IF_SIDE; y++)
+            for (int x = 0; x < DMM_IF_SIDE; x++) {
+                int in = y >= y0 && y < y0 + 9 && x >= x0 && x < x0 + 9;
+                int noise = (int)dmm_if_rng_below(&r, 40);
+                px[y * DMM_IF_SIDE + x] =
+                    (uint8_t)(in ? 200 + noise : (noise > 30 ? noise : 0));
+            }
+    }
+}
+
+static void synth_free(synth *d)
+{
+    free(d->images);
+    free(d->labels);
+}
+
+enum { PER = 12 }; /* test images of each class run through the network */
+
+/* Run one configuration both ways; compare prediction by prediction. */
+static void compare_fewshot(const synth *tr, const synth *te,
+                            const dmm_if_options *o)
+{
+    dmm_if_data train = {tr->images, tr->labels, tr->n};
+    dmm_if_data test = {te->images, te->labels, te->n};
+    dmm_if_model *md = malloc(sizeof *md), *mn = malloc(sizeof *mn);
+    assert_non_null(md);
+    assert_non_null(mn);
+    dmm_if_result rd, rn;
+    assert_int_equal(dmm_if_fewshot(&train, &test, o, md, &rd), 0);
+
+    char *net = tu_path("networks/mnist-interference.json");
+    uint8_t pred[DMM_IF_CLASSES * PER];
+    dmm__netx_stats stats;
+    dmm_error err;
+    dmm_error_clear(&err);
+    int rc = dmm__fewshot_network(net, &train, &test, o, PER, mn, &rn, pred,
+                                  &stats, &err);
+    if (rc)
+        fail_msg("network engine: %s", err.text);
+    free(net);
+    assert_int_equal(rn.total, DMM_IF_CLASSES * PER);
+    size_t eps =
+        DMM_IF_CLASSES * o->shots * (size_t)o->epochs + DMM_IF_CLASSES * PER;
+    assert_int_equal(stats.episodes, eps);
+    assert_int_equal(stats.cycles, eps * DMM_IF_TIMES + 3);
+
+    /* The direct engine's predictions of the same test images. */
+    size_t te_idx[DMM_IF_CLASSES * DMM_IF_TEST_PER_CLASS];
+    assert_int_equal(dmm_if_pick(te->labels, te->n, 0, DMM_IF_TEST_PER_CLASS, 0,
+                                 NULL, te_idx),
+                     0);
+    dmm_if_image img;
+    size_t classes_seen = 0, agree = 0, correct = 0;
+    int first = -1;
+    for (int c = 0; c < DMM_IF_CLASSES; c++)
+        for (int i = 0; i < PER; i++) {
+            size_t at = te_idx[c * DMM_IF_TEST_PER_CLASS + i];
+            dmm_if_preprocess(te->images + at * DMM_IF_PIXELS, o->variant,
+                              &img);
+            int pd = dmm_if_predict(md, &img, o->variant, NULL);
+            int pn = pred[c * PER + i];
+            agree += pd == pn;
+            correct += pd == c;
+            if (first < 0)
+                first = pd;
+            classes_seen += pd != first;
+        }
+    assert_int_equal(agree, DMM_IF_CLASSES * PER);
+    assert_int_equal(rn.correct, correct);
+    assert_true(classes_seen > 0); /* not one class for everything */
+    /* The routes trained inside the network are the direct ones up to
+     * rounding (Self adds new - old to old). */
+    double worst = 0;
+    for (int c = 0; c < DMM_IF_CLASSES; c++)
+        for (int s = 0; s < DMM_IF_SOURCES; s++)
+            for (int d = 0; d < DMM_IF_TIMES; d++)
+                worst = fmax(worst, fabs(mn->p[c][s][d] - md->p[c][s][d]) /
+                                        md->p[c][s][d]);
+    assert_true(worst < 1e-13);
+    free(md);
+    free(mn);
+}
+
+static void test_network_vs_direct(void **state)
+{
+    (void)state;
+    synth tr, te;
+    synth_make(&tr, DMM_IF_SPLIT_BEGIN + 60, 11);
+    synth_make(&te, 5 * DMM_IF_TEST_PER_CLASS, 12);
+    dmm_if_options o1 = {.shots = 3, .seed = 4, .epochs = 1};
+    compare_fewshot(&tr, &te, &o1);
+    dmm_if_options o2 = {.shots = 2,
+                         .seed = 9,
+                         .epochs = 2,
+                         .init_uniform = 1,
+                         .pick_first = 1,
+                         .order_mixed = 1,
+                         .variant = DMM_IF_CORRECTED};
+    compare_fewshot(&tr, &te, &o2);
+    synth_free(&tr);
+    synth_free(&te);
+}
+
+static void test_double_slit_vs_direct(void **state)
+{
+    (void)state;
+    for (unsigned v = 0; v < 2; v++) {
+        unsigned variant = v ? DMM_IF_CORRECTED : DMM_IF_FAITHFUL;
+        dmm_ds_model md, mn;
+        dmm_ds_result rd, rn;
+        dmm_ds_run(5, variant, &md, &rd);
+        char *net = tu_path("networks/double-slit.json");
+        uint8_t pred[DMM_DS_TRIALS];
+        dmm_error err;
+        dmm_error_clear(&err);
+        if (dmm__double_slit_network(net, 5, variant, &mn, &rn, pred, NULL,
+                                     &err))
+            fail_msg("network engine: %s", err.text);
+        free(net);
+        /* The direct predictions: dmm_ds_run's draws again. */
+        dmm_if_rng r;
+        dmm_ds_signal sig;
+        dmm_ds_model m0;
+        dmm_if_rng_seed(&r, 5);
+        dmm_ds_model_init(&m0, &r);
+        for (int i = 0; i < 2 * DMM_DS_SHOTS; i++)
+            dmm_ds_signal_make(&sig, i < DMM_DS_SHOTS, variant, &r);
+        for (int i = 0; i < DMM_DS_TRIALS; i++) {
+            int truth = (int)dmm_if_rng_below(&r, 2);
+            dmm_ds_signal_make(&sig, truth == 1, variant, &r);
+            assert_int_equal(pred[i], dmm_ds_predict(&md, &sig, NULL));
+        }
+        assert_int_equal(rn.correct, rd.correct);
+        assert_memory_equal(rn.confusion, rd.confusion, sizeof rd.confusion);
+        for (int s = 0; s < DMM_DS_SOURCES; s++)
+            for (int g = 0; g < DMM_DS_TARGETS; g++)
+                for (int d = 0; d < DMM_DS_TIMES; d++)
+                    assert_true(fabs(mn.p[s][g][d] - md.p[s][g][d]) <=
+                                1e-13 * md.p[s][g][d]);
+    }
+}
+
+/* The host refuses a network without the neurons it feeds and reads. */
+static void test_network_bad(void **state)
+{
+    (void)state;
+    synth tr, te;
+    synth_make(&tr, DMM_IF_SPLIT_BEGIN + 20, 1);
+    synth_make(&te, 5 * DMM_IF_TEST_PER_CLASS, 2);
+    dmm_if_data train = {tr.images, tr.labels, tr.n};
+    dmm_if_data test = {te.images, te.labels, te.n};
+    dmm_if_options o = {.shots = 1, .seed = 1, .epochs = 1};
+    dmm_if_model *m = malloc(sizeof *m);
+    assert_non_null(m);
+    dmm_if_result res;
+    dmm_error err;
+    char *wave = tu_path("networks/wave.json");
+    assert_int_equal(dmm__fewshot_network(wave, &train, &test, &o, 1, m, &res,
+                                          NULL, NULL, &err),
+                     DMM_E_INVAL);
+    assert_non_null(strstr(err.text, "no neuron interference/digit-0"));
+    free(wave);
+    char *ds = tu_path("networks/double-slit.json");
+    assert_int_equal(dmm__fewshot_network(ds, &train, &test, &o, 1, m, &res,
+                                          NULL, NULL, &err),
+                     DMM_E_INVAL);
+    free(ds);
+    assert_int_not_equal(dmm__fewshot_network("/nonexistent/net.json", &train,
+                                              &test, &o, 1, m, &res, NULL, NULL,
+                                              &err),
+                         0);
+    assert_non_null(strstr(err.source, "/nonexistent/net.json"));
+    o.shots = 0;
+    assert_int_equal(dmm__fewshot_network("x", &train, &test, &o, 1, m, &res,
+                                          NULL, NULL, &err),
+                     DMM_E_INVAL);
+    free(m);
+    synth_free(&tr);
+    synth_free(&te);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_delay_ages, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_delay_bad, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_interference_energy, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_interference_delta, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_interference_vs_train, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_interference_bad, setup, teardown),
+        cmocka_unit_test(test_network_vs_direct),
+        cmocka_unit_test(test_double_slit_vs_direct),
+        cmocka_unit_test(test_network_bad),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
