@@ -188,7 +188,6 @@ static void down_task(dmm_net *net, unsigned worker, size_t lo, size_t hi,
     cycle_work *cw = ud;
     dmm__scratch *sc = dmm__scratch_of(net, worker);
     for (size_t k = lo; k < hi; k++) {
-        dmm_error_clear(&cw->fail[worker].err);
         int rc = neuron_input(net, k, sc, &cw->fail[worker].err);
         if (rc) {
             cw->fail[worker].rc = rc;
@@ -198,10 +197,22 @@ static void down_task(dmm_net *net, unsigned worker, size_t lo, size_t hi,
     }
 }
 
+/* Each worker records one failure at most: its error is cleared here, once
+ * per movement, not per neuron (a dmm_error is over a kilobyte). */
 static void work_reset(cycle_work *w, unsigned n)
 {
-    for (unsigned k = 0; k < n; k++)
+    for (unsigned k = 0; k < n; k++) {
         w->fail[k].rc = 0;
+        dmm_error_clear(&w->fail[k].err);
+    }
+}
+
+/* What a neuron function may read of its fresh error record: the same as
+ * after dmm_error_clear, without writing all of it for every firing. */
+static void error_reset(dmm_error *e)
+{
+    e->code = e->line = e->column = 0;
+    e->source[0] = e->path[0] = e->text[0] = '\0';
 }
 
 /* The failure a single thread would have met first, copied to err. */
@@ -253,7 +264,7 @@ static int fire_slot(dmm_net *net, size_t k, uint64_t *rng, dmm_error *err)
     dmm__slot *s = &net->slots[k];
     vv_label tn[2] = {s->type, s->name};
     dmm_error ferr;
-    dmm_error_clear(&ferr);
+    error_reset(&ferr);
     dmm_fire fire = {
         .vc = net->vc,
         .type = s->info,
@@ -296,7 +307,6 @@ static void up_task(dmm_net *net, unsigned worker, size_t lo, size_t hi,
 {
     cycle_work *cw = ud;
     for (size_t k = lo; k < hi; k++) {
-        dmm_error_clear(&cw->fail[worker].err);
         int rc = fire_slot(net, k, cw->fail[worker].rng, &cw->fail[worker].err);
         if (rc) {
             cw->fail[worker].rc = rc;

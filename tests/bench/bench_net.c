@@ -592,6 +592,42 @@ static void case_soak(const char *wave)
     exit(0);
 }
 
+/* rnn-10000-100 on one thread and on two: cycles/s ratio, and the outputs
+ * after the same cycles identical bit for bit. */
+static void case_threads(void)
+{
+    world w = world_new();
+    csr m = csr_new(10000, 100);
+    vv_buf b = {0};
+    gen_rnn(&b, &m, false);
+    dmm_net *one = load(&w, &b, "threads-1"), *two = load(&w, &b, "threads-2");
+    free(b.data);
+    dmm_error err;
+    if (dmm_net_set_threads(two, 2, &err))
+        die("dmm_net_set_threads", err.text);
+    double us1 = time_op(step_fn, one) / 1e3;
+    double us2 = time_op(step_fn, two) / 1e3;
+    while (dmm_net_step_count(one) < dmm_net_step_count(two))
+        step(one);
+    while (dmm_net_step_count(two) < dmm_net_step_count(one))
+        step(two);
+    if (!vv_equal(dmm_net_outputs(one), dmm_net_outputs(two)))
+        die("threads", "two threads differ from one");
+    result r = {.us = us2, .base_us = us1, .ratio = us1 / us2, .target = 0};
+    snprintf(r.name, sizeof r.name, "threads-2 rnn-10000-100");
+    snprintf(r.base, sizeof r.base, "same net, 1 thread");
+    snprintf(r.note, sizeof r.note,
+             "ratio = speed-up (target >= 1.7: %s); Y identical after %llu "
+             "cycles",
+             r.ratio >= 1.7 ? "PASS" : "FAIL",
+             (unsigned long long)dmm_net_step_count(one));
+    report(&r);
+    dmm_net_free(one);
+    dmm_net_free(two);
+    csr_free(&m);
+    world_free(&w);
+}
+
 static bool wanted(int argc, char **argv, const char *name)
 {
     if (argc < 2)
@@ -602,8 +638,33 @@ static bool wanted(int argc, char **argv, const char *name)
     return false;
 }
 
+/* bench_net --emit NAME FILE: write a case's network (accum-N-K, rnn-N-D,
+ * selfmod) as JSON, to profile it with `dmm run`. */
+static int emit(const char *name, const char *file)
+{
+    int n, k;
+    vv_buf b = {0};
+    if (sscanf(name, "accum-%d-%d", &n, &k) == 2) {
+        gen_accum(&b, n, k);
+    } else if (sscanf(name, "rnn-%d-%d", &n, &k) == 2 ||
+               (!strcmp(name, "selfmod") && (n = 1000, k = 100))) {
+        csr m = csr_new(n, k);
+        gen_rnn(&b, &m, !strcmp(name, "selfmod"));
+        csr_free(&m);
+    } else {
+        die(name, "no such network");
+    }
+    FILE *f = fopen(file, "wb");
+    if (!f || fwrite(b.data, 1, b.len, f) != b.len || fclose(f))
+        die(file, "cannot write");
+    free(b.data);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 4 && !strcmp(argv[1], "--emit"))
+        return emit(argv[2], argv[3]);
     const char *root = getenv("DMM_SOURCE_ROOT");
     char wave[4096];
     snprintf(wave, sizeof wave, "%s/networks/wave.json", root ? root : ".");
@@ -622,6 +683,8 @@ int main(int argc, char **argv)
         case_rnn(1000, 10, 3);
     if (wanted(argc, argv, "rnn-10000-100"))
         case_rnn(10000, 100, 0);
+    if (wanted(argc, argv, "threads"))
+        case_threads();
     if (wanted(argc, argv, "selfmod"))
         case_selfmod();
     if (wanted(argc, argv, "load-1M"))

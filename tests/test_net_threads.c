@@ -1,0 +1,316 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The parallel cycle and the compiled matrix: random networks (scalar and
+ * map streams, rows of every shape, a self-editing neuron, edits that add
+ * and remove rows and neurons) run on 1, 2 and 3 threads give the same state
+ * bit for bit after every cycle; a network whose compiled matrix was patched
+ * along the way steps exactly like a fresh copy restored from its state (a
+ * fresh compile); failures on several threads are those of one thread.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil_net.h"
+
+static uint64_t seed_state;
+
+static uint32_t rnd(uint32_t n)
+{
+    seed_state = seed_state * 6364136223846793005u + 1442695040888963407u;
+    return (uint32_t)(seed_state >> 33) % n;
+}
+
+static double rnd_w(void)
+{
+    return ((double)rnd(2001) - 1000) / 1700.0; /* about -0.6 .. 0.6 */
+}
+
+static void put(vv_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void put(vv_buf *b, const char *fmt, ...)
+{
+    char tmp[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    assert_true(n > 0 && (size_t)n < sizeof tmp);
+    assert_int_equal(vv_buf_append(b, tmp, (size_t)n), 0);
+}
+
+#define M 24
+static const char *const types[] = {"identity", "tanh", "relu", "accum"};
+
+static const char *type_of(int k)
+{
+    return types[k % 4];
+}
+static const char *in_of(int k, int which)
+{
+    if (k % 4 == 3)
+        return which ? "delta" : "accum";
+    return which ? "b" : "a";
+}
+static const char *out_of(int k, int which)
+{
+    return k % 4 == 3 ? "single" : which ? "b" : "a";
+}
+
+/* A random source path: a stream or a part of a stream. (Whole neurons as
+ * sources would nest the streams deeper every cycle.) */
+static void source(vv_buf *b, int j)
+{
+    int shape = (int)rnd(8);
+    if (shape == 0)
+        put(b, "%s/u%d/%s/k%u", type_of(j), j, out_of(j, 0), rnd(2));
+    else
+        put(b, "%s/u%d/%s", type_of(j), j, out_of(j, (int)rnd(2)));
+}
+
+/* A random network of M neurons; selfmod adds identity/ed, which adds 0.01
+ * to one weight through Self every cycle. */
+static char *random_net(bool selfmod)
+{
+    vv_buf b = {0};
+    put(&b, "{\"dmm\": 1, \"matrix\": {}, \"seed\": 7, \"links\": ["
+            "[\"accum/self/accum\", \"accum/self/single\", 1]");
+    for (int k = 0; k < M; k++) {
+        int rows = 1 + (int)rnd(2);
+        for (int r = 0; r < rows; r++) {
+            int terms = 1 + (int)rnd(4);
+            for (int t = 0; t < terms; t++) {
+                put(&b, ", [\"%s/u%d/%s\", \"", type_of(k), k, in_of(k, r));
+                source(&b, (int)rnd(M));
+                put(&b, "\", %.17g]", rnd_w());
+            }
+        }
+    }
+    if (selfmod)
+        put(&b, ", [\"identity/ed/d\", \"identity/ed/d\", 1], "
+                "[\"accum/self/delta\", \"identity/ed/d\", 1]");
+    put(&b, "], \"outputs\": {");
+    for (int f = 0; f < 4; f++) {
+        put(&b, "%s\"%s\": {", f ? ", " : "", types[f]);
+        for (int k = f; k < M; k += 4) {
+            put(&b, "%s\"u%d\": {", k == f ? "" : ", ", k);
+            for (int s = 0; s < (f == 3 ? 1 : 2); s++) {
+                if (rnd(2))
+                    put(&b, "%s\"%s\": %.17g", s ? ", " : "", out_of(k, s),
+                        rnd_w());
+                else
+                    put(&b, "%s\"%s\": {\"k0\": %.17g, \"k1\": %.17g}",
+                        s ? ", " : "", out_of(k, s), rnd_w(), rnd_w());
+            }
+            put(&b, "}");
+        }
+        if (selfmod && f == 0)
+            put(&b, ", \"ed\": {\"d\": {\"tanh\": {\"u1\": {\"a\": "
+                    "{\"identity\": {\"u0\": {\"a\": 0.01}}}}}}}");
+        put(&b, "}");
+    }
+    put(&b, "}}");
+    assert_int_equal(vv_buf_append(&b, "", 1), 0);
+    return b.data;
+}
+
+static char *state_of(dmm_net *net)
+{
+    vv_buf b = {0};
+    assert_int_equal(dmm_net_save_buf(net, &b), 0);
+    assert_int_equal(vv_buf_append(&b, "", 1), 0);
+    return b.data;
+}
+
+static void assert_same_state(dmm_net *a, dmm_net *b)
+{
+    char *sa = state_of(a), *sb = state_of(b);
+    assert_string_equal(sa, sb);
+    free(sa);
+    free(sb);
+}
+
+/* A random edit: add a link, change a weight, or remove a neuron's row. */
+static vv random_edit(tn_world *w, dmm_net *net)
+{
+    char text[512];
+    int k = (int)rnd(M), j = (int)rnd(M), r = (int)rnd(2);
+    int kind = (int)rnd(3);
+    if (kind == 2) {
+        /* Remove row r of u_k: subtract it (exact, x + -x = 0). */
+        vv_label p[3] = {tu_label(w->vc, type_of(k)), 0,
+                         tu_label(w->vc, in_of(k, r))};
+        snprintf(text, sizeof text, "u%d", k);
+        p[1] = tu_label(w->vc, text);
+        vv row = vv_get(dmm_net_matrix(net), p, 3), neg, delta;
+        assert_int_equal(vv_scale(w->vc, -1, row, &neg), 0);
+        assert_int_equal(vv_set(w->vc, VV_ZERO, p, 3, neg, &delta), 0);
+        vv_free(w->vc, neg);
+        return delta;
+    }
+    snprintf(text, sizeof text,
+             "{\"%s\": {\"u%d\": {\"%s\": {\"%s\": {\"u%d\": {\"%s\": "
+             "%.17g}}}}}}",
+             type_of(k), k, in_of(k, r), type_of(j), j, out_of(j, 0), rnd_w());
+    return tu_vv(w->vc, text);
+}
+
+static void step_ok(dmm_net *net)
+{
+    dmm_error err;
+    int rc = dmm_net_step(net, &err);
+    if (rc)
+        fail_msg("step: %s", err.text);
+}
+
+/* 1, 2 and 3 threads agree after every cycle, edits included. */
+static void test_threads_identical(void **state)
+{
+    tn_world *w = *state;
+    for (int round = 0; round < 12; round++) {
+        seed_state = 1000 + (uint64_t)round;
+        char *text = random_net(round % 2 == 1);
+        dmm_net *net[3];
+        for (int n = 0; n < 3; n++) {
+            net[n] = tn_load(w, text);
+            dmm_error err;
+            assert_int_equal(dmm_net_set_threads(net[n], (unsigned)n + 1, &err),
+                             0);
+            assert_int_equal(dmm_net_threads(net[n]), (unsigned)n + 1);
+        }
+        free(text);
+        for (int t = 0; t < 40; t++) {
+            if (t % 5 == 4) {
+                vv delta = random_edit(w, net[0]);
+                for (int n = 0; n < 3; n++) {
+                    dmm_error err;
+                    assert_int_equal(dmm_net_edit(net[n], delta, &err), 0);
+                }
+                vv_free(w->vc, delta);
+            }
+            dmm_error e[3];
+            int rc[3];
+            for (int n = 0; n < 3; n++)
+                rc[n] = dmm_net_step(net[n], &e[n]);
+            for (int n = 1; n < 3; n++) {
+                assert_int_equal(rc[n], rc[0]);
+                if (rc[0])
+                    assert_string_equal(e[n].text, e[0].text);
+                assert_same_state(net[0], net[n]);
+            }
+            if (rc[0])
+                break; /* a NaN: all of them stopped the same way */
+        }
+        for (int n = 0; n < 3; n++)
+            dmm_net_free(net[n]);
+    }
+}
+
+/* A network whose compiled matrix was patched by self-edits and edits steps
+ * exactly like a fresh copy restored from its state, which compiles W anew. */
+static void test_patch_equals_fresh(void **state)
+{
+    tn_world *w = *state;
+    for (int round = 0; round < 8; round++) {
+        seed_state = 77 + (uint64_t)round;
+        char *text = random_net(true);
+        dmm_net *net = tn_load(w, text);
+        free(text);
+        for (int t = 0; t < 30; t++) {
+            if (t % 3 == 2) {
+                vv delta = random_edit(w, net);
+                dmm_error err;
+                assert_int_equal(dmm_net_edit(net, delta, &err), 0);
+                vv_free(w->vc, delta);
+            }
+            char *s = state_of(net);
+            dmm_net *fresh;
+            dmm_error err;
+            assert_int_equal(dmm_net_restore_text(w->vc, w->reg, s, strlen(s),
+                                                  "state", &fresh, &err),
+                             0);
+            free(s);
+            int rc = dmm_net_step(net, &err);
+            dmm_error err2;
+            assert_int_equal(dmm_net_step(fresh, &err2), rc);
+            assert_same_state(net, fresh);
+            dmm_net_free(fresh);
+            if (rc)
+                break;
+        }
+        dmm_net_free(net);
+    }
+}
+
+/* A NaN in the middle of a large network: the same error on 2 threads as on
+ * one, and the network as it was. */
+static void test_threads_failure(void **state)
+{
+    tn_world *w = *state;
+    vv_buf b = {0};
+    put(&b, "{\"dmm\": 1, \"matrix\": {}, \"links\": ["
+            "[\"accum/self/accum\", \"accum/self/single\", 1]");
+    for (int k = 0; k < 200; k++)
+        put(&b, ", [\"identity/n%03d/x\", \"identity/n%03d/x\", %s]", k, k,
+            k == 150 ? "1e300" : "1");
+    put(&b, "], \"outputs\": {\"identity\": {\"n000\": {\"x\": 1}");
+    for (int k = 1; k < 200; k++)
+        put(&b, ", \"n%03d\": {\"x\": %s}", k, k >= 150 ? "1e300" : "1");
+    put(&b, "}}}");
+    assert_int_equal(vv_buf_append(&b, "", 1), 0);
+    dmm_net *one = tn_load(w, b.data), *two = tn_load(w, b.data);
+    free(b.data);
+    dmm_error err1, err2;
+    assert_int_equal(dmm_net_set_threads(two, 2, &err2), 0);
+    char *before = state_of(two);
+    assert_int_equal(dmm_net_step(one, &err1), DMM_E_NONFINITE);
+    assert_int_equal(dmm_net_step(two, &err2), DMM_E_NONFINITE);
+    assert_string_equal(err1.text, err2.text);
+    assert_non_null(strstr(err2.text, "identity/n150"));
+    char *after = state_of(two);
+    assert_string_equal(before, after);
+    free(before);
+    free(after);
+    /* Back to one thread and on again: still the same failure. */
+    assert_int_equal(dmm_net_set_threads(two, 1, &err2), 0);
+    assert_int_equal(dmm_net_step(two, &err2), DMM_E_NONFINITE);
+    assert_int_equal(dmm_net_set_threads(two, 3, &err2), 0);
+    assert_int_equal(dmm_net_step(two, &err2), DMM_E_NONFINITE);
+    assert_string_equal(err1.text, err2.text);
+    dmm_net_free(one);
+    dmm_net_free(two);
+}
+
+static void test_threads_range(void **state)
+{
+    tn_world *w = *state;
+    dmm_net *net = tn_load(w, "{\"dmm\": 1, \"matrix\": {\"accum\": {\"self\":"
+                              " {\"accum\": {\"accum\": {\"self\": "
+                              "{\"single\": 1}}}}}}}");
+    dmm_error err;
+    assert_int_equal(dmm_net_set_threads(net, 0, &err), DMM_E_INVAL);
+    assert_non_null(strstr(err.text, "threads"));
+    assert_int_equal(dmm_net_set_threads(net, 65, &err), DMM_E_INVAL);
+    assert_int_equal(dmm_net_threads(net), 1);
+    assert_int_equal(dmm_net_set_threads(net, 64, &err), 0);
+    step_ok(net);
+    assert_int_equal(dmm_net_step_count(net), 1);
+    dmm_net_free(net);
+}
+
+static int setup(void **state)
+{
+    return tn_world_setup(state, NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_threads_identical),
+        cmocka_unit_test(test_patch_equals_fresh),
+        cmocka_unit_test(test_threads_failure),
+        cmocka_unit_test(test_threads_range),
+    };
+    return cmocka_run_group_tests(tests, setup, tn_world_teardown);
+}
