@@ -24,7 +24,8 @@ typedef struct command_doc {
 static const command_doc commands[] = {
     {"run",
      "dmm run (NET.json | --resume STATE.json) --steps N [--trace] "
-     "[--script FILE.jsonl] [--save FILE] [--stats] [--max-depth N]",
+     "[--script FILE.jsonl] [--save FILE] [--stats] [--max-depth N] "
+     "[--threads N]",
      "Run a network for N cycles and print the output map Y_t as one JSON\n"
      "line {\"step\": t, \"outputs\": Y_t} (after the last cycle, or after\n"
      "every cycle with --trace). Step numbers are absolute cycle numbers.\n"
@@ -45,6 +46,8 @@ static const command_doc commands[] = {
      "  --stats            cycles per second, time per cycle and peak memory\n"
      "                     on stderr\n"
      "  --max-depth N      deepest nesting allowed in any value\n"
+     "  --threads N        run each cycle on N threads (1-64); the results are\n"
+     "                     the same bit for bit as on one\n"
      "\n"
      "Exit: 0 ok, 1 bad input, 2 bad usage, 3 NaN or infinity in a cycle.\n"},
     {"check", "dmm check [--script FILE.jsonl] [--max-depth N] NET.json...",

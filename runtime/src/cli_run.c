@@ -27,6 +27,7 @@ typedef struct run_opts {
     bool stats;
     bool help;
     int max_depth; /* 0: the library's default */
+    uint64_t threads; /* 0: not given (one thread) */
 } run_opts;
 
 /* Digits only, no sign, no overflow. */
@@ -138,6 +139,15 @@ static int parse_run_args(int argc, char **argv, run_opts *o)
             int rc = parse_max_depth(cmd, v, &o->max_depth);
             if (rc)
                 return rc;
+        } else if ((m = opt_value(argc, argv, &i, "--threads", &v)) != 0) {
+            if (m < 0)
+                return dmm__usage_error(cmd, "--threads needs a value");
+            if (!parse_u64(v, &o->threads) || o->threads < 1 ||
+                o->threads > 64)
+                return dmm__usage_error(cmd,
+                                        "--threads: expected an integer from "
+                                        "1 to 64, got \"%s\"",
+                                        v);
         } else {
             return dmm__usage_error(cmd, "unknown option \"%s\"", a);
         }
@@ -239,6 +249,12 @@ static int run(const run_opts *o, vv_ctx *vc, const dmm_registry *reg)
                        : dmm_net_load_file(vc, reg, o->net, &net, &err);
     if (rc < 0) {
         dmm__print_error(&err);
+        return DMM_EXIT_INPUT;
+    }
+    if (o->threads > 1 &&
+        dmm_net_set_threads(net, (unsigned)o->threads, &err) < 0) {
+        dmm__print_error(&err);
+        dmm_net_free(net);
         return DMM_EXIT_INPUT;
     }
     if (o->script) {
