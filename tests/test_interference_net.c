@@ -217,6 +217,17 @@ static void test_interference_energy(void **state)
     assert_true(fabs(out_num(x, out, "energy") - 750) < 1e-12);
     vv_free(x->vc, out);
     vv_free(x->vc, next);
+
+    /* A negative route (the double slit's additive update can make one):
+     * f = r / P is still [0, 1], a friend of mass -0.25: J = -250. */
+    assert_int_equal(fire(x, "interference",
+                          "{" TARGET ", \"in\": {\"4\": {\"A\": "
+                          "{\":number\": -0.25, \"1\": -0.25}}}}",
+                          "", VV_ZERO, &out, &next, &err),
+                     0);
+    assert_true(fabs(out_num(x, out, "energy") + 250) < 1e-12);
+    vv_free(x->vc, out);
+    vv_free(x->vc, next);
 }
 
 /*
@@ -398,9 +409,7 @@ static void test_interference_bad(void **state)
         {"{\"in\": 3}", "must be {age: {source: vector}}"},
         {"{\"in\": {\"3\": 5}}", "at age 3 must be {source: vector}"},
         {"{\"in\": {\"3\": {\"A\": {\"1\": 0.5}}}}",
-         "arrival 3/A has no positive scalar part"},
-        {"{\"in\": {\"3\": {\"A\": {\":number\": -1, \"1\": 0.5}}}}",
-         "arrival 3/A has no positive scalar part"},
+         "arrival 3/A has no scalar part"},
         {"{\"in\": {\"3\": {\"A\": {\":number\": 1, \"1\": {\"x\": 1}}}}}",
          "must be a flat vector"},
         {"{\"reset\": {\"x\": 1}}", "input reset must be a bare number"},
@@ -590,6 +599,8 @@ static void test_network_vs_direct(void **state)
     synth_free(&te);
 }
 
+/* Seed 6: with noise redrawn at every step, the faithful training drove
+ * some routes below 0 there (arrivals of negative mass). */
 static void test_double_slit_vs_direct(void **state)
 {
     (void)state;
@@ -597,12 +608,12 @@ static void test_double_slit_vs_direct(void **state)
         unsigned variant = v ? DMM_IF_CORRECTED : DMM_IF_FAITHFUL;
         dmm_ds_model md, mn;
         dmm_ds_result rd, rn;
-        dmm_ds_run(5, variant, &md, &rd);
+        dmm_ds_run(6, variant, &md, &rd);
         char *net = tu_path("networks/double-slit.json");
         uint8_t pred[DMM_DS_TRIALS];
         dmm_error err;
         dmm_error_clear(&err);
-        if (dmm__double_slit_network(net, 5, variant, &mn, &rn, pred, NULL,
+        if (dmm__double_slit_network(net, 6, variant, &mn, &rn, pred, NULL,
                                      &err))
             fail_msg("network engine: %s", err.text);
         free(net);
@@ -610,7 +621,7 @@ static void test_double_slit_vs_direct(void **state)
         dmm_if_rng r;
         dmm_ds_signal sig;
         dmm_ds_model m0;
-        dmm_if_rng_seed(&r, 5);
+        dmm_if_rng_seed(&r, 6);
         dmm_ds_model_init(&m0, &r);
         for (int i = 0; i < 2 * DMM_DS_SHOTS; i++)
             dmm_ds_signal_make(&sig, i < DMM_DS_SHOTS, variant, &r);
@@ -625,7 +636,7 @@ static void test_double_slit_vs_direct(void **state)
             for (int g = 0; g < DMM_DS_TARGETS; g++)
                 for (int d = 0; d < DMM_DS_TIMES; d++)
                     assert_true(fabs(mn.p[s][g][d] - md.p[s][g][d]) <=
-                                1e-13 * md.p[s][g][d]);
+                                1e-13 * fabs(md.p[s][g][d]) + 1e-18);
     }
 }
 

@@ -167,11 +167,13 @@ static int arrival(energy_work *w, vv_label age, vv_label src, vv r,
 {
     dmm_fire *f = w->f;
     double m = r.num;
-    if (!(m > 0))
+    /* The mass may be negative: the double slit's additive update can
+     * take a route below 0, and the direct engine goes on with it. */
+    if (m == 0)
         return dmm__fire_failf(f, DMM_E_INVAL,
-                               "arrival %s/%s has no positive scalar part "
-                               "(the route mass: every source vector must "
-                               "carry the scalar 1)",
+                               "arrival %s/%s has no scalar part (the route "
+                               "mass: every source vector must carry the "
+                               "scalar 1)",
                                lstr(f, age), lstr(f, src));
     double x[DIM_MAX] = {0};
     vv_iter it;
@@ -310,7 +312,7 @@ static int row_update(dmm_fire *f, vv reach, vv blocked, vv pend, vv *d_in,
         val[a] = where[a] == 1 ? p[a] + add[a] : p[a];
         sum += val[a];
     }
-    if (!(sum > 0) || !isfinite(sum))
+    if (sum == 0 || !isfinite(sum))
         return dmm__fire_failf(f, DMM_E_NONFINITE,
                                "a route row sums to %g after the update and "
                                "cannot be renormalised",
