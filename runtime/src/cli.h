@@ -8,6 +8,7 @@
 #ifndef DMM_CLI_H
 #define DMM_CLI_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -64,6 +65,16 @@ int dmm__split_neuron(const char *s, char *type, char *name, const char *path,
 int dmm__cmd_run(int argc, char **argv);
 int dmm__cmd_check(int argc, char **argv);
 int dmm__cmd_experiment(int argc, char **argv);
+int dmm__cmd_serve(int argc, char **argv);
+int dmm__cmd_ctl(int argc, char **argv);
+
+/* Option helpers of serve and ctl (cli_serve.c). Match argv[*i] against an
+ * option with a value, "--name VALUE" or "--name=VALUE": 1 matched (*val
+ * set, *i advanced), 0 not this option, -1 value missing. */
+int dmm__opt_value(int argc, char **argv, int *i, const char *name,
+                   const char **val);
+/* Digits only, no sign, in [lo, hi]. */
+bool dmm__parse_count(const char *s, uint64_t lo, uint64_t hi, uint64_t *out);
 
 /* Print err as "source:line:column: path: message" on stderr. */
 void dmm__print_error(const dmm_error *err);

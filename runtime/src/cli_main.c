@@ -59,6 +59,51 @@ static const command_doc commands[] = {
      "  --max-depth N      deepest nesting allowed in any value\n"
      "\n"
      "Exit: 0 all good, 1 something is bad, 2 bad usage.\n"},
+    {"serve",
+     "dmm serve (NET.json | --resume STATE.json) [--listen HOST:PORT | "
+     "--socket PATH] [--rate HZ|max] [--paused] [--log FILE.jsonl] "
+     "[--token T] [--save-on-exit FILE] [--max-clients N] "
+     "[--max-message BYTES] [--max-backlog BYTES]",
+     "Run a network live and serve the NDJSON protocol of docs/protocol.md:\n"
+     "clients watch values, change weights, feed inputs, pause, step, save.\n"
+     "Edits are applied between cycles. The address (HOST:PORT, or the\n"
+     "socket path) is printed as the first line on stdout.\n"
+     "\n"
+     "  --listen HOST:PORT  TCP address (default 127.0.0.1:0; port 0 picks "
+     "one)\n"
+     "  --socket PATH       a Unix socket instead, created with mode 0600\n"
+     "  --rate HZ|max       cycles per second (default 10)\n"
+     "  --paused            start paused (run cycles with step or resume)\n"
+     "  --log FILE          write every applied edit and feed as a script\n"
+     "                      for dmm run --script\n"
+     "  --token T           every connection must first send hello with T\n"
+     "  --save-on-exit FILE write the state when stopping\n"
+     "  --max-clients N     connections at once (default 256)\n"
+     "  --max-message B     longest request line (default 1048576)\n"
+     "  --max-backlog B     bytes waiting for a client before it is dropped\n"
+     "                      (default 1048576)\n"
+     "\n"
+     "SIGINT or SIGTERM stops after the current cycle. Exit: 0 ok, 1 bad\n"
+     "input or I/O error, 2 bad usage.\n"},
+    {"ctl",
+     "dmm ctl (--connect HOST:PORT | --socket PATH) [--token T] OP [ARGS]",
+     "Send one request to a dmm serve and print the reply. Shortcuts:\n"
+     "\n"
+     "  status | pause | resume | snapshot | shutdown\n"
+     "  step [N]                  run N cycles of a paused network\n"
+     "  rate HZ|max\n"
+     "  get PATH                  print the value at PATH in the outputs\n"
+     "  set PATH VALUE            one weight, PATH = type/name/input/type/"
+     "name/output\n"
+     "  edit DELTA                add a W fragment (JSON)\n"
+     "  feed input/NAME OUTPUTS   queue an output map (JSON)\n"
+     "  save FILE                 the server writes its state to FILE\n"
+     "  load FILE                 send a network (or state) file to run\n"
+     "  watch PATH...             print \"STEP PATH VALUE\" when a value\n"
+     "                            changes (--every K, --count N to stop)\n"
+     "  '{\"op\": ...}'            a raw JSON request\n"
+     "\n"
+     "Exit: 0 ok, 1 error reply or connection failure, 2 bad usage.\n"},
     {"experiment",
      "dmm experiment (mnist-fewshot --data DIR | double-slit) [--seed S] "
      "[--variant faithful|corrected] [--engine direct|network] "
@@ -264,6 +309,10 @@ int main(int argc, char **argv)
         return dmm__cmd_run(argc - 1, argv + 1);
     if (!strcmp(cmd, "check"))
         return dmm__cmd_check(argc - 1, argv + 1);
+    if (!strcmp(cmd, "serve"))
+        return dmm__cmd_serve(argc - 1, argv + 1);
+    if (!strcmp(cmd, "ctl"))
+        return dmm__cmd_ctl(argc - 1, argv + 1);
     if (!strcmp(cmd, "experiment"))
         return dmm__cmd_experiment(argc - 1, argv + 1);
     if (!strcmp(cmd, "neurons"))

@@ -1,0 +1,446 @@
+// SPDX-License-Identifier: MIT
+/*
+ * `dmm ctl`: a small blocking client of the live protocol. Turns readable
+ * shortcuts (set PATH VALUE, get PATH, watch PATH...) into request lines,
+ * or passes a raw JSON request through, and prints the reply. Events that
+ * arrive while waiting for a reply are skipped, except in watch.
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <netdb.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+typedef struct conn {
+    int fd;
+    char buf[65536];
+    size_t len, pos;
+    char *line; /* the last line read (owned) */
+    size_t cap;
+} conn;
+
+static int ctl_fail(const char *fmt, const char *a, const char *b)
+{
+    fprintf(stderr, "dmm ctl: ");
+    fprintf(stderr, fmt, a, b);
+    fprintf(stderr, "\n");
+    return DMM_EXIT_INPUT;
+}
+
+static int connect_to(const char *hostport, const char *path, int *fd)
+{
+    if (path) {
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        if (strlen(path) >= sizeof sa.sun_path)
+            return ctl_fail("--socket %s: path too long%s", path, "");
+        memcpy(sa.sun_path, path, strlen(path) + 1);
+        *fd = socket(AF_UNIX, SOCK_STREAM, 0);
+        if (*fd < 0 || connect(*fd, (struct sockaddr *)&sa, sizeof sa) < 0)
+            return ctl_fail("cannot connect to %s: %s", path, strerror(errno));
+        return 0;
+    }
+    char host[256];
+    const char *colon = strrchr(hostport, ':');
+    size_t hl = colon ? (size_t)(colon - hostport) : 0;
+    if (!colon || hl == 0 || hl >= sizeof host || !colon[1])
+        return ctl_fail("--connect %s: expected HOST:PORT%s", hostport, "");
+    if (hostport[0] == '[' && hostport[hl - 1] == ']') {
+        memcpy(host, hostport + 1, hl - 2);
+        host[hl - 2] = '\0';
+    } else {
+        memcpy(host, hostport, hl);
+        host[hl] = '\0';
+    }
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
+    int g = getaddrinfo(host, colon + 1, &hints, &ai);
+    if (g != 0)
+        return ctl_fail("--connect %s: %s", hostport, gai_strerror(g));
+    int rc = -1;
+    for (struct addrinfo *p = ai; p && rc < 0; p = p->ai_next) {
+        *fd = socket(p->ai_family, p->ai_socktype, p->ai_protocol);
+        if (*fd < 0)
+            continue;
+        rc = connect(*fd, p->ai_addr, p->ai_addrlen);
+        if (rc < 0)
+            close(*fd);
+    }
+    int e = errno;
+    freeaddrinfo(ai);
+    if (rc < 0)
+        return ctl_fail("cannot connect to %s: %s", hostport, strerror(e));
+    return 0;
+}
+
+static int send_all(conn *c, const char *s, size_t n)
+{
+    while (n) {
+        ssize_t w = write(c->fd, s, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        s += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Read one line into c->line (NUL-terminated, no newline); -1 at EOF. */
+static int read_line(conn *c)
+{
+    size_t n = 0;
+    for (;;) {
+        if (c->pos == c->len) {
+            ssize_t r = read(c->fd, c->buf, sizeof c->buf);
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r <= 0)
+                return -1;
+            c->len = (size_t)r;
+            c->pos = 0;
+        }
+        char *nl = memchr(c->buf + c->pos, '\n', c->len - c->pos);
+        size_t k = nl ? (size_t)(nl - (c->buf + c->pos)) : c->len - c->pos;
+        if (n + k + 1 > c->cap) {
+            size_t cap = (n + k + 1) * 2;
+            char *p = realloc(c->line, cap);
+            if (!p)
+                return -1;
+            c->line = p;
+            c->cap = cap;
+        }
+        memcpy(c->line + n, c->buf + c->pos, k);
+        n += k;
+        c->pos += k + (nl != NULL);
+        if (nl) {
+            c->line[n] = '\0';
+            return 0;
+        }
+    }
+}
+
+/* Wait for the reply with id; *out: the parsed reply (new). */
+static int await_reply(conn *c, json_int_t id, json_t **out)
+{
+    for (;;) {
+        if (read_line(c) < 0) {
+            fprintf(stderr, "dmm ctl: the server closed the connection\n");
+            return -1;
+        }
+        json_t *j = json_loads(c->line, 0, NULL);
+        json_t *jid = j ? json_object_get(j, "id") : NULL;
+        json_t *ok = j ? json_object_get(j, "ok") : NULL;
+        if (ok &&
+            (!jid || (json_is_integer(jid) && json_integer_value(jid) == id))) {
+            *out = j;
+            return 0;
+        }
+        json_decref(j);
+    }
+}
+
+/* Print an error reply on stderr; returns the exit code. */
+static int reply_status(json_t *r)
+{
+    if (json_is_true(json_object_get(r, "ok")))
+        return DMM_EXIT_OK;
+    json_t *e = json_object_get(r, "error");
+    const char *code = json_string_value(json_object_get(e, "code"));
+    const char *msg = json_string_value(json_object_get(e, "message"));
+    const char *path = json_string_value(json_object_get(e, "path"));
+    fprintf(stderr, "dmm ctl: %s: %s%s%s%s\n", code ? code : "error",
+            msg ? msg : "", path && *path ? " (at " : "",
+            path && *path ? path : "", path && *path ? ")" : "");
+    return DMM_EXIT_INPUT;
+}
+
+/* Send request r (taken) with the given id and wait for its reply. */
+static int call(conn *c, json_t *r, json_int_t id, json_t **reply)
+{
+    json_object_set_new(r, "id", json_integer(id));
+    char *s = json_dumps(r, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    json_decref(r);
+    if (!s)
+        return -1;
+    size_t n = strlen(s);
+    int rc = send_all(c, s, n) < 0 || send_all(c, "\n", 1) < 0 ? -1 : 0;
+    free(s);
+    if (rc < 0) {
+        fprintf(stderr, "dmm ctl: cannot send: %s\n", strerror(errno));
+        return -1;
+    }
+    return await_reply(c, id, reply);
+}
+
+/* A JSON argument (a V-value, a delta). NULL with a message on error. */
+static json_t *json_arg(const char *what, const char *s)
+{
+    json_error_t je;
+    json_t *j = json_loads(s, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &je);
+    if (!j)
+        fprintf(stderr, "dmm ctl: %s: invalid JSON: %s\n", what, je.text);
+    return j;
+}
+
+static json_t *make_request(const char *op, int argc, char **argv,
+                            const char *cmd)
+{
+    json_t *r = json_object();
+    json_object_set_new(r, "op", json_string(op));
+    char *end;
+    if (!strcmp(op, "get") && argc == 1) {
+        json_object_set_new(r, "path", json_string(argv[0]));
+    } else if (!strcmp(op, "set") && argc == 2) {
+        double v = strtod(argv[1], &end);
+        if (end == argv[1] || *end || !isfinite(v)) {
+            fprintf(stderr, "dmm ctl: set: \"%s\" is not a number\n", argv[1]);
+            json_decref(r);
+            return NULL;
+        }
+        json_object_set_new(r, "path", json_string(argv[0]));
+        json_object_set_new(r, "value", json_real(v));
+    } else if (!strcmp(op, "edit") && argc == 1) {
+        json_t *d = json_arg("edit", argv[0]);
+        if (!d) {
+            json_decref(r);
+            return NULL;
+        }
+        json_object_set_new(r, "delta", d);
+    } else if (!strcmp(op, "feed") && argc == 2) {
+        json_t *d = json_arg("feed", argv[1]);
+        if (!d) {
+            json_decref(r);
+            return NULL;
+        }
+        json_object_set_new(r, "neuron", json_string(argv[0]));
+        json_object_set_new(r, "outputs", d);
+    } else if (!strcmp(op, "step") && argc <= 1) {
+        uint64_t n = 1;
+        if (argc == 1 && !dmm__parse_count(argv[0], 1, 1000000, &n)) {
+            fprintf(stderr, "dmm ctl: step: expected 1 to 1000000 cycles\n");
+            json_decref(r);
+            return NULL;
+        }
+        json_object_set_new(r, "n", json_integer((json_int_t)n));
+    } else if (!strcmp(op, "rate") && argc == 1) {
+        double v = strtod(argv[0], &end);
+        json_object_set_new(r, "hz",
+                            !strcmp(argv[0], "max") || end == argv[0] || *end
+                                ? json_string(argv[0])
+                                : json_real(v));
+    } else if (!strcmp(op, "save") && argc == 1) {
+        json_object_set_new(r, "file", json_string(argv[0]));
+    } else if (!strcmp(op, "load") && argc == 1) {
+        json_error_t je;
+        json_t *d = json_load_file(argv[0], JSON_REJECT_DUPLICATES, &je);
+        if (!d) {
+            fprintf(stderr, "dmm ctl: load: %s:%d:%d: %s\n", argv[0], je.line,
+                    je.column, je.text);
+            json_decref(r);
+            return NULL;
+        }
+        json_object_set_new(
+            r, json_object_get(d, "dmm-state") ? "state" : "network", d);
+    } else if ((!strcmp(op, "status") || !strcmp(op, "pause") ||
+                !strcmp(op, "resume") || !strcmp(op, "snapshot") ||
+                !strcmp(op, "shutdown")) &&
+               argc == 0) {
+    } else {
+        json_decref(r);
+        dmm__usage_error(cmd,
+                         "\"%s\" with %d argument%s: see the shortcuts "
+                         "in 'dmm help ctl'",
+                         op, argc, argc == 1 ? "" : "s");
+        return NULL;
+    }
+    return r;
+}
+
+/* Print a V-value from a reply in canonical form (as dmm run prints it). */
+static void print_value(vv_ctx *vc, json_t *v)
+{
+    vv x;
+    char *s = NULL;
+    dmm_error err;
+    if (vc && vv_from_json(vc, v, "", &x, &err) == 0) {
+        s = vv_to_string(vc, x);
+        vv_free(vc, x);
+    }
+    if (!s)
+        s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY |
+                              JSON_REAL_PRECISION(17));
+    fputs(s ? s : "?", stdout);
+    free(s);
+}
+
+/* watch PATH...: subscribe to changes and print "STEP PATH VALUE" lines. */
+static int watch(conn *c, vv_ctx *vc, int argc, char **argv, uint64_t every,
+                 uint64_t count)
+{
+    json_t *r = json_object(), *paths = json_array(), *reply = NULL;
+    for (int i = 0; i < argc; i++)
+        json_array_append_new(paths, json_string(argv[i]));
+    json_object_set_new(r, "op", json_string("subscribe"));
+    json_object_set_new(r, "paths", paths);
+    json_object_set_new(r, "every", json_integer((json_int_t)every));
+    json_object_set_new(r, "changes", json_true());
+    if (call(c, r, 2, &reply) < 0)
+        return DMM_EXIT_INPUT;
+    int status = reply_status(reply);
+    json_decref(reply);
+    if (status)
+        return status;
+    for (uint64_t seen = 0; !count || seen < count;) {
+        if (read_line(c) < 0)
+            return DMM_EXIT_OK; /* the server went away */
+        json_t *j = json_loads(c->line, 0, NULL);
+        const char *ev = json_string_value(json_object_get(j, "event"));
+        if (ev && !strcmp(ev, "cycle")) {
+            json_t *values = json_object_get(j, "values");
+            long long t =
+                (long long)json_integer_value(json_object_get(j, "step"));
+            for (int i = 0; i < argc; i++) {
+                printf("%lld %s ", t, argv[i]);
+                print_value(vc, json_object_get(values, argv[i]));
+                putchar('\n');
+            }
+            fflush(stdout);
+            seen++;
+        } else if (ev) {
+            printf("%s\n", c->line);
+            fflush(stdout);
+        }
+        json_decref(j);
+    }
+    return DMM_EXIT_OK;
+}
+
+static int run_ctl(const char *hostport, const char *path, const char *token,
+                   uint64_t every, uint64_t count, int argc, char **argv)
+{
+    const char *cmd = "ctl";
+    const char *op = argv[0];
+    int nargs = argc - 1;
+    char **args = argv + 1;
+    json_t *req = NULL;
+    if (!strcmp(op, "watch")) {
+        if (nargs < 1)
+            return dmm__usage_error(cmd, "watch needs at least one PATH");
+    } else if (op[0] == '{') {
+        if (nargs)
+            return dmm__usage_error(cmd, "a raw JSON request takes no "
+                                         "arguments");
+        if (!(req = json_arg("request", op)))
+            return DMM_EXIT_INPUT;
+    } else if (!(req = make_request(op, nargs, args, cmd))) {
+        return DMM_EXIT_USAGE;
+    }
+
+    conn c = {.fd = -1};
+    if (connect_to(hostport, path, &c.fd)) {
+        json_decref(req);
+        return DMM_EXIT_INPUT;
+    }
+    vv_ctx *vc = vv_ctx_new(NULL);
+    int status = DMM_EXIT_OK;
+    json_t *reply = NULL;
+    if (token) {
+        json_t *h = json_object();
+        json_object_set_new(h, "op", json_string("hello"));
+        json_object_set_new(h, "token", json_string(token));
+        if (call(&c, h, 0, &reply) < 0)
+            status = DMM_EXIT_INPUT;
+        else
+            status = reply_status(reply);
+        json_decref(reply);
+        reply = NULL;
+    }
+    if (status == DMM_EXIT_OK && !req) {
+        status = watch(&c, vc, nargs, args, every, count);
+    } else if (status == DMM_EXIT_OK) {
+        json_t *rid = json_object_get(req, "id");
+        json_int_t id = json_is_integer(rid) ? json_integer_value(rid) : 1;
+        if (!json_is_object(req)) {
+            fprintf(stderr, "dmm ctl: a raw request must be a JSON object\n");
+            status = DMM_EXIT_INPUT;
+            json_decref(req);
+        } else if (call(&c, req, id, &reply) < 0) {
+            status = DMM_EXIT_INPUT;
+        } else {
+            status = reply_status(reply);
+            if (status == DMM_EXIT_OK && !strcmp(op, "get")) {
+                print_value(vc, json_object_get(reply, "value"));
+                putchar('\n');
+            } else if (status == DMM_EXIT_OK) {
+                printf("%s\n", c.line);
+            }
+        }
+        req = NULL;
+    }
+    json_decref(req);
+    json_decref(reply);
+    free(c.line);
+    close(c.fd);
+    if (vc)
+        vv_ctx_free(vc);
+    if (fflush(stdout) != 0 && status == DMM_EXIT_OK)
+        status = DMM_EXIT_INPUT;
+    return status;
+}
+
+int dmm__cmd_ctl(int argc, char **argv)
+{
+    const char *cmd = "ctl";
+    const char *hostport = NULL, *path = NULL, *token = NULL;
+    uint64_t every = 1, count = 0;
+    /* Options may come before or after OP; anything else is positional
+     * (so "set PATH -0.5" keeps its negative value). */
+    char **pos = calloc((size_t)argc, sizeof *pos);
+    int npos = 0;
+    if (!pos)
+        return DMM_EXIT_INPUT;
+    for (int i = 1; i < argc; i++) {
+        const char *v;
+        int m = 0, bad = 0;
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            free(pos);
+            dmm__print_help(stdout, cmd);
+            return DMM_EXIT_OK;
+        } else if ((m = dmm__opt_value(argc, argv, &i, "--connect", &v))) {
+            hostport = v;
+        } else if ((m = dmm__opt_value(argc, argv, &i, "--socket", &v))) {
+            path = v;
+        } else if ((m = dmm__opt_value(argc, argv, &i, "--token", &v))) {
+            token = v;
+        } else if ((m = dmm__opt_value(argc, argv, &i, "--every", &v))) {
+            bad = m > 0 && !dmm__parse_count(v, 1, UINT32_MAX, &every);
+        } else if ((m = dmm__opt_value(argc, argv, &i, "--count", &v))) {
+            bad = m > 0 && !dmm__parse_count(v, 1, UINT64_MAX, &count);
+        } else {
+            pos[npos++] = argv[i];
+        }
+        if (m < 0 || bad) {
+            free(pos);
+            return dmm__usage_error(cmd, "%s needs a%s value", argv[i],
+                                    bad ? " positive integer" : "");
+        }
+    }
+    if (!hostport == !path) {
+        free(pos);
+        return dmm__usage_error(cmd, "give --connect HOST:PORT or --socket "
+                                     "PATH");
+    }
+    if (npos == 0) {
+        free(pos);
+        return dmm__usage_error(cmd, "missing OP");
+    }
+    int status = run_ctl(hostport, path, token, every, count, npos, pos);
+    free(pos);
+    return status;
+}

@@ -1,0 +1,165 @@
+// SPDX-License-Identifier: MIT
+/*
+ * `dmm serve`: command-line parsing for the live server (live_server.c),
+ * and the option helpers that `dmm ctl` shares with it.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "live_server.h"
+
+int dmm__opt_value(int argc, char **argv, int *i, const char *name,
+                   const char **val)
+{
+    const char *a = argv[*i];
+    size_t n = strlen(name);
+    if (strncmp(a, name, n) != 0)
+        return 0;
+    if (a[n] == '=') {
+        *val = a + n + 1;
+        return 1;
+    }
+    if (a[n] != '\0')
+        return 0;
+    if (*i + 1 >= argc)
+        return -1;
+    *val = argv[++*i];
+    return 1;
+}
+
+bool dmm__parse_count(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
+{
+    if (!s || !*s)
+        return false;
+    uint64_t v = 0;
+    for (const char *p = s; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return false;
+        unsigned d = (unsigned)(*p - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return false;
+        v = v * 10 + d;
+    }
+    if (v < lo || v > hi)
+        return false;
+    *out = v;
+    return true;
+}
+
+/* "max" or a number of cycles per second in (0, 1e9]; max is 0. */
+static bool parse_rate(const char *s, double *out)
+{
+    if (!strcmp(s, "max")) {
+        *out = 0;
+        return true;
+    }
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || *end || !(v > 0) || v > 1e9)
+        return false;
+    *out = v;
+    return true;
+}
+
+int dmm__cmd_serve(int argc, char **argv)
+{
+    const char *cmd = "serve";
+    dmm__serve_opts o = {.rate = 10,
+                         .max_clients = 256,
+                         .max_message = 1 << 20,
+                         .max_backlog = 1 << 20};
+    const char *net_file = NULL, *resume = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = NULL;
+        uint64_t u;
+        int m;
+        if (a[0] != '-' || a[1] == '\0') {
+            if (net_file)
+                return dmm__usage_error(cmd, "unexpected argument \"%s\"", a);
+            net_file = a;
+        } else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            dmm__print_help(stdout, cmd);
+            return DMM_EXIT_OK;
+        } else if (!strcmp(a, "--paused")) {
+            o.paused = true;
+        } else if ((m = dmm__opt_value(argc, argv, &i, "--listen", &v))) {
+            if (m < 0)
+                return dmm__usage_error(cmd, "--listen needs HOST:PORT");
+            o.listen = v;
+        } else if ((m = dmm__opt_value(argc, argv, &i, "--socket", &v))) {
+            if (m < 0 || !*v)
+                return dmm__usage_error(cmd, "--socket needs a path");
+            o.socket = v;
+        } else if ((m = dmm__opt_value(argc, argv, &i, "--rate", &v))) {
+            if (m < 0 || !parse_rate(v, &o.rate))
+                return dmm__usage_error(cmd,
+                                        "--rate: expected cycles per second "
+                                        "(above 0, at most 1e9) or max");
+        } else if ((m = dmm__opt_value(argc, argv, &i, "--log", &v))) {
+            if (m < 0)
+                return dmm__usage_error(cmd, "--log needs a file name");
+            o.log = v;
+        } else if ((m = dmm__opt_value(argc, argv, &i, "--token", &v))) {
+            if (m < 0 || !*v)
+                return dmm__usage_error(cmd, "--token needs a value");
+            o.token = v;
+        } else if ((m = dmm__opt_value(argc, argv, &i, "--save-on-exit", &v))) {
+            if (m < 0)
+                return dmm__usage_error(cmd, "--save-on-exit needs a file");
+            o.save_on_exit = v;
+        } else if ((m = dmm__opt_value(argc, argv, &i, "--resume", &v))) {
+            if (m < 0)
+                return dmm__usage_error(cmd, "--resume needs a file name");
+            resume = v;
+        } else if ((m = dmm__opt_value(argc, argv, &i, "--max-clients", &v))) {
+            if (m < 0 || !dmm__parse_count(v, 1, 100000, &u))
+                return dmm__usage_error(cmd, "--max-clients: expected 1 to "
+                                             "100000");
+            o.max_clients = (int)u;
+        } else if ((m = dmm__opt_value(argc, argv, &i, "--max-message", &v))) {
+            if (m < 0 || !dmm__parse_count(v, 64, (uint64_t)1 << 30, &u))
+                return dmm__usage_error(cmd, "--max-message: expected 64 to "
+                                             "1073741824 bytes");
+            o.max_message = (size_t)u;
+        } else if ((m = dmm__opt_value(argc, argv, &i, "--max-backlog", &v))) {
+            if (m < 0 || !dmm__parse_count(v, 1024, (uint64_t)1 << 34, &u))
+                return dmm__usage_error(cmd, "--max-backlog: expected 1024 "
+                                             "to 17179869184 bytes");
+            o.max_backlog = (size_t)u;
+        } else {
+            return dmm__usage_error(cmd, "unknown option \"%s\"", a);
+        }
+    }
+    if (!net_file == !resume)
+        return dmm__usage_error(cmd, "give NET.json or --resume STATE.json");
+    if (o.listen && o.socket)
+        return dmm__usage_error(cmd, "give --listen or --socket, not both");
+
+    vv_ctx *vc = vv_ctx_new(NULL);
+    dmm_registry *reg = vc ? dmm_registry_new(vc) : NULL;
+    if (!reg || dmm_registry_add_builtins(reg) < 0) {
+        fprintf(stderr, "dmm serve: cannot set up the neuron registry\n");
+        if (reg)
+            dmm_registry_free(reg);
+        vv_ctx_free(vc);
+        return DMM_EXIT_INPUT;
+    }
+    dmm_error err;
+    dmm_error_clear(&err);
+    dmm_net *net = NULL;
+    int rc = resume ? dmm_net_restore_file(vc, reg, resume, &net, &err)
+                    : dmm_net_load_file(vc, reg, net_file, &net, &err);
+    if (rc == 0)
+        rc = dmm__serve(vc, reg, net, &o, stdout, &err);
+    if (rc < 0) {
+        if (err.text[0])
+            dmm__print_error(&err);
+        else
+            fprintf(stderr, "dmm serve: %s\n", dmm_strerror(rc));
+    }
+    dmm_registry_free(reg);
+    vv_ctx_free(vc);
+    return rc < 0 ? DMM_EXIT_INPUT : DMM_EXIT_OK;
+}

@@ -1,0 +1,38 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The live server behind `dmm serve`: one libuv loop that owns the network,
+ * runs its cycles at a rate, and serves the NDJSON protocol of
+ * docs/protocol.md over TCP or a Unix socket.
+ */
+#ifndef DMM_LIVE_SERVER_H
+#define DMM_LIVE_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "dmm.h"
+
+typedef struct dmm__serve_opts {
+    const char *listen;       /* "HOST:PORT" (TCP), when socket is NULL */
+    const char *socket;       /* a Unix socket path, or NULL */
+    double rate;              /* cycles per second; 0: as fast as possible */
+    bool paused;              /* start paused */
+    const char *log;          /* JSON Lines log of applied edits and feeds */
+    const char *token;        /* required in hello, or NULL */
+    const char *save_on_exit; /* state file written when stopping, or NULL */
+    int max_clients;
+    size_t max_message; /* longest request line, bytes */
+    size_t max_backlog; /* bytes waiting to be sent to one client */
+} dmm__serve_opts;
+
+/*
+ * Serve net (taken; freed on return) until a shutdown request or SIGINT /
+ * SIGTERM. The listening address is printed as the first line of announce
+ * (HOST:PORT, or the socket path). Returns 0, or a negative DMM_E_* code with
+ * err filled (setup failed, or the state could not be saved on exit).
+ */
+int dmm__serve(vv_ctx *vc, const dmm_registry *reg, dmm_net *net,
+               const dmm__serve_opts *o, FILE *announce, dmm_error *err);
+
+#endif

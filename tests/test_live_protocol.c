@@ -1,0 +1,255 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The live protocol's request parser (runtime/src/live_protocol.c): every
+ * op's fields into a dmm__live_req, each kind of bad request into its error
+ * code and JSON path, the id kept for the error reply, and the reply
+ * builders' exact text.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "live_protocol.h"
+#include "testutil.h"
+
+typedef struct fixture {
+    vv_ctx *vc;
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    f->vc = vv_ctx_new(NULL);
+    *state = f;
+    return f->vc ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    vv_ctx_free(f->vc);
+    free(f);
+    return 0;
+}
+
+static void parse_ok(fixture *f, const char *line, dmm__live_req *req)
+{
+    dmm__live_err e = {0};
+    int rc = dmm__live_parse(f->vc, line, strlen(line), req, &e);
+    if (rc != 0)
+        fail_msg("%s: %s: %s (at %s)", line, e.code, e.message, e.path);
+}
+
+static void parse_bad(fixture *f, const char *line, const char *code,
+                      const char *path, const char *id)
+{
+    dmm__live_req req;
+    dmm__live_err e = {0};
+    int rc = dmm__live_parse(f->vc, line, strlen(line), &req, &e);
+    if (rc == 0)
+        fail_msg("accepted: %s", line);
+    assert_string_equal(e.code, code);
+    assert_true(e.message[0] != '\0');
+    if (path)
+        assert_string_equal(e.path, path);
+    assert_string_equal(req.id, id);
+    assert_null(req.paths);
+    assert_true(vv_is_zero(req.value));
+}
+
+static void test_every_op(void **state)
+{
+    fixture *f = *state;
+    dmm__live_req q;
+    parse_ok(f, "{\"id\": 7, \"op\": \"hello\", \"token\": \"t\"}", &q);
+    assert_int_equal(q.op, DMM__OP_HELLO);
+    assert_string_equal(q.id, "7");
+    assert_string_equal(q.text, "t");
+    dmm__live_req_free(f->vc, &q);
+
+    static const struct {
+        const char *name;
+        enum dmm__live_op op;
+    } bare[] = {{"status", DMM__OP_STATUS},     {"pause", DMM__OP_PAUSE},
+                {"resume", DMM__OP_RESUME},     {"snapshot", DMM__OP_SNAPSHOT},
+                {"shutdown", DMM__OP_SHUTDOWN}, {"hello", DMM__OP_HELLO}};
+    for (size_t i = 0; i < sizeof bare / sizeof bare[0]; i++) {
+        char line[128];
+        snprintf(line, sizeof line, "{\"op\": \"%s\"}", bare[i].name);
+        parse_ok(f, line, &q);
+        assert_int_equal(q.op, bare[i].op);
+        assert_string_equal(q.id, "");
+        assert_string_equal(dmm__live_op_name(q.op), bare[i].name);
+        dmm__live_req_free(f->vc, &q);
+    }
+
+    parse_ok(f, "{\"op\": \"step\", \"n\": 3}", &q);
+    assert_int_equal(q.n, 3);
+    dmm__live_req_free(f->vc, &q);
+    parse_ok(f, "{\"op\": \"step\"}", &q);
+    assert_int_equal(q.n, 1);
+    dmm__live_req_free(f->vc, &q);
+
+    parse_ok(f, "{\"op\": \"rate\", \"hz\": 2.5}", &q);
+    assert_true(q.num == 2.5);
+    dmm__live_req_free(f->vc, &q);
+    parse_ok(f, "{\"op\": \"rate\", \"hz\": \"max\"}", &q);
+    assert_true(q.num == 0);
+    dmm__live_req_free(f->vc, &q);
+
+    parse_ok(f,
+             "{\"id\": \"a\\\"b\", \"op\": \"get\", \"path\": "
+             "\"accum/a\\\\/b/single\"}",
+             &q);
+    assert_string_equal(q.id, "\"a\\\"b\"");
+    assert_int_equal(q.npaths, 1);
+    assert_int_equal(q.paths[0].n, 3);
+    assert_string_equal(vv_label_str(f->vc, q.paths[0].label[1], NULL), "a/b");
+    dmm__live_req_free(f->vc, &q);
+
+    parse_ok(f,
+             "{\"op\": \"set\", \"path\": "
+             "\"accum/c/delta/identity/one/single\", \"value\": -0.5}",
+             &q);
+    assert_int_equal(q.op, DMM__OP_SET);
+    assert_int_equal(q.paths[0].n, 6);
+    assert_true(q.num == -0.5);
+    dmm__live_req_free(f->vc, &q);
+
+    parse_ok(f,
+             "{\"op\": \"edit\", \"delta\": {\"accum\": {\"c\": "
+             "{\"delta\": {\"identity\": {\"one\": {\"single\": 2}}}}}}}",
+             &q);
+    vv want = tu_vv(f->vc, "{\"accum\": {\"c\": {\"delta\": {\"identity\": "
+                           "{\"one\": {\"single\": 2}}}}}}");
+    tu_assert_vv_close(f->vc, q.value, want, 0);
+    vv_free(f->vc, want);
+    dmm__live_req_free(f->vc, &q);
+
+    parse_ok(f,
+             "{\"op\": \"feed\", \"neuron\": \"input/in\", \"outputs\": "
+             "{\"x\": 1}}",
+             &q);
+    assert_string_equal(vv_label_str(f->vc, q.name, NULL), "in");
+    dmm__live_req_free(f->vc, &q);
+
+    parse_ok(f,
+             "{\"op\": \"subscribe\", \"paths\": [\"a/b\", \"c\"], "
+             "\"every\": 5, \"changes\": true}",
+             &q);
+    assert_int_equal(q.npaths, 2);
+    assert_string_equal(q.paths[1].text, "c");
+    assert_int_equal(q.n, 5);
+    assert_true(q.flag);
+    dmm__live_req_free(f->vc, &q);
+
+    parse_ok(f, "{\"op\": \"unsubscribe\", \"subscription\": 4}", &q);
+    assert_int_equal(q.n, 4);
+    dmm__live_req_free(f->vc, &q);
+    parse_ok(f, "{\"op\": \"save\", \"file\": \"s.json\"}", &q);
+    assert_string_equal(q.text, "s.json");
+    dmm__live_req_free(f->vc, &q);
+    parse_ok(f, "{\"op\": \"load\", \"network\": {\"dmm\": 1}}", &q);
+    assert_non_null(q.doc);
+    assert_false(q.doc_state);
+    dmm__live_req_free(f->vc, &q);
+    parse_ok(f, "{\"op\": \"load\", \"state\": {\"dmm-state\": 1}}", &q);
+    assert_true(q.doc_state);
+    dmm__live_req_free(f->vc, &q);
+}
+
+static void test_bad_requests(void **state)
+{
+    fixture *f = *state;
+    parse_bad(f, "{\"op\": ", "malformed", NULL, "");
+    parse_bad(f, "", "malformed", NULL, "");
+    parse_bad(f, "\"status\"", "malformed", "", "");
+    parse_bad(f, "{\"id\": 1, \"op\": \"x\"}", "unknown-op", "/op", "1");
+    parse_bad(f, "{\"id\": 2, \"op\": null}", "unknown-op", "/op", "2");
+    parse_bad(f, "{\"id\": 3}", "bad-request", "/op", "3");
+    parse_bad(f, "{\"id\": 1.5, \"op\": \"status\"}", "bad-request", "/id", "");
+    parse_bad(f, "{\"id\": 4, \"op\": \"pause\", \"n\": 1}", "bad-request",
+              "/n", "4");
+    parse_bad(f, "{\"op\": \"step\", \"n\": 1000001}", "bad-request", "/n", "");
+    parse_bad(f, "{\"op\": \"step\", \"n\": \"3\"}", "bad-request", "/n", "");
+    parse_bad(f, "{\"op\": \"rate\"}", "bad-request", "/hz", "");
+    parse_bad(f, "{\"op\": \"rate\", \"hz\": 0}", "bad-request", "/hz", "");
+    parse_bad(f, "{\"op\": \"get\"}", "bad-request", "/path", "");
+    parse_bad(f, "{\"op\": \"get\", \"path\": 3}", "bad-request", "/path", "");
+    parse_bad(f, "{\"op\": \"get\", \"path\": \"\"}", "bad-path", "/path", "");
+    parse_bad(f, "{\"op\": \"get\", \"path\": \"a\\\\x\"}", "bad-path", "/path",
+              "");
+    parse_bad(f, "{\"op\": \"set\", \"path\": \"a/b/c/d/e\", \"value\": 1}",
+              "bad-path", "/path", "");
+    parse_bad(f, "{\"op\": \"set\", \"path\": \"a/b/c/d/e/f\"}", "bad-request",
+              "/value", "");
+    parse_bad(f, "{\"op\": \"set\", \"path\": \"a/b/c/d/e/f\", \"value\": {}}",
+              "bad-value", "/value", "");
+    parse_bad(f,
+              "{\"op\": \"set\", \"path\": \"a/b/c/d/e/f\", \"value\": 1e999}",
+              "malformed", NULL, "");
+    parse_bad(f, "{\"op\": \"edit\"}", "bad-request", "/delta", "");
+    parse_bad(f, "{\"op\": \"edit\", \"delta\": {\"a\": [1]}}", "bad-value",
+              "/delta/a", "");
+    parse_bad(f, "{\"op\": \"feed\", \"neuron\": \"input\", \"outputs\": {}}",
+              "bad-request", "/neuron", "");
+    parse_bad(f,
+              "{\"op\": \"feed\", \"neuron\": \"input/a/b\", \"outputs\": {}}",
+              "bad-request", "/neuron", "");
+    parse_bad(f, "{\"op\": \"feed\", \"neuron\": \"input/a\"}", "bad-request",
+              "/outputs", "");
+    parse_bad(f, "{\"op\": \"subscribe\", \"paths\": \"a\"}", "bad-request",
+              "/paths", "");
+    parse_bad(f, "{\"op\": \"subscribe\", \"paths\": [\"a\", \"a\"]}",
+              "bad-request", "/paths/1", "");
+    parse_bad(f, "{\"op\": \"subscribe\", \"paths\": [\"a\"], \"changes\": 1}",
+              "bad-request", "/changes", "");
+    parse_bad(f, "{\"op\": \"subscribe\", \"paths\": [\"a\"], \"every\": 0}",
+              "bad-request", "/every", "");
+    parse_bad(f, "{\"op\": \"save\", \"file\": \"\"}", "bad-request", "/file",
+              "");
+    parse_bad(f, "{\"op\": \"save\", \"file\": \"a\\u0000b\"}", "malformed",
+              NULL, "");
+    parse_bad(f, "{\"op\": \"load\"}", "bad-request", "", "");
+    parse_bad(f, "{\"op\": \"load\", \"network\": {}, \"file\": \"x\"}",
+              "bad-request", "", "");
+    parse_bad(f, "{\"op\": \"load\", \"network\": 1}", "bad-request",
+              "/network", "");
+    parse_bad(f, "{\"op\": \"status\", \"op\": \"pause\"}", "malformed", NULL,
+              "");
+}
+
+static void test_replies(void **state)
+{
+    vv_buf b = {0};
+    dmm__live_err e;
+    dmm__live_err_set(&e, "bad-path", "/path", "a \"quoted\" %s", "word");
+    assert_int_equal(dmm__live_reply_error(&b, "7", &e), 0);
+    assert_int_equal(vv_buf_append(&b, "", 1), 0);
+    assert_string_equal(b.data, "{\"id\": 7, \"ok\": false, \"error\": "
+                                "{\"code\": \"bad-path\", \"message\": \"a "
+                                "\\\"quoted\\\" word\", \"path\": "
+                                "\"/path\"}}\n");
+    b.len = 0;
+    assert_int_equal(dmm__live_reply_begin(&b, ""), 0);
+    assert_int_equal(vv_buf_append(&b, "", 1), 0);
+    assert_string_equal(b.data, "{\"ok\": true");
+    free(b.data);
+
+    /* A message longer than the field ends in "...", never cut silently. */
+    char big[1000];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    dmm__live_err_set(&e, "io", "", "%s", big);
+    assert_string_equal(e.message + strlen(e.message) - 3, "...");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_every_op, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_requests, setup, teardown),
+        cmocka_unit_test(test_replies),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

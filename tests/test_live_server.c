@@ -1,0 +1,1158 @@
+// SPDX-License-Identifier: MIT
+/*
+ * `dmm serve` and `dmm ctl` over real loopback sockets (TCP and Unix): the
+ * built binary (env DMM_EXE) is spawned and spoken to line by line. Covers
+ * every operation, each kind of bad request (state unchanged, connection
+ * still usable), many clients at once, a client leaving mid-line, a slow
+ * subscriber, the token, signals, log replay identity and the examples of
+ * docs/protocol.md. Timeouts are failure guards only, never measurements.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <netdb.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+extern char **environ;
+
+enum { GUARD_MS = 60000 }; /* generous: only to fail instead of hanging */
+
+typedef struct server {
+    pid_t pid;
+    char addr[256]; /* HOST:PORT or a socket path */
+    bool unix_sock;
+} server;
+
+typedef struct peer {
+    int fd;
+    char buf[1 << 16];
+    size_t len;
+} peer;
+
+static const char *exe(void)
+{
+    const char *e = getenv("DMM_EXE");
+    assert_non_null(e);
+    return e;
+}
+
+static char tmpdir[256];
+
+/* Servers not yet waited for: killed when a test fails half-way. */
+static pid_t live_pids[16];
+
+static void track(pid_t pid, bool on)
+{
+    for (size_t i = 0; i < 16; i++)
+        if (on ? live_pids[i] == 0 : live_pids[i] == pid) {
+            live_pids[i] = on ? pid : 0;
+            return;
+        }
+}
+
+static void tmp_path(char *out, size_t size, const char *name)
+{
+    snprintf(out, size, "%s/%s", tmpdir, name);
+}
+
+/* Spawn dmm with argv (NULL-terminated, argv[0] "dmm") and read the first
+ * line of its stdout (the address). */
+static void server_start(server *s, const char *const *args)
+{
+    int pfd[2];
+    assert_int_equal(pipe(pfd), 0);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, pfd[1], 1);
+    posix_spawn_file_actions_addclose(&fa, pfd[0]);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    const char *argv[32] = {exe()};
+    size_t n = 1;
+    for (size_t i = 0; args[i]; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    assert_int_equal(
+        posix_spawn(&s->pid, exe(), &fa, NULL, (char **)argv, environ), 0);
+    posix_spawn_file_actions_destroy(&fa);
+    track(s->pid, true);
+    close(pfd[1]);
+    size_t k = 0;
+    for (;;) {
+        struct pollfd p = {.fd = pfd[0], .events = POLLIN};
+        assert_true(poll(&p, 1, GUARD_MS) == 1);
+        char ch;
+        ssize_t r = read(pfd[0], &ch, 1);
+        assert_true(r == 1);
+        if (ch == '\n')
+            break;
+        assert_true(k + 1 < sizeof s->addr);
+        s->addr[k++] = ch;
+    }
+    s->addr[k] = '\0';
+    s->unix_sock = s->addr[0] == '/';
+    close(pfd[0]);
+}
+
+/* Wait for the server to exit; returns its exit status. */
+static int server_wait(server *s)
+{
+    int st = 0;
+    for (int ms = 0; ms < GUARD_MS; ms += 10) {
+        pid_t r = waitpid(s->pid, &st, WNOHANG);
+        if (r == s->pid)
+            track(s->pid, false);
+        if (r == s->pid)
+            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        struct timespec ts = {0, 10000000};
+        nanosleep(&ts, NULL);
+    }
+    kill(s->pid, SIGKILL);
+    waitpid(s->pid, &st, 0);
+    track(s->pid, false);
+    fail_msg("dmm serve did not exit");
+    return -1;
+}
+
+static void peer_open(peer *p, const server *s)
+{
+    p->len = 0;
+    if (s->unix_sock) {
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        assert_true(strlen(s->addr) < sizeof sa.sun_path);
+        memcpy(sa.sun_path, s->addr, strlen(s->addr) + 1);
+        p->fd = socket(AF_UNIX, SOCK_STREAM, 0);
+        assert_true(p->fd >= 0);
+        assert_int_equal(connect(p->fd, (struct sockaddr *)&sa, sizeof sa), 0);
+        return;
+    }
+    char host[256];
+    snprintf(host, sizeof host, "%s", s->addr);
+    char *colon = strrchr(host, ':');
+    assert_non_null(colon);
+    *colon = '\0';
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai;
+    assert_int_equal(getaddrinfo(host, colon + 1, &hints, &ai), 0);
+    p->fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+    assert_true(p->fd >= 0);
+    assert_int_equal(connect(p->fd, ai->ai_addr, ai->ai_addrlen), 0);
+    freeaddrinfo(ai);
+}
+
+static void peer_close(peer *p)
+{
+    close(p->fd);
+    p->fd = -1;
+}
+
+static void peer_send(peer *p, const char *s)
+{
+    size_t n = strlen(s);
+    while (n) {
+        ssize_t w = write(p->fd, s, n);
+        assert_true(w > 0);
+        s += w;
+        n -= (size_t)w;
+    }
+}
+
+/* new (free()): the next line, or NULL at EOF. */
+static char *peer_line(peer *p)
+{
+    for (;;) {
+        char *nl = memchr(p->buf, '\n', p->len);
+        if (nl) {
+            size_t n = (size_t)(nl - p->buf);
+            char *line = malloc(n + 1);
+            memcpy(line, p->buf, n);
+            line[n] = '\0';
+            memmove(p->buf, nl + 1, p->len - n - 1);
+            p->len -= n + 1;
+            return line;
+        }
+        if (p->len == sizeof p->buf)
+            fail_msg("line longer than the test's buffer");
+        struct pollfd pf = {.fd = p->fd, .events = POLLIN};
+        if (poll(&pf, 1, GUARD_MS) != 1)
+            fail_msg("no line from the server in %d ms", GUARD_MS);
+        ssize_t r = read(p->fd, p->buf + p->len, sizeof p->buf - p->len);
+        if (r <= 0)
+            return NULL;
+        p->len += (size_t)r;
+    }
+}
+
+static json_t *peer_json(peer *p)
+{
+    char *line = peer_line(p);
+    if (!line)
+        return NULL;
+    json_error_t je;
+    json_t *j = json_loads(line, 0, &je);
+    if (!j)
+        fail_msg("not JSON from the server: %s (%s)", line, je.text);
+    free(line);
+    return j;
+}
+
+/* The next reply (a line with "ok"), skipping events. */
+static json_t *peer_reply(peer *p)
+{
+    for (;;) {
+        json_t *j = peer_json(p);
+        if (!j)
+            fail_msg("the server closed the connection");
+        if (json_object_get(j, "ok"))
+            return j;
+        json_decref(j);
+    }
+}
+
+/* Send a request line and return its reply (new). */
+static json_t *rpc(peer *p, const char *req)
+{
+    peer_send(p, req);
+    peer_send(p, "\n");
+    return peer_reply(p);
+}
+
+static void assert_ok(json_t *r)
+{
+    if (!json_is_true(json_object_get(r, "ok"))) {
+        char *s = json_dumps(r, 0);
+        fail_msg("expected ok: %s", s);
+    }
+}
+
+/* The reply is an error with this code. */
+static void assert_error(json_t *r, const char *code)
+{
+    json_t *e = json_object_get(r, "error");
+    if (!json_is_false(json_object_get(r, "ok")) || !e ||
+        strcmp(json_string_value(json_object_get(e, "code")), code) != 0) {
+        char *s = json_dumps(r, 0);
+        fail_msg("expected error %s: %s", code, s);
+    }
+    assert_true(json_string_length(json_object_get(e, "message")) > 0);
+}
+
+static double num_at(json_t *j, const char *key)
+{
+    json_t *v = json_object_get(j, key);
+    assert_true(json_is_number(v));
+    return json_number_value(v);
+}
+
+/* Canonical text of a state document without its label table (the order in
+ * which a context interned labels is not part of the network's state). */
+static char *canonical_state(json_t *st)
+{
+    json_t *c = json_deep_copy(st);
+    json_object_del(c, "labels");
+    char *s =
+        json_dumps(c, JSON_SORT_KEYS | JSON_COMPACT | JSON_REAL_PRECISION(17));
+    json_decref(c);
+    return s;
+}
+
+static char *snapshot_text(peer *p)
+{
+    json_t *r = rpc(p, "{\"id\": 99, \"op\": \"snapshot\"}");
+    assert_ok(r);
+    char *s = canonical_state(json_object_get(r, "state"));
+    json_decref(r);
+    return s;
+}
+
+static char *net_path(const char *name)
+{
+    char rel[256];
+    snprintf(rel, sizeof rel, "networks/%s", name);
+    return tu_path(rel);
+}
+
+/* Run dmm with args, stdout to out_file (may be NULL); exit status. */
+static int run_dmm(const char *const *args, const char *out_file)
+{
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    if (out_file)
+        posix_spawn_file_actions_addopen(&fa, 1, out_file,
+                                         O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    const char *argv[32] = {exe()};
+    size_t n = 1;
+    for (size_t i = 0; args[i]; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    pid_t pid;
+    assert_int_equal(
+        posix_spawn(&pid, exe(), &fa, NULL, (char **)argv, environ), 0);
+    posix_spawn_file_actions_destroy(&fa);
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+static void shutdown_server(server *s, peer *p)
+{
+    json_t *r = rpc(p, "{\"id\": 1000, \"op\": \"shutdown\"}");
+    assert_ok(r);
+    json_decref(r);
+    peer_close(p);
+    assert_int_equal(server_wait(s), 0);
+}
+
+/* ---- every operation ---------------------------------------------------- */
+
+static void test_operations(void **state)
+{
+    char *net = net_path("accumulator.json");
+    char save[300];
+    tmp_path(save, sizeof save, "ops-save.json");
+    server s;
+    server_start(&s, (const char *[]){"serve", net, "--paused", NULL});
+    peer p;
+    peer_open(&p, &s);
+    json_t *r = rpc(&p, "{\"id\": 1, \"op\": \"hello\"}");
+    assert_ok(r);
+    assert_int_equal(num_at(r, "id"), 1);
+    assert_string_equal(json_string_value(json_object_get(r, "server")), "dmm");
+    json_decref(r);
+
+    r = rpc(&p, "{\"id\": 2, \"op\": \"status\"}");
+    assert_ok(r);
+    assert_int_equal(num_at(r, "step"), 0);
+    assert_true(json_is_false(json_object_get(r, "running")));
+    assert_int_equal(num_at(r, "active"), 3);
+    assert_int_equal(num_at(r, "weights"), 4);
+    json_decref(r);
+
+    r = rpc(&p, "{\"id\": 3, \"op\": \"step\", \"n\": 3}");
+    assert_ok(r);
+    assert_int_equal(num_at(r, "step"), 3);
+    json_decref(r);
+
+    r = rpc(&p, "{\"id\": 4, \"op\": \"get\", \"path\": "
+                "\"accum/sum/single\"}");
+    assert_ok(r);
+    json_t *v = json_object_get(r, "value");
+    assert_int_equal(num_at(v, "apples"), 3);
+    assert_true(num_at(v, "pears") == 1.5);
+    json_decref(r);
+
+    /* W itself is the output accum/self/single: a row is a path into it. */
+    r = rpc(&p, "{\"id\": 5, \"op\": \"get\", \"path\": "
+                "\"accum/self/single/accum/sum/delta\"}");
+    assert_ok(r);
+    json_t *row = json_pack("{s{s{s:i}}}", "identity", "const", "single", 1);
+    assert_true(json_equal(json_object_get(r, "value"), row));
+    json_decref(row);
+    json_decref(r);
+
+    r = rpc(&p, "{\"id\": 6, \"op\": \"set\", \"path\": "
+                "\"accum/sum/delta/identity/const/single\", \"value\": 0.5}");
+    assert_ok(r);
+    assert_int_equal(num_at(r, "step"), 4);
+    assert_true(num_at(r, "value") == 0.5);
+    json_decref(r);
+
+    r = rpc(&p, "{\"id\": 7, \"op\": \"edit\", \"delta\": {\"accum\": "
+                "{\"sum\": {\"delta\": {\"identity\": {\"const\": "
+                "{\"single\": 0.25}}}}}}}");
+    assert_ok(r);
+    assert_int_equal(num_at(r, "step"), 4);
+    json_decref(r);
+
+    r = rpc(&p, "{\"id\": 8, \"op\": \"subscribe\", \"paths\": "
+                "[\"accum/sum/single\"], \"every\": 1}");
+    assert_ok(r);
+    double sub = num_at(r, "subscription");
+    json_decref(r);
+
+    peer_send(&p, "{\"id\": 9, \"op\": \"step\"}\n");
+    /* The cycle event comes before the step's reply. */
+    json_t *ev = peer_json(&p);
+    assert_string_equal(json_string_value(json_object_get(ev, "event")),
+                        "cycle");
+    assert_true(num_at(ev, "subscription") == sub);
+    assert_int_equal(num_at(ev, "step"), 4);
+    v = json_object_get(json_object_get(ev, "values"), "accum/sum/single");
+    assert_true(num_at(v, "apples") == 3.75); /* 3 + 0.75 */
+    json_decref(ev);
+    r = peer_reply(&p);
+    assert_ok(r);
+    assert_int_equal(num_at(r, "step"), 4);
+    json_decref(r);
+
+    r = rpc(&p, "{\"id\": 10, \"op\": \"unsubscribe\", \"subscription\": 1}");
+    assert_ok(r);
+    json_decref(r);
+    r = rpc(&p, "{\"id\": 11, \"op\": \"unsubscribe\", \"subscription\": 1}");
+    assert_error(r, "not-found");
+    json_decref(r);
+
+    r = rpc(&p, "{\"id\": 12, \"op\": \"feed\", \"neuron\": \"input/x\", "
+                "\"outputs\": {\"a\": 1}}");
+    assert_ok(r);
+    assert_int_equal(num_at(r, "step"), 5);
+    json_decref(r);
+    r = rpc(&p, "{\"id\": 13, \"op\": \"feed\", \"neuron\": \"input/x\", "
+                "\"outputs\": {\"a\": 2}}");
+    assert_error(r, "conflict");
+    json_decref(r);
+
+    r = rpc(&p, "{\"id\": \"r\", \"op\": \"rate\", \"hz\": 100}");
+    assert_ok(r);
+    assert_string_equal(json_string_value(json_object_get(r, "id")), "r");
+    assert_true(num_at(r, "rate") == 100);
+    json_decref(r);
+    r = rpc(&p, "{\"id\": 14, \"op\": \"resume\"}");
+    assert_ok(r);
+    assert_true(json_is_true(json_object_get(r, "running")));
+    json_decref(r);
+    r = rpc(&p, "{\"id\": 15, \"op\": \"step\"}");
+    assert_error(r, "state");
+    json_decref(r);
+    r = rpc(&p, "{\"id\": 16, \"op\": \"pause\"}");
+    assert_ok(r);
+    assert_true(json_is_false(json_object_get(r, "running")));
+    json_decref(r);
+
+    r = rpc(&p, "{\"id\": 17, \"op\": \"snapshot\"}");
+    assert_ok(r);
+    json_t *st = json_object_get(r, "state");
+    assert_int_equal(num_at(st, "dmm-state"), 1);
+    double t = num_at(st, "step");
+    assert_true(t >= 4);
+    assert_non_null(json_object_get(st, "outputs"));
+    char *snap = canonical_state(st);
+    json_decref(r);
+
+    char req[600];
+    snprintf(req, sizeof req,
+             "{\"id\": 18, \"op\": \"save\", \"file\": "
+             "\"%s\"}",
+             save);
+    r = rpc(&p, req);
+    assert_ok(r);
+    assert_true(num_at(r, "step") == t);
+    json_decref(r);
+    json_t *saved = json_load_file(save, 0, NULL);
+    assert_non_null(saved);
+    char *saved_text = canonical_state(saved);
+    assert_string_equal(saved_text, snap);
+    json_decref(saved);
+    free(saved_text);
+    free(snap);
+
+    /* load: a new network replaces the running one. */
+    r = rpc(&p, "{\"id\": 19, \"op\": \"load\", \"network\": {\"dmm\": 1, "
+                "\"matrix\": {\"accum\": {\"self\": {\"accum\": {\"accum\": "
+                "{\"self\": {\"single\": 1}}}}}}}}");
+    assert_ok(r);
+    assert_int_equal(num_at(r, "step"), 0);
+    json_decref(r);
+    r = rpc(&p, "{\"id\": 20, \"op\": \"status\"}");
+    assert_int_equal(num_at(r, "active"), 1);
+    json_decref(r);
+    /* A bad network is refused and the running one stays. */
+    r = rpc(&p, "{\"id\": 21, \"op\": \"load\", \"network\": {\"dmm\": 2}}");
+    assert_error(r, "invalid-network");
+    json_decref(r);
+    r = rpc(&p, "{\"id\": 22, \"op\": \"status\"}");
+    assert_int_equal(num_at(r, "active"), 1);
+    json_decref(r);
+
+    shutdown_server(&s, &p);
+    free(net);
+}
+
+/* ---- bad requests ------------------------------------------------------- */
+
+static void test_bad_requests(void **state)
+{
+    char *net = net_path("accumulator.json");
+    server s;
+    server_start(&s, (const char *[]){"serve", net, "--paused", "--max-message",
+                                      "256", NULL});
+    peer p;
+    peer_open(&p, &s);
+    char *before = snapshot_text(&p);
+    static const struct {
+        const char *line;
+        const char *code;
+        const char *path;
+    } cases[] = {
+        {"{\"id\": 1, \"op\": \"status\"", "malformed", NULL},
+        {"[1, 2]", "malformed", ""},
+        {"{\"id\": 1, \"op\": \"status\", \"op\": \"pause\"}", "malformed",
+         NULL},
+        {"{\"id\": 2, \"op\": \"fly\"}", "unknown-op", "/op"},
+        {"{\"id\": 3, \"op\": 7}", "unknown-op", "/op"},
+        {"{\"id\": 4}", "bad-request", "/op"},
+        {"{\"id\": 5, \"op\": \"status\", \"verbose\": true}", "bad-request",
+         "/verbose"},
+        {"{\"id\": [1], \"op\": \"status\"}", "bad-request", "/id"},
+        {"{\"id\": 6, \"op\": \"step\", \"n\": 0}", "bad-request", "/n"},
+        {"{\"id\": 7, \"op\": \"step\", \"n\": 2.5}", "bad-request", "/n"},
+        {"{\"id\": 8, \"op\": \"rate\", \"hz\": -1}", "bad-request", "/hz"},
+        {"{\"id\": 9, \"op\": \"get\", \"path\": \"accum//single\"}",
+         "bad-path", "/path"},
+        {"{\"id\": 10, \"op\": \"set\", \"path\": \"accum/sum/delta\", "
+         "\"value\": 1}",
+         "bad-path", "/path"},
+        {"{\"id\": 11, \"op\": \"set\", \"path\": "
+         "\"accum/sum/delta/identity/const/sin\\\\gle\", \"value\": 1}",
+         "bad-path", "/path"},
+        {"{\"id\": 12, \"op\": \"set\", \"path\": "
+         "\"accum/sum/delta/identity/const/single\", \"value\": \"big\"}",
+         "bad-value", "/value"},
+        {"{\"id\": 13, \"op\": \"edit\", \"delta\": {\"accum\": {\"sum\": "
+         "\"x\"}}}",
+         "bad-value", "/delta/accum/sum"},
+        {"{\"id\": 14, \"op\": \"edit\", \"delta\": {\"no-such-type\": "
+         "{\"a\": {\"x\": {\"accum\": {\"sum\": {\"single\": 1}}}}}}}",
+         "invalid-edit", NULL},
+        {"{\"id\": 15, \"op\": \"edit\", \"delta\": {\"accum\": {\"sum\": "
+         "{\"no-such-input\": {\"identity\": {\"const\": {\"single\": "
+         "1}}}}}}}",
+         "invalid-edit", NULL},
+        {"{\"id\": 16, \"op\": \"feed\", \"neuron\": \"accum/sum\", "
+         "\"outputs\": {}}",
+         "bad-request", "/neuron"},
+        {"{\"id\": 17, \"op\": \"save\", \"file\": "
+         "\"/nonexistent-dir/x/y.json\"}",
+         "io", "/file"},
+        {"{\"id\": 18, \"op\": \"subscribe\", \"paths\": []}", "bad-request",
+         "/paths"},
+        {"{\"id\": 19, \"op\": \"set\", \"path\": "
+         "\"no-such-type/a/b/identity/const/single\", \"value\": 1}",
+         "invalid-edit", NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        json_t *r = rpc(&p, cases[i].line);
+        assert_error(r, cases[i].code);
+        json_t *e = json_object_get(r, "error");
+        if (cases[i].path)
+            assert_string_equal(json_string_value(json_object_get(e, "path")),
+                                cases[i].path);
+        json_t *id = json_object_get(r, "id");
+        if (i >= 3 && i != 7)
+            assert_true(json_is_integer(id));
+        json_decref(r);
+        char *after = snapshot_text(&p);
+        assert_string_equal(after, before); /* nothing changed */
+        free(after);
+    }
+
+    /* An oversized line is refused, the rest of it is skipped, and the
+     * connection goes on. */
+    char big[5000];
+    memset(big, ' ', sizeof big);
+    memcpy(big, "{\"id\": 50, \"op\": \"status\"", 25);
+    big[sizeof big - 2] = '}';
+    big[sizeof big - 1] = '\0';
+    json_t *r = rpc(&p, big);
+    assert_error(r, "too-long");
+    json_decref(r);
+    r = rpc(&p, "{\"id\": 51, \"op\": \"status\"}");
+    assert_ok(r);
+    assert_int_equal(num_at(r, "id"), 51);
+    assert_int_equal(num_at(r, "step"), 0);
+    json_decref(r);
+    char *after = snapshot_text(&p);
+    assert_string_equal(after, before);
+    free(after);
+    free(before);
+    shutdown_server(&s, &p);
+    free(net);
+}
+
+/* ---- many clients, leaving mid-line, slow subscribers ------------------- */
+
+enum { NCLIENTS = 60 };
+
+static void test_many_clients(void **state)
+{
+    char *net = net_path("accumulator.json");
+    char sock[300];
+    tmp_path(sock, sizeof sock, "many.sock");
+    server s;
+    server_start(&s, (const char *[]){"serve", net, "--socket", sock, "--rate",
+                                      "max", NULL});
+    struct stat sb;
+    assert_int_equal(stat(sock, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
+    static peer ps[NCLIENTS];
+    for (int i = 0; i < NCLIENTS; i++)
+        peer_open(&ps[i], &s);
+    /* Every client subscribes, edits (a zero-sum pair keeps W valid),
+     * sets a weight of its own and reads it back. */
+    char req[512];
+    for (int i = 0; i < NCLIENTS; i++) {
+        snprintf(req, sizeof req,
+                 "{\"id\": %d, \"op\": \"subscribe\", \"paths\": "
+                 "[\"accum/sum/single\"]}\n"
+                 "{\"id\": %d, \"op\": \"edit\", \"delta\": {\"accum\": "
+                 "{\"sum\": {\"delta\": {\"identity\": {\"const\": "
+                 "{\"single\": 0.001}}}}}}}\n"
+                 "{\"id\": %d, \"op\": \"set\", \"path\": "
+                 "\"accum/c%d/delta/identity/const/single\", \"value\": %d}\n"
+                 "{\"id\": %d, \"op\": \"get\", \"path\": "
+                 "\"accum/self/single/accum/c%d/delta/identity/const/"
+                 "single\"}\n",
+                 4 * i, 4 * i + 1, 4 * i + 2, i, i + 1, 4 * i + 3, i);
+        peer_send(&ps[i], req);
+    }
+    for (int i = 0; i < NCLIENTS; i++) {
+        int got = 0, events = 0;
+        while (got < 4 || events < 1) {
+            json_t *j = peer_json(&ps[i]);
+            assert_non_null(j);
+            if (json_object_get(j, "event")) {
+                events++;
+            } else {
+                assert_ok(j);
+                assert_int_equal(num_at(j, "id"), 4 * i + got);
+                if (got == 3)
+                    assert_int_equal(num_at(j, "value"), i + 1);
+                got++;
+            }
+            json_decref(j);
+        }
+    }
+    json_t *r = rpc(&ps[0], "{\"id\": 1, \"op\": \"status\"}");
+    assert_int_equal(num_at(r, "clients"), NCLIENTS);
+    assert_true(json_is_true(json_object_get(r, "running")));
+    double t0 = num_at(r, "step");
+    json_decref(r);
+    /* The network keeps running while all of them are served. */
+    for (;;) {
+        r = rpc(&ps[NCLIENTS - 1], "{\"id\": 2, \"op\": \"status\"}");
+        double t = num_at(r, "step");
+        json_decref(r);
+        if (t > t0)
+            break;
+    }
+    for (int i = 1; i < NCLIENTS; i++)
+        peer_close(&ps[i]);
+    shutdown_server(&s, &ps[0]);
+    assert_int_equal(stat(sock, &sb), -1); /* removed on exit */
+    free(net);
+}
+
+static void test_disconnect_mid_line(void **state)
+{
+    char *net = net_path("accumulator.json");
+    server s;
+    server_start(&s, (const char *[]){"serve", net, "--paused", NULL});
+    peer p;
+    peer_open(&p, &s);
+    const char *get = "{\"id\": 3, \"op\": \"get\", \"path\": "
+                      "\"accum/self/single/accum/sum\"}";
+    json_t *before = rpc(&p, get);
+    assert_ok(before);
+    for (int k = 0; k < 5; k++) {
+        peer q;
+        peer_open(&q, &s);
+        peer_send(&q, "{\"id\": 1, \"op\": \"set\", \"path\": \"accum/su");
+        peer_close(&q);
+    }
+    peer q;
+    peer_open(&q, &s);
+    /* A request, then half of one, then gone: the whole one is answered
+     * (the reply may or may not reach a closed socket), nothing else. */
+    peer_send(&q, "{\"id\": 1, \"op\": \"status\"}\n{\"id\": 2, \"op\": "
+                  "\"edit\", \"delta\": {\"accum\": ");
+    peer_close(&q);
+    json_t *r = rpc(&p, get);
+    assert_ok(r);
+    assert_true(json_equal(json_object_get(r, "value"),
+                           json_object_get(before, "value")));
+    json_decref(before);
+    json_decref(r);
+    shutdown_server(&s, &p);
+    free(net);
+}
+
+static void test_slow_subscriber(void **state)
+{
+    char *net = net_path("accumulator.json");
+    char sock[300];
+    tmp_path(sock, sizeof sock, "slow.sock");
+    server s;
+    server_start(&s, (const char *[]){"serve", net, "--socket", sock, "--rate",
+                                      "max", "--max-backlog", "16384", NULL});
+    peer slow, p;
+    peer_open(&slow, &s);
+    int small = 4096;
+    setsockopt(slow.fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    peer_send(&slow, "{\"id\": 1, \"op\": \"subscribe\", \"paths\": "
+                     "[\"accum/self/single\", \"accum/sum/single\"]}\n");
+    peer_open(&p, &s);
+    /* The loop goes on while the slow one is not read, until it is
+     * dropped. */
+    double last = -1;
+    for (int k = 0;; k++) {
+        json_t *r = rpc(&p, "{\"id\": 2, \"op\": \"status\"}");
+        double t = num_at(r, "step");
+        double dropped = num_at(r, "dropped");
+        json_decref(r);
+        assert_true(t >= last);
+        last = t;
+        if (dropped >= 1)
+            break;
+        assert_true(k < 100000);
+        struct timespec ts = {0, 2000000};
+        nanosleep(&ts, NULL);
+    }
+    json_t *r = rpc(&p, "{\"id\": 3, \"op\": \"status\"}");
+    assert_int_equal(num_at(r, "clients"), 1); /* the slow one is gone */
+    double t1 = num_at(r, "step");
+    json_decref(r);
+    for (;;) { /* and cycles still run */
+        r = rpc(&p, "{\"id\": 4, \"op\": \"status\"}");
+        double t = num_at(r, "step");
+        json_decref(r);
+        if (t > t1)
+            break;
+    }
+    /* What the slow one gets: its reply, events, the notice, then EOF. */
+    char *line, *prev = NULL;
+    int n = 0;
+    while ((line = peer_line(&slow)) != NULL) {
+        free(prev);
+        prev = line;
+        n++;
+    }
+    assert_true(n >= 2);
+    assert_non_null(strstr(prev, "\"event\": \"dropped\""));
+    free(prev);
+    peer_close(&slow);
+    shutdown_server(&s, &p);
+    free(net);
+}
+
+/* ---- token, signals, socket paths --------------------------------------- */
+
+static void test_token(void **state)
+{
+    char *net = net_path("accumulator.json");
+    server s;
+    server_start(&s, (const char *[]){"serve", net, "--paused", "--token",
+                                      "s3cret", NULL});
+    peer p;
+    peer_open(&p, &s);
+    json_t *r = rpc(&p, "{\"id\": 1, \"op\": \"status\"}");
+    assert_error(r, "unauthorized");
+    json_decref(r);
+    assert_null(peer_line(&p)); /* closed */
+    peer_close(&p);
+
+    peer_open(&p, &s);
+    r = rpc(&p, "{\"id\": 1, \"op\": \"hello\", \"token\": \"s3cre\"}");
+    assert_error(r, "unauthorized");
+    json_decref(r);
+    assert_null(peer_line(&p));
+    peer_close(&p);
+
+    peer_open(&p, &s);
+    r = rpc(&p, "{\"op\": \"hello\"}");
+    assert_error(r, "unauthorized");
+    json_decref(r);
+    peer_close(&p);
+
+    peer_open(&p, &s);
+    r = rpc(&p, "{\"id\": 1, \"op\": \"hello\", \"token\": \"s3cret\"}");
+    assert_ok(r);
+    json_decref(r);
+    r = rpc(&p, "{\"id\": 2, \"op\": \"status\"}");
+    assert_ok(r);
+    json_decref(r);
+    shutdown_server(&s, &p);
+    free(net);
+}
+
+static void test_sigterm_saves(void **state)
+{
+    char *net = net_path("accumulator.json");
+    char out[300];
+    tmp_path(out, sizeof out, "on-exit.json");
+    unlink(out);
+    server s;
+    server_start(&s, (const char *[]){"serve", net, "--rate", "max",
+                                      "--save-on-exit", out, NULL});
+    peer p;
+    peer_open(&p, &s);
+    json_t *r;
+    do { /* some cycles ran */
+        r = rpc(&p, "{\"id\": 1, \"op\": \"status\"}");
+        double t = num_at(r, "step");
+        json_decref(r);
+        if (t >= 5)
+            break;
+    } while (1);
+    kill(s.pid, SIGTERM);
+    assert_null(peer_line(&p)); /* the client is closed cleanly */
+    peer_close(&p);
+    assert_int_equal(server_wait(&s), 0);
+    json_t *st = json_load_file(out, 0, NULL);
+    assert_non_null(st);
+    assert_true(num_at(st, "step") >= 5);
+    json_decref(st);
+    /* The state file resumes. */
+    assert_int_equal(
+        run_dmm((const char *[]){"run", "--resume", out, "--steps", "1", NULL},
+                "/dev/null"),
+        0);
+
+    /* SIGINT without --save-on-exit: a clean exit too. */
+    server_start(&s, (const char *[]){"serve", net, NULL});
+    kill(s.pid, SIGINT);
+    assert_int_equal(server_wait(&s), 0);
+    free(net);
+}
+
+static void test_socket_path_limits(void **state)
+{
+    char *net = net_path("accumulator.json");
+    char longp[400];
+    memset(longp, 'a', sizeof longp);
+    memcpy(longp, "/tmp/", 5);
+    longp[sizeof longp - 1] = '\0';
+    char err[300];
+    tmp_path(err, sizeof err, "long.out");
+    assert_int_equal(
+        run_dmm((const char *[]){"serve", net, "--socket", longp, NULL}, err),
+        1);
+    assert_int_equal(
+        run_dmm((const char *[]){"serve", net, "--listen", "localhost", NULL},
+                err),
+        1);
+    assert_int_equal(
+        run_dmm((const char *[]){"serve", net, "--rate", "fast", NULL}, err),
+        2);
+    free(net);
+}
+
+/* ---- log replay --------------------------------------------------------- */
+
+/* Replay LOG with dmm run for the snapshot's step count and compare. */
+static void assert_replays(const char *net, const char *log, const char *snap)
+{
+    json_t *st = json_loads(snap, 0, NULL);
+    char steps[32], out[300];
+    snprintf(steps, sizeof steps, "%.0f", num_at(st, "step"));
+    json_decref(st);
+    tmp_path(out, sizeof out, "replayed.json");
+    assert_int_equal(
+        run_dmm((const char *[]){"run", net, "--script", log, "--steps", steps,
+                                 "--save", out, NULL},
+                "/dev/null"),
+        0);
+    json_t *rs = json_load_file(out, 0, NULL);
+    assert_non_null(rs);
+    char *replayed = canonical_state(rs);
+    json_decref(rs);
+    assert_string_equal(replayed, snap);
+    free(replayed);
+}
+
+static void test_log_replay(void **state)
+{
+    char *net = net_path("reader-accum.json");
+    char log[300];
+    tmp_path(log, sizeof log, "session.jsonl");
+    server s;
+    server_start(&s, (const char *[]){"serve", net, "--rate", "max", "--log",
+                                      log, NULL});
+    peer p;
+    peer_open(&p, &s);
+    /* Edits and feeds while it runs, at whatever cycles they land on. */
+    for (int k = 0; k < 40; k++) {
+        char req[512];
+        if (k % 3 == 0)
+            snprintf(req, sizeof req,
+                     "{\"id\": %d, \"op\": \"set\", \"path\": "
+                     "\"accum/the-reader-accum/delta/input/the-reader/"
+                     "signal\", \"value\": %.17g}",
+                     k, 0.1 * k + 1.0 / 3);
+        else if (k % 3 == 1)
+            snprintf(req, sizeof req,
+                     "{\"id\": %d, \"op\": \"feed\", \"neuron\": "
+                     "\"input/the-reader\", \"outputs\": {\"signal\": "
+                     "{\"n\": %d, \"x\": 0.7}}}",
+                     k, k);
+        else
+            snprintf(req, sizeof req,
+                     "{\"id\": %d, \"op\": \"edit\", \"delta\": {\"accum\": "
+                     "{\"the-reader-accum\": {\"accum\": {\"accum\": "
+                     "{\"the-reader-accum\": {\"single\": -0.01}}}}}}}",
+                     k);
+        json_t *r = rpc(&p, req);
+        /* A feed may meet the previous one still queued: that is refused
+         * and not logged, and the session goes on. */
+        if (!json_is_true(json_object_get(r, "ok")))
+            assert_error(r, "conflict");
+        json_decref(r);
+    }
+    json_t *r = rpc(&p, "{\"id\": 100, \"op\": \"pause\"}");
+    json_decref(r);
+    /* The last edit lands before the next cycle: run it. */
+    r = rpc(&p, "{\"id\": 101, \"op\": \"step\", \"n\": 2}");
+    assert_ok(r);
+    json_decref(r);
+    char *snap = snapshot_text(&p);
+    shutdown_server(&s, &p);
+    assert_replays(net, log, snap);
+    free(snap);
+
+    /* A paused session driven by step: the same. */
+    server_start(
+        &s, (const char *[]){"serve", net, "--paused", "--log", log, NULL});
+    peer_open(&p, &s);
+    static const char *const reqs[] = {
+        "{\"op\": \"feed\", \"neuron\": \"input/the-reader\", \"outputs\": "
+        "{\"signal\": {\"a\": 1}}}",
+        "{\"op\": \"step\", \"n\": 2}",
+        "{\"op\": \"set\", \"path\": "
+        "\"accum/the-reader-accum/delta/input/the-reader/signal\", "
+        "\"value\": 0.1}",
+        "{\"op\": \"feed\", \"neuron\": \"input/the-reader\", \"outputs\": "
+        "{\"signal\": {\"a\": 0.3}}}",
+        "{\"op\": \"step\", \"n\": 3}",
+        "{\"op\": \"set\", \"path\": "
+        "\"accum/the-reader-accum/delta/input/the-reader/signal\", "
+        "\"value\": 0.7}",
+        "{\"op\": \"step\"}",
+    };
+    for (size_t i = 0; i < sizeof reqs / sizeof reqs[0]; i++) {
+        r = rpc(&p, reqs[i]);
+        assert_ok(r);
+        json_decref(r);
+    }
+    snap = snapshot_text(&p);
+    shutdown_server(&s, &p);
+    assert_replays(net, log, snap);
+    free(snap);
+    /* load is refused while logging: a script cannot replace a network. */
+    server_start(
+        &s, (const char *[]){"serve", net, "--paused", "--log", log, NULL});
+    peer_open(&p, &s);
+    r = rpc(&p, "{\"op\": \"load\", \"network\": {\"dmm\": 1, \"matrix\": "
+                "{\"accum\": {\"self\": {\"accum\": {\"accum\": {\"self\": "
+                "{\"single\": 1}}}}}}}}");
+    assert_error(r, "state");
+    json_decref(r);
+    shutdown_server(&s, &p);
+    free(net);
+}
+
+/* ---- dmm ctl and the documented examples -------------------------------- */
+
+static char *slurp(const char *path)
+{
+    char *s = tu_read_file(path, NULL);
+    assert_non_null(s);
+    return s;
+}
+
+static void test_ctl(void **state)
+{
+    char *net = net_path("accumulator.json");
+    server s;
+    server_start(&s, (const char *[]){"serve", net, "--paused", NULL});
+    char out[300];
+    tmp_path(out, sizeof out, "ctl.out");
+    assert_int_equal(run_dmm((const char *[]){"ctl", "--connect", s.addr, "set",
+                                              "accum/sum/delta/identity/"
+                                              "const/single",
+                                              "-0.5", NULL},
+                             out),
+                     0);
+    assert_int_equal(
+        run_dmm((const char *[]){"ctl", "--connect", s.addr, "step", "2", NULL},
+                out),
+        0);
+    assert_int_equal(run_dmm((const char *[]){"ctl", "--connect", s.addr, "get",
+                                              "accum/sum/single", NULL},
+                             out),
+                     0);
+    char *got = slurp(out);
+    assert_string_equal(got, "{\"apples\":-1,\"pears\":-0.5}\n");
+    free(got);
+    assert_int_equal(run_dmm((const char *[]){"ctl", "--connect", s.addr,
+                                              "{\"id\": 4, \"op\": "
+                                              "\"status\"}",
+                                              NULL},
+                             out),
+                     0);
+    got = slurp(out);
+    assert_non_null(strstr(got, "\"id\": 4, \"ok\": true, \"step\": 2,"));
+    free(got);
+    assert_int_equal(run_dmm((const char *[]){"ctl", "--connect", s.addr, "get",
+                                              "a//b", NULL},
+                             out),
+                     1);
+    assert_int_equal(
+        run_dmm((const char *[]){"ctl", "--connect", s.addr, "resume", NULL},
+                out),
+        0);
+    assert_int_equal(
+        run_dmm((const char *[]){"ctl", "--connect", s.addr, "watch", "--count",
+                                 "2", "accum/sum/single", NULL},
+                out),
+        0);
+    got = slurp(out);
+    int lines = 0;
+    for (char *c = got; *c; c++)
+        lines += *c == '\n';
+    assert_int_equal(lines, 2);
+    assert_non_null(strstr(got, " accum/sum/single {\"apples\":"));
+    free(got);
+    assert_int_equal(
+        run_dmm((const char *[]){"ctl", "--connect", s.addr, "shutdown", NULL},
+                out),
+        0);
+    assert_int_equal(server_wait(&s), 0);
+    free(net);
+}
+
+/* Every expected member equals the actual one; "..." matches anything. */
+static bool subset(json_t *want, json_t *got)
+{
+    if (json_is_string(want) && !strcmp(json_string_value(want), "..."))
+        return got != NULL;
+    if (!json_is_object(want))
+        return got && json_equal(want, got);
+    if (!json_is_object(got))
+        return false;
+    const char *k;
+    json_t *v;
+    json_object_foreach(want, k, v)
+    {
+        if (!subset(v, json_object_get(got, k)))
+            return false;
+    }
+    return true;
+}
+
+/* docs/protocol.md: each "> " line is sent, in order, to one paused server
+ * running networks/accumulator.json; each "< " line must match the next
+ * line received (its members; "..." for any value). */
+static void test_protocol_doc(void **state)
+{
+    char *doc_path = tu_path("docs/protocol.md");
+    char *doc = slurp(doc_path);
+    char *net = net_path("accumulator.json");
+    char save[300];
+    tmp_path(save, sizeof save, "doc-state.json");
+    server s;
+    server_start(&s, (const char *[]){"serve", net, "--paused", NULL});
+    peer p;
+    peer_open(&p, &s);
+    int sent = 0, checked = 0, lineno = 0;
+    for (char *line = strtok(doc, "\n"); line; line = strtok(NULL, "\n")) {
+        lineno++;
+        if (!strncmp(line, "> {", 3)) {
+            /* The doc saves to "state.json": keep it in the temp dir. */
+            char *at = strstr(line, "\"state.json\"");
+            char buf[4096];
+            if (at)
+                snprintf(buf, sizeof buf, "%.*s\"%s\"%s", (int)(at - line - 2),
+                         line + 2, save, at + 12);
+            else
+                snprintf(buf, sizeof buf, "%s", line + 2);
+            peer_send(&p, buf);
+            peer_send(&p, "\n");
+            sent++;
+        } else if (!strncmp(line, "< {", 3)) {
+            char *at = strstr(line, "\"state.json\"");
+            char buf[4096];
+            if (at)
+                snprintf(buf, sizeof buf, "%.*s\"%s\"%s", (int)(at - line - 2),
+                         line + 2, save, at + 12);
+            else
+                snprintf(buf, sizeof buf, "%s", line + 2);
+            json_error_t je;
+            json_t *want = json_loads(buf, 0, &je);
+            if (!want)
+                fail_msg("docs/protocol.md: bad example %s: %s", line, je.text);
+            json_t *got = peer_json(&p);
+            if (!subset(want, got)) {
+                char *g = json_dumps(got, 0);
+                fail_msg("docs/protocol.md example:\n  want %s\n  got  %s",
+                         line + 2, g);
+            }
+            json_decref(want);
+            json_decref(got);
+            checked++;
+        }
+    }
+    assert_true(sent >= 16 && checked >= sent);
+    if (s.pid) /* the doc ends with shutdown */
+        assert_int_equal(server_wait(&s), 0);
+    peer_close(&p);
+    unlink(save);
+    free(doc);
+    free(doc_path);
+    free(net);
+}
+
+static int setup(void **state)
+{
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/dmm-live-test-XXXXXX");
+    if (!mkdtemp(tmpdir))
+        return -1;
+    signal(SIGPIPE, SIG_IGN);
+    return 0;
+}
+
+static int kill_left(void **state)
+{
+    for (size_t i = 0; i < 16; i++)
+        if (live_pids[i]) {
+            kill(live_pids[i], SIGKILL);
+            waitpid(live_pids[i], NULL, 0);
+            live_pids[i] = 0;
+        }
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_operations, kill_left),
+        cmocka_unit_test_teardown(test_bad_requests, kill_left),
+        cmocka_unit_test_teardown(test_many_clients, kill_left),
+        cmocka_unit_test_teardown(test_disconnect_mid_line, kill_left),
+        cmocka_unit_test_teardown(test_slow_subscriber, kill_left),
+        cmocka_unit_test_teardown(test_token, kill_left),
+        cmocka_unit_test_teardown(test_sigterm_saves, kill_left),
+        cmocka_unit_test_teardown(test_socket_path_limits, kill_left),
+        cmocka_unit_test_teardown(test_log_replay, kill_left),
+        cmocka_unit_test_teardown(test_ctl, kill_left),
+        cmocka_unit_test_teardown(test_protocol_doc, kill_left),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
