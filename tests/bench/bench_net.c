@@ -70,6 +70,44 @@ static double time_op(op_fn fn, void *st)
     return per[REPS / 2];
 }
 
+/* Calls of fn per repetition for about TARGET_NS. */
+static long calibrate(op_fn fn, void *st)
+{
+    long n = 1;
+    for (;;) {
+        double t0 = now_ns();
+        for (long i = 0; i < n; i++)
+            fn(st);
+        double dt = now_ns() - t0;
+        if (dt >= TARGET_NS / 4 || n >= (1L << 30))
+            return (long)(n * (TARGET_NS / (dt > 1 ? dt : 1))) + 1;
+        n *= 4;
+    }
+}
+
+/* Two runs compared on a shared machine: their repetitions alternate, so a
+ * change of load hits both; medians of ns per call in *a and *b. */
+static void time_pair(op_fn fa, void *sa, op_fn fb, void *sb, double *a,
+                      double *b)
+{
+    long na = calibrate(fa, sa), nb = calibrate(fb, sb);
+    double pa[2 * REPS + 1], pb[2 * REPS + 1];
+    for (int r = 0; r < 2 * REPS + 1; r++) {
+        double t0 = now_ns();
+        for (long i = 0; i < na; i++)
+            fa(sa);
+        pa[r] = (now_ns() - t0) / na;
+        t0 = now_ns();
+        for (long i = 0; i < nb; i++)
+            fb(sb);
+        pb[r] = (now_ns() - t0) / nb;
+    }
+    qsort(pa, 2 * REPS + 1, sizeof pa[0], cmp_double);
+    qsort(pb, 2 * REPS + 1, sizeof pb[0], cmp_double);
+    *a = pa[REPS];
+    *b = pb[REPS];
+}
+
 static void die(const char *what, const char *why)
 {
     fprintf(stderr, "bench_net: %s: %s\n", what, why);
@@ -443,8 +481,10 @@ static void case_selfmod(void)
     free(b.data);
     free(bs.data);
     size_t weights = dmm_net_weight_count(plain);
-    double base = time_op(step_fn, plain) / 1e3;
-    double us = time_op(step_fn, sm) / 1e3;
+    double base, us;
+    time_pair(step_fn, plain, step_fn, sm, &base, &us);
+    base /= 1e3;
+    us /= 1e3;
     /* The edit reached W: n0's weight from its first source grew. */
     vv_label p[6];
     char s[16];
@@ -605,8 +645,10 @@ static void case_threads(void)
     dmm_error err;
     if (dmm_net_set_threads(two, 2, &err))
         die("dmm_net_set_threads", err.text);
-    double us1 = time_op(step_fn, one) / 1e3;
-    double us2 = time_op(step_fn, two) / 1e3;
+    double us1, us2;
+    time_pair(step_fn, one, step_fn, two, &us1, &us2);
+    us1 /= 1e3;
+    us2 /= 1e3;
     while (dmm_net_step_count(one) < dmm_net_step_count(two))
         step(one);
     while (dmm_net_step_count(two) < dmm_net_step_count(one))
