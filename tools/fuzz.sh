@@ -1,9 +1,10 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # Build the libFuzzer targets with clang (ASan + UBSan, coverage in every
-# library) in build-fuzz and run them (the network reader 60 s, the script
-# reader 21 s) on a temporary copy of their seed corpus. Exits non-zero on a
-# crash or hang; the input is kept in build-fuzz/fuzz-artifacts/.
+# library) in build-fuzz and run them (by default the network reader 45 s,
+# the script reader 16 s, the live request parser 21 s) on a temporary copy
+# of their seed corpus. Exits non-zero on a crash or hang; the input is kept
+# in build-fuzz/fuzz-artifacts/.
 # Usage: tools/fuzz.sh [SECONDS]
 set -eu
 cd "$(dirname "$0")/.."
@@ -24,11 +25,14 @@ else
   CC=clang meson setup "$B" "$@" >"$tmp/setup.log" 2>&1 || {
     cat "$tmp/setup.log" >&2; exit 1; }
 fi
-ninja -C "$B" -j2 tests/fuzz/fuzz_net_load tests/fuzz/fuzz_script
+ninja -C "$B" -j2 tests/fuzz/fuzz_net_load tests/fuzz/fuzz_script \
+  tests/fuzz/fuzz_request
 
 mkdir -p "$B/fuzz-artifacts"
-# The network reader gets the full time, the smaller script reader a third.
-for spec in "fuzz_net_load:corpus:$SECS" "fuzz_script:script-corpus:$((SECS / 3 + 1))"; do
+# The network reader gets most of the time; the smaller readers share the rest.
+for spec in "fuzz_net_load:corpus:$((SECS * 3 / 4))" \
+  "fuzz_script:script-corpus:$((SECS / 4 + 1))" \
+  "fuzz_request:request-corpus:$((SECS / 3 + 1))"; do
   target=${spec%%:*}
   rest=${spec#*:}
   corpus=${rest%%:*}

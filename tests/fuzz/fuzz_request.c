@@ -1,0 +1,49 @@
+// SPDX-License-Identifier: MIT
+/*
+ * libFuzzer target for the live protocol's request parser (compiled in from
+ * runtime/src/live_protocol.c): arbitrary bytes are parsed as one request
+ * line. A request that passes is checked for the invariants the server
+ * relies on and freed; an error must carry a code and a message, and its
+ * reply line must be built. Everything made in the context is released.
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "live_protocol.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    vv_options opt = {.max_depth = 64};
+    vv_ctx *vc = vv_ctx_new(&opt);
+    if (!vc)
+        return 0;
+    dmm__live_req req;
+    dmm__live_err e;
+    vv_buf b = {0};
+    if (dmm__live_parse(vc, (const char *)data, size, &req, &e) == 0) {
+        if ((req.op == DMM__OP_SET &&
+             (req.npaths != 1 || req.paths[0].n != 6)) ||
+            (req.op == DMM__OP_STEP &&
+             (req.n < 1 || req.n > DMM__LIVE_MAX_STEP)) ||
+            (req.op == DMM__OP_SUBSCRIBE &&
+             (req.npaths < 1 || req.npaths > DMM__LIVE_MAX_PATHS)) ||
+            (req.op == DMM__OP_LOAD && !req.doc && !req.text))
+            __builtin_trap();
+        dmm__live_reply_begin(&b, req.id);
+        dmm__live_req_free(vc, &req);
+    } else {
+        if (!e.code || !e.message[0] || req.paths || !vv_is_zero(req.value))
+            __builtin_trap();
+        dmm__live_reply_error(&b, req.id, &e);
+        /* A reply is one line. */
+        if (b.len && memchr(b.data, '\n', b.len) != b.data + b.len - 1)
+            __builtin_trap();
+    }
+    free(b.data);
+    vv_ctx_free(vc);
+    return 0;
+}
