@@ -244,7 +244,14 @@ static inline int dmm_ds_target_of(int in_phase)
 /* |target position - source position|: 1 or 3. */
 int dmm_ds_dist(int source, int target);
 /*
- * Draw a sample. For each tau, two uniforms u1 then u2 from r:
+ * Double-slit reading flag, outside DMM_IF_CORRECTED: redraw the phase noise
+ * at every tau instead of once per sample and source. Not the default; kept
+ * to compare the two readings of spec §2 (docs/experiments.md).
+ */
+enum { DMM_DS_NOISE_PER_STEP = 1u << 8 };
+/*
+ * Draw a sample: two uniforms u1 then u2 from r, one phase noise per source
+ * for the whole sample (with DMM_DS_NOISE_PER_STEP: a new pair for each tau).
  * w1 = omega tau + (1 - 2 u1) pi/12; w2 = omega tau + theta + (1 - 2 u2)
  * + pi/12 (faithful) or + (1 - 2 u2) pi/12 (DMM_IF_FIX_NOISE); theta = 0 in
  * phase, pi out of phase.

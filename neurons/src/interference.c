@@ -470,9 +470,15 @@ void dmm_ds_signal_make(dmm_ds_signal *sig, int in_phase, unsigned variant,
     const double pi = 3.14159265358979323846;
     const double omega = 2.0 * pi / DMM_DS_PERIOD, spread = pi / 12.0;
     double theta = in_phase ? 0.0 : pi;
+    double u1 = 0.0, u2 = 0.0;
     for (int tau = 0; tau < DMM_DS_EMIT; tau++) {
-        double u1 = 1.0 - 2.0 * dmm_if_rng_uniform(r);
-        double u2 = 1.0 - 2.0 * dmm_if_rng_uniform(r);
+        /* Spec §2: w = omega tau + theta_i + noise, the noise a phase of
+         * the source for the whole sample; DMM_DS_NOISE_PER_STEP redraws it
+         * at every tau (the other reading, kept for comparison). */
+        if (tau == 0 || (variant & DMM_DS_NOISE_PER_STEP)) {
+            u1 = 1.0 - 2.0 * dmm_if_rng_uniform(r);
+            u2 = 1.0 - 2.0 * dmm_if_rng_uniform(r);
+        }
         double w1 = omega * tau + u1 * spread;
         double noise2 =
             (variant & DMM_IF_FIX_NOISE) ? u2 * spread : u2 + spread;
