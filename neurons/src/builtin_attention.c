@@ -329,7 +329,7 @@ static int cosine(vv_ctx *c, vv a, vv b, double *out)
  */
 static int fire_threshold_attention(dmm_fire *f)
 {
-    double thr;
+    double thr = 0.0; /* set by scalar_input; gcc cannot see it */
     int rc = scalar_input(f, 2, 0.0, &thr);
     if (rc)
         return rc;
@@ -459,7 +459,7 @@ static int check_items(dmm_fire *f, metric_work *w)
 static int fire_metric_attention(dmm_fire *f)
 {
     metric_work w = {0};
-    double tau;
+    double tau = 1.0; /* set by scalar_input; gcc cannot see it */
     int rc;
     if ((rc = scalar_input(f, 2, 1.0, &tau)))
         return rc;

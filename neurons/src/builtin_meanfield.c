@@ -172,7 +172,8 @@ static int mean_leaf(const vv_label *path, int depth, double x, void *ud)
 
 static int fire_mean_field(dmm_fire *f)
 {
-    double beta, coupling, neighbours;
+    /* Set by scalar_input; initialised because gcc -O3 cannot see it. */
+    double beta = 1.0, coupling = 1.0, neighbours = 1.0;
     int rc;
     if ((rc = scalar_input(f, IN_BETA, &beta)) ||
         (rc = scalar_input(f, IN_COUPLING, &coupling)) ||
