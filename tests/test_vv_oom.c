@@ -138,6 +138,25 @@ static int run_sum(env *e, vv *out)
     vv t[3] = {e->A, e->B, e->A};
     return vv_sum(e->c, 3, w, t, out);
 }
+/* A row of 20 leaves: lincomb collects more terms than its stack holds. */
+static void prep_wide_row(env *e)
+{
+    char doc[512], *p = doc;
+    p += sprintf(p, "{\"w\": {");
+    for (int i = 0; i < 20; i++)
+        p += sprintf(p, "%s\"k%d\": %d", i ? ", " : "", i * 7, i + 1);
+    sprintf(p, "}}");
+    e->acc = parse_unarmed(e, doc);
+}
+static int run_lincomb_wide(env *e, vv *out)
+{
+    int rc = vv_lincomb(e->c, e->acc, e->A, out);
+    if (rc == 0) {
+        vv_free(e->c, e->acc);
+        e->acc = VV_ZERO;
+    }
+    return rc;
+}
 /* Wide terms over one range of labels, one with a nested entry: the dense
  * scratch path of vv_sum. */
 static int run_sum_dense(env *e, vv *out)
@@ -207,6 +226,8 @@ static const oom_op ops[] = {
     {"vv_wrap", false, NULL, run_wrap, NULL, NULL},
     {"vv_from_pairs", true, prep_kids, run_from_pairs, NULL, NULL},
     {"vv_lincomb", false, NULL, run_lincomb, NULL, NULL},
+    {"vv_lincomb (20 terms)", false, prep_wide_row, run_lincomb_wide, NULL,
+     NULL},
     {"vv_mult_mask", false, NULL, run_mult_mask, NULL, NULL},
     {"vv_sum", false, NULL, run_sum, NULL, NULL},
     {"vv_sum (dense)", false, NULL, run_sum_dense, NULL, NULL},

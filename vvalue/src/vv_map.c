@@ -371,6 +371,15 @@ int vv__build_push(vv__builder *b, vv_label key, vv v)
 
 int vv__build_push_leaf(vv__builder *b, vv_map *leaf)
 {
+    /* The first leaf of a builder becomes its current leaf, so that a
+     * one-leaf map needs no interior node. Not a leaf that is still shared
+     * (taken from a map being consumed): later pushes may change or resize
+     * the current leaf. */
+    if (!b->pushed && b->top == 0 && !b->lvl[0] && vv__map_unique(leaf)) {
+        b->lvl[0] = leaf;
+        b->pushed = leaf->n;
+        return 0;
+    }
     if (b->lvl[0]) {
         vv_map *part = b->lvl[0];
         b->lvl[0] = NULL;

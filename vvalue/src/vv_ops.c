@@ -867,57 +867,83 @@ int vv_sum(vv_ctx *c, size_t n, const double *w, const vv *terms, vv *out)
 
 /*
  * lincomb(row, m) is a sum: every path p where row has a scalar w gives the
- * term w·(m at p). The terms are collected first (counted, then filled) and
- * summed at once by sum_vals, in path order, as one vv_axpy per term would.
+ * term w·(m at p). The terms are collected in one walk of row (into a stack
+ * array, moved to the heap when it fills) and summed at once by sum_vals, in
+ * path order, as one vv_axpy per term would.
  */
 typedef struct lin_terms {
-    size_t n;
-    double *w; /* NULL while counting */
+    vv_ctx *c;
+    size_t n, cap;
+    double *w;
     vv *t;
+    double w0[16];
+    vv t0[16];
 } lin_terms;
 
-static void lincomb_rec(vv row, vv m, lin_terms *lt)
+static int lin_add(lin_terms *lt, double w, vv t)
+{
+    if (lt->n == lt->cap) {
+        size_t cap = lt->cap * 2;
+        double *nw = vv__alloc(lt->c, cap * sizeof *nw);
+        vv *nt = vv__alloc(lt->c, cap * sizeof *nt);
+        if (!nw || !nt) {
+            if (nw)
+                vv__free_mem(lt->c, nw, cap * sizeof *nw);
+            if (nt)
+                vv__free_mem(lt->c, nt, cap * sizeof *nt);
+            return DMM_E_NOMEM;
+        }
+        memcpy(nw, lt->w, lt->n * sizeof *nw);
+        memcpy(nt, lt->t, lt->n * sizeof *nt);
+        if (lt->w != lt->w0) {
+            vv__free_mem(lt->c, lt->w, lt->cap * sizeof *lt->w);
+            vv__free_mem(lt->c, lt->t, lt->cap * sizeof *lt->t);
+        }
+        lt->w = nw;
+        lt->t = nt;
+        lt->cap = cap;
+    }
+    lt->w[lt->n] = w;
+    lt->t[lt->n++] = t;
+    return 0;
+}
+
+static int lincomb_rec(vv row, vv m, lin_terms *lt)
 {
     if (row.num != 0.0 && !vv_is_zero(m)) {
-        if (lt->w) {
-            lt->w[lt->n] = row.num;
-            lt->t[lt->n] = m;
-        }
-        lt->n++;
+        int rc = lin_add(lt, row.num, m);
+        if (rc)
+            return rc;
     }
     if (!row.map || !m.map)
-        return;
+        return 0;
     vv_iter it;
     vv__cursor_init(&it, row.map);
     vv_label k;
     vv r, mc;
     while (vv__next(&it, &k, &r))
-        if (vv__map_find(m.map, k, &mc))
-            lincomb_rec(r, mc, lt);
+        if (vv__map_find(m.map, k, &mc)) {
+            int rc = lincomb_rec(r, mc, lt);
+            if (rc)
+                return rc;
+        }
+    return 0;
 }
 
 int vv_lincomb(vv_ctx *c, vv row, vv m, vv *out)
 {
-    lin_terms lt = {0, NULL, NULL};
-    lincomb_rec(row, m, &lt);
-    size_t n = lt.n;
-    double ws[16];
-    vv ts[16];
-    lt = (lin_terms){0, ws, ts};
-    if (n > 16) {
-        lt.w = vv__alloc(c, n * sizeof *lt.w);
-        lt.t = vv__alloc(c, n * sizeof *lt.t);
-    }
-    int rc = DMM_E_NOMEM;
-    if (lt.w && lt.t) {
-        lincomb_rec(row, m, &lt);
-        rc = sum_vals(c, n, lt.w, lt.t, out);
-    }
-    if (n > 16) {
-        if (lt.w)
-            vv__free_mem(c, lt.w, n * sizeof *lt.w);
-        if (lt.t)
-            vv__free_mem(c, lt.t, n * sizeof *lt.t);
+    lin_terms lt;
+    lt.c = c;
+    lt.n = 0;
+    lt.cap = 16;
+    lt.w = lt.w0;
+    lt.t = lt.t0;
+    int rc = lincomb_rec(row, m, &lt);
+    if (!rc)
+        rc = sum_vals(c, lt.n, lt.w, lt.t, out);
+    if (lt.w != lt.w0) {
+        vv__free_mem(c, lt.w, lt.cap * sizeof *lt.w);
+        vv__free_mem(c, lt.t, lt.cap * sizeof *lt.t);
     }
     return rc;
 }
