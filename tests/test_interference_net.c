@@ -18,35 +18,19 @@
 #include "dmm_interference.h"
 #include "dmm_neuron.h"
 #include "experiment_network.h"
+#include "testutil_net.h"
 
-typedef struct fx {
-    vv_ctx *vc;
-    dmm_registry *reg;
-    tu_alloc alloc;
-} fx;
+/* One context (counting allocator) and registry per test. */
+typedef tn_world fx;
 
 static int setup(void **state)
 {
-    fx *x = calloc(1, sizeof *x);
-    assert_non_null(x);
-    vv_options opt = {.alloc = tu_alloc_fn, .alloc_ud = &x->alloc};
-    x->vc = vv_ctx_new(&opt);
-    assert_non_null(x->vc);
-    x->reg = dmm_registry_new(x->vc);
-    assert_non_null(x->reg);
-    assert_int_equal(dmm_registry_add_builtins(x->reg), 0);
-    *state = x;
-    return 0;
+    return tn_world_setup_counted(state);
 }
 
 static int teardown(void **state)
 {
-    fx *x = *state;
-    dmm_registry_free(x->reg);
-    vv_ctx_free(x->vc);
-    assert_int_equal(x->alloc.bytes, 0); /* every value was freed */
-    free(x);
-    return 0;
+    return tn_world_teardown(state);
 }
 
 /* Fire neuron type/n on input, params and state (all JSON, "" for zero).

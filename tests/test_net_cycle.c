@@ -383,7 +383,7 @@ static char *oom_run(long fail_at, bool *hit)
     vv_ctx *vc = vv_ctx_new(&opt);
     dmm_registry *reg = dmm_registry_new(vc);
     assert_int_equal(dmm_registry_add_builtins(reg), 0);
-    fixture fx = {vc, reg};
+    fixture fx = {.vc = vc, .reg = reg};
     dmm_net *net = tn_load(&fx, oom_net);
     vv_label in = tu_label(vc, "in");
     vv v = tu_vv(vc, "{\"v\": {\"p\": 1, \"q\": 2}}");

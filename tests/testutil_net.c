@@ -5,10 +5,15 @@
 
 #include "testutil_net.h"
 
-int tn_world_setup(void **state, const dmm_neuron_type *const *extra)
+static int world_setup(void **state, bool counted,
+                       const dmm_neuron_type *const *extra)
 {
     tn_world *w = calloc(1, sizeof *w);
-    if (!w || !(w->vc = vv_ctx_new(NULL)) ||
+    if (!w)
+        return -1;
+    vv_options opt = {.alloc = tu_alloc_fn, .alloc_ud = &w->alloc};
+    w->counted = counted;
+    if (!(w->vc = vv_ctx_new(counted ? &opt : NULL)) ||
         !(w->reg = dmm_registry_new(w->vc)) ||
         dmm_registry_add_builtins(w->reg))
         return -1;
@@ -19,12 +24,24 @@ int tn_world_setup(void **state, const dmm_neuron_type *const *extra)
     return 0;
 }
 
+int tn_world_setup(void **state, const dmm_neuron_type *const *extra)
+{
+    return world_setup(state, false, extra);
+}
+
+int tn_world_setup_counted(void **state)
+{
+    return world_setup(state, true, NULL);
+}
+
 int tn_world_teardown(void **state)
 {
     tn_world *w = *state;
     dmm_registry_free(w->reg);
     vv_ctx_free(w->vc);
+    size_t left = w->counted ? w->alloc.bytes : 0;
     free(w);
+    assert_int_equal(left, 0); /* every value was freed */
     return 0;
 }
 

@@ -8,17 +8,25 @@
 #ifndef TESTUTIL_NET_H
 #define TESTUTIL_NET_H
 
+#include <stdbool.h>
+
 #include "dmm.h"
 #include "testutil.h"
 
 typedef struct tn_world {
     vv_ctx *vc;
     dmm_registry *reg;
+    bool counted;   /* the context allocates through alloc */
+    tu_alloc alloc; /* counts bytes, fails on demand (single thread only) */
 } tn_world;
 
 /* A cmocka setup: *state gets a new world whose registry holds the built-ins
  * and then the types in extra (NULL-terminated, may be NULL). -1 on failure. */
 int tn_world_setup(void **state, const dmm_neuron_type *const *extra);
+/* The same with the context on the counting allocator w->alloc (for tests of
+ * out-of-memory paths; not for threaded runs). The teardown then also checks
+ * that every byte was given back. */
+int tn_world_setup_counted(void **state);
 /* The matching cmocka teardown. */
 int tn_world_teardown(void **state);
 /* new: the network in text (source "test.json"), or the test fails with the
