@@ -199,6 +199,19 @@ typedef struct dmm_if_result {
 } dmm_if_result;
 
 /*
+ * The protocol's random draws, in the one order every engine must make them:
+ * the model's start (opt->init_uniform, else random from the seed), the K
+ * picks of each class, then for mixed order one shuffle per epoch. seq
+ * (out, opt->epochs * 4K entries) gets the training images in the order
+ * they are trained; test_idx (out, 4 * 980 entries) the test images, the
+ * first 980 of each class in file order. Returns 0, or DMM_E_INVAL (an option
+ * out of range, too few images of a class).
+ */
+int dmm_if_plan(const dmm_if_data *train, const dmm_if_data *test,
+                const dmm_if_options *opt, dmm_if_model *model, size_t *seq,
+                size_t *test_idx);
+
+/*
  * The whole experiment: pick and train on `train` (the training file; the
  * split starts at DMM_IF_SPLIT_BEGIN), test on the first 980 images of each
  * class of `test`. model (out) holds the trained routes. Returns 0, or

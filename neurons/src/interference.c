@@ -394,23 +394,13 @@ int dmm_if_pick(const uint8_t *labels, size_t n, size_t begin, size_t k,
     return 0;
 }
 
-int dmm_if_fewshot(const dmm_if_data *train, const dmm_if_data *test,
-                   const dmm_if_options *opt, dmm_if_model *model,
-                   dmm_if_result *res)
+int dmm_if_plan(const dmm_if_data *train, const dmm_if_data *test,
+                const dmm_if_options *opt, dmm_if_model *model, size_t *seq,
+                size_t *test_idx)
 {
-    memset(res, 0, sizeof *res);
     if (opt->shots < 1 || opt->shots > train->n || opt->epochs < 1)
         return DMM_E_INVAL;
     size_t ntrain = DMM_IF_CLASSES * opt->shots;
-    size_t ntest = DMM_IF_CLASSES * (size_t)DMM_IF_TEST_PER_CLASS;
-    size_t *tr = malloc(ntrain * sizeof *tr);
-    size_t *te = malloc(ntest * sizeof *te);
-    if (!tr || !te) {
-        free(tr);
-        free(te);
-        return DMM_E_NOMEM;
-    }
-
     dmm_if_rng rng;
     dmm_if_rng_seed(&rng, opt->seed);
     if (opt->init_uniform)
@@ -418,26 +408,49 @@ int dmm_if_fewshot(const dmm_if_data *train, const dmm_if_data *test,
     else
         dmm_if_model_init_random(model, &rng);
     int rc = dmm_if_pick(train->labels, train->n, DMM_IF_SPLIT_BEGIN,
-                         opt->shots, !opt->pick_first, &rng, tr);
+                         opt->shots, !opt->pick_first, &rng, seq);
     if (!rc)
         rc = dmm_if_pick(test->labels, test->n, 0, DMM_IF_TEST_PER_CLASS, 0,
-                         NULL, te);
+                         NULL, test_idx);
+    if (rc)
+        return rc;
+    /* Epoch e shuffles the order of epoch e - 1 (seq[0..ntrain) holds the
+     * picks as drawn), as the published code shuffles one list in place. */
+    for (int e = 0; e < opt->epochs; e++) {
+        size_t *ep = seq + (size_t)e * ntrain;
+        if (e > 0)
+            memcpy(ep, ep - ntrain, ntrain * sizeof *ep);
+        if (opt->order_mixed)
+            dmm_if_shuffle(ep, ntrain, &rng);
+    }
+    return 0;
+}
+
+int dmm_if_fewshot(const dmm_if_data *train, const dmm_if_data *test,
+                   const dmm_if_options *opt, dmm_if_model *model,
+                   dmm_if_result *res)
+{
+    memset(res, 0, sizeof *res);
+    if (opt->shots < 1 || opt->shots > train->n || opt->epochs < 1)
+        return DMM_E_INVAL;
+    size_t nseq = DMM_IF_CLASSES * opt->shots * (size_t)opt->epochs;
+    size_t ntest = DMM_IF_CLASSES * (size_t)DMM_IF_TEST_PER_CLASS;
+    size_t *seq = malloc(nseq * sizeof *seq);
+    size_t *te = malloc(ntest * sizeof *te);
+    int rc = !seq || !te ? DMM_E_NOMEM
+                         : dmm_if_plan(train, test, opt, model, seq, te);
     if (rc) {
-        free(tr);
+        free(seq);
         free(te);
         return rc;
     }
 
     dmm_if_image img;
-    for (int e = 0; e < opt->epochs; e++) {
-        if (opt->order_mixed)
-            dmm_if_shuffle(tr, ntrain, &rng);
-        for (size_t i = 0; i < ntrain; i++) {
-            size_t at = tr[i];
-            dmm_if_preprocess(train->images + at * DMM_IF_PIXELS, opt->variant,
-                              &img);
-            dmm_if_train(model, &img, dmm_if_class_of_digit(train->labels[at]));
-        }
+    for (size_t i = 0; i < nseq; i++) {
+        size_t at = seq[i];
+        dmm_if_preprocess(train->images + at * DMM_IF_PIXELS, opt->variant,
+                          &img);
+        dmm_if_train(model, &img, dmm_if_class_of_digit(train->labels[at]));
     }
     for (size_t i = 0; i < ntest; i++) {
         size_t at = te[i];
@@ -449,7 +462,7 @@ int dmm_if_fewshot(const dmm_if_data *train, const dmm_if_data *test,
         res->correct += pred == truth;
         res->total++;
     }
-    free(tr);
+    free(seq);
     free(te);
     return 0;
 }

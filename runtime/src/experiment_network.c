@@ -308,13 +308,13 @@ int dmm__fewshot_network(const char *network_file, const dmm_if_data *train,
         dmm_error_set(err, DMM_E_INVAL, "", "shots or epochs out of range");
         return DMM_E_INVAL;
     }
-    size_t ntrain = DMM_IF_CLASSES * opt->shots;
+    size_t nseq = DMM_IF_CLASSES * opt->shots * (size_t)opt->epochs;
     size_t ntest = DMM_IF_CLASSES * (size_t)DMM_IF_TEST_PER_CLASS;
     size_t per = test_per_class && test_per_class < DMM_IF_TEST_PER_CLASS
                      ? test_per_class
                      : DMM_IF_TEST_PER_CLASS;
-    size_t nep = ntrain * (size_t)opt->epochs + DMM_IF_CLASSES * per;
-    size_t *tr = malloc(ntrain * sizeof *tr);
+    size_t nep = nseq + DMM_IF_CLASSES * per;
+    size_t *tr = malloc(nseq * sizeof *tr);
     size_t *te = malloc(ntest * sizeof *te);
     episode *ep = malloc(nep * sizeof *ep);
     host h = {.err = err,
@@ -328,29 +328,13 @@ int dmm__fewshot_network(const char *network_file, const dmm_if_data *train,
     }
 
     /* The direct engine's draws, in its order: init, picks, shuffles. */
-    dmm_if_rng rng;
-    dmm_if_rng_seed(&rng, opt->seed);
-    if (opt->init_uniform)
-        dmm_if_model_init_uniform(model);
-    else
-        dmm_if_model_init_random(model, &rng);
-    rc = dmm_if_pick(train->labels, train->n, DMM_IF_SPLIT_BEGIN, opt->shots,
-                     !opt->pick_first, &rng, tr);
-    if (!rc)
-        rc = dmm_if_pick(test->labels, test->n, 0, DMM_IF_TEST_PER_CLASS, 0,
-                         NULL, te);
-    if (rc) {
+    if ((rc = dmm_if_plan(train, test, opt, model, tr, te))) {
         dmm_error_set(err, rc, "", "too few images of a class");
         goto done;
     }
     size_t k = 0;
-    for (int e = 0; e < opt->epochs; e++) {
-        if (opt->order_mixed)
-            dmm_if_shuffle(tr, ntrain, &rng);
-        for (size_t i = 0; i < ntrain; i++, k++)
-            ep[k] =
-                (episode){tr[i], dmm_if_class_of_digit(train->labels[tr[i]])};
-    }
+    for (; k < nseq; k++)
+        ep[k] = (episode){tr[k], dmm_if_class_of_digit(train->labels[tr[k]])};
     for (size_t i = 0; i < ntest; i++)
         if (i % DMM_IF_TEST_PER_CLASS < per)
             ep[k++] = (episode){te[i], -1};
