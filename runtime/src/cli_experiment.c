@@ -146,22 +146,7 @@ static int find_script(char *out, size_t size)
         snprintf(out, size, "%s", env);
         return access(out, R_OK) == 0;
     }
-    if (access("tools/plot_experiment.py", R_OK) == 0) {
-        snprintf(out, size, "tools/plot_experiment.py");
-        return 1;
-    }
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n <= 0)
-        return 0;
-    exe[n] = '\0';
-    char *slash = strrchr(exe, '/');
-    if (!slash)
-        return 0;
-    *slash = '\0';
-    /* <build>/runtime/dmm -> <source>/tools, for build dirs in the tree. */
-    snprintf(out, size, "%s/../../tools/plot_experiment.py", exe);
-    return access(out, R_OK) == 0;
+    return dmm__tree_file("tools/plot_experiment.py", out, size);
 }
 
 /* Run the plotting script on a data file; 0 or an exit code. */
@@ -331,14 +316,14 @@ static int load_set(const char *dir, const char *prefix, dmm_mnist *m)
 /* --engine network: networks/mnist-interference.json run by the engine
  * (experiment_network.c); DMM_EXIT_INPUT after printing its error. */
 static int run_fewshot_network(const dmm_if_data *train,
-                               const dmm_if_data *test,
-                               const dmm_if_options *o, dmm_if_model *model,
-                               dmm_if_result *res)
+                               const dmm_if_data *test, const dmm_if_options *o,
+                               dmm_if_model *model, dmm_if_result *res)
 {
     char path[PATH_MAX];
     dmm_error err;
     dmm_error_clear(&err);
-    if (!dmm__network_find("mnist-interference.json", path, sizeof path)) {
+    if (!dmm__tree_file("networks/mnist-interference.json", path,
+                        sizeof path)) {
         fprintf(stderr, "dmm experiment: cannot find "
                         "networks/mnist-interference.json\n");
         return DMM_EXIT_INPUT;
@@ -368,10 +353,10 @@ static int run_fewshot(const xopts *x)
     dmm_if_data test = {te.images.v.data, te.labels.v.data, te.images.v.count};
     dmm_if_model *model = malloc(sizeof *model);
     dmm_if_result res;
-    int e =
-        !model     ? DMM_E_NOMEM
-        : x->network ? run_fewshot_network(&train, &test, &x->o, model, &res)
-                     : dmm_if_fewshot(&train, &test, &x->o, model, &res);
+    int e = !model ? DMM_E_NOMEM
+            : x->network
+                ? run_fewshot_network(&train, &test, &x->o, model, &res)
+                : dmm_if_fewshot(&train, &test, &x->o, model, &res);
     double t2 = now_seconds();
     if (e == DMM_EXIT_INPUT) {
         rc = e; /* the network engine said why */
@@ -469,7 +454,7 @@ static int run_double_slit(const xopts *x)
         char path[PATH_MAX];
         dmm_error err;
         dmm_error_clear(&err);
-        if (!dmm__network_find("double-slit.json", path, sizeof path)) {
+        if (!dmm__tree_file("networks/double-slit.json", path, sizeof path)) {
             fprintf(stderr,
                     "dmm experiment: cannot find networks/double-slit.json\n");
             return DMM_EXIT_INPUT;
@@ -488,10 +473,9 @@ static int run_double_slit(const xopts *x)
            "\"correct\": %zu, \"total\": %zu, \"confusion\": "
            "[[%zu, %zu], [%zu, %zu]], \"elapsed_seconds\": %.6f}\n",
            x->network ? "network" : "direct", x->o.seed,
-           variant_name(x->o.variant),
-           (double)res.correct / (double)res.total, res.correct, res.total,
-           res.confusion[0][0], res.confusion[0][1], res.confusion[1][0],
-           res.confusion[1][1], t1 - t0);
+           variant_name(x->o.variant), (double)res.correct / (double)res.total,
+           res.correct, res.total, res.confusion[0][0], res.confusion[0][1],
+           res.confusion[1][0], res.confusion[1][1], t1 - t0);
     if (fflush(stdout) != 0)
         return DMM_EXIT_INPUT;
     return x->plot ? plot_double_slit(x, &m) : 0;

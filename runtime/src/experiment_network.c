@@ -24,10 +24,9 @@ enum { MN_PERIOD = DMM_IF_TIMES, MN_READ = 2 /* next episode's j */ };
  * at E+62 ends it; late arrivals drain until E+100. */
 enum { DS_PERIOD = 100, DS_END = 61, DS_READ = 62 };
 
-int dmm__network_find(const char *name, char *out, size_t size)
+int dmm__tree_file(const char *rel, char *out, size_t size)
 {
-    snprintf(out, size, "networks/%s", name);
-    if (access(out, R_OK) == 0)
+    if ((size_t)snprintf(out, size, "%s", rel) < size && access(out, R_OK) == 0)
         return 1;
     char exe[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
@@ -38,10 +37,10 @@ int dmm__network_find(const char *name, char *out, size_t size)
     if (!slash)
         return 0;
     *slash = '\0';
-    /* <build>/runtime/dmm -> <source>/networks, for build dirs in the tree;
-     * <build>/tests/<test> the same. */
-    snprintf(out, size, "%s/../../networks/%s", exe, name);
-    return access(out, R_OK) == 0;
+    /* <build>/runtime/dmm and <build>/tests/<test> -> <source>/rel, for build
+     * folders inside the source tree. */
+    return (size_t)snprintf(out, size, "%s/../../%s", exe, rel) < size &&
+           access(out, R_OK) == 0;
 }
 
 /* ---- the host ------------------------------------------------------------ */

@@ -15,11 +15,12 @@
 #include "dmm_interference.h"
 
 /*
- * Find networks/<name>: from the working directory, then beside the source
- * tree of the running executable (<build>/runtime/dmm). 1 when found (out
- * holds the path), 0 otherwise.
+ * Find a file of the source tree by its path there (rel, e.g.
+ * "networks/double-slit.json"): from the working directory, then from the
+ * source tree holding the running executable's build folder
+ * (<build>/runtime/dmm). 1 when found (out holds the path), 0 otherwise.
  */
-int dmm__network_find(const char *name, char *out, size_t size);
+int dmm__tree_file(const char *rel, char *out, size_t size);
 
 /* What a run cost. */
 typedef struct dmm__netx_stats {
