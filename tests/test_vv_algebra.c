@@ -1045,6 +1045,36 @@ static void test_flat_leaves(void **state)
     assert_true(vv_equal(rn, a));
     assert_int_equal(vv_depth(rn), 1);
 
+    /* Children written into every third entry of an unshared wide value of
+     * scalars: its leaves get map arrays, overfill and split. */
+    vv wide = flat_value(f, ls, xa);
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = pass; i < NFLAT; i += 3) {
+            vv_label q[2] = {ls[i], f->pool[1]};
+            vv d = at_path(f, q, 2, vv_number(i + 0.5));
+            OK(vv_axpy(c, &wide, pass ? -1.0 : 1.0, d));
+            vv_free(c, d);
+        }
+    /* a new key into the first leaf, which now holds maps: it splits */
+    vv_label q0[2] = {f->pool[2], f->pool[1]};
+    vv d0 = at_path(f, q0, 2, vv_number(7.0));
+    OK(vv_axpy(c, &wide, 1.0, d0));
+    tu_assert_canonical(c, wide);
+    assert_int_equal(vv_nchildren(wide), NFLAT + 1);
+    assert_true(vv_get(wide, q0, 2).num == 7.0);
+    OK(vv_axpy(c, &wide, -1.0, d0));
+    vv_free(c, d0);
+    tu_assert_canonical(c, wide);
+    for (int i = 0; i < NFLAT; i++) {
+        vv_label q[2] = {ls[i], f->pool[1]};
+        double kid = i % 3 == 0 ? i + 0.5 : i % 3 == 1 ? -(i + 0.5) : 0.0;
+        assert_true(vv_child(wide, ls[i]).num == xa[i]);
+        assert_true(vv_get(wide, q, 2).num == kid);
+    }
+    assert_int_equal(vv_nchildren(wide), NFLAT);
+    assert_int_equal(vv_depth(wide), 2);
+    vv_free(c, wide);
+
     char *sa2 = str(f, a);
     assert_string_equal(sa, sa2);
     free(sa), free(sa2);

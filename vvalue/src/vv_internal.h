@@ -17,11 +17,15 @@
 
 #include "vv.h"
 
-#define VV__LEAF_MAX    128
-#define VV__FANOUT      64
-#define VV__MAX_HEIGHT  8
-#define VV__LABEL_PAGE  4096
-#define VV__LABEL_PAGES 16384 /* at most 64 Mi labels */
+/* Leaf capacities: a leaf of scalars (12 bytes an entry) holds up to 128; a
+ * leaf with a map array (20 bytes an entry, and a reference to take for
+ * each map when it is copied) up to 64, so that a path copy stays ~1.5 KB. */
+#define VV__LEAF_MAX     128
+#define VV__MAP_LEAF_MAX 64
+#define VV__FANOUT       64
+#define VV__MAX_HEIGHT   8
+#define VV__LABEL_PAGE   4096
+#define VV__LABEL_PAGES  16384 /* at most 64 Mi labels */
 
 struct vv__label_entry;
 

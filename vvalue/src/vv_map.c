@@ -50,9 +50,17 @@ static vv_map *node_new(vv_ctx *c, unsigned height, unsigned cap, bool maps)
     return m;
 }
 
+static unsigned leaf_max(bool maps)
+{
+    return maps ? VV__MAP_LEAF_MAX : VV__LEAF_MAX;
+}
+
+/* The most entries a node takes by insertion. A leaf given a map array
+ * after it filled (own, for a write of a value with children) may hold more
+ * until its next insertion splits it. */
 static unsigned node_max(const vv_map *m)
 {
-    return m->height ? VV__FANOUT : VV__LEAF_MAX;
+    return m->height ? VV__FANOUT : leaf_max(m->maps);
 }
 
 /* Release the node's memory only (its children are not touched). */
@@ -324,31 +332,32 @@ static int push_kid(vv__builder *b, int L, vv_map *kid)
 int vv__build_push(vv__builder *b, vv_label key, vv v)
 {
     vv_map *leaf = b->lvl[0];
-    if (leaf && leaf->n == leaf->cap && leaf->cap == VV__LEAF_MAX) {
-        b->lvl[0] = NULL;
-        int rc = push_kid(b, 1, leaf);
-        if (rc) {
-            vv_free(b->c, v);
-            return rc;
+    if (leaf) {
+        bool maps = leaf->maps || v.map;
+        unsigned max = leaf_max(maps);
+        if (leaf->n >= max) { /* full for this value: close the leaf */
+            b->lvl[0] = NULL;
+            int rc = push_kid(b, 1, leaf);
+            if (rc) {
+                vv_free(b->c, v);
+                return rc;
+            }
+            leaf = NULL;
+        } else if (leaf->n == leaf->cap || maps != leaf->maps) {
+            /* grow, or add the map array for the first value with children */
+            unsigned cap = leaf->n == leaf->cap ? leaf->cap * 2u : leaf->cap;
+            vv_map *r = node_resize(b->c, leaf, cap < max ? cap : max, maps);
+            if (!r) {
+                vv_free(b->c, v);
+                return DMM_E_NOMEM;
+            }
+            b->lvl[0] = leaf = r;
         }
-        leaf = NULL;
-    }
-    if (leaf && (leaf->n == leaf->cap || (v.map && !leaf->maps))) {
-        /* grow, or add the map array for the first value with children */
-        unsigned cap = leaf->n == leaf->cap ? leaf->cap * 2u : leaf->cap;
-        vv_map *r =
-            node_resize(b->c, leaf, cap < VV__LEAF_MAX ? cap : VV__LEAF_MAX,
-                        leaf->maps || v.map);
-        if (!r) {
-            vv_free(b->c, v);
-            return DMM_E_NOMEM;
-        }
-        b->lvl[0] = leaf = r;
     }
     if (!leaf) {
         uint32_t left = b->hint > b->pushed ? b->hint - b->pushed : 4;
-        leaf = node_new(b->c, 0, left < VV__LEAF_MAX ? left : VV__LEAF_MAX,
-                        b->maps || v.map);
+        unsigned max = leaf_max(b->maps || v.map);
+        leaf = node_new(b->c, 0, left < max ? left : max, b->maps || v.map);
         if (!leaf) {
             vv_free(b->c, v);
             return DMM_E_NOMEM;
@@ -478,7 +487,8 @@ static unsigned grown_cap(const vv_map *m)
 {
     unsigned max = node_max(m);
     unsigned cap = m->n + 1 + m->n / 2;
-    return cap < max ? cap : max;
+    cap = cap < max ? cap : max;
+    return cap > m->n ? cap : m->n + 1u; /* a full half of a split: one over */
 }
 
 /* Split the full, uniquely owned kid i of the uniquely owned interior node p
@@ -490,6 +500,7 @@ static int split_kid(vv_ctx *c, vv_map *p, unsigned i)
     if (!r)
         return DMM_E_NOMEM;
     unsigned half = k->n / 2, moved = k->n - half;
+    assert(moved <= r->cap);
     if (k->height) {
         memcpy(vv__keys(r), vv__keys(k) + half, moved * sizeof(vv_label));
         memcpy(vv__kids(r), vv__kids(k) + half, moved * sizeof(vv_map *));
@@ -564,7 +575,7 @@ static int insert_path(vv_ctx *c, vv_map **mp, vv_label key, bool maps,
     }
     unsigned i = kid_index(m, key);
     vv_map **kp = &vv__kids(m)[i];
-    if ((*kp)->n == node_max(*kp)) {
+    if ((*kp)->n >= node_max(*kp)) {
         rc = own(c, kp, 0, false);
         if (!rc)
             rc = split_kid(c, m, i);
@@ -602,7 +613,7 @@ int vv__slot_begin(vv_ctx *c, vv_map **mp, vv_label key, bool maps, vv__slot *s)
     vv found;
     if (vv__map_find(*mp, key, &found))
         return update_path(c, mp, key, maps, s);
-    if ((*mp)->n == node_max(*mp)) { /* grow a level: the root splits */
+    if ((*mp)->n >= node_max(*mp)) { /* grow a level: the root splits */
         vv_map *root = node_new(c, (*mp)->height + 1u, VV__FANOUT, false);
         if (!root)
             return DMM_E_NOMEM;
