@@ -104,7 +104,16 @@ static void test_every_op(void **state)
     assert_string_equal(q.id, "\"a\\\"b\"");
     assert_int_equal(q.npaths, 1);
     assert_int_equal(q.paths[0].n, 3);
+    /* A read: the labels were never interned, so nothing is there. */
+    assert_true(q.paths[0].missing);
+    assert_int_equal(vv_label_count(f->vc), 0);
+    vv_label l;
+    assert_int_equal(vv_intern_cstr(f->vc, "a/b", &l), 0);
+    assert_int_equal(vv_intern_cstr(f->vc, "single", &l), 0);
+    assert_int_equal(vv_intern_cstr(f->vc, "accum", &l), 0);
+    assert_true(dmm__live_path_resolve(f->vc, &q.paths[0]));
     assert_string_equal(vv_label_str(f->vc, q.paths[0].label[1], NULL), "a/b");
+    assert_int_equal(q.paths[0].label[0], l);
     dmm__live_req_free(f->vc, &q);
 
     parse_ok(f,
@@ -219,6 +228,120 @@ static void test_bad_requests(void **state)
               "");
 }
 
+/* dmm_path_lookup reads the text exactly as dmm_path_parse does, and
+ * never interns. */
+static void test_path_lookup(void **state)
+{
+    static const char *const good[] = {
+        "a", "a/b/c", "a\\/b/c", "x\\\\/y", "\\/\\//\\\\", "é/ü",
+    };
+    static const char *const bad[] = {
+        "",       "/",
+        "a/",     "/a",
+        "a//b",   "a\\",
+        "a\\x/b", "1/2/3/4/5/6/7/8/9", /* more than max = 8 parts */
+    };
+    vv_ctx *vc = vv_ctx_new(NULL), *other = vv_ctx_new(NULL);
+    assert_non_null(vc);
+    assert_non_null(other);
+    dmm_error err;
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        const char *s = good[i];
+        vv_label a[8], b[8];
+        size_t na = 0, nb = 0;
+        /* Unknown labels: not found, counted, nothing interned. */
+        assert_int_equal(dmm_path_lookup(other, s, strlen(s), b, 8, &nb, &err),
+                         DMM_E_NOTFOUND);
+        assert_int_equal(vv_label_count(other), 0);
+        assert_int_equal(dmm_path_parse(vc, s, strlen(s), a, 8, &na, &err), 0);
+        assert_int_equal(nb, na);
+        size_t count = vv_label_count(vc);
+        assert_int_equal(dmm_path_lookup(vc, s, strlen(s), b, 8, &nb, &err), 0);
+        assert_int_equal(nb, na);
+        assert_memory_equal(a, b, na * sizeof a[0]);
+        assert_int_equal(vv_label_count(vc), count);
+    }
+    /* Some labels known, one not: not found. */
+    vv_label b[8];
+    size_t nb;
+    assert_int_equal(dmm_path_lookup(vc, "a/zzz", 5, b, 8, &nb, &err),
+                     DMM_E_NOTFOUND);
+    assert_int_equal(nb, 2);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const char *s = bad[i];
+        size_t count = vv_label_count(vc);
+        dmm_error_clear(&err);
+        assert_int_equal(dmm_path_lookup(vc, s, strlen(s), b, 8, &nb, &err),
+                         DMM_E_INVAL);
+        assert_true(err.text[0] != '\0');
+        assert_int_equal(vv_label_count(vc), count);
+        /* (dmm_path_parse may intern the parts before the error.) */
+        assert_int_equal(dmm_path_parse(vc, s, strlen(s), b, 8, &nb, &err),
+                         DMM_E_INVAL);
+    }
+    /* A NUL byte inside the text is refused by both. */
+    assert_int_equal(dmm_path_lookup(vc, "a\0b", 3, b, 8, &nb, &err),
+                     DMM_E_INVAL);
+    assert_int_equal(dmm_path_parse(vc, "a\0b", 3, b, 8, &nb, &err),
+                     DMM_E_INVAL);
+    vv_ctx_free(other);
+    vv_ctx_free(vc);
+}
+
+/* get and subscribe only look their paths up; set interns (it may create a
+ * weight). A missing path is resolved once its labels exist. */
+static void test_read_paths_do_not_intern(void **state)
+{
+    fixture *f = *state;
+    dmm__live_req q;
+    for (int k = 0; k < 200; k++) {
+        char line[256];
+        snprintf(line, sizeof line,
+                 k % 2 ? "{\"op\": \"get\", \"path\": \"made/up-%d\"}"
+                       : "{\"op\": \"subscribe\", \"paths\": "
+                         "[\"made/up-%d\", \"x\"]}",
+                 k);
+        parse_ok(f, line, &q);
+        for (size_t i = 0; i < q.npaths; i++) {
+            assert_true(q.paths[i].missing);
+            assert_false(dmm__live_path_resolve(f->vc, &q.paths[i]));
+        }
+        dmm__live_req_free(f->vc, &q);
+    }
+    assert_int_equal(vv_label_count(f->vc), 0);
+
+    parse_ok(f, "{\"op\": \"get\", \"path\": \"made/up-7\"}", &q);
+    vv_label l;
+    assert_int_equal(vv_intern_cstr(f->vc, "made", &l), 0);
+    /* One label of two: still missing. */
+    assert_false(dmm__live_path_resolve(f->vc, &q.paths[0]));
+    assert_true(q.paths[0].missing);
+    assert_int_equal(vv_intern_cstr(f->vc, "up-7", &l), 0);
+    assert_true(dmm__live_path_resolve(f->vc, &q.paths[0]));
+    assert_false(q.paths[0].missing);
+    assert_int_equal(q.paths[0].label[1], l);
+    dmm__live_req_free(f->vc, &q);
+    /* Known labels: resolved at once. */
+    parse_ok(f, "{\"op\": \"subscribe\", \"paths\": [\"up-7/made\"]}", &q);
+    assert_false(q.paths[0].missing);
+    dmm__live_req_free(f->vc, &q);
+
+    size_t count = vv_label_count(f->vc);
+    parse_ok(f,
+             "{\"op\": \"set\", \"path\": \"accum/c/delta/identity/one/"
+             "single\", \"value\": 1}",
+             &q);
+    assert_false(q.paths[0].missing);
+    assert_int_equal(vv_label_count(f->vc), count + 6);
+    dmm__live_req_free(f->vc, &q);
+    /* Bad paths are still refused without interning anything. */
+    parse_bad(f, "{\"op\": \"get\", \"path\": \"fresh//x\"}", "bad-path",
+              "/path", "");
+    parse_bad(f, "{\"op\": \"subscribe\", \"paths\": [\"ok\", \"fresh\\\\q\"]}",
+              "bad-path", "/paths/1", "");
+    assert_int_equal(vv_label_count(f->vc), count + 6);
+}
+
 static void test_replies(void **state)
 {
     vv_buf b = {0};
@@ -249,6 +372,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_every_op, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_requests, setup, teardown),
+        cmocka_unit_test(test_path_lookup),
+        cmocka_unit_test_setup_teardown(test_read_paths_do_not_intern, setup,
+                                        teardown),
         cmocka_unit_test(test_replies),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -255,23 +255,27 @@ static double num_at(json_t *j, const char *key)
     return json_number_value(v);
 }
 
-/* Canonical text of a state document without its label table (the order in
- * which a context interned labels is not part of the network's state). */
-static char *canonical_state(json_t *st)
+/* Canonical text of a state document. Without labels, its label table is
+ * left out: a context's label table also holds labels that requests which
+ * changed nothing interned (a refused edit's delta is read, and so its labels
+ * interned, before the engine refuses it), which is not part of the network's
+ * state. */
+static char *canonical_state(json_t *st, bool labels)
 {
     json_t *c = json_deep_copy(st);
-    json_object_del(c, "labels");
+    if (!labels)
+        json_object_del(c, "labels");
     char *s =
         json_dumps(c, JSON_SORT_KEYS | JSON_COMPACT | JSON_REAL_PRECISION(17));
     json_decref(c);
     return s;
 }
 
-static char *snapshot_text(peer *p)
+static char *snapshot_text(peer *p, bool labels)
 {
     json_t *r = rpc(p, "{\"id\": 99, \"op\": \"snapshot\"}");
     assert_ok(r);
-    char *s = canonical_state(json_object_get(r, "state"));
+    char *s = canonical_state(json_object_get(r, "state"), labels);
     json_decref(r);
     return s;
 }
@@ -438,7 +442,7 @@ static void test_operations(void **state)
     double t = num_at(st, "step");
     assert_true(t >= 4);
     assert_non_null(json_object_get(st, "outputs"));
-    char *snap = canonical_state(st);
+    char *snap = canonical_state(st, false);
     json_decref(r);
 
     char req[600];
@@ -452,7 +456,7 @@ static void test_operations(void **state)
     json_decref(r);
     json_t *saved = json_load_file(save, 0, NULL);
     assert_non_null(saved);
-    char *saved_text = canonical_state(saved);
+    char *saved_text = canonical_state(saved, false);
     assert_string_equal(saved_text, snap);
     json_decref(saved);
     free(saved_text);
@@ -490,7 +494,7 @@ static void test_bad_requests(void **state)
                                       "256", NULL});
     peer p;
     peer_open(&p, &s);
-    char *before = snapshot_text(&p);
+    char *before = snapshot_text(&p, false);
     static const struct {
         const char *line;
         const char *code;
@@ -553,7 +557,7 @@ static void test_bad_requests(void **state)
         if (i >= 3 && i != 7)
             assert_true(json_is_integer(id));
         json_decref(r);
-        char *after = snapshot_text(&p);
+        char *after = snapshot_text(&p, false);
         assert_string_equal(after, before); /* nothing changed */
         free(after);
     }
@@ -573,7 +577,7 @@ static void test_bad_requests(void **state)
     assert_int_equal(num_at(r, "id"), 51);
     assert_int_equal(num_at(r, "step"), 0);
     json_decref(r);
-    char *after = snapshot_text(&p);
+    char *after = snapshot_text(&p, false);
     assert_string_equal(after, before);
     free(after);
     free(before);
@@ -848,6 +852,105 @@ static void test_socket_path_limits(void **state)
     free(net);
 }
 
+/* ---- reads do not intern ------------------------------------------------ */
+
+static size_t label_count(peer *p)
+{
+    json_t *r = rpc(p, "{\"op\": \"status\"}");
+    assert_ok(r);
+    size_t n = (size_t)num_at(r, "labels");
+    json_decref(r);
+    r = rpc(p, "{\"op\": \"snapshot\"}");
+    assert_ok(r);
+    json_t *labels = json_object_get(json_object_get(r, "state"), "labels");
+    assert_int_equal(json_array_size(labels), n);
+    json_decref(r);
+    return n;
+}
+
+/* get and subscribe of made-up paths leave the label table (and so the
+ * state's "labels") as it was; a subscription to a path that does not exist
+ * yet sees the value once an edit creates it. */
+static void test_reads_do_not_intern(void **state)
+{
+    char *net = net_path("accumulator.json");
+    server s;
+    server_start(&s, (const char *[]){"serve", net, "--paused", NULL});
+    peer p, q;
+    peer_open(&p, &s);
+    peer_open(&q, &s);
+    size_t n0 = label_count(&p);
+    for (int k = 0; k < 300; k++) {
+        char req[256];
+        snprintf(req, sizeof req,
+                 k % 2 ? "{\"op\": \"get\", \"path\": "
+                         "\"accum/sum/single/made-up-%d\"}"
+                       : "{\"op\": \"subscribe\", \"paths\": "
+                         "[\"fresh-%d/x\", \"accum/sum/single\"]}",
+                 k);
+        json_t *r = rpc(&q, req);
+        assert_ok(r);
+        if (k % 2)
+            assert_int_equal(json_object_size(json_object_get(r, "value")), 0);
+        json_decref(r);
+    }
+    assert_int_equal(label_count(&p), n0);
+
+    /* A row of W (the output accum/self/single) that no label names yet. */
+    const char *row = "accum/self/single/accum/sum/delta/identity/kiwi/single";
+    char req[512];
+    snprintf(req, sizeof req,
+             "{\"op\": \"subscribe\", \"paths\": [\"%s\"], \"changes\": "
+             "true}",
+             row);
+    json_t *r = rpc(&p, req);
+    assert_ok(r);
+    double sub = num_at(r, "subscription");
+    json_decref(r);
+    r = rpc(&p, "{\"op\": \"step\", \"n\": 2}");
+    assert_ok(r);
+    json_decref(r);
+    /* The first cycle sent zero (a change from nothing sent), the second
+     * nothing (no change). */
+    r = rpc(&p, "{\"op\": \"set\", \"path\": "
+                "\"accum/sum/delta/identity/kiwi/single\", \"value\": 0.25}");
+    assert_ok(r);
+    json_decref(r);
+    /* set interns the one new label. */
+    assert_int_equal(label_count(&p), n0 + 1);
+    peer_send(&p, "{\"op\": \"step\", \"n\": 2}\n");
+    double seen = -1;
+    int events = 0;
+    for (;;) {
+        json_t *j = peer_json(&p);
+        assert_non_null(j);
+        if (json_object_get(j, "ok")) {
+            assert_ok(j);
+            json_decref(j);
+            break;
+        }
+        if (json_object_get(j, "subscription") &&
+            num_at(j, "subscription") == sub) {
+            json_t *v = json_object_get(json_object_get(j, "values"), row);
+            assert_non_null(v);
+            seen = json_is_number(v) ? json_number_value(v) : -1;
+            events++;
+        }
+        json_decref(j);
+    }
+    assert_int_equal(events, 1);
+    assert_true(seen == 0.25);
+    snprintf(req, sizeof req, "{\"op\": \"get\", \"path\": \"%s\"}", row);
+    r = rpc(&p, req);
+    assert_ok(r);
+    assert_true(num_at(r, "value") == 0.25);
+    json_decref(r);
+    assert_int_equal(label_count(&p), n0 + 1);
+    peer_close(&q);
+    shutdown_server(&s, &p);
+    free(net);
+}
+
 /* ---- log replay --------------------------------------------------------- */
 
 /* Replay LOG with dmm run for the snapshot's step count and compare. */
@@ -865,7 +968,11 @@ static void assert_replays(const char *net, const char *log, const char *snap)
         0);
     json_t *rs = json_load_file(out, 0, NULL);
     assert_non_null(rs);
-    char *replayed = canonical_state(rs);
+    /* The whole state, label table too: reads do not intern, and every
+     * request of these sessions that interned a label was applied and
+     * logged (or, as a refused feed, only used labels an applied one used
+     * first), so the replay interns the same labels in the same order. */
+    char *replayed = canonical_state(rs, true);
     json_decref(rs);
     assert_string_equal(replayed, snap);
     free(replayed);
@@ -908,6 +1015,18 @@ static void test_log_replay(void **state)
         if (!json_is_true(json_object_get(r, "ok")))
             assert_error(r, "conflict");
         json_decref(r);
+        /* Reads of paths that name nothing: not logged, and they must not
+         * show in the state (its label table is compared too). */
+        snprintf(req, sizeof req,
+                 k % 2 ? "{\"op\": \"get\", \"path\": "
+                         "\"accum/the-reader-accum/single/made-up-%d\"}"
+                       : "{\"op\": \"subscribe\", \"paths\": "
+                         "[\"input/the-reader/signal/none-%d\"], \"every\": "
+                         "1000}",
+                 k);
+        r = rpc(&p, req);
+        assert_ok(r);
+        json_decref(r);
     }
     json_t *r = rpc(&p, "{\"id\": 100, \"op\": \"pause\"}");
     json_decref(r);
@@ -915,7 +1034,7 @@ static void test_log_replay(void **state)
     r = rpc(&p, "{\"id\": 101, \"op\": \"step\", \"n\": 2}");
     assert_ok(r);
     json_decref(r);
-    char *snap = snapshot_text(&p);
+    char *snap = snapshot_text(&p, true);
     shutdown_server(&s, &p);
     assert_replays(net, log, snap);
     free(snap);
@@ -944,7 +1063,7 @@ static void test_log_replay(void **state)
         assert_ok(r);
         json_decref(r);
     }
-    snap = snapshot_text(&p);
+    snap = snapshot_text(&p, true);
     shutdown_server(&s, &p);
     assert_replays(net, log, snap);
     free(snap);
@@ -1150,6 +1269,7 @@ int main(void)
         cmocka_unit_test_teardown(test_token, kill_left),
         cmocka_unit_test_teardown(test_sigterm_saves, kill_left),
         cmocka_unit_test_teardown(test_socket_path_limits, kill_left),
+        cmocka_unit_test_teardown(test_reads_do_not_intern, kill_left),
         cmocka_unit_test_teardown(test_log_replay, kill_left),
         cmocka_unit_test_teardown(test_ctl, kill_left),
         cmocka_unit_test_teardown(test_protocol_doc, kill_left),

@@ -94,6 +94,15 @@ unsigned dmm_net_threads(const dmm_net *net);
  */
 int dmm_path_parse(vv_ctx *vc, const char *s, size_t len, vv_label *out,
                    size_t max, size_t *n, dmm_error *err);
+/*
+ * The same, but labels are only looked up, never interned: reading a path
+ * from outside input does not grow vc's label table. Syntax errors as for
+ * dmm_path_parse. DMM_E_NOTFOUND (err untouched) when the text is well formed
+ * but some label was never interned, so nothing can be stored under it; *n
+ * is still set and the labels that were found are in out.
+ */
+int dmm_path_lookup(vv_ctx *vc, const char *s, size_t len, vv_label *out,
+                    size_t max, size_t *n, dmm_error *err);
 /* Append n labels in that form to b. */
 int dmm_path_write(const vv_ctx *vc, const vv_label *path, size_t n, vv_buf *b);
 

@@ -153,8 +153,9 @@ static int read_string(json_t *j, const char *key, const char **out,
     return 0;
 }
 
-/* Parse a path string into p (text copied). */
-static int read_path(vv_ctx *vc, json_t *j, const char *jpath,
+/* Parse a path string into p (text copied): labels interned when intern,
+ * otherwise only looked up (p->missing when some are not there). */
+static int read_path(vv_ctx *vc, json_t *j, const char *jpath, bool intern,
                      dmm__live_path *p, dmm__live_err *e)
 {
     if (!json_is_string(j))
@@ -165,8 +166,20 @@ static int read_path(vv_ctx *vc, json_t *j, const char *jpath,
     size_t len = json_string_length(j);
     dmm_error err;
     dmm_error_clear(&err);
-    int rc =
-        dmm_path_parse(vc, s, len, p->label, DMM__LIVE_MAX_PARTS, &p->n, &err);
+    int rc;
+    if (intern) {
+        rc = dmm_path_parse(vc, s, len, p->label, DMM__LIVE_MAX_PARTS, &p->n,
+                            &err);
+    } else {
+        /* Counted first: a label interned during the lookup is found by the
+         * next dmm__live_path_resolve. */
+        p->seen = vv_label_count(vc);
+        rc = dmm_path_lookup(vc, s, len, p->label, DMM__LIVE_MAX_PARTS, &p->n,
+                             &err);
+        p->missing = rc == DMM_E_NOTFOUND;
+        if (p->missing)
+            rc = 0;
+    }
     if (rc < 0) {
         if (rc == DMM_E_NOMEM)
             return dmm__live_err_set(e, "internal", jpath, "out of memory");
@@ -250,7 +263,8 @@ static int parse_op(vv_ctx *vc, json_t *j, dmm__live_req *req, dmm__live_err *e)
             return dmm__live_err_set(e, "bad-request", "/path",
                                      "missing field");
         if ((rc = alloc_paths(req, 1, e)) < 0 ||
-            (rc = read_path(vc, f, "/path", &req->paths[0], e)) < 0)
+            (rc = read_path(vc, f, "/path", req->op == DMM__OP_SET,
+                            &req->paths[0], e)) < 0)
             return rc;
         if (req->op == DMM__OP_GET)
             return 0;
@@ -330,8 +344,8 @@ static int parse_op(vv_ctx *vc, json_t *j, dmm__live_req *req, dmm__live_err *e)
         for (size_t i = 0; i < n; i++) {
             char jp[32];
             snprintf(jp, sizeof jp, "/paths/%zu", i);
-            if ((rc = read_path(vc, json_array_get(f, i), jp, &req->paths[i],
-                                e)) < 0)
+            if ((rc = read_path(vc, json_array_get(f, i), jp, false,
+                                &req->paths[i], e)) < 0)
                 return rc;
             for (size_t k = 0; k < i; k++)
                 if (!strcmp(req->paths[k].text, req->paths[i].text))
@@ -459,6 +473,26 @@ void dmm__live_req_free(vv_ctx *vc, dmm__live_req *req)
     free(req->doc);
     memset(req, 0, sizeof *req);
     req->value = VV_ZERO;
+}
+
+bool dmm__live_path_resolve(vv_ctx *vc, dmm__live_path *p)
+{
+    if (!p->missing)
+        return true;
+    size_t count = vv_label_count(vc);
+    if (count == p->seen)
+        return false; /* no label added since: still not there */
+    size_t n;
+    dmm_error err;
+    dmm_error_clear(&err);
+    /* The text was well formed when parsed, so only found or not found. */
+    int rc = dmm_path_lookup(vc, p->text, strlen(p->text), p->label,
+                             DMM__LIVE_MAX_PARTS, &n, &err);
+    if (rc == 0)
+        p->missing = false;
+    else if (rc == DMM_E_NOTFOUND)
+        p->seen = count; /* out of memory: try again next time */
+    return !p->missing;
 }
 
 int dmm__live_reply_begin(vv_buf *b, const char *id)

@@ -39,11 +39,16 @@ enum {
     DMM__LIVE_MAX_STEP = 1000000 /* cycles in one step request */
 };
 
-/* A path as the client wrote it and as labels. */
+/* A path as the client wrote it and as labels. The paths of get and
+ * subscribe are only looked up (a read must not grow the label table): when
+ * a label was never interned the path is missing, reads as zero, and is
+ * looked up again once the table has grown (dmm__live_path_resolve). */
 typedef struct dmm__live_path {
     char *text; /* owned, NUL-terminated */
     size_t n;
     vv_label label[DMM__LIVE_MAX_PARTS];
+    bool missing; /* some label is not interned: label[] is not valid */
+    size_t seen;  /* missing: vv_label_count when last looked up */
 } dmm__live_path;
 
 typedef struct dmm__live_req {
@@ -73,12 +78,19 @@ typedef struct dmm__live_err {
  * Parse one request line (len bytes, no newline). On success *req owns what
  * it holds (release with dmm__live_req_free). On error nothing is kept,
  * e is filled, and req->id still holds the request's id when it could be
- * read, so the error reply can name it. Labels met in paths are interned in
- * vc. Returns 0 or a negative DMM_E_* code.
+ * read, so the error reply can name it. Labels of the paths of set, of
+ * feed's neuron and of edit and feed values are interned in vc; the paths
+ * of get and subscribe are only looked up. Returns 0 or a negative DMM_E_*
+ * code.
  */
 int dmm__live_parse(vv_ctx *vc, const char *line, size_t len,
                     dmm__live_req *req, dmm__live_err *e);
 void dmm__live_req_free(vv_ctx *vc, dmm__live_req *req);
+
+/* True when p's labels are all interned (label[] valid). A missing path is
+ * looked up again only when vc has interned labels since the last try, so
+ * this is cheap to call every cycle. */
+bool dmm__live_path_resolve(vv_ctx *vc, dmm__live_path *p);
 
 /* The op's name as written in requests (static). */
 const char *dmm__live_op_name(enum dmm__live_op op);

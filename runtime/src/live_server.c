@@ -338,6 +338,13 @@ static void log_event(live_server *srv, enum dmm__live_op op, vv_label name,
 
 /* ---- cycles ------------------------------------------------------------- */
 
+/* borrowed: the value at a resolved path; zero at a missing one (a label
+ * never interned is in no value). */
+static vv path_value(vv v, const dmm__live_path *p)
+{
+    return p->missing ? VV_ZERO : vv_get(v, p->label, p->n);
+}
+
 static void publish(live_server *srv)
 {
     uint64_t t = dmm_net_step_count(srv->net);
@@ -348,19 +355,19 @@ static void publish(live_server *srv)
         for (sub *s = c->subs; s && !c->closing && !c->ending; s = s->next) {
             if (t % s->every)
                 continue;
+            for (size_t i = 0; i < s->npaths; i++)
+                dmm__live_path_resolve(srv->vc, &s->paths[i]);
             if (s->changes) {
                 bool same = s->last != NULL;
                 for (size_t i = 0; same && i < s->npaths; i++)
-                    same = vv_equal(s->last[i], vv_get(y, s->paths[i].label,
-                                                       s->paths[i].n));
+                    same = vv_equal(s->last[i], path_value(y, &s->paths[i]));
                 if (same)
                     continue;
                 if (!s->last && !(s->last = calloc(s->npaths, sizeof(vv))))
                     continue;
                 for (size_t i = 0; i < s->npaths; i++) {
                     vv_free(srv->vc, s->last[i]);
-                    s->last[i] =
-                        vv_ref(vv_get(y, s->paths[i].label, s->paths[i].n));
+                    s->last[i] = vv_ref(path_value(y, &s->paths[i]));
                 }
             }
             vv_buf *b = &srv->b;
@@ -379,9 +386,7 @@ static void publish(live_server *srv)
                 if (!rc)
                     rc = vv_buf_append(b, ": ", 2);
                 if (!rc)
-                    rc = vv_write(srv->vc,
-                                  vv_get(y, s->paths[i].label, s->paths[i].n),
-                                  b);
+                    rc = vv_write(srv->vc, path_value(y, &s->paths[i]), b);
             }
             if (!rc)
                 rc = vv_buf_append(b, "}}\n", 3);
@@ -715,10 +720,12 @@ static void process(live_server *srv, client *c, dmm__live_req *q)
         if (!rc)
             rc = vv_buf_printf(&srv->b,
                                ", \"active\": %zu, \"weights\": %zu, "
-                               "\"clients\": %d, \"dropped\": %llu",
+                               "\"clients\": %d, \"dropped\": %llu, "
+                               "\"labels\": %zu",
                                dmm_net_active_count(net),
                                dmm_net_weight_count(net), srv->nclients,
-                               (unsigned long long)srv->dropped);
+                               (unsigned long long)srv->dropped,
+                               vv_label_count(srv->vc));
         break;
     case DMM__OP_PAUSE:
     case DMM__OP_RESUME:
@@ -758,10 +765,10 @@ static void process(live_server *srv, client *c, dmm__live_req *q)
         rc = dmm__live_reply_begin(&srv->b, id);
         if (!rc)
             rc = append_step(srv, t);
+        dmm__live_path_resolve(srv->vc, &q->paths[0]);
         if (!rc)
-            rc = append_value(
-                srv, "value",
-                vv_get(dmm_net_outputs(net), q->paths[0].label, q->paths[0].n));
+            rc = append_value(srv, "value",
+                              path_value(dmm_net_outputs(net), &q->paths[0]));
         break;
     case DMM__OP_EDIT:
         if ((rc = dmm_net_edit(net, q->value, &err)) < 0) {
