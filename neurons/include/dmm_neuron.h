@@ -41,6 +41,21 @@ typedef struct dmm_fire {
 
 typedef int (*dmm_neuron_fn)(dmm_fire *f);
 
+/*
+ * The optional dense form of a type whose output is elementwise over one
+ * shape (docs/extending.md). The engine calls it on arrays instead of fn when
+ * every input stream is a bare number or a flat map of numbers and they share
+ * one shape: len values each, 0.0 standing for an absent leaf. Variadic types
+ * (inputs NULL): called once per input stream with nin 1, output stream named
+ * like the input. Fixed inputs with one output: called once with nin the
+ * number of inputs, in[k] NULL when input k is zero. out[i] must be the leaf
+ * fn would give at i (0.0 for absent), and inputs all absent at i must give
+ * 0.0. Returns 0 or a DMM_E_* code; on a code, or a non-finite out, the
+ * engine calls fn instead (which says what went wrong).
+ */
+typedef int (*dmm_dense_fn)(const double *const *in, size_t nin, double *out,
+                            size_t len);
+
 typedef struct dmm_param_spec {
     const char *name;
     double default_value;
@@ -58,6 +73,7 @@ typedef struct dmm_neuron_type {
     const dmm_param_spec *params; /* terminated by {NULL}; NULL if none */
     bool stateful;
     dmm_neuron_fn fn;
+    dmm_dense_fn dense; /* NULL: none; only for stateless types */
 } dmm_neuron_type;
 
 /* A registered type with its names interned. Indexes match the descriptor. */

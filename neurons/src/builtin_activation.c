@@ -51,6 +51,32 @@ static int fire_sigmoid(dmm_fire *f)
     return fire_apply(f, sigmoid);
 }
 
+/* Dense forms (dmm_dense_fn): the same function on every non-zero value, 0
+ * (an absent leaf) staying 0, as vv_apply does. */
+static int dense_relu(const double *const *in, size_t nin, double *out,
+                      size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        out[i] = in[0][i] != 0.0 ? relu(in[0][i], NULL) : 0.0;
+    return 0;
+}
+
+static int dense_tanh(const double *const *in, size_t nin, double *out,
+                      size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        out[i] = in[0][i] != 0.0 ? tanh(in[0][i]) : 0.0;
+    return 0;
+}
+
+static int dense_sigmoid(const double *const *in, size_t nin, double *out,
+                         size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        out[i] = in[0][i] != 0.0 ? sigmoid(in[0][i], NULL) : 0.0;
+    return 0;
+}
+
 /*
  * new: softmax over the children of s's root, by each child's scalar part
  * (its own children ignored): {l_k: exp(x_k − m) / Σ_j exp(x_j − m)} with m
@@ -139,18 +165,21 @@ const dmm_neuron_type dmm__builtin_activation[] = {
      .summary = "max(0, x) applied to every stored scalar, streams kept by "
                 "name (absent scalars stay absent)",
      .outputs_doc = "same names as inputs",
-     .fn = fire_relu},
+     .fn = fire_relu,
+     .dense = dense_relu},
     {.name = "tanh",
      .summary = "tanh(x) applied to every stored scalar, streams kept by name "
                 "(absent scalars stay absent)",
      .outputs_doc = "same names as inputs",
-     .fn = fire_tanh},
+     .fn = fire_tanh,
+     .dense = dense_tanh},
     {.name = "sigmoid",
      .summary = "1 / (1 + exp(-x)) applied to every stored scalar, streams "
                 "kept by name; absent scalars stay absent, so {} gives {}, "
                 "not 0.5",
      .outputs_doc = "same names as inputs",
-     .fn = fire_sigmoid},
+     .fn = fire_sigmoid,
+     .dense = dense_sigmoid},
     {.name = "softmax",
      .summary = "per input stream: softmax over the children of the stream's "
                 "root by each child's scalar part (deeper parts and the "

@@ -6,6 +6,8 @@
  * Every function sets f->output only on success; on error it stays zero and
  * nothing is leaked.
  */
+#include <string.h>
+
 #include "builtins.h"
 
 /* f->output = {label: child}; takes child (also on error). Zero child gives
@@ -27,6 +29,27 @@ static int fire_accum(dmm_fire *f)
 static int fire_identity(dmm_fire *f)
 {
     f->output = vv_ref(f->input);
+    return 0;
+}
+
+/* Dense forms (dmm_dense_fn). accum: a + b leaf by leaf, as vv_add sums
+ * them (one side absent: the other); identity: the input. */
+static int dense_accum(const double *const *in, size_t nin, double *out,
+                       size_t len)
+{
+    const double *a = in[0], *b = in[1];
+    if (a && b)
+        for (size_t i = 0; i < len; i++)
+            out[i] = a[i] + b[i];
+    else
+        memcpy(out, a ? a : b, len * sizeof *out);
+    return 0;
+}
+
+static int dense_identity(const double *const *in, size_t nin, double *out,
+                          size_t len)
+{
+    memcpy(out, in[0], len * sizeof *out);
     return 0;
 }
 
@@ -126,11 +149,13 @@ const dmm_neuron_type dmm__builtin_basic[] = {
                 "its own single feeds its accum input with weight 1",
      .inputs = NAMES("accum", "delta"),
      .outputs = NAMES("single"),
-     .fn = fire_accum},
+     .fn = fire_accum,
+     .dense = dense_accum},
     {.name = "identity",
      .summary = "output = input: the input map itself, every name kept",
      .outputs_doc = "same names as inputs",
-     .fn = fire_identity},
+     .fn = fire_identity,
+     .dense = dense_identity},
     {.name = "max-norm",
      .summary = "the largest |scalar| anywhere in the whole input, output as "
                 "a bare number (0, that is {}, for a zero input)",
@@ -168,7 +193,8 @@ const dmm_neuron_type dmm__builtin_basic[] = {
     {.name = "output",
      .summary = "identity; the host observes its input every cycle",
      .outputs_doc = "same names as inputs",
-     .fn = fire_identity},
+     .fn = fire_identity,
+     .dense = dense_identity},
     {.name = "cons",
      .summary = "if signal is non-zero, {self: {this: signal, rest: self}} "
                 "(rest absent when self is {}), else {self: self}: list "

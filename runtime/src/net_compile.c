@@ -37,6 +37,24 @@ static void neuron_free_rows(dmm__neuron *n)
     n->nrows = 0;
 }
 
+void dmm__dense_free(dmm__dense *d)
+{
+    free(d->label);
+    free(d->shape);
+    free(d->x);
+    free(d->buf);
+    *d = (dmm__dense){0};
+}
+
+static void outs_free(dmm__out *o, size_t n, vv_ctx *vc)
+{
+    for (size_t k = 0; o && k < n; k++) {
+        vv_free(vc, o[k].v);
+        dmm__dense_free(&o[k].d);
+    }
+    free(o);
+}
+
 void dmm__compiled_free(dmm__compiled *cw, vv_ctx *vc)
 {
     for (size_t k = 0; k < cw->nneu; k++)
@@ -44,8 +62,18 @@ void dmm__compiled_free(dmm__compiled *cw, vv_ctx *vc)
     free(cw->neu);
     free(cw->ports);
     free(cw->hash);
-    free(cw->pv);
-    free(cw->yout);
+    for (size_t p = 0; p < cw->nports; p++) {
+        if (cw->pval[p].own)
+            vv_free(vc, cw->pval[p].v);
+        free(cw->pval[p].buf);
+    }
+    free(cw->pval);
+    outs_free(cw->cur, cw->nneu, vc);
+    outs_free(cw->nxt, cw->nneu, vc);
+    for (size_t k = 0; cw->din && k < cw->nneu; k++)
+        dmm__dense_free(&cw->din[k]);
+    free(cw->din);
+    dmm__shapes_free(&cw->shapes);
     vv_free(vc, cw->w);
     *cw = (dmm__compiled){.w = VV_ZERO};
 }
@@ -119,15 +147,17 @@ static int port_get(dmm__compiled *cw, vv_label g, vv_label ng, vv_label o,
         if (!p)
             return DMM_E_NOMEM;
         cw->ports = p;
-        vv *pv = realloc(cw->pv, cap * sizeof *pv);
+        dmm__pval *pv = realloc(cw->pval, cap * sizeof *pv);
         if (!pv)
             return DMM_E_NOMEM;
-        cw->pv = pv;
+        memset(pv + cw->ports_cap, 0, (cap - cw->ports_cap) * sizeof *pv);
+        cw->pval = pv;
         cw->ports_cap = cap;
     }
     if (cw->nports >= UINT32_MAX - 1)
         return DMM_E_LIMIT;
-    cw->ports[cw->nports] = (dmm__port){g, ng, o, neuron_find(cw, g, ng)};
+    cw->ports[cw->nports] =
+        (dmm__port){g, ng, o, neuron_find(cw, g, ng), false, false};
     cw->hash[i] = (uint32_t)cw->nports + 1;
     *out = (uint32_t)cw->nports++;
     return 0;
@@ -201,16 +231,45 @@ static int row_build(dmm__compiled *cw, vv_label input, vv row, dmm__row *r)
         }
     }
     r->nterms = (uint32_t)n;
+    r->one = n == 1 && r->w[0] == 1.0;
     return 0;
 }
 
-/* (Re)build the rows of neuron n from wn = W[type][name]. */
-static int neuron_build(dmm__compiled *cw, dmm__neuron *n, vv wn)
+/* Dense form for n? Then mark its ports. */
+static void neuron_mark(const dmm_net *net, dmm__compiled *cw, dmm__neuron *n)
 {
+    const dmm_neuron_type *d = n->info->desc;
+    bool ok = d->dense && !d->stateful && n->type != net->input_type &&
+              !(n->type == net->self[0] && n->name == net->self[1]) &&
+              (!d->inputs || n->info->n_outputs == 1);
+    for (size_t j = 0; j < n->nrows; j++) {
+        ok &= n->rows[j].fast;
+        cw->slow_rows |= !n->rows[j].fast;
+    }
+    n->dense_ok = ok;
+    for (size_t j = 0; j < n->nrows; j++)
+        for (uint32_t t = 0; t < n->rows[j].nterms; t++) {
+            dmm__port *q = &cw->ports[n->rows[j].port[t]];
+            if (ok)
+                q->dreader = true;
+            else
+                q->greader = true;
+        }
+}
+
+/* (Re)build the rows of neuron n from wn = W[type][name], and mark the
+ * ports its fast rows read. */
+static int neuron_build(const dmm_net *net, dmm__compiled *cw, dmm__neuron *n,
+                        vv wn)
+{
+    int rc = 0;
     neuron_free_rows(n);
+    n->dense_ok = false;
     size_t m = vv_nchildren(wn);
-    if (m == 0)
+    if (m == 0) {
+        neuron_mark(net, cw, n);
         return 0;
+    }
     n->rows = calloc(m, sizeof *n->rows);
     if (!n->rows)
         return DMM_E_NOMEM;
@@ -219,11 +278,11 @@ static int neuron_build(dmm__compiled *cw, dmm__neuron *n, vv wn)
     vv row;
     vv_iter_init(&it, wn);
     while (vv_iter_next(&it, &i, &row)) {
-        int rc = row_build(cw, i, row, &n->rows[n->nrows]);
-        if (rc)
+        if ((rc = row_build(cw, i, row, &n->rows[n->nrows])))
             return rc;
         n->nrows++;
     }
+    neuron_mark(net, cw, n);
     return 0;
 }
 
@@ -238,8 +297,10 @@ static int build(const dmm_net *net, dmm__compiled *cw, vv w)
     while (vv_iter_next(&itf, &f, &wf))
         count += vv_nchildren(wf);
     cw->neu = calloc(count, sizeof *cw->neu);
-    cw->yout = calloc(count, sizeof *cw->yout);
-    if (!cw->neu || !cw->yout)
+    cw->cur = calloc(count, sizeof *cw->cur);
+    cw->nxt = calloc(count, sizeof *cw->nxt);
+    cw->din = calloc(count, sizeof *cw->din);
+    if (!cw->neu || !cw->cur || !cw->nxt || !cw->din)
         return DMM_E_NOMEM;
     bool self_seen = false;
     /* First the neuron list, so ports can find their sources. */
@@ -277,14 +338,20 @@ static int build(const dmm_net *net, dmm__compiled *cw, vv w)
         cw->nneu++;
     }
     for (size_t k = 0; k < cw->nneu; k++) {
+        const dmm__neuron *n = &cw->neu[k];
+        if (n->type == net->self[0] && n->name == net->self[1])
+            cw->self_k = k;
+        cw->nstateful += n->info->desc->stateful;
+    }
+    for (size_t k = 0; k < cw->nneu; k++) {
         vv_label tn[2] = {cw->neu[k].type, cw->neu[k].name};
-        int rc = neuron_build(cw, &cw->neu[k], vv_get(w, tn, 2));
+        int rc = neuron_build(net, cw, &cw->neu[k], vv_get(w, tn, 2));
         if (rc)
             return rc;
     }
     cw->w = vv_ref(w);
     cw->built = true;
-    cw->yout_valid = false;
+    cw->out_valid = false;
     return 0;
 }
 
@@ -293,7 +360,7 @@ static int build(const dmm_net *net, dmm__compiled *cw, vv w)
  * subtrees. Returns 1 when the set of active neurons changed (the caller
  * rebuilds), 0 when every changed neuron was recompiled in place.
  */
-static int patch(dmm__compiled *cw, vv w)
+static int patch(const dmm_net *net, dmm__compiled *cw, vv w)
 {
     vv old = cw->w;
     vv_iter io, in;
@@ -319,7 +386,7 @@ static int patch(dmm__compiled *cw, vv w)
                 if (!same(ro, rn)) {
                     int32_t k = neuron_find(cw, fn, nn);
                     assert(k >= 0);
-                    int rc = neuron_build(cw, &cw->neu[k], rn);
+                    int rc = neuron_build(net, cw, &cw->neu[k], rn);
                     if (rc)
                         return rc;
                 }
@@ -338,33 +405,20 @@ int dmm__compiled_sync(dmm_net *net, vv w)
     dmm__compiled *cw = &net->cw;
     if (cw->built && same(cw->w, w))
         return 0;
-    int rc = cw->built ? patch(cw, w) : 1;
+    int rc = cw->built ? patch(net, cw, w) : 1;
     if (rc == 0) {
         vv_free(net->vc, cw->w);
         cw->w = vv_ref(w);
         return 0;
     }
+    /* The outputs of Y_t are indexed by the old list: keep them in net->y. */
+    int mrc = dmm__y_make(net);
+    if (mrc)
+        return mrc;
     dmm__compiled_free(cw, net->vc);
     if (rc < 0)
         return rc;
     if ((rc = build(net, cw, w)))
         dmm__compiled_free(cw, net->vc);
     return rc;
-}
-
-void dmm__compiled_ports(dmm_net *net)
-{
-    dmm__compiled *cw = &net->cw;
-    if (cw->yout_valid) {
-        for (size_t p = 0; p < cw->nports; p++) {
-            const dmm__port *q = &cw->ports[p];
-            cw->pv[p] = q->src < 0 ? VV_ZERO : vv_child(cw->yout[q->src], q->o);
-        }
-    } else {
-        for (size_t p = 0; p < cw->nports; p++) {
-            const dmm__port *q = &cw->ports[p];
-            vv_label path[3] = {q->g, q->ng, q->o};
-            cw->pv[p] = vv_get(net->y, path, 3);
-        }
-    }
 }

@@ -104,6 +104,554 @@ static int neuron_fail(dmm_net *net, const dmm__slot *s, int rc,
     return rc;
 }
 
+/* {type: {name: value}} over the compiled neurons (grouped by type): their
+ * current outputs (outs) or, outs NULL, the slots' new states. */
+static int gather(dmm_net *net, size_t n, const dmm__neuron *neu,
+                  const dmm__out *outs, vv *out)
+{
+    int rc = grow_bufs(net, 2 * n);
+    if (rc)
+        return rc;
+    vv_label *names = net->lbuf, *types = net->lbuf + n;
+    vv *vals = net->vbuf, *tvals = net->vbuf + n;
+    size_t ntypes = 0;
+    for (size_t k = 0; k < n && !rc;) {
+        size_t j = k, m = 0;
+        for (; j < n && neu[j].type == neu[k].type; j++) {
+            vv v = outs ? outs[j].v : net->slots[j].new_state;
+            names[m] = neu[j].name;
+            vals[m++] = vv_ref(v);
+        }
+        types[ntypes] = neu[k].type;
+        rc = vv_from_pairs(net->vc, 0, m, names, vals, &tvals[ntypes]);
+        if (!rc)
+            ntypes++;
+        k = j;
+    }
+    if (rc) {
+        for (size_t k = 0; k < ntypes; k++)
+            vv_free(net->vc, tvals[k]);
+        return rc;
+    }
+    return vv_from_pairs(net->vc, 0, ntypes, types, tvals, out);
+}
+
+/* ---- dense ports ----------------------------------------------------------
+ *
+ * Most streams in a running network are a bare number or a flat map of
+ * numbers (`{x: 0.3}`, `{single: {k0: 1, …}}`). Building each as a V-value,
+ * every cycle, for every neuron (its input map, its output map, its place in
+ * Y's tree) costs far more than the arithmetic. So a port's value is kept in
+ * dense form when it can be: a shape (sorted labels, interned per network, so
+ * equal shapes are one pointer; the empty shape is a bare number) and an
+ * array of doubles. A neuron whose type has a dense form (dmm_neuron_type's
+ * `dense`) and whose rows are all fast gets each row as an axpy over arrays
+ * when every port in the row is dense with one shape (or zero), and fires on
+ * arrays. Anything else — a port holding a deeper V-value, two shapes in one
+ * row, a non-finite sum, an error in the dense function — makes that neuron
+ * take the general path for this cycle, which gives the same bits (and the
+ * exact error): each leaf is summed in term order from zero as vv_lincomb
+ * sums it, and a 0.0 in an array stands for an absent leaf (adding w·0
+ * changes no partial sum but the sign of a zero, and zeros are dropped when
+ * a stream becomes a V-value).
+ *
+ * Y_t then lives in the neurons' outputs (cw.cur) and the tree net->y is made
+ * only when asked for (dmm_net_outputs, save, edit, a row of another shape,
+ * a rebuild of the compiled matrix): net->ylazy says it is not made yet.
+ */
+
+static uint64_t shape_hash(const vv_label *lab, uint32_t n)
+{
+    uint64_t h = 0x9e3779b97f4a7c15u ^ n;
+    for (uint32_t k = 0; k < n; k++)
+        h = (h ^ lab[k]) * 0xbf58476d1ce4e5b9u;
+    return h ^ (h >> 31);
+}
+
+void dmm__shapes_free(dmm__shapes *sh)
+{
+    for (size_t b = 0; b < sh->cap; b++)
+        for (dmm__shape *s = sh->tab[b], *nx; s; s = nx) {
+            nx = s->next;
+            free(s);
+        }
+    free(sh->tab);
+    *sh = (dmm__shapes){0};
+}
+
+/* borrowed: the interned shape of lab[0..n) (sorted), NULL on no memory. */
+static const dmm__shape *shape_intern(dmm__shapes *sh, const vv_label *lab,
+                                      uint32_t n)
+{
+    uint64_t h = shape_hash(lab, n);
+    if (sh->cap) {
+        for (dmm__shape *s = sh->tab[h & (sh->cap - 1)]; s; s = s->next)
+            if (s->hash == h && s->n == n &&
+                (n == 0 || memcmp(s->lab, lab, n * sizeof *lab) == 0))
+                return s;
+    }
+    if (sh->count + 1 > sh->cap) {
+        size_t cap = sh->cap ? 2 * sh->cap : 64;
+        dmm__shape **tab = calloc(cap, sizeof *tab);
+        if (!tab)
+            return NULL;
+        for (size_t b = 0; b < sh->cap; b++)
+            for (dmm__shape *s = sh->tab[b], *nx; s; s = nx) {
+                nx = s->next;
+                s->next = tab[s->hash & (cap - 1)];
+                tab[s->hash & (cap - 1)] = s;
+            }
+        free(sh->tab);
+        sh->tab = tab;
+        sh->cap = cap;
+    }
+    dmm__shape *s = malloc(sizeof *s + n * sizeof *lab);
+    if (!s)
+        return NULL;
+    s->hash = h;
+    s->n = n;
+    s->mark = false;
+    if (n)
+        memcpy(s->lab, lab, n * sizeof *lab);
+    s->next = sh->tab[h & (sh->cap - 1)];
+    sh->tab[h & (sh->cap - 1)] = s;
+    sh->count++;
+    return s;
+}
+
+/* Free the shapes no current output uses, once the table has doubled. */
+static void shapes_collect(dmm__compiled *cw)
+{
+    dmm__shapes *sh = &cw->shapes;
+    if (sh->count <= sh->gc_at)
+        return;
+    for (size_t k = 0; k < cw->nneu; k++)
+        if (cw->cur[k].dense)
+            for (uint32_t j = 0; j < cw->cur[k].d.n; j++)
+                if (cw->cur[k].d.shape[j])
+                    ((dmm__shape *)cw->cur[k].d.shape[j])->mark = true;
+    size_t live = 0;
+    for (size_t b = 0; b < sh->cap; b++)
+        for (dmm__shape **pp = &sh->tab[b]; *pp;) {
+            dmm__shape *s = *pp;
+            if (s->mark || s == sh->scalar) {
+                s->mark = false;
+                live++;
+                pp = &s->next;
+            } else {
+                *pp = s->next;
+                free(s);
+            }
+        }
+    sh->count = live;
+    sh->gc_at = 2 * live + 64;
+}
+
+static int dense_reserve(dmm__dense *d, uint32_t n, size_t len)
+{
+    if (n > d->cap) {
+        uint32_t cap = d->cap ? d->cap : 4;
+        while (cap < n)
+            cap *= 2;
+        vv_label *l = realloc(d->label, cap * sizeof *l);
+        if (l)
+            d->label = l;
+        const dmm__shape **s = realloc(d->shape, cap * sizeof *s);
+        if (s)
+            d->shape = s;
+        const double **x = realloc(d->x, cap * sizeof *x);
+        if (x)
+            d->x = x;
+        if (!l || !s || !x)
+            return DMM_E_NOMEM;
+        d->cap = cap;
+    }
+    if (len > d->bufcap) {
+        size_t cap = d->bufcap ? d->bufcap : 4;
+        while (cap < len)
+            cap *= 2;
+        double *b = realloc(d->buf, cap * sizeof *b);
+        if (!b)
+            return DMM_E_NOMEM;
+        d->buf = b;
+        d->bufcap = cap;
+    }
+    return 0;
+}
+
+/* new: a dense stream as a V-value, its zeros dropped. */
+static int stream_vv(vv_ctx *vc, const dmm__shape *s, const double *x, vv *out)
+{
+    if (!s) {
+        *out = VV_ZERO;
+        return 0;
+    }
+    if (s->n == 0) {
+        *out = x[0] == 0.0 ? VV_ZERO : vv_number(x[0]);
+        return 0;
+    }
+    vv_label *lab = malloc(s->n * sizeof *lab);
+    vv *kid = malloc(s->n * sizeof *kid);
+    if (!lab || !kid) {
+        free(lab);
+        free(kid);
+        return DMM_E_NOMEM;
+    }
+    size_t m = 0;
+    for (uint32_t i = 0; i < s->n; i++)
+        if (x[i] != 0.0) {
+            lab[m] = s->lab[i];
+            kid[m++] = vv_number(x[i]);
+        }
+    int rc = vv_from_pairs(vc, 0.0, m, lab, kid, out);
+    free(lab);
+    free(kid);
+    return rc;
+}
+
+/* new: a neuron's dense output as its output map. */
+static int dense_vv(vv_ctx *vc, const dmm__dense *d, vv *out)
+{
+    if (d->n == 0) {
+        *out = VV_ZERO;
+        return 0;
+    }
+    vv *kid = calloc(d->n, sizeof *kid);
+    if (!kid)
+        return DMM_E_NOMEM;
+    int rc = 0;
+    uint32_t j = 0;
+    for (; j < d->n && !rc; j++)
+        rc = stream_vv(vc, d->shape[j], d->x[j], &kid[j]);
+    if (rc) {
+        for (uint32_t q = 0; q < j; q++)
+            vv_free(vc, kid[q]);
+    } else {
+        rc = vv_from_pairs(vc, 0.0, d->n, d->label, kid, out);
+    }
+    free(kid);
+    return rc;
+}
+
+/* A port's value from a V-value v (borrowed from Y_t): a bare number is
+ * dense at once; a flat map is converted when a dense row reads it. */
+static int pval_set_vv(dmm__compiled *cw, const dmm__port *q, dmm__pval *pv,
+                       vv v, dmm__scratch *sc)
+{
+    pv->v = v;
+    pv->vv_ok = true;
+    pv->dense = false;
+    pv->shape = NULL;
+    pv->x = NULL;
+    if (vv_is_zero(v)) {
+        pv->dense = true;
+        return 0;
+    }
+    if (!v.map) {
+        if (!cw->shapes.scalar &&
+            !(cw->shapes.scalar = shape_intern(&cw->shapes, NULL, 0)))
+            return DMM_E_NOMEM;
+        pv->dense = true;
+        pv->shape = cw->shapes.scalar;
+        pv->x = &pv->v.num;
+        return 0;
+    }
+    if (!q->dreader || v.num != 0.0)
+        return 0;
+    size_t n = vv_nchildren(v);
+    if (n > UINT32_MAX)
+        return 0;
+    int rc = grow_scratch(sc, n);
+    if (rc)
+        return rc;
+    if (n > pv->cap) {
+        double *b = realloc(pv->buf, n * sizeof *b);
+        if (!b)
+            return DMM_E_NOMEM;
+        pv->buf = b;
+        pv->cap = n;
+    }
+    vv_iter it;
+    vv_label l;
+    vv c;
+    size_t k = 0;
+    vv_iter_init(&it, v);
+    while (vv_iter_next(&it, &l, &c)) {
+        if (c.map)
+            return 0; /* not flat: the V-value only */
+        sc->lbuf[k] = l;
+        pv->buf[k++] = c.num;
+    }
+    const dmm__shape *s = shape_intern(&cw->shapes, sc->lbuf, (uint32_t)n);
+    if (!s)
+        return DMM_E_NOMEM;
+    pv->dense = true;
+    pv->shape = s;
+    pv->x = pv->buf;
+    return 0;
+}
+
+static int port_vv(dmm_net *net, uint32_t p);
+
+/* Each port's value in Y_t for this cycle (serial); ports read by general
+ * neurons as V-values. */
+static int ports_fill(dmm_net *net)
+{
+    dmm__compiled *cw = &net->cw;
+    for (size_t p = 0; p < cw->nports; p++) {
+        const dmm__port *q = &cw->ports[p];
+        dmm__pval *pv = &cw->pval[p];
+        if (pv->own)
+            vv_free(net->vc, pv->v);
+        pv->own = false;
+        int rc;
+        if (!cw->out_valid) {
+            vv_label path[3] = {q->g, q->ng, q->o};
+            rc = pval_set_vv(cw, q, pv, vv_get(net->y, path, 3), &net->s0);
+        } else if (q->src < 0) {
+            rc = pval_set_vv(cw, q, pv, VV_ZERO, &net->s0);
+        } else if (!cw->cur[q->src].dense) {
+            rc = pval_set_vv(cw, q, pv, vv_child(cw->cur[q->src].v, q->o),
+                             &net->s0);
+        } else {
+            const dmm__dense *d = &cw->cur[q->src].d;
+            size_t lo = 0, hi = d->n;
+            while (lo < hi) {
+                size_t mid = (lo + hi) / 2;
+                if (d->label[mid] < q->o)
+                    lo = mid + 1;
+                else
+                    hi = mid;
+            }
+            rc = 0;
+            *pv = (dmm__pval){.v = VV_ZERO,
+                              .vv_ok = true,
+                              .dense = true,
+                              .buf = pv->buf,
+                              .cap = pv->cap};
+            if (lo < d->n && d->label[lo] == q->o && d->shape[lo]) {
+                pv->vv_ok = false;
+                pv->shape = d->shape[lo];
+                pv->x = d->x[lo];
+            }
+        }
+        if (!rc && q->greader && !pv->vv_ok)
+            rc = port_vv(net, (uint32_t)p);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* Port p as a V-value (serial phases only). */
+static int port_vv(dmm_net *net, uint32_t p)
+{
+    dmm__pval *pv = &net->cw.pval[p];
+    if (pv->vv_ok)
+        return 0;
+    int rc = stream_vv(net->vc, pv->shape, pv->x, &pv->v);
+    if (rc)
+        return rc;
+    pv->own = true;
+    pv->vv_ok = true;
+    return 0;
+}
+
+/* Every port the rows of neuron k read, as V-values. */
+static int neuron_ports_vv(dmm_net *net, size_t k)
+{
+    const dmm__neuron *n = &net->cw.neu[k];
+    for (size_t j = 0; j < n->nrows; j++)
+        for (uint32_t t = 0; t < n->rows[j].nterms; t++) {
+            int rc = port_vv(net, n->rows[j].port[t]);
+            if (rc)
+                return rc;
+        }
+    return 0;
+}
+
+int dmm__y_make(dmm_net *net)
+{
+    if (!net->ylazy)
+        return 0;
+    dmm__compiled *cw = &net->cw;
+    for (size_t k = 0; k < cw->nneu; k++) {
+        dmm__out *o = &cw->cur[k];
+        if (o->dense && !o->vmade) {
+            int rc = dense_vv(net->vc, &o->d, &o->v);
+            if (rc)
+                return rc;
+            o->vmade = true;
+        }
+    }
+    vv y;
+    int rc = gather(net, cw->nneu, cw->neu, cw->cur, &y);
+    if (rc)
+        return rc;
+    net->y = y;
+    net->ylazy = false;
+    return 0;
+}
+
+vv dmm__w(const dmm_net *net)
+{
+    if (net->ylazy)
+        return vv_child(net->cw.cur[net->cw.self_k].v, net->self[2]);
+    return dmm__matrix_of(net, net->y);
+}
+
+/* Give up on the dense path for this neuron this cycle. */
+#define GIVE_UP 1
+
+/*
+ * Neuron k's rows as dense streams into din[k]: 0, GIVE_UP, or DMM_E_NOMEM.
+ * First the shape of each row from its first port that is not zero, then
+ * the sums (checking every port against that shape).
+ */
+static int dense_input(dmm_net *net, size_t k)
+{
+    const dmm__compiled *cw = &net->cw;
+    const dmm__neuron *n = &cw->neu[k];
+    dmm__dense *d = &cw->din[k];
+    const dmm__pval *pval = cw->pval;
+    size_t len = 0;
+    if (n->nrows > UINT32_MAX || dense_reserve(d, (uint32_t)n->nrows, 0))
+        return DMM_E_NOMEM;
+    for (size_t j = 0; j < n->nrows; j++) {
+        const dmm__row *r = &n->rows[j];
+        const dmm__shape *s = NULL;
+        for (uint32_t t = 0; t < r->nterms && !s; t++) {
+            const dmm__pval *pv = &pval[r->port[t]];
+            if (!pv->dense)
+                return GIVE_UP;
+            s = pv->shape;
+        }
+        d->shape[j] = s;
+        d->label[j] = r->input;
+        if (s && !r->one)
+            len += dmm__shape_len(s);
+    }
+    if (dense_reserve(d, (uint32_t)n->nrows, len))
+        return DMM_E_NOMEM;
+    d->n = (uint32_t)n->nrows;
+    double *buf = d->buf;
+    for (size_t j = 0; j < n->nrows; j++) {
+        const dmm__row *r = &n->rows[j];
+        const dmm__shape *s = d->shape[j];
+        if (!s) {
+            d->x[j] = NULL;
+            continue;
+        }
+        if (r->one) {
+            d->x[j] = pval[r->port[0]].x;
+            continue;
+        }
+        d->x[j] = buf;
+        if (s->n == 0) {
+            double sum = 0;
+            for (uint32_t t = 0; t < r->nterms; t++) {
+                const dmm__pval *pv = &pval[r->port[t]];
+                if (pv->shape == s)
+                    sum += r->w[t] * pv->x[0];
+                else if (pv->shape || !pv->dense)
+                    return GIVE_UP;
+            }
+            if (!isfinite(sum))
+                return GIVE_UP;
+            *buf++ = sum;
+            continue;
+        }
+        size_t m = s->n;
+        memset(buf, 0, m * sizeof *buf);
+        for (uint32_t t = 0; t < r->nterms; t++) {
+            const dmm__pval *pv = &pval[r->port[t]];
+            if (pv->shape != s) {
+                if (pv->shape || !pv->dense)
+                    return GIVE_UP;
+                continue;
+            }
+            const double w = r->w[t], *x = pv->x;
+            for (size_t i = 0; i < m; i++)
+                buf[i] += w * x[i];
+        }
+        for (size_t i = 0; i < m; i++)
+            if (!isfinite(buf[i]))
+                return GIVE_UP;
+        buf += m;
+    }
+    return 0;
+}
+
+static bool all_finite(const double *x, size_t m)
+{
+    for (size_t i = 0; i < m; i++)
+        if (!isfinite(x[i]))
+            return false;
+    return true;
+}
+
+/* Fire neuron k's dense form from din[k] into nxt[k]: 0, GIVE_UP or
+ * DMM_E_NOMEM. */
+static int dense_fire(dmm_net *net, size_t k)
+{
+    const dmm__compiled *cw = &net->cw;
+    const dmm__neuron *n = &cw->neu[k];
+    const dmm_type_info *ti = n->info;
+    dmm_dense_fn fn = ti->desc->dense;
+    const dmm__dense *in = &cw->din[k];
+    dmm__dense *o = &cw->nxt[k].d;
+    if (!ti->desc->inputs) { /* stream by stream, names kept */
+        size_t len = 0;
+        for (uint32_t j = 0; j < in->n; j++)
+            if (in->shape[j])
+                len += dmm__shape_len(in->shape[j]);
+        if (dense_reserve(o, in->n, len))
+            return DMM_E_NOMEM;
+        o->n = in->n;
+        double *buf = o->buf;
+        for (uint32_t j = 0; j < in->n; j++) {
+            o->label[j] = in->label[j];
+            o->shape[j] = in->shape[j];
+            o->x[j] = NULL;
+            if (!in->shape[j])
+                continue;
+            size_t m = dmm__shape_len(in->shape[j]);
+            const double *x = in->x[j];
+            if (fn(&x, 1, buf, m) || !all_finite(buf, m))
+                return GIVE_UP;
+            o->x[j] = buf;
+            buf += m;
+        }
+        return 0;
+    }
+    enum { MAX_IN = 8 };
+    size_t nin = ti->n_inputs;
+    if (nin > MAX_IN || ti->n_outputs != 1)
+        return GIVE_UP;
+    const double *x[MAX_IN] = {0};
+    const dmm__shape *s = NULL;
+    for (uint32_t j = 0; j < in->n; j++) {
+        if (!in->shape[j])
+            continue;
+        if (s && in->shape[j] != s)
+            return GIVE_UP;
+        s = in->shape[j];
+        for (size_t q = 0; q < nin; q++)
+            if (ti->in[q] == in->label[j])
+                x[q] = in->x[j];
+    }
+    size_t m = s ? dmm__shape_len(s) : 0;
+    if (dense_reserve(o, 1, m))
+        return DMM_E_NOMEM;
+    o->n = 1;
+    o->label[0] = ti->out[0];
+    o->shape[0] = s;
+    o->x[0] = s ? o->buf : NULL;
+    if (s && (fn(x, nin, o->buf, m) || !all_finite(o->buf, m)))
+        return GIVE_UP;
+    return 0;
+}
+
 /*
  * One input of a neuron from its compiled row. A fast row whose ports all
  * hold scalars this cycle is a dot product over doubles; summed left to right
@@ -116,11 +664,11 @@ static int row_value(dmm_net *net, const dmm__row *r, vv *out)
 {
     if (!r->fast)
         return vv_lincomb(net->vc, r->row, net->y, out);
-    const vv *pv = net->cw.pv;
+    const dmm__pval *pv = net->cw.pval;
     double sum = 0;
     uint32_t t = 0;
     for (; t < r->nterms; t++) {
-        vv v = pv[r->port[t]];
+        vv v = pv[r->port[t]].v;
         if (v.map)
             break;
         sum += r->w[t] * v.num;
@@ -133,7 +681,7 @@ static int row_value(dmm_net *net, const dmm__row *r, vv *out)
     }
     vv acc = VV_ZERO;
     for (t = 0; t < r->nterms; t++) {
-        int rc = vv_axpy(net->vc, &acc, r->w[t], pv[r->port[t]]);
+        int rc = vv_axpy(net->vc, &acc, r->w[t], pv[r->port[t]].v);
         if (rc) {
             vv_free(net->vc, acc);
             return rc;
@@ -182,21 +730,6 @@ typedef struct cycle_work {
     failure *fail; /* one per worker */
 } cycle_work;
 
-static void down_task(dmm_net *net, unsigned worker, size_t lo, size_t hi,
-                      void *ud)
-{
-    cycle_work *cw = ud;
-    dmm__scratch *sc = dmm__scratch_of(net, worker);
-    for (size_t k = lo; k < hi; k++) {
-        int rc = neuron_input(net, k, sc, &cw->fail[worker].err);
-        if (rc) {
-            cw->fail[worker].rc = rc;
-            cw->fail[worker].at = k;
-            return;
-        }
-    }
-}
-
 /* Each worker records one failure at most: its error is cleared here, once
  * per movement, not per neuron (a dmm_error is over a kilobyte). */
 static void work_reset(cycle_work *w, unsigned n)
@@ -229,10 +762,82 @@ static int work_failure(const cycle_work *w, unsigned n, dmm_error *err)
     return first->rc;
 }
 
+static void record(failure *f, int rc, size_t k)
+{
+    f->rc = rc;
+    f->at = k;
+}
+
+static void down_task(dmm_net *net, unsigned worker, size_t lo, size_t hi,
+                      void *ud)
+{
+    cycle_work *cw = ud;
+    dmm__scratch *sc = dmm__scratch_of(net, worker);
+    for (size_t k = lo; k < hi; k++) {
+        dmm__slot *s = &net->slots[k];
+        if (net->cw.neu[k].dense_ok) {
+            /* Any failure here (no memory included): the general path. */
+            if (dense_input(net, k))
+                s->redo = true;
+            else
+                s->dense = true;
+            continue;
+        }
+        int rc = neuron_input(net, k, sc, &cw->fail[worker].err);
+        if (rc) {
+            record(&cw->fail[worker], rc, k);
+            return;
+        }
+    }
+}
+
+/* The index of the first failure so far (n: none). */
+static size_t first_failure(const cycle_work *w, unsigned nw, size_t n)
+{
+    size_t at = n;
+    for (unsigned k = 0; k < nw; k++)
+        if (w->fail[k].rc && w->fail[k].at < at)
+            at = w->fail[k].at;
+    return at;
+}
+
+static int fire_slot(dmm_net *net, size_t k, uint64_t *rng, dmm_error *err);
+
+/* Slots the dense path gave up on, below the first failure, take the
+ * general path here, on the calling thread (their ports need V-values);
+ * fire says whether to fire them too (up movement). A failure among them is
+ * recorded in worker 0's record when it comes first. */
+static void redo_slots(dmm_net *net, cycle_work *work, bool fire, uint64_t *rng)
+{
+    unsigned nw = net->threads;
+    size_t stop = first_failure(work, nw, net->nslots);
+    for (size_t k = 0; k < stop; k++) {
+        dmm__slot *s = &net->slots[k];
+        if (!s->redo)
+            continue;
+        s->redo = s->dense = false;
+        dmm_error *e = &work->fail[0].err;
+        dmm_error mine;
+        error_reset(&mine);
+        int rc = neuron_ports_vv(net, k);
+        if (rc)
+            rc = neuron_fail(net, s, rc, dmm_strerror(rc), &mine);
+        else if (!(rc = neuron_input(net, k, &net->s0, &mine)) && fire)
+            rc = fire_slot(net, k, rng, &mine);
+        if (rc) {
+            *e = mine;
+            record(&work->fail[0], rc, k);
+            return;
+        }
+    }
+}
+
 /* Down movement: a slot with its input for every active neuron, plus Self. */
 static int down_movement(dmm_net *net, cycle_work *work, dmm_error *err)
 {
-    int rc = dmm__compiled_sync(net, dmm__matrix_of(net, net->y));
+    int rc = dmm__compiled_sync(net, dmm__w(net));
+    if (!rc && net->cw.slow_rows)
+        rc = dmm__y_make(net); /* those rows read the whole Y */
     if (rc)
         return dmm_error_set(err, rc, "", "%s", dmm_strerror(rc));
     const dmm__compiled *cw = &net->cw;
@@ -252,9 +857,11 @@ static int down_movement(dmm_net *net, cycle_work *work, dmm_error *err)
                                     .output = VV_ZERO,
                                     .new_state = VV_ZERO};
     net->nslots = cw->nneu;
-    dmm__compiled_ports(net);
+    if ((rc = ports_fill(net)))
+        return dmm_error_set(err, rc, "", "%s", dmm_strerror(rc));
     work_reset(work, net->threads);
     dmm__parallel(net, cw->nneu, down_task, work);
+    redo_slots(net, work, false, NULL);
     return work_failure(work, net->threads, err);
 }
 
@@ -302,86 +909,69 @@ static int fire_slot(dmm_net *net, size_t k, uint64_t *rng, dmm_error *err)
     return 0;
 }
 
-static void up_task(dmm_net *net, unsigned worker, size_t lo, size_t hi,
-                    void *ud)
+/* Fire slots [lo, hi): dense ones on arrays (a failure there is left to
+ * redo_slots), the others with rng, stopping at the first failure. */
+static void up_range(dmm_net *net, size_t lo, size_t hi, uint64_t *rng,
+                     failure *f)
 {
-    cycle_work *cw = ud;
     for (size_t k = lo; k < hi; k++) {
-        int rc = fire_slot(net, k, cw->fail[worker].rng, &cw->fail[worker].err);
+        dmm__slot *s = &net->slots[k];
+        if (s->dense) {
+            if (dense_fire(net, k))
+                s->redo = true;
+            continue;
+        }
+        int rc = fire_slot(net, k, rng, &f->err);
         if (rc) {
-            cw->fail[worker].rc = rc;
-            cw->fail[worker].at = k;
+            record(f, rc, k);
             return;
         }
     }
 }
 
+static void up_task(dmm_net *net, unsigned worker, size_t lo, size_t hi,
+                    void *ud)
+{
+    cycle_work *cw = ud;
+    up_range(net, lo, hi, cw->fail[worker].rng, &cw->fail[worker]);
+}
+
 /*
  * Up movement: fire every slot; rng is the cycle's working copy. On several
  * threads each worker fires with its own copy of rng; if any neuron drew
- * from it, the draws would depend on the split, so the up movement is
+ * from it, the draws would depend on the split, so the general firings are
  * redone on one thread in label order (neurons that draw are then as
- * deterministic as on one thread, only not parallel).
+ * deterministic as on one thread, only not parallel; dense firings draw
+ * nothing and are kept).
  */
 static int up_movement(dmm_net *net, cycle_work *work, uint64_t *rng,
                        dmm_error *err)
 {
     unsigned n = net->threads;
+    work_reset(work, n);
     if (n > 1) {
-        work_reset(work, n);
         for (unsigned k = 0; k < n; k++)
             memcpy(work->fail[k].rng, rng, sizeof work->fail[k].rng);
         dmm__parallel(net, net->nslots, up_task, work);
         bool drew = false;
         for (unsigned k = 0; k < n; k++)
             drew |= memcmp(work->fail[k].rng, rng, 4 * sizeof *rng) != 0;
-        if (!drew)
+        if (!drew) {
+            redo_slots(net, work, true, rng);
             return work_failure(work, n, err);
+        }
+        work_reset(work, n);
         for (size_t k = 0; k < net->nslots; k++) {
             dmm__slot *s = &net->slots[k];
             vv_free(net->vc, s->output);
             vv_free(net->vc, s->new_state);
             s->output = s->new_state = VV_ZERO;
+            s->redo = false;
         }
     }
-    for (size_t k = 0; k < net->nslots; k++) {
-        int rc = fire_slot(net, k, rng, err);
-        if (rc)
-            return rc;
-    }
-    return 0;
-}
-
-/* {type: {name: slot value}} from the slots, which are grouped by type.
- * state picks new_state instead of output. */
-static int gather(dmm_net *net, bool state, vv *out)
-{
-    size_t n = net->nslots;
-    int rc = grow_bufs(net, 2 * n);
-    if (rc)
-        return rc;
-    vv_label *names = net->lbuf, *types = net->lbuf + n;
-    vv *vals = net->vbuf, *tvals = net->vbuf + n;
-    size_t ntypes = 0;
-    for (size_t k = 0; k < n && !rc;) {
-        size_t j = k, m = 0;
-        for (; j < n && net->slots[j].type == net->slots[k].type; j++) {
-            vv v = state ? net->slots[j].new_state : net->slots[j].output;
-            names[m] = net->slots[j].name;
-            vals[m++] = vv_ref(v);
-        }
-        types[ntypes] = net->slots[k].type;
-        rc = vv_from_pairs(net->vc, 0, m, names, vals, &tvals[ntypes]);
-        if (!rc)
-            ntypes++;
-        k = j;
-    }
-    if (rc) {
-        for (size_t k = 0; k < ntypes; k++)
-            vv_free(net->vc, tvals[k]);
-        return rc;
-    }
-    return vv_from_pairs(net->vc, 0, ntypes, types, tvals, out);
+    up_range(net, 0, net->nslots, rng, &work->fail[0]);
+    redo_slots(net, work, true, rng);
+    return work_failure(work, n, err);
 }
 
 int dmm_net_step(dmm_net *net, dmm_error *err)
@@ -389,7 +979,7 @@ int dmm_net_step(dmm_net *net, dmm_error *err)
     dmm_error_clear(err);
     uint64_t rng[4];
     memcpy(rng, net->rng, sizeof rng);
-    vv y = VV_ZERO, states = VV_ZERO;
+    vv states = VV_ZERO;
     if (net->work_n != net->threads) {
         failure *f = realloc(net->work, net->threads * sizeof *f);
         if (!f)
@@ -402,12 +992,13 @@ int dmm_net_step(dmm_net *net, dmm_error *err)
     int rc = down_movement(net, &work, err);
     if (!rc)
         rc = up_movement(net, &work, rng, err);
-    if (!rc &&
-        ((rc = gather(net, false, &y)) || (rc = gather(net, true, &states))))
+    dmm__compiled *cw = &net->cw;
+    if (!rc && cw->nstateful &&
+        (rc = gather(net, cw->nneu, cw->neu, NULL, &states)))
         dmm_error_set(err, rc, "", "%s", dmm_strerror(rc));
     if (!rc) {
-        vv w_old = dmm__matrix_of(net, net->y);
-        vv w_new = dmm__matrix_of(net, y);
+        vv w_old = dmm__w(net);
+        vv w_new = vv_child(net->slots[cw->self_k].output, net->self[2]);
         if ((w_new.map != w_old.map || w_new.num != w_old.num) &&
             (rc = dmm__check_matrix(net, w_new, w_old, "", err)) && err) {
             dmm_error e = *err;
@@ -416,8 +1007,29 @@ int dmm_net_step(dmm_net *net, dmm_error *err)
                           (unsigned long long)(net->t + 1), e.text);
         }
     }
+    /* Y_t+1 is the slots' outputs, general ones as V-values, dense ones in
+     * nxt. The tree is made here when the host asked for Y since the last
+     * cycle (it probably will again, and here running out of memory can
+     * still leave the network as it was), else when asked for. */
+    vv y = VV_ZERO;
+    if (!rc) {
+        for (size_t k = 0; !rc && k < net->nslots; k++) {
+            dmm__slot *s = &net->slots[k];
+            dmm__out *o = &cw->nxt[k];
+            vv_free(net->vc, o->v);
+            o->vmade = false;
+            o->dense = s->dense;
+            o->v = s->dense ? VV_ZERO : vv_ref(s->output);
+            if (s->dense && net->watched &&
+                !(rc = dense_vv(net->vc, &o->d, &o->v)))
+                o->vmade = true;
+        }
+        if (!rc && net->watched)
+            rc = gather(net, cw->nneu, cw->neu, cw->nxt, &y);
+        if (rc)
+            dmm_error_set(err, rc, "", "%s", dmm_strerror(rc));
+    }
     if (rc) {
-        vv_free(net->vc, y);
         vv_free(net->vc, states);
         slots_clear(net);
         return rc;
@@ -431,15 +1043,21 @@ int dmm_net_step(dmm_net *net, dmm_error *err)
         if (q->head == q->len)
             q->head = q->len = 0;
     }
-    /* Each neuron's output stays alive in y: the ports of the next cycle
-     * read it from there. */
-    for (size_t k = 0; k < net->nslots; k++)
-        net->cw.yout[k] = net->slots[k].output;
-    net->cw.yout_valid = true;
+    dmm__out *t = cw->cur;
+    cw->cur = cw->nxt;
+    cw->nxt = t;
+    for (size_t k = 0; k < net->nslots; k++) {
+        vv_free(net->vc, cw->nxt[k].v);
+        cw->nxt[k].v = VV_ZERO;
+    }
+    cw->out_valid = true;
+    shapes_collect(cw);
     slots_clear(net);
     vv_free(net->vc, net->y);
     vv_free(net->vc, net->states);
     net->y = y;
+    net->ylazy = !net->watched;
+    net->watched = false;
     net->states = states;
     memcpy(net->rng, rng, sizeof rng);
     net->t++;
@@ -452,7 +1070,9 @@ int dmm_net_edit(dmm_net *net, vv delta, dmm_error *err)
 {
     dmm_error_clear(err);
     vv w;
-    int rc = vv_add(net->vc, dmm__matrix_of(net, net->y), delta, &w);
+    int rc = dmm__y_make(net);
+    if (!rc)
+        rc = vv_add(net->vc, dmm__matrix_of(net, net->y), delta, &w);
     if (rc)
         return dmm_error_set(err, rc, "", "%s", dmm_strerror(rc));
     vv y = VV_ZERO;
@@ -465,7 +1085,7 @@ int dmm_net_edit(dmm_net *net, vv delta, dmm_error *err)
         return rc;
     vv_free(net->vc, net->y);
     net->y = y;
-    net->cw.yout_valid = false; /* Self's output changed */
+    net->cw.out_valid = false; /* Self's output changed: ports read net->y */
     return 0;
 }
 
@@ -515,19 +1135,24 @@ uint64_t dmm_net_step_count(const dmm_net *net)
     return net->t;
 }
 
+/* Making Y changes no observable state: only the cache of the tree. */
 vv dmm_net_outputs(const dmm_net *net)
 {
+    dmm_net *m = (dmm_net *)net;
+    m->watched = true;
+    if (net->ylazy && dmm__y_make(m))
+        abort(); /* out of memory making Y: this call cannot report it */
     return net->y;
 }
 
 vv dmm_net_matrix(const dmm_net *net)
 {
-    return dmm__matrix_of(net, net->y);
+    return dmm__w(net);
 }
 
 size_t dmm_net_active_count(const dmm_net *net)
 {
-    vv w = dmm__matrix_of(net, net->y);
+    vv w = dmm__w(net);
     size_t n = 0;
     vv_iter it;
     vv_label f;
@@ -541,7 +1166,7 @@ size_t dmm_net_active_count(const dmm_net *net)
 size_t dmm_net_weight_count(const dmm_net *net)
 {
     vv_stats st;
-    vv_measure(dmm__matrix_of(net, net->y), &st);
+    vv_measure(dmm__w(net), &st);
     return st.leaves;
 }
 

@@ -34,7 +34,64 @@ typedef struct dmm__slot {
     vv output;         /* new */
     vv new_state;      /* new: stateful types only */
     dmm__queue *queue; /* `input` neurons with something queued, else NULL */
+    bool dense; /* this cycle's input and output are dense (net_cycle.c) */
+    bool redo;  /* the dense attempt gave up: take the general path */
 } dmm__slot;
+
+/*
+ * Dense ports (net_cycle.c). A shape is a sorted array of labels, interned
+ * per network so that equal shapes are one pointer; n == 0 is the shape of a
+ * bare scalar (one value). A stream in dense form is a shape and its values;
+ * a value may be 0.0, which stands for an absent leaf (dropped when the
+ * stream is turned into a V-value).
+ */
+typedef struct dmm__shape {
+    struct dmm__shape *next; /* hash chain */
+    uint64_t hash;
+    uint32_t n;
+    bool mark;
+    vv_label lab[];
+} dmm__shape;
+
+static inline size_t dmm__shape_len(const dmm__shape *s)
+{
+    return s->n ? s->n : 1;
+}
+
+typedef struct dmm__shapes {
+    dmm__shape **tab;
+    size_t cap, count, gc_at;
+    const dmm__shape *scalar; /* n == 0, interned once */
+} dmm__shapes;
+
+/* Streams in dense form: stream k is label[k], shape[k] (NULL: zero) and
+ * x[k], into buf or, for a neuron's inputs, aliasing a port's values. */
+typedef struct dmm__dense {
+    uint32_t n, cap;
+    vv_label *label;
+    const dmm__shape **shape;
+    const double **x;
+    double *buf;
+    size_t bufcap;
+} dmm__dense;
+
+/* One neuron's output in Y: a V-value, or dense streams (with the V-value
+ * made only when asked for). */
+typedef struct dmm__out {
+    vv v; /* owned: the output, or (dense) its V-value once made */
+    bool dense, vmade;
+    dmm__dense d;
+} dmm__out;
+
+/* One port's value in Y_{t-1} for the cycle being computed. */
+typedef struct dmm__pval {
+    vv v;                    /* when vv_ok; owned when own */
+    const dmm__shape *shape; /* dense form when dense; NULL there: zero */
+    const double *x;
+    bool vv_ok, dense, own;
+    double *buf; /* conversion of a flat map */
+    size_t cap;
+} dmm__pval;
 
 /*
  * The compiled matrix (net_compile.c). A row whose weights all sit at depth 3
@@ -45,6 +102,7 @@ typedef struct dmm__slot {
 typedef struct dmm__row {
     vv_label input;
     bool fast;
+    bool one; /* one term of weight 1: the dense input aliases the port */
     uint32_t nterms;
     vv row;         /* borrowed from the compiled W */
     double *w;      /* nterms weights (one block with port) */
@@ -56,16 +114,22 @@ typedef struct dmm__neuron {
     const dmm_type_info *info;
     dmm__row *rows; /* label order of the input */
     size_t nrows;
+    bool dense_ok; /* has a dense form, is not Self or input, rows all fast */
 } dmm__neuron;
 
 typedef struct dmm__port {
     vv_label g, ng, o;
-    int32_t src; /* index of neuron (g, ng) in the compiled list, -1: none */
+    int32_t src;  /* index of neuron (g, ng) in the compiled list, -1: none */
+    bool greader; /* read by a fast row of a neuron without dense form */
+    bool dreader; /* read by a neuron with dense form */
 } dmm__port;
 
 typedef struct dmm__compiled {
     bool built;
-    bool yout_valid;  /* yout[k] is neuron k's output in net->y */
+    bool out_valid;   /* cur[k] is neuron k's output in Y_t */
+    bool slow_rows;   /* some row is not fast (it reads the whole Y) */
+    size_t self_k;    /* Self's index in neu */
+    size_t nstateful; /* neurons of stateful types */
     vv w;             /* the W compiled (a reference) */
     dmm__neuron *neu; /* active neurons in label order, Self included */
     size_t nneu;
@@ -73,16 +137,24 @@ typedef struct dmm__compiled {
     size_t nports, ports_cap;
     uint32_t *hash; /* open addressing: port index + 1, 0 empty */
     size_t hash_cap;
-    vv *pv;   /* per port: its value in Y_{t-1} this cycle (borrowed) */
-    vv *yout; /* per neuron: its output in net->y (borrowed) */
+    dmm__pval *pval; /* per port: its value in Y_{t-1} this cycle */
+    dmm__out *cur;   /* per neuron: its output in Y_t */
+    dmm__out *nxt;   /* per neuron: its output being computed */
+    dmm__dense *din; /* per neuron: its dense input this cycle */
+    dmm__shapes shapes;
 } dmm__compiled;
 
-/* Bring net->cw up to date with w (patch or rebuild). On error cw is empty
- * and the next call rebuilds. */
+/* Bring net->cw up to date with w (patch or rebuild; a rebuild first makes
+ * net->y). On error cw is empty and the next call rebuilds. */
 int dmm__compiled_sync(dmm_net *net, vv w);
-/* Fill cw.pv from net->y (or from yout when valid). */
-void dmm__compiled_ports(dmm_net *net);
 void dmm__compiled_free(dmm__compiled *cw, vv_ctx *vc);
+void dmm__dense_free(dmm__dense *d);
+/* Make net->y from the neurons' outputs when it is not made (ylazy). */
+int dmm__y_make(dmm_net *net);
+/* borrowed: W_t, whether or not net->y is made. */
+vv dmm__w(const dmm_net *net);
+/* Drop every interned shape (dmm__compiled_free). */
+void dmm__shapes_free(dmm__shapes *sh);
 
 /* Per-thread scratch of the cycle. */
 typedef struct dmm__scratch {
@@ -108,9 +180,12 @@ struct dmm__pool;
 struct dmm_net {
     vv_ctx *vc;
     const dmm_registry *reg;
-    vv y;      /* Y_t, Self included: Y[self][self_name][self_out] is W_t */
-    vv states; /* {type: {name: state}} of stateful active neurons */
-    vv params; /* {type: {name: {param: x}}} */
+    vv y; /* Y_t, Self included: Y[self][self_name][self_out] is W_t;
+             when ylazy, zero, and Y_t is in cw.cur */
+    bool ylazy;
+    bool watched;     /* dmm_net_outputs called since the last cycle */
+    vv states;        /* {type: {name: state}} of stateful active neurons */
+    vv params;        /* {type: {name: {param: x}}} */
     vv_label self[3]; /* Self's type, name and output */
     const dmm_type_info *self_info;
     vv_label input_type; /* the label "input", interned at load */

@@ -51,6 +51,8 @@ int dmm_net_save_buf(const dmm_net *net, vv_buf *b)
     if (!rc)
         rc = vv_buf_printf(b, "],\n\"outputs\": ");
     if (!rc)
+        rc = dmm__y_make((dmm_net *)net); /* a cache: Y is not changed */
+    if (!rc)
         rc = vv_write(net->vc, net->y, b);
     if (!rc)
         rc = vv_buf_printf(b, ",\n\"states\": ");
