@@ -24,7 +24,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     dmm__live_req req;
     dmm__live_err e;
     vv_buf b = {0};
+    size_t before = vv_label_count(vc);
     if (dmm__live_parse(vc, (const char *)data, size, &req, &e) == 0) {
+        /* Reads intern nothing; once their labels are interned, a path
+         * resolves to exactly what dmm_path_parse makes of its text. */
+        if ((req.op == DMM__OP_GET || req.op == DMM__OP_SUBSCRIBE) &&
+            vv_label_count(vc) != before)
+            __builtin_trap();
+        for (size_t i = 0; i < req.npaths; i++) {
+            dmm__live_path *p = &req.paths[i];
+            vv_label want[DMM__LIVE_MAX_PARTS];
+            size_t n;
+            dmm_error err;
+            int rc = dmm_path_parse(vc, p->text, strlen(p->text), want,
+                                    DMM__LIVE_MAX_PARTS, &n, &err);
+            if (rc == DMM_E_LIMIT)
+                continue; /* a label too long to intern reads as nothing */
+            if (rc < 0 || n != p->n || !dmm__live_path_resolve(vc, p) ||
+                memcmp(want, p->label, n * sizeof want[0]) != 0)
+                __builtin_trap();
+        }
         if ((req.op == DMM__OP_SET &&
              (req.npaths != 1 || req.paths[0].n != 6)) ||
             (req.op == DMM__OP_STEP &&
