@@ -68,6 +68,7 @@ void dmm__compiled_free(dmm__compiled *cw, vv_ctx *vc)
         free(cw->pval[p].buf);
     }
     free(cw->pval);
+    free(cw->phot);
     outs_free(cw->cur, cw->nneu, vc);
     outs_free(cw->nxt, cw->nneu, vc);
     for (size_t k = 0; cw->din && k < cw->nneu; k++)
@@ -152,6 +153,10 @@ static int port_get(dmm__compiled *cw, vv_label g, vv_label ng, vv_label o,
             return DMM_E_NOMEM;
         memset(pv + cw->ports_cap, 0, (cap - cw->ports_cap) * sizeof *pv);
         cw->pval = pv;
+        dmm__phot *ph = realloc(cw->phot, cap * sizeof *ph);
+        if (!ph)
+            return DMM_E_NOMEM;
+        cw->phot = ph;
         cw->ports_cap = cap;
     }
     if (cw->nports >= UINT32_MAX - 1)

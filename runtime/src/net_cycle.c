@@ -73,12 +73,20 @@ static int grow_bufs(dmm_net *net, size_t n)
     return 0;
 }
 
+/* vv_free without the call for values that own nothing (most slots of a
+ * dense network). */
+static inline void vfree(vv_ctx *vc, vv v)
+{
+    if (v.map)
+        vv_free(vc, v);
+}
+
 static void slots_clear(dmm_net *net)
 {
     for (size_t k = 0; k < net->nslots; k++) {
-        vv_free(net->vc, net->slots[k].input);
-        vv_free(net->vc, net->slots[k].output);
-        vv_free(net->vc, net->slots[k].new_state);
+        vfree(net->vc, net->slots[k].input);
+        vfree(net->vc, net->slots[k].output);
+        vfree(net->vc, net->slots[k].new_state);
     }
     net->nslots = 0;
 }
@@ -247,7 +255,7 @@ static void shapes_collect(dmm__compiled *cw)
     sh->gc_at = 2 * live + 64;
 }
 
-static int dense_reserve(dmm__dense *d, uint32_t n, size_t len)
+static int dense_grow(dmm__dense *d, uint32_t n, size_t len)
 {
     if (n > d->cap) {
         uint32_t cap = d->cap ? d->cap : 4;
@@ -277,6 +285,13 @@ static int dense_reserve(dmm__dense *d, uint32_t n, size_t len)
         d->bufcap = cap;
     }
     return 0;
+}
+
+static inline int dense_reserve(dmm__dense *d, uint32_t n, size_t len)
+{
+    if (n <= d->cap && len <= d->bufcap)
+        return 0;
+    return dense_grow(d, n, len);
 }
 
 /* new: a dense stream as a V-value, its zeros dropped. */
@@ -393,6 +408,9 @@ static int pval_set_vv(dmm__compiled *cw, const dmm__port *q, dmm__pval *pv,
 
 static int port_vv(dmm_net *net, uint32_t p);
 
+/* The shape of ports that hold a V-value only (never interned). */
+static const dmm__shape not_dense;
+
 /* Each port's value in Y_t for this cycle (serial); ports read by general
  * neurons as V-values. */
 static int ports_fill(dmm_net *net)
@@ -402,7 +420,7 @@ static int ports_fill(dmm_net *net)
         const dmm__port *q = &cw->ports[p];
         dmm__pval *pv = &cw->pval[p];
         if (pv->own)
-            vv_free(net->vc, pv->v);
+            vfree(net->vc, pv->v);
         pv->own = false;
         int rc;
         if (!cw->out_valid) {
@@ -437,6 +455,9 @@ static int ports_fill(dmm_net *net)
         }
         if (!rc && q->greader && !pv->vv_ok)
             rc = port_vv(net, (uint32_t)p);
+        dmm__phot *h = &cw->phot[p];
+        h->shape = pv->dense ? pv->shape : &not_dense;
+        h->num = pv->dense && pv->shape && !pv->shape->n ? pv->x[0] : 0.0;
         if (rc)
             return rc;
     }
@@ -514,6 +535,7 @@ static int dense_input(dmm_net *net, size_t k)
     const dmm__neuron *n = &cw->neu[k];
     dmm__dense *d = &cw->din[k];
     const dmm__pval *pval = cw->pval;
+    const dmm__phot *phot = cw->phot;
     size_t len = 0;
     if (n->nrows > UINT32_MAX || dense_reserve(d, (uint32_t)n->nrows, 0))
         return DMM_E_NOMEM;
@@ -521,10 +543,9 @@ static int dense_input(dmm_net *net, size_t k)
         const dmm__row *r = &n->rows[j];
         const dmm__shape *s = NULL;
         for (uint32_t t = 0; t < r->nterms && !s; t++) {
-            const dmm__pval *pv = &pval[r->port[t]];
-            if (!pv->dense)
+            s = phot[r->port[t]].shape;
+            if (s == &not_dense)
                 return GIVE_UP;
-            s = pv->shape;
         }
         d->shape[j] = s;
         d->label[j] = r->input;
@@ -550,10 +571,10 @@ static int dense_input(dmm_net *net, size_t k)
         if (s->n == 0) {
             double sum = 0;
             for (uint32_t t = 0; t < r->nterms; t++) {
-                const dmm__pval *pv = &pval[r->port[t]];
-                if (pv->shape == s)
-                    sum += r->w[t] * pv->x[0];
-                else if (pv->shape || !pv->dense)
+                const dmm__phot *h = &phot[r->port[t]];
+                if (h->shape == s)
+                    sum += r->w[t] * h->num;
+                else if (h->shape)
                     return GIVE_UP;
             }
             if (!isfinite(sum))
@@ -564,13 +585,13 @@ static int dense_input(dmm_net *net, size_t k)
         size_t m = s->n;
         memset(buf, 0, m * sizeof *buf);
         for (uint32_t t = 0; t < r->nterms; t++) {
-            const dmm__pval *pv = &pval[r->port[t]];
-            if (pv->shape != s) {
-                if (pv->shape || !pv->dense)
+            const dmm__shape *ps = phot[r->port[t]].shape;
+            if (ps != s) {
+                if (ps)
                     return GIVE_UP;
                 continue;
             }
-            const double w = r->w[t], *x = pv->x;
+            const double w = r->w[t], *x = pval[r->port[t]].x;
             for (size_t i = 0; i < m; i++)
                 buf[i] += w * x[i];
         }
@@ -723,6 +744,7 @@ typedef struct failure {
     int rc;
     size_t at;
     uint64_t rng[4]; /* the worker's copy of the random state */
+    bool redo;       /* some slot of this worker's gave up the dense path */
     dmm_error err;
 } failure;
 
@@ -736,6 +758,7 @@ static void work_reset(cycle_work *w, unsigned n)
 {
     for (unsigned k = 0; k < n; k++) {
         w->fail[k].rc = 0;
+        w->fail[k].redo = false;
         dmm_error_clear(&w->fail[k].err);
     }
 }
@@ -778,7 +801,7 @@ static void down_task(dmm_net *net, unsigned worker, size_t lo, size_t hi,
         if (net->cw.neu[k].dense_ok) {
             /* Any failure here (no memory included): the general path. */
             if (dense_input(net, k))
-                s->redo = true;
+                s->redo = cw->fail[worker].redo = true;
             else
                 s->dense = true;
             continue;
@@ -810,6 +833,13 @@ static int fire_slot(dmm_net *net, size_t k, uint64_t *rng, dmm_error *err);
 static void redo_slots(dmm_net *net, cycle_work *work, bool fire, uint64_t *rng)
 {
     unsigned nw = net->threads;
+    bool any = false;
+    for (unsigned k = 0; k < nw; k++) {
+        any |= work->fail[k].redo;
+        work->fail[k].redo = false;
+    }
+    if (!any)
+        return;
     size_t stop = first_failure(work, nw, net->nslots);
     for (size_t k = 0; k < stop; k++) {
         dmm__slot *s = &net->slots[k];
@@ -918,7 +948,7 @@ static void up_range(dmm_net *net, size_t lo, size_t hi, uint64_t *rng,
         dmm__slot *s = &net->slots[k];
         if (s->dense) {
             if (dense_fire(net, k))
-                s->redo = true;
+                s->redo = f->redo = true;
             continue;
         }
         int rc = fire_slot(net, k, rng, &f->err);
@@ -1016,10 +1046,11 @@ int dmm_net_step(dmm_net *net, dmm_error *err)
         for (size_t k = 0; !rc && k < net->nslots; k++) {
             dmm__slot *s = &net->slots[k];
             dmm__out *o = &cw->nxt[k];
-            vv_free(net->vc, o->v);
+            vfree(net->vc, o->v);
             o->vmade = false;
             o->dense = s->dense;
-            o->v = s->dense ? VV_ZERO : vv_ref(s->output);
+            o->v = s->output; /* moved: nxt owns it from here */
+            s->output = VV_ZERO;
             if (s->dense && net->watched &&
                 !(rc = dense_vv(net->vc, &o->d, &o->v)))
                 o->vmade = true;
@@ -1047,7 +1078,7 @@ int dmm_net_step(dmm_net *net, dmm_error *err)
     cw->cur = cw->nxt;
     cw->nxt = t;
     for (size_t k = 0; k < net->nslots; k++) {
-        vv_free(net->vc, cw->nxt[k].v);
+        vfree(net->vc, cw->nxt[k].v);
         cw->nxt[k].v = VV_ZERO;
     }
     cw->out_valid = true;

@@ -83,6 +83,14 @@ typedef struct dmm__out {
     dmm__dense d;
 } dmm__out;
 
+/* What a dense row reads of a port, packed (the dot products gather these
+ * at random): its shape (NULL: zero; dmm__not_dense: a V-value only) and,
+ * for the scalar shape, the number. */
+typedef struct dmm__phot {
+    const dmm__shape *shape;
+    double num;
+} dmm__phot;
+
 /* One port's value in Y_{t-1} for the cycle being computed. */
 typedef struct dmm__pval {
     vv v;                    /* when vv_ok; owned when own */
@@ -138,6 +146,7 @@ typedef struct dmm__compiled {
     uint32_t *hash; /* open addressing: port index + 1, 0 empty */
     size_t hash_cap;
     dmm__pval *pval; /* per port: its value in Y_{t-1} this cycle */
+    dmm__phot *phot; /* per port: the same for dense rows */
     dmm__out *cur;   /* per neuron: its output in Y_t */
     dmm__out *nxt;   /* per neuron: its output being computed */
     dmm__dense *din; /* per neuron: its dense input this cycle */
