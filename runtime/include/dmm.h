@@ -90,7 +90,7 @@ unsigned dmm_net_threads(const dmm_net *net);
  * (the text a\/b/c is the two labels "a/b" and "c"). Parse s (len bytes) into
  * at most max interned labels, *n of them; no part may be empty. DMM_E_INVAL
  * (with a message in err, path "") on a bad escape, an empty part or too
- * many parts.
+ * many parts; a bad path interns none of its parts.
  */
 int dmm_path_parse(vv_ctx *vc, const char *s, size_t len, vv_label *out,
                    size_t max, size_t *n, dmm_error *err);

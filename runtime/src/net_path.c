@@ -1,16 +1,27 @@
 // SPDX-License-Identifier: MIT
 /*
- * Path lookup without interning: the same text form as dmm_path_parse
- * (labels joined by '/', a backslash escaping '/' or a backslash), checked
- * by the same rules, but labels are only found, never added. For readers
- * of outside input that must not grow the context's label table.
+ * Paths written as text (labels joined by '/', a backslash escaping '/' or a
+ * backslash): parsing with interning (for writers: links, edits, feeds),
+ * lookup without it (for readers of outside input, which must not grow the
+ * context's label table), and writing. One scanner holds the syntax rules,
+ * so the two readers cannot disagree on what a path is.
  */
+#include <stdbool.h>
 #include <stdlib.h>
 
 #include "dmm.h"
 
-int dmm_path_lookup(vv_ctx *vc, const char *s, size_t len, vv_label *out,
-                    size_t max, size_t *n, dmm_error *err)
+enum scan_mode {
+    SCAN_CHECK,  /* syntax only: nothing is looked up or interned */
+    SCAN_FIND,   /* labels found, never added */
+    SCAN_INTERN, /* labels interned */
+};
+
+/* Scan s (len bytes) into at most max labels. SCAN_FIND returns
+ * DMM_E_NOTFOUND, after checking the whole syntax, when some label was never
+ * interned. */
+static int path_scan(vv_ctx *vc, const char *s, size_t len, enum scan_mode mode,
+                     vv_label *out, size_t max, size_t *n, dmm_error *err)
 {
     char *part = malloc(len + 1);
     if (!part)
@@ -29,8 +40,12 @@ int dmm_path_lookup(vv_ctx *vc, const char *s, size_t len, vv_label *out,
                                    "too many parts in path \"%.*s\" (at "
                                    "most %zu)",
                                    (int)len, s, max);
-            else if (vv_label_find(vc, part, plen, &out[count]) < 0)
-                missing = true; /* the syntax is still checked to the end */
+            else if (mode == SCAN_FIND)
+                missing |= vv_label_find(vc, part, plen, &out[count]) < 0;
+            else if (mode == SCAN_INTERN &&
+                     (rc = vv_intern(vc, part, plen, &out[count])))
+                dmm_error_set(err, rc, "", "bad label in path: %s",
+                              dmm_strerror(rc));
             count++;
             plen = 0;
         } else if (s[k] == '\\') {
@@ -53,4 +68,40 @@ int dmm_path_lookup(vv_ctx *vc, const char *s, size_t len, vv_label *out,
         return rc;
     *n = count;
     return missing ? DMM_E_NOTFOUND : 0;
+}
+
+int dmm_path_parse(vv_ctx *vc, const char *s, size_t len, vv_label *out,
+                   size_t max, size_t *n, dmm_error *err)
+{
+    /* Check the syntax first, so a bad path interns none of its parts. */
+    int rc = path_scan(vc, s, len, SCAN_CHECK, out, max, n, err);
+    return rc ? rc : path_scan(vc, s, len, SCAN_INTERN, out, max, n, err);
+}
+
+int dmm_path_lookup(vv_ctx *vc, const char *s, size_t len, vv_label *out,
+                    size_t max, size_t *n, dmm_error *err)
+{
+    return path_scan(vc, s, len, SCAN_FIND, out, max, n, err);
+}
+
+int dmm_path_write(const vv_ctx *vc, const vv_label *path, size_t n, vv_buf *b)
+{
+    int rc = 0;
+    for (size_t k = 0; k < n && !rc; k++) {
+        size_t len;
+        const char *s = vv_label_str(vc, path[k], &len);
+        if (k > 0)
+            rc = vv_buf_append(b, "/", 1);
+        size_t start = 0;
+        for (size_t j = 0; j < len && !rc; j++) {
+            if (s[j] == '/' || s[j] == '\\') {
+                if (!(rc = vv_buf_append(b, s + start, j - start)))
+                    rc = vv_buf_append(b, "\\", 1);
+                start = j;
+            }
+        }
+        if (!rc)
+            rc = vv_buf_append(b, s + start, len - start);
+    }
+    return rc;
 }
