@@ -521,6 +521,20 @@ vv dmm__w(const dmm_net *net)
     return dmm__matrix_of(net, net->y);
 }
 
+/* No infinity or NaN in x[0..m)? Without a branch per value, so that the
+ * loop vectorizes: an exponent of all ones plus one carries into bit 63. */
+static bool all_finite(const double *x, size_t m)
+{
+    const uint64_t exp = UINT64_C(0x7ff0000000000000);
+    uint64_t bad = 0;
+    for (size_t i = 0; i < m; i++) {
+        uint64_t b;
+        memcpy(&b, &x[i], sizeof b);
+        bad |= (b & exp) + (UINT64_C(1) << 52);
+    }
+    return !(bad >> 63);
+}
+
 /* Give up on the dense path for this neuron this cycle. */
 #define GIVE_UP 1
 
@@ -583,7 +597,7 @@ static int dense_input(dmm_net *net, size_t k)
             continue;
         }
         size_t m = s->n;
-        memset(buf, 0, m * sizeof *buf);
+        bool first = true; /* w·x, not 0 + w·x: they differ in -0 only */
         for (uint32_t t = 0; t < r->nterms; t++) {
             const dmm__shape *ps = phot[r->port[t]].shape;
             if (ps != s) {
@@ -592,23 +606,19 @@ static int dense_input(dmm_net *net, size_t k)
                 continue;
             }
             const double w = r->w[t], *x = pval[r->port[t]].x;
-            for (size_t i = 0; i < m; i++)
-                buf[i] += w * x[i];
+            if (first)
+                for (size_t i = 0; i < m; i++)
+                    buf[i] = w * x[i];
+            else
+                for (size_t i = 0; i < m; i++)
+                    buf[i] += w * x[i];
+            first = false;
         }
-        for (size_t i = 0; i < m; i++)
-            if (!isfinite(buf[i]))
-                return GIVE_UP;
+        if (!all_finite(buf, m))
+            return GIVE_UP;
         buf += m;
     }
     return 0;
-}
-
-static bool all_finite(const double *x, size_t m)
-{
-    for (size_t i = 0; i < m; i++)
-        if (!isfinite(x[i]))
-            return false;
-    return true;
 }
 
 /* Fire neuron k's dense form from din[k] into nxt[k]: 0, GIVE_UP or
@@ -799,8 +809,10 @@ static void down_task(dmm_net *net, unsigned worker, size_t lo, size_t hi,
     for (size_t k = lo; k < hi; k++) {
         dmm__slot *s = &net->slots[k];
         if (net->cw.neu[k].dense_ok) {
-            /* Any failure here (no memory included): the general path. */
-            if (dense_input(net, k))
+            /* A dense neuron's input depends on Y_{t-1} only, so it fires
+             * here, its input still in cache. Any failure (no memory
+             * included): the general path, in redo_slots. */
+            if (dense_input(net, k) || dense_fire(net, k))
                 s->redo = cw->fail[worker].redo = true;
             else
                 s->dense = true;
@@ -939,18 +951,15 @@ static int fire_slot(dmm_net *net, size_t k, uint64_t *rng, dmm_error *err)
     return 0;
 }
 
-/* Fire slots [lo, hi): dense ones on arrays (a failure there is left to
- * redo_slots), the others with rng, stopping at the first failure. */
+/* Fire the general slots of [lo, hi) with rng, stopping at the first
+ * failure (dense ones fired in the down movement). */
 static void up_range(dmm_net *net, size_t lo, size_t hi, uint64_t *rng,
                      failure *f)
 {
     for (size_t k = lo; k < hi; k++) {
         dmm__slot *s = &net->slots[k];
-        if (s->dense) {
-            if (dense_fire(net, k))
-                s->redo = f->redo = true;
-            continue;
-        }
+        if (s->dense)
+            continue; /* fired in the down movement */
         int rc = fire_slot(net, k, rng, &f->err);
         if (rc) {
             record(f, rc, k);
