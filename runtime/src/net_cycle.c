@@ -144,6 +144,37 @@ static int gather(dmm_net *net, size_t n, const dmm__neuron *neu,
     return vv_from_pairs(net->vc, 0, ntypes, types, tvals, out);
 }
 
+/* The first failure of each worker; the cycle reports the lowest index, the
+ * one a single thread would have stopped at. */
+typedef struct failure {
+    int rc;
+    size_t at;
+    uint64_t rng[4]; /* the worker's copy of the random state */
+    bool redo;       /* some slot of this worker's gave up the dense path */
+    dmm_error err;
+} failure;
+
+typedef struct cycle_work {
+    failure *fail; /* one per worker */
+} cycle_work;
+
+/* Each worker records one failure at most: its error is cleared here, once
+ * per movement, not per neuron (a dmm_error is over a kilobyte). */
+static void work_reset(cycle_work *w, unsigned n)
+{
+    for (unsigned k = 0; k < n; k++) {
+        w->fail[k].rc = 0;
+        w->fail[k].redo = false;
+        dmm_error_clear(&w->fail[k].err);
+    }
+}
+
+static void record(failure *f, int rc, size_t k)
+{
+    f->rc = rc;
+    f->at = k;
+}
+
 /* ---- dense ports ----------------------------------------------------------
  *
  * Most streams in a running network are a bare number or a flat map of
@@ -351,7 +382,7 @@ static int dense_vv(vv_ctx *vc, const dmm__dense *d, vv *out)
 /* A port's value from a V-value v (borrowed from Y_t): a bare number is
  * dense at once; a flat map is converted when a dense row reads it. */
 static int pval_set_vv(dmm__compiled *cw, const dmm__port *q, dmm__pval *pv,
-                       vv v, dmm__scratch *sc)
+                       vv v, dmm__scratch *sc, bool *defer)
 {
     pv->v = v;
     pv->vv_ok = true;
@@ -363,9 +394,7 @@ static int pval_set_vv(dmm__compiled *cw, const dmm__port *q, dmm__pval *pv,
         return 0;
     }
     if (!v.map) {
-        if (!cw->shapes.scalar &&
-            !(cw->shapes.scalar = shape_intern(&cw->shapes, NULL, 0)))
-            return DMM_E_NOMEM;
+        assert(cw->shapes.scalar);
         pv->dense = true;
         pv->shape = cw->shapes.scalar;
         pv->x = &pv->v.num;
@@ -373,6 +402,10 @@ static int pval_set_vv(dmm__compiled *cw, const dmm__port *q, dmm__pval *pv,
     }
     if (!q->dreader || v.num != 0.0)
         return 0;
+    if (defer) { /* interning is for one thread: later, in ports_fill */
+        pv->conv = *defer = true;
+        return 0;
+    }
     size_t n = vv_nchildren(v);
     if (n > UINT32_MAX)
         return 0;
@@ -411,60 +444,98 @@ static int port_vv(dmm_net *net, uint32_t p);
 /* The shape of ports that hold a V-value only (never interned). */
 static const dmm__shape not_dense;
 
-/* Each port's value in Y_t for this cycle (serial); ports read by general
- * neurons as V-values. */
-static int ports_fill(dmm_net *net)
+static void phot_set(dmm__compiled *cw, size_t p)
 {
+    const dmm__pval *pv = &cw->pval[p];
+    dmm__phot *h = &cw->phot[p];
+    h->shape = pv->dense ? pv->shape : &not_dense;
+    h->num = pv->dense && pv->shape && !pv->shape->n ? pv->x[0] : 0.0;
+}
+
+/* Ports [lo, hi): their values in Y_t, as V-values too for the ports that
+ * general neurons read. Flat maps to convert are left to ports_fill. */
+static void ports_task(dmm_net *net, unsigned worker, size_t lo, size_t hi,
+                       void *ud)
+{
+    failure *f = &((cycle_work *)ud)->fail[worker];
     dmm__compiled *cw = &net->cw;
-    for (size_t p = 0; p < cw->nports; p++) {
+    dmm__scratch *sc = dmm__scratch_of(net, worker);
+    for (size_t p = lo; p < hi; p++) {
         const dmm__port *q = &cw->ports[p];
         dmm__pval *pv = &cw->pval[p];
         if (pv->own)
             vfree(net->vc, pv->v);
-        pv->own = false;
-        int rc;
+        pv->own = pv->conv = false;
+        int rc = 0;
         if (!cw->out_valid) {
             vv_label path[3] = {q->g, q->ng, q->o};
-            rc = pval_set_vv(cw, q, pv, vv_get(net->y, path, 3), &net->s0);
+            rc = pval_set_vv(cw, q, pv, vv_get(net->y, path, 3), sc, &f->redo);
         } else if (q->src < 0) {
-            rc = pval_set_vv(cw, q, pv, VV_ZERO, &net->s0);
+            rc = pval_set_vv(cw, q, pv, VV_ZERO, sc, &f->redo);
         } else if (!cw->cur[q->src].dense) {
-            rc = pval_set_vv(cw, q, pv, vv_child(cw->cur[q->src].v, q->o),
-                             &net->s0);
+            rc = pval_set_vv(cw, q, pv, vv_child(cw->cur[q->src].v, q->o), sc,
+                             &f->redo);
         } else {
             const dmm__dense *d = &cw->cur[q->src].d;
-            size_t lo = 0, hi = d->n;
-            while (lo < hi) {
-                size_t mid = (lo + hi) / 2;
+            size_t a = 0, b = d->n;
+            while (a < b) {
+                size_t mid = (a + b) / 2;
                 if (d->label[mid] < q->o)
-                    lo = mid + 1;
+                    a = mid + 1;
                 else
-                    hi = mid;
+                    b = mid;
             }
-            rc = 0;
-            *pv = (dmm__pval){.v = VV_ZERO,
-                              .vv_ok = true,
-                              .dense = true,
-                              .buf = pv->buf,
-                              .cap = pv->cap};
-            if (lo < d->n && d->label[lo] == q->o && d->shape[lo]) {
+            pv->v = VV_ZERO;
+            pv->vv_ok = pv->dense = true;
+            pv->shape = NULL;
+            pv->x = NULL;
+            if (a < d->n && d->label[a] == q->o && d->shape[a]) {
                 pv->vv_ok = false;
-                pv->shape = d->shape[lo];
-                pv->x = d->x[lo];
+                pv->shape = d->shape[a];
+                pv->x = d->x[a];
             }
         }
         if (!rc && q->greader && !pv->vv_ok)
             rc = port_vv(net, (uint32_t)p);
-        dmm__phot *h = &cw->phot[p];
-        h->shape = pv->dense ? pv->shape : &not_dense;
-        h->num = pv->dense && pv->shape && !pv->shape->n ? pv->x[0] : 0.0;
+        phot_set(cw, p);
+        if (rc) {
+            record(f, rc, p);
+            return;
+        }
+    }
+}
+
+/* Each port's value in Y_t for this cycle, on net->threads threads; the
+ * flat maps of general neurons that dense rows read are converted here, on
+ * the calling thread (the shapes they intern). */
+static int ports_fill(dmm_net *net, cycle_work *work)
+{
+    dmm__compiled *cw = &net->cw;
+    if (!cw->shapes.scalar &&
+        !(cw->shapes.scalar = shape_intern(&cw->shapes, NULL, 0)))
+        return DMM_E_NOMEM;
+    work_reset(work, net->threads);
+    dmm__parallel(net, cw->nports, ports_task, work);
+    bool conv = false;
+    for (unsigned k = 0; k < net->threads; k++) {
+        if (work->fail[k].rc)
+            return work->fail[k].rc;
+        conv |= work->fail[k].redo;
+    }
+    for (size_t p = 0; conv && p < cw->nports; p++) {
+        dmm__pval *pv = &cw->pval[p];
+        if (!pv->conv)
+            continue;
+        pv->conv = false;
+        int rc = pval_set_vv(cw, &cw->ports[p], pv, pv->v, &net->s0, NULL);
         if (rc)
             return rc;
+        phot_set(cw, p);
     }
     return 0;
 }
 
-/* Port p as a V-value (serial phases only). */
+/* Port p as a V-value. */
 static int port_vv(dmm_net *net, uint32_t p)
 {
     dmm__pval *pv = &net->cw.pval[p];
@@ -748,31 +819,6 @@ static int neuron_input(dmm_net *net, size_t k, dmm__scratch *sc,
     return 0;
 }
 
-/* The first failure of each worker; the cycle reports the lowest index, the
- * one a single thread would have stopped at. */
-typedef struct failure {
-    int rc;
-    size_t at;
-    uint64_t rng[4]; /* the worker's copy of the random state */
-    bool redo;       /* some slot of this worker's gave up the dense path */
-    dmm_error err;
-} failure;
-
-typedef struct cycle_work {
-    failure *fail; /* one per worker */
-} cycle_work;
-
-/* Each worker records one failure at most: its error is cleared here, once
- * per movement, not per neuron (a dmm_error is over a kilobyte). */
-static void work_reset(cycle_work *w, unsigned n)
-{
-    for (unsigned k = 0; k < n; k++) {
-        w->fail[k].rc = 0;
-        w->fail[k].redo = false;
-        dmm_error_clear(&w->fail[k].err);
-    }
-}
-
 /* What a neuron function may read of its fresh error record: the same as
  * after dmm_error_clear, without writing all of it for every firing. */
 static void error_reset(dmm_error *e)
@@ -795,20 +841,22 @@ static int work_failure(const cycle_work *w, unsigned n, dmm_error *err)
     return first->rc;
 }
 
-static void record(failure *f, int rc, size_t k)
-{
-    f->rc = rc;
-    f->at = k;
-}
-
 static void down_task(dmm_net *net, unsigned worker, size_t lo, size_t hi,
                       void *ud)
 {
     cycle_work *cw = ud;
     dmm__scratch *sc = dmm__scratch_of(net, worker);
+    const dmm__neuron *neu = net->cw.neu;
+    for (size_t k = lo; k < hi; k++)
+        net->slots[k] = (dmm__slot){.type = neu[k].type,
+                                    .name = neu[k].name,
+                                    .info = neu[k].info,
+                                    .input = VV_ZERO,
+                                    .output = VV_ZERO,
+                                    .new_state = VV_ZERO};
     for (size_t k = lo; k < hi; k++) {
         dmm__slot *s = &net->slots[k];
-        if (net->cw.neu[k].dense_ok) {
+        if (neu[k].dense_ok) {
             /* A dense neuron's input depends on Y_{t-1} only, so it fires
              * here, its input still in cache. Any failure (no memory
              * included): the general path, in redo_slots. */
@@ -891,16 +939,9 @@ static int down_movement(dmm_net *net, cycle_work *work, dmm_error *err)
         net->slots = sl;
         net->slots_cap = cw->nneu;
     }
-    for (size_t k = 0; k < cw->nneu; k++)
-        net->slots[k] = (dmm__slot){.type = cw->neu[k].type,
-                                    .name = cw->neu[k].name,
-                                    .info = cw->neu[k].info,
-                                    .input = VV_ZERO,
-                                    .output = VV_ZERO,
-                                    .new_state = VV_ZERO};
-    net->nslots = cw->nneu;
-    if ((rc = ports_fill(net)))
+    if ((rc = ports_fill(net, work)))
         return dmm_error_set(err, rc, "", "%s", dmm_strerror(rc));
+    net->nslots = cw->nneu; /* each worker clears its slots first */
     work_reset(work, net->threads);
     dmm__parallel(net, cw->nneu, down_task, work);
     redo_slots(net, work, false, NULL);

@@ -97,6 +97,7 @@ typedef struct dmm__pval {
     const dmm__shape *shape; /* dense form when dense; NULL there: zero */
     const double *x;
     bool vv_ok, dense, own;
+    bool conv;   /* a flat map left to convert on the calling thread */
     double *buf; /* conversion of a flat map */
     size_t cap;
 } dmm__pval;
