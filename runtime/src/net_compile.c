@@ -244,7 +244,8 @@ static int row_build(dmm__compiled *cw, vv_label input, vv row, dmm__row *r)
 static void neuron_mark(const dmm_net *net, dmm__compiled *cw, dmm__neuron *n)
 {
     const dmm_neuron_type *d = n->info->desc;
-    bool ok = d->dense && !d->stateful && n->type != net->input_type &&
+    bool ok = d->dense && !d->stateful && !n->info->n_params &&
+              n->type != net->input_type &&
               !(n->type == net->self[0] && n->name == net->self[1]) &&
               (!d->inputs || n->info->n_outputs == 1);
     for (size_t j = 0; j < n->nrows; j++) {
