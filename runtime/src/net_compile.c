@@ -39,10 +39,14 @@ static void neuron_free_rows(dmm__neuron *n)
 
 void dmm__dense_free(dmm__dense *d)
 {
-    free(d->label);
-    free(d->shape);
-    free(d->x);
-    free(d->buf);
+    if (d->label != &d->label1)
+        free(d->label);
+    if (d->shape != &d->shape1)
+        free(d->shape);
+    if (d->x != &d->x1)
+        free(d->x);
+    if (d->buf != d->buf1)
+        free(d->buf);
     *d = (dmm__dense){0};
 }
 

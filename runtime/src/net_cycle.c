@@ -286,30 +286,66 @@ static void shapes_collect(dmm__compiled *cw)
     sh->gc_at = 2 * live + 64;
 }
 
+/* p (with room for n entries of size sz, inline when it is the struct's
+ * own one-entry room) grown to cap entries, the n kept. */
+static void *grow_array(void *p, bool inl, size_t n, size_t cap, size_t sz)
+{
+    if (!inl)
+        return realloc(p, cap * sz);
+    void *q = malloc(cap * sz);
+    if (q && n)
+        memcpy(q, p, n * sz);
+    return q;
+}
+
 static int dense_grow(dmm__dense *d, uint32_t n, size_t len)
 {
     if (n > d->cap) {
-        uint32_t cap = d->cap ? d->cap : 4;
-        while (cap < n)
-            cap *= 2;
-        vv_label *l = realloc(d->label, cap * sizeof *l);
-        if (l)
+        if (d->cap == 0 && n == 1) {
+            d->label = &d->label1;
+            d->shape = &d->shape1;
+            d->x = &d->x1;
+            d->cap = 1;
+        } else {
+            uint32_t cap = d->cap > 1 ? d->cap : 2;
+            while (cap < n)
+                cap *= 2;
+            vv_label *l = grow_array(d->label, d->label == &d->label1, d->cap,
+                                     cap, sizeof *l);
+            const dmm__shape **s =
+                l ? grow_array((void *)d->shape, d->shape == &d->shape1, d->cap,
+                               cap, sizeof *s)
+                  : NULL;
+            const double **x = s ? grow_array((void *)d->x, d->x == &d->x1,
+                                              d->cap, cap, sizeof *x)
+                                 : NULL;
+            if (!x) { /* give back what grew; the old arrays still hold */
+                if (s && d->shape == &d->shape1)
+                    free((void *)s);
+                else if (s)
+                    d->shape = s;
+                if (l && d->label == &d->label1)
+                    free(l);
+                else if (l)
+                    d->label = l;
+                return DMM_E_NOMEM;
+            }
             d->label = l;
-        const dmm__shape **s = realloc(d->shape, cap * sizeof *s);
-        if (s)
             d->shape = s;
-        const double **x = realloc(d->x, cap * sizeof *x);
-        if (x)
             d->x = x;
-        if (!l || !s || !x)
-            return DMM_E_NOMEM;
-        d->cap = cap;
+            d->cap = cap;
+        }
     }
     if (len > d->bufcap) {
-        size_t cap = d->bufcap ? d->bufcap : 4;
+        if (d->bufcap == 0 && len <= 2) {
+            d->buf = d->buf1;
+            d->bufcap = 2;
+            return 0;
+        }
+        size_t cap = d->bufcap > 2 ? d->bufcap : 4;
         while (cap < len)
             cap *= 2;
-        double *b = realloc(d->buf, cap * sizeof *b);
+        double *b = grow_array(d->buf, d->buf == d->buf1, 0, cap, sizeof *b);
         if (!b)
             return DMM_E_NOMEM;
         d->buf = b;

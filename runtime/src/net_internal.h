@@ -73,6 +73,12 @@ typedef struct dmm__dense {
     const double **x;
     double *buf;
     size_t bufcap;
+    /* Room for one stream of up to two values, which most neurons need: the
+     * arrays above point here until they grow (the struct never moves). */
+    vv_label label1;
+    const dmm__shape *shape1;
+    const double *x1;
+    double buf1[2];
 } dmm__dense;
 
 /* One neuron's output in Y: a V-value, or dense streams (with the V-value
