@@ -20,18 +20,9 @@ static bool same(vv a, vv b)
     return a.map == b.map && a.num == b.num;
 }
 
-static void row_free(dmm__row *r)
-{
-    free(r->w); /* the block holds port too */
-    r->port = NULL;
-    r->w = NULL;
-    r->nterms = 0;
-}
-
+/* A neuron's rows and their terms are one block (rows[] first). */
 static void neuron_free_rows(dmm__neuron *n)
 {
-    for (size_t k = 0; k < n->nrows; k++)
-        row_free(&n->rows[k]);
     free(n->rows);
     n->rows = NULL;
     n->nrows = 0;
@@ -204,20 +195,24 @@ static bool row_is_flat(vv row, size_t *nterms)
     return n <= UINT32_MAX;
 }
 
-static int row_build(dmm__compiled *cw, vv_label input, vv row, dmm__row *r)
+/* Room for a fast row of n terms in its neuron's block: the weights, then
+ * the port indices, padded so that the next row's weights stay aligned. */
+static size_t terms_size(size_t n)
+{
+    return n * sizeof(double) + (n * sizeof(uint32_t) + 7) / 8 * 8;
+}
+
+/* Row r from row; a fast row of n terms takes its arrays at mem. */
+static int row_build(dmm__compiled *cw, vv_label input, vv row, bool fast,
+                     size_t n, char *mem, dmm__row *r)
 {
     *r = (dmm__row){.input = input, .row = row};
-    size_t n;
-    if (!row_is_flat(row, &n))
+    if (!fast)
         return 0;
     r->fast = true;
     if (n == 0)
         return 0;
-    /* One block: the weights, then the port indices. */
-    void *block = malloc(n * (sizeof(double) + sizeof(uint32_t)));
-    if (!block)
-        return DMM_E_NOMEM;
-    r->w = block;
+    r->w = (double *)mem;
     r->port = (uint32_t *)(r->w + n);
     vv_iter ig, in, io;
     vv_label g, ng, o;
@@ -231,7 +226,6 @@ static int row_build(dmm__compiled *cw, vv_label input, vv row, dmm__row *r)
             while (vv_iter_next(&io, &o, &x)) {
                 int rc = port_get(cw, g, ng, o, &r->port[k]);
                 if (rc) {
-                    free(block);
                     *r = (dmm__row){.input = input, .row = row};
                     return rc;
                 }
@@ -280,16 +274,26 @@ static int neuron_build(const dmm_net *net, dmm__compiled *cw, dmm__neuron *n,
         neuron_mark(net, cw, n);
         return 0;
     }
-    n->rows = calloc(m, sizeof *n->rows);
-    if (!n->rows)
-        return DMM_E_NOMEM;
     vv_iter it;
     vv_label i;
     vv row;
+    size_t size = m * sizeof *n->rows, nt;
+    vv_iter_init(&it, wn);
+    while (vv_iter_next(&it, &i, &row))
+        if (row_is_flat(row, &nt))
+            size += terms_size(nt);
+    char *block = calloc(1, size);
+    if (!block)
+        return DMM_E_NOMEM;
+    n->rows = (dmm__row *)block;
+    char *mem = block + m * sizeof *n->rows;
     vv_iter_init(&it, wn);
     while (vv_iter_next(&it, &i, &row)) {
-        if ((rc = row_build(cw, i, row, &n->rows[n->nrows])))
+        bool fast = row_is_flat(row, &nt);
+        if ((rc = row_build(cw, i, row, fast, nt, mem, &n->rows[n->nrows])))
             return rc;
+        if (fast)
+            mem += terms_size(nt);
         n->nrows++;
     }
     neuron_mark(net, cw, n);
