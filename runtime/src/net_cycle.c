@@ -1151,25 +1151,28 @@ int dmm_net_step(dmm_net *net, dmm_error *err)
         slots_clear(net);
         return rc;
     }
-    /* Commit. */
-    for (size_t k = 0; k < net->nslots; k++) {
-        dmm__queue *q = net->slots[k].queue;
-        if (!q)
-            continue;
-        vv_free(net->vc, q->items[q->head++]);
-        if (q->head == q->len)
-            q->head = q->len = 0;
-    }
+    /* Commit: pop what input neurons emitted, drop Y_t's outputs, free the
+     * slots (one pass). */
     dmm__out *t = cw->cur;
     cw->cur = cw->nxt;
     cw->nxt = t;
     for (size_t k = 0; k < net->nslots; k++) {
-        vfree(net->vc, cw->nxt[k].v);
-        cw->nxt[k].v = VV_ZERO;
+        dmm__slot *s = &net->slots[k];
+        dmm__queue *q = s->queue;
+        if (q) {
+            vv_free(net->vc, q->items[q->head++]);
+            if (q->head == q->len)
+                q->head = q->len = 0;
+        }
+        vfree(net->vc, t[k].v);
+        t[k].v = VV_ZERO;
+        vfree(net->vc, s->input);
+        vfree(net->vc, s->output);
+        vfree(net->vc, s->new_state);
     }
+    net->nslots = 0;
     cw->out_valid = true;
     shapes_collect(cw);
-    slots_clear(net);
     vv_free(net->vc, net->y);
     vv_free(net->vc, net->states);
     net->y = y;
