@@ -31,7 +31,10 @@ void dmm_net_free(dmm_net *net);
 int dmm_net_step(dmm_net *net, dmm_error *err);
 /* t: the number of cycles run, so outputs are Y_t. */
 uint64_t dmm_net_step_count(const dmm_net *net);
-/* borrowed: Y_t, Self included. */
+/* borrowed: Y_t, Self included (valid until the next step, edit or free).
+ * The tree may be built here, from the neurons' outputs; when the host read
+ * Y before the last step, that step built it already. Out of memory while
+ * building it here aborts, since this call cannot report it. */
 vv dmm_net_outputs(const dmm_net *net);
 /* borrowed: W_t. */
 vv dmm_net_matrix(const dmm_net *net);
