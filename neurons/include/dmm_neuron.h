@@ -50,8 +50,9 @@ typedef int (*dmm_neuron_fn)(dmm_fire *f);
  * like the input. Fixed inputs with one output: called once with nin the
  * number of inputs, in[k] NULL when input k is zero. out[i] must be the leaf
  * fn would give at i (0.0 for absent), and inputs all absent at i must give
- * 0.0. Returns 0 or a DMM_E_* code; on a code, or a non-finite out, the
- * engine calls fn instead (which says what went wrong).
+ * 0.0. Inputs are finite. Returns 0, or a DMM_E_* code — DMM_E_NONFINITE
+ * whenever a value of out is not finite (debug builds assert it) — and on a
+ * code the engine calls fn instead, which says what went wrong.
  */
 typedef int (*dmm_dense_fn)(const double *const *in, size_t nin, double *out,
                             size_t len);

@@ -38,12 +38,20 @@ static int dense_accum(const double *const *in, size_t nin, double *out,
                        size_t len)
 {
     const double *a = in[0], *b = in[1];
-    if (a && b)
-        for (size_t i = 0; i < len; i++)
-            out[i] = a[i] + b[i];
-    else
+    if (!a || !b) {
         memcpy(out, a ? a : b, len * sizeof *out);
-    return 0;
+        return 0;
+    }
+    /* Finite sums only; tested without a branch per value (an exponent of
+     * all ones plus one carries into bit 63), so the loop vectorizes. */
+    uint64_t bad = 0;
+    for (size_t i = 0; i < len; i++) {
+        out[i] = a[i] + b[i];
+        uint64_t bits;
+        memcpy(&bits, &out[i], sizeof bits);
+        bad |= (bits & UINT64_C(0x7ff0000000000000)) + (UINT64_C(1) << 52);
+    }
+    return bad >> 63 ? DMM_E_NONFINITE : 0;
 }
 
 static int dense_identity(const double *const *in, size_t nin, double *out,

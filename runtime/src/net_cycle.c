@@ -628,19 +628,25 @@ vv dmm__w(const dmm_net *net)
     return dmm__matrix_of(net, net->y);
 }
 
-/* No infinity or NaN in x[0..m)? Without a branch per value, so that the
- * loop vectorizes: an exponent of all ones plus one carries into bit 63. */
+/* Non-finite test without a branch per value, so that loops using it
+ * vectorize: OR this over the values, and bit 63 is set iff one of them is
+ * an infinity or NaN (an exponent of all ones plus one carries into it). */
+static inline uint64_t nonfinite_bits(double x)
+{
+    uint64_t b;
+    memcpy(&b, &x, sizeof b);
+    return (b & UINT64_C(0x7ff0000000000000)) + (UINT64_C(1) << 52);
+}
+
+#ifndef NDEBUG
 static bool all_finite(const double *x, size_t m)
 {
-    const uint64_t exp = UINT64_C(0x7ff0000000000000);
     uint64_t bad = 0;
-    for (size_t i = 0; i < m; i++) {
-        uint64_t b;
-        memcpy(&b, &x[i], sizeof b);
-        bad |= (b & exp) + (UINT64_C(1) << 52);
-    }
+    for (size_t i = 0; i < m; i++)
+        bad |= nonfinite_bits(x[i]);
     return !(bad >> 63);
 }
+#endif
 
 /* Give up on the dense path for this neuron this cycle. */
 #define GIVE_UP 1
@@ -705,6 +711,10 @@ static int dense_input(dmm_net *net, size_t k)
         }
         size_t m = s->n;
         bool first = true; /* w·x, not 0 + w·x: they differ in -0 only */
+        uint32_t last = r->nterms;
+        while (last > 0 && phot[r->port[last - 1]].shape != s)
+            last--; /* the last term of shape s: it checks the sums */
+        uint64_t bad = 0;
         for (uint32_t t = 0; t < r->nterms; t++) {
             const dmm__shape *ps = phot[r->port[t]].shape;
             if (ps != s) {
@@ -713,15 +723,25 @@ static int dense_input(dmm_net *net, size_t k)
                 continue;
             }
             const double w = r->w[t], *x = pval[r->port[t]].x;
-            if (first)
+            if (first && t + 1 == last)
+                for (size_t i = 0; i < m; i++) {
+                    buf[i] = w * x[i];
+                    bad |= nonfinite_bits(buf[i]);
+                }
+            else if (first)
                 for (size_t i = 0; i < m; i++)
                     buf[i] = w * x[i];
+            else if (t + 1 == last)
+                for (size_t i = 0; i < m; i++) {
+                    buf[i] += w * x[i];
+                    bad |= nonfinite_bits(buf[i]);
+                }
             else
                 for (size_t i = 0; i < m; i++)
                     buf[i] += w * x[i];
             first = false;
         }
-        if (!all_finite(buf, m))
+        if (bad >> 63) /* once non-finite, a sum stays so */
             return GIVE_UP;
         buf += m;
     }
@@ -755,8 +775,9 @@ static int dense_fire(dmm_net *net, size_t k)
                 continue;
             size_t m = dmm__shape_len(in->shape[j]);
             const double *x = in->x[j];
-            if (fn(&x, 1, buf, m) || !all_finite(buf, m))
+            if (fn(&x, 1, buf, m))
                 return GIVE_UP;
+            assert(all_finite(buf, m)); /* dmm_dense_fn's contract */
             o->x[j] = buf;
             buf += m;
         }
@@ -785,8 +806,9 @@ static int dense_fire(dmm_net *net, size_t k)
     o->label[0] = ti->out[0];
     o->shape[0] = s;
     o->x[0] = s ? o->buf : NULL;
-    if (s && (fn(x, nin, o->buf, m) || !all_finite(o->buf, m)))
+    if (s && fn(x, nin, o->buf, m))
         return GIVE_UP;
+    assert(!s || all_finite(o->buf, m)); /* dmm_dense_fn's contract */
     return 0;
 }
 
