@@ -376,12 +376,75 @@ static void test_zeros_vanish(void **state)
     dmm_net_free(d);
 }
 
+/* Y's tree made lazily (a save after cycles nobody read) under an allocator
+ * that fails each allocation in turn: the save reports DMM_E_NOMEM, the
+ * network is as it was (the next save and the next cycle are those of a
+ * twin that never failed), and nothing leaks. */
+static void test_lazy_y_out_of_memory(void **state)
+{
+    (void)state;
+    const char *text =
+        "{\"dmm\": 1, \"matrix\": {}, \"links\": [" SELF
+        "[\"identity/p/a\", \"identity/p/a\", 1],"
+        "[\"tanh/t/a\", \"identity/p/a\", 0.5],"
+        "[\"tanh/t/x\", \"tanh/t/x\", 0.9],"
+        "[\"accum/c/accum\", \"accum/c/single\", 1],"
+        "[\"accum/c/delta\", \"identity/p/a\", 0.25]],"
+        "\"outputs\": {\"identity\": {\"p\": {\"a\": {\"k0\": 1, \"k1\": "
+        "-2}}}, \"tanh\": {\"t\": {\"x\": 0.5}}}}";
+    tu_alloc a = {0};
+    vv_options opt = {.alloc = tu_alloc_fn, .alloc_ud = &a};
+    vv_ctx *vc = vv_ctx_new(&opt);
+    dmm_registry *reg = dmm_registry_new(vc);
+    assert_non_null(reg);
+    assert_int_equal(dmm_registry_add_builtins(reg), 0);
+    world w = {.vc = vc, .dense = reg};
+    dmm_error err;
+    bool hit = true;
+    int failures = 0;
+    for (long k = 1; hit; k++) {
+        dmm_net *net = load(&w, reg, text), *twin = load(&w, reg, text);
+        for (int t = 0; t < 3; t++) {
+            assert_int_equal(dmm_net_step(net, &err), 0);
+            assert_int_equal(dmm_net_step(twin, &err), 0);
+        }
+        vv_buf b = {0};
+        a.fail_at = a.count + k;
+        int rc = dmm_net_save_buf(net, &b);
+        hit = a.count >= a.fail_at;
+        a.fail_at = 0;
+        free(b.data);
+        if (rc) {
+            assert_int_equal(rc, DMM_E_NOMEM);
+            failures++;
+        }
+        char *got = state_of(net), *want = state_of(twin);
+        assert_string_equal(got, want);
+        free(got);
+        free(want);
+        assert_int_equal(dmm_net_step(net, &err), 0);
+        assert_int_equal(dmm_net_step(twin, &err), 0);
+        got = state_of(net);
+        want = state_of(twin);
+        assert_string_equal(got, want);
+        free(got);
+        free(want);
+        dmm_net_free(net);
+        dmm_net_free(twin);
+    }
+    assert_true(failures >= 3); /* the tree's nodes, type maps, Y */
+    dmm_registry_free(reg);
+    vv_ctx_free(vc);
+    assert_int_equal(a.bytes, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dense_equals_general),
         cmocka_unit_test(test_nan_rollback),
         cmocka_unit_test(test_zeros_vanish),
+        cmocka_unit_test(test_lazy_y_out_of_memory),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
