@@ -34,8 +34,13 @@ uint64_t dmm_net_step_count(const dmm_net *net);
 /* borrowed: Y_t, Self included (valid until the next step, edit or free).
  * The tree may be built here, from the neurons' outputs; when the host read
  * Y before the last step, that step built it already. Out of memory while
- * building it here aborts, since this call cannot report it. */
+ * building it here aborts, since this call cannot report it: programs that
+ * must survive that call dmm_net_outputs_build first. */
 vv dmm_net_outputs(const dmm_net *net);
+/* Build Y_t's tree now if it is not built, so that dmm_net_outputs returns
+ * it without allocating until the next step or edit. DMM_E_NOMEM (err says
+ * so) leaves the network as it was; the call can be repeated. */
+int dmm_net_outputs_build(dmm_net *net, dmm_error *err);
 /* borrowed: W_t. */
 vv dmm_net_matrix(const dmm_net *net);
 

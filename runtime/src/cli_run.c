@@ -26,7 +26,7 @@ typedef struct run_opts {
     bool trace;
     bool stats;
     bool help;
-    int max_depth; /* 0: the library's default */
+    int max_depth;    /* 0: the library's default */
     uint64_t threads; /* 0: not given (one thread) */
 } run_opts;
 
@@ -142,8 +142,7 @@ static int parse_run_args(int argc, char **argv, run_opts *o)
         } else if ((m = opt_value(argc, argv, &i, "--threads", &v)) != 0) {
             if (m < 0)
                 return dmm__usage_error(cmd, "--threads needs a value");
-            if (!parse_u64(v, &o->threads) || o->threads < 1 ||
-                o->threads > 64)
+            if (!parse_u64(v, &o->threads) || o->threads < 1 || o->threads > 64)
                 return dmm__usage_error(cmd,
                                         "--threads: expected an integer from "
                                         "1 to 64, got \"%s\"",
@@ -173,10 +172,12 @@ static double now_seconds(void)
 }
 
 /* One output line: {"step": t, "outputs": Y_t}. */
-static int print_line(const dmm_net *net, vv_ctx *vc, vv_buf *b)
+static int print_line(dmm_net *net, vv_ctx *vc, vv_buf *b)
 {
     b->len = 0;
-    int rc = vv_buf_printf(b, "{\"step\": %llu, \"outputs\": ",
+    int rc = dmm_net_outputs_build(net, NULL);
+    if (rc == 0)
+        rc = vv_buf_printf(b, "{\"step\": %llu, \"outputs\": ",
                            (unsigned long long)dmm_net_step_count(net));
     if (rc == 0)
         rc = vv_write(vc, dmm_net_outputs(net), b);

@@ -276,13 +276,17 @@ static void get_routes(const host *h, double *p, int (*dist)(int s, int c))
 }
 
 /* What output/<which> shows for each target. */
-static void read_outputs(const host *h, vv_label which, double *out)
+static int read_outputs(host *h, vv_label which, double *out)
 {
+    int rc = dmm_net_outputs_build(h->net, h->err);
+    if (rc)
+        return rc;
     vv y = dmm_net_outputs(h->net);
     for (int c = 0; c < h->ntgt; c++) {
         vv_label p[3] = {h->output, which, h->tgt[c]};
         out[c] = vv_get(y, p, 3).num;
     }
+    return 0;
 }
 
 /* ---- MNIST few-shot ------------------------------------------------------ */
@@ -364,9 +368,10 @@ int dmm__fewshot_network(const char *network_file, const dmm_if_data *train,
             const episode *e = &ep[k - 1];
             if (e->learn < 0) {
                 double score[DMM_IF_CLASSES];
-                read_outputs(&h,
-                             opt->variant & DMM_IF_FIX_SCORE ? h.peak : h.score,
-                             score);
+                if ((rc = read_outputs(
+                         &h, opt->variant & DMM_IF_FIX_SCORE ? h.peak : h.score,
+                         score)))
+                    continue;
                 int p = dmm_if_argmax(score);
                 int truth = dmm_if_class_of_digit(test->labels[e->at]);
                 if (pred)
@@ -459,7 +464,8 @@ int dmm__double_slit_network(const char *network_file, uint64_t seed,
             if (rc || j != DS_READ || learn[k] >= 0)
                 continue;
             double total[DMM_DS_TARGETS], mean[DMM_DS_TARGETS];
-            read_outputs(&h, h.total, total);
+            if ((rc = read_outputs(&h, h.total, total)))
+                continue;
             int best = 0;
             for (int g = 0; g < DMM_DS_TARGETS; g++) {
                 mean[g] = total[g] / DMM_DS_TIMES;

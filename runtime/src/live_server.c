@@ -348,6 +348,10 @@ static vv path_value(vv v, const dmm__live_path *p)
 static void publish(live_server *srv)
 {
     uint64_t t = dmm_net_step_count(srv->net);
+    /* Out of memory making Y: this cycle's events are skipped, not faked;
+     * the next cycle tries again. */
+    if (dmm_net_outputs_build(srv->net, NULL) < 0)
+        return;
     vv y = dmm_net_outputs(srv->net);
     client *next;
     for (client *c = srv->clients; c; c = next) {
@@ -766,6 +770,8 @@ static void process(live_server *srv, client *c, dmm__live_req *q)
         if (!rc)
             rc = append_step(srv, t);
         dmm__live_path_resolve(srv->vc, &q->paths[0]);
+        if (!rc)
+            rc = dmm_net_outputs_build(net, NULL);
         if (!rc)
             rc = append_value(srv, "value",
                               path_value(dmm_net_outputs(net), &q->paths[0]));

@@ -1287,6 +1287,17 @@ vv dmm_net_outputs(const dmm_net *net)
     return net->y;
 }
 
+int dmm_net_outputs_build(dmm_net *net, dmm_error *err)
+{
+    dmm_error_clear(err);
+    net->watched = true;
+    int rc = dmm__y_make(net);
+    if (rc)
+        return dmm_error_set(err, rc, "", "making Y_%llu: %s",
+                             (unsigned long long)net->t, dmm_strerror(rc));
+    return 0;
+}
+
 vv dmm_net_matrix(const dmm_net *net)
 {
     return dmm__w(net);
