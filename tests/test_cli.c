@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <math.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -888,6 +889,66 @@ static int teardown(void **state)
     return 0;
 }
 
+/* `dmm experiment hysteresis`: each mean-field neuron of the bundled sweep
+ * (K = 1.5 and 2) jumps exactly twice, down at -h_c then up at +h_c, in the
+ * first cycle past h_c and within 0.01 of it (issue 6); bad usage exits 2
+ * and a network without mean-field neurons exits 1. */
+static void test_experiment_hysteresis(void **state)
+{
+    cli_env *e = *state;
+    char *net = tu_path("networks/hysteresis.json");
+    proc p;
+    run_dmm(
+        e, &p,
+        (const char *[]){"experiment", "hysteresis", "--network", net, NULL});
+    expect_code(&p, 0);
+    json_error_t jerr;
+    json_t *r = json_loads(p.out, 0, &jerr);
+    assert_non_null(r);
+    json_t *ns = json_object_get(r, "neurons");
+    assert_int_equal(json_array_size(ns), 2);
+    const double ks[2] = {1.5, 2.0};
+    for (size_t i = 0; i < 2; i++) {
+        json_t *n = json_array_get(ns, i);
+        double k = json_real_value(json_object_get(n, "K"));
+        if (json_is_integer(json_object_get(n, "K")))
+            k = (double)json_integer_value(json_object_get(n, "K"));
+        assert_true(k == ks[i]);
+        double hc = json_real_value(json_object_get(n, "h_c"));
+        assert_true(hc > 0.2 && hc < 0.6);
+        json_t *jumps = json_object_get(n, "jumps");
+        assert_int_equal(json_array_size(jumps), 2);
+        for (size_t j = 0; j < 2; j++) {
+            json_t *jp = json_array_get(jumps, j);
+            double h = json_real_value(json_object_get(jp, "h"));
+            double before = json_real_value(json_object_get(jp, "h_before"));
+            assert_true(j == 0 ? h < 0 : h > 0); /* down first, then up */
+            assert_true(fabs(h) >= hc && fabs(h) - hc < 0.01);
+            assert_true(fabs(before) <= hc); /* the first cycle past h_c */
+        }
+    }
+    json_decref(r);
+    proc_free(&p);
+
+    run_dmm(e, &p,
+            (const char *[]){"experiment", "hysteresis", "--seed", "1", NULL});
+    expect_code(&p, 2);
+    proc_free(&p);
+    run_dmm(e, &p,
+            (const char *[]){"experiment", "hysteresis", "--steps", "0", NULL});
+    expect_code(&p, 2);
+    proc_free(&p);
+    char *wave = tu_path("networks/wave.json");
+    run_dmm(e, &p,
+            (const char *[]){"experiment", "hysteresis", "--network", wave,
+                             "--steps", "3", NULL});
+    expect_code(&p, 1);
+    assert_non_null(strstr(p.err, "no mean-field neuron"));
+    proc_free(&p);
+    free(wave);
+    free(net);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -906,6 +967,7 @@ int main(void)
         cmocka_unit_test(test_save_resume),
         cmocka_unit_test(test_help_version_neurons),
         cmocka_unit_test(test_stats_and_depth),
+        cmocka_unit_test(test_experiment_hysteresis),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

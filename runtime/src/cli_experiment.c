@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <math.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,7 @@
 #include "cli.h"
 #include "dmm_idx.h"
 #include "dmm_interference.h"
+#include "dmm_meanfield.h"
 #include "experiment_network.h"
 
 extern char **environ;
@@ -37,6 +39,8 @@ typedef struct xopts {
     const char *name;
     const char *data;
     const char *plot;
+    const char *network_file; /* hysteresis: --network */
+    uint64_t steps;           /* hysteresis: --steps */
     dmm_if_options o;
     int network;
 } xopts;
@@ -83,7 +87,9 @@ static int parse_args(int argc, char **argv, xopts *x)
     static const char *const engine_w[] = {"direct", "network", NULL};
     static const char *const variant_w[] = {"faithful", "corrected", NULL};
     int fewshot = !strcmp(x->name, "mnist-fewshot");
+    int hyst = !strcmp(x->name, "hysteresis");
     x->o = (dmm_if_options){.shots = 5, .seed = 1, .epochs = 1};
+    x->steps = 5000;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         uint64_t n;
@@ -93,7 +99,17 @@ static int parse_args(int argc, char **argv, xopts *x)
             return -1; /* help shown: exit 0 */
         }
         int takes_value = 1;
-        if (!strcmp(a, "--seed"))
+        if (hyst && !strcmp(a, "--steps"))
+            rc = parse_u64(a, v, 1, UINT64_C(100000000), &x->steps);
+        else if (hyst && !strcmp(a, "--network")) {
+            if (!v)
+                rc = dmm__usage_error(CMD, "--network needs a file name");
+            x->network_file = v;
+        } else if (hyst && strcmp(a, "--plot")) {
+            takes_value = 0;
+            rc = dmm__usage_error(CMD, "unknown option \"%s\" for %s", a,
+                                  x->name);
+        } else if (!strcmp(a, "--seed"))
             rc = parse_u64(a, v, 0, UINT64_MAX, &x->o.seed);
         else if (!strcmp(a, "--variant")) {
             rc = parse_word(a, v, variant_w, &w);
@@ -137,33 +153,42 @@ static int parse_args(int argc, char **argv, xopts *x)
 
 /* ---- Plotting ---------------------------------------------------------- */
 
-/* The plotting script: $DMM_PLOT_SCRIPT, else tools/plot_experiment.py
- * found from the working directory or from the executable's build folder. */
-static int find_script(char *out, size_t size)
+/* A plotting script (tools/<name>): $DMM_PLOT_SCRIPT for the experiments'
+ * tools/plot_experiment.py, else found from the working directory or from
+ * the executable's build folder. */
+static int find_script(const char *name, char *out, size_t size)
 {
     const char *env = getenv("DMM_PLOT_SCRIPT");
-    if (env && *env) {
+    if (env && *env && !strcmp(name, "plot_experiment.py")) {
         snprintf(out, size, "%s", env);
         return access(out, R_OK) == 0;
     }
-    return dmm__tree_file("tools/plot_experiment.py", out, size);
+    char rel[64];
+    snprintf(rel, sizeof rel, "tools/%s", name);
+    return dmm__tree_file(rel, out, size);
 }
 
-/* Run the plotting script on a data file; 0 or an exit code. */
-static int run_plot(const char *kind, const char *data_path, const char *png)
+/* Run tools/plot_experiment.py (kind != NULL: its first argument) or the
+ * script named by tool on a data file; 0 or an exit code. */
+static int run_script(const char *tool, const char *kind, const char *data_path,
+                      const char *png)
 {
     char script[PATH_MAX + 64];
-    if (!find_script(script, sizeof script)) {
-        fprintf(stderr,
-                "dmm experiment: cannot find tools/plot_experiment.py (set "
-                "DMM_PLOT_SCRIPT)\n");
+    if (!find_script(tool, script, sizeof script)) {
+        fprintf(stderr, "dmm experiment: cannot find tools/%s%s\n", tool,
+                kind ? " (set DMM_PLOT_SCRIPT)" : "");
         return DMM_EXIT_INPUT;
     }
     const char *py = getenv("DMM_PYTHON");
     if (!py || !*py)
         py = "/usr/bin/python3";
-    char *args[] = {(char *)py,        script,      (char *)kind,
-                    (char *)data_path, (char *)png, NULL};
+    char *args[6] = {(char *)py, script};
+    int na = 2;
+    if (kind)
+        args[na++] = (char *)kind;
+    args[na++] = (char *)data_path;
+    args[na++] = (char *)png;
+    args[na] = NULL;
     pid_t pid;
     int rc = posix_spawn(&pid, py, NULL, NULL, args, environ);
     if (rc) {
@@ -183,6 +208,11 @@ static int run_plot(const char *kind, const char *data_path, const char *png)
         return DMM_EXIT_INPUT;
     }
     return 0;
+}
+
+static int run_plot(const char *kind, const char *data_path, const char *png)
+{
+    return run_script("plot_experiment.py", kind, data_path, png);
 }
 
 /* Open a temporary data file for the plot; path receives its name. */
@@ -481,24 +511,200 @@ static int run_double_slit(const xopts *x)
     return x->plot ? plot_double_slit(x, &m) : 0;
 }
 
+/* ---- hysteresis --------------------------------------------------------- */
+
+/* One mean-field neuron of the hysteresis network, followed cycle by cycle:
+ * a jump is a cycle in which mu changes sign. */
+enum { MAX_TRACKED = 8, MAX_JUMPS = 16 };
+typedef struct mf_track {
+    vv_label name;
+    double k, h, mu; /* the last cycle's */
+    size_t njumps;
+    struct {
+        uint64_t step;
+        double h_before, h;
+    } jump[MAX_JUMPS];
+} mf_track;
+
+/* Follow the mean-field neurons of Y_t; write them as a trace line to plot
+ * (may be NULL) in the form tools/plot_hysteresis.py reads. */
+static int track_step(vv_ctx *vc, vv y, uint64_t t, vv_label mf,
+                      const vv_label out[3], mf_track *tr, size_t *ntr,
+                      FILE *plot)
+{
+    vv_iter it;
+    vv_label name;
+    vv o;
+    vv_iter_init(&it, vv_child(y, mf));
+    if (plot)
+        fputs("{\"outputs\": {\"mean-field\": {", plot);
+    int first = 1;
+    while (vv_iter_next(&it, &name, &o)) {
+        double mu = vv_child(o, out[0]).num, h = vv_child(o, out[1]).num;
+        double k = vv_child(o, out[2]).num;
+        mf_track *m = NULL;
+        for (size_t i = 0; i < *ntr && !m; i++)
+            if (tr[i].name == name)
+                m = &tr[i];
+        if (!m) {
+            if (*ntr == MAX_TRACKED) {
+                fprintf(stderr,
+                        "dmm experiment: more than %d mean-field "
+                        "neurons\n",
+                        MAX_TRACKED);
+                return DMM_EXIT_INPUT;
+            }
+            m = &tr[(*ntr)++];
+            *m = (mf_track){.name = name, .mu = mu, .h = h};
+        } else if ((mu > 0) != (m->mu > 0) && m->njumps < MAX_JUMPS) {
+            m->jump[m->njumps].step = t;
+            m->jump[m->njumps].h_before = m->h;
+            m->jump[m->njumps++].h = h;
+        }
+        m->k = k;
+        m->h = h;
+        m->mu = mu;
+        if (plot) {
+            fprintf(plot,
+                    "%s\"%s\": {\"mu\": %.17g, \"h\": %.17g, \"k\": %.17g}",
+                    first ? "" : ", ", vv_label_str(vc, name, NULL), mu, h, k);
+            first = 0;
+        }
+    }
+    if (plot)
+        fputs("}}}\n", plot);
+    return 0;
+}
+
+/* Run the hysteresis network (spec interference.md §4: a slow sweep of the
+ * field through mean-field neurons) and report where mu jumps against h_c. */
+static int run_hysteresis(const xopts *x)
+{
+    char path[PATH_MAX];
+    const char *file = x->network_file;
+    if (!file) {
+        if (!dmm__tree_file("networks/hysteresis.json", path, sizeof path)) {
+            fprintf(stderr,
+                    "dmm experiment: cannot find networks/hysteresis.json "
+                    "(give --network FILE)\n");
+            return DMM_EXIT_INPUT;
+        }
+        file = path;
+    }
+    double t0 = now_seconds();
+    vv_ctx *vc = vv_ctx_new(NULL);
+    dmm_registry *reg = vc ? dmm_registry_new(vc) : NULL;
+    if (!reg || dmm_registry_add_builtins(reg)) {
+        fprintf(stderr, "dmm experiment: out of memory\n");
+        dmm_registry_free(reg);
+        vv_ctx_free(vc);
+        return DMM_EXIT_INPUT;
+    }
+    dmm_net *net = NULL;
+    dmm_error err;
+    int status = DMM_EXIT_OK;
+    char plot_path[PATH_MAX];
+    FILE *plot = NULL;
+    vv_label mf, out[3];
+    mf_track tr[MAX_TRACKED];
+    size_t ntr = 0;
+    if (vv_intern(vc, "mean-field", 10, &mf) ||
+        vv_intern(vc, "mu", 2, &out[0]) || vv_intern(vc, "h", 1, &out[1]) ||
+        vv_intern(vc, "k", 1, &out[2])) {
+        fprintf(stderr, "dmm experiment: out of memory\n");
+        status = DMM_EXIT_INPUT;
+        goto done;
+    }
+    if (dmm_net_load_file(vc, reg, file, &net, &err)) {
+        dmm__print_error(&err);
+        status = DMM_EXIT_INPUT;
+        goto done;
+    }
+    if (x->plot && !(plot = open_plot_data(plot_path, sizeof plot_path))) {
+        fprintf(stderr, "dmm experiment: cannot write plot data\n");
+        status = DMM_EXIT_INPUT;
+        goto done;
+    }
+    for (uint64_t t = 1; t <= x->steps && status == DMM_EXIT_OK; t++) {
+        int rc = dmm_net_step(net, &err);
+        if (!rc)
+            rc = dmm_net_outputs_build(net, &err);
+        if (rc) {
+            dmm__print_error(&err);
+            status = rc == DMM_E_NONFINITE ? DMM_EXIT_FAULT : DMM_EXIT_INPUT;
+            break;
+        }
+        status =
+            track_step(vc, dmm_net_outputs(net), t, mf, out, tr, &ntr, plot);
+    }
+    if (status != DMM_EXIT_OK)
+        goto done;
+    if (ntr == 0) {
+        fprintf(stderr, "dmm experiment: %s has no mean-field neuron\n", file);
+        status = DMM_EXIT_INPUT;
+        goto done;
+    }
+    printf("{\"experiment\": \"hysteresis\", \"network\": \"%s\", \"steps\": "
+           "%" PRIu64 ", \"neurons\": [",
+           file, x->steps);
+    for (size_t i = 0; i < ntr; i++) {
+        double hc = dmm_meanfield_hc(tr[i].k);
+        printf(
+            "%s{\"name\": \"%s\", \"K\": %.17g, \"h_c\": %.17g, \"jumps\": [",
+            i ? ", " : "", vv_label_str(vc, tr[i].name, NULL), tr[i].k, hc);
+        for (size_t j = 0; j < tr[i].njumps; j++)
+            printf("%s{\"step\": %" PRIu64 ", \"h\": %.17g, \"h_before\": "
+                   "%.17g, \"beyond_h_c\": %.17g}",
+                   j ? ", " : "", tr[i].jump[j].step, tr[i].jump[j].h,
+                   tr[i].jump[j].h_before, fabs(tr[i].jump[j].h) - hc);
+        printf("]}");
+    }
+    printf("], \"elapsed_seconds\": %.6f}\n", now_seconds() - t0);
+    if (fflush(stdout) != 0)
+        status = DMM_EXIT_INPUT;
+    if (plot) {
+        int bad = fclose(plot) != 0;
+        plot = NULL;
+        if (bad) {
+            fprintf(stderr, "dmm experiment: cannot write plot data\n");
+            status = DMM_EXIT_INPUT;
+        } else if (status == DMM_EXIT_OK) {
+            status = run_script("plot_hysteresis.py", NULL, plot_path, x->plot);
+        }
+        unlink(plot_path);
+    }
+done:
+    if (plot) {
+        fclose(plot);
+        unlink(plot_path);
+    }
+    dmm_net_free(net);
+    dmm_registry_free(reg);
+    vv_ctx_free(vc);
+    return status;
+}
+
 int dmm__cmd_experiment(int argc, char **argv)
 {
     if (argc < 2)
-        return dmm__usage_error(CMD, "which experiment? mnist-fewshot or "
-                                     "double-slit");
+        return dmm__usage_error(CMD, "which experiment? mnist-fewshot, "
+                                     "double-slit or hysteresis");
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         dmm__print_help(stdout, CMD);
         return DMM_EXIT_OK;
     }
     xopts x = {.name = argv[1]};
-    if (strcmp(x.name, "mnist-fewshot") && strcmp(x.name, "double-slit"))
+    if (strcmp(x.name, "mnist-fewshot") && strcmp(x.name, "double-slit") &&
+        strcmp(x.name, "hysteresis"))
         return dmm__usage_error(CMD,
-                                "unknown experiment \"%s\" (mnist-fewshot "
-                                "or double-slit)",
+                                "unknown experiment \"%s\" (mnist-fewshot, "
+                                "double-slit or hysteresis)",
                                 x.name);
     int rc = parse_args(argc, argv, &x);
     if (rc)
         return rc < 0 ? DMM_EXIT_OK : rc;
+    if (!strcmp(x.name, "hysteresis"))
+        return run_hysteresis(&x);
     return strcmp(x.name, "mnist-fewshot") ? run_double_slit(&x)
                                            : run_fewshot(&x);
 }

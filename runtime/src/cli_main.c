@@ -46,7 +46,8 @@ static const command_doc commands[] = {
      "  --stats            cycles per second, time per cycle and peak memory\n"
      "                     on stderr\n"
      "  --max-depth N      deepest nesting allowed in any value\n"
-     "  --threads N        run each cycle on N threads (1-64); the results are\n"
+     "  --threads N        run each cycle on N threads (1-64); the results "
+     "are\n"
      "                     the same bit for bit as on one\n"
      "\n"
      "Exit: 0 ok, 1 bad input, 2 bad usage, 3 NaN or infinity in a cycle.\n"},
@@ -105,9 +106,9 @@ static const command_doc commands[] = {
      "\n"
      "Exit: 0 ok, 1 error reply or connection failure, 2 bad usage.\n"},
     {"experiment",
-     "dmm experiment (mnist-fewshot --data DIR | double-slit) [--seed S] "
-     "[--variant faithful|corrected] [--engine direct|network] "
-     "[--plot FILE.png] [mnist options]",
+     "dmm experiment (mnist-fewshot --data DIR | double-slit | hysteresis) "
+     "[--seed S] [--variant faithful|corrected] [--engine direct|network] "
+     "[--plot FILE.png] [mnist options] [hysteresis options]",
      "Run an experiment of the induced interference paper (arXiv 2008.11111,\n"
      "docs/experiments.md) and print one JSON object with accuracy, correct,\n"
      "total, the options used and the elapsed seconds.\n"
@@ -122,6 +123,12 @@ static const command_doc commands[] = {
      "                     sequential)\n"
      "  double-slit        in-phase / out-of-phase sources, 5 shots, 200 "
      "trials\n"
+     "  hysteresis         the mean-field neurons of networks/hysteresis.json\n"
+     "                     under a slow field sweep: where mu jumps, against\n"
+     "                     h_c(K) (only --steps, --network and --plot)\n"
+     "    --steps N        cycles to run (default 5000, one and a quarter\n"
+     "                     periods of the sweep)\n"
+     "    --network FILE   another network with mean-field neurons\n"
      "  --seed S           random seed (default 1)\n"
      "  --variant V        faithful (the published code's quirks, default)\n"
      "                     or corrected\n"
