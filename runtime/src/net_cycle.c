@@ -1112,6 +1112,45 @@ static int up_movement(dmm_net *net, cycle_work *work, uint64_t *rng,
     return work_failure(work, n, err);
 }
 
+/* Slot s's output into o (nxt): moved, o owns it from here. */
+static inline void out_move(vv_ctx *vc, dmm__out *o, dmm__slot *s)
+{
+    vfree(vc, o->v);
+    o->vmade = false;
+    o->dense = s->dense;
+    o->v = s->output;
+    s->output = VV_ZERO;
+}
+
+/* The commit over slots [lo, hi): cw->cur is Y_t+1 (its outputs moved
+ * already when the host watched), cw->nxt Y_t. Each slot touches its own
+ * output records and its own input neuron's queue only. */
+static void commit_task(dmm_net *net, unsigned worker, size_t lo, size_t hi,
+                        void *ud)
+{
+    (void)worker;
+    (void)ud;
+    dmm__compiled *cw = &net->cw;
+    vv_ctx *vc = net->vc;
+    bool move = !net->watched;
+    for (size_t k = lo; k < hi; k++) {
+        dmm__slot *s = &net->slots[k];
+        if (move)
+            out_move(vc, &cw->cur[k], s);
+        dmm__queue *q = s->queue;
+        if (q) {
+            vv_free(vc, q->items[q->head++]);
+            if (q->head == q->len)
+                q->head = q->len = 0;
+        }
+        vfree(vc, cw->nxt[k].v);
+        cw->nxt[k].v = VV_ZERO;
+        vfree(vc, s->input);
+        vfree(vc, s->output);
+        vfree(vc, s->new_state);
+    }
+}
+
 int dmm_net_step(dmm_net *net, dmm_error *err)
 {
     dmm_error_clear(err);
@@ -1148,22 +1187,19 @@ int dmm_net_step(dmm_net *net, dmm_error *err)
     /* Y_t+1 is the slots' outputs, general ones as V-values, dense ones in
      * nxt. The tree is made here when the host asked for Y since the last
      * cycle (it probably will again, and here running out of memory can
-     * still leave the network as it was), else when asked for. */
+     * still leave the network as it was), else when asked for; then the
+     * outputs move to nxt in a pass of their own, which may fail. Else they
+     * move in the commit's pass, which cannot. */
     vv y = VV_ZERO;
-    if (!rc) {
+    if (!rc && net->watched) {
         for (size_t k = 0; !rc && k < net->nslots; k++) {
             dmm__slot *s = &net->slots[k];
             dmm__out *o = &cw->nxt[k];
-            vfree(net->vc, o->v);
-            o->vmade = false;
-            o->dense = s->dense;
-            o->v = s->output; /* moved: nxt owns it from here */
-            s->output = VV_ZERO;
-            if (s->dense && net->watched &&
-                !(rc = dense_vv(net->vc, &o->d, &o->v)))
+            out_move(net->vc, o, s);
+            if (s->dense && !(rc = dense_vv(net->vc, &o->d, &o->v)))
                 o->vmade = true;
         }
-        if (!rc && net->watched)
+        if (!rc)
             rc = gather(net, cw->nneu, cw->neu, cw->nxt, &y);
         if (rc)
             dmm_error_set(err, rc, "", "%s", dmm_strerror(rc));
@@ -1173,25 +1209,13 @@ int dmm_net_step(dmm_net *net, dmm_error *err)
         slots_clear(net);
         return rc;
     }
-    /* Commit: pop what input neurons emitted, drop Y_t's outputs, free the
-     * slots (one pass). */
+    /* Commit: the outputs move (unless moved above), input neurons pop
+     * what they emitted, Y_t's outputs are dropped and the slots freed: one
+     * pass, split over the threads. */
     dmm__out *t = cw->cur;
     cw->cur = cw->nxt;
     cw->nxt = t;
-    for (size_t k = 0; k < net->nslots; k++) {
-        dmm__slot *s = &net->slots[k];
-        dmm__queue *q = s->queue;
-        if (q) {
-            vv_free(net->vc, q->items[q->head++]);
-            if (q->head == q->len)
-                q->head = q->len = 0;
-        }
-        vfree(net->vc, t[k].v);
-        t[k].v = VV_ZERO;
-        vfree(net->vc, s->input);
-        vfree(net->vc, s->output);
-        vfree(net->vc, s->new_state);
-    }
+    dmm__parallel(net, net->nslots, commit_task, NULL);
     net->nslots = 0;
     cw->out_valid = true;
     shapes_collect(cw);

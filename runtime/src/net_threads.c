@@ -6,6 +6,7 @@
  * own items, so what a cycle computes does not depend on the thread count.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 
 #include "net_internal.h"
@@ -17,8 +18,13 @@ struct dmm__pool {
     pthread_t *tid;
     pthread_mutex_t mu;
     pthread_cond_t go, done;
-    uint64_t gen;
-    unsigned pending;
+    /* Work is handed off by bumping gen (under mu, so a worker about to
+     * sleep sees it or is woken) and waited for on pending. Both sides spin
+     * a while before sleeping: waking a sleeping thread costs tens of
+     * microseconds (more on a virtual machine), several times a cycle. */
+    _Atomic uint64_t gen;
+    _Atomic unsigned pending;
+    unsigned sleepers; /* workers waiting on go (under mu) */
     bool stop;
     dmm_net *net;
     dmm__task_fn fn;
@@ -39,26 +45,49 @@ static void chunk(struct dmm__pool *p, unsigned k)
         p->fn(p->net, k, lo, hi, p->ud);
 }
 
+/* Polls before sleeping: about a few hundred microseconds. */
+#define SPINS (1u << 14)
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ volatile("yield");
+#endif
+}
+
 static void *worker_main(void *arg)
 {
     worker_arg a = *(worker_arg *)arg;
     free(arg);
     struct dmm__pool *p = a.pool;
     uint64_t seen = 0;
-    pthread_mutex_lock(&p->mu);
     for (;;) {
-        while (!p->stop && p->gen == seen)
-            pthread_cond_wait(&p->go, &p->mu);
-        if (p->stop)
-            break;
-        seen = p->gen;
-        pthread_mutex_unlock(&p->mu);
+        uint64_t g = seen;
+        for (unsigned i = 0; i < SPINS && g == seen; i++) {
+            cpu_relax();
+            g = atomic_load_explicit(&p->gen, memory_order_acquire);
+        }
+        if (g == seen) { /* sleep until work or stop (pool_stop) */
+            pthread_mutex_lock(&p->mu);
+            p->sleepers++;
+            while (!p->stop && (g = atomic_load(&p->gen)) == seen)
+                pthread_cond_wait(&p->go, &p->mu);
+            p->sleepers--;
+            bool stop = p->stop;
+            pthread_mutex_unlock(&p->mu);
+            if (stop)
+                break;
+        }
+        seen = g;
         chunk(p, a.k);
-        pthread_mutex_lock(&p->mu);
-        if (--p->pending == 0)
+        if (atomic_fetch_sub(&p->pending, 1) == 1) {
+            pthread_mutex_lock(&p->mu);
             pthread_cond_signal(&p->done);
+            pthread_mutex_unlock(&p->mu);
+        }
     }
-    pthread_mutex_unlock(&p->mu);
     return NULL;
 }
 
@@ -75,13 +104,18 @@ void dmm__parallel(dmm_net *net, size_t n, dmm__task_fn fn, void *ud)
     p->fn = fn;
     p->ud = ud;
     p->items = n;
-    p->pending = p->n - 1;
-    p->gen++;
-    pthread_cond_broadcast(&p->go);
+    atomic_store(&p->pending, p->n - 1);
+    atomic_fetch_add(&p->gen, 1);
+    if (p->sleepers)
+        pthread_cond_broadcast(&p->go);
     pthread_mutex_unlock(&p->mu);
     chunk(p, 0);
+    for (unsigned i = 0; i < SPINS && atomic_load(&p->pending); i++)
+        cpu_relax();
+    if (!atomic_load(&p->pending))
+        return;
     pthread_mutex_lock(&p->mu);
-    while (p->pending)
+    while (atomic_load(&p->pending))
         pthread_cond_wait(&p->done, &p->mu);
     pthread_mutex_unlock(&p->mu);
 }
