@@ -282,6 +282,79 @@ static void test_threads_failure(void **state)
     dmm_net_free(two);
 }
 
+/* Input neurons fed unevenly (some queues run dry) pop their queues on the
+ * workers in the commit: 1, 2 and 3 threads agree on the state and on every
+ * queue after each cycle, whether or not Y is read between cycles (the two
+ * ways the commit moves the outputs). */
+static void test_threads_feeds(void **state)
+{
+    tn_world *w = *state;
+    enum { N = 40 };
+    vv_buf b = {0};
+    put(&b, "{\"dmm\": 1, \"matrix\": {}, \"links\": ["
+            "[\"accum/self/accum\", \"accum/self/single\", 1]");
+    for (int k = 0; k < N; k++)
+        put(&b,
+            ", [\"input/i%02d/x\", \"input/i%02d/x\", 1]"
+            ", [\"accum/a%02d/accum\", \"accum/a%02d/single\", 1]"
+            ", [\"accum/a%02d/delta\", \"input/i%02d/x\", 0.5]",
+            k, k, k, k, k, k);
+    put(&b, "]}");
+    assert_int_equal(vv_buf_append(&b, "", 1), 0);
+    for (int watch = 0; watch < 2; watch++) {
+        dmm_net *net[3];
+        for (int n = 0; n < 3; n++) {
+            net[n] = tn_load(w, b.data);
+            dmm_error err;
+            assert_int_equal(dmm_net_set_threads(net[n], (unsigned)n + 1, &err),
+                             0);
+        }
+        for (int k = 0; k < N; k++) {
+            char name[16], text[64];
+            snprintf(name, sizeof name, "i%02d", k);
+            vv_label l = tu_label(w->vc, name);
+            for (int q = 0; q < k % 7; q++) {
+                snprintf(text, sizeof text, "{\"x\": {\"v%d\": %d}}", q % 3,
+                         k + q);
+                vv v = tu_vv(w->vc, text);
+                for (int n = 0; n < 3; n++) {
+                    dmm_error err;
+                    assert_int_equal(dmm_net_feed(net[n], l, v, &err), 0);
+                }
+                vv_free(w->vc, v);
+            }
+        }
+        for (int t = 0; t < 10; t++) {
+            for (int n = 0; n < 3; n++) {
+                step_ok(net[n]);
+                if (watch)
+                    (void)dmm_net_outputs(net[n]);
+            }
+            for (int n = 1; n < 3; n++) {
+                assert_same_state(net[0], net[n]);
+                for (int k = 0; k < N; k++) {
+                    char name[16];
+                    snprintf(name, sizeof name, "i%02d", k);
+                    vv_label l = tu_label(w->vc, name);
+                    assert_int_equal(dmm_net_queue_len(net[n], l),
+                                     dmm_net_queue_len(net[0], l));
+                }
+            }
+        }
+        /* At most 6 feeds each, 10 cycles: every queue ran dry. */
+        for (int k = 0; k < N; k++) {
+            char name[16];
+            snprintf(name, sizeof name, "i%02d", k);
+            for (int n = 0; n < 3; n++)
+                assert_int_equal(
+                    dmm_net_queue_len(net[n], tu_label(w->vc, name)), 0);
+        }
+        for (int n = 0; n < 3; n++)
+            dmm_net_free(net[n]);
+    }
+    free(b.data);
+}
+
 static void test_threads_range(void **state)
 {
     tn_world *w = *state;
@@ -310,6 +383,7 @@ int main(void)
         cmocka_unit_test(test_threads_identical),
         cmocka_unit_test(test_patch_equals_fresh),
         cmocka_unit_test(test_threads_failure),
+        cmocka_unit_test(test_threads_feeds),
         cmocka_unit_test(test_threads_range),
     };
     return cmocka_run_group_tests(tests, setup, tn_world_teardown);
