@@ -251,6 +251,9 @@ static void neuron_mark(const dmm_net *net, dmm__compiled *cw, dmm__neuron *n)
         cw->slow_rows |= !n->rows[j].fast;
     }
     n->dense_ok = ok;
+    n->scalar1 = ok && n->nrows == 1 &&
+                 (!d->inputs || (n->info->n_inputs == 1 &&
+                                 n->rows[0].input == n->info->in[0]));
     for (size_t j = 0; j < n->nrows; j++)
         for (uint32_t t = 0; t < n->rows[j].nterms; t++) {
             dmm__port *q = &cw->ports[n->rows[j].port[t]];
@@ -268,7 +271,7 @@ static int neuron_build(const dmm_net *net, dmm__compiled *cw, dmm__neuron *n,
 {
     int rc = 0;
     neuron_free_rows(n);
-    n->dense_ok = false;
+    n->dense_ok = n->scalar1 = false;
     size_t m = vv_nchildren(wn);
     if (m == 0) {
         neuron_mark(net, cw, n);

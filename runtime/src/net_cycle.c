@@ -485,7 +485,9 @@ static void phot_set(dmm__compiled *cw, size_t p)
     const dmm__pval *pv = &cw->pval[p];
     dmm__phot *h = &cw->phot[p];
     h->shape = pv->dense ? pv->shape : &not_dense;
-    h->num = pv->dense && pv->shape && !pv->shape->n ? pv->x[0] : 0.0;
+    h->num = !pv->dense || (pv->shape && pv->shape->n) ? NAN
+             : pv->shape                               ? pv->x[0]
+                                                       : 0.0;
 }
 
 /* Ports [lo, hi): their values in Y_t, as V-values too for the ports that
@@ -813,6 +815,43 @@ static int dense_fire(dmm_net *net, size_t k)
 }
 
 /*
+ * The common case first: a neuron with one row whose ports hold bare
+ * numbers (or zero) this cycle, and one input and one output stream: a dot
+ * product over the packed numbers, as the CSR baseline does, and one call.
+ * A port of another shape has NaN there, which makes the sum NaN. The sum
+ * adds w·0 for zero ports, which dense_input skips: that changes only the
+ * sign of a zero sum; and the output is a number even when every port is
+ * zero, where dense_input gives no stream: 0.0 and no stream are the same
+ * absent leaf. 0, or GIVE_UP to try dense_input and dense_fire instead
+ * (which give up in turn on whatever made this one give up).
+ */
+static int scalar1_fire(dmm_net *net, size_t k)
+{
+    const dmm__compiled *cw = &net->cw;
+    const dmm__neuron *n = &cw->neu[k];
+    const dmm__row *r = &n->rows[0];
+    const dmm__phot *phot = cw->phot;
+    double sum = 0;
+    for (uint32_t t = 0; t < r->nterms; t++)
+        sum += r->w[t] * phot[r->port[t]].num;
+    if (!isfinite(sum))
+        return GIVE_UP; /* a port of another shape (NaN) or too large */
+    dmm__dense *o = &cw->nxt[k].d;
+    if (dense_reserve(o, 1, 1))
+        return GIVE_UP;
+    const dmm_type_info *ti = n->info;
+    o->n = 1;
+    o->label[0] = ti->desc->inputs ? ti->out[0] : r->input;
+    o->shape[0] = cw->shapes.scalar;
+    const double *x = &sum;
+    if (ti->desc->dense(&x, 1, o->buf, 1))
+        return GIVE_UP;
+    assert(all_finite(o->buf, 1)); /* dmm_dense_fn's contract */
+    o->x[0] = o->buf;
+    return 0;
+}
+
+/*
  * One input of a neuron from its compiled row. A fast row whose ports all
  * hold scalars this cycle is a dot product over doubles; summed left to right
  * from zero in label order it gives the same bits as vv_lincomb's chain of
@@ -918,7 +957,9 @@ static void down_task(dmm_net *net, unsigned worker, size_t lo, size_t hi,
             /* A dense neuron's input depends on Y_{t-1} only, so it fires
              * here, its input still in cache. Any failure (no memory
              * included): the general path, in redo_slots. */
-            if (dense_input(net, k) || dense_fire(net, k))
+            if (neu[k].scalar1 && !scalar1_fire(net, k))
+                s->dense = true;
+            else if (dense_input(net, k) || dense_fire(net, k))
                 s->redo = cw->fail[worker].redo = true;
             else
                 s->dense = true;

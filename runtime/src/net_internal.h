@@ -130,6 +130,8 @@ typedef struct dmm__neuron {
     dmm__row *rows; /* label order of the input */
     size_t nrows;
     bool dense_ok; /* has a dense form, is not Self or input, rows all fast */
+    bool scalar1;  /* dense_ok, one row, one input and one output: tried
+                      first as a dot product and one call (net_cycle.c) */
 } dmm__neuron;
 
 typedef struct dmm__port {
