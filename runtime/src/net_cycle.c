@@ -505,6 +505,20 @@ static void ports_task(dmm_net *net, unsigned worker, size_t lo, size_t hi,
             vfree(net->vc, pv->v);
         pv->own = pv->conv = false;
         int rc = 0;
+        const dmm__out *so = q->src >= 0 ? &cw->cur[q->src] : NULL;
+        if (cw->out_valid && so && so->dense && so->d.n == 1 &&
+            so->d.label[0] == q->o && !q->greader) {
+            /* The common case: the one stream of a dense neuron. */
+            const dmm__shape *sh = so->d.shape[0];
+            const double *x = so->d.x[0];
+            pv->v = VV_ZERO;
+            pv->vv_ok = !sh;
+            pv->dense = true;
+            pv->shape = sh;
+            pv->x = sh ? x : NULL;
+            cw->phot[p] = (dmm__phot){sh, !sh ? 0.0 : sh->n ? NAN : x[0]};
+            continue;
+        }
         if (!cw->out_valid) {
             vv_label path[3] = {q->g, q->ng, q->o};
             rc = pval_set_vv(cw, q, pv, vv_get(net->y, path, 3), sc, &f->redo);
@@ -1178,14 +1192,16 @@ static void commit_task(dmm_net *net, unsigned worker, size_t lo, size_t hi,
         dmm__slot *s = &net->slots[k];
         if (move)
             out_move(vc, &cw->cur[k], s);
+        vfree(vc, cw->nxt[k].v);
+        cw->nxt[k].v = VV_ZERO;
+        if (s->dense)
+            continue; /* it owns nothing, it has no queue */
         dmm__queue *q = s->queue;
         if (q) {
             vv_free(vc, q->items[q->head++]);
             if (q->head == q->len)
                 q->head = q->len = 0;
         }
-        vfree(vc, cw->nxt[k].v);
-        cw->nxt[k].v = VV_ZERO;
         vfree(vc, s->input);
         vfree(vc, s->output);
         vfree(vc, s->new_state);
