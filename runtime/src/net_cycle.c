@@ -857,7 +857,8 @@ static int scalar1_fire(dmm_net *net, size_t k)
     o->n = 1;
     o->label[0] = ti->desc->inputs ? ti->out[0] : r->input;
     o->shape[0] = cw->shapes.scalar;
-    const double *x = &sum;
+    double in = sum; /* sum's address never taken: kept in a register */
+    const double *x = &in;
     if (ti->desc->dense(&x, 1, o->buf, 1))
         return GIVE_UP;
     assert(all_finite(o->buf, 1)); /* dmm_dense_fn's contract */
