@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "net_internal.h"
 
@@ -25,6 +26,7 @@ struct dmm__pool {
     _Atomic uint64_t gen;
     _Atomic unsigned pending;
     unsigned sleepers; /* workers waiting on go (under mu) */
+    unsigned spins;    /* SPINS, or 0 with more threads than processors */
     bool stop;
     dmm_net *net;
     dmm__task_fn fn;
@@ -65,7 +67,7 @@ static void *worker_main(void *arg)
     uint64_t seen = 0;
     for (;;) {
         uint64_t g = seen;
-        for (unsigned i = 0; i < SPINS && g == seen; i++) {
+        for (unsigned i = 0; i < p->spins && g == seen; i++) {
             cpu_relax();
             g = atomic_load_explicit(&p->gen, memory_order_acquire);
         }
@@ -110,7 +112,7 @@ void dmm__parallel(dmm_net *net, size_t n, dmm__task_fn fn, void *ud)
         pthread_cond_broadcast(&p->go);
     pthread_mutex_unlock(&p->mu);
     chunk(p, 0);
-    for (unsigned i = 0; i < SPINS && atomic_load(&p->pending); i++)
+    for (unsigned i = 0; i < p->spins && atomic_load(&p->pending); i++)
         cpu_relax();
     if (!atomic_load(&p->pending))
         return;
@@ -186,6 +188,8 @@ int dmm_net_set_threads(dmm_net *net, unsigned n, dmm_error *err)
                              dmm_strerror(DMM_E_NOMEM));
     }
     p->n = 1;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    p->spins = cpus > 0 && n <= (unsigned long)cpus ? SPINS : 0;
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->go, NULL);
     pthread_cond_init(&p->done, NULL);
