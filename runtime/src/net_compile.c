@@ -71,7 +71,16 @@ void dmm__compiled_free(dmm__compiled *cw, vv_ctx *vc)
     free(cw->din);
     dmm__shapes_free(&cw->shapes);
     vv_free(vc, cw->w);
+    dmm__compiled_unhint(cw, vc);
     *cw = (dmm__compiled){.w = VV_ZERO};
+}
+
+void dmm__compiled_unhint(dmm__compiled *cw, vv_ctx *vc)
+{
+    vv_free(vc, cw->hint_from);
+    vv_free(vc, cw->hint_to);
+    vv_free(vc, cw->hint_delta);
+    cw->hint_from = cw->hint_to = cw->hint_delta = VV_ZERO;
 }
 
 /* ---- ports ---------------------------------------------------------------*/
@@ -417,12 +426,50 @@ static int patch(const dmm_net *net, dmm__compiled *cw, vv w)
     return 0;
 }
 
+/* patch() when W changed only on the paths of delta (the hint): those
+ * neurons only, without walking their siblings. 1: use patch() (a neuron
+ * appears or goes, or delta is not of the expected form). */
+static int patch_delta(const dmm_net *net, dmm__compiled *cw, vv w, vv delta)
+{
+    vv old = cw->w;
+    vv_iter itf, itn;
+    vv_label f, nf;
+    vv df, dn;
+    vv_iter_init(&itf, delta);
+    while (vv_iter_next(&itf, &f, &df)) {
+        if (df.num != 0)
+            return 1;
+        vv wo = vv_child(old, f), wn = vv_child(w, f);
+        vv_iter_init(&itn, df);
+        while (vv_iter_next(&itn, &nf, &dn)) {
+            vv ro = vv_child(wo, nf), rn = vv_child(wn, nf);
+            if (same(ro, rn))
+                continue;
+            if (vv_is_zero(ro) || vv_is_zero(rn))
+                return 1;
+            int32_t k = neuron_find(cw, f, nf);
+            if (k < 0)
+                return 1;
+            int rc = neuron_build(net, cw, &cw->neu[k], rn);
+            if (rc)
+                return rc;
+        }
+    }
+    return 0;
+}
+
 int dmm__compiled_sync(dmm_net *net, vv w)
 {
     dmm__compiled *cw = &net->cw;
     if (cw->built && same(cw->w, w))
         return 0;
-    int rc = cw->built ? patch(net, cw, w) : 1;
+    int rc = 1;
+    if (cw->built && same(cw->w, cw->hint_from) && same(w, cw->hint_to) &&
+        !vv_is_zero(cw->hint_to))
+        rc = patch_delta(net, cw, w, cw->hint_delta);
+    dmm__compiled_unhint(cw, net->vc);
+    if (rc == 1)
+        rc = cw->built ? patch(net, cw, w) : 1;
     if (rc == 0) {
         vv_free(net->vc, cw->w);
         cw->w = vv_ref(w);

@@ -1209,6 +1209,43 @@ static void commit_task(dmm_net *net, unsigned worker, size_t lo, size_t hi,
     }
 }
 
+static bool label_is(const dmm_net *net, vv_label l, const char *s)
+{
+    return strcmp(vv_label_str(net->vc, l, NULL), s) == 0;
+}
+
+/* Before the commit: the hint for the next sync (dmm__compiled): when
+ * Self is `accum` (output `single` = accum + delta, vv_add sharing every
+ * subtree delta does not touch) and its `accum` input is W_{t-1} itself. */
+static void self_hint(dmm_net *net)
+{
+    dmm__compiled *cw = &net->cw;
+    dmm__compiled_unhint(cw, net->vc);
+    const dmm_type_info *ti = net->self_info;
+    if (strcmp(ti->desc->name, "accum") != 0 || ti->n_inputs != 2 ||
+        !label_is(net, net->self[2], "single"))
+        return;
+    vv in = net->slots[cw->self_k].input;
+    vv xa = VV_ZERO, xd = VV_ZERO;
+    for (size_t q = 0; q < 2; q++) {
+        if (label_is(net, ti->in[q], "accum"))
+            xa = vv_child(in, ti->in[q]);
+        else if (label_is(net, ti->in[q], "delta"))
+            xd = vv_child(in, ti->in[q]);
+    }
+    vv w_old = cw->w;
+    /* Self's output: moved to nxt already when the host watched Y. */
+    vv out =
+        net->watched ? cw->nxt[cw->self_k].v : net->slots[cw->self_k].output;
+    vv w_new = vv_child(out, net->self[2]);
+    if (vv_is_zero(xa) || xa.map != w_old.map || xa.num != w_old.num ||
+        vv_is_zero(w_new))
+        return;
+    cw->hint_from = vv_ref(w_old);
+    cw->hint_to = vv_ref(w_new);
+    cw->hint_delta = vv_ref(xd);
+}
+
 int dmm_net_step(dmm_net *net, dmm_error *err)
 {
     dmm_error_clear(err);
@@ -1270,6 +1307,7 @@ int dmm_net_step(dmm_net *net, dmm_error *err)
     /* Commit: the outputs move (unless moved above), input neurons pop
      * what they emitted, Y_t's outputs are dropped and the slots freed: one
      * pass, split over the threads. */
+    self_hint(net);
     dmm__out *t = cw->cur;
     cw->cur = cw->nxt;
     cw->nxt = t;

@@ -160,12 +160,20 @@ typedef struct dmm__compiled {
     dmm__out *nxt;   /* per neuron: its output being computed */
     dmm__dense *din; /* per neuron: its dense input this cycle */
     dmm__shapes shapes;
+    /* Set by a cycle whose Self is `accum` with its `accum` input exactly
+     * the W it started from (hint_from): then W_t (hint_to) differs from it
+     * only on the paths of Self's `delta` input (hint_delta), and the next
+     * sync patches along those paths instead of walking all of W. Zero
+     * when there is none; references. */
+    vv hint_from, hint_to, hint_delta;
 } dmm__compiled;
 
 /* Bring net->cw up to date with w (patch or rebuild; a rebuild first makes
  * net->y). On error cw is empty and the next call rebuilds. */
 int dmm__compiled_sync(dmm_net *net, vv w);
 void dmm__compiled_free(dmm__compiled *cw, vv_ctx *vc);
+/* Drop cw's self-edit hint. */
+void dmm__compiled_unhint(dmm__compiled *cw, vv_ctx *vc);
 void dmm__dense_free(dmm__dense *d);
 /* Make net->y from the neurons' outputs when it is not made (ylazy). */
 int dmm__y_make(dmm_net *net);
