@@ -68,7 +68,7 @@ int dmm__cmd_experiment(int argc, char **argv);
 int dmm__cmd_serve(int argc, char **argv);
 int dmm__cmd_ctl(int argc, char **argv);
 
-/* Option helpers of serve and ctl (cli_serve.c). Match argv[*i] against an
+/* Option helpers of the subcommands (cli_main.c). Match argv[*i] against an
  * option with a value, "--name VALUE" or "--name=VALUE": 1 matched (*val
  * set, *i advanced), 0 not this option, -1 value missing. */
 int dmm__opt_value(int argc, char **argv, int *i, const char *name,

@@ -30,52 +30,10 @@ typedef struct run_opts {
     uint64_t threads; /* 0: not given (one thread) */
 } run_opts;
 
-/* Digits only, no sign, no overflow. */
-static bool parse_u64(const char *s, uint64_t *out)
-{
-    if (!s || !*s)
-        return false;
-    uint64_t v = 0;
-    for (const char *p = s; *p; p++) {
-        if (*p < '0' || *p > '9')
-            return false;
-        unsigned d = (unsigned)(*p - '0');
-        if (v > (UINT64_MAX - d) / 10)
-            return false;
-        v = v * 10 + d;
-    }
-    *out = v;
-    return true;
-}
-
-/*
- * Match argv[*i] against an option that takes a value, as "--name VALUE" or
- * "--name=VALUE". 1: matched (*val set, *i advanced past the value),
- * 0: not this option, -1: the value is missing.
- */
-static int opt_value(int argc, char **argv, int *i, const char *name,
-                     const char **val)
-{
-    const char *a = argv[*i];
-    size_t n = strlen(name);
-    if (strncmp(a, name, n) != 0)
-        return 0;
-    if (a[n] == '=') {
-        *val = a + n + 1;
-        return 1;
-    }
-    if (a[n] != '\0')
-        return 0;
-    if (*i + 1 >= argc)
-        return -1;
-    *val = argv[++*i];
-    return 1;
-}
-
 static int parse_max_depth(const char *cmd, const char *v, int *out)
 {
     uint64_t d;
-    if (!parse_u64(v, &d) || d < 1 || d > INT_MAX)
+    if (!dmm__parse_count(v, 0, UINT64_MAX, &d) || d < 1 || d > INT_MAX)
         return dmm__usage_error(cmd,
                                 "--max-depth: expected a positive integer, "
                                 "got \"%s\"",
@@ -112,37 +70,39 @@ static int parse_run_args(int argc, char **argv, run_opts *o)
             o->stats = true;
         } else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             o->help = true;
-        } else if ((m = opt_value(argc, argv, &i, "--steps", &v)) != 0) {
+        } else if ((m = dmm__opt_value(argc, argv, &i, "--steps", &v)) != 0) {
             if (m < 0)
                 return dmm__usage_error(cmd, "--steps needs a value");
-            if (!parse_u64(v, &o->steps))
+            if (!dmm__parse_count(v, 0, UINT64_MAX, &o->steps))
                 return dmm__usage_error(cmd,
                                         "--steps: expected a non-negative "
                                         "integer, got \"%s\"",
                                         v);
             o->have_steps = true;
-        } else if ((m = opt_value(argc, argv, &i, "--script", &v)) != 0) {
+        } else if ((m = dmm__opt_value(argc, argv, &i, "--script", &v)) != 0) {
             if (m < 0)
                 return dmm__usage_error(cmd, "--script needs a file name");
             o->script = v;
-        } else if ((m = opt_value(argc, argv, &i, "--save", &v)) != 0) {
+        } else if ((m = dmm__opt_value(argc, argv, &i, "--save", &v)) != 0) {
             if (m < 0)
                 return dmm__usage_error(cmd, "--save needs a file name");
             o->save = v;
-        } else if ((m = opt_value(argc, argv, &i, "--resume", &v)) != 0) {
+        } else if ((m = dmm__opt_value(argc, argv, &i, "--resume", &v)) != 0) {
             if (m < 0)
                 return dmm__usage_error(cmd, "--resume needs a file name");
             o->resume = v;
-        } else if ((m = opt_value(argc, argv, &i, "--max-depth", &v)) != 0) {
+        } else if ((m = dmm__opt_value(argc, argv, &i, "--max-depth", &v)) !=
+                   0) {
             if (m < 0)
                 return dmm__usage_error(cmd, "--max-depth needs a value");
             int rc = parse_max_depth(cmd, v, &o->max_depth);
             if (rc)
                 return rc;
-        } else if ((m = opt_value(argc, argv, &i, "--threads", &v)) != 0) {
+        } else if ((m = dmm__opt_value(argc, argv, &i, "--threads", &v)) != 0) {
             if (m < 0)
                 return dmm__usage_error(cmd, "--threads needs a value");
-            if (!parse_u64(v, &o->threads) || o->threads < 1 || o->threads > 64)
+            if (!dmm__parse_count(v, 0, UINT64_MAX, &o->threads) ||
+                o->threads < 1 || o->threads > 64)
                 return dmm__usage_error(cmd,
                                         "--threads: expected an integer from "
                                         "1 to 64, got \"%s\"",
@@ -418,13 +378,14 @@ int dmm__cmd_check(int argc, char **argv)
             free(files);
             dmm__print_help(stdout, cmd);
             return DMM_EXIT_OK;
-        } else if ((m = opt_value(argc, argv, &i, "--script", &v)) != 0) {
+        } else if ((m = dmm__opt_value(argc, argv, &i, "--script", &v)) != 0) {
             if (m < 0) {
                 free(files);
                 return dmm__usage_error(cmd, "--script needs a file name");
             }
             script = v;
-        } else if ((m = opt_value(argc, argv, &i, "--max-depth", &v)) != 0) {
+        } else if ((m = dmm__opt_value(argc, argv, &i, "--max-depth", &v)) !=
+                   0) {
             int rc = m < 0 ? dmm__usage_error(cmd, "--max-depth needs a value")
                            : parse_max_depth(cmd, v, &max_depth);
             if (rc) {
