@@ -54,25 +54,6 @@ static int grow_scratch(dmm__scratch *sc, size_t n)
     return 0;
 }
 
-static int grow_bufs(dmm_net *net, size_t n)
-{
-    if (n <= net->buf_cap)
-        return 0;
-    size_t cap = net->buf_cap ? net->buf_cap : 16;
-    while (cap < n)
-        cap *= 2;
-    vv_label *l = realloc(net->lbuf, cap * sizeof *l);
-    if (!l)
-        return DMM_E_NOMEM;
-    net->lbuf = l;
-    vv *v = realloc(net->vbuf, cap * sizeof *v);
-    if (!v)
-        return DMM_E_NOMEM;
-    net->vbuf = v;
-    net->buf_cap = cap;
-    return 0;
-}
-
 /* vv_free without the call for values that own nothing (most slots of a
  * dense network). */
 static inline void vfree(vv_ctx *vc, vv v)
@@ -117,11 +98,11 @@ static int neuron_fail(dmm_net *net, const dmm__slot *s, int rc,
 static int gather(dmm_net *net, size_t n, const dmm__neuron *neu,
                   const dmm__out *outs, vv *out)
 {
-    int rc = grow_bufs(net, 2 * n);
+    int rc = grow_scratch(&net->buf, 2 * n);
     if (rc)
         return rc;
-    vv_label *names = net->lbuf, *types = net->lbuf + n;
-    vv *vals = net->vbuf, *tvals = net->vbuf + n;
+    vv_label *names = net->buf.lbuf, *types = net->buf.lbuf + n;
+    vv *vals = net->buf.vbuf, *tvals = net->buf.vbuf + n;
     size_t ntypes = 0;
     for (size_t k = 0; k < n && !rc;) {
         size_t j = k, m = 0;

@@ -220,9 +220,7 @@ struct dmm_net {
     dmm__queue *queues;  /* uthash by name */
     dmm__slot *slots;    /* scratch for the cycle */
     size_t nslots, slots_cap;
-    vv_label *lbuf; /* scratch labels and values */
-    vv *vbuf;
-    size_t buf_cap;
+    dmm__scratch buf; /* labels and values for building Y's tree */
     dmm__compiled cw;
     dmm__scratch s0;        /* the calling thread's scratch */
     unsigned threads;       /* 1: the cycle runs on the caller's thread */

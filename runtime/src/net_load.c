@@ -60,8 +60,8 @@ void dmm_net_free(dmm_net *net)
     vv_free(net->vc, net->states);
     vv_free(net->vc, net->params);
     free(net->slots);
-    free(net->lbuf);
-    free(net->vbuf);
+    free(net->buf.lbuf);
+    free(net->buf.vbuf);
     dmm__compiled_free(&net->cw, net->vc);
     dmm__pool_free(net);
     free(net);
