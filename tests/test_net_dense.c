@@ -8,7 +8,6 @@
  * shapes, exact zeros, self-edits and edits; failures (NaN in either
  * movement) must give the same error and leave the network as it was.
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,19 +84,6 @@ static double rnd_w(void)
     return w[rnd(6)];
 }
 
-static void put(vv_buf *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void put(vv_buf *b, const char *fmt, ...)
-{
-    char tmp[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    assert_true(n > 0 && (size_t)n < sizeof tmp);
-    assert_int_equal(vv_buf_append(b, tmp, (size_t)n), 0);
-}
-
 #define M  28
 #define NT 7
 static const char *const types[NT] = {"identity", "tanh",    "relu", "sigmoid",
@@ -139,78 +125,79 @@ static void stream(vv_buf *b)
                                             {"k2", "k0", NULL}};
     uint32_t s = rnd(6);
     if (s == 5) {
-        put(b, "%.17g", rnd_x());
+        tu_put(b, "%.17g", rnd_x());
         return;
     }
     if (s == 4) {
-        put(b, "0");
+        tu_put(b, "0");
         return;
     }
-    put(b, "{");
+    tu_put(b, "{");
     for (int i = 0; i < 3 && shapes[s][i]; i++)
-        put(b, "%s\"%s\": %.17g", i ? ", " : "", shapes[s][i], rnd_x());
-    put(b, "}");
+        tu_put(b, "%s\"%s\": %.17g", i ? ", " : "", shapes[s][i], rnd_x());
+    tu_put(b, "}");
 }
 
 static char *random_net(void)
 {
     vv_buf b = {0};
-    put(&b, "{\"dmm\": 1, \"matrix\": {}, \"seed\": 3, \"links\": ["
-            "[\"accum/self/accum\", \"accum/self/single\", 1]");
+    tu_put(&b, "{\"dmm\": 1, \"matrix\": {}, \"seed\": 3, \"links\": ["
+               "[\"accum/self/accum\", \"accum/self/single\", 1]");
     for (int k = 0; k < M; k++) {
         int rows = 1 + (int)rnd(2);
         for (int r = 0; r < rows; r++) {
             int terms = 1 + (int)rnd(3);
             for (int t = 0; t < terms; t++) {
                 int j = (int)rnd(M);
-                put(&b, ", [\"%s/u%d/%s\", \"%s/u%d/%s", type_of(k), k,
-                    in_of(k, r), type_of(j), j, out_of(j, (int)rnd(2)));
+                tu_put(&b, ", [\"%s/u%d/%s\", \"%s/u%d/%s", type_of(k), k,
+                       in_of(k, r), type_of(j), j, out_of(j, (int)rnd(2)));
                 if (rnd(12) == 0)
-                    put(&b, "/k%u", rnd(3)); /* a row of another shape */
-                put(&b, "\", %.17g]", rnd_w());
+                    tu_put(&b, "/k%u", rnd(3)); /* a row of another shape */
+                tu_put(&b, "\", %.17g]", rnd_w());
             }
         }
         if (k % NT == 4 && rnd(2)) /* an accumulator */
-            put(&b, ", [\"accum/u%d/accum\", \"accum/u%d/single\", 1]", k, k);
+            tu_put(&b, ", [\"accum/u%d/accum\", \"accum/u%d/single\", 1]", k,
+                   k);
     }
     /* Twin sources whose difference is exactly zero every cycle. */
-    put(&b, ", [\"identity/z1/a\", \"identity/z1/a\", 1]"
-            ", [\"identity/z2/a\", \"identity/z2/a\", 1]");
+    tu_put(&b, ", [\"identity/z1/a\", \"identity/z1/a\", 1]"
+               ", [\"identity/z2/a\", \"identity/z2/a\", 1]");
     const char *zt[] = {"tanh", "sigmoid", "relu", "identity"};
     for (int k = 0; k < 4; k++)
-        put(&b,
-            ", [\"%s/zz/a\", \"identity/z1/a\", 1]"
-            ", [\"%s/zz/a\", \"identity/z2/a\", -1]",
-            zt[k], zt[k]);
-    put(&b, ", [\"accum/za/accum\", \"accum/za/single\", 1]"
-            ", [\"accum/za/delta\", \"identity/z1/a\", 0.5]"
-            ", [\"accum/za/delta\", \"identity/z2/a\", -0.5]"
-            ", [\"tanh/fed/a\", \"input/in/a\", 1]"
-            ", [\"identity/u0/b\", \"input/in/a\", -0.5]");
+        tu_put(&b,
+               ", [\"%s/zz/a\", \"identity/z1/a\", 1]"
+               ", [\"%s/zz/a\", \"identity/z2/a\", -1]",
+               zt[k], zt[k]);
+    tu_put(&b, ", [\"accum/za/accum\", \"accum/za/single\", 1]"
+               ", [\"accum/za/delta\", \"identity/z1/a\", 0.5]"
+               ", [\"accum/za/delta\", \"identity/z2/a\", -0.5]"
+               ", [\"tanh/fed/a\", \"input/in/a\", 1]"
+               ", [\"identity/u0/b\", \"input/in/a\", -0.5]");
     /* Self-edits: one weight grows, one term appears in cycle 1. */
-    put(&b, ", [\"identity/ed/d\", \"identity/ed/d\", 1]"
-            ", [\"accum/self/delta\", \"identity/ed/d\", 1]");
-    put(&b, "], \"outputs\": {");
+    tu_put(&b, ", [\"identity/ed/d\", \"identity/ed/d\", 1]"
+               ", [\"accum/self/delta\", \"identity/ed/d\", 1]");
+    tu_put(&b, "], \"outputs\": {");
     for (int f = 0; f < NT; f++) {
-        put(&b, "%s\"%s\": {", f ? ", " : "", types[f]);
+        tu_put(&b, "%s\"%s\": {", f ? ", " : "", types[f]);
         if (f == 0)
-            put(&b, "\"z1\": {\"a\": {\"k0\": 0.25, \"k1\": -1}}, "
-                    "\"z2\": {\"a\": {\"k0\": 0.25, \"k1\": -1}}, "
-                    "\"ed\": {\"d\": {\"tanh\": {\"u1\": {\"a\": "
-                    "{\"identity\": {\"u0\": {\"a\": 0.01}, \"u7\": "
-                    "{\"b\": 0.5}}}}}}}, ");
+            tu_put(&b, "\"z1\": {\"a\": {\"k0\": 0.25, \"k1\": -1}}, "
+                       "\"z2\": {\"a\": {\"k0\": 0.25, \"k1\": -1}}, "
+                       "\"ed\": {\"d\": {\"tanh\": {\"u1\": {\"a\": "
+                       "{\"identity\": {\"u0\": {\"a\": 0.01}, \"u7\": "
+                       "{\"b\": 0.5}}}}}}}, ");
         for (int k = f; k < M; k += NT) {
-            put(&b, "%s\"u%d\": {", k == f ? "" : ", ", k);
+            tu_put(&b, "%s\"u%d\": {", k == f ? "" : ", ", k);
             int nout = f == 4 || f == 6 ? 1 : 2;
             for (int s = 0; s < nout; s++) {
-                put(&b, "%s\"%s\": ", s ? ", " : "", out_of(k, s));
+                tu_put(&b, "%s\"%s\": ", s ? ", " : "", out_of(k, s));
                 stream(&b);
             }
-            put(&b, "}");
+            tu_put(&b, "}");
         }
-        put(&b, "}");
+        tu_put(&b, "}");
     }
-    put(&b, "}}");
+    tu_put(&b, "}}");
     assert_int_equal(vv_buf_append(&b, "", 1), 0);
     return b.data;
 }

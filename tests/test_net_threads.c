@@ -7,7 +7,6 @@
  * along the way steps exactly like a fresh copy restored from its state (a
  * fresh compile); failures on several threads are those of one thread.
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,19 +24,6 @@ static uint32_t rnd(uint32_t n)
 static double rnd_w(void)
 {
     return ((double)rnd(2001) - 1000) / 1700.0; /* about -0.6 .. 0.6 */
-}
-
-static void put(vv_buf *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void put(vv_buf *b, const char *fmt, ...)
-{
-    char tmp[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    assert_true(n > 0 && (size_t)n < sizeof tmp);
-    assert_int_equal(vv_buf_append(b, tmp, (size_t)n), 0);
 }
 
 #define M 24
@@ -64,9 +50,9 @@ static void source(vv_buf *b, int j)
 {
     int shape = (int)rnd(8);
     if (shape == 0)
-        put(b, "%s/u%d/%s/k%u", type_of(j), j, out_of(j, 0), rnd(2));
+        tu_put(b, "%s/u%d/%s/k%u", type_of(j), j, out_of(j, 0), rnd(2));
     else
-        put(b, "%s/u%d/%s", type_of(j), j, out_of(j, (int)rnd(2)));
+        tu_put(b, "%s/u%d/%s", type_of(j), j, out_of(j, (int)rnd(2)));
 }
 
 /* A random network of M neurons; selfmod adds identity/ed, which adds 0.01
@@ -74,43 +60,43 @@ static void source(vv_buf *b, int j)
 static char *random_net(bool selfmod)
 {
     vv_buf b = {0};
-    put(&b, "{\"dmm\": 1, \"matrix\": {}, \"seed\": 7, \"links\": ["
-            "[\"accum/self/accum\", \"accum/self/single\", 1]");
+    tu_put(&b, "{\"dmm\": 1, \"matrix\": {}, \"seed\": 7, \"links\": ["
+               "[\"accum/self/accum\", \"accum/self/single\", 1]");
     for (int k = 0; k < M; k++) {
         int rows = 1 + (int)rnd(2);
         for (int r = 0; r < rows; r++) {
             int terms = 1 + (int)rnd(4);
             for (int t = 0; t < terms; t++) {
-                put(&b, ", [\"%s/u%d/%s\", \"", type_of(k), k, in_of(k, r));
+                tu_put(&b, ", [\"%s/u%d/%s\", \"", type_of(k), k, in_of(k, r));
                 source(&b, (int)rnd(M));
-                put(&b, "\", %.17g]", rnd_w());
+                tu_put(&b, "\", %.17g]", rnd_w());
             }
         }
     }
     if (selfmod)
-        put(&b, ", [\"identity/ed/d\", \"identity/ed/d\", 1], "
-                "[\"accum/self/delta\", \"identity/ed/d\", 1]");
-    put(&b, "], \"outputs\": {");
+        tu_put(&b, ", [\"identity/ed/d\", \"identity/ed/d\", 1], "
+                   "[\"accum/self/delta\", \"identity/ed/d\", 1]");
+    tu_put(&b, "], \"outputs\": {");
     for (int f = 0; f < 4; f++) {
-        put(&b, "%s\"%s\": {", f ? ", " : "", types[f]);
+        tu_put(&b, "%s\"%s\": {", f ? ", " : "", types[f]);
         for (int k = f; k < M; k += 4) {
-            put(&b, "%s\"u%d\": {", k == f ? "" : ", ", k);
+            tu_put(&b, "%s\"u%d\": {", k == f ? "" : ", ", k);
             for (int s = 0; s < (f == 3 ? 1 : 2); s++) {
                 if (rnd(2))
-                    put(&b, "%s\"%s\": %.17g", s ? ", " : "", out_of(k, s),
-                        rnd_w());
+                    tu_put(&b, "%s\"%s\": %.17g", s ? ", " : "", out_of(k, s),
+                           rnd_w());
                 else
-                    put(&b, "%s\"%s\": {\"k0\": %.17g, \"k1\": %.17g}",
-                        s ? ", " : "", out_of(k, s), rnd_w(), rnd_w());
+                    tu_put(&b, "%s\"%s\": {\"k0\": %.17g, \"k1\": %.17g}",
+                           s ? ", " : "", out_of(k, s), rnd_w(), rnd_w());
             }
-            put(&b, "}");
+            tu_put(&b, "}");
         }
         if (selfmod && f == 0)
-            put(&b, ", \"ed\": {\"d\": {\"tanh\": {\"u1\": {\"a\": "
-                    "{\"identity\": {\"u0\": {\"a\": 0.01}}}}}}}");
-        put(&b, "}");
+            tu_put(&b, ", \"ed\": {\"d\": {\"tanh\": {\"u1\": {\"a\": "
+                       "{\"identity\": {\"u0\": {\"a\": 0.01}}}}}}}");
+        tu_put(&b, "}");
     }
-    put(&b, "}}");
+    tu_put(&b, "}}");
     assert_int_equal(vv_buf_append(&b, "", 1), 0);
     return b.data;
 }
@@ -249,15 +235,15 @@ static void test_threads_failure(void **state)
 {
     tn_world *w = *state;
     vv_buf b = {0};
-    put(&b, "{\"dmm\": 1, \"matrix\": {}, \"links\": ["
-            "[\"accum/self/accum\", \"accum/self/single\", 1]");
+    tu_put(&b, "{\"dmm\": 1, \"matrix\": {}, \"links\": ["
+               "[\"accum/self/accum\", \"accum/self/single\", 1]");
     for (int k = 0; k < 200; k++)
-        put(&b, ", [\"identity/n%03d/x\", \"identity/n%03d/x\", %s]", k, k,
-            k == 150 ? "1e300" : "1");
-    put(&b, "], \"outputs\": {\"identity\": {\"n000\": {\"x\": 1}");
+        tu_put(&b, ", [\"identity/n%03d/x\", \"identity/n%03d/x\", %s]", k, k,
+               k == 150 ? "1e300" : "1");
+    tu_put(&b, "], \"outputs\": {\"identity\": {\"n000\": {\"x\": 1}");
     for (int k = 1; k < 200; k++)
-        put(&b, ", \"n%03d\": {\"x\": %s}", k, k >= 150 ? "1e300" : "1");
-    put(&b, "}}}");
+        tu_put(&b, ", \"n%03d\": {\"x\": %s}", k, k >= 150 ? "1e300" : "1");
+    tu_put(&b, "}}}");
     assert_int_equal(vv_buf_append(&b, "", 1), 0);
     dmm_net *one = tn_load(w, b.data), *two = tn_load(w, b.data);
     free(b.data);
@@ -291,15 +277,15 @@ static void test_threads_feeds(void **state)
     tn_world *w = *state;
     enum { N = 40 };
     vv_buf b = {0};
-    put(&b, "{\"dmm\": 1, \"matrix\": {}, \"links\": ["
-            "[\"accum/self/accum\", \"accum/self/single\", 1]");
+    tu_put(&b, "{\"dmm\": 1, \"matrix\": {}, \"links\": ["
+               "[\"accum/self/accum\", \"accum/self/single\", 1]");
     for (int k = 0; k < N; k++)
-        put(&b,
-            ", [\"input/i%02d/x\", \"input/i%02d/x\", 1]"
-            ", [\"accum/a%02d/accum\", \"accum/a%02d/single\", 1]"
-            ", [\"accum/a%02d/delta\", \"input/i%02d/x\", 0.5]",
-            k, k, k, k, k, k);
-    put(&b, "]}");
+        tu_put(&b,
+               ", [\"input/i%02d/x\", \"input/i%02d/x\", 1]"
+               ", [\"accum/a%02d/accum\", \"accum/a%02d/single\", 1]"
+               ", [\"accum/a%02d/delta\", \"input/i%02d/x\", 0.5]",
+               k, k, k, k, k, k);
+    tu_put(&b, "]}");
     assert_int_equal(vv_buf_append(&b, "", 1), 0);
     for (int watch = 0; watch < 2; watch++) {
         dmm_net *net[3];

@@ -31,6 +31,9 @@ typedef struct tu_alloc {
 } tu_alloc;
 void *tu_alloc_fn(void *ud, void *p, size_t old, size_t n);
 
+/* Append printf-style text to a vv_buf, or fail the test. */
+#define tu_put(b, ...) assert_int_equal(vv_buf_printf((b), __VA_ARGS__), 0)
+
 /* new (free()): the whole file, NUL-terminated; *len (may be NULL) gets its
  * size. NULL on error. */
 char *tu_read_file(const char *path, size_t *len);
