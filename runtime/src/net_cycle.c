@@ -1190,11 +1190,6 @@ static void commit_task(dmm_net *net, unsigned worker, size_t lo, size_t hi,
     }
 }
 
-static bool label_is(const dmm_net *net, vv_label l, const char *s)
-{
-    return strcmp(vv_label_str(net->vc, l, NULL), s) == 0;
-}
-
 /* Before the commit: the hint for the next sync (dmm__compiled): when
  * Self is `accum` (output `single` = accum + delta, vv_add sharing every
  * subtree delta does not touch) and its `accum` input is W_{t-1} itself. */
@@ -1202,18 +1197,12 @@ static void self_hint(dmm_net *net)
 {
     dmm__compiled *cw = &net->cw;
     dmm__compiled_unhint(cw, net->vc);
-    const dmm_type_info *ti = net->self_info;
-    if (strcmp(ti->desc->name, "accum") != 0 || ti->n_inputs != 2 ||
-        !label_is(net, net->self[2], "single"))
+    if (!net->self_sums)
         return;
+    const dmm_type_info *ti = net->self_info;
     vv in = net->slots[cw->self_k].input;
-    vv xa = VV_ZERO, xd = VV_ZERO;
-    for (size_t q = 0; q < 2; q++) {
-        if (label_is(net, ti->in[q], "accum"))
-            xa = vv_child(in, ti->in[q]);
-        else if (label_is(net, ti->in[q], "delta"))
-            xd = vv_child(in, ti->in[q]);
-    }
+    vv xa = vv_child(in, ti->in[net->self_accum_in]);
+    vv xd = vv_child(in, ti->in[net->self_delta_in]);
     vv w_old = cw->w;
     /* Self's output: moved to nxt already when the host watched Y. */
     vv out =

@@ -214,6 +214,11 @@ struct dmm_net {
     vv params;        /* {type: {name: {param: x}}} */
     vv_label self[3]; /* Self's type, name and output */
     const dmm_type_info *self_info;
+    /* Self is `accum` with output `single`: its inputs `accum` and `delta`
+     * by index into self_info->in (the self-edit hint, net_cycle.c), else
+     * self_sums is false. Resolved with self_info by dmm__self_resolve. */
+    bool self_sums;
+    size_t self_accum_in, self_delta_in;
     vv_label input_type; /* the label "input", interned at load */
     uint64_t t;          /* cycles run */
     uint64_t rng[4];     /* xoshiro256** state */
@@ -232,6 +237,9 @@ struct dmm_net {
 /* new: an empty network (Y = 0) with Self set to accum/self/single; NULL on
  * out of memory. */
 dmm_net *dmm__net_new(vv_ctx *vc, const dmm_registry *reg);
+/* Resolve Self's type from net->self (self_info and the self-edit hint's
+ * inputs) once, when Self is set; false when the type is not registered. */
+bool dmm__self_resolve(dmm_net *net);
 /* Seed the random state with splitmix64 (as xoshiro's authors recommend). */
 void dmm__rng_seed(uint64_t rng[4], uint64_t seed);
 

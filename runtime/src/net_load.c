@@ -38,9 +38,33 @@ dmm_net *dmm__net_new(vv_ctx *vc, const dmm_registry *reg)
         free(net);
         return NULL;
     }
-    net->self_info = dmm_registry_find(reg, net->self[0]);
+    dmm__self_resolve(net);
     dmm__rng_seed(net->rng, 0);
     return net;
+}
+
+static bool label_is(const dmm_net *net, vv_label l, const char *s)
+{
+    return strcmp(vv_label_str(net->vc, l, NULL), s) == 0;
+}
+
+bool dmm__self_resolve(dmm_net *net)
+{
+    const dmm_type_info *ti = dmm_registry_find(net->reg, net->self[0]);
+    net->self_info = ti;
+    net->self_sums = false;
+    if (!ti || strcmp(ti->desc->name, "accum") != 0 || ti->n_inputs != 2 ||
+        !label_is(net, net->self[2], "single"))
+        return ti != NULL;
+    bool accum = false, delta = false;
+    for (size_t q = 0; q < 2; q++) {
+        if (label_is(net, ti->in[q], "accum"))
+            accum = true, net->self_accum_in = q;
+        else if (label_is(net, ti->in[q], "delta"))
+            delta = true, net->self_delta_in = q;
+    }
+    net->self_sums = accum && delta;
+    return true;
 }
 
 void dmm_net_free(dmm_net *net)
@@ -363,8 +387,7 @@ static int read_self(dmm_net *net, const json_t *j, dmm_error *err)
                        err);
     if (rc)
         return rc;
-    net->self_info = dmm_registry_find(net->reg, net->self[0]);
-    if (!net->self_info)
+    if (!dmm__self_resolve(net))
         return bad(err, "/self", "unknown neuron type \"%s\"",
                    lstr(net, net->self[0]));
     return 0;

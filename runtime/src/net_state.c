@@ -283,7 +283,7 @@ static int restore_root(vv_ctx *vc, const dmm_registry *reg, const json_t *root,
         rc = bad(err, "/self", "self must be \"type/name/output\"");
         goto fail;
     }
-    if (!(net->self_info = dmm_registry_find(reg, net->self[0]))) {
+    if (!dmm__self_resolve(net)) {
         rc = bad(err, "/self", "unknown neuron type");
         goto fail;
     }
