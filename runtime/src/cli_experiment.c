@@ -210,11 +210,6 @@ static int run_script(const char *tool, const char *kind, const char *data_path,
     return 0;
 }
 
-static int run_plot(const char *kind, const char *data_path, const char *png)
-{
-    return run_script("plot_experiment.py", kind, data_path, png);
-}
-
 /* Open a temporary data file for the plot; path receives its name. */
 static FILE *open_plot_data(char *path, size_t size)
 {
@@ -229,6 +224,21 @@ static FILE *open_plot_data(char *path, size_t size)
         unlink(path);
     }
     return f;
+}
+
+/* Close the data file at path, draw it with tools/<tool> (kind: its first
+ * argument, or NULL) into png, and remove it; 0 or an exit code. */
+static int finish_plot(FILE *f, const char *path, const char *tool,
+                       const char *kind, const char *png)
+{
+    int bad = ferror(f);
+    int rc = DMM_EXIT_INPUT;
+    if (fclose(f) != 0 || bad)
+        fprintf(stderr, "dmm experiment: cannot write plot data\n");
+    else
+        rc = run_script(tool, kind, path, png);
+    unlink(path);
+    return rc;
 }
 
 static void put_array(FILE *f, const double *v, size_t n)
@@ -313,15 +323,7 @@ static int plot_fewshot(const xopts *x, const dmm_if_data *train,
         put_array(f, mass, DMM_IF_SOURCES);
     }
     fprintf(f, "]}\n");
-    int bad = ferror(f);
-    if (fclose(f) != 0 || bad) {
-        unlink(path);
-        fprintf(stderr, "dmm experiment: cannot write plot data\n");
-        return DMM_EXIT_INPUT;
-    }
-    int rc = run_plot("mnist-fewshot", path, x->plot);
-    unlink(path);
-    return rc;
+    return finish_plot(f, path, "plot_experiment.py", "mnist-fewshot", x->plot);
 }
 
 static int load_set(const char *dir, const char *prefix, dmm_mnist *m)
@@ -464,15 +466,7 @@ static int plot_double_slit(const xopts *x, const dmm_ds_model *m)
         fprintf(f, "]");
     }
     fprintf(f, "}}\n");
-    int bad = ferror(f);
-    if (fclose(f) != 0 || bad) {
-        unlink(path);
-        fprintf(stderr, "dmm experiment: cannot write plot data\n");
-        return DMM_EXIT_INPUT;
-    }
-    int rc = run_plot("double-slit", path, x->plot);
-    unlink(path);
-    return rc;
+    return finish_plot(f, path, "plot_experiment.py", "double-slit", x->plot);
 }
 
 static int run_double_slit(const xopts *x)
@@ -662,16 +656,10 @@ static int run_hysteresis(const xopts *x)
     printf("], \"elapsed_seconds\": %.6f}\n", now_seconds() - t0);
     if (fflush(stdout) != 0)
         status = DMM_EXIT_INPUT;
-    if (plot) {
-        int bad = fclose(plot) != 0;
+    if (plot && status == DMM_EXIT_OK) {
+        status =
+            finish_plot(plot, plot_path, "plot_hysteresis.py", NULL, x->plot);
         plot = NULL;
-        if (bad) {
-            fprintf(stderr, "dmm experiment: cannot write plot data\n");
-            status = DMM_EXIT_INPUT;
-        } else if (status == DMM_EXIT_OK) {
-            status = run_script("plot_hysteresis.py", NULL, plot_path, x->plot);
-        }
-        unlink(plot_path);
     }
 done:
     if (plot) {
