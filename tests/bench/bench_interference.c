@@ -9,21 +9,9 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "bench_clock.h"
 #include "dmm_idx.h"
 #include "dmm_interference.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static int cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 int main(void)
 {
@@ -51,15 +39,15 @@ int main(void)
     for (int i = 0; i < RUNS; i++) {
         dmm_if_options o = {.shots = 5, .seed = (uint64_t)i + 1, .epochs = 1};
         dmm_if_result r;
-        double t0 = now();
+        double t0 = bench_now_s();
         if (dmm_if_fewshot(&train, &test, &o, m, &r)) {
             printf("bench_interference: run failed\n");
             return 1;
         }
-        t[i] = now() - t0;
+        t[i] = bench_now_s() - t0;
         acc += (double)r.correct / (double)r.total / RUNS;
     }
-    qsort(t, RUNS, sizeof t[0], cmp);
+    qsort(t, RUNS, sizeof t[0], bench_cmp_double);
     const double budget = 0.25;
     printf("bench_interference: K=5 train + test of 3920 digits, %d seeds "
            "(mean accuracy %.4f)\n",

@@ -20,90 +20,32 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_clock.h"
 #include "dmm.h"
 
 #define REPS      5
 #define TARGET_NS 40e6 /* about 40 ms per repetition */
 
-#define KEEP(p) __asm__ volatile("" : : "r"(p) : "memory")
-
-static double now_ns(void)
+/* Median ns per call of fn (bench_clock.h, this program's constants). */
+static double time_op(bench_fn fn, void *st)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e9 + ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-typedef void (*op_fn)(void *st);
-
-/* Median ns per call of fn over REPS calibrated repetitions. */
-static double time_op(op_fn fn, void *st)
-{
-    long n = 1;
-    for (;;) {
-        double t0 = now_ns();
-        for (long i = 0; i < n; i++)
-            fn(st);
-        double dt = now_ns() - t0;
-        if (dt >= TARGET_NS / 4 || n >= (1L << 30)) {
-            n = (long)(n * (TARGET_NS / (dt > 1 ? dt : 1)));
-            if (n < 1)
-                n = 1;
-            break;
-        }
-        n *= 4;
-    }
-    double per[REPS];
-    for (int r = 0; r < REPS; r++) {
-        double t0 = now_ns();
-        for (long i = 0; i < n; i++)
-            fn(st);
-        per[r] = (now_ns() - t0) / n;
-    }
-    qsort(per, REPS, sizeof per[0], cmp_double);
-    return per[REPS / 2];
-}
-
-/* Calls of fn per repetition for about TARGET_NS. */
-static long calibrate(op_fn fn, void *st)
-{
-    long n = 1;
-    for (;;) {
-        double t0 = now_ns();
-        for (long i = 0; i < n; i++)
-            fn(st);
-        double dt = now_ns() - t0;
-        if (dt >= TARGET_NS / 4 || n >= (1L << 30))
-            return (long)(n * (TARGET_NS / (dt > 1 ? dt : 1))) + 1;
-        n *= 4;
-    }
+    return bench_time(fn, st, TARGET_NS, REPS);
 }
 
 /* Two runs compared on a shared machine: their repetitions alternate, so a
  * change of load hits both; medians of ns per call in *a and *b. */
-static void time_pair(op_fn fa, void *sa, op_fn fb, void *sb, double *a,
+static void time_pair(bench_fn fa, void *sa, bench_fn fb, void *sb, double *a,
                       double *b)
 {
-    long na = calibrate(fa, sa), nb = calibrate(fb, sb);
+    long na = bench_calibrate(fa, sa, TARGET_NS),
+         nb = bench_calibrate(fb, sb, TARGET_NS);
     double pa[2 * REPS + 1], pb[2 * REPS + 1];
     for (int r = 0; r < 2 * REPS + 1; r++) {
-        double t0 = now_ns();
-        for (long i = 0; i < na; i++)
-            fa(sa);
-        pa[r] = (now_ns() - t0) / na;
-        t0 = now_ns();
-        for (long i = 0; i < nb; i++)
-            fb(sb);
-        pb[r] = (now_ns() - t0) / nb;
+        pa[r] = bench_rep_ns(fa, sa, na);
+        pb[r] = bench_rep_ns(fb, sb, nb);
     }
-    qsort(pa, 2 * REPS + 1, sizeof pa[0], cmp_double);
-    qsort(pb, 2 * REPS + 1, sizeof pb[0], cmp_double);
+    qsort(pa, 2 * REPS + 1, sizeof pa[0], bench_cmp_double);
+    qsort(pb, 2 * REPS + 1, sizeof pb[0], bench_cmp_double);
     *a = pa[REPS];
     *b = pb[REPS];
 }
@@ -199,7 +141,7 @@ static void step(dmm_net *net)
         die("dmm_net_step", err.text);
 }
 
-static void step_fn(void *st)
+static void step_fn(void *st, long i)
 {
     step(st);
 }
@@ -292,7 +234,7 @@ static void csr_free(csr *m)
     free(m->y0);
 }
 
-static void csr_cycle(void *st)
+static void csr_cycle(void *st, long i)
 {
     csr *m = st;
     const int d = m->d;
@@ -386,7 +328,7 @@ typedef struct accum_base {
     double *acc, *src;
 } accum_base;
 
-static void accum_cycle(void *st)
+static void accum_cycle(void *st, long i)
 {
     accum_base *a = st;
     size_t nk = (size_t)a->n * a->k;
@@ -437,7 +379,7 @@ static void check_rnn(world *w, dmm_net *net, csr *m)
 {
     step(net);
     memcpy(m->y, m->y0, sizeof(double) * m->n);
-    csr_cycle(m);
+    csr_cycle(m, 0);
     vv_label p[3];
     vv_intern_cstr(w->vc, "tanh", &p[0]);
     vv_intern_cstr(w->vc, "x", &p[2]);
@@ -544,8 +486,8 @@ static void case_selfmod(void)
         pl[r] = selfmod_child(&m, false, &weights);
         sm[r] = selfmod_child(&m, true, &wsm);
     }
-    qsort(pl, RUNS, sizeof pl[0], cmp_double);
-    qsort(sm, RUNS, sizeof sm[0], cmp_double);
+    qsort(pl, RUNS, sizeof pl[0], bench_cmp_double);
+    qsort(sm, RUNS, sizeof sm[0], bench_cmp_double);
     double base = pl[RUNS / 2] / 1e3, us = sm[RUNS / 2] / 1e3;
     result r = {.us = us, .base_us = base, .ratio = us / base, .target = 1.5};
     snprintf(r.name, sizeof r.name, "selfmod");
@@ -563,13 +505,13 @@ typedef struct load_st {
     vv_buf *b;
 } load_st;
 
-static void load_fn(void *st)
+static void load_fn(void *st, long i)
 {
     load_st *l = st;
     dmm_net_free(load(l->w, l->b, "load-1M"));
 }
 
-static void jansson_fn(void *st)
+static void jansson_fn(void *st, long i)
 {
     load_st *l = st;
     json_error_t e;
@@ -649,7 +591,7 @@ static void case_soak(const char *wave)
     if (dmm_net_load_file(w.vc, w.reg, wave, &net, &err))
         die(wave, err.text);
     atomic_store(&peak_bytes, atomic_load(&live_bytes));
-    double t0 = now_ns();
+    double t0 = bench_now_ns();
     size_t peak4 = 0;
     long rss4 = 0, max4 = 0;
     for (long t = 1; t <= 1000000; t++) {
@@ -660,7 +602,7 @@ static void case_soak(const char *wave)
             max4 = maxrss_kib();
         }
     }
-    double us = (now_ns() - t0) / 1e3 / 1e6;
+    double us = (bench_now_ns() - t0) / 1e3 / 1e6;
     size_t peak6 = atomic_load(&peak_bytes);
     long max6 = maxrss_kib();
     result r = {.us = us,

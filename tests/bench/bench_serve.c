@@ -26,6 +26,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_clock.h"
+
 extern char **environ;
 
 enum {
@@ -36,13 +38,6 @@ enum {
 };
 
 static double seconds = 3; /* each measuring window (env DMM_BENCH_SECONDS) */
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static void die(const char *what)
 {
@@ -195,7 +190,7 @@ static void server_stop(server *s, conn *ctl)
 static double step_now(conn *ctl, double *at)
 {
     json_t *r = rpc(ctl, "{\"op\": \"status\"}");
-    *at = now_s();
+    *at = bench_now_s();
     double t = json_number_value(json_object_get(r, "step"));
     json_decref(r);
     return t;
@@ -215,12 +210,6 @@ static double rate_alone(conn *ctl)
     sleep_s(seconds);
     double t1 = step_now(ctl, &a1);
     return (t1 - t0) / (a1 - a0);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
 }
 
 typedef struct load_result {
@@ -246,22 +235,23 @@ static load_result rate_loaded(conn *ctl, const char *addr, unsigned every)
                  "\"every\": %u}",
                  every);
         json_decref(rpc(&cs[i], req));
-        cs[i].next = now_s() + (double)i * EDIT_EVERY_MS / 1000.0 / NCLIENTS;
+        cs[i].next =
+            bench_now_s() + (double)i * EDIT_EVERY_MS / 1000.0 / NCLIENTS;
         cs[i].k = 0;
     }
     struct pollfd pf[NCLIENTS];
-    double start = now_s(), a0 = 0, a1 = 0, t0 = 0, t1 = 0;
+    double start = bench_now_s(), a0 = 0, a1 = 0, t0 = 0, t1 = 0;
     bool measuring = false;
     const double warm = 0.5, end = start + seconds + 2 * warm;
     for (;;) {
-        double t = now_s();
+        double t = bench_now_s();
         if (!measuring && t >= start + warm) {
             t0 = step_now(ctl, &a0);
             measuring = true;
-            t = now_s();
+            t = bench_now_s();
         } else if (measuring && t1 == 0 && t >= end - warm) {
             t1 = step_now(ctl, &a1);
-            t = now_s();
+            t = bench_now_s();
         }
         bool sending = t < end, outstanding = false;
         double wake = t + 0.05;
@@ -275,7 +265,7 @@ static load_result rate_loaded(conn *ctl, const char *addr, unsigned every)
                          "\"value\": %g}",
                          c->k, (c->k % 2 ? 0.5 : -0.5) / (1 + i));
                 c->k++;
-                c->sent_at = now_s();
+                c->sent_at = bench_now_s();
                 conn_send(c, req);
                 conn_send(c, "\n");
                 c->next += EDIT_EVERY_MS / 1000.0;
@@ -305,7 +295,7 @@ static load_result rate_loaded(conn *ctl, const char *addr, unsigned every)
                 die("the server closed a client's connection");
             char *line;
             while ((line = conn_take(c))) {
-                double got = now_s();
+                double got = bench_now_s();
                 if (strstr(line, "\"ok\"")) {
                     if (!strstr(line, "\"ok\": true"))
                         res.errors++;
@@ -324,7 +314,7 @@ static load_result rate_loaded(conn *ctl, const char *addr, unsigned every)
         }
     }
     res.rate = t1 > t0 ? (t1 - t0) / (a1 - a0) : 0;
-    qsort(lat, nlat, sizeof lat[0], cmp_double);
+    qsort(lat, nlat, sizeof lat[0], bench_cmp_double);
     if (nlat) {
         res.median_ms = lat[nlat / 2] * 1e3;
         res.p99_ms = lat[(size_t)((double)nlat * 0.99)] * 1e3;

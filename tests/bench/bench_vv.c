@@ -13,59 +13,18 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_clock.h"
 #include "vv.h"
 
 #define REPS      9         /* repetitions per case; the median is reported */
 #define TARGET_NS 20000000. /* aim for ~20 ms per repetition */
 
-/* Tells the compiler the memory p points to is read and written here, so a
- * baseline whose result is otherwise unused cannot be optimised away. */
-#define KEEP(p) __asm__ volatile("" : : "r"(p) : "memory")
-
 static volatile double sink;
 
-typedef void (*op_fn)(void *st, long i);
-
-static double now_ns(void)
+/* Median ns per call of fn (bench_clock.h, this program's constants). */
+static double time_op(bench_fn fn, void *st)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e9 + ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* Median over REPS repetitions of the ns per call of fn, with the number of
- * calls per repetition calibrated so one repetition takes about TARGET_NS. */
-static double time_op(op_fn fn, void *st)
-{
-    long n = 1;
-    for (;;) { /* calibrate (also warms caches and the allocator) */
-        double t0 = now_ns();
-        for (long i = 0; i < n; i++)
-            fn(st, i);
-        double dt = now_ns() - t0;
-        if (dt >= TARGET_NS / 4 || n >= (1L << 30)) {
-            n = (long)(n * (TARGET_NS / (dt > 1 ? dt : 1)));
-            if (n < 1)
-                n = 1;
-            break;
-        }
-        n *= 4;
-    }
-    double per[REPS];
-    for (int r = 0; r < REPS; r++) {
-        double t0 = now_ns();
-        for (long i = 0; i < n; i++)
-            fn(st, i);
-        per[r] = (now_ns() - t0) / n;
-    }
-    qsort(per, REPS, sizeof per[0], cmp_double);
-    return per[REPS / 2];
+    return bench_time(fn, st, TARGET_NS, REPS);
 }
 
 static void die(const char *what, int rc)
