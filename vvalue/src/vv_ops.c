@@ -82,6 +82,8 @@ int vv_wrap(vv_ctx *c, double num, vv_label label, vv child, vv *out)
     return 0;
 }
 
+/* A label and where it came from: sorting by both keeps equal labels in
+ * their original order, which qsort alone does not. */
 typedef struct pair_ix {
     vv_label label;
     uint32_t ix;
@@ -664,19 +666,11 @@ typedef struct sum_term {
     const vv_map *map;
 } sum_term;
 
+/* A nested child of a term, ordered by (label, order of the terms). */
 typedef struct deep_entry {
-    vv_label label;
-    uint32_t seq; /* keeps term order among equal labels */
+    pair_ix key;
     sum_term t;
 } deep_entry;
-
-static int cmp_deep(const void *a, const void *b)
-{
-    const deep_entry *x = a, *y = b;
-    if (x->label != y->label)
-        return x->label < y->label ? -1 : 1;
-    return x->seq < y->seq ? -1 : x->seq > y->seq;
-}
 
 static vv_label map_first(const vv_map *m)
 {
@@ -730,14 +724,14 @@ static int sum_dense(vv_ctx *c, size_t n, const sum_term *t, vv_label lo,
             vv_map **maps = l->vdepth ? vv__maps(l) : NULL;
             for (unsigned i = p; maps && i < l->n; i++)
                 if (maps[i])
-                    deep[nd] = (deep_entry){keys[i], (uint32_t)nd,
+                    deep[nd] = (deep_entry){{keys[i], (uint32_t)nd},
                                             (sum_term){w, maps[i]}},
                     nd++;
             it.pos[it.top] = l->n;
         }
     }
     if (nd > 1)
-        qsort(deep, nd, sizeof *deep, cmp_deep);
+        qsort(deep, nd, sizeof *deep, cmp_pair);
     vv__builder b;
     vv__build_init(&b, c, total);
     b.maps = nd > 0;
@@ -752,7 +746,7 @@ static int sum_dense(vv_ctx *c, size_t n, const sum_term *t, vv_label lo,
                 break;
             }
             size_t g = 0;
-            for (; d < nd && deep[d].label == label; d++)
+            for (; d < nd && deep[d].key.label == label; d++)
                 grp[g++] = deep[d].t;
             if (g)
                 rc = sum_maps(c, g, grp, &v.map);
