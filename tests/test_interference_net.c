@@ -17,7 +17,7 @@
 #include "dmm.h"
 #include "dmm_interference.h"
 #include "dmm_neuron.h"
-#include "experiment_network.h"
+#include "dmm_experiments.h"
 #include "testutil_net.h"
 
 /* One context (counting allocator) and registry per test. */
@@ -512,10 +512,10 @@ static void compare_fewshot(const synth *tr, const synth *te,
 
     char *net = tu_path("networks/mnist-interference.json");
     uint8_t pred[DMM_IF_CLASSES * PER];
-    dmm__netx_stats stats;
+    dmm_netx_stats stats;
     dmm_error err;
     dmm_error_clear(&err);
-    int rc = dmm__fewshot_network(net, &train, &test, o, PER, mn, &rn, pred,
+    int rc = dmm_fewshot_network(net, &train, &test, o, PER, mn, &rn, pred,
                                   &stats, &err);
     if (rc)
         fail_msg("network engine: %s", err.text);
@@ -597,7 +597,7 @@ static void test_double_slit_vs_direct(void **state)
         uint8_t pred[DMM_DS_TRIALS];
         dmm_error err;
         dmm_error_clear(&err);
-        if (dmm__double_slit_network(net, 6, variant, &mn, &rn, pred, NULL,
+        if (dmm_double_slit_network(net, 6, variant, &mn, &rn, pred, NULL,
                                      &err))
             fail_msg("network engine: %s", err.text);
         free(net);
@@ -639,23 +639,23 @@ static void test_network_bad(void **state)
     dmm_if_result res;
     dmm_error err;
     char *wave = tu_path("networks/wave.json");
-    assert_int_equal(dmm__fewshot_network(wave, &train, &test, &o, 1, m, &res,
+    assert_int_equal(dmm_fewshot_network(wave, &train, &test, &o, 1, m, &res,
                                           NULL, NULL, &err),
                      DMM_E_INVAL);
     assert_non_null(strstr(err.text, "no neuron interference/digit-0"));
     free(wave);
     char *ds = tu_path("networks/double-slit.json");
-    assert_int_equal(dmm__fewshot_network(ds, &train, &test, &o, 1, m, &res,
+    assert_int_equal(dmm_fewshot_network(ds, &train, &test, &o, 1, m, &res,
                                           NULL, NULL, &err),
                      DMM_E_INVAL);
     free(ds);
-    assert_int_not_equal(dmm__fewshot_network("/nonexistent/net.json", &train,
+    assert_int_not_equal(dmm_fewshot_network("/nonexistent/net.json", &train,
                                               &test, &o, 1, m, &res, NULL, NULL,
                                               &err),
                          0);
     assert_non_null(strstr(err.source, "/nonexistent/net.json"));
     o.shots = 0;
-    assert_int_equal(dmm__fewshot_network("x", &train, &test, &o, 1, m, &res,
+    assert_int_equal(dmm_fewshot_network("x", &train, &test, &o, 1, m, &res,
                                           NULL, NULL, &err),
                      DMM_E_INVAL);
     free(m);

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * The live protocol's request parser (runtime/src/live_protocol.c): every
+ * The live protocol's request parser (runtime/live/src/live_protocol.c): every
  * op's fields into a dmm__live_req, each kind of bad request into its error
  * code and JSON path, the id kept for the error reply, and the reply
  * builders' exact text.

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * libFuzzer target for the live protocol's request parser (compiled in from
- * runtime/src/live_protocol.c): arbitrary bytes are parsed as one request
+ * runtime/live/src/live_protocol.c): arbitrary bytes are parsed as one request
  * line. A request that passes is checked for the invariants the server
  * relies on and freed; an error must carry a code and a message, and its
  * reply line must be built. Everything made in the context is released.

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
+#include "dmm_script.h"
 #include "live_protocol.h"
 
 static const char *const op_names[] = {
@@ -301,7 +301,7 @@ static int parse_op(vv_ctx *vc, json_t *j, dmm__live_req *req, dmm__live_err *e)
         dmm_error_clear(&err);
         if (!type || !name)
             rc = dmm__live_err_set(e, "internal", "", "out of memory");
-        else if (dmm__split_neuron(s, type, name, "/neuron", &err) < 0)
+        else if (dmm_split_neuron(s, type, name, "/neuron", &err) < 0)
             rc = dmm__live_err_set(e, "bad-request", "/neuron", "%s", err.text);
         else if (strcmp(type, "input") != 0)
             rc = dmm__live_err_set(e, "bad-request", "/neuron",

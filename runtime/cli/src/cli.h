@@ -1,9 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
- * Internal interface of the `dmm` command: the subcommands, the script reader
- * and the few printing helpers they share. Only the CLI prints and chooses
+ * Internal interface of the `dmm` command: the subcommands and the few
+ * printing helpers they share. Only the CLI prints and chooses
  * exit codes; everything below it returns DMM_E_* codes and a dmm_error.
- * Script events are validated in full before a run starts.
  */
 #ifndef DMM_CLI_H
 #define DMM_CLI_H
@@ -22,45 +21,6 @@ enum {
     DMM_EXIT_FAULT = 3, /* numeric fault (NaN or infinity) during a run */
 };
 
-enum dmm__event_op { DMM__EV_EDIT, DMM__EV_FEED };
-
-/* One script event: applied just before cycle `step` (absolute numbering). */
-typedef struct dmm__event {
-    uint64_t step;
-    int line; /* 1-based line in the script file */
-    enum dmm__event_op op;
-    vv_label name; /* feed: the input neuron's name */
-    vv value;      /* owned: edit delta or feed output map */
-} dmm__event;
-
-/* A validated script, events sorted by (step, line). */
-typedef struct dmm__script {
-    char source[256];
-    dmm__event *ev;
-    size_t n;
-} dmm__script;
-
-/*
- * Parse and validate a whole script (len bytes of JSON Lines). On success
- * *out owns its events (release with dmm__script_free). On error nothing is
- * kept and err names source, line and JSON path. Blank lines are skipped.
- */
-int dmm__script_parse(vv_ctx *vc, const char *text, size_t len,
-                      const char *source, dmm__script *out, dmm_error *err);
-/* Read a file and parse it as above. */
-int dmm__script_load(vv_ctx *vc, const char *filename, dmm__script *out,
-                     dmm_error *err);
-void dmm__script_free(vv_ctx *vc, dmm__script *s);
-
-/*
- * Split "TYPE/NAME" (a `/` or `\` inside a part escaped with `\`) into its
- * two unescaped parts, written NUL-terminated into type and name, each of at
- * least strlen(s) + 1 bytes. DMM_E_INVAL with a message at JSON path `path`
- * in err for a malformed name.
- */
-int dmm__split_neuron(const char *s, char *type, char *name, const char *path,
-                      dmm_error *err);
-
 /* Subcommands: argv[0] is the subcommand's name. Return an exit code. */
 int dmm__cmd_run(int argc, char **argv);
 int dmm__cmd_check(int argc, char **argv);
@@ -75,6 +35,12 @@ int dmm__opt_value(int argc, char **argv, int *i, const char *name,
                    const char **val);
 /* Digits only, no sign, in [lo, hi]. */
 bool dmm__parse_count(const char *s, uint64_t lo, uint64_t hi, uint64_t *out);
+
+/* Find a bundled data file by its path in the source tree (rel, e.g.
+ * "networks/hysteresis.json"): from the working directory, $DMM_DATA_DIR,
+ * <bindir>/../share/dmm, the configured data folder, then the source tree
+ * of this build (cli_data.c). 1 when found (out holds the path), else 0. */
+int dmm__data_file(const char *rel, char *out, size_t size);
 
 /* Print err as "source:line:column: path: message" on stderr. */
 void dmm__print_error(const dmm_error *err);

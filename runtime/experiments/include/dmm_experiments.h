@@ -6,28 +6,20 @@
  * networks/double-slit.json and reads the scores back. Same seeds, same
  * picks and the same route initialisation as the direct engine.
  */
-#ifndef DMM_EXPERIMENT_NETWORK_H
-#define DMM_EXPERIMENT_NETWORK_H
+#ifndef DMM_EXPERIMENTS_H
+#define DMM_EXPERIMENTS_H
 
 #include <stdint.h>
 
 #include "dmm.h"
 #include "dmm_interference.h"
 
-/*
- * Find a file of the source tree by its path there (rel, e.g.
- * "networks/double-slit.json"): from the working directory, then from the
- * source tree holding the running executable's build folder
- * (<build>/runtime/dmm). 1 when found (out holds the path), 0 otherwise.
- */
-int dmm__tree_file(const char *rel, char *out, size_t size);
-
 /* What a run cost. */
-typedef struct dmm__netx_stats {
+typedef struct dmm_netx_stats {
     uint64_t cycles; /* dmm_net_step calls */
     size_t episodes; /* training and test episodes fed */
     size_t weights;  /* weights in W at the end */
-} dmm__netx_stats;
+} dmm_netx_stats;
 
 /*
  * dmm_if_fewshot on the network in `network_file`: the same options, the
@@ -39,17 +31,17 @@ typedef struct dmm__netx_stats {
  * few images (as dmm_if_fewshot), or the engine's error, with err filled
  * (also for a network without the neurons the host feeds and reads).
  */
-int dmm__fewshot_network(const char *network_file, const dmm_if_data *train,
-                         const dmm_if_data *test, const dmm_if_options *opt,
-                         size_t test_per_class, dmm_if_model *model,
-                         dmm_if_result *res, uint8_t *pred,
-                         dmm__netx_stats *stats, dmm_error *err);
+int dmm_fewshot_network(const char *network_file, const dmm_if_data *train,
+                        const dmm_if_data *test, const dmm_if_options *opt,
+                        size_t test_per_class, dmm_if_model *model,
+                        dmm_if_result *res, uint8_t *pred,
+                        dmm_netx_stats *stats, dmm_error *err);
 
 /* dmm_ds_run on the network in `network_file`; pred (may be NULL) gets the
  * 200 predicted targets. */
-int dmm__double_slit_network(const char *network_file, uint64_t seed,
-                             unsigned variant, dmm_ds_model *model,
-                             dmm_ds_result *res, uint8_t *pred,
-                             dmm__netx_stats *stats, dmm_error *err);
+int dmm_double_slit_network(const char *network_file, uint64_t seed,
+                            unsigned variant, dmm_ds_model *model,
+                            dmm_ds_result *res, uint8_t *pred,
+                            dmm_netx_stats *stats, dmm_error *err);
 
 #endif

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "dmm_script.h"
 
 typedef struct run_opts {
     const char *net;
@@ -152,13 +153,13 @@ static int print_line(dmm_net *net, vv_ctx *vc, vv_buf *b)
 
 /* Apply the script's events for the next cycle (events[*next..] with
  * step == the cycle about to run). */
-static int apply_events(dmm_net *net, const dmm__script *s, size_t *next,
+static int apply_events(dmm_net *net, const dmm_script *s, size_t *next,
                         dmm_error *err)
 {
     uint64_t t = dmm_net_step_count(net) + 1;
     while (*next < s->n && s->ev[*next].step == t) {
-        const dmm__event *ev = &s->ev[*next];
-        int rc = ev->op == DMM__EV_EDIT
+        const dmm_event *ev = &s->ev[*next];
+        int rc = ev->op == DMM_EV_EDIT
                      ? dmm_net_edit(net, ev->value, err)
                      : dmm_net_feed(net, ev->name, ev->value, err);
         if (rc < 0) {
@@ -169,7 +170,7 @@ static int apply_events(dmm_net *net, const dmm__script *s, size_t *next,
                 /* The engine's path is inside the delta; make it a path
                  * inside the event, as for errors found up front. */
                 size_t n = strlen(err->path);
-                if (ev->op == DMM__EV_EDIT && err->path[0] == '/' &&
+                if (ev->op == DMM_EV_EDIT && err->path[0] == '/' &&
                     strncmp(err->path, "/delta/", 7) != 0 &&
                     n + 7 <= sizeof err->path) {
                     memmove(err->path + 6, err->path, n + 1);
@@ -203,7 +204,7 @@ static int run(const run_opts *o, vv_ctx *vc, const dmm_registry *reg)
     dmm_error err;
     dmm_error_clear(&err);
     dmm_net *net = NULL;
-    dmm__script script = {.ev = NULL, .n = 0};
+    dmm_script script = {.ev = NULL, .n = 0};
     vv_buf out = {0};
     int status = DMM_EXIT_OK;
     int rc = o->resume ? dmm_net_restore_file(vc, reg, o->resume, &net, &err)
@@ -219,7 +220,7 @@ static int run(const run_opts *o, vv_ctx *vc, const dmm_registry *reg)
         return DMM_EXIT_INPUT;
     }
     if (o->script) {
-        rc = dmm__script_load(vc, o->script, &script, &err);
+        rc = dmm_script_load(vc, o->script, &script, &err);
         if (rc < 0) {
             dmm__print_error(&err);
             dmm_net_free(net);
@@ -297,7 +298,7 @@ static int run(const run_opts *o, vv_ctx *vc, const dmm_registry *reg)
     if (o->stats)
         print_stats(done, secs, vc);
     free(out.data);
-    dmm__script_free(vc, &script);
+    dmm_script_free(vc, &script);
     dmm_net_free(net);
     return status;
 }
@@ -423,14 +424,14 @@ int dmm__cmd_check(int argc, char **argv)
         dmm_net_free(net);
     }
     if (script) {
-        dmm__script s;
+        dmm_script s;
         dmm_error_clear(&err);
-        if (dmm__script_load(vc, script, &s, &err) < 0) {
+        if (dmm_script_load(vc, script, &s, &err) < 0) {
             dmm__print_error(&err);
             status = DMM_EXIT_INPUT;
         } else {
             printf("%s: ok (%zu event%s)\n", script, s.n, s.n == 1 ? "" : "s");
-            dmm__script_free(vc, &s);
+            dmm_script_free(vc, &s);
         }
     }
     fflush(stdout);

@@ -1,18 +1,17 @@
 // SPDX-License-Identifier: MIT
 /*
- * The host script of `--engine network` (experiment_network.h): it loads the
+ * The host script of `--engine network` (dmm_experiments.h): it loads the
  * experiment's network, writes the seed's routes into W in one edit, feeds
  * each episode through the `input` neurons and steps the ordinary engine;
  * the learning itself happens inside the network (interference neurons
  * writing Self's delta). Episode timing is in docs/experiments.md.
  */
-#include "experiment_network.h"
+#include "dmm_experiments.h"
 
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 /* MNIST: image emitted at cycle E, delay lines hold it from E+1, the
  * interference neurons see duration t at E+2+t, t = 0..24; the output
@@ -23,25 +22,6 @@ enum { MN_PERIOD = DMM_IF_TIMES, MN_READ = 2 /* next episode's j */ };
 /* Double slit: emissions at E..E+39, window t = 0..59 at E+2..E+61, reset
  * at E+62 ends it; late arrivals drain until E+100. */
 enum { DS_PERIOD = 100, DS_END = 61, DS_READ = 62 };
-
-int dmm__tree_file(const char *rel, char *out, size_t size)
-{
-    if ((size_t)snprintf(out, size, "%s", rel) < size && access(out, R_OK) == 0)
-        return 1;
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n <= 0)
-        return 0;
-    exe[n] = '\0';
-    char *slash = strrchr(exe, '/');
-    if (!slash)
-        return 0;
-    *slash = '\0';
-    /* <build>/runtime/dmm and <build>/tests/<test> -> <source>/rel, for build
-     * folders inside the source tree. */
-    return (size_t)snprintf(out, size, "%s/../../%s", exe, rel) < size &&
-           access(out, R_OK) == 0;
-}
 
 /* ---- the host ------------------------------------------------------------ */
 
@@ -300,11 +280,11 @@ typedef struct episode {
     int learn;
 } episode;
 
-int dmm__fewshot_network(const char *network_file, const dmm_if_data *train,
+int dmm_fewshot_network(const char *network_file, const dmm_if_data *train,
                          const dmm_if_data *test, const dmm_if_options *opt,
                          size_t test_per_class, dmm_if_model *model,
                          dmm_if_result *res, uint8_t *pred,
-                         dmm__netx_stats *stats, dmm_error *err)
+                         dmm_netx_stats *stats, dmm_error *err)
 {
     memset(res, 0, sizeof *res);
     if (opt->shots < 1 || opt->shots > train->n || opt->epochs < 1) {
@@ -388,7 +368,7 @@ int dmm__fewshot_network(const char *network_file, const dmm_if_data *train,
     if (!rc)
         get_routes(&h, &model->p[0][0][0], dmm_if_dist);
     if (stats)
-        *stats = (dmm__netx_stats){h.cycles, nep,
+        *stats = (dmm_netx_stats){h.cycles, nep,
                                    h.net ? dmm_net_weight_count(h.net) : 0};
 done:
     host_close(&h);
@@ -407,10 +387,10 @@ static int ds_dist(int s, int g)
     return dmm_ds_dist(s, g);
 }
 
-int dmm__double_slit_network(const char *network_file, uint64_t seed,
+int dmm_double_slit_network(const char *network_file, uint64_t seed,
                              unsigned variant, dmm_ds_model *model,
                              dmm_ds_result *res, uint8_t *pred,
-                             dmm__netx_stats *stats, dmm_error *err)
+                             dmm_netx_stats *stats, dmm_error *err)
 {
     enum { NEP = 2 * DMM_DS_SHOTS + DMM_DS_TRIALS };
     memset(res, 0, sizeof *res);
@@ -487,7 +467,7 @@ int dmm__double_slit_network(const char *network_file, uint64_t seed,
                 memcpy(model->p[s][g], p[g][s], sizeof p[g][s]);
     }
     if (stats)
-        *stats = (dmm__netx_stats){(uint64_t)h.cycles, NEP,
+        *stats = (dmm_netx_stats){(uint64_t)h.cycles, NEP,
                                    h.net ? dmm_net_weight_count(h.net) : 0};
 done:
     host_close(&h);

@@ -19,7 +19,7 @@
 #include <uv.h>
 
 #include "live_protocol.h"
-#include "live_server.h"
+#include "dmm_live.h"
 
 #ifndef DMM_VERSION
 #define DMM_VERSION "unknown"
@@ -87,7 +87,7 @@ struct live_server {
     vv_ctx *vc;
     const dmm_registry *reg;
     dmm_net *net;
-    const dmm__serve_opts *o;
+    const dmm_serve_opts *o;
     union {
         uv_handle_t h;
         uv_stream_t s;
@@ -1114,7 +1114,7 @@ static int setup_err(dmm_error *err, const char *what, const char *where,
 
 static int bind_listener(live_server *srv, FILE *announce)
 {
-    const dmm__serve_opts *o = srv->o;
+    const dmm_serve_opts *o = srv->o;
     int rc;
     if (o->socket) {
         struct sockaddr_un sa;
@@ -1199,8 +1199,8 @@ static void close_any(uv_handle_t *h, void *arg)
         uv_close(h, NULL);
 }
 
-int dmm__serve(vv_ctx *vc, const dmm_registry *reg, dmm_net *net,
-               const dmm__serve_opts *o, FILE *announce, dmm_error *err)
+int dmm_live_serve(vv_ctx *vc, const dmm_registry *reg, dmm_net *net,
+               const dmm_serve_opts *o, FILE *announce, dmm_error *err)
 {
     live_server *srv = calloc(1, sizeof *srv);
     if (!srv) {

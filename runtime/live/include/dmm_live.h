@@ -13,7 +13,7 @@
 
 #include "dmm.h"
 
-typedef struct dmm__serve_opts {
+typedef struct dmm_serve_opts {
     const char *listen;       /* "HOST:PORT" (TCP), when socket is NULL */
     const char *socket;       /* a Unix socket path, or NULL */
     double rate;              /* cycles per second; 0: as fast as possible */
@@ -24,7 +24,7 @@ typedef struct dmm__serve_opts {
     int max_clients;
     size_t max_message; /* longest request line, bytes */
     size_t max_backlog; /* bytes waiting to be sent to one client */
-} dmm__serve_opts;
+} dmm_serve_opts;
 
 /*
  * Serve net (taken; freed on return) until a shutdown request or SIGINT /
@@ -32,7 +32,7 @@ typedef struct dmm__serve_opts {
  * (HOST:PORT, or the socket path). Returns 0, or a negative DMM_E_* code with
  * err filled (setup failed, or the state could not be saved on exit).
  */
-int dmm__serve(vv_ctx *vc, const dmm_registry *reg, dmm_net *net,
-               const dmm__serve_opts *o, FILE *announce, dmm_error *err);
+int dmm_live_serve(vv_ctx *vc, const dmm_registry *reg, dmm_net *net,
+                   const dmm_serve_opts *o, FILE *announce, dmm_error *err);
 
 #endif

@@ -21,7 +21,7 @@
 #include "dmm_idx.h"
 #include "dmm_interference.h"
 #include "dmm_meanfield.h"
-#include "experiment_network.h"
+#include "dmm_experiments.h"
 
 extern char **environ;
 
@@ -165,7 +165,7 @@ static int find_script(const char *name, char *out, size_t size)
     }
     char rel[64];
     snprintf(rel, sizeof rel, "tools/%s", name);
-    return dmm__tree_file(rel, out, size);
+    return dmm__data_file(rel, out, size);
 }
 
 /* Run tools/plot_experiment.py (kind != NULL: its first argument) or the
@@ -354,13 +354,13 @@ static int run_fewshot_network(const dmm_if_data *train,
     char path[PATH_MAX];
     dmm_error err;
     dmm_error_clear(&err);
-    if (!dmm__tree_file("networks/mnist-interference.json", path,
+    if (!dmm__data_file("networks/mnist-interference.json", path,
                         sizeof path)) {
         fprintf(stderr, "dmm experiment: cannot find "
                         "networks/mnist-interference.json\n");
         return DMM_EXIT_INPUT;
     }
-    if (dmm__fewshot_network(path, train, test, o, 0, model, res, NULL, NULL,
+    if (dmm_fewshot_network(path, train, test, o, 0, model, res, NULL, NULL,
                              &err)) {
         dmm__print_error(&err);
         return DMM_EXIT_INPUT;
@@ -478,12 +478,12 @@ static int run_double_slit(const xopts *x)
         char path[PATH_MAX];
         dmm_error err;
         dmm_error_clear(&err);
-        if (!dmm__tree_file("networks/double-slit.json", path, sizeof path)) {
+        if (!dmm__data_file("networks/double-slit.json", path, sizeof path)) {
             fprintf(stderr,
                     "dmm experiment: cannot find networks/double-slit.json\n");
             return DMM_EXIT_INPUT;
         }
-        if (dmm__double_slit_network(path, x->o.seed, x->o.variant, &m, &res,
+        if (dmm_double_slit_network(path, x->o.seed, x->o.variant, &m, &res,
                                      NULL, NULL, &err)) {
             dmm__print_error(&err);
             return DMM_EXIT_INPUT;
@@ -577,7 +577,7 @@ static int run_hysteresis(const xopts *x)
     char path[PATH_MAX];
     const char *file = x->network_file;
     if (!file) {
-        if (!dmm__tree_file("networks/hysteresis.json", path, sizeof path)) {
+        if (!dmm__data_file("networks/hysteresis.json", path, sizeof path)) {
             fprintf(stderr,
                     "dmm experiment: cannot find networks/hysteresis.json "
                     "(give --network FILE)\n");

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
+#include "dmm_script.h"
 
 /* Fill err for a script line; returns code. */
 static int line_error(dmm_error *err, const char *source, int line, int code,
@@ -63,7 +63,7 @@ static json_t *required(json_t *j, const char *name, dmm_error *err,
     return v;
 }
 
-int dmm__split_neuron(const char *s, char *type, char *name, const char *path,
+int dmm_split_neuron(const char *s, char *type, char *name, const char *path,
                       dmm_error *err)
 {
     char *part[2] = {type, name};
@@ -101,11 +101,11 @@ int dmm__split_neuron(const char *s, char *type, char *name, const char *path,
     return 0;
 }
 
-static int push_event(dmm__script *s, size_t *cap, const dmm__event *ev)
+static int push_event(dmm_script *s, size_t *cap, const dmm_event *ev)
 {
     if (s->n == *cap) {
         size_t ncap = *cap ? 2 * *cap : 16;
-        dmm__event *p = realloc(s->ev, ncap * sizeof *p);
+        dmm_event *p = realloc(s->ev, ncap * sizeof *p);
         if (!p)
             return DMM_E_NOMEM;
         s->ev = p;
@@ -115,18 +115,18 @@ static int push_event(dmm__script *s, size_t *cap, const dmm__event *ev)
     return 0;
 }
 
-static bool field_allowed(const char *key, enum dmm__event_op op)
+static bool field_allowed(const char *key, enum dmm_event_op op)
 {
     if (!strcmp(key, "step") || !strcmp(key, "op"))
         return true;
-    if (op == DMM__EV_EDIT)
+    if (op == DMM_EV_EDIT)
         return !strcmp(key, "delta");
     return !strcmp(key, "neuron") || !strcmp(key, "outputs");
 }
 
 /* Parse one non-blank line into *ev (value owned on success). */
 static int parse_line(vv_ctx *vc, const char *src, int line, const char *text,
-                      size_t len, dmm__event *ev, dmm_error *err)
+                      size_t len, dmm_event *ev, dmm_error *err)
 {
     dmm_error jerr;
     json_t *j = vv_json_load(text, len, src, &jerr);
@@ -152,9 +152,9 @@ static int parse_line(vv_ctx *vc, const char *src, int line, const char *text,
         goto done;
     }
     if (!strcmp(json_string_value(op), "edit")) {
-        ev->op = DMM__EV_EDIT;
+        ev->op = DMM_EV_EDIT;
     } else if (!strcmp(json_string_value(op), "feed")) {
-        ev->op = DMM__EV_FEED;
+        ev->op = DMM_EV_FEED;
     } else {
         line_error(err, src, line, rc, "/op",
                    "unknown op \"%s\" (expected \"edit\" or \"feed\")",
@@ -182,12 +182,12 @@ static int parse_line(vv_ctx *vc, const char *src, int line, const char *text,
             char path[512] = "";
             dmm_json_pointer_push(path, sizeof path, key, strlen(key));
             line_error(err, src, line, rc, path, "unknown field for op \"%s\"",
-                       ev->op == DMM__EV_EDIT ? "edit" : "feed");
+                       ev->op == DMM_EV_EDIT ? "edit" : "feed");
             goto done;
         }
     }
 
-    if (ev->op == DMM__EV_EDIT) {
+    if (ev->op == DMM_EV_EDIT) {
         json_t *delta = required(j, "delta", err, src, line);
         if (delta &&
             (rc = vv_from_json(vc, delta, "/delta", &ev->value, err)) < 0)
@@ -211,7 +211,7 @@ static int parse_line(vv_ctx *vc, const char *src, int line, const char *text,
         rc = line_error(err, src, line, DMM_E_NOMEM, "", "out of memory");
         goto done;
     }
-    rc = dmm__split_neuron(ns, type, name, "/neuron", err);
+    rc = dmm_split_neuron(ns, type, name, "/neuron", err);
     if (rc < 0) {
         at_line(err, src, line, rc);
         goto done;
@@ -243,7 +243,7 @@ done:
 
 static int cmp_step_line(const void *a, const void *b)
 {
-    const dmm__event *x = a, *y = b;
+    const dmm_event *x = a, *y = b;
     if (x->step != y->step)
         return x->step < y->step ? -1 : 1;
     return (x->line > y->line) - (x->line < y->line);
@@ -252,8 +252,8 @@ static int cmp_step_line(const void *a, const void *b)
 /* Feeds ordered by (step, name, line): duplicates become neighbours. */
 static int cmp_feed(const void *a, const void *b)
 {
-    const dmm__event *x = *(const dmm__event *const *)a;
-    const dmm__event *y = *(const dmm__event *const *)b;
+    const dmm_event *x = *(const dmm_event *const *)a;
+    const dmm_event *y = *(const dmm_event *const *)b;
     if (x->step != y->step)
         return x->step < y->step ? -1 : 1;
     if (x->name != y->name)
@@ -264,20 +264,20 @@ static int cmp_feed(const void *a, const void *b)
 /* An input neuron emits one queued map per cycle, so two feeds for the same
  * neuron at the same step would silently shift the second to a later cycle:
  * refuse them. */
-static int check_duplicate_feeds(vv_ctx *vc, const dmm__script *s,
+static int check_duplicate_feeds(vv_ctx *vc, const dmm_script *s,
                                  dmm_error *err)
 {
     size_t nf = 0;
     for (size_t i = 0; i < s->n; i++)
-        nf += s->ev[i].op == DMM__EV_FEED;
+        nf += s->ev[i].op == DMM_EV_FEED;
     if (nf < 2)
         return 0;
-    const dmm__event **f = malloc(nf * sizeof *f);
+    const dmm_event **f = malloc(nf * sizeof *f);
     if (!f)
         return dmm_error_set(err, DMM_E_NOMEM, "", "out of memory");
     size_t k = 0;
     for (size_t i = 0; i < s->n; i++)
-        if (s->ev[i].op == DMM__EV_FEED)
+        if (s->ev[i].op == DMM_EV_FEED)
             f[k++] = &s->ev[i];
     qsort(f, nf, sizeof *f, cmp_feed);
     int rc = 0;
@@ -294,10 +294,10 @@ static int check_duplicate_feeds(vv_ctx *vc, const dmm__script *s,
     return rc;
 }
 
-int dmm__script_parse(vv_ctx *vc, const char *text, size_t len,
-                      const char *source, dmm__script *out, dmm_error *err)
+int dmm_script_parse(vv_ctx *vc, const char *text, size_t len,
+                      const char *source, dmm_script *out, dmm_error *err)
 {
-    dmm__script s = {.ev = NULL, .n = 0};
+    dmm_script s = {.ev = NULL, .n = 0};
     snprintf(s.source, sizeof s.source, "%s", source ? source : "<script>");
     size_t cap = 0;
     int line = 0, rc = 0;
@@ -316,7 +316,7 @@ int dmm__script_parse(vv_ctx *vc, const char *text, size_t len,
             b++;
         if (b == m)
             continue;
-        dmm__event ev = {.value = VV_ZERO};
+        dmm_event ev = {.value = VV_ZERO};
         rc = parse_line(vc, s.source, line, start, m, &ev, err);
         if (rc < 0)
             goto fail;
@@ -335,11 +335,11 @@ int dmm__script_parse(vv_ctx *vc, const char *text, size_t len,
     *out = s;
     return 0;
 fail:
-    dmm__script_free(vc, &s);
+    dmm_script_free(vc, &s);
     return rc;
 }
 
-int dmm__script_load(vv_ctx *vc, const char *filename, dmm__script *out,
+int dmm_script_load(vv_ctx *vc, const char *filename, dmm_script *out,
                      dmm_error *err)
 {
     FILE *f = fopen(filename, "rb");
@@ -374,14 +374,14 @@ int dmm__script_load(vv_ctx *vc, const char *filename, dmm__script *out,
     }
     fclose(f);
     if (rc == 0)
-        rc = dmm__script_parse(vc, buf, len, filename, out, err);
+        rc = dmm_script_parse(vc, buf, len, filename, out, err);
     else
         dmm_error_set_source(err, filename);
     free(buf);
     return rc;
 }
 
-void dmm__script_free(vv_ctx *vc, dmm__script *s)
+void dmm_script_free(vv_ctx *vc, dmm_script *s)
 {
     for (size_t i = 0; i < s->n; i++)
         vv_free(vc, s->ev[i].value);

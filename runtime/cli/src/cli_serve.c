@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "live_server.h"
+#include "dmm_live.h"
 
 /* "max" or a number of cycles per second in (0, 1e9]; max is 0. */
 static bool parse_rate(const char *s, double *out)
@@ -28,7 +28,7 @@ static bool parse_rate(const char *s, double *out)
 int dmm__cmd_serve(int argc, char **argv)
 {
     const char *cmd = "serve";
-    dmm__serve_opts o = {.rate = 10,
+    dmm_serve_opts o = {.rate = 10,
                          .max_clients = 256,
                          .max_message = 1 << 20,
                          .max_backlog = 1 << 20};
@@ -114,7 +114,7 @@ int dmm__cmd_serve(int argc, char **argv)
     int rc = resume ? dmm_net_restore_file(vc, reg, resume, &net, &err)
                     : dmm_net_load_file(vc, reg, net_file, &net, &err);
     if (rc == 0)
-        rc = dmm__serve(vc, reg, net, &o, stdout, &err);
+        rc = dmm_live_serve(vc, reg, net, &o, stdout, &err);
     if (rc < 0) {
         if (err.text[0])
             dmm__print_error(&err);

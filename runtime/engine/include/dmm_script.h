@@ -1,0 +1,55 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Scripts of edits and feeds (docs/cli.md "Scripts"): JSON Lines, one event a
+ * line, each applied just before a given cycle. `dmm run --script` reads them
+ * and the live server writes them as its --log, so a live session replays
+ * exactly. A script is parsed and checked whole before it is used, so a run
+ * never stops half-way on a malformed event.
+ */
+#ifndef DMM_SCRIPT_H
+#define DMM_SCRIPT_H
+
+#include <stdint.h>
+
+#include "dmm.h"
+
+enum dmm_event_op { DMM_EV_EDIT, DMM_EV_FEED };
+
+/* One script event: applied just before cycle `step` (absolute numbering). */
+typedef struct dmm_event {
+    uint64_t step;
+    int line; /* 1-based line in the script file */
+    enum dmm_event_op op;
+    vv_label name; /* feed: the input neuron's name */
+    vv value;      /* owned: edit delta or feed output map */
+} dmm_event;
+
+/* A validated script, events sorted by (step, line). */
+typedef struct dmm_script {
+    char source[256];
+    dmm_event *ev;
+    size_t n;
+} dmm_script;
+
+/*
+ * Parse and validate a whole script (len bytes of JSON Lines). On success
+ * *out owns its events (release with dmm_script_free). On error nothing is
+ * kept and err names source, line and JSON path. Blank lines are skipped.
+ */
+int dmm_script_parse(vv_ctx *vc, const char *text, size_t len,
+                     const char *source, dmm_script *out, dmm_error *err);
+/* Read a file and parse it as above. */
+int dmm_script_load(vv_ctx *vc, const char *filename, dmm_script *out,
+                    dmm_error *err);
+void dmm_script_free(vv_ctx *vc, dmm_script *s);
+
+/*
+ * Split "TYPE/NAME" (a `/` or `\` inside a part escaped with `\`) into its
+ * two unescaped parts, written NUL-terminated into type and name, each of at
+ * least strlen(s) + 1 bytes. DMM_E_INVAL with a message at JSON path `path`
+ * in err for a malformed name.
+ */
+int dmm_split_neuron(const char *s, char *type, char *name, const char *path,
+                     dmm_error *err);
+
+#endif
