@@ -13,57 +13,28 @@
 #include <string.h>
 
 #include "dmm_error.h"
+#include "dmm_rng.h"
 
 /* ---- Random numbers ---------------------------------------------------- */
 
-static uint64_t splitmix64(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9e3779b97f4a7c15u);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-    return z ^ (z >> 31);
-}
-
 void dmm_if_rng_seed(dmm_if_rng *r, uint64_t seed)
 {
-    uint64_t x = seed;
-    for (int i = 0; i < 4; i++)
-        r->s[i] = splitmix64(&x);
-}
-
-static uint64_t rotl(uint64_t x, int k)
-{
-    return (x << k) | (x >> (64 - k));
+    dmm_rng_seed(r->s, seed);
 }
 
 uint64_t dmm_if_rng_next(dmm_if_rng *r)
 {
-    uint64_t *s = r->s;
-    uint64_t result = rotl(s[1] * 5, 7) * 9;
-    uint64_t t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return result;
+    return dmm_rng_next(r->s);
 }
 
 double dmm_if_rng_uniform(dmm_if_rng *r)
 {
-    return (double)(dmm_if_rng_next(r) >> 11) * 0x1.0p-53;
+    return dmm_rng_uniform(r->s);
 }
 
 uint64_t dmm_if_rng_below(dmm_if_rng *r, uint64_t n)
 {
-    /* Reject the top partial block so every residue is equally likely. */
-    uint64_t limit = UINT64_MAX - UINT64_MAX % n;
-    uint64_t x;
-    do
-        x = dmm_if_rng_next(r);
-    while (x >= limit);
-    return x % n;
+    return dmm_rng_below(r->s, n);
 }
 
 void dmm_if_shuffle(size_t *idx, size_t n, dmm_if_rng *r)

@@ -28,19 +28,6 @@ static void neuron_free_rows(dmm__neuron *n)
     n->nrows = 0;
 }
 
-void dmm__dense_free(dmm__dense *d)
-{
-    if (d->label != &d->label1)
-        free(d->label);
-    if (d->shape != &d->shape1)
-        free(d->shape);
-    if (d->x != &d->x1)
-        free(d->x);
-    if (d->buf != d->buf1)
-        free(d->buf);
-    *d = (dmm__dense){0};
-}
-
 static void outs_free(dmm__out *o, size_t n, vv_ctx *vc)
 {
     for (size_t k = 0; o && k < n; k++) {

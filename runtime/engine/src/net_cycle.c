@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
- * The two-stroke cycle (spec dmm.md §2), edits and feeds. A cycle computes
- * every new value beside the old ones and swaps them in only when all of it
- * succeeded, so a failed cycle leaves Y, W, states, queues, rng and t as they
- * were. Between cycles W is always valid (dmm__check_matrix).
+ * The two-stroke cycle (spec dmm.md §2): down movement, up movement, commit.
+ * A cycle computes every new value beside the old ones and swaps them in
+ * only when all of it succeeded, so a failed cycle leaves Y, W, states,
+ * queues, rng and t as they were. Between cycles W is always valid
+ * (dmm__check_matrix). The per-worker failure records are this file's.
  */
 #include <assert.h>
 #include <math.h>
@@ -35,39 +36,12 @@
  * failure is reported for the lowest slot that failed, as on one thread.
  */
 
-static int grow_scratch(dmm__scratch *sc, size_t n)
-{
-    if (n <= sc->cap)
-        return 0;
-    size_t cap = sc->cap ? sc->cap : 16;
-    while (cap < n)
-        cap *= 2;
-    vv_label *l = realloc(sc->lbuf, cap * sizeof *l);
-    if (!l)
-        return DMM_E_NOMEM;
-    sc->lbuf = l;
-    vv *v = realloc(sc->vbuf, cap * sizeof *v);
-    if (!v)
-        return DMM_E_NOMEM;
-    sc->vbuf = v;
-    sc->cap = cap;
-    return 0;
-}
-
-/* vv_free without the call for values that own nothing (most slots of a
- * dense network). */
-static inline void vfree(vv_ctx *vc, vv v)
-{
-    if (v.map)
-        vv_free(vc, v);
-}
-
 static void slots_clear(dmm_net *net)
 {
     for (size_t k = 0; k < net->nslots; k++) {
-        vfree(net->vc, net->slots[k].input);
-        vfree(net->vc, net->slots[k].output);
-        vfree(net->vc, net->slots[k].new_state);
+        dmm__vfree(net->vc, net->slots[k].input);
+        dmm__vfree(net->vc, net->slots[k].output);
+        dmm__vfree(net->vc, net->slots[k].new_state);
     }
     net->nslots = 0;
 }
@@ -93,536 +67,13 @@ static int neuron_fail(dmm_net *net, const dmm__slot *s, int rc,
     return rc;
 }
 
-/* {type: {name: value}} over the compiled neurons (grouped by type): their
- * current outputs (outs) or, outs NULL, the slots' new states. */
-static int gather(dmm_net *net, size_t n, const dmm__neuron *neu,
-                  const dmm__out *outs, vv *out)
-{
-    int rc = grow_scratch(&net->buf, 2 * n);
-    if (rc)
-        return rc;
-    vv_label *names = net->buf.lbuf, *types = net->buf.lbuf + n;
-    vv *vals = net->buf.vbuf, *tvals = net->buf.vbuf + n;
-    size_t ntypes = 0;
-    for (size_t k = 0; k < n && !rc;) {
-        size_t j = k, m = 0;
-        for (; j < n && neu[j].type == neu[k].type; j++) {
-            vv v = outs ? outs[j].v : net->slots[j].new_state;
-            names[m] = neu[j].name;
-            vals[m++] = vv_ref(v);
-        }
-        types[ntypes] = neu[k].type;
-        rc = vv_from_pairs(net->vc, 0, m, names, vals, &tvals[ntypes]);
-        if (!rc)
-            ntypes++;
-        k = j;
-    }
-    if (rc) {
-        for (size_t k = 0; k < ntypes; k++)
-            vv_free(net->vc, tvals[k]);
-        return rc;
-    }
-    return vv_from_pairs(net->vc, 0, ntypes, types, tvals, out);
-}
-
-/* The first failure of each worker; the cycle reports the lowest index, the
- * one a single thread would have stopped at. */
-typedef struct failure {
-    int rc;
-    size_t at;
-    uint64_t rng[4]; /* the worker's copy of the random state */
-    bool redo;       /* some slot of this worker's gave up the dense path */
-    dmm_error err;
-} failure;
-
-typedef struct cycle_work {
-    failure *fail; /* one per worker */
-} cycle_work;
-
-/* Each worker records one failure at most: its error is cleared here, once
- * per movement, not per neuron (a dmm_error is over a kilobyte). */
-static void work_reset(cycle_work *w, unsigned n)
+void dmm__work_reset(dmm__cycle_work *w, unsigned n)
 {
     for (unsigned k = 0; k < n; k++) {
         w->fail[k].rc = 0;
         w->fail[k].redo = false;
         dmm_error_clear(&w->fail[k].err);
     }
-}
-
-static void record(failure *f, int rc, size_t k)
-{
-    f->rc = rc;
-    f->at = k;
-}
-
-/* ---- dense ports ----------------------------------------------------------
- *
- * Most streams in a running network are a bare number or a flat map of
- * numbers (`{x: 0.3}`, `{single: {k0: 1, …}}`). Building each as a V-value,
- * every cycle, for every neuron (its input map, its output map, its place in
- * Y's tree) costs far more than the arithmetic. So a port's value is kept in
- * dense form when it can be: a shape (sorted labels, interned per network, so
- * equal shapes are one pointer; the empty shape is a bare number) and an
- * array of doubles. A neuron whose type has a dense form (dmm_neuron_type's
- * `dense`) and whose rows are all fast gets each row as an axpy over arrays
- * when every port in the row is dense with one shape (or zero), and fires on
- * arrays. Anything else — a port holding a deeper V-value, two shapes in one
- * row, a non-finite sum, an error in the dense function — makes that neuron
- * take the general path for this cycle, which gives the same bits (and the
- * exact error): each leaf is summed in term order from zero as vv_lincomb
- * sums it, and a 0.0 in an array stands for an absent leaf (adding w·0
- * changes no partial sum but the sign of a zero, and zeros are dropped when
- * a stream becomes a V-value).
- *
- * Y_t then lives in the neurons' outputs (cw.cur) and the tree net->y is made
- * only when asked for (dmm_net_outputs, save, edit, a row of another shape,
- * a rebuild of the compiled matrix): net->ylazy says it is not made yet.
- */
-
-static uint64_t shape_hash(const vv_label *lab, uint32_t n)
-{
-    uint64_t h = 0x9e3779b97f4a7c15u ^ n;
-    for (uint32_t k = 0; k < n; k++)
-        h = (h ^ lab[k]) * 0xbf58476d1ce4e5b9u;
-    return h ^ (h >> 31);
-}
-
-void dmm__shapes_free(dmm__shapes *sh)
-{
-    for (size_t b = 0; b < sh->cap; b++)
-        for (dmm__shape *s = sh->tab[b], *nx; s; s = nx) {
-            nx = s->next;
-            free(s);
-        }
-    free(sh->tab);
-    *sh = (dmm__shapes){0};
-}
-
-/* borrowed: the interned shape of lab[0..n) (sorted), NULL on no memory. */
-static const dmm__shape *shape_intern(dmm__shapes *sh, const vv_label *lab,
-                                      uint32_t n)
-{
-    uint64_t h = shape_hash(lab, n);
-    if (sh->cap) {
-        for (dmm__shape *s = sh->tab[h & (sh->cap - 1)]; s; s = s->next)
-            if (s->hash == h && s->n == n &&
-                (n == 0 || memcmp(s->lab, lab, n * sizeof *lab) == 0))
-                return s;
-    }
-    if (sh->count + 1 > sh->cap) {
-        size_t cap = sh->cap ? 2 * sh->cap : 64;
-        dmm__shape **tab = calloc(cap, sizeof *tab);
-        if (!tab)
-            return NULL;
-        for (size_t b = 0; b < sh->cap; b++)
-            for (dmm__shape *s = sh->tab[b], *nx; s; s = nx) {
-                nx = s->next;
-                s->next = tab[s->hash & (cap - 1)];
-                tab[s->hash & (cap - 1)] = s;
-            }
-        free(sh->tab);
-        sh->tab = tab;
-        sh->cap = cap;
-    }
-    dmm__shape *s = malloc(sizeof *s + n * sizeof *lab);
-    if (!s)
-        return NULL;
-    s->hash = h;
-    s->n = n;
-    s->mark = false;
-    if (n)
-        memcpy(s->lab, lab, n * sizeof *lab);
-    s->next = sh->tab[h & (sh->cap - 1)];
-    sh->tab[h & (sh->cap - 1)] = s;
-    sh->count++;
-    return s;
-}
-
-/* Free the shapes no current output uses, once the table has doubled. */
-static void shapes_collect(dmm__compiled *cw)
-{
-    dmm__shapes *sh = &cw->shapes;
-    if (sh->count <= sh->gc_at)
-        return;
-    for (size_t k = 0; k < cw->nneu; k++)
-        if (cw->cur[k].dense)
-            for (uint32_t j = 0; j < cw->cur[k].d.n; j++)
-                if (cw->cur[k].d.shape[j])
-                    ((dmm__shape *)cw->cur[k].d.shape[j])->mark = true;
-    size_t live = 0;
-    for (size_t b = 0; b < sh->cap; b++)
-        for (dmm__shape **pp = &sh->tab[b]; *pp;) {
-            dmm__shape *s = *pp;
-            if (s->mark || s == sh->scalar) {
-                s->mark = false;
-                live++;
-                pp = &s->next;
-            } else {
-                *pp = s->next;
-                free(s);
-            }
-        }
-    sh->count = live;
-    sh->gc_at = 2 * live + 64;
-}
-
-/* p (with room for n entries of size sz, inline when it is the struct's
- * own one-entry room) grown to cap entries, the n kept. */
-static void *grow_array(void *p, bool inl, size_t n, size_t cap, size_t sz)
-{
-    if (!inl)
-        return realloc(p, cap * sz);
-    void *q = malloc(cap * sz);
-    if (q && n)
-        memcpy(q, p, n * sz);
-    return q;
-}
-
-static int dense_grow(dmm__dense *d, uint32_t n, size_t len)
-{
-    if (n > d->cap) {
-        if (d->cap == 0 && n == 1) {
-            d->label = &d->label1;
-            d->shape = &d->shape1;
-            d->x = &d->x1;
-            d->cap = 1;
-        } else {
-            uint32_t cap = d->cap > 1 ? d->cap : 2;
-            while (cap < n)
-                cap *= 2;
-            vv_label *l = grow_array(d->label, d->label == &d->label1, d->cap,
-                                     cap, sizeof *l);
-            const dmm__shape **s =
-                l ? grow_array((void *)d->shape, d->shape == &d->shape1, d->cap,
-                               cap, sizeof *s)
-                  : NULL;
-            const double **x = s ? grow_array((void *)d->x, d->x == &d->x1,
-                                              d->cap, cap, sizeof *x)
-                                 : NULL;
-            if (!x) { /* give back what grew; the old arrays still hold */
-                if (s && d->shape == &d->shape1)
-                    free((void *)s);
-                else if (s)
-                    d->shape = s;
-                if (l && d->label == &d->label1)
-                    free(l);
-                else if (l)
-                    d->label = l;
-                return DMM_E_NOMEM;
-            }
-            d->label = l;
-            d->shape = s;
-            d->x = x;
-            d->cap = cap;
-        }
-    }
-    if (len > d->bufcap) {
-        if (d->bufcap == 0 && len <= 2) {
-            d->buf = d->buf1;
-            d->bufcap = 2;
-            return 0;
-        }
-        size_t cap = d->bufcap > 2 ? d->bufcap : 4;
-        while (cap < len)
-            cap *= 2;
-        double *b = grow_array(d->buf, d->buf == d->buf1, 0, cap, sizeof *b);
-        if (!b)
-            return DMM_E_NOMEM;
-        d->buf = b;
-        d->bufcap = cap;
-    }
-    return 0;
-}
-
-static inline int dense_reserve(dmm__dense *d, uint32_t n, size_t len)
-{
-    if (n <= d->cap && len <= d->bufcap)
-        return 0;
-    return dense_grow(d, n, len);
-}
-
-/* new: a dense stream as a V-value, its zeros dropped. */
-static int stream_vv(vv_ctx *vc, const dmm__shape *s, const double *x, vv *out)
-{
-    if (!s) {
-        *out = VV_ZERO;
-        return 0;
-    }
-    if (s->n == 0) {
-        *out = x[0] == 0.0 ? VV_ZERO : vv_number(x[0]);
-        return 0;
-    }
-    vv_label *lab = malloc(s->n * sizeof *lab);
-    vv *kid = malloc(s->n * sizeof *kid);
-    if (!lab || !kid) {
-        free(lab);
-        free(kid);
-        return DMM_E_NOMEM;
-    }
-    size_t m = 0;
-    for (uint32_t i = 0; i < s->n; i++)
-        if (x[i] != 0.0) {
-            lab[m] = s->lab[i];
-            kid[m++] = vv_number(x[i]);
-        }
-    int rc = vv_from_pairs(vc, 0.0, m, lab, kid, out);
-    free(lab);
-    free(kid);
-    return rc;
-}
-
-/* new: a neuron's dense output as its output map. */
-static int dense_vv(vv_ctx *vc, const dmm__dense *d, vv *out)
-{
-    if (d->n == 0) {
-        *out = VV_ZERO;
-        return 0;
-    }
-    vv *kid = calloc(d->n, sizeof *kid);
-    if (!kid)
-        return DMM_E_NOMEM;
-    int rc = 0;
-    uint32_t j = 0;
-    for (; j < d->n && !rc; j++)
-        rc = stream_vv(vc, d->shape[j], d->x[j], &kid[j]);
-    if (rc) {
-        for (uint32_t q = 0; q < j; q++)
-            vv_free(vc, kid[q]);
-    } else {
-        rc = vv_from_pairs(vc, 0.0, d->n, d->label, kid, out);
-    }
-    free(kid);
-    return rc;
-}
-
-/* A port's value from a V-value v (borrowed from Y_t): a bare number is
- * dense at once; a flat map is converted when a dense row reads it. */
-static int pval_set_vv(dmm__compiled *cw, const dmm__port *q, dmm__pval *pv,
-                       vv v, dmm__scratch *sc, bool *defer)
-{
-    pv->v = v;
-    pv->vv_ok = true;
-    pv->dense = false;
-    pv->shape = NULL;
-    pv->x = NULL;
-    if (vv_is_zero(v)) {
-        pv->dense = true;
-        return 0;
-    }
-    if (!v.map) {
-        assert(cw->shapes.scalar);
-        pv->dense = true;
-        pv->shape = cw->shapes.scalar;
-        pv->x = &pv->v.num;
-        return 0;
-    }
-    if (!q->dreader || v.num != 0.0)
-        return 0;
-    if (defer) { /* interning is for one thread: later, in ports_fill */
-        pv->conv = *defer = true;
-        return 0;
-    }
-    size_t n = vv_nchildren(v);
-    if (n > UINT32_MAX)
-        return 0;
-    int rc = grow_scratch(sc, n);
-    if (rc)
-        return rc;
-    if (n > pv->cap) {
-        double *b = realloc(pv->buf, n * sizeof *b);
-        if (!b)
-            return DMM_E_NOMEM;
-        pv->buf = b;
-        pv->cap = n;
-    }
-    vv_iter it;
-    vv_label l;
-    vv c;
-    size_t k = 0;
-    vv_iter_init(&it, v);
-    while (vv_iter_next(&it, &l, &c)) {
-        if (c.map)
-            return 0; /* not flat: the V-value only */
-        sc->lbuf[k] = l;
-        pv->buf[k++] = c.num;
-    }
-    const dmm__shape *s = shape_intern(&cw->shapes, sc->lbuf, (uint32_t)n);
-    if (!s)
-        return DMM_E_NOMEM;
-    pv->dense = true;
-    pv->shape = s;
-    pv->x = pv->buf;
-    return 0;
-}
-
-static int port_vv(dmm_net *net, uint32_t p);
-
-/* The shape of ports that hold a V-value only (never interned). */
-static const dmm__shape not_dense;
-
-static void phot_set(dmm__compiled *cw, size_t p)
-{
-    const dmm__pval *pv = &cw->pval[p];
-    dmm__phot *h = &cw->phot[p];
-    h->shape = pv->dense ? pv->shape : &not_dense;
-    h->num = !pv->dense || (pv->shape && pv->shape->n) ? NAN
-             : pv->shape                               ? pv->x[0]
-                                                       : 0.0;
-}
-
-/* Ports [lo, hi): their values in Y_t, as V-values too for the ports that
- * general neurons read. Flat maps to convert are left to ports_fill. */
-static void ports_task(dmm_net *net, unsigned worker, size_t lo, size_t hi,
-                       void *ud)
-{
-    failure *f = &((cycle_work *)ud)->fail[worker];
-    dmm__compiled *cw = &net->cw;
-    dmm__scratch *sc = dmm__scratch_of(net, worker);
-    for (size_t p = lo; p < hi; p++) {
-        const dmm__port *q = &cw->ports[p];
-        dmm__pval *pv = &cw->pval[p];
-        if (pv->own)
-            vfree(net->vc, pv->v);
-        pv->own = pv->conv = false;
-        int rc = 0;
-        const dmm__out *so = q->src >= 0 ? &cw->cur[q->src] : NULL;
-        if (cw->out_valid && so && so->dense && so->d.n == 1 &&
-            so->d.label[0] == q->o && !q->greader) {
-            /* The common case: the one stream of a dense neuron. */
-            const dmm__shape *sh = so->d.shape[0];
-            const double *x = so->d.x[0];
-            pv->v = VV_ZERO;
-            pv->vv_ok = !sh;
-            pv->dense = true;
-            pv->shape = sh;
-            pv->x = sh ? x : NULL;
-            cw->phot[p] = (dmm__phot){sh, !sh ? 0.0 : sh->n ? NAN : x[0]};
-            continue;
-        }
-        if (!cw->out_valid) {
-            vv_label path[3] = {q->g, q->ng, q->o};
-            rc = pval_set_vv(cw, q, pv, vv_get(net->y, path, 3), sc, &f->redo);
-        } else if (q->src < 0) {
-            rc = pval_set_vv(cw, q, pv, VV_ZERO, sc, &f->redo);
-        } else if (!cw->cur[q->src].dense) {
-            rc = pval_set_vv(cw, q, pv, vv_child(cw->cur[q->src].v, q->o), sc,
-                             &f->redo);
-        } else {
-            const dmm__dense *d = &cw->cur[q->src].d;
-            size_t a = 0, b = d->n;
-            while (a < b) {
-                size_t mid = (a + b) / 2;
-                if (d->label[mid] < q->o)
-                    a = mid + 1;
-                else
-                    b = mid;
-            }
-            pv->v = VV_ZERO;
-            pv->vv_ok = pv->dense = true;
-            pv->shape = NULL;
-            pv->x = NULL;
-            if (a < d->n && d->label[a] == q->o && d->shape[a]) {
-                pv->vv_ok = false;
-                pv->shape = d->shape[a];
-                pv->x = d->x[a];
-            }
-        }
-        if (!rc && q->greader && !pv->vv_ok)
-            rc = port_vv(net, (uint32_t)p);
-        phot_set(cw, p);
-        if (rc) {
-            record(f, rc, p);
-            return;
-        }
-    }
-}
-
-/* Each port's value in Y_t for this cycle, on net->threads threads; the
- * flat maps of general neurons that dense rows read are converted here, on
- * the calling thread (the shapes they intern). */
-static int ports_fill(dmm_net *net, cycle_work *work)
-{
-    dmm__compiled *cw = &net->cw;
-    if (!cw->shapes.scalar &&
-        !(cw->shapes.scalar = shape_intern(&cw->shapes, NULL, 0)))
-        return DMM_E_NOMEM;
-    work_reset(work, net->threads);
-    dmm__parallel(net, cw->nports, ports_task, work);
-    bool conv = false;
-    for (unsigned k = 0; k < net->threads; k++) {
-        if (work->fail[k].rc)
-            return work->fail[k].rc;
-        conv |= work->fail[k].redo;
-    }
-    for (size_t p = 0; conv && p < cw->nports; p++) {
-        dmm__pval *pv = &cw->pval[p];
-        if (!pv->conv)
-            continue;
-        pv->conv = false;
-        int rc = pval_set_vv(cw, &cw->ports[p], pv, pv->v, &net->s0, NULL);
-        if (rc)
-            return rc;
-        phot_set(cw, p);
-    }
-    return 0;
-}
-
-/* Port p as a V-value. */
-static int port_vv(dmm_net *net, uint32_t p)
-{
-    dmm__pval *pv = &net->cw.pval[p];
-    if (pv->vv_ok)
-        return 0;
-    int rc = stream_vv(net->vc, pv->shape, pv->x, &pv->v);
-    if (rc)
-        return rc;
-    pv->own = true;
-    pv->vv_ok = true;
-    return 0;
-}
-
-/* Every port the rows of neuron k read, as V-values. */
-static int neuron_ports_vv(dmm_net *net, size_t k)
-{
-    const dmm__neuron *n = &net->cw.neu[k];
-    for (size_t j = 0; j < n->nrows; j++)
-        for (uint32_t t = 0; t < n->rows[j].nterms; t++) {
-            int rc = port_vv(net, n->rows[j].port[t]);
-            if (rc)
-                return rc;
-        }
-    return 0;
-}
-
-int dmm__y_make(dmm_net *net)
-{
-    if (!net->ylazy)
-        return 0;
-    dmm__compiled *cw = &net->cw;
-    for (size_t k = 0; k < cw->nneu; k++) {
-        dmm__out *o = &cw->cur[k];
-        if (o->dense && !o->vmade) {
-            int rc = dense_vv(net->vc, &o->d, &o->v);
-            if (rc)
-                return rc;
-            o->vmade = true;
-        }
-    }
-    vv y;
-    int rc = gather(net, cw->nneu, cw->neu, cw->cur, &y);
-    if (rc)
-        return rc;
-    net->y = y;
-    net->ylazy = false;
-    return 0;
-}
-
-vv dmm__w(const dmm_net *net)
-{
-    if (net->ylazy)
-        return vv_child(net->cw.cur[net->cw.self_k].v, net->self[2]);
-    return dmm__matrix_of(net, net->y);
 }
 
 /* Non-finite test without a branch per value, so that loops using it
@@ -661,14 +112,14 @@ static int dense_input(dmm_net *net, size_t k)
     const dmm__pval *pval = cw->pval;
     const dmm__phot *phot = cw->phot;
     size_t len = 0;
-    if (n->nrows > UINT32_MAX || dense_reserve(d, (uint32_t)n->nrows, 0))
+    if (n->nrows > UINT32_MAX || dmm__dense_reserve(d, (uint32_t)n->nrows, 0))
         return DMM_E_NOMEM;
     for (size_t j = 0; j < n->nrows; j++) {
         const dmm__row *r = &n->rows[j];
         const dmm__shape *s = NULL;
         for (uint32_t t = 0; t < r->nterms && !s; t++) {
             s = phot[r->port[t]].shape;
-            if (s == &not_dense)
+            if (s == &dmm__not_dense)
                 return GIVE_UP;
         }
         d->shape[j] = s;
@@ -676,7 +127,7 @@ static int dense_input(dmm_net *net, size_t k)
         if (s && !r->one)
             len += dmm__shape_len(s);
     }
-    if (dense_reserve(d, (uint32_t)n->nrows, len))
+    if (dmm__dense_reserve(d, (uint32_t)n->nrows, len))
         return DMM_E_NOMEM;
     d->n = (uint32_t)n->nrows;
     double *buf = d->buf;
@@ -760,7 +211,7 @@ static int dense_fire(dmm_net *net, size_t k)
         for (uint32_t j = 0; j < in->n; j++)
             if (in->shape[j])
                 len += dmm__shape_len(in->shape[j]);
-        if (dense_reserve(o, in->n, len))
+        if (dmm__dense_reserve(o, in->n, len))
             return DMM_E_NOMEM;
         o->n = in->n;
         double *buf = o->buf;
@@ -797,7 +248,7 @@ static int dense_fire(dmm_net *net, size_t k)
                 x[q] = in->x[j];
     }
     size_t m = s ? dmm__shape_len(s) : 0;
-    if (dense_reserve(o, 1, m))
+    if (dmm__dense_reserve(o, 1, m))
         return DMM_E_NOMEM;
     o->n = 1;
     o->label[0] = ti->out[0];
@@ -832,7 +283,7 @@ static int scalar1_fire(dmm_net *net, size_t k)
     if (!isfinite(sum))
         return GIVE_UP; /* a port of another shape (NaN) or too large */
     dmm__dense *o = &cw->nxt[k].d;
-    if (dense_reserve(o, 1, 1))
+    if (dmm__dense_reserve(o, 1, 1))
         return GIVE_UP;
     const dmm_type_info *ti = n->info;
     o->n = 1;
@@ -892,7 +343,7 @@ static int neuron_input(dmm_net *net, size_t k, dmm__scratch *sc,
 {
     const dmm__neuron *n = &net->cw.neu[k];
     dmm__slot *s = &net->slots[k];
-    int rc = grow_scratch(sc, n->nrows);
+    int rc = dmm__scratch_grow(sc, n->nrows);
     if (rc)
         return neuron_fail(net, s, rc, dmm_strerror(rc), err);
     for (size_t j = 0; j < n->nrows; j++) {
@@ -920,10 +371,10 @@ static void error_reset(dmm_error *e)
     e->source[0] = e->path[0] = e->text[0] = '\0';
 }
 
-/* The failure a single thread would have met first, copied to err. */
-static int work_failure(const cycle_work *w, unsigned n, dmm_error *err)
+/* The dmm__failure a single thread would have met first, copied to err. */
+static int work_failure(const dmm__cycle_work *w, unsigned n, dmm_error *err)
 {
-    const failure *first = NULL;
+    const dmm__failure *first = NULL;
     for (unsigned k = 0; k < n; k++)
         if (w->fail[k].rc && (!first || w->fail[k].at < first->at))
             first = &w->fail[k];
@@ -937,7 +388,7 @@ static int work_failure(const cycle_work *w, unsigned n, dmm_error *err)
 static void down_task(dmm_net *net, unsigned worker, size_t lo, size_t hi,
                       void *ud)
 {
-    cycle_work *cw = ud;
+    dmm__cycle_work *cw = ud;
     dmm__scratch *sc = dmm__scratch_of(net, worker);
     const dmm__neuron *neu = net->cw.neu;
     for (size_t k = lo; k < hi; k++)
@@ -951,7 +402,7 @@ static void down_task(dmm_net *net, unsigned worker, size_t lo, size_t hi,
         dmm__slot *s = &net->slots[k];
         if (neu[k].dense_ok) {
             /* A dense neuron's input depends on Y_{t-1} only, so it fires
-             * here, its input still in cache. Any failure (no memory
+             * here, its input still in cache. Any dmm__failure (no memory
              * included): the general path, in redo_slots. */
             if (neu[k].scalar1 && !scalar1_fire(net, k))
                 s->dense = true;
@@ -963,14 +414,14 @@ static void down_task(dmm_net *net, unsigned worker, size_t lo, size_t hi,
         }
         int rc = neuron_input(net, k, sc, &cw->fail[worker].err);
         if (rc) {
-            record(&cw->fail[worker], rc, k);
+            dmm__fail_record(&cw->fail[worker], rc, k);
             return;
         }
     }
 }
 
-/* The index of the first failure so far (n: none). */
-static size_t first_failure(const cycle_work *w, unsigned nw, size_t n)
+/* The index of the first dmm__failure so far (n: none). */
+static size_t first_failure(const dmm__cycle_work *w, unsigned nw, size_t n)
 {
     size_t at = n;
     for (unsigned k = 0; k < nw; k++)
@@ -981,11 +432,12 @@ static size_t first_failure(const cycle_work *w, unsigned nw, size_t n)
 
 static int fire_slot(dmm_net *net, size_t k, uint64_t *rng, dmm_error *err);
 
-/* Slots the dense path gave up on, below the first failure, take the
+/* Slots the dense path gave up on, below the first dmm__failure, take the
  * general path here, on the calling thread (their ports need V-values);
- * fire says whether to fire them too (up movement). A failure among them is
- * recorded in worker 0's record when it comes first. */
-static void redo_slots(dmm_net *net, cycle_work *work, bool fire, uint64_t *rng)
+ * fire says whether to fire them too (up movement). A dmm__failure among them
+ * is recorded in worker 0's record when it comes first. */
+static void redo_slots(dmm_net *net, dmm__cycle_work *work, bool fire,
+                       uint64_t *rng)
 {
     unsigned nw = net->threads;
     bool any = false;
@@ -1004,21 +456,21 @@ static void redo_slots(dmm_net *net, cycle_work *work, bool fire, uint64_t *rng)
         dmm_error *e = &work->fail[0].err;
         dmm_error mine;
         error_reset(&mine);
-        int rc = neuron_ports_vv(net, k);
+        int rc = dmm__neuron_ports_vv(net, k);
         if (rc)
             rc = neuron_fail(net, s, rc, dmm_strerror(rc), &mine);
         else if (!(rc = neuron_input(net, k, &net->s0, &mine)) && fire)
             rc = fire_slot(net, k, rng, &mine);
         if (rc) {
             *e = mine;
-            record(&work->fail[0], rc, k);
+            dmm__fail_record(&work->fail[0], rc, k);
             return;
         }
     }
 }
 
 /* Down movement: a slot with its input for every active neuron, plus Self. */
-static int down_movement(dmm_net *net, cycle_work *work, dmm_error *err)
+static int down_movement(dmm_net *net, dmm__cycle_work *work, dmm_error *err)
 {
     int rc = dmm__compiled_sync(net, dmm__w(net));
     if (!rc && net->cw.slow_rows)
@@ -1034,10 +486,10 @@ static int down_movement(dmm_net *net, cycle_work *work, dmm_error *err)
         net->slots = sl;
         net->slots_cap = cw->nneu;
     }
-    if ((rc = ports_fill(net, work)))
+    if ((rc = dmm__ports_fill(net, work)))
         return dmm_error_set(err, rc, "", "%s", dmm_strerror(rc));
     net->nslots = cw->nneu; /* each worker clears its slots first */
-    work_reset(work, net->threads);
+    dmm__work_reset(work, net->threads);
     dmm__parallel(net, cw->nneu, down_task, work);
     redo_slots(net, work, false, NULL);
     return work_failure(work, net->threads, err);
@@ -1088,9 +540,9 @@ static int fire_slot(dmm_net *net, size_t k, uint64_t *rng, dmm_error *err)
 }
 
 /* Fire the general slots of [lo, hi) with rng, stopping at the first
- * failure (dense ones fired in the down movement). */
+ * dmm__failure (dense ones fired in the down movement). */
 static void up_range(dmm_net *net, size_t lo, size_t hi, uint64_t *rng,
-                     failure *f)
+                     dmm__failure *f)
 {
     for (size_t k = lo; k < hi; k++) {
         dmm__slot *s = &net->slots[k];
@@ -1098,7 +550,7 @@ static void up_range(dmm_net *net, size_t lo, size_t hi, uint64_t *rng,
             continue; /* fired in the down movement */
         int rc = fire_slot(net, k, rng, &f->err);
         if (rc) {
-            record(f, rc, k);
+            dmm__fail_record(f, rc, k);
             return;
         }
     }
@@ -1107,7 +559,7 @@ static void up_range(dmm_net *net, size_t lo, size_t hi, uint64_t *rng,
 static void up_task(dmm_net *net, unsigned worker, size_t lo, size_t hi,
                     void *ud)
 {
-    cycle_work *cw = ud;
+    dmm__cycle_work *cw = ud;
     up_range(net, lo, hi, cw->fail[worker].rng, &cw->fail[worker]);
 }
 
@@ -1119,11 +571,11 @@ static void up_task(dmm_net *net, unsigned worker, size_t lo, size_t hi,
  * deterministic as on one thread, only not parallel; dense firings draw
  * nothing and are kept).
  */
-static int up_movement(dmm_net *net, cycle_work *work, uint64_t *rng,
+static int up_movement(dmm_net *net, dmm__cycle_work *work, uint64_t *rng,
                        dmm_error *err)
 {
     unsigned n = net->threads;
-    work_reset(work, n);
+    dmm__work_reset(work, n);
     if (n > 1) {
         for (unsigned k = 0; k < n; k++)
             memcpy(work->fail[k].rng, rng, sizeof work->fail[k].rng);
@@ -1135,7 +587,7 @@ static int up_movement(dmm_net *net, cycle_work *work, uint64_t *rng,
             redo_slots(net, work, true, rng);
             return work_failure(work, n, err);
         }
-        work_reset(work, n);
+        dmm__work_reset(work, n);
         for (size_t k = 0; k < net->nslots; k++) {
             dmm__slot *s = &net->slots[k];
             vv_free(net->vc, s->output);
@@ -1152,7 +604,7 @@ static int up_movement(dmm_net *net, cycle_work *work, uint64_t *rng,
 /* Slot s's output into o (nxt): moved, o owns it from here. */
 static inline void out_move(vv_ctx *vc, dmm__out *o, dmm__slot *s)
 {
-    vfree(vc, o->v);
+    dmm__vfree(vc, o->v);
     o->vmade = false;
     o->dense = s->dense;
     o->v = s->output;
@@ -1174,7 +626,7 @@ static void commit_task(dmm_net *net, unsigned worker, size_t lo, size_t hi,
         dmm__slot *s = &net->slots[k];
         if (move)
             out_move(vc, &cw->cur[k], s);
-        vfree(vc, cw->nxt[k].v);
+        dmm__vfree(vc, cw->nxt[k].v);
         cw->nxt[k].v = VV_ZERO;
         if (s->dense)
             continue; /* it owns nothing, it has no queue */
@@ -1184,9 +636,9 @@ static void commit_task(dmm_net *net, unsigned worker, size_t lo, size_t hi,
             if (q->head == q->len)
                 q->head = q->len = 0;
         }
-        vfree(vc, s->input);
-        vfree(vc, s->output);
-        vfree(vc, s->new_state);
+        dmm__vfree(vc, s->input);
+        dmm__vfree(vc, s->output);
+        dmm__vfree(vc, s->new_state);
     }
 }
 
@@ -1222,21 +674,21 @@ int dmm_net_step(dmm_net *net, dmm_error *err)
     uint64_t rng[4];
     memcpy(rng, net->rng, sizeof rng);
     vv states = VV_ZERO;
-    if (net->work_n != net->threads) {
-        failure *f = realloc(net->work, net->threads * sizeof *f);
+    if (net->nfail != net->threads) {
+        dmm__failure *f = realloc(net->fail, net->threads * sizeof *f);
         if (!f)
             return dmm_error_set(err, DMM_E_NOMEM, "", "%s",
                                  dmm_strerror(DMM_E_NOMEM));
-        net->work = f;
-        net->work_n = net->threads;
+        net->fail = f;
+        net->nfail = net->threads;
     }
-    cycle_work work = {net->work};
+    dmm__cycle_work work = {net->fail};
     int rc = down_movement(net, &work, err);
     if (!rc)
         rc = up_movement(net, &work, rng, err);
     dmm__compiled *cw = &net->cw;
     if (!rc && cw->nstateful &&
-        (rc = gather(net, cw->nneu, cw->neu, NULL, &states)))
+        (rc = dmm__gather(net, cw->nneu, cw->neu, NULL, &states)))
         dmm_error_set(err, rc, "", "%s", dmm_strerror(rc));
     if (!rc) {
         vv w_old = dmm__w(net);
@@ -1261,11 +713,11 @@ int dmm_net_step(dmm_net *net, dmm_error *err)
             dmm__slot *s = &net->slots[k];
             dmm__out *o = &cw->nxt[k];
             out_move(net->vc, o, s);
-            if (s->dense && !(rc = dense_vv(net->vc, &o->d, &o->v)))
+            if (s->dense && !(rc = dmm__dense_vv(net->vc, &o->d, &o->v)))
                 o->vmade = true;
         }
         if (!rc)
-            rc = gather(net, cw->nneu, cw->neu, cw->nxt, &y);
+            rc = dmm__gather(net, cw->nneu, cw->neu, cw->nxt, &y);
         if (rc)
             dmm_error_set(err, rc, "", "%s", dmm_strerror(rc));
     }
@@ -1284,7 +736,7 @@ int dmm_net_step(dmm_net *net, dmm_error *err)
     dmm__parallel(net, net->nslots, commit_task, NULL);
     net->nslots = 0;
     cw->out_valid = true;
-    shapes_collect(cw);
+    dmm__shapes_collect(cw);
     vv_free(net->vc, net->y);
     vv_free(net->vc, net->states);
     net->y = y;
@@ -1294,147 +746,4 @@ int dmm_net_step(dmm_net *net, dmm_error *err)
     memcpy(net->rng, rng, sizeof rng);
     net->t++;
     return 0;
-}
-
-/* ---- edits, feeds, inspection ------------------------------------------- */
-
-int dmm_net_edit(dmm_net *net, vv delta, dmm_error *err)
-{
-    dmm_error_clear(err);
-    vv w;
-    int rc = dmm__y_make(net);
-    if (!rc)
-        rc = vv_add(net->vc, dmm__matrix_of(net, net->y), delta, &w);
-    if (rc)
-        return dmm_error_set(err, rc, "", "%s", dmm_strerror(rc));
-    vv y = VV_ZERO;
-    if (!(rc = dmm__check_matrix(net, w, dmm__matrix_of(net, net->y), "",
-                                 err)) &&
-        (rc = vv_set(net->vc, net->y, net->self, 3, w, &y)))
-        dmm_error_set(err, rc, "", "%s", dmm_strerror(rc));
-    vv_free(net->vc, w);
-    if (rc)
-        return rc;
-    vv_free(net->vc, net->y);
-    net->y = y;
-    net->cw.out_valid = false; /* Self's output changed: ports read net->y */
-    return 0;
-}
-
-dmm__queue *dmm__queue_find(const dmm_net *net, vv_label name)
-{
-    dmm__queue *q;
-    HASH_FIND(hh, net->queues, &name, sizeof name, q);
-    return q;
-}
-
-int dmm__queue_push(dmm_net *net, vv_label name, vv v)
-{
-    dmm__queue *q = dmm__queue_find(net, name);
-    if (!q) {
-        if (!(q = calloc(1, sizeof *q))) {
-            vv_free(net->vc, v);
-            return DMM_E_NOMEM;
-        }
-        q->name = name;
-        HASH_ADD(hh, net->queues, name, sizeof q->name, q);
-    }
-    if (q->len == q->cap) {
-        size_t cap = q->cap ? 2 * q->cap : 4;
-        vv *items = realloc(q->items, cap * sizeof *items);
-        if (!items) {
-            vv_free(net->vc, v);
-            return DMM_E_NOMEM;
-        }
-        q->items = items;
-        q->cap = cap;
-    }
-    q->items[q->len++] = v;
-    return 0;
-}
-
-int dmm_net_feed(dmm_net *net, vv_label name, vv outputs, dmm_error *err)
-{
-    dmm_error_clear(err);
-    int rc = dmm__queue_push(net, name, vv_ref(outputs));
-    if (rc)
-        return dmm_error_set(err, rc, "", "%s", dmm_strerror(rc));
-    return 0;
-}
-
-uint64_t dmm_net_step_count(const dmm_net *net)
-{
-    return net->t;
-}
-
-/* Making Y changes no observable state: only the cache of the tree. */
-vv dmm_net_outputs(const dmm_net *net)
-{
-    dmm_net *m = (dmm_net *)net;
-    m->watched = true;
-    if (net->ylazy && dmm__y_make(m))
-        abort(); /* out of memory making Y: this call cannot report it */
-    return net->y;
-}
-
-int dmm_net_outputs_build(dmm_net *net, dmm_error *err)
-{
-    dmm_error_clear(err);
-    net->watched = true;
-    int rc = dmm__y_make(net);
-    if (rc)
-        return dmm_error_set(err, rc, "", "making Y_%llu: %s",
-                             (unsigned long long)net->t, dmm_strerror(rc));
-    return 0;
-}
-
-vv dmm_net_matrix(const dmm_net *net)
-{
-    return dmm__w(net);
-}
-
-size_t dmm_net_active_count(const dmm_net *net)
-{
-    vv w = dmm__w(net);
-    size_t n = 0;
-    vv_iter it;
-    vv_label f;
-    vv wf;
-    vv_iter_init(&it, w);
-    while (vv_iter_next(&it, &f, &wf))
-        n += vv_nchildren(wf);
-    return n + vv_is_zero(vv_get(w, net->self, 2));
-}
-
-size_t dmm_net_weight_count(const dmm_net *net)
-{
-    vv_stats st;
-    vv_measure(dmm__w(net), &st);
-    return st.leaves;
-}
-
-void dmm_net_self(const dmm_net *net, vv_label *out)
-{
-    memcpy(out, net->self, sizeof net->self);
-}
-
-vv dmm_net_params(const dmm_net *net)
-{
-    return net->params;
-}
-
-vv_ctx *dmm_net_vctx(const dmm_net *net)
-{
-    return net->vc;
-}
-
-const dmm_registry *dmm_net_registry(const dmm_net *net)
-{
-    return net->reg;
-}
-
-size_t dmm_net_queue_len(const dmm_net *net, vv_label name)
-{
-    dmm__queue *q = dmm__queue_find(net, name);
-    return q ? q->len - q->head : 0;
 }

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * Internals of the engine shared by net_load.c, net_cycle.c and net_state.c:
- * the network record, the input queues, and the checks that keep W valid.
+ * Internals of the engine, private to runtime/engine/src: the network record
+ * and its parts, each with one owning file (named beside each declaration).
  * Invariant: W (Self's output) always passes dmm__check_matrix, so the cycle
  * can resolve every type and input without failing.
  */
@@ -34,12 +34,12 @@ typedef struct dmm__slot {
     vv output;         /* new */
     vv new_state;      /* new: stateful types only */
     dmm__queue *queue; /* `input` neurons with something queued, else NULL */
-    bool dense; /* this cycle's input and output are dense (net_cycle.c) */
-    bool redo;  /* the dense attempt gave up: take the general path */
+    bool dense;        /* this cycle's input and output are dense */
+    bool redo;         /* the dense attempt gave up: take the general path */
 } dmm__slot;
 
 /*
- * Dense ports (net_cycle.c). A shape is a sorted array of labels, interned
+ * Dense ports (net_ports.c). A shape is a sorted array of labels, interned
  * per network so that equal shapes are one pointer; n == 0 is the shape of a
  * bare scalar (one value). A stream in dense form is a shape and its values;
  * a value may be 0.0, which stands for an absent leaf (dropped when the
@@ -168,19 +168,13 @@ typedef struct dmm__compiled {
     vv hint_from, hint_to, hint_delta;
 } dmm__compiled;
 
+/* ---- net_compile.c ---- */
 /* Bring net->cw up to date with w (patch or rebuild; a rebuild first makes
  * net->y). On error cw is empty and the next call rebuilds. */
 int dmm__compiled_sync(dmm_net *net, vv w);
 void dmm__compiled_free(dmm__compiled *cw, vv_ctx *vc);
 /* Drop cw's self-edit hint. */
 void dmm__compiled_unhint(dmm__compiled *cw, vv_ctx *vc);
-void dmm__dense_free(dmm__dense *d);
-/* Make net->y from the neurons' outputs when it is not made (ylazy). */
-int dmm__y_make(dmm_net *net);
-/* borrowed: W_t, whether or not net->y is made. */
-vv dmm__w(const dmm_net *net);
-/* Drop every interned shape (dmm__compiled_free). */
-void dmm__shapes_free(dmm__shapes *sh);
 
 /* Per-thread scratch of the cycle. */
 typedef struct dmm__scratch {
@@ -188,7 +182,76 @@ typedef struct dmm__scratch {
     vv *vbuf;
     size_t cap;
 } dmm__scratch;
+/* Room for n labels and n values in sc (net.c). */
+int dmm__scratch_grow(dmm__scratch *sc, size_t n);
 
+/* vv_free without the call for values that own nothing (most slots of a
+ * dense network). */
+static inline void dmm__vfree(vv_ctx *vc, vv v)
+{
+    if (v.map)
+        vv_free(vc, v);
+}
+
+/* ---- the cycle's failure records (net_cycle.c) ---- */
+/* The first failure of each worker in one movement; the cycle reports the
+ * lowest index, the one a single thread would have stopped at. The network
+ * keeps one per worker (net->fail), grown by the cycle. */
+typedef struct dmm__failure {
+    int rc;
+    size_t at;
+    uint64_t rng[4]; /* the worker's copy of the random state */
+    bool redo;       /* some slot of this worker's gave up the dense path */
+    dmm_error err;
+} dmm__failure;
+
+typedef struct dmm__cycle_work {
+    dmm__failure *fail; /* one per worker */
+} dmm__cycle_work;
+
+/* Each worker records one failure at most: its error is cleared here, once
+ * per movement, not per neuron (a dmm_error is over a kilobyte). */
+void dmm__work_reset(dmm__cycle_work *w, unsigned n);
+
+static inline void dmm__fail_record(dmm__failure *f, int rc, size_t k)
+{
+    f->rc = rc;
+    f->at = k;
+}
+
+/* ---- dense ports and Y (net_ports.c) ---- */
+/* Make net->y from the neurons' outputs when it is not made (ylazy). */
+int dmm__y_make(dmm_net *net);
+/* borrowed: W_t, whether or not net->y is made. */
+vv dmm__w(const dmm_net *net);
+/* Drop every interned shape (dmm__compiled_free). */
+void dmm__shapes_free(dmm__shapes *sh);
+/* Drop the shapes no output uses any more (after a commit). */
+void dmm__shapes_collect(dmm__compiled *cw);
+/* The shape of a port that holds a V-value only (phot). */
+extern const dmm__shape dmm__not_dense;
+/* Free what d holds (not d). */
+void dmm__dense_free(dmm__dense *d);
+/* Room in d for n streams and len values, the streams kept. */
+int dmm__dense_grow(dmm__dense *d, uint32_t n, size_t len);
+static inline int dmm__dense_reserve(dmm__dense *d, uint32_t n, size_t len)
+{
+    if (n <= d->cap && len <= d->bufcap)
+        return 0;
+    return dmm__dense_grow(d, n, len);
+}
+/* new: d's streams as one V-value {label: stream}. */
+int dmm__dense_vv(vv_ctx *vc, const dmm__dense *d, vv *out);
+/* Each port's value in Y_t for this cycle, on net->threads threads. */
+int dmm__ports_fill(dmm_net *net, dmm__cycle_work *work);
+/* Every port the rows of neuron k read, as V-values. */
+int dmm__neuron_ports_vv(dmm_net *net, size_t k);
+/* new: {type: {name: value}} over the compiled neurons (grouped by type):
+ * their current outputs (outs) or, outs NULL, the slots' new states. */
+int dmm__gather(dmm_net *net, size_t n, const dmm__neuron *neu,
+                const dmm__out *outs, vv *out);
+
+/* ---- net_threads.c ---- */
 /* A piece of cycle work over items [lo, hi), run by worker `worker`
  * (0 is the calling thread). */
 typedef void (*dmm__task_fn)(dmm_net *net, unsigned worker, size_t lo,
@@ -230,18 +293,42 @@ struct dmm_net {
     dmm__scratch s0;        /* the calling thread's scratch */
     unsigned threads;       /* 1: the cycle runs on the caller's thread */
     struct dmm__pool *pool; /* workers when threads > 1 */
-    void *work;             /* per-worker failure records (net_cycle.c) */
-    unsigned work_n;
+    dmm__failure *fail;     /* per worker (net_cycle.c) */
+    unsigned nfail;
 };
 
+/* ---- net.c ---- */
 /* new: an empty network (Y = 0) with Self set to accum/self/single; NULL on
  * out of memory. */
 dmm_net *dmm__net_new(vv_ctx *vc, const dmm_registry *reg);
 /* Resolve Self's type from net->self (self_info and the self-edit hint's
  * inputs) once, when Self is set; false when the type is not registered. */
 bool dmm__self_resolve(dmm_net *net);
-/* Seed the random state with splitmix64 (as xoshiro's authors recommend). */
-void dmm__rng_seed(uint64_t rng[4], uint64_t seed);
+
+/* ---- net_check.c ---- */
+/* A JSON Pointer being built while walking a value. */
+typedef struct dmm__ptr {
+    char s[512];
+} dmm__ptr;
+
+static inline size_t dmm__ptr_push(const vv_ctx *vc, dmm__ptr *p, vv_label l)
+{
+    size_t mark = strlen(p->s);
+    size_t len;
+    const char *str = vv_label_str(vc, l, &len);
+    (void)dmm_json_pointer_push(p->s, sizeof p->s, str, len);
+    return mark;
+}
+
+static inline void dmm__ptr_pop(dmm__ptr *p, size_t mark)
+{
+    p->s[mark] = '\0';
+}
+
+static inline const char *dmm__lstr(const dmm_net *net, vv_label l)
+{
+    return vv_label_str(net->vc, l, NULL);
+}
 
 /*
  * Check that w is a valid matrix: no scalar above depth 3, every neuron type
@@ -274,16 +361,26 @@ dmm__queue *dmm__queue_find(const dmm_net *net, vv_label name);
 /* Append a reference to v (taken) to name's queue. */
 int dmm__queue_push(dmm_net *net, vv_label name, vv v);
 
+/* ---- net_read.c ---- */
 /* Largest file the loaders read. */
 #define DMM__MAX_FILE_SIZE ((size_t)256 << 20)
 /* new (free()): the whole file, NUL-terminated. */
 int dmm__read_file(const char *filename, char **text, size_t *len,
                    dmm_error *err);
 
-/* Check that root is a JSON object (what names the document: "a network
- * description") and that each member is one of members (NULL-terminated). */
-int dmm__check_members(const json_t *root, const char *what,
-                       const char *const *members, dmm_error *err);
+/* A kind of document: what names it in messages ("a network description"),
+ * its members (NULL-terminated; the first is its version, which must be 1),
+ * the message when the version member is missing, and the version's name. */
+typedef struct dmm__doc_kind {
+    const char *what;
+    const char *members[12];
+    const char *missing;
+    const char *version;
+} dmm__doc_kind;
+/* Check that root is a JSON object of that kind: each member known, the
+ * version present and 1. */
+int dmm__check_header(const json_t *root, const dmm__doc_kind *kind,
+                      dmm_error *err);
 
 /* Builds a network from a document's root: the part in which loading a
  * network and restoring a state differ. */

@@ -64,7 +64,7 @@ static json_t *required(json_t *j, const char *name, dmm_error *err,
 }
 
 int dmm_split_neuron(const char *s, char *type, char *name, const char *path,
-                      dmm_error *err)
+                     dmm_error *err)
 {
     char *part[2] = {type, name};
     size_t k = 0, n = 0;
@@ -295,7 +295,7 @@ static int check_duplicate_feeds(vv_ctx *vc, const dmm_script *s,
 }
 
 int dmm_script_parse(vv_ctx *vc, const char *text, size_t len,
-                      const char *source, dmm_script *out, dmm_error *err)
+                     const char *source, dmm_script *out, dmm_error *err)
 {
     dmm_script s = {.ev = NULL, .n = 0};
     snprintf(s.source, sizeof s.source, "%s", source ? source : "<script>");
@@ -340,7 +340,7 @@ fail:
 }
 
 int dmm_script_load(vv_ctx *vc, const char *filename, dmm_script *out,
-                     dmm_error *err)
+                    dmm_error *err)
 {
     FILE *f = fopen(filename, "rb");
     if (!f) {

@@ -165,9 +165,12 @@ done:
 
 /* ---- restore ------------------------------------------------------------ */
 
-static const char *const members[] = {"dmm-state", "step",   "self",   "labels",
-                                      "outputs",   "states", "params", "queues",
-                                      "rng",       NULL};
+static const dmm__doc_kind state_doc = {
+    "a state file",
+    {"dmm-state", "step", "self", "labels", "outputs", "states", "params",
+     "queues", "rng", NULL},
+    "not a dmm state file (no \"dmm-state\")",
+    "state"};
 
 static int bad(dmm_error *err, const char *path, const char *text)
 {
@@ -242,16 +245,10 @@ static int read_queues(dmm_net *net, const json_t *qs, dmm_error *err)
 static int restore_root(vv_ctx *vc, const dmm_registry *reg, const json_t *root,
                         dmm_net **out, dmm_error *err)
 {
-    int rc = dmm__check_members(root, "a state file", members, err);
+    int rc = dmm__check_header(root, &state_doc, err);
     if (rc)
         return rc;
-    const json_t *j = json_object_get(root, "dmm-state");
-    if (!j)
-        return bad(err, "", "not a dmm state file (no \"dmm-state\")");
-    if (!json_is_number(j) || json_number_value(j) != 1)
-        return bad(err, "/dmm-state",
-                   "unsupported state version "
-                   "(expected 1)");
+    const json_t *j;
 
     /* Labels first, so that they get the ids they had when saved. */
     j = json_object_get(root, "labels");

@@ -161,9 +161,9 @@ void dmm__pool_free(dmm_net *net)
 {
     pool_stop(net);
     scratch_free(&net->s0);
-    free(net->work);
-    net->work = NULL;
-    net->work_n = 0;
+    free(net->fail);
+    net->fail = NULL;
+    net->nfail = 0;
 }
 
 int dmm_net_set_threads(dmm_net *net, unsigned n, dmm_error *err)

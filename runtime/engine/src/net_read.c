@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
- * Loading a network description (spec dmm.md §4) and the checks that keep a
- * network valid: the matrix, output, parameter maps, and text paths. Every
- * error names a JSON Pointer; positions come from vv_json_locate afterwards.
- * A load either returns a complete network or nothing.
+ * Reading documents: a network description (spec dmm.md §4), and the frame
+ * that network and state documents share (size limit, strict parse, error
+ * positions). Every error names a JSON Pointer; positions come from
+ * vv_json_locate afterwards. A load either returns a complete network or
+ * nothing.
  */
 #include <errno.h>
 #include <math.h>
@@ -15,95 +16,16 @@
 
 #include <jansson.h>
 
+#include "dmm_rng.h"
 #include "net_internal.h"
 
-/* ---- the network record ------------------------------------------------- */
+/* ---- the network description -------------------------------------------- */
 
-dmm_net *dmm__net_new(vv_ctx *vc, const dmm_registry *reg)
-{
-    dmm_net *net = calloc(1, sizeof *net);
-    if (!net)
-        return NULL;
-    net->vc = vc;
-    net->reg = reg;
-    net->y = VV_ZERO;
-    net->states = VV_ZERO;
-    net->params = VV_ZERO;
-    net->cw.w = VV_ZERO;
-    net->threads = 1;
-    if (vv_intern_cstr(vc, "accum", &net->self[0]) ||
-        vv_intern_cstr(vc, "self", &net->self[1]) ||
-        vv_intern_cstr(vc, "single", &net->self[2]) ||
-        vv_intern_cstr(vc, "input", &net->input_type)) {
-        free(net);
-        return NULL;
-    }
-    dmm__self_resolve(net);
-    dmm__rng_seed(net->rng, 0);
-    return net;
-}
-
-static bool label_is(const dmm_net *net, vv_label l, const char *s)
-{
-    return strcmp(vv_label_str(net->vc, l, NULL), s) == 0;
-}
-
-bool dmm__self_resolve(dmm_net *net)
-{
-    const dmm_type_info *ti = dmm_registry_find(net->reg, net->self[0]);
-    net->self_info = ti;
-    net->self_sums = false;
-    if (!ti || strcmp(ti->desc->name, "accum") != 0 || ti->n_inputs != 2 ||
-        !label_is(net, net->self[2], "single"))
-        return ti != NULL;
-    bool accum = false, delta = false;
-    for (size_t q = 0; q < 2; q++) {
-        if (label_is(net, ti->in[q], "accum"))
-            accum = true, net->self_accum_in = q;
-        else if (label_is(net, ti->in[q], "delta"))
-            delta = true, net->self_delta_in = q;
-    }
-    net->self_sums = accum && delta;
-    return true;
-}
-
-void dmm_net_free(dmm_net *net)
-{
-    if (!net)
-        return;
-    dmm__queue *q, *tmp;
-    HASH_ITER(hh, net->queues, q, tmp)
-    {
-        HASH_DEL(net->queues, q);
-        for (size_t k = q->head; k < q->len; k++)
-            vv_free(net->vc, q->items[k]);
-        free(q->items);
-        free(q);
-    }
-    vv_free(net->vc, net->y);
-    vv_free(net->vc, net->states);
-    vv_free(net->vc, net->params);
-    free(net->slots);
-    free(net->buf.lbuf);
-    free(net->buf.vbuf);
-    dmm__compiled_free(&net->cw, net->vc);
-    dmm__pool_free(net);
-    free(net);
-}
-
-static uint64_t splitmix64(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9e3779b97f4a7c15u);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-    return z ^ (z >> 31);
-}
-
-void dmm__rng_seed(uint64_t rng[4], uint64_t seed)
-{
-    for (int k = 0; k < 4; k++)
-        rng[k] = splitmix64(&seed);
-}
+static const dmm__doc_kind network_doc = {
+    "a network description",
+    {"dmm", "matrix", "outputs", "self", "links", "params", "seed", NULL},
+    "missing member \"dmm\" (the format version, 1)",
+    "format"};
 
 int dmm__read_file(const char *filename, char **text, size_t *len,
                    dmm_error *err)
@@ -144,205 +66,6 @@ int dmm__read_file(const char *filename, char **text, size_t *len,
         dmm_error_set_source(err, filename);
     return rc;
 }
-
-/* ---- checks ------------------------------------------------------------- */
-
-/* A JSON Pointer being built while walking a value. */
-typedef struct ptr {
-    char s[512];
-} ptr;
-
-static size_t ptr_push(const vv_ctx *vc, ptr *p, vv_label l)
-{
-    size_t mark = strlen(p->s);
-    size_t len;
-    const char *str = vv_label_str(vc, l, &len);
-    (void)dmm_json_pointer_push(p->s, sizeof p->s, str, len);
-    return mark;
-}
-
-static void ptr_pop(ptr *p, size_t mark)
-{
-    p->s[mark] = '\0';
-}
-
-static const char *lstr(const dmm_net *net, vv_label l)
-{
-    return vv_label_str(net->vc, l, NULL);
-}
-
-/* Same node as in the valid matrix (shared through path copying)? */
-static bool shared(vv a, vv b)
-{
-    return a.map && a.map == b.map && a.num == b.num;
-}
-
-/* The children of the valid side, looked up in increasing label order by
- * walking beside w's children (cheaper than a lookup per sibling, which a
- * one-weight self-edit among thousands of neurons pays every cycle). */
-typedef struct seek {
-    vv_iter it;
-    bool has;
-    vv_label l;
-    vv v;
-} seek;
-
-static void seek_init(seek *s, vv m)
-{
-    vv_iter_init(&s->it, m);
-    s->has = vv_iter_next(&s->it, &s->l, &s->v);
-}
-
-static vv seek_get(seek *s, vv_label l)
-{
-    while (s->has && s->l < l)
-        s->has = vv_iter_next(&s->it, &s->l, &s->v);
-    return s->has && s->l == l ? s->v : VV_ZERO;
-}
-
-int dmm__check_matrix(const dmm_net *net, vv w, vv valid, const char *prefix,
-                      dmm_error *err)
-{
-    static const char deep[] =
-        "a weight must be at least three levels deep (type/name/input)";
-    ptr p;
-    snprintf(p.s, sizeof p.s, "%s", prefix);
-    if (w.num != 0)
-        return dmm_error_set(err, DMM_E_INVAL, p.s, "%s", deep);
-    vv_iter itf, itn, iti, itg;
-    vv_label f, nf, i, g;
-    vv wf, wn, row, wg;
-    seek sf, sn, si;
-    seek_init(&sf, valid);
-    vv_iter_init(&itf, w);
-    while (vv_iter_next(&itf, &f, &wf)) {
-        vv vf = seek_get(&sf, f);
-        if (shared(wf, vf))
-            continue;
-        size_t mf = ptr_push(net->vc, &p, f);
-        const dmm_type_info *info = dmm_registry_find(net->reg, f);
-        if (!info)
-            return dmm_error_set(err, DMM_E_INVAL, p.s,
-                                 "unknown neuron type \"%s\"", lstr(net, f));
-        if (wf.num != 0)
-            return dmm_error_set(err, DMM_E_INVAL, p.s, "%s", deep);
-        seek_init(&sn, vf);
-        vv_iter_init(&itn, wf);
-        while (vv_iter_next(&itn, &nf, &wn)) {
-            vv vn = seek_get(&sn, nf);
-            if (shared(wn, vn))
-                continue;
-            size_t mn = ptr_push(net->vc, &p, nf);
-            if (wn.num != 0)
-                return dmm_error_set(err, DMM_E_INVAL, p.s, "%s", deep);
-            seek_init(&si, vn);
-            vv_iter_init(&iti, wn);
-            while (vv_iter_next(&iti, &i, &row)) {
-                if (shared(row, seek_get(&si, i)))
-                    continue;
-                size_t mi = ptr_push(net->vc, &p, i);
-                if (!dmm_type_accepts_input(info, i))
-                    return dmm_error_set(err, DMM_E_INVAL, p.s,
-                                         "neuron type \"%s\" has no input "
-                                         "\"%s\"",
-                                         lstr(net, f), lstr(net, i));
-                /* A scalar at the row's root selects all of Y: allowed. */
-                vv_iter_init(&itg, row);
-                while (vv_iter_next(&itg, &g, &wg)) {
-                    if (!dmm_registry_find(net->reg, g)) {
-                        ptr_push(net->vc, &p, g);
-                        return dmm_error_set(err, DMM_E_INVAL, p.s,
-                                             "unknown neuron type \"%s\"",
-                                             lstr(net, g));
-                    }
-                }
-                ptr_pop(&p, mi);
-            }
-            ptr_pop(&p, mn);
-        }
-        ptr_pop(&p, mf);
-    }
-    return 0;
-}
-
-int dmm__check_neuron_map(const dmm_net *net, vv m, const char *prefix,
-                          const char *what, dmm_error *err)
-{
-    ptr p;
-    snprintf(p.s, sizeof p.s, "%s", prefix);
-    if (m.num != 0)
-        return dmm_error_set(err, DMM_E_INVAL, p.s,
-                             "%s must be at least two levels deep "
-                             "(type/name)",
-                             what);
-    vv_iter it;
-    vv_label f;
-    vv mf;
-    vv_iter_init(&it, m);
-    while (vv_iter_next(&it, &f, &mf)) {
-        size_t mark = ptr_push(net->vc, &p, f);
-        if (!dmm_registry_find(net->reg, f))
-            return dmm_error_set(err, DMM_E_INVAL, p.s,
-                                 "unknown neuron type \"%s\"", lstr(net, f));
-        if (mf.num != 0)
-            return dmm_error_set(err, DMM_E_INVAL, p.s,
-                                 "%s must be at least two levels deep "
-                                 "(type/name)",
-                                 what);
-        ptr_pop(&p, mark);
-    }
-    return 0;
-}
-
-int dmm__check_params(const dmm_net *net, vv m, const char *prefix,
-                      dmm_error *err)
-{
-    int rc = dmm__check_neuron_map(net, m, prefix, "params", err);
-    if (rc)
-        return rc;
-    ptr p;
-    snprintf(p.s, sizeof p.s, "%s", prefix);
-    vv_iter itf, itn, itp;
-    vv_label f, nf, pl;
-    vv mf, mn, x;
-    vv_iter_init(&itf, m);
-    while (vv_iter_next(&itf, &f, &mf)) {
-        const dmm_type_info *info = dmm_registry_find(net->reg, f);
-        size_t mark_f = ptr_push(net->vc, &p, f);
-        vv_iter_init(&itn, mf);
-        while (vv_iter_next(&itn, &nf, &mn)) {
-            size_t mark_n = ptr_push(net->vc, &p, nf);
-            if (mn.num != 0)
-                return dmm_error_set(err, DMM_E_INVAL, p.s,
-                                     "parameters must be an object "
-                                     "{name: number}");
-            vv_iter_init(&itp, mn);
-            while (vv_iter_next(&itp, &pl, &x)) {
-                size_t mark_p = ptr_push(net->vc, &p, pl);
-                size_t k = 0;
-                while (k < info->n_params && info->param[k] != pl)
-                    k++;
-                if (k == info->n_params)
-                    return dmm_error_set(err, DMM_E_INVAL, p.s,
-                                         "neuron type \"%s\" has no "
-                                         "parameter \"%s\"",
-                                         lstr(net, f), lstr(net, pl));
-                if (!vv_is_scalar(x))
-                    return dmm_error_set(err, DMM_E_INVAL, p.s,
-                                         "a parameter must be a number");
-                ptr_pop(&p, mark_p);
-            }
-            ptr_pop(&p, mark_n);
-        }
-        ptr_pop(&p, mark_f);
-    }
-    return 0;
-}
-
-/* ---- the network description -------------------------------------------- */
-
-static const char *const members[] = {"dmm",   "matrix", "outputs", "self",
-                                      "links", "params", "seed",    NULL};
 
 static int bad(dmm_error *err, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -389,7 +112,7 @@ static int read_self(dmm_net *net, const json_t *j, dmm_error *err)
         return rc;
     if (!dmm__self_resolve(net))
         return bad(err, "/self", "unknown neuron type \"%s\"",
-                   lstr(net, net->self[0]));
+                   dmm__lstr(net, net->self[0]));
     return 0;
 }
 
@@ -420,17 +143,17 @@ static int read_links(dmm_net *net, const json_t *links, vv *w, dmm_error *err)
         const dmm_type_info *info = dmm_registry_find(net->reg, path[0]);
         if (!info)
             return bad(err, at, "unknown neuron type \"%s\"",
-                       lstr(net, path[0]));
+                       dmm__lstr(net, path[0]));
         if (!dmm_type_accepts_input(info, path[2]))
             return bad(err, at, "neuron type \"%s\" has no input \"%s\"",
-                       lstr(net, path[0]), lstr(net, path[2]));
+                       dmm__lstr(net, path[0]), dmm__lstr(net, path[2]));
         snprintf(at, sizeof at, "/links/%zu/1", k);
         if ((rc = read_path(net, json_array_get(e, 1), at, 1, MAXP - 3,
                             path + 3, &nfrom, "type/name/output", err)))
             return rc;
         if (!dmm_registry_find(net->reg, path[3]))
             return bad(err, at, "unknown neuron type \"%s\"",
-                       lstr(net, path[3]));
+                       dmm__lstr(net, path[3]));
         double x = json_number_value(json_array_get(e, 2));
         snprintf(at, sizeof at, "/links/%zu/2", k);
         if (!isfinite(x))
@@ -455,13 +178,15 @@ static int read_seed(dmm_net *net, const json_t *j, dmm_error *err)
     /* Integers beyond 2^53 do not survive the reading as a double. */
     if (!(x >= 0 && x <= 9007199254740992.0 && x == floor(x)))
         return bad(err, "/seed", "seed must be an integer from 0 to 2^53");
-    dmm__rng_seed(net->rng, (uint64_t)x);
+    dmm_rng_seed(net->rng, (uint64_t)x);
     return 0;
 }
 
-int dmm__check_members(const json_t *root, const char *what,
-                       const char *const *members, dmm_error *err)
+int dmm__check_header(const json_t *root, const dmm__doc_kind *kind,
+                      dmm_error *err)
 {
+    const char *what = kind->what;
+    const char *const *members = kind->members;
     if (!json_is_object(root))
         return bad(err, "", "%s must be a JSON object", what);
     const char *key;
@@ -473,7 +198,7 @@ int dmm__check_members(const json_t *root, const char *what,
             k++;
         if (members[k])
             continue;
-        ptr p = {""};
+        dmm__ptr p = {""};
         (void)dmm_json_pointer_push(p.s, sizeof p.s, key, strlen(key));
         char expected[256] = "";
         for (k = 0; members[k]; k++)
@@ -483,25 +208,30 @@ int dmm__check_members(const json_t *root, const char *what,
         return bad(err, p.s, "unknown member \"%s\" (expected %s)", key,
                    expected);
     }
+    const json_t *j = json_object_get(root, members[0]);
+    if (!j)
+        return bad(err, "", "%s", kind->missing);
+    if (!json_is_number(j) || json_number_value(j) != 1) {
+        char path[64];
+        snprintf(path, sizeof path, "/%s", members[0]);
+        return bad(err, path, "unsupported %s version (expected 1)",
+                   kind->version);
+    }
     return 0;
 }
 
 static int load_root(dmm_net *net, const json_t *root, dmm_error *err)
 {
-    int rc = dmm__check_members(root, "a network description", members, err);
+    int rc = dmm__check_header(root, &network_doc, err);
     if (rc)
         return rc;
-    const json_t *j = json_object_get(root, "dmm");
-    if (!j)
-        return bad(err, "", "missing member \"dmm\" (the format version, 1)");
-    if (!json_is_number(j) || json_number_value(j) != 1)
-        return bad(err, "/dmm", "unsupported format version (expected 1)");
+    const json_t *j;
 
     if ((j = json_object_get(root, "self")) && (rc = read_self(net, j, err)))
         return rc;
     if (!net->self_info)
         return bad(err, "", "Self's type \"%s\" is not registered",
-                   lstr(net, net->self[0]));
+                   dmm__lstr(net, net->self[0]));
 
     if (!(j = json_object_get(root, "matrix")))
         return bad(err, "", "missing member \"matrix\" (the network matrix)");
@@ -528,9 +258,9 @@ static int load_root(dmm_net *net, const json_t *root, dmm_error *err)
                                         err)))
             goto done;
         if (!vv_is_zero(vv_get(outputs, net->self, 2))) {
-            ptr p = {"/outputs"};
-            ptr_push(net->vc, &p, net->self[0]);
-            ptr_push(net->vc, &p, net->self[1]);
+            dmm__ptr p = {"/outputs"};
+            dmm__ptr_push(net->vc, &p, net->self[0]);
+            dmm__ptr_push(net->vc, &p, net->self[1]);
             rc = bad(err, p.s,
                      "Self's output is the matrix: give it in \"matrix\", "
                      "not in \"outputs\"");

@@ -1,0 +1,184 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The checks that keep a network valid: the matrix (every type registered,
+ * every input accepted, no scalar above depth 3), the output, parameter and
+ * state maps. Loading, restoring, edits and a cycle's new W all pass here,
+ * so what one refuses the others refuse with the same message. Every error
+ * names a JSON Pointer.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "net_internal.h"
+
+/* Same node as in the valid matrix (shared through path copying)? */
+static bool shared(vv a, vv b)
+{
+    return a.map && a.map == b.map && a.num == b.num;
+}
+
+/* The children of the valid side, looked up in increasing label order by
+ * walking beside w's children (cheaper than a lookup per sibling, which a
+ * one-weight self-edit among thousands of neurons pays every cycle). */
+typedef struct seek {
+    vv_iter it;
+    bool has;
+    vv_label l;
+    vv v;
+} seek;
+
+static void seek_init(seek *s, vv m)
+{
+    vv_iter_init(&s->it, m);
+    s->has = vv_iter_next(&s->it, &s->l, &s->v);
+}
+
+static vv seek_get(seek *s, vv_label l)
+{
+    while (s->has && s->l < l)
+        s->has = vv_iter_next(&s->it, &s->l, &s->v);
+    return s->has && s->l == l ? s->v : VV_ZERO;
+}
+
+int dmm__check_matrix(const dmm_net *net, vv w, vv valid, const char *prefix,
+                      dmm_error *err)
+{
+    static const char deep[] =
+        "a weight must be at least three levels deep (type/name/input)";
+    dmm__ptr p;
+    snprintf(p.s, sizeof p.s, "%s", prefix);
+    if (w.num != 0)
+        return dmm_error_set(err, DMM_E_INVAL, p.s, "%s", deep);
+    vv_iter itf, itn, iti, itg;
+    vv_label f, nf, i, g;
+    vv wf, wn, row, wg;
+    seek sf, sn, si;
+    seek_init(&sf, valid);
+    vv_iter_init(&itf, w);
+    while (vv_iter_next(&itf, &f, &wf)) {
+        vv vf = seek_get(&sf, f);
+        if (shared(wf, vf))
+            continue;
+        size_t mf = dmm__ptr_push(net->vc, &p, f);
+        const dmm_type_info *info = dmm_registry_find(net->reg, f);
+        if (!info)
+            return dmm_error_set(err, DMM_E_INVAL, p.s,
+                                 "unknown neuron type \"%s\"",
+                                 dmm__lstr(net, f));
+        if (wf.num != 0)
+            return dmm_error_set(err, DMM_E_INVAL, p.s, "%s", deep);
+        seek_init(&sn, vf);
+        vv_iter_init(&itn, wf);
+        while (vv_iter_next(&itn, &nf, &wn)) {
+            vv vn = seek_get(&sn, nf);
+            if (shared(wn, vn))
+                continue;
+            size_t mn = dmm__ptr_push(net->vc, &p, nf);
+            if (wn.num != 0)
+                return dmm_error_set(err, DMM_E_INVAL, p.s, "%s", deep);
+            seek_init(&si, vn);
+            vv_iter_init(&iti, wn);
+            while (vv_iter_next(&iti, &i, &row)) {
+                if (shared(row, seek_get(&si, i)))
+                    continue;
+                size_t mi = dmm__ptr_push(net->vc, &p, i);
+                if (!dmm_type_accepts_input(info, i))
+                    return dmm_error_set(err, DMM_E_INVAL, p.s,
+                                         "neuron type \"%s\" has no input "
+                                         "\"%s\"",
+                                         dmm__lstr(net, f), dmm__lstr(net, i));
+                /* A scalar at the row's root selects all of Y: allowed. */
+                vv_iter_init(&itg, row);
+                while (vv_iter_next(&itg, &g, &wg)) {
+                    if (!dmm_registry_find(net->reg, g)) {
+                        dmm__ptr_push(net->vc, &p, g);
+                        return dmm_error_set(err, DMM_E_INVAL, p.s,
+                                             "unknown neuron type \"%s\"",
+                                             dmm__lstr(net, g));
+                    }
+                }
+                dmm__ptr_pop(&p, mi);
+            }
+            dmm__ptr_pop(&p, mn);
+        }
+        dmm__ptr_pop(&p, mf);
+    }
+    return 0;
+}
+
+int dmm__check_neuron_map(const dmm_net *net, vv m, const char *prefix,
+                          const char *what, dmm_error *err)
+{
+    dmm__ptr p;
+    snprintf(p.s, sizeof p.s, "%s", prefix);
+    if (m.num != 0)
+        return dmm_error_set(err, DMM_E_INVAL, p.s,
+                             "%s must be at least two levels deep "
+                             "(type/name)",
+                             what);
+    vv_iter it;
+    vv_label f;
+    vv mf;
+    vv_iter_init(&it, m);
+    while (vv_iter_next(&it, &f, &mf)) {
+        size_t mark = dmm__ptr_push(net->vc, &p, f);
+        if (!dmm_registry_find(net->reg, f))
+            return dmm_error_set(err, DMM_E_INVAL, p.s,
+                                 "unknown neuron type \"%s\"",
+                                 dmm__lstr(net, f));
+        if (mf.num != 0)
+            return dmm_error_set(err, DMM_E_INVAL, p.s,
+                                 "%s must be at least two levels deep "
+                                 "(type/name)",
+                                 what);
+        dmm__ptr_pop(&p, mark);
+    }
+    return 0;
+}
+
+int dmm__check_params(const dmm_net *net, vv m, const char *prefix,
+                      dmm_error *err)
+{
+    int rc = dmm__check_neuron_map(net, m, prefix, "params", err);
+    if (rc)
+        return rc;
+    dmm__ptr p;
+    snprintf(p.s, sizeof p.s, "%s", prefix);
+    vv_iter itf, itn, itp;
+    vv_label f, nf, pl;
+    vv mf, mn, x;
+    vv_iter_init(&itf, m);
+    while (vv_iter_next(&itf, &f, &mf)) {
+        const dmm_type_info *info = dmm_registry_find(net->reg, f);
+        size_t mark_f = dmm__ptr_push(net->vc, &p, f);
+        vv_iter_init(&itn, mf);
+        while (vv_iter_next(&itn, &nf, &mn)) {
+            size_t mark_n = dmm__ptr_push(net->vc, &p, nf);
+            if (mn.num != 0)
+                return dmm_error_set(err, DMM_E_INVAL, p.s,
+                                     "parameters must be an object "
+                                     "{name: number}");
+            vv_iter_init(&itp, mn);
+            while (vv_iter_next(&itp, &pl, &x)) {
+                size_t mark_p = dmm__ptr_push(net->vc, &p, pl);
+                size_t k = 0;
+                while (k < info->n_params && info->param[k] != pl)
+                    k++;
+                if (k == info->n_params)
+                    return dmm_error_set(err, DMM_E_INVAL, p.s,
+                                         "neuron type \"%s\" has no "
+                                         "parameter \"%s\"",
+                                         dmm__lstr(net, f), dmm__lstr(net, pl));
+                if (!vv_is_scalar(x))
+                    return dmm_error_set(err, DMM_E_INVAL, p.s,
+                                         "a parameter must be a number");
+                dmm__ptr_pop(&p, mark_p);
+            }
+            dmm__ptr_pop(&p, mark_n);
+        }
+        dmm__ptr_pop(&p, mark_f);
+    }
+    return 0;
+}
