@@ -21,12 +21,35 @@ enum {
     DMM_EXIT_FAULT = 3, /* numeric fault (NaN or infinity) during a run */
 };
 
+#ifndef DMM_VERSION
+#define DMM_VERSION "unknown"
+#endif
+
 /* Subcommands: argv[0] is the subcommand's name. Return an exit code. */
+typedef int (*dmm__command_fn)(int argc, char **argv);
 int dmm__cmd_run(int argc, char **argv);
 int dmm__cmd_check(int argc, char **argv);
 int dmm__cmd_experiment(int argc, char **argv);
 int dmm__cmd_serve(int argc, char **argv);
 int dmm__cmd_ctl(int argc, char **argv);
+int dmm__cmd_neurons(int argc, char **argv);
+int dmm__cmd_help(int argc, char **argv);
+int dmm__cmd_completion(int argc, char **argv);
+
+/* The command table (cli_commands.c): one row per subcommand. */
+typedef struct dmm__command {
+    const char *name;
+    dmm__command_fn run;
+    const char *summary;  /* one line, for the manual's list */
+    const char *synopsis; /* "dmm NAME ...", options as --words */
+    const char *help;     /* what `dmm help NAME` prints after the usage */
+} dmm__command;
+extern const dmm__command dmm__commands[];
+extern const size_t dmm__ncommands;
+/* The row of name, NULL if none. */
+const dmm__command *dmm__command_find(const char *name);
+/* The list of commands (dmm --help). */
+void dmm__print_main_help(FILE *f);
 
 /* Option helpers of the subcommands (cli_main.c). Match argv[*i] against an
  * option with a value, "--name VALUE" or "--name=VALUE": 1 matched (*val

@@ -4,8 +4,9 @@
  * scripts) by their path in the source tree ("networks/hysteresis.json",
  * "tools/plot_hysteresis.py"): installed, they are under share/dmm/ with the
  * same relative paths. The library never looks for files; only the command
- * does, here.
+ * does, here. The order is documented in docs/cli.md ("Data files").
  */
+#define _DEFAULT_SOURCE /* realpath */
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,8 +60,14 @@ int dmm__data_file(const char *rel, char *out, size_t size)
         if (try_path(out, size, share, rel))
             return 1;
     }
-    /* 4. The data folder this build installs to, then the source tree it
-     *    was built from (a dmm run from its build folder). */
-    return try_path(out, size, DMM_DATADIR, rel) ||
+    /* 4. The data folder this build installs to. */
+    if (try_path(out, size, DMM_DATADIR, rel))
+        return 1;
+    /* 5. The source tree, only for the dmm of the build folder itself: an
+     *    installed copy must not depend on where it was built. */
+    char real_exe[PATH_MAX], real_build[PATH_MAX];
+    return dir[0] && realpath(dir, real_exe) &&
+           realpath(DMM_BUILD_EXE_DIR, real_build) &&
+           !strcmp(real_exe, real_build) &&
            try_path(out, size, DMM_SOURCE_DIR, rel);
 }

@@ -18,10 +18,10 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "dmm_experiments.h"
 #include "dmm_idx.h"
 #include "dmm_interference.h"
 #include "dmm_meanfield.h"
-#include "dmm_experiments.h"
 
 extern char **environ;
 
@@ -361,7 +361,7 @@ static int run_fewshot_network(const dmm_if_data *train,
         return DMM_EXIT_INPUT;
     }
     if (dmm_fewshot_network(path, train, test, o, 0, model, res, NULL, NULL,
-                             &err)) {
+                            &err)) {
         dmm__print_error(&err);
         return DMM_EXIT_INPUT;
     }
@@ -484,7 +484,7 @@ static int run_double_slit(const xopts *x)
             return DMM_EXIT_INPUT;
         }
         if (dmm_double_slit_network(path, x->o.seed, x->o.variant, &m, &res,
-                                     NULL, NULL, &err)) {
+                                    NULL, NULL, &err)) {
             dmm__print_error(&err);
             return DMM_EXIT_INPUT;
         }

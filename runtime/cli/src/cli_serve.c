@@ -29,9 +29,9 @@ int dmm__cmd_serve(int argc, char **argv)
 {
     const char *cmd = "serve";
     dmm_serve_opts o = {.rate = 10,
-                         .max_clients = 256,
-                         .max_message = 1 << 20,
-                         .max_backlog = 1 << 20};
+                        .max_clients = 256,
+                        .max_message = 1 << 20,
+                        .max_backlog = 1 << 20};
     const char *net_file = NULL, *resume = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = NULL;

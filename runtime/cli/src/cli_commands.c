@@ -1,0 +1,358 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The `dmm` command's vocabulary: one table of subcommands, {name, run,
+ * summary, synopsis, help}, that drives dispatch, `dmm help`, the manual page
+ * (`dmm help --man`, installed as dmm.1) and shell completion (`dmm
+ * completion bash`). Adding a command means adding one row; the options a
+ * completion offers are the --words of its synopsis and help.
+ */
+#include <ctype.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+const dmm__command dmm__commands[] = {
+    {"run", dmm__cmd_run, "run a network for N cycles and print its outputs",
+     "dmm run (NET.json | --resume STATE.json) --steps N [--trace] "
+     "[--script FILE.jsonl] [--save FILE] [--stats] [--max-depth N] "
+     "[--threads N]",
+     "Run a network for N cycles and print the output map Y_t as one JSON\n"
+     "line {\"step\": t, \"outputs\": Y_t} (after the last cycle, or after\n"
+     "every cycle with --trace). Step numbers are absolute cycle numbers.\n"
+     "\n"
+     "  --steps N          cycles to run (N >= 0; 0 prints the start state)\n"
+     "  --trace            print one line per cycle instead of the last only\n"
+     "  --script FILE      JSON Lines of events, checked before the run:\n"
+     "                     {\"step\": t, \"op\": \"edit\", \"delta\": "
+     "W-delta}\n"
+     "                     {\"step\": t, \"op\": \"feed\", \"neuron\": "
+     "\"input/NAME\",\n"
+     "                      \"outputs\": {...}}\n"
+     "                     applied just before cycle t (absolute; events at\n"
+     "                     or before a resumed state's cycle are skipped)\n"
+     "  --save FILE        write the final state (after a fault: the last\n"
+     "                     good state)\n"
+     "  --resume FILE      start from a saved state instead of NET.json\n"
+     "  --stats            cycles per second, time per cycle and peak memory\n"
+     "                     on stderr\n"
+     "  --max-depth N      deepest nesting allowed in any value\n"
+     "  --threads N        run each cycle on N threads (1-64); the results "
+     "are\n"
+     "                     the same bit for bit as on one\n"
+     "\n"
+     "Exit: 0 ok, 1 bad input, 2 bad usage, 3 NaN or infinity in a cycle.\n"},
+    {"check", dmm__cmd_check,
+     "validate network files and scripts without running them",
+     "dmm check [--script FILE.jsonl] [--max-depth N] NET.json...",
+     "Validate network files (and a script) without running them. Prints\n"
+     "\"NET.json: ok (N neurons, M weights)\" for each good file, and\n"
+     "\"file:line:column: /json/path: message\" on stderr for a bad one.\n"
+     "\n"
+     "  --script FILE      also validate a script file\n"
+     "  --max-depth N      deepest nesting allowed in any value\n"
+     "\n"
+     "Exit: 0 all good, 1 something is bad, 2 bad usage.\n"},
+    {"serve", dmm__cmd_serve, "run a network live, edited over a socket",
+     "dmm serve (NET.json | --resume STATE.json) [--listen HOST:PORT | "
+     "--socket PATH] [--rate HZ|max] [--paused] [--log FILE.jsonl] "
+     "[--token T] [--save-on-exit FILE] [--max-clients N] "
+     "[--max-message BYTES] [--max-backlog BYTES]",
+     "Run a network live and serve the NDJSON protocol of docs/protocol.md:\n"
+     "clients watch values, change weights, feed inputs, pause, step, save.\n"
+     "Edits are applied between cycles. The address (HOST:PORT, or the\n"
+     "socket path) is printed as the first line on stdout.\n"
+     "\n"
+     "  --listen HOST:PORT  TCP address (default 127.0.0.1:0; port 0 picks "
+     "one)\n"
+     "  --socket PATH       a Unix socket instead, created with mode 0600\n"
+     "  --rate HZ|max       cycles per second (default 10)\n"
+     "  --paused            start paused (run cycles with step or resume)\n"
+     "  --log FILE          write every applied edit and feed as a script\n"
+     "                      for dmm run --script\n"
+     "  --token T           every connection must first send hello with T\n"
+     "  --save-on-exit FILE write the state when stopping\n"
+     "  --max-clients N     connections at once (default 256)\n"
+     "  --max-message B     longest request line (default 1048576)\n"
+     "  --max-backlog B     bytes waiting for a client before it is dropped\n"
+     "                      (default 1048576)\n"
+     "\n"
+     "SIGINT or SIGTERM stops after the current cycle. Exit: 0 ok, 1 bad\n"
+     "input or I/O error, 2 bad usage.\n"},
+    {"ctl", dmm__cmd_ctl, "talk to a running dmm serve",
+     "dmm ctl (--connect HOST:PORT | --socket PATH) [--token T] OP [ARGS]",
+     "Send one request to a dmm serve and print the reply. Shortcuts:\n"
+     "\n"
+     "  status | pause | resume | snapshot | shutdown\n"
+     "  step [N]                  run N cycles of a paused network\n"
+     "  rate HZ|max\n"
+     "  get PATH                  print the value at PATH in the outputs\n"
+     "  set PATH VALUE            one weight, PATH = type/name/input/type/"
+     "name/output\n"
+     "  edit DELTA                add a W fragment (JSON)\n"
+     "  feed input/NAME OUTPUTS   queue an output map (JSON)\n"
+     "  save FILE                 the server writes its state to FILE\n"
+     "  load FILE                 send a network (or state) file to run\n"
+     "  watch PATH...             print \"STEP PATH VALUE\" when a value\n"
+     "                            changes (--every K, --count N to stop)\n"
+     "  '{\"op\": ...}'            a raw JSON request\n"
+     "\n"
+     "Exit: 0 ok, 1 error reply or connection failure, 2 bad usage.\n"},
+    {"experiment", dmm__cmd_experiment,
+     "run an interference or mean-field experiment",
+     "dmm experiment (mnist-fewshot --data DIR | double-slit | hysteresis) "
+     "[--seed S] [--variant faithful|corrected] [--engine direct|network] "
+     "[--plot FILE.png] [mnist options] [hysteresis options]",
+     "Run an experiment of the induced interference paper (arXiv 2008.11111,\n"
+     "docs/experiments.md) and print one JSON object with accuracy, correct,\n"
+     "total, the options used and the elapsed seconds.\n"
+     "\n"
+     "  mnist-fewshot      few-shot MNIST digits 0, 1, 2, 4 (needs --data DIR\n"
+     "                     with the IDX files, see tools/fetch-mnist.sh)\n"
+     "    --shots K        training images per class (default 5)\n"
+     "    --epochs E       passes over them (default 1)\n"
+     "    --init random|uniform     route table start (default random)\n"
+     "    --pick random|first       which K images (default random)\n"
+     "    --order sequential|mixed  class order or shuffled (default\n"
+     "                     sequential)\n"
+     "  double-slit        in-phase / out-of-phase sources, 5 shots, 200 "
+     "trials\n"
+     "  hysteresis         the mean-field neurons of networks/hysteresis.json\n"
+     "                     under a slow field sweep: where mu jumps, against\n"
+     "                     h_c(K) (only --steps, --network and --plot)\n"
+     "    --steps N        cycles to run (default 5000, one and a quarter\n"
+     "                     periods of the sweep)\n"
+     "    --network FILE   another network with mean-field neurons\n"
+     "  --seed S           random seed (default 1)\n"
+     "  --variant V        faithful (the published code's quirks, default)\n"
+     "                     or corrected\n"
+     "  --engine E         direct (native C, default) or network\n"
+     "  --plot FILE.png    also draw the results (needs /usr/bin/python3 with\n"
+     "                     matplotlib)\n"
+     "\n"
+     "Exit: 0 ok, 1 bad data or plot failure, 2 bad usage.\n"},
+    {"neurons", dmm__cmd_neurons, "list the neuron types",
+     "dmm neurons [--markdown]",
+     "List the registered neuron types: name, inputs, outputs, summary.\n"
+     "\n"
+     "  --markdown         print the catalogue as Markdown "
+     "(docs/neurons.md)\n"},
+    {"help", dmm__cmd_help, "show help for dmm or one command",
+     "dmm help [--man | COMMAND]",
+     "Show the list of commands, or the help of one command.\n"
+     "\n"
+     "  --man              print the manual page dmm(1) in troff\n"},
+    {"completion", dmm__cmd_completion, "print a shell completion script",
+     "dmm completion bash",
+     "Print a bash completion script for dmm (commands and their options):\n"
+     "\n"
+     "  source <(dmm completion bash)\n"},
+};
+
+const size_t dmm__ncommands = sizeof dmm__commands / sizeof dmm__commands[0];
+
+const dmm__command *dmm__command_find(const char *name)
+{
+    for (size_t i = 0; i < dmm__ncommands; i++)
+        if (!strcmp(dmm__commands[i].name, name))
+            return &dmm__commands[i];
+    return NULL;
+}
+
+const char *dmm__synopsis(const char *cmd)
+{
+    const dmm__command *d = dmm__command_find(cmd);
+    return d ? d->synopsis : NULL;
+}
+
+int dmm__print_help(FILE *f, const char *cmd)
+{
+    const dmm__command *d = dmm__command_find(cmd);
+    if (!d)
+        return 0;
+    fprintf(f, "usage: %s\n\n%s", d->synopsis, d->help);
+    return 1;
+}
+
+void dmm__print_main_help(FILE *f)
+{
+    fprintf(f, "dmm %s: run dataflow matrix machines\n\nusage:\n", DMM_VERSION);
+    for (size_t i = 0; i < dmm__ncommands; i++)
+        fprintf(f, "  %s\n", dmm__commands[i].synopsis);
+    fprintf(f, "  dmm --version\n\n"
+               "See 'dmm help COMMAND' for one command, docs/cli.md for "
+               "examples.\n");
+}
+
+/* ---- the manual page ---------------------------------------------------- */
+
+/* s as troff text: backslashes and hyphens escaped, and a line that would
+ * start with a control character guarded. */
+static void troff_put(FILE *f, const char *s)
+{
+    bool bol = true;
+    for (; *s; s++) {
+        if (bol && (*s == '.' || *s == '\''))
+            fputs("\\&", f);
+        bol = *s == '\n';
+        if (*s == '\\')
+            fputs("\\e", f);
+        else if (*s == '-')
+            fputs("\\-", f);
+        else
+            fputc(*s, f);
+    }
+}
+
+static void print_man(FILE *f)
+{
+    fprintf(f, ".TH DMM 1 \"\" \"dmm %s\" \"User Commands\"\n", DMM_VERSION);
+    fputs(".SH NAME\ndmm \\- run dataflow matrix machines\n"
+          ".SH SYNOPSIS\n.B dmm\n.I command\n[\\fIoptions\\fR]\n.br\n"
+          ".B dmm \\-\\-version\n"
+          ".SH DESCRIPTION\n"
+          "A dataflow matrix machine is a recurrent network whose streams "
+          "carry V\\-values (sparse nested dictionaries with numeric leaves) "
+          "and whose matrix W is itself the output of a neuron, Self, so the "
+          "network can edit its own weights while it runs.\n"
+          ".B dmm\nloads networks from JSON files, runs them, serves them "
+          "live for editing, and runs the experiments of its documentation.\n"
+          ".SH COMMANDS\n",
+          f);
+    for (size_t i = 0; i < dmm__ncommands; i++) {
+        const dmm__command *c = &dmm__commands[i];
+        fprintf(f, ".SS %s\n", c->name);
+        troff_put(f, c->summary);
+        fputs(".\n.PP\n.nf\n", f);
+        troff_put(f, c->synopsis);
+        fputs("\n.fi\n.PP\n.nf\n", f);
+        troff_put(f, c->help);
+        fputs(".fi\n", f);
+    }
+    fputs(".SH EXIT STATUS\n0 success, 1 bad input (files, scripts, "
+          "networks) or I/O error, 2 bad usage, 3 a numeric fault (NaN or "
+          "infinity) during a run.\n"
+          ".SH FILES\nThe bundled networks and plot scripts are installed "
+          "under\n.IR share/dmm/ ;\nset\n.B DMM_DATA_DIR\nto use another "
+          "folder.\n"
+          ".SH SEE ALSO\nThe documents under docs/ in the source: cli.md, "
+          "network\\-format.md, protocol.md, embedding.md.\n",
+          f);
+}
+
+/* ---- shell completion ---------------------------------------------------- */
+
+/* Append to buf (size) the --options of s not in buf yet, space-separated. */
+static void collect_options(char *buf, size_t size, const char *s)
+{
+    for (const char *p = s; (p = strstr(p, "--"));) {
+        const char *q = p + 2;
+        if (!islower((unsigned char)*q) ||
+            (p > s && isalnum((unsigned char)p[-1]))) {
+            p = q;
+            continue;
+        }
+        while (islower((unsigned char)*q) || isdigit((unsigned char)*q) ||
+               *q == '-')
+            q++;
+        char opt[64];
+        size_t n = (size_t)(q - p);
+        if (n < sizeof opt) {
+            memcpy(opt, p, n);
+            opt[n] = '\0';
+            /* whole-word search in buf */
+            bool seen = false;
+            for (const char *b = buf; (b = strstr(b, opt)); b += n)
+                if ((b == buf || b[-1] == ' ') && (b[n] == ' ' || !b[n]))
+                    seen = true;
+            size_t len = strlen(buf);
+            if (!seen && len + n + 2 < size)
+                snprintf(buf + len, size - len, "%s%s", len ? " " : "", opt);
+        }
+        p = q;
+    }
+}
+
+/* The same for the option lines of a help text (a line whose first word is
+ * an --option), so that options of other commands it mentions are not
+ * offered. */
+static void collect_help_options(char *buf, size_t size, const char *help)
+{
+    for (const char *l = help; *l;) {
+        while (*l == ' ')
+            l++;
+        size_t n = strcspn(l, " \n");
+        if (n > 2 && n < 64 && l[0] == '-' && l[1] == '-') {
+            char word[64];
+            memcpy(word, l, n);
+            word[n] = '\0';
+            collect_options(buf, size, word);
+        }
+        l = strchr(l, '\n');
+        if (!l)
+            break;
+        l++;
+    }
+}
+
+static void print_bash_completion(FILE *f)
+{
+    fputs("# bash completion for dmm (generated by 'dmm completion bash')\n"
+          "_dmm() {\n"
+          "    local cur=${COMP_WORDS[COMP_CWORD]} opts=\n"
+          "    if [[ $COMP_CWORD -eq 1 ]]; then\n"
+          "        COMPREPLY=($(compgen -W \"",
+          f);
+    for (size_t i = 0; i < dmm__ncommands; i++)
+        fprintf(f, "%s ", dmm__commands[i].name);
+    fputs("--help --version\" -- \"$cur\"))\n"
+          "        return\n"
+          "    fi\n"
+          "    case ${COMP_WORDS[1]} in\n",
+          f);
+    for (size_t i = 0; i < dmm__ncommands; i++) {
+        char opts[2048] = "";
+        collect_options(opts, sizeof opts, dmm__commands[i].synopsis);
+        collect_help_options(opts, sizeof opts, dmm__commands[i].help);
+        fprintf(f, "    %s) opts=\"%s%s--help\" ;;\n", dmm__commands[i].name,
+                opts, opts[0] ? " " : "");
+    }
+    fputs("    esac\n"
+          "    if [[ $cur == -* ]]; then\n"
+          "        COMPREPLY=($(compgen -W \"$opts\" -- \"$cur\"))\n"
+          "    else\n"
+          "        COMPREPLY=($(compgen -f -- \"$cur\"))\n"
+          "    fi\n"
+          "}\n"
+          "complete -o filenames -F _dmm dmm\n",
+          f);
+}
+
+/* ---- the commands of this file ------------------------------------------ */
+
+int dmm__cmd_help(int argc, char **argv)
+{
+    if (argc == 1) {
+        dmm__print_main_help(stdout);
+        return DMM_EXIT_OK;
+    }
+    if (argc > 2)
+        return dmm__usage_error("help", "too many arguments");
+    if (!strcmp(argv[1], "--man")) {
+        print_man(stdout);
+        return fflush(stdout) ? DMM_EXIT_INPUT : DMM_EXIT_OK;
+    }
+    if (!dmm__print_help(stdout, argv[1]))
+        return dmm__usage_error("help", "unknown command \"%s\"", argv[1]);
+    return DMM_EXIT_OK;
+}
+
+int dmm__cmd_completion(int argc, char **argv)
+{
+    if (argc != 2 || strcmp(argv[1], "bash"))
+        return dmm__usage_error("completion", "expected the shell: bash");
+    print_bash_completion(stdout);
+    return fflush(stdout) ? DMM_EXIT_INPUT : DMM_EXIT_OK;
+}
