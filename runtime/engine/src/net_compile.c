@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: MIT
 /*
- * The compiled matrix (DESIGN-NOTES.md): W turned into a list of active
- * neurons in label order, each with its rows, and each row whose weights all
- * sit at depth 3 (type/name/output) into a list of (port, weight) terms, a
- * port being one output stream of a source neuron. It is kept beside W and
- * patched from the difference between the W it was built from and the new W,
- * found by pointer equality of shared subtrees, so a change of W costs about
- * the neurons it touches, not the size of W.
+ * The compiled matrix (docs/design.md "Where speed comes from"): W turned into
+ * a list of active neurons in label order, each with its rows, and each row
+ * whose weights all sit at depth 3 (type/name/output) into a list of (port,
+ * weight) terms, a port being one output stream of a source neuron. It is kept
+ * beside W and patched from the difference between the W it was built from and
+ * the new W, found by pointer equality of shared subtrees, so a change of W
+ * costs about the neurons it touches, not the size of W.
  */
 #include <assert.h>
 #include <stdlib.h>
