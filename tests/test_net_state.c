@@ -11,30 +11,15 @@
 #include <unistd.h>
 
 #include "dmm.h"
+#include "dmm_rng.h"
 #include "testutil.h"
 
 /* A stateful neuron that uses the network's random state: it counts its
- * firings and emits a uniform draw in [0, 1) scaled by its input's norm. */
-static uint64_t rotl(uint64_t x, int k)
-{
-    return (x << k) | (x >> (64 - k));
-}
-
-static uint64_t xoshiro_next(uint64_t *s)
-{
-    uint64_t r = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return r;
-}
-
+ * firings and emits a uniform draw in [0, 1) scaled by its input's norm
+ * (dmm_rng.h, the generator a neuron's f->rng is for). */
 static int fire_noisy(dmm_fire *f)
 {
-    double u = (double)(xoshiro_next(f->rng) >> 11) * 0x1p-53;
+    double u = dmm_rng_uniform(f->rng);
     vv_ctx *vc = f->vc;
     vv_label n, r;
     int rc;
