@@ -27,6 +27,15 @@ typedef struct dmm_serve_opts {
 } dmm_serve_opts;
 
 /*
+ * Split "HOST:PORT" or "[IPV6]:PORT" into host (NUL-terminated, brackets
+ * removed, at most size - 1 bytes) and a port from 0 to 65535. Returns 0, or
+ * DMM_E_INVAL with err saying "SPEC: expected HOST:PORT". Used by the server
+ * (--listen) and its client (dmm ctl --connect) alike.
+ */
+int dmm_live_hostport(const char *spec, char *host, size_t size, int *port,
+                      dmm_error *err);
+
+/*
  * Serve net (taken; freed on return) until a shutdown request or SIGINT /
  * SIGTERM. The listening address is printed as the first line of announce
  * (HOST:PORT, or the socket path). Returns 0, or a negative DMM_E_* code with

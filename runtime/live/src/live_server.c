@@ -18,8 +18,8 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "live_protocol.h"
 #include "dmm_live.h"
+#include "live_protocol.h"
 
 #ifndef DMM_VERSION
 #define DMM_VERSION "unknown"
@@ -32,7 +32,8 @@ enum {
     GRACE_MS = 10000,   /* a dropped or stopping client's last chance */
 };
 
-typedef struct live_server live_server;
+typedef struct dmm__live_server live_server;
+typedef struct dmm__live_client client;
 
 typedef struct sub {
     uint64_t id;
@@ -44,7 +45,7 @@ typedef struct sub {
     struct sub *next;
 } sub;
 
-typedef struct client {
+struct dmm__live_client {
     union {
         uv_handle_t h;
         uv_stream_t s;
@@ -52,7 +53,7 @@ typedef struct client {
         uv_pipe_t pipe;
     } u;
     live_server *srv;
-    struct client *prev, *next;
+    client *prev, *next;
     char *line; /* the line being read, up to max_message bytes */
     size_t llen;
     bool discard; /* skipping the rest of an oversized line */
@@ -65,7 +66,7 @@ typedef struct client {
     uint64_t end_at; /* ending: close by then (loop ms) */
     sub *subs;
     char rbuf[READ_CHUNK];
-} client;
+};
 
 typedef struct pending {
     client *c;
@@ -82,7 +83,7 @@ typedef struct write_req {
     char data[];
 } write_req;
 
-struct live_server {
+struct dmm__live_server {
     uv_loop_t loop;
     vv_ctx *vc;
     const dmm_registry *reg;
@@ -268,7 +269,7 @@ static void send_error(client *c, const char *id, const dmm__live_err *e)
 static void send_oom(client *c, const char *id)
 {
     dmm__live_err e;
-    dmm__live_err_set(&e, "internal", "", "out of memory");
+    dmm__live_err_set(&e, DMM__LIVE_E_INTERNAL, "", "out of memory");
     send_error(c, id, &e);
 }
 
@@ -404,16 +405,16 @@ static void publish(live_server *srv)
 
 static void update_drive(live_server *srv);
 
-static void finish_step(live_server *srv, const char *code, const char *msg)
+static void finish_step(live_server *srv, bool fault, const char *msg)
 {
     client *c = srv->step_client;
     srv->steps_left = 0;
     srv->step_client = NULL;
     if (!c)
         return;
-    if (code) {
+    if (fault) {
         dmm__live_err e;
-        dmm__live_err_set(&e, code, "", "%s", msg);
+        dmm__live_err_set(&e, DMM__LIVE_E_FAULT, "", "%s", msg);
         send_error(c, srv->step_id, &e);
         return;
     }
@@ -437,7 +438,7 @@ static uint64_t run_cycles(live_server *srv, uint64_t max)
             dmm_error_format(&err, msg, sizeof msg);
             srv->running = false;
             if (srv->steps_left)
-                finish_step(srv, "fault", msg);
+                finish_step(srv, true, msg);
             srv->b.len = 0;
             int rc = vv_buf_printf(
                 &srv->b,
@@ -468,7 +469,7 @@ static void on_idle(uv_idle_t *h)
     if (srv->steps_left) {
         srv->steps_left -= run_cycles(srv, srv->steps_left);
         if (srv->steps_left == 0 && srv->step_client) {
-            finish_step(srv, NULL, NULL);
+            finish_step(srv, false, NULL);
         }
         if (srv->steps_left == 0) {
             update_drive(srv);
@@ -537,7 +538,7 @@ static int append_step(live_server *srv, uint64_t t)
 }
 
 /* An engine error as a protocol error with code. */
-static void engine_error(dmm__live_err *e, const char *code,
+static void engine_error(dmm__live_err *e, enum dmm__live_code code,
                          const dmm_error *err)
 {
     dmm__live_err_set(e, code, err->path, "%s",
@@ -551,7 +552,7 @@ static int do_set(live_server *srv, const dmm__live_req *q, double *actual,
     vv cur = vv_get(dmm_net_matrix(srv->net), p->label, 6);
     double w = cur.num, target = q->num;
     if (!vv_is_scalar(cur))
-        return dmm__live_err_set(e, "bad-path", "/path",
+        return dmm__live_err_set(e, DMM__LIVE_E_BAD_PATH, "/path",
                                  "\"%s\" is not a weight", p->text);
     /* delta = target - w, corrected so that w + delta is target exactly
      * whenever a double allows it; the log holds this very delta. */
@@ -564,11 +565,12 @@ static int do_set(live_server *srv, const dmm__live_req *q, double *actual,
     vv delta;
     int rc = vv_set(srv->vc, VV_ZERO, p->label, 6, vv_number(d), &delta);
     if (rc < 0)
-        return dmm__live_err_set(e, "internal", "", "%s", dmm_strerror(rc));
+        return dmm__live_err_set(e, DMM__LIVE_E_INTERNAL, "", "%s",
+                                 dmm_strerror(rc));
     dmm_error err;
     rc = dmm_net_edit(srv->net, delta, &err);
     if (rc < 0)
-        engine_error(e, "invalid-edit", &err);
+        engine_error(e, DMM__LIVE_E_INVALID_EDIT, &err);
     else
         log_event(srv, DMM__OP_EDIT, 0, delta);
     vv_free(srv->vc, delta);
@@ -578,7 +580,7 @@ static int do_set(live_server *srv, const dmm__live_req *q, double *actual,
 static int do_load(live_server *srv, const dmm__live_req *q, dmm__live_err *e)
 {
     if (srv->log)
-        return dmm__live_err_set(e, "state", "",
+        return dmm__live_err_set(e, DMM__LIVE_E_STATE, "",
                                  "load is refused while --log is on: a "
                                  "script cannot replace the network");
     dmm_net *net = NULL;
@@ -596,8 +598,9 @@ static int do_load(live_server *srv, const dmm__live_req *q, dmm__live_err *e)
     if (rc < 0) {
         char msg[1024];
         dmm_error_format(&err, msg, sizeof msg);
-        return dmm__live_err_set(e, rc == DMM_E_IO ? "io" : "invalid-network",
-                                 "", "%s", msg);
+        return dmm__live_err_set(
+            e, rc == DMM_E_IO ? DMM__LIVE_E_IO : DMM__LIVE_E_INVALID_NETWORK,
+            "", "%s", msg);
     }
     dmm_net_free(srv->net);
     srv->net = net;
@@ -662,7 +665,7 @@ static int do_unsubscribe(live_server *srv, client *c, uint64_t id,
             return 0;
         }
     }
-    return dmm__live_err_set(e, "not-found", "/subscription",
+    return dmm__live_err_set(e, DMM__LIVE_E_NOT_FOUND, "/subscription",
                              "no subscription %llu on this connection",
                              (unsigned long long)id);
 }
@@ -678,211 +681,281 @@ static bool token_ok(const char *want, const char *got)
     return diff == 0;
 }
 
-/* Apply one request at the cycle boundary and reply. */
-static void process(live_server *srv, client *c, dmm__live_req *q)
+/* ---- the operations' handlers (rows of dmm__live_ops) ------------------
+ * Each applies one parsed request at the cycle boundary and replies; a
+ * refusal sends the error and returns its code. */
+
+/* Send e as the reply to q; returns DMM_E_INVAL (the request was refused). */
+static int refuse(client *c, const dmm__live_req *q, const dmm__live_err *e)
 {
-    const char *id = q->id;
+    send_error(c, q->id, e);
+    return e->err.code < 0 ? e->err.code : DMM_E_INVAL;
+}
+
+/* Reply ok with the step and nothing else. */
+static int reply_step(client *c, const dmm__live_req *q, uint64_t t)
+{
+    live_server *srv = c->srv;
+    int rc = dmm__live_reply_begin(&srv->b, q->id);
+    if (!rc)
+        rc = append_step(srv, t);
+    send_reply(c, q->id, rc);
+    return 0;
+}
+
+int dmm__live_handle_hello(live_server *srv, client *c, dmm__live_req *q)
+{
+    int rc = dmm__live_reply_begin(&srv->b, q->id);
+    if (!rc)
+        rc = vv_buf_printf(&srv->b,
+                           ", \"server\": \"dmm\", \"version\": \"%s\", "
+                           "\"protocol\": 1",
+                           DMM_VERSION);
+    send_reply(c, q->id, rc);
+    return 0;
+}
+
+int dmm__live_handle_status(live_server *srv, client *c, dmm__live_req *q)
+{
+    dmm_net *net = srv->net;
+    int rc = dmm__live_reply_begin(&srv->b, q->id);
+    if (!rc)
+        rc = append_step(srv, dmm_net_step_count(net));
+    if (!rc)
+        rc = vv_buf_printf(&srv->b, ", \"running\": %s, \"rate\": ",
+                           srv->running ? "true" : "false");
+    if (!rc)
+        rc = srv->rate > 0 ? vv_buf_number(&srv->b, srv->rate)
+                           : vv_buf_append(&srv->b, "\"max\"", 5);
+    if (!rc)
+        rc = vv_buf_printf(&srv->b,
+                           ", \"active\": %zu, \"weights\": %zu, "
+                           "\"clients\": %d, \"dropped\": %llu, "
+                           "\"labels\": %zu",
+                           dmm_net_active_count(net), dmm_net_weight_count(net),
+                           srv->nclients, (unsigned long long)srv->dropped,
+                           vv_label_count(srv->vc));
+    send_reply(c, q->id, rc);
+    return 0;
+}
+
+static int set_running(live_server *srv, client *c, dmm__live_req *q,
+                       bool running)
+{
+    srv->running = running;
+    update_drive(srv);
+    int rc = dmm__live_reply_begin(&srv->b, q->id);
+    if (!rc)
+        rc = append_step(srv, dmm_net_step_count(srv->net));
+    if (!rc)
+        rc = vv_buf_printf(&srv->b, ", \"running\": %s",
+                           srv->running ? "true" : "false");
+    send_reply(c, q->id, rc);
+    return 0;
+}
+
+int dmm__live_handle_pause(live_server *srv, client *c, dmm__live_req *q)
+{
+    return set_running(srv, c, q, false);
+}
+
+int dmm__live_handle_resume(live_server *srv, client *c, dmm__live_req *q)
+{
+    return set_running(srv, c, q, true);
+}
+
+int dmm__live_handle_step(live_server *srv, client *c, dmm__live_req *q)
+{
     dmm__live_err e;
+    if (srv->running) {
+        dmm__live_err_set(&e, DMM__LIVE_E_STATE, "",
+                          "step runs cycles of a paused network; send "
+                          "pause first");
+        return refuse(c, q, &e);
+    }
+    srv->steps_left = q->n;
+    srv->step_client = c;
+    memcpy(srv->step_id, q->id, sizeof srv->step_id);
+    update_drive(srv);
+    return 0; /* the reply comes when the cycles have run */
+}
+
+int dmm__live_handle_rate(live_server *srv, client *c, dmm__live_req *q)
+{
+    srv->rate = q->num;
+    update_drive(srv);
+    int rc = dmm__live_reply_begin(&srv->b, q->id);
+    if (!rc)
+        rc = vv_buf_append(&srv->b, ", \"rate\": ", 10);
+    if (!rc)
+        rc = srv->rate > 0 ? vv_buf_number(&srv->b, srv->rate)
+                           : vv_buf_append(&srv->b, "\"max\"", 5);
+    send_reply(c, q->id, rc);
+    return 0;
+}
+
+int dmm__live_handle_get(live_server *srv, client *c, dmm__live_req *q)
+{
+    dmm_net *net = srv->net;
+    int rc = dmm__live_reply_begin(&srv->b, q->id);
+    if (!rc)
+        rc = append_step(srv, dmm_net_step_count(net));
+    dmm__live_path_resolve(srv->vc, &q->paths[0]);
+    if (!rc)
+        rc = dmm_net_outputs_build(net, NULL);
+    if (!rc)
+        rc = append_value(srv, "value",
+                          path_value(dmm_net_outputs(net), &q->paths[0]));
+    send_reply(c, q->id, rc);
+    return 0;
+}
+
+int dmm__live_handle_edit(live_server *srv, client *c, dmm__live_req *q)
+{
+    dmm__live_err e;
+    dmm_error err;
+    uint64_t t = dmm_net_step_count(srv->net);
+    if (dmm_net_edit(srv->net, q->value, &err) < 0) {
+        engine_error(&e, DMM__LIVE_E_INVALID_EDIT, &err);
+        char *path = e.err.path;
+        size_t n = strlen(path);
+        if (path[0] == '/' && n + 7 <= sizeof e.err.path) {
+            memmove(path + 6, path, n + 1);
+            memcpy(path, "/delta", 6);
+        }
+        return refuse(c, q, &e);
+    }
+    log_event(srv, DMM__OP_EDIT, 0, q->value);
+    return reply_step(c, q, t + 1);
+}
+
+int dmm__live_handle_set(live_server *srv, client *c, dmm__live_req *q)
+{
+    dmm__live_err e;
+    double actual = 0;
+    uint64_t t = dmm_net_step_count(srv->net);
+    if (do_set(srv, q, &actual, &e) < 0)
+        return refuse(c, q, &e);
+    int rc = dmm__live_reply_begin(&srv->b, q->id);
+    if (!rc)
+        rc = append_step(srv, t + 1);
+    if (!rc)
+        rc = vv_buf_append(&srv->b, ", \"value\": ", 11);
+    if (!rc)
+        rc = vv_buf_number(&srv->b, actual);
+    send_reply(c, q->id, rc);
+    return 0;
+}
+
+int dmm__live_handle_feed(live_server *srv, client *c, dmm__live_req *q)
+{
+    dmm__live_err e;
+    dmm_error err;
     dmm_net *net = srv->net;
     uint64_t t = dmm_net_step_count(net);
-    dmm_error err;
-    int rc = 0;
-    srv->b.len = 0;
+    /* An input neuron emits one map per cycle; a second feed before the
+     * cycle would be emitted later than the step the reply and the log
+     * name, so it is refused (as a script refuses it). */
+    if (dmm_net_queue_len(net, q->name) > 0) {
+        dmm__live_err_set(&e, DMM__LIVE_E_CONFLICT, "/neuron",
+                          "input/%s already has a map for step %llu; "
+                          "feed again after that cycle",
+                          vv_label_str(srv->vc, q->name, NULL),
+                          (unsigned long long)t + 1);
+        return refuse(c, q, &e);
+    }
+    if (dmm_net_feed(net, q->name, q->value, &err) < 0) {
+        engine_error(&e, DMM__LIVE_E_INVALID_EDIT, &err);
+        return refuse(c, q, &e);
+    }
+    log_event(srv, DMM__OP_FEED, q->name, q->value);
+    return reply_step(c, q, t + 1);
+}
 
+int dmm__live_handle_subscribe(live_server *srv, client *c, dmm__live_req *q)
+{
+    int rc = dmm__live_reply_begin(&srv->b, q->id);
+    if (!rc)
+        rc = do_subscribe(srv, c, q);
+    if (!rc)
+        rc = append_step(srv, dmm_net_step_count(srv->net));
+    send_reply(c, q->id, rc);
+    return 0;
+}
+
+int dmm__live_handle_unsubscribe(live_server *srv, client *c, dmm__live_req *q)
+{
+    dmm__live_err e;
+    if (do_unsubscribe(srv, c, q->n, &e) < 0)
+        return refuse(c, q, &e);
+    send_reply(c, q->id, dmm__live_reply_begin(&srv->b, q->id));
+    return 0;
+}
+
+int dmm__live_handle_snapshot(live_server *srv, client *c, dmm__live_req *q)
+{
+    int rc = dmm__live_reply_begin(&srv->b, q->id);
+    if (!rc)
+        rc = do_snapshot(srv);
+    send_reply(c, q->id, rc);
+    return 0;
+}
+
+int dmm__live_handle_save(live_server *srv, client *c, dmm__live_req *q)
+{
+    dmm__live_err e;
+    dmm_error err;
+    if (dmm_net_save_file(srv->net, q->text, &err) < 0) {
+        char msg[1024];
+        dmm_error_format(&err, msg, sizeof msg);
+        dmm__live_err_set(&e, DMM__LIVE_E_IO, "/file", "%s", msg);
+        return refuse(c, q, &e);
+    }
+    int rc = dmm__live_reply_begin(&srv->b, q->id);
+    if (!rc)
+        rc = append_step(srv, dmm_net_step_count(srv->net));
+    if (!rc)
+        rc = vv_buf_append(&srv->b, ", \"file\": ", 10);
+    if (!rc)
+        rc = vv_buf_json_string(&srv->b, q->text, strlen(q->text));
+    send_reply(c, q->id, rc);
+    return 0;
+}
+
+int dmm__live_handle_load(live_server *srv, client *c, dmm__live_req *q)
+{
+    dmm__live_err e;
+    if (do_load(srv, q, &e) < 0)
+        return refuse(c, q, &e);
+    return reply_step(c, q, dmm_net_step_count(srv->net));
+}
+
+int dmm__live_handle_shutdown(live_server *srv, client *c, dmm__live_req *q)
+{
+    reply_step(c, q, dmm_net_step_count(srv->net));
+    begin_stop(srv);
+    return 0;
+}
+
+/* Apply one request at the cycle boundary and reply; < 0 when refused. */
+static int process(live_server *srv, client *c, dmm__live_req *q)
+{
+    srv->b.len = 0;
     if (!c->authed) {
         if (q->op != DMM__OP_HELLO || !token_ok(srv->o->token, q->text)) {
-            dmm__live_err_set(&e, "unauthorized", "",
+            dmm__live_err e;
+            dmm__live_err_set(&e, DMM__LIVE_E_UNAUTHORIZED, "",
                               q->op == DMM__OP_HELLO
                                   ? "wrong token"
                                   : "the first request must be hello with "
                                     "the server's token");
-            send_error(c, id, &e);
+            refuse(c, q, &e);
             client_end(c);
-            return;
+            return DMM_E_INVAL;
         }
         c->authed = true;
     }
-    switch (q->op) {
-    case DMM__OP_HELLO:
-        rc = dmm__live_reply_begin(&srv->b, id);
-        if (!rc)
-            rc = vv_buf_printf(&srv->b,
-                               ", \"server\": \"dmm\", \"version\": \"%s\", "
-                               "\"protocol\": 1",
-                               DMM_VERSION);
-        break;
-    case DMM__OP_STATUS:
-        rc = dmm__live_reply_begin(&srv->b, id);
-        if (!rc)
-            rc = append_step(srv, t);
-        if (!rc)
-            rc = vv_buf_printf(&srv->b, ", \"running\": %s, \"rate\": ",
-                               srv->running ? "true" : "false");
-        if (!rc)
-            rc = srv->rate > 0 ? vv_buf_number(&srv->b, srv->rate)
-                               : vv_buf_append(&srv->b, "\"max\"", 5);
-        if (!rc)
-            rc = vv_buf_printf(&srv->b,
-                               ", \"active\": %zu, \"weights\": %zu, "
-                               "\"clients\": %d, \"dropped\": %llu, "
-                               "\"labels\": %zu",
-                               dmm_net_active_count(net),
-                               dmm_net_weight_count(net), srv->nclients,
-                               (unsigned long long)srv->dropped,
-                               vv_label_count(srv->vc));
-        break;
-    case DMM__OP_PAUSE:
-    case DMM__OP_RESUME:
-        srv->running = q->op == DMM__OP_RESUME;
-        update_drive(srv);
-        rc = dmm__live_reply_begin(&srv->b, id);
-        if (!rc)
-            rc = append_step(srv, t);
-        if (!rc)
-            rc = vv_buf_printf(&srv->b, ", \"running\": %s",
-                               srv->running ? "true" : "false");
-        break;
-    case DMM__OP_STEP:
-        if (srv->running) {
-            dmm__live_err_set(&e, "state", "",
-                              "step runs cycles of a paused network; send "
-                              "pause first");
-            send_error(c, id, &e);
-            return;
-        }
-        srv->steps_left = q->n;
-        srv->step_client = c;
-        memcpy(srv->step_id, q->id, sizeof srv->step_id);
-        update_drive(srv);
-        return; /* the reply comes when the cycles have run */
-    case DMM__OP_RATE:
-        srv->rate = q->num;
-        update_drive(srv);
-        rc = dmm__live_reply_begin(&srv->b, id);
-        if (!rc)
-            rc = vv_buf_append(&srv->b, ", \"rate\": ", 10);
-        if (!rc)
-            rc = srv->rate > 0 ? vv_buf_number(&srv->b, srv->rate)
-                               : vv_buf_append(&srv->b, "\"max\"", 5);
-        break;
-    case DMM__OP_GET:
-        rc = dmm__live_reply_begin(&srv->b, id);
-        if (!rc)
-            rc = append_step(srv, t);
-        dmm__live_path_resolve(srv->vc, &q->paths[0]);
-        if (!rc)
-            rc = dmm_net_outputs_build(net, NULL);
-        if (!rc)
-            rc = append_value(srv, "value",
-                              path_value(dmm_net_outputs(net), &q->paths[0]));
-        break;
-    case DMM__OP_EDIT:
-        if ((rc = dmm_net_edit(net, q->value, &err)) < 0) {
-            engine_error(&e, "invalid-edit", &err);
-            size_t n = strlen(e.path);
-            if (e.path[0] == '/' && n + 7 <= sizeof e.path) {
-                memmove(e.path + 6, e.path, n + 1);
-                memcpy(e.path, "/delta", 6);
-            }
-            send_error(c, id, &e);
-            return;
-        }
-        log_event(srv, DMM__OP_EDIT, 0, q->value);
-        rc = dmm__live_reply_begin(&srv->b, id);
-        if (!rc)
-            rc = append_step(srv, t + 1);
-        break;
-    case DMM__OP_SET: {
-        double actual = 0;
-        if (do_set(srv, q, &actual, &e) < 0) {
-            send_error(c, id, &e);
-            return;
-        }
-        rc = dmm__live_reply_begin(&srv->b, id);
-        if (!rc)
-            rc = append_step(srv, t + 1);
-        if (!rc)
-            rc = vv_buf_append(&srv->b, ", \"value\": ", 11);
-        if (!rc)
-            rc = vv_buf_number(&srv->b, actual);
-        break;
-    }
-    case DMM__OP_FEED:
-        /* An input neuron emits one map per cycle; a second feed before
-         * the cycle would be emitted later than the step the reply and the
-         * log name, so it is refused (as a script refuses it). */
-        if (dmm_net_queue_len(net, q->name) > 0) {
-            dmm__live_err_set(&e, "conflict", "/neuron",
-                              "input/%s already has a map for step %llu; "
-                              "feed again after that cycle",
-                              vv_label_str(srv->vc, q->name, NULL),
-                              (unsigned long long)t + 1);
-            send_error(c, id, &e);
-            return;
-        }
-        if ((rc = dmm_net_feed(net, q->name, q->value, &err)) < 0) {
-            engine_error(&e, "invalid-edit", &err);
-            send_error(c, id, &e);
-            return;
-        }
-        log_event(srv, DMM__OP_FEED, q->name, q->value);
-        rc = dmm__live_reply_begin(&srv->b, id);
-        if (!rc)
-            rc = append_step(srv, t + 1);
-        break;
-    case DMM__OP_SUBSCRIBE:
-        rc = dmm__live_reply_begin(&srv->b, id);
-        if (!rc)
-            rc = do_subscribe(srv, c, q);
-        if (!rc)
-            rc = append_step(srv, t);
-        break;
-    case DMM__OP_UNSUBSCRIBE:
-        if (do_unsubscribe(srv, c, q->n, &e) < 0) {
-            send_error(c, id, &e);
-            return;
-        }
-        rc = dmm__live_reply_begin(&srv->b, id);
-        break;
-    case DMM__OP_SNAPSHOT:
-        rc = dmm__live_reply_begin(&srv->b, id);
-        if (!rc)
-            rc = do_snapshot(srv);
-        break;
-    case DMM__OP_SAVE:
-        if (dmm_net_save_file(net, q->text, &err) < 0) {
-            char msg[1024];
-            dmm_error_format(&err, msg, sizeof msg);
-            dmm__live_err_set(&e, "io", "/file", "%s", msg);
-            send_error(c, id, &e);
-            return;
-        }
-        rc = dmm__live_reply_begin(&srv->b, id);
-        if (!rc)
-            rc = append_step(srv, t);
-        if (!rc)
-            rc = vv_buf_append(&srv->b, ", \"file\": ", 10);
-        if (!rc)
-            rc = vv_buf_json_string(&srv->b, q->text, strlen(q->text));
-        break;
-    case DMM__OP_LOAD:
-        if (do_load(srv, q, &e) < 0) {
-            send_error(c, id, &e);
-            return;
-        }
-        rc = dmm__live_reply_begin(&srv->b, id);
-        if (!rc)
-            rc = append_step(srv, dmm_net_step_count(srv->net));
-        break;
-    case DMM__OP_SHUTDOWN:
-        rc = dmm__live_reply_begin(&srv->b, id);
-        if (!rc)
-            rc = append_step(srv, t);
-        send_reply(c, id, rc);
-        begin_stop(srv);
-        return;
-    }
-    send_reply(c, id, rc);
+    return dmm__live_ops[q->op].handle(srv, c, q);
 }
 
 /* The cycle boundary: apply the queued requests in arrival order. A step
@@ -899,7 +972,7 @@ static void drain(live_server *srv)
         if (p->bad && !c->authed) {
             /* Without the token nothing else is served. */
             dmm__live_err e;
-            dmm__live_err_set(&e, "unauthorized", "",
+            dmm__live_err_set(&e, DMM__LIVE_E_UNAUTHORIZED, "",
                               "the first request must be hello with the "
                               "server's token");
             send_error(c, p->req.id, &e);
@@ -939,7 +1012,7 @@ static void enqueue(client *c, const char *line, size_t len, bool too_long)
     if (too_long) {
         p->bad = true;
         p->req.value = VV_ZERO;
-        dmm__live_err_set(&p->err, "too-long", "",
+        dmm__live_err_set(&p->err, DMM__LIVE_E_TOO_LONG, "",
                           "request longer than %zu bytes; it was skipped "
                           "up to its newline",
                           srv->o->max_message);
@@ -1052,7 +1125,7 @@ static void on_connection(uv_stream_t *server, int status)
     c->authed = srv->o->token == NULL;
     if (srv->nclients > srv->o->max_clients) {
         dmm__live_err e;
-        dmm__live_err_set(&e, "too-many-clients", "",
+        dmm__live_err_set(&e, DMM__LIVE_E_TOO_MANY_CLIENTS, "",
                           "the server takes at most %d clients",
                           srv->o->max_clients);
         send_error(c, "", &e);
@@ -1112,6 +1185,29 @@ static int setup_err(dmm_error *err, const char *what, const char *where,
                          uv_strerror(uvrc));
 }
 
+int dmm_live_hostport(const char *spec, char *host, size_t size, int *port,
+                      dmm_error *err)
+{
+    const char *colon = strrchr(spec, ':');
+    char *endp = NULL;
+    long p = colon && colon[1] >= '0' && colon[1] <= '9'
+                 ? strtol(colon + 1, &endp, 10)
+                 : -1;
+    size_t hl = colon ? (size_t)(colon - spec) : 0;
+    if (p < 0 || *endp || p > 65535 || hl == 0 || hl >= size)
+        return dmm_error_set(err, DMM_E_INVAL, "", "%s: expected HOST:PORT",
+                             spec);
+    if (spec[0] == '[' && hl >= 2 && spec[hl - 1] == ']') {
+        memcpy(host, spec + 1, hl - 2);
+        host[hl - 2] = '\0';
+    } else {
+        memcpy(host, spec, hl);
+        host[hl] = '\0';
+    }
+    *port = (int)p;
+    return 0;
+}
+
 static int bind_listener(live_server *srv, FILE *announce)
 {
     const dmm_serve_opts *o = srv->o;
@@ -1137,25 +1233,15 @@ static int bind_listener(live_server *srv, FILE *announce)
             return setup_err(srv->err, "cannot listen on", o->socket, rc);
     } else {
         const char *spec = o->listen ? o->listen : "127.0.0.1:0";
-        const char *colon = strrchr(spec, ':');
         char host[256];
-        char *endp = NULL;
-        long port = colon ? strtol(colon + 1, &endp, 10) : -1;
-        size_t hl = colon ? (size_t)(colon - spec) : 0;
-        if (!colon || !colon[1] || *endp || port < 0 || port > 65535 ||
-            hl == 0 || hl >= sizeof host)
-            return dmm_error_set(srv->err, DMM_E_INVAL, "",
-                                 "--listen %s: expected HOST:PORT", spec);
-        if (spec[0] == '[' && spec[hl - 1] == ']') {
-            memcpy(host, spec + 1, hl - 2);
-            host[hl - 2] = '\0';
-        } else {
-            memcpy(host, spec, hl);
-            host[hl] = '\0';
-        }
+        int port;
+        dmm_error e;
+        if (dmm_live_hostport(spec, host, sizeof host, &port, &e) < 0)
+            return dmm_error_set(srv->err, DMM_E_INVAL, "", "--listen %s",
+                                 e.text);
         struct sockaddr_storage ss;
-        if (uv_ip4_addr(host, (int)port, (struct sockaddr_in *)&ss) != 0 &&
-            uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)&ss) != 0)
+        if (uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) != 0 &&
+            uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss) != 0)
             return dmm_error_set(srv->err, DMM_E_INVAL, "",
                                  "--listen %s: \"%s\" is not a numeric IPv4 "
                                  "or IPv6 address",
@@ -1200,7 +1286,7 @@ static void close_any(uv_handle_t *h, void *arg)
 }
 
 int dmm_live_serve(vv_ctx *vc, const dmm_registry *reg, dmm_net *net,
-               const dmm_serve_opts *o, FILE *announce, dmm_error *err)
+                   const dmm_serve_opts *o, FILE *announce, dmm_error *err)
 {
     live_server *srv = calloc(1, sizeof *srv);
     if (!srv) {
