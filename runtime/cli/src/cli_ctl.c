@@ -244,7 +244,7 @@ static json_t *make_request(const char *op, int argc, char **argv,
             r, json_object_get(d, "dmm-state") ? "state" : "network", d);
     } else if ((!strcmp(op, "status") || !strcmp(op, "pause") ||
                 !strcmp(op, "resume") || !strcmp(op, "snapshot") ||
-                !strcmp(op, "shutdown")) &&
+                !strcmp(op, "undo") || !strcmp(op, "shutdown")) &&
                argc == 0) {
     } else {
         json_decref(r);
@@ -426,6 +426,8 @@ int dmm__cmd_ctl(int argc, char **argv)
                                     bad ? " positive integer" : "");
         }
     }
+    if (!token && getenv("DMM_TOKEN") && *getenv("DMM_TOKEN"))
+        token = getenv("DMM_TOKEN");
     if (!hostport == !path) {
         free(pos);
         return dmm__usage_error(cmd, "give --connect HOST:PORT or --socket "

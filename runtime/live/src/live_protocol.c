@@ -192,6 +192,7 @@ static int read_value(vv_ctx *vc, json_t *j, const char *key, vv *out,
 #define parse_pause    parse_none
 #define parse_resume   parse_none
 #define parse_snapshot parse_none
+#define parse_undo     parse_none
 #define parse_shutdown parse_none
 PARSER(none)
 {

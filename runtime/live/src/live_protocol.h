@@ -35,6 +35,7 @@
     X(SNAPSHOT, snapshot, "")                                                  \
     X(SAVE, save, "file")                                                      \
     X(LOAD, load, "network state file")                                        \
+    X(UNDO, undo, "")                                                          \
     X(SHUTDOWN, shutdown, "")
 
 enum dmm__live_op {
