@@ -37,7 +37,8 @@ static void parse_ok(fixture *f, const char *line, dmm__live_req *req)
     dmm__live_err e = {0};
     int rc = dmm__live_parse(f->vc, line, strlen(line), req, &e);
     if (rc != 0)
-        fail_msg("%s: %s: %s (at %s)", line, e.code, e.message, e.path);
+        fail_msg("%s: %s: %s (at %s)", line, dmm__live_code_name(e.code),
+                 e.err.text, e.err.path);
 }
 
 static void parse_bad(fixture *f, const char *line, const char *code,
@@ -48,10 +49,10 @@ static void parse_bad(fixture *f, const char *line, const char *code,
     int rc = dmm__live_parse(f->vc, line, strlen(line), &req, &e);
     if (rc == 0)
         fail_msg("accepted: %s", line);
-    assert_string_equal(e.code, code);
-    assert_true(e.message[0] != '\0');
+    assert_string_equal(dmm__live_code_name(e.code), code);
+    assert_true(e.err.text[0] != '\0');
     if (path)
-        assert_string_equal(e.path, path);
+        assert_string_equal(e.err.path, path);
     assert_string_equal(req.id, id);
     assert_null(req.paths);
     assert_true(vv_is_zero(req.value));
@@ -347,7 +348,8 @@ static void test_replies(void **state)
 {
     vv_buf b = {0};
     dmm__live_err e;
-    dmm__live_err_set(&e, "bad-path", "/path", "a \"quoted\" %s", "word");
+    dmm__live_err_set(&e, DMM__LIVE_E_BAD_PATH, "/path", "a \"quoted\" %s",
+                      "word");
     assert_int_equal(dmm__live_reply_error(&b, "7", &e), 0);
     assert_int_equal(vv_buf_append(&b, "", 1), 0);
     assert_string_equal(b.data, "{\"id\": 7, \"ok\": false, \"error\": "
@@ -364,8 +366,21 @@ static void test_replies(void **state)
     char big[1000];
     memset(big, 'x', sizeof big - 1);
     big[sizeof big - 1] = '\0';
-    dmm__live_err_set(&e, "io", "", "%s", big);
-    assert_string_equal(e.message + strlen(e.message) - 3, "...");
+    dmm__live_err_set(&e, DMM__LIVE_E_IO, "", "%s", big);
+    assert_string_equal(e.err.text + strlen(e.err.text) - 3, "...");
+
+    /* Every wire code has its name, and the names are distinct. */
+    static const char *const names[] = {
+#define NAME(id, wire, meaning) wire,
+        DMM__LIVE_ERRORS(NAME)
+#undef NAME
+    };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        assert_string_equal(dmm__live_code_name((enum dmm__live_code)i),
+                            names[i]);
+        for (size_t k = 0; k < i; k++)
+            assert_string_not_equal(names[k], names[i]);
+    }
 }
 
 int main(void)

@@ -7,6 +7,7 @@
  * subscriber, the token, signals, log replay identity and the examples of
  * docs/protocol.md. Timeouts are failure guards only, never measurements.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -327,7 +328,8 @@ static void test_operations(void **state)
     char save[300];
     tmp_path(save, sizeof save, "ops-save.json");
     server s;
-    server_start(&s, (const char *[]){"serve", net, "--paused", NULL});
+    server_start(
+        &s, (const char *[]){"serve", net, "--paused", "--dir", tmpdir, NULL});
     peer p;
     peer_open(&p, &s);
     json_t *r = rpc(&p, "{\"id\": 1, \"op\": \"hello\"}");
@@ -449,7 +451,7 @@ static void test_operations(void **state)
     snprintf(req, sizeof req,
              "{\"id\": 18, \"op\": \"save\", \"file\": "
              "\"%s\"}",
-             save);
+             "ops-save.json"); /* inside --dir */
     r = rpc(&p, req);
     assert_ok(r);
     assert_true(num_at(r, "step") == t);
@@ -538,7 +540,7 @@ static void test_bad_requests(void **state)
          "\"outputs\": {}}",
          "bad-request", "/neuron"},
         {"{\"id\": 17, \"op\": \"save\", \"file\": "
-         "\"/nonexistent-dir/x/y.json\"}",
+         "\"nonexistent-dir/x/y.json\"}",
          "io", "/file"},
         {"{\"id\": 18, \"op\": \"subscribe\", \"paths\": []}", "bad-request",
          "/paths"},
@@ -1178,9 +1180,11 @@ static void test_protocol_doc(void **state)
     char *doc = slurp(doc_path);
     char *net = net_path("accumulator.json");
     char save[300];
-    tmp_path(save, sizeof save, "doc-state.json");
+    /* The doc saves to "state.json", inside --dir. */
+    snprintf(save, sizeof save, "state.json");
     server s;
-    server_start(&s, (const char *[]){"serve", net, "--paused", NULL});
+    server_start(
+        &s, (const char *[]){"serve", net, "--paused", "--dir", tmpdir, NULL});
     peer p;
     peer_open(&p, &s);
     int sent = 0, checked = 0, lineno = 0;
@@ -1225,6 +1229,7 @@ static void test_protocol_doc(void **state)
     if (s.pid) /* the doc ends with shutdown */
         assert_int_equal(server_wait(&s), 0);
     peer_close(&p);
+    tmp_path(save, sizeof save, "state.json");
     unlink(save);
     free(doc);
     free(doc_path);
@@ -1238,6 +1243,375 @@ static int setup(void **state)
         return -1;
     signal(SIGPIPE, SIG_IGN);
     return 0;
+}
+
+/* ---- issue 12: what a client can and cannot do --------------------------- */
+
+static void write_text(const char *path, const char *text)
+{
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs(text, fp);
+    fclose(fp);
+}
+
+/* save and load stay inside --dir; a file that could not be used is never
+ * echoed; save is atomic. */
+static void test_files_stay_in_dir(void **state)
+{
+    char *net = net_path("accumulator.json");
+    char dir[300], outside[300], link[400], secret[300];
+    tmp_path(dir, sizeof dir, "srvdir");
+    tmp_path(outside, sizeof outside, "outside.json");
+    tmp_path(secret, sizeof secret, "secret.txt");
+    mkdir(dir, 0700);
+    write_text(secret, "TOPSECRET-CONTENTS\n");
+    snprintf(link, sizeof link, "%s/escape", dir);
+    assert_int_equal(symlink(tmpdir, link), 0);
+    char notjson[400];
+    snprintf(notjson, sizeof notjson, "%s/notjson.json", dir);
+    write_text(notjson, "PRIVATE-BYTES are not JSON\n");
+    server s;
+    server_start(
+        &s, (const char *[]){"serve", net, "--paused", "--dir", dir, NULL});
+    peer p;
+    peer_open(&p, &s);
+    char *before = snapshot_text(&p, true);
+    char req[600];
+    static const char *const refused[] = {
+        "/etc/passwd",         "../outside.json",   "a/../../outside.json",
+        "escape/outside.json", "escape/secret.txt", "./x.json",
+        "a//b.json",
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        for (int op = 0; op < 2; op++) {
+            snprintf(req, sizeof req,
+                     "{\"id\": 1, \"op\": \"%s\", \"file\": \"%s\"}",
+                     op ? "load" : "save", refused[i]);
+            json_t *r = rpc(&p, req);
+            assert_error(r, "forbidden");
+            char *t = json_dumps(r, 0);
+            assert_null(strstr(t, "TOPSECRET"));
+            free(t);
+            json_decref(r);
+        }
+    }
+    struct stat sb;
+    assert_int_not_equal(stat(outside, &sb), 0); /* nothing written */
+    /* A file inside that is not a network: where, not what. */
+    json_t *r = rpc(&p, "{\"id\": 2, \"op\": \"load\", \"file\": "
+                        "\"notjson.json\"}");
+    assert_error(r, "invalid-network");
+    char *t = json_dumps(r, 0);
+    assert_null(strstr(t, "PRIVATE"));
+    free(t);
+    json_decref(r);
+    r = rpc(&p, "{\"id\": 3, \"op\": \"load\", \"file\": \"missing.json\"}");
+    assert_error(r, "io");
+    json_decref(r);
+    char *after = snapshot_text(&p, true);
+    assert_string_equal(after, before);
+    free(after);
+    /* Saved inside, atomically: no temporary file is left beside it, and
+     * a symlink named like the target is replaced, not followed. */
+    char target[400];
+    snprintf(target, sizeof target, "%s/snap.json", dir);
+    assert_int_equal(symlink(secret, target), 0);
+    r = rpc(&p, "{\"id\": 4, \"op\": \"save\", \"file\": \"snap.json\"}");
+    assert_ok(r);
+    json_decref(r);
+    assert_int_equal(lstat(target, &sb), 0);
+    assert_true(S_ISREG(sb.st_mode));
+    FILE *fp = fopen(secret, "r");
+    char buf[64] = "";
+    assert_non_null(fgets(buf, sizeof buf, fp));
+    fclose(fp);
+    assert_string_equal(buf, "TOPSECRET-CONTENTS\n");
+    r = rpc(&p, "{\"id\": 5, \"op\": \"load\", \"file\": \"snap.json\"}");
+    assert_error(r, "invalid-network"); /* a state, not a network */
+    json_decref(r);
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "test $(ls -A '%s' | wc -l) -eq 3", dir);
+    assert_int_equal(system(cmd), 0); /* escape, notjson, snap: no temp */
+    shutdown_server(&s, &p);
+    free(before);
+    free(net);
+}
+
+/* A token from a file or the environment; no token, no outside address. */
+static void test_token_sources(void **state)
+{
+    char *net = net_path("accumulator.json");
+    assert_int_not_equal(
+        run_dmm((const char *[]){"serve", net, "--listen", "0.0.0.0:0", NULL},
+                "/dev/null"),
+        0);
+    char tf[300];
+    tmp_path(tf, sizeof tf, "token.txt");
+    write_text(tf, "from-a-file\n");
+    server s;
+    server_start(&s, (const char *[]){"serve", net, "--paused", "--token-file",
+                                      tf, NULL});
+    peer p;
+    peer_open(&p, &s);
+    json_t *r = rpc(&p, "{\"op\": \"hello\", \"token\": \"from-a-file\"}");
+    assert_ok(r);
+    json_decref(r);
+    shutdown_server(&s, &p);
+    setenv("DMM_TOKEN", "from-env", 1);
+    server_start(&s, (const char *[]){"serve", net, "--paused", "--listen",
+                                      "0.0.0.0:0", NULL});
+    unsetenv("DMM_TOKEN");
+    char *colon = strrchr(s.addr, ':');
+    char addr[256];
+    snprintf(addr, sizeof addr, "127.0.0.1%.200s", colon);
+    snprintf(s.addr, sizeof s.addr, "%s", addr);
+    peer_open(&p, &s);
+    r = rpc(&p, "{\"op\": \"status\"}");
+    assert_error(r, "unauthorized");
+    json_decref(r);
+    peer_close(&p);
+    peer_open(&p, &s);
+    r = rpc(&p, "{\"op\": \"hello\", \"token\": \"from-env\"}");
+    assert_ok(r);
+    json_decref(r);
+    shutdown_server(&s, &p);
+    free(net);
+}
+
+static double weight_at(peer *p, const char *path)
+{
+    char req[512];
+    snprintf(req, sizeof req, "{\"op\": \"get\", \"path\": \"%s\"}", path);
+    json_t *r = rpc(p, req);
+    assert_ok(r);
+    json_t *v = json_object_get(r, "value");
+    double x = json_is_number(v) ? json_number_value(v) : 0;
+    json_decref(r);
+    return x;
+}
+
+/* An edit that would break the network is refused before it applies; undo
+ * reverts edit, set and load, and is logged so the log replays. */
+static void test_edits_and_undo(void **state)
+{
+    char *net = net_path("accumulator.json");
+    char log[300];
+    tmp_path(log, sizeof log, "undo-log.jsonl");
+    server s;
+    server_start(&s, (const char *[]){"serve", net, "--paused", "--log", log,
+                                      "--history", "2", NULL});
+    peer p;
+    peer_open(&p, &s);
+    char *before = snapshot_text(&p, false);
+    /* Removing Self's row: the same network is refused at load time. */
+    json_t *r =
+        rpc(&p, "{\"op\": \"set\", \"path\": "
+                "\"accum/self/accum/accum/self/single\", \"value\": 0}");
+    assert_error(r, "invalid-edit");
+    json_decref(r);
+    r = rpc(&p, "{\"op\": \"edit\", \"delta\": {\"accum\": {\"self\": "
+                "{\"accum\": {\"accum\": {\"self\": {\"single\": -1}}}}}}}");
+    assert_error(r, "invalid-edit");
+    json_decref(r);
+    /* A weight that overflows. */
+    r = rpc(&p, "{\"op\": \"set\", \"path\": "
+                "\"accum/sum/delta/identity/const/single\", \"value\": 1e308}");
+    assert_ok(r);
+    json_decref(r);
+    r = rpc(&p,
+            "{\"op\": \"edit\", \"delta\": {\"accum\": {\"sum\": {\"delta\": "
+            "{\"identity\": {\"const\": {\"single\": 1e308}}}}}}}");
+    assert_error(r, "invalid-edit");
+    json_decref(r);
+    r = rpc(&p, "{\"op\": \"undo\"}");
+    assert_ok(r);
+    json_decref(r);
+    /* The same state (the labels the set interned stay: it was applied). */
+    char *now = snapshot_text(&p, false);
+    assert_string_equal(now, before);
+    free(now);
+    r = rpc(&p, "{\"op\": \"undo\"}");
+    assert_error(r, "state"); /* nothing left */
+    json_decref(r);
+
+    /* edit, set, set: the history keeps 2, undo reverts them newest first
+     * and exactly. */
+    const char *w = "accum/self/single/accum/sum/delta/identity/const/single";
+    double w0 = weight_at(&p, w);
+    r = rpc(&p,
+            "{\"op\": \"edit\", \"delta\": {\"accum\": {\"sum\": {\"delta\": "
+            "{\"identity\": {\"const\": {\"single\": 0.1}}}}}}}");
+    assert_ok(r);
+    json_decref(r);
+    double w1 = weight_at(&p, w);
+    r = rpc(&p, "{\"op\": \"set\", \"path\": "
+                "\"accum/sum/delta/identity/const/single\", \"value\": 0.3}");
+    assert_ok(r);
+    json_decref(r);
+    r = rpc(&p, "{\"op\": \"step\", \"n\": 3}");
+    assert_ok(r);
+    json_decref(r);
+    r = rpc(&p, "{\"op\": \"set\", \"path\": "
+                "\"accum/sum/delta/identity/const/single\", \"value\": 7}");
+    assert_ok(r);
+    json_decref(r);
+    r = rpc(&p, "{\"op\": \"undo\"}");
+    assert_ok(r);
+    json_decref(r);
+    assert_true(weight_at(&p, w) == 0.3);
+    r = rpc(&p, "{\"op\": \"undo\"}");
+    assert_ok(r);
+    json_decref(r);
+    assert_true(weight_at(&p, w) == w1);
+    r = rpc(&p, "{\"op\": \"undo\"}");
+    assert_error(r, "state"); /* --history 2: the edit is forgotten */
+    json_decref(r);
+    assert_true(w1 != w0);
+    r = rpc(&p, "{\"op\": \"step\"}"); /* the log's last events apply */
+    assert_ok(r);
+    json_decref(r);
+    char *snap = snapshot_text(&p, true);
+    assert_replays(net, log, snap);
+    free(snap);
+    shutdown_server(&s, &p);
+
+    /* undo of a load brings the replaced network back. */
+    server_start(&s, (const char *[]){"serve", net, "--paused", NULL});
+    peer_open(&p, &s);
+    r = rpc(&p, "{\"op\": \"step\", \"n\": 2}");
+    json_decref(r);
+    char *old = snapshot_text(&p, true);
+    r = rpc(&p, "{\"op\": \"load\", \"network\": {\"dmm\": 1, \"matrix\": "
+                "{\"accum\": {\"self\": {\"accum\": {\"accum\": {\"self\": "
+                "{\"single\": 1}}}}}}}}");
+    assert_ok(r);
+    json_decref(r);
+    r = rpc(&p, "{\"op\": \"undo\"}");
+    assert_ok(r);
+    assert_int_equal(num_at(r, "step"), 2);
+    json_decref(r);
+    now = snapshot_text(&p, true);
+    assert_string_equal(now, old);
+    free(now);
+    free(old);
+    shutdown_server(&s, &p);
+    /* dmm ctl undo */
+    free(before);
+    free(net);
+}
+
+/* A refused request leaves the label table (and so the state file and the
+ * memory) exactly as it was. */
+static void test_refusals_leave_no_trace(void **state)
+{
+    char *net = net_path("accumulator.json");
+    server s;
+    server_start(&s, (const char *[]){"serve", net, "--paused", NULL});
+    peer p;
+    peer_open(&p, &s);
+    char *before = snapshot_text(&p, true);
+    size_t n0 = label_count(&p);
+    char label[1100];
+    memset(label, 'q', 1000);
+    for (int k = 0; k < 300; k++) {
+        snprintf(label + 1000, 100, "-%d", k);
+        char req[1400];
+        const char *fmt[] = {
+            "{\"op\": \"edit\", \"delta\": {\"no-such-type\": {\"%s\": {\"x\": "
+            "{\"accum\": {\"sum\": {\"single\": 1}}}}}}}",
+            "{\"op\": \"set\", \"path\": \"%s/a/b/identity/const/single\", "
+            "\"value\": 1}",
+            "{\"op\": \"edit\", \"delta\": {\"accum\": {\"sum\": {\"%s\": "
+            "1}}}}",
+            "{\"op\": \"load\", \"network\": {\"dmm\": 1, \"matrix\": "
+            "{\"accum\": {\"%s\": 1}}}}",
+            "{\"op\": \"edit\", \"delta\": {\"%s\": \"not a value\"}}",
+        };
+        snprintf(req, sizeof req, fmt[k % 5], label);
+        json_t *r = rpc(&p, req);
+        assert_false(json_is_true(json_object_get(r, "ok")));
+        json_decref(r);
+    }
+    assert_int_equal(label_count(&p), n0);
+    char *after = snapshot_text(&p, true);
+    assert_string_equal(after, before);
+    free(after);
+    free(before);
+    shutdown_server(&s, &p);
+    free(net);
+}
+
+/* Idle connections time out; one address cannot take every slot; partial
+ * lines are bounded in total. */
+static void test_no_lockout(void **state)
+{
+    char *net = net_path("accumulator.json");
+    server s;
+    server_start(&s,
+                 (const char *[]){"serve", net, "--paused", "--max-clients",
+                                  "4", "--idle-timeout", "1", "--max-message",
+                                  "65536", "--max-buffered", "100000", NULL});
+    peer idle[3], busy;
+    for (int i = 0; i < 3; i++)
+        peer_open(&idle[i], &s);
+    peer_send(&idle[1], "{\"op\": \"sta"); /* part of a line */
+    /* The fourth from the same address is refused: a quarter stays free. */
+    peer_open(&busy, &s);
+    json_t *r = peer_json(&busy);
+    assert_error(r, "too-many-clients");
+    json_decref(r);
+    peer_close(&busy);
+    /* From another loopback address it is taken. */
+    peer other;
+    other.len = 0;
+    other.fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in src = {.sin_family = AF_INET};
+    inet_pton(AF_INET, "127.0.0.2", &src.sin_addr);
+    assert_int_equal(bind(other.fd, (struct sockaddr *)&src, sizeof src), 0);
+    struct sockaddr_in dst = {.sin_family = AF_INET};
+    inet_pton(AF_INET, "127.0.0.1", &dst.sin_addr);
+    dst.sin_port = htons((uint16_t)atoi(strrchr(s.addr, ':') + 1));
+    assert_int_equal(connect(other.fd, (struct sockaddr *)&dst, sizeof dst), 0);
+    r = rpc(&other, "{\"op\": \"status\"}");
+    assert_ok(r);
+    json_decref(r);
+    /* The idle ones (nothing sent, part of a line) are closed after the
+     * timeout with an event; so is the one that asked nothing more. */
+    for (int i = 0; i < 3; i++) {
+        json_t *j = peer_json(&idle[i]);
+        assert_non_null(j);
+        assert_string_equal(json_string_value(json_object_get(j, "event")),
+                            "idle");
+        json_decref(j);
+        assert_null(peer_line(&idle[i]));
+        peer_close(&idle[i]);
+    }
+    peer_close(&other);
+    /* Partial lines: the server holds at most --max-buffered bytes of them
+     * in all; the client that would pass it is told and closed. */
+    peer a, b;
+    peer_open(&a, &s);
+    peer_open(&b, &s);
+    char *chunk = malloc(60001);
+    memset(chunk, ' ', 60000);
+    chunk[0] = '{';
+    chunk[60000] = '\0';
+    peer_send(&a, chunk);
+    struct timespec ts = {0, 200000000};
+    nanosleep(&ts, NULL);
+    peer_send(&b, chunk);
+    r = peer_json(&b);
+    assert_error(r, "busy");
+    json_decref(r);
+    peer_close(&b);
+    peer_send(&a, "\"op\": \"status\"}\n");
+    r = peer_reply(&a);
+    assert_ok(r);
+    json_decref(r);
+    free(chunk);
+    shutdown_server(&s, &a);
+    free(net);
 }
 
 static int kill_left(void **state)
@@ -1273,6 +1647,11 @@ int main(void)
         cmocka_unit_test_teardown(test_log_replay, kill_left),
         cmocka_unit_test_teardown(test_ctl, kill_left),
         cmocka_unit_test_teardown(test_protocol_doc, kill_left),
+        cmocka_unit_test_teardown(test_files_stay_in_dir, kill_left),
+        cmocka_unit_test_teardown(test_token_sources, kill_left),
+        cmocka_unit_test_teardown(test_edits_and_undo, kill_left),
+        cmocka_unit_test_teardown(test_refusals_leave_no_trace, kill_left),
+        cmocka_unit_test_teardown(test_no_lockout, kill_left),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

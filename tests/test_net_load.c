@@ -221,6 +221,12 @@ static void test_load_file(void **state)
     assert_string_equal(err.path, "/dmm");
     assert_int_equal(err.line, 2);
     free(path);
+    /* A directory given as a network says so, not just "read error". */
+    path = tu_path("tests/data");
+    assert_int_equal(dmm_net_load_file(fx->vc, fx->reg, path, &net, &err),
+                     DMM_E_IO);
+    assert_non_null(strstr(err.text, "directory"));
+    free(path);
 }
 
 static void test_paths(void **state)

@@ -1,15 +1,23 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # Build the libFuzzer targets with clang (ASan + UBSan, coverage in every
-# library) in build-fuzz and run them (by default the network reader 45 s,
-# the script reader 16 s, the live request parser 21 s) on a temporary copy
-# of their seed corpus. Exits non-zero on a crash or hang; the input is kept
-# in build-fuzz/fuzz-artifacts/.
-# Usage: tools/fuzz.sh [SECONDS]
+# library) in build-fuzz and run each reader of outside input (network file,
+# script, state file, live request) on a temporary copy of its seed corpus:
+# by default a bounded CI run (SECONDS in all, 60 unless given: the network
+# reader 45 s, the others sharing the rest), with --long each target for
+# PER_TARGET seconds (3600 unless given). Exits non-zero on a crash or hang;
+# the input is kept in build-fuzz/fuzz-artifacts/, and each target's final
+# statistics (executions, coverage) are printed.
+# Usage: tools/fuzz.sh [SECONDS] | tools/fuzz.sh --long [PER_TARGET]
 set -eu
 cd "$(dirname "$0")/.."
 B=build-fuzz
+LONG=
+if [ "${1:-}" = "--long" ]; then
+  LONG=${2:-3600}
+fi
 SECS=${1:-60}
+[ -n "$LONG" ] && SECS=60
 if ! command -v clang >/dev/null 2>&1; then
   echo "fuzz.sh: clang not found" >&2
   exit 1
@@ -26,17 +34,19 @@ else
     cat "$tmp/setup.log" >&2; exit 1; }
 fi
 ninja -C "$B" -j2 tests/fuzz/fuzz_net_load tests/fuzz/fuzz_script \
-  tests/fuzz/fuzz_request
+  tests/fuzz/fuzz_state tests/fuzz/fuzz_request
 
 mkdir -p "$B/fuzz-artifacts"
 # The network reader gets most of the time; the smaller readers share the rest.
 for spec in "fuzz_net_load:corpus:$((SECS * 3 / 4))" \
   "fuzz_script:script-corpus:$((SECS / 4 + 1))" \
+  "fuzz_state:state-corpus:$((SECS / 6 + 1))" \
   "fuzz_request:request-corpus:$((SECS / 3 + 1))"; do
   target=${spec%%:*}
   rest=${spec#*:}
   corpus=${rest%%:*}
   secs=${rest#*:}
+  [ -n "$LONG" ] && secs=$LONG
   mkdir "$tmp/$target"
   cp "tests/fuzz/$corpus"/* "$tmp/$target/"
   echo "fuzz.sh: running $target for $secs s"
@@ -49,5 +59,6 @@ for spec in "fuzz_net_load:corpus:$((SECS * 3 / 4))" \
     exit 1
   }
   grep -E '^stat::number_of_executed_units' "$tmp/$target.log" || true
+  grep -E '^#[0-9]+.*(DONE|pulse|NEW)' "$tmp/$target.log" | tail -n 1 || true
 done
 echo "fuzz.sh: no crash"

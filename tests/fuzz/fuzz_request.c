@@ -55,13 +55,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         dmm__live_reply_begin(&b, req.id);
         dmm__live_req_free(vc, &req);
     } else {
-        if (!e.code || !e.message[0] || req.paths || !vv_is_zero(req.value))
+        if (!e.err.text[0] || req.paths || !vv_is_zero(req.value))
             __builtin_trap();
         dmm__live_reply_error(&b, req.id, &e);
         /* A reply is one line. */
         if (b.len && memchr(b.data, '\n', b.len) != b.data + b.len - 1)
             __builtin_trap();
     }
+    /* What the server does with a refused request: the labels it interned
+     * are rolled back, and the table is as before. */
+    vv_label_rollback(vc, before);
+    if (vv_label_count(vc) != before)
+        __builtin_trap();
     free(b.data);
     vv_ctx_free(vc);
     return 0;

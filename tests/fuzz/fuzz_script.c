@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * libFuzzer target for the script reader of `dmm run --script` (compiled in
- * from runtime/engine/src/net_script.c): arbitrary bytes are parsed and validated
- * as JSON Lines of events; a script that passes is freed, an error is
+ * from runtime/engine/src/net_script.c): arbitrary bytes are parsed and
+ * validated as JSON Lines of events; a script that passes is freed, an error is
  * formatted. Everything made in the context must be released.
  */
 #include <stddef.h>

@@ -97,6 +97,11 @@ const char *vv_label_str(const vv_ctx *c, vv_label l, size_t *len);
 int vv_label_find(vv_ctx *c, const char *s, size_t len, vv_label *out);
 /* Number of labels interned so far; labels are 0 .. count-1 in intern order. */
 size_t vv_label_count(const vv_ctx *c);
+/* Forget the labels interned since vv_label_count was mark, so that input
+ * which was refused leaves no trace. The caller guarantees that nothing
+ * (no value, path or other thread) holds any of them; labels below mark are
+ * untouched. The memory of their entries is returned. */
+void vv_label_rollback(vv_ctx *c, size_t mark);
 
 /* ---- references --------------------------------------------------------- */
 

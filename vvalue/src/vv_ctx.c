@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
  * The context: the allocator (every byte the library takes goes through it
- * and is counted) and the symbol table. Labels are interned once and never
- * freed before the context; ids are dense, in intern order. Lookups by id
+ * and is counted) and the symbol table. Labels are interned once and kept
+ * until the context is freed, except the newest ones, which the owner of the
+ * context may roll back when nothing holds them (refused input); ids are
+ * dense, in intern order. Lookups by id
  * read fixed pages without a lock; interning takes the context's mutex.
  */
 #include <stdlib.h>
@@ -160,6 +162,21 @@ static int intern_locked(vv_ctx *c, const char *s, size_t len, vv_label *out)
     c->nlabels = id + 1;
     *out = e->id;
     return 0;
+}
+
+void vv_label_rollback(vv_ctx *c, size_t mark)
+{
+    pthread_mutex_lock(&c->lock);
+    while (c->nlabels > mark) {
+        size_t id = c->nlabels - 1;
+        struct vv__label_entry **pg = c->pages[id / VV__LABEL_PAGE];
+        struct vv__label_entry *e = pg[id % VV__LABEL_PAGE];
+        __atomic_store_n(&pg[id % VV__LABEL_PAGE], NULL, __ATOMIC_RELEASE);
+        HASH_DELETE(hh, c->by_name, e);
+        vv__free_mem(c, e, sizeof *e + e->len + 1);
+        c->nlabels = id;
+    }
+    pthread_mutex_unlock(&c->lock);
 }
 
 int vv_intern(vv_ctx *c, const char *s, size_t len, vv_label *out)

@@ -58,8 +58,10 @@ const dmm__command dmm__commands[] = {
     {"serve", dmm__cmd_serve, "run a network live, edited over a socket",
      "dmm serve (NET.json | --resume STATE.json) [--listen HOST:PORT | "
      "--socket PATH] [--rate HZ|max] [--paused] [--log FILE.jsonl] "
-     "[--token T] [--save-on-exit FILE] [--max-clients N] "
-     "[--max-message BYTES] [--max-backlog BYTES]",
+     "[--token T | --token-file FILE] [--dir DIR] [--history N] "
+     "[--idle-timeout SECONDS] [--save-on-exit FILE] [--max-clients N] "
+     "[--max-per-address N] [--max-message BYTES] [--max-backlog BYTES] "
+     "[--max-buffered BYTES]",
      "Run a network live and serve the NDJSON protocol of docs/protocol.md:\n"
      "clients watch values, change weights, feed inputs, pause, step, save.\n"
      "Edits are applied between cycles. The address (HOST:PORT, or the\n"
@@ -73,11 +75,23 @@ const dmm__command dmm__commands[] = {
      "  --log FILE          write every applied edit and feed as a script\n"
      "                      for dmm run --script\n"
      "  --token T           every connection must first send hello with T\n"
+     "  --token-file FILE   the token from the first line of FILE (or set\n"
+     "                      DMM_TOKEN), so that ps does not show it; a\n"
+     "                      non-loopback --listen needs a token\n"
+     "  --dir DIR           the folder save and load may use (default: the\n"
+     "                      working directory); no absolute paths, no ..\n"
+     "  --history N         changes undo can revert (default 64)\n"
+     "  --idle-timeout S    close a client idle this long (default 60, 0 "
+     "never)\n"
      "  --save-on-exit FILE write the state when stopping\n"
      "  --max-clients N     connections at once (default 256)\n"
+     "  --max-per-address N connections from one address (default 3/4 of\n"
+     "                      --max-clients)\n"
      "  --max-message B     longest request line (default 1048576)\n"
      "  --max-backlog B     bytes waiting for a client before it is dropped\n"
      "                      (default 1048576)\n"
+     "  --max-buffered B    unfinished request lines of all clients together\n"
+     "                      (default 64 MiB)\n"
      "\n"
      "SIGINT or SIGTERM stops after the current cycle. Exit: 0 ok, 1 bad\n"
      "input or I/O error, 2 bad usage.\n"},
@@ -86,6 +100,7 @@ const dmm__command dmm__commands[] = {
      "Send one request to a dmm serve and print the reply. Shortcuts:\n"
      "\n"
      "  status | pause | resume | snapshot | shutdown\n"
+     "  undo                      revert the last edit, set or load\n"
      "  step [N]                  run N cycles of a paused network\n"
      "  rate HZ|max\n"
      "  get PATH                  print the value at PATH in the outputs\n"
@@ -99,6 +114,7 @@ const dmm__command dmm__commands[] = {
      "                            changes (--every K, --count N to stop)\n"
      "  '{\"op\": ...}'            a raw JSON request\n"
      "\n"
+     "The token may also come from the environment variable DMM_TOKEN.\n"
      "Exit: 0 ok, 1 error reply or connection failure, 2 bad usage.\n"},
     {"experiment", dmm__cmd_experiment,
      "run an interference or mean-field experiment",

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "dmm_live.h"
 
 typedef struct conn {
     int fd;
@@ -45,20 +46,14 @@ static int connect_to(const char *hostport, const char *path, int *fd)
             return ctl_fail("cannot connect to %s: %s", path, strerror(errno));
         return 0;
     }
-    char host[256];
-    const char *colon = strrchr(hostport, ':');
-    size_t hl = colon ? (size_t)(colon - hostport) : 0;
-    if (!colon || hl == 0 || hl >= sizeof host || !colon[1])
-        return ctl_fail("--connect %s: expected HOST:PORT%s", hostport, "");
-    if (hostport[0] == '[' && hostport[hl - 1] == ']') {
-        memcpy(host, hostport + 1, hl - 2);
-        host[hl - 2] = '\0';
-    } else {
-        memcpy(host, hostport, hl);
-        host[hl] = '\0';
-    }
+    char host[256], service[16];
+    int port;
+    dmm_error err;
+    if (dmm_live_hostport(hostport, host, sizeof host, &port, &err) < 0)
+        return ctl_fail("--connect %s%s", err.text, "");
+    snprintf(service, sizeof service, "%d", port);
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
-    int g = getaddrinfo(host, colon + 1, &hints, &ai);
+    int g = getaddrinfo(host, service, &hints, &ai);
     if (g != 0)
         return ctl_fail("--connect %s: %s", hostport, gai_strerror(g));
     int rc = -1;
@@ -249,7 +244,7 @@ static json_t *make_request(const char *op, int argc, char **argv,
             r, json_object_get(d, "dmm-state") ? "state" : "network", d);
     } else if ((!strcmp(op, "status") || !strcmp(op, "pause") ||
                 !strcmp(op, "resume") || !strcmp(op, "snapshot") ||
-                !strcmp(op, "shutdown")) &&
+                !strcmp(op, "undo") || !strcmp(op, "shutdown")) &&
                argc == 0) {
     } else {
         json_decref(r);
@@ -431,6 +426,8 @@ int dmm__cmd_ctl(int argc, char **argv)
                                     bad ? " positive integer" : "");
         }
     }
+    if (!token && getenv("DMM_TOKEN") && *getenv("DMM_TOKEN"))
+        token = getenv("DMM_TOKEN");
     if (!hostport == !path) {
         free(pos);
         return dmm__usage_error(cmd, "give --connect HOST:PORT or --socket "

@@ -3,6 +3,7 @@
  * `dmm serve`: command-line parsing for the live server (live_server.c),
  * and the option helpers that `dmm ctl` shares with it.
  */
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,14 +26,42 @@ static bool parse_rate(const char *s, double *out)
     return true;
 }
 
+/* The token from the first line of a file (new), or NULL with a message. */
+static char *read_token_file(const char *file)
+{
+    FILE *fp = fopen(file, "r");
+    if (!fp) {
+        fprintf(stderr, "dmm serve: --token-file %s: %s\n", file,
+                strerror(errno));
+        return NULL;
+    }
+    char buf[1024];
+    char *line = fgets(buf, sizeof buf, fp);
+    fclose(fp);
+    size_t n = line ? strcspn(buf, "\r\n") : 0;
+    if (n == 0) {
+        fprintf(stderr,
+                "dmm serve: --token-file %s: no token on its first "
+                "line\n",
+                file);
+        return NULL;
+    }
+    buf[n] = '\0';
+    return strdup(buf);
+}
+
 int dmm__cmd_serve(int argc, char **argv)
 {
     const char *cmd = "serve";
     dmm_serve_opts o = {.rate = 10,
                         .max_clients = 256,
                         .max_message = 1 << 20,
-                        .max_backlog = 1 << 20};
-    const char *net_file = NULL, *resume = NULL;
+                        .max_backlog = 1 << 20,
+                        .max_buffered = (size_t)64 << 20,
+                        .idle_timeout_ms = 60000,
+                        .history = 64};
+    const char *net_file = NULL, *resume = NULL, *token_file = NULL;
+    int per_address = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = NULL;
         uint64_t u;
@@ -67,6 +96,35 @@ int dmm__cmd_serve(int argc, char **argv)
             if (m < 0 || !*v)
                 return dmm__usage_error(cmd, "--token needs a value");
             o.token = v;
+        } else if ((m = dmm__opt_value(argc, argv, &i, "--token-file", &v))) {
+            if (m < 0)
+                return dmm__usage_error(cmd, "--token-file needs a file");
+            token_file = v;
+        } else if ((m = dmm__opt_value(argc, argv, &i, "--dir", &v))) {
+            if (m < 0 || !*v)
+                return dmm__usage_error(cmd, "--dir needs a directory");
+            o.dir = v;
+        } else if ((m = dmm__opt_value(argc, argv, &i, "--history", &v))) {
+            if (m < 0 || !dmm__parse_count(v, 0, 1000000, &u))
+                return dmm__usage_error(cmd, "--history: expected 0 to "
+                                             "1000000 changes");
+            o.history = (size_t)u;
+        } else if ((m = dmm__opt_value(argc, argv, &i, "--idle-timeout", &v))) {
+            if (m < 0 || !dmm__parse_count(v, 0, 86400, &u))
+                return dmm__usage_error(cmd, "--idle-timeout: expected 0 to "
+                                             "86400 seconds");
+            o.idle_timeout_ms = u * 1000;
+        } else if ((m = dmm__opt_value(argc, argv, &i, "--max-buffered", &v))) {
+            if (m < 0 || !dmm__parse_count(v, 1024, (uint64_t)1 << 40, &u))
+                return dmm__usage_error(cmd, "--max-buffered: expected 1024 "
+                                             "to 1099511627776 bytes");
+            o.max_buffered = (size_t)u;
+        } else if ((m = dmm__opt_value(argc, argv, &i, "--max-per-address",
+                                       &v))) {
+            if (m < 0 || !dmm__parse_count(v, 1, 100000, &u))
+                return dmm__usage_error(cmd, "--max-per-address: expected 1 "
+                                             "to 100000");
+            per_address = (int)u;
         } else if ((m = dmm__opt_value(argc, argv, &i, "--save-on-exit", &v))) {
             if (m < 0)
                 return dmm__usage_error(cmd, "--save-on-exit needs a file");
@@ -98,6 +156,20 @@ int dmm__cmd_serve(int argc, char **argv)
         return dmm__usage_error(cmd, "give NET.json or --resume STATE.json");
     if (o.listen && o.socket)
         return dmm__usage_error(cmd, "give --listen or --socket, not both");
+    if ((o.token != NULL) + (token_file != NULL) > 1)
+        return dmm__usage_error(cmd, "give --token or --token-file, not both");
+    /* One address keeps a quarter of the slots free for the others. */
+    o.max_per_address =
+        per_address ? per_address : o.max_clients - o.max_clients / 4;
+    if (o.max_buffered < o.max_message)
+        o.max_buffered = o.max_message;
+    char *token = NULL;
+    if (token_file && !(token = read_token_file(token_file)))
+        return DMM_EXIT_INPUT;
+    if (!o.token && !token && getenv("DMM_TOKEN") && *getenv("DMM_TOKEN"))
+        token = strdup(getenv("DMM_TOKEN"));
+    if (token)
+        o.token = token;
 
     vv_ctx *vc = vv_ctx_new(NULL);
     dmm_registry *reg = vc ? dmm_registry_new(vc) : NULL;
@@ -106,6 +178,7 @@ int dmm__cmd_serve(int argc, char **argv)
         if (reg)
             dmm_registry_free(reg);
         vv_ctx_free(vc);
+        free(token);
         return DMM_EXIT_INPUT;
     }
     dmm_error err;
@@ -123,5 +196,6 @@ int dmm__cmd_serve(int argc, char **argv)
     }
     dmm_registry_free(reg);
     vv_ctx_free(vc);
+    free(token);
     return rc < 0 ? DMM_EXIT_INPUT : DMM_EXIT_OK;
 }

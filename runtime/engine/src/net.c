@@ -115,8 +115,7 @@ int dmm_net_edit(dmm_net *net, vv delta, dmm_error *err)
     if (rc)
         return dmm_error_set(err, rc, "", "%s", dmm_strerror(rc));
     vv y = VV_ZERO;
-    if (!(rc = dmm__check_matrix(net, w, dmm__matrix_of(net, net->y), "",
-                                 err)) &&
+    if (!(rc = dmm__check_edit(net, w, dmm__matrix_of(net, net->y), err)) &&
         (rc = vv_set(net->vc, net->y, net->self, 3, w, &y)))
         dmm_error_set(err, rc, "", "%s", dmm_strerror(rc));
     vv_free(net->vc, w);

@@ -2,10 +2,12 @@
 /*
  * The checks that keep a network valid: the matrix (every type registered,
  * every input accepted, no scalar above depth 3), the output, parameter and
- * state maps. Loading, restoring, edits and a cycle's new W all pass here,
+ * state maps, and what an edit adds to them (finite weights, Self's row
+ * kept). Loading, restoring, edits and a cycle's new W all pass here,
  * so what one refuses the others refuse with the same message. Every error
  * names a JSON Pointer.
  */
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -104,6 +106,53 @@ int dmm__check_matrix(const dmm_net *net, vv w, vv valid, const char *prefix,
             dmm__ptr_pop(&p, mn);
         }
         dmm__ptr_pop(&p, mf);
+    }
+    return 0;
+}
+
+/* Every scalar of w that w does not share with valid is finite: an edit's
+ * sum that overflowed is refused, not stored. Depth is bounded by the
+ * context's maximum nesting. */
+static int check_finite(const dmm_net *net, vv w, vv valid, dmm__ptr *p,
+                        dmm_error *err)
+{
+    if (shared(w, valid))
+        return 0;
+    if (!isfinite(w.num))
+        return dmm_error_set(err, DMM_E_INVAL, p->s,
+                             "the weight would be %g: the sum overflows a "
+                             "double",
+                             w.num);
+    vv_iter it;
+    vv_label l;
+    vv c;
+    seek sv;
+    seek_init(&sv, valid);
+    vv_iter_init(&it, w);
+    while (vv_iter_next(&it, &l, &c)) {
+        size_t mark = dmm__ptr_push(net->vc, p, l);
+        int rc = check_finite(net, c, seek_get(&sv, l), p, err);
+        if (rc)
+            return rc;
+        dmm__ptr_pop(p, mark);
+    }
+    return 0;
+}
+
+int dmm__check_edit(const dmm_net *net, vv w, vv valid, dmm_error *err)
+{
+    int rc = dmm__check_matrix(net, w, valid, "", err);
+    if (rc)
+        return rc;
+    dmm__ptr p = {""};
+    if ((rc = check_finite(net, w, valid, &p, err)))
+        return rc;
+    if (vv_is_zero(vv_get(w, net->self, 2))) {
+        dmm__ptr_push(net->vc, &p, net->self[0]);
+        dmm__ptr_push(net->vc, &p, net->self[1]);
+        return dmm_error_set(err, DMM_E_INVAL, p.s,
+                             "the edit would remove Self's row (a network "
+                             "without it does not load either)");
     }
     return 0;
 }

@@ -345,6 +345,10 @@ int dmm__check_matrix(const dmm_net *net, vv w, vv valid, const char *prefix,
  * no scalar above depth 2. what names the member in messages. */
 int dmm__check_neuron_map(const dmm_net *net, vv m, const char *prefix,
                           const char *what, dmm_error *err);
+/* An edit's result w (valid: W before it): dmm__check_matrix, plus every
+ * changed weight finite and Self's row still there, so an edit cannot make a
+ * network that would be refused at load time. DMM_E_INVAL. */
+int dmm__check_edit(const dmm_net *net, vv w, vv valid, dmm_error *err);
 /* Check params: as above, and each neuron's parameters are names its type
  * declares, each a number. */
 int dmm__check_params(const dmm_net *net, vv m, const char *prefix,

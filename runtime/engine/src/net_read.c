@@ -43,6 +43,8 @@ int dmm__read_file(const char *filename, char **text, size_t *len,
     if (fstat(fileno(fp), &st) != 0) {
         rc = dmm_error_set(err, DMM_E_IO, "", "cannot stat: %s",
                            strerror(errno));
+    } else if (S_ISDIR(st.st_mode)) {
+        rc = dmm_error_set(err, DMM_E_IO, "", "is a directory, not a file");
     } else if ((uint64_t)st.st_size > DMM__MAX_FILE_SIZE) {
         rc = dmm_error_set(err, DMM_E_LIMIT, "", "file larger than %zu bytes",
                            DMM__MAX_FILE_SIZE);

@@ -2,7 +2,8 @@
 /*
  * Parsing and checking of live protocol requests (docs/protocol.md). Pure:
  * a line in, a dmm__live_req or an error out; no network is read or changed
- * here (that is the server's job at the cycle boundary). Every field is
+ * here (that is the server's job at the cycle boundary). One parser per
+ * operation, reached through the operations' table at the end. Every field is
  * checked for presence, type and range, and unknown fields are refused, so a
  * typo never passes as a default.
  */
@@ -16,70 +17,28 @@
 #include "dmm_script.h"
 #include "live_protocol.h"
 
-static const char *const op_names[] = {
-    [DMM__OP_HELLO] = "hello",
-    [DMM__OP_STATUS] = "status",
-    [DMM__OP_PAUSE] = "pause",
-    [DMM__OP_RESUME] = "resume",
-    [DMM__OP_STEP] = "step",
-    [DMM__OP_RATE] = "rate",
-    [DMM__OP_GET] = "get",
-    [DMM__OP_EDIT] = "edit",
-    [DMM__OP_SET] = "set",
-    [DMM__OP_FEED] = "feed",
-    [DMM__OP_SUBSCRIBE] = "subscribe",
-    [DMM__OP_UNSUBSCRIBE] = "unsubscribe",
-    [DMM__OP_SNAPSHOT] = "snapshot",
-    [DMM__OP_SAVE] = "save",
-    [DMM__OP_LOAD] = "load",
-    [DMM__OP_SHUTDOWN] = "shutdown",
-};
-#define N_OPS (sizeof op_names / sizeof op_names[0])
-
-/* The fields each op takes besides "id" and "op", space-separated. */
-static const char *const op_fields[] = {
-    [DMM__OP_HELLO] = "token",
-    [DMM__OP_STATUS] = "",
-    [DMM__OP_PAUSE] = "",
-    [DMM__OP_RESUME] = "",
-    [DMM__OP_STEP] = "n",
-    [DMM__OP_RATE] = "hz",
-    [DMM__OP_GET] = "path",
-    [DMM__OP_EDIT] = "delta",
-    [DMM__OP_SET] = "path value",
-    [DMM__OP_FEED] = "neuron outputs",
-    [DMM__OP_SUBSCRIBE] = "paths every changes",
-    [DMM__OP_UNSUBSCRIBE] = "subscription",
-    [DMM__OP_SNAPSHOT] = "",
-    [DMM__OP_SAVE] = "file",
-    [DMM__OP_LOAD] = "network state file",
-    [DMM__OP_SHUTDOWN] = "",
-};
-
 const char *dmm__live_op_name(enum dmm__live_op op)
 {
-    return (size_t)op < N_OPS ? op_names[op] : "?";
+    return (size_t)op < DMM__OP_COUNT ? dmm__live_ops[op].name : "?";
 }
 
-int dmm__live_err_set(dmm__live_err *e, const char *code, const char *path,
-                      const char *fmt, ...)
+const char *dmm__live_code_name(enum dmm__live_code code)
 {
-    va_list ap;
-    e->code = code;
-    snprintf(e->path, sizeof e->path, "%s", path ? path : "");
-    va_start(ap, fmt);
-    int n = vsnprintf(e->message, sizeof e->message, fmt, ap);
-    va_end(ap);
-    if (n >= (int)sizeof e->message)
-        memcpy(e->message + sizeof e->message - 4, "...", 4);
-    return DMM_E_INVAL;
+    switch (code) {
+#define CODE_NAME(id, wire, meaning)                                           \
+    case DMM__LIVE_E_##id:                                                     \
+        return wire;
+        DMM__LIVE_ERRORS(CODE_NAME)
+#undef CODE_NAME
+    }
+    return "internal";
 }
 
 static bool field_allowed(enum dmm__live_op op, const char *key)
 {
     if (!strcmp(key, "id") || !strcmp(key, "op"))
         return true;
-    const char *f = op_fields[op];
+    const char *f = dmm__live_ops[op].fields;
     size_t n = strlen(key);
     while (*f) {
         const char *end = strchr(f, ' ');
@@ -119,7 +78,7 @@ static int read_id(json_t *id, dmm__live_req *req, dmm__live_err *e)
         }
         free(b.data);
     }
-    return dmm__live_err_set(e, "bad-request", "/id",
+    return dmm__live_err_set(e, DMM__LIVE_E_BAD_REQUEST, "/id",
                              "must be an integer or a string of at most 64 "
                              "bytes");
 }
@@ -132,9 +91,10 @@ static int read_count(json_t *j, const char *key, uint64_t lo, uint64_t hi,
     member_path(path, sizeof path, key);
     double v = json_is_number(j) ? json_number_value(j) : -1;
     if (!(v >= (double)lo && v <= (double)hi && v == floor(v)))
-        return dmm__live_err_set(
-            e, "bad-request", path, "must be an integer from %llu to %llu",
-            (unsigned long long)lo, (unsigned long long)hi);
+        return dmm__live_err_set(e, DMM__LIVE_E_BAD_REQUEST, path,
+                                 "must be an integer from %llu to %llu",
+                                 (unsigned long long)lo,
+                                 (unsigned long long)hi);
     *out = (uint64_t)v;
     return 0;
 }
@@ -145,9 +105,10 @@ static int read_string(json_t *j, const char *key, const char **out,
     char path[64];
     member_path(path, sizeof path, key);
     if (!json_is_string(j))
-        return dmm__live_err_set(e, "bad-request", path, "must be a string");
+        return dmm__live_err_set(e, DMM__LIVE_E_BAD_REQUEST, path,
+                                 "must be a string");
     if (strlen(json_string_value(j)) != json_string_length(j))
-        return dmm__live_err_set(e, "bad-request", path,
+        return dmm__live_err_set(e, DMM__LIVE_E_BAD_REQUEST, path,
                                  "must not contain a NUL character");
     *out = json_string_value(j);
     return 0;
@@ -159,7 +120,7 @@ static int read_path(vv_ctx *vc, json_t *j, const char *jpath, bool intern,
                      dmm__live_path *p, dmm__live_err *e)
 {
     if (!json_is_string(j))
-        return dmm__live_err_set(e, "bad-request", jpath,
+        return dmm__live_err_set(e, DMM__LIVE_E_BAD_REQUEST, jpath,
                                  "a path must be a string of labels joined "
                                  "by '/'");
     const char *s = json_string_value(j);
@@ -182,12 +143,15 @@ static int read_path(vv_ctx *vc, json_t *j, const char *jpath, bool intern,
     }
     if (rc < 0) {
         if (rc == DMM_E_NOMEM)
-            return dmm__live_err_set(e, "internal", jpath, "out of memory");
-        return dmm__live_err_set(e, "bad-path", jpath, "%s", err.text);
+            return dmm__live_err_set(e, DMM__LIVE_E_INTERNAL, jpath,
+                                     "out of memory");
+        return dmm__live_err_set(e, DMM__LIVE_E_BAD_PATH, jpath, "%s",
+                                 err.text);
     }
     p->text = malloc(len + 1);
     if (!p->text)
-        return dmm__live_err_set(e, "internal", jpath, "out of memory");
+        return dmm__live_err_set(e, DMM__LIVE_E_INTERNAL, jpath,
+                                 "out of memory");
     memcpy(p->text, s, len + 1);
     return 0;
 }
@@ -196,7 +160,7 @@ static int alloc_paths(dmm__live_req *req, size_t n, dmm__live_err *e)
 {
     req->paths = calloc(n, sizeof *req->paths);
     if (!req->paths)
-        return dmm__live_err_set(e, "internal", "", "out of memory");
+        return dmm__live_err_set(e, DMM__LIVE_E_INTERNAL, "", "out of memory");
     req->npaths = n;
     return 0;
 }
@@ -210,196 +174,266 @@ static int read_value(vv_ctx *vc, json_t *j, const char *key, vv *out,
     dmm_error_clear(&err);
     int rc = vv_from_json(vc, j, path, out, &err);
     if (rc < 0)
-        return dmm__live_err_set(e,
-                                 rc == DMM_E_NOMEM ? "internal" : "bad-value",
-                                 err.path, "%s", err.text);
+        return dmm__live_err_set(
+            e, rc == DMM_E_NOMEM ? DMM__LIVE_E_INTERNAL : DMM__LIVE_E_BAD_VALUE,
+            err.path, "%s", err.text);
     return 0;
 }
 
-/* The op-specific part; j is an object whose fields are all allowed. */
-static int parse_op(vv_ctx *vc, json_t *j, dmm__live_req *req, dmm__live_err *e)
+/* ---- the operations' parsers (j: an object whose fields are all allowed)
+ * ----------------------------------------------------------------------- */
+
+#define PARSER(name)                                                           \
+    static int parse_##name(vv_ctx *vc, json_t *j, dmm__live_req *req,         \
+                            dmm__live_err *e)
+
+/* Ops that take no field. */
+#define parse_status   parse_none
+#define parse_pause    parse_none
+#define parse_resume   parse_none
+#define parse_snapshot parse_none
+#define parse_undo     parse_none
+#define parse_shutdown parse_none
+PARSER(none)
+{
+    (void)vc, (void)j, (void)req, (void)e;
+    return 0;
+}
+
+static int keep_string(const char *s, char **out, dmm__live_err *e)
+{
+    *out = strdup(s);
+    return *out ? 0
+                : dmm__live_err_set(e, DMM__LIVE_E_INTERNAL, "",
+                                    "out of memory");
+}
+
+PARSER(hello)
+{
+    (void)vc;
+    json_t *f;
+    const char *s;
+    int rc;
+    if (!(f = json_object_get(j, "token")))
+        return 0;
+    if ((rc = read_string(f, "token", &s, e)) < 0)
+        return rc;
+    return keep_string(s, &req->text, e);
+}
+
+PARSER(step)
+{
+    (void)vc;
+    json_t *f;
+    req->n = 1;
+    if ((f = json_object_get(j, "n")))
+        return read_count(f, "n", 1, DMM__LIVE_MAX_STEP, &req->n, e);
+    return 0;
+}
+
+PARSER(rate)
+{
+    (void)vc;
+    json_t *f;
+    if (!(f = json_object_get(j, "hz")))
+        return dmm__live_err_set(e, DMM__LIVE_E_BAD_REQUEST, "/hz",
+                                 "missing field");
+    if (json_is_string(f) && !strcmp(json_string_value(f), "max")) {
+        req->num = 0;
+        return 0;
+    }
+    if (!json_is_number(f) || !(json_number_value(f) > 0) ||
+        json_number_value(f) > 1e9)
+        return dmm__live_err_set(e, DMM__LIVE_E_BAD_REQUEST, "/hz",
+                                 "must be a number of cycles per second "
+                                 "(above 0, at most 1e9) or \"max\"");
+    req->num = json_number_value(f);
+    return 0;
+}
+
+/* get and set: one path; set interns it (it may create the weight). */
+static int read_one_path(vv_ctx *vc, json_t *j, dmm__live_req *req, bool intern,
+                         dmm__live_err *e)
+{
+    json_t *f;
+    int rc;
+    if (!(f = json_object_get(j, "path")))
+        return dmm__live_err_set(e, DMM__LIVE_E_BAD_REQUEST, "/path",
+                                 "missing field");
+    if ((rc = alloc_paths(req, 1, e)) < 0)
+        return rc;
+    return read_path(vc, f, "/path", intern, &req->paths[0], e);
+}
+
+PARSER(get)
+{
+    return read_one_path(vc, j, req, false, e);
+}
+
+PARSER(set)
+{
+    json_t *f;
+    int rc = read_one_path(vc, j, req, true, e);
+    if (rc < 0)
+        return rc;
+    if (req->paths[0].n != 6)
+        return dmm__live_err_set(e, DMM__LIVE_E_BAD_PATH, "/path",
+                                 "\"%s\" has %zu parts; a weight is "
+                                 "type/name/input/type/name/output",
+                                 req->paths[0].text, req->paths[0].n);
+    if (!(f = json_object_get(j, "value")))
+        return dmm__live_err_set(e, DMM__LIVE_E_BAD_REQUEST, "/value",
+                                 "missing field");
+    if (!json_is_number(f))
+        return dmm__live_err_set(e, DMM__LIVE_E_BAD_VALUE, "/value",
+                                 "a weight must be a number");
+    req->num = json_number_value(f);
+    if (!isfinite(req->num))
+        return dmm__live_err_set(e, DMM__LIVE_E_BAD_VALUE, "/value",
+                                 "a weight must be finite");
+    return 0;
+}
+
+PARSER(edit)
+{
+    json_t *f;
+    if (!(f = json_object_get(j, "delta")))
+        return dmm__live_err_set(e, DMM__LIVE_E_BAD_REQUEST, "/delta",
+                                 "missing field");
+    return read_value(vc, f, "delta", &req->value, e);
+}
+
+PARSER(feed)
 {
     json_t *f;
     const char *s;
     int rc = 0;
-    switch (req->op) {
-    case DMM__OP_STATUS:
-    case DMM__OP_PAUSE:
-    case DMM__OP_RESUME:
-    case DMM__OP_SNAPSHOT:
-    case DMM__OP_SHUTDOWN:
-        return 0;
-    case DMM__OP_HELLO:
-        if (!(f = json_object_get(j, "token")))
-            return 0;
-        if ((rc = read_string(f, "token", &s, e)) < 0)
+    if (!(f = json_object_get(j, "neuron")))
+        return dmm__live_err_set(e, DMM__LIVE_E_BAD_REQUEST, "/neuron",
+                                 "missing field");
+    if ((rc = read_string(f, "neuron", &s, e)) < 0)
+        return rc;
+    size_t n = strlen(s);
+    char *type = malloc(n + 1), *name = malloc(n + 1);
+    dmm_error err;
+    dmm_error_clear(&err);
+    if (!type || !name)
+        rc = dmm__live_err_set(e, DMM__LIVE_E_INTERNAL, "", "out of memory");
+    else if (dmm_split_neuron(s, type, name, "/neuron", &err) < 0)
+        rc = dmm__live_err_set(e, DMM__LIVE_E_BAD_REQUEST, "/neuron", "%s",
+                               err.text);
+    else if (strcmp(type, "input") != 0)
+        rc = dmm__live_err_set(e, DMM__LIVE_E_BAD_REQUEST, "/neuron",
+                               "\"%s\" is not an input neuron (feed "
+                               "takes \"input/NAME\")",
+                               s);
+    else if (vv_intern_cstr(vc, name, &req->name) < 0)
+        rc = dmm__live_err_set(e, DMM__LIVE_E_INTERNAL, "/neuron",
+                               "cannot intern the name");
+    free(type);
+    free(name);
+    if (rc < 0)
+        return rc;
+    if (!(f = json_object_get(j, "outputs")))
+        return dmm__live_err_set(e, DMM__LIVE_E_BAD_REQUEST, "/outputs",
+                                 "missing field");
+    return read_value(vc, f, "outputs", &req->value, e);
+}
+
+PARSER(subscribe)
+{
+    json_t *f;
+    int rc = 0;
+    req->n = 1;
+    if ((f = json_object_get(j, "every")) &&
+        (rc = read_count(f, "every", 1, UINT32_MAX, &req->n, e)) < 0)
+        return rc;
+    if ((f = json_object_get(j, "changes"))) {
+        if (!json_is_boolean(f))
+            return dmm__live_err_set(e, DMM__LIVE_E_BAD_REQUEST, "/changes",
+                                     "must be true or false");
+        req->flag = json_is_true(f);
+    }
+    if (!(f = json_object_get(j, "paths")))
+        return dmm__live_err_set(e, DMM__LIVE_E_BAD_REQUEST, "/paths",
+                                 "missing field");
+    size_t n = json_array_size(f);
+    if (!json_is_array(f) || n == 0 || n > DMM__LIVE_MAX_PATHS)
+        return dmm__live_err_set(e, DMM__LIVE_E_BAD_REQUEST, "/paths",
+                                 "must be an array of 1 to %d paths",
+                                 DMM__LIVE_MAX_PATHS);
+    if ((rc = alloc_paths(req, n, e)) < 0)
+        return rc;
+    for (size_t i = 0; i < n; i++) {
+        char jp[32];
+        snprintf(jp, sizeof jp, "/paths/%zu", i);
+        if ((rc = read_path(vc, json_array_get(f, i), jp, false, &req->paths[i],
+                            e)) < 0)
+            return rc;
+        for (size_t k = 0; k < i; k++)
+            if (!strcmp(req->paths[k].text, req->paths[i].text))
+                return dmm__live_err_set(e, DMM__LIVE_E_BAD_REQUEST, jp,
+                                         "\"%s\" is already in paths",
+                                         req->paths[i].text);
+    }
+    return 0;
+}
+
+PARSER(unsubscribe)
+{
+    (void)vc;
+    json_t *f;
+    req->n = 0; /* all */
+    if ((f = json_object_get(j, "subscription")))
+        return read_count(f, "subscription", 1, UINT32_MAX, &req->n, e);
+    return 0;
+}
+
+PARSER(save)
+{
+    (void)vc;
+    json_t *f;
+    const char *s;
+    int rc;
+    if (!(f = json_object_get(j, "file")))
+        return dmm__live_err_set(e, DMM__LIVE_E_BAD_REQUEST, "/file",
+                                 "missing field");
+    if ((rc = read_string(f, "file", &s, e)) < 0)
+        return rc;
+    if (!*s)
+        return dmm__live_err_set(e, DMM__LIVE_E_BAD_REQUEST, "/file",
+                                 "must not be empty");
+    return keep_string(s, &req->text, e);
+}
+
+PARSER(load)
+{
+    (void)vc;
+    const char *s;
+    int rc;
+    json_t *net = json_object_get(j, "network");
+    json_t *st = json_object_get(j, "state");
+    json_t *file = json_object_get(j, "file");
+    if ((net != NULL) + (st != NULL) + (file != NULL) != 1)
+        return dmm__live_err_set(e, DMM__LIVE_E_BAD_REQUEST, "",
+                                 "give exactly one of \"network\", "
+                                 "\"state\" or \"file\"");
+    if (file) {
+        if ((rc = read_string(file, "file", &s, e)) < 0)
             return rc;
         req->text = strdup(s);
-        return req->text
-                   ? 0
-                   : dmm__live_err_set(e, "internal", "", "out of memory");
-    case DMM__OP_STEP:
-        req->n = 1;
-        if ((f = json_object_get(j, "n")))
-            return read_count(f, "n", 1, DMM__LIVE_MAX_STEP, &req->n, e);
-        return 0;
-    case DMM__OP_RATE:
-        if (!(f = json_object_get(j, "hz")))
-            return dmm__live_err_set(e, "bad-request", "/hz", "missing field");
-        if (json_is_string(f) && !strcmp(json_string_value(f), "max")) {
-            req->num = 0;
-            return 0;
-        }
-        if (!json_is_number(f) || !(json_number_value(f) > 0) ||
-            json_number_value(f) > 1e9)
-            return dmm__live_err_set(e, "bad-request", "/hz",
-                                     "must be a number of cycles per second "
-                                     "(above 0, at most 1e9) or \"max\"");
-        req->num = json_number_value(f);
-        return 0;
-    case DMM__OP_GET:
-    case DMM__OP_SET:
-        if (!(f = json_object_get(j, "path")))
-            return dmm__live_err_set(e, "bad-request", "/path",
-                                     "missing field");
-        if ((rc = alloc_paths(req, 1, e)) < 0 ||
-            (rc = read_path(vc, f, "/path", req->op == DMM__OP_SET,
-                            &req->paths[0], e)) < 0)
-            return rc;
-        if (req->op == DMM__OP_GET)
-            return 0;
-        if (req->paths[0].n != 6)
-            return dmm__live_err_set(e, "bad-path", "/path",
-                                     "\"%s\" has %zu parts; a weight is "
-                                     "type/name/input/type/name/output",
-                                     req->paths[0].text, req->paths[0].n);
-        if (!(f = json_object_get(j, "value")))
-            return dmm__live_err_set(e, "bad-request", "/value",
-                                     "missing field");
-        if (!json_is_number(f))
-            return dmm__live_err_set(e, "bad-value", "/value",
-                                     "a weight must be a number");
-        req->num = json_number_value(f);
-        if (!isfinite(req->num))
-            return dmm__live_err_set(e, "bad-value", "/value",
-                                     "a weight must be finite");
-        return 0;
-    case DMM__OP_EDIT:
-        if (!(f = json_object_get(j, "delta")))
-            return dmm__live_err_set(e, "bad-request", "/delta",
-                                     "missing field");
-        return read_value(vc, f, "delta", &req->value, e);
-    case DMM__OP_FEED: {
-        if (!(f = json_object_get(j, "neuron")))
-            return dmm__live_err_set(e, "bad-request", "/neuron",
-                                     "missing field");
-        if ((rc = read_string(f, "neuron", &s, e)) < 0)
-            return rc;
-        size_t n = strlen(s);
-        char *type = malloc(n + 1), *name = malloc(n + 1);
-        dmm_error err;
-        dmm_error_clear(&err);
-        if (!type || !name)
-            rc = dmm__live_err_set(e, "internal", "", "out of memory");
-        else if (dmm_split_neuron(s, type, name, "/neuron", &err) < 0)
-            rc = dmm__live_err_set(e, "bad-request", "/neuron", "%s", err.text);
-        else if (strcmp(type, "input") != 0)
-            rc = dmm__live_err_set(e, "bad-request", "/neuron",
-                                   "\"%s\" is not an input neuron (feed "
-                                   "takes \"input/NAME\")",
-                                   s);
-        else if (vv_intern_cstr(vc, name, &req->name) < 0)
-            rc = dmm__live_err_set(e, "internal", "/neuron",
-                                   "cannot intern the name");
-        free(type);
-        free(name);
-        if (rc < 0)
-            return rc;
-        if (!(f = json_object_get(j, "outputs")))
-            return dmm__live_err_set(e, "bad-request", "/outputs",
-                                     "missing field");
-        return read_value(vc, f, "outputs", &req->value, e);
+    } else {
+        json_t *d = net ? net : st;
+        if (!json_is_object(d))
+            return dmm__live_err_set(e, DMM__LIVE_E_BAD_REQUEST,
+                                     net ? "/network" : "/state",
+                                     "must be a JSON object");
+        req->doc_state = st != NULL;
+        req->doc = json_dumps(d, JSON_COMPACT | JSON_REAL_PRECISION(17));
     }
-    case DMM__OP_SUBSCRIBE: {
-        req->n = 1;
-        if ((f = json_object_get(j, "every")) &&
-            (rc = read_count(f, "every", 1, UINT32_MAX, &req->n, e)) < 0)
-            return rc;
-        if ((f = json_object_get(j, "changes"))) {
-            if (!json_is_boolean(f))
-                return dmm__live_err_set(e, "bad-request", "/changes",
-                                         "must be true or false");
-            req->flag = json_is_true(f);
-        }
-        if (!(f = json_object_get(j, "paths")))
-            return dmm__live_err_set(e, "bad-request", "/paths",
-                                     "missing field");
-        size_t n = json_array_size(f);
-        if (!json_is_array(f) || n == 0 || n > DMM__LIVE_MAX_PATHS)
-            return dmm__live_err_set(e, "bad-request", "/paths",
-                                     "must be an array of 1 to %d paths",
-                                     DMM__LIVE_MAX_PATHS);
-        if ((rc = alloc_paths(req, n, e)) < 0)
-            return rc;
-        for (size_t i = 0; i < n; i++) {
-            char jp[32];
-            snprintf(jp, sizeof jp, "/paths/%zu", i);
-            if ((rc = read_path(vc, json_array_get(f, i), jp, false,
-                                &req->paths[i], e)) < 0)
-                return rc;
-            for (size_t k = 0; k < i; k++)
-                if (!strcmp(req->paths[k].text, req->paths[i].text))
-                    return dmm__live_err_set(e, "bad-request", jp,
-                                             "\"%s\" is already in paths",
-                                             req->paths[i].text);
-        }
-        return 0;
-    }
-    case DMM__OP_UNSUBSCRIBE:
-        req->n = 0; /* all */
-        if ((f = json_object_get(j, "subscription")))
-            return read_count(f, "subscription", 1, UINT32_MAX, &req->n, e);
-        return 0;
-    case DMM__OP_SAVE:
-        if (!(f = json_object_get(j, "file")))
-            return dmm__live_err_set(e, "bad-request", "/file",
-                                     "missing field");
-        if ((rc = read_string(f, "file", &s, e)) < 0)
-            return rc;
-        if (!*s)
-            return dmm__live_err_set(e, "bad-request", "/file",
-                                     "must not be empty");
-        req->text = strdup(s);
-        return req->text
-                   ? 0
-                   : dmm__live_err_set(e, "internal", "", "out of memory");
-    case DMM__OP_LOAD: {
-        json_t *net = json_object_get(j, "network");
-        json_t *st = json_object_get(j, "state");
-        json_t *file = json_object_get(j, "file");
-        if ((net != NULL) + (st != NULL) + (file != NULL) != 1)
-            return dmm__live_err_set(e, "bad-request", "",
-                                     "give exactly one of \"network\", "
-                                     "\"state\" or \"file\"");
-        if (file) {
-            if ((rc = read_string(file, "file", &s, e)) < 0)
-                return rc;
-            req->text = strdup(s);
-        } else {
-            json_t *d = net ? net : st;
-            if (!json_is_object(d))
-                return dmm__live_err_set(e, "bad-request",
-                                         net ? "/network" : "/state",
-                                         "must be a JSON object");
-            req->doc_state = st != NULL;
-            req->doc = json_dumps(d, JSON_COMPACT | JSON_REAL_PRECISION(17));
-        }
-        return req->text || req->doc
-                   ? 0
-                   : dmm__live_err_set(e, "internal", "", "out of memory");
-    }
-    }
-    return dmm__live_err_set(e, "unknown-op", "/op", "unknown op");
+    return req->text || req->doc ? 0
+                                 : dmm__live_err_set(e, DMM__LIVE_E_INTERNAL,
+                                                     "", "out of memory");
 }
 
 int dmm__live_parse(vv_ctx *vc, const char *line, size_t len,
@@ -411,12 +445,12 @@ int dmm__live_parse(vv_ctx *vc, const char *line, size_t len,
     dmm_error_clear(&jerr);
     json_t *j = vv_json_load(line, len, "<request>", &jerr);
     if (!j)
-        return dmm__live_err_set(e, "malformed", jerr.path,
+        return dmm__live_err_set(e, DMM__LIVE_E_MALFORMED, jerr.path,
                                  "invalid JSON at column %d: %s", jerr.column,
                                  jerr.text);
     int rc;
     if (!json_is_object(j)) {
-        rc = dmm__live_err_set(e, "malformed", "",
+        rc = dmm__live_err_set(e, DMM__LIVE_E_MALFORMED, "",
                                "a request must be a JSON object");
         goto done;
     }
@@ -425,15 +459,16 @@ int dmm__live_parse(vv_ctx *vc, const char *line, size_t len,
         goto done;
     json_t *op = json_object_get(j, "op");
     if (!op) {
-        rc = dmm__live_err_set(e, "bad-request", "/op", "missing field");
+        rc = dmm__live_err_set(e, DMM__LIVE_E_BAD_REQUEST, "/op",
+                               "missing field");
         goto done;
     }
     const char *name = json_is_string(op) ? json_string_value(op) : NULL;
     size_t k = 0;
-    while (name && k < N_OPS && strcmp(op_names[k], name) != 0)
+    while (name && k < DMM__OP_COUNT && strcmp(dmm__live_ops[k].name, name))
         k++;
-    if (!name || k == N_OPS) {
-        rc = dmm__live_err_set(e, "unknown-op", "/op",
+    if (!name || k == DMM__OP_COUNT) {
+        rc = dmm__live_err_set(e, DMM__LIVE_E_UNKNOWN_OP, "/op",
                                name ? "unknown op \"%.64s\"" : "%s",
                                name ? name : "op must be a string");
         goto done;
@@ -446,12 +481,12 @@ int dmm__live_parse(vv_ctx *vc, const char *line, size_t len,
         if (!field_allowed(req->op, key)) {
             char path[128];
             member_path(path, sizeof path, key);
-            rc = dmm__live_err_set(e, "bad-request", path,
+            rc = dmm__live_err_set(e, DMM__LIVE_E_BAD_REQUEST, path,
                                    "unknown field for op \"%s\"", name);
             goto done;
         }
     }
-    rc = parse_op(vc, j, req, e);
+    rc = dmm__live_ops[req->op].parse(vc, j, req, e);
 done:
     json_decref(j);
     if (rc < 0) {
@@ -510,14 +545,22 @@ int dmm__live_reply_error(vv_buf *b, const char *id, const dmm__live_err *e)
         rc = vv_buf_printf(b,
                            "\"ok\": false, \"error\": {\"code\": \"%s\", "
                            "\"message\": ",
-                           e->code);
+                           dmm__live_code_name(e->code));
     if (!rc)
-        rc = vv_buf_json_string(b, e->message, strlen(e->message));
+        rc = vv_buf_json_string(b, e->err.text, strlen(e->err.text));
     if (!rc)
         rc = vv_buf_append(b, ", \"path\": ", 10);
     if (!rc)
-        rc = vv_buf_json_string(b, e->path, strlen(e->path));
+        rc = vv_buf_json_string(b, e->err.path, strlen(e->err.path));
     if (!rc)
         rc = vv_buf_append(b, "}}\n", 3);
     return rc;
 }
+
+/* The operations: one row each, from DMM__LIVE_OPS. */
+const dmm__live_op_desc dmm__live_ops[DMM__OP_COUNT] = {
+#define OP_ROW(id, name, fields)                                               \
+    [DMM__OP_##id] = {#name, fields, parse_##name, dmm__live_handle_##name},
+    DMM__LIVE_OPS(OP_ROW)
+#undef OP_ROW
+};

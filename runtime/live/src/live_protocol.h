@@ -1,35 +1,75 @@
 // SPDX-License-Identifier: MIT
 /*
- * The live protocol's requests (docs/protocol.md): one JSON object per line,
- * parsed and checked into a dmm__live_req without touching any network, so
- * the server's I/O callbacks only parse and enqueue. Errors carry the
- * protocol's error code (a short string), a message and a JSON path.
+ * The live protocol's vocabularies (docs/protocol.md), each one list: the
+ * operations (DMM__LIVE_OPS, which generates the op ids and the
+ * {name, fields, parse, handle} table) and the wire error codes
+ * (DMM__LIVE_ERRORS). A request line is parsed and checked into a
+ * dmm__live_req without touching any network; the server applies it.
  */
 #ifndef DMM_LIVE_PROTOCOL_H
 #define DMM_LIVE_PROTOCOL_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "dmm.h"
 
+/* X(ID, name, "fields"): every operation, with the fields it takes besides
+ * "id" and "op" (space-separated). Its parser is parse_<name> in
+ * live_protocol.c and its handler dmm__live_handle_<name> in live_server.c;
+ * adding an operation is adding a row here and writing those two. */
+#define DMM__LIVE_OPS(X)                                                       \
+    X(HELLO, hello, "token")                                                   \
+    X(STATUS, status, "")                                                      \
+    X(PAUSE, pause, "")                                                        \
+    X(RESUME, resume, "")                                                      \
+    X(STEP, step, "n")                                                         \
+    X(RATE, rate, "hz")                                                        \
+    X(GET, get, "path")                                                        \
+    X(EDIT, edit, "delta")                                                     \
+    X(SET, set, "path value")                                                  \
+    X(FEED, feed, "neuron outputs")                                            \
+    X(SUBSCRIBE, subscribe, "paths every changes")                             \
+    X(UNSUBSCRIBE, unsubscribe, "subscription")                                \
+    X(SNAPSHOT, snapshot, "")                                                  \
+    X(SAVE, save, "file")                                                      \
+    X(LOAD, load, "network state file")                                        \
+    X(UNDO, undo, "")                                                          \
+    X(SHUTDOWN, shutdown, "")
+
 enum dmm__live_op {
-    DMM__OP_HELLO,
-    DMM__OP_STATUS,
-    DMM__OP_PAUSE,
-    DMM__OP_RESUME,
-    DMM__OP_STEP,
-    DMM__OP_RATE,
-    DMM__OP_GET,
-    DMM__OP_EDIT,
-    DMM__OP_SET,
-    DMM__OP_FEED,
-    DMM__OP_SUBSCRIBE,
-    DMM__OP_UNSUBSCRIBE,
-    DMM__OP_SNAPSHOT,
-    DMM__OP_SAVE,
-    DMM__OP_LOAD,
-    DMM__OP_SHUTDOWN,
+#define DMM__LIVE_OP_ENUM(id, name, fields) DMM__OP_##id,
+    DMM__LIVE_OPS(DMM__LIVE_OP_ENUM)
+#undef DMM__LIVE_OP_ENUM
+        DMM__OP_COUNT
+};
+
+/* X(ID, "wire-code", meaning): the codes of error replies. */
+#define DMM__LIVE_ERRORS(X)                                                    \
+    X(MALFORMED, "malformed", "not JSON, not an object, a duplicate key")      \
+    X(TOO_LONG, "too-long", "the line is longer than --max-message")           \
+    X(UNKNOWN_OP, "unknown-op", "op is missing or not a known name")           \
+    X(BAD_REQUEST, "bad-request", "a field is missing, unknown or wrong")      \
+    X(BAD_PATH, "bad-path", "a malformed path")                                \
+    X(BAD_VALUE, "bad-value", "a value that is not a V-value or weight")       \
+    X(INVALID_EDIT, "invalid-edit", "the network would not be valid")          \
+    X(INVALID_NETWORK, "invalid-network", "load: it does not load")            \
+    X(CONFLICT, "conflict", "a second feed before the next cycle")             \
+    X(STATE, "state", "not possible now")                                      \
+    X(NOT_FOUND, "not-found", "no such subscription")                          \
+    X(FORBIDDEN, "forbidden", "a file outside the server's directory")         \
+    X(IO, "io", "a file could not be read or written")                         \
+    X(UNAUTHORIZED, "unauthorized", "no hello with the right token first")     \
+    X(TOO_MANY_CLIENTS, "too-many-clients", "no connection slot left")         \
+    X(BUSY, "busy", "the server holds too many unfinished lines")              \
+    X(FAULT, "fault", "a cycle produced NaN or infinity")                      \
+    X(INTERNAL, "internal", "out of memory")
+
+enum dmm__live_code {
+#define DMM__LIVE_CODE_ENUM(id, wire, meaning) DMM__LIVE_E_##id,
+    DMM__LIVE_ERRORS(DMM__LIVE_CODE_ENUM)
+#undef DMM__LIVE_CODE_ENUM
 };
 
 /* Limits of one request. */
@@ -66,22 +106,55 @@ typedef struct dmm__live_req {
     bool doc_state; /* load: doc is a state document */
 } dmm__live_req;
 
-/* A protocol error: code is a static string ("malformed", "unknown-op",
- * "bad-request", "bad-path", "bad-value", ...; docs/protocol.md). */
+/* A protocol error: a wire code, and the message and the JSON path into the
+ * request in err (err.text, err.path; err.code is DMM_E_INVAL or the engine's
+ * code). */
 typedef struct dmm__live_err {
-    const char *code;
-    char message[512];
-    char path[512];
+    enum dmm__live_code code;
+    dmm_error err;
 } dmm__live_err;
+
+/* Fill e with a wire code, a path and a printf-style message (formatted and
+ * marked "..." when cut by dmm_error_set); evaluates to DMM_E_INVAL. */
+#define dmm__live_err_set(e, wire, path, ...)                                  \
+    ((e)->code = (wire),                                                       \
+     dmm_error_set(&(e)->err, DMM_E_INVAL, (path), __VA_ARGS__))
+
+/* The server and a connection, as the handlers see them (live_server.c). */
+typedef struct dmm__live_server dmm__live_server;
+typedef struct dmm__live_client dmm__live_client;
+
+/* One operation: its parser fills the op's fields of req from the request
+ * object j (every member already known to be one of fields); its handler
+ * applies req at the cycle boundary and replies. A handler returns 0 when
+ * the request was served (or is being served: step), or a negative code
+ * when it was refused, so the server can undo whatever the refused request
+ * left behind (the labels its parse interned). */
+typedef struct dmm__live_op_desc {
+    const char *name;
+    const char *fields;
+    int (*parse)(vv_ctx *vc, json_t *j, dmm__live_req *req, dmm__live_err *e);
+    int (*handle)(dmm__live_server *srv, dmm__live_client *c,
+                  dmm__live_req *req);
+} dmm__live_op_desc;
+
+#define DMM__LIVE_HANDLER_DECL(id, name, fields)                               \
+    int dmm__live_handle_##name(dmm__live_server *srv, dmm__live_client *c,    \
+                                dmm__live_req *req);
+DMM__LIVE_OPS(DMM__LIVE_HANDLER_DECL)
+#undef DMM__LIVE_HANDLER_DECL
+
+/* The table, indexed by enum dmm__live_op (DMM__OP_COUNT rows). */
+extern const dmm__live_op_desc dmm__live_ops[DMM__OP_COUNT];
 
 /*
  * Parse one request line (len bytes, no newline). On success *req owns what
  * it holds (release with dmm__live_req_free). On error nothing is kept,
  * e is filled, and req->id still holds the request's id when it could be
  * read, so the error reply can name it. Labels of the paths of set, of
- * feed's neuron and of edit and feed values are interned in vc; the paths
- * of get and subscribe are only looked up. Returns 0 or a negative DMM_E_*
- * code.
+ * feed's neuron and of edit and feed values are interned in vc (the server
+ * rolls them back when the request is refused); the paths of get and
+ * subscribe are only looked up. Returns 0 or a negative DMM_E_* code.
  */
 int dmm__live_parse(vv_ctx *vc, const char *line, size_t len,
                     dmm__live_req *req, dmm__live_err *e);
@@ -94,11 +167,8 @@ bool dmm__live_path_resolve(vv_ctx *vc, dmm__live_path *p);
 
 /* The op's name as written in requests (static). */
 const char *dmm__live_op_name(enum dmm__live_op op);
-
-/* Fill e; returns DMM_E_INVAL. */
-int dmm__live_err_set(dmm__live_err *e, const char *code, const char *path,
-                      const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+/* The code as written in replies (static). */
+const char *dmm__live_code_name(enum dmm__live_code code);
 
 /* Append an error reply line {"id": .., "ok": false, "error": {...}}\n. */
 int dmm__live_reply_error(vv_buf *b, const char *id, const dmm__live_err *e);

@@ -8,18 +8,23 @@
  * Cycles run from a timer (a rate) or an idle handle (as fast as possible,
  * in batches bounded by time so clients are served between them).
  */
+/* openat2 and O_PATH: the files of save and load stay beneath --dir. */
+#define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 #include <uv.h>
 
-#include "live_protocol.h"
 #include "dmm_live.h"
+#include "live_protocol.h"
 
 #ifndef DMM_VERSION
 #define DMM_VERSION "unknown"
@@ -32,7 +37,8 @@ enum {
     GRACE_MS = 10000,   /* a dropped or stopping client's last chance */
 };
 
-typedef struct live_server live_server;
+typedef struct dmm__live_server live_server;
+typedef struct dmm__live_client client;
 
 typedef struct sub {
     uint64_t id;
@@ -44,7 +50,7 @@ typedef struct sub {
     struct sub *next;
 } sub;
 
-typedef struct client {
+struct dmm__live_client {
     union {
         uv_handle_t h;
         uv_stream_t s;
@@ -52,9 +58,13 @@ typedef struct client {
         uv_pipe_t pipe;
     } u;
     live_server *srv;
-    struct client *prev, *next;
+    client *prev, *next;
     char *line; /* the line being read, up to max_message bytes */
-    size_t llen;
+    size_t llen, lcap;
+    size_t qbytes;      /* bytes of its lines waiting in the queue */
+    uint64_t last_line; /* loop ms of its last complete line, or connect */
+    struct sockaddr_storage addr; /* TCP: the peer's address */
+    bool has_addr;
     bool discard; /* skipping the rest of an oversized line */
     bool authed;
     bool closing; /* uv_close called or about to be */
@@ -65,15 +75,29 @@ typedef struct client {
     uint64_t end_at; /* ending: close by then (loop ms) */
     sub *subs;
     char rbuf[READ_CHUNK];
-} client;
+};
 
+/* A request line waiting for the cycle boundary, where it is parsed: what
+ * its parse interns can then be rolled back if it is refused. */
 typedef struct pending {
     client *c;
-    bool bad;
-    dmm__live_req req;
-    dmm__live_err err;
+    bool too_long;
+    size_t len;
     struct pending *next;
+    char line[]; /* len bytes */
 } pending;
+
+/* One applied change that undo can revert. A new kind of change (a
+ * modulation field, say) adds a kind here and a case to undo_apply and
+ * undo_free. */
+enum undo_kind { UNDO_EDIT, UNDO_SET, UNDO_LOAD };
+typedef struct undo_entry {
+    enum undo_kind kind;
+    vv delta;         /* EDIT: the delta that was applied (owned) */
+    vv_label path[6]; /* SET: the weight */
+    double old;       /* SET: its value before */
+    dmm_net *net;     /* LOAD: the network it replaced (owned) */
+} undo_entry;
 
 typedef struct write_req {
     uv_write_t w;
@@ -82,7 +106,7 @@ typedef struct write_req {
     char data[];
 } write_req;
 
-struct live_server {
+struct dmm__live_server {
     uv_loop_t loop;
     vv_ctx *vc;
     const dmm_registry *reg;
@@ -113,6 +137,10 @@ struct live_server {
     uint64_t dropped;
     FILE *log;
     bool stopping;
+    size_t held;      /* bytes of partial lines and queued lines, all clients */
+    int dirfd;        /* --dir: the one directory save and load use */
+    undo_entry *hist; /* ring of o->history entries */
+    size_t hist_n, hist_head;
     int result;
     dmm_error *err;
     vv_buf b;
@@ -129,6 +157,15 @@ static void on_closed(uv_handle_t *h)
     client *c = h->data;
     free(c->line);
     free(c);
+}
+
+/* Give back what c's partial line holds. */
+static void line_release(client *c)
+{
+    c->srv->held -= c->lcap;
+    free(c->line);
+    c->line = NULL;
+    c->llen = c->lcap = 0;
 }
 
 static void free_subs(live_server *srv, client *c)
@@ -167,7 +204,7 @@ static void client_close(client *c)
         pending *p = *pp;
         if (p->c == c) {
             *pp = p->next;
-            dmm__live_req_free(srv->vc, &p->req);
+            srv->held -= p->len;
             free(p);
         } else {
             srv->tail = p;
@@ -177,6 +214,7 @@ static void client_close(client *c)
     if (srv->step_client == c)
         srv->step_client = NULL;
     free_subs(srv, c);
+    line_release(c);
     uv_close(&c->u.h, on_closed);
 }
 
@@ -268,7 +306,7 @@ static void send_error(client *c, const char *id, const dmm__live_err *e)
 static void send_oom(client *c, const char *id)
 {
     dmm__live_err e;
-    dmm__live_err_set(&e, "internal", "", "out of memory");
+    dmm__live_err_set(&e, DMM__LIVE_E_INTERNAL, "", "out of memory");
     send_error(c, id, &e);
 }
 
@@ -404,16 +442,16 @@ static void publish(live_server *srv)
 
 static void update_drive(live_server *srv);
 
-static void finish_step(live_server *srv, const char *code, const char *msg)
+static void finish_step(live_server *srv, bool fault, const char *msg)
 {
     client *c = srv->step_client;
     srv->steps_left = 0;
     srv->step_client = NULL;
     if (!c)
         return;
-    if (code) {
+    if (fault) {
         dmm__live_err e;
-        dmm__live_err_set(&e, code, "", "%s", msg);
+        dmm__live_err_set(&e, DMM__LIVE_E_FAULT, "", "%s", msg);
         send_error(c, srv->step_id, &e);
         return;
     }
@@ -437,7 +475,7 @@ static uint64_t run_cycles(live_server *srv, uint64_t max)
             dmm_error_format(&err, msg, sizeof msg);
             srv->running = false;
             if (srv->steps_left)
-                finish_step(srv, "fault", msg);
+                finish_step(srv, true, msg);
             srv->b.len = 0;
             int rc = vv_buf_printf(
                 &srv->b,
@@ -468,7 +506,7 @@ static void on_idle(uv_idle_t *h)
     if (srv->steps_left) {
         srv->steps_left -= run_cycles(srv, srv->steps_left);
         if (srv->steps_left == 0 && srv->step_client) {
-            finish_step(srv, NULL, NULL);
+            finish_step(srv, false, NULL);
         }
         if (srv->steps_left == 0) {
             update_drive(srv);
@@ -537,11 +575,160 @@ static int append_step(live_server *srv, uint64_t t)
 }
 
 /* An engine error as a protocol error with code. */
-static void engine_error(dmm__live_err *e, const char *code,
+static void engine_error(dmm__live_err *e, enum dmm__live_code code,
                          const dmm_error *err)
 {
     dmm__live_err_set(e, code, err->path, "%s",
                       err->text[0] ? err->text : dmm_strerror(err->code));
+}
+
+/* ---- undo: a bounded history of applied changes ----------------------- */
+
+static void undo_free(live_server *srv, undo_entry *u)
+{
+    switch (u->kind) {
+    case UNDO_EDIT:
+        vv_free(srv->vc, u->delta);
+        break;
+    case UNDO_SET:
+        break;
+    case UNDO_LOAD:
+        dmm_net_free(u->net);
+        break;
+    }
+}
+
+/* Remember an applied change (u's contents taken); the oldest is forgotten
+ * when the history is full. */
+static void undo_push(live_server *srv, undo_entry u)
+{
+    size_t cap = srv->o->history;
+    if (!cap || !srv->hist) {
+        undo_free(srv, &u);
+        return;
+    }
+    if (srv->hist_n == cap) {
+        undo_free(srv, &srv->hist[srv->hist_head]);
+        srv->hist_head = (srv->hist_head + 1) % cap;
+        srv->hist_n--;
+    }
+    srv->hist[(srv->hist_head + srv->hist_n) % cap] = u;
+    srv->hist_n++;
+}
+
+/* The delta that makes the weight at path (six labels) exactly target
+ * whenever a double allows it; 0 when it is already. */
+static double delta_to(live_server *srv, const vv_label *path, double target,
+                       double *was)
+{
+    double w = vv_get(dmm_net_matrix(srv->net), path, 6).num;
+    double d = target - w;
+    for (int k = 0; k < 4 && w + d != target; k++)
+        d += target - (w + d);
+    *was = w;
+    return d;
+}
+
+/* W += delta through the engine's checks, logged as an edit. */
+static int apply_edit(live_server *srv, vv delta, dmm__live_err *e)
+{
+    dmm_error err;
+    int rc = dmm_net_edit(srv->net, delta, &err);
+    if (rc < 0)
+        engine_error(e, DMM__LIVE_E_INVALID_EDIT, &err);
+    else
+        log_event(srv, DMM__OP_EDIT, 0, delta);
+    return rc;
+}
+
+/* One weight := target through edits. When no single delta reaches target
+ * exactly (1e308 to 1, say), the weight is first taken to zero (w - w is
+ * exact) and then given target, as two logged edits; if the first is
+ * refused (the weight is Self's last), one delta as close as doubles allow.
+ * *actual: the weight after. */
+static int set_exact(live_server *srv, const vv_label *path, double target,
+                     double *actual, dmm__live_err *e)
+{
+    double w, d = delta_to(srv, path, target, &w);
+    *actual = w;
+    if (d == 0)
+        return 0;
+    double steps[2] = {d, 0};
+    int n = 1;
+    if (w + d != target && w != 0) {
+        steps[0] = -w;
+        steps[1] = target;
+        n = 2;
+    }
+    for (int k = 0; k < n; k++) {
+        vv delta;
+        int rc = vv_set(srv->vc, VV_ZERO, path, 6, vv_number(steps[k]), &delta);
+        if (rc < 0)
+            return dmm__live_err_set(e, DMM__LIVE_E_INTERNAL, "", "%s",
+                                     dmm_strerror(rc));
+        rc = apply_edit(srv, delta, e);
+        vv_free(srv->vc, delta);
+        if (rc < 0 && k == 0 && n == 2) {
+            n = 1; /* zero refused: the closest single delta */
+            steps[0] = d;
+            k = -1;
+            continue;
+        }
+        if (rc < 0) {
+            /* k == 1 failed (out of memory): put the weight back. */
+            if (k == 1 &&
+                vv_set(srv->vc, VV_ZERO, path, 6, vv_number(w), &delta) == 0) {
+                dmm__live_err ignored;
+                apply_edit(srv, delta, &ignored);
+                vv_free(srv->vc, delta);
+            }
+            return rc;
+        }
+    }
+    *actual = vv_get(dmm_net_matrix(srv->net), path, 6).num;
+    return 0;
+}
+
+/* Revert the newest change of the history; it stays when that is
+ * refused. Undo is itself logged as the edit it applies, so it replays. */
+static int do_undo(live_server *srv, dmm__live_err *e)
+{
+    if (srv->hist_n == 0)
+        return dmm__live_err_set(e, DMM__LIVE_E_STATE, "",
+                                 "nothing to undo (the history keeps the "
+                                 "last %zu changes)",
+                                 srv->o->history);
+    size_t k = (srv->hist_head + srv->hist_n - 1) % srv->o->history;
+    undo_entry *u = &srv->hist[k];
+    vv delta = VV_ZERO;
+    int rc = 0;
+    switch (u->kind) {
+    case UNDO_EDIT:
+        rc = vv_scale(srv->vc, -1, u->delta, &delta);
+        break;
+    case UNDO_SET: {
+        double was;
+        if ((rc = set_exact(srv, u->path, u->old, &was, e)) < 0)
+            return rc;
+        break;
+    }
+    case UNDO_LOAD:
+        dmm_net_free(srv->net);
+        srv->net = u->net;
+        u->net = NULL;
+        break;
+    }
+    if (rc < 0)
+        return dmm__live_err_set(e, DMM__LIVE_E_INTERNAL, "", "%s",
+                                 dmm_strerror(rc));
+    if (u->kind == UNDO_EDIT)
+        rc = apply_edit(srv, delta, e);
+    vv_free(srv->vc, delta);
+    if (rc < 0)
+        return rc;
+    undo_free(srv, u);
+    srv->hist_n--;
+    return 0;
 }
 
 static int do_set(live_server *srv, const dmm__live_req *q, double *actual,
@@ -549,57 +736,206 @@ static int do_set(live_server *srv, const dmm__live_req *q, double *actual,
 {
     const dmm__live_path *p = &q->paths[0];
     vv cur = vv_get(dmm_net_matrix(srv->net), p->label, 6);
-    double w = cur.num, target = q->num;
     if (!vv_is_scalar(cur))
-        return dmm__live_err_set(e, "bad-path", "/path",
+        return dmm__live_err_set(e, DMM__LIVE_E_BAD_PATH, "/path",
                                  "\"%s\" is not a weight", p->text);
-    /* delta = target - w, corrected so that w + delta is target exactly
-     * whenever a double allows it; the log holds this very delta. */
-    double d = target - w;
-    for (int k = 0; k < 4 && w + d != target; k++)
-        d += target - (w + d);
-    *actual = w + d;
-    if (d == 0)
-        return 0;
-    vv delta;
-    int rc = vv_set(srv->vc, VV_ZERO, p->label, 6, vv_number(d), &delta);
-    if (rc < 0)
-        return dmm__live_err_set(e, "internal", "", "%s", dmm_strerror(rc));
-    dmm_error err;
-    rc = dmm_net_edit(srv->net, delta, &err);
-    if (rc < 0)
-        engine_error(e, "invalid-edit", &err);
-    else
-        log_event(srv, DMM__OP_EDIT, 0, delta);
-    vv_free(srv->vc, delta);
+    /* The log holds the edits it makes. */
+    double w = cur.num;
+    int rc = set_exact(srv, p->label, q->num, actual, e);
+    if (rc == 0 && *actual != w) {
+        undo_entry u = {.kind = UNDO_SET, .old = w};
+        memcpy(u.path, p->label, sizeof u.path);
+        undo_push(srv, u);
+    }
     return rc;
+}
+
+/* ---- files: save and load stay inside --dir ---------------------------- */
+
+/* A file name from a client: relative, no "." or ".." part, no empty part.
+ * (Symlinks that leave the directory are refused when opening.) */
+static int check_name(const char *name, dmm__live_err *e)
+{
+    if (name[0] == '/')
+        return dmm__live_err_set(e, DMM__LIVE_E_FORBIDDEN, "/file",
+                                 "absolute paths are refused: give a name "
+                                 "inside the server's directory");
+    for (const char *p = name; *p;) {
+        size_t n = strcspn(p, "/");
+        if (n == 0 || (n == 1 && p[0] == '.') ||
+            (n == 2 && p[0] == '.' && p[1] == '.'))
+            return dmm__live_err_set(e, DMM__LIVE_E_FORBIDDEN, "/file",
+                                     "a name with an empty, \".\" or \"..\" "
+                                     "part is refused");
+        p += n + (p[n] == '/');
+        if (p[-1] == '/' && !*p)
+            return dmm__live_err_set(e, DMM__LIVE_E_FORBIDDEN, "/file",
+                                     "a name must not end in \"/\"");
+    }
+    return 0;
+}
+
+/* openat2 beneath dirfd: no absolute path, no "..", no symlink that leaves
+ * the directory, no /proc magic link. */
+static int open_beneath(int dirfd, const char *name, int flags, mode_t mode)
+{
+    struct open_how how = {.flags = (uint64_t)flags | O_CLOEXEC,
+                           .mode = flags & O_CREAT ? mode : 0,
+                           .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS};
+    return (int)syscall(SYS_openat2, dirfd, name, &how, sizeof how);
+}
+
+static int file_error(dmm__live_err *e, const char *name, int errnum)
+{
+    if (errnum == EXDEV || errnum == ELOOP)
+        return dmm__live_err_set(e, DMM__LIVE_E_FORBIDDEN, "/file",
+                                 "%s: leaves the server's directory", name);
+    return dmm__live_err_set(e, DMM__LIVE_E_IO, "/file", "%s: %s", name,
+                             strerror(errnum));
+}
+
+/* Write the state to name atomically: a temporary file beside it, synced,
+ * then renamed over it (a symlink named name is replaced, not followed). */
+static int do_save(live_server *srv, const char *name, dmm__live_err *e)
+{
+    int rc = check_name(name, e);
+    if (rc < 0)
+        return rc;
+    const char *slash = strrchr(name, '/');
+    const char *base = slash ? slash + 1 : name;
+    char parent[4096];
+    size_t pl = slash ? (size_t)(slash - name) : 0;
+    if (pl >= sizeof parent)
+        return dmm__live_err_set(e, DMM__LIVE_E_IO, "/file", "name too long");
+    memcpy(parent, slash ? name : ".", slash ? pl : 1);
+    parent[slash ? pl : 1] = '\0';
+    int pfd = open_beneath(srv->dirfd, parent, O_PATH | O_DIRECTORY, 0);
+    if (pfd < 0)
+        return file_error(e, name, errno);
+    vv_buf b = {0};
+    char tmp[300];
+    snprintf(tmp, sizeof tmp, ".%.200s.%ld.tmp", base, (long)getpid());
+    int fd = -1, err = 0;
+    if ((rc = dmm_net_save_buf(srv->net, &b)) < 0)
+        err = ENOMEM;
+    else if ((fd = openat(pfd, tmp,
+                          O_WRONLY | O_CREAT | O_TRUNC | O_EXCL | O_CLOEXEC |
+                              O_NOFOLLOW,
+                          0644)) < 0)
+        err = errno;
+    for (size_t off = 0; fd >= 0 && !err && off < b.len;) {
+        ssize_t w = write(fd, b.data + off, b.len - off);
+        if (w < 0 && errno != EINTR)
+            err = errno;
+        else if (w > 0)
+            off += (size_t)w;
+    }
+    if (fd >= 0 && !err && fsync(fd) < 0)
+        err = errno;
+    if (fd >= 0 && close(fd) < 0 && !err)
+        err = errno;
+    if (fd >= 0 && !err && renameat(pfd, tmp, pfd, base) < 0)
+        err = errno;
+    if (fd >= 0 && err)
+        unlinkat(pfd, tmp, 0);
+    close(pfd);
+    free(b.data);
+    return err ? file_error(e, name, err) : 0;
+}
+
+/* The text of a regular file inside the directory (new, NUL-terminated). */
+static int read_beneath(live_server *srv, const char *name, char **text,
+                        size_t *len, dmm__live_err *e)
+{
+    int rc = check_name(name, e);
+    if (rc < 0)
+        return rc;
+    int fd =
+        open_beneath(srv->dirfd, name, O_RDONLY | O_NOCTTY | O_NONBLOCK, 0);
+    if (fd < 0)
+        return file_error(e, name, errno);
+    struct stat st;
+    int err = 0;
+    char *buf = NULL;
+    size_t n = 0;
+    if (fstat(fd, &st) < 0)
+        err = errno;
+    else if (!S_ISREG(st.st_mode))
+        rc = dmm__live_err_set(e, DMM__LIVE_E_IO, "/file",
+                               "%s: not a regular file", name);
+    else if (st.st_size > (off_t)srv->o->max_message * 64)
+        rc = dmm__live_err_set(e, DMM__LIVE_E_IO, "/file",
+                               "%s: larger than %zu bytes", name,
+                               srv->o->max_message * 64);
+    else if (!(buf = malloc((size_t)st.st_size + 1)))
+        err = ENOMEM;
+    while (!err && rc == 0 && buf && n < (size_t)st.st_size) {
+        ssize_t r = read(fd, buf + n, (size_t)st.st_size - n);
+        if (r < 0 && errno != EINTR)
+            err = errno;
+        else if (r == 0)
+            break;
+        else if (r > 0)
+            n += (size_t)r;
+    }
+    close(fd);
+    if (err || rc < 0) {
+        free(buf);
+        return err ? file_error(e, name, err) : rc;
+    }
+    buf[n] = '\0';
+    *text = buf;
+    *len = n;
+    return 0;
 }
 
 static int do_load(live_server *srv, const dmm__live_req *q, dmm__live_err *e)
 {
     if (srv->log)
-        return dmm__live_err_set(e, "state", "",
+        return dmm__live_err_set(e, DMM__LIVE_E_STATE, "",
                                  "load is refused while --log is on: a "
                                  "script cannot replace the network");
     dmm_net *net = NULL;
     dmm_error err;
     dmm_error_clear(&err);
     int rc;
-    if (q->text)
-        rc = dmm_net_load_file(srv->vc, srv->reg, q->text, &net, &err);
-    else if (q->doc_state)
+    if (q->text) {
+        char *text;
+        size_t len;
+        if ((rc = read_beneath(srv, q->text, &text, &len, e)) < 0)
+            return rc;
+        rc = dmm_net_load_text(srv->vc, srv->reg, text, len, q->text, &net,
+                               &err);
+        free(text);
+        if (rc < 0) {
+            /* The file's contents stay on the server's side: the client
+             * learns where and what kind of error, the operator the whole
+             * message. */
+            char msg[1024];
+            dmm_error_format(&err, msg, sizeof msg);
+            fprintf(stderr, "dmm serve: load refused: %s\n", msg);
+            return dmm__live_err_set(e, DMM__LIVE_E_INVALID_NETWORK, "/file",
+                                     "%s:%d:%d: %s: not a network this "
+                                     "server can load (%s)",
+                                     q->text, err.line, err.column,
+                                     err.path[0] ? err.path : "/",
+                                     dmm_strerror(rc));
+        }
+    } else if (q->doc_state) {
         rc = dmm_net_restore_text(srv->vc, srv->reg, q->doc, strlen(q->doc),
                                   "state", &net, &err);
-    else
+    } else {
         rc = dmm_net_load_text(srv->vc, srv->reg, q->doc, strlen(q->doc),
                                "network", &net, &err);
+    }
     if (rc < 0) {
         char msg[1024];
         dmm_error_format(&err, msg, sizeof msg);
-        return dmm__live_err_set(e, rc == DMM_E_IO ? "io" : "invalid-network",
-                                 "", "%s", msg);
+        return dmm__live_err_set(
+            e, rc == DMM_E_IO ? DMM__LIVE_E_IO : DMM__LIVE_E_INVALID_NETWORK,
+            "", "%s", msg);
     }
-    dmm_net_free(srv->net);
+    undo_push(srv, (undo_entry){.kind = UNDO_LOAD, .net = srv->net});
     srv->net = net;
     return 0;
 }
@@ -662,7 +998,7 @@ static int do_unsubscribe(live_server *srv, client *c, uint64_t id,
             return 0;
         }
     }
-    return dmm__live_err_set(e, "not-found", "/subscription",
+    return dmm__live_err_set(e, DMM__LIVE_E_NOT_FOUND, "/subscription",
                              "no subscription %llu on this connection",
                              (unsigned long long)id);
 }
@@ -678,215 +1014,303 @@ static bool token_ok(const char *want, const char *got)
     return diff == 0;
 }
 
-/* Apply one request at the cycle boundary and reply. */
-static void process(live_server *srv, client *c, dmm__live_req *q)
+/* ---- the operations' handlers (rows of dmm__live_ops) ------------------
+ * Each applies one parsed request at the cycle boundary and replies; a
+ * refusal sends the error and returns its code. */
+
+/* Send e as the reply to q; returns DMM_E_INVAL (the request was refused). */
+static int refuse(client *c, const dmm__live_req *q, const dmm__live_err *e)
 {
-    const char *id = q->id;
+    send_error(c, q->id, e);
+    return e->err.code < 0 ? e->err.code : DMM_E_INVAL;
+}
+
+/* Reply ok with the step and nothing else. */
+static int reply_step(client *c, const dmm__live_req *q, uint64_t t)
+{
+    live_server *srv = c->srv;
+    int rc = dmm__live_reply_begin(&srv->b, q->id);
+    if (!rc)
+        rc = append_step(srv, t);
+    send_reply(c, q->id, rc);
+    return 0;
+}
+
+/* Clients holding a slot: not refused, dropped or timed out. */
+static int open_clients(const live_server *srv)
+{
+    int n = 0;
+    for (const client *c = srv->clients; c; c = c->next)
+        n += !c->closing && !c->ending;
+    return n;
+}
+
+int dmm__live_handle_hello(live_server *srv, client *c, dmm__live_req *q)
+{
+    int rc = dmm__live_reply_begin(&srv->b, q->id);
+    if (!rc)
+        rc = vv_buf_printf(&srv->b,
+                           ", \"server\": \"dmm\", \"version\": \"%s\", "
+                           "\"protocol\": 1",
+                           DMM_VERSION);
+    send_reply(c, q->id, rc);
+    return 0;
+}
+
+int dmm__live_handle_status(live_server *srv, client *c, dmm__live_req *q)
+{
+    dmm_net *net = srv->net;
+    int rc = dmm__live_reply_begin(&srv->b, q->id);
+    if (!rc)
+        rc = append_step(srv, dmm_net_step_count(net));
+    if (!rc)
+        rc = vv_buf_printf(&srv->b, ", \"running\": %s, \"rate\": ",
+                           srv->running ? "true" : "false");
+    if (!rc)
+        rc = srv->rate > 0 ? vv_buf_number(&srv->b, srv->rate)
+                           : vv_buf_append(&srv->b, "\"max\"", 5);
+    if (!rc)
+        rc = vv_buf_printf(&srv->b,
+                           ", \"active\": %zu, \"weights\": %zu, "
+                           "\"clients\": %d, \"dropped\": %llu, "
+                           "\"labels\": %zu",
+                           dmm_net_active_count(net), dmm_net_weight_count(net),
+                           open_clients(srv), (unsigned long long)srv->dropped,
+                           vv_label_count(srv->vc));
+    send_reply(c, q->id, rc);
+    return 0;
+}
+
+static int set_running(live_server *srv, client *c, dmm__live_req *q,
+                       bool running)
+{
+    srv->running = running;
+    update_drive(srv);
+    int rc = dmm__live_reply_begin(&srv->b, q->id);
+    if (!rc)
+        rc = append_step(srv, dmm_net_step_count(srv->net));
+    if (!rc)
+        rc = vv_buf_printf(&srv->b, ", \"running\": %s",
+                           srv->running ? "true" : "false");
+    send_reply(c, q->id, rc);
+    return 0;
+}
+
+int dmm__live_handle_pause(live_server *srv, client *c, dmm__live_req *q)
+{
+    return set_running(srv, c, q, false);
+}
+
+int dmm__live_handle_resume(live_server *srv, client *c, dmm__live_req *q)
+{
+    return set_running(srv, c, q, true);
+}
+
+int dmm__live_handle_step(live_server *srv, client *c, dmm__live_req *q)
+{
     dmm__live_err e;
+    if (srv->running) {
+        dmm__live_err_set(&e, DMM__LIVE_E_STATE, "",
+                          "step runs cycles of a paused network; send "
+                          "pause first");
+        return refuse(c, q, &e);
+    }
+    srv->steps_left = q->n;
+    srv->step_client = c;
+    memcpy(srv->step_id, q->id, sizeof srv->step_id);
+    update_drive(srv);
+    return 0; /* the reply comes when the cycles have run */
+}
+
+int dmm__live_handle_rate(live_server *srv, client *c, dmm__live_req *q)
+{
+    srv->rate = q->num;
+    update_drive(srv);
+    int rc = dmm__live_reply_begin(&srv->b, q->id);
+    if (!rc)
+        rc = vv_buf_append(&srv->b, ", \"rate\": ", 10);
+    if (!rc)
+        rc = srv->rate > 0 ? vv_buf_number(&srv->b, srv->rate)
+                           : vv_buf_append(&srv->b, "\"max\"", 5);
+    send_reply(c, q->id, rc);
+    return 0;
+}
+
+int dmm__live_handle_get(live_server *srv, client *c, dmm__live_req *q)
+{
+    dmm_net *net = srv->net;
+    int rc = dmm__live_reply_begin(&srv->b, q->id);
+    if (!rc)
+        rc = append_step(srv, dmm_net_step_count(net));
+    dmm__live_path_resolve(srv->vc, &q->paths[0]);
+    if (!rc)
+        rc = dmm_net_outputs_build(net, NULL);
+    if (!rc)
+        rc = append_value(srv, "value",
+                          path_value(dmm_net_outputs(net), &q->paths[0]));
+    send_reply(c, q->id, rc);
+    return 0;
+}
+
+int dmm__live_handle_edit(live_server *srv, client *c, dmm__live_req *q)
+{
+    dmm__live_err e;
+    dmm_error err;
+    uint64_t t = dmm_net_step_count(srv->net);
+    if (dmm_net_edit(srv->net, q->value, &err) < 0) {
+        engine_error(&e, DMM__LIVE_E_INVALID_EDIT, &err);
+        char *path = e.err.path;
+        size_t n = strlen(path);
+        if (path[0] == '/' && n + 7 <= sizeof e.err.path) {
+            memmove(path + 6, path, n + 1);
+            memcpy(path, "/delta", 6);
+        }
+        return refuse(c, q, &e);
+    }
+    log_event(srv, DMM__OP_EDIT, 0, q->value);
+    undo_push(srv, (undo_entry){.kind = UNDO_EDIT, .delta = q->value});
+    q->value = VV_ZERO; /* taken by the history */
+    return reply_step(c, q, t + 1);
+}
+
+int dmm__live_handle_set(live_server *srv, client *c, dmm__live_req *q)
+{
+    dmm__live_err e;
+    double actual = 0;
+    uint64_t t = dmm_net_step_count(srv->net);
+    if (do_set(srv, q, &actual, &e) < 0)
+        return refuse(c, q, &e);
+    int rc = dmm__live_reply_begin(&srv->b, q->id);
+    if (!rc)
+        rc = append_step(srv, t + 1);
+    if (!rc)
+        rc = vv_buf_append(&srv->b, ", \"value\": ", 11);
+    if (!rc)
+        rc = vv_buf_number(&srv->b, actual);
+    send_reply(c, q->id, rc);
+    return 0;
+}
+
+int dmm__live_handle_feed(live_server *srv, client *c, dmm__live_req *q)
+{
+    dmm__live_err e;
+    dmm_error err;
     dmm_net *net = srv->net;
     uint64_t t = dmm_net_step_count(net);
-    dmm_error err;
-    int rc = 0;
-    srv->b.len = 0;
+    /* An input neuron emits one map per cycle; a second feed before the
+     * cycle would be emitted later than the step the reply and the log
+     * name, so it is refused (as a script refuses it). */
+    if (dmm_net_queue_len(net, q->name) > 0) {
+        dmm__live_err_set(&e, DMM__LIVE_E_CONFLICT, "/neuron",
+                          "input/%s already has a map for step %llu; "
+                          "feed again after that cycle",
+                          vv_label_str(srv->vc, q->name, NULL),
+                          (unsigned long long)t + 1);
+        return refuse(c, q, &e);
+    }
+    if (dmm_net_feed(net, q->name, q->value, &err) < 0) {
+        engine_error(&e, DMM__LIVE_E_INVALID_EDIT, &err);
+        return refuse(c, q, &e);
+    }
+    log_event(srv, DMM__OP_FEED, q->name, q->value);
+    return reply_step(c, q, t + 1);
+}
 
+int dmm__live_handle_subscribe(live_server *srv, client *c, dmm__live_req *q)
+{
+    int rc = dmm__live_reply_begin(&srv->b, q->id);
+    if (!rc)
+        rc = do_subscribe(srv, c, q);
+    if (!rc)
+        rc = append_step(srv, dmm_net_step_count(srv->net));
+    send_reply(c, q->id, rc);
+    return 0;
+}
+
+int dmm__live_handle_unsubscribe(live_server *srv, client *c, dmm__live_req *q)
+{
+    dmm__live_err e;
+    if (do_unsubscribe(srv, c, q->n, &e) < 0)
+        return refuse(c, q, &e);
+    send_reply(c, q->id, dmm__live_reply_begin(&srv->b, q->id));
+    return 0;
+}
+
+int dmm__live_handle_snapshot(live_server *srv, client *c, dmm__live_req *q)
+{
+    int rc = dmm__live_reply_begin(&srv->b, q->id);
+    if (!rc)
+        rc = do_snapshot(srv);
+    send_reply(c, q->id, rc);
+    return 0;
+}
+
+int dmm__live_handle_save(live_server *srv, client *c, dmm__live_req *q)
+{
+    dmm__live_err e;
+    if (do_save(srv, q->text, &e) < 0)
+        return refuse(c, q, &e);
+    int rc = dmm__live_reply_begin(&srv->b, q->id);
+    if (!rc)
+        rc = append_step(srv, dmm_net_step_count(srv->net));
+    if (!rc)
+        rc = vv_buf_append(&srv->b, ", \"file\": ", 10);
+    if (!rc)
+        rc = vv_buf_json_string(&srv->b, q->text, strlen(q->text));
+    send_reply(c, q->id, rc);
+    return 0;
+}
+
+int dmm__live_handle_load(live_server *srv, client *c, dmm__live_req *q)
+{
+    dmm__live_err e;
+    if (do_load(srv, q, &e) < 0)
+        return refuse(c, q, &e);
+    return reply_step(c, q, dmm_net_step_count(srv->net));
+}
+
+int dmm__live_handle_undo(live_server *srv, client *c, dmm__live_req *q)
+{
+    dmm__live_err e;
+    if (do_undo(srv, &e) < 0)
+        return refuse(c, q, &e);
+    return reply_step(c, q, dmm_net_step_count(srv->net));
+}
+
+int dmm__live_handle_shutdown(live_server *srv, client *c, dmm__live_req *q)
+{
+    reply_step(c, q, dmm_net_step_count(srv->net));
+    begin_stop(srv);
+    return 0;
+}
+
+/* Apply one request at the cycle boundary and reply; < 0 when refused. */
+static int process(live_server *srv, client *c, dmm__live_req *q)
+{
+    srv->b.len = 0;
     if (!c->authed) {
         if (q->op != DMM__OP_HELLO || !token_ok(srv->o->token, q->text)) {
-            dmm__live_err_set(&e, "unauthorized", "",
+            dmm__live_err e;
+            dmm__live_err_set(&e, DMM__LIVE_E_UNAUTHORIZED, "",
                               q->op == DMM__OP_HELLO
                                   ? "wrong token"
                                   : "the first request must be hello with "
                                     "the server's token");
-            send_error(c, id, &e);
+            refuse(c, q, &e);
             client_end(c);
-            return;
+            return DMM_E_INVAL;
         }
         c->authed = true;
     }
-    switch (q->op) {
-    case DMM__OP_HELLO:
-        rc = dmm__live_reply_begin(&srv->b, id);
-        if (!rc)
-            rc = vv_buf_printf(&srv->b,
-                               ", \"server\": \"dmm\", \"version\": \"%s\", "
-                               "\"protocol\": 1",
-                               DMM_VERSION);
-        break;
-    case DMM__OP_STATUS:
-        rc = dmm__live_reply_begin(&srv->b, id);
-        if (!rc)
-            rc = append_step(srv, t);
-        if (!rc)
-            rc = vv_buf_printf(&srv->b, ", \"running\": %s, \"rate\": ",
-                               srv->running ? "true" : "false");
-        if (!rc)
-            rc = srv->rate > 0 ? vv_buf_number(&srv->b, srv->rate)
-                               : vv_buf_append(&srv->b, "\"max\"", 5);
-        if (!rc)
-            rc = vv_buf_printf(&srv->b,
-                               ", \"active\": %zu, \"weights\": %zu, "
-                               "\"clients\": %d, \"dropped\": %llu, "
-                               "\"labels\": %zu",
-                               dmm_net_active_count(net),
-                               dmm_net_weight_count(net), srv->nclients,
-                               (unsigned long long)srv->dropped,
-                               vv_label_count(srv->vc));
-        break;
-    case DMM__OP_PAUSE:
-    case DMM__OP_RESUME:
-        srv->running = q->op == DMM__OP_RESUME;
-        update_drive(srv);
-        rc = dmm__live_reply_begin(&srv->b, id);
-        if (!rc)
-            rc = append_step(srv, t);
-        if (!rc)
-            rc = vv_buf_printf(&srv->b, ", \"running\": %s",
-                               srv->running ? "true" : "false");
-        break;
-    case DMM__OP_STEP:
-        if (srv->running) {
-            dmm__live_err_set(&e, "state", "",
-                              "step runs cycles of a paused network; send "
-                              "pause first");
-            send_error(c, id, &e);
-            return;
-        }
-        srv->steps_left = q->n;
-        srv->step_client = c;
-        memcpy(srv->step_id, q->id, sizeof srv->step_id);
-        update_drive(srv);
-        return; /* the reply comes when the cycles have run */
-    case DMM__OP_RATE:
-        srv->rate = q->num;
-        update_drive(srv);
-        rc = dmm__live_reply_begin(&srv->b, id);
-        if (!rc)
-            rc = vv_buf_append(&srv->b, ", \"rate\": ", 10);
-        if (!rc)
-            rc = srv->rate > 0 ? vv_buf_number(&srv->b, srv->rate)
-                               : vv_buf_append(&srv->b, "\"max\"", 5);
-        break;
-    case DMM__OP_GET:
-        rc = dmm__live_reply_begin(&srv->b, id);
-        if (!rc)
-            rc = append_step(srv, t);
-        dmm__live_path_resolve(srv->vc, &q->paths[0]);
-        if (!rc)
-            rc = dmm_net_outputs_build(net, NULL);
-        if (!rc)
-            rc = append_value(srv, "value",
-                              path_value(dmm_net_outputs(net), &q->paths[0]));
-        break;
-    case DMM__OP_EDIT:
-        if ((rc = dmm_net_edit(net, q->value, &err)) < 0) {
-            engine_error(&e, "invalid-edit", &err);
-            size_t n = strlen(e.path);
-            if (e.path[0] == '/' && n + 7 <= sizeof e.path) {
-                memmove(e.path + 6, e.path, n + 1);
-                memcpy(e.path, "/delta", 6);
-            }
-            send_error(c, id, &e);
-            return;
-        }
-        log_event(srv, DMM__OP_EDIT, 0, q->value);
-        rc = dmm__live_reply_begin(&srv->b, id);
-        if (!rc)
-            rc = append_step(srv, t + 1);
-        break;
-    case DMM__OP_SET: {
-        double actual = 0;
-        if (do_set(srv, q, &actual, &e) < 0) {
-            send_error(c, id, &e);
-            return;
-        }
-        rc = dmm__live_reply_begin(&srv->b, id);
-        if (!rc)
-            rc = append_step(srv, t + 1);
-        if (!rc)
-            rc = vv_buf_append(&srv->b, ", \"value\": ", 11);
-        if (!rc)
-            rc = vv_buf_number(&srv->b, actual);
-        break;
-    }
-    case DMM__OP_FEED:
-        /* An input neuron emits one map per cycle; a second feed before
-         * the cycle would be emitted later than the step the reply and the
-         * log name, so it is refused (as a script refuses it). */
-        if (dmm_net_queue_len(net, q->name) > 0) {
-            dmm__live_err_set(&e, "conflict", "/neuron",
-                              "input/%s already has a map for step %llu; "
-                              "feed again after that cycle",
-                              vv_label_str(srv->vc, q->name, NULL),
-                              (unsigned long long)t + 1);
-            send_error(c, id, &e);
-            return;
-        }
-        if ((rc = dmm_net_feed(net, q->name, q->value, &err)) < 0) {
-            engine_error(&e, "invalid-edit", &err);
-            send_error(c, id, &e);
-            return;
-        }
-        log_event(srv, DMM__OP_FEED, q->name, q->value);
-        rc = dmm__live_reply_begin(&srv->b, id);
-        if (!rc)
-            rc = append_step(srv, t + 1);
-        break;
-    case DMM__OP_SUBSCRIBE:
-        rc = dmm__live_reply_begin(&srv->b, id);
-        if (!rc)
-            rc = do_subscribe(srv, c, q);
-        if (!rc)
-            rc = append_step(srv, t);
-        break;
-    case DMM__OP_UNSUBSCRIBE:
-        if (do_unsubscribe(srv, c, q->n, &e) < 0) {
-            send_error(c, id, &e);
-            return;
-        }
-        rc = dmm__live_reply_begin(&srv->b, id);
-        break;
-    case DMM__OP_SNAPSHOT:
-        rc = dmm__live_reply_begin(&srv->b, id);
-        if (!rc)
-            rc = do_snapshot(srv);
-        break;
-    case DMM__OP_SAVE:
-        if (dmm_net_save_file(net, q->text, &err) < 0) {
-            char msg[1024];
-            dmm_error_format(&err, msg, sizeof msg);
-            dmm__live_err_set(&e, "io", "/file", "%s", msg);
-            send_error(c, id, &e);
-            return;
-        }
-        rc = dmm__live_reply_begin(&srv->b, id);
-        if (!rc)
-            rc = append_step(srv, t);
-        if (!rc)
-            rc = vv_buf_append(&srv->b, ", \"file\": ", 10);
-        if (!rc)
-            rc = vv_buf_json_string(&srv->b, q->text, strlen(q->text));
-        break;
-    case DMM__OP_LOAD:
-        if (do_load(srv, q, &e) < 0) {
-            send_error(c, id, &e);
-            return;
-        }
-        rc = dmm__live_reply_begin(&srv->b, id);
-        if (!rc)
-            rc = append_step(srv, dmm_net_step_count(srv->net));
-        break;
-    case DMM__OP_SHUTDOWN:
-        rc = dmm__live_reply_begin(&srv->b, id);
-        if (!rc)
-            rc = append_step(srv, t);
-        send_reply(c, id, rc);
-        begin_stop(srv);
-        return;
-    }
-    send_reply(c, id, rc);
+    return dmm__live_ops[q->op].handle(srv, c, q);
 }
 
-/* The cycle boundary: apply the queued requests in arrival order. A step
- * in progress holds the queue until its cycles have run. */
+/* The cycle boundary: parse and apply the queued requests in arrival
+ * order. A step in progress holds the queue until its cycles have run. A
+ * request that is refused, at its parse or when applied, leaves no trace:
+ * the labels its parse interned are rolled back once it is freed (nothing
+ * else runs between the parse and the rollback, and a refused request is
+ * in no value, log or history). */
 static void drain(live_server *srv)
 {
     while (srv->head && !srv->steps_left && !srv->stopping) {
@@ -896,20 +1320,37 @@ static void drain(live_server *srv)
             srv->tail = NULL;
         client *c = p->c;
         c->queued--;
-        if (p->bad && !c->authed) {
+        c->qbytes -= p->len;
+        srv->held -= p->len;
+        size_t mark = vv_label_count(srv->vc);
+        dmm__live_req req;
+        dmm__live_err err;
+        int rc;
+        memset(&req, 0, sizeof req);
+        req.value = VV_ZERO;
+        if (p->too_long)
+            rc = dmm__live_err_set(&err, DMM__LIVE_E_TOO_LONG, "",
+                                   "request longer than %zu bytes; it was "
+                                   "skipped up to its newline",
+                                   srv->o->max_message);
+        else
+            rc = dmm__live_parse(srv->vc, p->line, p->len, &req, &err);
+        srv->b.len = 0;
+        if (rc < 0 && !c->authed) {
             /* Without the token nothing else is served. */
-            dmm__live_err e;
-            dmm__live_err_set(&e, "unauthorized", "",
+            dmm__live_err_set(&err, DMM__LIVE_E_UNAUTHORIZED, "",
                               "the first request must be hello with the "
                               "server's token");
-            send_error(c, p->req.id, &e);
+            send_error(c, req.id, &err);
             client_end(c);
-        } else if (p->bad) {
-            send_error(c, p->req.id, &p->err);
+        } else if (rc < 0) {
+            send_error(c, req.id, &err);
         } else {
-            process(srv, c, &p->req);
+            rc = process(srv, c, &req);
         }
-        dmm__live_req_free(srv->vc, &p->req);
+        dmm__live_req_free(srv->vc, &req);
+        if (rc < 0)
+            vv_label_rollback(srv->vc, mark);
         free(p);
     }
 }
@@ -921,7 +1362,7 @@ static void on_check(uv_check_t *h)
     /* Resume reading from clients whose requests have been served. */
     for (client *c = srv->clients; c; c = c->next)
         if (!c->reading && !c->ending && !c->closing &&
-            c->queued < MAX_QUEUED / 2)
+            c->queued < MAX_QUEUED / 2 && srv->held < srv->o->max_buffered)
             resume_read(c);
 }
 
@@ -930,28 +1371,58 @@ static void on_check(uv_check_t *h)
 static void enqueue(client *c, const char *line, size_t len, bool too_long)
 {
     live_server *srv = c->srv;
-    pending *p = calloc(1, sizeof *p);
+    pending *p = malloc(sizeof *p + len);
     if (!p) {
         client_close(c);
         return;
     }
     p->c = c;
-    if (too_long) {
-        p->bad = true;
-        p->req.value = VV_ZERO;
-        dmm__live_err_set(&p->err, "too-long", "",
-                          "request longer than %zu bytes; it was skipped "
-                          "up to its newline",
-                          srv->o->max_message);
-    } else if (dmm__live_parse(srv->vc, line, len, &p->req, &p->err) < 0) {
-        p->bad = true;
-    }
+    p->too_long = too_long;
+    p->len = len;
+    p->next = NULL;
+    if (len)
+        memcpy(p->line, line, len);
     if (srv->tail)
         srv->tail->next = p;
     else
         srv->head = p;
     srv->tail = p;
     c->queued++;
+    c->qbytes += len;
+    srv->held += len;
+}
+
+/* Room for n more bytes of c's partial line. The buffer grows as the line
+ * does; what all partial lines hold together is bounded by --max-buffered,
+ * and a client that would go past it is told (busy) and closed. */
+static bool line_reserve(client *c, size_t n)
+{
+    live_server *srv = c->srv;
+    size_t need = c->llen + n;
+    if (need <= c->lcap)
+        return true;
+    size_t cap = c->lcap ? c->lcap : 4096;
+    while (cap < need)
+        cap *= 2;
+    if (cap > srv->o->max_message)
+        cap = srv->o->max_message;
+    char *line = NULL;
+    if (srv->held + (cap - c->lcap) <= srv->o->max_buffered)
+        line = realloc(c->line, cap);
+    if (!line) {
+        dmm__live_err e;
+        dmm__live_err_set(&e, DMM__LIVE_E_BUSY, "",
+                          "the server holds %zu bytes of unfinished lines "
+                          "(--max-buffered); closing",
+                          srv->held);
+        send_error(c, "", &e);
+        client_end(c);
+        return false;
+    }
+    srv->held += cap - c->lcap;
+    c->line = line;
+    c->lcap = cap;
+    return true;
 }
 
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
@@ -970,6 +1441,7 @@ static void take_line(client *c, const char *s, size_t n)
         b++;
     if (b < n)
         enqueue(c, s, n, false);
+    c->last_line = uv_now(c->u.h.loop);
 }
 
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
@@ -991,22 +1463,28 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
                 c->discard = false;
         } else if (c->llen + n > max) {
             /* Refused without being kept: skip to its newline. */
-            c->llen = 0;
+            line_release(c);
             c->discard = nl == NULL;
             enqueue(c, NULL, 0, true);
+            c->last_line = uv_now(c->u.h.loop);
         } else if (nl && c->llen == 0) {
             take_line(c, p, n);
         } else {
+            if (!line_reserve(c, n))
+                return;
             memcpy(c->line + c->llen, p, n);
             c->llen += n;
             if (nl) {
                 take_line(c, c->line, c->llen);
-                c->llen = 0;
+                line_release(c);
             }
         }
         p += n + (nl != NULL);
     }
-    if (!c->closing && c->queued >= MAX_QUEUED && c->reading) {
+    /* Reads pause while the client has many requests queued or the server
+     * holds --max-buffered bytes of lines; on_check resumes them. */
+    if (!c->closing && c->reading &&
+        (c->queued >= MAX_QUEUED || srv->held >= srv->o->max_buffered)) {
         uv_read_stop(&c->u.s);
         c->reading = false;
     }
@@ -1020,6 +1498,22 @@ static void resume_read(client *c)
         client_close(c);
 }
 
+/* Same host (the port aside)? */
+static bool same_host(const struct sockaddr_storage *a,
+                      const struct sockaddr_storage *b)
+{
+    if (a->ss_family != b->ss_family)
+        return false;
+    if (a->ss_family == AF_INET)
+        return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+               ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+    if (a->ss_family == AF_INET6)
+        return !memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+                       &((const struct sockaddr_in6 *)b)->sin6_addr,
+                       sizeof(struct in6_addr));
+    return false;
+}
+
 static void on_connection(uv_stream_t *server, int status)
 {
     live_server *srv = server->data;
@@ -1029,13 +1523,9 @@ static void on_connection(uv_stream_t *server, int status)
     if (!c)
         return;
     c->srv = srv;
-    c->line = malloc(srv->o->max_message ? srv->o->max_message : 1);
-    int rc = c->line ? 0 : UV_ENOMEM;
-    if (!rc)
-        rc = srv->is_pipe ? uv_pipe_init(&srv->loop, &c->u.pipe, 0)
+    int rc = srv->is_pipe ? uv_pipe_init(&srv->loop, &c->u.pipe, 0)
                           : uv_tcp_init(&srv->loop, &c->u.tcp);
     if (rc < 0) {
-        free(c->line);
         free(c);
         return;
     }
@@ -1050,16 +1540,36 @@ static void on_connection(uv_stream_t *server, int status)
     srv->clients = c;
     srv->nclients++;
     c->authed = srv->o->token == NULL;
-    if (srv->nclients > srv->o->max_clients) {
-        dmm__live_err e;
-        dmm__live_err_set(&e, "too-many-clients", "",
+    c->last_line = uv_now(&srv->loop);
+    int len = sizeof c->addr;
+    c->has_addr =
+        !srv->is_pipe &&
+        uv_tcp_getpeername(&c->u.tcp, (struct sockaddr *)&c->addr, &len) == 0;
+    /* Clients on their way out (refused, dropped, timed out) hold no
+     * slot. */
+    int same = 0, open = 0;
+    for (client *o = c->next; o; o = o->next) {
+        bool live = !o->closing && !o->ending;
+        open += live;
+        same +=
+            live && c->has_addr && o->has_addr && same_host(&o->addr, &c->addr);
+    }
+    dmm__live_err e;
+    if (open >= srv->o->max_clients) {
+        dmm__live_err_set(&e, DMM__LIVE_E_TOO_MANY_CLIENTS, "",
                           "the server takes at most %d clients",
                           srv->o->max_clients);
-        send_error(c, "", &e);
-        client_end(c);
+    } else if (same >= srv->o->max_per_address) {
+        dmm__live_err_set(&e, DMM__LIVE_E_TOO_MANY_CLIENTS, "",
+                          "the server takes at most %d clients from one "
+                          "address",
+                          srv->o->max_per_address);
+    } else {
+        resume_read(c);
         return;
     }
-    resume_read(c);
+    send_error(c, "", &e);
+    client_end(c);
 }
 
 /* ---- start and stop ----------------------------------------------------- */
@@ -1071,8 +1581,21 @@ static void on_reaper(uv_timer_t *h)
     client *next;
     for (client *c = srv->clients; c; c = next) {
         next = c->next;
-        if (c->ending && now >= c->end_at)
+        if (c->ending && now >= c->end_at) {
             client_close(c);
+        } else if (!c->ending && !c->closing && srv->o->idle_timeout_ms &&
+                   !c->subs && c->queued == 0 && srv->step_client != c &&
+                   now - c->last_line >= srv->o->idle_timeout_ms) {
+            /* Nothing sent, only part of a line, or nothing more asked: its
+             * slot goes back to the others. */
+            char note[160];
+            int n = snprintf(note, sizeof note,
+                             "{\"event\": \"idle\", \"message\": \"no "
+                             "request for %llu ms; closing\"}\n",
+                             (unsigned long long)srv->o->idle_timeout_ms);
+            send_line(c, note, (size_t)n);
+            client_end(c);
+        }
     }
 }
 
@@ -1112,6 +1635,29 @@ static int setup_err(dmm_error *err, const char *what, const char *where,
                          uv_strerror(uvrc));
 }
 
+int dmm_live_hostport(const char *spec, char *host, size_t size, int *port,
+                      dmm_error *err)
+{
+    const char *colon = strrchr(spec, ':');
+    char *endp = NULL;
+    long p = colon && colon[1] >= '0' && colon[1] <= '9'
+                 ? strtol(colon + 1, &endp, 10)
+                 : -1;
+    size_t hl = colon ? (size_t)(colon - spec) : 0;
+    if (p < 0 || *endp || p > 65535 || hl == 0 || hl >= size)
+        return dmm_error_set(err, DMM_E_INVAL, "", "%s: expected HOST:PORT",
+                             spec);
+    if (spec[0] == '[' && hl >= 2 && spec[hl - 1] == ']') {
+        memcpy(host, spec + 1, hl - 2);
+        host[hl - 2] = '\0';
+    } else {
+        memcpy(host, spec, hl);
+        host[hl] = '\0';
+    }
+    *port = (int)p;
+    return 0;
+}
+
 static int bind_listener(live_server *srv, FILE *announce)
 {
     const dmm_serve_opts *o = srv->o;
@@ -1137,29 +1683,30 @@ static int bind_listener(live_server *srv, FILE *announce)
             return setup_err(srv->err, "cannot listen on", o->socket, rc);
     } else {
         const char *spec = o->listen ? o->listen : "127.0.0.1:0";
-        const char *colon = strrchr(spec, ':');
         char host[256];
-        char *endp = NULL;
-        long port = colon ? strtol(colon + 1, &endp, 10) : -1;
-        size_t hl = colon ? (size_t)(colon - spec) : 0;
-        if (!colon || !colon[1] || *endp || port < 0 || port > 65535 ||
-            hl == 0 || hl >= sizeof host)
-            return dmm_error_set(srv->err, DMM_E_INVAL, "",
-                                 "--listen %s: expected HOST:PORT", spec);
-        if (spec[0] == '[' && spec[hl - 1] == ']') {
-            memcpy(host, spec + 1, hl - 2);
-            host[hl - 2] = '\0';
-        } else {
-            memcpy(host, spec, hl);
-            host[hl] = '\0';
-        }
+        int port;
+        dmm_error e;
+        if (dmm_live_hostport(spec, host, sizeof host, &port, &e) < 0)
+            return dmm_error_set(srv->err, DMM_E_INVAL, "", "--listen %s",
+                                 e.text);
         struct sockaddr_storage ss;
-        if (uv_ip4_addr(host, (int)port, (struct sockaddr_in *)&ss) != 0 &&
-            uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)&ss) != 0)
+        bool v4 = uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) == 0;
+        if (!v4 && uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss) != 0)
             return dmm_error_set(srv->err, DMM_E_INVAL, "",
                                  "--listen %s: \"%s\" is not a numeric IPv4 "
                                  "or IPv6 address",
                                  spec, host);
+        bool loopback =
+            v4 ? (ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr) >> 24) ==
+                     127
+               : !memcmp(&((struct sockaddr_in6 *)&ss)->sin6_addr,
+                         &in6addr_loopback, sizeof(struct in6_addr));
+        if (!loopback && !o->token)
+            return dmm_error_set(srv->err, DMM_E_INVAL, "",
+                                 "--listen %s: a server reachable from other "
+                                 "machines needs a token (--token-file FILE "
+                                 "or DMM_TOKEN)",
+                                 spec);
         if ((rc = uv_tcp_init(&srv->loop, &srv->listener.tcp)) < 0)
             return setup_err(srv->err, "cannot listen on", spec, rc);
         srv->listener.h.data = srv;
@@ -1200,7 +1747,7 @@ static void close_any(uv_handle_t *h, void *arg)
 }
 
 int dmm_live_serve(vv_ctx *vc, const dmm_registry *reg, dmm_net *net,
-               const dmm_serve_opts *o, FILE *announce, dmm_error *err)
+                   const dmm_serve_opts *o, FILE *announce, dmm_error *err)
 {
     live_server *srv = calloc(1, sizeof *srv);
     if (!srv) {
@@ -1215,6 +1762,7 @@ int dmm_live_serve(vv_ctx *vc, const dmm_registry *reg, dmm_net *net,
     srv->err = err;
     srv->rate = o->rate;
     srv->running = !o->paused;
+    srv->dirfd = -1;
     int rc = uv_loop_init(&srv->loop);
     if (rc < 0) {
         dmm_net_free(net);
@@ -1231,7 +1779,13 @@ int dmm_live_serve(vv_ctx *vc, const dmm_registry *reg, dmm_net *net,
     srv->reaper.data = srv->sigint.data = srv->sigterm.data = srv;
     signal(SIGPIPE, SIG_IGN);
 
-    if (o->log && !(srv->log = fopen(o->log, "w"))) {
+    const char *dir = o->dir ? o->dir : ".";
+    if (o->history && !(srv->hist = calloc(o->history, sizeof *srv->hist))) {
+        rc = dmm_error_set(err, DMM_E_NOMEM, "", "out of memory");
+    } else if ((srv->dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) {
+        rc = dmm_error_set(err, DMM_E_IO, "", "--dir %s: %s", dir,
+                           strerror(errno));
+    } else if (o->log && !(srv->log = fopen(o->log, "w"))) {
         rc = dmm_error_set(err, DMM_E_IO, "", "cannot open the log %s: %s",
                            o->log, strerror(errno));
     } else {
@@ -1258,11 +1812,15 @@ int dmm_live_serve(vv_ctx *vc, const dmm_registry *reg, dmm_net *net,
     while (srv->head) {
         pending *p = srv->head;
         srv->head = p->next;
-        dmm__live_req_free(vc, &p->req);
         free(p);
     }
     if (srv->log)
         fclose(srv->log);
+    for (size_t k = 0; k < srv->hist_n; k++)
+        undo_free(srv, &srv->hist[(srv->hist_head + k) % o->history]);
+    free(srv->hist);
+    if (srv->dirfd >= 0)
+        close(srv->dirfd);
     free(srv->b.data);
     dmm_net_free(srv->net);
     free(srv);
