@@ -781,6 +781,41 @@ static void test_save_resume(void **state)
     resume_case(e, net, script, "10", "4", "6");
     free(net);
     free(script);
+
+    /* Issue 18: a link from "max-norm/m/:number" is the weight the matrix
+     * spells {"max-norm": {"m": {":number": 1}}}. Straight and resumed
+     * runs agree, and both agree with the matrix spelling. */
+    net = write_scratch(
+        e, "scalar-link.json",
+        "{\"dmm\":1,\"matrix\":{\"accum\":{\"self\":{\"accum\":{\"accum\":"
+        "{\"self\":{\"single\":1}}}}}},\n"
+        " \"outputs\":{\"identity\":{\"c\":{\"v\":{\"a\":3}}}},\n"
+        " \"links\":[[\"identity/c/v\",\"identity/c/v\",1],"
+        "[\"max-norm/m/in\",\"identity/c/v\",1],\n"
+        "          [\"output/viaLink/x\",\"max-norm/m/:number\",1]]}\n");
+    resume_case(e, net, NULL, "6", "4", "2");
+    char *by_matrix = write_scratch(
+        e, "scalar-matrix.json",
+        "{\"dmm\":1,\"matrix\":{\"accum\":{\"self\":{\"accum\":{\"accum\":"
+        "{\"self\":{\"single\":1}}}}},\n"
+        " \"identity\":{\"c\":{\"v\":{\"identity\":{\"c\":{\"v\":1}}}}},\n"
+        " \"max-norm\":{\"m\":{\"in\":{\"identity\":{\"c\":{\"v\":1}}}}},\n"
+        " \"output\":{\"viaLink\":{\"x\":{\"max-norm\":{\"m\":{\":number\":1}}}"
+        "}}"
+        "},\n"
+        " \"outputs\":{\"identity\":{\"c\":{\"v\":{\"a\":3}}}}}\n");
+    proc a, b;
+    run_dmm(e, &a, (const char *[]){"run", net, "--steps", "6", NULL});
+    expect_code(&a, 0);
+    run_dmm(e, &b, (const char *[]){"run", by_matrix, "--steps", "6", NULL});
+    expect_code(&b, 0);
+    assert_string_equal(a.out, b.out);
+    /* The neuron the link feeds has a value: the max-norm of {"a": 3}. */
+    assert_non_null(strstr(a.out, "\"output\":{\"viaLink\":{\"x\":3}}"));
+    proc_free(&a);
+    proc_free(&b);
+    free(by_matrix);
+    free(net);
 }
 
 static void test_help_version_neurons(void **state)

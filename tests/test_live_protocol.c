@@ -229,17 +229,37 @@ static void test_bad_requests(void **state)
 }
 
 /* dmm_path_lookup reads the text exactly as dmm_path_parse does, and
- * never interns. */
+ * never interns; both read ":number" alike. */
 static void test_path_lookup(void **state)
 {
     static const char *const good[] = {
-        "a", "a/b/c", "a\\/b/c", "x\\\\/y", "\\/\\//\\\\", "é/ü",
+        "a",
+        "a/b/c",
+        "a\\/b/c",
+        "x\\\\/y",
+        "\\/\\//\\\\",
+        "é/ü",
+        "a/:number",
+        "a\\/b/c/:number",
+        ":numbers/a",
+        "a/:Number/number",
+        "1/2/3/4/5/6/7/8/:number",
     };
     static const char *const bad[] = {
-        "",       "/",
-        "a/",     "/a",
-        "a//b",   "a\\",
-        "a\\x/b", "1/2/3/4/5/6/7/8/9", /* more than max = 8 parts */
+        "",
+        "/",
+        "a/",
+        "/a",
+        "a//b",
+        "a\\",
+        "a\\x/b",
+        "1/2/3/4/5/6/7/8/9", /* more than max = 8 parts */
+        ":number",
+        ":number/a",
+        "a/:number/b",
+        "a/:number/",
+        "a/:number/:number",
+        "a\\:number",
     };
     vv_ctx *vc = vv_ctx_new(NULL), *other = vv_ctx_new(NULL);
     assert_non_null(vc);
@@ -249,42 +269,68 @@ static void test_path_lookup(void **state)
         const char *s = good[i];
         vv_label a[8], b[8];
         size_t na = 0, nb = 0;
+        bool sa = false, sb = false;
+        bool ends = strlen(s) >= 8 && !strcmp(s + strlen(s) - 8, "/:number");
         /* Unknown labels: not found, counted, nothing interned. */
-        assert_int_equal(dmm_path_lookup(other, s, strlen(s), b, 8, &nb, &err),
-                         DMM_E_NOTFOUND);
+        assert_int_equal(
+            dmm_path_lookup(other, s, strlen(s), b, 8, &nb, &sb, &err),
+            DMM_E_NOTFOUND);
         assert_int_equal(vv_label_count(other), 0);
-        assert_int_equal(dmm_path_parse(vc, s, strlen(s), a, 8, &na, &err), 0);
+        assert_true(sb == ends);
+        assert_int_equal(dmm_path_parse(vc, s, strlen(s), a, 8, &na, &sa, &err),
+                         0);
         assert_int_equal(nb, na);
+        assert_true(sa == ends);
         size_t count = vv_label_count(vc);
-        assert_int_equal(dmm_path_lookup(vc, s, strlen(s), b, 8, &nb, &err), 0);
+        sb = !ends;
+        assert_int_equal(
+            dmm_path_lookup(vc, s, strlen(s), b, 8, &nb, &sb, &err), 0);
         assert_int_equal(nb, na);
+        assert_true(sb == ends);
         assert_memory_equal(a, b, na * sizeof a[0]);
+        assert_int_equal(vv_label_count(vc), count);
+        /* ":number" is the scalar part, never a label. */
+        for (size_t k = 0; k < na; k++)
+            assert_string_not_equal(vv_label_str(vc, a[k], NULL), ":number");
+        /* A reader that names a neuron, an input or an output refuses it. */
+        dmm_error_clear(&err);
+        assert_int_equal(
+            dmm_path_parse(vc, s, strlen(s), a, 8, &na, NULL, &err),
+            ends ? DMM_E_INVAL : 0);
+        assert_int_equal(
+            dmm_path_lookup(vc, s, strlen(s), b, 8, &nb, NULL, &err),
+            ends ? DMM_E_INVAL : 0);
+        if (ends)
+            assert_non_null(strstr(err.text, "cannot end path"));
         assert_int_equal(vv_label_count(vc), count);
     }
     /* Some labels known, one not: not found. */
     vv_label b[8];
     size_t nb;
-    assert_int_equal(dmm_path_lookup(vc, "a/zzz", 5, b, 8, &nb, &err),
+    bool sb;
+    assert_int_equal(dmm_path_lookup(vc, "a/zzz", 5, b, 8, &nb, &sb, &err),
                      DMM_E_NOTFOUND);
     assert_int_equal(nb, 2);
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         const char *s = bad[i];
         size_t count = vv_label_count(vc);
         dmm_error_clear(&err);
-        assert_int_equal(dmm_path_lookup(vc, s, strlen(s), b, 8, &nb, &err),
-                         DMM_E_INVAL);
+        assert_int_equal(
+            dmm_path_lookup(vc, s, strlen(s), b, 8, &nb, &sb, &err),
+            DMM_E_INVAL);
         assert_true(err.text[0] != '\0');
         assert_int_equal(vv_label_count(vc), count);
         /* Parsing checks the whole text before it interns a part. */
-        assert_int_equal(dmm_path_parse(vc, s, strlen(s), b, 8, &nb, &err),
+        assert_int_equal(dmm_path_parse(vc, s, strlen(s), b, 8, &nb, &sb, &err),
                          DMM_E_INVAL);
         assert_int_equal(vv_label_count(vc), count);
     }
     /* A NUL byte inside the text is refused by both. */
-    assert_int_equal(dmm_path_lookup(vc, "a\0b", 3, b, 8, &nb, &err),
+    assert_int_equal(dmm_path_lookup(vc, "a\0b", 3, b, 8, &nb, &sb, &err),
                      DMM_E_INVAL);
-    assert_int_equal(dmm_path_parse(vc, "a\0b", 3, b, 8, &nb, &err),
+    assert_int_equal(dmm_path_parse(vc, "a\0b", 3, b, 8, &nb, &sb, &err),
                      DMM_E_INVAL);
+    assert_int_equal(vv_label_find(vc, ":number", 7, &b[0]), DMM_E_NOTFOUND);
     vv_ctx_free(other);
     vv_ctx_free(vc);
 }

@@ -359,6 +359,13 @@ static void test_corrupt(void **state)
     t = replace(b.data, "\"queues\"", "\"queue\"");
     expect_bad(&c, t, DMM_E_INVAL, "/queue");
     free(t);
+    /* ":number" is a scalar part, never a label nor a neuron's name. */
+    t = replace(b.data, "\"labels\": [", "\"labels\": [\":number\", ");
+    expect_bad(&c, t, DMM_E_INVAL, "/labels/0");
+    free(t);
+    t = replace(b.data, "\"input/in\"", "\"input/in/:number\"");
+    expect_bad(&c, t, DMM_E_INVAL, "/queues/input~1in~1:number");
+    free(t);
     expect_bad(&c, "[]", DMM_E_INVAL, "");
     free(b.data);
     world_free(&c);

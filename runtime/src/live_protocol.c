@@ -169,13 +169,13 @@ static int read_path(vv_ctx *vc, json_t *j, const char *jpath, bool intern,
     int rc;
     if (intern) {
         rc = dmm_path_parse(vc, s, len, p->label, DMM__LIVE_MAX_PARTS, &p->n,
-                            &err);
+                            NULL, &err);
     } else {
         /* Counted first: a label interned during the lookup is found by the
          * next dmm__live_path_resolve. */
         p->seen = vv_label_count(vc);
         rc = dmm_path_lookup(vc, s, len, p->label, DMM__LIVE_MAX_PARTS, &p->n,
-                             &err);
+                             NULL, &err);
         p->missing = rc == DMM_E_NOTFOUND;
         if (p->missing)
             rc = 0;
@@ -487,7 +487,7 @@ bool dmm__live_path_resolve(vv_ctx *vc, dmm__live_path *p)
     dmm_error_clear(&err);
     /* The text was well formed when parsed, so only found or not found. */
     int rc = dmm_path_lookup(vc, p->text, strlen(p->text), p->label,
-                             DMM__LIVE_MAX_PARTS, &n, &err);
+                             DMM__LIVE_MAX_PARTS, &n, NULL, &err);
     if (rc == 0)
         p->missing = false;
     else if (rc == DMM_E_NOTFOUND)

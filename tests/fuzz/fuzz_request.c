@@ -37,7 +37,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             size_t n;
             dmm_error err;
             int rc = dmm_path_parse(vc, p->text, strlen(p->text), want,
-                                    DMM__LIVE_MAX_PARTS, &n, &err);
+                                    DMM__LIVE_MAX_PARTS, &n, NULL, &err);
             if (rc == DMM_E_LIMIT)
                 continue; /* a label too long to intern reads as nothing */
             if (rc < 0 || n != p->n || !dmm__live_path_resolve(vc, p) ||
