@@ -473,15 +473,29 @@ static void test_script_errors(void **state)
                 "{\"step\": 1, \"op\": \"feed\", \"neuron\": \"input/a\\\\q\", "
                 "\"outputs\": {}}\n",
                 1,
-                "%s:1: /neuron: \"input/a\\q\": '\\' must be followed by '/' "
-                "or '\\'\n",
+                "%s:1: /neuron: bad escape in path \"input/a\\q\" (a backslash "
+                "escapes only '/' and backslash)\n",
                 false);
     script_case(e,
                 "{\"step\": 1, \"op\": \"feed\", \"neuron\": \"input/a/b\", "
                 "\"outputs\": {}}\n",
                 1,
-                "%s:1: /neuron: \"input/a/b\": expected TYPE/NAME, found more "
-                "than one unescaped '/'\n",
+                "%s:1: /neuron: too many parts in path \"input/a/b\" (at most "
+                "2)\n",
+                false);
+    script_case(e,
+                "{\"step\": 1, \"op\": \"feed\", \"neuron\": \"input\", "
+                "\"outputs\": {}}\n",
+                1, "%s:1: /neuron: \"input\": expected TYPE/NAME\n", false);
+    /* A neuron has no scalar part: the path scanner refuses ":number" here
+     * as in every path that names a neuron, an input or an output. */
+    script_case(e,
+                "{\"step\": 1, \"op\": \"feed\", \"neuron\": "
+                "\"input/:number\", \"outputs\": {}}\n",
+                1,
+                "%s:1: /neuron: \":number\" (a scalar part) cannot end path "
+                "\"input/:number\": it must name a neuron, an input or an "
+                "output\n",
                 false);
     script_case(e,
                 "{\"step\": 2, \"op\": \"feed\", \"neuron\": \"input/a\\\\/b\","

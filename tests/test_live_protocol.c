@@ -141,6 +141,13 @@ static void test_every_op(void **state)
              &q);
     assert_string_equal(vv_label_str(f->vc, q.name, NULL), "in");
     dmm__live_req_free(f->vc, &q);
+    /* The neuron is read by the path scanner: escapes as everywhere. */
+    parse_ok(f,
+             "{\"op\": \"feed\", \"neuron\": \"input/a\\\\/b\", \"outputs\": "
+             "{\"x\": 1}}",
+             &q);
+    assert_string_equal(vv_label_str(f->vc, q.name, NULL), "a/b");
+    dmm__live_req_free(f->vc, &q);
 
     parse_ok(f,
              "{\"op\": \"subscribe\", \"paths\": [\"a/b\", \"c\"], "
@@ -207,6 +214,26 @@ static void test_bad_requests(void **state)
               "bad-request", "/neuron", "");
     parse_bad(f, "{\"op\": \"feed\", \"neuron\": \"input/a\"}", "bad-request",
               "/outputs", "");
+    /* A neuron has no scalar part; and nothing of a refused feed is
+     * interned. */
+    size_t labels = vv_label_count(f->vc);
+    parse_bad(f,
+              "{\"op\": \"feed\", \"neuron\": \"input/fresh/:number\", "
+              "\"outputs\": {}}",
+              "bad-request", "/neuron", "");
+    parse_bad(f,
+              "{\"op\": \"feed\", \"neuron\": \"input/:number\", "
+              "\"outputs\": {}}",
+              "bad-request", "/neuron", "");
+    parse_bad(f,
+              "{\"op\": \"feed\", \"neuron\": \"fresh/name\", "
+              "\"outputs\": {}}",
+              "bad-request", "/neuron", "");
+    parse_bad(f,
+              "{\"op\": \"feed\", \"neuron\": \"input/fresh\\\\q\", "
+              "\"outputs\": {}}",
+              "bad-request", "/neuron", "");
+    assert_int_equal(vv_label_count(f->vc), labels);
     parse_bad(f, "{\"op\": \"subscribe\", \"paths\": \"a\"}", "bad-request",
               "/paths", "");
     parse_bad(f, "{\"op\": \"subscribe\", \"paths\": [\"a\", \"a\"]}",

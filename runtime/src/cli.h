@@ -53,13 +53,14 @@ int dmm__script_load(vv_ctx *vc, const char *filename, dmm__script *out,
 void dmm__script_free(vv_ctx *vc, dmm__script *s);
 
 /*
- * Split "TYPE/NAME" (a `/` or `\` inside a part escaped with `\`) into its
- * two unescaped parts, written NUL-terminated into type and name, each of at
- * least strlen(s) + 1 bytes. DMM_E_INVAL with a message at JSON path `path`
- * in err for a malformed name.
+ * Read the neuron of a feed, "input/NAME" (s, len bytes) in the syntax of
+ * dmm_path_parse: two parts, the first "input", no ":number" (a neuron has
+ * no scalar part). Interns NAME into *name, and nothing unless the whole text
+ * is right. DMM_E_INVAL (or DMM_E_NOMEM, DMM_E_LIMIT) with a message at JSON
+ * path `path` in err.
  */
-int dmm__split_neuron(const char *s, char *type, char *name, const char *path,
-                      dmm_error *err);
+int dmm__feed_neuron(vv_ctx *vc, const char *s, size_t len, const char *path,
+                     vv_label *name, dmm_error *err);
 
 /* Subcommands: argv[0] is the subcommand's name. Return an exit code. */
 int dmm__cmd_run(int argc, char **argv);

@@ -295,26 +295,13 @@ static int parse_op(vv_ctx *vc, json_t *j, dmm__live_req *req, dmm__live_err *e)
                                      "missing field");
         if ((rc = read_string(f, "neuron", &s, e)) < 0)
             return rc;
-        size_t n = strlen(s);
-        char *type = malloc(n + 1), *name = malloc(n + 1);
         dmm_error err;
         dmm_error_clear(&err);
-        if (!type || !name)
-            rc = dmm__live_err_set(e, "internal", "", "out of memory");
-        else if (dmm__split_neuron(s, type, name, "/neuron", &err) < 0)
-            rc = dmm__live_err_set(e, "bad-request", "/neuron", "%s", err.text);
-        else if (strcmp(type, "input") != 0)
-            rc = dmm__live_err_set(e, "bad-request", "/neuron",
-                                   "\"%s\" is not an input neuron (feed "
-                                   "takes \"input/NAME\")",
-                                   s);
-        else if (vv_intern_cstr(vc, name, &req->name) < 0)
-            rc = dmm__live_err_set(e, "internal", "/neuron",
-                                   "cannot intern the name");
-        free(type);
-        free(name);
-        if (rc < 0)
-            return rc;
+        if ((rc = dmm__feed_neuron(vc, s, strlen(s), "/neuron", &req->name,
+                                   &err)) < 0)
+            return dmm__live_err_set(
+                e, rc == DMM_E_NOMEM ? "internal" : "bad-request", "/neuron",
+                "%s", err.text);
         if (!(f = json_object_get(j, "outputs")))
             return dmm__live_err_set(e, "bad-request", "/outputs",
                                      "missing field");
