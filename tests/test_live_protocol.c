@@ -149,6 +149,23 @@ static void test_every_op(void **state)
     assert_string_equal(vv_label_str(f->vc, q.name, NULL), "a/b");
     dmm__live_req_free(f->vc, &q);
 
+    /* A last ":number" is the scalar part at the path before it. */
+    parse_ok(f, "{\"op\": \"get\", \"path\": \"a/b/:number\"}", &q);
+    assert_int_equal(q.paths[0].n, 2);
+    assert_true(q.paths[0].scalar);
+    assert_string_equal(q.paths[0].text, "a/b/:number");
+    dmm__live_req_free(f->vc, &q);
+    parse_ok(f, "{\"op\": \"get\", \"path\": \"a/b\"}", &q);
+    assert_false(q.paths[0].scalar);
+    dmm__live_req_free(f->vc, &q);
+    parse_ok(f,
+             "{\"op\": \"set\", \"path\": \"a/b/c/d/e/f/:number\", "
+             "\"value\": 2}",
+             &q);
+    assert_int_equal(q.paths[0].n, 6);
+    assert_true(q.paths[0].scalar);
+    dmm__live_req_free(f->vc, &q);
+
     parse_ok(f,
              "{\"op\": \"subscribe\", \"paths\": [\"a/b\", \"c\"], "
              "\"every\": 5, \"changes\": true}",
@@ -204,6 +221,13 @@ static void test_bad_requests(void **state)
     parse_bad(f,
               "{\"op\": \"set\", \"path\": \"a/b/c/d/e/f\", \"value\": 1e999}",
               "malformed", NULL, "");
+    parse_bad(
+        f, "{\"op\": \"set\", \"path\": \"a/b/c/d/e/:number\", \"value\": 1}",
+        "bad-path", "/path", "");
+    parse_bad(f, "{\"op\": \"get\", \"path\": \"a/:number/b\"}", "bad-path",
+              "/path", "");
+    parse_bad(f, "{\"op\": \"subscribe\", \"paths\": [\"a\", \":number\"]}",
+              "bad-path", "/paths/1", "");
     parse_bad(f, "{\"op\": \"edit\"}", "bad-request", "/delta", "");
     parse_bad(f, "{\"op\": \"edit\", \"delta\": {\"a\": [1]}}", "bad-value",
               "/delta/a", "");

@@ -1080,6 +1080,136 @@ static void test_log_replay(void **state)
     free(net);
 }
 
+/* ---- ":number" in paths (issue 18) --------------------------------------- */
+
+static void write_tmp(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(text, 1, strlen(text), f), strlen(text));
+    assert_int_equal(fclose(f), 0);
+}
+
+/* get and subscribe of P/:number read the scalar part at P alone; set of
+ * P/:number writes the scalar part of a node that has children; ":number"
+ * anywhere else, or ending a feed's neuron, is refused and interns nothing. */
+static void test_scalar_paths(void **state)
+{
+    char net[300];
+    tmp_path(net, sizeof net, "scalar.json");
+    write_tmp(net,
+              "{\"dmm\": 1, \"matrix\": {\"accum\": {\"self\": {\"accum\": "
+              "{\"accum\": {\"self\": {\"single\": 1}}}}}},\n"
+              " \"outputs\": {\"identity\": {\"c\": {\"v\": {\":number\": 2, "
+              "\"a\": 3}}}},\n"
+              " \"links\": [[\"identity/c/v\", \"identity/c/v/:number\", 1],\n"
+              "  [\"output/o/x\", \"identity/c/v\", 0.5],\n"
+              "  [\"output/o/x\", \"identity/c/v/a\", 0.25],\n"
+              "  [\"input/in/dummy\", \"identity/c/v/:number\", 1]]}\n");
+    server s;
+    server_start(&s, (const char *[]){"serve", net, "--paused", NULL});
+    peer p;
+    peer_open(&p, &s);
+    size_t n0 = label_count(&p);
+    json_t *r =
+        rpc(&p, "{\"op\": \"get\", \"path\": \"identity/c/v/:number\"}");
+    assert_ok(r);
+    assert_true(json_number_value(json_object_get(r, "value")) == 2);
+    json_decref(r);
+    r = rpc(&p, "{\"op\": \"get\", \"path\": \"identity/c/v\"}");
+    assert_ok(r);
+    json_t *want = json_pack("{s:i,s:i}", ":number", 2, "a", 3);
+    assert_true(json_equal(json_object_get(r, "value"), want));
+    json_decref(want);
+    json_decref(r);
+    r = rpc(&p, "{\"op\": \"get\", \"path\": \"identity/c/v/a/:number\"}");
+    assert_ok(r);
+    assert_true(json_number_value(json_object_get(r, "value")) == 3);
+    json_decref(r);
+    r = rpc(&p, "{\"op\": \"get\", \"path\": \"identity/c/nothing/:number\"}");
+    assert_ok(r);
+    assert_int_equal(json_object_size(json_object_get(r, "value")), 0);
+    json_decref(r);
+    /* A subscription sends the scalar part every cycle. */
+    r = rpc(&p, "{\"op\": \"subscribe\", \"paths\": "
+                "[\"output/o/x/:number\"]}");
+    assert_ok(r);
+    json_decref(r);
+    peer_send(&p, "{\"op\": \"step\", \"n\": 2}\n");
+    int events = 0;
+    for (;;) {
+        json_t *j = peer_json(&p);
+        assert_non_null(j);
+        if (json_object_get(j, "ok")) {
+            assert_ok(j);
+            json_decref(j);
+            break;
+        }
+        /* output/o/x is 0.5·{":number": 2, "a": 3} + 0.25·3 (the row's
+         * leaf at a selects the number 3, added at the root). */
+        json_t *v =
+            json_object_get(json_object_get(j, "values"), "output/o/x/:number");
+        assert_true(json_is_number(v));
+        assert_true(json_number_value(v) == 1.75);
+        events++;
+        json_decref(j);
+    }
+    assert_int_equal(events, 2);
+    r = rpc(&p, "{\"op\": \"get\", \"path\": \"output/o/x\"}");
+    want = json_pack("{s:f,s:f}", ":number", 1.75, "a", 1.5);
+    assert_true(json_equal(json_object_get(r, "value"), want));
+    json_decref(want);
+    json_decref(r);
+
+    /* The node output/o/x/identity/c/v has a weight and one below it. */
+    const char *row = "output/o/x/identity/c/v";
+    char req[512];
+    snprintf(req, sizeof req,
+             "{\"op\": \"set\", \"path\": \"%s\", \"value\": 1}", row);
+    r = rpc(&p, req);
+    assert_error(r, "bad-path");
+    json_decref(r);
+    snprintf(req, sizeof req,
+             "{\"op\": \"set\", \"path\": \"%s/:number\", \"value\": 1}", row);
+    r = rpc(&p, req);
+    assert_ok(r);
+    assert_true(num_at(r, "value") == 1);
+    json_decref(r);
+    snprintf(req, sizeof req,
+             "{\"op\": \"get\", \"path\": \"accum/self/single/%s\"}", row);
+    r = rpc(&p, req);
+    want = json_pack("{s:i,s:f}", ":number", 1, "a", 0.25);
+    assert_true(json_equal(json_object_get(r, "value"), want));
+    json_decref(want);
+    json_decref(r);
+
+    static const char *const refused[][2] = {
+        {"{\"op\": \"get\", \"path\": \"identity/:number/c\"}", "bad-path"},
+        {"{\"op\": \"get\", \"path\": \":number\"}", "bad-path"},
+        {"{\"op\": \"subscribe\", \"paths\": [\"identity/c/v/:number/a\"]}",
+         "bad-path"},
+        {"{\"op\": \"set\", \"path\": \"output/o/x/identity/c/v/a/:number\", "
+         "\"value\": 1}",
+         "bad-path"},
+        {"{\"op\": \"set\", \"path\": \"output/o/x/identity/c/:number\", "
+         "\"value\": 1}",
+         "bad-path"},
+        {"{\"op\": \"feed\", \"neuron\": \"input/in/:number\", \"outputs\": "
+         "{}}",
+         "bad-request"},
+        {"{\"op\": \"feed\", \"neuron\": \"input/fresh/:number\", "
+         "\"outputs\": {}}",
+         "bad-request"},
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        r = rpc(&p, refused[i][0]);
+        assert_error(r, refused[i][1]);
+        json_decref(r);
+    }
+    assert_int_equal(label_count(&p), n0);
+    shutdown_server(&s, &p);
+}
+
 /* ---- dmm ctl and the documented examples -------------------------------- */
 
 static char *slurp(const char *path)
@@ -1271,6 +1401,7 @@ int main(void)
         cmocka_unit_test_teardown(test_socket_path_limits, kill_left),
         cmocka_unit_test_teardown(test_reads_do_not_intern, kill_left),
         cmocka_unit_test_teardown(test_log_replay, kill_left),
+        cmocka_unit_test_teardown(test_scalar_paths, kill_left),
         cmocka_unit_test_teardown(test_ctl, kill_left),
         cmocka_unit_test_teardown(test_protocol_doc, kill_left),
     };

@@ -169,13 +169,13 @@ static int read_path(vv_ctx *vc, json_t *j, const char *jpath, bool intern,
     int rc;
     if (intern) {
         rc = dmm_path_parse(vc, s, len, p->label, DMM__LIVE_MAX_PARTS, &p->n,
-                            NULL, &err);
+                            &p->scalar, &err);
     } else {
         /* Counted first: a label interned during the lookup is found by the
          * next dmm__live_path_resolve. */
         p->seen = vv_label_count(vc);
         rc = dmm_path_lookup(vc, s, len, p->label, DMM__LIVE_MAX_PARTS, &p->n,
-                             NULL, &err);
+                             &p->scalar, &err);
         p->missing = rc == DMM_E_NOTFOUND;
         if (p->missing)
             rc = 0;
@@ -269,10 +269,12 @@ static int parse_op(vv_ctx *vc, json_t *j, dmm__live_req *req, dmm__live_err *e)
         if (req->op == DMM__OP_GET)
             return 0;
         if (req->paths[0].n != 6)
-            return dmm__live_err_set(e, "bad-path", "/path",
-                                     "\"%s\" has %zu parts; a weight is "
-                                     "type/name/input/type/name/output",
-                                     req->paths[0].text, req->paths[0].n);
+            return dmm__live_err_set(
+                e, "bad-path", "/path",
+                "\"%s\" has %zu labels%s; a weight is "
+                "type/name/input/type/name/output",
+                req->paths[0].text, req->paths[0].n,
+                req->paths[0].scalar ? " before \":number\"" : "");
         if (!(f = json_object_get(j, "value")))
             return dmm__live_err_set(e, "bad-request", "/value",
                                      "missing field");
@@ -474,7 +476,7 @@ bool dmm__live_path_resolve(vv_ctx *vc, dmm__live_path *p)
     dmm_error_clear(&err);
     /* The text was well formed when parsed, so only found or not found. */
     int rc = dmm_path_lookup(vc, p->text, strlen(p->text), p->label,
-                             DMM__LIVE_MAX_PARTS, &n, NULL, &err);
+                             DMM__LIVE_MAX_PARTS, &n, &p->scalar, &err);
     if (rc == 0)
         p->missing = false;
     else if (rc == DMM_E_NOTFOUND)
