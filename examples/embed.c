@@ -22,7 +22,7 @@ static int print_at(dmm_net *net, const char *path)
     size_t n;
     dmm_error err;
     if (dmm_net_outputs_build(net, &err) < 0 ||
-        dmm_path_parse(vc, path, strlen(path), p, 8, &n, &err) < 0) {
+        dmm_path_parse(vc, path, strlen(path), p, 8, &n, NULL, &err) < 0) {
         fprintf(stderr, "embed: %s\n", err.text);
         return -1;
     }

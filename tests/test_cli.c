@@ -473,15 +473,29 @@ static void test_script_errors(void **state)
                 "{\"step\": 1, \"op\": \"feed\", \"neuron\": \"input/a\\\\q\", "
                 "\"outputs\": {}}\n",
                 1,
-                "%s:1: /neuron: \"input/a\\q\": '\\' must be followed by '/' "
-                "or '\\'\n",
+                "%s:1: /neuron: bad escape in path \"input/a\\q\" (a backslash "
+                "escapes only '/' and backslash)\n",
                 false);
     script_case(e,
                 "{\"step\": 1, \"op\": \"feed\", \"neuron\": \"input/a/b\", "
                 "\"outputs\": {}}\n",
                 1,
-                "%s:1: /neuron: \"input/a/b\": expected TYPE/NAME, found more "
-                "than one unescaped '/'\n",
+                "%s:1: /neuron: too many parts in path \"input/a/b\" (at most "
+                "2)\n",
+                false);
+    script_case(e,
+                "{\"step\": 1, \"op\": \"feed\", \"neuron\": \"input\", "
+                "\"outputs\": {}}\n",
+                1, "%s:1: /neuron: \"input\": expected TYPE/NAME\n", false);
+    /* A neuron has no scalar part: the path scanner refuses ":number" here
+     * as in every path that names a neuron, an input or an output. */
+    script_case(e,
+                "{\"step\": 1, \"op\": \"feed\", \"neuron\": "
+                "\"input/:number\", \"outputs\": {}}\n",
+                1,
+                "%s:1: /neuron: \":number\" (a scalar part) cannot end path "
+                "\"input/:number\": it must name a neuron, an input or an "
+                "output\n",
                 false);
     script_case(e,
                 "{\"step\": 2, \"op\": \"feed\", \"neuron\": \"input/a\\\\/b\","
@@ -781,6 +795,41 @@ static void test_save_resume(void **state)
     resume_case(e, net, script, "10", "4", "6");
     free(net);
     free(script);
+
+    /* Issue 18: a link from "max-norm/m/:number" is the weight the matrix
+     * spells {"max-norm": {"m": {":number": 1}}}. Straight and resumed
+     * runs agree, and both agree with the matrix spelling. */
+    net = write_scratch(
+        e, "scalar-link.json",
+        "{\"dmm\":1,\"matrix\":{\"accum\":{\"self\":{\"accum\":{\"accum\":"
+        "{\"self\":{\"single\":1}}}}}},\n"
+        " \"outputs\":{\"identity\":{\"c\":{\"v\":{\"a\":3}}}},\n"
+        " \"links\":[[\"identity/c/v\",\"identity/c/v\",1],"
+        "[\"max-norm/m/in\",\"identity/c/v\",1],\n"
+        "          [\"output/viaLink/x\",\"max-norm/m/:number\",1]]}\n");
+    resume_case(e, net, NULL, "6", "4", "2");
+    char *by_matrix = write_scratch(
+        e, "scalar-matrix.json",
+        "{\"dmm\":1,\"matrix\":{\"accum\":{\"self\":{\"accum\":{\"accum\":"
+        "{\"self\":{\"single\":1}}}}},\n"
+        " \"identity\":{\"c\":{\"v\":{\"identity\":{\"c\":{\"v\":1}}}}},\n"
+        " \"max-norm\":{\"m\":{\"in\":{\"identity\":{\"c\":{\"v\":1}}}}},\n"
+        " \"output\":{\"viaLink\":{\"x\":{\"max-norm\":{\"m\":{\":number\":1}}}"
+        "}}"
+        "},\n"
+        " \"outputs\":{\"identity\":{\"c\":{\"v\":{\"a\":3}}}}}\n");
+    proc a, b;
+    run_dmm(e, &a, (const char *[]){"run", net, "--steps", "6", NULL});
+    expect_code(&a, 0);
+    run_dmm(e, &b, (const char *[]){"run", by_matrix, "--steps", "6", NULL});
+    expect_code(&b, 0);
+    assert_string_equal(a.out, b.out);
+    /* The neuron the link feeds has a value: the max-norm of {"a": 3}. */
+    assert_non_null(strstr(a.out, "\"output\":{\"viaLink\":{\"x\":3}}"));
+    proc_free(&a);
+    proc_free(&b);
+    free(by_matrix);
+    free(net);
 }
 
 static void test_help_version_neurons(void **state)

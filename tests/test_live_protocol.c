@@ -142,6 +142,30 @@ static void test_every_op(void **state)
              &q);
     assert_string_equal(vv_label_str(f->vc, q.name, NULL), "in");
     dmm__live_req_free(f->vc, &q);
+    /* The neuron is read by the path scanner: escapes as everywhere. */
+    parse_ok(f,
+             "{\"op\": \"feed\", \"neuron\": \"input/a\\\\/b\", \"outputs\": "
+             "{\"x\": 1}}",
+             &q);
+    assert_string_equal(vv_label_str(f->vc, q.name, NULL), "a/b");
+    dmm__live_req_free(f->vc, &q);
+
+    /* A last ":number" is the scalar part at the path before it. */
+    parse_ok(f, "{\"op\": \"get\", \"path\": \"a/b/:number\"}", &q);
+    assert_int_equal(q.paths[0].n, 2);
+    assert_true(q.paths[0].scalar);
+    assert_string_equal(q.paths[0].text, "a/b/:number");
+    dmm__live_req_free(f->vc, &q);
+    parse_ok(f, "{\"op\": \"get\", \"path\": \"a/b\"}", &q);
+    assert_false(q.paths[0].scalar);
+    dmm__live_req_free(f->vc, &q);
+    parse_ok(f,
+             "{\"op\": \"set\", \"path\": \"a/b/c/d/e/f/:number\", "
+             "\"value\": 2}",
+             &q);
+    assert_int_equal(q.paths[0].n, 6);
+    assert_true(q.paths[0].scalar);
+    dmm__live_req_free(f->vc, &q);
 
     parse_ok(f,
              "{\"op\": \"subscribe\", \"paths\": [\"a/b\", \"c\"], "
@@ -198,6 +222,13 @@ static void test_bad_requests(void **state)
     parse_bad(f,
               "{\"op\": \"set\", \"path\": \"a/b/c/d/e/f\", \"value\": 1e999}",
               "malformed", NULL, "");
+    parse_bad(
+        f, "{\"op\": \"set\", \"path\": \"a/b/c/d/e/:number\", \"value\": 1}",
+        "bad-path", "/path", "");
+    parse_bad(f, "{\"op\": \"get\", \"path\": \"a/:number/b\"}", "bad-path",
+              "/path", "");
+    parse_bad(f, "{\"op\": \"subscribe\", \"paths\": [\"a\", \":number\"]}",
+              "bad-path", "/paths/1", "");
     parse_bad(f, "{\"op\": \"edit\"}", "bad-request", "/delta", "");
     parse_bad(f, "{\"op\": \"edit\", \"delta\": {\"a\": [1]}}", "bad-value",
               "/delta/a", "");
@@ -208,6 +239,26 @@ static void test_bad_requests(void **state)
               "bad-request", "/neuron", "");
     parse_bad(f, "{\"op\": \"feed\", \"neuron\": \"input/a\"}", "bad-request",
               "/outputs", "");
+    /* A neuron has no scalar part; and nothing of a refused feed is
+     * interned. */
+    size_t labels = vv_label_count(f->vc);
+    parse_bad(f,
+              "{\"op\": \"feed\", \"neuron\": \"input/fresh/:number\", "
+              "\"outputs\": {}}",
+              "bad-request", "/neuron", "");
+    parse_bad(f,
+              "{\"op\": \"feed\", \"neuron\": \"input/:number\", "
+              "\"outputs\": {}}",
+              "bad-request", "/neuron", "");
+    parse_bad(f,
+              "{\"op\": \"feed\", \"neuron\": \"fresh/name\", "
+              "\"outputs\": {}}",
+              "bad-request", "/neuron", "");
+    parse_bad(f,
+              "{\"op\": \"feed\", \"neuron\": \"input/fresh\\\\q\", "
+              "\"outputs\": {}}",
+              "bad-request", "/neuron", "");
+    assert_int_equal(vv_label_count(f->vc), labels);
     parse_bad(f, "{\"op\": \"subscribe\", \"paths\": \"a\"}", "bad-request",
               "/paths", "");
     parse_bad(f, "{\"op\": \"subscribe\", \"paths\": [\"a\", \"a\"]}",
@@ -230,17 +281,37 @@ static void test_bad_requests(void **state)
 }
 
 /* dmm_path_lookup reads the text exactly as dmm_path_parse does, and
- * never interns. */
+ * never interns; both read ":number" alike. */
 static void test_path_lookup(void **state)
 {
     static const char *const good[] = {
-        "a", "a/b/c", "a\\/b/c", "x\\\\/y", "\\/\\//\\\\", "é/ü",
+        "a",
+        "a/b/c",
+        "a\\/b/c",
+        "x\\\\/y",
+        "\\/\\//\\\\",
+        "é/ü",
+        "a/:number",
+        "a\\/b/c/:number",
+        ":numbers/a",
+        "a/:Number/number",
+        "1/2/3/4/5/6/7/8/:number",
     };
     static const char *const bad[] = {
-        "",       "/",
-        "a/",     "/a",
-        "a//b",   "a\\",
-        "a\\x/b", "1/2/3/4/5/6/7/8/9", /* more than max = 8 parts */
+        "",
+        "/",
+        "a/",
+        "/a",
+        "a//b",
+        "a\\",
+        "a\\x/b",
+        "1/2/3/4/5/6/7/8/9", /* more than max = 8 parts */
+        ":number",
+        ":number/a",
+        "a/:number/b",
+        "a/:number/",
+        "a/:number/:number",
+        "a\\:number",
     };
     vv_ctx *vc = vv_ctx_new(NULL), *other = vv_ctx_new(NULL);
     assert_non_null(vc);
@@ -250,42 +321,68 @@ static void test_path_lookup(void **state)
         const char *s = good[i];
         vv_label a[8], b[8];
         size_t na = 0, nb = 0;
+        bool sa = false, sb = false;
+        bool ends = strlen(s) >= 8 && !strcmp(s + strlen(s) - 8, "/:number");
         /* Unknown labels: not found, counted, nothing interned. */
-        assert_int_equal(dmm_path_lookup(other, s, strlen(s), b, 8, &nb, &err),
-                         DMM_E_NOTFOUND);
+        assert_int_equal(
+            dmm_path_lookup(other, s, strlen(s), b, 8, &nb, &sb, &err),
+            DMM_E_NOTFOUND);
         assert_int_equal(vv_label_count(other), 0);
-        assert_int_equal(dmm_path_parse(vc, s, strlen(s), a, 8, &na, &err), 0);
+        assert_true(sb == ends);
+        assert_int_equal(dmm_path_parse(vc, s, strlen(s), a, 8, &na, &sa, &err),
+                         0);
         assert_int_equal(nb, na);
+        assert_true(sa == ends);
         size_t count = vv_label_count(vc);
-        assert_int_equal(dmm_path_lookup(vc, s, strlen(s), b, 8, &nb, &err), 0);
+        sb = !ends;
+        assert_int_equal(
+            dmm_path_lookup(vc, s, strlen(s), b, 8, &nb, &sb, &err), 0);
         assert_int_equal(nb, na);
+        assert_true(sb == ends);
         assert_memory_equal(a, b, na * sizeof a[0]);
+        assert_int_equal(vv_label_count(vc), count);
+        /* ":number" is the scalar part, never a label. */
+        for (size_t k = 0; k < na; k++)
+            assert_string_not_equal(vv_label_str(vc, a[k], NULL), ":number");
+        /* A reader that names a neuron, an input or an output refuses it. */
+        dmm_error_clear(&err);
+        assert_int_equal(
+            dmm_path_parse(vc, s, strlen(s), a, 8, &na, NULL, &err),
+            ends ? DMM_E_INVAL : 0);
+        assert_int_equal(
+            dmm_path_lookup(vc, s, strlen(s), b, 8, &nb, NULL, &err),
+            ends ? DMM_E_INVAL : 0);
+        if (ends)
+            assert_non_null(strstr(err.text, "cannot end path"));
         assert_int_equal(vv_label_count(vc), count);
     }
     /* Some labels known, one not: not found. */
     vv_label b[8];
     size_t nb;
-    assert_int_equal(dmm_path_lookup(vc, "a/zzz", 5, b, 8, &nb, &err),
+    bool sb;
+    assert_int_equal(dmm_path_lookup(vc, "a/zzz", 5, b, 8, &nb, &sb, &err),
                      DMM_E_NOTFOUND);
     assert_int_equal(nb, 2);
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         const char *s = bad[i];
         size_t count = vv_label_count(vc);
         dmm_error_clear(&err);
-        assert_int_equal(dmm_path_lookup(vc, s, strlen(s), b, 8, &nb, &err),
-                         DMM_E_INVAL);
+        assert_int_equal(
+            dmm_path_lookup(vc, s, strlen(s), b, 8, &nb, &sb, &err),
+            DMM_E_INVAL);
         assert_true(err.text[0] != '\0');
         assert_int_equal(vv_label_count(vc), count);
         /* Parsing checks the whole text before it interns a part. */
-        assert_int_equal(dmm_path_parse(vc, s, strlen(s), b, 8, &nb, &err),
+        assert_int_equal(dmm_path_parse(vc, s, strlen(s), b, 8, &nb, &sb, &err),
                          DMM_E_INVAL);
         assert_int_equal(vv_label_count(vc), count);
     }
     /* A NUL byte inside the text is refused by both. */
-    assert_int_equal(dmm_path_lookup(vc, "a\0b", 3, b, 8, &nb, &err),
+    assert_int_equal(dmm_path_lookup(vc, "a\0b", 3, b, 8, &nb, &sb, &err),
                      DMM_E_INVAL);
-    assert_int_equal(dmm_path_parse(vc, "a\0b", 3, b, 8, &nb, &err),
+    assert_int_equal(dmm_path_parse(vc, "a\0b", 3, b, 8, &nb, &sb, &err),
                      DMM_E_INVAL);
+    assert_int_equal(vv_label_find(vc, ":number", 7, &b[0]), DMM_E_NOTFOUND);
     vv_ctx_free(other);
     vv_ctx_free(vc);
 }

@@ -1082,6 +1082,270 @@ static void test_log_replay(void **state)
     free(net);
 }
 
+/* ---- ":number" in paths (issue 18) --------------------------------------- */
+
+static void write_tmp(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(text, 1, strlen(text), f), strlen(text));
+    assert_int_equal(fclose(f), 0);
+}
+
+/* get and subscribe of P/:number read the scalar part at P alone; set of
+ * P/:number writes the scalar part of a node that has children; ":number"
+ * anywhere else, or ending a feed's neuron, is refused and interns nothing. */
+static void test_scalar_paths(void **state)
+{
+    char net[300];
+    tmp_path(net, sizeof net, "scalar.json");
+    write_tmp(net,
+              "{\"dmm\": 1, \"matrix\": {\"accum\": {\"self\": {\"accum\": "
+              "{\"accum\": {\"self\": {\"single\": 1}}}}}},\n"
+              " \"outputs\": {\"identity\": {\"c\": {\"v\": {\":number\": 2, "
+              "\"a\": 3}}}},\n"
+              " \"links\": [[\"identity/c/v\", \"identity/c/v/:number\", 1],\n"
+              "  [\"output/o/x\", \"identity/c/v\", 0.5],\n"
+              "  [\"output/o/x\", \"identity/c/v/a\", 0.25],\n"
+              "  [\"input/in/dummy\", \"identity/c/v/:number\", 1]]}\n");
+    server s;
+    server_start(&s, (const char *[]){"serve", net, "--paused", NULL});
+    peer p;
+    peer_open(&p, &s);
+    size_t n0 = label_count(&p);
+    json_t *r =
+        rpc(&p, "{\"op\": \"get\", \"path\": \"identity/c/v/:number\"}");
+    assert_ok(r);
+    assert_true(json_number_value(json_object_get(r, "value")) == 2);
+    json_decref(r);
+    r = rpc(&p, "{\"op\": \"get\", \"path\": \"identity/c/v\"}");
+    assert_ok(r);
+    json_t *want = json_pack("{s:i,s:i}", ":number", 2, "a", 3);
+    assert_true(json_equal(json_object_get(r, "value"), want));
+    json_decref(want);
+    json_decref(r);
+    r = rpc(&p, "{\"op\": \"get\", \"path\": \"identity/c/v/a/:number\"}");
+    assert_ok(r);
+    assert_true(json_number_value(json_object_get(r, "value")) == 3);
+    json_decref(r);
+    r = rpc(&p, "{\"op\": \"get\", \"path\": \"identity/c/nothing/:number\"}");
+    assert_ok(r);
+    assert_int_equal(json_object_size(json_object_get(r, "value")), 0);
+    json_decref(r);
+    /* A subscription sends the scalar part every cycle. */
+    r = rpc(&p, "{\"op\": \"subscribe\", \"paths\": "
+                "[\"output/o/x/:number\"]}");
+    assert_ok(r);
+    json_decref(r);
+    peer_send(&p, "{\"op\": \"step\", \"n\": 2}\n");
+    int events = 0;
+    for (;;) {
+        json_t *j = peer_json(&p);
+        assert_non_null(j);
+        if (json_object_get(j, "ok")) {
+            assert_ok(j);
+            json_decref(j);
+            break;
+        }
+        /* output/o/x is 0.5·{":number": 2, "a": 3} + 0.25·3 (the row's
+         * leaf at a selects the number 3, added at the root). */
+        json_t *v =
+            json_object_get(json_object_get(j, "values"), "output/o/x/:number");
+        assert_true(json_is_number(v));
+        assert_true(json_number_value(v) == 1.75);
+        events++;
+        json_decref(j);
+    }
+    assert_int_equal(events, 2);
+    r = rpc(&p, "{\"op\": \"get\", \"path\": \"output/o/x\"}");
+    want = json_pack("{s:f,s:f}", ":number", 1.75, "a", 1.5);
+    assert_true(json_equal(json_object_get(r, "value"), want));
+    json_decref(want);
+    json_decref(r);
+
+    /* The node output/o/x/identity/c/v has a weight and one below it. */
+    const char *row = "output/o/x/identity/c/v";
+    char req[512];
+    snprintf(req, sizeof req,
+             "{\"op\": \"set\", \"path\": \"%s\", \"value\": 1}", row);
+    r = rpc(&p, req);
+    assert_error(r, "bad-path");
+    json_decref(r);
+    snprintf(req, sizeof req,
+             "{\"op\": \"set\", \"path\": \"%s/:number\", \"value\": 1}", row);
+    r = rpc(&p, req);
+    assert_ok(r);
+    assert_true(num_at(r, "value") == 1);
+    json_decref(r);
+    snprintf(req, sizeof req,
+             "{\"op\": \"get\", \"path\": \"accum/self/single/%s\"}", row);
+    r = rpc(&p, req);
+    want = json_pack("{s:i,s:f}", ":number", 1, "a", 0.25);
+    assert_true(json_equal(json_object_get(r, "value"), want));
+    json_decref(want);
+    json_decref(r);
+
+    static const char *const refused[][2] = {
+        {"{\"op\": \"get\", \"path\": \"identity/:number/c\"}", "bad-path"},
+        {"{\"op\": \"get\", \"path\": \":number\"}", "bad-path"},
+        {"{\"op\": \"subscribe\", \"paths\": [\"identity/c/v/:number/a\"]}",
+         "bad-path"},
+        {"{\"op\": \"set\", \"path\": \"output/o/x/identity/c/v/a/:number\", "
+         "\"value\": 1}",
+         "bad-path"},
+        {"{\"op\": \"set\", \"path\": \"output/o/x/identity/c/:number\", "
+         "\"value\": 1}",
+         "bad-path"},
+        {"{\"op\": \"feed\", \"neuron\": \"input/in/:number\", \"outputs\": "
+         "{}}",
+         "bad-request"},
+        {"{\"op\": \"feed\", \"neuron\": \"input/fresh/:number\", "
+         "\"outputs\": {}}",
+         "bad-request"},
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        r = rpc(&p, refused[i][0]);
+        assert_error(r, refused[i][1]);
+        json_decref(r);
+    }
+    assert_int_equal(label_count(&p), n0);
+    shutdown_server(&s, &p);
+}
+
+/* One random request of a live session on a tu_random_links_net network:
+ * set and get with and without ":number", edits whose weights sit at scalar
+ * parts, feeds (one per cycle: a second is refused). Every request that
+ * interns a new label is applied and logged, so a replay interns the same
+ * labels in the same order. */
+static void random_request(peer *p, uint64_t *r, bool *fed)
+{
+    static const char *const to[] = {"identity/n0/x",  "identity/n1/y",
+                                     "output/o0/x",    "output/o1/x",
+                                     "max-norm/m0/in", "tanh/t0/x"};
+    static const char *const from[] = {"identity/n0/x", "identity/n1/x",
+                                       "identity/n2/y", "tanh/t1/x",
+                                       "output/o0/x",   "input/in/signal"};
+    char req[1024];
+    unsigned a = (unsigned)(tu_rand(r) % 6), b = (unsigned)(tu_rand(r) % 6);
+    const char *sc = tu_rand(r) % 2 ? "/:number" : "";
+    double w = (double)(1 + tu_rand(r) % 9) / 7;
+    switch (tu_rand(r) % 5) {
+    case 0:
+        snprintf(req, sizeof req,
+                 "{\"op\": \"set\", \"path\": \"%s/%s%s\", \"value\": %.17g}",
+                 to[a], from[b], sc, w);
+        break;
+    case 1:
+        snprintf(req, sizeof req,
+                 "{\"op\": \"edit\", \"delta\": {\"output\": {\"o%u\": {\"x\": "
+                 "{\"max-norm\": {\"m%u\": {\":number\": %.17g}}, "
+                 "\"identity\": {\"n%u\": {\"x\": {\":number\": %.17g, "
+                 "\"a\": %.17g}}}}}}}}",
+                 a % 2, b % 2, w, a % 3, -w / 3, w / 5);
+        break;
+    case 2:
+        if (*fed)
+            return;
+        *fed = true;
+        snprintf(req, sizeof req,
+                 "{\"op\": \"feed\", \"neuron\": \"input/in\", \"outputs\": "
+                 "{\"signal\": {\":number\": %.17g, \"x\": {\"a\": %.17g}}}}",
+                 w, -w / 3);
+        break;
+    case 3:
+        snprintf(req, sizeof req, "{\"op\": \"get\", \"path\": \"%s%s\"}",
+                 from[b], sc);
+        break;
+    default:
+        snprintf(req, sizeof req,
+                 "{\"op\": \"get\", \"path\": \"accum/self/single/%s/%s%s\"}",
+                 to[a], from[b], sc);
+        break;
+    }
+    json_t *j = rpc(p, req);
+    /* Only a set on a node with children and without ":number" is refused
+     * (its labels exist: the node is in W). */
+    if (!json_is_true(json_object_get(j, "ok")))
+        assert_error(j, "bad-path");
+    json_decref(j);
+}
+
+/* Random requests and cycles until `cycles` more cycles have run; the last
+ * request is always a step, so no edit waits for the next cycle. */
+static void random_session(peer *p, uint64_t *r, int cycles)
+{
+    while (cycles > 0) {
+        bool fed = false;
+        for (int i = (int)(tu_rand(r) % 5); i > 0; i--)
+            random_request(p, r, &fed);
+        int k = 1 + (int)(tu_rand(r) % (uint64_t)cycles);
+        char req[64];
+        snprintf(req, sizeof req, "{\"op\": \"step\", \"n\": %d}", k);
+        json_t *j = rpc(p, req);
+        assert_ok(j);
+        json_decref(j);
+        cycles -= k;
+    }
+}
+
+/* Random networks written with links, some reading scalar parts, run live
+ * with random requests and --log: N cycles, save, M cycles, snapshot. The
+ * log replayed from the network for N + M cycles, and from the save for M
+ * cycles, gives that snapshot byte for byte, label table included. */
+static void test_random_links_replay(void **state)
+{
+    char net[300], log[300], save[300], out[300], sock[300];
+    tmp_path(sock, sizeof sock, "random.sock");
+    tmp_path(net, sizeof net, "random.json");
+    tmp_path(log, sizeof log, "random.jsonl");
+    tmp_path(save, sizeof save, "random-save.json");
+    tmp_path(out, sizeof out, "random-resumed.json");
+    for (uint64_t seed = 1; seed <= 24; seed++) {
+        char *text = tu_random_links_net(seed, false, true);
+        write_tmp(net, text);
+        uint64_t r = seed * 0x9e3779b97f4a7c15u;
+        int n = 1 + (int)(tu_rand(&r) % 5), m = 1 + (int)(tu_rand(&r) % 5);
+        server s;
+        /* A Unix socket: many small round trips, no TCP delayed acks. */
+        server_start(&s,
+                     (const char *[]){"serve", net, "--paused", "--log", log,
+                                      "--socket", sock, "--dir", tmpdir, NULL});
+        peer p;
+        peer_open(&p, &s);
+        random_session(&p, &r, n);
+        char req[600];
+        /* save names a file inside --dir (tmpdir), as the server wants. */
+        snprintf(req, sizeof req,
+                 "{\"op\": \"save\", \"file\": \"random-save.json\"}");
+        json_t *j = rpc(&p, req);
+        assert_ok(j);
+        json_decref(j);
+        random_session(&p, &r, m);
+        char *snap = snapshot_text(&p, true);
+        shutdown_server(&s, &p);
+        assert_replays(net, log, snap);
+
+        char steps[16];
+        snprintf(steps, sizeof steps, "%d", m);
+        assert_int_equal(
+            run_dmm((const char *[]){"run", "--resume", save, "--script", log,
+                                     "--steps", steps, "--save", out, NULL},
+                    "/dev/null"),
+            0);
+        json_t *rs = json_load_file(out, 0, NULL);
+        assert_non_null(rs);
+        char *resumed = canonical_state(rs, true);
+        json_decref(rs);
+        if (strcmp(resumed, snap) != 0)
+            fail_msg("seed %llu: resumed from the save:\n%s\nlive:\n%s\n"
+                     "network:\n%s",
+                     (unsigned long long)seed, resumed, snap, text);
+        free(resumed);
+        free(snap);
+        free(text);
+    }
+}
+
 /* ---- dmm ctl and the documented examples -------------------------------- */
 
 static char *slurp(const char *path)
@@ -1645,6 +1909,8 @@ int main(void)
         cmocka_unit_test_teardown(test_socket_path_limits, kill_left),
         cmocka_unit_test_teardown(test_reads_do_not_intern, kill_left),
         cmocka_unit_test_teardown(test_log_replay, kill_left),
+        cmocka_unit_test_teardown(test_scalar_paths, kill_left),
+        cmocka_unit_test_teardown(test_random_links_replay, kill_left),
         cmocka_unit_test_teardown(test_ctl, kill_left),
         cmocka_unit_test_teardown(test_protocol_doc, kill_left),
         cmocka_unit_test_teardown(test_files_stay_in_dir, kill_left),

@@ -236,7 +236,8 @@ static void test_paths(void **state)
     size_t n;
     dmm_error err;
     const char *s = "a\\/b/c\\\\/d";
-    assert_int_equal(dmm_path_parse(fx->vc, s, strlen(s), p, 4, &n, &err), 0);
+    assert_int_equal(dmm_path_parse(fx->vc, s, strlen(s), p, 4, &n, NULL, &err),
+                     0);
     assert_int_equal(n, 3);
     assert_int_equal(p[0], tu_label(fx->vc, "a/b"));
     assert_int_equal(p[1], tu_label(fx->vc, "c\\"));
@@ -246,16 +247,114 @@ static void test_paths(void **state)
     assert_int_equal(b.len, strlen(s));
     assert_memory_equal(b.data, s, b.len);
     free(b.data);
-    assert_int_equal(dmm_path_parse(fx->vc, "a//b", 4, p, 4, &n, &err),
+    assert_int_equal(dmm_path_parse(fx->vc, "a//b", 4, p, 4, &n, NULL, &err),
                      DMM_E_INVAL);
-    assert_int_equal(dmm_path_parse(fx->vc, "a/b\\", 4, p, 4, &n, &err),
+    assert_int_equal(dmm_path_parse(fx->vc, "a/b\\", 4, p, 4, &n, NULL, &err),
                      DMM_E_INVAL);
-    assert_int_equal(dmm_path_parse(fx->vc, "a/b\\c", 5, p, 4, &n, &err),
+    assert_int_equal(dmm_path_parse(fx->vc, "a/b\\c", 5, p, 4, &n, NULL, &err),
                      DMM_E_INVAL);
-    assert_int_equal(dmm_path_parse(fx->vc, "a/b/c", 5, p, 2, &n, &err),
+    assert_int_equal(dmm_path_parse(fx->vc, "a/b/c", 5, p, 2, &n, NULL, &err),
                      DMM_E_INVAL);
-    assert_int_equal(dmm_path_parse(fx->vc, "", 0, p, 2, &n, &err),
+    assert_int_equal(dmm_path_parse(fx->vc, "", 0, p, 2, &n, NULL, &err),
                      DMM_E_INVAL);
+    /* A last ":number" is the scalar part of the node before it, where the
+     * reader takes one; it is never a label. */
+    bool scalar = false;
+    size_t labels = vv_label_count(fx->vc);
+    s = "a\\/b/:number";
+    assert_int_equal(
+        dmm_path_parse(fx->vc, s, strlen(s), p, 4, &n, &scalar, &err), 0);
+    assert_int_equal(n, 1);
+    assert_true(scalar);
+    assert_int_equal(p[0], tu_label(fx->vc, "a/b"));
+    assert_int_equal(vv_label_count(fx->vc), labels);
+    assert_int_equal(dmm_path_parse(fx->vc, "a/b", 3, p, 4, &n, &scalar, &err),
+                     0);
+    assert_false(scalar);
+    /* ":number" counts against no limit: it is not a label. */
+    assert_int_equal(
+        dmm_path_parse(fx->vc, "a/b/:number", 11, p, 2, &n, &scalar, &err), 0);
+    assert_int_equal(n, 2);
+    assert_true(scalar);
+    /* Refused where the path names a neuron, an input or an output, and
+     * anywhere but last. */
+    assert_int_equal(
+        dmm_path_parse(fx->vc, "a/b/:number", 11, p, 4, &n, NULL, &err),
+        DMM_E_INVAL);
+    assert_string_equal(err.text, "\":number\" (a scalar part) cannot end "
+                                  "path \"a/b/:number\": it must name a "
+                                  "neuron, an input or an output");
+    assert_int_equal(dmm_path_parse(fx->vc, "a/:number/new-label", 19, p, 4, &n,
+                                    &scalar, &err),
+                     DMM_E_INVAL);
+    assert_string_equal(err.text, "\":number\" in the middle of path "
+                                  "\"a/:number/new-label\" (it names a node's "
+                                  "scalar part, which has no parts below it)");
+    assert_int_equal(
+        dmm_path_parse(fx->vc, ":number", 7, p, 4, &n, &scalar, &err),
+        DMM_E_INVAL);
+    assert_string_equal(err.text, "\":number\" at the start of path "
+                                  "\":number\" (it names the scalar part of "
+                                  "the node named before it)");
+    assert_int_equal(vv_label_count(fx->vc), labels);
+    vv_label l;
+    assert_int_equal(vv_label_find(fx->vc, ":number", 7, &l), DMM_E_NOTFOUND);
+}
+
+/* A link's weight sits at to/from in W, a scalar part: a from path ending in
+ * ":number" is the same place as without it, as in "matrix", where
+ * {"m": {":number": 1}} is {"m": 1}. Loading, running and W agree with the
+ * matrix spelling, and no label ":number" appears (issue 18). */
+static void test_links_scalar_part(void **state)
+{
+    fixture *fx = *state;
+    const char *by_links =
+        "{\"dmm\": 1, \"matrix\": {" SELF_ROW "},\n"
+        " \"outputs\": {\"identity\": {\"c\": {\"v\": {\"a\": 3, \"b\": "
+        "{\":number\": 2, \"x\": -5}}}}},\n"
+        " \"links\": [[\"identity/c/v\", \"identity/c/v\", 1],\n"
+        "  [\"max-norm/m/in\", \"identity/c/v\", 1],\n"
+        "  [\"output/o/x\", \"max-norm/m/:number\", 1],\n"
+        "  [\"output/o/y\", \"identity/c/v/b/:number\", 0.5],\n"
+        "  [\"output/o/y\", \"identity/c/v/b\", 0.25],\n"
+        "  [\"output/o/z\", \"max-norm/:number\", 2]]}";
+    const char *by_matrix =
+        "{\"dmm\": 1, \"matrix\": {" SELF_ROW ",\n"
+        "  \"identity\": {\"c\": {\"v\": {\"identity\": {\"c\": {\"v\": "
+        "1}}}}},\n"
+        "  \"max-norm\": {\"m\": {\"in\": {\"identity\": {\"c\": {\"v\": "
+        "1}}}}},\n"
+        "  \"output\": {\"o\": {\"x\": {\"max-norm\": {\"m\": {\":number\": "
+        "1}}},\n"
+        "    \"y\": {\"identity\": {\"c\": {\"v\": {\"b\": 0.75}}}},\n"
+        "    \"z\": {\"max-norm\": {\":number\": 2}}}}},\n"
+        " \"outputs\": {\"identity\": {\"c\": {\"v\": {\"a\": 3, \"b\": "
+        "{\":number\": 2, \"x\": -5}}}}}}";
+    dmm_net *a = tn_load(fx, by_links);
+    dmm_net *b = tn_load(fx, by_matrix);
+    assert_true(vv_equal(dmm_net_matrix(a), dmm_net_matrix(b)));
+    dmm_error err;
+    for (int k = 0; k < 4; k++) {
+        assert_int_equal(dmm_net_step(a, &err), 0);
+        assert_int_equal(dmm_net_step(b, &err), 0);
+        char *ta = vv_to_string(fx->vc, dmm_net_outputs(a));
+        char *tb = vv_to_string(fx->vc, dmm_net_outputs(b));
+        assert_string_equal(ta, tb);
+        /* Written and read back, the outputs are the same value. */
+        vv back = tu_vv(fx->vc, ta);
+        assert_true(vv_equal(back, dmm_net_outputs(a)));
+        vv_free(fx->vc, back);
+        free(ta);
+        free(tb);
+    }
+    /* From step 2 on, output/o/x holds the max-norm of identity/c/v. */
+    vv_label ox[3] = {tu_label(fx->vc, "output"), tu_label(fx->vc, "o"),
+                      tu_label(fx->vc, "x")};
+    assert_true(vv_get(dmm_net_outputs(a), ox, 3).num == 5);
+    vv_label l;
+    assert_int_equal(vv_label_find(fx->vc, ":number", 7, &l), DMM_E_NOTFOUND);
+    dmm_net_free(a);
+    dmm_net_free(b);
 }
 
 /* The complete example of docs/network-format.md, kept in step by hand. */
@@ -318,6 +417,7 @@ int main(void)
         cmocka_unit_test(test_self_elsewhere),
         cmocka_unit_test(test_load_file),
         cmocka_unit_test(test_paths),
+        cmocka_unit_test(test_links_scalar_part),
         cmocka_unit_test(test_doc_example),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -344,6 +344,13 @@ static void test_corrupt(void **state)
     t = replace(b.data, "\"queues\"", "\"queue\"");
     expect_bad(&c, t, DMM_E_INVAL, "/queue");
     free(t);
+    /* ":number" is a scalar part, never a label nor a neuron's name. */
+    t = replace(b.data, "\"labels\": [", "\"labels\": [\":number\", ");
+    expect_bad(&c, t, DMM_E_INVAL, "/labels/0");
+    free(t);
+    t = replace(b.data, "\"input/in\"", "\"input/in/:number\"");
+    expect_bad(&c, t, DMM_E_INVAL, "/queues/input~1in~1:number");
+    free(t);
     expect_bad(&c, "[]", DMM_E_INVAL, "");
     free(b.data);
     world_free(&c);
@@ -365,6 +372,107 @@ static void test_corrupt(void **state)
     world_free(&a);
 }
 
+/* ---- issue 18: random networks written with links ---------------------- */
+
+static dmm_net *load_text(world *w, const char *text)
+{
+    dmm_net *net = NULL;
+    dmm_error err;
+    if (dmm_net_load_text(w->vc, w->reg, text, strlen(text), "random", &net,
+                          &err)) {
+        char msg[1024];
+        dmm_error_format(&err, msg, sizeof msg);
+        fail_msg("%s\n%s", msg, text);
+    }
+    return net;
+}
+
+/* Queue k maps for input/in, some of them with a scalar part. */
+static void feed_signal(world *w, dmm_net *net, int k, uint64_t seed)
+{
+    vv_label in = tu_label(w->vc, "in");
+    for (int i = 0; i < k; i++) {
+        char json[160];
+        snprintf(json, sizeof json,
+                 "{\"signal\": {\":number\": %.17g, \"x\": {\"a\": %.17g}}}",
+                 (double)(seed % 7) / 3 - i * 0.1, 1.0 / (i + 3));
+        vv v = tu_vv(w->vc, json);
+        dmm_error err;
+        assert_int_equal(dmm_net_feed(net, in, v, &err), 0);
+        vv_free(w->vc, v);
+    }
+}
+
+static char *save_text(dmm_net *net)
+{
+    vv_buf b = {0};
+    assert_int_equal(dmm_net_save_buf(net, &b), 0);
+    assert_int_equal(vv_buf_append(&b, "", 1), 0);
+    return b.data;
+}
+
+/* N+M cycles straight and N cycles, save, restore in a fresh context, M
+ * cycles give the same state file byte for byte, for networks whose links
+ * read scalar parts ("max-norm/m0/:number"); the same network written
+ * without any ":number" runs the same; and ":number" is never a label. */
+static void test_random_links_resume(void **state)
+{
+    (void)state;
+    for (uint64_t seed = 1; seed <= 40; seed++) {
+        uint64_t r = seed * 0x2545f4914f6cdd1du;
+        int n = 1 + (int)(tu_rand(&r) % 6), m = 1 + (int)(tu_rand(&r) % 6);
+        char *text = tu_random_links_net(seed, false, true);
+        char *plain_text = tu_random_links_net(seed, true, true);
+        world a, b;
+        world_new(&a);
+        dmm_net *net = load_text(&a, text);
+        dmm_net *plain = load_text(&a, plain_text);
+        assert_true(vv_equal(dmm_net_matrix(net), dmm_net_matrix(plain)));
+        /* Some maps are still queued when saving. */
+        feed_signal(&a, net, n + 2, seed);
+        feed_signal(&a, plain, n + 2, seed);
+        steps(net, n, NULL);
+        char *saved = save_text(net);
+        steps(net, m, NULL);
+        steps(plain, n + m, NULL);
+        char *straight = save_text(net);
+        char *same = save_text(plain);
+        if (strcmp(straight, same) != 0)
+            fail_msg("seed %llu: with and without \":number\" differ:\n%s\n%s",
+                     (unsigned long long)seed, straight, same);
+
+        world_new(&b);
+        dmm_net *net2 = NULL;
+        dmm_error err;
+        if (dmm_net_restore_text(b.vc, b.reg, saved, strlen(saved), "state",
+                                 &net2, &err)) {
+            char msg[1024];
+            dmm_error_format(&err, msg, sizeof msg);
+            fail_msg("seed %llu: %s", (unsigned long long)seed, msg);
+        }
+        steps(net2, m, NULL);
+        char *resumed = save_text(net2);
+        if (strcmp(straight, resumed) != 0)
+            fail_msg("seed %llu, %d + %d cycles: straight and resumed "
+                     "differ:\n%s\n%s\nnetwork:\n%s",
+                     (unsigned long long)seed, n, m, straight, resumed, text);
+        vv_label l;
+        assert_int_equal(vv_label_find(a.vc, ":number", 7, &l), DMM_E_NOTFOUND);
+        assert_int_equal(vv_label_find(b.vc, ":number", 7, &l), DMM_E_NOTFOUND);
+        free(resumed);
+        free(same);
+        free(straight);
+        free(saved);
+        dmm_net_free(net2);
+        dmm_net_free(plain);
+        dmm_net_free(net);
+        world_free(&b);
+        world_free(&a);
+        free(plain_text);
+        free(text);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -372,6 +480,7 @@ int main(void)
         cmocka_unit_test(test_seed_matters),
         cmocka_unit_test(test_atomic_file),
         cmocka_unit_test(test_corrupt),
+        cmocka_unit_test(test_random_links_resume),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

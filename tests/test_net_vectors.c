@@ -67,7 +67,7 @@ static void apply_event(vv_ctx *vc, dmm_net *net, const json_t *ev)
         size_t k;
         assert_true(json_is_string(n));
         if (dmm_path_parse(vc, json_string_value(n), json_string_length(n), tn,
-                           2, &k, &err) != 0)
+                           2, &k, NULL, &err) != 0)
             fail_err("feed neuron", &err);
         assert_int_equal(k, 2);
         assert_int_equal(tn[0], tu_label(vc, "input"));

@@ -492,6 +492,57 @@ static void test_from_json_and_locate(void **state)
     vv_ctx_free(c);
 }
 
+/* ":number" is a node's scalar part, never a label: it cannot be interned,
+ * so reading it never makes a child and writing never shows one. */
+static void test_number_key_not_a_label(void **state)
+{
+    (void)state;
+    vv_ctx *c = ctx_new(0, 0);
+    vv_label l = 12345;
+    size_t before = vv_label_count(c);
+    assert_int_equal(vv_intern(c, ":number", 7, &l), DMM_E_INVAL);
+    assert_int_equal(vv_intern_cstr(c, VV_NUMBER_KEY, &l), DMM_E_INVAL);
+    assert_int_equal(l, 12345);
+    assert_int_equal(vv_label_count(c), before);
+    assert_int_equal(vv_label_find(c, ":number", 7, &l), DMM_E_NOTFOUND);
+    /* Only those exact bytes: near misses are ordinary labels. */
+    static const char *const near[] = {":numbe",  ":numbers", "number",
+                                       ":Number", " :number", ":number/"};
+    for (size_t k = 0; k < sizeof near / sizeof near[0]; k++)
+        OK(vv_intern_cstr(c, near[k], &l));
+    assert_int_equal(vv_intern(c, ":number", 6, &l), 0); /* ":numbe" */
+    assert_int_equal(l, lab(c, ":numbe"));
+    /* Reading: the member is the scalar and interns nothing. */
+    before = vv_label_count(c);
+    vv a = tu_vv(c, "{\"a\": {\":number\": 2}}");
+    assert_int_equal(vv_label_count(c), before + 1);
+    vv b = tu_vv(c, "{\"a\": 2}");
+    assert_true(vv_equal(a, b));
+    assert_int_equal(vv_nchildren(vv_child(a, lab(c, "a"))), 0);
+    vv d = tu_vv(c, "{\":number\": 3, \":numbers\": {\":number\": 4, "
+                    "\"x\": 5}}");
+    assert_int_equal(vv_label_count(c), before + 2); /* "a" and "x" */
+    assert_true(vv_child(d, lab(c, ":numbers")).num == 4);
+    char *t = vv_to_string(c, d);
+    assert_string_equal(t,
+                        "{\":number\":3,\":numbers\":{\":number\":4,\"x\":5}}");
+    vv e = tu_vv(c, t);
+    assert_true(vv_equal(d, e));
+    free(t);
+    /* A scalar part has no parts below it. */
+    const char *deeper = "{\"a\": {\":number\": {\"b\": 1}}}";
+    dmm_error err;
+    vv f = VV_ZERO;
+    assert_int_equal(vv_parse(c, deeper, strlen(deeper), NULL, &f, &err),
+                     DMM_E_INVAL);
+    assert_string_equal(err.path, "/a/:number");
+    vv_free(c, a);
+    vv_free(c, b);
+    vv_free(c, d);
+    vv_free(c, e);
+    vv_ctx_free(c);
+}
+
 static void test_files_and_format(void **state)
 {
     (void)state;
@@ -577,6 +628,7 @@ int main(void)
         cmocka_unit_test(test_depth_limits),
         cmocka_unit_test(test_from_json_and_locate),
         cmocka_unit_test(test_files_and_format),
+        cmocka_unit_test(test_number_key_not_a_label),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -150,3 +150,143 @@ void tu_assert_canonical(vv_ctx *c, vv v)
 {
     check_canonical(c, v, v, 0);
 }
+
+/* ---- random networks written with links ---------------------------------- */
+
+uint64_t tu_rand(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15u);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+    return z ^ (z >> 31);
+}
+
+static unsigned pick(uint64_t *s, unsigned n)
+{
+    return (unsigned)(tu_rand(s) % n);
+}
+
+/* Weights whose sums round differently in different orders. */
+static double weight(uint64_t *s)
+{
+    static const double w[] = {0.3,   -0.7, 1.0 / 3, 0.45,
+                               -0.25, 0.9,  -0.11,   1.1};
+    return w[pick(s, sizeof w / sizeof w[0])];
+}
+
+/* ":number" half the time (left out when plain). */
+static const char *scalar(uint64_t *s, bool plain)
+{
+    bool on = pick(s, 2);
+    return on && !plain ? "/:number" : "";
+}
+
+static void put_source(vv_buf *b, uint64_t *s, bool plain, bool input)
+{
+    unsigned kind = pick(s, input ? 8 : 7);
+    const char *io = pick(s, 2) ? "x" : "y";
+    switch (kind) {
+    case 0: /* an output */
+        tu_put(b, "identity/n%u/%s", pick(s, 3), io);
+        break;
+    case 1: /* part of an output */
+        tu_put(b, "identity/n%u/x/%s", pick(s, 3), pick(s, 2) ? "a" : "b");
+        break;
+    case 2: /* all outputs of a neuron */
+        tu_put(b, "identity/n%u", pick(s, 3));
+        break;
+    case 3: /* an output map that is a bare number */
+        tu_put(b, "max-norm/m%u", pick(s, 2));
+        break;
+    case 4:
+        tu_put(b, "tanh/t%u/%s", pick(s, 2), io);
+        break;
+    case 5: /* every neuron of a type */
+        tu_put(b, "%s", pick(s, 2) ? "max-norm" : "tanh");
+        break;
+    case 6:
+        tu_put(b, "output/o%u/x", pick(s, 2));
+        break;
+    default:
+        tu_put(b, "input/in/signal");
+        break;
+    }
+    tu_put(b, "%s", scalar(s, plain));
+}
+
+static void put_target(vv_buf *b, uint64_t *s)
+{
+    switch (pick(s, 4)) {
+    case 0:
+        tu_put(b, "identity/n%u/%s", pick(s, 3), pick(s, 2) ? "x" : "y");
+        break;
+    case 1:
+        tu_put(b, "max-norm/m%u/in", pick(s, 2));
+        break;
+    case 2:
+        tu_put(b, "tanh/t%u/%s", pick(s, 2), pick(s, 2) ? "x" : "y");
+        break;
+    default:
+        tu_put(b, "output/o%u/x", pick(s, 2));
+        break;
+    }
+}
+
+char *tu_random_links_net(uint64_t seed, bool plain, bool input)
+{
+    uint64_t s = seed;
+    vv_buf b = {0};
+    tu_put(&b,
+           "{\"dmm\": 1, \"seed\": %llu,\n"
+           " \"matrix\": {\"accum\": {\"self\": {\"accum\": {\"accum\": "
+           "{\"self\": {\"single\": 1}}}}}},\n"
+           " \"outputs\": {\"identity\": {",
+           (unsigned long long)seed);
+    for (unsigned k = 0; k < 3; k++) {
+        double w[4]; /* drawn in order: arguments are evaluated in any */
+        for (int i = 0; i < 4; i++)
+            w[i] = weight(&s);
+        tu_put(&b,
+               "%s\"n%u\": {\"x\": {\"a\": %.17g, \"b\": {\":number\": %.17g, "
+               "\"c\": %.17g}}, \"y\": %.17g}",
+               k ? ", " : "", k, w[0], w[1], w[2], w[3]);
+    }
+    /* A neuron that edits W: its output is a delta of W, kept by its own
+     * row, whose weights sit at scalar parts too. */
+    bool editor = pick(&s, 2);
+    if (editor) {
+        unsigned o = pick(&s, 2), m = pick(&s, 2), i = pick(&s, 3);
+        tu_put(&b,
+               ", \"w\": {\"x\": {\"output\": {\"o%u\": {\"x\": {"
+               "\"max-norm\": {\"m%u\": {\":number\": 0.01}}, \"identity\": "
+               "{\"n%u\": {\"x\": {\":number\": -0.02, \"a\": 0.03}}}}}}}}",
+               o, m, i);
+    }
+    tu_put(&b, "}},\n \"links\": [");
+    /* Identity neurons that keep their outputs, so values live on. */
+    for (unsigned k = 0; k < 3; k++)
+        if (pick(&s, 2))
+            tu_put(&b, "[\"identity/n%u/x\", \"identity/n%u/x%s\", 1],\n  ", k,
+                   k, scalar(&s, plain));
+    unsigned n = 6 + pick(&s, 9);
+    for (unsigned k = 0; k < n; k++) {
+        tu_put(&b, "%s[\"", k ? ",\n  " : "");
+        put_target(&b, &s);
+        tu_put(&b, "\", \"");
+        put_source(&b, &s, plain, input);
+        tu_put(&b, "\", %.17g]", weight(&s));
+    }
+    if (editor)
+        tu_put(&b,
+               ",\n  [\"identity/w/x\", \"identity/w/x%s\", 1],\n"
+               "  [\"accum/self/delta\", \"identity/w/x\", 1]",
+               scalar(&s, plain));
+    if (input)
+        tu_put(&b,
+               ",\n  [\"input/in/dummy\", "
+               "\"accum/self/single/accum/self%s\", 1]",
+               scalar(&s, plain));
+    tu_put(&b, "]}\n");
+    assert_int_equal(vv_buf_append(&b, "", 1), 0);
+    return b.data;
+}

@@ -52,4 +52,17 @@ void tu_assert_vv_close(vv_ctx *c, vv got, vv want, double rel);
  * scalar, no empty child map (checked through the public API). */
 void tu_assert_canonical(vv_ctx *c, vv v);
 
+/* The next number of a splitmix64 sequence whose state is *s. */
+uint64_t tu_rand(uint64_t *s);
+/*
+ * new (free()): the text of a random network written with "links" (issue
+ * 18), the same for the same seed: three identity neurons with outputs, and
+ * max-norm, tanh and output neurons; sources at, below and above an output,
+ * every other one ending in ":number" (none when plain, which is then the
+ * same network); with probability 1/2 a neuron identity/w that adds a
+ * constant delta, with weights at scalar parts, to W every cycle. With
+ * input, an active input neuron input/in whose "signal" some links read.
+ */
+char *tu_random_links_net(uint64_t seed, bool plain, bool input);
+
 #endif

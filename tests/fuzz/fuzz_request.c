@@ -35,12 +35,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             dmm__live_path *p = &req.paths[i];
             vv_label want[DMM__LIVE_MAX_PARTS];
             size_t n;
+            bool scalar;
             dmm_error err;
             int rc = dmm_path_parse(vc, p->text, strlen(p->text), want,
-                                    DMM__LIVE_MAX_PARTS, &n, &err);
+                                    DMM__LIVE_MAX_PARTS, &n, &scalar, &err);
             if (rc == DMM_E_LIMIT)
                 continue; /* a label too long to intern reads as nothing */
-            if (rc < 0 || n != p->n || !dmm__live_path_resolve(vc, p) ||
+            if (rc < 0 || n != p->n || scalar != p->scalar ||
+                !dmm__live_path_resolve(vc, p) ||
                 memcmp(want, p->label, n * sizeof want[0]) != 0)
                 __builtin_trap();
         }

@@ -85,8 +85,18 @@ int vv_ctx_max_depth(const vv_ctx *c);
 /* Bytes currently allocated through the context's allocator. */
 size_t vv_ctx_bytes(const vv_ctx *c);
 
+/*
+ * The text ":number" is not a label: in JSON it is the member that holds a
+ * node's scalar part ({":number": 2} is the scalar 2), and in a path written
+ * as text it names the scalar part of the node before it. It is never
+ * interned, so no V-value has a child under it and every text form of a
+ * value reads back as that value.
+ */
+#define VV_NUMBER_KEY ":number"
+
 /* Intern len bytes of s (any bytes but NUL; UTF-8 is the convention).
- * DMM_E_LIMIT when longer than max_label_len or the table is full. */
+ * DMM_E_LIMIT when longer than max_label_len or the table is full;
+ * DMM_E_INVAL for a NUL inside or for the reserved VV_NUMBER_KEY. */
 int vv_intern(vv_ctx *c, const char *s, size_t len, vv_label *out);
 /* Same for a NUL-terminated string. */
 int vv_intern_cstr(vv_ctx *c, const char *s, vv_label *out);

@@ -6,6 +6,8 @@
  * context may roll back when nothing holds them (refused input); ids are
  * dense, in intern order. Lookups by id
  * read fixed pages without a lock; interning takes the context's mutex.
+ * VV_NUMBER_KEY is never a label (vv_intern refuses it, intern_locked asserts
+ * it), so no child of any value is named like a node's scalar part.
  */
 #include <stdlib.h>
 
@@ -124,6 +126,11 @@ int vv_label_find(vv_ctx *c, const char *s, size_t len, vv_label *out)
 #define uthash_free(ptr, sz)     vv__free_mem(c, ptr, sz)
 #define uthash_nonfatal_oom(obj) (oom = 1)
 
+static bool is_number_key(const char *s, size_t len)
+{
+    return len == sizeof VV_NUMBER_KEY - 1 && !memcmp(s, VV_NUMBER_KEY, len);
+}
+
 static int intern_locked(vv_ctx *c, const char *s, size_t len, vv_label *out)
 {
     struct vv__label_entry *e = find_locked(c, s, len);
@@ -133,6 +140,7 @@ static int intern_locked(vv_ctx *c, const char *s, size_t len, vv_label *out)
     }
     if (memchr(s, '\0', len))
         return DMM_E_INVAL;
+    assert(!is_number_key(s, len) && "\":number\" is not a label");
     size_t id = c->nlabels;
     size_t page = id / VV__LABEL_PAGE;
     if (page >= VV__LABEL_PAGES)
@@ -183,6 +191,8 @@ int vv_intern(vv_ctx *c, const char *s, size_t len, vv_label *out)
 {
     if (len > c->max_label_len)
         return DMM_E_LIMIT;
+    if (is_number_key(s, len))
+        return DMM_E_INVAL;
     pthread_mutex_lock(&c->lock);
     int rc = intern_locked(c, s, len, out);
     pthread_mutex_unlock(&c->lock);

@@ -105,7 +105,7 @@ int vv_buf_number(vv_buf *b, double x)
 /* ---- writing
  * ------------------------------------------------------------------ */
 
-static const char number_key[] = ":number";
+static const char number_key[] = VV_NUMBER_KEY;
 
 static int write_rec(const vv_ctx *c, vv v, vv_buf *b)
 {
@@ -134,6 +134,8 @@ static int write_rec(const vv_ctx *c, vv v, vv_buf *b)
         }
         if (!name || rc)
             break;
+        /* Never interned (vv_intern), so the member is never ambiguous. */
+        assert(strcmp(name, number_key) != 0);
         if (!first)
             rc = vv_buf_append(b, ",", 1);
         first = false;

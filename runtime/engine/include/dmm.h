@@ -96,21 +96,27 @@ unsigned dmm_net_threads(const dmm_net *net);
  * Paths written as text, as in "links", "self" and feed scripts: labels
  * joined by '/'; a backslash escapes a '/' or a backslash inside a label
  * (the text a\/b/c is the two labels "a/b" and "c"). Parse s (len bytes) into
- * at most max interned labels, *n of them; no part may be empty. DMM_E_INVAL
- * (with a message in err, path "") on a bad escape, an empty part or too
- * many parts; a bad path interns none of its parts.
+ * at most max interned labels, *n of them (at least one); no part may be
+ * empty. A last part ":number" (VV_NUMBER_KEY, never a label) names the
+ * scalar part of the node the labels reach, as the member ":number" does in
+ * JSON: it is not stored in out and sets *scalar (false without it). A
+ * reader whose path names a neuron, an input or an output, which have no
+ * scalar part to name, passes scalar NULL and ":number" is then refused.
+ * DMM_E_INVAL (with a message in err, path "") on a bad escape, an empty
+ * part, too many parts or a ":number" that is first, not last, or not
+ * allowed; a bad path interns none of its parts.
  */
 int dmm_path_parse(vv_ctx *vc, const char *s, size_t len, vv_label *out,
-                   size_t max, size_t *n, dmm_error *err);
+                   size_t max, size_t *n, bool *scalar, dmm_error *err);
 /*
  * The same, but labels are only looked up, never interned: reading a path
  * from outside input does not grow vc's label table. Syntax errors as for
  * dmm_path_parse. DMM_E_NOTFOUND (err untouched) when the text is well formed
  * but some label was never interned, so nothing can be stored under it; *n
- * is still set and the labels that were found are in out.
+ * and *scalar are still set and the labels that were found are in out.
  */
 int dmm_path_lookup(vv_ctx *vc, const char *s, size_t len, vv_label *out,
-                    size_t max, size_t *n, dmm_error *err);
+                    size_t max, size_t *n, bool *scalar, dmm_error *err);
 /* Append n labels in that form to b. */
 int dmm_path_write(const vv_ctx *vc, const vv_label *path, size_t n, vv_buf *b);
 

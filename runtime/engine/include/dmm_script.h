@@ -44,12 +44,13 @@ int dmm_script_load(vv_ctx *vc, const char *filename, dmm_script *out,
 void dmm_script_free(vv_ctx *vc, dmm_script *s);
 
 /*
- * Split "TYPE/NAME" (a `/` or `\` inside a part escaped with `\`) into its
- * two unescaped parts, written NUL-terminated into type and name, each of at
- * least strlen(s) + 1 bytes. DMM_E_INVAL with a message at JSON path `path`
- * in err for a malformed name.
+ * Read the neuron of a feed, "input/NAME" (s, len bytes) in the syntax of
+ * dmm_path_parse: two parts, the first "input", no ":number" (a neuron has
+ * no scalar part). Interns NAME into *name, and nothing unless the whole text
+ * is right. DMM_E_INVAL (or DMM_E_NOMEM, DMM_E_LIMIT) with a message at JSON
+ * path `path` in err.
  */
-int dmm_split_neuron(const char *s, char *type, char *name, const char *path,
-                     dmm_error *err);
+int dmm_feed_neuron(vv_ctx *vc, const char *s, size_t len, const char *path,
+                    vv_label *name, dmm_error *err);
 
 #endif

@@ -4,10 +4,14 @@
  * backslash): parsing with interning (for writers: links, edits, feeds),
  * lookup without it (for readers of outside input, which must not grow the
  * context's label table), and writing. One scanner holds the syntax rules,
- * so the two readers cannot disagree on what a path is.
+ * so the two readers cannot disagree on what a path is. That includes
+ * VV_NUMBER_KEY: never a label (vv_intern refuses it), as the last part it
+ * names the scalar part of the node before it, and anywhere else it is an
+ * error, so every reader of a path treats ":number" alike.
  */
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "dmm.h"
 
@@ -17,24 +21,52 @@ enum scan_mode {
     SCAN_INTERN, /* labels interned */
 };
 
-/* Scan s (len bytes) into at most max labels. SCAN_FIND returns
- * DMM_E_NOTFOUND, after checking the whole syntax, when some label was never
- * interned. */
+static bool is_number_key(const char *part, size_t plen)
+{
+    return plen == sizeof VV_NUMBER_KEY - 1 &&
+           !memcmp(part, VV_NUMBER_KEY, plen);
+}
+
+/* Scan s (len bytes) into at most max labels. A last part ":number" is not a
+ * label: *scalar says whether it was there, and with scalar NULL it is an
+ * error. SCAN_FIND returns DMM_E_NOTFOUND, after checking the whole syntax,
+ * when some label was never interned. */
 static int path_scan(vv_ctx *vc, const char *s, size_t len, enum scan_mode mode,
-                     vv_label *out, size_t max, size_t *n, dmm_error *err)
+                     vv_label *out, size_t max, size_t *n, bool *scalar,
+                     dmm_error *err)
 {
     char *part = malloc(len + 1);
     if (!part)
         return dmm_error_set(err, DMM_E_NOMEM, "", "%s",
                              dmm_strerror(DMM_E_NOMEM));
     size_t count = 0, plen = 0;
-    bool missing = false;
+    bool missing = false, number = false;
     int rc = 0;
     for (size_t k = 0; k <= len && !rc; k++) {
         if (k == len || s[k] == '/') {
             if (plen == 0)
                 rc = dmm_error_set(err, DMM_E_INVAL, "",
                                    "empty part in path \"%.*s\"", (int)len, s);
+            else if (number)
+                rc = dmm_error_set(err, DMM_E_INVAL, "",
+                                   "\":number\" in the middle of path "
+                                   "\"%.*s\" (it names a node's scalar part, "
+                                   "which has no parts below it)",
+                                   (int)len, s);
+            else if ((number = is_number_key(part, plen)) && count == 0)
+                rc = dmm_error_set(err, DMM_E_INVAL, "",
+                                   "\":number\" at the start of path "
+                                   "\"%.*s\" (it names the scalar part of the "
+                                   "node named before it)",
+                                   (int)len, s);
+            else if (number && !scalar && k == len)
+                rc = dmm_error_set(err, DMM_E_INVAL, "",
+                                   "\":number\" (a scalar part) cannot end "
+                                   "path \"%.*s\": it must name a neuron, an "
+                                   "input or an output",
+                                   (int)len, s);
+            else if (number)
+                ; /* not a label; an error if anything follows */
             else if (count == max)
                 rc = dmm_error_set(err, DMM_E_INVAL, "",
                                    "too many parts in path \"%.*s\" (at "
@@ -46,7 +78,7 @@ static int path_scan(vv_ctx *vc, const char *s, size_t len, enum scan_mode mode,
                      (rc = vv_intern(vc, part, plen, &out[count])))
                 dmm_error_set(err, rc, "", "bad label in path: %s",
                               dmm_strerror(rc));
-            count++;
+            count += !number;
             plen = 0;
         } else if (s[k] == '\\') {
             if (k + 1 < len && (s[k + 1] == '/' || s[k + 1] == '\\'))
@@ -67,21 +99,24 @@ static int path_scan(vv_ctx *vc, const char *s, size_t len, enum scan_mode mode,
     if (rc)
         return rc;
     *n = count;
+    if (scalar)
+        *scalar = number;
     return missing ? DMM_E_NOTFOUND : 0;
 }
 
 int dmm_path_parse(vv_ctx *vc, const char *s, size_t len, vv_label *out,
-                   size_t max, size_t *n, dmm_error *err)
+                   size_t max, size_t *n, bool *scalar, dmm_error *err)
 {
     /* Check the syntax first, so a bad path interns none of its parts. */
-    int rc = path_scan(vc, s, len, SCAN_CHECK, out, max, n, err);
-    return rc ? rc : path_scan(vc, s, len, SCAN_INTERN, out, max, n, err);
+    int rc = path_scan(vc, s, len, SCAN_CHECK, out, max, n, scalar, err);
+    return rc ? rc
+              : path_scan(vc, s, len, SCAN_INTERN, out, max, n, scalar, err);
 }
 
 int dmm_path_lookup(vv_ctx *vc, const char *s, size_t len, vv_label *out,
-                    size_t max, size_t *n, dmm_error *err)
+                    size_t max, size_t *n, bool *scalar, dmm_error *err)
 {
-    return path_scan(vc, s, len, SCAN_FIND, out, max, n, err);
+    return path_scan(vc, s, len, SCAN_FIND, out, max, n, scalar, err);
 }
 
 int dmm_path_write(const vv_ctx *vc, const vv_label *path, size_t n, vv_buf *b)

@@ -82,17 +82,19 @@ static int bad(dmm_error *err, const char *path, const char *fmt, ...)
     return dmm_error_set(err, DMM_E_INVAL, path, "%s", text);
 }
 
-/* A path string member at ptr: parsed into exactly n labels. what says what
- * the parts are, for the message. */
+/* A path string member at ptr: parsed into min to max labels. what says what
+ * the parts are, for the message. scalar as for dmm_path_parse: NULL where
+ * the path names a neuron's input or output, not part of a value. */
 static int read_path(dmm_net *net, const json_t *j, const char *path,
                      size_t min, size_t max, vv_label *out, size_t *n,
-                     const char *what, dmm_error *err)
+                     bool *scalar, const char *what, dmm_error *err)
 {
     if (!json_is_string(j))
         return bad(err, path, "expected a string \"%s\"", what);
     size_t count = 0;
-    int rc = dmm_path_parse(net->vc, json_string_value(j),
-                            json_string_length(j), out, max, &count, err);
+    int rc =
+        dmm_path_parse(net->vc, json_string_value(j), json_string_length(j),
+                       out, max, &count, scalar, err);
     if (rc) {
         /* Keep the parser's sentence, add where. */
         char text[sizeof err->text];
@@ -108,8 +110,8 @@ static int read_path(dmm_net *net, const json_t *j, const char *path,
 static int read_self(dmm_net *net, const json_t *j, dmm_error *err)
 {
     size_t n;
-    int rc = read_path(net, j, "/self", 3, 3, net->self, &n, "type/name/output",
-                       err);
+    int rc = read_path(net, j, "/self", 3, 3, net->self, &n, NULL,
+                       "type/name/output", err);
     if (rc)
         return rc;
     if (!dmm__self_resolve(net))
@@ -140,7 +142,7 @@ static int read_links(dmm_net *net, const json_t *links, vv *w, dmm_error *err)
         int rc;
         snprintf(at, sizeof at, "/links/%zu/0", k);
         if ((rc = read_path(net, json_array_get(e, 0), at, 3, 3, path, &nto,
-                            "type/name/input", err)))
+                            NULL, "type/name/input", err)))
             return rc;
         const dmm_type_info *info = dmm_registry_find(net->reg, path[0]);
         if (!info)
@@ -149,9 +151,14 @@ static int read_links(dmm_net *net, const json_t *links, vv *w, dmm_error *err)
         if (!dmm_type_accepts_input(info, path[2]))
             return bad(err, at, "neuron type \"%s\" has no input \"%s\"",
                        dmm__lstr(net, path[0]), dmm__lstr(net, path[2]));
+        /* The weight is stored at to/from in W, always as a scalar part:
+         * "max-norm/m/:number" is the place that "max-norm/m" names, as
+         * {"max-norm": {"m": {":number": w}}} is {"max-norm": {"m": w}}. */
+        bool scalar;
         snprintf(at, sizeof at, "/links/%zu/1", k);
-        if ((rc = read_path(net, json_array_get(e, 1), at, 1, MAXP - 3,
-                            path + 3, &nfrom, "type/name/output", err)))
+        if ((rc =
+                 read_path(net, json_array_get(e, 1), at, 1, MAXP - 3, path + 3,
+                           &nfrom, &scalar, "type/name/output", err)))
             return rc;
         if (!dmm_registry_find(net->reg, path[3]))
             return bad(err, at, "unknown neuron type \"%s\"",

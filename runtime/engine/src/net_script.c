@@ -63,42 +63,34 @@ static json_t *required(json_t *j, const char *name, dmm_error *err,
     return v;
 }
 
-int dmm_split_neuron(const char *s, char *type, char *name, const char *path,
-                     dmm_error *err)
+int dmm_feed_neuron(vv_ctx *vc, const char *s, size_t len, const char *path,
+                    vv_label *name, dmm_error *err)
 {
-    char *part[2] = {type, name};
-    size_t k = 0, n = 0;
-    for (const char *p = s; *p; p++) {
-        char ch = *p;
-        if (ch == '/') {
-            if (k == 1)
-                return dmm_error_set(err, DMM_E_INVAL, path,
-                                     "\"%s\": expected TYPE/NAME, found more "
-                                     "than one unescaped '/'",
-                                     s);
-            part[0][n] = '\0';
-            k = 1;
-            n = 0;
-            continue;
-        }
-        if (ch == '\\') {
-            if (p[1] != '/' && p[1] != '\\')
-                return dmm_error_set(err, DMM_E_INVAL, path,
-                                     "\"%s\": '\\' must be followed by '/' "
-                                     "or '\\'",
-                                     s);
-            ch = *++p;
-        }
-        part[k][n++] = ch;
+    static const char input[] = "input/";
+    vv_label l[2];
+    size_t n = 0;
+    /* The whole text first, only looked up: a bad one interns nothing. */
+    int rc = dmm_path_lookup(vc, s, len, l, 2, &n, NULL, err);
+    if (rc == DMM_E_NOTFOUND)
+        rc = 0;
+    if (!rc && n != 2)
+        rc = dmm_error_set(err, DMM_E_INVAL, "", "\"%.*s\": expected TYPE/NAME",
+                           (int)len, s);
+    /* "input" has no character to escape, so this is its only spelling. */
+    if (!rc && (len < sizeof input - 1 || memcmp(s, input, sizeof input - 1)))
+        rc = dmm_error_set(err, DMM_E_INVAL, "",
+                           "\"%.*s\" is not an input neuron (feed takes "
+                           "\"input/NAME\")",
+                           (int)len, s);
+    if (!rc)
+        rc = dmm_path_parse(vc, s + sizeof input - 1, len - (sizeof input - 1),
+                            name, 1, &n, NULL, err);
+    if (rc && err) {
+        char text[sizeof err->text];
+        snprintf(text, sizeof text, "%s", err->text);
+        dmm_error_set(err, rc, path, "%s", text);
     }
-    part[k][n] = '\0';
-    if (k != 1)
-        return dmm_error_set(err, DMM_E_INVAL, path,
-                             "\"%s\": expected TYPE/NAME", s);
-    if (type[0] == '\0' || name[0] == '\0')
-        return dmm_error_set(err, DMM_E_INVAL, path,
-                             "\"%s\": empty type or name", s);
-    return 0;
+    return rc;
 }
 
 static int push_event(dmm_script *s, size_t *cap, const dmm_event *ev)
@@ -138,7 +130,6 @@ static int parse_line(vv_ctx *vc, const char *src, int line, const char *text,
         return jerr.code;
     }
     int rc = DMM_E_INVAL;
-    char *type = NULL, *name = NULL;
     if (!json_is_object(j)) {
         line_error(err, src, line, rc, "", "an event must be a JSON object");
         goto done;
@@ -203,30 +194,10 @@ static int parse_line(vv_ctx *vc, const char *src, int line, const char *text,
                    "must be a string \"input/NAME\"");
         goto done;
     }
-    const char *ns = json_string_value(neuron);
-    size_t nlen = strlen(ns);
-    type = malloc(nlen + 1);
-    name = malloc(nlen + 1);
-    if (!type || !name) {
-        rc = line_error(err, src, line, DMM_E_NOMEM, "", "out of memory");
-        goto done;
-    }
-    rc = dmm_split_neuron(ns, type, name, "/neuron", err);
+    rc = dmm_feed_neuron(vc, json_string_value(neuron),
+                         json_string_length(neuron), "/neuron", &ev->name, err);
     if (rc < 0) {
         at_line(err, src, line, rc);
-        goto done;
-    }
-    if (strcmp(type, "input") != 0) {
-        rc = line_error(err, src, line, DMM_E_INVAL, "/neuron",
-                        "\"%s\" is not an input neuron (feed takes "
-                        "\"input/NAME\")",
-                        ns);
-        goto done;
-    }
-    rc = vv_intern_cstr(vc, name, &ev->name);
-    if (rc < 0) {
-        line_error(err, src, line, rc, "/neuron", "cannot use name \"%s\": %s",
-                   name, dmm_strerror(rc));
         goto done;
     }
     json_t *outputs = required(j, "outputs", err, src, line);
@@ -235,8 +206,6 @@ static int parse_line(vv_ctx *vc, const char *src, int line, const char *text,
     else if ((rc = vv_from_json(vc, outputs, "/outputs", &ev->value, err)) < 0)
         at_line(err, src, line, rc);
 done:
-    free(type);
-    free(name);
     json_decref(j);
     return rc;
 }

@@ -222,7 +222,8 @@ static int read_queues(dmm_net *net, const json_t *qs, dmm_error *err)
         (void)dmm_json_pointer_push(path, sizeof path, key, strlen(key));
         vv_label tn[2];
         size_t n;
-        int rc = dmm_path_parse(net->vc, key, strlen(key), tn, 2, &n, err);
+        int rc =
+            dmm_path_parse(net->vc, key, strlen(key), tn, 2, &n, NULL, err);
         if (rc || n != 2 || tn[0] != net->input_type)
             return bad(err, path, "a queue is named \"input/NAME\"");
         if (!json_is_array(items))
@@ -262,6 +263,10 @@ static int restore_root(vv_ctx *vc, const dmm_registry *reg, const json_t *root,
         if (!json_is_string(s))
             return bad(err, path, "a label must be a string");
         int rc = vv_intern(vc, json_string_value(s), json_string_length(s), &l);
+        if (rc && json_string_length(s) == sizeof VV_NUMBER_KEY - 1 &&
+            !memcmp(json_string_value(s), VV_NUMBER_KEY, json_string_length(s)))
+            return bad(err, path,
+                       "\":number\" is a node's scalar part, not a label");
         if (rc)
             return dmm_error_set(err, rc, path, "bad label: %s",
                                  dmm_strerror(rc));
@@ -275,7 +280,7 @@ static int restore_root(vv_ctx *vc, const dmm_registry *reg, const json_t *root,
     size_t n;
     if (!json_is_string(j = json_object_get(root, "self")) ||
         dmm_path_parse(vc, json_string_value(j), json_string_length(j),
-                       net->self, 3, &n, err) ||
+                       net->self, 3, &n, NULL, err) ||
         n != 3) {
         rc = bad(err, "/self", "self must be \"type/name/output\"");
         goto fail;

@@ -130,13 +130,13 @@ static int read_path(vv_ctx *vc, json_t *j, const char *jpath, bool intern,
     int rc;
     if (intern) {
         rc = dmm_path_parse(vc, s, len, p->label, DMM__LIVE_MAX_PARTS, &p->n,
-                            &err);
+                            &p->scalar, &err);
     } else {
         /* Counted first: a label interned during the lookup is found by the
          * next dmm__live_path_resolve. */
         p->seen = vv_label_count(vc);
         rc = dmm_path_lookup(vc, s, len, p->label, DMM__LIVE_MAX_PARTS, &p->n,
-                             &err);
+                             &p->scalar, &err);
         p->missing = rc == DMM_E_NOTFOUND;
         if (p->missing)
             rc = 0;
@@ -278,9 +278,11 @@ PARSER(set)
         return rc;
     if (req->paths[0].n != 6)
         return dmm__live_err_set(e, DMM__LIVE_E_BAD_PATH, "/path",
-                                 "\"%s\" has %zu parts; a weight is "
+                                 "\"%s\" has %zu labels%s; a weight is "
                                  "type/name/input/type/name/output",
-                                 req->paths[0].text, req->paths[0].n);
+                                 req->paths[0].text, req->paths[0].n,
+                                 req->paths[0].scalar ? " before \":number\""
+                                                      : "");
     if (!(f = json_object_get(j, "value")))
         return dmm__live_err_set(e, DMM__LIVE_E_BAD_REQUEST, "/value",
                                  "missing field");
@@ -313,27 +315,14 @@ PARSER(feed)
                                  "missing field");
     if ((rc = read_string(f, "neuron", &s, e)) < 0)
         return rc;
-    size_t n = strlen(s);
-    char *type = malloc(n + 1), *name = malloc(n + 1);
     dmm_error err;
     dmm_error_clear(&err);
-    if (!type || !name)
-        rc = dmm__live_err_set(e, DMM__LIVE_E_INTERNAL, "", "out of memory");
-    else if (dmm_split_neuron(s, type, name, "/neuron", &err) < 0)
-        rc = dmm__live_err_set(e, DMM__LIVE_E_BAD_REQUEST, "/neuron", "%s",
-                               err.text);
-    else if (strcmp(type, "input") != 0)
-        rc = dmm__live_err_set(e, DMM__LIVE_E_BAD_REQUEST, "/neuron",
-                               "\"%s\" is not an input neuron (feed "
-                               "takes \"input/NAME\")",
-                               s);
-    else if (vv_intern_cstr(vc, name, &req->name) < 0)
-        rc = dmm__live_err_set(e, DMM__LIVE_E_INTERNAL, "/neuron",
-                               "cannot intern the name");
-    free(type);
-    free(name);
-    if (rc < 0)
-        return rc;
+    if ((rc = dmm_feed_neuron(vc, s, strlen(s), "/neuron", &req->name, &err)) <
+        0)
+        return dmm__live_err_set(e,
+                                 rc == DMM_E_NOMEM ? DMM__LIVE_E_INTERNAL
+                                                   : DMM__LIVE_E_BAD_REQUEST,
+                                 "/neuron", "%s", err.text);
     if (!(f = json_object_get(j, "outputs")))
         return dmm__live_err_set(e, DMM__LIVE_E_BAD_REQUEST, "/outputs",
                                  "missing field");
@@ -522,7 +511,7 @@ bool dmm__live_path_resolve(vv_ctx *vc, dmm__live_path *p)
     dmm_error_clear(&err);
     /* The text was well formed when parsed, so only found or not found. */
     int rc = dmm_path_lookup(vc, p->text, strlen(p->text), p->label,
-                             DMM__LIVE_MAX_PARTS, &n, &err);
+                             DMM__LIVE_MAX_PARTS, &n, &p->scalar, &err);
     if (rc == 0)
         p->missing = false;
     else if (rc == DMM_E_NOTFOUND)

@@ -87,6 +87,7 @@ typedef struct dmm__live_path {
     char *text; /* owned, NUL-terminated */
     size_t n;
     vv_label label[DMM__LIVE_MAX_PARTS];
+    bool scalar;  /* ends in ":number": the scalar part of the node there */
     bool missing; /* some label is not interned: label[] is not valid */
     size_t seen;  /* missing: vv_label_count when last looked up */
 } dmm__live_path;

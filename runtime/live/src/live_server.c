@@ -376,11 +376,15 @@ static void log_event(live_server *srv, enum dmm__live_op op, vv_label name,
 
 /* ---- cycles ------------------------------------------------------------- */
 
-/* borrowed: the value at a resolved path; zero at a missing one (a label
- * never interned is in no value). */
+/* borrowed: the value at a resolved path, only its scalar part when the
+ * path ends in ":number"; zero at a missing one (a label never interned is
+ * in no value). */
 static vv path_value(vv v, const dmm__live_path *p)
 {
-    return p->missing ? VV_ZERO : vv_get(v, p->label, p->n);
+    if (p->missing)
+        return VV_ZERO;
+    vv at = vv_get(v, p->label, p->n);
+    return p->scalar ? vv_number(at.num) : at;
 }
 
 static void publish(live_server *srv)
@@ -736,9 +740,13 @@ static int do_set(live_server *srv, const dmm__live_req *q, double *actual,
 {
     const dmm__live_path *p = &q->paths[0];
     vv cur = vv_get(dmm_net_matrix(srv->net), p->label, 6);
-    if (!vv_is_scalar(cur))
+    /* A node with children is not one weight, but its scalar part is:
+     * "P/:number" sets only that and keeps the rows below P. */
+    if (!vv_is_scalar(cur) && !p->scalar)
         return dmm__live_err_set(e, DMM__LIVE_E_BAD_PATH, "/path",
-                                 "\"%s\" is not a weight", p->text);
+                                 "\"%s\" is not a weight (\"%s/:number\" is "
+                                 "its scalar part)",
+                                 p->text, p->text);
     /* The log holds the edits it makes. */
     double w = cur.num;
     int rc = set_exact(srv, p->label, q->num, actual, e);
