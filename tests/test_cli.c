@@ -756,6 +756,58 @@ static void test_check(void **state)
     free(net);
 }
 
+/* check --script refuses every edit that run refuses, with the same located
+ * message: unknown type, unknown input, a weight at depth 2, an edit that
+ * removes Self's row. Both also agree on a good script. */
+static void test_check_script_like_run(void **state)
+{
+    cli_env *e = *state;
+    char *net = tu_path("networks/accumulator.json");
+    static const char *const deltas[] = {
+        "{\"nosuch\": {\"x\": {\"in\": {\"identity\": {\"const\": "
+        "{\"single\": 1}}}}}}",
+        "{\"accum\": {\"sum\": {\"nosuch\": {\"identity\": {\"const\": "
+        "{\"single\": 1}}}}}}",
+        "{\"accum\": {\"sum\": 2}}",
+        "{\"accum\": {\"self\": {\"accum\": {\"accum\": {\"self\": "
+        "{\"single\": -1}}}}}}",
+        NULL};
+    for (int k = 0; deltas[k]; k++) {
+        char line[512];
+        snprintf(line, sizeof line,
+                 "{\"step\": 1, \"op\": \"edit\", \"delta\": {}}\n"
+                 "{\"step\": 2, \"op\": \"edit\", \"delta\": %s}\n",
+                 deltas[k]);
+        char *script = write_scratch(e, "bad.jsonl", line);
+        proc c, r;
+        run_dmm(e, &c,
+                (const char *[]){"check", "--script", script, net, NULL});
+        run_dmm(e, &r,
+                (const char *[]){"run", net, "--steps", "3", "--script", script,
+                                 NULL});
+        expect_code(&c, 1);
+        expect_code(&r, 1);
+        /* The message names the script's second line, inside the delta. */
+        char where[600];
+        snprintf(where, sizeof where, "%s:2: /delta", script);
+        assert_true(starts_with(c.err, where));
+        assert_string_equal(c.err, r.err);
+        proc_free(&c);
+        proc_free(&r);
+        free(script);
+    }
+    char *good = write_scratch(
+        e, "good.jsonl",
+        "{\"step\": 2, \"op\": \"edit\", \"delta\": {\"accum\": {\"sum\": "
+        "{\"delta\": {\"identity\": {\"const\": {\"single\": 1}}}}}}}\n");
+    proc c;
+    run_dmm(e, &c, (const char *[]){"check", "--script", good, net, NULL});
+    expect_code(&c, 0);
+    proc_free(&c);
+    free(good);
+    free(net);
+}
+
 /* Saving after k cycles and resuming for the rest gives the same final line
  * as one straight run; script steps stay absolute. */
 static void resume_case(cli_env *e, const char *net, const char *script,
@@ -1013,6 +1065,7 @@ int main(void)
         cmocka_unit_test(test_missing_files),
         cmocka_unit_test(test_numeric_fault),
         cmocka_unit_test(test_check),
+        cmocka_unit_test(test_check_script_like_run),
         cmocka_unit_test(test_save_resume),
         cmocka_unit_test(test_help_version_neurons),
         cmocka_unit_test(test_stats_and_depth),

@@ -1621,6 +1621,16 @@ static void test_token_sources(void **state)
     json_t *r = rpc(&p, "{\"op\": \"hello\", \"token\": \"from-a-file\"}");
     assert_ok(r);
     json_decref(r);
+    /* dmm ctl reads the same file, and without a token is refused. */
+    assert_int_equal(
+        run_dmm((const char *[]){"ctl", "--connect", s.addr, "--token-file", tf,
+                                 "status", NULL},
+                "/dev/null"),
+        0);
+    assert_int_not_equal(
+        run_dmm((const char *[]){"ctl", "--connect", s.addr, "status", NULL},
+                "/dev/null"),
+        0);
     shutdown_server(&s, &p);
     setenv("DMM_TOKEN", "from-env", 1);
     server_start(&s, (const char *[]){"serve", net, "--paused", "--listen",

@@ -61,7 +61,17 @@ typedef struct dmm_param_spec {
     const char *name;
     double default_value;
     const char *summary;
+    /* The values allowed, checked wherever parameters are read (a network
+     * file, a state file), so a bad one is refused there with its location
+     * and never first found by the neuron in a cycle: min <= x <= max, and a
+     * whole number when integer. min == max (the zeros a descriptor that
+     * says nothing leaves) allows any finite number. */
+    double min, max;
+    bool integer;
 } dmm_param_spec;
+
+/* True when the spec allows x (see dmm_param_spec). */
+bool dmm_param_allows(const dmm_param_spec *p, double x);
 
 typedef struct dmm_neuron_type {
     const char *name;    /* e.g. "accum" */

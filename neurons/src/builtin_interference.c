@@ -515,7 +515,8 @@ const dmm_neuron_type dmm__builtin_interference[] = {
      .outputs_doc = "the ages `0` .. length−1",
      .params =
          (const dmm_param_spec[]){
-             {"length", 1, "how many cycles it remembers, 1 to 64"},
+             {"length", 1, "how many cycles it remembers, 1 to 64", 1,
+              DMM__DELAY_MAX, true},
              {NULL, 0, NULL}},
      .stateful = true,
      .fn = fire_delay},

@@ -8,6 +8,7 @@
 #include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -350,4 +351,13 @@ int dmm_registry_markdown(const dmm_registry *r, vv_buf *b)
     for (size_t i = 0; i < r->n && !rc; i++)
         rc = put_type_section(b, r->order[i]->info.desc);
     return rc;
+}
+
+bool dmm_param_allows(const dmm_param_spec *p, double x)
+{
+    if (!isfinite(x))
+        return false;
+    if (p->min != p->max && (x < p->min || x > p->max))
+        return false;
+    return !p->integer || x == floor(x);
 }

@@ -93,6 +93,10 @@ size_t vv_ctx_bytes(const vv_ctx *c);
  * value reads back as that value.
  */
 #define VV_NUMBER_KEY ":number"
+/* The largest integer a JSON number read as a double holds exactly and
+ * unambiguously: 2^53 itself is also what 2^53 + 1 rounds to. Counts, seeds
+ * and ids read from JSON are refused above it instead of rounded. */
+#define VV_MAX_EXACT_INT 9007199254740991.0
 
 /* Intern len bytes of s (any bytes but NUL; UTF-8 is the convention).
  * DMM_E_LIMIT when longer than max_label_len or the table is full;

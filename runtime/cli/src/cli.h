@@ -65,6 +65,10 @@ bool dmm__parse_count(const char *s, uint64_t lo, uint64_t hi, uint64_t *out);
  * of this build (cli_data.c). 1 when found (out holds the path), else 0. */
 int dmm__data_file(const char *rel, char *out, size_t size);
 
+/* new (free()): the token on the first line of file, so that ps does not
+ * show it (--token-file of serve and ctl); NULL after printing why. */
+char *dmm__read_token_file(const char *cmd, const char *file);
+
 /* Print err as "source:line:column: path: message" on stderr. */
 void dmm__print_error(const dmm_error *err);
 /* Print "dmm CMD: message" and the command's one-line usage on stderr;

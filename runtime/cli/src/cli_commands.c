@@ -96,7 +96,8 @@ const dmm__command dmm__commands[] = {
      "SIGINT or SIGTERM stops after the current cycle. Exit: 0 ok, 1 bad\n"
      "input or I/O error, 2 bad usage.\n"},
     {"ctl", dmm__cmd_ctl, "talk to a running dmm serve",
-     "dmm ctl (--connect HOST:PORT | --socket PATH) [--token T] OP [ARGS]",
+     "dmm ctl (--connect HOST:PORT | --socket PATH) [--token T | --token-file "
+     "FILE] OP [ARGS]",
      "Send one request to a dmm serve and print the reply. Shortcuts:\n"
      "\n"
      "  status | pause | resume | snapshot | shutdown\n"
@@ -114,7 +115,8 @@ const dmm__command dmm__commands[] = {
      "                            changes (--every K, --count N to stop)\n"
      "  '{\"op\": ...}'            a raw JSON request\n"
      "\n"
-     "The token may also come from the environment variable DMM_TOKEN.\n"
+     "The token may also come from --token-file FILE (its first line) or the\n"
+     "environment variable DMM_TOKEN, which ps does not show.\n"
      "Exit: 0 ok, 1 error reply or connection failure, 2 bad usage.\n"},
     {"experiment", dmm__cmd_experiment,
      "run an interference or mean-field experiment",

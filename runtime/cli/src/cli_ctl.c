@@ -393,6 +393,7 @@ int dmm__cmd_ctl(int argc, char **argv)
 {
     const char *cmd = "ctl";
     const char *hostport = NULL, *path = NULL, *token = NULL;
+    const char *token_file = NULL;
     uint64_t every = 1, count = 0;
     /* Options may come before or after OP; anything else is positional
      * (so "set PATH -0.5" keeps its negative value). */
@@ -413,6 +414,8 @@ int dmm__cmd_ctl(int argc, char **argv)
             path = v;
         } else if ((m = dmm__opt_value(argc, argv, &i, "--token", &v))) {
             token = v;
+        } else if ((m = dmm__opt_value(argc, argv, &i, "--token-file", &v))) {
+            token_file = v;
         } else if ((m = dmm__opt_value(argc, argv, &i, "--every", &v))) {
             bad = m > 0 && !dmm__parse_count(v, 1, UINT32_MAX, &every);
         } else if ((m = dmm__opt_value(argc, argv, &i, "--count", &v))) {
@@ -426,18 +429,31 @@ int dmm__cmd_ctl(int argc, char **argv)
                                     bad ? " positive integer" : "");
         }
     }
+    if (token && token_file) {
+        free(pos);
+        return dmm__usage_error(cmd, "give --token or --token-file, not both");
+    }
+    char *file_token = NULL;
+    if (token_file &&
+        !(token = file_token = dmm__read_token_file(cmd, token_file))) {
+        free(pos);
+        return DMM_EXIT_INPUT;
+    }
     if (!token && getenv("DMM_TOKEN") && *getenv("DMM_TOKEN"))
         token = getenv("DMM_TOKEN");
     if (!hostport == !path) {
+        free(file_token);
         free(pos);
         return dmm__usage_error(cmd, "give --connect HOST:PORT or --socket "
                                      "PATH");
     }
     if (npos == 0) {
+        free(file_token);
         free(pos);
         return dmm__usage_error(cmd, "missing OP");
     }
     int status = run_ctl(hostport, path, token, every, count, npos, pos);
+    free(file_token);
     free(pos);
     return status;
 }

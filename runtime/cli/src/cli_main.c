@@ -5,6 +5,7 @@
  * shared by the subcommands. Exit codes: 0 success,
  * 1 bad input, 2 bad usage, 3 numeric fault (docs/cli.md).
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,6 +49,30 @@ bool dmm__parse_count(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
         return false;
     *out = v;
     return true;
+}
+
+char *dmm__read_token_file(const char *cmd, const char *file)
+{
+    FILE *fp = fopen(file, "r");
+    if (!fp) {
+        fprintf(stderr, "dmm %s: --token-file %s: %s\n", cmd, file,
+                strerror(errno));
+        return NULL;
+    }
+    char buf[1024];
+    char *line = fgets(buf, sizeof buf, fp);
+    fclose(fp);
+    size_t n = line ? strcspn(buf, "\r\n") : 0;
+    if (n == 0) {
+        fprintf(stderr, "dmm %s: --token-file %s: no token on its first line\n",
+                cmd, file);
+        return NULL;
+    }
+    buf[n] = '\0';
+    char *t = strdup(buf);
+    if (!t)
+        fprintf(stderr, "dmm %s: out of memory\n", cmd);
+    return t;
 }
 
 void dmm__print_error(const dmm_error *err)

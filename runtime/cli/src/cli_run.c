@@ -151,6 +151,34 @@ static int print_line(dmm_net *net, vv_ctx *vc, vv_buf *b)
     return 0;
 }
 
+/* Apply one script event to net, with an error located at its line. The
+ * one path for `run` and `check --script`, so both refuse the same events
+ * with the same message. */
+static int apply_event(dmm_net *net, const dmm_script *s, const dmm_event *ev,
+                       dmm_error *err)
+{
+    int rc = ev->op == DMM_EV_EDIT
+                 ? dmm_net_edit(net, ev->value, err)
+                 : dmm_net_feed(net, ev->name, ev->value, err);
+    if (rc < 0) {
+        dmm_error_set_source(err, s->source);
+        if (err) {
+            err->line = ev->line;
+            err->column = 0;
+            /* The engine's path is inside the delta; make it a path
+             * inside the event, as for errors found up front. */
+            size_t n = strlen(err->path);
+            if (ev->op == DMM_EV_EDIT && err->path[0] == '/' &&
+                strncmp(err->path, "/delta/", 7) != 0 &&
+                n + 7 <= sizeof err->path) {
+                memmove(err->path + 6, err->path, n + 1);
+                memcpy(err->path, "/delta", 6);
+            }
+        }
+    }
+    return rc;
+}
+
 /* Apply the script's events for the next cycle (events[*next..] with
  * step == the cycle about to run). */
 static int apply_events(dmm_net *net, const dmm_script *s, size_t *next,
@@ -158,28 +186,22 @@ static int apply_events(dmm_net *net, const dmm_script *s, size_t *next,
 {
     uint64_t t = dmm_net_step_count(net) + 1;
     while (*next < s->n && s->ev[*next].step == t) {
-        const dmm_event *ev = &s->ev[*next];
-        int rc = ev->op == DMM_EV_EDIT
-                     ? dmm_net_edit(net, ev->value, err)
-                     : dmm_net_feed(net, ev->name, ev->value, err);
-        if (rc < 0) {
-            dmm_error_set_source(err, s->source);
-            if (err) {
-                err->line = ev->line;
-                err->column = 0;
-                /* The engine's path is inside the delta; make it a path
-                 * inside the event, as for errors found up front. */
-                size_t n = strlen(err->path);
-                if (ev->op == DMM_EV_EDIT && err->path[0] == '/' &&
-                    strncmp(err->path, "/delta/", 7) != 0 &&
-                    n + 7 <= sizeof err->path) {
-                    memmove(err->path + 6, err->path, n + 1);
-                    memcpy(err->path, "/delta", 6);
-                }
-            }
+        int rc = apply_event(net, s, &s->ev[*next], err);
+        if (rc < 0)
             return rc;
-        }
         ++*next;
+    }
+    return 0;
+}
+
+/* check --script: every event applied in order to net, as run would apply
+ * it (without the cycles between them, which only a run can know). */
+static int check_script_on(dmm_net *net, const dmm_script *s, dmm_error *err)
+{
+    for (size_t k = 0; k < s->n; k++) {
+        int rc = apply_event(net, s, &s->ev[k], err);
+        if (rc < 0)
+            return rc;
     }
     return 0;
 }
@@ -430,7 +452,30 @@ int dmm__cmd_check(int argc, char **argv)
             dmm__print_error(&err);
             status = DMM_EXIT_INPUT;
         } else {
-            printf("%s: ok (%zu event%s)\n", script, s.n, s.n == 1 ? "" : "s");
+            /* Its events against each network given (or one holding only
+             * Self), through the engine's own edit and feed. */
+            static const char only_self[] =
+                "{\"dmm\": 1, \"matrix\": {\"accum\": {\"self\": {\"accum\": "
+                "{\"accum\": {\"self\": {\"single\": 1}}}}}}}";
+            int bad = 0;
+            for (int k = 0; k < (nfiles ? nfiles : 1) && !bad; k++) {
+                dmm_net *net = NULL;
+                int rc = nfiles
+                             ? dmm_net_load_file(vc, reg, files[k], &net, &err)
+                             : dmm_net_load_text(vc, reg, only_self,
+                                                 sizeof only_self - 1,
+                                                 "<only Self>", &net, &err);
+                if (rc == 0 && check_script_on(net, &s, &err) < 0) {
+                    dmm__print_error(&err);
+                    bad = 1;
+                }
+                dmm_net_free(net);
+            }
+            if (bad)
+                status = DMM_EXIT_INPUT;
+            else
+                printf("%s: ok (%zu event%s)\n", script, s.n,
+                       s.n == 1 ? "" : "s");
             dmm_script_free(vc, &s);
         }
     }

@@ -26,30 +26,6 @@ static bool parse_rate(const char *s, double *out)
     return true;
 }
 
-/* The token from the first line of a file (new), or NULL with a message. */
-static char *read_token_file(const char *file)
-{
-    FILE *fp = fopen(file, "r");
-    if (!fp) {
-        fprintf(stderr, "dmm serve: --token-file %s: %s\n", file,
-                strerror(errno));
-        return NULL;
-    }
-    char buf[1024];
-    char *line = fgets(buf, sizeof buf, fp);
-    fclose(fp);
-    size_t n = line ? strcspn(buf, "\r\n") : 0;
-    if (n == 0) {
-        fprintf(stderr,
-                "dmm serve: --token-file %s: no token on its first "
-                "line\n",
-                file);
-        return NULL;
-    }
-    buf[n] = '\0';
-    return strdup(buf);
-}
-
 int dmm__cmd_serve(int argc, char **argv)
 {
     const char *cmd = "serve";
@@ -164,7 +140,7 @@ int dmm__cmd_serve(int argc, char **argv)
     if (o.max_buffered < o.max_message)
         o.max_buffered = o.max_message;
     char *token = NULL;
-    if (token_file && !(token = read_token_file(token_file)))
+    if (token_file && !(token = dmm__read_token_file(cmd, token_file)))
         return DMM_EXIT_INPUT;
     if (!o.token && !token && getenv("DMM_TOKEN") && *getenv("DMM_TOKEN"))
         token = strdup(getenv("DMM_TOKEN"));

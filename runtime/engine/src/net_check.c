@@ -187,6 +187,20 @@ int dmm__check_neuron_map(const dmm_net *net, vv m, const char *prefix,
     return 0;
 }
 
+/* "parameter "length" must be a whole number from 1 to 64, not 2.5". */
+static int param_refused(dmm_error *err, const char *path,
+                         const dmm_param_spec *ps, double x)
+{
+    char range[96] = "";
+    if (ps->min != ps->max)
+        snprintf(range, sizeof range, " from %.17g to %.17g", ps->min,
+                 ps->max);
+    return dmm_error_set(err, DMM_E_INVAL, path,
+                         "parameter \"%s\" must be a%s number%s, not %.17g",
+                         ps->name, ps->integer ? " whole" : " finite", range,
+                         x);
+}
+
 int dmm__check_params(const dmm_net *net, vv m, const char *prefix,
                       dmm_error *err)
 {
@@ -223,6 +237,9 @@ int dmm__check_params(const dmm_net *net, vv m, const char *prefix,
                 if (!vv_is_scalar(x))
                     return dmm_error_set(err, DMM_E_INVAL, p.s,
                                          "a parameter must be a number");
+                const dmm_param_spec *ps = &info->desc->params[k];
+                if (!dmm_param_allows(ps, x.num))
+                    return param_refused(err, p.s, ps, x.num);
                 dmm__ptr_pop(&p, mark_p);
             }
             dmm__ptr_pop(&p, mark_n);

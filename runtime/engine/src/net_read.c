@@ -184,9 +184,10 @@ static int read_links(dmm_net *net, const json_t *links, vv *w, dmm_error *err)
 static int read_seed(dmm_net *net, const json_t *j, dmm_error *err)
 {
     double x = json_is_number(j) ? json_number_value(j) : -1;
-    /* Integers beyond 2^53 do not survive the reading as a double. */
-    if (!(x >= 0 && x <= 9007199254740992.0 && x == floor(x)))
-        return bad(err, "/seed", "seed must be an integer from 0 to 2^53");
+    if (!(x >= 0 && x <= VV_MAX_EXACT_INT && x == floor(x)))
+        return bad(err, "/seed",
+                   "seed must be an integer from 0 to 2^53 - 1 "
+                   "(9007199254740991; larger ones are not exact in JSON)");
     dmm_rng_seed(net->rng, (uint64_t)x);
     return 0;
 }

@@ -157,7 +157,7 @@ static int parse_line(vv_ctx *vc, const char *src, int line, const char *text,
         goto done;
     /* JSON has one kind of number: 3 and 3.0 are the same cycle. */
     double sv = json_is_number(step) ? json_number_value(step) : 0;
-    if (!(sv >= 1 && sv <= 9007199254740992.0 && sv == floor(sv))) {
+    if (!(sv >= 1 && sv <= VV_MAX_EXACT_INT && sv == floor(sv))) {
         line_error(err, src, line, rc, "/step",
                    "must be a positive integer (a cycle number)");
         goto done;

@@ -291,7 +291,7 @@ static int restore_root(vv_ctx *vc, const dmm_registry *reg, const json_t *root,
     }
     j = json_object_get(root, "step");
     double t = json_is_number(j) ? json_number_value(j) : -1;
-    if (!(t >= 0 && t <= 9007199254740992.0 && t == floor(t))) {
+    if (!(t >= 0 && t <= VV_MAX_EXACT_INT && t == floor(t))) {
         rc = bad(err, "/step", "step must be a non-negative integer");
         goto fail;
     }

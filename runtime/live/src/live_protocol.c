@@ -62,7 +62,7 @@ static int read_id(json_t *id, dmm__live_req *req, dmm__live_err *e)
 {
     if (json_is_number(id)) {
         double v = json_number_value(id);
-        if (v == floor(v) && fabs(v) <= 9007199254740992.0) {
+        if (v == floor(v) && fabs(v) <= VV_MAX_EXACT_INT) {
             snprintf(req->id, sizeof req->id, "%.0f", v);
             return 0;
         }
