@@ -165,6 +165,8 @@ static void test_sin_cos(void **state)
            "{\"a\": 3, \"b\": 1}",
            fmt("{\"y\": {\"0\": {\"0\": %.17g, \"1\": %.17g}}}", sin(4.0),
                sin(7.0)));
+    /* no x, no output (not sin(b)) */
+    expect(x, "sin", "{\"a\": 2, \"b\": 1}", "{}", "{}");
     /* all numbers: a number out */
     expect(x, "sin", "{\"x\": 2, \"a\": 0.5}", "{}",
            fmt("{\"y\": %.17g}", sin(1.0)));

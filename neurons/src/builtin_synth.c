@@ -338,7 +338,10 @@ static double ew_clamp(const double *v)
  * out(p) = op(in_0(p), in_1(p), ...) over the broadcast shape of the inputs:
  * numbers apply everywhere, one-channel images to every channel, and the
  * shape is the largest of the inputs' (absent entries are 0). An absent
- * input with a parameter of the same name takes the parameter's value.
+ * input with a parameter of the same name takes the parameter's value. An
+ * absent (zero) x gives an absent output, never a bare sin(b): a pipeline's
+ * first cycles, before the image arrives, then emit nothing rather than a
+ * number that a matrix neuron downstream would refuse.
  */
 static int fire_elementwise(dmm_fire *f, ew_fn op)
 {
@@ -347,6 +350,8 @@ static int fire_elementwise(dmm_fire *f, ew_fn op)
     field out = {0};
     int rank = 0, rc = 0;
     size_t c = 1, r = 1, w = 1;
+    if (vv_is_zero(dmm_fire_in(f, 0)))
+        return 0; /* no signal in, none out (as sigmoid's {} gives {}) */
     for (size_t k = 0; k < n; k++) {
         vv v = dmm_fire_in(f, k);
         long p = param_of_input(f, k);
@@ -667,7 +672,8 @@ static const dmm_param_spec blur_params[] = {
 
 #define BROADCAST                                                              \
     " Inputs are numbers, images {row: {col: x}} (labels 0, 1, ...) or "       \
-    "channels of images, broadcast to the largest shape (absent entries 0)"
+    "channels of images, broadcast to the largest shape (absent entries 0); "  \
+    "an absent x gives no output"
 
 const dmm_neuron_type dmm__builtin_synth[] = {
     {.name = "grid",
