@@ -35,6 +35,7 @@ int dmm__cmd_ctl(int argc, char **argv);
 int dmm__cmd_neurons(int argc, char **argv);
 int dmm__cmd_help(int argc, char **argv);
 int dmm__cmd_completion(int argc, char **argv);
+int dmm__cmd_render(int argc, char **argv);
 
 /* The command table (cli_commands.c): one row per subcommand. */
 typedef struct dmm__command {
@@ -64,6 +65,11 @@ bool dmm__parse_count(const char *s, uint64_t lo, uint64_t hi, uint64_t *out);
  * <bindir>/../share/dmm, the configured data folder, then the source tree
  * of this build (cli_data.c). 1 when found (out holds the path), else 0. */
 int dmm__data_file(const char *rel, char *out, size_t size);
+
+/* A context (deepest nesting max_depth, 0 for the default) and a registry
+ * with the built-in types; a negative code, after printing why, on failure
+ * (cli_run.c). */
+int dmm__make_env(int max_depth, vv_ctx **vc, dmm_registry **reg);
 
 /* Print err as "source:line:column: path: message" on stderr. */
 void dmm__print_error(const dmm_error *err);
