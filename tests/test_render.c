@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "dmm_render.h"
 
@@ -284,6 +285,86 @@ static void test_gif(void **state)
     dmm_frames_free(&f);
 }
 
+static uint32_t be32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
+           p[3];
+}
+
+/* An animated PNG: IHDR, acTL (3 frames, loop for ever), then per frame an
+ * fcTL and its data (IDAT for the first, fdAT after), sequence numbers 0, 1,
+ * 2, ... across fcTL and fdAT, every CRC right; and libpng reads it as
+ * frame 1. */
+static void test_apng(void **state)
+{
+    fx *x = *state;
+    const char *v[] = {"{\"0\": {\"0\": 1}}", "{\"0\": {\"1\": -1}}",
+                       "{\"1\": {\"0\": 0.5}}"};
+    dmm_frames f;
+    dmm_error err;
+    assert_int_equal(build(x, v, 3, &f, &err), 0);
+    char path[128], first[128];
+    snprintf(path, sizeof path, "%s/a.png", x->dir);
+    snprintf(first, sizeof first, "%s/first.png", x->dir);
+    dmm_render_opts o = {.range = DMM_RANGE_FIXED, .scale = 2, .delay_ms = 250};
+    assert_int_equal(dmm_frames_write_apng(&f, &o, path, &err), 0);
+    assert_int_equal(dmm_frames_write_png(&f, 0, &o, first, &err), 0);
+    size_t len;
+    unsigned char *d = (unsigned char *)tu_read_file(path, &len);
+    assert_non_null(d);
+    assert_memory_equal(d, "\x89PNG\r\n\x1a\n", 8);
+    char order[64] = "";
+    uint32_t seq = 0;
+    int frames_seen = 0;
+    for (size_t at = 8; at < len;) {
+        assert_true(at + 12 <= len);
+        uint32_t n = be32(d + at);
+        assert_true(n <= len - at - 12);
+        const unsigned char *t = d + at + 4, *p = d + at + 8;
+        char c = !memcmp(t, "IHDR", 4)   ? 'H'
+                 : !memcmp(t, "acTL", 4) ? 'a'
+                 : !memcmp(t, "fcTL", 4) ? 'f'
+                 : !memcmp(t, "IDAT", 4) ? 'I'
+                 : !memcmp(t, "fdAT", 4) ? 'd'
+                 : !memcmp(t, "IEND", 4) ? 'E'
+                                         : '?';
+        size_t k = strlen(order);
+        /* a run of data chunks counts once */
+        if (!(k && (c == 'I' || c == 'd') && order[k - 1] == c) &&
+            k + 1 < sizeof order) {
+            order[k] = c;
+            order[k + 1] = '\0';
+        }
+        uint32_t crc = (uint32_t)crc32(0L, t, 4 + n);
+        assert_int_equal(be32(p + n), crc);
+        if (c == 'a') {
+            assert_int_equal(be32(p), 3);
+            assert_int_equal(be32(p + 4), 0);
+        }
+        if (c == 'f') {
+            assert_int_equal(be32(p), seq++);
+            assert_int_equal(be32(p + 4), 4); /* 2 columns × scale 2 */
+            assert_int_equal(be32(p + 8), 4);
+            assert_int_equal(p[20] << 8 | p[21], 250);
+            assert_int_equal(p[22] << 8 | p[23], 1000);
+            frames_seen++;
+        }
+        if (c == 'd')
+            assert_int_equal(be32(p), seq++);
+        at += 12 + n;
+    }
+    assert_string_equal(order, "HafIfdfdE");
+    assert_int_equal(frames_seen, 3);
+    free(d);
+    vv a, b;
+    assert_int_equal(dmm_png_read(x->vc, path, &a, &err), 0);
+    assert_int_equal(dmm_png_read(x->vc, first, &b, &err), 0);
+    assert_true(vv_equal(a, b));
+    vv_free(x->vc, a);
+    vv_free(x->vc, b);
+    dmm_frames_free(&f);
+}
+
 /* ---- the command -------------------------------------------------------- */
 
 /* Run a shell command line; its exit status. stderr into x->dir/err. */
@@ -334,10 +415,10 @@ static void test_cli_bad_requests(void **state)
     expect_stderr(x, "no matrix in any of the 2 frames");
     assert_int_equal(count_files(x->dir), 1); /* err only: no o/ */
     snprintf(a, sizeof a,
-             "render %s --path mul/m/y --steps 2 --animate %s/a.png", net,
+             "render %s --path mul/m/y --steps 2 --animate %s/a.jpg", net,
              x->dir);
     assert_int_equal(run(x, a), 2);
-    expect_stderr(x, "APNG");
+    expect_stderr(x, "must end in .gif (GIF) or .png");
     snprintf(a, sizeof a, "render %s --path mul/m/y --steps 2", net);
     assert_int_equal(run(x, a), 2);
     expect_stderr(x, "nothing to write");
@@ -495,6 +576,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_colours, setup, teardown),
         cmocka_unit_test_setup_teardown(test_png_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_gif, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_apng, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cli_bad_requests, setup, teardown),
         cmocka_unit_test_setup_teardown(test_gallery, setup, teardown),
     };

@@ -141,15 +141,11 @@ static int parse_render_args(int argc, char **argv, render_opts *o)
                                      "--animate FILE.gif or both");
     if (o->animate) {
         size_t n = strlen(o->animate);
-        if (n >= 4 && !strcmp(o->animate + n - 4, ".png"))
-            return dmm__usage_error(cmd,
-                                    "--animate %s: animated PNG (APNG) is "
-                                    "not supported yet; use a .gif name",
-                                    o->animate);
-        if (n < 4 || strcmp(o->animate + n - 4, ".gif"))
+        if (n < 4 || (strcmp(o->animate + n - 4, ".gif") &&
+                      strcmp(o->animate + n - 4, ".png")))
             return dmm__usage_error(cmd,
                                     "--animate %s: the name must end in "
-                                    ".gif",
+                                    ".gif (GIF) or .png (animated PNG)",
                                     o->animate);
     }
     return 0;
@@ -249,7 +245,11 @@ static int write_frames(const render_opts *o, const dmm_frames *fr, uint64_t t0)
         }
         free(name);
     }
-    if (o->animate && dmm_frames_write_gif(fr, &o->ro, o->animate, &err) < 0) {
+    size_t n = o->animate ? strlen(o->animate) : 0;
+    bool apng = n >= 4 && !strcmp(o->animate + n - 4, ".png");
+    if (o->animate &&
+        (apng ? dmm_frames_write_apng(fr, &o->ro, o->animate, &err)
+              : dmm_frames_write_gif(fr, &o->ro, o->animate, &err)) < 0) {
         dmm__print_error(&err);
         return DMM_EXIT_INPUT;
     }

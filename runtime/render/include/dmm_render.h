@@ -2,8 +2,8 @@
 /*
  * Pictures of V-values: a sequence of values (the frames of a film, e.g. one
  * output of a network after each cycle) laid out as matrices on one common
- * grid of rows and columns, coloured, and written as PNG frames or an
- * animated GIF; and PNG images read back as V-values. A library, so that the
+ * grid of rows and columns, coloured, and written as PNG frames or one
+ * animation (GIF or APNG); and PNG images read back as V-values. A library, so that the
  * CLI, the live view and tests share it; it reads and writes files, so it
  * lives in runtime/, and it never prints.
  */
@@ -88,6 +88,10 @@ int dmm_frames_write_png(const dmm_frames *f, size_t k,
 /* Write every frame as one looping animated GIF (giflib), the same way. */
 int dmm_frames_write_gif(const dmm_frames *f, const dmm_render_opts *o,
                          const char *path, dmm_error *err);
+/* The same as a looping animated PNG (APNG: full colour, no palette;
+ * viewers without APNG show frame 1). */
+int dmm_frames_write_apng(const dmm_frames *f, const dmm_render_opts *o,
+                          const char *path, dmm_error *err);
 
 /*
  * new: the PNG at path as a V-value: a grey image (with or without alpha)

@@ -2,7 +2,8 @@
 /*
  * Picture files: frames written as PNG (libpng's simplified API) and as one
  * animated GIF (giflib), each through a temporary file renamed into place so
- * a reader never sees half a picture; and PNG files read as V-values. A GIF
+ * a reader never sees half a picture (and animated PNG, at the end of this
+ * file); and PNG files read as V-values. A GIF
  * holds at most 256 colours (or the fewer asked for, which compress better):
  * the film's colours are counted and, while there are too many, each channel
  * loses its lowest bit (a posterisation that leaves grey films, which have
@@ -16,6 +17,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "dmm_render.h"
 
@@ -329,4 +331,178 @@ done:
     free(kids);
     free(rows);
     return rc;
+}
+
+/* ---- animated PNG ----------------------------------------------------------
+ *
+ * APNG (the Mozilla extension, read by every current browser) is a PNG whose
+ * default image is frame 1, with three more chunks: acTL (frame count, loop
+ * count) after IHDR, an fcTL (frame size, offset, delay) before each frame,
+ * and fdAT (a sequence number, then IDAT's payload) for the frames after the
+ * first. Debian's libpng has no APNG support, so each frame is compressed by
+ * libpng to a PNG in memory and its IDAT payloads are rewrapped here; the
+ * chunk layout is the only thing written by hand, CRCs by zlib.
+ */
+
+static void put32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
+           p[3];
+}
+
+/* One chunk: head (hn bytes) then data (n bytes) as its payload. */
+static bool put_chunk(FILE *fp, const char *type, const uint8_t *head,
+                      size_t hn, const uint8_t *data, size_t n)
+{
+    uint8_t b[8];
+    put32(b, (uint32_t)(hn + n));
+    memcpy(b + 4, type, 4);
+    uLong crc = crc32(0L, (const Bytef *)type, 4);
+    if (hn)
+        crc = crc32(crc, head, (uInt)hn);
+    if (n)
+        crc = crc32(crc, data, (uInt)n);
+    uint8_t c[4];
+    put32(c, (uint32_t)crc);
+    return fwrite(b, 1, 8, fp) == 8 && (!hn || fwrite(head, 1, hn, fp) == hn) &&
+           (!n || fwrite(data, 1, n, fp) == n) && fwrite(c, 1, 4, fp) == 4;
+}
+
+/* Frame k as a PNG in memory (malloc'd); NULL with *why on failure. */
+static uint8_t *encode_frame(const dmm_frames *f, size_t k,
+                             const dmm_render_opts *o, uint8_t *rgb,
+                             size_t *len, const char **why)
+{
+    size_t s = o->scale ? o->scale : 1;
+    png_image img = {.version = PNG_IMAGE_VERSION,
+                     .width = (png_uint_32)(f->cols * s),
+                     .height = (png_uint_32)(f->rows * s),
+                     .format = PNG_FORMAT_RGB};
+    dmm_frames_rgb(f, k, o, rgb);
+    *len = 0;
+    *why = "out of memory";
+    if (!png_image_write_to_memory(&img, NULL, len, 0, rgb, 0, NULL)) {
+        *why = img.message;
+        return NULL;
+    }
+    uint8_t *mem = malloc(*len);
+    if (mem && !png_image_write_to_memory(&img, mem, len, 0, rgb, 0, NULL)) {
+        *why = img.message;
+        free(mem);
+        return NULL;
+    }
+    return mem;
+}
+
+/* Write the chunks of one encoded frame: IHDR and IDAT for frame 0 (after
+ * acTL), fcTL and fdAT for the others. false on a write error or a PNG that
+ * is not what libpng writes. */
+static bool put_frame(FILE *fp, const uint8_t *png, size_t len, size_t k,
+                      size_t nframes, const dmm_render_opts *o, uint32_t *seq)
+{
+    static const uint8_t sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    if (len < 8 || memcmp(png, sig, 8))
+        return false;
+    if (k == 0 && fwrite(sig, 1, 8, fp) != 8)
+        return false;
+    bool ctl = false;
+    for (size_t at = 8; at + 12 <= len;) {
+        uint32_t n = get32(png + at);
+        const char *type = (const char *)png + at + 4;
+        const uint8_t *data = png + at + 8;
+        if (n > len - at - 12)
+            return false;
+        if (!memcmp(type, "IHDR", 4)) {
+            if (n != 13)
+                return false;
+            if (k == 0) {
+                uint8_t ac[8];
+                put32(ac, (uint32_t)nframes);
+                put32(ac + 4, 0); /* loop for ever */
+                if (!put_chunk(fp, "IHDR", NULL, 0, data, n) ||
+                    !put_chunk(fp, "acTL", NULL, 0, ac, 8))
+                    return false;
+            }
+            uint8_t fc[26] = {0};
+            put32(fc, (*seq)++);
+            memcpy(fc + 4, data, 8); /* width, height */
+            unsigned ms = o->delay_ms;
+            fc[20] = (uint8_t)(ms >> 8);
+            fc[21] = (uint8_t)ms;
+            fc[22] = 1000 >> 8; /* delay = ms / 1000 s */
+            fc[23] = 1000 & 0xff;
+            /* dispose 0 (none), blend 0 (source): each frame is whole */
+            if (!put_chunk(fp, "fcTL", NULL, 0, fc, 26))
+                return false;
+            ctl = true;
+        } else if (!memcmp(type, "IDAT", 4)) {
+            if (!ctl)
+                return false;
+            uint8_t sq[4];
+            put32(sq, *seq);
+            if (k == 0 ? !put_chunk(fp, "IDAT", NULL, 0, data, n)
+                       : !put_chunk(fp, "fdAT", sq, 4, data, n))
+                return false;
+            if (k)
+                (*seq)++;
+        }
+        at += 12 + (size_t)n;
+    }
+    return ctl;
+}
+
+int dmm_frames_write_apng(const dmm_frames *f, const dmm_render_opts *o,
+                          const char *path, dmm_error *err)
+{
+    size_t s = o->scale ? o->scale : 1;
+    if (f->cols * s > 0x7fffffff / 4 || f->rows * s > 0x7fffffff / 4)
+        return dmm_error_set(err, DMM_E_LIMIT, "", "%s: too many pixels", path);
+    uint8_t *rgb = malloc(frame_bytes(f, o));
+    if (!rgb)
+        return dmm_error_set(err, DMM_E_NOMEM, "", "%s: %s", path,
+                             dmm_strerror(DMM_E_NOMEM));
+    char *tmp;
+    int fd, rc = open_temp(path, &tmp, &fd, err);
+    if (rc) {
+        free(rgb);
+        return rc;
+    }
+    FILE *fp = fdopen(fd, "wb");
+    const char *why = fp ? "" : strerror(errno);
+    bool ok = fp != NULL;
+    uint32_t seq = 0;
+    for (size_t k = 0; k < f->n && ok; k++) {
+        size_t len;
+        uint8_t *png = encode_frame(f, k, o, rgb, &len, &why);
+        ok = png && put_frame(fp, png, len, k, f->n, o, &seq);
+        if (png && !ok)
+            why = ferror(fp) ? strerror(errno) : "unexpected PNG from libpng";
+        free(png);
+    }
+    ok = ok && put_chunk(fp, "IEND", NULL, 0, NULL, 0);
+    if (!ok && ferror(fp))
+        why = strerror(errno);
+    if (fp) {
+        if (fclose(fp) != 0 && ok) {
+            ok = false;
+            why = strerror(errno);
+        }
+    } else
+        close(fd);
+    free(rgb);
+    if (!ok) {
+        dmm_error_set(err, DMM_E_IO, "", "%s: cannot write the APNG: %s", path,
+                      why);
+        finish_temp(tmp, path, false, NULL);
+        return DMM_E_IO;
+    }
+    return finish_temp(tmp, path, true, err);
 }
