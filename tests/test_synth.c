@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * The synthesis neurons of builtin_synth.c and the parameter-as-input rule,
- * fired through their descriptors on hand-built dmm_fire records. Expected
+ * fired through their descriptors on hand-built dmm_fire records (and the
+ * rule once through the engine). Expected
  * values are computed by hand in each test (in comments) or from libm on the
  * same arguments, never copied from a run.
  */
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dmm.h"
 #include "dmm_neuron.h"
 #include "dmm_rng.h"
 
@@ -330,6 +332,67 @@ static void test_params_as_inputs(void **state)
                 DMM_E_INVAL, "temperature must be positive");
 }
 
+/* Through the engine: a link into a parameter's name loads, and the stream
+ * overrides the file's value. blur/b's image is the row [3, 0, 6] held by
+ * identity/img; radius 3 from params gives the mean 3 everywhere, a stream
+ * of 0.4 (radius 0) gives the row back. */
+static void run_blur(fx *x, const char *radius_link, const char *want)
+{
+    char text[2048];
+    snprintf(text, sizeof text,
+             "{\"dmm\": 1, \"matrix\": {\"accum\": {\"self\": {\"accum\": "
+             "{\"accum\": {\"self\": {\"single\": 1}}}}}}, \"outputs\": "
+             "{\"identity\": {\"img\": {\"single\": {\"0\": {\"0\": 3, \"2\": "
+             "6}}}, \"r\": {\"single\": 0.4}}}, \"params\": {\"blur\": {\"b\": "
+             "{\"radius\": 3}}}, \"links\": [[\"identity/img/single\", "
+             "\"identity/img/single\", 1], [\"identity/r/single\", "
+             "\"identity/r/single\", 1], [\"blur/b/image\", "
+             "\"identity/img/single\", 1]%s]}",
+             radius_link);
+    dmm_net *net = NULL;
+    dmm_error err;
+    dmm_error_clear(&err);
+    if (dmm_net_load_text(x->vc, x->reg, text, strlen(text), "<t>", &net, &err))
+        fail_msg("%s", err.text);
+    assert_int_equal(dmm_net_step(net, &err), 0);
+    vv_label p[3] = {tu_label(x->vc, "blur"), tu_label(x->vc, "b"),
+                     tu_label(x->vc, "image")};
+    vv w = tu_vv(x->vc, want);
+    tu_assert_vv_close(x->vc, vv_get(dmm_net_outputs(net), p, 3), w, 1e-12);
+    vv_free(x->vc, w);
+    dmm_net_free(net);
+}
+
+static void test_params_through_engine(void **state)
+{
+    fx *x = *state;
+    run_blur(x, "", "{\"0\": {\"0\": 3, \"1\": 3, \"2\": 3}}");
+    run_blur(x, ", [\"blur/b/radius\", \"identity/r/single\", 1]",
+             "{\"0\": {\"0\": 3, \"2\": 6}}");
+    /* a name that is neither input nor parameter is still refused */
+    const char *bad =
+        "{\"dmm\": 1, \"matrix\": {\"accum\": {\"self\": {\"accum\": "
+        "{\"accum\": {\"self\": {\"single\": 1}}}}}}, \"links\": "
+        "[[\"blur/b/radiuz\", \"accum/self/single\", 1]]}";
+    dmm_net *net = NULL;
+    dmm_error err;
+    dmm_error_clear(&err);
+    assert_int_equal(
+        dmm_net_load_text(x->vc, x->reg, bad, strlen(bad), "<t>", &net, &err),
+        DMM_E_INVAL);
+    assert_non_null(strstr(err.text, "has no input \"radiuz\""));
+    /* an old type's parameter (interference's scale) loads as a stream */
+    const char *old =
+        "{\"dmm\": 1, \"matrix\": {\"accum\": {\"self\": {\"accum\": "
+        "{\"accum\": {\"self\": {\"single\": 1}}}}}}, \"links\": "
+        "[[\"interference/t/scale\", \"accum/self/single\", 1]]}";
+    dmm_error_clear(&err);
+    assert_int_equal(
+        dmm_net_load_text(x->vc, x->reg, old, strlen(old), "<t>", &net, &err),
+        0);
+    dmm_net_free(net);
+}
+
 static void test_bad_images(void **state)
 {
     fx *x = *state;
@@ -360,6 +423,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_noise, setup, teardown),
         cmocka_unit_test_setup_teardown(test_params_as_inputs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_images, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_params_through_engine, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
