@@ -38,7 +38,7 @@ typedef struct dmm_frames {
 
 /* Most rows (columns) a layout may have, and most numbers in all frames. */
 enum { DMM_RENDER_SIDE_MAX = 4096 };
-#define DMM_RENDER_VALUES_MAX ((size_t)1 << 26)
+#define DMM_RENDER_VALUES_MAX ((size_t)1 << 24)
 
 /*
  * Lay out values[0..n) (borrowed; zero values are empty frames) into out.
