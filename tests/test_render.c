@@ -250,6 +250,19 @@ static void test_png_round_trip(void **state)
     assert_int_equal(dmm_frames_write_png(&f, 0, &o, path, &err), DMM_E_IO);
     assert_non_null(strstr(err.text, "cannot create"));
     dmm_frames_free(&f);
+    /* absurd sizes are refused before any pixel is touched (px is NULL) */
+    dmm_frames big = {.n = 2, .rows = 4096, .cols = 4096, .channels = 1};
+    dmm_render_opts o3 = {.range = DMM_RANGE_FRAME, .scale = 3};
+    snprintf(path, sizeof path, "%s/big.png", x->dir);
+    assert_int_equal(dmm_frames_write_png(&big, 0, &o3, path, &err),
+                     DMM_E_LIMIT);
+    assert_non_null(strstr(err.text, "pixels a frame may have"));
+    assert_int_equal(dmm_frames_write_apng(&big, &o3, path, &err), DMM_E_LIMIT);
+    snprintf(path, sizeof path, "%s/big.gif", x->dir);
+    o3.scale = 2; /* one frame fits, two do not */
+    assert_int_equal(dmm_frames_write_gif(&big, &o3, path, &err), DMM_E_LIMIT);
+    assert_non_null(strstr(err.text, "pixels a GIF may have"));
+    assert_int_equal(count_files(x->dir), 2); /* a.png and not.png */
 }
 
 /* An animated GIF: header, looping extension, one image per frame. */

@@ -63,18 +63,37 @@ static size_t frame_bytes(const dmm_frames *f, const dmm_render_opts *o)
     return f->rows * s * f->cols * s * 3;
 }
 
+/* Pictures are refused above this many pixels a frame (192 MiB of RGB). */
+#define PIXELS_MAX ((size_t)1 << 26)
+
+static int check_pixels(const dmm_frames *f, const dmm_render_opts *o,
+                        const char *path, dmm_error *err)
+{
+    size_t s = o->scale ? o->scale : 1;
+    if (s > 64 || f->rows * f->cols > PIXELS_MAX / (s * s))
+        return dmm_error_set(err, DMM_E_LIMIT, "",
+                             "%s: %zu x %zu entries at scale %zu are more "
+                             "than the %zu pixels a frame may have",
+                             path, f->rows, f->cols, s, PIXELS_MAX);
+    return 0;
+}
+
 int dmm_frames_write_png(const dmm_frames *f, size_t k,
                          const dmm_render_opts *o, const char *path,
                          dmm_error *err)
 {
     size_t s = o->scale ? o->scale : 1;
+    int rc = check_pixels(f, o, path, err);
+    if (rc)
+        return rc;
     uint8_t *rgb = malloc(frame_bytes(f, o));
     if (!rgb)
         return dmm_error_set(err, DMM_E_NOMEM, "", "%s: %s", path,
                              dmm_strerror(DMM_E_NOMEM));
     dmm_frames_rgb(f, k, o, rgb);
     char *tmp;
-    int fd, rc = open_temp(path, &tmp, &fd, err);
+    int fd;
+    rc = open_temp(path, &tmp, &fd, err);
     if (rc) {
         free(rgb);
         return rc;
@@ -220,6 +239,14 @@ int dmm_frames_write_gif(const dmm_frames *f, const dmm_render_opts *o,
     if (f->cols * s > 65535 || f->rows * s > 65535)
         return dmm_error_set(err, DMM_E_LIMIT, "",
                              "%s: a GIF is at most 65535 pixels a side", path);
+    int lim = check_pixels(f, o, path, err);
+    if (lim)
+        return lim;
+    if (per / 3 > PIXELS_MAX / f->n) /* a GIF's frames are kept together */
+        return dmm_error_set(err, DMM_E_LIMIT, "",
+                             "%s: %zu frames of %zu pixels are more than the "
+                             "%zu pixels a GIF may have",
+                             path, f->n, per / 3, PIXELS_MAX);
     uint8_t *rgb = malloc(per * f->n);
     uint32_t pal[256];
     size_t npal = 0;
@@ -462,15 +489,16 @@ static bool put_frame(FILE *fp, const uint8_t *png, size_t len, size_t k,
 int dmm_frames_write_apng(const dmm_frames *f, const dmm_render_opts *o,
                           const char *path, dmm_error *err)
 {
-    size_t s = o->scale ? o->scale : 1;
-    if (f->cols * s > 0x7fffffff / 4 || f->rows * s > 0x7fffffff / 4)
-        return dmm_error_set(err, DMM_E_LIMIT, "", "%s: too many pixels", path);
+    int rc = check_pixels(f, o, path, err);
+    if (rc)
+        return rc;
     uint8_t *rgb = malloc(frame_bytes(f, o));
     if (!rgb)
         return dmm_error_set(err, DMM_E_NOMEM, "", "%s: %s", path,
                              dmm_strerror(DMM_E_NOMEM));
     char *tmp;
-    int fd, rc = open_temp(path, &tmp, &fd, err);
+    int fd;
+    rc = open_temp(path, &tmp, &fd, err);
     if (rc) {
         free(rgb);
         return rc;
