@@ -23,9 +23,25 @@ static const char *const builtin_names[] = {
 /* Types registered after the spec §3 ones (learning neurons, other spec
  * files), tested in their own programs; here they only count. */
 static const char *const later_names[] = {
-    "mean-field",   "threshold-attention", "metric-attention",
-    "softmax-rows", "softmax-cols",        "matmul",
-    "delay",        "interference",
+    "mean-field",
+    "threshold-attention",
+    "metric-attention",
+    "softmax-rows",
+    "softmax-cols",
+    "matmul",
+    "delay",
+    "interference",
+    "grid",
+    "sin",
+    "cos",
+    "mul",
+    "affine",
+    "power",
+    "clamp",
+    "transpose",
+    "conv2d",
+    "blur",
+    "noise",
 };
 #define N_SPEC3    (sizeof builtin_names / sizeof builtin_names[0])
 #define N_BUILTINS (N_SPEC3 + sizeof later_names / sizeof later_names[0])

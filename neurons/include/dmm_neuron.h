@@ -105,8 +105,10 @@ static inline vv dmm_fire_in(const dmm_fire *f, size_t k)
     return vv_child(f->input, f->type->in[k]);
 }
 
-/* A parameter by descriptor index k: the neuron's value if given, else the
- * descriptor's default. */
+/* A parameter by descriptor index k: for a fixed-input type, the scalar part
+ * of the input stream named like the parameter when it is non-zero (so one
+ * neuron can modulate another's parameter); else the neuron's value from the
+ * file's params if given, else the descriptor's default. */
 double dmm_fire_param(const dmm_fire *f, size_t k);
 
 typedef struct dmm_registry dmm_registry;
@@ -125,8 +127,9 @@ const dmm_type_info *dmm_registry_find(const dmm_registry *r, vv_label name);
 size_t dmm_registry_count(const dmm_registry *r);
 const dmm_type_info *dmm_registry_at(const dmm_registry *r, size_t i);
 vv_ctx *dmm_registry_vctx(const dmm_registry *r);
-/* True if a fixed-arity type has an input called label (always true for a
- * variadic type). */
+/* True if a fixed-arity type has an input or a parameter called label (a
+ * parameter may arrive as an input stream, see dmm_fire_param); always true
+ * for a variadic type. */
 bool dmm_type_accepts_input(const dmm_type_info *t, vv_label label);
 /* Append the catalogue as Markdown (what docs/neurons.md holds). */
 int dmm_registry_markdown(const dmm_registry *r, vv_buf *b);

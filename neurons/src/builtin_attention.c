@@ -202,6 +202,10 @@ static int fire_softmax_axis(dmm_fire *f, bool by_rows)
 {
     label_set rows = {0}, cols = {0};
     double *a = NULL;
+    double tau = dmm_fire_param(f, 0); /* input temperature, else params */
+    if (!(tau > 0.0) || !isfinite(tau))
+        return dmm__fire_failf(f, DMM_E_INVAL,
+                               "temperature must be positive, got %g", tau);
     int rc = check_matrix(f, 0, &rows, &cols);
     if (rc)
         goto done;
@@ -224,7 +228,7 @@ static int fire_softmax_axis(dmm_fire *f, bool by_rows)
         vv e;
         vv_iter_init(&it, vv_child(m, rows.l[i]));
         while (vv_iter_next(&it, &c, &e))
-            a[i * cols.n + (size_t)set_index(&cols, c)] = e.num;
+            a[i * cols.n + (size_t)set_index(&cols, c)] = e.num / tau;
     }
     if (by_rows)
         for (size_t i = 0; i < rows.n; i++)
@@ -584,6 +588,13 @@ out:
     return rc;
 }
 
+static const dmm_param_spec softmax_params[] = {
+    {"temperature", 1,
+     "entries are divided by it before the softmax; an "
+     "input stream temperature overrides it"},
+    {NULL, 0, NULL},
+};
+
 const dmm_neuron_type dmm__builtin_attention[] = {
     {.name = "threshold-attention",
      .summary = "attention by angle (paper eq. 2): y = mean of query and every "
@@ -609,18 +620,22 @@ const dmm_neuron_type dmm__builtin_attention[] = {
                 "absent entries of a stored row count as 0 over the columns "
                 "used anywhere in the matrix (sparse zeros, not missing "
                 "values), so the output is dense on that support; a row with "
-                "no entries is absent and stays absent",
+                "no entries is absent and stays absent; entries are divided by "
+                "the temperature first",
      .inputs = NAMES("matrix"),
      .outputs = NAMES("matrix"),
+     .params = softmax_params,
      .fn = fire_softmax_rows},
     {.name = "softmax-cols",
      .summary = "softmax down each column of a matrix (row -> column -> "
                 "number), over the rows stored in the matrix, absent entries "
                 "counting as 0 (as softmax-rows); softmax-rows of the left "
                 "and softmax-cols of the right matrix into matmul give the "
-                "'richer' product",
+                "'richer' product; entries are divided by the temperature "
+                "first",
      .inputs = NAMES("matrix"),
      .outputs = NAMES("matrix"),
+     .params = softmax_params,
      .fn = fire_softmax_cols},
     {.name = "matmul",
      .summary = "product[i][k] = sum_j left[i][j] * right[j][k] over matrices "

@@ -16,6 +16,7 @@ extern const dmm_neuron_type dmm__builtin_activation[];
 extern const dmm_neuron_type dmm__builtin_meanfield[];
 extern const dmm_neuron_type dmm__builtin_attention[];
 extern const dmm_neuron_type dmm__builtin_interference[];
+extern const dmm_neuron_type dmm__builtin_synth[];
 
 /* The delay line's longest memory: its outputs are the ages "0" .. "63". */
 enum { DMM__DELAY_MAX = 64 };

@@ -35,6 +35,7 @@ int dmm__cmd_ctl(int argc, char **argv);
 int dmm__cmd_neurons(int argc, char **argv);
 int dmm__cmd_help(int argc, char **argv);
 int dmm__cmd_completion(int argc, char **argv);
+int dmm__cmd_render(int argc, char **argv);
 
 /* The command table (cli_commands.c): one row per subcommand. */
 typedef struct dmm__command {
@@ -68,6 +69,10 @@ int dmm__data_file(const char *rel, char *out, size_t size);
 /* new (free()): the token on the first line of file, so that ps does not
  * show it (--token-file of serve and ctl); NULL after printing why. */
 char *dmm__read_token_file(const char *cmd, const char *file);
+/* A context (deepest nesting max_depth, 0 for the default) and a registry
+ * with the built-in types; a negative code, after printing why, on failure
+ * (cli_run.c). */
+int dmm__make_env(int max_depth, vv_ctx **vc, dmm_registry **reg);
 
 /* Print err as "source:line:column: path: message" on stderr. */
 void dmm__print_error(const dmm_error *err);

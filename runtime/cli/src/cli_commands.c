@@ -151,6 +151,41 @@ const dmm__command dmm__commands[] = {
      "                     matplotlib)\n"
      "\n"
      "Exit: 0 ok, 1 bad data or plot failure, 2 bad usage.\n"},
+    {"render", dmm__cmd_render,
+     "run a network and write one of its outputs as pictures",
+     "dmm render NET.json --path TYPE/NAME/OUTPUT --steps N [--skip K] "
+     "[--out DIR] "
+     "[--animate FILE.gif|FILE.png] [--range fixed|frame|LO:HI] [--scale K] "
+     "[--delay MS] [--colours N] [--image input/NAME=FILE.png]",
+     "Run a network for N cycles and draw the value at --path after each\n"
+     "cycle: DIR/frame-000001.png, ... (one PNG per cycle) and/or one\n"
+     "looping animation (GIF or APNG). A matrix {row: {column: x}} is an\n"
+     "image (rows down, columns across, labels in natural order); channels\n"
+     "{\"0\": R, \"1\": G, \"2\": B} of matrices are RGB; W (Self's output)\n"
+     "is rows = type/name/input, columns = type/name/output. Non-negative\n"
+     "values are grey (0 black), signed ones blue-white-red (0 white).\n"
+     "Nothing is written unless every frame is a good matrix.\n"
+     "\n"
+     "  --path P           the output to draw, TYPE/NAME/OUTPUT[/MORE]\n"
+     "  --steps N          cycles to draw, one frame each (1-10000)\n"
+     "  --skip K           run K cycles first without drawing them (a\n"
+     "                     pipeline's first cycles are often empty)\n"
+     "  --out DIR          write DIR/frame-NNNNNN.png (the cycle number)\n"
+     "  --animate FILE     write an animation: FILE.gif a GIF (256 colours\n"
+     "                     at most), FILE.png an animated PNG (APNG)\n"
+     "  --range R          fixed: one range for the film (default); frame:\n"
+     "                     each frame its own; LO:HI as given\n"
+     "  --scale K          K x K pixels per entry (1-64, default 1)\n"
+     "  --delay MS         between GIF frames (10-10000, default 100)\n"
+     "  --colours N        at most N colours in the GIF (8-256, default\n"
+     "                     256): fewer posterise and make smaller files\n"
+     "  --image input/NAME=FILE.png\n"
+     "                     feed the PNG to an input neuron every cycle as\n"
+     "                     {\"image\": picture}: grey gives a matrix, colour\n"
+     "                     the channels 0, 1, 2, values byte/255\n"
+     "\n"
+     "Exit: 0 ok, 1 bad input (network, path, value, file), 2 bad usage,\n"
+     "3 NaN or infinity in a cycle.\n"},
     {"neurons", dmm__cmd_neurons, "list the neuron types",
      "dmm neurons [--markdown]",
      "List the registered neuron types: name, inputs, outputs, summary.\n"

@@ -325,9 +325,7 @@ static int run(const run_opts *o, vv_ctx *vc, const dmm_registry *reg)
     return status;
 }
 
-/* A context and a registry with the built-in types; NULL on failure (a
- * message is printed). */
-static int make_env(int max_depth, vv_ctx **vc, dmm_registry **reg)
+int dmm__make_env(int max_depth, vv_ctx **vc, dmm_registry **reg)
 {
     vv_options vo = {.max_depth = max_depth};
     *vc = vv_ctx_new(&vo);
@@ -357,7 +355,7 @@ int dmm__cmd_run(int argc, char **argv)
     }
     vv_ctx *vc;
     dmm_registry *reg;
-    if (make_env(o.max_depth, &vc, &reg) < 0)
+    if (dmm__make_env(o.max_depth, &vc, &reg) < 0)
         return DMM_EXIT_INPUT;
     int status = run(&o, vc, reg);
     dmm_registry_free(reg);
@@ -426,7 +424,7 @@ int dmm__cmd_check(int argc, char **argv)
     }
     vv_ctx *vc;
     dmm_registry *reg;
-    if (make_env(max_depth, &vc, &reg) < 0) {
+    if (dmm__make_env(max_depth, &vc, &reg) < 0) {
         free(files);
         return DMM_EXIT_INPUT;
     }
