@@ -57,6 +57,28 @@ static int finish_temp(char *tmp, const char *path, bool ok, dmm_error *err)
     return rc;
 }
 
+/* The end of a write through stdio: close fp (fd when fdopen failed), then
+ * rename tmp onto path when everything went well, else remove it and say
+ * why (what names the format). */
+static int close_temp(FILE *fp, int fd, bool ok, const char *why, char *tmp,
+                      const char *path, const char *what, dmm_error *err)
+{
+    if (fp) {
+        if (fclose(fp) != 0 && ok) {
+            ok = false;
+            why = strerror(errno);
+        }
+    } else
+        close(fd);
+    if (!ok) {
+        dmm_error_set(err, DMM_E_IO, "", "%s: cannot write the %s: %s", path,
+                      what, why && why[0] ? why : "unknown error");
+        finish_temp(tmp, path, false, NULL);
+        return DMM_E_IO;
+    }
+    return finish_temp(tmp, path, true, err);
+}
+
 static size_t frame_bytes(const dmm_frames *f, const dmm_render_opts *o)
 {
     size_t s = o->scale ? o->scale : 1;
@@ -105,21 +127,8 @@ int dmm_frames_write_png(const dmm_frames *f, size_t k,
                      .format = PNG_FORMAT_RGB};
     bool ok = fp && png_image_write_to_stdio(&img, fp, 0, rgb, 0, NULL);
     const char *why = fp ? img.message : strerror(errno);
-    if (fp) {
-        if (fclose(fp) != 0 && ok) {
-            ok = false;
-            why = strerror(errno);
-        }
-    } else
-        close(fd);
     free(rgb);
-    if (!ok) {
-        dmm_error_set(err, DMM_E_IO, "", "%s: cannot write the PNG: %s", path,
-                      why[0] ? why : "unknown error");
-        finish_temp(tmp, path, false, NULL);
-        return DMM_E_IO;
-    }
-    return finish_temp(tmp, path, true, err);
+    return close_temp(fp, fd, ok, why, tmp, path, "PNG", err);
 }
 
 /* ---- GIF ----------------------------------------------------------------- */
@@ -520,21 +529,8 @@ int dmm_frames_write_apng(const dmm_frames *f, const dmm_render_opts *o,
         free(png);
     }
     ok = ok && put_chunk(fp, "IEND", NULL, 0, NULL, 0);
-    if (!ok && ferror(fp))
+    if (!ok && fp && ferror(fp))
         why = strerror(errno);
-    if (fp) {
-        if (fclose(fp) != 0 && ok) {
-            ok = false;
-            why = strerror(errno);
-        }
-    } else
-        close(fd);
     free(rgb);
-    if (!ok) {
-        dmm_error_set(err, DMM_E_IO, "", "%s: cannot write the APNG: %s", path,
-                      why);
-        finish_temp(tmp, path, false, NULL);
-        return DMM_E_IO;
-    }
-    return finish_temp(tmp, path, true, err);
+    return close_temp(fp, fd, ok, why, tmp, path, "APNG", err);
 }
