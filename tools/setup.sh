@@ -13,6 +13,7 @@ packages=(
     clang libclang-rt-14-dev # libFuzzer targets
     python3-matplotlib # the plots of dmm experiment (Debian's /usr/bin/python3)
     man-db # tests/test_install.sh reads the installed page with man
+    libopenmpi-dev openmpi-bin # dmm sweep over MPI ranks (mpirun), test_sweep
 )
 
 missing=()

@@ -36,6 +36,7 @@ int dmm__cmd_neurons(int argc, char **argv);
 int dmm__cmd_help(int argc, char **argv);
 int dmm__cmd_completion(int argc, char **argv);
 int dmm__cmd_render(int argc, char **argv);
+int dmm__cmd_sweep(int argc, char **argv); /* cli_sweep.c */
 
 /* The command table (cli_commands.c): one row per subcommand. */
 typedef struct dmm__command {

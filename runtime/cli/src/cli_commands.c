@@ -186,6 +186,26 @@ const dmm__command dmm__commands[] = {
      "\n"
      "Exit: 0 ok, 1 bad input (network, path, value, file), 2 bad usage,\n"
      "3 NaN or infinity in a cycle.\n"},
+    {"sweep", dmm__cmd_sweep,
+     "run a population of networks or experiments, on cores or MPI ranks",
+     "dmm sweep SWEEP.json [--jobs N] [--plot FILE.png] "
+     "[--checkpoint FILE] [--verbose]",
+     "Run every member of a sweep file (docs/sweep.md): variants x grid x\n"
+     "seeds of a network or of dmm experiment, or an evolutionary search.\n"
+     "Prints one JSON line per member as it finishes,\n"
+     "{\"member\": {...}, \"result\": {...}, \"seconds\": s} (or \"error\"\n"
+     "for a member that failed), then one {\"summary\": ...} line per group\n"
+     "(mean, sd, min, max of each numeric result). Under\n"
+     "`mpirun -np N dmm sweep ...` rank 0 hands members to all ranks and\n"
+     "prints the same lines.\n"
+     "\n"
+     "  --jobs N           members at once on this machine (threads, 1-256)\n"
+     "  --plot FILE.png    draw the results (tools/plot_sweep.py, matplotlib)\n"
+     "  --checkpoint FILE  evolve: state after every generation; an existing\n"
+     "                     checkpoint of the same search is resumed\n"
+     "  --verbose          evolve: print every member line too\n"
+     "\n"
+     "Exit: 0 ok, 1 bad sweep file or a member failed, 2 bad usage.\n"},
     {"neurons", dmm__cmd_neurons, "list the neuron types",
      "dmm neurons [--markdown]",
      "List the registered neuron types: name, inputs, outputs, summary.\n"
