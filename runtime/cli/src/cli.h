@@ -76,4 +76,39 @@ const char *dmm__synopsis(const char *cmd);
 /* Print the full help of a subcommand to f; false if unknown. */
 int dmm__print_help(FILE *f, const char *cmd);
 
+/* ---- what `dmm run` prints (cli_trace.c) -------------------------------- */
+
+typedef enum dmm__format {
+    DMM__FORMAT_JSON,   /* {"step": t, "outputs": Y} on one line */
+    DMM__FORMAT_PRETTY, /* the same, indented */
+    DMM__FORMAT_FLAT,   /* one "STEP PATH VALUE" line per stored scalar */
+} dmm__format;
+
+enum { DMM__MAX_SELECT = 64, DMM__MAX_SELECT_DEPTH = 16 };
+
+typedef struct dmm__select {
+    vv_label path[DMM__MAX_SELECT_DEPTH]; /* the label "*" matches any one */
+    size_t n;
+} dmm__select;
+
+typedef struct dmm__trace {
+    vv_ctx *vc; /* borrowed */
+    dmm__format format;
+    dmm__select sel[DMM__MAX_SELECT]; /* none: everything */
+    size_t nsel;
+    vv_label star, self_type, self_name;
+    bool drop_self; /* leave Self's output out */
+} dmm__trace;
+
+/* Set t up for net's outputs: select holds nselect path prefixes (text,
+ * borrowed); Self is left out when drop_self, unless self is set or a path
+ * names it. 0, or an exit code after printing the message. */
+int dmm__trace_init(dmm__trace *t, vv_ctx *vc, const dmm_net *net,
+                    const char *const *select, size_t nselect, bool self,
+                    bool drop_self, dmm__format format);
+/* new in *out: the selected part of outputs (borrowed). */
+int dmm__trace_select(const dmm__trace *t, vv outputs, vv *out);
+/* Append the selected part of outputs at step, in t's format, to b. */
+int dmm__trace_write(const dmm__trace *t, uint64_t step, vv outputs, vv_buf *b);
+
 #endif

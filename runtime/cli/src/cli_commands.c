@@ -17,6 +17,7 @@
 const dmm__command dmm__commands[] = {
     {"run", dmm__cmd_run, "run a network for N cycles and print its outputs",
      "dmm run (NET.json | --resume STATE.json) --steps N [--trace] "
+     "[--select PATH]... [--format json|pretty|flat] [--self] "
      "[--script FILE.jsonl] [--save FILE] [--stats] [--max-depth N] "
      "[--threads N]",
      "Run a network for N cycles and print the output map Y_t as one JSON\n"
@@ -24,7 +25,15 @@ const dmm__command dmm__commands[] = {
      "every cycle with --trace). Step numbers are absolute cycle numbers.\n"
      "\n"
      "  --steps N          cycles to run (N >= 0; 0 prints the start state)\n"
-     "  --trace            print one line per cycle instead of the last only\n"
+     "  --trace            print one line per cycle instead of the last "
+     "only;\n"
+     "                     Self's output (W) is left out unless --self\n"
+     "  --select PATH      print only the values under PATH, a prefix such\n"
+     "                     as identity/update-1 or identity/*/single (`*`\n"
+     "                     matches one level); repeatable\n"
+     "  --format F         json (one line per step, the default), pretty\n"
+     "                     (indented) or flat (\"STEP PATH VALUE\" lines)\n"
+     "  --self             keep Self's output (the matrix W) in a trace\n"
      "  --script FILE      JSON Lines of events, checked before the run:\n"
      "                     {\"step\": t, \"op\": \"edit\", \"delta\": "
      "W-delta}\n"

@@ -27,8 +27,12 @@ typedef struct run_opts {
     bool trace;
     bool stats;
     bool help;
-    int max_depth;    /* 0: the library's default */
-    uint64_t threads; /* 0: not given (one thread) */
+    int max_depth;       /* 0: the library's default */
+    uint64_t threads;    /* 0: not given (one thread) */
+    const char **select; /* --select paths (argv strings), nselect of them */
+    size_t nselect;
+    bool self; /* --self: keep Self's output in a trace */
+    dmm__format format;
 } run_opts;
 
 static int parse_max_depth(const char *cmd, const char *v, int *out)
@@ -69,6 +73,26 @@ static int parse_run_args(int argc, char **argv, run_opts *o)
             o->trace = true;
         } else if (!strcmp(a, "--stats")) {
             o->stats = true;
+        } else if (!strcmp(a, "--self")) {
+            o->self = true;
+        } else if ((m = dmm__opt_value(argc, argv, &i, "--select", &v)) != 0) {
+            if (m < 0)
+                return dmm__usage_error(cmd, "--select needs a path");
+            o->select[o->nselect++] = v;
+        } else if ((m = dmm__opt_value(argc, argv, &i, "--format", &v)) != 0) {
+            if (m < 0)
+                return dmm__usage_error(cmd, "--format needs a value");
+            if (!strcmp(v, "json"))
+                o->format = DMM__FORMAT_JSON;
+            else if (!strcmp(v, "pretty"))
+                o->format = DMM__FORMAT_PRETTY;
+            else if (!strcmp(v, "flat"))
+                o->format = DMM__FORMAT_FLAT;
+            else
+                return dmm__usage_error(cmd,
+                                        "--format: expected json, pretty or "
+                                        "flat, got \"%s\"",
+                                        v);
         } else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             o->help = true;
         } else if ((m = dmm__opt_value(argc, argv, &i, "--steps", &v)) != 0) {
@@ -132,18 +156,15 @@ static double now_seconds(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* One output line: {"step": t, "outputs": Y_t}. */
-static int print_line(dmm_net *net, vv_ctx *vc, vv_buf *b)
+/* What one step prints: by default the line {"step": t, "outputs": Y_t};
+ * tr selects and formats (cli_trace.c). */
+static int print_line(dmm_net *net, const dmm__trace *tr, vv_buf *b)
 {
     b->len = 0;
     int rc = dmm_net_outputs_build(net, NULL);
     if (rc == 0)
-        rc = vv_buf_printf(b, "{\"step\": %llu, \"outputs\": ",
-                           (unsigned long long)dmm_net_step_count(net));
-    if (rc == 0)
-        rc = vv_write(vc, dmm_net_outputs(net), b);
-    if (rc == 0)
-        rc = vv_buf_append(b, "}\n", 2);
+        rc = dmm__trace_write(tr, dmm_net_step_count(net), dmm_net_outputs(net),
+                              b);
     if (rc < 0)
         return rc;
     if (fwrite(b->data, 1, b->len, stdout) != b->len)
@@ -219,6 +240,13 @@ static int run(const run_opts *o, vv_ctx *vc, const dmm_registry *reg)
         dmm_net_free(net);
         return DMM_EXIT_INPUT;
     }
+    dmm__trace tr;
+    rc = dmm__trace_init(&tr, vc, net, o->select, o->nselect, o->self, o->trace,
+                         o->format);
+    if (rc) {
+        dmm_net_free(net);
+        return rc;
+    }
     if (o->script) {
         rc = dmm_script_load(vc, o->script, &script, &err);
         if (rc < 0) {
@@ -271,11 +299,11 @@ static int run(const run_opts *o, vv_ctx *vc, const dmm_registry *reg)
             break;
         }
         done++;
-        if (o->trace && (rc = print_line(net, vc, &out)) < 0)
+        if (o->trace && (rc = print_line(net, &tr, &out)) < 0)
             break;
     }
     if (rc == 0 && status == DMM_EXIT_OK && !o->trace)
-        rc = print_line(net, vc, &out);
+        rc = print_line(net, &tr, &out);
     if (rc < 0 && status == DMM_EXIT_OK) {
         fprintf(stderr, "dmm: cannot write the output: %s\n",
                 rc == DMM_E_IO ? strerror(errno) : dmm_strerror(rc));
@@ -326,18 +354,24 @@ static int make_env(int max_depth, vv_ctx **vc, dmm_registry **reg)
 int dmm__cmd_run(int argc, char **argv)
 {
     run_opts o = {0};
+    o.select = calloc((size_t)argc, sizeof *o.select);
+    if (!o.select)
+        return DMM_EXIT_INPUT;
     int rc = parse_run_args(argc, argv, &o);
-    if (rc)
+    if (rc || o.help) {
+        if (o.help && !rc)
+            dmm__print_help(stdout, "run");
+        free(o.select);
         return rc;
-    if (o.help) {
-        dmm__print_help(stdout, "run");
-        return DMM_EXIT_OK;
     }
     vv_ctx *vc;
     dmm_registry *reg;
-    if (make_env(o.max_depth, &vc, &reg) < 0)
+    if (make_env(o.max_depth, &vc, &reg) < 0) {
+        free(o.select);
         return DMM_EXIT_INPUT;
+    }
     int status = run(&o, vc, reg);
+    free(o.select);
     dmm_registry_free(reg);
     vv_ctx_free(vc);
     return status;

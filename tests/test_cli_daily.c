@@ -1,0 +1,332 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The daily loop of the `dmm` command (issue 16), run through the built
+ * binary (env DMM_EXE) as a user would: traces that can be read (Self left
+ * out, --select, --format), warnings instead of silent mistakes, option
+ * suggestions, and neuron types loaded from plugins.
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+extern char **environ;
+
+typedef struct env {
+    char dir[64]; /* scratch directory of this program */
+    const char *exe;
+} env;
+
+typedef struct proc {
+    int code; /* exit code, or 128 + signal */
+    char *out;
+    char *err;
+} proc;
+
+static void proc_free(proc *p)
+{
+    free(p->out);
+    free(p->err);
+}
+
+/* new (free()): dir/name. */
+static char *scratch(const env *e, const char *name)
+{
+    size_t n = strlen(e->dir) + strlen(name) + 2;
+    char *p = malloc(n);
+    assert_non_null(p);
+    snprintf(p, n, "%s/%s", e->dir, name);
+    return p;
+}
+
+/* new (free()): writes text to dir/name and returns the path. */
+static char *write_scratch(const env *e, const char *name, const char *text)
+{
+    char *p = scratch(e, name);
+    FILE *f = fopen(p, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(text, 1, strlen(text), f), strlen(text));
+    assert_int_equal(fclose(f), 0);
+    return p;
+}
+
+/* Run dmm with args (NULL-terminated, without the program name); stdin is
+ * the file in (NULL: /dev/null). */
+static void run_in(const env *e, proc *p, const char *in,
+                   const char *const *args)
+{
+    size_t n = 0;
+    while (args[n])
+        n++;
+    char **argv = calloc(n + 2, sizeof *argv);
+    assert_non_null(argv);
+    argv[0] = (char *)e->exe;
+    for (size_t i = 0; i < n; i++)
+        argv[i + 1] = (char *)args[i];
+    char *out = scratch(e, "stdout.txt"), *err = scratch(e, "stderr.txt");
+    posix_spawn_file_actions_t fa;
+    assert_int_equal(posix_spawn_file_actions_init(&fa), 0);
+    posix_spawn_file_actions_addopen(&fa, 0, in ? in : "/dev/null", O_RDONLY,
+                                     0);
+    posix_spawn_file_actions_addopen(&fa, 1, out, O_WRONLY | O_CREAT | O_TRUNC,
+                                     0644);
+    posix_spawn_file_actions_addopen(&fa, 2, err, O_WRONLY | O_CREAT | O_TRUNC,
+                                     0644);
+    pid_t pid;
+    int rc = posix_spawn(&pid, e->exe, &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    free(argv);
+    assert_int_equal(rc, 0);
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    p->code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    p->out = tu_read_file(out, NULL);
+    p->err = tu_read_file(err, NULL);
+    assert_non_null(p->out);
+    assert_non_null(p->err);
+    free(out);
+    free(err);
+}
+
+static void run_dmm(const env *e, proc *p, const char *const *args)
+{
+    run_in(e, p, NULL, args);
+}
+
+static void expect_code(const proc *p, int code)
+{
+    if (p->code != code)
+        print_error("exit code %d, expected %d; stdout:\n%s\nstderr:\n%s\n",
+                    p->code, code, p->out, p->err);
+    assert_int_equal(p->code, code);
+}
+
+static size_t count_lines(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++)
+        n += *s == '\n';
+    return n;
+}
+
+/* new: the JSON documents of text, one after another, as an array. */
+static json_t *parse_all(const char *text)
+{
+    json_t *a = json_array();
+    size_t off = 0, len = strlen(text);
+    while (off < len) {
+        while (off < len && (text[off] == '\n' || text[off] == ' '))
+            off++;
+        if (off == len)
+            break;
+        json_error_t jerr;
+        json_t *j =
+            json_loadb(text + off, len - off, JSON_DISABLE_EOF_CHECK, &jerr);
+        if (!j)
+            fail_msg("bad JSON at byte %zu: %s", off, jerr.text);
+        json_array_append_new(a, j);
+        off += jerr.position;
+    }
+    return a;
+}
+
+/* ---- traces -------------------------------------------------------------- */
+
+/* A trace leaves Self (W) out unless asked; its lines are short. */
+static void test_trace_leaves_self_out(void **state)
+{
+    env *e = *state;
+    char *net = tu_path("networks/wave.json");
+    proc p, q;
+    run_dmm(e, &p,
+            (const char *[]){"run", net, "--steps", "12", "--trace", NULL});
+    expect_code(&p, 0);
+    run_dmm(e, &q,
+            (const char *[]){"run", net, "--steps", "12", "--trace", "--self",
+                             NULL});
+    expect_code(&q, 0);
+    json_t *a = parse_all(p.out), *b = parse_all(q.out);
+    assert_int_equal(json_array_size(a), 12);
+    assert_int_equal(json_array_size(b), 12);
+    for (size_t t = 0; t < 12; t++) {
+        json_t *ya = json_object_get(json_array_get(a, t), "outputs");
+        json_t *yb = json_object_get(json_array_get(b, t), "outputs");
+        /* The full form has Self; the default has exactly the rest. */
+        assert_non_null(json_object_get(json_object_get(yb, "accum"), "self"));
+        assert_null(json_object_get(ya, "accum"));
+        json_object_del(yb, "accum");
+        assert_true(json_equal(ya, yb));
+    }
+    /* Each default line is shorter than the full one. */
+    assert_true(strlen(p.out) < strlen(q.out));
+    json_decref(a);
+    json_decref(b);
+    proc_free(&p);
+    proc_free(&q);
+    free(net);
+}
+
+/* --select with `*`, and the flat format: "STEP PATH VALUE" lines that say
+ * the same as the JSON trace. For the wave: which update neuron feeds Self's
+ * delta each cycle. */
+static void test_trace_select_flat(void **state)
+{
+    env *e = *state;
+    char *net = tu_path("networks/wave.json");
+    const char *prefix = "accum/self/single/accum/self/delta/identity";
+    proc p, q;
+    run_dmm(e, &p,
+            (const char *[]){"run", net, "--steps", "6", "--trace", "--format",
+                             "flat", "--select", prefix, NULL});
+    expect_code(&p, 0);
+    run_dmm(e, &q,
+            (const char *[]){"run", net, "--steps", "6", "--trace", "--self",
+                             NULL});
+    expect_code(&q, 0);
+    json_t *full = parse_all(q.out);
+    assert_int_equal(count_lines(p.out), 6);
+    const char *line = p.out;
+    char prev[64] = "";
+    for (size_t t = 1; t <= 6; t++) {
+        unsigned long long step;
+        char path[256];
+        double x;
+        assert_int_equal(sscanf(line, "%llu %255s %lf", &step, path, &x), 3);
+        assert_int_equal(step, t);
+        assert_memory_equal(path, prefix, strlen(prefix));
+        /* path = prefix/update-K/single: check it against the JSON form */
+        char name[64];
+        assert_int_equal(sscanf(path + strlen(prefix), "/%63[^/]/single", name),
+                         1);
+        json_t *row = json_object_get(json_array_get(full, t - 1), "outputs");
+        const char *keys[] = {"accum", "self",  "single",  "accum",
+                              "self",  "delta", "identity"};
+        for (size_t k = 0; k < 7; k++)
+            row = json_object_get(row, keys[k]);
+        assert_int_equal(json_object_size(row), 1);
+        double want = json_number_value(
+            json_object_get(json_object_get(row, name), "single"));
+        assert_true(want == x);
+        /* the wave moves: a different neuron every cycle */
+        assert_string_not_equal(name, prev);
+        snprintf(prev, sizeof prev, "%s", name);
+        line = strchr(line, '\n') + 1;
+    }
+    json_decref(full);
+    proc_free(&p);
+    proc_free(&q);
+
+    /* `*` matches one level; several --select are a union */
+    char *acc = tu_path("networks/accumulator.json");
+    run_dmm(e, &p,
+            (const char *[]){"run", acc, "--steps", "3", "--format", "flat",
+                             "--select", "identity/*/single", "--select",
+                             "accum/sum", NULL});
+    expect_code(&p, 0);
+    assert_string_equal(p.out, "3 accum/sum/single/apples 3\n"
+                               "3 accum/sum/single/pears 1.5\n"
+                               "3 identity/const/single/apples 1\n"
+                               "3 identity/const/single/pears 0.5\n");
+    proc_free(&p);
+    /* a prefix that names nothing prints an empty map */
+    run_dmm(e, &p,
+            (const char *[]){"run", acc, "--steps", "1", "--select", "nothing",
+                             NULL});
+    expect_code(&p, 0);
+    assert_string_equal(p.out, "{\"step\": 1, \"outputs\": {}}\n");
+    proc_free(&p);
+    free(acc);
+    free(net);
+}
+
+/* --format pretty is the same document as the JSON line, indented. */
+static void test_trace_pretty(void **state)
+{
+    env *e = *state;
+    char *net = tu_path("networks/char-count.json");
+    char *script = tu_path("networks/char-count.script.jsonl");
+    proc p, q;
+    run_dmm(e, &p,
+            (const char *[]){"run", net, "--steps", "5", "--trace", "--script",
+                             script, "--format", "pretty", NULL});
+    expect_code(&p, 0);
+    run_dmm(e, &q,
+            (const char *[]){"run", net, "--steps", "5", "--trace", "--script",
+                             script, NULL});
+    expect_code(&q, 0);
+    assert_true(count_lines(p.out) > 2 * count_lines(q.out));
+    assert_non_null(strstr(p.out, "\n  \"outputs\": {\n    \""));
+    json_t *a = parse_all(p.out), *b = parse_all(q.out);
+    assert_int_equal(json_array_size(a), 5);
+    assert_true(json_equal(a, b));
+    json_decref(a);
+    json_decref(b);
+    proc_free(&p);
+    proc_free(&q);
+
+    run_dmm(
+        e, &p,
+        (const char *[]){"run", net, "--steps", "1", "--format", "yaml", NULL});
+    expect_code(&p, 2);
+    assert_non_null(strstr(p.err, "--format: expected json, pretty or flat"));
+    proc_free(&p);
+    free(net);
+    free(script);
+}
+
+static int setup(void **state)
+{
+    env *e = calloc(1, sizeof *e);
+    if (!e)
+        return -1;
+    e->exe = getenv("DMM_EXE");
+    if (!e->exe) {
+        fprintf(stderr, "DMM_EXE is not set\n");
+        free(e);
+        return -1;
+    }
+    snprintf(e->dir, sizeof e->dir, "/tmp/dmm-test-daily-XXXXXX");
+    if (!mkdtemp(e->dir)) {
+        free(e);
+        return -1;
+    }
+    *state = e;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    env *e = *state;
+    DIR *d = opendir(e->dir);
+    if (d) {
+        struct dirent *de;
+        while ((de = readdir(d))) {
+            if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+                continue;
+            char path[512];
+            snprintf(path, sizeof path, "%s/%s", e->dir, de->d_name);
+            unlink(path);
+        }
+        closedir(d);
+    }
+    rmdir(e->dir);
+    free(e);
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_trace_leaves_self_out),
+        cmocka_unit_test(test_trace_select_flat),
+        cmocka_unit_test(test_trace_pretty),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
