@@ -235,6 +235,28 @@ static void test_trace_select_flat(void **state)
                                "3 identity/const/single/apples 1\n"
                                "3 identity/const/single/pears 0.5\n");
     proc_free(&p);
+    /* selecting reads labels, never interns them: the saved state (label
+     * table included) is the same with and without --select */
+    char *s1 = scratch(e, "s1.json"), *s2 = scratch(e, "s2.json");
+    run_dmm(e, &p,
+            (const char *[]){"run", acc, "--steps", "2", "--save", s1, NULL});
+    expect_code(&p, 0);
+    proc_free(&p);
+    run_dmm(e, &p,
+            (const char *[]){"run", acc, "--steps", "2", "--trace", "--select",
+                             "new-type/*/never-seen", "--save", s2, NULL});
+    expect_code(&p, 0);
+    assert_string_equal(p.out, "{\"step\": 1, \"outputs\": {}}\n"
+                               "{\"step\": 2, \"outputs\": {}}\n");
+    proc_free(&p);
+    char *t1 = tu_read_file(s1, NULL), *t2 = tu_read_file(s2, NULL);
+    assert_non_null(t1);
+    assert_non_null(t2);
+    assert_string_equal(t1, t2);
+    free(t1);
+    free(t2);
+    free(s1);
+    free(s2);
     /* a prefix that names nothing prints an empty map */
     run_dmm(e, &p,
             (const char *[]){"run", acc, "--steps", "1", "--select", "nothing",
@@ -279,6 +301,161 @@ static void test_trace_pretty(void **state)
     proc_free(&p);
     free(net);
     free(script);
+}
+
+/* ---- silent mistakes ------------------------------------------------------
+ */
+
+/* A misspelt source neuron passes the load (the term reads zero) but check
+ * warns, naming the weight and the closest real neuron; the bundled
+ * networks get no warning. */
+static void test_check_unproduced_source(void **state)
+{
+    env *e = *state;
+    char *good = tu_path("networks/accumulator.json");
+    char *text = tu_read_file(good, NULL);
+    assert_non_null(text);
+    char *at = strstr(text, "\"delta\": {\"identity\": {\"const\"");
+    assert_non_null(at);
+    memcpy(strstr(at, "const"), "cosnt", 5);
+    char *bad = write_scratch(e, "typo.json", text);
+    proc p;
+    run_dmm(e, &p, (const char *[]){"check", bad, NULL});
+    expect_code(&p, 0);
+    assert_non_null(strstr(p.out, "typo.json: ok"));
+    assert_non_null(strstr(p.err, "typo.json: warning: "
+                                  "/matrix/accum/sum/delta/identity/cosnt: "
+                                  "no neuron produces \"identity/cosnt\""));
+    assert_non_null(strstr(p.err, "did you mean \"identity/const\"?"));
+    assert_int_equal(count_lines(p.err), 1);
+    proc_free(&p);
+
+    /* the run shows why: the sum stays empty */
+    run_dmm(e, &p,
+            (const char *[]){"run", bad, "--steps", "3", "--select",
+                             "accum/sum", NULL});
+    expect_code(&p, 0);
+    assert_string_equal(p.out, "{\"step\": 3, \"outputs\": {}}\n");
+    proc_free(&p);
+
+    const char *nets[] = {"accumulator",  "attention", "char-count",
+                          "cons-list",    "grow",      "hysteresis",
+                          "reader-accum", "wave",      "double-slit"};
+    for (size_t k = 0; k < sizeof nets / sizeof *nets; k++) {
+        char rel[96];
+        snprintf(rel, sizeof rel, "networks/%s.json", nets[k]);
+        char *net = tu_path(rel);
+        run_dmm(e, &p, (const char *[]){"check", net, NULL});
+        expect_code(&p, 0);
+        assert_string_equal(p.err, "");
+        proc_free(&p);
+        free(net);
+    }
+    free(text);
+    free(bad);
+    free(good);
+}
+
+/* A mistyped option or command gets the closest one from the command
+ * table; a word far from every option gets none. */
+static void test_option_suggestions(void **state)
+{
+    env *e = *state;
+    static const struct {
+        const char *args[4];
+        const char *want;
+    } cases[] = {
+        {{"run", "--stpes", "3"},
+         "dmm run: unknown option \"--stpes\" "
+         "(did you mean \"--steps\"?)\n"},
+        {{"run", "--selct=a"}, "(did you mean \"--select\"?)"},
+        {{"run", "--trcae"}, "(did you mean \"--trace\"?)"},
+        {{"check", "--scirpt", "x"}, "(did you mean \"--script\"?)"},
+        {{"serve", "--rat", "3"}, "(did you mean \"--rate\"?)"},
+        {{"serve", "--max-client", "3"}, "(did you mean \"--max-clients\"?)"},
+        {{"experiment", "double-slit", "--sede"}, "(did you mean \"--seed\"?)"},
+        {{"rnu"}, "dmm: unknown command \"rnu\" (did you mean \"run\"?)"},
+        {{"run", "--frobnicate"},
+         "dmm run: unknown option "
+         "\"--frobnicate\"\nusage:"},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        const char *args[5] = {0};
+        for (size_t j = 0; j < 4 && cases[k].args[j]; j++)
+            args[j] = cases[k].args[j];
+        proc p;
+        run_dmm(e, &p, args);
+        expect_code(&p, 2);
+        if (!strstr(p.err, cases[k].want))
+            fail_msg("case %zu: stderr\n%s\nlacks\n%s", k, p.err,
+                     cases[k].want);
+        proc_free(&p);
+    }
+}
+
+/* Spawn `dmm serve NET --paused --socket PATH` and wait for its address
+ * line; returns the pid. */
+static pid_t serve_start(const env *e, const char *net, const char *sock)
+{
+    int pfd[2];
+    assert_int_equal(pipe(pfd), 0);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, pfd[1], 1);
+    posix_spawn_file_actions_addclose(&fa, pfd[0]);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    const char *argv[] = {e->exe,     "serve", net, "--paused",
+                          "--socket", sock,    NULL};
+    pid_t pid;
+    assert_int_equal(
+        posix_spawn(&pid, e->exe, &fa, NULL, (char **)argv, environ), 0);
+    posix_spawn_file_actions_destroy(&fa);
+    close(pfd[1]);
+    char ch;
+    while (read(pfd[0], &ch, 1) == 1 && ch != '\n')
+        ;
+    close(pfd[0]);
+    return pid;
+}
+
+static void serve_stop(const env *e, pid_t pid, const char *sock)
+{
+    proc p;
+    run_dmm(e, &p, (const char *[]){"ctl", "--socket", sock, "shutdown", NULL});
+    proc_free(&p);
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+}
+
+/* ctl get of a path that names nothing is an error, not "{}" and exit 0. */
+static void test_ctl_get_nothing(void **state)
+{
+    env *e = *state;
+    char *net = tu_path("networks/accumulator.json");
+    char *sock = scratch(e, "get.sock");
+    pid_t pid = serve_start(e, net, sock);
+    proc p;
+    run_dmm(e, &p,
+            (const char *[]){"ctl", "--socket", sock, "step", "2", NULL});
+    expect_code(&p, 0);
+    proc_free(&p);
+    run_dmm(e, &p,
+            (const char *[]){"ctl", "--socket", sock, "get", "accum/sum/single",
+                             NULL});
+    expect_code(&p, 0);
+    assert_string_equal(p.out, "{\"apples\":2,\"pears\":1}\n");
+    proc_free(&p);
+    run_dmm(e, &p,
+            (const char *[]){"ctl", "--socket", sock, "get", "accum/sum/singel",
+                             NULL});
+    expect_code(&p, 1);
+    assert_string_equal(p.out, "");
+    assert_non_null(strstr(p.err, "nothing is stored under "
+                                  "\"accum/sum/singel\""));
+    proc_free(&p);
+    serve_stop(e, pid, sock);
+    free(sock);
+    free(net);
 }
 
 static int setup(void **state)
@@ -327,6 +504,9 @@ int main(void)
         cmocka_unit_test(test_trace_leaves_self_out),
         cmocka_unit_test(test_trace_select_flat),
         cmocka_unit_test(test_trace_pretty),
+        cmocka_unit_test(test_check_unproduced_source),
+        cmocka_unit_test(test_option_suggestions),
+        cmocka_unit_test(test_ctl_get_nothing),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -73,6 +73,18 @@ int dmm__usage_error(const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* The one-line synopsis of a subcommand (static), NULL if unknown. */
 const char *dmm__synopsis(const char *cmd);
+/* Suggestions (cli_commands.c), driven by the command table: print "dmm
+ * CMD: unknown option "--stpes" (did you mean "--steps"?)" and the usage,
+ * the options being those of CMD's synopsis and help; return
+ * DMM_EXIT_USAGE. */
+int dmm__unknown_option(const char *cmd, const char *opt);
+/* The same for a command name after `dmm`. */
+int dmm__unknown_command(const char *name);
+/* Edits (insert, delete, change, swap two neighbours) from a to b;
+ * SIZE_MAX for words over 255 bytes. */
+size_t dmm__edit_distance(const char *a, const char *b);
+/* Whether cand, d edits from word, is close enough to suggest. */
+bool dmm__close_enough(const char *word, const char *cand, size_t d);
 /* Print the full help of a subcommand to f; false if unknown. */
 int dmm__print_help(FILE *f, const char *cmd);
 
@@ -85,10 +97,12 @@ typedef enum dmm__format {
 } dmm__format;
 
 enum { DMM__MAX_SELECT = 64, DMM__MAX_SELECT_DEPTH = 16 };
+#define DMM__NO_LABEL UINT32_MAX /* matches no label */
 
 typedef struct dmm__select {
-    vv_label path[DMM__MAX_SELECT_DEPTH]; /* the label "*" matches any one */
+    vv_label path[DMM__MAX_SELECT_DEPTH];
     size_t n;
+    uint32_t stars; /* bit d: part d is "*", which matches any label */
 } dmm__select;
 
 typedef struct dmm__trace {
@@ -96,7 +110,7 @@ typedef struct dmm__trace {
     dmm__format format;
     dmm__select sel[DMM__MAX_SELECT]; /* none: everything */
     size_t nsel;
-    vv_label star, self_type, self_name;
+    vv_label self_type, self_name;
     bool drop_self; /* leave Self's output out */
 } dmm__trace;
 

@@ -339,6 +339,110 @@ static void print_bash_completion(FILE *f)
           f);
 }
 
+/* ---- suggestions --------------------------------------------------------- */
+
+size_t dmm__edit_distance(const char *a, const char *b)
+{
+    /* Optimal string alignment: insertions, deletions, substitutions and
+     * swaps of two neighbours each cost 1; three rows of the table. */
+    size_t n = strlen(a), m = strlen(b);
+    if (n > 255 || m > 255)
+        return SIZE_MAX;
+    size_t rows[3][256];
+    size_t *pp = rows[0], *p = rows[1], *c = rows[2];
+    for (size_t j = 0; j <= m; j++)
+        p[j] = j;
+    for (size_t i = 1; i <= n; i++) {
+        c[0] = i;
+        for (size_t j = 1; j <= m; j++) {
+            size_t cost = a[i - 1] != b[j - 1];
+            size_t d = p[j - 1] + cost;
+            if (p[j] + 1 < d)
+                d = p[j] + 1;
+            if (c[j - 1] + 1 < d)
+                d = c[j - 1] + 1;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] &&
+                a[i - 2] == b[j - 1] && pp[j - 2] + 1 < d)
+                d = pp[j - 2] + 1;
+            c[j] = d;
+        }
+        size_t *t = pp;
+        pp = p;
+        p = c;
+        c = t;
+    }
+    return p[m];
+}
+
+bool dmm__close_enough(const char *word, const char *cand, size_t d)
+{
+    size_t n = strlen(word);
+    return d > 0 && d <= (n < 6 ? 1 : n < 12 ? 2 : 3) && d < strlen(cand);
+}
+
+/* The closest word of the space-separated list words to w, into out; false
+ * when none is close enough. */
+static bool closest_word(const char *words, const char *w, char *out,
+                         size_t size)
+{
+    size_t best = SIZE_MAX;
+    for (const char *p = words; *p;) {
+        size_t n = strcspn(p, " ");
+        char cand[64];
+        if (n > 0 && n < sizeof cand) {
+            memcpy(cand, p, n);
+            cand[n] = '\0';
+            size_t d = dmm__edit_distance(w, cand);
+            if (d < best && dmm__close_enough(w, cand, d)) {
+                best = d;
+                snprintf(out, size, "%s", cand);
+            }
+        }
+        p += n;
+        while (*p == ' ')
+            p++;
+    }
+    return best != SIZE_MAX;
+}
+
+int dmm__unknown_option(const char *cmd, const char *opt)
+{
+    const dmm__command *d = dmm__command_find(cmd);
+    char opts[2048] = "", name[64], best[64];
+    if (d) {
+        collect_options(opts, sizeof opts, d->synopsis);
+        collect_help_options(opts, sizeof opts, d->help);
+    }
+    size_t n = strcspn(opt, "=");
+    snprintf(name, sizeof name, "%.*s", (int)(n < 63 ? n : 63), opt);
+    if (opts[0] && closest_word(opts, name, best, sizeof best))
+        return dmm__usage_error(cmd,
+                                "unknown option \"%s\" (did you mean "
+                                "\"%s\"?)",
+                                opt, best);
+    return dmm__usage_error(cmd, "unknown option \"%s\"", opt);
+}
+
+int dmm__unknown_command(const char *name)
+{
+    char all[1024] = "", best[64];
+    for (size_t i = 0; i < dmm__ncommands; i++) {
+        size_t len = strlen(all);
+        snprintf(all + len, sizeof all - len, "%s ", dmm__commands[i].name);
+    }
+    if (closest_word(all, name, best, sizeof best))
+        fprintf(stderr,
+                "dmm: unknown command \"%s\" (did you mean \"%s\"?)\n"
+                "usage: see 'dmm --help'\n",
+                name, best);
+    else
+        fprintf(stderr,
+                "dmm: unknown command \"%s\"\nusage: see 'dmm "
+                "--help'\n",
+                name);
+    return DMM_EXIT_USAGE;
+}
+
 /* ---- the commands of this file ------------------------------------------ */
 
 int dmm__cmd_help(int argc, char **argv)

@@ -279,6 +279,24 @@ static void print_value(vv_ctx *vc, json_t *v)
     free(s);
 }
 
+/* The reply to get PATH: its value, or an error when nothing is stored
+ * under PATH (a mistyped path would otherwise print {} and succeed). */
+static int print_get_reply(vv_ctx *vc, const char *path, json_t *reply)
+{
+    json_t *v = json_object_get(reply, "value");
+    if (!v || (json_is_object(v) && json_object_size(v) == 0) ||
+        (json_is_number(v) && json_number_value(v) == 0)) {
+        fprintf(stderr,
+                "dmm ctl: get: nothing is stored under \"%s\" (no such "
+                "neuron or output, or its value is zero)\n",
+                path);
+        return DMM_EXIT_INPUT;
+    }
+    print_value(vc, v);
+    putchar('\n');
+    return DMM_EXIT_OK;
+}
+
 /* watch PATH...: subscribe to changes and print "STEP PATH VALUE" lines. */
 static int watch(conn *c, vv_ctx *vc, int argc, char **argv, uint64_t every,
                  uint64_t count)
@@ -375,8 +393,7 @@ static int run_ctl(const char *hostport, const char *path, const char *token,
         } else {
             status = reply_status(reply);
             if (status == DMM_EXIT_OK && !strcmp(op, "get")) {
-                print_value(vc, json_object_get(reply, "value"));
-                putchar('\n');
+                status = print_get_reply(vc, args[0], reply);
             } else if (status == DMM_EXIT_OK) {
                 printf("%s\n", c.line);
             }

@@ -138,8 +138,7 @@ static int parse_args(int argc, char **argv, xopts *x)
             rc = parse_word(a, v, order_w, &x->o.order_mixed);
         else {
             takes_value = 0;
-            rc = dmm__usage_error(CMD, "unknown option \"%s\" for %s", a,
-                                  x->name);
+            rc = dmm__unknown_option(CMD, a);
         }
         if (rc)
             return rc;

@@ -173,7 +173,5 @@ int main(int argc, char **argv)
     const dmm__command *c = dmm__command_find(cmd);
     if (c)
         return c->run(argc - 1, argv + 1);
-    fprintf(stderr, "dmm: unknown command \"%s\"\nusage: see 'dmm --help'\n",
-            cmd);
-    return DMM_EXIT_USAGE;
+    return dmm__unknown_command(cmd);
 }

@@ -133,7 +133,7 @@ static int parse_run_args(int argc, char **argv, run_opts *o)
                                         "1 to 64, got \"%s\"",
                                         v);
         } else {
-            return dmm__usage_error(cmd, "unknown option \"%s\"", a);
+            return dmm__unknown_option(cmd, a);
         }
     }
     if (o->help)
@@ -392,6 +392,122 @@ static void count_matrix(vv w, size_t *neurons, size_t *weights)
     *weights = st.leaves;
 }
 
+/* RFC 6901 escaping of a label into b ("~" is "~0", "/" is "~1"). */
+static int pointer_part(const vv_ctx *vc, vv_label l, vv_buf *b)
+{
+    size_t n;
+    const char *s = vv_label_str(vc, l, &n);
+    int rc = vv_buf_append(b, "/", 1);
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = s[i] == '~'   ? vv_buf_append(b, "~0", 2)
+             : s[i] == '/' ? vv_buf_append(b, "~1", 2)
+                           : vv_buf_append(b, &s[i], 1);
+    return rc;
+}
+
+/* Whether the neuron (g, ng) ever emits something: it has a row in W (so it
+ * fires), an output at the start, is Self, or is an input neuron (fed from
+ * outside). */
+static bool produced(vv w, vv y0, vv_label g, vv_label ng, const vv_label *self,
+                     vv_label input)
+{
+    return g == input || (g == self[0] && ng == self[1]) ||
+           !vv_is_zero(vv_child(vv_child(w, g), ng)) ||
+           !vv_is_zero(vv_child(vv_child(y0, g), ng));
+}
+
+/* Into best: the "type/name" of the neuron of w or y0 closest to g/ng. */
+static bool closest_neuron(const vv_ctx *vc, vv w, vv y0, const char *want,
+                           char *best, size_t size)
+{
+    size_t bd = SIZE_MAX;
+    vv maps[2] = {w, y0};
+    for (int k = 0; k < 2; k++) {
+        vv_iter ti, ni;
+        vv_label t, nm;
+        vv tv, nv;
+        vv_iter_init(&ti, maps[k]);
+        while (vv_iter_next(&ti, &t, &tv)) {
+            vv_iter_init(&ni, tv);
+            while (vv_iter_next(&ni, &nm, &nv)) {
+                char cand[512];
+                snprintf(cand, sizeof cand, "%s/%s", vv_label_str(vc, t, NULL),
+                         vv_label_str(vc, nm, NULL));
+                size_t d = dmm__edit_distance(want, cand);
+                if (d < bd && dmm__close_enough(want, cand, d)) {
+                    bd = d;
+                    snprintf(best, size, "%s", cand);
+                }
+            }
+        }
+    }
+    return bd != SIZE_MAX;
+}
+
+/*
+ * Warn (on stderr, as "FILE: warning: /matrix/...: ...") about each source
+ * of W that no neuron produces: such a term always reads zero, which is
+ * almost always a misspelt name. Returns the number of warnings.
+ */
+static size_t warn_unproduced(const char *file, dmm_net *net)
+{
+    vv_ctx *vc = dmm_net_vctx(net);
+    vv w = dmm_net_matrix(net);
+    if (dmm_net_outputs_build(net, NULL) < 0)
+        return 0;
+    vv y0 = dmm_net_outputs(net);
+    vv_label self[3], input;
+    dmm_net_self(net, self);
+    if (vv_label_find(vc, "input", 5, &input) < 0)
+        input = DMM__NO_LABEL; /* no input neuron anywhere */
+    size_t count = 0;
+    vv_buf b = {0};
+    vv_iter i1, i2, i3, i4, i5;
+    vv_label f, nf, in, g, ng;
+    vv v1, v2, v3, v4, v5;
+    vv_iter_init(&i1, w);
+    while (vv_iter_next(&i1, &f, &v1)) {
+        vv_iter_init(&i2, v1);
+        while (vv_iter_next(&i2, &nf, &v2)) {
+            vv_iter_init(&i3, v2);
+            while (vv_iter_next(&i3, &in, &v3)) {
+                vv_iter_init(&i4, v3);
+                while (vv_iter_next(&i4, &g, &v4)) {
+                    vv_iter_init(&i5, v4);
+                    while (vv_iter_next(&i5, &ng, &v5)) {
+                        if (produced(w, y0, g, ng, self, input))
+                            continue;
+                        vv_label parts[5] = {f, nf, in, g, ng};
+                        b.len = 0;
+                        int rc = vv_buf_append(&b, "/matrix", 7);
+                        for (int k = 0; k < 5 && rc == 0; k++)
+                            rc = pointer_part(vc, parts[k], &b);
+                        if (rc == 0)
+                            rc = vv_buf_append(&b, "", 1);
+                        if (rc < 0)
+                            continue;
+                        char name[512], best[512];
+                        snprintf(name, sizeof name, "%s/%s",
+                                 vv_label_str(vc, g, NULL),
+                                 vv_label_str(vc, ng, NULL));
+                        fprintf(stderr,
+                                "%s: warning: %s: no neuron produces \"%s\" "
+                                "(it has no row in W and no starting output), "
+                                "so this term is always zero",
+                                file, b.data, name);
+                        if (closest_neuron(vc, w, y0, name, best, sizeof best))
+                            fprintf(stderr, "; did you mean \"%s\"?", best);
+                        fputc('\n', stderr);
+                        count++;
+                    }
+                }
+            }
+        }
+    }
+    free(b.data);
+    return count;
+}
+
 int dmm__cmd_check(int argc, char **argv)
 {
     const char *cmd = "check";
@@ -429,7 +545,7 @@ int dmm__cmd_check(int argc, char **argv)
             }
         } else {
             free(files);
-            return dmm__usage_error(cmd, "unknown option \"%s\"", a);
+            return dmm__unknown_option(cmd, a);
         }
     }
     if (nfiles == 0 && !script) {
@@ -455,6 +571,8 @@ int dmm__cmd_check(int argc, char **argv)
         count_matrix(dmm_net_matrix(net), &neurons, &weights);
         printf("%s: ok (%zu neuron%s, %zu weight%s)\n", files[k], neurons,
                neurons == 1 ? "" : "s", weights, weights == 1 ? "" : "s");
+        fflush(stdout);
+        warn_unproduced(files[k], net);
         dmm_net_free(net);
     }
     if (script) {

@@ -91,7 +91,7 @@ int dmm__cmd_serve(int argc, char **argv)
                                              "to 17179869184 bytes");
             o.max_backlog = (size_t)u;
         } else {
-            return dmm__usage_error(cmd, "unknown option \"%s\"", a);
+            return dmm__unknown_option(cmd, a);
         }
     }
     if (!net_file == !resume)

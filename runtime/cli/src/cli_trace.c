@@ -27,23 +27,39 @@ int dmm__trace_init(dmm__trace *t, vv_ctx *vc, const dmm_net *net,
     dmm_net_self(net, self_id);
     t->self_type = self_id[0];
     t->self_name = self_id[1];
-    if (vv_intern_cstr(vc, "*", &t->star) < 0)
+    /* The text is split in a scratch context, and its labels only looked
+     * up in vc: printing must not change the label table a saved state
+     * holds. A label never interned names nothing (DMM__NO_LABEL). */
+    vv_ctx *scratch = vv_ctx_new(NULL);
+    if (!scratch)
         return DMM_EXIT_INPUT;
     bool self_selected = false;
     for (size_t k = 0; k < nselect; k++) {
         dmm_error err;
         dmm_error_clear(&err);
         dmm__select *s = &t->sel[k];
-        if (dmm_path_parse(vc, select[k], strlen(select[k]), s->path,
+        vv_label parts[DMM__MAX_SELECT_DEPTH];
+        if (dmm_path_parse(scratch, select[k], strlen(select[k]), parts,
                            DMM__MAX_SELECT_DEPTH, &s->n, &err) < 0) {
             fprintf(stderr, "dmm run: --select \"%s\": %s\n", select[k],
                     err.text);
+            vv_ctx_free(scratch);
             return DMM_EXIT_USAGE;
         }
-        if (s->n >= 2 && s->path[0] == t->self_type &&
+        s->stars = 0;
+        for (size_t d = 0; d < s->n; d++) {
+            size_t len;
+            const char *str = vv_label_str(scratch, parts[d], &len);
+            if (len == 1 && str[0] == '*')
+                s->stars |= 1u << d;
+            else if (vv_label_find(vc, str, len, &s->path[d]) < 0)
+                s->path[d] = DMM__NO_LABEL;
+        }
+        if (s->n >= 2 && !(s->stars & 3) && s->path[0] == t->self_type &&
             s->path[1] == t->self_name)
             self_selected = true;
     }
+    vv_ctx_free(scratch);
     t->nsel = nselect;
     t->drop_self = drop_self && !self && !self_selected;
     return 0;
@@ -83,7 +99,7 @@ static int filter(const dmm__trace *t, vv v, size_t d, uint64_t alive, vv *out)
         uint64_t next = 0;
         for (size_t k = 0; k < t->nsel; k++)
             if ((alive >> k & 1) && t->sel[k].n > d &&
-                (t->sel[k].path[d] == l || t->sel[k].path[d] == t->star))
+                (t->sel[k].path[d] == l || (t->sel[k].stars >> d & 1)))
                 next |= (uint64_t)1 << k;
         if (!next)
             continue;
