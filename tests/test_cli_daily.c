@@ -395,7 +395,8 @@ static void test_option_suggestions(void **state)
 
 /* Spawn `dmm serve NET --paused --socket PATH` and wait for its address
  * line; returns the pid. */
-static pid_t serve_start(const env *e, const char *net, const char *sock)
+static pid_t serve_start(const env *e, const char *net, const char *sock,
+                         const char *plugin)
 {
     int pfd[2];
     assert_int_equal(pipe(pfd), 0);
@@ -404,8 +405,10 @@ static pid_t serve_start(const env *e, const char *net, const char *sock)
     posix_spawn_file_actions_adddup2(&fa, pfd[1], 1);
     posix_spawn_file_actions_addclose(&fa, pfd[0]);
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    const char *argv[] = {e->exe,     "serve", net, "--paused",
-                          "--socket", sock,    NULL};
+    const char *argv[] = {e->exe, "serve",    net,    "--paused", "--socket",
+                          sock,   "--plugin", plugin, NULL};
+    if (!plugin)
+        argv[6] = NULL;
     pid_t pid;
     assert_int_equal(
         posix_spawn(&pid, e->exe, &fa, NULL, (char **)argv, environ), 0);
@@ -433,7 +436,7 @@ static void test_ctl_get_nothing(void **state)
     env *e = *state;
     char *net = tu_path("networks/accumulator.json");
     char *sock = scratch(e, "get.sock");
-    pid_t pid = serve_start(e, net, sock);
+    pid_t pid = serve_start(e, net, sock, NULL);
     proc p;
     run_dmm(e, &p,
             (const char *[]){"ctl", "--socket", sock, "step", "2", NULL});
@@ -452,6 +455,129 @@ static void test_ctl_get_nothing(void **state)
     assert_string_equal(p.out, "");
     assert_non_null(strstr(p.err, "nothing is stored under "
                                   "\"accum/sum/singel\""));
+    proc_free(&p);
+    serve_stop(e, pid, sock);
+    free(sock);
+    free(net);
+}
+
+/* ---- plugins ---------------------------------------------------------------
+ */
+
+static double num_at(json_t *j, const char *const *keys)
+{
+    for (; *keys; keys++)
+        j = json_object_get(j, *keys);
+    return json_number_value(j);
+}
+
+/* examples/custom_neuron.so registers `clip`; dmm run loads it and runs
+ * examples/clip.json, whose clip neuron limits a ramp to +-2.5: each step's
+ * clip output is the ramp of the step before, limited. */
+static void test_plugin_run(void **state)
+{
+    env *e = *state;
+    const char *so = getenv("DMM_PLUGIN_CLIP");
+    assert_non_null(so);
+    char *net = tu_path("examples/clip.json");
+    proc p;
+    run_dmm(e, &p,
+            (const char *[]){"run", "--plugin", so, net, "--steps", "8",
+                             "--trace", NULL});
+    expect_code(&p, 0);
+    json_t *tr = parse_all(p.out);
+    assert_int_equal(json_array_size(tr), 8);
+    int clipped = 0;
+    for (size_t t = 1; t < 8; t++) {
+        json_t *prev = json_object_get(json_array_get(tr, t - 1), "outputs");
+        json_t *cur = json_object_get(json_array_get(tr, t), "outputs");
+        const char *dirs[] = {"up", "down"};
+        for (int k = 0; k < 2; k++) {
+            double ramp =
+                num_at(prev, (const char *[]){"accum", "ramp", "single",
+                                              dirs[k], NULL});
+            double got = num_at(
+                cur, (const char *[]){"clip", "limited", "x", dirs[k], NULL});
+            double want = ramp > 2.5 ? 2.5 : ramp < -2.5 ? -2.5 : ramp;
+            clipped += want != ramp;
+            if (got != want)
+                fail_msg("step %zu %s: clip %g, want %g", t + 1, dirs[k], got,
+                         want);
+        }
+    }
+    assert_true(clipped >= 4); /* the limit was reached, both ways */
+    json_decref(tr);
+    proc_free(&p);
+
+    /* check and neurons know the type too */
+    run_dmm(e, &p, (const char *[]){"check", "--plugin", so, net, NULL});
+    expect_code(&p, 0);
+    assert_string_equal(p.err, "");
+    proc_free(&p);
+    run_dmm(e, &p, (const char *[]){"neurons", "--plugin", so, NULL});
+    expect_code(&p, 0);
+    assert_non_null(strstr(p.out, "\nclip "));
+    proc_free(&p);
+
+    /* without the plugin the type is unknown */
+    run_dmm(e, &p, (const char *[]){"run", net, "--steps", "1", NULL});
+    expect_code(&p, 1);
+    assert_non_null(strstr(p.err, "unknown neuron type \"clip\""));
+    proc_free(&p);
+    free(net);
+}
+
+/* A plugin built for another ABI, a file that is no shared object, and a
+ * shared object that is no plugin are refused with a message, exit 1. */
+static void test_plugin_refused(void **state)
+{
+    env *e = *state;
+    const char *bad = getenv("DMM_PLUGIN_BAD_ABI");
+    assert_non_null(bad);
+    char *net = tu_path("networks/accumulator.json");
+    char *text = write_scratch(e, "not-a-plugin.so", "hello\n");
+    proc p;
+    run_dmm(
+        e, &p,
+        (const char *[]){"run", "--plugin", bad, net, "--steps", "1", NULL});
+    expect_code(&p, 1);
+    assert_non_null(
+        strstr(p.err, "built for plugin ABI 2, this dmm has ABI 1"));
+    assert_string_equal(p.out, "");
+    proc_free(&p);
+    run_dmm(e, &p, (const char *[]){"serve", "--plugin", text, net, NULL});
+    expect_code(&p, 1);
+    assert_non_null(strstr(p.err, "cannot load"));
+    proc_free(&p);
+    /* libdmm's own neighbour, the clip example, is a plugin; libc is not */
+    run_dmm(e, &p,
+            (const char *[]){"check", "--plugin",
+                             "/lib/x86_64-linux-gnu/libm.so.6", net, NULL});
+    expect_code(&p, 1);
+    assert_non_null(strstr(p.err, "not a dmm plugin"));
+    proc_free(&p);
+    free(text);
+    free(net);
+}
+
+/* dmm serve --plugin runs a network with the plugin's type. */
+static void test_plugin_serve(void **state)
+{
+    env *e = *state;
+    const char *so = getenv("DMM_PLUGIN_CLIP");
+    char *net = tu_path("examples/clip.json");
+    char *sock = scratch(e, "plugin.sock");
+    pid_t pid = serve_start(e, net, sock, so);
+    proc p;
+    run_dmm(e, &p,
+            (const char *[]){"ctl", "--socket", sock, "step", "6", NULL});
+    expect_code(&p, 0);
+    proc_free(&p);
+    run_dmm(e, &p,
+            (const char *[]){"ctl", "--socket", sock, "get", "clip/limited/x",
+                             NULL});
+    expect_code(&p, 0);
+    assert_string_equal(p.out, "{\"down\":-2.5,\"up\":2.5}\n");
     proc_free(&p);
     serve_stop(e, pid, sock);
     free(sock);
@@ -507,6 +633,9 @@ int main(void)
         cmocka_unit_test(test_check_unproduced_source),
         cmocka_unit_test(test_option_suggestions),
         cmocka_unit_test(test_ctl_get_nothing),
+        cmocka_unit_test(test_plugin_run),
+        cmocka_unit_test(test_plugin_refused),
+        cmocka_unit_test(test_plugin_serve),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

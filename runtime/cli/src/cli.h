@@ -85,6 +85,18 @@ int dmm__unknown_command(const char *name);
 size_t dmm__edit_distance(const char *a, const char *b);
 /* Whether cand, d edits from word, is close enough to suggest. */
 bool dmm__close_enough(const char *word, const char *cand, size_t d);
+/* Plugins (cli_plugin.c): load each of files (n, borrowed) and let it
+ * register its neuron types in reg. 0, or an exit code after printing the
+ * reason (a file that cannot be loaded, is no plugin, has another ABI, or
+ * fails to register). Close them only after reg is freed; out is to be
+ * closed on failure too. */
+typedef struct dmm__plugins {
+    void **handles;
+    size_t n;
+} dmm__plugins;
+int dmm__plugins_load(const char *cmd, dmm_registry *reg,
+                      const char *const *files, size_t n, dmm__plugins *out);
+void dmm__plugins_close(dmm__plugins *p);
 /* Print the full help of a subcommand to f; false if unknown. */
 int dmm__print_help(FILE *f, const char *cmd);
 

@@ -18,6 +18,7 @@ const dmm__command dmm__commands[] = {
     {"run", dmm__cmd_run, "run a network for N cycles and print its outputs",
      "dmm run (NET.json | --resume STATE.json) --steps N [--trace] "
      "[--select PATH]... [--format json|pretty|flat] [--self] "
+     "[--plugin FILE.so]... "
      "[--script FILE.jsonl] [--save FILE] [--stats] [--max-depth N] "
      "[--threads N]",
      "Run a network for N cycles and print the output map Y_t as one JSON\n"
@@ -34,6 +35,8 @@ const dmm__command dmm__commands[] = {
      "  --format F         json (one line per step, the default), pretty\n"
      "                     (indented) or flat (\"STEP PATH VALUE\" lines)\n"
      "  --self             keep Self's output (the matrix W) in a trace\n"
+     "  --plugin FILE.so   load neuron types from a plugin (repeatable;\n"
+     "                     docs/extending.md)\n"
      "  --script FILE      JSON Lines of events, checked before the run:\n"
      "                     {\"step\": t, \"op\": \"edit\", \"delta\": "
      "W-delta}\n"
@@ -55,12 +58,14 @@ const dmm__command dmm__commands[] = {
      "Exit: 0 ok, 1 bad input, 2 bad usage, 3 NaN or infinity in a cycle.\n"},
     {"check", dmm__cmd_check,
      "validate network files and scripts without running them",
-     "dmm check [--script FILE.jsonl] [--max-depth N] NET.json...",
+     "dmm check [--script FILE.jsonl] [--max-depth N] [--plugin FILE.so]... "
+     "NET.json...",
      "Validate network files (and a script) without running them. Prints\n"
      "\"NET.json: ok (N neurons, M weights)\" for each good file, and\n"
      "\"file:line:column: /json/path: message\" on stderr for a bad one.\n"
      "\n"
      "  --script FILE      also validate a script file\n"
+     "  --plugin FILE.so   load neuron types from a plugin (repeatable)\n"
      "  --max-depth N      deepest nesting allowed in any value\n"
      "\n"
      "Exit: 0 all good, 1 something is bad, 2 bad usage.\n"},
@@ -68,7 +73,7 @@ const dmm__command dmm__commands[] = {
      "dmm serve (NET.json | --resume STATE.json) [--listen HOST:PORT | "
      "--socket PATH] [--rate HZ|max] [--paused] [--log FILE.jsonl] "
      "[--token T] [--save-on-exit FILE] [--max-clients N] "
-     "[--max-message BYTES] [--max-backlog BYTES]",
+     "[--max-message BYTES] [--max-backlog BYTES] [--plugin FILE.so]...",
      "Run a network live and serve the NDJSON protocol of docs/protocol.md:\n"
      "clients watch values, change weights, feed inputs, pause, step, save.\n"
      "Edits are applied between cycles. The address (HOST:PORT, or the\n"
@@ -79,6 +84,7 @@ const dmm__command dmm__commands[] = {
      "  --socket PATH       a Unix socket instead, created with mode 0600\n"
      "  --rate HZ|max       cycles per second (default 10)\n"
      "  --paused            start paused (run cycles with step or resume)\n"
+     "  --plugin FILE.so    load neuron types from a plugin (repeatable)\n"
      "  --log FILE          write every applied edit and feed as a script\n"
      "                      for dmm run --script\n"
      "  --token T           every connection must first send hello with T\n"
@@ -143,11 +149,12 @@ const dmm__command dmm__commands[] = {
      "\n"
      "Exit: 0 ok, 1 bad data or plot failure, 2 bad usage.\n"},
     {"neurons", dmm__cmd_neurons, "list the neuron types",
-     "dmm neurons [--markdown]",
+     "dmm neurons [--markdown] [--plugin FILE.so]...",
      "List the registered neuron types: name, inputs, outputs, summary.\n"
      "\n"
      "  --markdown         print the catalogue as Markdown "
-     "(docs/neurons.md)\n"},
+     "(docs/neurons.md)\n"
+     "  --plugin FILE.so   also list the types of a plugin\n"},
     {"help", dmm__cmd_help, "show help for dmm or one command",
      "dmm help [--man | COMMAND]",
      "Show the list of commands, or the help of one command.\n"

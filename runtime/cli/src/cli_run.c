@@ -31,7 +31,9 @@ typedef struct run_opts {
     uint64_t threads;    /* 0: not given (one thread) */
     const char **select; /* --select paths (argv strings), nselect of them */
     size_t nselect;
-    bool self; /* --self: keep Self's output in a trace */
+    bool self;            /* --self: keep Self's output in a trace */
+    const char **plugins; /* --plugin files (argv strings) */
+    size_t nplugins;
     dmm__format format;
 } run_opts;
 
@@ -75,6 +77,10 @@ static int parse_run_args(int argc, char **argv, run_opts *o)
             o->stats = true;
         } else if (!strcmp(a, "--self")) {
             o->self = true;
+        } else if ((m = dmm__opt_value(argc, argv, &i, "--plugin", &v)) != 0) {
+            if (m < 0)
+                return dmm__usage_error(cmd, "--plugin needs a file name");
+            o->plugins[o->nplugins++] = v;
         } else if ((m = dmm__opt_value(argc, argv, &i, "--select", &v)) != 0) {
             if (m < 0)
                 return dmm__usage_error(cmd, "--select needs a path");
@@ -331,49 +337,67 @@ static int run(const run_opts *o, vv_ctx *vc, const dmm_registry *reg)
     return status;
 }
 
-/* A context and a registry with the built-in types; NULL on failure (a
- * message is printed). */
-static int make_env(int max_depth, vv_ctx **vc, dmm_registry **reg)
+/* A context and a registry with the built-in types and those of the plugins
+ * (files, n). 0, or an exit code after printing why; on failure nothing is
+ * left to free. */
+static int make_env(const char *cmd, int max_depth, const char *const *files,
+                    size_t n, vv_ctx **vc, dmm_registry **reg, dmm__plugins *pl)
 {
     vv_options vo = {.max_depth = max_depth};
     *vc = vv_ctx_new(&vo);
     *reg = *vc ? dmm_registry_new(*vc) : NULL;
     int rc = *reg ? dmm_registry_add_builtins(*reg) : DMM_E_NOMEM;
+    int status = 0;
     if (rc < 0) {
         fprintf(stderr, "dmm: cannot set up the neuron registry: %s\n",
                 dmm_strerror(rc));
+        status = DMM_EXIT_INPUT;
+        pl->handles = NULL;
+        pl->n = 0;
+    } else {
+        status = dmm__plugins_load(cmd, *reg, files, n, pl);
+    }
+    if (status) {
         if (*reg)
             dmm_registry_free(*reg);
+        dmm__plugins_close(pl);
         if (*vc)
             vv_ctx_free(*vc);
-        return rc;
     }
-    return 0;
+    return status;
 }
 
 int dmm__cmd_run(int argc, char **argv)
 {
     run_opts o = {0};
     o.select = calloc((size_t)argc, sizeof *o.select);
-    if (!o.select)
+    o.plugins = calloc((size_t)argc, sizeof *o.plugins);
+    if (!o.select || !o.plugins) {
+        free(o.select);
+        free(o.plugins);
         return DMM_EXIT_INPUT;
+    }
     int rc = parse_run_args(argc, argv, &o);
     if (rc || o.help) {
         if (o.help && !rc)
             dmm__print_help(stdout, "run");
         free(o.select);
+        free(o.plugins);
         return rc;
     }
     vv_ctx *vc;
     dmm_registry *reg;
-    if (make_env(o.max_depth, &vc, &reg) < 0) {
-        free(o.select);
-        return DMM_EXIT_INPUT;
+    dmm__plugins pl;
+    int status =
+        make_env("run", o.max_depth, o.plugins, o.nplugins, &vc, &reg, &pl);
+    if (status == 0) {
+        status = run(&o, vc, reg);
+        dmm_registry_free(reg);
+        dmm__plugins_close(&pl);
+        vv_ctx_free(vc);
     }
-    int status = run(&o, vc, reg);
     free(o.select);
-    dmm_registry_free(reg);
-    vv_ctx_free(vc);
+    free(o.plugins);
     return status;
 }
 
@@ -514,8 +538,13 @@ int dmm__cmd_check(int argc, char **argv)
     const char *script = NULL;
     int max_depth = 0, first = 0, nfiles = 0;
     char **files = calloc((size_t)argc, sizeof *files);
-    if (!files)
+    const char **plugins = calloc((size_t)argc, sizeof *plugins);
+    size_t nplugins = 0;
+    if (!files || !plugins) {
+        free(files);
+        free(plugins);
         return DMM_EXIT_INPUT;
+    }
     int status = DMM_EXIT_OK;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -527,36 +556,51 @@ int dmm__cmd_check(int argc, char **argv)
             first = 1;
         } else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             free(files);
+            free(plugins);
             dmm__print_help(stdout, cmd);
             return DMM_EXIT_OK;
         } else if ((m = dmm__opt_value(argc, argv, &i, "--script", &v)) != 0) {
             if (m < 0) {
                 free(files);
+                free(plugins);
                 return dmm__usage_error(cmd, "--script needs a file name");
             }
             script = v;
+        } else if ((m = dmm__opt_value(argc, argv, &i, "--plugin", &v)) != 0) {
+            if (m < 0) {
+                free(files);
+                free(plugins);
+                return dmm__usage_error(cmd, "--plugin needs a file name");
+            }
+            plugins[nplugins++] = v;
         } else if ((m = dmm__opt_value(argc, argv, &i, "--max-depth", &v)) !=
                    0) {
             int rc = m < 0 ? dmm__usage_error(cmd, "--max-depth needs a value")
                            : parse_max_depth(cmd, v, &max_depth);
             if (rc) {
                 free(files);
+                free(plugins);
                 return rc;
             }
         } else {
             free(files);
+            free(plugins);
             return dmm__unknown_option(cmd, a);
         }
     }
     if (nfiles == 0 && !script) {
         free(files);
+        free(plugins);
         return dmm__usage_error(cmd, "missing NET.json");
     }
     vv_ctx *vc;
     dmm_registry *reg;
-    if (make_env(max_depth, &vc, &reg) < 0) {
+    dmm__plugins pl;
+    status = make_env(cmd, max_depth, plugins, nplugins, &vc, &reg, &pl);
+    free(plugins);
+    if (status) {
         free(files);
-        return DMM_EXIT_INPUT;
+        return status;
     }
     dmm_error err;
     for (int k = 0; k < nfiles; k++) {
@@ -588,6 +632,7 @@ int dmm__cmd_check(int argc, char **argv)
     }
     fflush(stdout);
     dmm_registry_free(reg);
+    dmm__plugins_close(&pl);
     vv_ctx_free(vc);
     free(files);
     return status;

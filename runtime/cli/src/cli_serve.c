@@ -25,6 +25,10 @@ static bool parse_rate(const char *s, double *out)
     return true;
 }
 
+static int serve_args(int argc, char **argv, dmm_serve_opts *op,
+                      const char **netp, const char **resumep,
+                      const char **plugins, size_t *nplugins);
+
 int dmm__cmd_serve(int argc, char **argv)
 {
     const char *cmd = "serve";
@@ -32,6 +36,62 @@ int dmm__cmd_serve(int argc, char **argv)
                         .max_clients = 256,
                         .max_message = 1 << 20,
                         .max_backlog = 1 << 20};
+    const char *net_file = NULL, *resume = NULL;
+    const char **plugins = calloc((size_t)argc, sizeof *plugins);
+    size_t nplugins = 0;
+    if (!plugins)
+        return DMM_EXIT_INPUT;
+    int rc = serve_args(argc, argv, &o, &net_file, &resume, plugins, &nplugins);
+    if (rc) {
+        free(plugins);
+        return rc < 0 ? DMM_EXIT_OK : rc;
+    }
+    vv_ctx *vc = vv_ctx_new(NULL);
+    dmm_registry *reg = vc ? dmm_registry_new(vc) : NULL;
+    if (!reg || dmm_registry_add_builtins(reg) < 0) {
+        fprintf(stderr, "dmm serve: cannot set up the neuron registry\n");
+        if (reg)
+            dmm_registry_free(reg);
+        vv_ctx_free(vc);
+        free(plugins);
+        return DMM_EXIT_INPUT;
+    }
+    dmm__plugins pl;
+    rc = dmm__plugins_load(cmd, reg, plugins, nplugins, &pl);
+    free(plugins);
+    if (rc) {
+        dmm_registry_free(reg);
+        dmm__plugins_close(&pl);
+        vv_ctx_free(vc);
+        return rc;
+    }
+    dmm_error err;
+    dmm_error_clear(&err);
+    dmm_net *net = NULL;
+    rc = resume ? dmm_net_restore_file(vc, reg, resume, &net, &err)
+                : dmm_net_load_file(vc, reg, net_file, &net, &err);
+    if (rc == 0)
+        rc = dmm_live_serve(vc, reg, net, &o, stdout, &err);
+    if (rc < 0) {
+        if (err.text[0])
+            dmm__print_error(&err);
+        else
+            fprintf(stderr, "dmm serve: %s\n", dmm_strerror(rc));
+    }
+    dmm_registry_free(reg);
+    dmm__plugins_close(&pl);
+    vv_ctx_free(vc);
+    return rc < 0 ? DMM_EXIT_INPUT : DMM_EXIT_OK;
+}
+
+/* The options of serve into o and the rest; 0, -1 after --help, or an
+ * exit code. */
+static int serve_args(int argc, char **argv, dmm_serve_opts *op,
+                      const char **netp, const char **resumep,
+                      const char **plugins, size_t *nplugins)
+{
+    const char *cmd = "serve";
+    dmm_serve_opts o = *op;
     const char *net_file = NULL, *resume = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = NULL;
@@ -43,7 +103,11 @@ int dmm__cmd_serve(int argc, char **argv)
             net_file = a;
         } else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             dmm__print_help(stdout, cmd);
-            return DMM_EXIT_OK;
+            return -1;
+        } else if ((m = dmm__opt_value(argc, argv, &i, "--plugin", &v))) {
+            if (m < 0)
+                return dmm__usage_error(cmd, "--plugin needs a file name");
+            plugins[(*nplugins)++] = v;
         } else if (!strcmp(a, "--paused")) {
             o.paused = true;
         } else if ((m = dmm__opt_value(argc, argv, &i, "--listen", &v))) {
@@ -98,30 +162,8 @@ int dmm__cmd_serve(int argc, char **argv)
         return dmm__usage_error(cmd, "give NET.json or --resume STATE.json");
     if (o.listen && o.socket)
         return dmm__usage_error(cmd, "give --listen or --socket, not both");
-
-    vv_ctx *vc = vv_ctx_new(NULL);
-    dmm_registry *reg = vc ? dmm_registry_new(vc) : NULL;
-    if (!reg || dmm_registry_add_builtins(reg) < 0) {
-        fprintf(stderr, "dmm serve: cannot set up the neuron registry\n");
-        if (reg)
-            dmm_registry_free(reg);
-        vv_ctx_free(vc);
-        return DMM_EXIT_INPUT;
-    }
-    dmm_error err;
-    dmm_error_clear(&err);
-    dmm_net *net = NULL;
-    int rc = resume ? dmm_net_restore_file(vc, reg, resume, &net, &err)
-                    : dmm_net_load_file(vc, reg, net_file, &net, &err);
-    if (rc == 0)
-        rc = dmm_live_serve(vc, reg, net, &o, stdout, &err);
-    if (rc < 0) {
-        if (err.text[0])
-            dmm__print_error(&err);
-        else
-            fprintf(stderr, "dmm serve: %s\n", dmm_strerror(rc));
-    }
-    dmm_registry_free(reg);
-    vv_ctx_free(vc);
-    return rc < 0 ? DMM_EXIT_INPUT : DMM_EXIT_OK;
+    *op = o;
+    *netp = net_file;
+    *resumep = resume;
+    return 0;
 }
