@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <spawn.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -584,6 +585,114 @@ static void test_plugin_serve(void **state)
     free(net);
 }
 
+/* ---- plots and progress
+ * ------------------------------------------------------ */
+
+static bool is_png(const char *path, size_t min_size)
+{
+    size_t n = 0;
+    char *d = tu_read_file(path, &n);
+    bool ok = d && n >= min_size && !memcmp(d, "\x89PNG\r\n\x1a\n", 8);
+    free(d);
+    return ok;
+}
+
+/* dmm plot draws the selected values of a trace (a file or stdin); what
+ * selects nothing, a line that is not a trace line and a missing --out are
+ * refused. */
+static void test_plot(void **state)
+{
+    env *e = *state;
+    char *net = tu_path("networks/hysteresis.json");
+    proc p;
+    run_dmm(e, &p,
+            (const char *[]){"run", net, "--steps", "400", "--trace", NULL});
+    expect_code(&p, 0);
+    char *trace = write_scratch(e, "h.jsonl", p.out);
+    proc_free(&p);
+    char *png = scratch(e, "h.png");
+    run_dmm(e, &p,
+            (const char *[]){"plot", trace, "--select", "mean-field/*/mu",
+                             "--select", "accum", "--out", png, NULL});
+    expect_code(&p, 0);
+    assert_true(is_png(png, 10000));
+    proc_free(&p);
+    unlink(png);
+
+    /* from stdin, a matrix-valued path (a decaying sum of a 2x3 matrix)
+     * as an image strip */
+    char *mnet = write_scratch(
+        e, "m.json",
+        "{\"dmm\": 1, \"matrix\": {\"accum\": {"
+        "\"self\": {\"accum\": {\"accum\": {\"self\": {\"single\": 1}}}},"
+        "\"m\": {\"accum\": {\"accum\": {\"m\": {\"single\": 0.9}}},"
+        "\"delta\": {\"identity\": {\"c\": {\"single\": 1}}}}},"
+        "\"identity\": {\"c\": {\"single\": {\"identity\": {\"c\": "
+        "{\"single\": 1}}}}}},"
+        "\"outputs\": {\"identity\": {\"c\": {\"single\": {\"0\": {\"0\": "
+        "1, \"1\": -1, \"2\": 0.2}, \"1\": {\"0\": 0.5, \"2\": 2}}}}}}");
+    run_dmm(e, &p,
+            (const char *[]){"run", mnet, "--steps", "30", "--trace", NULL});
+    expect_code(&p, 0);
+    char *mtrace = write_scratch(e, "m.jsonl", p.out);
+    proc_free(&p);
+    run_in(e, &p, mtrace,
+           (const char *[]){"plot", "-", "--select", "accum/m/single", "--out",
+                            png, "--title", "t", NULL});
+    expect_code(&p, 0);
+    assert_true(is_png(png, 5000));
+    proc_free(&p);
+    free(mnet);
+    free(mtrace);
+
+    run_dmm(e, &p,
+            (const char *[]){"plot", trace, "--select", "no/such", "--out", png,
+                             NULL});
+    expect_code(&p, 1);
+    assert_non_null(strstr(p.err, "nothing under the selected paths"));
+    proc_free(&p);
+    char *bad = write_scratch(e, "bad.jsonl",
+                              "{\"step\": 1, \"outputs\": {}}\n{\"x\": 1}\n");
+    run_dmm(e, &p,
+            (const char *[]){"plot", bad, "--select", "a", "--out", png, NULL});
+    expect_code(&p, 1);
+    assert_non_null(strstr(p.err, "bad.jsonl:2: not a trace line"));
+    proc_free(&p);
+    run_dmm(e, &p, (const char *[]){"plot", trace, "--select", "a", NULL});
+    expect_code(&p, 2);
+    assert_non_null(strstr(p.err, "missing --out"));
+    proc_free(&p);
+    free(bad);
+    free(png);
+    free(trace);
+    free(net);
+}
+
+/* A run of more than a second draws a bar with the rate and the time left
+ * on stderr, erased at the end; not when stderr is a file (piped). */
+static void test_progress(void **state)
+{
+    env *e = *state;
+    char *net = tu_path("networks/wave.json");
+    proc p;
+    setenv("DMM_PROGRESS", "1", 1);
+    run_dmm(e, &p, (const char *[]){"run", net, "--steps", "60000", NULL});
+    unsetenv("DMM_PROGRESS");
+    expect_code(&p, 0);
+    assert_non_null(strstr(p.err, "/60000 cycles, "));
+    assert_non_null(strstr(p.err, " cycles/s, "));
+    assert_non_null(strstr(p.err, " s left"));
+    size_t n = strlen(p.err);
+    assert_true(n > 4 && !strcmp(p.err + n - 4, "\r\033[K"));
+    assert_non_null(strstr(p.out, "{\"step\": 60000,"));
+    proc_free(&p);
+    run_dmm(e, &p, (const char *[]){"run", net, "--steps", "60000", NULL});
+    expect_code(&p, 0);
+    assert_string_equal(p.err, "");
+    proc_free(&p);
+    free(net);
+}
+
 static int setup(void **state)
 {
     env *e = calloc(1, sizeof *e);
@@ -636,6 +745,8 @@ int main(void)
         cmocka_unit_test(test_plugin_run),
         cmocka_unit_test(test_plugin_refused),
         cmocka_unit_test(test_plugin_serve),
+        cmocka_unit_test(test_plot),
+        cmocka_unit_test(test_progress),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -33,6 +33,7 @@ int dmm__cmd_experiment(int argc, char **argv);
 int dmm__cmd_serve(int argc, char **argv);
 int dmm__cmd_ctl(int argc, char **argv);
 int dmm__cmd_neurons(int argc, char **argv);
+int dmm__cmd_plot(int argc, char **argv);
 int dmm__cmd_help(int argc, char **argv);
 int dmm__cmd_completion(int argc, char **argv);
 
@@ -97,6 +98,17 @@ typedef struct dmm__plugins {
 int dmm__plugins_load(const char *cmd, dmm_registry *reg,
                       const char *const *files, size_t n, dmm__plugins *out);
 void dmm__plugins_close(dmm__plugins *p);
+/* A progress bar on stderr (cli_progress.c): on a terminal only (or with
+ * DMM_PROGRESS=1), after the first second, erased by end. */
+typedef struct dmm__progress {
+    bool on, shown;
+    uint64_t total;
+    const char *unit; /* "cycles", "samples" */
+    double start, last;
+} dmm__progress;
+void dmm__progress_begin(dmm__progress *p, uint64_t total, const char *unit);
+void dmm__progress_tick(dmm__progress *p, uint64_t done);
+void dmm__progress_end(dmm__progress *p);
 /* Print the full help of a subcommand to f; false if unknown. */
 int dmm__print_help(FILE *f, const char *cmd);
 
@@ -126,9 +138,10 @@ typedef struct dmm__trace {
     bool drop_self; /* leave Self's output out */
 } dmm__trace;
 
-/* Set t up for net's outputs: select holds nselect path prefixes (text,
- * borrowed); Self is left out when drop_self, unless self is set or a path
- * names it. 0, or an exit code after printing the message. */
+/* Set t up for net's outputs (net NULL: outputs read from a trace, where
+ * Self is not known and so never dropped): select holds nselect path prefixes
+ * (text, borrowed); Self is left out when drop_self, unless self is set or a
+ * path names it. 0, or an exit code after printing the message. */
 int dmm__trace_init(dmm__trace *t, vv_ctx *vc, const dmm_net *net,
                     const char *const *select, size_t nselect, bool self,
                     bool drop_self, dmm__format format);

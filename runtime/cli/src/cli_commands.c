@@ -148,6 +148,22 @@ const dmm__command dmm__commands[] = {
      "                     matplotlib)\n"
      "\n"
      "Exit: 0 ok, 1 bad data or plot failure, 2 bad usage.\n"},
+    {"plot", dmm__cmd_plot, "draw selected values of a trace over time",
+     "dmm plot (TRACE.jsonl | -) --select PATH... --out FILE.png "
+     "[--title TEXT]",
+     "Draw the values under each --select PATH of a trace written by\n"
+     "dmm run --trace (JSON lines; - reads stdin) into a PNG: one panel per\n"
+     "path, a line per value over the steps, labelled axes and a legend; a\n"
+     "path whose values are a matrix (the last two labels numbers) is drawn\n"
+     "as an image strip, the matrix at a few steps. Needs /usr/bin/python3\n"
+     "with matplotlib (Debian's python3-matplotlib).\n"
+     "\n"
+     "  --select PATH      what to draw, as in dmm run --select (`*` matches\n"
+     "                     one level); repeatable, one panel each\n"
+     "  --out FILE.png     the picture to write\n"
+     "  --title TEXT       its title (default: the trace's file name)\n"
+     "\n"
+     "Exit: 0 ok, 1 bad trace or plot failure, 2 bad usage.\n"},
     {"neurons", dmm__cmd_neurons, "list the neuron types",
      "dmm neurons [--markdown] [--plugin FILE.so]...",
      "List the registered neuron types: name, inputs, outputs, summary.\n"

@@ -618,7 +618,10 @@ static int run_hysteresis(const xopts *x)
         status = DMM_EXIT_INPUT;
         goto done;
     }
+    dmm__progress bar;
+    dmm__progress_begin(&bar, x->steps, "cycles");
     for (uint64_t t = 1; t <= x->steps && status == DMM_EXIT_OK; t++) {
+        dmm__progress_tick(&bar, t - 1);
         int rc = dmm_net_step(net, &err);
         if (!rc)
             rc = dmm_net_outputs_build(net, &err);
@@ -630,6 +633,7 @@ static int run_hysteresis(const xopts *x)
         status =
             track_step(vc, dmm_net_outputs(net), t, mf, out, tr, &ntr, plot);
     }
+    dmm__progress_end(&bar);
     if (status != DMM_EXIT_OK)
         goto done;
     if (ntr == 0) {

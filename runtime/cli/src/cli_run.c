@@ -288,7 +288,10 @@ static int run(const run_opts *o, vv_ctx *vc, const dmm_registry *reg)
 
     double secs = 0;
     uint64_t done = 0;
+    dmm__progress bar;
+    dmm__progress_begin(&bar, o->steps, "cycles");
     for (uint64_t k = 0; k < o->steps; k++) {
+        dmm__progress_tick(&bar, k);
         rc = apply_events(net, &script, &next, &err);
         if (rc < 0) {
             dmm__print_error(&err);
@@ -308,6 +311,7 @@ static int run(const run_opts *o, vv_ctx *vc, const dmm_registry *reg)
         if (o->trace && (rc = print_line(net, &tr, &out)) < 0)
             break;
     }
+    dmm__progress_end(&bar);
     if (rc == 0 && status == DMM_EXIT_OK && !o->trace)
         rc = print_line(net, &tr, &out);
     if (rc < 0 && status == DMM_EXIT_OK) {

@@ -23,8 +23,9 @@ int dmm__trace_init(dmm__trace *t, vv_ctx *vc, const dmm_net *net,
                 DMM__MAX_SELECT);
         return DMM_EXIT_USAGE;
     }
-    vv_label self_id[3];
-    dmm_net_self(net, self_id);
+    vv_label self_id[3] = {DMM__NO_LABEL, DMM__NO_LABEL, DMM__NO_LABEL};
+    if (net)
+        dmm_net_self(net, self_id);
     t->self_type = self_id[0];
     t->self_name = self_id[1];
     /* The text is split in a scratch context, and its labels only looked
