@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -23,6 +24,7 @@ extern char **environ;
 typedef struct env {
     char dir[64]; /* scratch directory of this program */
     const char *exe;
+    pid_t serve; /* a dmm serve not yet stopped (killed by teardown) */
 } env;
 
 typedef struct proc {
@@ -406,6 +408,10 @@ static pid_t serve_start(const env *e, const char *net, const char *sock,
     posix_spawn_file_actions_adddup2(&fa, pfd[1], 1);
     posix_spawn_file_actions_addclose(&fa, pfd[0]);
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    char *log = scratch(e, "serve.err");
+    posix_spawn_file_actions_addopen(&fa, 2, log, O_WRONLY | O_CREAT | O_TRUNC,
+                                     0644);
+    free(log);
     const char *argv[] = {e->exe, "serve",    net,    "--paused", "--socket",
                           sock,   "--plugin", plugin, NULL};
     if (!plugin)
@@ -415,6 +421,7 @@ static pid_t serve_start(const env *e, const char *net, const char *sock,
         posix_spawn(&pid, e->exe, &fa, NULL, (char **)argv, environ), 0);
     posix_spawn_file_actions_destroy(&fa);
     close(pfd[1]);
+    ((env *)e)->serve = pid;
     char ch;
     while (read(pfd[0], &ch, 1) == 1 && ch != '\n')
         ;
@@ -429,6 +436,7 @@ static void serve_stop(const env *e, pid_t pid, const char *sock)
     proc_free(&p);
     int st;
     assert_int_equal(waitpid(pid, &st, 0), pid);
+    ((env *)e)->serve = 0;
 }
 
 /* ctl get of a path that names nothing is an error, not "{}" and exit 0. */
@@ -693,6 +701,75 @@ static void test_progress(void **state)
     free(net);
 }
 
+/* ---- dmm ctl, interactive ---------------------------------------------------
+ */
+
+/* Without OP, ctl reads commands from stdin in the words of its command line
+ * and prints every reply and watched change as it comes; it waits for the
+ * replies due when the input ends; a failed command makes the exit code 1. */
+static void test_ctl_interactive(void **state)
+{
+    env *e = *state;
+    char *net = tu_path("networks/accumulator.json");
+    char *sock = scratch(e, "i.sock");
+    pid_t pid = serve_start(e, net, sock, NULL);
+    char *in =
+        write_scratch(e, "cmds.txt",
+                      "# comments and blank lines are skipped\n"
+                      "\n"
+                      "step 2\n"
+                      "get accum/sum/single\n"
+                      "watch accum/sum/single\n"
+                      "set 'accum/sum/delta/identity/const/single' -0.5\n"
+                      "step 2\n"
+                      "{\"op\": \"status\", \"id\": 77}\n"
+                      "get accum/sum/single\n");
+    proc p;
+    run_in(e, &p, in, (const char *[]){"ctl", "--socket", sock, NULL});
+    expect_code(&p, 0);
+    /* replies in order, the watch lines between */
+    const char *want[] = {
+        "{\"id\": 1, \"ok\": true, \"step\": 2}\n",
+        "{\"apples\":2,\"pears\":1}\n",
+        "3 accum/sum/single {\"apples\":1.5,\"pears\":0.75}\n",
+        "4 accum/sum/single {\"apples\":1,\"pears\":0.5}\n",
+        "{\"id\": 77, \"ok\": true, \"step\": 4,",
+        "\n{\"apples\":1,\"pears\":0.5}\n",
+    };
+    const char *at = p.out;
+    for (size_t k = 0; k < sizeof want / sizeof *want; k++) {
+        const char *f = strstr(at, want[k]);
+        if (!f)
+            fail_msg("missing, in order: %s\nstdout:\n%s", want[k], p.out);
+        at = f + strlen(want[k]);
+    }
+    assert_string_equal(p.err, "");
+    proc_free(&p);
+
+    /* errors are reported and the session goes on; exit 1 at the end */
+    char *in2 = write_scratch(e, "cmds2.txt",
+                              "get accum/sum/singel\n"
+                              "set accum/sum/single notanumber\n"
+                              "frobnicate\n"
+                              "get accum/sum/single\n"
+                              "quit\n"
+                              "get accum/sum/single\n");
+    run_in(e, &p, in2, (const char *[]){"ctl", "--socket", sock, NULL});
+    expect_code(&p, 1);
+    assert_non_null(strstr(p.err, "nothing is stored under "
+                                  "\"accum/sum/singel\""));
+    assert_non_null(strstr(p.err, "is not a number"));
+    assert_non_null(strstr(p.err, "\"frobnicate\""));
+    /* one get answered before quit, none after */
+    assert_string_equal(p.out, "{\"apples\":1,\"pears\":0.5}\n");
+    proc_free(&p);
+    serve_stop(e, pid, sock);
+    free(in);
+    free(in2);
+    free(sock);
+    free(net);
+}
+
 static int setup(void **state)
 {
     env *e = calloc(1, sizeof *e);
@@ -716,6 +793,10 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     env *e = *state;
+    if (e->serve > 0) { /* a test failed before stopping its server */
+        kill(e->serve, SIGKILL);
+        waitpid(e->serve, NULL, 0);
+    }
     DIR *d = opendir(e->dir);
     if (d) {
         struct dirent *de;
@@ -745,6 +826,7 @@ int main(void)
         cmocka_unit_test(test_plugin_run),
         cmocka_unit_test(test_plugin_refused),
         cmocka_unit_test(test_plugin_serve),
+        cmocka_unit_test(test_ctl_interactive),
         cmocka_unit_test(test_plot),
         cmocka_unit_test(test_progress),
     };

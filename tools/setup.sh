@@ -11,6 +11,7 @@ packages=(
     zlib1g-dev # MNIST IDX files are gzipped
     clang libclang-rt-14-dev # libFuzzer targets
     python3-matplotlib # the plots of dmm experiment (Debian's /usr/bin/python3)
+    libedit-dev # line editing and history in dmm ctl's interactive mode
     python3-numpy # dense values as arrays in the Python module (docs/python.md)
     man-db # tests/test_install.sh reads the installed page with man
 )

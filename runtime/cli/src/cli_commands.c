@@ -97,8 +97,11 @@ const dmm__command dmm__commands[] = {
      "SIGINT or SIGTERM stops after the current cycle. Exit: 0 ok, 1 bad\n"
      "input or I/O error, 2 bad usage.\n"},
     {"ctl", dmm__cmd_ctl, "talk to a running dmm serve",
-     "dmm ctl (--connect HOST:PORT | --socket PATH) [--token T] OP [ARGS]",
-     "Send one request to a dmm serve and print the reply. Shortcuts:\n"
+     "dmm ctl (--connect HOST:PORT | --socket PATH) [--token T] [OP [ARGS]]",
+     "Send one request to a dmm serve and print the reply; without OP, read\n"
+     "commands in the same words from stdin, one per line (history and line\n"
+     "editing on a terminal), printing replies and watched values as they\n"
+     "come. Shortcuts:\n"
      "\n"
      "  status | pause | resume | snapshot | shutdown\n"
      "  step [N]                  run N cycles of a paused network\n"
