@@ -1,14 +1,11 @@
 // SPDX-License-Identifier: MIT
 /*
- * A new neuron type next to the built-ins (docs/extending.md walks through
- * it): `clip`, variadic, limits every stored scalar to [-limit, limit] with a
- * parameter `limit`. It is registered, then fired once by hand the way the
- * engine fires it, and its output is checked; the program exits 1 otherwise.
+ * A new neuron type as a plugin (docs/extending.md walks through it):
+ * `clip`, variadic, limits every stored scalar to [-limit, limit] with a
+ * parameter `limit`. Built as custom_neuron.so, it is loaded by
+ *   dmm run --plugin build/examples/custom_neuron.so examples/clip.json ...
+ * which calls register_types below once, before the network is loaded.
  */
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
 #include "dmm_neuron.h"
 
 /* ---- 1. the activation function ---------------------------------------- */
@@ -49,58 +46,11 @@ static const dmm_neuron_type clip_type = {
     .fn = fire_clip,
 };
 
-/* ---- 3. register and fire ----------------------------------------------- */
+/* ---- 3. the plugin entry: `dmm run --plugin custom_neuron.so` calls it --- */
 
-static vv parse(vv_ctx *c, const char *json)
+static int register_types(dmm_registry *r)
 {
-    vv v = VV_ZERO;
-    dmm_error err;
-    if (vv_parse(c, json, strlen(json), "<example>", &v, &err))
-        fprintf(stderr, "%s\n", err.text);
-    return v;
+    return dmm_registry_add(r, &clip_type);
 }
 
-int main(void)
-{
-    vv_ctx *vc = vv_ctx_new(NULL);
-    dmm_registry *reg = vc ? dmm_registry_new(vc) : NULL;
-    if (!reg || dmm_registry_add_builtins(reg) ||
-        dmm_registry_add(reg, &clip_type)) {
-        fprintf(stderr, "registration failed\n");
-        return 1;
-    }
-    printf("%zu types registered, the last one `%s`\n", dmm_registry_count(reg),
-           dmm_registry_at(reg, dmm_registry_count(reg) - 1)->desc->name);
-
-    /* What the engine does at load time: resolve the type once by label. */
-    vv_label name, neuron;
-    vv_intern_cstr(vc, "clip", &name);
-    vv_intern_cstr(vc, "my-clip", &neuron);
-    const dmm_type_info *t = dmm_registry_find(reg, name);
-
-    /* What it does each cycle: fill a dmm_fire and call the function. */
-    dmm_error err;
-    dmm_error_clear(&err);
-    dmm_fire f = {
-        .vc = vc,
-        .type = t,
-        .name = neuron,
-        .input = parse(vc, "{\"s\": {\"a\": 5, \"b\": -0.5}, \"t\": -3}"),
-        .params = parse(vc, "{\"limit\": 2}"),
-        .err = &err,
-    };
-    int rc = t->desc->fn(&f);
-    vv want = parse(vc, "{\"s\": {\"a\": 2, \"b\": -0.5}, \"t\": -2}");
-    char *s = vv_to_string(vc, f.output);
-    printf("clip(limit 2) -> %s\n", rc ? err.text : s ? s : "?");
-    bool ok = rc == 0 && vv_equal(f.output, want);
-
-    free(s);
-    vv_free(vc, want);
-    vv_free(vc, f.output); /* the function's new reference is ours */
-    vv_free(vc, f.input);
-    vv_free(vc, f.params);
-    dmm_registry_free(reg);
-    vv_ctx_free(vc);
-    return ok ? 0 : 1;
-}
+DMM_PLUGIN("clip", register_types);

@@ -218,8 +218,8 @@ static void run_vector(void **state, const char *name)
              (long long)json_integer_value(json_object_get(vec, "steps")));
     proc p;
     run_dmm(e, &p,
-            (const char *[]){"run", "--trace", "--steps", steps, "--script",
-                             script, net, NULL});
+            (const char *[]){"run", "--trace", "--self", "--steps", steps,
+                             "--script", script, net, NULL});
     expect_code(&p, 0);
     assert_string_equal(p.err, "");
     check_trace(e, p.out, vec);
@@ -268,11 +268,11 @@ static void check_bundled(void **state, const char *name, bool has_script)
         script = tu_path(rel);
         run_dmm(e, &p,
                 (const char *[]){"run", net, "--steps", steps, "--trace",
-                                 "--script", script, NULL});
+                                 "--self", "--script", script, NULL});
     } else {
-        run_dmm(
-            e, &p,
-            (const char *[]){"run", net, "--steps", steps, "--trace", NULL});
+        run_dmm(e, &p,
+                (const char *[]){"run", net, "--steps", steps, "--trace",
+                                 "--self", NULL});
     }
     expect_code(&p, 0);
     assert_string_equal(p.err, "");
@@ -330,7 +330,8 @@ static void test_wave_period(void **state)
     char *net = tu_path("networks/wave.json");
     proc p;
     run_dmm(e, &p,
-            (const char *[]){"run", net, "--steps", "12", "--trace", NULL});
+            (const char *[]){"run", net, "--steps", "12", "--trace", "--self",
+                             NULL});
     expect_code(&p, 0);
     const char *line = p.out;
     for (int t = 1; t <= 12; t++) {

@@ -362,7 +362,8 @@ static void test_experiment_members(void **state)
                               "\"corrected\", \"seed\": 1}, \"result\": "
                               "{\"experiment\": \"double-slit\", \"engine\": "
                               "\"direct\", \"seed\": 1, \"variant\": "
-                              "\"corrected\", \"accuracy\": 1, "));
+                              "\"corrected\", \"noise\": \"per-sample\", "
+                              "\"accuracy\": 1, "));
     assert_null(strstr(n, "elapsed_seconds"));
     assert_non_null(strstr(n, "{\"member\": {\"index\": 3, \"variant\": "
                               "\"sideways\", \"seed\": 2}, \"error\": \"dmm "

@@ -12,6 +12,8 @@ packages=(
     libpng-dev libgif-dev # dmm render: PNG frames, animated GIFs, PNG images
     clang libclang-rt-14-dev # libFuzzer targets
     python3-matplotlib # the plots of dmm experiment (Debian's /usr/bin/python3)
+    libedit-dev # line editing and history in dmm ctl's interactive mode
+    python3-numpy # dense values as arrays in the Python module (docs/python.md)
     man-db # tests/test_install.sh reads the installed page with man
     libopenmpi-dev openmpi-bin # dmm sweep over MPI ranks (mpirun), test_sweep
 )

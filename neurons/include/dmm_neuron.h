@@ -134,4 +134,26 @@ bool dmm_type_accepts_input(const dmm_type_info *t, vv_label label);
 /* Append the catalogue as Markdown (what docs/neurons.md holds). */
 int dmm_registry_markdown(const dmm_registry *r, vv_buf *b);
 
+/* ---- plugins: neuron types in a shared object ------------------------------
+ *
+ * `dmm run --plugin FILE.so` (and check, serve, neurons) loads a shared
+ * object that exports one dmm_plugin named `dmm_plugin_entry`, made with
+ * DMM_PLUGIN. Its register function adds its types through dmm_registry_add
+ * and returns 0 or a negative DMM_E_* code. The loader refuses a plugin
+ * whose abi is not DMM_PLUGIN_ABI: the dmm_fire and dmm_neuron_type layouts
+ * it was compiled against may differ. Bump DMM_PLUGIN_ABI whenever either
+ * structure or the meaning of a registry call changes.
+ */
+#define DMM_PLUGIN_ABI 1
+
+typedef struct dmm_plugin {
+    int abi;          /* DMM_PLUGIN_ABI of the headers it was built with */
+    const char *name; /* for messages */
+    int (*register_types)(dmm_registry *r);
+} dmm_plugin;
+
+#define DMM_PLUGIN(name_, fn_)                                                 \
+    __attribute__((visibility("default")))                                     \
+    const dmm_plugin dmm_plugin_entry = {DMM_PLUGIN_ABI, (name_), (fn_)}
+
 #endif

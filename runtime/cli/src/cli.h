@@ -33,6 +33,7 @@ int dmm__cmd_experiment(int argc, char **argv);
 int dmm__cmd_serve(int argc, char **argv);
 int dmm__cmd_ctl(int argc, char **argv);
 int dmm__cmd_neurons(int argc, char **argv);
+int dmm__cmd_plot(int argc, char **argv);
 int dmm__cmd_help(int argc, char **argv);
 int dmm__cmd_completion(int argc, char **argv);
 int dmm__cmd_render(int argc, char **argv);
@@ -70,10 +71,6 @@ int dmm__data_file(const char *rel, char *out, size_t size);
 /* new (free()): the token on the first line of file, so that ps does not
  * show it (--token-file of serve and ctl); NULL after printing why. */
 char *dmm__read_token_file(const char *cmd, const char *file);
-/* A context (deepest nesting max_depth, 0 for the default) and a registry
- * with the built-in types; a negative code, after printing why, on failure
- * (cli_run.c). */
-int dmm__make_env(int max_depth, vv_ctx **vc, dmm_registry **reg);
 
 /* Print err as "source:line:column: path: message" on stderr. */
 void dmm__print_error(const dmm_error *err);
@@ -83,7 +80,87 @@ int dmm__usage_error(const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* The one-line synopsis of a subcommand (static), NULL if unknown. */
 const char *dmm__synopsis(const char *cmd);
+/* Suggestions (cli_commands.c), driven by the command table: print "dmm
+ * CMD: unknown option "--stpes" (did you mean "--steps"?)" and the usage,
+ * the options being those of CMD's synopsis and help; return
+ * DMM_EXIT_USAGE. */
+int dmm__unknown_option(const char *cmd, const char *opt);
+/* The same for a command name after `dmm`. */
+int dmm__unknown_command(const char *name);
+/* Edits (insert, delete, change, swap two neighbours) from a to b;
+ * SIZE_MAX for words over 255 bytes. */
+size_t dmm__edit_distance(const char *a, const char *b);
+/* Whether cand, d edits from word, is close enough to suggest. */
+bool dmm__close_enough(const char *word, const char *cand, size_t d);
+/* Plugins (cli_plugin.c): load each of files (n, borrowed) and let it
+ * register its neuron types in reg. 0, or an exit code after printing the
+ * reason (a file that cannot be loaded, is no plugin, has another ABI, or
+ * fails to register). Close them only after reg is freed; out is to be
+ * closed on failure too. */
+typedef struct dmm__plugins {
+    void **handles;
+    size_t n;
+} dmm__plugins;
+int dmm__plugins_load(const char *cmd, dmm_registry *reg,
+                      const char *const *files, size_t n, dmm__plugins *out);
+void dmm__plugins_close(dmm__plugins *p);
+/* A context (deepest nesting max_depth, 0 for the default) and a registry
+ * with the built-in types and those of the plugins (files, n; cli_run.c).
+ * 0, or an exit code after printing why; on failure nothing is left to
+ * free. */
+int dmm__make_env(const char *cmd, int max_depth, const char *const *files,
+                  size_t n, vv_ctx **vc, dmm_registry **reg, dmm__plugins *pl);
+/* A progress bar on stderr (cli_progress.c): on a terminal only (or with
+ * DMM_PROGRESS=1), after the first second, erased by end. */
+typedef struct dmm__progress {
+    bool on, shown;
+    uint64_t total;
+    const char *unit; /* "cycles", "samples" */
+    double start, last;
+    double after, every; /* seconds before the first draw, between draws */
+} dmm__progress;
+void dmm__progress_begin(dmm__progress *p, uint64_t total, const char *unit);
+void dmm__progress_tick(dmm__progress *p, uint64_t done);
+void dmm__progress_end(dmm__progress *p);
 /* Print the full help of a subcommand to f; false if unknown. */
 int dmm__print_help(FILE *f, const char *cmd);
+
+/* ---- what `dmm run` prints (cli_trace.c) -------------------------------- */
+
+typedef enum dmm__format {
+    DMM__FORMAT_JSON,   /* {"step": t, "outputs": Y} on one line */
+    DMM__FORMAT_PRETTY, /* the same, indented */
+    DMM__FORMAT_FLAT,   /* one "STEP PATH VALUE" line per stored scalar */
+} dmm__format;
+
+enum { DMM__MAX_SELECT = 64, DMM__MAX_SELECT_DEPTH = 16 };
+#define DMM__NO_LABEL UINT32_MAX /* matches no label */
+
+typedef struct dmm__select {
+    vv_label path[DMM__MAX_SELECT_DEPTH];
+    size_t n;
+    uint32_t stars; /* bit d: part d is "*", which matches any label */
+} dmm__select;
+
+typedef struct dmm__trace {
+    vv_ctx *vc; /* borrowed */
+    dmm__format format;
+    dmm__select sel[DMM__MAX_SELECT]; /* none: everything */
+    size_t nsel;
+    vv_label self_type, self_name;
+    bool drop_self; /* leave Self's output out */
+} dmm__trace;
+
+/* Set t up for net's outputs (net NULL: outputs read from a trace, where
+ * Self is not known and so never dropped): select holds nselect path prefixes
+ * (text, borrowed); Self is left out when drop_self, unless self is set or a
+ * path names it. 0, or an exit code after printing the message. */
+int dmm__trace_init(dmm__trace *t, vv_ctx *vc, const dmm_net *net,
+                    const char *const *select, size_t nselect, bool self,
+                    bool drop_self, dmm__format format);
+/* new in *out: the selected part of outputs (borrowed). */
+int dmm__trace_select(const dmm__trace *t, vv outputs, vv *out);
+/* Append the selected part of outputs at step, in t's format, to b. */
+int dmm__trace_write(const dmm__trace *t, uint64_t step, vv outputs, vv_buf *b);
 
 #endif

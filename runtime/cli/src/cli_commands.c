@@ -17,6 +17,8 @@
 const dmm__command dmm__commands[] = {
     {"run", dmm__cmd_run, "run a network for N cycles and print its outputs",
      "dmm run (NET.json | --resume STATE.json) --steps N [--trace] "
+     "[--select PATH]... [--format json|pretty|flat] [--self] "
+     "[--plugin FILE.so]... "
      "[--script FILE.jsonl] [--save FILE] [--stats] [--max-depth N] "
      "[--threads N]",
      "Run a network for N cycles and print the output map Y_t as one JSON\n"
@@ -24,7 +26,17 @@ const dmm__command dmm__commands[] = {
      "every cycle with --trace). Step numbers are absolute cycle numbers.\n"
      "\n"
      "  --steps N          cycles to run (N >= 0; 0 prints the start state)\n"
-     "  --trace            print one line per cycle instead of the last only\n"
+     "  --trace            print one line per cycle instead of the last "
+     "only;\n"
+     "                     Self's output (W) is left out unless --self\n"
+     "  --select PATH      print only the values under PATH, a prefix such\n"
+     "                     as identity/update-1 or identity/*/single (`*`\n"
+     "                     matches one level); repeatable\n"
+     "  --format F         json (one line per step, the default), pretty\n"
+     "                     (indented) or flat (\"STEP PATH VALUE\" lines)\n"
+     "  --self             keep Self's output (the matrix W) in a trace\n"
+     "  --plugin FILE.so   load neuron types from a plugin (repeatable;\n"
+     "                     docs/extending.md)\n"
      "  --script FILE      JSON Lines of events, checked before the run:\n"
      "                     {\"step\": t, \"op\": \"edit\", \"delta\": "
      "W-delta}\n"
@@ -46,12 +58,14 @@ const dmm__command dmm__commands[] = {
      "Exit: 0 ok, 1 bad input, 2 bad usage, 3 NaN or infinity in a cycle.\n"},
     {"check", dmm__cmd_check,
      "validate network files and scripts without running them",
-     "dmm check [--script FILE.jsonl] [--max-depth N] NET.json...",
+     "dmm check [--script FILE.jsonl] [--max-depth N] [--plugin FILE.so]... "
+     "NET.json...",
      "Validate network files (and a script) without running them. Prints\n"
      "\"NET.json: ok (N neurons, M weights)\" for each good file, and\n"
      "\"file:line:column: /json/path: message\" on stderr for a bad one.\n"
      "\n"
      "  --script FILE      also validate a script file\n"
+     "  --plugin FILE.so   load neuron types from a plugin (repeatable)\n"
      "  --max-depth N      deepest nesting allowed in any value\n"
      "\n"
      "Exit: 0 all good, 1 something is bad, 2 bad usage.\n"},
@@ -61,7 +75,7 @@ const dmm__command dmm__commands[] = {
      "[--token T | --token-file FILE] [--dir DIR] [--history N] "
      "[--idle-timeout SECONDS] [--save-on-exit FILE] [--max-clients N] "
      "[--max-per-address N] [--max-message BYTES] [--max-backlog BYTES] "
-     "[--max-buffered BYTES]",
+     "[--max-buffered BYTES] [--plugin FILE.so]...",
      "Run a network live and serve the NDJSON protocol of docs/protocol.md:\n"
      "clients watch values, change weights, feed inputs, pause, step, save.\n"
      "Edits are applied between cycles. The address (HOST:PORT, or the\n"
@@ -72,6 +86,7 @@ const dmm__command dmm__commands[] = {
      "  --socket PATH       a Unix socket instead, created with mode 0600\n"
      "  --rate HZ|max       cycles per second (default 10)\n"
      "  --paused            start paused (run cycles with step or resume)\n"
+     "  --plugin FILE.so    load neuron types from a plugin (repeatable)\n"
      "  --log FILE          write every applied edit and feed as a script\n"
      "                      for dmm run --script\n"
      "  --token T           every connection must first send hello with T\n"
@@ -97,8 +112,11 @@ const dmm__command dmm__commands[] = {
      "input or I/O error, 2 bad usage.\n"},
     {"ctl", dmm__cmd_ctl, "talk to a running dmm serve",
      "dmm ctl (--connect HOST:PORT | --socket PATH) [--token T | --token-file "
-     "FILE] OP [ARGS]",
-     "Send one request to a dmm serve and print the reply. Shortcuts:\n"
+     "FILE] [OP [ARGS]]",
+     "Send one request to a dmm serve and print the reply; without OP, read\n"
+     "commands in the same words from stdin, one per line (history and line\n"
+     "editing on a terminal), printing replies and watched values as they\n"
+     "come. Shortcuts:\n"
      "\n"
      "  status | pause | resume | snapshot | shutdown\n"
      "  undo                      revert the last edit, set or load\n"
@@ -137,6 +155,9 @@ const dmm__command dmm__commands[] = {
      "                     sequential)\n"
      "  double-slit        in-phase / out-of-phase sources, 5 shots, 200 "
      "trials\n"
+     "    --noise per-sample|per-step  one phase noise per sample and\n"
+     "                     source (default), or a new one at every time step\n"
+     "                     as the published code draws it\n"
      "  hysteresis         the mean-field neurons of networks/hysteresis.json\n"
      "                     under a slow field sweep: where mu jumps, against\n"
      "                     h_c(K) (only --steps, --network and --plot)\n"
@@ -206,12 +227,29 @@ const dmm__command dmm__commands[] = {
      "  --verbose          evolve: print every member line too\n"
      "\n"
      "Exit: 0 ok, 1 bad sweep file or a member failed, 2 bad usage.\n"},
+    {"plot", dmm__cmd_plot, "draw selected values of a trace over time",
+     "dmm plot (TRACE.jsonl | -) --select PATH... --out FILE.png "
+     "[--title TEXT]",
+     "Draw the values under each --select PATH of a trace written by\n"
+     "dmm run --trace (JSON lines; - reads stdin) into a PNG: one panel per\n"
+     "path, a line per value over the steps, labelled axes and a legend; a\n"
+     "path whose values are a matrix (the last two labels numbers) is drawn\n"
+     "as an image strip, the matrix at a few steps. Needs /usr/bin/python3\n"
+     "with matplotlib (Debian's python3-matplotlib).\n"
+     "\n"
+     "  --select PATH      what to draw, as in dmm run --select (`*` matches\n"
+     "                     one level); repeatable, one panel each\n"
+     "  --out FILE.png     the picture to write\n"
+     "  --title TEXT       its title (default: the trace's file name)\n"
+     "\n"
+     "Exit: 0 ok, 1 bad trace or plot failure, 2 bad usage.\n"},
     {"neurons", dmm__cmd_neurons, "list the neuron types",
-     "dmm neurons [--markdown]",
+     "dmm neurons [--markdown] [--plugin FILE.so]...",
      "List the registered neuron types: name, inputs, outputs, summary.\n"
      "\n"
      "  --markdown         print the catalogue as Markdown "
-     "(docs/neurons.md)\n"},
+     "(docs/neurons.md)\n"
+     "  --plugin FILE.so   also list the types of a plugin\n"},
     {"help", dmm__cmd_help, "show help for dmm or one command",
      "dmm help [--man | COMMAND]",
      "Show the list of commands, or the help of one command.\n"
@@ -401,6 +439,110 @@ static void print_bash_completion(FILE *f)
           "}\n"
           "complete -o filenames -F _dmm dmm\n",
           f);
+}
+
+/* ---- suggestions --------------------------------------------------------- */
+
+size_t dmm__edit_distance(const char *a, const char *b)
+{
+    /* Optimal string alignment: insertions, deletions, substitutions and
+     * swaps of two neighbours each cost 1; three rows of the table. */
+    size_t n = strlen(a), m = strlen(b);
+    if (n > 255 || m > 255)
+        return SIZE_MAX;
+    size_t rows[3][256];
+    size_t *pp = rows[0], *p = rows[1], *c = rows[2];
+    for (size_t j = 0; j <= m; j++)
+        p[j] = j;
+    for (size_t i = 1; i <= n; i++) {
+        c[0] = i;
+        for (size_t j = 1; j <= m; j++) {
+            size_t cost = a[i - 1] != b[j - 1];
+            size_t d = p[j - 1] + cost;
+            if (p[j] + 1 < d)
+                d = p[j] + 1;
+            if (c[j - 1] + 1 < d)
+                d = c[j - 1] + 1;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] &&
+                a[i - 2] == b[j - 1] && pp[j - 2] + 1 < d)
+                d = pp[j - 2] + 1;
+            c[j] = d;
+        }
+        size_t *t = pp;
+        pp = p;
+        p = c;
+        c = t;
+    }
+    return p[m];
+}
+
+bool dmm__close_enough(const char *word, const char *cand, size_t d)
+{
+    size_t n = strlen(word);
+    return d > 0 && d <= (n < 6 ? 1 : n < 12 ? 2 : 3) && d < strlen(cand);
+}
+
+/* The closest word of the space-separated list words to w, into out; false
+ * when none is close enough. */
+static bool closest_word(const char *words, const char *w, char *out,
+                         size_t size)
+{
+    size_t best = SIZE_MAX;
+    for (const char *p = words; *p;) {
+        size_t n = strcspn(p, " ");
+        char cand[64];
+        if (n > 0 && n < sizeof cand) {
+            memcpy(cand, p, n);
+            cand[n] = '\0';
+            size_t d = dmm__edit_distance(w, cand);
+            if (d < best && dmm__close_enough(w, cand, d)) {
+                best = d;
+                snprintf(out, size, "%s", cand);
+            }
+        }
+        p += n;
+        while (*p == ' ')
+            p++;
+    }
+    return best != SIZE_MAX;
+}
+
+int dmm__unknown_option(const char *cmd, const char *opt)
+{
+    const dmm__command *d = dmm__command_find(cmd);
+    char opts[2048] = "", name[64], best[64];
+    if (d) {
+        collect_options(opts, sizeof opts, d->synopsis);
+        collect_help_options(opts, sizeof opts, d->help);
+    }
+    size_t n = strcspn(opt, "=");
+    snprintf(name, sizeof name, "%.*s", (int)(n < 63 ? n : 63), opt);
+    if (opts[0] && closest_word(opts, name, best, sizeof best))
+        return dmm__usage_error(cmd,
+                                "unknown option \"%s\" (did you mean "
+                                "\"%s\"?)",
+                                opt, best);
+    return dmm__usage_error(cmd, "unknown option \"%s\"", opt);
+}
+
+int dmm__unknown_command(const char *name)
+{
+    char all[1024] = "", best[64];
+    for (size_t i = 0; i < dmm__ncommands; i++) {
+        size_t len = strlen(all);
+        snprintf(all + len, sizeof all - len, "%s ", dmm__commands[i].name);
+    }
+    if (closest_word(all, name, best, sizeof best))
+        fprintf(stderr,
+                "dmm: unknown command \"%s\" (did you mean \"%s\"?)\n"
+                "usage: see 'dmm --help'\n",
+                name, best);
+    else
+        fprintf(stderr,
+                "dmm: unknown command \"%s\"\nusage: see 'dmm "
+                "--help'\n",
+                name);
+    return DMM_EXIT_USAGE;
 }
 
 /* ---- the commands of this file ------------------------------------------ */

@@ -9,6 +9,7 @@
 #include <jansson.h>
 #include <math.h>
 #include <netdb.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -17,6 +18,10 @@
 
 #include "cli.h"
 #include "dmm_live.h"
+
+#ifdef DMM_HAVE_LIBEDIT
+#include <editline/readline.h>
+#endif
 
 typedef struct conn {
     int fd;
@@ -274,6 +279,24 @@ static void print_value(vv_ctx *vc, json_t *v)
     free(s);
 }
 
+/* The reply to get PATH: its value, or an error when nothing is stored
+ * under PATH (a mistyped path would otherwise print {} and succeed). */
+static int print_get_reply(vv_ctx *vc, const char *path, json_t *reply)
+{
+    json_t *v = json_object_get(reply, "value");
+    if (!v || (json_is_object(v) && json_object_size(v) == 0) ||
+        (json_is_number(v) && json_number_value(v) == 0)) {
+        fprintf(stderr,
+                "dmm ctl: get: nothing is stored under \"%s\" (no such "
+                "neuron or output, or its value is zero)\n",
+                path);
+        return DMM_EXIT_INPUT;
+    }
+    print_value(vc, v);
+    putchar('\n');
+    return DMM_EXIT_OK;
+}
+
 /* watch PATH...: subscribe to changes and print "STEP PATH VALUE" lines. */
 static int watch(conn *c, vv_ctx *vc, int argc, char **argv, uint64_t every,
                  uint64_t count)
@@ -370,8 +393,7 @@ static int run_ctl(const char *hostport, const char *path, const char *token,
         } else {
             status = reply_status(reply);
             if (status == DMM_EXIT_OK && !strcmp(op, "get")) {
-                print_value(vc, json_object_get(reply, "value"));
-                putchar('\n');
+                status = print_get_reply(vc, args[0], reply);
             } else if (status == DMM_EXIT_OK) {
                 printf("%s\n", c.line);
             }
@@ -387,6 +409,419 @@ static int run_ctl(const char *hostport, const char *path, const char *token,
     if (fflush(stdout) != 0 && status == DMM_EXIT_OK)
         status = DMM_EXIT_INPUT;
     return status;
+}
+
+/* ---- interactive mode ----------------------------------------------------
+ *
+ * `dmm ctl --connect ADDR` without OP reads commands from stdin, one per
+ * line, in the words of the command line (quotes group words: set 'a b' 1),
+ * sends each at once and prints replies and pushed events as they arrive:
+ * one poll loop over stdin and the socket, so a watch keeps printing while
+ * the user types. On a terminal, libedit gives line editing and history.
+ */
+
+typedef struct pending {
+    json_int_t id;
+    char *op;   /* owned */
+    char *path; /* owned, for get; NULL otherwise */
+} pending;
+
+typedef struct session {
+    conn *c;
+    vv_ctx *vc;
+    pending *pend;
+    size_t npend, cap;
+    json_int_t next_id;
+    char *acc; /* bytes of the socket not yet ending a line */
+    size_t alen;
+    char *in; /* the same for stdin when it is not a terminal */
+    size_t ilen;
+    bool tty, eof, quit, failed;
+} session;
+
+#ifdef DMM_HAVE_LIBEDIT
+static session *tty_session; /* the readline callback has no user data */
+#endif
+
+/* Split line into words (new array of new strings, *n of them): spaces
+ * separate, '...' quotes literally, "..." with \" and \\ escapes. -1 on an
+ * unterminated quote. */
+static int split_words(const char *line, char ***out, int *n)
+{
+    size_t len = strlen(line);
+    char **w = calloc(len / 2 + 2, sizeof *w);
+    char *buf = malloc(len + 1);
+    int k = 0;
+    if (!w || !buf) {
+        free(w);
+        free(buf);
+        return -1;
+    }
+    const char *p = line;
+    for (;;) {
+        while (*p == ' ' || *p == '\t' || *p == '\r')
+            p++;
+        if (!*p)
+            break;
+        size_t b = 0;
+        while (*p && *p != ' ' && *p != '\t' && *p != '\r') {
+            if (*p == '\'' || *p == '"') {
+                char q = *p++;
+                while (*p && *p != q) {
+                    if (q == '"' && *p == '\\' && (p[1] == '"' || p[1] == '\\'))
+                        p++;
+                    buf[b++] = *p++;
+                }
+                if (*p != q) {
+                    for (int i = 0; i < k; i++)
+                        free(w[i]);
+                    free(w);
+                    free(buf);
+                    return -1;
+                }
+                p++;
+            } else {
+                buf[b++] = *p++;
+            }
+        }
+        buf[b] = '\0';
+        w[k++] = strdup(buf);
+    }
+    free(buf);
+    *out = w;
+    *n = k;
+    return 0;
+}
+
+/* Print text (a line without newline) to f without breaking the line being
+ * edited on a terminal. */
+static void say(const session *s, FILE *f, const char *text)
+{
+#ifdef DMM_HAVE_LIBEDIT
+    if (s->tty) {
+        fprintf(stdout, "\r\033[K");
+        fflush(stdout);
+    }
+#endif
+    fprintf(f, "%s\n", text);
+    fflush(f);
+#ifdef DMM_HAVE_LIBEDIT
+    if (s->tty)
+        rl_forced_update_display();
+#endif
+}
+
+/* Send request r (taken) and remember what to do with its reply. */
+static void send_request(session *s, json_t *r, const char *op,
+                         const char *path)
+{
+    json_int_t id = s->next_id++;
+    char *op_copy = strdup(op), *path_copy = path ? strdup(path) : NULL;
+    json_t *rid = json_object_get(r, "id");
+    if (json_is_integer(rid))
+        id = json_integer_value(rid);
+    else
+        json_object_set_new(r, "id", json_integer(id));
+    char *text = json_dumps(r, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    json_decref(r);
+    if (s->npend == s->cap) {
+        size_t cap = s->cap ? 2 * s->cap : 8;
+        pending *p = realloc(s->pend, cap * sizeof *p);
+        if (!p) {
+            free(text);
+            free(op_copy);
+            free(path_copy);
+            s->failed = true;
+            return;
+        }
+        s->pend = p;
+        s->cap = cap;
+    }
+    if (!text || send_all(s->c, text, strlen(text)) < 0 ||
+        send_all(s->c, "\n", 1) < 0) {
+        fprintf(stderr, "dmm ctl: cannot send: %s\n", strerror(errno));
+        free(text);
+        free(op_copy);
+        free(path_copy);
+        s->quit = s->failed = true;
+        return;
+    }
+    free(text);
+    s->pend[s->npend++] = (pending){id, op_copy, path_copy};
+}
+
+static void help_interactive(const session *s)
+{
+    say(s, stdout,
+        "commands, as on the command line: status | pause | resume | "
+        "snapshot | shutdown | step [N] | rate HZ|max | get PATH | set PATH "
+        "VALUE | edit DELTA | feed input/NAME OUTPUTS | save FILE | load FILE "
+        "| watch PATH... [--every K] | {raw JSON}; help; quit");
+}
+
+/* One command line typed or piped in. */
+static void run_line(session *s, const char *line)
+{
+    while (*line == ' ' || *line == '\t')
+        line++;
+    if (!*line || *line == '#' || s->eof) /* nothing after quit */
+        return;
+    if (*line == '{') {
+        json_t *r = json_arg("request", line);
+        if (r && json_is_object(r)) {
+            const char *op = json_string_value(json_object_get(r, "op"));
+            send_request(s, r, op ? op : "raw", NULL);
+        } else {
+            json_decref(r);
+            s->failed = true;
+        }
+        return;
+    }
+    char **w;
+    int n;
+    if (split_words(line, &w, &n) < 0) {
+        say(s, stderr, "dmm ctl: unterminated quote");
+        s->failed = true;
+        return;
+    }
+    if (n == 0) {
+        free(w);
+        return;
+    }
+    const char *op = w[0];
+    if (!strcmp(op, "quit") || !strcmp(op, "exit")) {
+        s->eof = true; /* as at the end of the input: the replies due still
+                          print */
+    } else if (!strcmp(op, "help")) {
+        help_interactive(s);
+    } else if (!strcmp(op, "watch")) {
+        json_t *r = json_object(), *paths = json_array();
+        uint64_t every = 1;
+        bool ok = true;
+        for (int i = 1; i < n; i++) {
+            const char *v;
+            int m = dmm__opt_value(n, w, &i, "--every", &v);
+            if (m < 0 || (m > 0 && !dmm__parse_count(v, 1, UINT32_MAX, &every)))
+                ok = false;
+            else if (m == 0)
+                json_array_append_new(paths, json_string(w[i]));
+        }
+        if (!ok || json_array_size(paths) == 0) {
+            say(s, stderr, "dmm ctl: watch PATH... [--every K]");
+            json_decref(paths);
+            json_decref(r);
+            s->failed = true;
+        } else {
+            json_object_set_new(r, "op", json_string("subscribe"));
+            json_object_set_new(r, "paths", paths);
+            json_object_set_new(r, "every", json_integer((json_int_t)every));
+            json_object_set_new(r, "changes", json_true());
+            send_request(s, r, "watch", NULL);
+        }
+    } else {
+        json_t *r = make_request(op, n - 1, w + 1, "ctl");
+        if (r)
+            send_request(s, r, op, n > 1 ? w[1] : NULL);
+        else
+            s->failed = true;
+    }
+    for (int i = 0; i < n; i++)
+        free(w[i]);
+    free(w);
+}
+
+/* One line from the server: a reply to a pending request, or an event. */
+static void server_line(session *s, const char *line)
+{
+    json_t *j = json_loads(line, 0, NULL);
+    json_t *jid = j ? json_object_get(j, "id") : NULL;
+    if (j && json_object_get(j, "ok")) {
+        size_t k = 0;
+        while (k < s->npend && !(json_is_integer(jid) &&
+                                 s->pend[k].id == json_integer_value(jid)))
+            k++;
+        pending p = k < s->npend ? s->pend[k] : (pending){0, NULL, NULL};
+        if (k < s->npend)
+            s->pend[k] = s->pend[--s->npend];
+        bool quiet = p.op && !strcmp(p.op, "watch");
+#ifdef DMM_HAVE_LIBEDIT
+        if (s->tty) {
+            fprintf(stdout, "\r\033[K");
+            fflush(stdout);
+        }
+#endif
+        if (reply_status(j) != DMM_EXIT_OK) {
+            s->failed = true;
+        } else if (p.op && !strcmp(p.op, "get")) {
+            if (print_get_reply(s->vc, p.path ? p.path : "", j) != 0)
+                s->failed = true;
+        } else if (!quiet) {
+            printf("%s\n", line);
+        }
+        fflush(stdout);
+#ifdef DMM_HAVE_LIBEDIT
+        if (s->tty)
+            rl_forced_update_display();
+#endif
+        free(p.op);
+        free(p.path);
+    } else {
+        const char *ev = json_string_value(json_object_get(j, "event"));
+        json_t *values = json_object_get(j, "values");
+        if (ev && !strcmp(ev, "cycle") && json_is_object(values)) {
+            long long t =
+                (long long)json_integer_value(json_object_get(j, "step"));
+            const char *key;
+            json_t *v;
+            json_object_foreach(values, key, v)
+            {
+                char *val = NULL;
+                vv x;
+                dmm_error err;
+                if (s->vc && vv_from_json(s->vc, v, "", &x, &err) == 0) {
+                    val = vv_to_string(s->vc, x);
+                    vv_free(s->vc, x);
+                }
+                size_t need = strlen(key) + (val ? strlen(val) : 1) + 32;
+                char *text = malloc(need);
+                if (text) {
+                    snprintf(text, need, "%lld %s %s", t, key, val ? val : "?");
+                    say(s, stdout, text);
+                }
+                free(text);
+                free(val);
+            }
+        } else {
+            say(s, stdout, line);
+        }
+    }
+    json_decref(j);
+}
+
+/* Append n bytes to *buf (*len) and hand each complete line to fn. */
+static void take_lines(session *s, char **buf, size_t *len, const char *data,
+                       size_t n, void (*fn)(session *, const char *))
+{
+    char *b = realloc(*buf, *len + n + 1);
+    if (!b) {
+        s->quit = s->failed = true;
+        return;
+    }
+    memcpy(b + *len, data, n);
+    *len += n;
+    *buf = b;
+    size_t start = 0;
+    for (size_t i = 0; i < *len && !s->quit; i++)
+        if (b[i] == '\n') {
+            b[i] = '\0';
+            fn(s, b + start);
+            start = i + 1;
+        }
+    memmove(b, b + start, *len - start);
+    *len -= start;
+}
+
+#ifdef DMM_HAVE_LIBEDIT
+static void on_tty_line(char *line)
+{
+    session *s = tty_session;
+    if (!line) {
+        s->eof = true;
+        return;
+    }
+    if (*line)
+        add_history(line);
+    run_line(s, line);
+    free(line);
+}
+#endif
+
+static int ctl_interactive(const char *hostport, const char *path,
+                           const char *token)
+{
+    conn c = {.fd = -1};
+    if (connect_to(hostport, path, &c.fd))
+        return DMM_EXIT_INPUT;
+    session s = {.c = &c, .vc = vv_ctx_new(NULL), .next_id = 1};
+    int status = DMM_EXIT_OK;
+    if (token) {
+        json_t *h = json_object(), *reply = NULL;
+        json_object_set_new(h, "op", json_string("hello"));
+        json_object_set_new(h, "token", json_string(token));
+        status =
+            call(&c, h, 0, &reply) < 0 ? DMM_EXIT_INPUT : reply_status(reply);
+        json_decref(reply);
+        /* bytes after the hello reply are in c's buffer: keep them */
+        if (status == DMM_EXIT_OK && c.pos < c.len)
+            take_lines(&s, &s.acc, &s.alen, c.buf + c.pos, c.len - c.pos,
+                       server_line);
+    }
+#ifdef DMM_HAVE_LIBEDIT
+    s.tty = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
+    if (s.tty) {
+        tty_session = &s;
+        using_history();
+        rl_callback_handler_install("dmm> ", on_tty_line);
+    }
+#endif
+    char chunk[65536];
+    /* After the input ends, wait for the replies still due. */
+    while (status == DMM_EXIT_OK && !s.quit && !(s.eof && s.npend == 0)) {
+        struct pollfd fds[2] = {
+            {.fd = c.fd, .events = POLLIN},
+            {.fd = s.eof ? -1 : STDIN_FILENO, .events = POLLIN}};
+        if (poll(fds, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        if (fds[0].revents) {
+            ssize_t r = read(c.fd, chunk, sizeof chunk);
+            if (r <= 0) {
+                say(&s, stderr, "dmm ctl: the server closed the connection");
+                s.failed = true;
+                break;
+            }
+            take_lines(&s, &s.acc, &s.alen, chunk, (size_t)r, server_line);
+        }
+        if (fds[1].revents) {
+#ifdef DMM_HAVE_LIBEDIT
+            if (s.tty) {
+                rl_callback_read_char();
+                continue;
+            }
+#endif
+            ssize_t r = read(STDIN_FILENO, chunk, sizeof chunk);
+            if (r <= 0) {
+                s.eof = true;
+                if (s.ilen) /* a last line without newline */
+                    take_lines(&s, &s.in, &s.ilen, "\n", 1, run_line);
+            } else {
+                take_lines(&s, &s.in, &s.ilen, chunk, (size_t)r, run_line);
+            }
+        }
+    }
+#ifdef DMM_HAVE_LIBEDIT
+    if (s.tty) {
+        rl_callback_handler_remove();
+        putchar('\n');
+    }
+#endif
+    for (size_t k = 0; k < s.npend; k++) {
+        free(s.pend[k].op);
+        free(s.pend[k].path);
+    }
+    free(s.pend);
+    free(s.acc);
+    free(s.in);
+    free(c.line);
+    close(c.fd);
+    if (s.vc)
+        vv_ctx_free(s.vc);
+    fflush(stdout);
+    return status != DMM_EXIT_OK ? status
+           : s.failed            ? DMM_EXIT_INPUT
+                                 : DMM_EXIT_OK;
 }
 
 int dmm__cmd_ctl(int argc, char **argv)
@@ -450,7 +885,7 @@ int dmm__cmd_ctl(int argc, char **argv)
     if (npos == 0) {
         free(file_token);
         free(pos);
-        return dmm__usage_error(cmd, "missing OP");
+        return ctl_interactive(hostport, path, token);
     }
     int status = run_ctl(hostport, path, token, every, count, npos, pos);
     free(file_token);

@@ -126,19 +126,49 @@ static void join_names(char *buf, size_t size, const char *const *names,
 int dmm__cmd_neurons(int argc, char **argv)
 {
     bool markdown = false;
+    const char **plugins = calloc((size_t)argc, sizeof *plugins);
+    size_t nplugins = 0;
+    if (!plugins)
+        return DMM_EXIT_INPUT;
     for (int i = 1; i < argc; i++) {
+        const char *v;
+        int m;
         if (!strcmp(argv[i], "--markdown"))
             markdown = true;
-        else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+        else if ((m = dmm__opt_value(argc, argv, &i, "--plugin", &v)) != 0) {
+            if (m < 0) {
+                free(plugins);
+                return dmm__usage_error("neurons", "--plugin needs a file");
+            }
+            plugins[nplugins++] = v;
+        } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            free(plugins);
             dmm__print_help(stdout, "neurons");
             return DMM_EXIT_OK;
-        } else
-            return dmm__usage_error("neurons", "unexpected argument \"%s\"",
-                                    argv[i]);
+        } else {
+            free(plugins);
+            return argv[i][0] == '-' ? dmm__unknown_option("neurons", argv[i])
+                                     : dmm__usage_error("neurons",
+                                                        "unexpected argument "
+                                                        "\"%s\"",
+                                                        argv[i]);
+        }
     }
     vv_ctx *vc = vv_ctx_new(NULL);
     dmm_registry *reg = vc ? dmm_registry_new(vc) : NULL;
     int rc = reg ? dmm_registry_add_builtins(reg) : DMM_E_NOMEM;
+    dmm__plugins pl = {NULL, 0};
+    if (rc == 0) {
+        int st = dmm__plugins_load("neurons", reg, plugins, nplugins, &pl);
+        if (st) {
+            free(plugins);
+            dmm_registry_free(reg);
+            dmm__plugins_close(&pl);
+            vv_ctx_free(vc);
+            return st;
+        }
+    }
+    free(plugins);
     if (rc == 0 && markdown) {
         vv_buf b = {0};
         rc = dmm_registry_markdown(reg, &b);
@@ -169,6 +199,7 @@ int dmm__cmd_neurons(int argc, char **argv)
     }
     if (reg)
         dmm_registry_free(reg);
+    dmm__plugins_close(&pl);
     if (vc)
         vv_ctx_free(vc);
     if (rc == 0 && fflush(stdout) != 0)
@@ -198,7 +229,5 @@ int main(int argc, char **argv)
     const dmm__command *c = dmm__command_find(cmd);
     if (c)
         return c->run(argc - 1, argv + 1);
-    fprintf(stderr, "dmm: unknown command \"%s\"\nusage: see 'dmm --help'\n",
-            cmd);
-    return DMM_EXIT_USAGE;
+    return dmm__unknown_command(cmd);
 }

@@ -332,10 +332,13 @@ int dmm__cmd_render(int argc, char **argv)
     }
     vv_ctx *vc;
     dmm_registry *reg;
-    if (dmm__make_env(0, &vc, &reg) < 0)
-        return DMM_EXIT_INPUT;
-    int status = render(&o, vc, reg);
+    dmm__plugins pl;
+    int status = dmm__make_env("render", 0, NULL, 0, &vc, &reg, &pl);
+    if (status)
+        return status;
+    status = render(&o, vc, reg);
     dmm_registry_free(reg);
+    dmm__plugins_close(&pl);
     vv_ctx_free(vc);
     return status;
 }

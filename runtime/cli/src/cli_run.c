@@ -27,8 +27,14 @@ typedef struct run_opts {
     bool trace;
     bool stats;
     bool help;
-    int max_depth;    /* 0: the library's default */
-    uint64_t threads; /* 0: not given (one thread) */
+    int max_depth;       /* 0: the library's default */
+    uint64_t threads;    /* 0: not given (one thread) */
+    const char **select; /* --select paths (argv strings), nselect of them */
+    size_t nselect;
+    bool self;            /* --self: keep Self's output in a trace */
+    const char **plugins; /* --plugin files (argv strings) */
+    size_t nplugins;
+    dmm__format format;
 } run_opts;
 
 static int parse_max_depth(const char *cmd, const char *v, int *out)
@@ -69,6 +75,30 @@ static int parse_run_args(int argc, char **argv, run_opts *o)
             o->trace = true;
         } else if (!strcmp(a, "--stats")) {
             o->stats = true;
+        } else if (!strcmp(a, "--self")) {
+            o->self = true;
+        } else if ((m = dmm__opt_value(argc, argv, &i, "--plugin", &v)) != 0) {
+            if (m < 0)
+                return dmm__usage_error(cmd, "--plugin needs a file name");
+            o->plugins[o->nplugins++] = v;
+        } else if ((m = dmm__opt_value(argc, argv, &i, "--select", &v)) != 0) {
+            if (m < 0)
+                return dmm__usage_error(cmd, "--select needs a path");
+            o->select[o->nselect++] = v;
+        } else if ((m = dmm__opt_value(argc, argv, &i, "--format", &v)) != 0) {
+            if (m < 0)
+                return dmm__usage_error(cmd, "--format needs a value");
+            if (!strcmp(v, "json"))
+                o->format = DMM__FORMAT_JSON;
+            else if (!strcmp(v, "pretty"))
+                o->format = DMM__FORMAT_PRETTY;
+            else if (!strcmp(v, "flat"))
+                o->format = DMM__FORMAT_FLAT;
+            else
+                return dmm__usage_error(cmd,
+                                        "--format: expected json, pretty or "
+                                        "flat, got \"%s\"",
+                                        v);
         } else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             o->help = true;
         } else if ((m = dmm__opt_value(argc, argv, &i, "--steps", &v)) != 0) {
@@ -109,7 +139,7 @@ static int parse_run_args(int argc, char **argv, run_opts *o)
                                         "1 to 64, got \"%s\"",
                                         v);
         } else {
-            return dmm__usage_error(cmd, "unknown option \"%s\"", a);
+            return dmm__unknown_option(cmd, a);
         }
     }
     if (o->help)
@@ -132,18 +162,15 @@ static double now_seconds(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* One output line: {"step": t, "outputs": Y_t}. */
-static int print_line(dmm_net *net, vv_ctx *vc, vv_buf *b)
+/* What one step prints: by default the line {"step": t, "outputs": Y_t};
+ * tr selects and formats (cli_trace.c). */
+static int print_line(dmm_net *net, const dmm__trace *tr, vv_buf *b)
 {
     b->len = 0;
     int rc = dmm_net_outputs_build(net, NULL);
     if (rc == 0)
-        rc = vv_buf_printf(b, "{\"step\": %llu, \"outputs\": ",
-                           (unsigned long long)dmm_net_step_count(net));
-    if (rc == 0)
-        rc = vv_write(vc, dmm_net_outputs(net), b);
-    if (rc == 0)
-        rc = vv_buf_append(b, "}\n", 2);
+        rc = dmm__trace_write(tr, dmm_net_step_count(net), dmm_net_outputs(net),
+                              b);
     if (rc < 0)
         return rc;
     if (fwrite(b->data, 1, b->len, stdout) != b->len)
@@ -241,6 +268,13 @@ static int run(const run_opts *o, vv_ctx *vc, const dmm_registry *reg)
         dmm_net_free(net);
         return DMM_EXIT_INPUT;
     }
+    dmm__trace tr;
+    rc = dmm__trace_init(&tr, vc, net, o->select, o->nselect, o->self, o->trace,
+                         o->format);
+    if (rc) {
+        dmm_net_free(net);
+        return rc;
+    }
     if (o->script) {
         rc = dmm_script_load(vc, o->script, &script, &err);
         if (rc < 0) {
@@ -276,7 +310,10 @@ static int run(const run_opts *o, vv_ctx *vc, const dmm_registry *reg)
 
     double secs = 0;
     uint64_t done = 0;
+    dmm__progress bar;
+    dmm__progress_begin(&bar, o->steps, "cycles");
     for (uint64_t k = 0; k < o->steps; k++) {
+        dmm__progress_tick(&bar, k);
         rc = apply_events(net, &script, &next, &err);
         if (rc < 0) {
             dmm__print_error(&err);
@@ -293,11 +330,12 @@ static int run(const run_opts *o, vv_ctx *vc, const dmm_registry *reg)
             break;
         }
         done++;
-        if (o->trace && (rc = print_line(net, vc, &out)) < 0)
+        if (o->trace && (rc = print_line(net, &tr, &out)) < 0)
             break;
     }
+    dmm__progress_end(&bar);
     if (rc == 0 && status == DMM_EXIT_OK && !o->trace)
-        rc = print_line(net, vc, &out);
+        rc = print_line(net, &tr, &out);
     if (rc < 0 && status == DMM_EXIT_OK) {
         fprintf(stderr, "dmm: cannot write the output: %s\n",
                 rc == DMM_E_IO ? strerror(errno) : dmm_strerror(rc));
@@ -325,41 +363,67 @@ static int run(const run_opts *o, vv_ctx *vc, const dmm_registry *reg)
     return status;
 }
 
-int dmm__make_env(int max_depth, vv_ctx **vc, dmm_registry **reg)
+/* A context and a registry with the built-in types and those of the plugins
+ * (files, n). 0, or an exit code after printing why; on failure nothing is
+ * left to free. */
+int dmm__make_env(const char *cmd, int max_depth, const char *const *files,
+                  size_t n, vv_ctx **vc, dmm_registry **reg, dmm__plugins *pl)
 {
     vv_options vo = {.max_depth = max_depth};
     *vc = vv_ctx_new(&vo);
     *reg = *vc ? dmm_registry_new(*vc) : NULL;
     int rc = *reg ? dmm_registry_add_builtins(*reg) : DMM_E_NOMEM;
+    int status = 0;
     if (rc < 0) {
         fprintf(stderr, "dmm: cannot set up the neuron registry: %s\n",
                 dmm_strerror(rc));
+        status = DMM_EXIT_INPUT;
+        pl->handles = NULL;
+        pl->n = 0;
+    } else {
+        status = dmm__plugins_load(cmd, *reg, files, n, pl);
+    }
+    if (status) {
         if (*reg)
             dmm_registry_free(*reg);
+        dmm__plugins_close(pl);
         if (*vc)
             vv_ctx_free(*vc);
-        return rc;
     }
-    return 0;
+    return status;
 }
 
 int dmm__cmd_run(int argc, char **argv)
 {
     run_opts o = {0};
+    o.select = calloc((size_t)argc, sizeof *o.select);
+    o.plugins = calloc((size_t)argc, sizeof *o.plugins);
+    if (!o.select || !o.plugins) {
+        free(o.select);
+        free(o.plugins);
+        return DMM_EXIT_INPUT;
+    }
     int rc = parse_run_args(argc, argv, &o);
-    if (rc)
+    if (rc || o.help) {
+        if (o.help && !rc)
+            dmm__print_help(stdout, "run");
+        free(o.select);
+        free(o.plugins);
         return rc;
-    if (o.help) {
-        dmm__print_help(stdout, "run");
-        return DMM_EXIT_OK;
     }
     vv_ctx *vc;
     dmm_registry *reg;
-    if (dmm__make_env(o.max_depth, &vc, &reg) < 0)
-        return DMM_EXIT_INPUT;
-    int status = run(&o, vc, reg);
-    dmm_registry_free(reg);
-    vv_ctx_free(vc);
+    dmm__plugins pl;
+    int status = dmm__make_env("run", o.max_depth, o.plugins, o.nplugins, &vc,
+                               &reg, &pl);
+    if (status == 0) {
+        status = run(&o, vc, reg);
+        dmm_registry_free(reg);
+        dmm__plugins_close(&pl);
+        vv_ctx_free(vc);
+    }
+    free(o.select);
+    free(o.plugins);
     return status;
 }
 
@@ -378,14 +442,135 @@ static void count_matrix(vv w, size_t *neurons, size_t *weights)
     *weights = st.leaves;
 }
 
+/* RFC 6901 escaping of a label into b ("~" is "~0", "/" is "~1"). */
+static int pointer_part(const vv_ctx *vc, vv_label l, vv_buf *b)
+{
+    size_t n;
+    const char *s = vv_label_str(vc, l, &n);
+    int rc = vv_buf_append(b, "/", 1);
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = s[i] == '~'   ? vv_buf_append(b, "~0", 2)
+             : s[i] == '/' ? vv_buf_append(b, "~1", 2)
+                           : vv_buf_append(b, &s[i], 1);
+    return rc;
+}
+
+/* Whether the neuron (g, ng) ever emits something: it has a row in W (so it
+ * fires), an output at the start, is Self, or is an input neuron (fed from
+ * outside). */
+static bool produced(vv w, vv y0, vv_label g, vv_label ng, const vv_label *self,
+                     vv_label input)
+{
+    return g == input || (g == self[0] && ng == self[1]) ||
+           !vv_is_zero(vv_child(vv_child(w, g), ng)) ||
+           !vv_is_zero(vv_child(vv_child(y0, g), ng));
+}
+
+/* Into best: the "type/name" of the neuron of w or y0 closest to g/ng. */
+static bool closest_neuron(const vv_ctx *vc, vv w, vv y0, const char *want,
+                           char *best, size_t size)
+{
+    size_t bd = SIZE_MAX;
+    vv maps[2] = {w, y0};
+    for (int k = 0; k < 2; k++) {
+        vv_iter ti, ni;
+        vv_label t, nm;
+        vv tv, nv;
+        vv_iter_init(&ti, maps[k]);
+        while (vv_iter_next(&ti, &t, &tv)) {
+            vv_iter_init(&ni, tv);
+            while (vv_iter_next(&ni, &nm, &nv)) {
+                char cand[512];
+                snprintf(cand, sizeof cand, "%s/%s", vv_label_str(vc, t, NULL),
+                         vv_label_str(vc, nm, NULL));
+                size_t d = dmm__edit_distance(want, cand);
+                if (d < bd && dmm__close_enough(want, cand, d)) {
+                    bd = d;
+                    snprintf(best, size, "%s", cand);
+                }
+            }
+        }
+    }
+    return bd != SIZE_MAX;
+}
+
+/*
+ * Warn (on stderr, as "FILE: warning: /matrix/...: ...") about each source
+ * of W that no neuron produces: such a term always reads zero, which is
+ * almost always a misspelt name. Returns the number of warnings.
+ */
+static size_t warn_unproduced(const char *file, dmm_net *net)
+{
+    vv_ctx *vc = dmm_net_vctx(net);
+    vv w = dmm_net_matrix(net);
+    if (dmm_net_outputs_build(net, NULL) < 0)
+        return 0;
+    vv y0 = dmm_net_outputs(net);
+    vv_label self[3], input;
+    dmm_net_self(net, self);
+    if (vv_label_find(vc, "input", 5, &input) < 0)
+        input = DMM__NO_LABEL; /* no input neuron anywhere */
+    size_t count = 0;
+    vv_buf b = {0};
+    vv_iter i1, i2, i3, i4, i5;
+    vv_label f, nf, in, g, ng;
+    vv v1, v2, v3, v4, v5;
+    vv_iter_init(&i1, w);
+    while (vv_iter_next(&i1, &f, &v1)) {
+        vv_iter_init(&i2, v1);
+        while (vv_iter_next(&i2, &nf, &v2)) {
+            vv_iter_init(&i3, v2);
+            while (vv_iter_next(&i3, &in, &v3)) {
+                vv_iter_init(&i4, v3);
+                while (vv_iter_next(&i4, &g, &v4)) {
+                    vv_iter_init(&i5, v4);
+                    while (vv_iter_next(&i5, &ng, &v5)) {
+                        if (produced(w, y0, g, ng, self, input))
+                            continue;
+                        vv_label parts[5] = {f, nf, in, g, ng};
+                        b.len = 0;
+                        int rc = vv_buf_append(&b, "/matrix", 7);
+                        for (int k = 0; k < 5 && rc == 0; k++)
+                            rc = pointer_part(vc, parts[k], &b);
+                        if (rc == 0)
+                            rc = vv_buf_append(&b, "", 1);
+                        if (rc < 0)
+                            continue;
+                        char name[512], best[512];
+                        snprintf(name, sizeof name, "%s/%s",
+                                 vv_label_str(vc, g, NULL),
+                                 vv_label_str(vc, ng, NULL));
+                        fprintf(stderr,
+                                "%s: warning: %s: no neuron produces \"%s\" "
+                                "(it has no row in W and no starting output), "
+                                "so this term is always zero",
+                                file, b.data, name);
+                        if (closest_neuron(vc, w, y0, name, best, sizeof best))
+                            fprintf(stderr, "; did you mean \"%s\"?", best);
+                        fputc('\n', stderr);
+                        count++;
+                    }
+                }
+            }
+        }
+    }
+    free(b.data);
+    return count;
+}
+
 int dmm__cmd_check(int argc, char **argv)
 {
     const char *cmd = "check";
     const char *script = NULL;
     int max_depth = 0, first = 0, nfiles = 0;
     char **files = calloc((size_t)argc, sizeof *files);
-    if (!files)
+    const char **plugins = calloc((size_t)argc, sizeof *plugins);
+    size_t nplugins = 0;
+    if (!files || !plugins) {
+        free(files);
+        free(plugins);
         return DMM_EXIT_INPUT;
+    }
     int status = DMM_EXIT_OK;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -397,36 +582,51 @@ int dmm__cmd_check(int argc, char **argv)
             first = 1;
         } else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             free(files);
+            free(plugins);
             dmm__print_help(stdout, cmd);
             return DMM_EXIT_OK;
         } else if ((m = dmm__opt_value(argc, argv, &i, "--script", &v)) != 0) {
             if (m < 0) {
                 free(files);
+                free(plugins);
                 return dmm__usage_error(cmd, "--script needs a file name");
             }
             script = v;
+        } else if ((m = dmm__opt_value(argc, argv, &i, "--plugin", &v)) != 0) {
+            if (m < 0) {
+                free(files);
+                free(plugins);
+                return dmm__usage_error(cmd, "--plugin needs a file name");
+            }
+            plugins[nplugins++] = v;
         } else if ((m = dmm__opt_value(argc, argv, &i, "--max-depth", &v)) !=
                    0) {
             int rc = m < 0 ? dmm__usage_error(cmd, "--max-depth needs a value")
                            : parse_max_depth(cmd, v, &max_depth);
             if (rc) {
                 free(files);
+                free(plugins);
                 return rc;
             }
         } else {
             free(files);
-            return dmm__usage_error(cmd, "unknown option \"%s\"", a);
+            free(plugins);
+            return dmm__unknown_option(cmd, a);
         }
     }
     if (nfiles == 0 && !script) {
         free(files);
+        free(plugins);
         return dmm__usage_error(cmd, "missing NET.json");
     }
     vv_ctx *vc;
     dmm_registry *reg;
-    if (dmm__make_env(max_depth, &vc, &reg) < 0) {
+    dmm__plugins pl;
+    status = dmm__make_env(cmd, max_depth, plugins, nplugins, &vc, &reg, &pl);
+    free(plugins);
+    if (status) {
         free(files);
-        return DMM_EXIT_INPUT;
+        return status;
     }
     dmm_error err;
     for (int k = 0; k < nfiles; k++) {
@@ -441,6 +641,8 @@ int dmm__cmd_check(int argc, char **argv)
         count_matrix(dmm_net_matrix(net), &neurons, &weights);
         printf("%s: ok (%zu neuron%s, %zu weight%s)\n", files[k], neurons,
                neurons == 1 ? "" : "s", weights, weights == 1 ? "" : "s");
+        fflush(stdout);
+        warn_unproduced(files[k], net);
         dmm_net_free(net);
     }
     if (script) {
@@ -479,6 +681,7 @@ int dmm__cmd_check(int argc, char **argv)
     }
     fflush(stdout);
     dmm_registry_free(reg);
+    dmm__plugins_close(&pl);
     vv_ctx_free(vc);
     free(files);
     return status;
