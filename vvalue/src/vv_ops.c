@@ -153,6 +153,16 @@ int vv_from_pairs(vv_ctx *c, double num, size_t n, const vv_label *labels,
     for (size_t i = 0; i < n && !rc; i++)
         if (vv__depth_of(children[i]) + 1 > c->max_depth)
             rc = DMM_E_DEPTH;
+    vv_map *dense = NULL;
+    if (!rc && (rc = vv__dense_try(c, n, labels, children, &dense)) == 0 &&
+        dense) { /* the node holds its own references */
+        for (size_t i = 0; i < n; i++) {
+            vv_free(c, children[i]);
+            children[i] = VV_ZERO;
+        }
+        *out = (vv){clean(num), dense};
+        return 0;
+    }
     bool sorted = true;
     for (size_t i = 1; i < n && sorted; i++)
         sorted = labels[i - 1] < labels[i];
@@ -334,6 +344,65 @@ map_children(vv_ctx *c, const vv_map *m, child_fn fn, void *ud, vv_map **out)
 }
 
 static int scale_map(vv_ctx *c, const vv_map *m, double w, vv_map **out);
+static int merge_maps(vv_ctx *c, const vv_map *A, double wa, const vv_map *B,
+                      double wb, bool consume, vv_map **out);
+
+/* Absent entries of a dense node are +0.0: a product w·0 may be -0.0. */
+static void dense_clean_zeros(double *x, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++)
+        if (x[i] == 0.0)
+            x[i] = 0.0;
+}
+
+/*
+ * new: wa·A + wb·B for dense nodes (B may be NULL: wa·A), as a dense node
+ * (NULL when nothing is left). Entry by entry the same arithmetic as the
+ * tree merge: wa·a + wb·b where both are present, wa·a or wb·b where one is
+ * (a present entry plus wb·0 is itself; absent entries are +0.0 and what
+ * comes out zero is absent, as the tree drops it).
+ */
+static int dense_comb(vv_ctx *c, const vv_map *A, double wa, const vv_map *B,
+                      double wb, vv_map **out)
+{
+    unsigned na = A->n, nb = B ? B->n : 0;
+    unsigned n = na > nb ? na : nb, both = na < nb ? na : nb;
+    vv_map *d = vv__dense_new(c, n, A->maps || (B && B->maps));
+    if (!d)
+        return DMM_E_NOMEM;
+    double *x = vv__dnums(d);
+    unsigned f = nums_comb(x, vv__dnums(A), wa, B ? vv__dnums(B) : NULL, wb,
+                           B ? both : na);
+    if (B && na > both)
+        f |= nums_comb(x + both, vv__dnums(A) + both, wa, NULL, 0.0, na - both);
+    else if (B && nb > both)
+        f |= nums_comb(x + both, vv__dnums(B) + both, wb, NULL, 0.0, nb - both);
+    if (f & NUMS_BAD) {
+        vv__map_unref(c, d);
+        return DMM_E_NONFINITE;
+    }
+    if (f & NUMS_ZERO)
+        dense_clean_zeros(x, n);
+    vv_map **dm = vv__dmaps(d), **am = vv__dmaps(A),
+           **bm = B ? vv__dmaps(B) : NULL;
+    for (unsigned i = 0; dm && i < n; i++) {
+        vv_map *a = am && i < na ? am[i] : NULL,
+               *b = bm && i < nb ? bm[i] : NULL;
+        int rc = 0;
+        if (a && b)
+            rc = merge_maps(c, a, wa, b, wb, false, &dm[i]);
+        else if (a)
+            rc = scale_map(c, a, wa, &dm[i]);
+        else if (b)
+            rc = scale_map(c, b, wb, &dm[i]);
+        if (rc) {
+            vv__map_unref(c, d);
+            return rc;
+        }
+    }
+    *out = vv__dense_finish(c, d);
+    return 0;
+}
 
 /* new: w·v (a reference when w == 1). */
 static int scale_val(vv_ctx *c, vv v, double w, vv *out)
@@ -368,6 +437,8 @@ static int scale_map(vv_ctx *c, const vv_map *m, double w, vv_map **out)
         *out = (vv_map *)m;
         return 0;
     }
+    if (vv__is_dense(m))
+        return dense_comb(c, m, w, NULL, 0.0, out);
     vv__builder b;
     vv__build_init(&b, c, m->total);
     b.maps = m->vdepth > 0;
@@ -425,6 +496,19 @@ static int merge_maps(vv_ctx *c, const vv_map *A, double wa, const vv_map *B,
                       double wb, bool consume, vv_map **out)
 {
     assert(!consume || wa == 1.0);
+    if (vv__is_dense(A) || vv__is_dense(B)) {
+        if (vv__is_dense(A) && vv__is_dense(B))
+            return dense_comb(c, A, wa, B, wb, out);
+        /* a dense side with a tree side: merged as two trees */
+        vv_map *t;
+        int rc = vv__dense_tree(c, vv__is_dense(A) ? A : B, &t);
+        if (rc)
+            return rc;
+        rc = vv__is_dense(A) ? merge_maps(c, t, wa, B, wb, false, out)
+                             : merge_maps(c, A, wa, t, wb, false, out);
+        vv__map_unref(c, t);
+        return rc;
+    }
     vv__builder bld;
     vv__build_init(&bld, c, A->total > B->total ? A->total : B->total);
     vv_iter ia, ib;
@@ -565,6 +649,26 @@ static int axpy_leaf_inplace(vv_ctx *c, vv_map *D, double w, const vv_map *S)
  */
 static int axpy_map(vv_ctx *c, vv_map **D, double w, const vv_map *S)
 {
+    if (vv__is_dense(*D) || vv__is_dense(S)) {
+        vv_map *m;
+        int rc;
+        if (vv__is_dense(*D) && vv__is_dense(S)) {
+            if ((rc = dense_comb(c, *D, 1.0, S, w, &m)))
+                return rc;
+            vv__map_unref(c, *D);
+            *D = m;
+            return 0;
+        }
+        if ((rc = vv__undense(c, D)))
+            return rc;
+        if (!vv__is_dense(S))
+            return axpy_map(c, D, w, S);
+        if ((rc = vv__dense_tree(c, S, &m)))
+            return rc;
+        rc = axpy_map(c, D, w, m);
+        vv__map_unref(c, m);
+        return rc;
+    }
     int rc = axpy_leaf_inplace(c, *D, w, S);
     if (rc <= 0) {
         if (*D && (*D)->n == 0) {
@@ -770,9 +874,101 @@ done:
     return rc;
 }
 
+/*
+ * The sum of dense terms, as a dense node: each entry summed in term order
+ * from the first term's product, as sum_dense and the one-at-a-time path sum
+ * it (an absent entry adds w·0, which changes no partial sum but the sign of
+ * a zero). A non-finite partial sum stays non-finite, so checking the end
+ * finds what checking each step would. Children with children are grouped
+ * by position and summed one level down.
+ */
+static int sum_dense_nodes(vv_ctx *c, size_t n, const sum_term *t, vv_map **out)
+{
+    unsigned width = 0;
+    bool maps = false;
+    for (size_t k = 0; k < n; k++) {
+        if (t[k].map->n > width)
+            width = t[k].map->n;
+        maps |= t[k].map->maps;
+    }
+    sum_term *grp = maps ? vv__alloc(c, n * sizeof *grp) : NULL;
+    vv_map *d = !maps || grp ? vv__dense_new(c, width, maps) : NULL;
+    int rc = d ? 0 : DMM_E_NOMEM;
+    if (rc)
+        goto done;
+    double *x = vv__dnums(d);
+    unsigned f = 0;
+    for (size_t k = 0; k < n; k++) {
+        const vv_map *m = t[k].map;
+        f |= k ? nums_comb(x, x, 1.0, vv__dnums(m), t[k].w, m->n)
+               : nums_comb(x, vv__dnums(m), t[k].w, NULL, 0.0, m->n);
+    }
+    if (f & NUMS_BAD) {
+        rc = DMM_E_NONFINITE;
+        goto done;
+    }
+    if (f & NUMS_ZERO)
+        dense_clean_zeros(x, width);
+    vv_map **dm = vv__dmaps(d);
+    for (unsigned i = 0; dm && i < width && !rc; i++) {
+        size_t g = 0;
+        for (size_t k = 0; k < n; k++) {
+            vv_map **mm = vv__dmaps(t[k].map);
+            if (mm && i < t[k].map->n && mm[i])
+                grp[g++] = (sum_term){t[k].w, mm[i]};
+        }
+        if (g)
+            rc = sum_maps(c, g, grp, &dm[i]);
+    }
+done:
+    if (grp)
+        vv__free_mem(c, grp, n * sizeof *grp);
+    if (rc) {
+        if (d)
+            vv__map_unref(c, d);
+        return rc;
+    }
+    *out = vv__dense_finish(c, d);
+    return 0;
+}
+
+/* sum_maps with dense terms among tree ones: the dense ones as trees. */
+static int sum_mixed(vv_ctx *c, size_t n, const sum_term *t, vv_map **out)
+{
+    sum_term *u = vv__alloc(c, n * sizeof *u);
+    if (!u)
+        return DMM_E_NOMEM;
+    int rc = 0;
+    size_t made = 0;
+    for (; made < n; made++) {
+        u[made].w = t[made].w;
+        if (!vv__is_dense(t[made].map)) {
+            vv__map_ref((vv_map *)t[made].map);
+            u[made].map = t[made].map;
+        } else {
+            vv_map *m;
+            if ((rc = vv__dense_tree(c, t[made].map, &m)))
+                break;
+            u[made].map = m;
+        }
+    }
+    if (!rc)
+        rc = sum_maps(c, n, u, out);
+    for (size_t j = 0; j < made; j++)
+        vv__map_unref(c, (vv_map *)u[j].map);
+    vv__free_mem(c, u, n * sizeof *u);
+    return rc;
+}
+
 /* new: Σ t[k].w · t[k].map (weights finite and non-zero), NULL when zero. */
 static int sum_maps(vv_ctx *c, size_t n, const sum_term *t, vv_map **out)
 {
+    size_t ndense = 0;
+    for (size_t k = 0; k < n; k++)
+        ndense += vv__is_dense(t[k].map);
+    if (ndense)
+        return ndense == n ? sum_dense_nodes(c, n, t, out)
+                           : sum_mixed(c, n, t, out);
     size_t total = 0, ndeep = 0;
     vv_label lo = UINT32_MAX, hi = 0;
     for (size_t k = 0; k < n; k++) {
@@ -1150,7 +1346,7 @@ int vv_foreach_leaf(vv v, vv_leaf_fn fn, void *ud)
 static void map_bytes(const vv_map *m, vv_stats *st)
 {
     st->bytes += vv__map_node_bytes(m);
-    if (m->height)
+    if (m->height && !vv__is_dense(m))
         for (unsigned i = 0; i < m->n; i++)
             map_bytes(vv__kids(m)[i], st);
 }
