@@ -9,6 +9,7 @@ packages=(
     gcc libc6-dev meson ninja-build pkg-config python3
     libjansson-dev uthash-dev libuv1-dev libcmocka-dev
     zlib1g-dev # MNIST IDX files are gzipped
+    libopenblas-dev # matmul of dense blocks (cblas_dgemm)
     clang libclang-rt-14-dev # libFuzzer targets
 )
 

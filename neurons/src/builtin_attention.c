@@ -7,6 +7,7 @@
  * every input is validated first, so a bad one is an error, never a guess.
  */
 #include <assert.h>
+#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -254,8 +255,53 @@ static int fire_softmax_cols(dmm_fire *f)
     return fire_softmax_axis(f, false);
 }
 
+/*
+ * The product of two blocks (matrices whose labels are all decimal
+ * integers, vv_dense_shape) by cblas_dgemm: left is m × K, right K × n with
+ * K the larger of left's columns and right's rows (the rest are zeros).
+ * 1 when it does not apply (a label that is no number, a block whose
+ * buffers would pass DENSE_LIMIT), else 0 or an error with f set.
+ *
+ * The contract: dgemm sums each entry in its own order (blocked, with FMA
+ * where the processor has it), so an entry may differ from the sparse
+ * product's Σ_j in term order by rounding, at most about K·2⁻⁵³·Σ_j
+ * |left[i][j]·right[j][k]|; where every partial sum is exact (integers,
+ * quarters) it is the same. The dense and the nested form of the same
+ * matrices give the same bits: both are read into the same buffers.
+ */
+static int matmul_blas(dmm_fire *f, vv left, vv right, vv *out)
+{
+    int rl, rr;
+    size_t dl[3], dr[3];
+    if (!vv_dense_shape(f->vc, left, &rl, dl) || rl != 2 ||
+        !vv_dense_shape(f->vc, right, &rr, dr) || rr != 2)
+        return 1;
+    size_t m = dl[0], k = dl[1] > dr[0] ? dl[1] : dr[0], n = dr[1];
+    if (k > DENSE_LIMIT / m || k > DENSE_LIMIT / n || m > DENSE_LIMIT / n ||
+        k > INT32_MAX || m > INT32_MAX || n > INT32_MAX)
+        return 1;
+    double *a = malloc(m * k * sizeof *a), *b = malloc(k * n * sizeof *b);
+    double *p = malloc(m * n * sizeof *p);
+    size_t da[2] = {m, k}, db[2] = {k, n}, dp[2] = {m, n};
+    int rc = a && b && p ? 0 : DMM_E_NOMEM;
+    if (!rc && (vv_dense_read(f->vc, left, 2, da, a) ||
+                vv_dense_read(f->vc, right, 2, db, b)))
+        rc = DMM_E_INVAL; /* vv_dense_shape said they fit */
+    assert(rc != DMM_E_INVAL);
+    if (!rc) {
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)n,
+                    (int)k, 1.0, a, (int)k, b, (int)n, 0.0, p, (int)n);
+        rc = vv_from_dense(f->vc, 2, dp, p, out);
+    }
+    free(a);
+    free(b);
+    free(p);
+    return rc ? dmm__fire_fail(f, rc) : 0;
+}
+
 /* product[i] = Σ_j left[i][j] · right[j] = lincomb(left[i], right): absent
- * entries are zeros on both sides, so the product is the sparse one. */
+ * entries are zeros on both sides, so the product is the sparse one. Blocks
+ * go to BLAS (matmul_blas). */
 static int fire_matmul(dmm_fire *f)
 {
     int rc;
@@ -263,6 +309,10 @@ static int fire_matmul(dmm_fire *f)
         (rc = check_matrix(f, 1, NULL, NULL)))
         return rc;
     vv left = dmm_fire_in(f, 0), right = dmm_fire_in(f, 1);
+    vv bp;
+    if ((rc = matmul_blas(f, left, right, &bp)) <= 0)
+        return rc ? rc : vv_is_zero(bp) ? 0 : emit1(f, bp);
+    rc = 0;
     size_t n = vv_nchildren(left);
     if (n == 0)
         return 0;
@@ -625,7 +675,9 @@ const dmm_neuron_type dmm__builtin_attention[] = {
     {.name = "matmul",
      .summary = "product[i][k] = sum_j left[i][j] * right[j][k] over matrices "
                 "(row -> column -> number); sparse: absent entries are 0 and "
-                "zero results are absent",
+                "zero results are absent; matrices whose labels are all "
+                "decimal integers (images) are multiplied by BLAS dgemm, "
+                "exact up to its rounding order",
      .inputs = NAMES("left", "right"),
      .outputs = NAMES("product"),
      .fn = fire_matmul},
