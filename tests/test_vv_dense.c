@@ -140,7 +140,7 @@ static size_t map_bytes(vv v)
 }
 
 /* Blocks whose vv_from_dense form is not their tree form. */
-static int held_dense;
+static int held_dense, views;
 
 /* The forms of one value: dense, tree, a random mix, parsed back. */
 #define NFORMS 4
@@ -243,6 +243,10 @@ static void check_ops(vv_ctx *c, const forms *A, const forms *B, int i, int j,
         SAME("sum", vv_sum(c, 4, w, terms, &r), vv_sum(c, 4, w, tterms, &t));
         SAME("sum2", vv_sum(c, 2, w + 1, terms + 1, &r),
              vv_sum(c, 2, w + 1, tterms + 1, &t));
+        /* five blocks: summed four terms a pass, then one */
+        double w5[5] = {0.5, -1.25, 3.0, 1.0, -0.75};
+        vv t5[5] = {a, b, a, b, a}, tt5[5] = {ta, tb, ta, tb, ta};
+        SAME("sum5", vv_sum(c, 5, w5, t5, &r), vv_sum(c, 5, w5, tt5, &t));
     }
     {
         /* lincomb of streams {"p": a, "q": b} by a row of weights, by a
@@ -343,6 +347,21 @@ static void test_forms_random(void **state)
                              back[q], ba.x[q]);
             for (size_t q = 0; q < block_len(&ba); q++)
                 assert_false(signbit(back[q]) && back[q] == 0);
+            /* a view, where there is one, shows the same numbers */
+            size_t vr, vc, vs;
+            const double *vd;
+            if (ba.rank == 2 && vv_dense_view(A.f[k], &vr, &vc, &vs, &vd)) {
+                views++;
+                for (size_t q = 0; q < ba.dims[0] * ba.dims[1]; q++) {
+                    size_t i = q / ba.dims[1], j = q % ba.dims[1];
+                    double y = i < vr && j < vc ? vd[i * vs + j] : 0.0;
+                    assert_memory_equal(&y, &back[q], sizeof y);
+                }
+                for (size_t i = 0; i < vr; i++)
+                    for (size_t j = 0; j < vc; j++)
+                        if (i >= ba.dims[0] || j >= ba.dims[1])
+                            assert_true(vd[i * vs + j] == 0.0);
+            }
             int r1 = 0, r2 = 0;
             size_t d1[3], d2[3];
             bool s1 = vv_dense_shape(c, A.f[k], &r1, d1),
@@ -366,6 +385,8 @@ static void test_forms_random(void **state)
     /* most of the 120 blocks have a dense level (not the narrow ones) */
     print_message("%d of 120 blocks held dense\n", held_dense);
     assert_true(held_dense > 60);
+    print_message("%d views of rank-2 blocks\n", views);
+    assert_true(views > 5);
     vv_ctx_free(c);
 }
 

@@ -208,6 +208,14 @@ int vv_from_dense(vv_ctx *c, int rank, const size_t *dims, const double *data,
  * the smallest block that holds it (1 + the largest label at each level).
  * O(rows) for dense levels, O(entries) for trees. */
 bool vv_dense_shape(const vv_ctx *c, vv v, int *rank, size_t *dims);
+/* A view of an image held as one block (a slab, docs/vvalue.md): true when
+ * v is one, and then entry (i, j) of v is (*data)[i·stride + j] for i < rows,
+ * j < cols, 0.0 standing for an absent entry, and v has no entry outside;
+ * rows and cols may exceed vv_dense_shape's dims by rows or columns of
+ * zeros. The data is borrowed from v (read-only, alive while v is). False
+ * (nothing set) for other values and forms: use vv_dense_read then. */
+bool vv_dense_view(vv v, size_t *rows, size_t *cols, size_t *stride,
+                   const double **data);
 /* Fill data (dims[0] × … × dims[rank-1] doubles) with v as a block, 0.0
  * where absent; zero fills it with zeros. DMM_E_INVAL (data then
  * unspecified) when v is not a block of this rank that fits in dims. */

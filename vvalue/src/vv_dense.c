@@ -28,7 +28,7 @@
 
 size_t vv__dense_bytes(unsigned n, bool maps)
 {
-    return sizeof(struct vv_map) + sizeof(vv_ctx *) +
+    return sizeof(vv__dense_hdr) +
            (size_t)n * (sizeof(double) + (maps ? sizeof(vv_map *) : 0));
 }
 
@@ -44,8 +44,62 @@ vv_map *vv__dense_new(vv_ctx *c, unsigned n, bool maps)
     d->n = d->cap = (uint16_t)n;
     d->height = VV__DENSE_H;
     d->maps = maps;
-    memcpy((char *)d + sizeof(struct vv_map), &c, sizeof c);
+    ((vv__dense_hdr *)d)->c = c;
     return d;
+}
+
+vv_map *vv__slab_new(vv_ctx *c, unsigned n, unsigned w)
+{
+    assert(n >= 1 && w >= 1 && n <= vv__dec_mono(c) && w <= vv__dec_mono(c));
+    size_t head = vv__dense_bytes(n, true), pitch = vv__dense_bytes(w, false);
+    if ((size_t)n * pitch > UINT32_MAX - head)
+        return NULL;
+    vv_map *s = vv__alloc(c, head + n * pitch);
+    if (!s)
+        return NULL;
+    memset(s, 0, head + n * pitch);
+    s->refs = 1;
+    s->n = s->cap = (uint16_t)n;
+    s->height = VV__DENSE_H;
+    s->maps = 1;
+    ((vv__dense_hdr *)s)->c = c;
+    ((vv__dense_hdr *)s)->slab = (uint32_t)(n * pitch);
+    vv_map **maps = vv__dmaps(s);
+    for (unsigned i = 0; i < n; i++) {
+        vv_map *r = vv__slab_row(s, i);
+        r->n = r->cap = (uint16_t)w;
+        r->height = VV__DENSE_H;
+        ((vv__dense_hdr *)r)->c = c;
+        ((vv__dense_hdr *)r)->back = (uint32_t)((char *)r - (char *)s);
+        maps[i] = r;
+    }
+    return s;
+}
+
+vv_map *vv__slab_finish(vv_ctx *c, vv_map *s)
+{
+    vv_map **maps = vv__dmaps(s);
+    for (unsigned i = 0; i < s->n; i++) {
+        vv_map *r = vv__slab_row(s, i);
+        const double *x = vv__dnums(r);
+        uint32_t total = 0;
+        for (unsigned j = 0; j < r->n; j++)
+            total += x[j] != 0.0;
+        r->total = total;
+        maps[i] = total ? r : NULL;
+    }
+    return vv__dense_finish(c, s);
+}
+
+bool vv__dense_image(const vv_map *m)
+{
+    if (!vv__is_dense(m) || !m->maps || m->vdepth != 1)
+        return false;
+    vv_map **maps = vv__dmaps(m);
+    for (unsigned i = 0; i < m->n; i++)
+        if (maps[i] && !vv__is_dense(maps[i]))
+            return false;
+    return true;
 }
 
 vv_map *vv__dense_finish(vv_ctx *c, vv_map *d)
@@ -221,6 +275,42 @@ static int block_rec(vv_ctx *c, int rank, const size_t *dims, const double *x,
         return rc;
     }
     size_t stride = prod(rank - 1, dims + 1);
+    if (rank == 2) { /* an image: one slab when wide and full enough */
+        size_t h = 0, w = 0, present = 0;
+        for (size_t i = 0; i < n; i++)
+            for (size_t j = 0; j < stride; j++) {
+                double y = x[i * stride + j];
+                if (!isfinite(y))
+                    return DMM_E_NONFINITE;
+                if (y != 0.0) {
+                    present++;
+                    h = i + 1;
+                    w = j + 1 > w ? j + 1 : w;
+                }
+            }
+        if (!present) {
+            *out = VV_ZERO;
+            return 0;
+        }
+        if (w >= VV__DENSE_MIN && w <= vv__dec_mono(c) &&
+            h <= vv__dec_mono(c) && 2 * present >= h * w) {
+            vv_map *sl = vv__slab_new(c, (unsigned)h, (unsigned)w);
+            if (sl) {
+                for (size_t i = 0; i < h; i++) {
+                    double *r = vv__dnums(vv__slab_row(sl, (unsigned)i));
+                    for (size_t j = 0; j < w; j++) {
+                        double y = x[i * stride + j];
+                        r[j] = y == 0.0 ? 0.0 : y;
+                    }
+                }
+                *out = (vv){0.0, vv__slab_finish(c, sl)};
+                return 0;
+            }
+            if ((size_t)h * vv__dense_bytes((unsigned)w, false) <
+                UINT32_MAX / 2)
+                return DMM_E_NOMEM; /* else too big for a slab: rows */
+        }
+    }
     vv *rows = vv__alloc(c, n * sizeof *rows);
     vv_label *labels = vv__alloc(c, n * sizeof *labels);
     int rc = rows && labels ? 0 : DMM_E_NOMEM;
@@ -269,6 +359,25 @@ int vv_from_dense(vv_ctx *c, int rank, const size_t *dims, const double *data,
     return block_rec(c, rank, dims, data, out);
 }
 
+bool vv_dense_view(vv v, size_t *rows, size_t *cols, size_t *stride,
+                   const double **data)
+{
+    const vv_map *s = v.map;
+    if (v.num != 0.0 || !s || !vv__is_dense(s) ||
+        !((const vv__dense_hdr *)s)->slab)
+        return false;
+    const double *x = vv__dnums(s);
+    for (unsigned i = 0; i < s->n; i++)
+        if (x[i] != 0.0) /* a row with a number of its own */
+            return false;
+    const vv_map *r = vv__slab_row(s, 0);
+    *rows = s->n;
+    *cols = r->n;
+    *stride = vv__slab_pitch(s) / sizeof(double);
+    *data = vv__dnums(r);
+    return true;
+}
+
 /* Shape check of one level: v's children are at `level` of a rank-`rank`
  * block; dims[level] grows to hold them. */
 static bool shape_rec(const vv_ctx *c, vv v, int level, int rank, size_t *dims)
@@ -279,15 +388,20 @@ static bool shape_rec(const vv_ctx *c, vv v, int level, int rank, size_t *dims)
         vv_map **mm = vv__dmaps(m);
         if (level == rank - 1 && mm)
             return false;
-        unsigned last = 0;
-        for (unsigned i = 0; i < m->n; i++) {
-            if (!vv__dense_has(m, i))
-                continue;
-            last = i + 1;
-            if (level < rank - 1 &&
-                (x[i] != 0.0 || !mm || !mm[i] ||
-                 !shape_rec(c, vv__dense_val(m, i), level + 1, rank, dims)))
-                return false;
+        unsigned last = m->n;
+        if (level == rank - 1) { /* numbers only: the last one present */
+            while (last > 0 && x[last - 1] == 0.0)
+                last--;
+        } else {
+            last = 0;
+            for (unsigned i = 0; i < m->n; i++) {
+                if (!vv__dense_has(m, i))
+                    continue;
+                last = i + 1;
+                if (x[i] != 0.0 || !mm || !mm[i] ||
+                    !shape_rec(c, vv__dense_val(m, i), level + 1, rank, dims))
+                    return false;
+            }
         }
         if (last > dims[level])
             dims[level] = last;

@@ -91,20 +91,39 @@ struct vv_map {
  * total = entries present (>= 1); cap = n; vdepth as for a leaf. A dense
  * node is never a kid of an interior node, so a tree iterator meets one only
  * at the bottom of its stack. It is immutable once built.
+ *
+ * A slab (an image): a dense node of rows whose rows are dense nodes of
+ * numbers embedded in the same allocation, one after the other at a fixed
+ * stride, so that the pixels are one block with a row pitch (vv_dense_view)
+ * and an image is one allocation, not one per row. An embedded row keeps no
+ * count of its own: `back` is its byte offset from the slab, whose count
+ * every reference to the row takes (vv__map_owner). An absent row's memory
+ * is there, all +0.0, with map[i] NULL.
  */
+typedef struct vv__dense_hdr {
+    struct vv_map m;
+    vv_ctx *c;
+    uint32_t slab; /* bytes of embedded rows after the arrays (a slab) */
+    uint32_t back; /* an embedded row: its offset from the slab; else 0 */
+} vv__dense_hdr;
 static inline bool vv__is_dense(const vv_map *m)
 {
     return m->height == VV__DENSE_H;
 }
 static inline vv_ctx *vv__dctx(const vv_map *m)
 {
-    vv_ctx *c;
-    memcpy(&c, (const char *)m + sizeof(struct vv_map), sizeof c);
-    return c;
+    return ((const vv__dense_hdr *)m)->c;
 }
 static inline double *vv__dnums(const vv_map *m)
 {
-    return (double *)((char *)m + sizeof(struct vv_map) + sizeof(vv_ctx *));
+    return (double *)((char *)m + sizeof(vv__dense_hdr));
+}
+/* The node that holds m's reference count: m, or the slab m is a row of. */
+static inline vv_map *vv__map_owner(vv_map *m)
+{
+    if (m->height == VV__DENSE_H && ((const vv__dense_hdr *)m)->back)
+        return (vv_map *)((char *)m - ((const vv__dense_hdr *)m)->back);
+    return m;
 }
 static inline vv_map **vv__dmaps(const vv_map *m)
 {
@@ -144,6 +163,27 @@ int vv__dec_reserve(vv_ctx *c, uint32_t n);
 
 /* vv_dense.c */
 size_t vv__dense_bytes(unsigned n, bool maps);
+/* A new slab of n rows w wide (n, w <= dec_mono), all zero and all rows
+ * linked (map[i] set); NULL on no memory or when it would pass 4 GiB. */
+vv_map *vv__slab_new(vv_ctx *c, unsigned n, unsigned w);
+/* Bytes from one row of slab s to the next. */
+static inline size_t vv__slab_pitch(const vv_map *s)
+{
+    return ((const vv__dense_hdr *)s)->slab / s->n;
+}
+/* Row i of slab s, linked or not (its doubles: vv__dnums). */
+static inline vv_map *vv__slab_row(const vv_map *s, unsigned i)
+{
+    return (vv_map *)((char *)s + sizeof(vv__dense_hdr) +
+                      (size_t)s->cap * (sizeof(double) + sizeof(vv_map *)) +
+                      i * vv__slab_pitch(s));
+}
+/* Count what is present in every row (an empty row is unlinked) and in the
+ * slab: the slab, or NULL (freed) when nothing is present. */
+vv_map *vv__slab_finish(vv_ctx *c, vv_map *s);
+/* True when m is a dense node of dense scalar rows (a slab or not): the
+ * shape the image paths of vv_ops.c work on. */
+bool vv__dense_image(const vv_map *m);
 /* A new dense node of width n (n <= dec_mono) with zeroed entries and
  * total 0; the caller fills it and calls vv__dense_finish. NULL on no memory */
 vv_map *vv__dense_new(vv_ctx *c, unsigned n, bool maps);
@@ -207,11 +247,12 @@ void vv__free_mem(vv_ctx *c, void *p, size_t n);
 /* map lifetime */
 static inline void vv__map_ref(vv_map *m)
 {
-    __atomic_fetch_add(&m->refs, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&vv__map_owner(m)->refs, 1, __ATOMIC_RELAXED);
 }
 static inline bool vv__map_unique(const vv_map *m)
 {
-    return __atomic_load_n(&m->refs, __ATOMIC_ACQUIRE) == 1;
+    return __atomic_load_n(&vv__map_owner((vv_map *)m)->refs,
+                           __ATOMIC_ACQUIRE) == 1;
 }
 void vv__map_unref(vv_ctx *c, vv_map *m);
 size_t vv__map_node_bytes(const vv_map *m);

@@ -32,8 +32,11 @@ static size_t node_bytes(unsigned height, unsigned cap, bool maps)
 
 size_t vv__map_node_bytes(const vv_map *m)
 {
-    if (vv__is_dense(m))
-        return vv__dense_bytes(m->cap, m->maps);
+    if (vv__is_dense(m)) /* a slab's rows are counted with the slab */
+        return ((const vv__dense_hdr *)m)->back
+                   ? 0
+                   : vv__dense_bytes(m->cap, m->maps) +
+                         ((const vv__dense_hdr *)m)->slab;
     return node_bytes(m->height, m->cap, m->maps);
 }
 
@@ -92,6 +95,7 @@ static vv_map *dead_link_get(const vv_map *m)
 
 void vv__map_unref(vv_ctx *c, vv_map *m)
 {
+    m = vv__map_owner(m);
     if (__atomic_sub_fetch(&m->refs, 1, __ATOMIC_ACQ_REL) != 0)
         return;
     vv_map *pending = m;
@@ -107,7 +111,9 @@ void vv__map_unref(vv_ctx *c, vv_map *m)
                                       : NULL;
         unsigned n = ks ? d->n : 0;
         for (unsigned i = 0; i < n; i++) {
-            vv_map *k = ks[i];
+            vv_map *k = ks[i] ? vv__map_owner(ks[i]) : NULL;
+            if (k == d) /* a row of the slab being freed */
+                continue;
             if (k && __atomic_sub_fetch(&k->refs, 1, __ATOMIC_ACQ_REL) == 0) {
                 dead_link_set(k, pending);
                 pending = k;

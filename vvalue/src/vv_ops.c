@@ -362,9 +362,14 @@ static void dense_clean_zeros(double *x, unsigned n)
  * (a present entry plus wb·0 is itself; absent entries are +0.0 and what
  * comes out zero is absent, as the tree drops it).
  */
+static int image_comb(vv_ctx *c, const vv_map *A, double wa, const vv_map *B,
+                      double wb, vv_map **out);
+
 static int dense_comb(vv_ctx *c, const vv_map *A, double wa, const vv_map *B,
                       double wb, vv_map **out)
 {
+    if (vv__dense_image(A) && (!B || vv__dense_image(B)))
+        return image_comb(c, A, wa, B, wb, out);
     unsigned na = A->n, nb = B ? B->n : 0;
     unsigned n = na > nb ? na : nb, both = na < nb ? na : nb;
     vv_map *d = vv__dense_new(c, n, A->maps || (B && B->maps));
@@ -401,6 +406,70 @@ static int dense_comb(vv_ctx *c, const vv_map *A, double wa, const vv_map *B,
         }
     }
     *out = vv__dense_finish(c, d);
+    return 0;
+}
+
+/* The widest row of an image (a dense node of dense rows). */
+static unsigned image_width(const vv_map *m)
+{
+    unsigned w = 0;
+    vv_map **maps = vv__dmaps(m);
+    for (unsigned i = 0; i < m->n; i++)
+        if (maps[i] && maps[i]->n > w)
+            w = maps[i]->n;
+    return w;
+}
+
+/* x = wa·a + wb·b over rows of na and nb entries (a or b may be NULL). */
+static unsigned row_comb(double *x, const double *a, unsigned na, double wa,
+                         const double *b, unsigned nb, double wb)
+{
+    unsigned both = a && b ? (na < nb ? na : nb) : 0, f = 0;
+    if (both)
+        f |= nums_comb(x, a, wa, b, wb, both);
+    if (a && na > both)
+        f |= nums_comb(x + both, a + both, wa, NULL, 0.0, na - both);
+    if (b && nb > both)
+        f |= nums_comb(x + both, b + both, wb, NULL, 0.0, nb - both);
+    return f;
+}
+
+/*
+ * dense_comb of images (B may be NULL), as one slab: row by row the same
+ * arithmetic as dense_comb of the rows (wa·a + wb·b where both rows have
+ * the entry, wa·a or wb·b past the shorter), the rows' own numbers as
+ * dense_comb's.
+ */
+static int image_comb(vv_ctx *c, const vv_map *A, double wa, const vv_map *B,
+                      double wb, vv_map **out)
+{
+    unsigned na = A->n, nb = B ? B->n : 0, n = na > nb ? na : nb;
+    unsigned wA = image_width(A), wB = B ? image_width(B) : 0;
+    vv_map *s = vv__slab_new(c, n, wA > wB ? wA : wB);
+    if (!s)
+        return DMM_E_NOMEM;
+    unsigned f = row_comb(vv__dnums(s), vv__dnums(A), na, wa,
+                          B ? vv__dnums(B) : NULL, nb, wb);
+    vv_map **am = vv__dmaps(A), **bm = B ? vv__dmaps(B) : NULL;
+    for (unsigned i = 0; i < n; i++) {
+        const vv_map *a = i < na ? am[i] : NULL, *b = i < nb ? bm[i] : NULL;
+        if (a || b)
+            f |= row_comb(vv__dnums(vv__slab_row(s, i)),
+                          a ? vv__dnums(a) : NULL, a ? a->n : 0, wa,
+                          b ? vv__dnums(b) : NULL, b ? b->n : 0, wb);
+    }
+    if (f & NUMS_BAD) {
+        vv__map_unref(c, s);
+        return DMM_E_NONFINITE;
+    }
+    if (f & NUMS_ZERO) {
+        dense_clean_zeros(vv__dnums(s), n);
+        for (unsigned i = 0; i < n; i++) {
+            vv_map *r = vv__slab_row(s, i);
+            dense_clean_zeros(vv__dnums(r), r->n);
+        }
+    }
+    *out = vv__slab_finish(c, s);
     return 0;
 }
 
@@ -882,8 +951,15 @@ done:
  * finds what checking each step would. Children with children are grouped
  * by position and summed one level down.
  */
+static int sum_images(vv_ctx *c, size_t n, const sum_term *t, vv_map **out);
+
 static int sum_dense_nodes(vv_ctx *c, size_t n, const sum_term *t, vv_map **out)
 {
+    bool images = true;
+    for (size_t k = 0; k < n && images; k++)
+        images = vv__dense_image(t[k].map);
+    if (images)
+        return sum_images(c, n, t, out);
     unsigned width = 0;
     bool maps = false;
     for (size_t k = 0; k < n; k++) {
@@ -929,6 +1005,112 @@ done:
         return rc;
     }
     *out = vv__dense_finish(c, d);
+    return 0;
+}
+
+/*
+ * x[j] (+)= Σ_k w[k]·t[k][j] for j < n, the terms added one after the other
+ * from the left ((x + w0·t0) + w1·t1 …, or w0·t0 + w1·t1 … when !add): up
+ * to four terms in one pass over x instead of one pass per term.
+ */
+static void rows_fused(double *x, bool add, const double *const *t,
+                       const double *w, unsigned nt, unsigned n)
+{
+    const double *t0 = t[0], *t1 = t[nt > 1], *t2 = t[nt > 2 ? 2 : 0],
+                 *t3 = t[nt > 3 ? 3 : 0];
+    double w0 = w[0], w1 = w[nt > 1], w2 = w[nt > 2 ? 2 : 0],
+           w3 = w[nt > 3 ? 3 : 0];
+    unsigned j = 0;
+    for (; j + 2 <= n; j += 2) {
+        v2d s, a;
+        memcpy(&a, t0 + j, sizeof a);
+        if (add) {
+            memcpy(&s, x + j, sizeof s);
+            s = s + w0 * a;
+        } else {
+            s = w0 * a;
+        }
+        if (nt > 1)
+            memcpy(&a, t1 + j, sizeof a), s = s + w1 * a;
+        if (nt > 2)
+            memcpy(&a, t2 + j, sizeof a), s = s + w2 * a;
+        if (nt > 3)
+            memcpy(&a, t3 + j, sizeof a), s = s + w3 * a;
+        memcpy(x + j, &s, sizeof s);
+    }
+    for (; j < n; j++) {
+        double s = add ? x[j] + w0 * t0[j] : w0 * t0[j];
+        if (nt > 1)
+            s = s + w1 * t1[j];
+        if (nt > 2)
+            s = s + w2 * t2[j];
+        if (nt > 3)
+            s = s + w3 * t3[j];
+        x[j] = s;
+    }
+}
+
+/*
+ * sum_dense_nodes of images, as one slab: each entry summed in term order
+ * over the terms that have it, from the first one's product, as sum_maps
+ * sums the group of that row (an entry past a term's row gets nothing from
+ * it; one past all of them is +0.0). Rows are summed four terms a pass.
+ */
+static int sum_images(vv_ctx *c, size_t n, const sum_term *t, vv_map **out)
+{
+    unsigned h = 0, w = 0;
+    for (size_t k = 0; k < n; k++) {
+        unsigned wk = image_width(t[k].map);
+        h = t[k].map->n > h ? t[k].map->n : h;
+        w = wk > w ? wk : w;
+    }
+    const double **rt = vv__alloc(c, n * sizeof *rt);
+    double *rw = vv__alloc(c, n * sizeof *rw);
+    unsigned *rn = vv__alloc(c, n * sizeof *rn);
+    vv_map *s = rt && rw && rn ? vv__slab_new(c, h, w) : NULL;
+    int rc = s ? 0 : DMM_E_NOMEM;
+    for (unsigned i = 0; i <= h && !rc; i++) {
+        /* i == h: the slab's own numbers (the rows' scalar parts) */
+        double *x = vv__dnums(i < h ? vv__slab_row(s, i) : s);
+        unsigned g = 0, common = UINT32_MAX, width = i < h ? w : h;
+        for (size_t k = 0; k < n; k++) {
+            const vv_map *m = t[k].map;
+            const vv_map *row = i == h ? m : i < m->n ? vv__dmaps(m)[i] : NULL;
+            if (!row)
+                continue;
+            rt[g] = vv__dnums(row);
+            rn[g] = row->n;
+            rw[g++] = t[k].w;
+            common = row->n < common ? row->n : common;
+        }
+        if (g) { /* the part every term has, then each term's rest */
+            for (unsigned k = 0; k < g; k += 4)
+                rows_fused(x, k > 0, rt + k, rw + k, g - k < 4 ? g - k : 4,
+                           common);
+            for (unsigned k = 0; k < g; k++)
+                for (unsigned j = common; j < rn[k]; j++)
+                    x[j] = x[j] + rw[k] * rt[k][j];
+        }
+        bool bad = false;
+        for (unsigned j = 0; j < width; j++) {
+            bad |= !isfinite(x[j]);
+            x[j] = clean(x[j]);
+        }
+        if (bad)
+            rc = DMM_E_NONFINITE;
+    }
+    if (rt)
+        vv__free_mem(c, rt, n * sizeof *rt);
+    if (rw)
+        vv__free_mem(c, rw, n * sizeof *rw);
+    if (rn)
+        vv__free_mem(c, rn, n * sizeof *rn);
+    if (rc) {
+        if (s)
+            vv__map_unref(c, s);
+        return rc;
+    }
+    *out = vv__slab_finish(c, s);
     return 0;
 }
 
