@@ -691,6 +691,117 @@ static void test_matmul(void **state)
         DMM_E_NONFINITE, "NaN or infinity");
 }
 
+/* new: {"left": l, "right": r} (borrowed). */
+static vv lr_input(fx *x, vv l, vv r)
+{
+    vv_label k[2] = {tu_label(x->vc, "left"), tu_label(x->vc, "right")};
+    vv kids[2] = {vv_ref(l), vv_ref(r)}, in;
+    assert_int_equal(vv_from_pairs(x->vc, 0.0, 2, k, kids, &in), 0);
+    return in;
+}
+
+/* new: v with every row rewritten as a tree (vv_set of each row to itself
+ * turns the dense levels on its path into B+-tree leaves): the same value. */
+static vv as_tree(fx *x, vv v)
+{
+    vv acc = vv_ref(v), row;
+    vv_iter it;
+    vv_label path[2];
+    vv_iter_init(&it, v);
+    while (vv_iter_next(&it, &path[0], &row)) {
+        vv_iter jt;
+        vv e, r;
+        vv_iter_init(&jt, row);
+        while (vv_iter_next(&jt, &path[1], &e)) {
+            assert_int_equal(vv_set(x->vc, acc, path, 2, e, &r), 0);
+            vv_free(x->vc, acc);
+            acc = r;
+        }
+    }
+    return acc;
+}
+
+static vv product_of(fx *x, vv l, vv r)
+{
+    vv in = lr_input(x, l, r), out;
+    dmm_error err;
+    int rc = fire(x, "matmul", in, VV_ZERO, &out, NULL, &err);
+    if (rc)
+        fail_msg("matmul: %s (%s)", dmm_errname(rc), err.text);
+    vv_free(x->vc, in);
+    vv p = vv_child(out, tu_label(x->vc, "product"));
+    p = vv_ref(p);
+    vv_free(x->vc, out);
+    return p;
+}
+
+/*
+ * Blocks (decimal labels) are multiplied by cblas_dgemm. Exact where every
+ * partial sum is exact (quarters): equal to the product summed in any
+ * order. Random doubles: each entry within K·2^-52·Σ_j |l_ij·r_jk| of the
+ * plain loop. The dense and the tree form give the same bits.
+ */
+static void test_matmul_blas(void **state)
+{
+    fx *x = *state;
+    enum { M = 37, K = 29, N = 41 };
+    static double l[M * K], r[K * N], p[M * N], bound[M * N];
+    uint64_t s = 12345;
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < M * K + K * N; i++) {
+            s = s * 6364136223846793005u + 1442695040888963407u;
+            double u = (double)(s >> 11) / 9007199254740992.0 - 0.5;
+            double v = pass ? u * 1e3 : (double)(int)(u * 16) / 4.0;
+            if (i < M * K)
+                l[i] = i % 11 == 3 ? 0.0 : v;
+            else
+                r[i - M * K] = v;
+        }
+        for (int i = 0; i < M; i++)
+            for (int k = 0; k < N; k++) {
+                double sum = 0, mag = 0;
+                for (int j = 0; j < K; j++) {
+                    sum += l[i * K + j] * r[j * N + k];
+                    mag += fabs(l[i * K + j] * r[j * N + k]);
+                }
+                p[i * N + k] = sum;
+                bound[i * N + k] = K * 0x1p-52 * mag;
+            }
+        size_t dl[2] = {M, K}, dr[2] = {K, N}, dp[2] = {M, N};
+        vv L, R, want;
+        assert_int_equal(vv_from_dense(x->vc, 2, dl, l, &L), 0);
+        assert_int_equal(vv_from_dense(x->vc, 2, dr, r, &R), 0);
+        vv got = product_of(x, L, R);
+        if (pass == 0) {
+            assert_int_equal(vv_from_dense(x->vc, 2, dp, p, &want), 0);
+            assert_true(vv_equal(got, want));
+            vv_free(x->vc, want);
+        } else {
+            static double g[M * N];
+            assert_int_equal(vv_dense_read(x->vc, got, 2, dp, g), 0);
+            for (int i = 0; i < M * N; i++)
+                assert_near(g[i], p[i], bound[i]);
+        }
+        vv TL = as_tree(x, L), TR = as_tree(x, R);
+        vv got2 = product_of(x, TL, TR), got3 = product_of(x, L, TR);
+        assert_true(vv_equal(got, got2));
+        assert_true(vv_equal(got, got3));
+        vv all[] = {L, R, got, TL, TR, got2, got3};
+        for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+            vv_free(x->vc, all[i]);
+    }
+    /* a block times a matrix with other labels: the sparse product, exact */
+    expect_fire(x, "matmul",
+                "{\"left\": {\"0\": {\"0\": 2, \"1\": 1}}, \"right\": "
+                "{\"0\": {\"x\": 3}, \"1\": {\"x\": 1, \"y\": 4}}}",
+                "{\"product\": {\"0\": {\"x\": 7, \"y\": 4}}}");
+    /* overflow in dgemm is the same error as in the sparse product */
+    expect_fail(x, "matmul",
+                "{\"left\": {\"0\": {\"0\": 1e300}}, \"right\": {\"0\": "
+                "{\"0\": 1e300}}}",
+                DMM_E_NONFINITE, "NaN or infinity");
+}
+
 /* Every attention type under a failing allocator: each failure is NOMEM with
  * nothing set and nothing leaked (teardown checks the byte count). */
 static void test_attention_oom(void **state)
@@ -709,6 +820,9 @@ static void test_attention_oom(void **state)
                          "{\"a\": 3}}}"},
         {"matmul", "{\"left\": {\"i\": {\"j\": 2, \"k\": 1}}, \"right\": "
                    "{\"j\": {\"x\": 3}, \"k\": {\"x\": 1, \"y\": 4}}}"},
+        {"matmul", "{\"left\": {\"0\": {\"0\": 2, \"1\": 1}, \"1\": {\"1\": "
+                   "3}}, \"right\": {\"0\": {\"0\": 3}, \"1\": {\"0\": 1, "
+                   "\"1\": 4}}}"},
         {"mean-field", "{\"field\": {\"a\": 1}, \"coupling\": 2}"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -758,6 +872,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_softmax_rows_cols, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_matmul, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_matmul_blas, setup, teardown),
         cmocka_unit_test_setup_teardown(test_attention_oom, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

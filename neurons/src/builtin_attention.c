@@ -7,6 +7,7 @@
  * every input is validated first, so a bad one is an error, never a guess.
  */
 #include <assert.h>
+#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -258,15 +259,88 @@ static int fire_softmax_cols(dmm_fire *f)
     return fire_softmax_axis(f, false);
 }
 
+/*
+ * A block as dgemm reads it: its view when it is held as one (no copy), else
+ * a copy of its dims[0] × dims[1] entries into *buf (to free). 0 or NOMEM.
+ */
+static int block_operand(dmm_fire *f, vv v, const size_t *dims,
+                         const double **x, size_t *ld, double **buf)
+{
+    size_t rows, cols;
+    *buf = NULL;
+    if (vv_dense_view(v, &rows, &cols, ld, x))
+        return 0;
+    *buf = malloc(dims[0] * dims[1] * sizeof **buf);
+    if (!*buf)
+        return DMM_E_NOMEM;
+    int rc = vv_dense_read(f->vc, v, 2, dims, *buf);
+    assert(!rc); /* vv_dense_shape said it fits */
+    (void)rc;
+    *x = *buf;
+    *ld = dims[1];
+    return 0;
+}
+
+/*
+ * The product of two blocks (matrices whose labels are all decimal
+ * integers, vv_dense_shape) by cblas_dgemm: left is m × K and right K × n,
+ * K the smaller of left's columns and right's rows (past it one side is all
+ * zeros). Images held as one block (vv_dense_view) are passed as they are,
+ * others copied first. 1 when it does not apply (a label that is no number,
+ * a block past DENSE_LIMIT entries), else 0 or an error with f set.
+ *
+ * The contract: dgemm sums each entry in its own order (blocked, with FMA
+ * where the processor has it), so an entry may differ from the sparse
+ * product's Σ_j in term order by rounding, at most about K·2⁻⁵³·Σ_j
+ * |left[i][j]·right[j][k]|; where every partial sum is exact (integers,
+ * quarters) it is the same. The dense and the nested forms of the same
+ * matrices give the same bits: dgemm gets the same m, n, K and numbers
+ * (it packs its operands first, so the row pitch does not matter).
+ */
+static int matmul_blas(dmm_fire *f, vv left, vv right, vv *out)
+{
+    int rl, rr;
+    size_t dl[3], dr[3];
+    if (!vv_dense_shape(f->vc, left, &rl, dl) || rl != 2 ||
+        !vv_dense_shape(f->vc, right, &rr, dr) || rr != 2)
+        return 1;
+    size_t m = dl[0], k = dl[1] < dr[0] ? dl[1] : dr[0], n = dr[1];
+    if (dl[1] > DENSE_LIMIT / m || dr[0] > DENSE_LIMIT / n ||
+        m > DENSE_LIMIT / n)
+        return 1;
+    const double *a, *b;
+    size_t lda, ldb, dp[2] = {m, n};
+    double *ab = NULL, *bb = NULL, *p = malloc(m * n * sizeof *p);
+    int rc = p ? 0 : DMM_E_NOMEM;
+    if (!rc)
+        rc = block_operand(f, left, dl, &a, &lda, &ab);
+    if (!rc)
+        rc = block_operand(f, right, dr, &b, &ldb, &bb);
+    if (!rc) {
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)n,
+                    (int)k, 1.0, a, (int)lda, b, (int)ldb, 0.0, p, (int)n);
+        rc = vv_from_dense(f->vc, 2, dp, p, out);
+    }
+    free(ab);
+    free(bb);
+    free(p);
+    return rc ? dmm__fire_fail(f, rc) : 0;
+}
+
 /* product[i] = Σ_j left[i][j] · right[j] = lincomb(left[i], right): absent
- * entries are zeros on both sides, so the product is the sparse one. */
+ * entries are zeros on both sides, so the product is the sparse one. Blocks
+ * go to BLAS (matmul_blas). */
 static int fire_matmul(dmm_fire *f)
 {
     int rc;
+    vv left = dmm_fire_in(f, 0), right = dmm_fire_in(f, 1);
+    vv bp;
+    /* blocks are matrices: checked by vv_dense_shape, not entry by entry */
+    if ((rc = matmul_blas(f, left, right, &bp)) <= 0)
+        return rc ? rc : vv_is_zero(bp) ? 0 : emit1(f, bp);
     if ((rc = check_matrix(f, 0, NULL, NULL)) ||
         (rc = check_matrix(f, 1, NULL, NULL)))
         return rc;
-    vv left = dmm_fire_in(f, 0), right = dmm_fire_in(f, 1);
     size_t n = vv_nchildren(left);
     if (n == 0)
         return 0;
@@ -640,7 +714,9 @@ const dmm_neuron_type dmm__builtin_attention[] = {
     {.name = "matmul",
      .summary = "product[i][k] = sum_j left[i][j] * right[j][k] over matrices "
                 "(row -> column -> number); sparse: absent entries are 0 and "
-                "zero results are absent",
+                "zero results are absent; matrices whose labels are all "
+                "decimal integers (images) are multiplied by BLAS dgemm, "
+                "exact up to its rounding order",
      .inputs = NAMES("left", "right"),
      .outputs = NAMES("product"),
      .fn = fire_matmul},

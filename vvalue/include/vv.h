@@ -203,6 +203,44 @@ int vv_mult_mask(vv_ctx *c, vv mask, vv m, vv *out);
  * w·(m at p), added at the root (the down-movement primitive). */
 int vv_lincomb(vv_ctx *c, vv row, vv m, vv *out);
 
+/* ---- dense blocks: images and matrices ---------------------------------- */
+
+/*
+ * A block of rank r (1, 2 or 3) with dims[0] × … × dims[r-1] doubles in
+ * row-major order is the value {"0": {"0": x00, "1": x01, …}, "1": …}: the
+ * labels are decimal integers, dims[0] the outermost. Zeros are absent
+ * entries, as everywhere. The library holds wide, mostly full levels of such
+ * values as arrays (docs/vvalue.md); these functions move blocks in and out
+ * without the caller walking nested maps. Values are the same whatever the
+ * form: every function gives the same result for both.
+ */
+#define VV_DENSE_MAX_RANK 3
+#define VV_DENSE_MAX_DIM  65535
+/* new: the value of a block. DMM_E_INVAL for a rank outside 1..3 or a dim
+ * outside 1..VV_DENSE_MAX_DIM, DMM_E_LIMIT when the block is too large,
+ * DMM_E_NONFINITE for a NaN or infinity in data, DMM_E_NOMEM. Interns the
+ * labels "0" .. "max dim - 1". */
+int vv_from_dense(vv_ctx *c, int rank, const size_t *dims, const double *data,
+                  vv *out);
+/* True when v is a non-zero block: no scalar part except at depth r = *rank
+ * (1..3), where every scalar is, and only decimal labels. dims[0 .. r) get
+ * the smallest block that holds it (1 + the largest label at each level).
+ * O(rows) for dense levels, O(entries) for trees. */
+bool vv_dense_shape(const vv_ctx *c, vv v, int *rank, size_t *dims);
+/* A view of an image held as one block (a slab, docs/vvalue.md): true when
+ * v is one, and then entry (i, j) of v is (*data)[i·stride + j] for i < rows,
+ * j < cols, 0.0 standing for an absent entry, and v has no entry outside;
+ * rows and cols may exceed vv_dense_shape's dims by rows or columns of
+ * zeros. The data is borrowed from v (read-only, alive while v is). False
+ * (nothing set) for other values and forms: use vv_dense_read then. */
+bool vv_dense_view(vv v, size_t *rows, size_t *cols, size_t *stride,
+                   const double **data);
+/* Fill data (dims[0] × … × dims[rank-1] doubles) with v as a block, 0.0
+ * where absent; zero fills it with zeros. DMM_E_INVAL (data then
+ * unspecified) when v is not a block of this rank that fits in dims. */
+int vv_dense_read(const vv_ctx *c, vv v, int rank, const size_t *dims,
+                  double *data);
+
 /* ---- comparison and measurement ----------------------------------------- */
 
 /* Exact structural equality of canonical values. */

@@ -9,6 +9,7 @@
  * VV_NUMBER_KEY is never a label (vv_intern refuses it, intern_locked asserts
  * it), so no child of any value is named like a node's scalar part.
  */
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "vv_internal.h"
@@ -21,6 +22,7 @@
 struct vv__label_entry {
     UT_hash_handle hh;
     vv_label id;
+    int32_t dec; /* vv__label_dec */
     size_t len;
     char str[];
 };
@@ -88,6 +90,8 @@ void vv_ctx_free(vv_ctx *c)
     }
     for (size_t p = 0; p < VV__LABEL_PAGES && c->pages[p]; p++)
         vv__free_mem(c, c->pages[p], VV__LABEL_PAGE * sizeof(void *));
+    for (size_t p = 0; p < VV__DEC_PAGES; p++)
+        vv__free_mem(c, c->dec[p], VV__DEC_PAGE * sizeof(vv_label));
     pthread_mutex_destroy(&c->lock);
     c->alloc(c->alloc_ud, c, sizeof *c, 0);
 }
@@ -131,6 +135,39 @@ static bool is_number_key(const char *s, size_t len)
     return len == sizeof VV_NUMBER_KEY - 1 && !memcmp(s, VV_NUMBER_KEY, len);
 }
 
+/* The number a label spells in canonical decimal, below VV__DENSE_MAX, or
+ * -1. */
+int32_t vv__parse_dec(const char *s, size_t len)
+{
+    if (len == 0 || len > 5 || (len > 1 && s[0] == '0'))
+        return -1;
+    int32_t v = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v < VV__DENSE_MAX ? v : -1;
+}
+
+/* After "v" was interned as id: record it and extend the increasing run. */
+static void dec_note(vv_ctx *c, int32_t v, vv_label id)
+{
+    c->dec[v / VV__DEC_PAGE][v % VV__DEC_PAGE] = id;
+    uint32_t m = c->dec_mono;
+    vv_label prev =
+        m ? c->dec[(m - 1) / VV__DEC_PAGE][(m - 1) % VV__DEC_PAGE] : 0;
+    while (m < VV__DENSE_MAX) {
+        const vv_label *pg = c->dec[m / VV__DEC_PAGE];
+        vv_label l = pg ? pg[m % VV__DEC_PAGE] : VV__NO_LABEL;
+        if (l == VV__NO_LABEL || (m && l < prev))
+            break;
+        prev = l;
+        m++;
+    }
+    __atomic_store_n(&c->dec_mono, m, __ATOMIC_RELEASE);
+}
+
 static int intern_locked(vv_ctx *c, const char *s, size_t len, vv_label *out)
 {
     struct vv__label_entry *e = find_locked(c, s, len);
@@ -152,11 +189,20 @@ static int intern_locked(vv_ctx *c, const char *s, size_t len, vv_label *out)
         memset(pg, 0, VV__LABEL_PAGE * sizeof(void *));
         __atomic_store_n(&c->pages[page], pg, __ATOMIC_RELEASE);
     }
+    int32_t dec = vv__parse_dec(s, len);
+    if (dec >= 0 && !c->dec[dec / VV__DEC_PAGE]) {
+        vv_label *pg = vv__alloc(c, VV__DEC_PAGE * sizeof *pg);
+        if (!pg)
+            return DMM_E_NOMEM;
+        memset(pg, 0xff, VV__DEC_PAGE * sizeof *pg); /* VV__NO_LABEL */
+        __atomic_store_n(&c->dec[dec / VV__DEC_PAGE], pg, __ATOMIC_RELEASE);
+    }
     e = vv__alloc(c, sizeof *e + len + 1);
     if (!e)
         return DMM_E_NOMEM;
     memset(e, 0, sizeof *e);
     e->id = (vv_label)id;
+    e->dec = dec;
     e->len = len;
     memcpy(e->str, s, len);
     e->str[len] = '\0';
@@ -168,6 +214,8 @@ static int intern_locked(vv_ctx *c, const char *s, size_t len, vv_label *out)
     }
     __atomic_store_n(&c->pages[page][id % VV__LABEL_PAGE], e, __ATOMIC_RELEASE);
     c->nlabels = id + 1;
+    if (dec >= 0)
+        dec_note(c, dec, e->id);
     *out = e->id;
     return 0;
 }
@@ -181,6 +229,15 @@ void vv_label_rollback(vv_ctx *c, size_t mark)
         struct vv__label_entry *e = pg[id % VV__LABEL_PAGE];
         __atomic_store_n(&pg[id % VV__LABEL_PAGE], NULL, __ATOMIC_RELEASE);
         HASH_DELETE(hh, c->by_name, e);
+        if (e->dec >= 0) {
+            /* A decimal label goes from the table, and the run of
+             * increasing ids that dense levels rely on ends before it. */
+            c->dec[e->dec / VV__DEC_PAGE][e->dec % VV__DEC_PAGE] =
+                VV__NO_LABEL;
+            if ((uint32_t)e->dec < c->dec_mono)
+                __atomic_store_n(&c->dec_mono, (uint32_t)e->dec,
+                                 __ATOMIC_RELEASE);
+        }
         vv__free_mem(c, e, sizeof *e + e->len + 1);
         c->nlabels = id;
     }
@@ -215,6 +272,37 @@ const char *vv_label_str(const vv_ctx *c, vv_label l, size_t *len)
     if (len)
         *len = e->len;
     return e->str;
+}
+
+int32_t vv__label_dec(const vv_ctx *c, vv_label l)
+{
+    struct vv__label_entry **pg =
+        __atomic_load_n(&c->pages[l / VV__LABEL_PAGE], __ATOMIC_ACQUIRE);
+    assert(pg && "label from another context");
+    struct vv__label_entry *e =
+        __atomic_load_n(&pg[l % VV__LABEL_PAGE], __ATOMIC_ACQUIRE);
+    assert(e && "label from another context");
+    return e->dec;
+}
+
+int vv__dec_reserve(vv_ctx *c, uint32_t n)
+{
+    assert(n <= VV__DENSE_MAX);
+    if (vv__dec_mono(c) >= n)
+        return 0;
+    int rc = 0;
+    pthread_mutex_lock(&c->lock);
+    for (uint32_t i = 0; i < n && !rc; i++) {
+        const vv_label *pg = c->dec[i / VV__DEC_PAGE];
+        if (pg && pg[i % VV__DEC_PAGE] != VV__NO_LABEL)
+            continue;
+        char s[8];
+        int len = snprintf(s, sizeof s, "%u", (unsigned)i);
+        vv_label l;
+        rc = intern_locked(c, s, (size_t)len, &l);
+    }
+    pthread_mutex_unlock(&c->lock);
+    return rc;
 }
 
 size_t vv_label_count(const vv_ctx *c)

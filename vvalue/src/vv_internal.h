@@ -27,6 +27,16 @@
 #define VV__LABEL_PAGE   4096
 #define VV__LABEL_PAGES  16384 /* at most 64 Mi labels */
 
+/* Dense levels (vv_dense.c): a node of VV__DENSE_H height holds the children
+ * "0" .. "n-1" by position. Levels narrower than VV__DENSE_MIN stay leaves;
+ * n is 16 bits, so a dense level is at most VV__DENSE_MAX wide. */
+#define VV__DENSE_H   0xFF
+#define VV__DENSE_MIN 16
+#define VV__DENSE_MAX 65535
+#define VV__DEC_PAGE  4096
+#define VV__DEC_PAGES 16 /* VV__DEC_PAGE · VV__DEC_PAGES > VV__DENSE_MAX */
+#define VV__NO_LABEL  UINT32_MAX
+
 struct vv__label_entry;
 
 struct vv_ctx {
@@ -39,6 +49,12 @@ struct vv_ctx {
     struct vv__label_entry *by_name; /* uthash head */
     size_t nlabels;
     struct vv__label_entry **pages[VV__LABEL_PAGES];
+    /* dec[i / VV__DEC_PAGE][i % VV__DEC_PAGE]: the id of the decimal label
+     * "i", VV__NO_LABEL while not interned. dec_mono (atomic): the labels
+     * "0" .. "dec_mono-1" are interned with increasing ids, so a dense level
+     * of that width iterates in label-id order like any other map. */
+    vv_label *dec[VV__DEC_PAGES];
+    uint32_t dec_mono;
 };
 
 /*
@@ -64,6 +80,128 @@ struct vv_map {
     uint8_t maps;   /* leaf: 1 when it has the map array */
     uint16_t vdepth;
 };
+
+/*
+ * A dense node (height == VV__DENSE_H) is the whole children map of a value
+ * whose labels are decimal integers below n = m->n (n <= the context's
+ * dec_mono), held by position: after the header, the context (for the label
+ * ids), `num[n]` and, when `maps` is set, `map[n]`. Entry i is the child
+ * labelled "i"; it is absent when num[i] == 0 and map[i] == NULL (absent
+ * entries are the only zeros stored anywhere, and no function shows them).
+ * total = entries present (>= 1); cap = n; vdepth as for a leaf. A dense
+ * node is never a kid of an interior node, so a tree iterator meets one only
+ * at the bottom of its stack. It is immutable once built.
+ *
+ * A slab (an image): a dense node of rows whose rows are dense nodes of
+ * numbers embedded in the same allocation, one after the other at a fixed
+ * stride, so that the pixels are one block with a row pitch (vv_dense_view)
+ * and an image is one allocation, not one per row. An embedded row keeps no
+ * count of its own: `back` is its byte offset from the slab, whose count
+ * every reference to the row takes (vv__map_owner). An absent row's memory
+ * is there, all +0.0, with map[i] NULL.
+ */
+typedef struct vv__dense_hdr {
+    struct vv_map m;
+    vv_ctx *c;
+    uint32_t slab; /* bytes of embedded rows after the arrays (a slab) */
+    uint32_t back; /* an embedded row: its offset from the slab; else 0 */
+} vv__dense_hdr;
+static inline bool vv__is_dense(const vv_map *m)
+{
+    return m->height == VV__DENSE_H;
+}
+static inline vv_ctx *vv__dctx(const vv_map *m)
+{
+    return ((const vv__dense_hdr *)m)->c;
+}
+static inline double *vv__dnums(const vv_map *m)
+{
+    return (double *)((char *)m + sizeof(vv__dense_hdr));
+}
+/* The node that holds m's reference count: m, or the slab m is a row of. */
+static inline vv_map *vv__map_owner(vv_map *m)
+{
+    if (m->height == VV__DENSE_H && ((const vv__dense_hdr *)m)->back)
+        return (vv_map *)((char *)m - ((const vv__dense_hdr *)m)->back);
+    return m;
+}
+static inline vv_map **vv__dmaps(const vv_map *m)
+{
+    return m->maps ? (vv_map **)(vv__dnums(m) + m->cap) : NULL;
+}
+static inline vv vv__dense_val(const vv_map *m, unsigned i)
+{
+    vv_map **maps = vv__dmaps(m);
+    return (vv){vv__dnums(m)[i], maps ? maps[i] : NULL};
+}
+static inline bool vv__dense_has(const vv_map *m, unsigned i)
+{
+    vv_map **maps = vv__dmaps(m);
+    return vv__dnums(m)[i] != 0.0 || (maps && maps[i]);
+}
+/* The id of decimal label "i", for i below the context's dec_mono. */
+static inline vv_label vv__dec_id(const vv_ctx *c, uint32_t i)
+{
+    const vv_label *pg =
+        __atomic_load_n(&c->dec[i / VV__DEC_PAGE], __ATOMIC_ACQUIRE);
+    return pg[i % VV__DEC_PAGE];
+}
+static inline uint32_t vv__dec_mono(const vv_ctx *c)
+{
+    return __atomic_load_n(&c->dec_mono, __ATOMIC_ACQUIRE);
+}
+/* The number of a decimal label ("0", "1", … without leading zeros, below
+ * VV__DENSE_MAX), -1 for any other label. Lock-free. */
+int32_t vv__label_dec(const vv_ctx *c, vv_label l);
+/* The same for len bytes of text. */
+int32_t vv__parse_dec(const char *s, size_t len);
+/* Intern "0" .. "n-1" (those missing, in increasing order), so that dense
+ * levels up to n wide become possible; 0 or DMM_E_NOMEM. n <= VV__DENSE_MAX.
+ * Dense levels are possible up to vv__dec_mono(c) afterwards, which is less
+ * than n only when some of these labels were interned out of order before. */
+int vv__dec_reserve(vv_ctx *c, uint32_t n);
+
+/* vv_dense.c */
+size_t vv__dense_bytes(unsigned n, bool maps);
+/* A new slab of n rows w wide (n, w <= dec_mono), all zero and all rows
+ * linked (map[i] set); NULL on no memory or when it would pass 4 GiB. */
+vv_map *vv__slab_new(vv_ctx *c, unsigned n, unsigned w);
+/* Bytes from one row of slab s to the next. */
+static inline size_t vv__slab_pitch(const vv_map *s)
+{
+    return ((const vv__dense_hdr *)s)->slab / s->n;
+}
+/* Row i of slab s, linked or not (its doubles: vv__dnums). */
+static inline vv_map *vv__slab_row(const vv_map *s, unsigned i)
+{
+    return (vv_map *)((char *)s + sizeof(vv__dense_hdr) +
+                      (size_t)s->cap * (sizeof(double) + sizeof(vv_map *)) +
+                      i * vv__slab_pitch(s));
+}
+/* Count what is present in every row (an empty row is unlinked) and in the
+ * slab: the slab, or NULL (freed) when nothing is present. */
+vv_map *vv__slab_finish(vv_ctx *c, vv_map *s);
+/* True when m is a dense node of dense scalar rows (a slab or not): the
+ * shape the image paths of vv_ops.c work on. */
+bool vv__dense_image(const vv_map *m);
+/* A new dense node of width n (n <= dec_mono) with zeroed entries and
+ * total 0; the caller fills it and calls vv__dense_finish. NULL on no memory */
+vv_map *vv__dense_new(vv_ctx *c, unsigned n, bool maps);
+/* Count the entries present and set the depth: the node, or NULL (freed)
+ * when nothing is present. */
+vv_map *vv__dense_finish(vv_ctx *c, vv_map *d);
+/* The entry for label key (borrowed); false when absent. */
+bool vv__dense_find(const vv_map *d, vv_label key, vv *out);
+/* new: the same children as a B+-tree (children gain a reference). */
+int vv__dense_tree(vv_ctx *c, const vv_map *d, vv_map **out);
+/* *mp dense: replaced by its tree form (the dense node's reference is
+ * released); unchanged on error. Other maps are left alone. */
+int vv__undense(vv_ctx *c, vv_map **mp);
+/* new: a dense node for the n children (labels in any order, not yet
+ * checked) when the rule in vv_dense.c says so; *out NULL and 0 when not.
+ * Takes nothing: children gain references only in the node made. */
+int vv__dense_try(vv_ctx *c, size_t n, const vv_label *labels,
+                  const vv *children, vv_map **out);
 
 static inline size_t vv__map_arr_off(unsigned cap)
 {
@@ -109,11 +247,12 @@ void vv__free_mem(vv_ctx *c, void *p, size_t n);
 /* map lifetime */
 static inline void vv__map_ref(vv_map *m)
 {
-    __atomic_fetch_add(&m->refs, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&vv__map_owner(m)->refs, 1, __ATOMIC_RELAXED);
 }
 static inline bool vv__map_unique(const vv_map *m)
 {
-    return __atomic_load_n(&m->refs, __ATOMIC_ACQUIRE) == 1;
+    return __atomic_load_n(&vv__map_owner((vv_map *)m)->refs,
+                           __ATOMIC_ACQUIRE) == 1;
 }
 void vv__map_unref(vv_ctx *c, vv_map *m);
 size_t vv__map_node_bytes(const vv_map *m);
@@ -175,7 +314,7 @@ static inline bool vv__next(vv_iter *it, vv_label *k, vv *v)
     if (it->top >= 0) {
         const vv_map *m = (const vv_map *)it->stack[it->top];
         unsigned p = it->pos[it->top];
-        if (p < m->n) {
+        if (p < m->n && !m->height) { /* dense nodes: vv_iter_next */
             *k = vv__keys(m)[p];
             *v = vv__leaf_val(m, p);
             it->pos[it->top] = p + 1;
@@ -192,6 +331,7 @@ static inline const vv_map *vv__leaf_at(vv_iter *it, unsigned *pos)
 {
     if (it->top >= 0) {
         const vv_map *m = (const vv_map *)it->stack[it->top];
+        assert(!vv__is_dense(m) && "dense nodes take their own paths");
         if (it->pos[it->top] < m->n) {
             *pos = it->pos[it->top];
             return m;

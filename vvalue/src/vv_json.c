@@ -255,6 +255,24 @@ static int read_rec(reader *r, const json_t *j, int level, vv *out)
     double num = 0.0;
     const char *key;
     json_t *val;
+    if (!rc && n >= VV__DENSE_MIN / 2) {
+        /* Decimal keys (an image's rows and columns): intern "0" .. "max"
+         * in increasing order before the keys themselves, which come in
+         * byte order ("0", "1", "10", "100", …), so that the level can be
+         * held dense (vv_dense.c). */
+        int32_t max = -1;
+        size_t dec = 0;
+        json_object_foreach((json_t *)j, key, val)
+        {
+            int32_t i = vv__parse_dec(key, strlen(key));
+            if (i > max)
+                max = i;
+            dec += i >= 0;
+        }
+        if (dec == n && 2 * n >= (size_t)max + 1 &&
+            (rc = vv__dec_reserve(r->c, (uint32_t)max + 1)))
+            dmm_error_set(r->err, rc, r->path, "%s", dmm_strerror(rc));
+    }
     json_object_foreach((json_t *)j, key, val)
     {
         if (rc)

@@ -32,6 +32,11 @@ static size_t node_bytes(unsigned height, unsigned cap, bool maps)
 
 size_t vv__map_node_bytes(const vv_map *m)
 {
+    if (vv__is_dense(m)) /* a slab's rows are counted with the slab */
+        return ((const vv__dense_hdr *)m)->back
+                   ? 0
+                   : vv__dense_bytes(m->cap, m->maps) +
+                         ((const vv__dense_hdr *)m)->slab;
     return node_bytes(m->height, m->cap, m->maps);
 }
 
@@ -90,6 +95,7 @@ static vv_map *dead_link_get(const vv_map *m)
 
 void vv__map_unref(vv_ctx *c, vv_map *m)
 {
+    m = vv__map_owner(m);
     if (__atomic_sub_fetch(&m->refs, 1, __ATOMIC_ACQ_REL) != 0)
         return;
     vv_map *pending = m;
@@ -98,10 +104,16 @@ void vv__map_unref(vv_ctx *c, vv_map *m)
         vv_map *d = pending;
         pending = dead_link_get(d);
         /* a leaf of scalars (vdepth 0) has no maps to release */
-        vv_map **ks = d->height ? vv__kids(d) : d->vdepth ? vv__maps(d) : NULL;
+        /* (a dense node being filled has no vdepth yet: its maps flag) */
+        vv_map **ks = vv__is_dense(d) ? vv__dmaps(d)
+                      : d->height     ? vv__kids(d)
+                      : d->vdepth     ? vv__maps(d)
+                                      : NULL;
         unsigned n = ks ? d->n : 0;
         for (unsigned i = 0; i < n; i++) {
-            vv_map *k = ks[i];
+            vv_map *k = ks[i] ? vv__map_owner(ks[i]) : NULL;
+            if (k == d) /* a row of the slab being freed */
+                continue;
             if (k && __atomic_sub_fetch(&k->refs, 1, __ATOMIC_ACQ_REL) == 0) {
                 dead_link_set(k, pending);
                 pending = k;
@@ -147,6 +159,8 @@ static inline unsigned kid_index(const vv_map *m, vv_label key)
 
 bool vv__map_find(const vv_map *m, vv_label key, vv *out)
 {
+    if (vv__is_dense(m))
+        return vv__dense_find(m, key, out);
     while (m->height)
         m = vv__kids(m)[kid_index(m, key)];
     unsigned i = lower_bound(vv__keys(m), m->n, key);
@@ -190,7 +204,7 @@ static void iter_descend(vv_iter *it, const vv_map *m)
         assert(it->top < VV__MAX_HEIGHT);
         it->stack[it->top] = m;
         it->pos[it->top] = 0;
-        if (!m->height)
+        if (!m->height || vv__is_dense(m))
             return;
         m = vv__kids(m)[0];
     }
@@ -208,7 +222,7 @@ const vv_map *vv__iter_settle(vv_iter *it, unsigned *pos)
     while (it->top >= 0) {
         const vv_map *m = it->stack[it->top];
         unsigned p = it->pos[it->top];
-        if (!m->height) {
+        if (!m->height || vv__is_dense(m)) {
             if (p < m->n) {
                 *pos = p;
                 return m;
@@ -232,6 +246,18 @@ bool vv_iter_next(vv_iter *it, vv_label *label, vv *child)
     const vv_map *m = vv__iter_settle(it, &p);
     if (!m)
         return false;
+    if (vv__is_dense(m)) { /* the only node on the stack: skip absent ones */
+        while (p < m->n && !vv__dense_has(m, p))
+            p++;
+        it->pos[it->top] = p + 1;
+        if (p == m->n) {
+            it->top--;
+            return false;
+        }
+        *label = vv__dec_id(vv__dctx(m), p);
+        *child = vv__dense_val(m, p);
+        return true;
+    }
     *label = vv__keys(m)[p];
     *child = vv__leaf_val(m, p);
     it->pos[it->top] = p + 1;
@@ -596,6 +622,11 @@ static int insert_path(vv_ctx *c, vv_map **mp, vv_label key, bool maps,
 
 int vv__slot_begin(vv_ctx *c, vv_map **mp, vv_label key, bool maps, vv__slot *s)
 {
+    if (*mp && vv__is_dense(*mp)) { /* point writes go to the tree form */
+        int rc = vv__undense(c, mp);
+        if (rc)
+            return rc;
+    }
     if (!*mp) {
         vv_map *m = node_new(c, 0, 1, maps);
         if (!m)

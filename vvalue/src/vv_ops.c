@@ -153,6 +153,16 @@ int vv_from_pairs(vv_ctx *c, double num, size_t n, const vv_label *labels,
     for (size_t i = 0; i < n && !rc; i++)
         if (vv__depth_of(children[i]) + 1 > c->max_depth)
             rc = DMM_E_DEPTH;
+    vv_map *dense = NULL;
+    if (!rc && (rc = vv__dense_try(c, n, labels, children, &dense)) == 0 &&
+        dense) { /* the node holds its own references */
+        for (size_t i = 0; i < n; i++) {
+            vv_free(c, children[i]);
+            children[i] = VV_ZERO;
+        }
+        *out = (vv){clean(num), dense};
+        return 0;
+    }
     bool sorted = true;
     for (size_t i = 1; i < n && sorted; i++)
         sorted = labels[i - 1] < labels[i];
@@ -334,6 +344,134 @@ map_children(vv_ctx *c, const vv_map *m, child_fn fn, void *ud, vv_map **out)
 }
 
 static int scale_map(vv_ctx *c, const vv_map *m, double w, vv_map **out);
+static int merge_maps(vv_ctx *c, const vv_map *A, double wa, const vv_map *B,
+                      double wb, bool consume, vv_map **out);
+
+/* Absent entries of a dense node are +0.0: a product w·0 may be -0.0. */
+static void dense_clean_zeros(double *x, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++)
+        if (x[i] == 0.0)
+            x[i] = 0.0;
+}
+
+/*
+ * new: wa·A + wb·B for dense nodes (B may be NULL: wa·A), as a dense node
+ * (NULL when nothing is left). Entry by entry the same arithmetic as the
+ * tree merge: wa·a + wb·b where both are present, wa·a or wb·b where one is
+ * (a present entry plus wb·0 is itself; absent entries are +0.0 and what
+ * comes out zero is absent, as the tree drops it).
+ */
+static int image_comb(vv_ctx *c, const vv_map *A, double wa, const vv_map *B,
+                      double wb, vv_map **out);
+
+static int dense_comb(vv_ctx *c, const vv_map *A, double wa, const vv_map *B,
+                      double wb, vv_map **out)
+{
+    if (vv__dense_image(A) && (!B || vv__dense_image(B)))
+        return image_comb(c, A, wa, B, wb, out);
+    unsigned na = A->n, nb = B ? B->n : 0;
+    unsigned n = na > nb ? na : nb, both = na < nb ? na : nb;
+    vv_map *d = vv__dense_new(c, n, A->maps || (B && B->maps));
+    if (!d)
+        return DMM_E_NOMEM;
+    double *x = vv__dnums(d);
+    unsigned f = nums_comb(x, vv__dnums(A), wa, B ? vv__dnums(B) : NULL, wb,
+                           B ? both : na);
+    if (B && na > both)
+        f |= nums_comb(x + both, vv__dnums(A) + both, wa, NULL, 0.0, na - both);
+    else if (B && nb > both)
+        f |= nums_comb(x + both, vv__dnums(B) + both, wb, NULL, 0.0, nb - both);
+    if (f & NUMS_BAD) {
+        vv__map_unref(c, d);
+        return DMM_E_NONFINITE;
+    }
+    if (f & NUMS_ZERO)
+        dense_clean_zeros(x, n);
+    vv_map **dm = vv__dmaps(d), **am = vv__dmaps(A),
+           **bm = B ? vv__dmaps(B) : NULL;
+    for (unsigned i = 0; dm && i < n; i++) {
+        vv_map *a = am && i < na ? am[i] : NULL,
+               *b = bm && i < nb ? bm[i] : NULL;
+        int rc = 0;
+        if (a && b)
+            rc = merge_maps(c, a, wa, b, wb, false, &dm[i]);
+        else if (a)
+            rc = scale_map(c, a, wa, &dm[i]);
+        else if (b)
+            rc = scale_map(c, b, wb, &dm[i]);
+        if (rc) {
+            vv__map_unref(c, d);
+            return rc;
+        }
+    }
+    *out = vv__dense_finish(c, d);
+    return 0;
+}
+
+/* The widest row of an image (a dense node of dense rows). */
+static unsigned image_width(const vv_map *m)
+{
+    unsigned w = 0;
+    vv_map **maps = vv__dmaps(m);
+    for (unsigned i = 0; i < m->n; i++)
+        if (maps[i] && maps[i]->n > w)
+            w = maps[i]->n;
+    return w;
+}
+
+/* x = wa·a + wb·b over rows of na and nb entries (a or b may be NULL). */
+static unsigned row_comb(double *x, const double *a, unsigned na, double wa,
+                         const double *b, unsigned nb, double wb)
+{
+    unsigned both = a && b ? (na < nb ? na : nb) : 0, f = 0;
+    if (both)
+        f |= nums_comb(x, a, wa, b, wb, both);
+    if (a && na > both)
+        f |= nums_comb(x + both, a + both, wa, NULL, 0.0, na - both);
+    if (b && nb > both)
+        f |= nums_comb(x + both, b + both, wb, NULL, 0.0, nb - both);
+    return f;
+}
+
+/*
+ * dense_comb of images (B may be NULL), as one slab: row by row the same
+ * arithmetic as dense_comb of the rows (wa·a + wb·b where both rows have
+ * the entry, wa·a or wb·b past the shorter), the rows' own numbers as
+ * dense_comb's.
+ */
+static int image_comb(vv_ctx *c, const vv_map *A, double wa, const vv_map *B,
+                      double wb, vv_map **out)
+{
+    unsigned na = A->n, nb = B ? B->n : 0, n = na > nb ? na : nb;
+    unsigned wA = image_width(A), wB = B ? image_width(B) : 0;
+    vv_map *s = vv__slab_new(c, n, wA > wB ? wA : wB);
+    if (!s)
+        return DMM_E_NOMEM;
+    unsigned f = row_comb(vv__dnums(s), vv__dnums(A), na, wa,
+                          B ? vv__dnums(B) : NULL, nb, wb);
+    vv_map **am = vv__dmaps(A), **bm = B ? vv__dmaps(B) : NULL;
+    for (unsigned i = 0; i < n; i++) {
+        const vv_map *a = i < na ? am[i] : NULL, *b = i < nb ? bm[i] : NULL;
+        if (a || b)
+            f |= row_comb(vv__dnums(vv__slab_row(s, i)),
+                          a ? vv__dnums(a) : NULL, a ? a->n : 0, wa,
+                          b ? vv__dnums(b) : NULL, b ? b->n : 0, wb);
+    }
+    if (f & NUMS_BAD) {
+        vv__map_unref(c, s);
+        return DMM_E_NONFINITE;
+    }
+    if (f & NUMS_ZERO) {
+        dense_clean_zeros(vv__dnums(s), n);
+        for (unsigned i = 0; i < n; i++) {
+            vv_map *r = vv__slab_row(s, i);
+            dense_clean_zeros(vv__dnums(r), r->n);
+        }
+    }
+    *out = vv__slab_finish(c, s);
+    return 0;
+}
 
 /* new: w·v (a reference when w == 1). */
 static int scale_val(vv_ctx *c, vv v, double w, vv *out)
@@ -368,6 +506,8 @@ static int scale_map(vv_ctx *c, const vv_map *m, double w, vv_map **out)
         *out = (vv_map *)m;
         return 0;
     }
+    if (vv__is_dense(m))
+        return dense_comb(c, m, w, NULL, 0.0, out);
     vv__builder b;
     vv__build_init(&b, c, m->total);
     b.maps = m->vdepth > 0;
@@ -425,6 +565,19 @@ static int merge_maps(vv_ctx *c, const vv_map *A, double wa, const vv_map *B,
                       double wb, bool consume, vv_map **out)
 {
     assert(!consume || wa == 1.0);
+    if (vv__is_dense(A) || vv__is_dense(B)) {
+        if (vv__is_dense(A) && vv__is_dense(B))
+            return dense_comb(c, A, wa, B, wb, out);
+        /* a dense side with a tree side: merged as two trees */
+        vv_map *t;
+        int rc = vv__dense_tree(c, vv__is_dense(A) ? A : B, &t);
+        if (rc)
+            return rc;
+        rc = vv__is_dense(A) ? merge_maps(c, t, wa, B, wb, false, out)
+                             : merge_maps(c, A, wa, t, wb, false, out);
+        vv__map_unref(c, t);
+        return rc;
+    }
     vv__builder bld;
     vv__build_init(&bld, c, A->total > B->total ? A->total : B->total);
     vv_iter ia, ib;
@@ -565,6 +718,26 @@ static int axpy_leaf_inplace(vv_ctx *c, vv_map *D, double w, const vv_map *S)
  */
 static int axpy_map(vv_ctx *c, vv_map **D, double w, const vv_map *S)
 {
+    if (vv__is_dense(*D) || vv__is_dense(S)) {
+        vv_map *m;
+        int rc;
+        if (vv__is_dense(*D) && vv__is_dense(S)) {
+            if ((rc = dense_comb(c, *D, 1.0, S, w, &m)))
+                return rc;
+            vv__map_unref(c, *D);
+            *D = m;
+            return 0;
+        }
+        if ((rc = vv__undense(c, D)))
+            return rc;
+        if (!vv__is_dense(S))
+            return axpy_map(c, D, w, S);
+        if ((rc = vv__dense_tree(c, S, &m)))
+            return rc;
+        rc = axpy_map(c, D, w, m);
+        vv__map_unref(c, m);
+        return rc;
+    }
     int rc = axpy_leaf_inplace(c, *D, w, S);
     if (rc <= 0) {
         if (*D && (*D)->n == 0) {
@@ -770,9 +943,214 @@ done:
     return rc;
 }
 
+/*
+ * The sum of dense terms, as a dense node: each entry summed in term order
+ * from the first term's product, as sum_dense and the one-at-a-time path sum
+ * it (an absent entry adds w·0, which changes no partial sum but the sign of
+ * a zero). A non-finite partial sum stays non-finite, so checking the end
+ * finds what checking each step would. Children with children are grouped
+ * by position and summed one level down.
+ */
+static int sum_images(vv_ctx *c, size_t n, const sum_term *t, vv_map **out);
+
+static int sum_dense_nodes(vv_ctx *c, size_t n, const sum_term *t, vv_map **out)
+{
+    bool images = true;
+    for (size_t k = 0; k < n && images; k++)
+        images = vv__dense_image(t[k].map);
+    if (images)
+        return sum_images(c, n, t, out);
+    unsigned width = 0;
+    bool maps = false;
+    for (size_t k = 0; k < n; k++) {
+        if (t[k].map->n > width)
+            width = t[k].map->n;
+        maps |= t[k].map->maps;
+    }
+    sum_term *grp = maps ? vv__alloc(c, n * sizeof *grp) : NULL;
+    vv_map *d = !maps || grp ? vv__dense_new(c, width, maps) : NULL;
+    int rc = d ? 0 : DMM_E_NOMEM;
+    if (rc)
+        goto done;
+    double *x = vv__dnums(d);
+    unsigned f = 0;
+    for (size_t k = 0; k < n; k++) {
+        const vv_map *m = t[k].map;
+        f |= k ? nums_comb(x, x, 1.0, vv__dnums(m), t[k].w, m->n)
+               : nums_comb(x, vv__dnums(m), t[k].w, NULL, 0.0, m->n);
+    }
+    if (f & NUMS_BAD) {
+        rc = DMM_E_NONFINITE;
+        goto done;
+    }
+    if (f & NUMS_ZERO)
+        dense_clean_zeros(x, width);
+    vv_map **dm = vv__dmaps(d);
+    for (unsigned i = 0; dm && i < width && !rc; i++) {
+        size_t g = 0;
+        for (size_t k = 0; k < n; k++) {
+            vv_map **mm = vv__dmaps(t[k].map);
+            if (mm && i < t[k].map->n && mm[i])
+                grp[g++] = (sum_term){t[k].w, mm[i]};
+        }
+        if (g)
+            rc = sum_maps(c, g, grp, &dm[i]);
+    }
+done:
+    if (grp)
+        vv__free_mem(c, grp, n * sizeof *grp);
+    if (rc) {
+        if (d)
+            vv__map_unref(c, d);
+        return rc;
+    }
+    *out = vv__dense_finish(c, d);
+    return 0;
+}
+
+/*
+ * x[j] (+)= Σ_k w[k]·t[k][j] for j < n, the terms added one after the other
+ * from the left ((x + w0·t0) + w1·t1 …, or w0·t0 + w1·t1 … when !add): up
+ * to four terms in one pass over x instead of one pass per term.
+ */
+static void rows_fused(double *x, bool add, const double *const *t,
+                       const double *w, unsigned nt, unsigned n)
+{
+    const double *t0 = t[0], *t1 = t[nt > 1], *t2 = t[nt > 2 ? 2 : 0],
+                 *t3 = t[nt > 3 ? 3 : 0];
+    double w0 = w[0], w1 = w[nt > 1], w2 = w[nt > 2 ? 2 : 0],
+           w3 = w[nt > 3 ? 3 : 0];
+    unsigned j = 0;
+    for (; j + 2 <= n; j += 2) {
+        v2d s, a;
+        memcpy(&a, t0 + j, sizeof a);
+        if (add) {
+            memcpy(&s, x + j, sizeof s);
+            s = s + w0 * a;
+        } else {
+            s = w0 * a;
+        }
+        if (nt > 1)
+            memcpy(&a, t1 + j, sizeof a), s = s + w1 * a;
+        if (nt > 2)
+            memcpy(&a, t2 + j, sizeof a), s = s + w2 * a;
+        if (nt > 3)
+            memcpy(&a, t3 + j, sizeof a), s = s + w3 * a;
+        memcpy(x + j, &s, sizeof s);
+    }
+    for (; j < n; j++) {
+        double s = add ? x[j] + w0 * t0[j] : w0 * t0[j];
+        if (nt > 1)
+            s = s + w1 * t1[j];
+        if (nt > 2)
+            s = s + w2 * t2[j];
+        if (nt > 3)
+            s = s + w3 * t3[j];
+        x[j] = s;
+    }
+}
+
+/*
+ * sum_dense_nodes of images, as one slab: each entry summed in term order
+ * over the terms that have it, from the first one's product, as sum_maps
+ * sums the group of that row (an entry past a term's row gets nothing from
+ * it; one past all of them is +0.0). Rows are summed four terms a pass.
+ */
+static int sum_images(vv_ctx *c, size_t n, const sum_term *t, vv_map **out)
+{
+    unsigned h = 0, w = 0;
+    for (size_t k = 0; k < n; k++) {
+        unsigned wk = image_width(t[k].map);
+        h = t[k].map->n > h ? t[k].map->n : h;
+        w = wk > w ? wk : w;
+    }
+    const double **rt = vv__alloc(c, n * sizeof *rt);
+    double *rw = vv__alloc(c, n * sizeof *rw);
+    unsigned *rn = vv__alloc(c, n * sizeof *rn);
+    vv_map *s = rt && rw && rn ? vv__slab_new(c, h, w) : NULL;
+    int rc = s ? 0 : DMM_E_NOMEM;
+    for (unsigned i = 0; i <= h && !rc; i++) {
+        /* i == h: the slab's own numbers (the rows' scalar parts) */
+        double *x = vv__dnums(i < h ? vv__slab_row(s, i) : s);
+        unsigned g = 0, common = UINT32_MAX, width = i < h ? w : h;
+        for (size_t k = 0; k < n; k++) {
+            const vv_map *m = t[k].map;
+            const vv_map *row = i == h ? m : i < m->n ? vv__dmaps(m)[i] : NULL;
+            if (!row)
+                continue;
+            rt[g] = vv__dnums(row);
+            rn[g] = row->n;
+            rw[g++] = t[k].w;
+            common = row->n < common ? row->n : common;
+        }
+        if (g) { /* the part every term has, then each term's rest */
+            for (unsigned k = 0; k < g; k += 4)
+                rows_fused(x, k > 0, rt + k, rw + k, g - k < 4 ? g - k : 4,
+                           common);
+            for (unsigned k = 0; k < g; k++)
+                for (unsigned j = common; j < rn[k]; j++)
+                    x[j] = x[j] + rw[k] * rt[k][j];
+        }
+        bool bad = false;
+        for (unsigned j = 0; j < width; j++) {
+            bad |= !isfinite(x[j]);
+            x[j] = clean(x[j]);
+        }
+        if (bad)
+            rc = DMM_E_NONFINITE;
+    }
+    if (rt)
+        vv__free_mem(c, rt, n * sizeof *rt);
+    if (rw)
+        vv__free_mem(c, rw, n * sizeof *rw);
+    if (rn)
+        vv__free_mem(c, rn, n * sizeof *rn);
+    if (rc) {
+        if (s)
+            vv__map_unref(c, s);
+        return rc;
+    }
+    *out = vv__slab_finish(c, s);
+    return 0;
+}
+
+/* sum_maps with dense terms among tree ones: the dense ones as trees. */
+static int sum_mixed(vv_ctx *c, size_t n, const sum_term *t, vv_map **out)
+{
+    sum_term *u = vv__alloc(c, n * sizeof *u);
+    if (!u)
+        return DMM_E_NOMEM;
+    int rc = 0;
+    size_t made = 0;
+    for (; made < n; made++) {
+        u[made].w = t[made].w;
+        if (!vv__is_dense(t[made].map)) {
+            vv__map_ref((vv_map *)t[made].map);
+            u[made].map = t[made].map;
+        } else {
+            vv_map *m;
+            if ((rc = vv__dense_tree(c, t[made].map, &m)))
+                break;
+            u[made].map = m;
+        }
+    }
+    if (!rc)
+        rc = sum_maps(c, n, u, out);
+    for (size_t j = 0; j < made; j++)
+        vv__map_unref(c, (vv_map *)u[j].map);
+    vv__free_mem(c, u, n * sizeof *u);
+    return rc;
+}
+
 /* new: Σ t[k].w · t[k].map (weights finite and non-zero), NULL when zero. */
 static int sum_maps(vv_ctx *c, size_t n, const sum_term *t, vv_map **out)
 {
+    size_t ndense = 0;
+    for (size_t k = 0; k < n; k++)
+        ndense += vv__is_dense(t[k].map);
+    if (ndense)
+        return ndense == n ? sum_dense_nodes(c, n, t, out)
+                           : sum_mixed(c, n, t, out);
     size_t total = 0, ndeep = 0;
     vv_label lo = UINT32_MAX, hi = 0;
     for (size_t k = 0; k < n; k++) {
@@ -1150,7 +1528,7 @@ int vv_foreach_leaf(vv v, vv_leaf_fn fn, void *ud)
 static void map_bytes(const vv_map *m, vv_stats *st)
 {
     st->bytes += vv__map_node_bytes(m);
-    if (m->height)
+    if (m->height && !vv__is_dense(m))
         for (unsigned i = 0; i < m->n; i++)
             map_bytes(vv__kids(m)[i], st);
 }
