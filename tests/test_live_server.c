@@ -1095,6 +1095,45 @@ static void write_tmp(const char *path, const char *text)
 /* get and subscribe of P/:number read the scalar part at P alone; set of
  * P/:number writes the scalar part of a node that has children; ":number"
  * anywhere else, or ending a feed's neuron, is refused and interns nothing. */
+static double weight_at(peer *p, const char *path);
+
+/* One string names a weight for get and set: Self's output path and the
+ * six labels. The six alone still set it; a nine-part path that does not
+ * start at Self's output is refused and changes nothing. */
+static void test_set_by_get_path(void **state)
+{
+    char *net = net_path("accumulator.json");
+    server s;
+    server_start(&s, (const char *[]){"serve", net, "--paused", NULL});
+    peer p;
+    peer_open(&p, &s);
+    static const char w[] =
+        "accum/self/single/accum/sum/delta/identity/const/single";
+    json_t *r = rpc(&p, "{\"op\": \"set\", \"path\": "
+                        "\"accum/self/single/accum/sum/delta/identity/const/"
+                        "single\", \"value\": 0.25}");
+    assert_ok(r);
+    json_decref(r);
+    assert_true(weight_at(&p, w) == 0.25);
+    r = rpc(&p, "{\"op\": \"set\", \"path\": "
+                "\"accum/sum/delta/identity/const/single\", \"value\": 2}");
+    assert_ok(r);
+    json_decref(r);
+    assert_true(weight_at(&p, w) == 2);
+    char *before = snapshot_text(&p, false);
+    r = rpc(&p, "{\"op\": \"set\", \"path\": "
+                "\"accum/sum/single/accum/sum/delta/identity/const/single\", "
+                "\"value\": 3}");
+    assert_error(r, "bad-path");
+    json_decref(r);
+    char *after = snapshot_text(&p, false);
+    assert_string_equal(before, after);
+    free(before);
+    free(after);
+    shutdown_server(&s, &p);
+    free(net);
+}
+
 static void test_scalar_paths(void **state)
 {
     char net[300];
@@ -1925,6 +1964,7 @@ int main(void)
         cmocka_unit_test_teardown(test_protocol_doc, kill_left),
         cmocka_unit_test_teardown(test_files_stay_in_dir, kill_left),
         cmocka_unit_test_teardown(test_token_sources, kill_left),
+        cmocka_unit_test_teardown(test_set_by_get_path, kill_left),
         cmocka_unit_test_teardown(test_edits_and_undo, kill_left),
         cmocka_unit_test_teardown(test_refusals_leave_no_trace, kill_left),
         cmocka_unit_test_teardown(test_no_lockout, kill_left),

@@ -276,10 +276,14 @@ PARSER(set)
     int rc = read_one_path(vc, j, req, true, e);
     if (rc < 0)
         return rc;
-    if (req->paths[0].n != 6)
+    /* Six labels, or nine: Self's output path first, so that the string
+     * that gets a weight from the outputs also sets it (the server checks
+     * the prefix; only it knows Self). */
+    if (req->paths[0].n != 6 && req->paths[0].n != 9)
         return dmm__live_err_set(e, DMM__LIVE_E_BAD_PATH, "/path",
                                  "\"%s\" has %zu labels%s; a weight is "
-                                 "type/name/input/type/name/output",
+                                 "type/name/input/type/name/output, after "
+                                 "Self's output path or alone",
                                  req->paths[0].text, req->paths[0].n,
                                  req->paths[0].scalar ? " before \":number\""
                                                       : "");

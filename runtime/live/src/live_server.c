@@ -739,7 +739,19 @@ static int do_set(live_server *srv, const dmm__live_req *q, double *actual,
                   dmm__live_err *e)
 {
     const dmm__live_path *p = &q->paths[0];
-    vv cur = vv_get(dmm_net_matrix(srv->net), p->label, 6);
+    const vv_label *wp = p->label; /* the weight's six labels in W */
+    if (p->n == 9) {
+        vv_label self[3];
+        dmm_net_self(srv->net, self);
+        if (memcmp(p->label, self, sizeof self) != 0)
+            return dmm__live_err_set(
+                e, DMM__LIVE_E_BAD_PATH, "/path",
+                "\"%s\" has 9 labels: the first three must be Self's "
+                "output path (where W is in the outputs)",
+                p->text);
+        wp += 3;
+    }
+    vv cur = vv_get(dmm_net_matrix(srv->net), wp, 6);
     /* A node with children is not one weight, but its scalar part is:
      * "P/:number" sets only that and keeps the rows below P. */
     if (!vv_is_scalar(cur) && !p->scalar)
@@ -749,10 +761,10 @@ static int do_set(live_server *srv, const dmm__live_req *q, double *actual,
                                  p->text, p->text);
     /* The log holds the edits it makes. */
     double w = cur.num;
-    int rc = set_exact(srv, p->label, q->num, actual, e);
+    int rc = set_exact(srv, wp, q->num, actual, e);
     if (rc == 0 && *actual != w) {
         undo_entry u = {.kind = UNDO_SET, .old = w};
-        memcpy(u.path, p->label, sizeof u.path);
+        memcpy(u.path, wp, sizeof u.path);
         undo_push(srv, u);
     }
     return rc;
