@@ -6,7 +6,6 @@
  * softmax-cols and matmul. A matrix is a two-level map row → column → number;
  * every input is validated first, so a bad one is an error, never a guess.
  */
-#include <assert.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
