@@ -296,7 +296,7 @@ static int scalar1_fire(dmm_net *net, size_t k)
     const double *x = &in;
     if (ti->desc->dense(&x, 1, o->buf, 1))
         return GIVE_UP;
-    dmm_assert(isfinite(o->buf[0])); /* dmm_dense_fn's contract */
+    assert(all_finite(o->buf, 1)); /* as above: debug builds only */
     o->x[0] = o->buf;
     return 0;
 }
@@ -649,23 +649,29 @@ static void commit_task(dmm_net *net, unsigned worker, size_t lo, size_t hi,
 /* Before the commit: the hint for the next sync (dmm__compiled): when
  * Self is `accum` (output `single` = accum + delta, vv_add sharing every
  * subtree delta does not touch) and its `accum` input is W_{t-1} itself. */
+/* Is W_t = w_old + delta, Self being `accum` with its `accum` input exactly
+ * w_old? Then *delta is Self's `delta` input (borrowed from its slot). */
+static bool self_sum_of(const dmm_net *net, vv w_old, vv *delta)
+{
+    if (!net->self_sums)
+        return false;
+    const dmm_type_info *ti = net->self_info;
+    vv in = net->slots[net->cw.self_k].input;
+    vv xa = vv_child(in, ti->in[net->self_accum_in]);
+    *delta = vv_child(in, ti->in[net->self_delta_in]);
+    return !vv_is_zero(xa) && xa.map == w_old.map && xa.num == w_old.num;
+}
+
 static void self_hint(dmm_net *net)
 {
     dmm__compiled *cw = &net->cw;
     dmm__compiled_unhint(cw, net->vc);
-    if (!net->self_sums)
-        return;
-    const dmm_type_info *ti = net->self_info;
-    vv in = net->slots[cw->self_k].input;
-    vv xa = vv_child(in, ti->in[net->self_accum_in]);
-    vv xd = vv_child(in, ti->in[net->self_delta_in]);
-    vv w_old = cw->w;
+    vv w_old = cw->w, xd;
     /* Self's output: moved to nxt already when the host watched Y. */
     vv out =
         net->watched ? cw->nxt[cw->self_k].v : net->slots[cw->self_k].output;
     vv w_new = vv_child(out, net->self[2]);
-    if (vv_is_zero(xa) || xa.map != w_old.map || xa.num != w_old.num ||
-        vv_is_zero(w_new))
+    if (!self_sum_of(net, w_old, &xd) || vv_is_zero(w_new))
         return;
     cw->hint_from = vv_ref(w_old);
     cw->hint_to = vv_ref(w_new);
@@ -698,8 +704,12 @@ int dmm_net_step(dmm_net *net, dmm_error *err)
     if (!rc) {
         vv w_old = dmm__w(net);
         vv w_new = vv_child(net->slots[cw->self_k].output, net->self[2]);
-        if ((w_new.map != w_old.map || w_new.num != w_old.num) &&
-            (rc = dmm__check_matrix(net, w_new, w_old, "", err)) && err) {
+        vv xd;
+        if (w_new.map != w_old.map || w_new.num != w_old.num)
+            rc = self_sum_of(net, w_old, &xd)
+                     ? dmm__check_matrix_delta(net, w_new, w_old, xd, "", err)
+                     : dmm__check_matrix(net, w_new, w_old, "", err);
+        if (rc && err) {
             dmm_error e = *err;
             dmm_error_set(err, rc, e.path,
                           "the matrix made by cycle %llu is not valid: %s",

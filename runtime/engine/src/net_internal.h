@@ -387,6 +387,10 @@ static inline const char *dmm__lstr(const dmm_net *net, vv_label l)
  */
 int dmm__check_matrix(const dmm_net *net, vv w, vv valid, const char *prefix,
                       dmm_error *err);
+/* The same for w = valid + delta (valid already valid), walking only the
+ * paths of delta: the self-edit's check, O(|delta|) and not O(|W|). */
+int dmm__check_matrix_delta(const dmm_net *net, vv w, vv valid, vv delta,
+                            const char *prefix, dmm_error *err);
 /* Check a {type: {name: V}} map (outputs, params, states): types registered,
  * no scalar above depth 2. what names the member in messages. */
 int dmm__check_neuron_map(const dmm_net *net, vv m, const char *prefix,
