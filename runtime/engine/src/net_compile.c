@@ -24,7 +24,8 @@ static void neuron_free_rows(vv_ctx *vc, dmm__neuron *n)
 {
     dmm__free(vc, n->rows, n->rows_bytes);
     n->rows = NULL;
-    n->nrows = n->rows_bytes = 0;
+    n->nrows = 0;
+    n->rows_bytes = 0;
 }
 
 static void outs_free(dmm__out *o, size_t n, vv_ctx *vc)
@@ -278,11 +279,13 @@ static int neuron_build(const dmm_net *net, dmm__compiled *cw, dmm__neuron *n,
     while (vv_iter_next(&it, &i, &row))
         if (row_is_flat(row, &nt))
             size += terms_size(nt);
+    if (size > UINT32_MAX)
+        return DMM_E_LIMIT; /* about 350 million terms in one neuron */
     char *block = dmm__calloc(net->vc, 1, size);
     if (!block)
         return DMM_E_NOMEM;
     n->rows = (dmm__row *)block;
-    n->rows_bytes = size;
+    n->rows_bytes = (uint32_t)size;
     char *mem = block + m * sizeof *n->rows;
     vv_iter_init(&it, wn);
     while (vv_iter_next(&it, &i, &row)) {

@@ -170,10 +170,11 @@ typedef struct dmm__neuron {
     const dmm_type_info *info;
     dmm__row *rows; /* label order of the input */
     size_t nrows;
-    size_t rows_bytes; /* the block rows begins (rows and their terms) */
     bool dense_ok; /* has a dense form, is not Self or input, rows all fast */
     bool scalar1;  /* dense_ok, one row, one input and one output: tried
                       first as a dot product and one call (net_cycle.c) */
+    uint32_t rows_bytes; /* the block rows begins (rows and their terms);
+                            in the padding, so the record stays 40 bytes */
 } dmm__neuron;
 
 typedef struct dmm__port {
