@@ -293,6 +293,63 @@ static void test_bad_self_edit(void **state)
     dmm_net_free(net);
 }
 
+/* A self-edit's matrix is checked along the paths of Self's delta only
+ * (dmm__check_matrix_delta): each bad delta, added among siblings, gives
+ * the error the full check of dmm_net_edit gives for the same delta. */
+static void test_self_edit_check_as_edit(void **state)
+{
+    fixture *fx = *state;
+    static const char *const deltas[] = {
+        "{\"foo\": {\"a\": {\"x\": {\"tanh\": {\"t1\": {\"x\": 1}}}}}}",
+        "{\"tanh\": {\"t1\": {\"nope\": {\"tanh\": {\"t0\": {\"x\": 1}}}}}}",
+        "{\"tanh\": {\"t1\": {\"x\": {\"bar\": {\"t0\": {\"x\": 1}}}}}}",
+        "{\"tanh\": {\"t2\": 3}}",
+        "{\"tanh\": 3}",
+        "{\"tanh\": {\"t0\": {\"x\": {\"tanh\": {\"t2\": {\"x\": 1}}, "
+        "\"zzz\": {\"q\": {\"x\": 1}}}}}}",
+        "{\"tanh\": {\"t9\": {\"x\": {\"tanh\": {\"t0\": {\"x\": 1}}}}}}",
+    };
+    static const char rows[] =
+        "\"tanh\": {\"t0\": {\"x\": {\"tanh\": {\"t1\": {\"x\": 0.5}}}},"
+        " \"t1\": {\"x\": {\"tanh\": {\"t2\": {\"x\": 0.5}}}},"
+        " \"t2\": {\"x\": {\"tanh\": {\"t0\": {\"x\": 0.5}}}}}";
+    for (size_t c = 0; c < sizeof deltas / sizeof deltas[0]; c++) {
+        vv_buf b = {0};
+        tu_put(&b,
+               "{\"dmm\": 1, \"matrix\": {" SELF_ROW
+               ", \"delta\": {\"identity\": {\"writer\": {\"single\": "
+               "1}}}}}, %s}, \"outputs\": {\"identity\": {\"writer\": "
+               "{\"single\": %s}}}}",
+               rows, deltas[c]);
+        tu_put(&b, "%c", 0);
+        dmm_net *self = tn_load(fx, b.data);
+        free(b.data);
+        b = (vv_buf){0};
+        tu_put(&b,
+               "{\"dmm\": 1, \"matrix\": {" SELF_ROW
+               ", \"delta\": {\"identity\": {\"writer\": {\"single\": "
+               "1}}}}}, %s}}%c",
+               rows, 0);
+        dmm_net *edited = tn_load(fx, b.data);
+        free(b.data);
+        vv d = tu_vv(fx->vc, deltas[c]);
+        dmm_error e1, e2;
+        int r1 = dmm_net_step(self, &e1), r2 = dmm_net_edit(edited, d, &e2);
+        assert_int_equal(r1, r2);
+        if (r2) {
+            assert_string_equal(e1.path, e2.path);
+            const char *tail = strstr(e1.text, "is not valid: ");
+            assert_non_null(tail);
+            assert_string_equal(tail + strlen("is not valid: "), e2.text);
+        } else {
+            assert_true(vv_equal(dmm_net_matrix(self), dmm_net_matrix(edited)));
+        }
+        vv_free(fx->vc, d);
+        dmm_net_free(self);
+        dmm_net_free(edited);
+    }
+}
+
 static void test_feed_queue(void **state)
 {
     fixture *fx = *state;
@@ -442,6 +499,7 @@ int main(void)
         cmocka_unit_test(test_fault_in_up_movement),
         cmocka_unit_test(test_edits),
         cmocka_unit_test(test_bad_self_edit),
+        cmocka_unit_test(test_self_edit_check_as_edit),
         cmocka_unit_test(test_feed_queue),
         cmocka_unit_test(test_self_loses_rows),
         cmocka_unit_test(test_out_of_memory),

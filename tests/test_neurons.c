@@ -611,6 +611,51 @@ static void test_vectors(void **state)
     assert_int_equal(run, 24 + 6 + 6 + 10 + 7); /* as counted in the file */
 }
 
+/* accum adds a small delta path by path (vv_set), a larger one with vv_add:
+ * both give exactly vv_add's sum, zeros dropped, interior scalars kept, and
+ * a non-finite sum is an error either way. */
+static void test_accum_small_delta(void **state)
+{
+    fx *x = *state;
+    static const char *const cases[][2] = {
+        {"{\"a\": {\"b\": {\"c\": 1, \"d\": 2}, \"e\": 3}}",
+         "{\"a\": {\"b\": {\"c\": 0.5}}}"},
+        {"{\"a\": {\"b\": {\"c\": 1, \"d\": 2}, \"e\": 3}}",
+         "{\"a\": {\"b\": {\"c\": -1}}}"}, /* a leaf cancelled */
+        {"{\"a\": {\"b\": {\"c\": 1}}}",
+         "{\"a\": {\"b\": {\"c\": -1}}}"}, /* everything cancelled */
+        {"{\"a\": {\"b\": {\"c\": 1}}}", "{\"x\": {\"y\": 2}, \"a\": 4}"},
+        {"{\"a\": {\"b\": 1}}", "{\"a\": {\"b\": {\"c\": 7}}}"},
+        {"{\"a\": 5}", "{\"a\": {\"b\": 1, \"c\": 2}, \"d\": 0.25}"},
+        {"{\"a\": {\"k0\": 1, \"k1\": 1, \"k2\": 1, \"k3\": 1, \"k4\": 1, "
+         "\"k5\": 1, \"k6\": 1, \"k7\": 1, \"k8\": 1}}",
+         "{\"a\": {\"k0\": 1, \"k1\": 1, \"k2\": 1, \"k3\": 1, \"k4\": 1, "
+         "\"k5\": 1, \"k6\": 1, \"k7\": 1, \"k8\": -1}}"}, /* not small */
+        {"{\"a\": 1e308}", "{\"a\": 1e308}"},              /* overflow */
+    };
+    vv_label la = tu_label(x->vc, "accum"), ld = tu_label(x->vc, "delta"),
+             ls = tu_label(x->vc, "single");
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        vv a = tu_vv(x->vc, cases[i][0]), d = tu_vv(x->vc, cases[i][1]);
+        vv kids[2] = {vv_ref(a), vv_ref(d)}, in, out, want;
+        assert_int_equal(
+            vv_from_pairs(x->vc, 0, 2, (vv_label[]){la, ld}, kids, &in), 0);
+        dmm_error err;
+        int rc = fire_v(x, "accum", in, VV_ZERO, &out, &err);
+        int wrc = vv_add(x->vc, a, d, &want);
+        assert_int_equal(rc != 0, wrc != 0);
+        if (!rc) {
+            assert_true(vv_equal(vv_child(out, ls), want));
+            assert_int_equal(vv_nchildren(out), vv_is_zero(want) ? 0 : 1);
+            vv_free(x->vc, out);
+            vv_free(x->vc, want);
+        }
+        vv_free(x->vc, in);
+        vv_free(x->vc, a);
+        vv_free(x->vc, d);
+    }
+}
+
 /* ---- out of memory ------------------------------------------------------- */
 
 /* Fail each allocation of one firing in turn: the firing reports
@@ -680,6 +725,7 @@ int main(void)
         T(test_sigmoid),
         T(test_softmax),
         T(test_vectors),
+        T(test_accum_small_delta),
         T(test_oom),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

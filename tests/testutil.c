@@ -15,19 +15,20 @@ void *tu_alloc_fn(void *ud, void *p, size_t old, size_t n)
     tu_alloc *a = ud;
     if (n == 0) {
         if (p) {
-            a->bytes -= old;
+            __atomic_fetch_sub(&a->bytes, old, __ATOMIC_RELAXED);
             free(p);
         }
         return NULL;
     }
-    a->count++;
-    if (a->fail_at > 0 && a->count == a->fail_at)
+    long count = __atomic_add_fetch(&a->count, 1, __ATOMIC_RELAXED);
+    long fail_at = __atomic_load_n(&a->fail_at, __ATOMIC_RELAXED);
+    if (fail_at > 0 && count == fail_at)
         return NULL;
     void *q = realloc(p, n);
     if (q) {
         if (p)
-            a->bytes -= old;
-        a->bytes += n;
+            __atomic_fetch_sub(&a->bytes, old, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&a->bytes, n, __ATOMIC_RELAXED);
     }
     return q;
 }

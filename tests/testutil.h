@@ -22,7 +22,9 @@
  * asks for memory (n > 0: allocations and reallocations) from 1; call number
  * fail_at returns NULL, later calls succeed again. fail_at <= 0 never fails.
  * bytes is the live total, trusting the old sizes the caller passes, so it is
- * back to 0 when everything was freed. Not thread-safe.
+ * back to 0 when everything was freed. Thread-safe (the counters are
+ * updated atomically), so a threaded cycle can run on it; with several
+ * threads which call is number fail_at depends on their timing.
  */
 typedef struct tu_alloc {
     long fail_at;

@@ -5,7 +5,6 @@
  * every stored scalar (vv_apply): absent scalars stay absent, so sigmoid of
  * {} is {}, not 0.5 anywhere. softmax works per stream on its root's children.
  */
-#include <assert.h>
 #include <math.h>
 #include <stdlib.h>
 
@@ -105,7 +104,7 @@ static int softmax_stream(vv_ctx *c, vv s, vv *out)
     double m = -INFINITY, sum = 0.0;
     vv_iter_init(&it, s);
     while (vv_iter_next(&it, &l, &child)) {
-        assert(k < n);
+        dmm_assert(k < n);
         labels[k] = l;
         kids[k] = vv_number(child.num); /* a bare number owns no memory */
         if (child.num > m)
@@ -144,7 +143,7 @@ static int fire_softmax(dmm_fire *f)
     size_t k = 0;
     vv_iter_init(&it, f->input);
     while (!rc && vv_iter_next(&it, &l, &s)) {
-        assert(k < n);
+        dmm_assert(k < n);
         labels[k] = l;
         rc = softmax_stream(f->vc, s, &streams[k++]);
     }

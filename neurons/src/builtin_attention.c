@@ -6,7 +6,6 @@
  * softmax-cols and matmul. A matrix is a two-level map row → column → number;
  * every input is validated first, so a bad one is an error, never a guess.
  */
-#include <assert.h>
 #include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
@@ -274,7 +273,7 @@ static int block_operand(dmm_fire *f, vv v, const size_t *dims,
     if (!*buf)
         return DMM_E_NOMEM;
     int rc = vv_dense_read(f->vc, v, 2, dims, *buf);
-    assert(!rc); /* vv_dense_shape said it fits */
+    dmm_assert(!rc); /* vv_dense_shape said it fits */
     (void)rc;
     *x = *buf;
     *ld = dims[1];

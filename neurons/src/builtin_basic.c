@@ -6,6 +6,7 @@
  * Every function sets f->output only on success; on error it stays zero and
  * nothing is leaked.
  */
+#include <math.h>
 #include <string.h>
 
 #include "builtins.h"
@@ -18,10 +19,67 @@ static int emit1(dmm_fire *f, vv_label label, vv child)
     return rc ? dmm__fire_fail(f, rc) : 0;
 }
 
+/*
+ * accum + delta for a delta of a few scalars, one path at a time: vv_set
+ * copies the path from the root to each changed node and shares the rest,
+ * where vv_add's merge visits every sibling on the paths. This is Self's
+ * sum when a neuron edits a few weights of W every cycle: its cost is then
+ * the edit's, not the width of W. Each scalar is summed as vv_add sums it
+ * (a + b, a zero dropped). 1 when the delta is not small or a sum is not
+ * finite: the caller uses vv_add (which reports the error); or an error
+ * (out of memory, too deep).
+ */
+enum { SMALL_LEAVES = 8, SMALL_DEPTH = 8 };
+
+typedef struct small_delta {
+    size_t n;
+    int depth[SMALL_LEAVES];
+    double x[SMALL_LEAVES];
+    vv_label path[SMALL_LEAVES][SMALL_DEPTH];
+} small_delta;
+
+static int small_leaf(const vv_label *path, int depth, double x, void *ud)
+{
+    small_delta *d = ud;
+    if (d->n == SMALL_LEAVES || depth > SMALL_DEPTH)
+        return 1;
+    memcpy(d->path[d->n], path, (size_t)depth * sizeof *path);
+    d->depth[d->n] = depth;
+    d->x[d->n++] = x;
+    return 0;
+}
+
+static int add_small(vv_ctx *c, vv acc, vv delta, vv *out)
+{
+    small_delta d;
+    d.n = 0;
+    if (vv_foreach_leaf(delta, small_leaf, &d))
+        return 1;
+    vv r = vv_ref(acc);
+    for (size_t k = 0; k < d.n; k++) {
+        vv node = vv_get(r, d.path[k], (size_t)d.depth[k]);
+        double s = node.num + d.x[k];
+        vv nr;
+        int rc = isfinite(s) ? vv_set(c, r, d.path[k], (size_t)d.depth[k],
+                                      (vv){s, node.map}, &nr)
+                             : 1;
+        if (rc) {
+            vv_free(c, r);
+            return rc;
+        }
+        vv_free(c, r);
+        r = nr;
+    }
+    *out = r;
+    return 0;
+}
+
 static int fire_accum(dmm_fire *f)
 {
-    vv sum;
-    int rc = vv_add(f->vc, dmm_fire_in(f, 0), dmm_fire_in(f, 1), &sum);
+    vv sum, a = dmm_fire_in(f, 0), b = dmm_fire_in(f, 1);
+    int rc = vv_is_zero(a) || vv_is_zero(b) ? 1 : add_small(f->vc, a, b, &sum);
+    if (rc == 1)
+        rc = vv_add(f->vc, a, b, &sum);
     return rc ? dmm__fire_fail(f, rc) : emit1(f, f->type->out[0], sum);
 }
 

@@ -6,7 +6,6 @@
  * hysteresis. The solver (dmm_meanfield.h) brackets each monotone piece of
  * g(μ) = tanh(K·μ + h) − μ instead of iterating μ ← tanh(K·μ + h).
  */
-#include <assert.h>
 #include <float.h>
 #include <math.h>
 
@@ -106,7 +105,7 @@ double dmm_meanfield_mstar(double k)
 
 double dmm_meanfield_solve(double k, double h, double mu0, bool *bistable)
 {
-    assert(isfinite(k) && isfinite(h));
+    dmm_assert(isfinite(k) && isfinite(h));
     if (bistable)
         *bistable = false;
     if (!(k > 1.0)) /* g' = K·sech² − 1 <= 0: g falls everywhere */

@@ -5,7 +5,6 @@
  * registration order. Registration is not synchronised with lookups: register
  * everything before the registry is shared; lookups are read-only after that.
  */
-#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <math.h>
@@ -45,13 +44,13 @@ struct dmm_registry {
 static const type_rec *rec_of(const dmm_type_info *t)
 {
     const type_rec *rec = (const type_rec *)t;
-    assert(rec->magic == REC_MAGIC);
+    dmm_assert(rec->magic == REC_MAGIC);
     return rec;
 }
 
 dmm_registry *dmm_registry_new(vv_ctx *vc)
 {
-    assert(vc);
+    dmm_assert(vc);
     dmm_registry *r = calloc(1, sizeof *r);
     if (!r)
         return NULL;
@@ -190,7 +189,7 @@ int dmm_registry_add_builtins(dmm_registry *r)
 const dmm__builtin_labels *dmm__builtin_labels_of(const dmm_type_info *t)
 {
     const dmm_registry *r = rec_of(t)->reg;
-    assert(r->have_builtin_labels);
+    dmm_assert(r->have_builtin_labels);
     return &r->builtin;
 }
 
@@ -231,7 +230,7 @@ bool dmm_type_accepts_input(const dmm_type_info *t, vv_label label)
 
 double dmm_fire_param(const dmm_fire *f, size_t k)
 {
-    assert(k < f->type->n_params);
+    dmm_assert(k < f->type->n_params);
     /* A fixed-input type takes each parameter as an input stream of the same
      * name too (dmm_type_accepts_input): its scalar part, when non-zero,
      * overrides the file's value for this firing. Variadic types cannot:

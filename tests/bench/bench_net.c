@@ -20,16 +20,43 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <valgrind/callgrind.h>
+
 #include "bench_clock.h"
 #include "dmm.h"
 
 #define REPS      5
 #define TARGET_NS 40e6 /* about 40 ms per repetition */
 
-/* Median ns per call of fn (bench_clock.h, this program's constants). */
+/* --instructions N: instead of timing, each measured operation is called
+ * twice to warm up, then N times with callgrind collecting, and the counts
+ * dumped under the operation's name (tools/bench-instructions.sh reads
+ * them). Outside valgrind the requests do nothing. */
+static long icount;
+static const char *icount_case = "";
+
+/* Median ns per call of fn (bench_clock.h, this program's constants), or in
+ * --instructions mode the count dumped as "CASE what" (returns 1). */
+static double measure(bench_fn fn, void *st, const char *what)
+{
+    if (!icount)
+        return bench_time(fn, st, TARGET_NS, REPS);
+    fn(st, 0);
+    fn(st, 1);
+    char name[96];
+    snprintf(name, sizeof name, "%s %s", icount_case, what);
+    CALLGRIND_ZERO_STATS;
+    CALLGRIND_TOGGLE_COLLECT;
+    for (long i = 0; i < icount; i++)
+        fn(st, i);
+    CALLGRIND_TOGGLE_COLLECT;
+    CALLGRIND_DUMP_STATS_AT(name);
+    return 1;
+}
+
 static double time_op(bench_fn fn, void *st)
 {
-    return bench_time(fn, st, TARGET_NS, REPS);
+    return measure(fn, st, "engine");
 }
 
 /* Two runs compared on a shared machine: their repetitions alternate, so a
@@ -344,6 +371,9 @@ static void case_accum(int n, int k, double target)
     gen_accum(&b, n, k);
     dmm_net *net = load(&w, &b, "accum");
     free(b.data);
+    char name[32];
+    snprintf(name, sizeof name, "accum-%d-%d", n, k);
+    icount_case = name;
     atomic_store(&peak_bytes, atomic_load(&live_bytes));
     double us = time_op(step_fn, net) / 1e3;
     /* Every leaf of acc_i is 0.5 t after t cycles. */
@@ -361,7 +391,7 @@ static void case_accum(int n, int k, double target)
                     malloc((size_t)n * k * sizeof(double))};
     for (size_t i = 0; i < (size_t)n * k; i++)
         a.src[i] = 1;
-    double base = time_op(accum_cycle, &a) / 1e3;
+    double base = measure(accum_cycle, &a, "baseline") / 1e3;
     result r = {
         .us = us, .base_us = base, .ratio = us / base, .target = target};
     snprintf(r.name, sizeof r.name, "accum-%d-%d", n, k);
@@ -402,9 +432,12 @@ static void case_rnn(int n, int d, double target)
     dmm_net *net = load(&w, &b, "rnn");
     free(b.data);
     check_rnn(&w, net, &m);
+    char name[32];
+    snprintf(name, sizeof name, "rnn-%d-%d", n, d);
+    icount_case = name;
     atomic_store(&peak_bytes, atomic_load(&live_bytes));
     double us = time_op(step_fn, net) / 1e3;
-    double base = time_op(csr_cycle, &m) / 1e3;
+    double base = measure(csr_cycle, &m, "baseline") / 1e3;
     result r = {
         .us = us, .base_us = base, .ratio = us / base, .target = target};
     snprintf(r.name, sizeof r.name, "rnn-%d-%d", n, d);
@@ -475,9 +508,29 @@ static double selfmod_child(const csr *m, bool selfmod, size_t *weights)
     return in[0];
 }
 
-static void case_selfmod(void)
+/* selfmod-N: N tanh neurons of 100 weights each, with and without a
+ * neuron editing one weight every cycle (the extra cost of the edit should
+ * not grow with N). */
+static void case_selfmod(int n)
 {
-    csr m = csr_new(1000, 100);
+    csr m = csr_new(n, 100);
+    char name[32];
+    snprintf(name, sizeof name, "selfmod-%d", n);
+    if (icount) { /* counts do not depend on the heap: one process */
+        icount_case = name;
+        for (int sm = 0; sm < 2; sm++) {
+            world w = world_new();
+            vv_buf b = {0};
+            gen_rnn(&b, &m, sm);
+            dmm_net *net = load(&w, &b, name);
+            free(b.data);
+            measure(step_fn, net, sm ? "engine" : "baseline");
+            dmm_net_free(net);
+            world_free(&w);
+        }
+        csr_free(&m);
+        return;
+    }
     /* Alternating children, so a change of load hits both; medians. */
     enum { RUNS = 3 };
     double pl[RUNS], sm[RUNS];
@@ -490,12 +543,12 @@ static void case_selfmod(void)
     qsort(sm, RUNS, sizeof sm[0], bench_cmp_double);
     double base = pl[RUNS / 2] / 1e3, us = sm[RUNS / 2] / 1e3;
     result r = {.us = us, .base_us = base, .ratio = us / base, .target = 1.5};
-    snprintf(r.name, sizeof r.name, "selfmod");
+    snprintf(r.name, sizeof r.name, "%s", name);
     snprintf(r.base, sizeof r.base, "same net, no self-edit");
     snprintf(r.note, sizeof r.note,
-             "%zu weights in W, 1 edited per cycle; each run in its own "
-             "process",
-             weights);
+             "%zu weights in W, 1 edited per cycle: +%.1f us; each run in "
+             "its own process",
+             weights, us - base);
     report(&r);
     csr_free(&m);
 }
@@ -662,7 +715,7 @@ static void case_threads(void)
 static bool wanted(int argc, char **argv, const char *name)
 {
     if (argc < 2)
-        return true;
+        return !icount || strcmp(name, "rnn-10000-100") != 0;
     for (int k = 1; k < argc; k++)
         if (!strncmp(name, argv[k], strlen(argv[k])))
             return true;
@@ -696,11 +749,18 @@ int main(int argc, char **argv)
 {
     if (argc == 4 && !strcmp(argv[1], "--emit"))
         return emit(argv[2], argv[3]);
+    if (argc >= 3 && !strcmp(argv[1], "--instructions")) {
+        icount = atol(argv[2]);
+        if (icount < 1)
+            die("--instructions", "the cycle count must be at least 1");
+        argv += 2;
+        argc -= 2;
+    }
     const char *root = getenv("DMM_SOURCE_ROOT");
     char wave[4096];
     snprintf(wave, sizeof wave, "%s/networks/wave.json", root ? root : ".");
     print_header();
-    if (wanted(argc, argv, "soak"))
+    if (!icount && wanted(argc, argv, "soak"))
         case_soak(wave);
     if (wanted(argc, argv, "accum-10-10"))
         case_accum(10, 10, 0);
@@ -714,11 +774,13 @@ int main(int argc, char **argv)
         case_rnn(1000, 10, 3);
     if (wanted(argc, argv, "rnn-10000-100"))
         case_rnn(10000, 100, 0);
-    if (wanted(argc, argv, "threads"))
+    if (!icount && wanted(argc, argv, "threads"))
         case_threads();
-    if (wanted(argc, argv, "selfmod"))
-        case_selfmod();
-    if (wanted(argc, argv, "load-1M"))
+    if (wanted(argc, argv, "selfmod-1000"))
+        case_selfmod(1000);
+    if (wanted(argc, argv, "selfmod-4000"))
+        case_selfmod(4000);
+    if (!icount && wanted(argc, argv, "load-1M"))
         case_load();
     return 0;
 }

@@ -69,4 +69,14 @@ int dmm_error_format(const dmm_error *err, char *buf, size_t size);
 int dmm_json_pointer_push(char *buf, size_t size, const char *token,
                           size_t len);
 
+/*
+ * A broken invariant is a bug, not an error code: dmm_assert(cond) aborts
+ * with "file:line: invariant failed: cond" on stderr when cond is false, in
+ * every build (NDEBUG does not remove it). For conditions that guard data;
+ * outside input is checked and reported through dmm_error instead.
+ */
+#define dmm_assert(cond)                                                       \
+    ((cond) ? (void)0 : dmm__assert_fail(__FILE__, __LINE__, #cond))
+_Noreturn void dmm__assert_fail(const char *file, int line, const char *expr);
+
 #endif

@@ -84,6 +84,16 @@ void vv_ctx_free(vv_ctx *c);
 int vv_ctx_max_depth(const vv_ctx *c);
 /* Bytes currently allocated through the context's allocator. */
 size_t vv_ctx_bytes(const vv_ctx *c);
+/*
+ * The context's allocator, for the layers built on V-values (the engine),
+ * so that every byte they take is counted and can fail on demand like the
+ * library's own. Lua's contract: (c, NULL, 0, n) allocates n bytes,
+ * (c, p, old, 0) frees p and returns NULL, otherwise p is resized from old
+ * to n bytes. old must be the size p was last given. NULL for n > 0 is out
+ * of memory, p left as it was. Thread-safe when the allocator is (see
+ * vv_options.alloc).
+ */
+void *vv_ctx_realloc(vv_ctx *c, void *p, size_t old, size_t n);
 
 /*
  * The text ":number" is not a label: in JSON it is the member that holds a

@@ -54,6 +54,22 @@ void vv__free_mem(vv_ctx *c, void *p, size_t n)
     __atomic_fetch_sub(&c->bytes, n, __ATOMIC_RELAXED);
 }
 
+void *vv_ctx_realloc(vv_ctx *c, void *p, size_t old, size_t n)
+{
+    if (n == 0) {
+        vv__free_mem(c, p, old);
+        return NULL;
+    }
+    if (!p)
+        return vv__alloc(c, n);
+    void *q = c->alloc(c->alloc_ud, p, old, n);
+    if (q) {
+        __atomic_fetch_add(&c->bytes, n, __ATOMIC_RELAXED);
+        __atomic_fetch_sub(&c->bytes, old, __ATOMIC_RELAXED);
+    }
+    return q;
+}
+
 vv_ctx *vv_ctx_new(const vv_options *opt)
 {
     vv_alloc_fn alloc = opt && opt->alloc ? opt->alloc : default_alloc;

@@ -5,6 +5,7 @@
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "dmm_error.h"
@@ -120,4 +121,13 @@ int dmm_json_pointer_push(char *buf, size_t size, const char *token, size_t len)
     }
     buf[n] = '\0';
     return 0;
+}
+
+/* The one place the libraries write to stderr: a bug found, just before the
+ * abort (dmm_assert). */
+_Noreturn void dmm__assert_fail(const char *file, int line, const char *expr)
+{
+    fprintf(stderr, "%s:%d: invariant failed: %s\n", file, line, expr);
+    fflush(stderr);
+    abort();
 }

@@ -9,12 +9,23 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* uthash (the input queues): out of memory sets `oom` instead of exit(). */
+#define HASH_NONFATAL_OOM        1
+#define uthash_nonfatal_oom(obj) (oom = true)
+
 #include "dmm_rng.h"
 #include "net_internal.h"
 
+/* ... and its tables go through the context like everything else here
+ * (every use of the table macros has `net` in scope). */
+#undef uthash_malloc
+#undef uthash_free
+#define uthash_malloc(sz)    dmm__alloc(net->vc, sz)
+#define uthash_free(ptr, sz) dmm__free(net->vc, ptr, sz)
+
 dmm_net *dmm__net_new(vv_ctx *vc, const dmm_registry *reg)
 {
-    dmm_net *net = calloc(1, sizeof *net);
+    dmm_net *net = dmm__calloc(vc, 1, sizeof *net);
     if (!net)
         return NULL;
     net->vc = vc;
@@ -28,7 +39,7 @@ dmm_net *dmm__net_new(vv_ctx *vc, const dmm_registry *reg)
         vv_intern_cstr(vc, "self", &net->self[1]) ||
         vv_intern_cstr(vc, "single", &net->self[2]) ||
         vv_intern_cstr(vc, "input", &net->input_type)) {
-        free(net);
+        dmm__free(vc, net, sizeof *net);
         return NULL;
     }
     dmm__self_resolve(net);
@@ -70,37 +81,87 @@ void dmm_net_free(dmm_net *net)
         HASH_DEL(net->queues, q);
         for (size_t k = q->head; k < q->len; k++)
             vv_free(net->vc, q->items[k]);
-        free(q->items);
-        free(q);
+        dmm__free(net->vc, q->items, q->cap * sizeof *q->items);
+        dmm__free(net->vc, q, sizeof *q);
     }
     vv_free(net->vc, net->y);
     vv_free(net->vc, net->states);
     vv_free(net->vc, net->params);
-    free(net->slots);
-    free(net->buf.lbuf);
-    free(net->buf.vbuf);
+    dmm__free(net->vc, net->slots, net->slots_cap * sizeof *net->slots);
+    dmm__scratch_free(net->vc, &net->buf);
     dmm__compiled_free(&net->cw, net->vc);
     dmm__pool_free(net);
-    free(net);
+    dmm__free(net->vc, net, sizeof *net);
 }
 
-int dmm__scratch_grow(dmm__scratch *sc, size_t n)
+/* ---- memory ---------------------------------------------------------------*/
+
+void *dmm__calloc(vv_ctx *vc, size_t n, size_t sz)
+{
+    if (sz && n > SIZE_MAX / sz)
+        return NULL;
+    void *p = dmm__alloc(vc, n * sz);
+    if (p)
+        memset(p, 0, n * sz);
+    return p;
+}
+
+size_t dmm__cap_for(size_t cap, size_t n, size_t min)
+{
+    if (cap < min)
+        cap = min;
+    while (cap < n && cap <= SIZE_MAX / 2)
+        cap *= 2;
+    return cap < n ? n : cap;
+}
+
+int dmm__grow(vv_ctx *vc, size_t k, void *const src[], void *dst[],
+              const size_t sz[], const void *const inl[], size_t old,
+              size_t cap)
+{
+    dmm_assert(old <= cap);
+    for (size_t j = 0; j < k; j++) {
+        dst[j] = sz[j] && cap > SIZE_MAX / sz[j] ? NULL
+                                                 : dmm__alloc(vc, cap * sz[j]);
+        if (!dst[j]) {
+            while (j--)
+                dmm__free(vc, dst[j], cap * sz[j]);
+            return DMM_E_NOMEM;
+        }
+    }
+    for (size_t j = 0; j < k; j++) {
+        if (old)
+            memcpy(dst[j], src[j], old * sz[j]);
+        memset((char *)dst[j] + old * sz[j], 0, (cap - old) * sz[j]);
+        if (!inl || src[j] != inl[j])
+            dmm__free(vc, src[j], old * sz[j]);
+    }
+    return 0;
+}
+
+int dmm__scratch_grow(vv_ctx *vc, dmm__scratch *sc, size_t n)
 {
     if (n <= sc->cap)
         return 0;
-    size_t cap = sc->cap ? sc->cap : 16;
-    while (cap < n)
-        cap *= 2;
-    vv_label *l = realloc(sc->lbuf, cap * sizeof *l);
-    if (!l)
+    size_t cap = dmm__cap_for(sc->cap, n, 16);
+    void *src[2] = {sc->lbuf, sc->vbuf}, *dst[2];
+    if (dmm__grow(vc, 2, src, dst,
+                  (size_t[]){sizeof *sc->lbuf, sizeof *sc->vbuf}, NULL, sc->cap,
+                  cap))
         return DMM_E_NOMEM;
-    sc->lbuf = l;
-    vv *v = realloc(sc->vbuf, cap * sizeof *v);
-    if (!v)
-        return DMM_E_NOMEM;
-    sc->vbuf = v;
+    sc->lbuf = dst[0];
+    sc->vbuf = dst[1];
     sc->cap = cap;
     return 0;
+}
+
+void dmm__scratch_free(vv_ctx *vc, dmm__scratch *sc)
+{
+    if (sc->cap) {
+        dmm__free(vc, sc->lbuf, sc->cap * sizeof *sc->lbuf);
+        dmm__free(vc, sc->vbuf, sc->cap * sizeof *sc->vbuf);
+    }
+    *sc = (dmm__scratch){0};
 }
 
 /* ---- edits, feeds, inspection ------------------------------------------- */
@@ -136,24 +197,38 @@ dmm__queue *dmm__queue_find(const dmm_net *net, vv_label name)
 
 int dmm__queue_push(dmm_net *net, vv_label name, vv v)
 {
-    dmm__queue *q = dmm__queue_find(net, name);
-    if (!q) {
-        if (!(q = calloc(1, sizeof *q))) {
-            vv_free(net->vc, v);
-            return DMM_E_NOMEM;
-        }
-        q->name = name;
-        HASH_ADD(hh, net->queues, name, sizeof q->name, q);
+    dmm__queue *q = dmm__queue_find(net, name), *fresh = NULL;
+    if (!q && !(q = fresh = dmm__calloc(net->vc, 1, sizeof *q))) {
+        vv_free(net->vc, v);
+        return DMM_E_NOMEM;
+    }
+    if (q->len == q->cap && q->head > 0) { /* reuse the popped room */
+        memmove(q->items, q->items + q->head,
+                (q->len - q->head) * sizeof *q->items);
+        q->len -= q->head;
+        q->head = 0;
     }
     if (q->len == q->cap) {
-        size_t cap = q->cap ? 2 * q->cap : 4;
-        vv *items = realloc(q->items, cap * sizeof *items);
+        size_t cap = dmm__cap_for(q->cap, q->len + 1, 4);
+        vv *items = dmm__grow1(net->vc, q->items, sizeof *items, q->cap, cap);
         if (!items) {
+            dmm__free(net->vc, fresh, sizeof *fresh);
             vv_free(net->vc, v);
             return DMM_E_NOMEM;
         }
         q->items = items;
         q->cap = cap;
+    }
+    if (fresh) {
+        bool oom = false;
+        fresh->name = name;
+        HASH_ADD(hh, net->queues, name, sizeof fresh->name, fresh);
+        if (oom) {
+            dmm__free(net->vc, fresh->items, fresh->cap * sizeof *fresh->items);
+            dmm__free(net->vc, fresh, sizeof *fresh);
+            vv_free(net->vc, v);
+            return DMM_E_NOMEM;
+        }
     }
     q->items[q->len++] = v;
     return 0;

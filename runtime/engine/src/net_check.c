@@ -157,6 +157,78 @@ int dmm__check_edit(const dmm_net *net, vv w, vv valid, dmm_error *err)
     return 0;
 }
 
+/*
+ * dmm__check_matrix for w = valid + delta: every node of w that is not
+ * valid's lies on a path of delta, so only those paths are walked (with a
+ * lookup per node), never the siblings they pass: a k-weight change costs
+ * about k paths, not the width of W. The first error found is the one the
+ * full walk would find first (both go in label order, and every bad node is
+ * on a delta path).
+ */
+int dmm__check_matrix_delta(const dmm_net *net, vv w, vv valid, vv delta,
+                            const char *prefix, dmm_error *err)
+{
+    static const char deep[] =
+        "a weight must be at least three levels deep (type/name/input)";
+    dmm__ptr p;
+    snprintf(p.s, sizeof p.s, "%s", prefix);
+    if (w.num != 0)
+        return dmm_error_set(err, DMM_E_INVAL, p.s, "%s", deep);
+    vv_iter itf, itn, iti, itg;
+    vv_label f, nf, i, g;
+    vv df, dn, di, dg;
+    vv_iter_init(&itf, delta);
+    while (vv_iter_next(&itf, &f, &df)) {
+        vv wf = vv_child(w, f), vf = vv_child(valid, f);
+        if (vv_is_zero(wf) || shared(wf, vf))
+            continue;
+        size_t mf = dmm__ptr_push(net->vc, &p, f);
+        const dmm_type_info *info = dmm_registry_find(net->reg, f);
+        if (!info)
+            return dmm_error_set(err, DMM_E_INVAL, p.s,
+                                 "unknown neuron type \"%s\"",
+                                 dmm__lstr(net, f));
+        if (wf.num != 0)
+            return dmm_error_set(err, DMM_E_INVAL, p.s, "%s", deep);
+        vv_iter_init(&itn, df);
+        while (vv_iter_next(&itn, &nf, &dn)) {
+            vv wn = vv_child(wf, nf), vn = vv_child(vf, nf);
+            if (vv_is_zero(wn) || shared(wn, vn))
+                continue;
+            size_t mn = dmm__ptr_push(net->vc, &p, nf);
+            if (wn.num != 0)
+                return dmm_error_set(err, DMM_E_INVAL, p.s, "%s", deep);
+            vv_iter_init(&iti, dn);
+            while (vv_iter_next(&iti, &i, &di)) {
+                vv row = vv_child(wn, i);
+                if (vv_is_zero(row) || shared(row, vv_child(vn, i)))
+                    continue;
+                size_t mi = dmm__ptr_push(net->vc, &p, i);
+                if (!dmm_type_accepts_input(info, i))
+                    return dmm_error_set(err, DMM_E_INVAL, p.s,
+                                         "neuron type \"%s\" has no input "
+                                         "\"%s\"",
+                                         dmm__lstr(net, f), dmm__lstr(net, i));
+                /* The row's other sources are valid's. */
+                vv_iter_init(&itg, di);
+                while (vv_iter_next(&itg, &g, &dg)) {
+                    if (!vv_is_zero(vv_child(row, g)) &&
+                        !dmm_registry_find(net->reg, g)) {
+                        dmm__ptr_push(net->vc, &p, g);
+                        return dmm_error_set(err, DMM_E_INVAL, p.s,
+                                             "unknown neuron type \"%s\"",
+                                             dmm__lstr(net, g));
+                    }
+                }
+                dmm__ptr_pop(&p, mi);
+            }
+            dmm__ptr_pop(&p, mn);
+        }
+        dmm__ptr_pop(&p, mf);
+    }
+    return 0;
+}
+
 int dmm__check_neuron_map(const dmm_net *net, vv m, const char *prefix,
                           const char *what, dmm_error *err)
 {

@@ -8,7 +8,6 @@
  * the new W, found by pointer equality of shared subtrees, so a change of W
  * costs about the neurons it touches, not the size of W.
  */
-#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,42 +20,45 @@ static bool same(vv a, vv b)
 }
 
 /* A neuron's rows and their terms are one block (rows[] first). */
-static void neuron_free_rows(dmm__neuron *n)
+static void neuron_free_rows(vv_ctx *vc, dmm__neuron *n)
 {
-    free(n->rows);
+    dmm__free(vc, n->rows, n->rows_bytes);
     n->rows = NULL;
     n->nrows = 0;
+    n->rows_bytes = 0;
 }
 
 static void outs_free(dmm__out *o, size_t n, vv_ctx *vc)
 {
     for (size_t k = 0; o && k < n; k++) {
         vv_free(vc, o[k].v);
-        dmm__dense_free(&o[k].d);
+        dmm__dense_free(vc, &o[k].d);
     }
-    free(o);
+    dmm__free(vc, o, n * sizeof *o);
 }
 
 void dmm__compiled_free(dmm__compiled *cw, vv_ctx *vc)
 {
-    for (size_t k = 0; k < cw->nneu; k++)
-        neuron_free_rows(&cw->neu[k]);
-    free(cw->neu);
-    free(cw->ports);
-    free(cw->hash);
+    for (size_t k = 0; cw->neu && k < cw->nalloc; k++)
+        neuron_free_rows(vc, &cw->neu[k]);
+    dmm__free(vc, cw->neu, cw->nalloc * sizeof *cw->neu);
     for (size_t p = 0; p < cw->nports; p++) {
         if (cw->pval[p].own)
             vv_free(vc, cw->pval[p].v);
-        free(cw->pval[p].buf);
+        dmm__free(vc, cw->pval[p].buf, cw->pval[p].cap * sizeof(double));
     }
-    free(cw->pval);
-    free(cw->phot);
-    outs_free(cw->cur, cw->nneu, vc);
-    outs_free(cw->nxt, cw->nneu, vc);
-    for (size_t k = 0; cw->din && k < cw->nneu; k++)
-        dmm__dense_free(&cw->din[k]);
-    free(cw->din);
-    dmm__shapes_free(&cw->shapes);
+    if (cw->ports_cap) {
+        dmm__free(vc, cw->ports, cw->ports_cap * sizeof *cw->ports);
+        dmm__free(vc, cw->pval, cw->ports_cap * sizeof *cw->pval);
+        dmm__free(vc, cw->phot, cw->ports_cap * sizeof *cw->phot);
+    }
+    dmm__free(vc, cw->hash, cw->hash_cap * sizeof *cw->hash);
+    outs_free(cw->cur, cw->nalloc, vc);
+    outs_free(cw->nxt, cw->nalloc, vc);
+    for (size_t k = 0; cw->din && k < cw->nalloc; k++)
+        dmm__dense_free(vc, &cw->din[k]);
+    dmm__free(vc, cw->din, cw->nalloc * sizeof *cw->din);
+    dmm__shapes_free(vc, &cw->shapes);
     vv_free(vc, cw->w);
     dmm__compiled_unhint(cw, vc);
     *cw = (dmm__compiled){.w = VV_ZERO};
@@ -97,10 +99,10 @@ static int32_t neuron_find(const dmm__compiled *cw, vv_label f, vv_label nf)
     return -1;
 }
 
-static int hash_grow(dmm__compiled *cw)
+static int hash_grow(vv_ctx *vc, dmm__compiled *cw)
 {
-    size_t cap = cw->hash_cap ? 2 * cw->hash_cap : 64;
-    uint32_t *h = calloc(cap, sizeof *h);
+    size_t cap = dmm__cap_for(cw->hash_cap, 2 * cw->hash_cap, 64);
+    uint32_t *h = dmm__calloc(vc, cap, sizeof *h);
     if (!h)
         return DMM_E_NOMEM;
     for (size_t p = 0; p < cw->nports; p++) {
@@ -110,18 +112,18 @@ static int hash_grow(dmm__compiled *cw)
             i = (i + 1) & (cap - 1);
         h[i] = (uint32_t)p + 1;
     }
-    free(cw->hash);
+    dmm__free(vc, cw->hash, cw->hash_cap * sizeof *cw->hash);
     cw->hash = h;
     cw->hash_cap = cap;
     return 0;
 }
 
 /* The port of (g, ng, o), added when new. */
-static int port_get(dmm__compiled *cw, vv_label g, vv_label ng, vv_label o,
-                    uint32_t *out)
+static int port_get(vv_ctx *vc, dmm__compiled *cw, vv_label g, vv_label ng,
+                    vv_label o, uint32_t *out)
 {
     if (2 * (cw->nports + 1) > cw->hash_cap) {
-        int rc = hash_grow(cw);
+        int rc = hash_grow(vc, cw);
         if (rc)
             return rc;
     }
@@ -134,20 +136,16 @@ static int port_get(dmm__compiled *cw, vv_label g, vv_label ng, vv_label o,
         }
     }
     if (cw->nports == cw->ports_cap) {
-        size_t cap = cw->ports_cap ? 2 * cw->ports_cap : 64;
-        dmm__port *p = realloc(cw->ports, cap * sizeof *p);
-        if (!p)
+        size_t cap = dmm__cap_for(cw->ports_cap, cw->nports + 1, 64);
+        void *src[3] = {cw->ports, cw->pval, cw->phot}, *dst[3];
+        if (dmm__grow(vc, 3, src, dst,
+                      (size_t[]){sizeof *cw->ports, sizeof *cw->pval,
+                                 sizeof *cw->phot},
+                      NULL, cw->ports_cap, cap))
             return DMM_E_NOMEM;
-        cw->ports = p;
-        dmm__pval *pv = realloc(cw->pval, cap * sizeof *pv);
-        if (!pv)
-            return DMM_E_NOMEM;
-        memset(pv + cw->ports_cap, 0, (cap - cw->ports_cap) * sizeof *pv);
-        cw->pval = pv;
-        dmm__phot *ph = realloc(cw->phot, cap * sizeof *ph);
-        if (!ph)
-            return DMM_E_NOMEM;
-        cw->phot = ph;
+        cw->ports = dst[0];
+        cw->pval = dst[1];
+        cw->phot = dst[2];
         cw->ports_cap = cap;
     }
     if (cw->nports >= UINT32_MAX - 1)
@@ -199,8 +197,8 @@ static size_t terms_size(size_t n)
 }
 
 /* Row r from row; a fast row of n terms takes its arrays at mem. */
-static int row_build(dmm__compiled *cw, vv_label input, vv row, bool fast,
-                     size_t n, char *mem, dmm__row *r)
+static int row_build(vv_ctx *vc, dmm__compiled *cw, vv_label input, vv row,
+                     bool fast, size_t n, char *mem, dmm__row *r)
 {
     *r = (dmm__row){.input = input, .row = row};
     if (!fast)
@@ -220,7 +218,7 @@ static int row_build(dmm__compiled *cw, vv_label input, vv row, bool fast,
         while (vv_iter_next(&in, &ng, &wn)) {
             vv_iter_init(&io, wn);
             while (vv_iter_next(&io, &o, &x)) {
-                int rc = port_get(cw, g, ng, o, &r->port[k]);
+                int rc = port_get(vc, cw, g, ng, o, &r->port[k]);
                 if (rc) {
                     *r = (dmm__row){.input = input, .row = row};
                     return rc;
@@ -266,7 +264,7 @@ static int neuron_build(const dmm_net *net, dmm__compiled *cw, dmm__neuron *n,
                         vv wn)
 {
     int rc = 0;
-    neuron_free_rows(n);
+    neuron_free_rows(net->vc, n);
     n->dense_ok = n->scalar1 = false;
     size_t m = vv_nchildren(wn);
     if (m == 0) {
@@ -281,15 +279,19 @@ static int neuron_build(const dmm_net *net, dmm__compiled *cw, dmm__neuron *n,
     while (vv_iter_next(&it, &i, &row))
         if (row_is_flat(row, &nt))
             size += terms_size(nt);
-    char *block = calloc(1, size);
+    if (size > UINT32_MAX)
+        return DMM_E_LIMIT; /* about 350 million terms in one neuron */
+    char *block = dmm__calloc(net->vc, 1, size);
     if (!block)
         return DMM_E_NOMEM;
     n->rows = (dmm__row *)block;
+    n->rows_bytes = (uint32_t)size;
     char *mem = block + m * sizeof *n->rows;
     vv_iter_init(&it, wn);
     while (vv_iter_next(&it, &i, &row)) {
         bool fast = row_is_flat(row, &nt);
-        if ((rc = row_build(cw, i, row, fast, nt, mem, &n->rows[n->nrows])))
+        if ((rc = row_build(net->vc, cw, i, row, fast, nt, mem,
+                            &n->rows[n->nrows])))
             return rc;
         if (fast)
             mem += terms_size(nt);
@@ -309,10 +311,11 @@ static int build(const dmm_net *net, dmm__compiled *cw, vv w)
     vv_iter_init(&itf, w);
     while (vv_iter_next(&itf, &f, &wf))
         count += vv_nchildren(wf);
-    cw->neu = calloc(count, sizeof *cw->neu);
-    cw->cur = calloc(count, sizeof *cw->cur);
-    cw->nxt = calloc(count, sizeof *cw->nxt);
-    cw->din = calloc(count, sizeof *cw->din);
+    cw->nalloc = count;
+    cw->neu = dmm__calloc(net->vc, count, sizeof *cw->neu);
+    cw->cur = dmm__calloc(net->vc, count, sizeof *cw->cur);
+    cw->nxt = dmm__calloc(net->vc, count, sizeof *cw->nxt);
+    cw->din = dmm__calloc(net->vc, count, sizeof *cw->din);
     if (!cw->neu || !cw->cur || !cw->nxt || !cw->din)
         return DMM_E_NOMEM;
     bool self_seen = false;
@@ -320,7 +323,7 @@ static int build(const dmm_net *net, dmm__compiled *cw, vv w)
     vv_iter_init(&itf, w);
     while (vv_iter_next(&itf, &f, &wf)) {
         const dmm_type_info *info = dmm_registry_find(net->reg, f);
-        assert(info); /* W is valid between cycles */
+        dmm_assert(info); /* W is valid between cycles */
         bool self_type = f == net->self[0];
         vv_iter_init(&itn, wf);
         while (vv_iter_next(&itn, &nf, &wn)) {
@@ -398,7 +401,7 @@ static int patch(const dmm_net *net, dmm__compiled *cw, vv w)
                     return 1;
                 if (!same(ro, rn)) {
                     int32_t k = neuron_find(cw, fn, nn);
-                    assert(k >= 0);
+                    dmm_assert(k >= 0);
                     int rc = neuron_build(net, cw, &cw->neu[k], rn);
                     if (rc)
                         return rc;

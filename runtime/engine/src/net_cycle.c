@@ -112,7 +112,8 @@ static int dense_input(dmm_net *net, size_t k)
     const dmm__pval *pval = cw->pval;
     const dmm__phot *phot = cw->phot;
     size_t len = 0;
-    if (n->nrows > UINT32_MAX || dmm__dense_reserve(d, (uint32_t)n->nrows, 0))
+    if (n->nrows > UINT32_MAX ||
+        dmm__dense_reserve(net->vc, d, (uint32_t)n->nrows, 0))
         return DMM_E_NOMEM;
     for (size_t j = 0; j < n->nrows; j++) {
         const dmm__row *r = &n->rows[j];
@@ -127,7 +128,7 @@ static int dense_input(dmm_net *net, size_t k)
         if (s && !r->one)
             len += dmm__shape_len(s);
     }
-    if (dmm__dense_reserve(d, (uint32_t)n->nrows, len))
+    if (dmm__dense_reserve(net->vc, d, (uint32_t)n->nrows, len))
         return DMM_E_NOMEM;
     d->n = (uint32_t)n->nrows;
     double *buf = d->buf;
@@ -211,7 +212,7 @@ static int dense_fire(dmm_net *net, size_t k)
         for (uint32_t j = 0; j < in->n; j++)
             if (in->shape[j])
                 len += dmm__shape_len(in->shape[j]);
-        if (dmm__dense_reserve(o, in->n, len))
+        if (dmm__dense_reserve(net->vc, o, in->n, len))
             return DMM_E_NOMEM;
         o->n = in->n;
         double *buf = o->buf;
@@ -225,7 +226,9 @@ static int dense_fire(dmm_net *net, size_t k)
             const double *x = in->x[j];
             if (fn(&x, 1, buf, m))
                 return GIVE_UP;
-            assert(all_finite(buf, m)); /* dmm_dense_fn's contract */
+            /* dmm_dense_fn's contract; checked in debug builds only, as it
+             * is a pass over the output in the hot loop */
+            assert(all_finite(buf, m));
             o->x[j] = buf;
             buf += m;
         }
@@ -248,7 +251,7 @@ static int dense_fire(dmm_net *net, size_t k)
                 x[q] = in->x[j];
     }
     size_t m = s ? dmm__shape_len(s) : 0;
-    if (dmm__dense_reserve(o, 1, m))
+    if (dmm__dense_reserve(net->vc, o, 1, m))
         return DMM_E_NOMEM;
     o->n = 1;
     o->label[0] = ti->out[0];
@@ -256,7 +259,7 @@ static int dense_fire(dmm_net *net, size_t k)
     o->x[0] = s ? o->buf : NULL;
     if (s && fn(x, nin, o->buf, m))
         return GIVE_UP;
-    assert(!s || all_finite(o->buf, m)); /* dmm_dense_fn's contract */
+    assert(!s || all_finite(o->buf, m)); /* as above: debug builds only */
     return 0;
 }
 
@@ -283,7 +286,7 @@ static int scalar1_fire(dmm_net *net, size_t k)
     if (!isfinite(sum))
         return GIVE_UP; /* a port of another shape (NaN) or too large */
     dmm__dense *o = &cw->nxt[k].d;
-    if (dmm__dense_reserve(o, 1, 1))
+    if (dmm__dense_reserve(net->vc, o, 1, 1))
         return GIVE_UP;
     const dmm_type_info *ti = n->info;
     o->n = 1;
@@ -293,7 +296,7 @@ static int scalar1_fire(dmm_net *net, size_t k)
     const double *x = &in;
     if (ti->desc->dense(&x, 1, o->buf, 1))
         return GIVE_UP;
-    assert(all_finite(o->buf, 1)); /* dmm_dense_fn's contract */
+    assert(all_finite(o->buf, 1)); /* as above: debug builds only */
     o->x[0] = o->buf;
     return 0;
 }
@@ -343,7 +346,7 @@ static int neuron_input(dmm_net *net, size_t k, dmm__scratch *sc,
 {
     const dmm__neuron *n = &net->cw.neu[k];
     dmm__slot *s = &net->slots[k];
-    int rc = dmm__scratch_grow(sc, n->nrows);
+    int rc = dmm__scratch_grow(net->vc, sc, n->nrows);
     if (rc)
         return neuron_fail(net, s, rc, dmm_strerror(rc), err);
     for (size_t j = 0; j < n->nrows; j++) {
@@ -479,7 +482,8 @@ static int down_movement(dmm_net *net, dmm__cycle_work *work, dmm_error *err)
         return dmm_error_set(err, rc, "", "%s", dmm_strerror(rc));
     const dmm__compiled *cw = &net->cw;
     if (net->slots_cap < cw->nneu) {
-        dmm__slot *sl = realloc(net->slots, cw->nneu * sizeof *sl);
+        dmm__slot *sl = dmm__grow1(net->vc, net->slots, sizeof *sl,
+                                   net->slots_cap, cw->nneu);
         if (!sl)
             return dmm_error_set(err, DMM_E_NOMEM, "", "%s",
                                  dmm_strerror(DMM_E_NOMEM));
@@ -645,23 +649,29 @@ static void commit_task(dmm_net *net, unsigned worker, size_t lo, size_t hi,
 /* Before the commit: the hint for the next sync (dmm__compiled): when
  * Self is `accum` (output `single` = accum + delta, vv_add sharing every
  * subtree delta does not touch) and its `accum` input is W_{t-1} itself. */
+/* Is W_t = w_old + delta, Self being `accum` with its `accum` input exactly
+ * w_old? Then *delta is Self's `delta` input (borrowed from its slot). */
+static bool self_sum_of(const dmm_net *net, vv w_old, vv *delta)
+{
+    if (!net->self_sums)
+        return false;
+    const dmm_type_info *ti = net->self_info;
+    vv in = net->slots[net->cw.self_k].input;
+    vv xa = vv_child(in, ti->in[net->self_accum_in]);
+    *delta = vv_child(in, ti->in[net->self_delta_in]);
+    return !vv_is_zero(xa) && xa.map == w_old.map && xa.num == w_old.num;
+}
+
 static void self_hint(dmm_net *net)
 {
     dmm__compiled *cw = &net->cw;
     dmm__compiled_unhint(cw, net->vc);
-    if (!net->self_sums)
-        return;
-    const dmm_type_info *ti = net->self_info;
-    vv in = net->slots[cw->self_k].input;
-    vv xa = vv_child(in, ti->in[net->self_accum_in]);
-    vv xd = vv_child(in, ti->in[net->self_delta_in]);
-    vv w_old = cw->w;
+    vv w_old = cw->w, xd;
     /* Self's output: moved to nxt already when the host watched Y. */
     vv out =
         net->watched ? cw->nxt[cw->self_k].v : net->slots[cw->self_k].output;
     vv w_new = vv_child(out, net->self[2]);
-    if (vv_is_zero(xa) || xa.map != w_old.map || xa.num != w_old.num ||
-        vv_is_zero(w_new))
+    if (!self_sum_of(net, w_old, &xd) || vv_is_zero(w_new))
         return;
     cw->hint_from = vv_ref(w_old);
     cw->hint_to = vv_ref(w_new);
@@ -675,10 +685,11 @@ int dmm_net_step(dmm_net *net, dmm_error *err)
     memcpy(rng, net->rng, sizeof rng);
     vv states = VV_ZERO;
     if (net->nfail != net->threads) {
-        dmm__failure *f = realloc(net->fail, net->threads * sizeof *f);
+        dmm__failure *f = dmm__calloc(net->vc, net->threads, sizeof *f);
         if (!f)
             return dmm_error_set(err, DMM_E_NOMEM, "", "%s",
                                  dmm_strerror(DMM_E_NOMEM));
+        dmm__free(net->vc, net->fail, net->nfail * sizeof *f);
         net->fail = f;
         net->nfail = net->threads;
     }
@@ -693,8 +704,12 @@ int dmm_net_step(dmm_net *net, dmm_error *err)
     if (!rc) {
         vv w_old = dmm__w(net);
         vv w_new = vv_child(net->slots[cw->self_k].output, net->self[2]);
-        if ((w_new.map != w_old.map || w_new.num != w_old.num) &&
-            (rc = dmm__check_matrix(net, w_new, w_old, "", err)) && err) {
+        vv xd;
+        if (w_new.map != w_old.map || w_new.num != w_old.num)
+            rc = self_sum_of(net, w_old, &xd)
+                     ? dmm__check_matrix_delta(net, w_new, w_old, xd, "", err)
+                     : dmm__check_matrix(net, w_new, w_old, "", err);
+        if (rc && err) {
             dmm_error e = *err;
             dmm_error_set(err, rc, e.path,
                           "the matrix made by cycle %llu is not valid: %s",
@@ -736,7 +751,7 @@ int dmm_net_step(dmm_net *net, dmm_error *err)
     dmm__parallel(net, net->nslots, commit_task, NULL);
     net->nslots = 0;
     cw->out_valid = true;
-    dmm__shapes_collect(cw);
+    dmm__shapes_collect(net->vc, cw);
     vv_free(net->vc, net->y);
     vv_free(net->vc, net->states);
     net->y = y;

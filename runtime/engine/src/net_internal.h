@@ -17,6 +17,47 @@
 
 #include "dmm.h"
 
+/*
+ * Memory (net.c). Every byte the engine takes goes through its context's
+ * allocator (vv_ctx_realloc), so it is counted in vv_ctx_bytes and fails on
+ * demand in the tests like a value's; a failure is DMM_E_NOMEM with the
+ * network as it was. A free names the size that was allocated. Workers
+ * allocate too (their scratch, dense buffers), through the same allocator,
+ * which must then be thread-safe (vv_options.alloc).
+ */
+static inline void *dmm__alloc(vv_ctx *vc, size_t n)
+{
+    return vv_ctx_realloc(vc, NULL, 0, n ? n : 1);
+}
+/* (Zero bytes are allocated and freed as one.) n entries of sz bytes, zeroed;
+ * NULL when out of memory or n·sz overflows. */
+void *dmm__calloc(vv_ctx *vc, size_t n, size_t sz);
+static inline void dmm__free(vv_ctx *vc, void *p, size_t n)
+{
+    if (p)
+        vv_ctx_realloc(vc, p, n ? n : 1, 0);
+}
+/* The capacity after growing cap to hold n: doubled, from min when below. */
+size_t dmm__cap_for(size_t cap, size_t n, size_t min);
+/*
+ * The one way the engine grows an array: k parallel arrays src[j], each of
+ * old entries of sz[j] bytes, sharing one capacity, are moved to new blocks
+ * of cap entries (returned in dst[j]) with their entries kept and the rest
+ * zeroed; src[j] is freed unless it is inl[j] (room inside the owning
+ * record; inl may be NULL). All or nothing: DMM_E_NOMEM frees nothing and
+ * leaves every src[j] as it was.
+ */
+int dmm__grow(vv_ctx *vc, size_t k, void *const src[], void *dst[],
+              const size_t sz[], const void *const inl[], size_t old,
+              size_t cap);
+/* One array: the new block, or NULL (p kept) when out of memory. */
+static inline void *dmm__grow1(vv_ctx *vc, void *p, size_t sz, size_t old,
+                               size_t cap)
+{
+    void *q;
+    return dmm__grow(vc, 1, &p, &q, &sz, NULL, old, cap) ? NULL : q;
+}
+
 /* The FIFO of output maps queued for one `input` neuron; items[head..len)
  * are pending, each a reference owned by the queue. */
 typedef struct dmm__queue {
@@ -132,6 +173,8 @@ typedef struct dmm__neuron {
     bool dense_ok; /* has a dense form, is not Self or input, rows all fast */
     bool scalar1;  /* dense_ok, one row, one input and one output: tried
                       first as a dot product and one call (net_cycle.c) */
+    uint32_t rows_bytes; /* the block rows begins (rows and their terms);
+                            in the padding, so the record stays 40 bytes */
 } dmm__neuron;
 
 typedef struct dmm__port {
@@ -150,6 +193,7 @@ typedef struct dmm__compiled {
     vv w;             /* the W compiled (a reference) */
     dmm__neuron *neu; /* active neurons in label order, Self included */
     size_t nneu;
+    size_t nalloc; /* entries allocated in neu, cur, nxt and din */
     dmm__port *ports;
     size_t nports, ports_cap;
     uint32_t *hash; /* open addressing: port index + 1, 0 empty */
@@ -183,7 +227,9 @@ typedef struct dmm__scratch {
     size_t cap;
 } dmm__scratch;
 /* Room for n labels and n values in sc (net.c). */
-int dmm__scratch_grow(dmm__scratch *sc, size_t n);
+int dmm__scratch_grow(vv_ctx *vc, dmm__scratch *sc, size_t n);
+/* Free what sc holds, leaving it empty. */
+void dmm__scratch_free(vv_ctx *vc, dmm__scratch *sc);
 
 /* vv_free without the call for values that own nothing (most slots of a
  * dense network). */
@@ -225,20 +271,21 @@ int dmm__y_make(dmm_net *net);
 /* borrowed: W_t, whether or not net->y is made. */
 vv dmm__w(const dmm_net *net);
 /* Drop every interned shape (dmm__compiled_free). */
-void dmm__shapes_free(dmm__shapes *sh);
+void dmm__shapes_free(vv_ctx *vc, dmm__shapes *sh);
 /* Drop the shapes no output uses any more (after a commit). */
-void dmm__shapes_collect(dmm__compiled *cw);
+void dmm__shapes_collect(vv_ctx *vc, dmm__compiled *cw);
 /* The shape of a port that holds a V-value only (phot). */
 extern const dmm__shape dmm__not_dense;
 /* Free what d holds (not d). */
-void dmm__dense_free(dmm__dense *d);
+void dmm__dense_free(vv_ctx *vc, dmm__dense *d);
 /* Room in d for n streams and len values, the streams kept. */
-int dmm__dense_grow(dmm__dense *d, uint32_t n, size_t len);
-static inline int dmm__dense_reserve(dmm__dense *d, uint32_t n, size_t len)
+int dmm__dense_grow(vv_ctx *vc, dmm__dense *d, uint32_t n, size_t len);
+static inline int dmm__dense_reserve(vv_ctx *vc, dmm__dense *d, uint32_t n,
+                                     size_t len)
 {
     if (n <= d->cap && len <= d->bufcap)
         return 0;
-    return dmm__dense_grow(d, n, len);
+    return dmm__dense_grow(vc, d, n, len);
 }
 /* new: d's streams as one V-value {label: stream}. */
 int dmm__dense_vv(vv_ctx *vc, const dmm__dense *d, vv *out);
@@ -341,6 +388,10 @@ static inline const char *dmm__lstr(const dmm_net *net, vv_label l)
  */
 int dmm__check_matrix(const dmm_net *net, vv w, vv valid, const char *prefix,
                       dmm_error *err);
+/* The same for w = valid + delta (valid already valid), walking only the
+ * paths of delta: the self-edit's check, O(|delta|) and not O(|W|). */
+int dmm__check_matrix_delta(const dmm_net *net, vv w, vv valid, vv delta,
+                            const char *prefix, dmm_error *err);
 /* Check a {type: {name: V}} map (outputs, params, states): types registered,
  * no scalar above depth 2. what names the member in messages. */
 int dmm__check_neuron_map(const dmm_net *net, vv m, const char *prefix,
@@ -368,8 +419,8 @@ int dmm__queue_push(dmm_net *net, vv_label name, vv v);
 /* ---- net_read.c ---- */
 /* Largest file the loaders read. */
 #define DMM__MAX_FILE_SIZE ((size_t)256 << 20)
-/* new (free()): the whole file, NUL-terminated. */
-int dmm__read_file(const char *filename, char **text, size_t *len,
+/* new (dmm__free(vc, text, len + 1)): the whole file, NUL-terminated. */
+int dmm__read_file(vv_ctx *vc, const char *filename, char **text, size_t *len,
                    dmm_error *err);
 
 /* A kind of document: what names it in messages ("a network description"),

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dmm.h"
+#include "net_internal.h"
 
 enum scan_mode {
     SCAN_CHECK,  /* syntax only: nothing is looked up or interned */
@@ -35,7 +35,7 @@ static int path_scan(vv_ctx *vc, const char *s, size_t len, enum scan_mode mode,
                      vv_label *out, size_t max, size_t *n, bool *scalar,
                      dmm_error *err)
 {
-    char *part = malloc(len + 1);
+    char *part = dmm__alloc(vc, len + 1);
     if (!part)
         return dmm_error_set(err, DMM_E_NOMEM, "", "%s",
                              dmm_strerror(DMM_E_NOMEM));
@@ -95,7 +95,7 @@ static int path_scan(vv_ctx *vc, const char *s, size_t len, enum scan_mode mode,
             part[plen++] = s[k];
         }
     }
-    free(part);
+    dmm__free(vc, part, len + 1);
     if (rc)
         return rc;
     *n = count;

@@ -5,7 +5,6 @@
  * neurons' outputs only when someone asks for it (dmm__y_make). The cycle
  * (net_cycle.c) reads ports; it never builds them.
  */
-#include <assert.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +14,7 @@
 int dmm__gather(dmm_net *net, size_t n, const dmm__neuron *neu,
                 const dmm__out *outs, vv *out)
 {
-    int rc = dmm__scratch_grow(&net->buf, 2 * n);
+    int rc = dmm__scratch_grow(net->vc, &net->buf, 2 * n);
     if (rc)
         return rc;
     vv_label *names = net->buf.lbuf, *types = net->buf.lbuf + n;
@@ -74,20 +73,25 @@ static uint64_t shape_hash(const vv_label *lab, uint32_t n)
     return h ^ (h >> 31);
 }
 
-void dmm__shapes_free(dmm__shapes *sh)
+static size_t shape_bytes(uint32_t n)
+{
+    return sizeof(dmm__shape) + n * sizeof(vv_label);
+}
+
+void dmm__shapes_free(vv_ctx *vc, dmm__shapes *sh)
 {
     for (size_t b = 0; b < sh->cap; b++)
         for (dmm__shape *s = sh->tab[b], *nx; s; s = nx) {
             nx = s->next;
-            free(s);
+            dmm__free(vc, s, shape_bytes(s->n));
         }
-    free(sh->tab);
+    dmm__free(vc, sh->tab, sh->cap * sizeof *sh->tab);
     *sh = (dmm__shapes){0};
 }
 
 /* borrowed: the interned shape of lab[0..n) (sorted), NULL on no memory. */
-static const dmm__shape *shape_intern(dmm__shapes *sh, const vv_label *lab,
-                                      uint32_t n)
+static const dmm__shape *shape_intern(vv_ctx *vc, dmm__shapes *sh,
+                                      const vv_label *lab, uint32_t n)
 {
     uint64_t h = shape_hash(lab, n);
     if (sh->cap) {
@@ -96,24 +100,26 @@ static const dmm__shape *shape_intern(dmm__shapes *sh, const vv_label *lab,
                 (n == 0 || memcmp(s->lab, lab, n * sizeof *lab) == 0))
                 return s;
     }
+    dmm__shape *s = dmm__alloc(vc, shape_bytes(n));
+    if (!s)
+        return NULL;
     if (sh->count + 1 > sh->cap) {
-        size_t cap = sh->cap ? 2 * sh->cap : 64;
-        dmm__shape **tab = calloc(cap, sizeof *tab);
-        if (!tab)
+        size_t cap = dmm__cap_for(sh->cap, sh->cap + 1, 64);
+        dmm__shape **tab = dmm__calloc(vc, cap, sizeof *tab);
+        if (!tab) {
+            dmm__free(vc, s, shape_bytes(n));
             return NULL;
+        }
         for (size_t b = 0; b < sh->cap; b++)
-            for (dmm__shape *s = sh->tab[b], *nx; s; s = nx) {
-                nx = s->next;
-                s->next = tab[s->hash & (cap - 1)];
-                tab[s->hash & (cap - 1)] = s;
+            for (dmm__shape *t = sh->tab[b], *nx; t; t = nx) {
+                nx = t->next;
+                t->next = tab[t->hash & (cap - 1)];
+                tab[t->hash & (cap - 1)] = t;
             }
-        free(sh->tab);
+        dmm__free(vc, sh->tab, sh->cap * sizeof *sh->tab);
         sh->tab = tab;
         sh->cap = cap;
     }
-    dmm__shape *s = malloc(sizeof *s + n * sizeof *lab);
-    if (!s)
-        return NULL;
     s->hash = h;
     s->n = n;
     s->mark = false;
@@ -126,7 +132,7 @@ static const dmm__shape *shape_intern(dmm__shapes *sh, const vv_label *lab,
 }
 
 /* Free the shapes no current output uses, once the table has doubled. */
-void dmm__shapes_collect(dmm__compiled *cw)
+void dmm__shapes_collect(vv_ctx *vc, dmm__compiled *cw)
 {
     dmm__shapes *sh = &cw->shapes;
     if (sh->count <= sh->gc_at)
@@ -146,39 +152,26 @@ void dmm__shapes_collect(dmm__compiled *cw)
                 pp = &s->next;
             } else {
                 *pp = s->next;
-                free(s);
+                dmm__free(vc, s, shape_bytes(s->n));
             }
         }
     sh->count = live;
     sh->gc_at = 2 * live + 64;
 }
 
-void dmm__dense_free(dmm__dense *d)
+void dmm__dense_free(vv_ctx *vc, dmm__dense *d)
 {
-    if (d->label != &d->label1)
-        free(d->label);
-    if (d->shape != &d->shape1)
-        free(d->shape);
-    if (d->x != &d->x1)
-        free(d->x);
+    if (d->cap > 1) {
+        dmm__free(vc, d->label, d->cap * sizeof *d->label);
+        dmm__free(vc, (void *)d->shape, d->cap * sizeof *d->shape);
+        dmm__free(vc, (void *)d->x, d->cap * sizeof *d->x);
+    }
     if (d->buf != d->buf1)
-        free(d->buf);
+        dmm__free(vc, d->buf, d->bufcap * sizeof *d->buf);
     *d = (dmm__dense){0};
 }
 
-/* p (with room for n entries of size sz, inline when it is the struct's
- * own one-entry room) grown to cap entries, the n kept. */
-static void *grow_array(void *p, bool inl, size_t n, size_t cap, size_t sz)
-{
-    if (!inl)
-        return realloc(p, cap * sz);
-    void *q = malloc(cap * sz);
-    if (q && n)
-        memcpy(q, p, n * sz);
-    return q;
-}
-
-int dmm__dense_grow(dmm__dense *d, uint32_t n, size_t len)
+int dmm__dense_grow(vv_ctx *vc, dmm__dense *d, uint32_t n, size_t len)
 {
     if (n > d->cap) {
         if (d->cap == 0 && n == 1) {
@@ -187,33 +180,19 @@ int dmm__dense_grow(dmm__dense *d, uint32_t n, size_t len)
             d->x = &d->x1;
             d->cap = 1;
         } else {
-            uint32_t cap = d->cap > 1 ? d->cap : 2;
-            while (cap < n)
-                cap *= 2;
-            vv_label *l = grow_array(d->label, d->label == &d->label1, d->cap,
-                                     cap, sizeof *l);
-            const dmm__shape **s =
-                l ? grow_array((void *)d->shape, d->shape == &d->shape1, d->cap,
-                               cap, sizeof *s)
-                  : NULL;
-            const double **x = s ? grow_array((void *)d->x, d->x == &d->x1,
-                                              d->cap, cap, sizeof *x)
-                                 : NULL;
-            if (!x) { /* give back what grew; the old arrays still hold */
-                if (s && d->shape == &d->shape1)
-                    free((void *)s);
-                else if (s)
-                    d->shape = s;
-                if (l && d->label == &d->label1)
-                    free(l);
-                else if (l)
-                    d->label = l;
+            size_t cap = dmm__cap_for(d->cap, n, 2);
+            void *src[3] = {d->label, (void *)d->shape, (void *)d->x}, *dst[3];
+            const void *inl[3] = {&d->label1, &d->shape1, &d->x1};
+            if (cap > UINT32_MAX ||
+                dmm__grow(vc, 3, src, dst,
+                          (size_t[]){sizeof *d->label, sizeof *d->shape,
+                                     sizeof *d->x},
+                          inl, d->cap, cap))
                 return DMM_E_NOMEM;
-            }
-            d->label = l;
-            d->shape = s;
-            d->x = x;
-            d->cap = cap;
+            d->label = dst[0];
+            d->shape = dst[1];
+            d->x = dst[2];
+            d->cap = (uint32_t)cap;
         }
     }
     if (len > d->bufcap) {
@@ -222,13 +201,14 @@ int dmm__dense_grow(dmm__dense *d, uint32_t n, size_t len)
             d->bufcap = 2;
             return 0;
         }
-        size_t cap = d->bufcap > 2 ? d->bufcap : 4;
-        while (cap < len)
-            cap *= 2;
-        double *b = grow_array(d->buf, d->buf == d->buf1, 0, cap, sizeof *b);
-        if (!b)
+        /* The values are rewritten after a grow: none are kept. */
+        size_t cap = dmm__cap_for(d->bufcap, len, 4);
+        double *dst = dmm__calloc(vc, cap, sizeof *dst);
+        if (!dst)
             return DMM_E_NOMEM;
-        d->buf = b;
+        if (d->buf != d->buf1)
+            dmm__free(vc, d->buf, d->bufcap * sizeof *d->buf);
+        d->buf = dst;
         d->bufcap = cap;
     }
     return 0;
@@ -245,11 +225,10 @@ static int stream_vv(vv_ctx *vc, const dmm__shape *s, const double *x, vv *out)
         *out = x[0] == 0.0 ? VV_ZERO : vv_number(x[0]);
         return 0;
     }
-    vv_label *lab = malloc(s->n * sizeof *lab);
-    vv *kid = malloc(s->n * sizeof *kid);
-    if (!lab || !kid) {
-        free(lab);
-        free(kid);
+    vv_label *lab = dmm__alloc(vc, s->n * sizeof *lab);
+    vv *kid = lab ? dmm__alloc(vc, s->n * sizeof *kid) : NULL;
+    if (!kid) {
+        dmm__free(vc, lab, s->n * sizeof *lab);
         return DMM_E_NOMEM;
     }
     size_t m = 0;
@@ -259,8 +238,8 @@ static int stream_vv(vv_ctx *vc, const dmm__shape *s, const double *x, vv *out)
             kid[m++] = vv_number(x[i]);
         }
     int rc = vv_from_pairs(vc, 0.0, m, lab, kid, out);
-    free(lab);
-    free(kid);
+    dmm__free(vc, lab, s->n * sizeof *lab);
+    dmm__free(vc, kid, s->n * sizeof *kid);
     return rc;
 }
 
@@ -271,7 +250,7 @@ int dmm__dense_vv(vv_ctx *vc, const dmm__dense *d, vv *out)
         *out = VV_ZERO;
         return 0;
     }
-    vv *kid = calloc(d->n, sizeof *kid);
+    vv *kid = dmm__calloc(vc, d->n, sizeof *kid);
     if (!kid)
         return DMM_E_NOMEM;
     int rc = 0;
@@ -284,14 +263,14 @@ int dmm__dense_vv(vv_ctx *vc, const dmm__dense *d, vv *out)
     } else {
         rc = vv_from_pairs(vc, 0.0, d->n, d->label, kid, out);
     }
-    free(kid);
+    dmm__free(vc, kid, d->n * sizeof *kid);
     return rc;
 }
 
 /* A port's value from a V-value v (borrowed from Y_t): a bare number is
  * dense at once; a flat map is converted when a dense row reads it. */
-static int pval_set_vv(dmm__compiled *cw, const dmm__port *q, dmm__pval *pv,
-                       vv v, dmm__scratch *sc, bool *defer)
+static int pval_set_vv(vv_ctx *vc, dmm__compiled *cw, const dmm__port *q,
+                       dmm__pval *pv, vv v, dmm__scratch *sc, bool *defer)
 {
     pv->v = v;
     pv->vv_ok = true;
@@ -303,7 +282,7 @@ static int pval_set_vv(dmm__compiled *cw, const dmm__port *q, dmm__pval *pv,
         return 0;
     }
     if (!v.map) {
-        assert(cw->shapes.scalar);
+        dmm_assert(cw->shapes.scalar);
         pv->dense = true;
         pv->shape = cw->shapes.scalar;
         pv->x = &pv->v.num;
@@ -318,13 +297,14 @@ static int pval_set_vv(dmm__compiled *cw, const dmm__port *q, dmm__pval *pv,
     size_t n = vv_nchildren(v);
     if (n > UINT32_MAX)
         return 0;
-    int rc = dmm__scratch_grow(sc, n);
+    int rc = dmm__scratch_grow(vc, sc, n);
     if (rc)
         return rc;
     if (n > pv->cap) {
-        double *b = realloc(pv->buf, n * sizeof *b);
+        double *b = dmm__calloc(vc, n, sizeof *b);
         if (!b)
             return DMM_E_NOMEM;
+        dmm__free(vc, pv->buf, pv->cap * sizeof *b);
         pv->buf = b;
         pv->cap = n;
     }
@@ -339,7 +319,7 @@ static int pval_set_vv(dmm__compiled *cw, const dmm__port *q, dmm__pval *pv,
         sc->lbuf[k] = l;
         pv->buf[k++] = c.num;
     }
-    const dmm__shape *s = shape_intern(&cw->shapes, sc->lbuf, (uint32_t)n);
+    const dmm__shape *s = shape_intern(vc, &cw->shapes, sc->lbuf, (uint32_t)n);
     if (!s)
         return DMM_E_NOMEM;
     pv->dense = true;
@@ -394,12 +374,13 @@ static void ports_task(dmm_net *net, unsigned worker, size_t lo, size_t hi,
         }
         if (!cw->out_valid) {
             vv_label path[3] = {q->g, q->ng, q->o};
-            rc = pval_set_vv(cw, q, pv, vv_get(net->y, path, 3), sc, &f->redo);
-        } else if (q->src < 0) {
-            rc = pval_set_vv(cw, q, pv, VV_ZERO, sc, &f->redo);
-        } else if (!cw->cur[q->src].dense) {
-            rc = pval_set_vv(cw, q, pv, vv_child(cw->cur[q->src].v, q->o), sc,
+            rc = pval_set_vv(net->vc, cw, q, pv, vv_get(net->y, path, 3), sc,
                              &f->redo);
+        } else if (q->src < 0) {
+            rc = pval_set_vv(net->vc, cw, q, pv, VV_ZERO, sc, &f->redo);
+        } else if (!cw->cur[q->src].dense) {
+            rc = pval_set_vv(net->vc, cw, q, pv,
+                             vv_child(cw->cur[q->src].v, q->o), sc, &f->redo);
         } else {
             const dmm__dense *d = &cw->cur[q->src].d;
             size_t a = 0, b = d->n;
@@ -437,7 +418,7 @@ int dmm__ports_fill(dmm_net *net, dmm__cycle_work *work)
 {
     dmm__compiled *cw = &net->cw;
     if (!cw->shapes.scalar &&
-        !(cw->shapes.scalar = shape_intern(&cw->shapes, NULL, 0)))
+        !(cw->shapes.scalar = shape_intern(net->vc, &cw->shapes, NULL, 0)))
         return DMM_E_NOMEM;
     dmm__work_reset(work, net->threads);
     dmm__parallel(net, cw->nports, ports_task, work);
@@ -452,7 +433,8 @@ int dmm__ports_fill(dmm_net *net, dmm__cycle_work *work)
         if (!pv->conv)
             continue;
         pv->conv = false;
-        int rc = pval_set_vv(cw, &cw->ports[p], pv, pv->v, &net->s0, NULL);
+        int rc =
+            pval_set_vv(net->vc, cw, &cw->ports[p], pv, pv->v, &net->s0, NULL);
         if (rc)
             return rc;
         phot_set(cw, p);

@@ -27,7 +27,7 @@ static const dmm__doc_kind network_doc = {
     "missing member \"dmm\" (the format version, 1)",
     "format"};
 
-int dmm__read_file(const char *filename, char **text, size_t *len,
+int dmm__read_file(vv_ctx *vc, const char *filename, char **text, size_t *len,
                    dmm_error *err)
 {
     FILE *fp = fopen(filename, "rb");
@@ -48,7 +48,7 @@ int dmm__read_file(const char *filename, char **text, size_t *len,
     } else if ((uint64_t)st.st_size > DMM__MAX_FILE_SIZE) {
         rc = dmm_error_set(err, DMM_E_LIMIT, "", "file larger than %zu bytes",
                            DMM__MAX_FILE_SIZE);
-    } else if (!(buf = malloc((size_t)st.st_size + 1))) {
+    } else if (!(buf = dmm__alloc(vc, (size_t)st.st_size + 1))) {
         rc = dmm_error_set(err, DMM_E_NOMEM, "", "%s",
                            dmm_strerror(DMM_E_NOMEM));
     } else {
@@ -62,7 +62,7 @@ int dmm__read_file(const char *filename, char **text, size_t *len,
             buf = NULL;
         }
     }
-    free(buf);
+    dmm__free(vc, buf, (size_t)st.st_size + 1);
     fclose(fp);
     if (rc)
         dmm_error_set_source(err, filename);
@@ -347,11 +347,11 @@ int dmm__doc_file(vv_ctx *vc, const dmm_registry *reg, const char *filename,
     *out = NULL;
     char *text;
     size_t len;
-    int rc = dmm__read_file(filename, &text, &len, err);
+    int rc = dmm__read_file(vc, filename, &text, &len, err);
     if (rc)
         return rc;
     rc = dmm__doc_text(vc, reg, text, len, filename, what, fn, out, err);
-    free(text);
+    dmm__free(vc, text, len + 1);
     return rc;
 }
 

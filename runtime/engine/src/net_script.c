@@ -93,11 +93,13 @@ int dmm_feed_neuron(vv_ctx *vc, const char *s, size_t len, const char *path,
     return rc;
 }
 
-static int push_event(dmm_script *s, size_t *cap, const dmm_event *ev)
+static int push_event(vv_ctx *vc, dmm_script *s, size_t *cap,
+                      const dmm_event *ev)
 {
     if (s->n == *cap) {
         size_t ncap = *cap ? 2 * *cap : 16;
-        dmm_event *p = realloc(s->ev, ncap * sizeof *p);
+        dmm_event *p =
+            vv_ctx_realloc(vc, s->ev, *cap * sizeof *p, ncap * sizeof *p);
         if (!p)
             return DMM_E_NOMEM;
         s->ev = p;
@@ -241,7 +243,7 @@ static int check_duplicate_feeds(vv_ctx *vc, const dmm_script *s,
         nf += s->ev[i].op == DMM_EV_FEED;
     if (nf < 2)
         return 0;
-    const dmm_event **f = malloc(nf * sizeof *f);
+    const dmm_event **f = vv_ctx_realloc(vc, NULL, 0, nf * sizeof *f);
     if (!f)
         return dmm_error_set(err, DMM_E_NOMEM, "", "out of memory");
     size_t k = 0;
@@ -259,7 +261,7 @@ static int check_duplicate_feeds(vv_ctx *vc, const dmm_script *s,
             break;
         }
     }
-    free(f);
+    vv_ctx_realloc(vc, f, nf * sizeof *f, 0);
     return rc;
 }
 
@@ -289,12 +291,23 @@ int dmm_script_parse(vv_ctx *vc, const char *text, size_t len,
         rc = parse_line(vc, s.source, line, start, m, &ev, err);
         if (rc < 0)
             goto fail;
-        rc = push_event(&s, &cap, &ev);
+        rc = push_event(vc, &s, &cap, &ev);
         if (rc < 0) {
             vv_free(vc, ev.value);
             line_error(err, s.source, line, rc, "", "out of memory");
             goto fail;
         }
+    }
+    if (s.n > 0 && s.n < cap) { /* exactly n events: dmm_script_free's size */
+        dmm_event *p =
+            vv_ctx_realloc(vc, s.ev, cap * sizeof *p, s.n * sizeof *p);
+        if (!p) {
+            rc = line_error(err, s.source, line, DMM_E_NOMEM, "",
+                            "out of memory");
+            goto fail;
+        }
+        s.ev = p;
+        cap = s.n;
     }
     if (s.n > 1)
         qsort(s.ev, s.n, sizeof *s.ev, cmp_step_line);
@@ -304,7 +317,10 @@ int dmm_script_parse(vv_ctx *vc, const char *text, size_t len,
     *out = s;
     return 0;
 fail:
-    dmm_script_free(vc, &s);
+    for (size_t i = 0; i < s.n; i++)
+        vv_free(vc, s.ev[i].value);
+    if (s.ev)
+        vv_ctx_realloc(vc, s.ev, cap * sizeof *s.ev, 0);
     return rc;
 }
 
@@ -324,7 +340,7 @@ int dmm_script_load(vv_ctx *vc, const char *filename, dmm_script *out,
     for (;;) {
         if (len == cap) {
             size_t ncap = cap ? 2 * cap : 65536;
-            char *p = realloc(buf, ncap);
+            char *p = vv_ctx_realloc(vc, buf, cap, ncap);
             if (!p) {
                 rc = dmm_error_set(err, DMM_E_NOMEM, "", "out of memory");
                 break;
@@ -346,7 +362,8 @@ int dmm_script_load(vv_ctx *vc, const char *filename, dmm_script *out,
         rc = dmm_script_parse(vc, buf, len, filename, out, err);
     else
         dmm_error_set_source(err, filename);
-    free(buf);
+    if (buf)
+        vv_ctx_realloc(vc, buf, cap, 0);
     return rc;
 }
 
@@ -354,7 +371,8 @@ void dmm_script_free(vv_ctx *vc, dmm_script *s)
 {
     for (size_t i = 0; i < s->n; i++)
         vv_free(vc, s->ev[i].value);
-    free(s->ev);
+    if (s->ev)
+        vv_ctx_realloc(vc, s->ev, s->n * sizeof *s->ev, 0);
     s->ev = NULL;
     s->n = 0;
 }

@@ -122,7 +122,7 @@ int dmm_net_save_file(const dmm_net *net, const char *filename, dmm_error *err)
     vv_buf b = {0};
     int rc = dmm_net_save_buf(net, &b);
     size_t n = strlen(filename);
-    char *tmp = rc ? NULL : malloc(n + 5);
+    char *tmp = rc ? NULL : dmm__alloc(net->vc, n + 5);
     if (!tmp) {
         free(b.data);
         rc = rc ? rc : DMM_E_NOMEM;
@@ -158,7 +158,7 @@ int dmm_net_save_file(const dmm_net *net, const char *filename, dmm_error *err)
     else
         sync_dir(filename);
 done:
-    free(tmp);
+    dmm__free(net->vc, tmp, n + 5);
     free(b.data);
     return rc;
 }
@@ -224,6 +224,8 @@ static int read_queues(dmm_net *net, const json_t *qs, dmm_error *err)
         size_t n;
         int rc =
             dmm_path_parse(net->vc, key, strlen(key), tn, 2, &n, NULL, err);
+        if (rc == DMM_E_NOMEM)
+            return rc;
         if (rc || n != 2 || tn[0] != net->input_type)
             return bad(err, path, "a queue is named \"input/NAME\"");
         if (!json_is_array(items))
@@ -277,12 +279,13 @@ static int restore_root(vv_ctx *vc, const dmm_registry *reg, const json_t *root,
         return dmm_error_set(err, DMM_E_NOMEM, "", "%s",
                              dmm_strerror(DMM_E_NOMEM));
     rc = 0;
-    size_t n;
+    size_t n = 0;
     if (!json_is_string(j = json_object_get(root, "self")) ||
-        dmm_path_parse(vc, json_string_value(j), json_string_length(j),
-                       net->self, 3, &n, NULL, err) ||
+        (rc = dmm_path_parse(vc, json_string_value(j), json_string_length(j),
+                             net->self, 3, &n, NULL, err)) ||
         n != 3) {
-        rc = bad(err, "/self", "self must be \"type/name/output\"");
+        if (rc != DMM_E_NOMEM) /* out of memory is not a bad file */
+            rc = bad(err, "/self", "self must be \"type/name/output\"");
         goto fail;
     }
     if (!dmm__self_resolve(net)) {

@@ -32,7 +32,9 @@ struct dmm__pool {
     dmm__task_fn fn;
     void *ud;
     size_t items;
-    dmm__scratch *scratch; /* n entries, [0] unused (net->s0) */
+    unsigned cap;          /* entries of tid, scratch and arg */
+    dmm__scratch *scratch; /* [0] unused (net->s0) */
+    struct worker_arg *arg;
 };
 
 typedef struct worker_arg {
@@ -62,7 +64,6 @@ static inline void cpu_relax(void)
 static void *worker_main(void *arg)
 {
     worker_arg a = *(worker_arg *)arg;
-    free(arg);
     struct dmm__pool *p = a.pool;
     uint64_t seen = 0;
     for (;;) {
@@ -127,11 +128,15 @@ dmm__scratch *dmm__scratch_of(dmm_net *net, unsigned worker)
     return worker == 0 ? &net->s0 : &net->pool->scratch[worker];
 }
 
-static void scratch_free(dmm__scratch *s)
+/* Free the pool's record and arrays (p may be NULL or partly made). */
+static void pool_release(vv_ctx *vc, struct dmm__pool *p)
 {
-    free(s->lbuf);
-    free(s->vbuf);
-    *s = (dmm__scratch){0};
+    if (!p)
+        return;
+    dmm__free(vc, p->tid, p->cap * sizeof *p->tid);
+    dmm__free(vc, p->scratch, p->cap * sizeof *p->scratch);
+    dmm__free(vc, p->arg, p->cap * sizeof *p->arg);
+    dmm__free(vc, p, sizeof *p);
 }
 
 static void pool_stop(dmm_net *net)
@@ -146,13 +151,11 @@ static void pool_stop(dmm_net *net)
     for (unsigned k = 1; k < p->n; k++)
         pthread_join(p->tid[k], NULL);
     for (unsigned k = 1; k < p->n; k++)
-        scratch_free(&p->scratch[k]);
+        dmm__scratch_free(net->vc, &p->scratch[k]);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->go);
     pthread_cond_destroy(&p->done);
-    free(p->tid);
-    free(p->scratch);
-    free(p);
+    pool_release(net->vc, p);
     net->pool = NULL;
     net->threads = 1;
 }
@@ -160,8 +163,8 @@ static void pool_stop(dmm_net *net)
 void dmm__pool_free(dmm_net *net)
 {
     pool_stop(net);
-    scratch_free(&net->s0);
-    free(net->fail);
+    dmm__scratch_free(net->vc, &net->s0);
+    dmm__free(net->vc, net->fail, net->nfail * sizeof *net->fail);
     net->fail = NULL;
     net->nfail = 0;
 }
@@ -178,12 +181,15 @@ int dmm_net_set_threads(dmm_net *net, unsigned n, dmm_error *err)
     pool_stop(net);
     if (n == 1)
         return 0;
-    struct dmm__pool *p = calloc(1, sizeof *p);
-    if (!p || !(p->tid = calloc(n, sizeof *p->tid)) ||
-        !(p->scratch = calloc(n, sizeof *p->scratch))) {
-        if (p)
-            free(p->tid);
-        free(p);
+    struct dmm__pool *p = dmm__calloc(net->vc, 1, sizeof *p);
+    if (p) {
+        p->cap = n;
+        p->tid = dmm__calloc(net->vc, n, sizeof *p->tid);
+        p->scratch = dmm__calloc(net->vc, n, sizeof *p->scratch);
+        p->arg = dmm__calloc(net->vc, n, sizeof *p->arg);
+    }
+    if (!p || !p->tid || !p->scratch || !p->arg) {
+        pool_release(net->vc, p);
         return dmm_error_set(err, DMM_E_NOMEM, "", "%s",
                              dmm_strerror(DMM_E_NOMEM));
     }
@@ -195,11 +201,9 @@ int dmm_net_set_threads(dmm_net *net, unsigned n, dmm_error *err)
     pthread_cond_init(&p->done, NULL);
     net->pool = p;
     for (unsigned k = 1; k < n; k++) {
-        worker_arg *a = malloc(sizeof *a);
-        if (a)
-            *a = (worker_arg){p, k};
-        if (!a || pthread_create(&p->tid[k], NULL, worker_main, a)) {
-            free(a);
+        worker_arg *a = &p->arg[k];
+        *a = (worker_arg){p, k};
+        if (pthread_create(&p->tid[k], NULL, worker_main, a)) {
             pool_stop(net);
             return dmm_error_set(err, DMM_E_NOMEM, "",
                                  "cannot start worker thread %u of %u", k, n);
