@@ -69,18 +69,8 @@ int dmm__read_file(vv_ctx *vc, const char *filename, char **text, size_t *len,
     return rc;
 }
 
-static int bad(dmm_error *err, const char *path, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int bad(dmm_error *err, const char *path, const char *fmt, ...)
-{
-    char text[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(text, sizeof text, fmt, ap);
-    va_end(ap);
-    return dmm_error_set(err, DMM_E_INVAL, path, "%s", text);
-}
+/* A located refusal: dmm_error_set with DMM_E_INVAL (it formats as printf). */
+#define bad(err, path, ...) dmm_error_set((err), DMM_E_INVAL, (path), __VA_ARGS__)
 
 /* A path string member at ptr: parsed into min to max labels. what says what
  * the parts are, for the message. scalar as for dmm_path_parse: NULL where

@@ -19,17 +19,8 @@
 
 enum { MAX_MEMBERS = 1000000, MAX_FILE = 16 << 20 };
 
-static int bad(dmm_error *err, const char *path, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int bad(dmm_error *err, const char *path, const char *fmt, ...)
-{
-    char msg[400];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    return dmm_error_set(err, DMM_E_INVAL, path, "%s", msg);
-}
+/* A located refusal: dmm_error_set with DMM_E_INVAL (it formats as printf). */
+#define bad(err, path, ...) dmm_error_set((err), DMM_E_INVAL, (path), __VA_ARGS__)
 
 /* path + "/" + token, JSON Pointer escaped, into out. */
 static void sub(char *out, size_t size, const char *path, const char *token)
