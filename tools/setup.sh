@@ -10,6 +10,7 @@ packages=(
     libjansson-dev uthash-dev libuv1-dev libcmocka-dev
     zlib1g-dev # MNIST IDX files are gzipped
     libpng-dev libgif-dev # dmm render: PNG frames, animated GIFs, PNG images
+    libwebsockets-dev libwebsockets-evlib-uv # dmm serve --http (lws on libuv)
     clang libclang-rt-14-dev # libFuzzer targets
     python3-matplotlib # the plots of dmm experiment (Debian's /usr/bin/python3)
     man-db # tests/test_install.sh reads the installed page with man
