@@ -108,6 +108,13 @@ async function subscribeW(every) {
   S.subs.set(r.subscription, (ev) => setW(ev.values[S.self]));
 }
 
+// After a change or a step the page reads W at once: the subscription's
+// `every` may skip the cycle that shows it.
+async function refreshW() {
+  const r = await rpc("get", { path: S.self });
+  if (r.ok) setW(r.value);
+}
+
 // Updates near 10 per second: every = cycles per second / 10.
 async function status() {
   const r = await rpc("status");
@@ -301,7 +308,7 @@ $("weight-form").addEventListener("submit", async (ev) => {
   const value = Number($("weight-value").value);
   if (!Number.isFinite(value)) { log("set: the weight must be a number", true); return; }
   const r = await must("set", { path: $("weight-path").value, value });
-  if (r.ok) log(`set ${$("weight-path").value} = ${r.value} (from step ${r.step})`);
+  if (r.ok) { log(`set ${$("weight-path").value} = ${r.value} (from step ${r.step})`); refreshW(); }
 });
 
 $("edit-form").addEventListener("submit", async (ev) => {
@@ -309,7 +316,7 @@ $("edit-form").addEventListener("submit", async (ev) => {
   let delta;
   try { delta = JSON.parse($("edit-delta").value); } catch (e) { log("edit: not JSON: " + e.message, true); return; }
   const r = await must("edit", { delta });
-  if (r.ok) log(`edit applied (from step ${r.step})`);
+  if (r.ok) { log(`edit applied (from step ${r.step})`); refreshW(); }
 });
 
 $("remove-neuron").addEventListener("click", async () => {
@@ -328,12 +335,12 @@ $("remove-neuron").addEventListener("click", async () => {
 // ---- controls ---------------------------------------------------------------
 $("pause").onclick = () => must("pause").then(status);
 $("resume").onclick = () => must("resume").then(status);
-$("step-btn").onclick = () => must("step", { n: Math.max(1, +$("step-n").value || 1) }).then(status);
+$("step-btn").onclick = () => must("step", { n: Math.max(1, +$("step-n").value || 1) }).then(() => { status(); refreshW(); });
 $("rate-btn").onclick = () => {
   const v = $("rate-in").value.trim();
   must("rate", { hz: v === "max" ? "max" : Number(v) }).then(status);
 };
-$("undo").onclick = () => must("undo").then((r) => r.ok && log("undone"));
+$("undo").onclick = () => must("undo").then((r) => { if (r.ok) { log("undone"); refreshW(); } });
 $("save").onclick = async () => {
   const r = await must("snapshot");
   if (!r.ok) return;
