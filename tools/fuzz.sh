@@ -34,7 +34,8 @@ else
     cat "$tmp/setup.log" >&2; exit 1; }
 fi
 ninja -C "$B" -j2 tests/fuzz/fuzz_net_load tests/fuzz/fuzz_script \
-  tests/fuzz/fuzz_state tests/fuzz/fuzz_request tests/fuzz/fuzz_render
+  tests/fuzz/fuzz_state tests/fuzz/fuzz_request tests/fuzz/fuzz_render \
+  tests/fuzz/fuzz_web
 
 mkdir -p "$B/fuzz-artifacts"
 # The network reader gets most of the time; the smaller readers share the rest.
@@ -42,7 +43,8 @@ for spec in "fuzz_net_load:corpus:$((SECS * 3 / 4))" \
   "fuzz_script:script-corpus:$((SECS / 4 + 1))" \
   "fuzz_state:state-corpus:$((SECS / 6 + 1))" \
   "fuzz_request:request-corpus:$((SECS / 3 + 1))" \
-  "fuzz_render:render-corpus:$((SECS / 4 + 1))"; do
+  "fuzz_render:render-corpus:$((SECS / 4 + 1))" \
+  "fuzz_web:web-corpus:$((SECS / 6 + 1))"; do
   target=${spec%%:*}
   rest=${spec#*:}
   corpus=${rest%%:*}

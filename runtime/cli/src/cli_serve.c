@@ -140,6 +140,10 @@ static int serve_args(int argc, char **argv, dmm_serve_opts *op, serve_cli *c)
             if (m < 0)
                 return dmm__usage_error(cmd, "--listen needs HOST:PORT");
             o.listen = v;
+        } else if ((m = dmm__opt_value(argc, argv, &i, "--http", &v))) {
+            if (m < 0)
+                return dmm__usage_error(cmd, "--http needs HOST:PORT");
+            o.http = v;
         } else if ((m = dmm__opt_value(argc, argv, &i, "--socket", &v))) {
             if (m < 0 || !*v)
                 return dmm__usage_error(cmd, "--socket needs a path");

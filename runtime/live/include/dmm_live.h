@@ -17,6 +17,8 @@
 typedef struct dmm_serve_opts {
     const char *listen;       /* "HOST:PORT" (TCP), when socket is NULL */
     const char *socket;       /* a Unix socket path, or NULL */
+    const char *http;         /* "HOST:PORT": the browser view and the
+                                 protocol over WebSocket (/ws), or NULL */
     double rate;              /* cycles per second; 0: as fast as possible */
     bool paused;              /* start paused */
     const char *log;          /* JSON Lines log of applied edits and feeds */
@@ -45,7 +47,8 @@ int dmm_live_hostport(const char *spec, char *host, size_t size, int *port,
 /*
  * Serve net (taken; freed on return) until a shutdown request or SIGINT /
  * SIGTERM. The listening address is printed as the first line of announce
- * (HOST:PORT, or the socket path). Returns 0, or a negative DMM_E_* code with
+ * (HOST:PORT, or the socket path); with o->http, "http://HOST:PORT/" is the
+ * second. Returns 0, or a negative DMM_E_* code with
  * err filled (setup failed, or the state could not be saved on exit).
  */
 int dmm_live_serve(vv_ctx *vc, const dmm_registry *reg, dmm_net *net,

@@ -25,6 +25,7 @@
 
 #include "dmm_live.h"
 #include "live_protocol.h"
+#include "live_web.h"
 
 #ifndef DMM_VERSION
 #define DMM_VERSION "unknown"
@@ -58,6 +59,7 @@ struct dmm__live_client {
         uv_pipe_t pipe;
     } u;
     live_server *srv;
+    dmm__live_ws *ws; /* a WebSocket client (u unused), or NULL */
     client *prev, *next;
     char *line; /* the line being read, up to max_message bytes */
     size_t llen, lcap;
@@ -66,6 +68,8 @@ struct dmm__live_client {
     struct sockaddr_storage addr; /* TCP: the peer's address */
     bool has_addr;
     bool discard; /* skipping the rest of an oversized line */
+    bool binary;  /* WebSocket: the message being read is binary */
+    bool gone;    /* WebSocket: lws has closed it */
     bool authed;
     bool closing; /* uv_close called or about to be */
     bool ending;  /* shutdown requested: no more replies or reads */
@@ -82,6 +86,7 @@ struct dmm__live_client {
 typedef struct pending {
     client *c;
     bool too_long;
+    bool binary; /* a binary WebSocket message: not a request */
     size_t len;
     struct pending *next;
     char line[]; /* len bytes */
@@ -124,6 +129,9 @@ struct dmm__live_server {
     uv_check_t check;  /* the cycle boundary: apply the queue */
     uv_timer_t reaper; /* closes clients past their grace time */
     uv_signal_t sigint, sigterm;
+    dmm__live_web *web;  /* --http, or NULL */
+    uv_timer_t web_stop; /* stopping: ends web once its clients are gone */
+    int nws;             /* WebSocket clients not yet freed */
     client *clients;
     int nclients;
     pending *head, *tail;
@@ -215,7 +223,16 @@ static void client_close(client *c)
         srv->step_client = NULL;
     free_subs(srv, c);
     line_release(c);
-    uv_close(&c->u.h, on_closed);
+    if (c->ws) {
+        if (!c->gone) /* freed when lws says it is closed */
+            dmm__live_ws_kill(c->ws);
+    } else
+        uv_close(&c->u.h, on_closed);
+}
+
+static size_t backlog(const client *c)
+{
+    return c->ws ? dmm__live_ws_backlog(c->ws) : c->wbytes;
 }
 
 static void on_shutdown(uv_shutdown_t *req, int status)
@@ -232,10 +249,15 @@ static void client_end(client *c)
     if (c->closing || c->ending)
         return;
     c->ending = true;
-    c->end_at = uv_now(c->u.h.loop) + GRACE_MS;
-    uv_read_stop(&c->u.s);
+    c->end_at = uv_now(&c->srv->loop) + GRACE_MS;
     c->reading = false;
     free_subs(c->srv, c);
+    if (c->ws) {
+        dmm__live_ws_read(c->ws, false);
+        dmm__live_ws_end(c->ws);
+        return;
+    }
+    uv_read_stop(&c->u.s);
     uv_shutdown_t *req = malloc(sizeof *req);
     if (!req || uv_shutdown(req, &c->u.s, on_shutdown) < 0) {
         free(req);
@@ -257,6 +279,14 @@ static void on_written(uv_write_t *w, int status)
 
 static void send_raw(client *c, const char *data, size_t len)
 {
+    if (c->ws) {
+        /* One message per line, without its newline. */
+        if (len && data[len - 1] == '\n')
+            len--;
+        if (dmm__live_ws_send(c->ws, data, len) < 0)
+            client_close(c);
+        return;
+    }
     write_req *r = malloc(sizeof *r + len);
     if (!r) {
         client_close(c);
@@ -281,7 +311,7 @@ static void send_line(client *c, const char *data, size_t len)
     if (c->closing || c->ending)
         return;
     live_server *srv = c->srv;
-    if (c->wbytes > srv->o->max_backlog) {
+    if (backlog(c) > srv->o->max_backlog) {
         char note[256];
         int n = snprintf(note, sizeof note,
                          "{\"event\": \"dropped\", \"message\": \"more than "
@@ -1348,7 +1378,11 @@ static void drain(live_server *srv)
         int rc;
         memset(&req, 0, sizeof req);
         req.value = VV_ZERO;
-        if (p->too_long)
+        if (p->binary)
+            rc = dmm__live_err_set(&err, DMM__LIVE_E_MALFORMED, "",
+                                   "a binary message is not a request: "
+                                   "send JSON as text");
+        else if (p->too_long)
             rc = dmm__live_err_set(&err, DMM__LIVE_E_TOO_LONG, "",
                                    "request longer than %zu bytes; it was "
                                    "skipped up to its newline",
@@ -1398,6 +1432,7 @@ static void enqueue(client *c, const char *line, size_t len, bool too_long)
     }
     p->c = c;
     p->too_long = too_long;
+    p->binary = false;
     p->len = len;
     p->next = NULL;
     if (len)
@@ -1461,7 +1496,7 @@ static void take_line(client *c, const char *s, size_t n)
         b++;
     if (b < n)
         enqueue(c, s, n, false);
-    c->last_line = uv_now(c->u.h.loop);
+    c->last_line = uv_now(&c->srv->loop);
 }
 
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
@@ -1486,7 +1521,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
             line_release(c);
             c->discard = nl == NULL;
             enqueue(c, NULL, 0, true);
-            c->last_line = uv_now(c->u.h.loop);
+            c->last_line = uv_now(&c->srv->loop);
         } else if (nl && c->llen == 0) {
             take_line(c, p, n);
         } else {
@@ -1512,6 +1547,11 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 
 static void resume_read(client *c)
 {
+    if (c->ws) {
+        dmm__live_ws_read(c->ws, true);
+        c->reading = true;
+        return;
+    }
     if (uv_read_start(&c->u.s, on_alloc, on_read) == 0)
         c->reading = true;
     else
@@ -1534,6 +1574,8 @@ static bool same_host(const struct sockaddr_storage *a,
     return false;
 }
 
+static void admit(client *c);
+
 static void on_connection(uv_stream_t *server, int status)
 {
     live_server *srv = server->data;
@@ -1554,6 +1596,18 @@ static void on_connection(uv_stream_t *server, int status)
         uv_close(&c->u.h, on_closed);
         return;
     }
+    int len = sizeof c->addr;
+    c->has_addr =
+        !srv->is_pipe &&
+        uv_tcp_getpeername(&c->u.tcp, (struct sockaddr *)&c->addr, &len) == 0;
+    admit(c);
+}
+
+/* A new client (socket or WebSocket) joins the list, and is served, or
+ * told there is no slot for it and closed. */
+static void admit(client *c)
+{
+    live_server *srv = c->srv;
     c->next = srv->clients;
     if (c->next)
         c->next->prev = c;
@@ -1561,10 +1615,6 @@ static void on_connection(uv_stream_t *server, int status)
     srv->nclients++;
     c->authed = srv->o->token == NULL;
     c->last_line = uv_now(&srv->loop);
-    int len = sizeof c->addr;
-    c->has_addr =
-        !srv->is_pipe &&
-        uv_tcp_getpeername(&c->u.tcp, (struct sockaddr *)&c->addr, &len) == 0;
     /* Clients on their way out (refused, dropped, timed out) hold no
      * slot. */
     int same = 0, open = 0;
@@ -1590,6 +1640,77 @@ static void on_connection(uv_stream_t *server, int status)
     }
     send_error(c, "", &e);
     client_end(c);
+}
+
+/* ---- WebSocket clients (the transport is live_web.c) ------------------ */
+
+client *dmm__live_client_ws_open(live_server *srv, dmm__live_ws *ws)
+{
+    if (srv->stopping)
+        return NULL;
+    client *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->srv = srv;
+    c->ws = ws;
+    c->has_addr = dmm__live_ws_peer(ws, &c->addr);
+    srv->nws++;
+    admit(c);
+    return c;
+}
+
+/* A message arrives in parts; it is one request, kept whole up to
+ * --max-message bytes and refused (too-long) past that without being
+ * kept. A binary message is refused: requests are JSON text. */
+void dmm__live_client_ws_data(client *c, const char *data, size_t len,
+                              bool first, bool final, bool binary)
+{
+    live_server *srv = c->srv;
+    if (c->closing || c->ending)
+        return;
+    if (first) {
+        line_release(c);
+        c->discard = false;
+        c->binary = binary;
+    }
+    if (!c->discard && !c->binary) {
+        if (c->llen + len > srv->o->max_message) {
+            line_release(c);
+            c->discard = true;
+        } else if (len) {
+            if (!line_reserve(c, len))
+                return;
+            memcpy(c->line + c->llen, data, len);
+            c->llen += len;
+        }
+    }
+    if (!final)
+        return;
+    c->last_line = uv_now(&srv->loop);
+    if (c->discard || c->binary) {
+        enqueue(c, NULL, 0, c->discard);
+        if (!c->discard && srv->tail && srv->tail->c == c)
+            srv->tail->binary = true;
+    } else {
+        enqueue(c, c->line ? c->line : "", c->llen, false);
+    }
+    line_release(c);
+    c->discard = c->binary = false;
+    if (!c->closing && c->reading &&
+        (c->queued >= MAX_QUEUED || srv->held >= srv->o->max_buffered)) {
+        dmm__live_ws_read(c->ws, false);
+        c->reading = false;
+    }
+}
+
+void dmm__live_client_ws_gone(client *c)
+{
+    live_server *srv = c->srv;
+    c->gone = true;
+    client_close(c);
+    srv->nws--;
+    free(c->line);
+    free(c);
 }
 
 /* ---- start and stop ----------------------------------------------------- */
@@ -1619,6 +1740,18 @@ static void on_reaper(uv_timer_t *h)
     }
 }
 
+/* Stopping: once no WebSocket client is left (each had its grace time to
+ * read what was queued for it), the lws context goes, and with it the last
+ * handles that keep the loop running. */
+static void on_web_stop(uv_timer_t *h)
+{
+    live_server *srv = h->data;
+    if (srv->nws > 0)
+        return;
+    dmm__live_web_stop(srv->web);
+    uv_close((uv_handle_t *)h, NULL);
+}
+
 static void begin_stop(live_server *srv)
 {
     if (srv->stopping)
@@ -1639,6 +1772,10 @@ static void begin_stop(live_server *srv)
     uv_close((uv_handle_t *)&srv->check, NULL);
     uv_close((uv_handle_t *)&srv->sigint, NULL);
     uv_close((uv_handle_t *)&srv->sigterm, NULL);
+    if (srv->web)
+        uv_timer_start(&srv->web_stop, on_web_stop, 0, 20);
+    else
+        uv_close((uv_handle_t *)&srv->web_stop, NULL);
     /* The reaper (unreferenced) closes clients that never read; the loop
      * ends when the last one is gone. */
 }
@@ -1795,6 +1932,8 @@ int dmm_live_serve(vv_ctx *vc, const dmm_registry *reg, dmm_net *net,
     uv_timer_init(&srv->loop, &srv->reaper);
     uv_signal_init(&srv->loop, &srv->sigint);
     uv_signal_init(&srv->loop, &srv->sigterm);
+    uv_timer_init(&srv->loop, &srv->web_stop);
+    srv->web_stop.data = srv;
     srv->timer.data = srv->idle.data = srv->check.data = srv;
     srv->reaper.data = srv->sigint.data = srv->sigterm.data = srv;
     signal(SIGPIPE, SIG_IGN);
@@ -1815,6 +1954,9 @@ int dmm_live_serve(vv_ctx *vc, const dmm_registry *reg, dmm_net *net,
         uv_signal_start(&srv->sigterm, on_signal, SIGTERM);
         rc = bind_listener(srv, announce);
     }
+    if (rc == 0 && o->http)
+        rc = dmm__live_web_start(srv, &srv->loop, o->http, o->token != NULL,
+                                 announce, &srv->web, err);
     if (rc == 0) {
         uv_check_start(&srv->check, on_check);
         uv_timer_start(&srv->reaper, on_reaper, 500, 500);
@@ -1828,6 +1970,7 @@ int dmm_live_serve(vv_ctx *vc, const dmm_registry *reg, dmm_net *net,
     /* Setup failed, or every client is gone: close what is left. */
     uv_walk(&srv->loop, close_any, srv);
     uv_run(&srv->loop, UV_RUN_DEFAULT);
+    dmm__live_web_free(srv->web);
     uv_loop_close(&srv->loop);
     while (srv->head) {
         pending *p = srv->head;
