@@ -46,8 +46,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 memcmp(want, p->label, n * sizeof want[0]) != 0)
                 __builtin_trap();
         }
+        /* set: the six labels of a weight, or nine with Self's output
+         * path first (the server checks that prefix). */
         if ((req.op == DMM__OP_SET &&
-             (req.npaths != 1 || req.paths[0].n != 6)) ||
+             (req.npaths != 1 ||
+              (req.paths[0].n != 6 && req.paths[0].n != 9))) ||
             (req.op == DMM__OP_STEP &&
              (req.n < 1 || req.n > DMM__LIVE_MAX_STEP)) ||
             (req.op == DMM__OP_SUBSCRIBE &&
