@@ -47,6 +47,22 @@ vv dmm_net_matrix(const dmm_net *net);
 /* W += delta before the next cycle (a six-level fragment). Rejected, with the
  * network unchanged, if the result would not be a valid network. */
 int dmm_net_edit(dmm_net *net, vv delta, dmm_error *err);
+
+/* Fields (docs/fields.md). Each is checked like a loaded file and changes
+ * nothing when refused (DMM_E_INVAL, err located in the request).
+ * Add, remove or change (action) the modulation given as JSON text (for
+ * remove, its name as a JSON string or an object with "name"). */
+int dmm_net_modulate(dmm_net *net, const char *action, const char *json,
+                     size_t len, dmm_error *err);
+/* Set neuron "type/name"'s position to xy (n = 1 or 2 finite numbers), or
+ * remove it (xy NULL). */
+int dmm_net_position(dmm_net *net, const char *neuron, const double *xy,
+                     size_t n, dmm_error *err);
+/* The positions and modulations as a JSON document (appended to b), and
+ * back: restore replaces them all (for undo). */
+int dmm_net_fields_save(const dmm_net *net, vv_buf *b);
+int dmm_net_fields_restore(dmm_net *net, const char *json, size_t len,
+                           dmm_error *err);
 /* Queue an output map for the input neuron (input, name): it emits one queued
  * map per cycle, {} when its queue is empty. */
 int dmm_net_feed(dmm_net *net, vv_label name, vv outputs, dmm_error *err);

@@ -91,6 +91,7 @@ void dmm_net_free(dmm_net *net)
     dmm__scratch_free(net->vc, &net->buf);
     dmm__compiled_free(&net->cw, net->vc);
     dmm__pool_free(net);
+    dmm__fields_free(net); /* fields */
     dmm__free(net->vc, net, sizeof *net);
 }
 
@@ -177,6 +178,8 @@ int dmm_net_edit(dmm_net *net, vv delta, dmm_error *err)
         return dmm_error_set(err, rc, "", "%s", dmm_strerror(rc));
     vv y = VV_ZERO;
     if (!(rc = dmm__check_edit(net, w, dmm__matrix_of(net, net->y), err)) &&
+        !(rc = net->fields ? dmm__fields_check_w(net, w, err)
+                           : 0) && /* fields */
         (rc = vv_set(net->vc, net->y, net->self, 3, w, &y)))
         dmm_error_set(err, rc, "", "%s", dmm_strerror(rc));
     vv_free(net->vc, w);

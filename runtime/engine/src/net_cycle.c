@@ -351,7 +351,10 @@ static int neuron_input(dmm_net *net, size_t k, dmm__scratch *sc,
         return neuron_fail(net, s, rc, dmm_strerror(rc), err);
     for (size_t j = 0; j < n->nrows; j++) {
         sc->lbuf[j] = n->rows[j].input;
-        if ((rc = row_value(net, &n->rows[j], &sc->vbuf[j]))) {
+        if (!dmm__fields_on(net, k) || /* fields: weights modulated */
+            (rc = dmm__fields_row(net, k, j, &sc->vbuf[j])) == 1)
+            rc = row_value(net, &n->rows[j], &sc->vbuf[j]);
+        if (rc) {
             char what[600];
             snprintf(what, sizeof what, "%s in input \"%s\"", dmm_strerror(rc),
                      vv_label_str(net->vc, n->rows[j].input, NULL));
@@ -361,7 +364,9 @@ static int neuron_input(dmm_net *net, size_t k, dmm__scratch *sc,
         }
     }
     if ((rc = vv_from_pairs(net->vc, 0, n->nrows, sc->lbuf, sc->vbuf,
-                            &s->input)))
+                            &s->input)) ||
+        (dmm__fields_on(net, k) && /* fields: inputs modulated */
+         (rc = dmm__fields_input(net, k, &s->input))))
         return neuron_fail(net, s, rc, dmm_strerror(rc), err);
     return 0;
 }
@@ -407,7 +412,9 @@ static void down_task(dmm_net *net, unsigned worker, size_t lo, size_t hi,
             /* A dense neuron's input depends on Y_{t-1} only, so it fires
              * here, its input still in cache. Any dmm__failure (no memory
              * included): the general path, in redo_slots. */
-            if (neu[k].scalar1 && !scalar1_fire(net, k))
+            if (dmm__fields_on(net, k)) /* fields: the general path */
+                s->redo = cw->fail[worker].redo = true;
+            else if (neu[k].scalar1 && !scalar1_fire(net, k))
                 s->dense = true;
             else if (dense_input(net, k) || dense_fire(net, k))
                 s->redo = cw->fail[worker].redo = true;
@@ -528,7 +535,16 @@ static int fire_slot(dmm_net *net, size_t k, uint64_t *rng, dmm_error *err)
             s->queue = q;
         }
     }
-    int rc = s->info->desc->fn(&fire);
+    vv fin = VV_ZERO, fpar = VV_ZERO; /* fields: parameters modulated */
+    int rc = dmm__fields_on(net, k)
+                 ? dmm__fields_params(net, k, &fire, &fin, &fpar)
+                 : 0;
+    if (!rc)
+        rc = s->info->desc->fn(&fire);
+    dmm__vfree(net->vc, fin);
+    dmm__vfree(net->vc, fpar);
+    if (!rc && dmm__fields_on(net, k)) /* fields: outputs modulated */
+        rc = dmm__fields_output(net, k, &fire.output);
     if (rc) {
         vv_free(net->vc, fire.output);
         vv_free(net->vc, fire.new_state);
@@ -694,7 +710,9 @@ int dmm_net_step(dmm_net *net, dmm_error *err)
         net->nfail = net->threads;
     }
     dmm__cycle_work work = {net->fail};
-    int rc = down_movement(net, &work, err);
+    int rc = net->fields ? dmm__fields_begin(net, err) : 0; /* fields */
+    if (!rc)
+        rc = down_movement(net, &work, err);
     if (!rc)
         rc = up_movement(net, &work, rng, err);
     dmm__compiled *cw = &net->cw;
@@ -709,6 +727,9 @@ int dmm_net_step(dmm_net *net, dmm_error *err)
             rc = self_sum_of(net, w_old, &xd)
                      ? dmm__check_matrix_delta(net, w_new, w_old, xd, "", err)
                      : dmm__check_matrix(net, w_new, w_old, "", err);
+        if (!rc && net->fields &&
+            (w_new.map != w_old.map || w_new.num != w_old.num)) /* fields */
+            rc = dmm__fields_check_w(net, w_new, err);
         if (rc && err) {
             dmm_error e = *err;
             dmm_error_set(err, rc, e.path,
@@ -736,6 +757,7 @@ int dmm_net_step(dmm_net *net, dmm_error *err)
         if (rc)
             dmm_error_set(err, rc, "", "%s", dmm_strerror(rc));
     }
+    dmm__fields_end(net); /* fields */
     if (rc) {
         vv_free(net->vc, states);
         slots_clear(net);

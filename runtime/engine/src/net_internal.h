@@ -312,6 +312,7 @@ dmm__scratch *dmm__scratch_of(dmm_net *net, unsigned worker);
 void dmm__pool_free(dmm_net *net);
 
 struct dmm__pool;
+typedef struct dmm__fields dmm__fields;
 
 struct dmm_net {
     vv_ctx *vc;
@@ -342,6 +343,9 @@ struct dmm_net {
     struct dmm__pool *pool; /* workers when threads > 1 */
     dmm__failure *fail;     /* per worker (net_cycle.c) */
     unsigned nfail;
+    dmm__fields *fields; /* positions and modulations; NULL: none */
+    int32_t *fmod; /* during a cycle with modulations applying: per compiled
+                      neuron, its first application or -1; else NULL */
 };
 
 /* ---- net.c ---- */
@@ -415,6 +419,45 @@ static inline vv dmm__matrix_of(const dmm_net *net, vv y)
 dmm__queue *dmm__queue_find(const dmm_net *net, vv_label name);
 /* Append a reference to v (taken) to name's queue. */
 int dmm__queue_push(dmm_net *net, vv_label name, vv v);
+
+/* ---- net_fields.c ---- */
+/* Positions and modulations (docs/fields.md). The members "positions" and
+ * "modulations" of a document (either may be NULL) into net->fields,
+ * checked against W w; DMM_E_INVAL with a located message, net unchanged. */
+int dmm__fields_read(dmm_net *net, const json_t *positions, const json_t *mods,
+                     vv w, dmm_error *err);
+/* Append the members ",\n\"positions\": …" and ",\n\"modulations\": …" (when
+ * any) to a document being written. */
+int dmm__fields_write(const dmm_net *net, vv_buf *b);
+void dmm__fields_free(dmm_net *net);
+/* borrowed: {x, y} of neuron (type, name), NULL when it is not embedded. */
+const double *dmm__fields_position(const dmm_net *net, vv_label type,
+                                   vv_label name);
+/* Would W = w keep every field produced and every named target active or
+ * embedded (law 4)? DMM_E_INVAL naming the modulation. */
+int dmm__fields_check_w(const dmm_net *net, vv w, dmm_error *err);
+/* The cycle (net->fields non-NULL): begin reads every field from Y_{t-1},
+ * syncs the compiled W and lists what applies to which neuron (net->fmod);
+ * end drops that, whatever happened in between. */
+int dmm__fields_begin(dmm_net *net, dmm_error *err);
+void dmm__fields_end(dmm_net *net);
+/* Does a modulation apply to compiled neuron k this cycle? (Such a neuron
+ * takes the general path.) */
+static inline bool dmm__fields_on(const dmm_net *net, size_t k)
+{
+    return net->fmod && net->fmod[k] >= 0;
+}
+/* Row j of neuron k with its weights modulated (new, as row_value), or 1
+ * when no weight modulation applies to k. */
+int dmm__fields_row(dmm_net *net, size_t k, size_t j, vv *out);
+/* Neuron k's input or output (owned, replaced) through its modulations. */
+int dmm__fields_input(dmm_net *net, size_t k, vv *input);
+int dmm__fields_output(dmm_net *net, size_t k, vv *output);
+/* fire's input and params with k's parameter modulations applied; the
+ * replacements are new in *own_in and *own_params (zero when none), to be
+ * freed after the firing. */
+int dmm__fields_params(dmm_net *net, size_t k, dmm_fire *fire, vv *own_in,
+                       vv *own_params);
 
 /* ---- net_read.c ---- */
 /* Largest file the loaders read. */

@@ -23,7 +23,8 @@
 
 static const dmm__doc_kind network_doc = {
     "a network description",
-    {"dmm", "matrix", "outputs", "self", "links", "params", "seed", NULL},
+    {"dmm", "matrix", "outputs", "self", "links", "params", "seed", "positions",
+     "modulations", NULL},
     "missing member \"dmm\" (the format version, 1)",
     "format"};
 
@@ -274,6 +275,9 @@ static int load_root(dmm_net *net, const json_t *root, dmm_error *err)
     }
     if ((j = json_object_get(root, "seed")) && (rc = read_seed(net, j, err)))
         goto done;
+    if ((rc = dmm__fields_read(net, json_object_get(root, "positions"),
+                               json_object_get(root, "modulations"), w, err)))
+        goto done; /* fields (net_fields.c) */
     if ((rc = vv_set(net->vc, outputs, net->self, 3, w, &net->y)))
         dmm_error_set(err, rc, "", "%s", dmm_strerror(rc));
 done:

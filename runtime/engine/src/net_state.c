@@ -86,8 +86,12 @@ int dmm_net_save_buf(const dmm_net *net, vv_buf *b)
             rc = vv_buf_append(b, "]", 1);
     }
     if (!rc)
+        rc = vv_buf_append(b, "}", 1);
+    if (!rc)
+        rc = dmm__fields_write(net, b); /* fields (net_fields.c) */
+    if (!rc)
         rc = vv_buf_printf(b,
-                           "},\n\"rng\": [\"%" PRIu64 "\", \"%" PRIu64
+                           ",\n\"rng\": [\"%" PRIu64 "\", \"%" PRIu64
                            "\", \"%" PRIu64 "\", \"%" PRIu64 "\"]}\n",
                            net->rng[0], net->rng[1], net->rng[2], net->rng[3]);
     return rc;
@@ -168,7 +172,7 @@ done:
 static const dmm__doc_kind state_doc = {
     "a state file",
     {"dmm-state", "step", "self", "labels", "outputs", "states", "params",
-     "queues", "rng", NULL},
+     "queues", "rng", "positions", "modulations", NULL},
     "not a dmm state file (no \"dmm-state\")",
     "state"};
 
@@ -323,6 +327,10 @@ static int restore_root(vv_ctx *vc, const dmm_registry *reg, const json_t *root,
     if ((j = json_object_get(root, "queues")) &&
         (rc = read_queues(net, j, err)))
         goto fail;
+    if ((rc = dmm__fields_read(net, json_object_get(root, "positions"),
+                               json_object_get(root, "modulations"),
+                               dmm__matrix_of(net, net->y), err)))
+        goto fail; /* fields (net_fields.c) */
 
     j = json_object_get(root, "rng");
     uint64_t any = 0;
