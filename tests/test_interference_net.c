@@ -15,9 +15,9 @@
 #include <string.h>
 
 #include "dmm.h"
+#include "dmm_experiments.h"
 #include "dmm_interference.h"
 #include "dmm_neuron.h"
-#include "dmm_experiments.h"
 #include "testutil_net.h"
 
 /* One context (counting allocator) and registry per test. */
@@ -516,7 +516,7 @@ static void compare_fewshot(const synth *tr, const synth *te,
     dmm_error err;
     dmm_error_clear(&err);
     int rc = dmm_fewshot_network(net, &train, &test, o, PER, mn, &rn, pred,
-                                  &stats, &err);
+                                 &stats, &err);
     if (rc)
         fail_msg("network engine: %s", err.text);
     free(net);
@@ -539,6 +539,8 @@ static void compare_fewshot(const synth *tr, const synth *te,
             size_t at = te_idx[c * DMM_IF_TEST_PER_CLASS + i];
             dmm_if_preprocess(te->images + at * DMM_IF_PIXELS, o->variant,
                               &img);
+            if (o->params)
+                dmm_if_classify(&img, o->params);
             int pd = dmm_if_predict(md, &img, o->variant, NULL);
             int pn = pred[c * PER + i];
             agree += pd == pn;
@@ -579,6 +581,42 @@ static void test_network_vs_direct(void **state)
                          .order_mixed = 1,
                          .variant = DMM_IF_CORRECTED};
     compare_fewshot(&tr, &te, &o2);
+    /* Thresholds and learning rates other than the published ones reach
+     * the network as the interference neurons' params. */
+    dmm_if_params prm = {0.6, -0.5, {0.5, -0.3, -0.6}};
+    dmm_if_options o3 = {.shots = 3, .seed = 5, .epochs = 1, .params = &prm};
+    compare_fewshot(&tr, &te, &o3);
+    synth_free(&tr);
+    synth_free(&te);
+}
+
+/* The same options change the direct engine's result: the non-default run
+ * above is not the default one in disguise. */
+static void test_params_matter(void **state)
+{
+    (void)state;
+    synth tr, te;
+    synth_make(&tr, DMM_IF_SPLIT_BEGIN + 60, 11);
+    synth_make(&te, 5 * DMM_IF_TEST_PER_CLASS, 12);
+    dmm_if_data train = {tr.images, tr.labels, tr.n};
+    dmm_if_data test = {te.images, te.labels, te.n};
+    dmm_if_model *a = malloc(sizeof *a), *b = malloc(sizeof *b);
+    assert_non_null(a);
+    assert_non_null(b);
+    dmm_if_result ra, rb;
+    dmm_if_params pub, prm = {0.6, -0.5, {0.5, -0.3, -0.6}};
+    dmm_if_params_published(&pub);
+    dmm_if_options o = {.shots = 3, .seed = 5, .epochs = 1};
+    assert_int_equal(dmm_if_fewshot(&train, &test, &o, a, &ra), 0);
+    o.params = &pub; /* the published values given explicitly: same bits */
+    assert_int_equal(dmm_if_fewshot(&train, &test, &o, b, &rb), 0);
+    assert_memory_equal(a, b, sizeof *a);
+    assert_memory_equal(&ra, &rb, sizeof ra);
+    o.params = &prm;
+    assert_int_equal(dmm_if_fewshot(&train, &test, &o, b, &rb), 0);
+    assert_memory_not_equal(a->p, b->p, sizeof a->p);
+    free(a);
+    free(b);
     synth_free(&tr);
     synth_free(&te);
 }
@@ -598,7 +636,7 @@ static void test_double_slit_vs_direct(void **state)
         dmm_error err;
         dmm_error_clear(&err);
         if (dmm_double_slit_network(net, 6, variant, &mn, &rn, pred, NULL,
-                                     &err))
+                                    &err))
             fail_msg("network engine: %s", err.text);
         free(net);
         /* The direct predictions: dmm_ds_run's draws again. */
@@ -624,6 +662,50 @@ static void test_double_slit_vs_direct(void **state)
     }
 }
 
+/* Non-default thresholds and learning rates, both engines, same
+ * predictions; a parameter of exactly 0 is refused by the network form. */
+static void test_double_slit_params(void **state)
+{
+    (void)state;
+    dmm_if_params prm = {0.6, -0.9, {0.2, -0.02, -0.05}};
+    dmm_ds_model md, mn, m0;
+    dmm_ds_result rd, rn, r0;
+    dmm_ds_run_params(3, DMM_IF_FAITHFUL, &prm, &md, &rd);
+    dmm_ds_run(3, DMM_IF_FAITHFUL, &m0, &r0);
+    assert_memory_not_equal(md.p, m0.p, sizeof md.p);
+    char *net = tu_path("networks/double-slit.json");
+    uint8_t pred[DMM_DS_TRIALS];
+    double scores[DMM_DS_TRIALS * DMM_DS_TARGETS];
+    dmm_netx_out out = {.pred = pred, .scores = scores};
+    dmm_ds_options o = {.seed = 3, .params = &prm};
+    dmm_error err;
+    dmm_error_clear(&err);
+    if (dmm_double_slit_network_run(net, &o, &mn, &rn, &out, &err))
+        fail_msg("network engine: %s", err.text);
+    assert_int_equal(out.routes, 1);
+    dmm_if_rng r;
+    dmm_ds_signal sig;
+    dmm_if_rng_seed(&r, 3);
+    dmm_ds_model_init(&m0, &r);
+    for (int i = 0; i < 2 * DMM_DS_SHOTS; i++)
+        dmm_ds_signal_make(&sig, i < DMM_DS_SHOTS, DMM_IF_FAITHFUL, &r);
+    for (int i = 0; i < DMM_DS_TRIALS; i++) {
+        int truth = (int)dmm_if_rng_below(&r, 2);
+        double mean[DMM_DS_TARGETS];
+        dmm_ds_signal_make(&sig, truth == 1, DMM_IF_FAITHFUL, &r);
+        assert_int_equal(pred[i], dmm_ds_predict_params(&md, &sig, &prm, mean));
+        for (int g = 0; g < DMM_DS_TARGETS; g++)
+            assert_true(fabs(scores[i * DMM_DS_TARGETS + g] - mean[g]) <=
+                        1e-9 * (1 + fabs(mean[g])));
+    }
+    assert_memory_equal(rn.confusion, rd.confusion, sizeof rd.confusion);
+    prm.eta[1] = 0;
+    assert_int_equal(dmm_double_slit_network_run(net, &o, &mn, &rn, NULL, &err),
+                     DMM_E_INVAL);
+    assert_non_null(strstr(err.text, "eta-stranger = 0 cannot be given"));
+    free(net);
+}
+
 /* The host refuses a network without the neurons it feeds and reads. */
 static void test_network_bad(void **state)
 {
@@ -640,23 +722,25 @@ static void test_network_bad(void **state)
     dmm_error err;
     char *wave = tu_path("networks/wave.json");
     assert_int_equal(dmm_fewshot_network(wave, &train, &test, &o, 1, m, &res,
-                                          NULL, NULL, &err),
+                                         NULL, NULL, &err),
                      DMM_E_INVAL);
-    assert_non_null(strstr(err.text, "no neuron interference/digit-0"));
+    assert_non_null(strstr(err.text, "no neuron input/image"));
+    assert_string_equal(err.path, "/matrix/input/image");
+    assert_non_null(strstr(err.source, "networks/wave.json"));
     free(wave);
     char *ds = tu_path("networks/double-slit.json");
     assert_int_equal(dmm_fewshot_network(ds, &train, &test, &o, 1, m, &res,
-                                          NULL, NULL, &err),
+                                         NULL, NULL, &err),
                      DMM_E_INVAL);
     free(ds);
     assert_int_not_equal(dmm_fewshot_network("/nonexistent/net.json", &train,
-                                              &test, &o, 1, m, &res, NULL, NULL,
-                                              &err),
+                                             &test, &o, 1, m, &res, NULL, NULL,
+                                             &err),
                          0);
     assert_non_null(strstr(err.source, "/nonexistent/net.json"));
     o.shots = 0;
     assert_int_equal(dmm_fewshot_network("x", &train, &test, &o, 1, m, &res,
-                                          NULL, NULL, &err),
+                                         NULL, NULL, &err),
                      DMM_E_INVAL);
     free(m);
     synth_free(&tr);
@@ -677,6 +761,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_interference_bad, setup, teardown),
         cmocka_unit_test(test_network_vs_direct),
         cmocka_unit_test(test_double_slit_vs_direct),
+        cmocka_unit_test(test_params_matter),
+        cmocka_unit_test(test_double_slit_params),
         cmocka_unit_test(test_network_bad),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -142,7 +142,8 @@ const dmm__command dmm__commands[] = {
      "run an interference or mean-field experiment",
      "dmm experiment (mnist-fewshot --data DIR | double-slit | hysteresis) "
      "[--seed S] [--variant faithful|corrected] [--engine direct|network] "
-     "[--plot FILE.png] [mnist options] [hysteresis options]",
+     "[--plot FILE.png] [--friend X] [--foe X] [--eta-friend X] "
+     "[--eta-stranger X] [--eta-foe X] [mnist options] [hysteresis options]",
      "Run an experiment of the induced interference paper (arXiv 2008.11111,\n"
      "docs/experiments.md) and print one JSON object with accuracy, correct,\n"
      "total, the options used and the elapsed seconds.\n"
@@ -166,6 +167,15 @@ const dmm__command dmm__commands[] = {
      "    --steps N        cycles to run (default 5000, one and a quarter\n"
      "                     periods of the sweep)\n"
      "    --network FILE   another network with mean-field neurons\n"
+     "  learning options of mnist-fewshot and double-slit (defaults: the\n"
+     "  published values, 0.7 -0.7 1 -0.5 -0.8 and 0.8 -0.8 0.1 -0.01 -0.1):\n"
+     "    --friend X       similarity from which a source is a friend\n"
+     "    --foe X          similarity up to which a source is a foe\n"
+     "    --eta-friend X   learning rate of friends\n"
+     "    --eta-stranger X learning rate of strangers\n"
+     "    --eta-foe X      learning rate of foes (none may be 0 with\n"
+     "                     --engine network: a parameter 0 reads as its\n"
+     "                     default)\n"
      "  --seed S           random seed (default 1)\n"
      "  --variant V        faithful (the published code's quirks, default)\n"
      "                     or corrected\n"

@@ -44,7 +44,72 @@ typedef struct xopts {
     dmm_if_options o;
     int network;
     int noise_per_step; /* double-slit: --noise per-step */
+    /* --friend, --foe, --eta-friend, --eta-stranger, --eta-foe: given[k]
+     * says which; the others keep the experiment's published values. */
+    double learn[5];
+    int given[5];
+    dmm_if_params params; /* filled by learn_params */
 } xopts;
+
+/* The learning options, in dmm_if_params order. */
+static const char *const learn_opt[5] = {"--friend", "--foe", "--eta-friend",
+                                         "--eta-stranger", "--eta-foe"};
+
+static int parse_double(const char *opt, const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    if (!s || !*s)
+        return dmm__usage_error(CMD, "%s needs a number", opt);
+    double v = strtod(s, &end);
+    if (errno || *end || !isfinite(v))
+        return dmm__usage_error(CMD, "%s must be a finite number, not \"%s\"",
+                                opt, s);
+    *out = v;
+    return 0;
+}
+
+/* The experiment's published thresholds and learning rates with the given
+ * options over them into x->params; NULL when none was given (the library
+ * then uses the published values itself). */
+static const dmm_if_params *learn_params(xopts *x, int fewshot)
+{
+    int any = 0;
+    for (int k = 0; k < 5; k++)
+        any |= x->given[k];
+    if (fewshot)
+        dmm_if_params_published(&x->params);
+    else
+        dmm_ds_params_published(&x->params);
+    double *dst[5] = {&x->params.friend_sim, &x->params.foe_sim,
+                      &x->params.eta[0], &x->params.eta[1], &x->params.eta[2]};
+    for (int k = 0; k < 5; k++)
+        if (x->given[k])
+            *dst[k] = x->learn[k];
+    return any ? &x->params : NULL;
+}
+
+/* x with the fewest digits that read back as x (15 or 17). */
+static void print_num(double x)
+{
+    char b[32];
+    snprintf(b, sizeof b, "%.15g", x);
+    if (strtod(b, NULL) != x)
+        snprintf(b, sizeof b, "%.17g", x);
+    fputs(b, stdout);
+}
+
+/* The thresholds and learning rates as JSON members, after a comma. */
+static void print_params(const dmm_if_params *p)
+{
+    static const char *const key[5] = {"friend", "foe", "eta_friend",
+                                       "eta_stranger", "eta_foe"};
+    double v[5] = {p->friend_sim, p->foe_sim, p->eta[0], p->eta[1], p->eta[2]};
+    for (int k = 0; k < 5; k++) {
+        printf(", \"%s\": ", key[k]);
+        print_num(v[k]);
+    }
+}
 
 static int parse_u64(const char *opt, const char *s, uint64_t lo, uint64_t hi,
                      uint64_t *out)
@@ -78,6 +143,14 @@ static int parse_word(const char *opt, const char *s, const char *const *words,
                  i ? "|" : "", words[i]);
     return dmm__usage_error(CMD, "%s must be %s, not \"%s\"", opt, list,
                             s ? s : "(nothing)");
+}
+
+static int learn_index(const char *a)
+{
+    for (int k = 0; k < 5; k++)
+        if (!strcmp(a, learn_opt[k]))
+            return k;
+    return -1;
 }
 
 static int parse_args(int argc, char **argv, xopts *x)
@@ -141,7 +214,11 @@ static int parse_args(int argc, char **argv, xopts *x)
             rc = parse_word(a, v, pick_w, &x->o.pick_first);
         else if (fewshot && !strcmp(a, "--order"))
             rc = parse_word(a, v, order_w, &x->o.order_mixed);
-        else {
+        else if (learn_index(a) >= 0) {
+            int k = learn_index(a);
+            rc = parse_double(a, v, &x->learn[k]);
+            x->given[k] = 1;
+        } else {
             takes_value = 0;
             rc = dmm__unknown_option(CMD, a);
         }
@@ -152,6 +229,18 @@ static int parse_args(int argc, char **argv, xopts *x)
     if (fewshot && !x->data)
         return dmm__usage_error(CMD, "mnist-fewshot needs --data DIR (get "
                                      "the files with tools/fetch-mnist.sh)");
+    x->o.params = learn_params(x, fewshot);
+    /* A neuron parameter of 0 reads as its default (V-values store no
+     * zeros), so the network form cannot run one. */
+    for (int k = 0; k < 5 && x->network; k++)
+        if (x->given[k] && x->learn[k] == 0)
+            return dmm__usage_error(
+                CMD,
+                "%s 0 cannot be run with --engine network: a neuron "
+                "parameter of 0 reads as its default (V-values store no "
+                "zeros); give a tiny value such as 1e-9, or use --engine "
+                "direct",
+                learn_opt[k]);
     return 0;
 }
 
@@ -305,6 +394,8 @@ static int plot_fewshot(const xopts *x, const dmm_if_data *train,
     dmm_if_image img;
     double J[DMM_IF_CLASSES][DMM_IF_TIMES], score[DMM_IF_CLASSES];
     dmm_if_preprocess(test->images + at * DMM_IF_PIXELS, x->o.variant, &img);
+    if (x->o.params)
+        dmm_if_classify(&img, x->o.params);
     for (int c = 0; c < DMM_IF_CLASSES; c++)
         dmm_if_energy(model, &img, c, J[c]);
     int pred = dmm_if_predict(model, &img, x->o.variant, score);
@@ -364,8 +455,8 @@ static int run_fewshot_network(const dmm_if_data *train,
                         "networks/mnist-interference.json\n");
         return DMM_EXIT_INPUT;
     }
-    if (dmm_fewshot_network(path, train, test, o, 0, model, res, NULL, NULL,
-                            &err)) {
+    if (dmm_fewshot_network_run(path, train, test, o, 0, model, res, NULL,
+                                &err)) {
         dmm__print_error(&err);
         return DMM_EXIT_INPUT;
     }
@@ -407,13 +498,15 @@ static int run_fewshot(const xopts *x)
         printf("{\"experiment\": \"mnist-fewshot\", \"engine\": \"%s\", "
                "\"shots\": %zu, \"seed\": %" PRIu64 ", \"init\": \"%s\", "
                "\"pick\": \"%s\", \"order\": \"%s\", \"epochs\": %d, "
-               "\"variant\": \"%s\", \"accuracy\": %.6f, \"correct\": %zu, "
-               "\"total\": %zu, \"per_class\": {",
+               "\"variant\": \"%s\"",
                x->network ? "network" : "direct", x->o.shots, x->o.seed,
                x->o.init_uniform ? "uniform" : "random",
                x->o.pick_first ? "first" : "random",
                x->o.order_mixed ? "mixed" : "sequential", x->o.epochs,
-               variant_name(x->o.variant),
+               variant_name(x->o.variant));
+        print_params(&x->params);
+        printf(", \"accuracy\": %.6f, \"correct\": %zu, \"total\": %zu, "
+               "\"per_class\": {",
                (double)res.correct / (double)res.total, res.correct, res.total);
         for (int c = 0; c < DMM_IF_CLASSES; c++) {
             size_t n = 0;
@@ -461,7 +554,7 @@ static int plot_double_slit(const xopts *x, const dmm_ds_model *m)
         dmm_ds_signal sig;
         double J[DMM_DS_TARGETS][DMM_DS_TIMES];
         dmm_ds_signal_make(&sig, phase, x->o.variant, &rng);
-        dmm_ds_energy(m, &sig, J);
+        dmm_ds_energy_params(m, &sig, x->o.params, J);
         fprintf(f, "%s\"%s\": [", phase ? "" : ", ",
                 phase ? "in-phase" : "out-of-phase");
         put_array(f, J[0], DMM_DS_TIMES);
@@ -493,23 +586,25 @@ static int run_double_slit(const xopts *xo)
                     "dmm experiment: cannot find networks/double-slit.json\n");
             return DMM_EXIT_INPUT;
         }
-        if (dmm_double_slit_network(path, x->o.seed, x->o.variant, &m, &res,
-                                    NULL, NULL, &err)) {
+        dmm_ds_options o = {
+            .seed = x->o.seed, .variant = x->o.variant, .params = x->o.params};
+        if (dmm_double_slit_network_run(path, &o, &m, &res, NULL, &err)) {
             dmm__print_error(&err);
             return DMM_EXIT_INPUT;
         }
     } else {
-        dmm_ds_run(x->o.seed, x->o.variant, &m, &res);
+        dmm_ds_run_params(x->o.seed, x->o.variant, x->o.params, &m, &res);
     }
     double t1 = now_seconds();
     printf("{\"experiment\": \"double-slit\", \"engine\": \"%s\", "
-           "\"seed\": %" PRIu64 ", \"variant\": \"%s\", \"noise\": \"%s\", "
-           "\"accuracy\": %.6f, "
-           "\"correct\": %zu, \"total\": %zu, \"confusion\": "
-           "[[%zu, %zu], [%zu, %zu]], \"elapsed_seconds\": %.6f}\n",
+           "\"seed\": %" PRIu64 ", \"variant\": \"%s\", \"noise\": \"%s\"",
            x->network ? "network" : "direct", x->o.seed,
            variant_name(x->o.variant),
-           x->noise_per_step ? "per-step" : "per-sample",
+           x->noise_per_step ? "per-step" : "per-sample");
+    print_params(&x->params);
+    printf(", \"accuracy\": %.6f, "
+           "\"correct\": %zu, \"total\": %zu, \"confusion\": "
+           "[[%zu, %zu], [%zu, %zu]], \"elapsed_seconds\": %.6f}\n",
            (double)res.correct / (double)res.total, res.correct, res.total,
            res.confusion[0][0], res.confusion[0][1], res.confusion[1][0],
            res.confusion[1][1], t1 - t0);
