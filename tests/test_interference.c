@@ -89,11 +89,11 @@ static void test_classify_params(void **state)
     dmm_ds_result r1, r2;
     dmm_ds_params_published(&p);
     dmm_ds_run(4, DMM_IF_FAITHFUL, &m1, &r1);
-    dmm_ds_run_params(4, DMM_IF_FAITHFUL, &p, &m2, &r2);
+    dmm_ds_run_params(4, DMM_IF_FAITHFUL, &p, &m2, &r2, NULL);
     assert_memory_equal(&m1, &m2, sizeof m1);
     assert_memory_equal(&r1, &r2, sizeof r1);
     p.eta[0] = 0.3;
-    dmm_ds_run_params(4, DMM_IF_FAITHFUL, &p, &m2, &r2);
+    dmm_ds_run_params(4, DMM_IF_FAITHFUL, &p, &m2, &r2, NULL);
     assert_memory_not_equal(m1.p, m2.p, sizeof m1.p);
 }
 

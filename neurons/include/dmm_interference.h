@@ -347,7 +347,15 @@ void dmm_ds_train_params(dmm_ds_model *m, const dmm_ds_signal *sig, int target,
 int dmm_ds_predict_params(const dmm_ds_model *m, const dmm_ds_signal *sig,
                           const dmm_if_params *p,
                           double mean_J[DMM_DS_TARGETS]);
+/* The test trials of a run, one entry per trial in order. */
+typedef struct dmm_ds_trials {
+    uint8_t truth[DMM_DS_TRIALS]; /* target of the trial's class */
+    uint8_t pred[DMM_DS_TRIALS];
+    double mean_J[DMM_DS_TRIALS][DMM_DS_TARGETS];
+} dmm_ds_trials;
+/* trials (out, may be NULL) receives every test trial. */
 void dmm_ds_run_params(uint64_t seed, unsigned variant, const dmm_if_params *p,
-                       dmm_ds_model *model, dmm_ds_result *res);
+                       dmm_ds_model *model, dmm_ds_result *res,
+                       dmm_ds_trials *trials);
 
 #endif

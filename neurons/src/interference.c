@@ -636,11 +636,12 @@ int dmm_ds_predict_params(const dmm_ds_model *m, const dmm_ds_signal *sig,
 void dmm_ds_run(uint64_t seed, unsigned variant, dmm_ds_model *model,
                 dmm_ds_result *res)
 {
-    dmm_ds_run_params(seed, variant, NULL, model, res);
+    dmm_ds_run_params(seed, variant, NULL, model, res, NULL);
 }
 
 void dmm_ds_run_params(uint64_t seed, unsigned variant, const dmm_if_params *p,
-                       dmm_ds_model *model, dmm_ds_result *res)
+                       dmm_ds_model *model, dmm_ds_result *res,
+                       dmm_ds_trials *trials)
 {
     dmm_if_rng rng;
     dmm_ds_signal sig;
@@ -655,7 +656,13 @@ void dmm_ds_run_params(uint64_t seed, unsigned variant, const dmm_if_params *p,
     for (int i = 0; i < DMM_DS_TRIALS; i++) {
         int truth = (int)dmm_if_rng_below(&rng, 2);
         dmm_ds_signal_make(&sig, truth == 1, variant, &rng);
-        int pred = dmm_ds_predict_params(model, &sig, p, NULL);
+        double mean[DMM_DS_TARGETS];
+        int pred = dmm_ds_predict_params(model, &sig, p, mean);
+        if (trials) {
+            trials->truth[i] = (uint8_t)truth;
+            trials->pred[i] = (uint8_t)pred;
+            memcpy(trials->mean_J[i], mean, sizeof mean);
+        }
         res->confusion[truth][pred]++;
         res->correct += pred == truth;
         res->total++;

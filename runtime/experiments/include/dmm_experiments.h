@@ -28,6 +28,7 @@ typedef struct dmm_netx_stats {
 typedef struct dmm_netx_out {
     uint8_t *pred;  /* out: the predicted target of each test sample run,
                        in test order */
+    uint8_t *truth; /* out: the true target of each (MNIST: the class) */
     double *scores; /* out: the scores read for each test sample, one per
                        target (MNIST: output/score or output/peak; double
                        slit: output/total / 60, the time-mean) */

@@ -487,6 +487,8 @@ int dmm_fewshot_network_run(const char *network_file, const dmm_if_data *train,
                 int truth = dmm_if_class_of_digit(test->labels[e->at]);
                 if (out->pred)
                     out->pred[tested] = (uint8_t)p;
+                if (out->truth)
+                    out->truth[tested] = (uint8_t)truth;
                 if (out->scores)
                     memcpy(out->scores + tested * DMM_IF_CLASSES, score,
                            sizeof score);
@@ -609,6 +611,8 @@ int dmm_double_slit_network_run(const char *network_file,
             }
             if (out->pred)
                 out->pred[tested] = (uint8_t)best;
+            if (out->truth)
+                out->truth[tested] = (uint8_t)truth[k];
             if (out->scores)
                 memcpy(out->scores + (size_t)tested * DMM_DS_TARGETS, mean,
                        sizeof mean);
