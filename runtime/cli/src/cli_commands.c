@@ -143,7 +143,8 @@ const dmm__command dmm__commands[] = {
      "dmm experiment (mnist-fewshot --data DIR | double-slit | hysteresis) "
      "[--seed S] [--variant faithful|corrected] [--engine direct|network] "
      "[--plot FILE.png] [--friend X] [--foe X] [--eta-friend X] "
-     "[--eta-stranger X] [--eta-foe X] [mnist options] [hysteresis options]",
+     "[--eta-stranger X] [--eta-foe X] [--network FILE] "
+     "[--predictions FILE] [mnist options] [hysteresis options]",
      "Run an experiment of the induced interference paper (arXiv 2008.11111,\n"
      "docs/experiments.md) and print one JSON object with accuracy, correct,\n"
      "total, the options used and the elapsed seconds.\n"
@@ -180,6 +181,11 @@ const dmm__command dmm__commands[] = {
      "  --variant V        faithful (the published code's quirks, default)\n"
      "                     or corrected\n"
      "  --engine E         direct (native C, default) or network\n"
+     "  --network FILE     mnist-fewshot, double-slit: run your own network\n"
+     "                     (implies --engine network; it must follow the\n"
+     "                     contract of docs/experiments.md)\n"
+     "  --predictions FILE write one CSV line per test sample: its index,\n"
+     "                     true class, predicted class and the scores\n"
      "  --plot FILE.png    also draw the results (needs /usr/bin/python3 with\n"
      "                     matplotlib)\n"
      "\n"

@@ -39,7 +39,8 @@ typedef struct xopts {
     const char *name;
     const char *data;
     const char *plot;
-    const char *network_file; /* hysteresis: --network */
+    const char *network_file; /* --network */
+    const char *predictions;  /* --predictions FILE */
     uint64_t steps;           /* hysteresis: --steps */
     dmm_if_options o;
     int network;
@@ -164,6 +165,7 @@ static int parse_args(int argc, char **argv, xopts *x)
     int hyst = !strcmp(x->name, "hysteresis");
     x->o = (dmm_if_options){.shots = 5, .seed = 1, .epochs = 1};
     x->steps = 5000;
+    int network_given = 0, engine_given = 0;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         uint64_t n;
@@ -190,10 +192,20 @@ static int parse_args(int argc, char **argv, xopts *x)
             x->o.variant = w ? DMM_IF_CORRECTED : DMM_IF_FAITHFUL;
         } else if (!strcmp(a, "--engine")) {
             rc = parse_word(a, v, engine_w, &x->network);
+            engine_given = 1;
         } else if (!strcmp(a, "--plot")) {
             if (!v)
                 rc = dmm__usage_error(CMD, "--plot needs a file name");
             x->plot = v;
+        } else if (!strcmp(a, "--network")) {
+            if (!v)
+                rc = dmm__usage_error(CMD, "--network needs a file name");
+            x->network_file = v;
+            network_given = 1;
+        } else if (!strcmp(a, "--predictions")) {
+            if (!v)
+                rc = dmm__usage_error(CMD, "--predictions needs a file name");
+            x->predictions = v;
         } else if (!fewshot && !strcmp(a, "--noise")) {
             static const char *const noise_w[] = {"per-sample", "per-step",
                                                   NULL};
@@ -229,6 +241,13 @@ static int parse_args(int argc, char **argv, xopts *x)
     if (fewshot && !x->data)
         return dmm__usage_error(CMD, "mnist-fewshot needs --data DIR (get "
                                      "the files with tools/fetch-mnist.sh)");
+    if (!hyst && network_given) {
+        /* --network FILE runs the network engine on that file. */
+        if (engine_given && !x->network)
+            return dmm__usage_error(CMD, "--network FILE needs --engine "
+                                         "network (the default with it)");
+        x->network = 1;
+    }
     x->o.params = learn_params(x, fewshot);
     /* A neuron parameter of 0 reads as its default (V-values store no
      * zeros), so the network form cannot run one. */
@@ -440,22 +459,146 @@ static int load_set(const char *dir, const char *prefix, dmm_mnist *m)
     return 0;
 }
 
-/* --engine network: networks/mnist-interference.json run by the engine
- * (experiment_network.c); DMM_EXIT_INPUT after printing its error. */
-static int run_fewshot_network(const dmm_if_data *train,
+/* ---- progress and predictions ------------------------------------------ */
+
+/* The library's progress callback drawing dmm__progress. */
+typedef struct xprogress {
+    dmm__progress bar;
+    int begun;
+} xprogress;
+
+static void progress_cb(void *ud, uint64_t done, uint64_t total)
+{
+    xprogress *p = ud;
+    if (!p->begun) {
+        dmm__progress_begin(&p->bar, total, "episodes");
+        p->begun = 1;
+    }
+    dmm__progress_tick(&p->bar, done);
+}
+
+static void progress_done(xprogress *p)
+{
+    if (p->begun)
+        dmm__progress_end(&p->bar);
+}
+
+/* The bundled network `bundled`, or --network FILE, into path. */
+static int network_path(const xopts *x, const char *bundled, char *path,
+                        size_t size)
+{
+    if (x->network_file) {
+        snprintf(path, size, "%s", x->network_file);
+        return 0;
+    }
+    if (!dmm__data_file(bundled, path, size)) {
+        fprintf(stderr, "dmm experiment: cannot find %s\n", bundled);
+        return DMM_EXIT_INPUT;
+    }
+    return 0;
+}
+
+/* Scores are written with 6 digits: the two engines compute them in another
+ * order and differ in the last bits, and the file should not. */
+static void put_score(FILE *f, double v)
+{
+    fprintf(f, ",%.6g", v == 0 ? 0.0 : v);
+}
+
+/*
+ * --predictions for mnist-fewshot: one CSV line per test image, in test
+ * order (the first 980 of each class, class 0's first): its index in the
+ * test file, its digit, the predicted digit and the four class scores.
+ */
+static int write_fewshot_predictions(const char *file, const dmm_if_data *test,
+                                     const uint8_t *pred, const double *scores)
+{
+    size_t idx[DMM_IF_CLASSES * DMM_IF_TEST_PER_CLASS];
+    if (dmm_if_pick(test->labels, test->n, 0, DMM_IF_TEST_PER_CLASS, 0, NULL,
+                    idx))
+        return DMM_EXIT_INPUT; /* the run itself would have failed */
+    FILE *f = fopen(file, "w");
+    if (!f) {
+        fprintf(stderr, "dmm experiment: %s: %s\n", file, strerror(errno));
+        return DMM_EXIT_INPUT;
+    }
+    fputs("index,label,predicted,score_0,score_1,score_2,score_4\n", f);
+    for (size_t i = 0; i < DMM_IF_CLASSES * DMM_IF_TEST_PER_CLASS; i++) {
+        fprintf(f, "%zu,%d,%d", idx[i], test->labels[idx[i]],
+                dmm_if_digit_of_class(pred[i]));
+        for (int c = 0; c < DMM_IF_CLASSES; c++)
+            put_score(f, scores[i * DMM_IF_CLASSES + c]);
+        fputc('\n', f);
+    }
+    int bad = ferror(f);
+    if (fclose(f) != 0 || bad) {
+        fprintf(stderr, "dmm experiment: cannot write %s\n", file);
+        return DMM_EXIT_INPUT;
+    }
+    return 0;
+}
+
+/* The direct engine's predictions and scores of the test images from the
+ * trained model (the same as dmm_if_fewshot made). */
+static void fewshot_direct_predictions(const xopts *x, const dmm_if_data *test,
+                                       const dmm_if_model *model, uint8_t *pred,
+                                       double *scores)
+{
+    size_t idx[DMM_IF_CLASSES * DMM_IF_TEST_PER_CLASS];
+    if (dmm_if_pick(test->labels, test->n, 0, DMM_IF_TEST_PER_CLASS, 0, NULL,
+                    idx))
+        return;
+    dmm_if_image img;
+    for (size_t i = 0; i < DMM_IF_CLASSES * DMM_IF_TEST_PER_CLASS; i++) {
+        dmm_if_preprocess(test->images + idx[i] * DMM_IF_PIXELS, x->o.variant,
+                          &img);
+        if (x->o.params)
+            dmm_if_classify(&img, x->o.params);
+        pred[i] = (uint8_t)dmm_if_predict(model, &img, x->o.variant,
+                                          scores + i * DMM_IF_CLASSES);
+    }
+}
+
+/* --predictions for double-slit: trial, class, predicted class and the
+ * time-mean energy of each target. */
+static int write_ds_predictions(const char *file, const uint8_t *truth,
+                                const uint8_t *pred, const double *mean)
+{
+    static const char *const cls[2] = {"out-of-phase", "in-phase"};
+    FILE *f = fopen(file, "w");
+    if (!f) {
+        fprintf(stderr, "dmm experiment: %s: %s\n", file, strerror(errno));
+        return DMM_EXIT_INPUT;
+    }
+    fputs("trial,class,predicted,mean_J_minus_2,mean_J_plus_2\n", f);
+    for (int i = 0; i < DMM_DS_TRIALS; i++) {
+        fprintf(f, "%d,%s,%s", i, cls[truth[i]], cls[pred[i]]);
+        for (int g = 0; g < DMM_DS_TARGETS; g++)
+            put_score(f, mean[i * DMM_DS_TARGETS + g]);
+        fputc('\n', f);
+    }
+    int bad = ferror(f);
+    if (fclose(f) != 0 || bad) {
+        fprintf(stderr, "dmm experiment: cannot write %s\n", file);
+        return DMM_EXIT_INPUT;
+    }
+    return 0;
+}
+
+/* --engine network: networks/mnist-interference.json or --network FILE run
+ * by the engine (experiment_network.c); DMM_EXIT_INPUT after printing its
+ * error. */
+static int run_fewshot_network(const xopts *x, const dmm_if_data *train,
                                const dmm_if_data *test, const dmm_if_options *o,
-                               dmm_if_model *model, dmm_if_result *res)
+                               dmm_if_model *model, dmm_if_result *res,
+                               dmm_netx_out *out)
 {
     char path[PATH_MAX];
     dmm_error err;
     dmm_error_clear(&err);
-    if (!dmm__data_file("networks/mnist-interference.json", path,
-                        sizeof path)) {
-        fprintf(stderr, "dmm experiment: cannot find "
-                        "networks/mnist-interference.json\n");
+    if (network_path(x, "networks/mnist-interference.json", path, sizeof path))
         return DMM_EXIT_INPUT;
-    }
-    if (dmm_fewshot_network_run(path, train, test, o, 0, model, res, NULL,
+    if (dmm_fewshot_network_run(path, train, test, o, 0, model, res, out,
                                 &err)) {
         dmm__print_error(&err);
         return DMM_EXIT_INPUT;
@@ -480,11 +623,23 @@ static int run_fewshot(const xopts *x)
     dmm_if_data test = {te.images.v.data, te.labels.v.data, te.images.v.count};
     dmm_if_model *model = malloc(sizeof *model);
     dmm_if_result res;
-    int e = !model ? DMM_E_NOMEM
+    enum { NTEST = DMM_IF_CLASSES * DMM_IF_TEST_PER_CLASS };
+    uint8_t *pred = x->predictions ? malloc(NTEST) : NULL;
+    double *scores =
+        x->predictions ? malloc(NTEST * DMM_IF_CLASSES * sizeof *scores) : NULL;
+    dmm_netx_out out = {.pred = pred, .scores = scores};
+    xprogress prog = {0};
+    dmm_if_options o = x->o;
+    o.progress = progress_cb;
+    o.progress_ud = &prog;
+    int e = !model || (x->predictions && (!pred || !scores)) ? DMM_E_NOMEM
             : x->network
-                ? run_fewshot_network(&train, &test, &x->o, model, &res)
-                : dmm_if_fewshot(&train, &test, &x->o, model, &res);
+                ? run_fewshot_network(x, &train, &test, &o, model, &res, &out)
+                : dmm_if_fewshot(&train, &test, &o, model, &res);
+    progress_done(&prog);
     double t2 = now_seconds();
+    if (!e && !x->network && pred)
+        fewshot_direct_predictions(x, &test, model, pred, scores);
     if (e == DMM_EXIT_INPUT) {
         rc = e; /* the network engine said why */
     } else if (e) {
@@ -515,13 +670,31 @@ static int run_fewshot(const xopts *x)
             printf("%s\"%d\": %.6f", c ? ", " : "", dmm_if_digit_of_class(c),
                    n ? (double)res.confusion[c][c] / (double)n : 0.0);
         }
-        printf("}, \"elapsed_seconds\": %.6f, \"load_seconds\": %.6f}\n",
+        printf("}");
+        if (x->network)
+            printf(", \"network\": \"%s\", \"routes\": \"%s\"",
+                   x->network_file ? x->network_file
+                                   : "networks/mnist-interference.json",
+                   out.routes ? "seed" : "file");
+        printf(", \"elapsed_seconds\": %.6f, \"load_seconds\": %.6f}\n",
                t2 - t1, t1 - t0);
         if (fflush(stdout) != 0)
             rc = DMM_EXIT_INPUT;
+        if (!rc && pred)
+            rc = write_fewshot_predictions(x->predictions, &test, pred, scores);
+        if (!rc && x->plot && x->network && !out.routes) {
+            fprintf(stderr,
+                    "dmm experiment: --plot draws the learned routes, "
+                    "and %s has none where the host reads them "
+                    "(docs/experiments.md, the contract)\n",
+                    x->network_file);
+            rc = DMM_EXIT_INPUT;
+        }
         if (!rc && x->plot)
             rc = plot_fewshot(x, &train, &test, model);
     }
+    free(pred);
+    free(scores);
     free(model);
     dmm_mnist_free(&tr);
     dmm_mnist_free(&te);
@@ -576,24 +749,38 @@ static int run_double_slit(const xopts *xo)
     const xopts *x = &xv;
     dmm_ds_model m;
     dmm_ds_result res;
+    dmm_ds_trials *tr = malloc(sizeof *tr);
+    dmm_netx_out out = {0};
+    xprogress prog = {0};
+    if (!tr) {
+        fprintf(stderr, "dmm experiment: out of memory\n");
+        return DMM_EXIT_INPUT;
+    }
     double t0 = now_seconds();
     if (x->network) {
         char path[PATH_MAX];
         dmm_error err;
         dmm_error_clear(&err);
-        if (!dmm__data_file("networks/double-slit.json", path, sizeof path)) {
-            fprintf(stderr,
-                    "dmm experiment: cannot find networks/double-slit.json\n");
+        if (network_path(x, "networks/double-slit.json", path, sizeof path)) {
+            free(tr);
             return DMM_EXIT_INPUT;
         }
-        dmm_ds_options o = {
-            .seed = x->o.seed, .variant = x->o.variant, .params = x->o.params};
-        if (dmm_double_slit_network_run(path, &o, &m, &res, NULL, &err)) {
+        dmm_ds_options o = {.seed = x->o.seed,
+                            .variant = x->o.variant,
+                            .params = x->o.params,
+                            .progress = progress_cb,
+                            .progress_ud = &prog};
+        out = (dmm_netx_out){
+            .pred = tr->pred, .truth = tr->truth, .scores = &tr->mean_J[0][0]};
+        int rc = dmm_double_slit_network_run(path, &o, &m, &res, &out, &err);
+        progress_done(&prog);
+        if (rc) {
             dmm__print_error(&err);
+            free(tr);
             return DMM_EXIT_INPUT;
         }
     } else {
-        dmm_ds_run_params(x->o.seed, x->o.variant, x->o.params, &m, &res);
+        dmm_ds_run_params(x->o.seed, x->o.variant, x->o.params, &m, &res, tr);
     }
     double t1 = now_seconds();
     printf("{\"experiment\": \"double-slit\", \"engine\": \"%s\", "
@@ -608,9 +795,19 @@ static int run_double_slit(const xopts *xo)
            (double)res.correct / (double)res.total, res.correct, res.total,
            res.confusion[0][0], res.confusion[0][1], res.confusion[1][0],
            res.confusion[1][1], t1 - t0);
-    if (fflush(stdout) != 0)
-        return DMM_EXIT_INPUT;
-    return x->plot ? plot_double_slit(x, &m) : 0;
+    int rc = fflush(stdout) != 0 ? DMM_EXIT_INPUT : 0;
+    if (!rc && x->predictions)
+        rc = write_ds_predictions(x->predictions, tr->truth, tr->pred,
+                                  &tr->mean_J[0][0]);
+    free(tr);
+    if (!rc && x->network && !out.routes && x->plot) {
+        fprintf(stderr,
+                "dmm experiment: --plot draws the learned routes, and "
+                "%s has none where the host reads them\n",
+                x->network_file);
+        rc = DMM_EXIT_INPUT;
+    }
+    return !rc && x->plot ? plot_double_slit(x, &m) : rc;
 }
 
 /* ---- hysteresis --------------------------------------------------------- */
