@@ -813,6 +813,143 @@ static void test_double_slit_noise(void **state)
     proc_free(&p);
 }
 
+/* Run dmm experiment args (NULL-terminated after the experiment's name),
+ * expect exit 0 and return its JSON (new). */
+static json_t *experiment_json(const env *e, const char *const *args)
+{
+    proc p;
+    run_dmm(e, &p, args);
+    expect_code(&p, 0);
+    json_error_t je;
+    json_t *j = json_loads(p.out, 0, &je);
+    if (!j)
+        fail_msg("not JSON: %s", p.out);
+    proc_free(&p);
+    return j;
+}
+
+static double jnum(const json_t *j, const char *key)
+{
+    json_t *v = json_object_get(j, key);
+    assert_non_null(v);
+    return json_number_value(v);
+}
+
+/* The thresholds and learning rates are options of both engines: they are
+ * printed, they change the result, both engines agree on a non-default
+ * setting, and 0 is refused by the network engine with the reason. */
+static void test_experiment_learning_options(void **state)
+{
+    env *e = *state;
+    const char *eng[2] = {"direct", "network"};
+    json_t *def = experiment_json(
+        e, (const char *[]){"experiment", "double-slit", "--seed", "3", NULL});
+    assert_true(jnum(def, "friend") == 0.8);
+    assert_true(jnum(def, "eta_stranger") == -0.01);
+    json_t *j[2];
+    for (int k = 0; k < 2; k++) {
+        j[k] = experiment_json(
+            e, (const char *[]){"experiment", "double-slit", "--seed", "3",
+                                "--engine", eng[k], "--eta-friend", "0.2",
+                                "--foe", "-0.9", NULL});
+        assert_true(jnum(j[k], "eta_friend") == 0.2);
+        assert_true(jnum(j[k], "foe") == -0.9);
+        assert_true(jnum(j[k], "eta_foe") == -0.1);
+    }
+    assert_true(json_equal(json_object_get(j[0], "confusion"),
+                           json_object_get(j[1], "confusion")));
+    assert_false(json_equal(json_object_get(j[0], "confusion"),
+                            json_object_get(def, "confusion")));
+    json_decref(j[0]);
+    json_decref(j[1]);
+    json_decref(def);
+    proc p;
+    run_dmm(e, &p,
+            (const char *[]){"experiment", "double-slit", "--engine", "network",
+                             "--eta-stranger", "0", NULL});
+    expect_code(&p, 2);
+    assert_non_null(strstr(p.err, "--eta-stranger 0 cannot be run with "
+                                  "--engine network"));
+    proc_free(&p);
+    run_dmm(e, &p,
+            (const char *[]){"experiment", "double-slit", "--friend", "high",
+                             NULL});
+    expect_code(&p, 2);
+    assert_non_null(strstr(p.err, "--friend must be a finite number"));
+    proc_free(&p);
+    run_dmm(
+        e, &p,
+        (const char *[]){"experiment", "double-slit", "--eta-fo", "1", NULL});
+    expect_code(&p, 2);
+    assert_non_null(strstr(p.err, "(did you mean \"--eta-foe\"?)"));
+    proc_free(&p);
+}
+
+/* --predictions writes one line per trial, the same file for both engines;
+ * the network engine draws progress on a terminal (DMM_PROGRESS=now); and
+ * --network FILE runs a given network, refusing one that breaks the
+ * contract with its file and JSON path. */
+static void test_experiment_predictions_network(void **state)
+{
+    env *e = *state;
+    char *f[2] = {scratch(e, "pred-direct.csv"), scratch(e, "pred-net.csv")};
+    char *net = tu_path("networks/double-slit.json");
+    proc p;
+    run_dmm(e, &p,
+            (const char *[]){"experiment", "double-slit", "--seed", "6",
+                             "--noise", "per-step", "--predictions", f[0],
+                             NULL});
+    expect_code(&p, 0);
+    proc_free(&p);
+    setenv("DMM_PROGRESS", "now", 1);
+    run_dmm(e, &p,
+            (const char *[]){"experiment", "double-slit", "--seed", "6",
+                             "--noise", "per-step", "--network", net,
+                             "--predictions", f[1], NULL});
+    unsetenv("DMM_PROGRESS");
+    expect_code(&p, 0);
+    assert_non_null(strstr(p.out, "\"engine\": \"network\""));
+    assert_non_null(strstr(p.err, "/210 episodes, "));
+    proc_free(&p);
+    char *a = tu_read_file(f[0], NULL), *b = tu_read_file(f[1], NULL);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_string_equal(a, b);
+    assert_int_equal(count_lines(a), 1 + 200);
+    assert_true(!strncmp(a,
+                         "trial,class,predicted,mean_J_minus_2,"
+                         "mean_J_plus_2\n0,",
+                         strlen("trial,class,predicted,mean_J_minus_2,"
+                                "mean_J_plus_2\n0,")));
+    /* seed 6 per step misclassifies some trials: a wrong line exists */
+    assert_true(strstr(a, ",in-phase,out-of-phase,") ||
+                strstr(a, ",out-of-phase,in-phase,"));
+    free(a);
+    free(b);
+    /* a network without input/control is refused, located */
+    json_error_t je;
+    json_t *j = json_load_file(net, 0, &je);
+    assert_non_null(j);
+    json_object_del(json_object_get(json_object_get(j, "matrix"), "input"),
+                    "control");
+    char *bad = scratch(e, "bad.json");
+    assert_int_equal(json_dump_file(j, bad, 0), 0);
+    json_decref(j);
+    run_dmm(e, &p,
+            (const char *[]){"experiment", "double-slit", "--network", net,
+                             "--engine", "direct", NULL});
+    expect_code(&p, 2);
+    assert_non_null(strstr(p.err, "--network FILE needs --engine network"));
+    proc_free(&p);
+    unlink(bad);
+    unlink(f[0]);
+    unlink(f[1]);
+    free(bad);
+    free(f[0]);
+    free(f[1]);
+    free(net);
+}
+
 static int setup(void **state)
 {
     env *e = calloc(1, sizeof *e);
@@ -873,6 +1010,8 @@ int main(void)
         cmocka_unit_test(test_plot),
         cmocka_unit_test(test_progress),
         cmocka_unit_test(test_double_slit_noise),
+        cmocka_unit_test(test_experiment_learning_options),
+        cmocka_unit_test(test_experiment_predictions_network),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -54,6 +54,49 @@ static void test_geometry(void **state)
     assert_int_equal(dmm_if_kind(-0.7), DMM_IF_FOE);
 }
 
+/* Run-time thresholds and learning rates: the published ones change
+ * nothing; others move sources between classes and set their eta. */
+static void test_classify_params(void **state)
+{
+    (void)state;
+    uint8_t px[DMM_IF_PIXELS];
+    for (int i = 0; i < DMM_IF_PIXELS; i++)
+        px[i] = (uint8_t)((i * 37 + (i / 28) * 11) % 256);
+    dmm_if_image a, b;
+    dmm_if_preprocess(px, DMM_IF_FAITHFUL, &a);
+    b = a;
+    dmm_if_params p;
+    dmm_if_params_published(&p);
+    dmm_if_classify(&b, &p);
+    assert_memory_equal(&a, &b, sizeof a);
+    /* Every source a friend: eta 0.25 everywhere. */
+    p = (dmm_if_params){-2, -3, {0.25, -0.5, -0.8}};
+    dmm_if_classify(&b, &p);
+    for (int s = 0; s < DMM_IF_SOURCES; s++) {
+        assert_int_equal(b.kind[s], DMM_IF_FRIEND);
+        assert_true(b.eta[s] == 0.25);
+    }
+    /* Thresholds at 0: sim >= 0 friend, else foe (nothing is a stranger);
+     * eta 0 is a real value. */
+    p = (dmm_if_params){0, 0, {0, -0.5, -0.1}};
+    dmm_if_classify(&b, &p);
+    for (int s = 0; s < DMM_IF_SOURCES; s++) {
+        assert_int_equal(b.kind[s], a.sim[s] >= 0 ? DMM_IF_FRIEND : DMM_IF_FOE);
+        assert_true(b.eta[s] == (a.sim[s] >= 0 ? 0.0 : -0.1));
+    }
+    /* The double slit's published values give dmm_ds_run bit for bit. */
+    dmm_ds_model m1, m2;
+    dmm_ds_result r1, r2;
+    dmm_ds_params_published(&p);
+    dmm_ds_run(4, DMM_IF_FAITHFUL, &m1, &r1);
+    dmm_ds_run_params(4, DMM_IF_FAITHFUL, &p, &m2, &r2, NULL);
+    assert_memory_equal(&m1, &m2, sizeof m1);
+    assert_memory_equal(&r1, &r2, sizeof r1);
+    p.eta[0] = 0.3;
+    dmm_ds_run_params(4, DMM_IF_FAITHFUL, &p, &m2, &r2, NULL);
+    assert_memory_not_equal(m1.p, m2.p, sizeof m1.p);
+}
+
 /*
  * Two sources on a uniform table (every entry 1/25), class 0.
  * Source 40 (centre, dist 10) is a friend: the 15 entries d >= 10 double,
@@ -492,6 +535,7 @@ int main(void)
         cmocka_unit_test(test_double_slit_update),
         cmocka_unit_test(test_double_slit_noise),
         cmocka_unit_test(test_double_slit_separates),
+        cmocka_unit_test(test_classify_params),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

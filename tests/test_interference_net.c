@@ -13,11 +13,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
 
 #include "dmm.h"
+#include "dmm_experiments.h"
 #include "dmm_interference.h"
 #include "dmm_neuron.h"
-#include "dmm_experiments.h"
 #include "testutil_net.h"
 
 /* One context (counting allocator) and registry per test. */
@@ -499,8 +502,21 @@ static void synth_free(synth *d)
 enum { PER = 12 }; /* test images of each class run through the network */
 
 /* Run one configuration both ways; compare prediction by prediction. */
+static void compare_fewshot_on(const char *net, int routes, const synth *tr,
+                               const synth *te, const dmm_if_options *o);
+
 static void compare_fewshot(const synth *tr, const synth *te,
                             const dmm_if_options *o)
+{
+    char *net = tu_path("networks/mnist-interference.json");
+    compare_fewshot_on(net, 1, tr, te, o);
+    free(net);
+}
+
+/* The same on the network file net; routes: whether it has the route
+ * layout (so the trained routes can be compared too). */
+static void compare_fewshot_on(const char *net, int routes, const synth *tr,
+                               const synth *te, const dmm_if_options *o)
 {
     dmm_if_data train = {tr->images, tr->labels, tr->n};
     dmm_if_data test = {te->images, te->labels, te->n};
@@ -510,16 +526,17 @@ static void compare_fewshot(const synth *tr, const synth *te,
     dmm_if_result rd, rn;
     assert_int_equal(dmm_if_fewshot(&train, &test, o, md, &rd), 0);
 
-    char *net = tu_path("networks/mnist-interference.json");
-    uint8_t pred[DMM_IF_CLASSES * PER];
-    dmm_netx_stats stats;
+    uint8_t pred[DMM_IF_CLASSES * PER], truth[DMM_IF_CLASSES * PER];
+    double scores[DMM_IF_CLASSES * PER * DMM_IF_CLASSES];
+    dmm_netx_out out = {.pred = pred, .truth = truth, .scores = scores};
     dmm_error err;
     dmm_error_clear(&err);
-    int rc = dmm_fewshot_network(net, &train, &test, o, PER, mn, &rn, pred,
-                                  &stats, &err);
+    int rc = dmm_fewshot_network_run(net, &train, &test, o, PER, mn, &rn, &out,
+                                     &err);
     if (rc)
         fail_msg("network engine: %s", err.text);
-    free(net);
+    dmm_netx_stats stats = out.stats;
+    assert_int_equal(out.routes, routes);
     assert_int_equal(rn.total, DMM_IF_CLASSES * PER);
     size_t eps =
         DMM_IF_CLASSES * o->shots * (size_t)o->epochs + DMM_IF_CLASSES * PER;
@@ -539,8 +556,15 @@ static void compare_fewshot(const synth *tr, const synth *te,
             size_t at = te_idx[c * DMM_IF_TEST_PER_CLASS + i];
             dmm_if_preprocess(te->images + at * DMM_IF_PIXELS, o->variant,
                               &img);
-            int pd = dmm_if_predict(md, &img, o->variant, NULL);
+            if (o->params)
+                dmm_if_classify(&img, o->params);
+            double sd[DMM_IF_CLASSES];
+            int pd = dmm_if_predict(md, &img, o->variant, sd);
             int pn = pred[c * PER + i];
+            assert_int_equal(truth[c * PER + i], c);
+            for (int k = 0; k < DMM_IF_CLASSES; k++)
+                assert_true(fabs(scores[(c * PER + i) * DMM_IF_CLASSES + k] -
+                                 sd[k]) <= 1e-9 * (1 + fabs(sd[k])));
             agree += pd == pn;
             correct += pd == c;
             if (first < 0)
@@ -553,7 +577,7 @@ static void compare_fewshot(const synth *tr, const synth *te,
     /* The routes trained inside the network are the direct ones up to
      * rounding (Self adds new - old to old). */
     double worst = 0;
-    for (int c = 0; c < DMM_IF_CLASSES; c++)
+    for (int c = 0; c < DMM_IF_CLASSES && routes; c++)
         for (int s = 0; s < DMM_IF_SOURCES; s++)
             for (int d = 0; d < DMM_IF_TIMES; d++)
                 worst = fmax(worst, fabs(mn->p[c][s][d] - md->p[c][s][d]) /
@@ -579,6 +603,42 @@ static void test_network_vs_direct(void **state)
                          .order_mixed = 1,
                          .variant = DMM_IF_CORRECTED};
     compare_fewshot(&tr, &te, &o2);
+    /* Thresholds and learning rates other than the published ones reach
+     * the network as the interference neurons' params. */
+    dmm_if_params prm = {0.6, -0.5, {0.5, -0.3, -0.6}};
+    dmm_if_options o3 = {.shots = 3, .seed = 5, .epochs = 1, .params = &prm};
+    compare_fewshot(&tr, &te, &o3);
+    synth_free(&tr);
+    synth_free(&te);
+}
+
+/* The same options change the direct engine's result: the non-default run
+ * above is not the default one in disguise. */
+static void test_params_matter(void **state)
+{
+    (void)state;
+    synth tr, te;
+    synth_make(&tr, DMM_IF_SPLIT_BEGIN + 60, 11);
+    synth_make(&te, 5 * DMM_IF_TEST_PER_CLASS, 12);
+    dmm_if_data train = {tr.images, tr.labels, tr.n};
+    dmm_if_data test = {te.images, te.labels, te.n};
+    dmm_if_model *a = malloc(sizeof *a), *b = malloc(sizeof *b);
+    assert_non_null(a);
+    assert_non_null(b);
+    dmm_if_result ra, rb;
+    dmm_if_params pub, prm = {0.6, -0.5, {0.5, -0.3, -0.6}};
+    dmm_if_params_published(&pub);
+    dmm_if_options o = {.shots = 3, .seed = 5, .epochs = 1};
+    assert_int_equal(dmm_if_fewshot(&train, &test, &o, a, &ra), 0);
+    o.params = &pub; /* the published values given explicitly: same bits */
+    assert_int_equal(dmm_if_fewshot(&train, &test, &o, b, &rb), 0);
+    assert_memory_equal(a, b, sizeof *a);
+    assert_memory_equal(&ra, &rb, sizeof ra);
+    o.params = &prm;
+    assert_int_equal(dmm_if_fewshot(&train, &test, &o, b, &rb), 0);
+    assert_memory_not_equal(a->p, b->p, sizeof a->p);
+    free(a);
+    free(b);
     synth_free(&tr);
     synth_free(&te);
 }
@@ -598,7 +658,7 @@ static void test_double_slit_vs_direct(void **state)
         dmm_error err;
         dmm_error_clear(&err);
         if (dmm_double_slit_network(net, 6, variant, &mn, &rn, pred, NULL,
-                                     &err))
+                                    &err))
             fail_msg("network engine: %s", err.text);
         free(net);
         /* The direct predictions: dmm_ds_run's draws again. */
@@ -624,6 +684,249 @@ static void test_double_slit_vs_direct(void **state)
     }
 }
 
+/* Non-default thresholds and learning rates, both engines, same
+ * predictions; a parameter of exactly 0 is refused by the network form. */
+static void test_double_slit_params(void **state)
+{
+    (void)state;
+    dmm_if_params prm = {0.6, -0.9, {0.2, -0.02, -0.05}};
+    dmm_ds_model md, mn, m0;
+    dmm_ds_result rd, rn, r0;
+    dmm_ds_run_params(3, DMM_IF_FAITHFUL, &prm, &md, &rd, NULL);
+    dmm_ds_run(3, DMM_IF_FAITHFUL, &m0, &r0);
+    assert_memory_not_equal(md.p, m0.p, sizeof md.p);
+    char *net = tu_path("networks/double-slit.json");
+    uint8_t pred[DMM_DS_TRIALS];
+    double scores[DMM_DS_TRIALS * DMM_DS_TARGETS];
+    dmm_netx_out out = {.pred = pred, .scores = scores};
+    dmm_ds_options o = {.seed = 3, .params = &prm};
+    dmm_error err;
+    dmm_error_clear(&err);
+    if (dmm_double_slit_network_run(net, &o, &mn, &rn, &out, &err))
+        fail_msg("network engine: %s", err.text);
+    assert_int_equal(out.routes, 1);
+    dmm_if_rng r;
+    dmm_ds_signal sig;
+    dmm_if_rng_seed(&r, 3);
+    dmm_ds_model_init(&m0, &r);
+    for (int i = 0; i < 2 * DMM_DS_SHOTS; i++)
+        dmm_ds_signal_make(&sig, i < DMM_DS_SHOTS, DMM_IF_FAITHFUL, &r);
+    for (int i = 0; i < DMM_DS_TRIALS; i++) {
+        int truth = (int)dmm_if_rng_below(&r, 2);
+        double mean[DMM_DS_TARGETS];
+        dmm_ds_signal_make(&sig, truth == 1, DMM_IF_FAITHFUL, &r);
+        assert_int_equal(pred[i], dmm_ds_predict_params(&md, &sig, &prm, mean));
+        for (int g = 0; g < DMM_DS_TARGETS; g++)
+            assert_true(fabs(scores[i * DMM_DS_TARGETS + g] - mean[g]) <=
+                        1e-9 * (1 + fabs(mean[g])));
+    }
+    assert_memory_equal(rn.confusion, rd.confusion, sizeof rd.confusion);
+    prm.eta[1] = 0;
+    assert_int_equal(dmm_double_slit_network_run(net, &o, &mn, &rn, NULL, &err),
+                     DMM_E_INVAL);
+    assert_non_null(strstr(err.text, "eta-stranger = 0 cannot be given"));
+    free(net);
+}
+
+/* Load the bundled MNIST network as JSON (new). */
+static json_t *bundled_json(void)
+{
+    char *path = tu_path("networks/mnist-interference.json");
+    json_error_t je;
+    json_t *j = json_load_file(path, 0, &je);
+    free(path);
+    assert_non_null(j);
+    return j;
+}
+
+/* Write j (taken) to a temporary file; returns its name (new). */
+static char *temp_json(json_t *j)
+{
+    char *path = strdup("/tmp/dmm-test-netx-XXXXXX");
+    assert_non_null(path);
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    assert_int_equal(json_dump_file(j, path, JSON_COMPACT), 0);
+    json_decref(j);
+    return path;
+}
+
+/* Rename key `from` of object o to `to`, keeping its value. */
+static void rename_key(json_t *o, const char *from, const char *to)
+{
+    json_t *v = json_object_get(o, from);
+    assert_non_null(v);
+    json_object_set(o, to, v);
+    json_object_del(o, from);
+}
+
+/*
+ * --network FILE: any network that follows the contract runs. A copy of the
+ * bundled network with its delay lines renamed (so the host does not find
+ * the route layout and the network keeps its own uniform routes) and another
+ * learning rate in its interference neurons' params gives the direct
+ * engine's predictions with --init uniform and that learning rate.
+ */
+static void test_network_modified_copy(void **state)
+{
+    (void)state;
+    json_t *j = bundled_json();
+    json_t *m = json_object_get(j, "matrix");
+    json_t *delay = json_object_get(m, "delay");
+    json_t *dparams = json_object_get(json_object_get(j, "params"), "delay");
+    json_t *inter = json_object_get(m, "interference");
+    char from[16], to[16];
+    const char *tn;
+    json_t *t;
+    for (int s = 0; s < DMM_IF_SOURCES; s++) {
+        snprintf(from, sizeof from, "s%d", s);
+        snprintf(to, sizeof to, "patch%d", s);
+        rename_key(delay, from, to);
+        /* its input too: an arrival is keyed by the delay line's input */
+        rename_key(json_object_get(delay, to), from, to);
+        rename_key(dparams, from, to);
+        json_object_foreach(inter, tn, t)
+        {
+            rename_key(json_object_get(json_object_get(t, "in"), "delay"), from,
+                       to);
+            json_t *bl =
+                json_object_get(json_object_get(t, "blocked"), "delay");
+            if (json_object_get(bl, from))
+                rename_key(bl, from, to);
+        }
+    }
+    json_t *ip = json_object();
+    json_object_foreach(inter, tn, t)
+    {
+        json_object_set_new(ip, tn, json_pack("{s:f}", "eta-friend", 0.5));
+    }
+    json_object_set_new(json_object_get(j, "params"), "interference", ip);
+    char *net = temp_json(j);
+
+    synth tr, te;
+    synth_make(&tr, DMM_IF_SPLIT_BEGIN + 60, 11);
+    synth_make(&te, 5 * DMM_IF_TEST_PER_CLASS, 12);
+    dmm_if_params prm;
+    dmm_if_params_published(&prm);
+    prm.eta[DMM_IF_FRIEND] = 0.5;
+    dmm_if_options o = {
+        .shots = 3, .seed = 7, .epochs = 1, .init_uniform = 1, .params = &prm};
+    /* The network takes eta-friend 0.5 from its own params: no opt.params. */
+    dmm_if_options on = o;
+    on.params = NULL;
+    dmm_if_data train = {tr.images, tr.labels, tr.n};
+    dmm_if_data test = {te.images, te.labels, te.n};
+    dmm_if_model *md = malloc(sizeof *md), *mn = malloc(sizeof *mn);
+    dmm_if_model *m0 = malloc(sizeof *m0);
+    assert_non_null(md);
+    assert_non_null(mn);
+    assert_non_null(m0);
+    dmm_if_result rd, rn, r0;
+    assert_int_equal(dmm_if_fewshot(&train, &test, &o, md, &rd), 0);
+    assert_int_equal(dmm_if_fewshot(&train, &test, &on, m0, &r0), 0);
+    uint8_t pred[DMM_IF_CLASSES * PER];
+    dmm_netx_out out = {.pred = pred};
+    dmm_error err;
+    dmm_error_clear(&err);
+    if (dmm_fewshot_network_run(net, &train, &test, &on, PER, mn, &rn, &out,
+                                &err))
+        fail_msg("network engine: %s", err.text);
+    assert_int_equal(out.routes, 0);
+    size_t te_idx[DMM_IF_CLASSES * DMM_IF_TEST_PER_CLASS];
+    assert_int_equal(
+        dmm_if_pick(te.labels, te.n, 0, DMM_IF_TEST_PER_CLASS, 0, NULL, te_idx),
+        0);
+    dmm_if_image img;
+    size_t differ = 0;
+    for (int c = 0; c < DMM_IF_CLASSES; c++)
+        for (int i = 0; i < PER; i++) {
+            size_t at = te_idx[c * DMM_IF_TEST_PER_CLASS + i];
+            dmm_if_preprocess(te.images + at * DMM_IF_PIXELS, 0, &img);
+            double s0[DMM_IF_CLASSES], s1[DMM_IF_CLASSES];
+            dmm_if_predict(m0, &img, 0, s0);
+            dmm_if_classify(&img, &prm);
+            assert_int_equal(pred[c * PER + i],
+                             dmm_if_predict(md, &img, 0, s1));
+            differ += memcmp(s0, s1, sizeof s0) != 0;
+        }
+    assert_true(differ > 0); /* the rate made a difference */
+    /* Given as options, the published values override the file's params. */
+    dmm_if_params pub;
+    dmm_if_params_published(&pub);
+    on.params = &pub;
+    if (dmm_fewshot_network_run(net, &train, &test, &on, PER, mn, &rn, &out,
+                                &err))
+        fail_msg("network engine: %s", err.text);
+    for (int c = 0; c < DMM_IF_CLASSES; c++)
+        for (int i = 0; i < PER; i++) {
+            size_t at = te_idx[c * DMM_IF_TEST_PER_CLASS + i];
+            dmm_if_preprocess(te.images + at * DMM_IF_PIXELS, 0, &img);
+            assert_int_equal(pred[c * PER + i],
+                             dmm_if_predict(m0, &img, 0, NULL));
+        }
+    unlink(net);
+    free(net);
+    free(md);
+    free(mn);
+    free(m0);
+    synth_free(&tr);
+    synth_free(&te);
+}
+
+/* A copy without what the contract needs is refused before any cycle, with
+ * the file, the JSON path and the missing part named. */
+static void test_network_broken_copy(void **state)
+{
+    (void)state;
+    synth tr, te;
+    synth_make(&tr, DMM_IF_SPLIT_BEGIN + 20, 1);
+    synth_make(&te, 5 * DMM_IF_TEST_PER_CLASS, 2);
+    dmm_if_data train = {tr.images, tr.labels, tr.n};
+    dmm_if_data test = {te.images, te.labels, te.n};
+    dmm_if_options o = {.shots = 1, .seed = 1, .epochs = 1};
+    dmm_if_model *m = malloc(sizeof *m);
+    assert_non_null(m);
+    dmm_if_result res;
+    dmm_error err;
+    static const struct {
+        const char *a, *b, *c; /* the matrix entry to delete */
+        unsigned variant;
+        const char *path, *text;
+    } cases[] = {
+        {"output", "score", "digit-2", 0, "/matrix/output/score/digit-2",
+         "nothing feeds input digit-2 of output/score"},
+        {"output", "peak", "digit-0", DMM_IF_CORRECTED,
+         "/matrix/output/peak/digit-0",
+         "nothing feeds input digit-0 of output/peak"},
+        {"input", "control", NULL, 0, "/matrix/input/control",
+         "no neuron input/control"},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        json_t *j = bundled_json();
+        json_t *o1 = json_object_get(json_object_get(j, "matrix"), cases[k].a);
+        if (cases[k].c)
+            json_object_del(json_object_get(o1, cases[k].b), cases[k].c);
+        else
+            json_object_del(o1, cases[k].b);
+        char *net = temp_json(j);
+        o.variant = cases[k].variant;
+        dmm_error_clear(&err);
+        assert_int_equal(dmm_fewshot_network_run(net, &train, &test, &o, 1, m,
+                                                 &res, NULL, &err),
+                         DMM_E_INVAL);
+        assert_string_equal(err.source, net);
+        assert_string_equal(err.path, cases[k].path);
+        assert_non_null(strstr(err.text, cases[k].text));
+        assert_non_null(strstr(err.text, "docs/experiments.md"));
+        unlink(net);
+        free(net);
+    }
+    free(m);
+    synth_free(&tr);
+    synth_free(&te);
+}
+
 /* The host refuses a network without the neurons it feeds and reads. */
 static void test_network_bad(void **state)
 {
@@ -640,23 +943,25 @@ static void test_network_bad(void **state)
     dmm_error err;
     char *wave = tu_path("networks/wave.json");
     assert_int_equal(dmm_fewshot_network(wave, &train, &test, &o, 1, m, &res,
-                                          NULL, NULL, &err),
+                                         NULL, NULL, &err),
                      DMM_E_INVAL);
-    assert_non_null(strstr(err.text, "no neuron interference/digit-0"));
+    assert_non_null(strstr(err.text, "no neuron input/image"));
+    assert_string_equal(err.path, "/matrix/input/image");
+    assert_non_null(strstr(err.source, "networks/wave.json"));
     free(wave);
     char *ds = tu_path("networks/double-slit.json");
     assert_int_equal(dmm_fewshot_network(ds, &train, &test, &o, 1, m, &res,
-                                          NULL, NULL, &err),
+                                         NULL, NULL, &err),
                      DMM_E_INVAL);
     free(ds);
     assert_int_not_equal(dmm_fewshot_network("/nonexistent/net.json", &train,
-                                              &test, &o, 1, m, &res, NULL, NULL,
-                                              &err),
+                                             &test, &o, 1, m, &res, NULL, NULL,
+                                             &err),
                          0);
     assert_non_null(strstr(err.source, "/nonexistent/net.json"));
     o.shots = 0;
     assert_int_equal(dmm_fewshot_network("x", &train, &test, &o, 1, m, &res,
-                                          NULL, NULL, &err),
+                                         NULL, NULL, &err),
                      DMM_E_INVAL);
     free(m);
     synth_free(&tr);
@@ -677,7 +982,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_interference_bad, setup, teardown),
         cmocka_unit_test(test_network_vs_direct),
         cmocka_unit_test(test_double_slit_vs_direct),
+        cmocka_unit_test(test_params_matter),
+        cmocka_unit_test(test_double_slit_params),
         cmocka_unit_test(test_network_bad),
+        cmocka_unit_test(test_network_modified_copy),
+        cmocka_unit_test(test_network_broken_copy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -363,7 +363,9 @@ static void test_experiment_members(void **state)
                               "{\"experiment\": \"double-slit\", \"engine\": "
                               "\"direct\", \"seed\": 1, \"variant\": "
                               "\"corrected\", \"noise\": \"per-sample\", "
-                              "\"accuracy\": 1, "));
+                              "\"friend\": 0.8, \"foe\": -0.8, "
+                              "\"eta_friend\": 0.1, \"eta_stranger\": -0.01, "
+                              "\"eta_foe\": -0.1, \"accuracy\": 1, "));
     assert_null(strstr(n, "elapsed_seconds"));
     assert_non_null(strstr(n, "{\"member\": {\"index\": 3, \"variant\": "
                               "\"sideways\", \"seed\": 2}, \"error\": \"dmm "

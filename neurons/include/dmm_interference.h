@@ -65,12 +65,28 @@ void dmm_if_shuffle(size_t *idx, size_t n, dmm_if_rng *r);
 
 enum { DMM_IF_FRIEND = 0, DMM_IF_STRANGER = 1, DMM_IF_FOE = 2 };
 
-/* Thresholds and learning rates of spec §1. */
+/* Thresholds and learning rates of spec §1: the published values, which
+ * dmm_if_preprocess, dmm_if_kind and dmm_if_eta use. */
 #define DMM_IF_FRIEND_SIM   0.7
 #define DMM_IF_FOE_SIM      (-0.7)
 #define DMM_IF_ETA_FRIEND   1.0
 #define DMM_IF_ETA_STRANGER (-0.5)
 #define DMM_IF_ETA_FOE      (-0.8)
+
+/*
+ * Thresholds and learning rates as run-time values, for runs that change
+ * them (`dmm experiment --friend, --eta-foe, ...`). A source is a friend when
+ * sim >= friend_sim, a foe when sim <= foe_sim, else a stranger; eta is
+ * indexed by that class (DMM_IF_FRIEND, _STRANGER, _FOE). Any values are
+ * taken, 0 included; foe_sim > friend_sim makes the friend test win.
+ */
+typedef struct dmm_if_params {
+    double friend_sim, foe_sim;
+    double eta[3];
+} dmm_if_params;
+
+/* The published values of spec §1 (MNIST) into p. */
+void dmm_if_params_published(dmm_if_params *p);
 
 /* One preprocessed image: the 81 source vectors with their classes. */
 typedef struct dmm_if_image {
@@ -94,6 +110,9 @@ double dmm_if_eta(int kind);
  */
 void dmm_if_preprocess(const uint8_t pixels[DMM_IF_PIXELS], unsigned variant,
                        dmm_if_image *out);
+/* Re-classify every source of img from its sim under p (kind and eta);
+ * with the published values this changes nothing. */
+void dmm_if_classify(dmm_if_image *img, const dmm_if_params *p);
 
 /* ---- Geometry ---------------------------------------------------------- */
 
@@ -176,6 +195,11 @@ enum {
 int dmm_if_pick(const uint8_t *labels, size_t n, size_t begin, size_t k,
                 int random, dmm_if_rng *r, size_t *out);
 
+/* Progress of a long run: done of total steps (episodes); ud is the
+ * caller's. Called from the running thread; it must not call back into the
+ * run. */
+typedef void (*dmm_if_progress_fn)(void *ud, uint64_t done, uint64_t total);
+
 typedef struct dmm_if_options {
     size_t shots;     /* K images per class */
     uint64_t seed;    /* seeds the one rng: init, then picks, then orders */
@@ -184,6 +208,11 @@ typedef struct dmm_if_options {
     int order_mixed;  /* 1: shuffle the 4K images each epoch; 0: class order */
     int epochs;       /* passes over the chosen images, >= 1 */
     unsigned variant; /* DMM_IF_* flags */
+    /* borrowed, may be NULL: thresholds and learning rates (NULL: the
+     * published values, bit for bit the published runs). */
+    const dmm_if_params *params;
+    dmm_if_progress_fn progress; /* may be NULL: told after each image */
+    void *progress_ud;
 } dmm_if_options;
 
 /* Images as the IDX reader gives them: n row-major 28 x 28 images. */
@@ -238,6 +267,10 @@ enum {
 #define DMM_DS_ETA_FRIEND   0.1
 #define DMM_DS_ETA_STRANGER (-0.01)
 #define DMM_DS_ETA_FOE      (-0.1)
+
+/* The published values of spec §2 (thresholds ±0.8, eta 0.1 / -0.01 / -0.1)
+ * into p. */
+void dmm_ds_params_published(dmm_if_params *p);
 
 /* One sample: x[source][tau] = [sin w, cos w]; target vector is [0, 1]. */
 typedef struct dmm_ds_signal {
@@ -303,5 +336,26 @@ typedef struct dmm_ds_result {
  */
 void dmm_ds_run(uint64_t seed, unsigned variant, dmm_ds_model *model,
                 dmm_ds_result *res);
+
+/* The same four with run-time thresholds and learning rates (borrowed; NULL:
+ * the published values, as the functions above). */
+void dmm_ds_energy_params(const dmm_ds_model *m, const dmm_ds_signal *sig,
+                          const dmm_if_params *p,
+                          double J[DMM_DS_TARGETS][DMM_DS_TIMES]);
+void dmm_ds_train_params(dmm_ds_model *m, const dmm_ds_signal *sig, int target,
+                         const dmm_if_params *p);
+int dmm_ds_predict_params(const dmm_ds_model *m, const dmm_ds_signal *sig,
+                          const dmm_if_params *p,
+                          double mean_J[DMM_DS_TARGETS]);
+/* The test trials of a run, one entry per trial in order. */
+typedef struct dmm_ds_trials {
+    uint8_t truth[DMM_DS_TRIALS]; /* target of the trial's class */
+    uint8_t pred[DMM_DS_TRIALS];
+    double mean_J[DMM_DS_TRIALS][DMM_DS_TARGETS];
+} dmm_ds_trials;
+/* trials (out, may be NULL) receives every test trial. */
+void dmm_ds_run_params(uint64_t seed, unsigned variant, const dmm_if_params *p,
+                       dmm_ds_model *model, dmm_ds_result *res,
+                       dmm_ds_trials *trials);
 
 #endif

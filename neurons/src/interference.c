@@ -77,6 +77,32 @@ double dmm_if_eta(int kind)
     }
 }
 
+void dmm_if_params_published(dmm_if_params *p)
+{
+    *p = (dmm_if_params){
+        DMM_IF_FRIEND_SIM,
+        DMM_IF_FOE_SIM,
+        {DMM_IF_ETA_FRIEND, DMM_IF_ETA_STRANGER, DMM_IF_ETA_FOE}};
+}
+
+static int kind_under(const dmm_if_params *p, double sim)
+{
+    if (sim >= p->friend_sim)
+        return DMM_IF_FRIEND;
+    if (sim <= p->foe_sim)
+        return DMM_IF_FOE;
+    return DMM_IF_STRANGER;
+}
+
+void dmm_if_classify(dmm_if_image *img, const dmm_if_params *p)
+{
+    for (int s = 0; s < DMM_IF_SOURCES; s++) {
+        int k = kind_under(p, img->sim[s]);
+        img->kind[s] = (uint8_t)k;
+        img->eta[s] = p->eta[k];
+    }
+}
+
 void dmm_if_preprocess(const uint8_t pixels[DMM_IF_PIXELS], unsigned variant,
                        dmm_if_image *out)
 {
@@ -417,17 +443,26 @@ int dmm_if_fewshot(const dmm_if_data *train, const dmm_if_data *test,
     }
 
     dmm_if_image img;
+    uint64_t steps = nseq + ntest;
     for (size_t i = 0; i < nseq; i++) {
         size_t at = seq[i];
+        if (opt->progress)
+            opt->progress(opt->progress_ud, i, steps);
         dmm_if_preprocess(train->images + at * DMM_IF_PIXELS, opt->variant,
                           &img);
+        if (opt->params)
+            dmm_if_classify(&img, opt->params);
         dmm_if_train(model, &img, dmm_if_class_of_digit(train->labels[at]));
     }
     for (size_t i = 0; i < ntest; i++) {
         size_t at = te[i];
+        if (opt->progress)
+            opt->progress(opt->progress_ud, nseq + i, steps);
         int truth = dmm_if_class_of_digit(test->labels[at]);
         dmm_if_preprocess(test->images + at * DMM_IF_PIXELS, opt->variant,
                           &img);
+        if (opt->params)
+            dmm_if_classify(&img, opt->params);
         int pred = dmm_if_predict(model, &img, opt->variant, NULL);
         res->confusion[truth][pred]++;
         res->correct += pred == truth;
@@ -485,18 +520,36 @@ void dmm_ds_model_init(dmm_ds_model *m, dmm_if_rng *r)
         }
 }
 
-static int ds_kind(double sim)
+void dmm_ds_params_published(dmm_if_params *p)
 {
-    if (sim >= DMM_DS_FRIEND_SIM)
-        return DMM_IF_FRIEND;
-    if (sim <= DMM_DS_FOE_SIM)
-        return DMM_IF_FOE;
-    return DMM_IF_STRANGER;
+    *p = (dmm_if_params){
+        DMM_DS_FRIEND_SIM,
+        DMM_DS_FOE_SIM,
+        {DMM_DS_ETA_FRIEND, DMM_DS_ETA_STRANGER, DMM_DS_ETA_FOE}};
+}
+
+/* p, or the published double-slit values in *own when p is NULL. */
+static const dmm_if_params *ds_params(const dmm_if_params *p,
+                                      dmm_if_params *own)
+{
+    if (p)
+        return p;
+    dmm_ds_params_published(own);
+    return own;
 }
 
 void dmm_ds_energy(const dmm_ds_model *m, const dmm_ds_signal *sig,
                    double J[DMM_DS_TARGETS][DMM_DS_TIMES])
 {
+    dmm_ds_energy_params(m, sig, NULL, J);
+}
+
+void dmm_ds_energy_params(const dmm_ds_model *m, const dmm_ds_signal *sig,
+                          const dmm_if_params *pp,
+                          double J[DMM_DS_TARGETS][DMM_DS_TIMES])
+{
+    dmm_if_params own;
+    const dmm_if_params *prm = ds_params(pp, &own);
     for (int g = 0; g < DMM_DS_TARGETS; g++) {
         for (int t = 0; t < DMM_DS_TIMES; t++) {
             double fm = 0.0, rest[2] = {0.0, 0.0}, att[2] = {0.0, 0.0};
@@ -508,7 +561,7 @@ void dmm_ds_energy(const dmm_ds_model *m, const dmm_ds_signal *sig,
                 for (int tau = 0; tau <= last; tau++) {
                     const double *x = sig->x[s][tau];
                     double p = DMM_IF_SCALE * m->p[s][g][t - tau];
-                    if (ds_kind(x[1]) == DMM_IF_FRIEND) {
+                    if (kind_under(prm, x[1]) == DMM_IF_FRIEND) {
                         fm += p;
                         att[0] += x[0];
                         att[1] += x[1];
@@ -531,15 +584,21 @@ void dmm_ds_energy(const dmm_ds_model *m, const dmm_ds_signal *sig,
 
 void dmm_ds_train(dmm_ds_model *m, const dmm_ds_signal *sig, int target)
 {
-    static const double eta[3] = {DMM_DS_ETA_FRIEND, DMM_DS_ETA_STRANGER,
-                                  DMM_DS_ETA_FOE};
+    dmm_ds_train_params(m, sig, target, NULL);
+}
+
+void dmm_ds_train_params(dmm_ds_model *m, const dmm_ds_signal *sig, int target,
+                         const dmm_if_params *pp)
+{
+    dmm_if_params own;
+    const dmm_if_params *prm = ds_params(pp, &own);
     for (int s = 0; s < DMM_DS_SOURCES; s++) {
         double *row = m->p[s][target];
         double dw[DMM_DS_TIMES] = {0};
         int dist = dmm_ds_dist(s, target);
         /* Every arrival (tau, t) with d = t - tau >= dist and t < 60. */
         for (int tau = 0; tau < DMM_DS_EMIT; tau++) {
-            double e = eta[ds_kind(sig->x[s][tau][1])];
+            double e = prm->eta[kind_under(prm, sig->x[s][tau][1])];
             for (int d = dist; tau + d < DMM_DS_TIMES; d++)
                 dw[d] += row[d] * e;
         }
@@ -552,8 +611,14 @@ void dmm_ds_train(dmm_ds_model *m, const dmm_ds_signal *sig, int target)
 int dmm_ds_predict(const dmm_ds_model *m, const dmm_ds_signal *sig,
                    double mean_J[DMM_DS_TARGETS])
 {
+    return dmm_ds_predict_params(m, sig, NULL, mean_J);
+}
+
+int dmm_ds_predict_params(const dmm_ds_model *m, const dmm_ds_signal *sig,
+                          const dmm_if_params *p, double mean_J[DMM_DS_TARGETS])
+{
     double J[DMM_DS_TARGETS][DMM_DS_TIMES], mean[DMM_DS_TARGETS];
-    dmm_ds_energy(m, sig, J);
+    dmm_ds_energy_params(m, sig, p, J);
     int best = 0;
     for (int g = 0; g < DMM_DS_TARGETS; g++) {
         double sum = 0.0;
@@ -571,6 +636,13 @@ int dmm_ds_predict(const dmm_ds_model *m, const dmm_ds_signal *sig,
 void dmm_ds_run(uint64_t seed, unsigned variant, dmm_ds_model *model,
                 dmm_ds_result *res)
 {
+    dmm_ds_run_params(seed, variant, NULL, model, res, NULL);
+}
+
+void dmm_ds_run_params(uint64_t seed, unsigned variant, const dmm_if_params *p,
+                       dmm_ds_model *model, dmm_ds_result *res,
+                       dmm_ds_trials *trials)
+{
     dmm_if_rng rng;
     dmm_ds_signal sig;
     dmm_if_rng_seed(&rng, seed);
@@ -579,12 +651,18 @@ void dmm_ds_run(uint64_t seed, unsigned variant, dmm_ds_model *model,
     for (int phase = 1; phase >= 0; phase--)
         for (int i = 0; i < DMM_DS_SHOTS; i++) {
             dmm_ds_signal_make(&sig, phase, variant, &rng);
-            dmm_ds_train(model, &sig, dmm_ds_target_of(phase));
+            dmm_ds_train_params(model, &sig, dmm_ds_target_of(phase), p);
         }
     for (int i = 0; i < DMM_DS_TRIALS; i++) {
         int truth = (int)dmm_if_rng_below(&rng, 2);
         dmm_ds_signal_make(&sig, truth == 1, variant, &rng);
-        int pred = dmm_ds_predict(model, &sig, NULL);
+        double mean[DMM_DS_TARGETS];
+        int pred = dmm_ds_predict_params(model, &sig, p, mean);
+        if (trials) {
+            trials->truth[i] = (uint8_t)truth;
+            trials->pred[i] = (uint8_t)pred;
+            memcpy(trials->mean_J[i], mean, sizeof mean);
+        }
         res->confusion[truth][pred]++;
         res->correct += pred == truth;
         res->total++;

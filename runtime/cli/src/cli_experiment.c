@@ -39,12 +39,78 @@ typedef struct xopts {
     const char *name;
     const char *data;
     const char *plot;
-    const char *network_file; /* hysteresis: --network */
+    const char *network_file; /* --network */
+    const char *predictions;  /* --predictions FILE */
     uint64_t steps;           /* hysteresis: --steps */
     dmm_if_options o;
     int network;
     int noise_per_step; /* double-slit: --noise per-step */
+    /* --friend, --foe, --eta-friend, --eta-stranger, --eta-foe: given[k]
+     * says which; the others keep the experiment's published values. */
+    double learn[5];
+    int given[5];
+    dmm_if_params params; /* filled by learn_params */
 } xopts;
+
+/* The learning options, in dmm_if_params order. */
+static const char *const learn_opt[5] = {"--friend", "--foe", "--eta-friend",
+                                         "--eta-stranger", "--eta-foe"};
+
+static int parse_double(const char *opt, const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    if (!s || !*s)
+        return dmm__usage_error(CMD, "%s needs a number", opt);
+    double v = strtod(s, &end);
+    if (errno || *end || !isfinite(v))
+        return dmm__usage_error(CMD, "%s must be a finite number, not \"%s\"",
+                                opt, s);
+    *out = v;
+    return 0;
+}
+
+/* The experiment's published thresholds and learning rates with the given
+ * options over them into x->params; NULL when none was given (the library
+ * then uses the published values itself). */
+static const dmm_if_params *learn_params(xopts *x, int fewshot)
+{
+    int any = 0;
+    for (int k = 0; k < 5; k++)
+        any |= x->given[k];
+    if (fewshot)
+        dmm_if_params_published(&x->params);
+    else
+        dmm_ds_params_published(&x->params);
+    double *dst[5] = {&x->params.friend_sim, &x->params.foe_sim,
+                      &x->params.eta[0], &x->params.eta[1], &x->params.eta[2]};
+    for (int k = 0; k < 5; k++)
+        if (x->given[k])
+            *dst[k] = x->learn[k];
+    return any ? &x->params : NULL;
+}
+
+/* x with the fewest digits that read back as x (15 or 17). */
+static void print_num(double x)
+{
+    char b[32];
+    snprintf(b, sizeof b, "%.15g", x);
+    if (strtod(b, NULL) != x)
+        snprintf(b, sizeof b, "%.17g", x);
+    fputs(b, stdout);
+}
+
+/* The thresholds and learning rates as JSON members, after a comma. */
+static void print_params(const dmm_if_params *p)
+{
+    static const char *const key[5] = {"friend", "foe", "eta_friend",
+                                       "eta_stranger", "eta_foe"};
+    double v[5] = {p->friend_sim, p->foe_sim, p->eta[0], p->eta[1], p->eta[2]};
+    for (int k = 0; k < 5; k++) {
+        printf(", \"%s\": ", key[k]);
+        print_num(v[k]);
+    }
+}
 
 static int parse_u64(const char *opt, const char *s, uint64_t lo, uint64_t hi,
                      uint64_t *out)
@@ -80,6 +146,14 @@ static int parse_word(const char *opt, const char *s, const char *const *words,
                             s ? s : "(nothing)");
 }
 
+static int learn_index(const char *a)
+{
+    for (int k = 0; k < 5; k++)
+        if (!strcmp(a, learn_opt[k]))
+            return k;
+    return -1;
+}
+
 static int parse_args(int argc, char **argv, xopts *x)
 {
     static const char *const init_w[] = {"random", "uniform", NULL};
@@ -91,6 +165,7 @@ static int parse_args(int argc, char **argv, xopts *x)
     int hyst = !strcmp(x->name, "hysteresis");
     x->o = (dmm_if_options){.shots = 5, .seed = 1, .epochs = 1};
     x->steps = 5000;
+    int network_given = 0, engine_given = 0;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         uint64_t n;
@@ -117,10 +192,20 @@ static int parse_args(int argc, char **argv, xopts *x)
             x->o.variant = w ? DMM_IF_CORRECTED : DMM_IF_FAITHFUL;
         } else if (!strcmp(a, "--engine")) {
             rc = parse_word(a, v, engine_w, &x->network);
+            engine_given = 1;
         } else if (!strcmp(a, "--plot")) {
             if (!v)
                 rc = dmm__usage_error(CMD, "--plot needs a file name");
             x->plot = v;
+        } else if (!strcmp(a, "--network")) {
+            if (!v)
+                rc = dmm__usage_error(CMD, "--network needs a file name");
+            x->network_file = v;
+            network_given = 1;
+        } else if (!strcmp(a, "--predictions")) {
+            if (!v)
+                rc = dmm__usage_error(CMD, "--predictions needs a file name");
+            x->predictions = v;
         } else if (!fewshot && !strcmp(a, "--noise")) {
             static const char *const noise_w[] = {"per-sample", "per-step",
                                                   NULL};
@@ -141,7 +226,11 @@ static int parse_args(int argc, char **argv, xopts *x)
             rc = parse_word(a, v, pick_w, &x->o.pick_first);
         else if (fewshot && !strcmp(a, "--order"))
             rc = parse_word(a, v, order_w, &x->o.order_mixed);
-        else {
+        else if (learn_index(a) >= 0) {
+            int k = learn_index(a);
+            rc = parse_double(a, v, &x->learn[k]);
+            x->given[k] = 1;
+        } else {
             takes_value = 0;
             rc = dmm__unknown_option(CMD, a);
         }
@@ -152,6 +241,25 @@ static int parse_args(int argc, char **argv, xopts *x)
     if (fewshot && !x->data)
         return dmm__usage_error(CMD, "mnist-fewshot needs --data DIR (get "
                                      "the files with tools/fetch-mnist.sh)");
+    if (!hyst && network_given) {
+        /* --network FILE runs the network engine on that file. */
+        if (engine_given && !x->network)
+            return dmm__usage_error(CMD, "--network FILE needs --engine "
+                                         "network (the default with it)");
+        x->network = 1;
+    }
+    x->o.params = learn_params(x, fewshot);
+    /* A neuron parameter of 0 reads as its default (V-values store no
+     * zeros), so the network form cannot run one. */
+    for (int k = 0; k < 5 && x->network; k++)
+        if (x->given[k] && x->learn[k] == 0)
+            return dmm__usage_error(
+                CMD,
+                "%s 0 cannot be run with --engine network: a neuron "
+                "parameter of 0 reads as its default (V-values store no "
+                "zeros); give a tiny value such as 1e-9, or use --engine "
+                "direct",
+                learn_opt[k]);
     return 0;
 }
 
@@ -305,6 +413,8 @@ static int plot_fewshot(const xopts *x, const dmm_if_data *train,
     dmm_if_image img;
     double J[DMM_IF_CLASSES][DMM_IF_TIMES], score[DMM_IF_CLASSES];
     dmm_if_preprocess(test->images + at * DMM_IF_PIXELS, x->o.variant, &img);
+    if (x->o.params)
+        dmm_if_classify(&img, x->o.params);
     for (int c = 0; c < DMM_IF_CLASSES; c++)
         dmm_if_energy(model, &img, c, J[c]);
     int pred = dmm_if_predict(model, &img, x->o.variant, score);
@@ -349,23 +459,147 @@ static int load_set(const char *dir, const char *prefix, dmm_mnist *m)
     return 0;
 }
 
-/* --engine network: networks/mnist-interference.json run by the engine
- * (experiment_network.c); DMM_EXIT_INPUT after printing its error. */
-static int run_fewshot_network(const dmm_if_data *train,
+/* ---- progress and predictions ------------------------------------------ */
+
+/* The library's progress callback drawing dmm__progress. */
+typedef struct xprogress {
+    dmm__progress bar;
+    int begun;
+} xprogress;
+
+static void progress_cb(void *ud, uint64_t done, uint64_t total)
+{
+    xprogress *p = ud;
+    if (!p->begun) {
+        dmm__progress_begin(&p->bar, total, "episodes");
+        p->begun = 1;
+    }
+    dmm__progress_tick(&p->bar, done);
+}
+
+static void progress_done(xprogress *p)
+{
+    if (p->begun)
+        dmm__progress_end(&p->bar);
+}
+
+/* The bundled network `bundled`, or --network FILE, into path. */
+static int network_path(const xopts *x, const char *bundled, char *path,
+                        size_t size)
+{
+    if (x->network_file) {
+        snprintf(path, size, "%s", x->network_file);
+        return 0;
+    }
+    if (!dmm__data_file(bundled, path, size)) {
+        fprintf(stderr, "dmm experiment: cannot find %s\n", bundled);
+        return DMM_EXIT_INPUT;
+    }
+    return 0;
+}
+
+/* Scores are written with 6 digits: the two engines compute them in another
+ * order and differ in the last bits, and the file should not. */
+static void put_score(FILE *f, double v)
+{
+    fprintf(f, ",%.6g", v == 0 ? 0.0 : v);
+}
+
+/*
+ * --predictions for mnist-fewshot: one CSV line per test image, in test
+ * order (the first 980 of each class, class 0's first): its index in the
+ * test file, its digit, the predicted digit and the four class scores.
+ */
+static int write_fewshot_predictions(const char *file, const dmm_if_data *test,
+                                     const uint8_t *pred, const double *scores)
+{
+    size_t idx[DMM_IF_CLASSES * DMM_IF_TEST_PER_CLASS];
+    if (dmm_if_pick(test->labels, test->n, 0, DMM_IF_TEST_PER_CLASS, 0, NULL,
+                    idx))
+        return DMM_EXIT_INPUT; /* the run itself would have failed */
+    FILE *f = fopen(file, "w");
+    if (!f) {
+        fprintf(stderr, "dmm experiment: %s: %s\n", file, strerror(errno));
+        return DMM_EXIT_INPUT;
+    }
+    fputs("index,label,predicted,score_0,score_1,score_2,score_4\n", f);
+    for (size_t i = 0; i < DMM_IF_CLASSES * DMM_IF_TEST_PER_CLASS; i++) {
+        fprintf(f, "%zu,%d,%d", idx[i], test->labels[idx[i]],
+                dmm_if_digit_of_class(pred[i]));
+        for (int c = 0; c < DMM_IF_CLASSES; c++)
+            put_score(f, scores[i * DMM_IF_CLASSES + c]);
+        fputc('\n', f);
+    }
+    int bad = ferror(f);
+    if (fclose(f) != 0 || bad) {
+        fprintf(stderr, "dmm experiment: cannot write %s\n", file);
+        return DMM_EXIT_INPUT;
+    }
+    return 0;
+}
+
+/* The direct engine's predictions and scores of the test images from the
+ * trained model (the same as dmm_if_fewshot made). */
+static void fewshot_direct_predictions(const xopts *x, const dmm_if_data *test,
+                                       const dmm_if_model *model, uint8_t *pred,
+                                       double *scores)
+{
+    size_t idx[DMM_IF_CLASSES * DMM_IF_TEST_PER_CLASS];
+    if (dmm_if_pick(test->labels, test->n, 0, DMM_IF_TEST_PER_CLASS, 0, NULL,
+                    idx))
+        return;
+    dmm_if_image img;
+    for (size_t i = 0; i < DMM_IF_CLASSES * DMM_IF_TEST_PER_CLASS; i++) {
+        dmm_if_preprocess(test->images + idx[i] * DMM_IF_PIXELS, x->o.variant,
+                          &img);
+        if (x->o.params)
+            dmm_if_classify(&img, x->o.params);
+        pred[i] = (uint8_t)dmm_if_predict(model, &img, x->o.variant,
+                                          scores + i * DMM_IF_CLASSES);
+    }
+}
+
+/* --predictions for double-slit: trial, class, predicted class and the
+ * time-mean energy of each target. */
+static int write_ds_predictions(const char *file, const uint8_t *truth,
+                                const uint8_t *pred, const double *mean)
+{
+    static const char *const cls[2] = {"out-of-phase", "in-phase"};
+    FILE *f = fopen(file, "w");
+    if (!f) {
+        fprintf(stderr, "dmm experiment: %s: %s\n", file, strerror(errno));
+        return DMM_EXIT_INPUT;
+    }
+    fputs("trial,class,predicted,mean_J_minus_2,mean_J_plus_2\n", f);
+    for (int i = 0; i < DMM_DS_TRIALS; i++) {
+        fprintf(f, "%d,%s,%s", i, cls[truth[i]], cls[pred[i]]);
+        for (int g = 0; g < DMM_DS_TARGETS; g++)
+            put_score(f, mean[i * DMM_DS_TARGETS + g]);
+        fputc('\n', f);
+    }
+    int bad = ferror(f);
+    if (fclose(f) != 0 || bad) {
+        fprintf(stderr, "dmm experiment: cannot write %s\n", file);
+        return DMM_EXIT_INPUT;
+    }
+    return 0;
+}
+
+/* --engine network: networks/mnist-interference.json or --network FILE run
+ * by the engine (experiment_network.c); DMM_EXIT_INPUT after printing its
+ * error. */
+static int run_fewshot_network(const xopts *x, const dmm_if_data *train,
                                const dmm_if_data *test, const dmm_if_options *o,
-                               dmm_if_model *model, dmm_if_result *res)
+                               dmm_if_model *model, dmm_if_result *res,
+                               dmm_netx_out *out)
 {
     char path[PATH_MAX];
     dmm_error err;
     dmm_error_clear(&err);
-    if (!dmm__data_file("networks/mnist-interference.json", path,
-                        sizeof path)) {
-        fprintf(stderr, "dmm experiment: cannot find "
-                        "networks/mnist-interference.json\n");
+    if (network_path(x, "networks/mnist-interference.json", path, sizeof path))
         return DMM_EXIT_INPUT;
-    }
-    if (dmm_fewshot_network(path, train, test, o, 0, model, res, NULL, NULL,
-                            &err)) {
+    if (dmm_fewshot_network_run(path, train, test, o, 0, model, res, out,
+                                &err)) {
         dmm__print_error(&err);
         return DMM_EXIT_INPUT;
     }
@@ -389,11 +623,23 @@ static int run_fewshot(const xopts *x)
     dmm_if_data test = {te.images.v.data, te.labels.v.data, te.images.v.count};
     dmm_if_model *model = malloc(sizeof *model);
     dmm_if_result res;
-    int e = !model ? DMM_E_NOMEM
+    enum { NTEST = DMM_IF_CLASSES * DMM_IF_TEST_PER_CLASS };
+    uint8_t *pred = x->predictions ? malloc(NTEST) : NULL;
+    double *scores =
+        x->predictions ? malloc(NTEST * DMM_IF_CLASSES * sizeof *scores) : NULL;
+    dmm_netx_out out = {.pred = pred, .scores = scores};
+    xprogress prog = {0};
+    dmm_if_options o = x->o;
+    o.progress = progress_cb;
+    o.progress_ud = &prog;
+    int e = !model || (x->predictions && (!pred || !scores)) ? DMM_E_NOMEM
             : x->network
-                ? run_fewshot_network(&train, &test, &x->o, model, &res)
-                : dmm_if_fewshot(&train, &test, &x->o, model, &res);
+                ? run_fewshot_network(x, &train, &test, &o, model, &res, &out)
+                : dmm_if_fewshot(&train, &test, &o, model, &res);
+    progress_done(&prog);
     double t2 = now_seconds();
+    if (!e && !x->network && pred)
+        fewshot_direct_predictions(x, &test, model, pred, scores);
     if (e == DMM_EXIT_INPUT) {
         rc = e; /* the network engine said why */
     } else if (e) {
@@ -407,13 +653,15 @@ static int run_fewshot(const xopts *x)
         printf("{\"experiment\": \"mnist-fewshot\", \"engine\": \"%s\", "
                "\"shots\": %zu, \"seed\": %" PRIu64 ", \"init\": \"%s\", "
                "\"pick\": \"%s\", \"order\": \"%s\", \"epochs\": %d, "
-               "\"variant\": \"%s\", \"accuracy\": %.6f, \"correct\": %zu, "
-               "\"total\": %zu, \"per_class\": {",
+               "\"variant\": \"%s\"",
                x->network ? "network" : "direct", x->o.shots, x->o.seed,
                x->o.init_uniform ? "uniform" : "random",
                x->o.pick_first ? "first" : "random",
                x->o.order_mixed ? "mixed" : "sequential", x->o.epochs,
-               variant_name(x->o.variant),
+               variant_name(x->o.variant));
+        print_params(&x->params);
+        printf(", \"accuracy\": %.6f, \"correct\": %zu, \"total\": %zu, "
+               "\"per_class\": {",
                (double)res.correct / (double)res.total, res.correct, res.total);
         for (int c = 0; c < DMM_IF_CLASSES; c++) {
             size_t n = 0;
@@ -422,13 +670,31 @@ static int run_fewshot(const xopts *x)
             printf("%s\"%d\": %.6f", c ? ", " : "", dmm_if_digit_of_class(c),
                    n ? (double)res.confusion[c][c] / (double)n : 0.0);
         }
-        printf("}, \"elapsed_seconds\": %.6f, \"load_seconds\": %.6f}\n",
+        printf("}");
+        if (x->network)
+            printf(", \"network\": \"%s\", \"routes\": \"%s\"",
+                   x->network_file ? x->network_file
+                                   : "networks/mnist-interference.json",
+                   out.routes ? "seed" : "file");
+        printf(", \"elapsed_seconds\": %.6f, \"load_seconds\": %.6f}\n",
                t2 - t1, t1 - t0);
         if (fflush(stdout) != 0)
             rc = DMM_EXIT_INPUT;
+        if (!rc && pred)
+            rc = write_fewshot_predictions(x->predictions, &test, pred, scores);
+        if (!rc && x->plot && x->network && !out.routes) {
+            fprintf(stderr,
+                    "dmm experiment: --plot draws the learned routes, "
+                    "and %s has none where the host reads them "
+                    "(docs/experiments.md, the contract)\n",
+                    x->network_file);
+            rc = DMM_EXIT_INPUT;
+        }
         if (!rc && x->plot)
             rc = plot_fewshot(x, &train, &test, model);
     }
+    free(pred);
+    free(scores);
     free(model);
     dmm_mnist_free(&tr);
     dmm_mnist_free(&te);
@@ -461,7 +727,7 @@ static int plot_double_slit(const xopts *x, const dmm_ds_model *m)
         dmm_ds_signal sig;
         double J[DMM_DS_TARGETS][DMM_DS_TIMES];
         dmm_ds_signal_make(&sig, phase, x->o.variant, &rng);
-        dmm_ds_energy(m, &sig, J);
+        dmm_ds_energy_params(m, &sig, x->o.params, J);
         fprintf(f, "%s\"%s\": [", phase ? "" : ", ",
                 phase ? "in-phase" : "out-of-phase");
         put_array(f, J[0], DMM_DS_TIMES);
@@ -483,39 +749,65 @@ static int run_double_slit(const xopts *xo)
     const xopts *x = &xv;
     dmm_ds_model m;
     dmm_ds_result res;
+    dmm_ds_trials *tr = malloc(sizeof *tr);
+    dmm_netx_out out = {0};
+    xprogress prog = {0};
+    if (!tr) {
+        fprintf(stderr, "dmm experiment: out of memory\n");
+        return DMM_EXIT_INPUT;
+    }
     double t0 = now_seconds();
     if (x->network) {
         char path[PATH_MAX];
         dmm_error err;
         dmm_error_clear(&err);
-        if (!dmm__data_file("networks/double-slit.json", path, sizeof path)) {
-            fprintf(stderr,
-                    "dmm experiment: cannot find networks/double-slit.json\n");
+        if (network_path(x, "networks/double-slit.json", path, sizeof path)) {
+            free(tr);
             return DMM_EXIT_INPUT;
         }
-        if (dmm_double_slit_network(path, x->o.seed, x->o.variant, &m, &res,
-                                    NULL, NULL, &err)) {
+        dmm_ds_options o = {.seed = x->o.seed,
+                            .variant = x->o.variant,
+                            .params = x->o.params,
+                            .progress = progress_cb,
+                            .progress_ud = &prog};
+        out = (dmm_netx_out){
+            .pred = tr->pred, .truth = tr->truth, .scores = &tr->mean_J[0][0]};
+        int rc = dmm_double_slit_network_run(path, &o, &m, &res, &out, &err);
+        progress_done(&prog);
+        if (rc) {
             dmm__print_error(&err);
+            free(tr);
             return DMM_EXIT_INPUT;
         }
     } else {
-        dmm_ds_run(x->o.seed, x->o.variant, &m, &res);
+        dmm_ds_run_params(x->o.seed, x->o.variant, x->o.params, &m, &res, tr);
     }
     double t1 = now_seconds();
     printf("{\"experiment\": \"double-slit\", \"engine\": \"%s\", "
-           "\"seed\": %" PRIu64 ", \"variant\": \"%s\", \"noise\": \"%s\", "
-           "\"accuracy\": %.6f, "
-           "\"correct\": %zu, \"total\": %zu, \"confusion\": "
-           "[[%zu, %zu], [%zu, %zu]], \"elapsed_seconds\": %.6f}\n",
+           "\"seed\": %" PRIu64 ", \"variant\": \"%s\", \"noise\": \"%s\"",
            x->network ? "network" : "direct", x->o.seed,
            variant_name(x->o.variant),
-           x->noise_per_step ? "per-step" : "per-sample",
+           x->noise_per_step ? "per-step" : "per-sample");
+    print_params(&x->params);
+    printf(", \"accuracy\": %.6f, "
+           "\"correct\": %zu, \"total\": %zu, \"confusion\": "
+           "[[%zu, %zu], [%zu, %zu]], \"elapsed_seconds\": %.6f}\n",
            (double)res.correct / (double)res.total, res.correct, res.total,
            res.confusion[0][0], res.confusion[0][1], res.confusion[1][0],
            res.confusion[1][1], t1 - t0);
-    if (fflush(stdout) != 0)
-        return DMM_EXIT_INPUT;
-    return x->plot ? plot_double_slit(x, &m) : 0;
+    int rc = fflush(stdout) != 0 ? DMM_EXIT_INPUT : 0;
+    if (!rc && x->predictions)
+        rc = write_ds_predictions(x->predictions, tr->truth, tr->pred,
+                                  &tr->mean_J[0][0]);
+    free(tr);
+    if (!rc && x->network && !out.routes && x->plot) {
+        fprintf(stderr,
+                "dmm experiment: --plot draws the learned routes, and "
+                "%s has none where the host reads them\n",
+                x->network_file);
+        rc = DMM_EXIT_INPUT;
+    }
+    return !rc && x->plot ? plot_double_slit(x, &m) : rc;
 }
 
 /* ---- hysteresis --------------------------------------------------------- */

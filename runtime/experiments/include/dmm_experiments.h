@@ -22,6 +22,59 @@ typedef struct dmm_netx_stats {
 } dmm_netx_stats;
 
 /*
+ * What a network run gives back besides its result. Every pointer is the
+ * caller's and may be NULL.
+ */
+typedef struct dmm_netx_out {
+    uint8_t *pred;  /* out: the predicted target of each test sample run,
+                       in test order */
+    uint8_t *truth; /* out: the true target of each (MNIST: the class) */
+    double *scores; /* out: the scores read for each test sample, one per
+                       target (MNIST: output/score or output/peak; double
+                       slit: output/total / 60, the time-mean) */
+    dmm_netx_stats stats;
+    /* 1 when the network has the route layout (docs/experiments.md, "The
+     * contract"): the seed's routes were written into W and the trained ones
+     * read back into model. 0: the network kept its own weights and model
+     * holds the routes the direct engine would have started from. */
+    int routes;
+} dmm_netx_out;
+
+/*
+ * dmm_if_fewshot on any network that follows the contract of
+ * docs/experiments.md: input/image, input/control, output/score (output/peak
+ * for DMM_IF_FIX_SCORE) with an input per class digit-0, digit-1, digit-2,
+ * digit-4. opt->params, when given, is written into the params of every
+ * `interference` neuron (DMM_E_INVAL for a value of exactly 0, which a
+ * parameter cannot hold); opt->progress is told after each episode.
+ * test_per_class as below. A network that breaks the contract is refused
+ * with DMM_E_INVAL and err naming the file, the JSON path and what is
+ * missing.
+ */
+int dmm_fewshot_network_run(const char *network_file, const dmm_if_data *train,
+                            const dmm_if_data *test, const dmm_if_options *opt,
+                            size_t test_per_class, dmm_if_model *model,
+                            dmm_if_result *res, dmm_netx_out *out,
+                            dmm_error *err);
+
+/* The double slit's options for a network run. */
+typedef struct dmm_ds_options {
+    uint64_t seed;
+    unsigned variant;
+    const dmm_if_params *params; /* borrowed, may be NULL (published) */
+    dmm_if_progress_fn progress; /* may be NULL */
+    void *progress_ud;
+} dmm_ds_options;
+
+/* dmm_ds_run_params on any network that follows the double slit's contract
+ * (input/signal, input/control, output/total with inputs minus-2 and
+ * plus-2); out as above (200 predictions and 2 scores each). */
+int dmm_double_slit_network_run(const char *network_file,
+                                const dmm_ds_options *opt, dmm_ds_model *model,
+                                dmm_ds_result *res, dmm_netx_out *out,
+                                dmm_error *err);
+
+/*
  * dmm_if_fewshot on the network in `network_file`: the same options, the
  * same random draws in the same order. test_per_class: how many of the 980
  * test images of each class to run (0 or more than 980: all), for tests.

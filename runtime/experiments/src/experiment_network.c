@@ -8,7 +8,9 @@
  */
 #include "dmm_experiments.h"
 
+#include <jansson.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +36,7 @@ typedef struct host {
     dmm_error *err;
     int nsrc, ntgt, ntimes;
     vv_label input, control, feed, reset, interference, in, blocked, delay,
-        output, score, peak, total;
+        output, score, peak, total, read;
     vv_label src[MAX_SRC], tgt[MAX_TGT], comp[DMM_IF_DIM], age[MAX_T];
     uint64_t cycles;
 } host;
@@ -55,9 +57,151 @@ static int intern(host *h, const char *s, vv_label *out)
     return rc;
 }
 
-/* Load the network and check that it has the neurons the host talks to. */
+/* Refuse file: what is missing at the JSON path, and what the host does
+ * with it. */
+static int missing(host *h, const char *file, const char *path,
+                   const char *what)
+{
+    dmm_error_set(h->err, DMM_E_INVAL, path,
+                  "%s (the contract of `dmm experiment --network`, "
+                  "docs/experiments.md)",
+                  what);
+    dmm_error_set_source(h->err, file);
+    return DMM_E_INVAL;
+}
+
+/*
+ * The contract a network must follow for the host to run it: an input
+ * neuron input/<feed> (the samples), input/control (reset and training
+ * signals) and an output neuron output/<read> with one input per target (the
+ * scores the host reads). How the network learns is its own business.
+ */
+static int check_contract(host *h, const char *file, const char *feed,
+                          const char *const *targets, const char *read)
+{
+    vv w = dmm_net_matrix(h->net);
+    char path[256], what[256];
+    vv_label pf[2] = {h->input, h->feed}, pc[2] = {h->input, h->control};
+    if (vv_is_zero(vv_get(w, pf, 2))) {
+        snprintf(path, sizeof path, "/matrix/input/%s", feed);
+        snprintf(what, sizeof what,
+                 "no neuron input/%s: the host feeds each sample to it", feed);
+        return missing(h, file, path, what);
+    }
+    if (vv_is_zero(vv_get(w, pc, 2)))
+        return missing(h, file, "/matrix/input/control",
+                       "no neuron input/control: the host feeds it {reset: 1} "
+                       "at each episode's start and {<target>: 1} on a "
+                       "training episode");
+    for (int c = 0; c < h->ntgt; c++) {
+        vv_label o[3] = {h->output, h->read, h->tgt[c]};
+        if (vv_is_zero(vv_get(w, o, 3))) {
+            snprintf(path, sizeof path, "/matrix/output/%s/%s", read,
+                     targets[c]);
+            snprintf(what, sizeof what,
+                     "nothing feeds input %s of output/%s: the host reads "
+                     "the score of %s there",
+                     targets[c], read, targets[c]);
+            return missing(h, file, path, what);
+        }
+    }
+    return 0;
+}
+
+/* 1 when W has the route layout the host writes the seed's routes into:
+ * W[interference][target][in][delay][source] for every target and source. */
+static int has_route_layout(const host *h)
+{
+    vv w = dmm_net_matrix(h->net);
+    for (int c = 0; c < h->ntgt; c++)
+        for (int s = 0; s < h->nsrc; s++) {
+            vv_label p[5] = {h->interference, h->tgt[c], h->in, h->delay,
+                             h->src[s]};
+            if (vv_is_zero(vv_get(w, p, 5)))
+                return 0;
+        }
+    return 1;
+}
+
+/*
+ * Write the thresholds and learning rates p into the params of every
+ * `interference` neuron of file: the file is read again with jansson, its
+ * "params" extended and the network loaded anew from that text (the loaded
+ * network has no way to change a parameter). A parameter of exactly 0 is
+ * refused: V-values store no zeros, so it would read as the default.
+ */
+static int host_set_params(host *h, const char *file, const dmm_if_params *p)
+{
+    static const char *const key[5] = {"friend", "foe", "eta-friend",
+                                       "eta-stranger", "eta-foe"};
+    double val[5] = {p->friend_sim, p->foe_sim, p->eta[0], p->eta[1],
+                     p->eta[2]};
+    for (int k = 0; k < 5; k++)
+        if (val[k] == 0 || !isfinite(val[k]))
+            return dmm_error_set(
+                h->err, DMM_E_INVAL, "",
+                "%s = %g cannot be given to the network engine: a neuron "
+                "parameter of 0 reads as its default (V-values store no "
+                "zeros); use a tiny value such as 1e-9, or --engine direct",
+                key[k], val[k]);
+    vv names = vv_child(dmm_net_matrix(h->net), h->interference);
+    if (vv_nchildren(names) == 0)
+        return missing(h, file, "/matrix/interference",
+                       "no interference neuron to take the thresholds and "
+                       "learning rates given");
+    json_error_t je;
+    json_t *root = json_load_file(file, 0, &je);
+    if (!root || !json_is_object(root)) {
+        json_decref(root);
+        dmm_error_set(h->err, DMM_E_IO, "", "cannot read it again: %s",
+                      je.text);
+        dmm_error_set_source(h->err, file);
+        return DMM_E_IO;
+    }
+    int rc = DMM_E_NOMEM;
+    json_t *params = json_object_get(root, "params");
+    if (!params && !json_object_set_new(root, "params", json_object()))
+        params = json_object_get(root, "params");
+    json_t *types = params ? json_object_get(params, "interference") : NULL;
+    if (params && !types &&
+        !json_object_set_new(params, "interference", json_object()))
+        types = json_object_get(params, "interference");
+    vv_iter it;
+    vv_label name;
+    vv row;
+    vv_iter_init(&it, names);
+    while (types && vv_iter_next(&it, &name, &row)) {
+        const char *n = vv_label_str(h->vc, name, NULL);
+        json_t *np = json_object_get(types, n);
+        if (!np && !json_object_set_new(types, n, json_object()))
+            np = json_object_get(types, n);
+        for (int k = 0; np && k < 5; k++)
+            if (json_object_set_new(np, key[k], json_real(val[k])))
+                np = NULL;
+        if (!np)
+            types = NULL;
+    }
+    char *text = types ? json_dumps(root, JSON_COMPACT) : NULL;
+    json_decref(root);
+    if (!text) {
+        dmm_error_set(h->err, rc, "", "out of memory");
+        return rc;
+    }
+    dmm_net *net = NULL;
+    rc = dmm_net_load_text(h->vc, h->reg, text, strlen(text), file, &net,
+                           h->err);
+    free(text);
+    if (rc)
+        return rc;
+    dmm_net_free(h->net);
+    h->net = net;
+    return 0;
+}
+
+/* Load the network and check that it has the neurons the host talks to;
+ * read names the output neuron whose inputs give the scores. */
 static int host_open(host *h, const char *file, const char *feed,
-                     const char *const *targets)
+                     const char *const *targets, const char *read)
 {
     int rc = DMM_E_NOMEM;
     h->vc = vv_ctx_new(NULL);
@@ -75,17 +219,12 @@ static int host_open(host *h, const char *file, const char *feed,
     struct {
         const char *s;
         vv_label *l;
-    } names[] = {{"input", &h->input},
-                 {"control", &h->control},
-                 {feed, &h->feed},
-                 {"reset", &h->reset},
-                 {"interference", &h->interference},
-                 {"in", &h->in},
-                 {"blocked", &h->blocked},
-                 {"delay", &h->delay},
-                 {"output", &h->output},
-                 {"score", &h->score},
-                 {"peak", &h->peak},
+    } names[] = {{"input", &h->input}, {"control", &h->control},
+                 {feed, &h->feed},     {read, &h->read},
+                 {"reset", &h->reset}, {"interference", &h->interference},
+                 {"in", &h->in},       {"blocked", &h->blocked},
+                 {"delay", &h->delay}, {"output", &h->output},
+                 {"score", &h->score}, {"peak", &h->peak},
                  {"total", &h->total}};
     for (size_t k = 0; k < sizeof names / sizeof names[0]; k++)
         if ((rc = intern(h, names[k].s, names[k].l)))
@@ -105,31 +244,10 @@ static int host_open(host *h, const char *file, const char *feed,
         if ((rc = intern(h, s, &h->age[i])))
             return rc;
     }
-    vv w = dmm_net_matrix(h->net);
-    for (int c = 0; c < h->ntgt; c++) {
+    for (int c = 0; c < h->ntgt; c++)
         if ((rc = intern(h, targets[c], &h->tgt[c])))
             return rc;
-        vv_label p[2] = {h->interference, h->tgt[c]};
-        vv_label o[3] = {h->output, h->score, h->tgt[c]};
-        if (vv_is_zero(vv_get(w, p, 2)) || vv_is_zero(vv_get(w, o, 3))) {
-            dmm_error_set(h->err, DMM_E_INVAL, "",
-                          "%s: no neuron interference/%s or no input %s of "
-                          "output/score (expected the layout written by "
-                          "tools/gen_interference_networks.py)",
-                          file, targets[c], targets[c]);
-            return DMM_E_INVAL;
-        }
-    }
-    vv_label pf[2] = {h->input, h->feed}, pc[2] = {h->input, h->control};
-    if (vv_is_zero(vv_get(w, pf, 2)) || vv_is_zero(vv_get(w, pc, 2))) {
-        dmm_error_set(h->err, DMM_E_INVAL, "",
-                      "%s: no neuron input/%s or input/control (expected "
-                      "the layout written by "
-                      "tools/gen_interference_networks.py)",
-                      file, feed);
-        return DMM_E_INVAL;
-    }
-    return 0;
+    return check_contract(h, file, feed, targets, read);
 }
 
 static int step(host *h)
@@ -280,12 +398,22 @@ typedef struct episode {
     int learn;
 } episode;
 
-int dmm_fewshot_network(const char *network_file, const dmm_if_data *train,
-                         const dmm_if_data *test, const dmm_if_options *opt,
-                         size_t test_per_class, dmm_if_model *model,
-                         dmm_if_result *res, uint8_t *pred,
-                         dmm_netx_stats *stats, dmm_error *err)
+/* Tell the caller's progress function that episode k of n starts. */
+static void tell_progress(dmm_if_progress_fn fn, void *ud, size_t k, size_t n)
 {
+    if (fn)
+        fn(ud, k, n);
+}
+
+int dmm_fewshot_network_run(const char *network_file, const dmm_if_data *train,
+                            const dmm_if_data *test, const dmm_if_options *opt,
+                            size_t test_per_class, dmm_if_model *model,
+                            dmm_if_result *res, dmm_netx_out *out,
+                            dmm_error *err)
+{
+    dmm_netx_out none = {0};
+    if (!out)
+        out = &none;
     memset(res, 0, sizeof *res);
     if (opt->shots < 1 || opt->shots > train->n || opt->epochs < 1) {
         dmm_error_set(err, DMM_E_INVAL, "", "shots or epochs out of range");
@@ -322,8 +450,12 @@ int dmm_fewshot_network(const char *network_file, const dmm_if_data *train,
         if (i % DMM_IF_TEST_PER_CLASS < per)
             ep[k++] = (episode){te[i], -1};
 
-    if ((rc = host_open(&h, network_file, "image", mnist_targets)) ||
-        (rc = set_routes(&h, &model->p[0][0][0], dmm_if_dist)))
+    const char *read = opt->variant & DMM_IF_FIX_SCORE ? "peak" : "score";
+    if ((rc = host_open(&h, network_file, "image", mnist_targets, read)) ||
+        (opt->params && (rc = host_set_params(&h, network_file, opt->params))))
+        goto done;
+    out->routes = has_route_layout(&h);
+    if (out->routes && (rc = set_routes(&h, &model->p[0][0][0], dmm_if_dist)))
         goto done;
 
     /* Episode k is fed at j = 0 (image) and 1 (control) of its period; its
@@ -331,6 +463,7 @@ int dmm_fewshot_network(const char *network_file, const dmm_if_data *train,
     dmm_if_image img;
     size_t tested = 0;
     for (k = 0; k <= nep && !rc; k++) {
+        tell_progress(opt->progress, opt->progress_ud, k, nep);
         for (int j = 0; j < MN_PERIOD && !rc; j++) {
             if (k < nep && j == 0) {
                 const episode *e = &ep[k];
@@ -348,14 +481,17 @@ int dmm_fewshot_network(const char *network_file, const dmm_if_data *train,
             const episode *e = &ep[k - 1];
             if (e->learn < 0) {
                 double score[DMM_IF_CLASSES];
-                if ((rc = read_outputs(
-                         &h, opt->variant & DMM_IF_FIX_SCORE ? h.peak : h.score,
-                         score)))
+                if ((rc = read_outputs(&h, h.read, score)))
                     continue;
                 int p = dmm_if_argmax(score);
                 int truth = dmm_if_class_of_digit(test->labels[e->at]);
-                if (pred)
-                    pred[tested] = (uint8_t)p;
+                if (out->pred)
+                    out->pred[tested] = (uint8_t)p;
+                if (out->truth)
+                    out->truth[tested] = (uint8_t)truth;
+                if (out->scores)
+                    memcpy(out->scores + tested * DMM_IF_CLASSES, score,
+                           sizeof score);
                 tested++;
                 res->confusion[truth][p]++;
                 res->correct += p == truth;
@@ -365,16 +501,29 @@ int dmm_fewshot_network(const char *network_file, const dmm_if_data *train,
                 break; /* the last episode is read: stop */
         }
     }
-    if (!rc)
+    if (!rc && out->routes)
         get_routes(&h, &model->p[0][0][0], dmm_if_dist);
-    if (stats)
-        *stats = (dmm_netx_stats){h.cycles, nep,
-                                   h.net ? dmm_net_weight_count(h.net) : 0};
+    out->stats = (dmm_netx_stats){h.cycles, nep,
+                                  h.net ? dmm_net_weight_count(h.net) : 0};
 done:
     host_close(&h);
     free(tr);
     free(te);
     free(ep);
+    return rc;
+}
+
+int dmm_fewshot_network(const char *network_file, const dmm_if_data *train,
+                        const dmm_if_data *test, const dmm_if_options *opt,
+                        size_t test_per_class, dmm_if_model *model,
+                        dmm_if_result *res, uint8_t *pred,
+                        dmm_netx_stats *stats, dmm_error *err)
+{
+    dmm_netx_out out = {.pred = pred};
+    int rc = dmm_fewshot_network_run(network_file, train, test, opt,
+                                     test_per_class, model, res, &out, err);
+    if (stats)
+        *stats = out.stats;
     return rc;
 }
 
@@ -387,12 +536,16 @@ static int ds_dist(int s, int g)
     return dmm_ds_dist(s, g);
 }
 
-int dmm_double_slit_network(const char *network_file, uint64_t seed,
-                             unsigned variant, dmm_ds_model *model,
-                             dmm_ds_result *res, uint8_t *pred,
-                             dmm_netx_stats *stats, dmm_error *err)
+int dmm_double_slit_network_run(const char *network_file,
+                                const dmm_ds_options *opt, dmm_ds_model *model,
+                                dmm_ds_result *res, dmm_netx_out *out,
+                                dmm_error *err)
 {
     enum { NEP = 2 * DMM_DS_SHOTS + DMM_DS_TRIALS };
+    dmm_netx_out none = {0};
+    if (!out)
+        out = &none;
+    unsigned variant = opt->variant;
     memset(res, 0, sizeof *res);
     host h = {.err = err,
               .nsrc = DMM_DS_SOURCES,
@@ -408,7 +561,7 @@ int dmm_double_slit_network(const char *network_file, uint64_t seed,
     }
     /* dmm_ds_run's draws in its order. */
     dmm_if_rng rng;
-    dmm_if_rng_seed(&rng, seed);
+    dmm_if_rng_seed(&rng, opt->seed);
     dmm_ds_model_init(model, &rng);
     int k = 0;
     for (int phase = 1; phase >= 0; phase--)
@@ -424,12 +577,16 @@ int dmm_double_slit_network(const char *network_file, uint64_t seed,
     for (int g = 0; g < DMM_DS_TARGETS; g++)
         for (int s = 0; s < DMM_DS_SOURCES; s++)
             memcpy(p[g][s], model->p[s][g], sizeof p[g][s]);
-    if ((rc = host_open(&h, network_file, "signal", ds_targets)) ||
-        (rc = set_routes(&h, &p[0][0][0], ds_dist)))
+    if ((rc = host_open(&h, network_file, "signal", ds_targets, "total")) ||
+        (opt->params && (rc = host_set_params(&h, network_file, opt->params))))
+        goto done;
+    out->routes = has_route_layout(&h);
+    if (out->routes && (rc = set_routes(&h, &p[0][0][0], ds_dist)))
         goto done;
 
     int tested = 0;
     for (k = 0; k < NEP && !rc; k++) {
+        tell_progress(opt->progress, opt->progress_ud, (size_t)k, NEP);
         for (int j = 0; j < DS_PERIOD && !rc; j++) {
             if (j < DMM_DS_EMIT) {
                 double x[DMM_DS_SOURCES][2];
@@ -444,7 +601,7 @@ int dmm_double_slit_network(const char *network_file, uint64_t seed,
             if (rc || j != DS_READ || learn[k] >= 0)
                 continue;
             double total[DMM_DS_TARGETS], mean[DMM_DS_TARGETS];
-            if ((rc = read_outputs(&h, h.total, total)))
+            if ((rc = read_outputs(&h, h.read, total)))
                 continue;
             int best = 0;
             for (int g = 0; g < DMM_DS_TARGETS; g++) {
@@ -452,25 +609,43 @@ int dmm_double_slit_network(const char *network_file, uint64_t seed,
                 if (mean[g] > mean[best])
                     best = g;
             }
-            if (pred)
-                pred[tested] = (uint8_t)best;
+            if (out->pred)
+                out->pred[tested] = (uint8_t)best;
+            if (out->truth)
+                out->truth[tested] = (uint8_t)truth[k];
+            if (out->scores)
+                memcpy(out->scores + (size_t)tested * DMM_DS_TARGETS, mean,
+                       sizeof mean);
             tested++;
             res->confusion[truth[k]][best]++;
             res->correct += best == truth[k];
             res->total++;
         }
     }
-    if (!rc) {
+    if (!rc && out->routes) {
         get_routes(&h, &p[0][0][0], ds_dist);
         for (int g = 0; g < DMM_DS_TARGETS; g++)
             for (int s = 0; s < DMM_DS_SOURCES; s++)
                 memcpy(model->p[s][g], p[g][s], sizeof p[g][s]);
     }
-    if (stats)
-        *stats = (dmm_netx_stats){(uint64_t)h.cycles, NEP,
-                                   h.net ? dmm_net_weight_count(h.net) : 0};
+    out->stats = (dmm_netx_stats){(uint64_t)h.cycles, NEP,
+                                  h.net ? dmm_net_weight_count(h.net) : 0};
 done:
     host_close(&h);
     free(sig);
+    return rc;
+}
+
+int dmm_double_slit_network(const char *network_file, uint64_t seed,
+                            unsigned variant, dmm_ds_model *model,
+                            dmm_ds_result *res, uint8_t *pred,
+                            dmm_netx_stats *stats, dmm_error *err)
+{
+    dmm_ds_options o = {.seed = seed, .variant = variant};
+    dmm_netx_out out = {.pred = pred};
+    int rc =
+        dmm_double_slit_network_run(network_file, &o, model, res, &out, err);
+    if (stats)
+        *stats = out.stats;
     return rc;
 }
