@@ -309,7 +309,7 @@ static int scalar1_fire(dmm_net *net, size_t k)
  * Otherwise the terms are added with vv_axpy in the same order, or, for a row
  * of another shape, the row goes to vv_lincomb against Y.
  */
-static int row_value(dmm_net *net, const dmm__row *r, vv *out)
+static int row_value(dmm_net *net, const dmm__row *r, dmm__scratch *sc, vv *out)
 {
     if (!r->fast)
         return vv_lincomb(net->vc, r->row, net->y, out);
@@ -328,16 +328,21 @@ static int row_value(dmm_net *net, const dmm__row *r, vv *out)
         *out = vv_number(sum == 0.0 ? 0.0 : sum);
         return 0;
     }
-    vv acc = VV_ZERO;
+    /* The terms that are not zero, summed at once: vv_sum builds the result
+     * once, where a chain of vv_axpy copies a path of the partial sum per
+     * term; it adds in the same order, so the bits are the same. */
+    int rc = dmm__scratch_terms(net->vc, sc, r->nterms);
+    if (rc)
+        return rc;
+    size_t m = 0;
     for (t = 0; t < r->nterms; t++) {
-        int rc = vv_axpy(net->vc, &acc, r->w[t], pv[r->port[t]].v);
-        if (rc) {
-            vv_free(net->vc, acc);
-            return rc;
+        vv v = pv[r->port[t]].v;
+        if (v.map || v.num != 0.0) {
+            sc->wbuf[m] = r->w[t];
+            sc->tbuf[m++] = v;
         }
     }
-    *out = acc;
-    return 0;
+    return vv_sum(net->vc, m, sc->wbuf, sc->tbuf, out);
 }
 
 /* X[f][nf] for compiled neuron k, into slot k. */
@@ -351,7 +356,7 @@ static int neuron_input(dmm_net *net, size_t k, dmm__scratch *sc,
         return neuron_fail(net, s, rc, dmm_strerror(rc), err);
     for (size_t j = 0; j < n->nrows; j++) {
         sc->lbuf[j] = n->rows[j].input;
-        if ((rc = row_value(net, &n->rows[j], &sc->vbuf[j]))) {
+        if ((rc = row_value(net, &n->rows[j], sc, &sc->vbuf[j]))) {
             char what[600];
             snprintf(what, sizeof what, "%s in input \"%s\"", dmm_strerror(rc),
                      vv_label_str(net->vc, n->rows[j].input, NULL));

@@ -225,9 +225,14 @@ typedef struct dmm__scratch {
     vv_label *lbuf;
     vv *vbuf;
     size_t cap;
+    double *wbuf; /* a row's weighted terms for vv_sum (net_cycle.c) */
+    vv *tbuf;
+    size_t tcap;
 } dmm__scratch;
 /* Room for n labels and n values in sc (net.c). */
 int dmm__scratch_grow(vv_ctx *vc, dmm__scratch *sc, size_t n);
+/* Room for n weights and n terms in sc (net.c). */
+int dmm__scratch_terms(vv_ctx *vc, dmm__scratch *sc, size_t n);
 /* Free what sc holds, leaving it empty. */
 void dmm__scratch_free(vv_ctx *vc, dmm__scratch *sc);
 
