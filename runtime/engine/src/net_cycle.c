@@ -301,6 +301,69 @@ static int scalar1_fire(dmm_net *net, size_t k)
     return 0;
 }
 
+/* out[i] = wa·a[i] + wd·d[i] (a weight of 1 multiplies nothing), and
+ * whether every sum is finite; restrict lets the loop vectorize. */
+static bool sum2_loop(double *restrict out, const double *restrict a, double wa,
+                      bool a1, const double *restrict d, double wd, bool d1,
+                      size_t m)
+{
+    uint64_t bad = 0;
+    if (a1 && d1)
+        for (size_t i = 0; i < m; i++) {
+            out[i] = a[i] + d[i];
+            bad |= nonfinite_bits(out[i]);
+        }
+    else if (a1)
+        for (size_t i = 0; i < m; i++) {
+            out[i] = a[i] + wd * d[i];
+            bad |= nonfinite_bits(out[i]);
+        }
+    else if (d1)
+        for (size_t i = 0; i < m; i++) {
+            out[i] = wa * a[i] + d[i];
+            bad |= nonfinite_bits(out[i]);
+        }
+    else
+        for (size_t i = 0; i < m; i++) {
+            out[i] = wa * a[i] + wd * d[i];
+            bad |= nonfinite_bits(out[i]);
+        }
+    return !(bad >> 63);
+}
+
+/*
+ * An `accum` (sum2) whose two rows are a term each: its output wa·a + wd·d
+ * in one pass over the ports, where dense_input writes w·x to a buffer and
+ * the dense function adds the buffers in a second pass. Each product is
+ * rounded, then the sum, as there (C11 does not contract them into a fused
+ * multiply-add), so the bits are the same; a weight of 1 is no product
+ * there either (the row aliases its port). 0, or GIVE_UP (a zero port,
+ * shapes that differ, a sum that is not finite) to take the two passes,
+ * which give up in turn where they must.
+ */
+static int sum2_fire(dmm_net *net, size_t k)
+{
+    const dmm__compiled *cw = &net->cw;
+    const dmm__neuron *n = &cw->neu[k];
+    const dmm__row *ra = &n->rows[0], *rd = &n->rows[1];
+    const dmm__phot *ha = &cw->phot[ra->port[0]], *hd = &cw->phot[rd->port[0]];
+    const dmm__shape *s = ha->shape;
+    if (!s || s == &dmm__not_dense || hd->shape != s)
+        return GIVE_UP;
+    size_t m = dmm__shape_len(s);
+    dmm__dense *o = &cw->nxt[k].d;
+    if (dmm__dense_reserve(net->vc, o, 1, m))
+        return GIVE_UP;
+    const double *a = cw->pval[ra->port[0]].x, *d = cw->pval[rd->port[0]].x;
+    if (!sum2_loop(o->buf, a, ra->w[0], ra->one, d, rd->w[0], rd->one, m))
+        return GIVE_UP;
+    o->n = 1;
+    o->label[0] = n->info->out[0];
+    o->shape[0] = s;
+    o->x[0] = o->buf;
+    return 0;
+}
+
 /*
  * One input of a neuron from its compiled row. A fast row whose ports all
  * hold scalars this cycle is a dot product over doubles; summed left to right
@@ -412,7 +475,8 @@ static void down_task(dmm_net *net, unsigned worker, size_t lo, size_t hi,
             /* A dense neuron's input depends on Y_{t-1} only, so it fires
              * here, its input still in cache. Any dmm__failure (no memory
              * included): the general path, in redo_slots. */
-            if (neu[k].scalar1 && !scalar1_fire(net, k))
+            if ((neu[k].scalar1 && !scalar1_fire(net, k)) ||
+                (neu[k].sum2 && !sum2_fire(net, k)))
                 s->dense = true;
             else if (dense_input(net, k) || dense_fire(net, k))
                 s->redo = cw->fail[worker].redo = true;
