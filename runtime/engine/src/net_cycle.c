@@ -365,6 +365,39 @@ static int sum2_fire(dmm_net *net, size_t k)
 }
 
 /*
+ * A neuron that keeps its streams' names (no declared inputs) with one row
+ * of one term of weight 1 (one1): its function on the port's values, as
+ * dense_fire does after dense_input has aliased the port, without those
+ * two passes over the rows. 0 or GIVE_UP (a port with a V-value only, or
+ * the function refusing), to take them.
+ */
+static int one1_fire(dmm_net *net, size_t k)
+{
+    const dmm__compiled *cw = &net->cw;
+    const dmm__neuron *n = &cw->neu[k];
+    const dmm__row *r = &n->rows[0];
+    const dmm__shape *s = cw->phot[r->port[0]].shape;
+    if (s == &dmm__not_dense)
+        return GIVE_UP;
+    size_t m = s ? dmm__shape_len(s) : 0;
+    dmm__dense *o = &cw->nxt[k].d;
+    if (dmm__dense_reserve(net->vc, o, 1, m))
+        return GIVE_UP;
+    o->n = 1;
+    o->label[0] = r->input;
+    o->shape[0] = s;
+    o->x[0] = NULL;
+    if (!s)
+        return 0;
+    const double *x = cw->pval[r->port[0]].x;
+    if (n->info->desc->dense(&x, 1, o->buf, m))
+        return GIVE_UP;
+    assert(all_finite(o->buf, m)); /* as in dense_fire: debug builds only */
+    o->x[0] = o->buf;
+    return 0;
+}
+
+/*
  * One input of a neuron from its compiled row. A fast row whose ports all
  * hold scalars this cycle is a dot product over doubles; summed left to right
  * from zero in label order it gives the same bits as vv_lincomb's chain of
@@ -476,7 +509,8 @@ static void down_task(dmm_net *net, unsigned worker, size_t lo, size_t hi,
              * here, its input still in cache. Any dmm__failure (no memory
              * included): the general path, in redo_slots. */
             if ((neu[k].scalar1 && !scalar1_fire(net, k)) ||
-                (neu[k].sum2 && !sum2_fire(net, k)))
+                (neu[k].sum2 && !sum2_fire(net, k)) ||
+                (neu[k].one1 && !one1_fire(net, k)))
                 s->dense = true;
             else if (dense_input(net, k) || dense_fire(net, k))
                 s->redo = cw->fail[worker].redo = true;

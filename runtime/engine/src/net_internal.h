@@ -175,6 +175,8 @@ typedef struct dmm__neuron {
                       first as a dot product and one call (net_cycle.c) */
     bool sum2;     /* dense_ok `accum` with both rows of one term: tried
                       first as one pass w_a·a + w_d·d (net_cycle.c) */
+    bool one1;     /* dense_ok, names kept, one row aliasing one port: its
+                      function called on the port (net_cycle.c) */
     uint32_t rows_bytes; /* the block rows begins (rows and their terms);
                             in the padding, so the record stays 40 bytes */
 } dmm__neuron;
