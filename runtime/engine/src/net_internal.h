@@ -312,8 +312,9 @@ int dmm__gather(dmm_net *net, size_t n, const dmm__neuron *neu,
  * (0 is the calling thread). */
 typedef void (*dmm__task_fn)(dmm_net *net, unsigned worker, size_t lo,
                              size_t hi, void *ud);
-/* Run fn over [0, n) split into net->threads contiguous chunks, chunk k on
- * worker k, and wait for all of them (net_threads.c). */
+/* Run fn over [0, n) split into net->threads contiguous chunks, chunk k as
+ * worker k (its records and scratch) on whichever thread claims it first,
+ * and wait for all of them (net_threads.c). */
 void dmm__parallel(dmm_net *net, size_t n, dmm__task_fn fn, void *ud);
 /* Worker k's scratch (worker 0's lives in the pool too). */
 dmm__scratch *dmm__scratch_of(dmm_net *net, unsigned worker);
