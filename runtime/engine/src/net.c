@@ -156,11 +156,31 @@ int dmm__scratch_grow(vv_ctx *vc, dmm__scratch *sc, size_t n)
     return 0;
 }
 
+int dmm__scratch_terms(vv_ctx *vc, dmm__scratch *sc, size_t n)
+{
+    if (n <= sc->tcap)
+        return 0;
+    size_t cap = dmm__cap_for(sc->tcap, n, 16);
+    void *src[2] = {sc->wbuf, sc->tbuf}, *dst[2];
+    if (dmm__grow(vc, 2, src, dst,
+                  (size_t[]){sizeof *sc->wbuf, sizeof *sc->tbuf}, NULL,
+                  sc->tcap, cap))
+        return DMM_E_NOMEM;
+    sc->wbuf = dst[0];
+    sc->tbuf = dst[1];
+    sc->tcap = cap;
+    return 0;
+}
+
 void dmm__scratch_free(vv_ctx *vc, dmm__scratch *sc)
 {
     if (sc->cap) {
         dmm__free(vc, sc->lbuf, sc->cap * sizeof *sc->lbuf);
         dmm__free(vc, sc->vbuf, sc->cap * sizeof *sc->vbuf);
+    }
+    if (sc->tcap) {
+        dmm__free(vc, sc->wbuf, sc->tcap * sizeof *sc->wbuf);
+        dmm__free(vc, sc->tbuf, sc->tcap * sizeof *sc->tbuf);
     }
     *sc = (dmm__scratch){0};
 }

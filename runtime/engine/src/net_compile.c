@@ -248,6 +248,12 @@ static void neuron_mark(const dmm_net *net, dmm__compiled *cw, dmm__neuron *n)
     n->scalar1 = ok && n->nrows == 1 &&
                  (!d->inputs || (n->info->n_inputs == 1 &&
                                  n->rows[0].input == n->info->in[0]));
+    /* accum's dense function is its two inputs' sum (single = accum +
+     * delta), so with a term each the rows and the sum are one pass. */
+    n->sum2 = ok && n->nrows == 2 && n->info->n_inputs == 2 &&
+              n->info->n_outputs == 1 && strcmp(d->name, "accum") == 0 &&
+              n->rows[0].nterms == 1 && n->rows[1].nterms == 1;
+    n->one1 = ok && !d->inputs && n->nrows == 1 && n->rows[0].one;
     for (size_t j = 0; j < n->nrows; j++)
         for (uint32_t t = 0; t < n->rows[j].nterms; t++) {
             dmm__port *q = &cw->ports[n->rows[j].port[t]];
@@ -265,7 +271,7 @@ static int neuron_build(const dmm_net *net, dmm__compiled *cw, dmm__neuron *n,
 {
     int rc = 0;
     neuron_free_rows(net->vc, n);
-    n->dense_ok = n->scalar1 = false;
+    n->dense_ok = n->scalar1 = n->sum2 = n->one1 = false;
     size_t m = vv_nchildren(wn);
     if (m == 0) {
         neuron_mark(net, cw, n);

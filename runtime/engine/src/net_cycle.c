@@ -301,6 +301,102 @@ static int scalar1_fire(dmm_net *net, size_t k)
     return 0;
 }
 
+/* out[i] = wa·a[i] + wd·d[i] (a weight of 1 multiplies nothing), and
+ * whether every sum is finite; restrict lets the loop vectorize. */
+static bool sum2_loop(double *restrict out, const double *restrict a, double wa,
+                      bool a1, const double *restrict d, double wd, bool d1,
+                      size_t m)
+{
+    uint64_t bad = 0;
+    if (a1 && d1)
+        for (size_t i = 0; i < m; i++) {
+            out[i] = a[i] + d[i];
+            bad |= nonfinite_bits(out[i]);
+        }
+    else if (a1)
+        for (size_t i = 0; i < m; i++) {
+            out[i] = a[i] + wd * d[i];
+            bad |= nonfinite_bits(out[i]);
+        }
+    else if (d1)
+        for (size_t i = 0; i < m; i++) {
+            out[i] = wa * a[i] + d[i];
+            bad |= nonfinite_bits(out[i]);
+        }
+    else
+        for (size_t i = 0; i < m; i++) {
+            out[i] = wa * a[i] + wd * d[i];
+            bad |= nonfinite_bits(out[i]);
+        }
+    return !(bad >> 63);
+}
+
+/*
+ * An `accum` (sum2) whose two rows are a term each: its output wa·a + wd·d
+ * in one pass over the ports, where dense_input writes w·x to a buffer and
+ * the dense function adds the buffers in a second pass. Each product is
+ * rounded, then the sum, as there (C11 does not contract them into a fused
+ * multiply-add), so the bits are the same; a weight of 1 is no product
+ * there either (the row aliases its port). 0, or GIVE_UP (a zero port,
+ * shapes that differ, a sum that is not finite) to take the two passes,
+ * which give up in turn where they must.
+ */
+static int sum2_fire(dmm_net *net, size_t k)
+{
+    const dmm__compiled *cw = &net->cw;
+    const dmm__neuron *n = &cw->neu[k];
+    const dmm__row *ra = &n->rows[0], *rd = &n->rows[1];
+    const dmm__phot *ha = &cw->phot[ra->port[0]], *hd = &cw->phot[rd->port[0]];
+    const dmm__shape *s = ha->shape;
+    if (!s || s == &dmm__not_dense || hd->shape != s)
+        return GIVE_UP;
+    size_t m = dmm__shape_len(s);
+    dmm__dense *o = &cw->nxt[k].d;
+    if (dmm__dense_reserve(net->vc, o, 1, m))
+        return GIVE_UP;
+    const double *a = cw->pval[ra->port[0]].x, *d = cw->pval[rd->port[0]].x;
+    if (!sum2_loop(o->buf, a, ra->w[0], ra->one, d, rd->w[0], rd->one, m))
+        return GIVE_UP;
+    o->n = 1;
+    o->label[0] = n->info->out[0];
+    o->shape[0] = s;
+    o->x[0] = o->buf;
+    return 0;
+}
+
+/*
+ * A neuron that keeps its streams' names (no declared inputs) with one row
+ * of one term of weight 1 (one1): its function on the port's values, as
+ * dense_fire does after dense_input has aliased the port, without those
+ * two passes over the rows. 0 or GIVE_UP (a port with a V-value only, or
+ * the function refusing), to take them.
+ */
+static int one1_fire(dmm_net *net, size_t k)
+{
+    const dmm__compiled *cw = &net->cw;
+    const dmm__neuron *n = &cw->neu[k];
+    const dmm__row *r = &n->rows[0];
+    const dmm__shape *s = cw->phot[r->port[0]].shape;
+    if (s == &dmm__not_dense)
+        return GIVE_UP;
+    size_t m = s ? dmm__shape_len(s) : 0;
+    dmm__dense *o = &cw->nxt[k].d;
+    if (dmm__dense_reserve(net->vc, o, 1, m))
+        return GIVE_UP;
+    o->n = 1;
+    o->label[0] = r->input;
+    o->shape[0] = s;
+    o->x[0] = NULL;
+    if (!s)
+        return 0;
+    const double *x = cw->pval[r->port[0]].x;
+    if (n->info->desc->dense(&x, 1, o->buf, m))
+        return GIVE_UP;
+    assert(all_finite(o->buf, m)); /* as in dense_fire: debug builds only */
+    o->x[0] = o->buf;
+    return 0;
+}
+
 /*
  * One input of a neuron from its compiled row. A fast row whose ports all
  * hold scalars this cycle is a dot product over doubles; summed left to right
@@ -309,7 +405,7 @@ static int scalar1_fire(dmm_net *net, size_t k)
  * Otherwise the terms are added with vv_axpy in the same order, or, for a row
  * of another shape, the row goes to vv_lincomb against Y.
  */
-static int row_value(dmm_net *net, const dmm__row *r, vv *out)
+static int row_value(dmm_net *net, const dmm__row *r, dmm__scratch *sc, vv *out)
 {
     if (!r->fast)
         return vv_lincomb(net->vc, r->row, net->y, out);
@@ -328,16 +424,21 @@ static int row_value(dmm_net *net, const dmm__row *r, vv *out)
         *out = vv_number(sum == 0.0 ? 0.0 : sum);
         return 0;
     }
-    vv acc = VV_ZERO;
+    /* The terms that are not zero, summed at once: vv_sum builds the result
+     * once, where a chain of vv_axpy copies a path of the partial sum per
+     * term; it adds in the same order, so the bits are the same. */
+    int rc = dmm__scratch_terms(net->vc, sc, r->nterms);
+    if (rc)
+        return rc;
+    size_t m = 0;
     for (t = 0; t < r->nterms; t++) {
-        int rc = vv_axpy(net->vc, &acc, r->w[t], pv[r->port[t]].v);
-        if (rc) {
-            vv_free(net->vc, acc);
-            return rc;
+        vv v = pv[r->port[t]].v;
+        if (v.map || v.num != 0.0) {
+            sc->wbuf[m] = r->w[t];
+            sc->tbuf[m++] = v;
         }
     }
-    *out = acc;
-    return 0;
+    return vv_sum(net->vc, m, sc->wbuf, sc->tbuf, out);
 }
 
 /* X[f][nf] for compiled neuron k, into slot k. */
@@ -353,7 +454,7 @@ static int neuron_input(dmm_net *net, size_t k, dmm__scratch *sc,
         sc->lbuf[j] = n->rows[j].input;
         if (!dmm__fields_on(net, k) || /* fields: weights modulated */
             (rc = dmm__fields_row(net, k, j, &sc->vbuf[j])) == 1)
-            rc = row_value(net, &n->rows[j], &sc->vbuf[j]);
+            rc = row_value(net, &n->rows[j], sc, &sc->vbuf[j]);
         if (rc) {
             char what[600];
             snprintf(what, sizeof what, "%s in input \"%s\"", dmm_strerror(rc),
@@ -414,7 +515,9 @@ static void down_task(dmm_net *net, unsigned worker, size_t lo, size_t hi,
              * included): the general path, in redo_slots. */
             if (dmm__fields_on(net, k)) /* fields: the general path */
                 s->redo = cw->fail[worker].redo = true;
-            else if (neu[k].scalar1 && !scalar1_fire(net, k))
+            else if ((neu[k].scalar1 && !scalar1_fire(net, k)) ||
+                     (neu[k].sum2 && !sum2_fire(net, k)) ||
+                     (neu[k].one1 && !one1_fire(net, k)))
                 s->dense = true;
             else if (dense_input(net, k) || dense_fire(net, k))
                 s->redo = cw->fail[worker].redo = true;

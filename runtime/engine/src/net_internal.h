@@ -173,6 +173,10 @@ typedef struct dmm__neuron {
     bool dense_ok; /* has a dense form, is not Self or input, rows all fast */
     bool scalar1;  /* dense_ok, one row, one input and one output: tried
                       first as a dot product and one call (net_cycle.c) */
+    bool sum2;     /* dense_ok `accum` with both rows of one term: tried
+                      first as one pass w_a·a + w_d·d (net_cycle.c) */
+    bool one1;     /* dense_ok, names kept, one row aliasing one port: its
+                      function called on the port (net_cycle.c) */
     uint32_t rows_bytes; /* the block rows begins (rows and their terms);
                             in the padding, so the record stays 40 bytes */
 } dmm__neuron;
@@ -225,9 +229,14 @@ typedef struct dmm__scratch {
     vv_label *lbuf;
     vv *vbuf;
     size_t cap;
+    double *wbuf; /* a row's weighted terms for vv_sum (net_cycle.c) */
+    vv *tbuf;
+    size_t tcap;
 } dmm__scratch;
 /* Room for n labels and n values in sc (net.c). */
 int dmm__scratch_grow(vv_ctx *vc, dmm__scratch *sc, size_t n);
+/* Room for n weights and n terms in sc (net.c). */
+int dmm__scratch_terms(vv_ctx *vc, dmm__scratch *sc, size_t n);
 /* Free what sc holds, leaving it empty. */
 void dmm__scratch_free(vv_ctx *vc, dmm__scratch *sc);
 
@@ -303,8 +312,9 @@ int dmm__gather(dmm_net *net, size_t n, const dmm__neuron *neu,
  * (0 is the calling thread). */
 typedef void (*dmm__task_fn)(dmm_net *net, unsigned worker, size_t lo,
                              size_t hi, void *ud);
-/* Run fn over [0, n) split into net->threads contiguous chunks, chunk k on
- * worker k, and wait for all of them (net_threads.c). */
+/* Run fn over [0, n) split into net->threads contiguous chunks, chunk k as
+ * worker k (its records and scratch) on whichever thread claims it first,
+ * and wait for all of them (net_threads.c). */
 void dmm__parallel(dmm_net *net, size_t n, dmm__task_fn fn, void *ud);
 /* Worker k's scratch (worker 0's lives in the pool too). */
 dmm__scratch *dmm__scratch_of(dmm_net *net, unsigned worker);

@@ -2,8 +2,11 @@
 /*
  * The cycle's worker threads: started once by dmm_net_set_threads and kept
  * until the network is freed, woken for each piece of work and waited for.
- * Work is split into contiguous chunks by index, each worker writing only its
- * own items, so what a cycle computes does not depend on the thread count.
+ * Work is split into contiguous chunks by index, chunk k writing only its
+ * own items and worker k's records, so what a cycle computes does not depend
+ * on the thread count. Any thread may run any chunk: each claims the next
+ * unclaimed one, so when a worker is not running (other processes hold the
+ * processors) the caller runs its chunk instead of waiting for it.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -24,9 +27,10 @@ struct dmm__pool {
      * a while before sleeping: waking a sleeping thread costs tens of
      * microseconds (more on a virtual machine), several times a cycle. */
     _Atomic uint64_t gen;
-    _Atomic unsigned pending;
-    unsigned sleepers; /* workers waiting on go (under mu) */
-    unsigned spins;    /* SPINS, or 0 with more threads than processors */
+    _Atomic unsigned pending; /* chunks not yet finished */
+    _Atomic unsigned next;    /* the next chunk to claim */
+    unsigned sleepers;        /* workers waiting on go (under mu) */
+    unsigned spins; /* SPINS, or 0 with more threads than processors */
     bool stop;
     dmm_net *net;
     dmm__task_fn fn;
@@ -47,6 +51,20 @@ static void chunk(struct dmm__pool *p, unsigned k)
     size_t lo = p->items * k / p->n, hi = p->items * (k + 1) / p->n;
     if (lo < hi)
         p->fn(p->net, k, lo, hi, p->ud);
+}
+
+/* Run the chunks this thread claims; true when it finished the last. A
+ * thread late for one call may claim a chunk of the next: fn, ud and items
+ * are written before next is reset, so it runs that call's chunk. */
+static bool claim_chunks(struct dmm__pool *p)
+{
+    bool last = false;
+    unsigned k;
+    while ((k = atomic_fetch_add(&p->next, 1)) < p->n) {
+        chunk(p, k);
+        last = atomic_fetch_sub(&p->pending, 1) == 1;
+    }
+    return last;
 }
 
 /* Polls before sleeping: about a few hundred microseconds. */
@@ -84,8 +102,7 @@ static void *worker_main(void *arg)
                 break;
         }
         seen = g;
-        chunk(p, a.k);
-        if (atomic_fetch_sub(&p->pending, 1) == 1) {
+        if (claim_chunks(p)) {
             pthread_mutex_lock(&p->mu);
             pthread_cond_signal(&p->done);
             pthread_mutex_unlock(&p->mu);
@@ -107,12 +124,13 @@ void dmm__parallel(dmm_net *net, size_t n, dmm__task_fn fn, void *ud)
     p->fn = fn;
     p->ud = ud;
     p->items = n;
-    atomic_store(&p->pending, p->n - 1);
+    atomic_store(&p->pending, p->n);
+    atomic_store(&p->next, 0);
     atomic_fetch_add(&p->gen, 1);
     if (p->sleepers)
         pthread_cond_broadcast(&p->go);
     pthread_mutex_unlock(&p->mu);
-    chunk(p, 0);
+    claim_chunks(p);
     for (unsigned i = 0; i < p->spins && atomic_load(&p->pending); i++)
         cpu_relax();
     if (!atomic_load(&p->pending))

@@ -1,0 +1,121 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The interference experiment as a DMM network (--engine network) against
+ * the same experiment in C (dmm_if_fewshot): K = 5, seed 1, train and test
+ * on the real MNIST files, both timed in this run; the results must agree
+ * prediction by prediction. Data from $DMM_MNIST_DIR, else
+ * ../shared/data/mnist beside the source tree; skipped (77) without it.
+ *   bench_interference_net [PER]    PER test digits of each class (980)
+ *   bench_interference_net --instructions PER
+ * The second runs each engine once on PER test digits of each class with
+ * callgrind collecting, dumping "native" and "network" (run it under
+ * valgrind --tool=callgrind --collect-atstart=no).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <valgrind/callgrind.h>
+
+#include "bench_clock.h"
+#include "dmm_experiments.h"
+#include "dmm_idx.h"
+#include "dmm_interference.h"
+
+int main(int argc, char **argv)
+{
+    bool count = argc >= 2 && !strcmp(argv[1], "--instructions");
+    size_t per = DMM_IF_TEST_PER_CLASS;
+    if (argc >= 2 + count)
+        per = (size_t)strtoul(argv[1 + count], NULL, 10);
+    if (per < 1 || per > DMM_IF_TEST_PER_CLASS) {
+        fprintf(stderr, "bench_interference_net: PER must be 1..%d\n",
+                DMM_IF_TEST_PER_CLASS);
+        return 2;
+    }
+    char dir[4096], net[4096];
+    const char *env = getenv("DMM_MNIST_DIR");
+    const char *root = getenv("DMM_SOURCE_ROOT");
+    if (!root || !*root)
+        root = ".";
+    if (env && *env)
+        snprintf(dir, sizeof dir, "%s", env);
+    else
+        snprintf(dir, sizeof dir, "%s/../shared/data/mnist", root);
+    snprintf(net, sizeof net, "%s/networks/mnist-interference.json", root);
+    dmm_mnist tr, te;
+    dmm_error err;
+    if (dmm_mnist_load(dir, "train", &tr, &err) ||
+        dmm_mnist_load(dir, "t10k", &te, &err)) {
+        printf("bench_interference_net: skipped, no MNIST in %s (%s)\n", dir,
+               err.text);
+        return 77;
+    }
+    dmm_if_data train = {tr.images.v.data, tr.labels.v.data, tr.images.v.count};
+    dmm_if_data test = {te.images.v.data, te.labels.v.data, te.images.v.count};
+    dmm_if_model *md = malloc(sizeof *md), *mn = malloc(sizeof *mn);
+    uint8_t *pred = malloc(DMM_IF_CLASSES * DMM_IF_TEST_PER_CLASS);
+    dmm_if_options o = {.shots = 5, .seed = 1, .epochs = 1};
+    dmm_if_result rd, rn;
+    dmm_netx_stats st;
+    if (count) {
+        CALLGRIND_ZERO_STATS;
+        CALLGRIND_TOGGLE_COLLECT;
+    }
+    double t0 = bench_now_s();
+    int rc = dmm_if_fewshot(&train, &test, &o, md, &rd);
+    double t1 = bench_now_s();
+    if (count) {
+        CALLGRIND_TOGGLE_COLLECT;
+        CALLGRIND_DUMP_STATS_AT("native");
+        CALLGRIND_TOGGLE_COLLECT;
+    }
+    double t2 = bench_now_s();
+    if (!rc)
+        rc = dmm_fewshot_network(net, &train, &test, &o, per, mn, &rn, pred,
+                                 &st, &err);
+    double t3 = bench_now_s();
+    if (count) {
+        CALLGRIND_TOGGLE_COLLECT;
+        CALLGRIND_DUMP_STATS_AT("network");
+    }
+    if (rc) {
+        printf("bench_interference_net: run failed: %s\n", err.text);
+        return 1;
+    }
+    /* The routes trained both ways agree up to rounding (Self adds
+     * new - old to old): the largest relative difference. */
+    double worst = 0;
+    for (int c = 0; c < DMM_IF_CLASSES; c++)
+        for (int s = 0; s < DMM_IF_SOURCES; s++)
+            for (int d = 0; d < DMM_IF_TIMES; d++) {
+                double a = mn->p[c][s][d], b = md->p[c][s][d];
+                double r = (a > b ? a - b : b - a) / b;
+                worst = r > worst ? r : worst;
+            }
+    printf("bench_interference_net: K=5 seed 1, %zu test digits a class "
+           "through the network (%llu cycles)\n",
+           per, (unsigned long long)st.cycles);
+    printf("  native (all 980 a class) %.4f s, accuracy %.4f\n", t1 - t0,
+           (double)rd.correct / (double)rd.total);
+    printf("  network %.4f s, accuracy %.4f on its %zu digits; routes differ "
+           "by %.3g at most\n",
+           t3 - t2, (double)rn.correct / (double)rn.total, rn.total, worst);
+    if (per == DMM_IF_TEST_PER_CLASS) {
+        bool same = rn.correct == rd.correct && rn.total == rd.total &&
+                    !memcmp(rn.confusion, rd.confusion, sizeof rn.confusion);
+        double ratio = (t3 - t2) / (t1 - t0);
+        printf("  network / native = %.1f (target <= 5: %s); confusion "
+               "matrices %s\n",
+               ratio, ratio <= 5 ? "PASS" : "FAIL",
+               same ? "identical" : "DIFFER");
+        if (!same)
+            return 1;
+    }
+    free(md);
+    free(mn);
+    free(pred);
+    dmm_mnist_free(&tr);
+    dmm_mnist_free(&te);
+    return 0;
+}
