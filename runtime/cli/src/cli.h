@@ -72,6 +72,12 @@ int dmm__data_file(const char *rel, char *out, size_t size);
  * show it (--token-file of serve and ctl); NULL after printing why. */
 char *dmm__read_token_file(const char *cmd, const char *file);
 
+/* Run args[0], a Python script, with the rest of args (NULL-terminated) by
+ * $DMM_PYTHON or Debian's /usr/bin/python3 (the one with matplotlib), and
+ * wait: 0, or DMM_EXIT_INPUT after printing why as "dmm CMD: ..." (the
+ * plots of experiment, plot and sweep; cli_data.c). */
+int dmm__run_python(const char *cmd, char *const *args);
+
 /* Print err as "source:line:column: path: message" on stderr. */
 void dmm__print_error(const dmm_error *err);
 /* Print "dmm CMD: message" and the command's one-line usage on stderr;

@@ -7,10 +7,13 @@
  * does, here. The order is documented in docs/cli.md ("Data files").
  */
 #define _DEFAULT_SOURCE /* realpath */
+#include <errno.h>
 #include <limits.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -70,4 +73,42 @@ int dmm__data_file(const char *rel, char *out, size_t size)
            realpath(DMM_BUILD_EXE_DIR, real_build) &&
            !strcmp(real_exe, real_build) &&
            try_path(out, size, DMM_SOURCE_DIR, rel);
+}
+
+extern char **environ;
+
+int dmm__run_python(const char *cmd, char *const *args)
+{
+    const char *py = getenv("DMM_PYTHON");
+    if (!py || !*py)
+        py = "/usr/bin/python3";
+    size_t n = 0;
+    while (args[n])
+        n++;
+    char **argv = calloc(n + 2, sizeof *argv);
+    if (!argv) {
+        fprintf(stderr, "dmm %s: out of memory\n", cmd);
+        return DMM_EXIT_INPUT;
+    }
+    argv[0] = (char *)py;
+    memcpy(argv + 1, args, n * sizeof *argv);
+    pid_t pid;
+    int rc = posix_spawn(&pid, py, NULL, NULL, argv, environ);
+    free(argv);
+    if (rc) {
+        fprintf(stderr, "dmm %s: cannot run %s: %s\n", cmd, py, strerror(rc));
+        return DMM_EXIT_INPUT;
+    }
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            return DMM_EXIT_INPUT;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        fprintf(stderr,
+                "dmm %s: %s %s failed (matplotlib missing? install "
+                "python3-matplotlib)\n",
+                cmd, py, args[0]);
+        return DMM_EXIT_INPUT;
+    }
+    return 0;
 }

@@ -9,11 +9,9 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -23,7 +21,6 @@
 #include "dmm_interference.h"
 #include "dmm_meanfield.h"
 
-extern char **environ;
 
 #define CMD "experiment"
 
@@ -291,35 +288,14 @@ static int run_script(const char *tool, const char *kind, const char *data_path,
                 kind ? " (set DMM_PLOT_SCRIPT)" : "");
         return DMM_EXIT_INPUT;
     }
-    const char *py = getenv("DMM_PYTHON");
-    if (!py || !*py)
-        py = "/usr/bin/python3";
-    char *args[6] = {(char *)py, script};
-    int na = 2;
+    char *args[5] = {script};
+    int na = 1;
     if (kind)
         args[na++] = (char *)kind;
     args[na++] = (char *)data_path;
     args[na++] = (char *)png;
     args[na] = NULL;
-    pid_t pid;
-    int rc = posix_spawn(&pid, py, NULL, NULL, args, environ);
-    if (rc) {
-        fprintf(stderr, "dmm experiment: cannot run %s: %s\n", py,
-                strerror(rc));
-        return DMM_EXIT_INPUT;
-    }
-    int status;
-    while (waitpid(pid, &status, 0) < 0)
-        if (errno != EINTR)
-            return DMM_EXIT_INPUT;
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        fprintf(stderr,
-                "dmm experiment: %s %s failed (matplotlib missing? install "
-                "python3-matplotlib)\n",
-                py, script);
-        return DMM_EXIT_INPUT;
-    }
-    return 0;
+    return dmm__run_python(CMD, args);
 }
 
 /* Open a temporary data file for the plot; path receives its name. */

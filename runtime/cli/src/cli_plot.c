@@ -9,16 +9,13 @@
 #include <errno.h>
 #include <jansson.h>
 #include <limits.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cli.h"
 
-extern char **environ;
 
 /* Draw data (the K STEP PATH VALUE file) into png; 0 or an exit code. */
 static int draw(const char *data, const char *png, const char *title,
@@ -29,14 +26,10 @@ static int draw(const char *data, const char *png, const char *title,
         fprintf(stderr, "dmm plot: cannot find tools/plot_trace.py\n");
         return DMM_EXIT_INPUT;
     }
-    const char *py = getenv("DMM_PYTHON");
-    if (!py || !*py)
-        py = "/usr/bin/python3";
-    char **args = calloc(nselect + 6, sizeof *args);
+    char **args = calloc(nselect + 5, sizeof *args);
     if (!args)
         return DMM_EXIT_INPUT;
     size_t na = 0;
-    args[na++] = (char *)py;
     args[na++] = script;
     args[na++] = (char *)data;
     args[na++] = (char *)png;
@@ -44,25 +37,9 @@ static int draw(const char *data, const char *png, const char *title,
     for (size_t k = 0; k < nselect; k++)
         args[na++] = (char *)select[k];
     args[na] = NULL;
-    pid_t pid;
-    int rc = posix_spawn(&pid, py, NULL, NULL, args, environ);
+    int rc = dmm__run_python("plot", args);
     free(args);
-    if (rc) {
-        fprintf(stderr, "dmm plot: cannot run %s: %s\n", py, strerror(rc));
-        return DMM_EXIT_INPUT;
-    }
-    int status;
-    while (waitpid(pid, &status, 0) < 0)
-        if (errno != EINTR)
-            return DMM_EXIT_INPUT;
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        fprintf(stderr,
-                "dmm plot: %s %s failed (matplotlib missing? install "
-                "python3-matplotlib)\n",
-                py, script);
-        return DMM_EXIT_INPUT;
-    }
-    return 0;
+    return rc;
 }
 
 /* Read the trace in (named src), write each selection's values to out.

@@ -9,17 +9,14 @@
 #include <errno.h>
 #include <jansson.h>
 #include <limits.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "dmm_sweep.h"
 
-extern char **environ;
 
 #define CMD "sweep"
 
@@ -81,21 +78,8 @@ static int plot(const json_t *lines, const json_t *summary, const char *png)
     if (bad) {
         fprintf(stderr, "dmm sweep: cannot write plot data\n");
     } else {
-        const char *py = getenv("DMM_PYTHON");
-        if (!py || !*py)
-            py = "/usr/bin/python3";
-        char *args[] = {(char *)py, script, data, (char *)png, NULL};
-        pid_t pid;
-        int st;
-        if (posix_spawn(&pid, py, NULL, NULL, args, environ) == 0 &&
-            waitpid(pid, &st, 0) == pid && WIFEXITED(st) &&
-            WEXITSTATUS(st) == 0)
-            rc = 0;
-        else
-            fprintf(stderr,
-                    "dmm sweep: %s %s failed (matplotlib missing? "
-                    "install python3-matplotlib)\n",
-                    py, script);
+        char *args[] = {script, data, (char *)png, NULL};
+        rc = dmm__run_python("sweep", args);
     }
     unlink(data);
     return rc;
