@@ -14,9 +14,9 @@ t() { # seconds of one run on $1 ranks
     s=$(date +%s.%N)
     mpirun --oversubscribe "${root[@]}" -np "$1" "$dmm" sweep networks/sweeps/bench-40.json >/dev/null
     e=$(date +%s.%N)
-    echo "$e - $s" | bc -l
+    awk -v s="$s" -v e="$e" 'BEGIN { printf "%.3f\n", e - s }'
 }
 med() { printf '%s\n' "$@" | sort -g | sed -n 2p; }
 one=$(med "$(t 1)" "$(t 1)" "$(t 1)")
 two=$(med "$(t 2)" "$(t 2)" "$(t 2)")
-printf 'bench-sweep: 1 rank %.2f s, 2 ranks %.2f s, speed-up %.2f\n' "$one" "$two" "$(echo "$one / $two" | bc -l)"
+awk -v a="$one" -v b="$two" 'BEGIN { printf "bench-sweep: 1 rank %.2f s, 2 ranks %.2f s, speed-up %.2f\n", a, b, a / b }'
