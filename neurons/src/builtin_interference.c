@@ -514,10 +514,10 @@ const dmm_neuron_type dmm__builtin_interference[] = {
                 "W stay apart (spec interference.md §3)",
      .outputs_doc = "the ages `0` .. length−1",
      .params =
-         (const dmm_param_spec[]){
-             {"length", 1, "how many cycles it remembers, 1 to 64", 1,
-              DMM__DELAY_MAX, true},
-             {NULL, 0, NULL}},
+         (const dmm_param_spec[]){{"length", 1,
+                                   "how many cycles it remembers, 1 to 64", 1,
+                                   DMM__DELAY_MAX, true},
+                                  {NULL, 0, NULL}},
      .stateful = true,
      .fn = fire_delay},
     {.name = "interference",

@@ -5,9 +5,9 @@
  * registration order. Registration is not synchronised with lookups: register
  * everything before the registry is shared; lookups are read-only after that.
  */
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -248,8 +248,7 @@ void vv_label_rollback(vv_ctx *c, size_t mark)
         if (e->dec >= 0) {
             /* A decimal label goes from the table, and the run of
              * increasing ids that dense levels rely on ends before it. */
-            c->dec[e->dec / VV__DEC_PAGE][e->dec % VV__DEC_PAGE] =
-                VV__NO_LABEL;
+            c->dec[e->dec / VV__DEC_PAGE][e->dec % VV__DEC_PAGE] = VV__NO_LABEL;
             if ((uint32_t)e->dec < c->dec_mono)
                 __atomic_store_n(&c->dec_mono, (uint32_t)e->dec,
                                  __ATOMIC_RELEASE);

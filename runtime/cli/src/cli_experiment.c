@@ -21,7 +21,6 @@
 #include "dmm_interference.h"
 #include "dmm_meanfield.h"
 
-
 #define CMD "experiment"
 
 static double now_seconds(void)

@@ -16,7 +16,6 @@
 
 #include "cli.h"
 
-
 /* Draw data (the K STEP PATH VALUE file) into png; 0 or an exit code. */
 static int draw(const char *data, const char *png, const char *title,
                 const char *const *select, size_t nselect)

@@ -17,7 +17,6 @@
 #include "cli.h"
 #include "dmm_sweep.h"
 
-
 #define CMD "sweep"
 
 typedef struct sweep_out {

@@ -265,8 +265,7 @@ static int param_refused(dmm_error *err, const char *path,
 {
     char range[96] = "";
     if (ps->min != ps->max)
-        snprintf(range, sizeof range, " from %.17g to %.17g", ps->min,
-                 ps->max);
+        snprintf(range, sizeof range, " from %.17g to %.17g", ps->min, ps->max);
     return dmm_error_set(err, DMM_E_INVAL, path,
                          "parameter \"%s\" must be a%s number%s, not %.17g",
                          ps->name, ps->integer ? " whole" : " finite", range,

@@ -71,7 +71,8 @@ int dmm__read_file(vv_ctx *vc, const char *filename, char **text, size_t *len,
 }
 
 /* A located refusal: dmm_error_set with DMM_E_INVAL (it formats as printf). */
-#define bad(err, path, ...) dmm_error_set((err), DMM_E_INVAL, (path), __VA_ARGS__)
+#define bad(err, path, ...)                                                    \
+    dmm_error_set((err), DMM_E_INVAL, (path), __VA_ARGS__)
 
 /* A path string member at ptr: parsed into min to max labels. what says what
  * the parts are, for the message. scalar as for dmm_path_parse: NULL where

@@ -3,9 +3,9 @@
  * Pictures of V-values: a sequence of values (the frames of a film, e.g. one
  * output of a network after each cycle) laid out as matrices on one common
  * grid of rows and columns, coloured, and written as PNG frames or one
- * animation (GIF or APNG); and PNG images read back as V-values. A library, so that the
- * CLI, the live view and tests share it; it reads and writes files, so it
- * lives in runtime/, and it never prints.
+ * animation (GIF or APNG); and PNG images read back as V-values. A library, so
+ * that the CLI, the live view and tests share it; it reads and writes files, so
+ * it lives in runtime/, and it never prints.
  */
 #ifndef DMM_RENDER_H
 #define DMM_RENDER_H

@@ -20,7 +20,8 @@
 enum { MAX_MEMBERS = 1000000, MAX_FILE = 16 << 20 };
 
 /* A located refusal: dmm_error_set with DMM_E_INVAL (it formats as printf). */
-#define bad(err, path, ...) dmm_error_set((err), DMM_E_INVAL, (path), __VA_ARGS__)
+#define bad(err, path, ...)                                                    \
+    dmm_error_set((err), DMM_E_INVAL, (path), __VA_ARGS__)
 
 /* path + "/" + token, JSON Pointer escaped, into out. */
 static void sub(char *out, size_t size, const char *path, const char *token)

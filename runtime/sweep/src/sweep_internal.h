@@ -17,22 +17,22 @@ enum { DMM__MEASURE_PATHS, DMM__MEASURE_SCORE, DMM__MEASURE_PERIOD };
 
 /* sweep_file.c owns it; immutable once loaded, so threads share it. */
 struct dmm_sweep {
-    json_t *doc;     /* the whole file, parsed */
-    int kind;        /* DMM__SWEEP_NETWORK or _EXPERIMENT */
-    char *network;   /* network base: the file, resolved against the sweep's
-                        folder */
-    char *net_text;  /* its text, read once */
+    json_t *doc;    /* the whole file, parsed */
+    int kind;       /* DMM__SWEEP_NETWORK or _EXPERIMENT */
+    char *network;  /* network base: the file, resolved against the sweep's
+                       folder */
+    char *net_text; /* its text, read once */
     size_t net_len;
-    const char *experiment;  /* experiment base: its name (in doc) */
-    const json_t *options;   /* its options (in doc), may be NULL */
-    const json_t *variants;  /* array (in doc), may be NULL */
-    int measure;             /* DMM__MEASURE_* */
+    const char *experiment; /* experiment base: its name (in doc) */
+    const json_t *options;  /* its options (in doc), may be NULL */
+    const json_t *variants; /* array (in doc), may be NULL */
+    int measure;            /* DMM__MEASURE_* */
     uint64_t steps;
-    const json_t *paths;     /* measure paths: array of strings; score and
-                                period: one string */
-    json_t *members;         /* new: the plain members */
-    const json_t *evolve;    /* in doc, may be NULL */
-    json_t *evolve_seeds;    /* new: the seeds each individual runs on */
+    const json_t *paths;  /* measure paths: array of strings; score and
+                             period: one string */
+    json_t *members;      /* new: the plain members */
+    const json_t *evolve; /* in doc, may be NULL */
+    json_t *evolve_seeds; /* new: the seeds each individual runs on */
     char source[256];
 };
 
