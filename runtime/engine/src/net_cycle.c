@@ -500,6 +500,8 @@ static void down_task(dmm_net *net, unsigned worker, size_t lo, size_t hi,
     dmm__cycle_work *cw = ud;
     dmm__scratch *sc = dmm__scratch_of(net, worker);
     const dmm__neuron *neu = net->cw.neu;
+    /* fields: read once, not reloaded per neuron through net */
+    const int32_t *fmod = net->fmod;
     for (size_t k = lo; k < hi; k++)
         net->slots[k] = (dmm__slot){.type = neu[k].type,
                                     .name = neu[k].name,
@@ -513,7 +515,7 @@ static void down_task(dmm_net *net, unsigned worker, size_t lo, size_t hi,
             /* A dense neuron's input depends on Y_{t-1} only, so it fires
              * here, its input still in cache. Any dmm__failure (no memory
              * included): the general path, in redo_slots. */
-            if (dmm__fields_on(net, k)) /* fields: the general path */
+            if (fmod && fmod[k] >= 0) /* fields: the general path */
                 s->redo = cw->fail[worker].redo = true;
             else if ((neu[k].scalar1 && !scalar1_fire(net, k)) ||
                      (neu[k].sum2 && !sum2_fire(net, k)) ||
