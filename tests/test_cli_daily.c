@@ -27,75 +27,28 @@ typedef struct env {
     pid_t serve; /* a dmm serve not yet stopped (killed by teardown) */
 } env;
 
-typedef struct proc {
-    int code; /* exit code, or 128 + signal */
-    char *out;
-    char *err;
-} proc;
+typedef tu_proc proc;
 
 static void proc_free(proc *p)
 {
-    free(p->out);
-    free(p->err);
+    tu_proc_free(p);
 }
 
-/* new (free()): dir/name. */
 static char *scratch(const env *e, const char *name)
 {
-    size_t n = strlen(e->dir) + strlen(name) + 2;
-    char *p = malloc(n);
-    assert_non_null(p);
-    snprintf(p, n, "%s/%s", e->dir, name);
-    return p;
+    return tu_path_in(e->dir, name);
 }
 
-/* new (free()): writes text to dir/name and returns the path. */
 static char *write_scratch(const env *e, const char *name, const char *text)
 {
-    char *p = scratch(e, name);
-    FILE *f = fopen(p, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(text, 1, strlen(text), f), strlen(text));
-    assert_int_equal(fclose(f), 0);
-    return p;
+    return tu_write_in(e->dir, name, text);
 }
 
-/* Run dmm with args (NULL-terminated, without the program name); stdin is
- * the file in (NULL: /dev/null). */
+/* Run dmm with args; stdin is the file in (NULL: /dev/null). */
 static void run_in(const env *e, proc *p, const char *in,
                    const char *const *args)
 {
-    size_t n = 0;
-    while (args[n])
-        n++;
-    char **argv = calloc(n + 2, sizeof *argv);
-    assert_non_null(argv);
-    argv[0] = (char *)e->exe;
-    for (size_t i = 0; i < n; i++)
-        argv[i + 1] = (char *)args[i];
-    char *out = scratch(e, "stdout.txt"), *err = scratch(e, "stderr.txt");
-    posix_spawn_file_actions_t fa;
-    assert_int_equal(posix_spawn_file_actions_init(&fa), 0);
-    posix_spawn_file_actions_addopen(&fa, 0, in ? in : "/dev/null", O_RDONLY,
-                                     0);
-    posix_spawn_file_actions_addopen(&fa, 1, out, O_WRONLY | O_CREAT | O_TRUNC,
-                                     0644);
-    posix_spawn_file_actions_addopen(&fa, 2, err, O_WRONLY | O_CREAT | O_TRUNC,
-                                     0644);
-    pid_t pid;
-    int rc = posix_spawn(&pid, e->exe, &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    free(argv);
-    assert_int_equal(rc, 0);
-    int st;
-    assert_int_equal(waitpid(pid, &st, 0), pid);
-    p->code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-    p->out = tu_read_file(out, NULL);
-    p->err = tu_read_file(err, NULL);
-    assert_non_null(p->out);
-    assert_non_null(p->err);
-    free(out);
-    free(err);
+    tu_run_in(e->exe, e->dir, p, in, args);
 }
 
 static void run_dmm(const env *e, proc *p, const char *const *args)
@@ -105,10 +58,7 @@ static void run_dmm(const env *e, proc *p, const char *const *args)
 
 static void expect_code(const proc *p, int code)
 {
-    if (p->code != code)
-        print_error("exit code %d, expected %d; stdout:\n%s\nstderr:\n%s\n",
-                    p->code, code, p->out, p->err);
-    assert_int_equal(p->code, code);
+    tu_expect_code(p, code);
 }
 
 static size_t count_lines(const char *s)

@@ -5,10 +5,15 @@
  */
 #include "testutil.h"
 
+#include <fcntl.h>
 #include <math.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+
+extern char **environ;
 
 void *tu_alloc_fn(void *ud, void *p, size_t old, size_t n)
 {
@@ -290,4 +295,77 @@ char *tu_random_links_net(uint64_t seed, bool plain, bool input)
     tu_put(&b, "]}\n");
     assert_int_equal(vv_buf_append(&b, "", 1), 0);
     return b.data;
+}
+
+/* ---- running the dmm binary --------------------------------------------- */
+
+void tu_proc_free(tu_proc *p)
+{
+    free(p->out);
+    free(p->err);
+    p->out = p->err = NULL;
+}
+
+char *tu_path_in(const char *dir, const char *name)
+{
+    size_t n = strlen(dir) + strlen(name) + 2;
+    char *p = malloc(n);
+    assert_non_null(p);
+    snprintf(p, n, "%s/%s", dir, name);
+    return p;
+}
+
+char *tu_write_in(const char *dir, const char *name, const char *text)
+{
+    char *p = tu_path_in(dir, name);
+    FILE *f = fopen(p, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(text, 1, strlen(text), f), strlen(text));
+    assert_int_equal(fclose(f), 0);
+    return p;
+}
+
+void tu_run_in(const char *exe, const char *dir, tu_proc *p, const char *in,
+               const char *const *args)
+{
+    size_t n = 0;
+    while (args[n])
+        n++;
+    char **argv = calloc(n + 2, sizeof *argv);
+    assert_non_null(argv);
+    argv[0] = (char *)exe;
+    for (size_t i = 0; i < n; i++)
+        argv[i + 1] = (char *)args[i];
+    char *out = tu_path_in(dir, "stdout.txt");
+    char *err = tu_path_in(dir, "stderr.txt");
+    posix_spawn_file_actions_t fa;
+    assert_int_equal(posix_spawn_file_actions_init(&fa), 0);
+    posix_spawn_file_actions_addopen(&fa, 0, in ? in : "/dev/null", O_RDONLY,
+                                     0);
+    posix_spawn_file_actions_addopen(&fa, 1, out, O_WRONLY | O_CREAT | O_TRUNC,
+                                     0644);
+    posix_spawn_file_actions_addopen(&fa, 2, err, O_WRONLY | O_CREAT | O_TRUNC,
+                                     0644);
+    pid_t pid;
+    int rc = posix_spawn(&pid, exe, &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    free(argv);
+    assert_int_equal(rc, 0);
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    p->code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    p->out = tu_read_file(out, NULL);
+    p->err = tu_read_file(err, NULL);
+    assert_non_null(p->out);
+    assert_non_null(p->err);
+    free(out);
+    free(err);
+}
+
+void tu_expect_code(const tu_proc *p, int code)
+{
+    if (p->code != code)
+        print_error("exit code %d, expected %d; stdout:\n%s\nstderr:\n%s\n",
+                    p->code, code, p->out, p->err);
+    assert_int_equal(p->code, code);
 }

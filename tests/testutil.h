@@ -44,6 +44,28 @@ const char *tu_source_root(void);
 /* new (free()): tu_source_root() + "/" + rel. */
 char *tu_path(const char *rel);
 
+/* ---- running the dmm binary (the CLI tests) ---- */
+/* What a finished process left: its exit code (128 + signal when killed)
+ * and its whole stdout and stderr (new, released by tu_proc_free). */
+typedef struct tu_proc {
+    int code;
+    char *out;
+    char *err;
+} tu_proc;
+void tu_proc_free(tu_proc *p);
+/* new (free()): dir + "/" + name. */
+char *tu_path_in(const char *dir, const char *name);
+/* new (free()): writes text to dir/name and returns the path; fails the
+ * test on error. */
+char *tu_write_in(const char *dir, const char *name, const char *text);
+/* Run exe with args (NULL-terminated, without the program name), stdin the
+ * file in (NULL: /dev/null), stdout and stderr through files in dir, and
+ * wait; fails the test if it cannot be started. */
+void tu_run_in(const char *exe, const char *dir, tu_proc *p, const char *in,
+               const char *const *args);
+/* Fails unless p exited with code, printing its output when not. */
+void tu_expect_code(const tu_proc *p, int code);
+
 /* The label for s, interned in c; fails the test on error. */
 vv_label tu_label(vv_ctx *c, const char *s);
 /* new: json parsed by vv_parse; fails the test (with the error) on error. */
