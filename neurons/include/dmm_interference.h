@@ -22,8 +22,11 @@ enum {
     DMM_IF_SOURCES = 81, /* source s = 9 * patch row + patch column */
     DMM_IF_DIM = 10,     /* [rest, 9 patch values] */
     DMM_IF_CLASSES = 4,  /* digits 0, 1, 2, 4 */
-    DMM_IF_TIMES = 25,   /* t and durations d = 0..24 */
+    DMM_IF_TIMES = 25,   /* the published horizon: t, d = 0..24 */
     DMM_IF_SCALE = 1000, /* energy multiplier */
+    /* The longest horizon a route table holds (`--horizon`): the longest
+     * delay line of the network form, so both engines take the same. */
+    DMM_IF_TIMES_MAX = 64,
 };
 
 /*
@@ -119,7 +122,7 @@ void dmm_if_classify(dmm_if_image *img, const dmm_if_params *p);
 /*
  * Source s sits at (s/9 - 4, s%9 - 4); targets outside the corners: class 0
  * at (-5,-5), 1 at (+5,-5), 2 at (+5,+5), 3 at (-5,+5). Manhattan distance,
- * 2..18. s in [0, 81), c in [0, 4).
+ * 2..18. s in [0, 81), c in [0, 4). (The published geometry.)
  */
 int dmm_if_dist(int s, int c);
 /* Class id 0..3 of a digit (0, 1, 2, 4), -1 for any other digit. */
@@ -127,15 +130,52 @@ int dmm_if_class_of_digit(int digit);
 /* The digit of a class id 0..3. */
 int dmm_if_digit_of_class(int c);
 
+/*
+ * Where the targets sit and how far a signal travels, as run-time values
+ * (`dmm experiment --geometry, --distance, --horizon`; docs/experiments.md).
+ * Positions are (row, column) with the grid's centre patch at (0, 0).
+ * - DMM_IF_AT_CORNERS (published): diagonally outside the corners, class 0
+ *   at (-5,-5), 1 at (+5,-5), 2 at (+5,+5), 3 at (-5,+5).
+ * - DMM_IF_AT_SIDES: outside the middle of each side, class 0 at (0,-5)
+ *   (left), 1 at (+5,0) (bottom), 2 at (0,+5) (right), 3 at (-5,0) (top).
+ * Distances, in time steps: DMM_IF_MANHATTAN |dy| + |dx| (published: a
+ * signal moves along grid lines), DMM_IF_EUCLIDEAN ceil(sqrt(dy^2 + dx^2))
+ * (a straight line, whole steps), DMM_IF_CHEBYSHEV max(|dy|, |dx|) (one
+ * step may be diagonal). times: the horizon, t and d = 0..times-1.
+ */
+enum { DMM_IF_AT_CORNERS = 0, DMM_IF_AT_SIDES = 1 };
+enum { DMM_IF_MANHATTAN = 0, DMM_IF_EUCLIDEAN = 1, DMM_IF_CHEBYSHEV = 2 };
+
+typedef struct dmm_if_geometry {
+    int targets; /* DMM_IF_AT_* */
+    int metric;  /* DMM_IF_MANHATTAN, _EUCLIDEAN, _CHEBYSHEV */
+    int times;   /* 1..DMM_IF_TIMES_MAX */
+    uint8_t dist[DMM_IF_CLASSES][DMM_IF_SOURCES]; /* [c][s], from the above */
+} dmm_if_geometry;
+
+/* Fill g; 0, or DMM_E_INVAL for an unknown targets or metric, or times
+ * outside 1..DMM_IF_TIMES_MAX (g untouched then). */
+int dmm_if_geometry_make(dmm_if_geometry *g, int targets, int metric,
+                         int times);
+/* Corners, Manhattan, 25: the published geometry, the one dmm_if_dist
+ * gives. */
+void dmm_if_geometry_published(dmm_if_geometry *g);
+/* The shortest distance from any source to target c (the first time
+ * anything reaches c): 2 for every corner under Manhattan. */
+int dmm_if_geometry_nearest(const dmm_if_geometry *g, int c);
+
 /* ---- Route table ------------------------------------------------------- */
 
 /*
  * The route probabilities. p[c][s][d] is the spec's P[s][c][d]: stored with
  * the class first so that one class's training touches one block and each
- * (s, c) row over d is contiguous. Each row sums to 1 (up to rounding).
+ * (s, c) row over d is contiguous. Each row sums to 1 (up to rounding) over
+ * d < geom.times; the entries from geom.times on are 0. geom is the
+ * geometry the model was made for, which every function below follows.
  */
 typedef struct dmm_if_model {
-    double p[DMM_IF_CLASSES][DMM_IF_SOURCES][DMM_IF_TIMES];
+    double p[DMM_IF_CLASSES][DMM_IF_SOURCES][DMM_IF_TIMES_MAX];
+    dmm_if_geometry geom;
 } dmm_if_model;
 
 static inline double dmm_if_route(const dmm_if_model *m, int s, int c, int d)
@@ -143,23 +183,30 @@ static inline double dmm_if_route(const dmm_if_model *m, int s, int c, int d)
     return m->p[c][s][d];
 }
 
-/* Every entry 9 + U[0,1) in (c, s, d) order from r, rows normalised. */
+/* Every entry 9 + U[0,1) in (c, s, d) order from r, rows normalised; the
+ * published geometry. */
 void dmm_if_model_init_random(dmm_if_model *m, dmm_if_rng *r);
-/* Every entry 1/25. */
+/* Every entry 1/25; the published geometry. */
 void dmm_if_model_init_uniform(dmm_if_model *m);
+/* Either of the two for geometry g (borrowed, copied; NULL: published):
+ * r != NULL random from r, r == NULL every entry 1/g->times. */
+void dmm_if_model_init(dmm_if_model *m, const dmm_if_geometry *g,
+                       dmm_if_rng *r);
 
 /* ---- Energy, score, training, prediction ------------------------------- */
 
 /*
- * J[t] = J_c(t) of spec §1 for t = 0..24 (0 where no source reaches c):
+ * J[t] = J_c(t) of spec §1 for t = 0..m->geom.times-1 (J has room for that
+ * many; 0 where no source reaches c):
  * 1000 * (sum over friends in A of P + (sum over others in A of P f_s) . a),
  * a = mean of the friends' vectors in A, or v when there is none.
  */
 void dmm_if_energy(const dmm_if_model *m, const dmm_if_image *img, int c,
-                   double J[DMM_IF_TIMES]);
+                   double *J);
 /*
- * The four class scores. Faithful: max over t = 0..24 of J_c(t) (never below
- * 0). DMM_IF_FIX_SCORE: max over t >= 2 (may be negative).
+ * The four class scores. Faithful: max over t of J_c(t), never below 0.
+ * DMM_IF_FIX_SCORE: max over the t from which some source reaches c (t >= 2
+ * for the corners), may be negative; 0 when the horizon ends before.
  */
 void dmm_if_scores(const dmm_if_model *m, const dmm_if_image *img,
                    unsigned variant, double score[DMM_IF_CLASSES]);
@@ -171,7 +218,8 @@ int dmm_if_predict(const dmm_if_model *m, const dmm_if_image *img,
 /*
  * Train on one image of class c: for every source s and duration
  * d >= dist(s, c) multiply P[s][c][d] by 1 + eta_s, then renormalise each
- * row (s, c) over d. Only class c's rows change.
+ * row (s, c) over d. Only class c's rows change. (dist and the durations
+ * are the model's geometry.)
  */
 void dmm_if_train(dmm_if_model *m, const dmm_if_image *img, int c);
 /* Reachable mass of class c per source: sum over d >= dist(s,c) of P. */
@@ -211,6 +259,9 @@ typedef struct dmm_if_options {
     /* borrowed, may be NULL: thresholds and learning rates (NULL: the
      * published values, bit for bit the published runs). */
     const dmm_if_params *params;
+    /* borrowed, may be NULL: where the targets sit, the distances and the
+     * horizon (NULL: the published geometry, bit for bit). */
+    const dmm_if_geometry *geometry;
     dmm_if_progress_fn progress; /* may be NULL: told after each image */
     void *progress_ud;
 } dmm_if_options;
@@ -254,13 +305,14 @@ int dmm_if_fewshot(const dmm_if_data *train, const dmm_if_data *test,
 /* ---- Double slit (spec §2) --------------------------------------------- */
 
 enum {
-    DMM_DS_SOURCES = 2,  /* at -1 and +1 */
-    DMM_DS_TARGETS = 2,  /* at -2 (out of phase) and +2 (in phase) */
-    DMM_DS_TIMES = 60,   /* t and durations 0..59 */
-    DMM_DS_EMIT = 40,    /* each source emits at tau = 0..39 */
-    DMM_DS_PERIOD = 8,   /* omega = 2 pi / 8 */
-    DMM_DS_SHOTS = 5,    /* training samples per class */
-    DMM_DS_TRIALS = 200, /* test trials */
+    DMM_DS_SOURCES = 2,    /* at -1 and +1 */
+    DMM_DS_TARGETS = 2,    /* at -2 (out of phase) and +2 (in phase) */
+    DMM_DS_TIMES = 60,     /* the published horizon: t, durations 0..59 */
+    DMM_DS_TIMES_MAX = 64, /* the longest (`--horizon`), as for MNIST */
+    DMM_DS_EMIT = 40,      /* each source emits at tau = 0..39 */
+    DMM_DS_PERIOD = 8,     /* omega = 2 pi / 8 */
+    DMM_DS_SHOTS = 5,      /* training samples per class */
+    DMM_DS_TRIALS = 200,   /* test trials */
 };
 #define DMM_DS_FRIEND_SIM   0.8
 #define DMM_DS_FOE_SIM      (-0.8)
@@ -277,9 +329,22 @@ typedef struct dmm_ds_signal {
     double x[DMM_DS_SOURCES][DMM_DS_EMIT][2];
 } dmm_ds_signal;
 
-/* p[source][target][duration], each row summing to 1. */
+/* The double slit's run-time geometry: the horizon (t and durations
+ * 0..times-1, 1..DMM_DS_TIMES_MAX) and dist[source][target]. */
+typedef struct dmm_ds_geometry {
+    int times;
+    uint8_t dist[DMM_DS_SOURCES][DMM_DS_TARGETS];
+} dmm_ds_geometry;
+
+/* The published geometry (sources at -1, +1, targets at -2, +2, 60 steps)
+ * with horizon times; 0, or DMM_E_INVAL for times out of range. */
+int dmm_ds_geometry_make(dmm_ds_geometry *g, int times);
+
+/* p[source][target][duration], each row summing to 1 over d < geom.times,
+ * 0 from there on. */
 typedef struct dmm_ds_model {
-    double p[DMM_DS_SOURCES][DMM_DS_TARGETS][DMM_DS_TIMES];
+    double p[DMM_DS_SOURCES][DMM_DS_TARGETS][DMM_DS_TIMES_MAX];
+    dmm_ds_geometry geom;
 } dmm_ds_model;
 
 /* Target of a class: in phase -> 1 (at +2), out of phase -> 0 (at -2). */
@@ -305,22 +370,27 @@ enum { DMM_DS_NOISE_PER_STEP = 1u << 8 };
 void dmm_ds_signal_make(dmm_ds_signal *sig, int in_phase, unsigned variant,
                         dmm_if_rng *r);
 /* 9 + U[0,1) per entry in (source, target, duration) order, rows normalised;
- * r == NULL: every entry 1/60. */
+ * r == NULL: every entry 1/60. The published geometry. */
 void dmm_ds_model_init(dmm_ds_model *m, dmm_if_rng *r);
+/* The same for geometry g (borrowed, copied; NULL: published); r == NULL:
+ * every entry 1/g->times. */
+void dmm_ds_model_init_geom(dmm_ds_model *m, const dmm_ds_geometry *g,
+                            dmm_if_rng *r);
 /*
- * J[target][t] for t = 0..59: the routes (source, tau) arriving at t are
- * those with tau < 40 and t - tau >= dist; the same energy as spec §1 with
- * 1000 * P[source][target][t - tau] per arrival and target vector [0, 1].
+ * J[target][t] for t = 0..m->geom.times-1: the routes (source, tau)
+ * arriving at t are those with tau < 40 and t - tau >= dist; the same energy
+ * as spec §1 with 1000 * P[source][target][t - tau] per arrival and target
+ * vector [0, 1].
  */
 void dmm_ds_energy(const dmm_ds_model *m, const dmm_ds_signal *sig,
-                   double J[DMM_DS_TARGETS][DMM_DS_TIMES]);
+                   double J[DMM_DS_TARGETS][DMM_DS_TIMES_MAX]);
 /*
  * Train toward `target`: dW[s][target][d] accumulates P * eta over every
  * arrival with duration d, then P + dW is renormalised per row.
  */
 void dmm_ds_train(dmm_ds_model *m, const dmm_ds_signal *sig, int target);
-/* argmax over targets of the mean over t of J (first wins ties); mean_J may
- * be NULL. */
+/* argmax over targets of the mean over t < m->geom.times of J (first wins
+ * ties); mean_J may be NULL. */
 int dmm_ds_predict(const dmm_ds_model *m, const dmm_ds_signal *sig,
                    double mean_J[DMM_DS_TARGETS]);
 
@@ -341,7 +411,7 @@ void dmm_ds_run(uint64_t seed, unsigned variant, dmm_ds_model *model,
  * the published values, as the functions above). */
 void dmm_ds_energy_params(const dmm_ds_model *m, const dmm_ds_signal *sig,
                           const dmm_if_params *p,
-                          double J[DMM_DS_TARGETS][DMM_DS_TIMES]);
+                          double J[DMM_DS_TARGETS][DMM_DS_TIMES_MAX]);
 void dmm_ds_train_params(dmm_ds_model *m, const dmm_ds_signal *sig, int target,
                          const dmm_if_params *p);
 int dmm_ds_predict_params(const dmm_ds_model *m, const dmm_ds_signal *sig,
@@ -357,5 +427,9 @@ typedef struct dmm_ds_trials {
 void dmm_ds_run_params(uint64_t seed, unsigned variant, const dmm_if_params *p,
                        dmm_ds_model *model, dmm_ds_result *res,
                        dmm_ds_trials *trials);
+/* The same in geometry g (borrowed; NULL: published, as above). */
+void dmm_ds_run_geom(uint64_t seed, unsigned variant, const dmm_if_params *p,
+                     const dmm_ds_geometry *g, dmm_ds_model *model,
+                     dmm_ds_result *res, dmm_ds_trials *trials);
 
 #endif

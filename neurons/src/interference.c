@@ -8,6 +8,7 @@
  */
 #include "dmm_interference.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -181,6 +182,56 @@ int dmm_if_digit_of_class(int c)
     return class_digit[c];
 }
 
+/* Target positions (row, column) of each DMM_IF_AT_* layout. */
+static const int at_sides[DMM_IF_CLASSES][2] = {
+    {0, -5}, {5, 0}, {0, 5}, {-5, 0}};
+
+/* The smallest k with k * k >= n (n >= 0), without floating point. */
+static int ceil_sqrt(int n)
+{
+    int k = 0;
+    while (k * k < n)
+        k++;
+    return k;
+}
+
+int dmm_if_geometry_make(dmm_if_geometry *g, int targets, int metric, int times)
+{
+    if (targets < DMM_IF_AT_CORNERS || targets > DMM_IF_AT_SIDES ||
+        metric < DMM_IF_MANHATTAN || metric > DMM_IF_CHEBYSHEV || times < 1 ||
+        times > DMM_IF_TIMES_MAX)
+        return DMM_E_INVAL;
+    const int(*at)[2] = targets == DMM_IF_AT_SIDES ? at_sides : corner;
+    memset(g, 0, sizeof *g);
+    g->targets = targets;
+    g->metric = metric;
+    g->times = times;
+    for (int c = 0; c < DMM_IF_CLASSES; c++)
+        for (int s = 0; s < DMM_IF_SOURCES; s++) {
+            int dy = abs(s / DMM_IF_GRID - 4 - at[c][0]);
+            int dx = abs(s % DMM_IF_GRID - 4 - at[c][1]);
+            int d = metric == DMM_IF_MANHATTAN   ? dy + dx
+                    : metric == DMM_IF_EUCLIDEAN ? ceil_sqrt(dy * dy + dx * dx)
+                                                 : (dy > dx ? dy : dx);
+            g->dist[c][s] = (uint8_t)d;
+        }
+    return 0;
+}
+
+void dmm_if_geometry_published(dmm_if_geometry *g)
+{
+    dmm_if_geometry_make(g, DMM_IF_AT_CORNERS, DMM_IF_MANHATTAN, DMM_IF_TIMES);
+}
+
+int dmm_if_geometry_nearest(const dmm_if_geometry *g, int c)
+{
+    int best = INT_MAX;
+    for (int s = 0; s < DMM_IF_SOURCES; s++)
+        if (g->dist[c][s] < best)
+            best = g->dist[c][s];
+    return best;
+}
+
 /* ---- Route table ------------------------------------------------------- */
 
 static void normalise(double *row, int n)
@@ -192,22 +243,37 @@ static void normalise(double *row, int n)
         row[d] /= sum;
 }
 
-void dmm_if_model_init_random(dmm_if_model *m, dmm_if_rng *r)
+void dmm_if_model_init(dmm_if_model *m, const dmm_if_geometry *g, dmm_if_rng *r)
 {
+    /* Everything, padding and the entries beyond the horizon included, is
+     * set, so that two models of the same run compare equal byte for byte. */
+    memset(m, 0, sizeof *m);
+    if (g)
+        m->geom = *g;
+    else
+        dmm_if_geometry_published(&m->geom);
+    int n = m->geom.times;
     for (int c = 0; c < DMM_IF_CLASSES; c++)
         for (int s = 0; s < DMM_IF_SOURCES; s++) {
-            for (int d = 0; d < DMM_IF_TIMES; d++)
+            if (!r) {
+                for (int d = 0; d < n; d++)
+                    m->p[c][s][d] = 1.0 / n;
+                continue;
+            }
+            for (int d = 0; d < n; d++)
                 m->p[c][s][d] = 9.0 + dmm_if_rng_uniform(r);
-            normalise(m->p[c][s], DMM_IF_TIMES);
+            normalise(m->p[c][s], n);
         }
+}
+
+void dmm_if_model_init_random(dmm_if_model *m, dmm_if_rng *r)
+{
+    dmm_if_model_init(m, NULL, r);
 }
 
 void dmm_if_model_init_uniform(dmm_if_model *m)
 {
-    for (int c = 0; c < DMM_IF_CLASSES; c++)
-        for (int s = 0; s < DMM_IF_SOURCES; s++)
-            for (int d = 0; d < DMM_IF_TIMES; d++)
-                m->p[c][s][d] = 1.0 / DMM_IF_TIMES;
+    dmm_if_model_init(m, NULL, NULL);
 }
 
 /* ---- Energy ------------------------------------------------------------ */
@@ -222,7 +288,7 @@ void dmm_if_model_init_uniform(dmm_if_model *m)
  * table, and each J_c(t) is one pass over the sources present.
  */
 static void energy_classes(const dmm_if_model *m, const dmm_if_image *img,
-                           int c_lo, int c_hi, double J[][DMM_IF_TIMES])
+                           int c_lo, int c_hi, double J[][DMM_IF_TIMES_MAX])
 {
     uint8_t friend_rank[DMM_IF_SOURCES];
     int nfriend = 0;
@@ -251,23 +317,26 @@ static void energy_classes(const dmm_if_model *m, const dmm_if_image *img,
         }
     }
 
+    int times = m->geom.times;
     for (int c = c_lo; c < c_hi; c++) {
-        /* Sources bucketed by their distance to c (2..18). */
+        /* Sources bucketed by their distance to c (2..18 for the corners);
+         * those the horizon never reaches share the last bucket, unread. */
+        const uint8_t *dist = m->geom.dist[c];
         uint8_t order[DMM_IF_SOURCES];
-        int start[DMM_IF_TIMES + 1] = {0};
+        int start[DMM_IF_TIMES_MAX + 2] = {0};
         for (int s = 0; s < DMM_IF_SOURCES; s++)
-            start[dmm_if_dist(s, c) + 1]++;
-        for (int t = 0; t < DMM_IF_TIMES; t++)
+            start[(dist[s] < times ? dist[s] : times) + 1]++;
+        for (int t = 0; t <= times; t++)
             start[t + 1] += start[t];
-        int fill[DMM_IF_TIMES];
+        int fill[DMM_IF_TIMES_MAX + 1];
         memcpy(fill, start, sizeof fill);
         for (int s = 0; s < DMM_IF_SOURCES; s++)
-            order[fill[dmm_if_dist(s, c)]++] = (uint8_t)s;
+            order[fill[dist[s] < times ? dist[s] : times]++] = (uint8_t)s;
 
         uint8_t fr[DMM_IF_SOURCES], nf[DMM_IF_SOURCES];
         int nfr = 0, nnf = 0;
         double q[DMM_IF_SOURCES]; /* f_s . S for the non-friends present */
-        for (int t = 0; t < DMM_IF_TIMES; t++) {
+        for (int t = 0; t < times; t++) {
             for (int i = start[t]; i < start[t + 1]; i++) {
                 int s = order[i];
                 if (friend_rank[s] != 0xff) {
@@ -283,7 +352,7 @@ static void energy_classes(const dmm_if_model *m, const dmm_if_image *img,
                     nf[nnf++] = (uint8_t)s;
                 }
             }
-            const double(*p)[DMM_IF_TIMES] = m->p[c];
+            const double(*p)[DMM_IF_TIMES_MAX] = m->p[c];
             double fm = 0.0, rm = 0.0;
             for (int j = 0; j < nfr; j++)
                 fm += p[fr[j]][t];
@@ -302,25 +371,32 @@ static void energy_classes(const dmm_if_model *m, const dmm_if_image *img,
 }
 
 void dmm_if_energy(const dmm_if_model *m, const dmm_if_image *img, int c,
-                   double J[DMM_IF_TIMES])
+                   double *J)
 {
-    double all[DMM_IF_CLASSES][DMM_IF_TIMES];
+    double all[DMM_IF_CLASSES][DMM_IF_TIMES_MAX];
     energy_classes(m, img, c, c + 1, all);
-    memcpy(J, all[c], sizeof all[c]);
+    memcpy(J, all[c], (size_t)m->geom.times * sizeof *J);
 }
 
 void dmm_if_scores(const dmm_if_model *m, const dmm_if_image *img,
                    unsigned variant, double score[DMM_IF_CLASSES])
 {
-    double J[DMM_IF_CLASSES][DMM_IF_TIMES];
+    double J[DMM_IF_CLASSES][DMM_IF_TIMES_MAX];
     energy_classes(m, img, 0, DMM_IF_CLASSES, J);
-    /* The nearest source is 2 steps from every corner. */
-    int t0 = (variant & DMM_IF_FIX_SCORE) ? 2 : 0;
+    int times = m->geom.times;
     for (int c = 0; c < DMM_IF_CLASSES; c++) {
-        double best = J[c][t0];
-        for (int t = t0 + 1; t < DMM_IF_TIMES; t++)
+        /* Faithful: from t = 0, where nothing has arrived (J = 0), so never
+         * below 0. Corrected: from the first time a source reaches c (2 for
+         * the corners); 0 when the horizon ends before. */
+        int t0 = (variant & DMM_IF_FIX_SCORE)
+                     ? dmm_if_geometry_nearest(&m->geom, c)
+                     : 0;
+        double best = t0 < times ? J[c][t0] : 0.0;
+        for (int t = t0 + 1; t < times; t++)
             if (J[c][t] > best)
                 best = J[c][t];
+        if (!(variant & DMM_IF_FIX_SCORE) && best < 0)
+            best = 0.0; /* only when a source reaches c at t = 0 */
         score[c] = best;
     }
 }
@@ -345,12 +421,13 @@ int dmm_if_predict(const dmm_if_model *m, const dmm_if_image *img,
 
 void dmm_if_train(dmm_if_model *m, const dmm_if_image *img, int c)
 {
+    int times = m->geom.times;
     for (int s = 0; s < DMM_IF_SOURCES; s++) {
         double *row = m->p[c][s];
         double gain = 1.0 + img->eta[s];
-        for (int d = dmm_if_dist(s, c); d < DMM_IF_TIMES; d++)
+        for (int d = m->geom.dist[c][s]; d < times; d++)
             row[d] *= gain;
-        normalise(row, DMM_IF_TIMES);
+        normalise(row, times);
     }
 }
 
@@ -358,7 +435,7 @@ void dmm_if_reachable(const dmm_if_model *m, int c, double mass[DMM_IF_SOURCES])
 {
     for (int s = 0; s < DMM_IF_SOURCES; s++) {
         double sum = 0.0;
-        for (int d = dmm_if_dist(s, c); d < DMM_IF_TIMES; d++)
+        for (int d = m->geom.dist[c][s]; d < m->geom.times; d++)
             sum += m->p[c][s][d];
         mass[s] = sum;
     }
@@ -400,10 +477,7 @@ int dmm_if_plan(const dmm_if_data *train, const dmm_if_data *test,
     size_t ntrain = DMM_IF_CLASSES * opt->shots;
     dmm_if_rng rng;
     dmm_if_rng_seed(&rng, opt->seed);
-    if (opt->init_uniform)
-        dmm_if_model_init_uniform(model);
-    else
-        dmm_if_model_init_random(model, &rng);
+    dmm_if_model_init(model, opt->geometry, opt->init_uniform ? NULL : &rng);
     int rc = dmm_if_pick(train->labels, train->n, DMM_IF_SPLIT_BEGIN,
                          opt->shots, !opt->pick_first, &rng, seq);
     if (!rc)
@@ -483,6 +557,18 @@ int dmm_ds_dist(int source, int target)
     return abs(ds_target_pos[target] - ds_source_pos[source]);
 }
 
+int dmm_ds_geometry_make(dmm_ds_geometry *g, int times)
+{
+    if (times < 1 || times > DMM_DS_TIMES_MAX)
+        return DMM_E_INVAL;
+    memset(g, 0, sizeof *g);
+    g->times = times;
+    for (int s = 0; s < DMM_DS_SOURCES; s++)
+        for (int t = 0; t < DMM_DS_TARGETS; t++)
+            g->dist[s][t] = (uint8_t)dmm_ds_dist(s, t);
+    return 0;
+}
+
 void dmm_ds_signal_make(dmm_ds_signal *sig, int in_phase, unsigned variant,
                         dmm_if_rng *r)
 {
@@ -511,12 +597,24 @@ void dmm_ds_signal_make(dmm_ds_signal *sig, int in_phase, unsigned variant,
 
 void dmm_ds_model_init(dmm_ds_model *m, dmm_if_rng *r)
 {
+    dmm_ds_model_init_geom(m, NULL, r);
+}
+
+void dmm_ds_model_init_geom(dmm_ds_model *m, const dmm_ds_geometry *geom,
+                            dmm_if_rng *r)
+{
+    memset(m, 0, sizeof *m); /* all of it: models compare byte for byte */
+    if (geom)
+        m->geom = *geom;
+    else
+        dmm_ds_geometry_make(&m->geom, DMM_DS_TIMES);
+    int n = m->geom.times;
     for (int s = 0; s < DMM_DS_SOURCES; s++)
         for (int g = 0; g < DMM_DS_TARGETS; g++) {
             double *row = m->p[s][g];
-            for (int d = 0; d < DMM_DS_TIMES; d++)
+            for (int d = 0; d < n; d++)
                 row[d] = r ? 9.0 + dmm_if_rng_uniform(r) : 1.0;
-            normalise(row, DMM_DS_TIMES);
+            normalise(row, n);
         }
 }
 
@@ -539,23 +637,23 @@ static const dmm_if_params *ds_params(const dmm_if_params *p,
 }
 
 void dmm_ds_energy(const dmm_ds_model *m, const dmm_ds_signal *sig,
-                   double J[DMM_DS_TARGETS][DMM_DS_TIMES])
+                   double J[DMM_DS_TARGETS][DMM_DS_TIMES_MAX])
 {
     dmm_ds_energy_params(m, sig, NULL, J);
 }
 
 void dmm_ds_energy_params(const dmm_ds_model *m, const dmm_ds_signal *sig,
                           const dmm_if_params *pp,
-                          double J[DMM_DS_TARGETS][DMM_DS_TIMES])
+                          double J[DMM_DS_TARGETS][DMM_DS_TIMES_MAX])
 {
     dmm_if_params own;
     const dmm_if_params *prm = ds_params(pp, &own);
     for (int g = 0; g < DMM_DS_TARGETS; g++) {
-        for (int t = 0; t < DMM_DS_TIMES; t++) {
+        for (int t = 0; t < m->geom.times; t++) {
             double fm = 0.0, rest[2] = {0.0, 0.0}, att[2] = {0.0, 0.0};
             int nfr = 0;
             for (int s = 0; s < DMM_DS_SOURCES; s++) {
-                int last = t - dmm_ds_dist(s, g);
+                int last = t - m->geom.dist[s][g];
                 if (last >= DMM_DS_EMIT)
                     last = DMM_DS_EMIT - 1;
                 for (int tau = 0; tau <= last; tau++) {
@@ -592,19 +690,20 @@ void dmm_ds_train_params(dmm_ds_model *m, const dmm_ds_signal *sig, int target,
 {
     dmm_if_params own;
     const dmm_if_params *prm = ds_params(pp, &own);
+    int times = m->geom.times;
     for (int s = 0; s < DMM_DS_SOURCES; s++) {
         double *row = m->p[s][target];
-        double dw[DMM_DS_TIMES] = {0};
-        int dist = dmm_ds_dist(s, target);
+        double dw[DMM_DS_TIMES_MAX] = {0};
+        int dist = m->geom.dist[s][target];
         /* Every arrival (tau, t) with d = t - tau >= dist and t < 60. */
         for (int tau = 0; tau < DMM_DS_EMIT; tau++) {
             double e = prm->eta[kind_under(prm, sig->x[s][tau][1])];
-            for (int d = dist; tau + d < DMM_DS_TIMES; d++)
+            for (int d = dist; tau + d < times; d++)
                 dw[d] += row[d] * e;
         }
-        for (int d = 0; d < DMM_DS_TIMES; d++)
+        for (int d = 0; d < times; d++)
             row[d] += dw[d];
-        normalise(row, DMM_DS_TIMES);
+        normalise(row, times);
     }
 }
 
@@ -617,14 +716,14 @@ int dmm_ds_predict(const dmm_ds_model *m, const dmm_ds_signal *sig,
 int dmm_ds_predict_params(const dmm_ds_model *m, const dmm_ds_signal *sig,
                           const dmm_if_params *p, double mean_J[DMM_DS_TARGETS])
 {
-    double J[DMM_DS_TARGETS][DMM_DS_TIMES], mean[DMM_DS_TARGETS];
+    double J[DMM_DS_TARGETS][DMM_DS_TIMES_MAX], mean[DMM_DS_TARGETS];
     dmm_ds_energy_params(m, sig, p, J);
     int best = 0;
     for (int g = 0; g < DMM_DS_TARGETS; g++) {
         double sum = 0.0;
-        for (int t = 0; t < DMM_DS_TIMES; t++)
+        for (int t = 0; t < m->geom.times; t++)
             sum += J[g][t];
-        mean[g] = sum / DMM_DS_TIMES;
+        mean[g] = sum / m->geom.times;
         if (mean[g] > mean[best])
             best = g;
     }
@@ -643,11 +742,18 @@ void dmm_ds_run_params(uint64_t seed, unsigned variant, const dmm_if_params *p,
                        dmm_ds_model *model, dmm_ds_result *res,
                        dmm_ds_trials *trials)
 {
+    dmm_ds_run_geom(seed, variant, p, NULL, model, res, trials);
+}
+
+void dmm_ds_run_geom(uint64_t seed, unsigned variant, const dmm_if_params *p,
+                     const dmm_ds_geometry *geom, dmm_ds_model *model,
+                     dmm_ds_result *res, dmm_ds_trials *trials)
+{
     dmm_if_rng rng;
     dmm_ds_signal sig;
     dmm_if_rng_seed(&rng, seed);
     memset(res, 0, sizeof *res);
-    dmm_ds_model_init(model, &rng);
+    dmm_ds_model_init_geom(model, geom, &rng);
     for (int phase = 1; phase >= 0; phase--)
         for (int i = 0; i < DMM_DS_SHOTS; i++) {
             dmm_ds_signal_make(&sig, phase, variant, &rng);

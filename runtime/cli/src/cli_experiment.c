@@ -46,7 +46,17 @@ typedef struct xopts {
     double learn[5];
     int given[5];
     dmm_if_params params; /* filled by learn_params */
+    /* --geometry, --distance (mnist-fewshot), --horizon: *_given say which
+     * were given; geom and ds_geom are filled by geometry_of. */
+    int targets, metric, horizon;
+    int geom_given;
+    dmm_if_geometry geom;
+    dmm_ds_geometry ds_geom;
 } xopts;
+
+static const char *const geometry_w[] = {"corners", "sides", NULL};
+static const char *const distance_w[] = {"manhattan", "euclidean", "chebyshev",
+                                         NULL};
 
 /* The learning options, in dmm_if_params order. */
 static const char *const learn_opt[5] = {"--friend", "--foe", "--eta-friend",
@@ -142,6 +152,26 @@ static int parse_word(const char *opt, const char *s, const char *const *words,
                             s ? s : "(nothing)");
 }
 
+/* --horizon H: 1..64 for both experiments and both engines. */
+static int parse_horizon(const char *opt, const char *s, int *out)
+{
+    char *end;
+    errno = 0;
+    long v = s && *s ? strtol(s, &end, 10) : 0;
+    if (!s || !*s || errno || *end)
+        return dmm__usage_error(CMD, "%s needs a whole number of time steps",
+                                opt);
+    if (v < 1 || v > DMM_IF_TIMES_MAX)
+        return dmm__usage_error(
+            CMD,
+            "%s must be 1..%d, not %s: %d is the longest delay line of "
+            "the network form (--engine network) and the length of the "
+            "route table's rows in both engines",
+            opt, DMM_IF_TIMES_MAX, s, DMM_IF_TIMES_MAX);
+    *out = (int)v;
+    return 0;
+}
+
 static int learn_index(const char *a)
 {
     for (int k = 0; k < 5; k++)
@@ -161,6 +191,7 @@ static int parse_args(int argc, char **argv, xopts *x)
     int hyst = !strcmp(x->name, "hysteresis");
     x->o = (dmm_if_options){.shots = 5, .seed = 1, .epochs = 1};
     x->steps = 5000;
+    x->horizon = fewshot ? DMM_IF_TIMES : DMM_DS_TIMES;
     int network_given = 0, engine_given = 0;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -222,7 +253,24 @@ static int parse_args(int argc, char **argv, xopts *x)
             rc = parse_word(a, v, pick_w, &x->o.pick_first);
         else if (fewshot && !strcmp(a, "--order"))
             rc = parse_word(a, v, order_w, &x->o.order_mixed);
-        else if (learn_index(a) >= 0) {
+        else if (!strcmp(a, "--horizon")) {
+            rc = parse_horizon(a, v, &x->horizon);
+            x->geom_given = 1;
+        } else if (!fewshot &&
+                   (!strcmp(a, "--geometry") || !strcmp(a, "--distance")))
+            rc = dmm__usage_error(
+                CMD,
+                "%s is for mnist-fewshot: the double slit's sources (-1, "
+                "+1) and targets (-2, +2) sit on a line, where every "
+                "distance is the same; --horizon applies to it",
+                a);
+        else if (fewshot && !strcmp(a, "--geometry")) {
+            rc = parse_word(a, v, geometry_w, &x->targets);
+            x->geom_given = 1;
+        } else if (fewshot && !strcmp(a, "--distance")) {
+            rc = parse_word(a, v, distance_w, &x->metric);
+            x->geom_given = 1;
+        } else if (learn_index(a) >= 0) {
             int k = learn_index(a);
             rc = parse_double(a, v, &x->learn[k]);
             x->given[k] = 1;
@@ -245,6 +293,13 @@ static int parse_args(int argc, char **argv, xopts *x)
         x->network = 1;
     }
     x->o.params = learn_params(x, fewshot);
+    /* The geometry, handed to the library only when an option was given,
+     * so that a run without them takes the published path bit for bit. */
+    if ((fewshot &&
+         dmm_if_geometry_make(&x->geom, x->targets, x->metric, x->horizon)) ||
+        (!fewshot && !hyst && dmm_ds_geometry_make(&x->ds_geom, x->horizon)))
+        return dmm__usage_error(CMD, "bad geometry"); /* parsed above */
+    x->o.geometry = fewshot && x->geom_given ? &x->geom : NULL;
     /* A neuron parameter of 0 reads as its default (V-values store no
      * zeros), so the network form cannot run one. */
     for (int k = 0; k < 5 && x->network; k++)
@@ -386,7 +441,7 @@ static int plot_fewshot(const xopts *x, const dmm_if_data *train,
     while (at < test->n && dmm_if_class_of_digit(test->labels[at]) < 0)
         at++;
     dmm_if_image img;
-    double J[DMM_IF_CLASSES][DMM_IF_TIMES], score[DMM_IF_CLASSES];
+    double J[DMM_IF_CLASSES][DMM_IF_TIMES_MAX], score[DMM_IF_CLASSES];
     dmm_if_preprocess(test->images + at * DMM_IF_PIXELS, x->o.variant, &img);
     if (x->o.params)
         dmm_if_classify(&img, x->o.params);
@@ -402,7 +457,7 @@ static int plot_fewshot(const xopts *x, const dmm_if_data *train,
     fprintf(f, "],\n  \"energy\": [");
     for (int c = 0; c < DMM_IF_CLASSES; c++) {
         fprintf(f, "%s", c ? ", " : "");
-        put_array(f, J[c], DMM_IF_TIMES);
+        put_array(f, J[c], (size_t)model->geom.times);
     }
     fprintf(f, "]},\n \"reachable\": [");
     for (int c = 0; c < DMM_IF_CLASSES; c++) {
@@ -634,6 +689,9 @@ static int run_fewshot(const xopts *x)
                x->o.pick_first ? "first" : "random",
                x->o.order_mixed ? "mixed" : "sequential", x->o.epochs,
                variant_name(x->o.variant));
+        printf(", \"geometry\": \"%s\", \"distance\": \"%s\", "
+               "\"horizon\": %d",
+               geometry_w[x->targets], distance_w[x->metric], x->horizon);
         print_params(&x->params);
         printf(", \"accuracy\": %.6f, \"correct\": %zu, \"total\": %zu, "
                "\"per_class\": {",
@@ -695,19 +753,19 @@ static int plot_double_slit(const xopts *x, const dmm_ds_model *m)
     for (int s = 0; s < DMM_DS_SOURCES; s++)
         for (int g = 0; g < DMM_DS_TARGETS; g++) {
             fprintf(f, "%s", s || g ? ", " : "");
-            put_array(f, m->p[s][g], DMM_DS_TIMES);
+            put_array(f, m->p[s][g], (size_t)m->geom.times);
         }
     fprintf(f, "],\n \"energy\": {");
     for (int phase = 1; phase >= 0; phase--) {
         dmm_ds_signal sig;
-        double J[DMM_DS_TARGETS][DMM_DS_TIMES];
+        double J[DMM_DS_TARGETS][DMM_DS_TIMES_MAX];
         dmm_ds_signal_make(&sig, phase, x->o.variant, &rng);
         dmm_ds_energy_params(m, &sig, x->o.params, J);
         fprintf(f, "%s\"%s\": [", phase ? "" : ", ",
                 phase ? "in-phase" : "out-of-phase");
-        put_array(f, J[0], DMM_DS_TIMES);
+        put_array(f, J[0], (size_t)m->geom.times);
         fprintf(f, ", ");
-        put_array(f, J[1], DMM_DS_TIMES);
+        put_array(f, J[1], (size_t)m->geom.times);
         fprintf(f, "]");
     }
     fprintf(f, "}}\n");
@@ -743,6 +801,7 @@ static int run_double_slit(const xopts *xo)
         dmm_ds_options o = {.seed = x->o.seed,
                             .variant = x->o.variant,
                             .params = x->o.params,
+                            .geometry = x->geom_given ? &x->ds_geom : NULL,
                             .progress = progress_cb,
                             .progress_ud = &prog};
         out = (dmm_netx_out){
@@ -755,7 +814,8 @@ static int run_double_slit(const xopts *xo)
             return DMM_EXIT_INPUT;
         }
     } else {
-        dmm_ds_run_params(x->o.seed, x->o.variant, x->o.params, &m, &res, tr);
+        dmm_ds_run_geom(x->o.seed, x->o.variant, x->o.params,
+                        x->geom_given ? &x->ds_geom : NULL, &m, &res, tr);
     }
     double t1 = now_seconds();
     printf("{\"experiment\": \"double-slit\", \"engine\": \"%s\", "
@@ -763,6 +823,7 @@ static int run_double_slit(const xopts *xo)
            x->network ? "network" : "direct", x->o.seed,
            variant_name(x->o.variant),
            x->noise_per_step ? "per-step" : "per-sample");
+    printf(", \"horizon\": %d", x->horizon);
     print_params(&x->params);
     printf(", \"accuracy\": %.6f, "
            "\"correct\": %zu, \"total\": %zu, \"confusion\": "

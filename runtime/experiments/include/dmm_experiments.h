@@ -46,7 +46,11 @@ typedef struct dmm_netx_out {
  * for DMM_IF_FIX_SCORE) with an input per class digit-0, digit-1, digit-2,
  * digit-4. opt->params, when given, is written into the params of every
  * `interference` neuron (DMM_E_INVAL for a value of exactly 0, which a
- * parameter cannot hold); opt->progress is told after each episode.
+ * parameter cannot hold); opt->geometry, when given, decides which routes
+ * the host writes into the route layout (`in` at d >= dist, `blocked`
+ * below, none from the horizon on) and the delay lines' length, and needs
+ * that layout (DMM_E_INVAL without it); opt->progress is told after each
+ * episode.
  * test_per_class as below. A network that breaks the contract is refused
  * with DMM_E_INVAL and err naming the file, the JSON path and what is
  * missing.
@@ -62,6 +66,8 @@ typedef struct dmm_ds_options {
     uint64_t seed;
     unsigned variant;
     const dmm_if_params *params; /* borrowed, may be NULL (published) */
+    /* borrowed, may be NULL (published): the horizon */
+    const dmm_ds_geometry *geometry;
     dmm_if_progress_fn progress; /* may be NULL */
     void *progress_ud;
 } dmm_ds_options;

@@ -15,19 +15,24 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* MNIST: image emitted at cycle E, delay lines hold it from E+1, the
- * interference neurons see duration t at E+2+t, t = 0..24; the output
- * neurons show the score one cycle later. Episodes follow each other every
- * 25 cycles, so the next episode's reset (at its own t = 0) is the cycle after
- * t = 24 and applies a training episode's update before anything arrives. */
-enum { MN_PERIOD = DMM_IF_TIMES, MN_READ = 2 /* next episode's j */ };
-/* Double slit: emissions at E..E+39, window t = 0..59 at E+2..E+61, reset
- * at E+62 ends it; late arrivals drain until E+100. */
-enum { DS_PERIOD = 100, DS_END = 61, DS_READ = 62 };
+/* MNIST, horizon H (25): image emitted at cycle E, delay lines hold it from
+ * E+1, the interference neurons see duration t at E+2+t, t = 0..H-1; the
+ * output neurons show the score one cycle later, at E+H+2. Episodes follow
+ * each other every H cycles, so the next episode's reset (at its own t = 0)
+ * is the cycle after t = H-1 and applies a training episode's update, which
+ * is in W two cycles later: before anything arrives when every distance is
+ * at least 2. A geometry with a shorter one gets a closing reset at E+H+2
+ * and a period of H + 2 - (shortest distance) instead. Double slit:
+ * emissions at E..E+39, window t = 0..H-1 (59) at E+2..E+H+1, a reset at
+ * E+H+2 ends it; late arrivals drain until E+H+40 (the period). */
+enum { DS_DRAIN = DMM_DS_EMIT };
 
 /* ---- the host ------------------------------------------------------------ */
 
 enum { MAX_SRC = DMM_IF_SOURCES, MAX_TGT = DMM_IF_CLASSES, MAX_T = 64 };
+_Static_assert((int)DMM_IF_TIMES_MAX <= (int)MAX_T &&
+                   (int)DMM_DS_TIMES_MAX <= (int)MAX_T,
+               "a horizon longer than the ages the host names");
 
 typedef struct host {
     vv_ctx *vc;
@@ -38,6 +43,7 @@ typedef struct host {
     vv_label input, control, feed, reset, interference, in, blocked, delay,
         output, score, peak, total, read;
     vv_label src[MAX_SRC], tgt[MAX_TGT], comp[DMM_IF_DIM], age[MAX_T];
+    uint8_t dist[MAX_TGT][MAX_SRC]; /* the geometry's, [target][source] */
     uint64_t cycles;
 } host;
 
@@ -123,20 +129,57 @@ static int has_route_layout(const host *h)
     return 1;
 }
 
+/* Set params.<type>.<neuron>.<key[k]> = val[k] (k < n) in root for every
+ * neuron of W's type `type`; 0, or DMM_E_NOMEM. */
+static int json_set_params(host *h, json_t *root, vv_label type,
+                           const char *const *key, const double *val, int n)
+{
+    json_t *params = json_object_get(root, "params");
+    if (!params && !json_object_set_new(root, "params", json_object()))
+        params = json_object_get(root, "params");
+    const char *tn = vv_label_str(h->vc, type, NULL);
+    json_t *types = params ? json_object_get(params, tn) : NULL;
+    if (params && !types && !json_object_set_new(params, tn, json_object()))
+        types = json_object_get(params, tn);
+    vv_iter it;
+    vv_label name;
+    vv row;
+    vv_iter_init(&it, vv_child(dmm_net_matrix(h->net), type));
+    while (types && vv_iter_next(&it, &name, &row)) {
+        const char *nm = vv_label_str(h->vc, name, NULL);
+        json_t *np = json_object_get(types, nm);
+        if (!np && !json_object_set_new(types, nm, json_object()))
+            np = json_object_get(types, nm);
+        for (int k = 0; np && k < n; k++)
+            if (json_object_set_new(np, key[k], json_real(val[k])))
+                np = NULL;
+        if (!np)
+            types = NULL;
+    }
+    return types ? 0 : DMM_E_NOMEM;
+}
+
 /*
- * Write the thresholds and learning rates p into the params of every
- * `interference` neuron of file: the file is read again with jansson, its
+ * Write the thresholds and learning rates p (may be NULL) into the params
+ * of every `interference` neuron of file, and, when delay > 0, that length
+ * into every `delay` neuron's: the file is read again with jansson, its
  * "params" extended and the network loaded anew from that text (the loaded
  * network has no way to change a parameter). A parameter of exactly 0 is
  * refused: V-values store no zeros, so it would read as the default.
  */
-static int host_set_params(host *h, const char *file, const dmm_if_params *p)
+static int host_set_params(host *h, const char *file, const dmm_if_params *p,
+                           int delay)
 {
     static const char *const key[5] = {"friend", "foe", "eta-friend",
                                        "eta-stranger", "eta-foe"};
-    double val[5] = {p->friend_sim, p->foe_sim, p->eta[0], p->eta[1],
-                     p->eta[2]};
-    for (int k = 0; k < 5; k++)
+    static const char *const len_key[1] = {"length"};
+    double val[5] = {0}, len = delay;
+    if (p) {
+        double v[5] = {p->friend_sim, p->foe_sim, p->eta[0], p->eta[1],
+                       p->eta[2]};
+        memcpy(val, v, sizeof val);
+    }
+    for (int k = 0; p && k < 5; k++)
         if (val[k] == 0 || !isfinite(val[k]))
             return dmm_error_set(
                 h->err, DMM_E_INVAL, "",
@@ -145,7 +188,7 @@ static int host_set_params(host *h, const char *file, const dmm_if_params *p)
                 "zeros); use a tiny value such as 1e-9, or --engine direct",
                 key[k], val[k]);
     vv names = vv_child(dmm_net_matrix(h->net), h->interference);
-    if (vv_nchildren(names) == 0)
+    if (p && vv_nchildren(names) == 0)
         return missing(h, file, "/matrix/interference",
                        "no interference neuron to take the thresholds and "
                        "learning rates given");
@@ -158,30 +201,11 @@ static int host_set_params(host *h, const char *file, const dmm_if_params *p)
         dmm_error_set_source(h->err, file);
         return DMM_E_IO;
     }
-    int rc = DMM_E_NOMEM;
-    json_t *params = json_object_get(root, "params");
-    if (!params && !json_object_set_new(root, "params", json_object()))
-        params = json_object_get(root, "params");
-    json_t *types = params ? json_object_get(params, "interference") : NULL;
-    if (params && !types &&
-        !json_object_set_new(params, "interference", json_object()))
-        types = json_object_get(params, "interference");
-    vv_iter it;
-    vv_label name;
-    vv row;
-    vv_iter_init(&it, names);
-    while (types && vv_iter_next(&it, &name, &row)) {
-        const char *n = vv_label_str(h->vc, name, NULL);
-        json_t *np = json_object_get(types, n);
-        if (!np && !json_object_set_new(types, n, json_object()))
-            np = json_object_get(types, n);
-        for (int k = 0; np && k < 5; k++)
-            if (json_object_set_new(np, key[k], json_real(val[k])))
-                np = NULL;
-        if (!np)
-            types = NULL;
-    }
-    char *text = types ? json_dumps(root, JSON_COMPACT) : NULL;
+    int rc = p ? json_set_params(h, root, h->interference, key, val, 5) : 0;
+    if (!rc && delay > 0)
+        rc = json_set_params(h, root, h->delay, len_key, &len, 1);
+    char *text = rc ? NULL : json_dumps(root, JSON_COMPACT);
+    rc = DMM_E_NOMEM;
     json_decref(root);
     if (!text) {
         dmm_error_set(h->err, rc, "", "out of memory");
@@ -239,7 +263,7 @@ static int host_open(host *h, const char *file, const char *feed,
         if ((rc = intern(h, s, &h->comp[i])))
             return rc;
     }
-    for (int i = 0; i < h->ntimes; i++) {
+    for (int i = 0; i < MAX_T; i++) {
         snprintf(s, sizeof s, "%d", i);
         if ((rc = intern(h, s, &h->age[i])))
             return rc;
@@ -312,62 +336,92 @@ static int feed_sources(host *h, int n, const double *x, int dim)
     return feed(h, h->feed, map);
 }
 
-/* The path of route (target c, source s, duration d) in W. */
-static void route_path(const host *h, int c, int s, int d, int dist,
+/* The path of route (target c, source s, age d) in W on the reachable
+ * (`in`) or the blocked side. */
+static void route_path(const host *h, int c, int s, int d, int reach,
                        vv_label p[6])
 {
     p[0] = h->interference;
     p[1] = h->tgt[c];
-    p[2] = d >= dist ? h->in : h->blocked;
+    p[2] = reach ? h->in : h->blocked;
     p[3] = h->delay;
     p[4] = h->src[s];
     p[5] = h->age[d];
 }
 
-/*
- * Set every route to p[(c * nsrc + s) * ntimes + d] in one edit: the delta
- * is p minus what W holds (the network file's uniform routes, which differ
- * from p by less than a factor 2, so the difference and the sum are exact).
- */
-static int set_routes(host *h, const double *p, int (*dist)(int s, int c))
+/* The delta that takes every route of W (any age, either side) to
+ * want(c, s, d) on the side of the geometry, 0 elsewhere; sub != 0: take
+ * them to 0 (the removal). *exact: whether W + delta gives want exactly. */
+static int routes_delta(host *h, const double *p, int sub, vv *out, int *exact)
 {
     vv w = dmm_net_matrix(h->net), delta = VV_ZERO;
     int rc = 0;
+    *exact = 1;
     for (int c = 0; c < h->ntgt && !rc; c++)
-        for (int s = 0; s < h->nsrc && !rc; s++) {
-            int ds = dist(s, c);
-            for (int d = 0; d < h->ntimes && !rc; d++) {
-                vv_label path[6];
-                route_path(h, c, s, d, ds, path);
-                double x = p[((size_t)c * h->nsrc + s) * h->ntimes + d] -
-                           vv_get(w, path, 6).num;
-                if (x == 0)
-                    continue;
-                vv next;
-                if (!(rc =
-                          vv_set(h->vc, delta, path, 6, vv_number(x), &next))) {
-                    vv_free(h->vc, delta);
-                    delta = next;
+        for (int s = 0; s < h->nsrc && !rc; s++)
+            for (int d = 0; d < MAX_T && !rc; d++)
+                for (int reach = 0; reach < 2 && !rc; reach++) {
+                    vv_label path[6];
+                    route_path(h, c, s, d, reach, path);
+                    double have = vv_get(w, path, 6).num, want = 0;
+                    if (!sub && d < h->ntimes && (d >= h->dist[c][s]) == reach)
+                        want = p[((size_t)c * h->nsrc + s) * h->ntimes + d];
+                    double x = want - have;
+                    if (x == 0)
+                        continue;
+                    if (have + x != want)
+                        *exact = 0;
+                    vv next;
+                    if (!(rc = vv_set(h->vc, delta, path, 6, vv_number(x),
+                                      &next))) {
+                        vv_free(h->vc, delta);
+                        delta = next;
+                    }
                 }
-            }
+    if (rc) {
+        vv_free(h->vc, delta);
+        return dmm_error_set(h->err, rc, "", "out of memory");
+    }
+    *out = delta;
+    return 0;
+}
+
+/*
+ * Set every route to p[(c * nsrc + s) * ntimes + d] (the side by the
+ * geometry's distance) and remove any other route of the targets, in one
+ * edit when W + (p - W) gives p exactly (the bundled file's uniform routes
+ * 1/25 differ from the seed's by less than a factor 2, so the published
+ * runs take this way), else in two: every route to 0, then p.
+ */
+static int set_routes(host *h, const double *p)
+{
+    vv delta;
+    int exact, rc = routes_delta(h, p, 0, &delta, &exact);
+    if (!rc && !exact) {
+        vv_free(h->vc, delta);
+        if (!(rc = routes_delta(h, p, 1, &delta, &exact))) {
+            rc = dmm_net_edit(h->net, delta, h->err);
+            vv_free(h->vc, delta);
+            if (!rc)
+                rc = routes_delta(h, p, 0, &delta, &exact);
         }
+    }
     if (rc)
-        dmm_error_set(h->err, rc, "", "out of memory");
-    else
-        rc = dmm_net_edit(h->net, delta, h->err);
+        return rc;
+    rc = dmm_net_edit(h->net, delta, h->err);
     vv_free(h->vc, delta);
     return rc;
 }
 
 /* Read the routes back from W into p (same layout as set_routes). */
-static void get_routes(const host *h, double *p, int (*dist)(int s, int c))
+static void get_routes(const host *h, double *p)
 {
     vv w = dmm_net_matrix(h->net);
     for (int c = 0; c < h->ntgt; c++)
         for (int s = 0; s < h->nsrc; s++)
             for (int d = 0; d < h->ntimes; d++) {
                 vv_label path[6];
-                route_path(h, c, s, d, dist(s, c), path);
+                route_path(h, c, s, d, d >= h->dist[c][s], path);
                 p[((size_t)c * h->nsrc + s) * h->ntimes + d] =
                     vv_get(w, path, 6).num;
             }
@@ -405,6 +459,22 @@ static void tell_progress(dmm_if_progress_fn fn, void *ud, size_t k, size_t n)
         fn(ud, k, n);
 }
 
+/* The routes of the geometry: with geom given, the layout must be there
+ * and the delay lines get the horizon as their length. */
+static int host_geometry(host *h, const char *file, const dmm_if_params *p,
+                         int geom_given, int routes)
+{
+    if (geom_given && !routes)
+        return missing(h, file, "/matrix/interference",
+                       "no route layout W[interference][<target>][in][delay]"
+                       "[s<i>] for every target and source: --geometry, "
+                       "--distance and --horizon set the routes the host "
+                       "writes there");
+    if (p || geom_given)
+        return host_set_params(h, file, p, geom_given ? h->ntimes : 0);
+    return 0;
+}
+
 int dmm_fewshot_network_run(const char *network_file, const dmm_if_data *train,
                             const dmm_if_data *test, const dmm_if_options *opt,
                             size_t test_per_class, dmm_if_model *model,
@@ -428,10 +498,8 @@ int dmm_fewshot_network_run(const char *network_file, const dmm_if_data *train,
     size_t *tr = malloc(nseq * sizeof *tr);
     size_t *te = malloc(ntest * sizeof *te);
     episode *ep = malloc(nep * sizeof *ep);
-    host h = {.err = err,
-              .nsrc = DMM_IF_SOURCES,
-              .ntgt = DMM_IF_CLASSES,
-              .ntimes = DMM_IF_TIMES};
+    double *routes = NULL;
+    host h = {.err = err, .nsrc = DMM_IF_SOURCES, .ntgt = DMM_IF_CLASSES};
     int rc = DMM_E_NOMEM;
     if (!tr || !te || !ep) {
         dmm_error_set(err, rc, "", "out of memory");
@@ -443,6 +511,14 @@ int dmm_fewshot_network_run(const char *network_file, const dmm_if_data *train,
         dmm_error_set(err, rc, "", "too few images of a class");
         goto done;
     }
+    const dmm_if_geometry *g = &model->geom;
+    h.ntimes = g->times;
+    int dmin = INT_MAX;
+    for (int c = 0; c < DMM_IF_CLASSES; c++) {
+        memcpy(h.dist[c], g->dist[c], sizeof g->dist[c]);
+        int n = dmm_if_geometry_nearest(g, c);
+        dmin = n < dmin ? n : dmin;
+    }
     size_t k = 0;
     for (; k < nseq; k++)
         ep[k] = (episode){tr[k], dmm_if_class_of_digit(train->labels[tr[k]])};
@@ -451,62 +527,84 @@ int dmm_fewshot_network_run(const char *network_file, const dmm_if_data *train,
             ep[k++] = (episode){te[i], -1};
 
     const char *read = opt->variant & DMM_IF_FIX_SCORE ? "peak" : "score";
-    if ((rc = host_open(&h, network_file, "image", mnist_targets, read)) ||
-        (opt->params && (rc = host_set_params(&h, network_file, opt->params))))
+    if ((rc = host_open(&h, network_file, "image", mnist_targets, read)))
         goto done;
     out->routes = has_route_layout(&h);
-    if (out->routes && (rc = set_routes(&h, &model->p[0][0][0], dmm_if_dist)))
+    if ((rc = host_geometry(&h, network_file, opt->params, !!opt->geometry,
+                            out->routes)))
+        goto done;
+    size_t nroutes = (size_t)DMM_IF_CLASSES * DMM_IF_SOURCES * h.ntimes;
+    if (!(routes = malloc(nroutes * sizeof *routes))) {
+        rc = dmm_error_set(err, DMM_E_NOMEM, "", "out of memory");
+        goto done;
+    }
+    for (int c = 0; c < DMM_IF_CLASSES; c++)
+        for (int s = 0; s < DMM_IF_SOURCES; s++)
+            memcpy(routes + ((size_t)c * DMM_IF_SOURCES + s) * h.ntimes,
+                   model->p[c][s], (size_t)h.ntimes * sizeof *routes);
+    if (out->routes && (rc = set_routes(&h, routes)))
         goto done;
 
-    /* Episode k is fed at j = 0 (image) and 1 (control) of its period; its
-     * scores are read at j = MN_READ of the next period. */
+    /* Episode k is fed at cycle k P (image) and k P + 1 (control); its
+     * scores are read after cycle k P + H + 2 (see the top). */
+    uint64_t H = (uint64_t)h.ntimes, P = H + (dmin < 2 ? 2 - dmin : 0);
+    uint64_t ncycles = (nep - 1) * P + H + 3;
     dmm_if_image img;
     size_t tested = 0;
-    for (k = 0; k <= nep && !rc; k++) {
-        tell_progress(opt->progress, opt->progress_ud, k, nep);
-        for (int j = 0; j < MN_PERIOD && !rc; j++) {
-            if (k < nep && j == 0) {
-                const episode *e = &ep[k];
-                const dmm_if_data *d = e->learn >= 0 ? train : test;
-                dmm_if_preprocess(d->images + e->at * DMM_IF_PIXELS,
-                                  opt->variant, &img);
-                rc = feed_sources(&h, DMM_IF_SOURCES, &img.f[0][0], DMM_IF_DIM);
-            }
-            if (!rc && k < nep && j == 1)
-                rc = feed_control(&h, ep[k].learn);
-            if (!rc)
-                rc = step(&h);
-            if (rc || k == 0 || j != MN_READ)
-                continue;
-            const episode *e = &ep[k - 1];
-            if (e->learn < 0) {
-                double score[DMM_IF_CLASSES];
-                if ((rc = read_outputs(&h, h.read, score)))
-                    continue;
-                int p = dmm_if_argmax(score);
-                int truth = dmm_if_class_of_digit(test->labels[e->at]);
-                if (out->pred)
-                    out->pred[tested] = (uint8_t)p;
-                if (out->truth)
-                    out->truth[tested] = (uint8_t)truth;
-                if (out->scores)
-                    memcpy(out->scores + tested * DMM_IF_CLASSES, score,
-                           sizeof score);
-                tested++;
-                res->confusion[truth][p]++;
-                res->correct += p == truth;
-                res->total++;
-            }
-            if (k == nep)
-                break; /* the last episode is read: stop */
+    for (uint64_t cyc = 0; cyc < ncycles && !rc; cyc++) {
+        size_t ke = (size_t)(cyc / P);
+        uint64_t j = cyc % P;
+        if (j == 0 && ke < nep)
+            tell_progress(opt->progress, opt->progress_ud, ke, nep);
+        if (ke < nep && j == 0) {
+            const episode *e = &ep[ke];
+            const dmm_if_data *d = e->learn >= 0 ? train : test;
+            dmm_if_preprocess(d->images + e->at * DMM_IF_PIXELS, opt->variant,
+                              &img);
+            rc = feed_sources(&h, DMM_IF_SOURCES, &img.f[0][0], DMM_IF_DIM);
         }
+        if (!rc && ke < nep && j == 1)
+            rc = feed_control(&h, ep[ke].learn);
+        else if (!rc && P > H && cyc >= H + 1 && (cyc - H - 1) % P == 0)
+            rc = feed_control(&h, -1); /* closes episode (cyc-H-1)/P */
+        if (!rc)
+            rc = step(&h);
+        if (rc || cyc < H + 2 || (cyc - H - 2) % P != 0)
+            continue;
+        const episode *e = &ep[(cyc - H - 2) / P];
+        if (e->learn >= 0)
+            continue;
+        double score[DMM_IF_CLASSES];
+        if ((rc = read_outputs(&h, h.read, score)))
+            continue;
+        int p = dmm_if_argmax(score);
+        int truth = dmm_if_class_of_digit(test->labels[e->at]);
+        if (out->pred)
+            out->pred[tested] = (uint8_t)p;
+        if (out->truth)
+            out->truth[tested] = (uint8_t)truth;
+        if (out->scores)
+            memcpy(out->scores + tested * DMM_IF_CLASSES, score, sizeof score);
+        tested++;
+        res->confusion[truth][p]++;
+        res->correct += p == truth;
+        res->total++;
     }
-    if (!rc && out->routes)
-        get_routes(&h, &model->p[0][0][0], dmm_if_dist);
+    if (!rc)
+        tell_progress(opt->progress, opt->progress_ud, nep, nep);
+    if (!rc && out->routes) {
+        get_routes(&h, routes);
+        for (int c = 0; c < DMM_IF_CLASSES; c++)
+            for (int s = 0; s < DMM_IF_SOURCES; s++)
+                memcpy(model->p[c][s],
+                       routes + ((size_t)c * DMM_IF_SOURCES + s) * h.ntimes,
+                       (size_t)h.ntimes * sizeof *routes);
+    }
     out->stats = (dmm_netx_stats){h.cycles, nep,
                                   h.net ? dmm_net_weight_count(h.net) : 0};
 done:
     host_close(&h);
+    free(routes);
     free(tr);
     free(te);
     free(ep);
@@ -531,11 +629,6 @@ int dmm_fewshot_network(const char *network_file, const dmm_if_data *train,
 
 static const char *const ds_targets[] = {"minus-2", "plus-2"};
 
-static int ds_dist(int s, int g)
-{
-    return dmm_ds_dist(s, g);
-}
-
 int dmm_double_slit_network_run(const char *network_file,
                                 const dmm_ds_options *opt, dmm_ds_model *model,
                                 dmm_ds_result *res, dmm_netx_out *out,
@@ -547,13 +640,10 @@ int dmm_double_slit_network_run(const char *network_file,
         out = &none;
     unsigned variant = opt->variant;
     memset(res, 0, sizeof *res);
-    host h = {.err = err,
-              .nsrc = DMM_DS_SOURCES,
-              .ntgt = DMM_DS_TARGETS,
-              .ntimes = DMM_DS_TIMES};
+    host h = {.err = err, .nsrc = DMM_DS_SOURCES, .ntgt = DMM_DS_TARGETS};
     dmm_ds_signal *sig = malloc(NEP * sizeof *sig);
     int learn[NEP], truth[NEP];
-    double p[DMM_DS_TARGETS][DMM_DS_SOURCES][DMM_DS_TIMES];
+    double p[DMM_DS_TARGETS][DMM_DS_SOURCES][DMM_DS_TIMES_MAX];
     int rc = DMM_E_NOMEM;
     if (!sig) {
         dmm_error_set(err, rc, "", "out of memory");
@@ -562,7 +652,9 @@ int dmm_double_slit_network_run(const char *network_file,
     /* dmm_ds_run's draws in its order. */
     dmm_if_rng rng;
     dmm_if_rng_seed(&rng, opt->seed);
-    dmm_ds_model_init(model, &rng);
+    dmm_ds_model_init_geom(model, opt->geometry, &rng);
+    int H = model->geom.times;
+    h.ntimes = H;
     int k = 0;
     for (int phase = 1; phase >= 0; phase--)
         for (int i = 0; i < DMM_DS_SHOTS; i++, k++) {
@@ -574,38 +666,47 @@ int dmm_double_slit_network_run(const char *network_file,
         learn[k] = -1;
         dmm_ds_signal_make(&sig[k], truth[k] == 1, variant, &rng);
     }
+    /* Packed [target][source][d < H], as set_routes takes them. */
     for (int g = 0; g < DMM_DS_TARGETS; g++)
-        for (int s = 0; s < DMM_DS_SOURCES; s++)
-            memcpy(p[g][s], model->p[s][g], sizeof p[g][s]);
-    if ((rc = host_open(&h, network_file, "signal", ds_targets, "total")) ||
-        (opt->params && (rc = host_set_params(&h, network_file, opt->params))))
+        for (int s = 0; s < DMM_DS_SOURCES; s++) {
+            h.dist[g][s] = model->geom.dist[s][g];
+            memcpy(&p[0][0][0] + ((size_t)g * DMM_DS_SOURCES + s) * H,
+                   model->p[s][g], (size_t)H * sizeof(double));
+        }
+    if ((rc = host_open(&h, network_file, "signal", ds_targets, "total")))
         goto done;
     out->routes = has_route_layout(&h);
-    if (out->routes && (rc = set_routes(&h, &p[0][0][0], ds_dist)))
+    if ((rc = host_geometry(&h, network_file, opt->params, !!opt->geometry,
+                            out->routes)))
+        goto done;
+    if (out->routes && (rc = set_routes(&h, &p[0][0][0])))
         goto done;
 
+    /* Window t = 0..H-1 at cycles 2..H+1 of the period, closed by a reset
+     * at H+1 (read after H+2); the period lets the last emissions drain. */
+    int period = H + DS_DRAIN, end = H + 1, read = H + 2;
     int tested = 0;
     for (k = 0; k < NEP && !rc; k++) {
         tell_progress(opt->progress, opt->progress_ud, (size_t)k, NEP);
-        for (int j = 0; j < DS_PERIOD && !rc; j++) {
+        for (int j = 0; j < period && !rc; j++) {
             if (j < DMM_DS_EMIT) {
                 double x[DMM_DS_SOURCES][2];
                 for (int s = 0; s < DMM_DS_SOURCES; s++)
                     memcpy(x[s], sig[k].x[s][j], sizeof x[s]);
                 rc = feed_sources(&h, DMM_DS_SOURCES, &x[0][0], 2);
             }
-            if (!rc && (j == 1 || j == DS_END))
+            if (!rc && (j == 1 || j == end))
                 rc = feed_control(&h, j == 1 ? learn[k] : -1);
             if (!rc)
                 rc = step(&h);
-            if (rc || j != DS_READ || learn[k] >= 0)
+            if (rc || j != read || learn[k] >= 0)
                 continue;
             double total[DMM_DS_TARGETS], mean[DMM_DS_TARGETS];
             if ((rc = read_outputs(&h, h.read, total)))
                 continue;
             int best = 0;
             for (int g = 0; g < DMM_DS_TARGETS; g++) {
-                mean[g] = total[g] / DMM_DS_TIMES;
+                mean[g] = total[g] / H;
                 if (mean[g] > mean[best])
                     best = g;
             }
@@ -623,10 +724,12 @@ int dmm_double_slit_network_run(const char *network_file,
         }
     }
     if (!rc && out->routes) {
-        get_routes(&h, &p[0][0][0], ds_dist);
+        get_routes(&h, &p[0][0][0]);
         for (int g = 0; g < DMM_DS_TARGETS; g++)
             for (int s = 0; s < DMM_DS_SOURCES; s++)
-                memcpy(model->p[s][g], p[g][s], sizeof p[g][s]);
+                memcpy(model->p[s][g],
+                       &p[0][0][0] + ((size_t)g * DMM_DS_SOURCES + s) * H,
+                       (size_t)H * sizeof(double));
     }
     out->stats = (dmm_netx_stats){(uint64_t)h.cycles, NEP,
                                   h.net ? dmm_net_weight_count(h.net) : 0};
