@@ -653,6 +653,71 @@ static void test_progress(void **state)
     free(net);
 }
 
+/* dmm render and dmm sweep draw the same bar (cycles, members), erased at
+ * the end, and nothing when stderr is not a terminal. */
+static void test_progress_render_sweep(void **state)
+{
+    env *e = *state;
+    char *net = tu_path("networks/visual/wave-ring.json");
+    char *dir = scratch(e, "frames");
+    const char *render[] = {"render",  net,  "--path", "accum/self/single",
+                            "--steps", "40", "--out",  dir,
+                            NULL};
+    proc p;
+    setenv("DMM_PROGRESS", "now", 1);
+    run_dmm(e, &p, render);
+    unsetenv("DMM_PROGRESS");
+    expect_code(&p, 0);
+    assert_non_null(strstr(p.err, "/40 cycles, "));
+    assert_non_null(strstr(p.err, " cycles/s, "));
+    size_t n = strlen(p.err);
+    assert_true(n > 4 && !strcmp(p.err + n - 4, "\r\033[K"));
+    proc_free(&p);
+    run_dmm(e, &p, render);
+    expect_code(&p, 0);
+    assert_string_equal(p.err, "");
+    proc_free(&p);
+    for (int k = 1; k <= 40; k++) { /* teardown removes files only */
+        char f[600];
+        snprintf(f, sizeof f, "%s/frame-%06d.png", dir, k);
+        assert_int_equal(unlink(f), 0);
+    }
+    assert_int_equal(rmdir(dir), 0);
+
+    char *acc = tu_path("networks/accumulator.json");
+    char text[1024];
+    snprintf(
+        text, sizeof text,
+        "{\"sweep\": 1, \"base\": {\"network\": \"%s\"},\n"
+        " \"grid\": {\"w/accum/sum/delta/identity/const/single\": "
+        "[0.5, 1, 2]},\n"
+        " \"seeds\": {\"from\": 1, \"count\": 2},\n"
+        " \"measure\": {\"steps\": 5, \"paths\": [\"accum/sum/single\"]}}\n",
+        acc);
+    char *sw = write_scratch(e, "progress-sweep.json", text);
+    setenv("DMM_PROGRESS", "now", 1);
+    run_dmm(e, &p, (const char *[]){"sweep", sw, NULL});
+    unsetenv("DMM_PROGRESS");
+    expect_code(&p, 0);
+    /* drawn again after each member line, with the count so far */
+    assert_non_null(strstr(p.err, "] 1/6 members, "));
+    assert_non_null(strstr(p.err, "] 6/6 members, "));
+    assert_non_null(strstr(p.err, " members/s, "));
+    n = strlen(p.err);
+    assert_true(n > 4 && !strcmp(p.err + n - 4, "\r\033[K"));
+    assert_int_equal(count_lines(p.out), 6 + 3); /* members, summaries */
+    proc_free(&p);
+    run_dmm(e, &p, (const char *[]){"sweep", sw, NULL});
+    expect_code(&p, 0);
+    assert_string_equal(p.err, "");
+    proc_free(&p);
+    unlink(sw);
+    free(sw);
+    free(acc);
+    free(dir);
+    free(net);
+}
+
 /* ---- dmm ctl, interactive ---------------------------------------------------
  */
 
@@ -835,6 +900,81 @@ static void test_experiment_learning_options(void **state)
     proc_free(&p);
 }
 
+/* --horizon is an option of both engines: printed, the same predictions
+ * from both on a non-default value, refused above 64 with the reason;
+ * --geometry and --distance are mnist-fewshot's, refused for the double
+ * slit with the reason, and checked by word. */
+static void test_experiment_geometry_options(void **state)
+{
+    env *e = *state;
+    char *f[2] = {scratch(e, "h-direct.csv"), scratch(e, "h-net.csv")};
+    const char *eng[2] = {"direct", "network"};
+    json_t *def = experiment_json(
+        e, (const char *[]){"experiment", "double-slit", "--seed", "1", NULL});
+    assert_true(jnum(def, "horizon") == 60);
+    json_t *j[2];
+    for (int k = 0; k < 2; k++) {
+        j[k] = experiment_json(
+            e, (const char *[]){"experiment", "double-slit", "--seed", "1",
+                                "--engine", eng[k], "--horizon", "40",
+                                "--predictions", f[k], NULL});
+        assert_true(jnum(j[k], "horizon") == 40);
+    }
+    assert_true(json_equal(json_object_get(j[0], "confusion"),
+                           json_object_get(j[1], "confusion")));
+    /* seed 1 faithful: 0.89 at 60 steps, every trial right at 40 */
+    assert_true(jnum(def, "accuracy") < 0.95);
+    assert_true(jnum(j[0], "accuracy") == 1);
+    char *a = tu_read_file(f[0], NULL), *b = tu_read_file(f[1], NULL);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_string_equal(a, b);
+    free(a);
+    free(b);
+    json_decref(j[0]);
+    json_decref(j[1]);
+    json_decref(def);
+    proc p;
+    run_dmm(
+        e, &p,
+        (const char *[]){"experiment", "double-slit", "--horizon", "65", NULL});
+    expect_code(&p, 2);
+    assert_non_null(strstr(p.err, "--horizon must be 1..64, not 65: 64 is "
+                                  "the longest delay line"));
+    proc_free(&p);
+    run_dmm(
+        e, &p,
+        (const char *[]){"experiment", "double-slit", "--horizon", "0", NULL});
+    expect_code(&p, 2);
+    assert_non_null(strstr(p.err, "--horizon must be 1..64, not 0"));
+    proc_free(&p);
+    run_dmm(e, &p,
+            (const char *[]){"experiment", "double-slit", "--geometry", "sides",
+                             NULL});
+    expect_code(&p, 2);
+    assert_non_null(strstr(p.err, "--geometry is for mnist-fewshot: the "
+                                  "double slit's sources"));
+    proc_free(&p);
+    run_dmm(e, &p,
+            (const char *[]){"experiment", "mnist-fewshot", "--data", "none",
+                             "--distance", "taxicab", NULL});
+    expect_code(&p, 2);
+    assert_non_null(
+        strstr(p.err, "--distance must be manhattan|euclidean|chebyshev, not "
+                      "\"taxicab\""));
+    proc_free(&p);
+    run_dmm(e, &p,
+            (const char *[]){"experiment", "mnist-fewshot", "--data", "none",
+                             "--geometry", "ring", NULL});
+    expect_code(&p, 2);
+    assert_non_null(strstr(p.err, "--geometry must be corners|sides"));
+    proc_free(&p);
+    unlink(f[0]);
+    unlink(f[1]);
+    free(f[0]);
+    free(f[1]);
+}
+
 /* --predictions writes one line per trial, the same file for both engines;
  * the network engine draws progress on a terminal (DMM_PROGRESS=now); and
  * --network FILE runs a given network, refusing one that breaks the
@@ -959,8 +1099,10 @@ int main(void)
         cmocka_unit_test(test_ctl_interactive),
         cmocka_unit_test(test_plot),
         cmocka_unit_test(test_progress),
+        cmocka_unit_test(test_progress_render_sweep),
         cmocka_unit_test(test_double_slit_noise),
         cmocka_unit_test(test_experiment_learning_options),
+        cmocka_unit_test(test_experiment_geometry_options),
         cmocka_unit_test(test_experiment_predictions_network),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -336,6 +336,113 @@ static void synth_make(synth *s, size_t n, uint64_t seed)
     }
 }
 
+/* The run-time geometries: distances worked out by hand for each layout
+ * and metric; the published one is dmm_if_dist; bad values are refused. */
+static void test_geometry_options(void **state)
+{
+    (void)state;
+    dmm_if_geometry g, pub;
+    dmm_if_geometry_published(&pub);
+    for (int c = 0; c < DMM_IF_CLASSES; c++)
+        for (int s = 0; s < DMM_IF_SOURCES; s++)
+            assert_int_equal(pub.dist[c][s], dmm_if_dist(s, c));
+    assert_int_equal(pub.times, DMM_IF_TIMES);
+    /* corners, class 0 at (-5,-5): source 0 at (-4,-4), 80 at (4,4) */
+    static const struct {
+        int at, metric, c, s, dist;
+    } cases[] = {
+        {DMM_IF_AT_CORNERS, DMM_IF_EUCLIDEAN, 0, 0, 2},   /* ceil(1.41) */
+        {DMM_IF_AT_CORNERS, DMM_IF_EUCLIDEAN, 0, 80, 13}, /* ceil(12.73) */
+        {DMM_IF_AT_CORNERS, DMM_IF_CHEBYSHEV, 0, 0, 1},
+        {DMM_IF_AT_CORNERS, DMM_IF_CHEBYSHEV, 0, 80, 9},
+        /* sides, class 0 at (0,-5) on the left: 36 at (0,-4), 0 at (-4,-4),
+         * 8 at (-4,4); class 3 at (-5,0) on top: 4 at (-4,0) */
+        {DMM_IF_AT_SIDES, DMM_IF_MANHATTAN, 0, 36, 1},
+        {DMM_IF_AT_SIDES, DMM_IF_MANHATTAN, 0, 0, 5},
+        {DMM_IF_AT_SIDES, DMM_IF_EUCLIDEAN, 0, 0, 5}, /* ceil(4.12) */
+        {DMM_IF_AT_SIDES, DMM_IF_CHEBYSHEV, 0, 0, 4},
+        {DMM_IF_AT_SIDES, DMM_IF_MANHATTAN, 0, 8, 13},
+        {DMM_IF_AT_SIDES, DMM_IF_EUCLIDEAN, 0, 8, 10}, /* ceil(9.85) */
+        {DMM_IF_AT_SIDES, DMM_IF_CHEBYSHEV, 0, 8, 9},
+        {DMM_IF_AT_SIDES, DMM_IF_MANHATTAN, 3, 4, 1},
+        {DMM_IF_AT_SIDES, DMM_IF_MANHATTAN, 1, 76, 1}, /* (4,0) under */
+        {DMM_IF_AT_SIDES, DMM_IF_MANHATTAN, 2, 44, 1}, /* (0,4) right */
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        assert_int_equal(
+            dmm_if_geometry_make(&g, cases[k].at, cases[k].metric, 30), 0);
+        assert_int_equal(g.times, 30);
+        assert_int_equal(g.dist[cases[k].c][cases[k].s], cases[k].dist);
+    }
+    assert_int_equal(
+        dmm_if_geometry_make(&g, DMM_IF_AT_SIDES, DMM_IF_MANHATTAN, 25), 0);
+    for (int c = 0; c < DMM_IF_CLASSES; c++)
+        assert_int_equal(dmm_if_geometry_nearest(&g, c), 1);
+    assert_int_equal(dmm_if_geometry_nearest(&pub, 2), 2);
+    dmm_if_geometry before = g;
+    assert_int_equal(dmm_if_geometry_make(&g, 0, 0, 0), DMM_E_INVAL);
+    assert_int_equal(dmm_if_geometry_make(&g, 0, 0, DMM_IF_TIMES_MAX + 1),
+                     DMM_E_INVAL);
+    assert_int_equal(dmm_if_geometry_make(&g, 2, 0, 25), DMM_E_INVAL);
+    assert_int_equal(dmm_if_geometry_make(&g, 0, 3, 25), DMM_E_INVAL);
+    assert_memory_equal(&g, &before, sizeof g);
+    dmm_ds_geometry dg;
+    assert_int_equal(dmm_ds_geometry_make(&dg, 0), DMM_E_INVAL);
+    assert_int_equal(dmm_ds_geometry_make(&dg, DMM_DS_TIMES_MAX + 1),
+                     DMM_E_INVAL);
+    assert_int_equal(dmm_ds_geometry_make(&dg, DMM_DS_TIMES_MAX), 0);
+    assert_int_equal(dg.dist[0][0], 1);
+    assert_int_equal(dg.dist[0][1], 3);
+}
+
+/*
+ * Horizon 10 on a uniform table (every entry 1/10), class 0, worked by
+ * hand. Source 40 (dist 10) is a friend but reaches no duration below 10:
+ * its row stays 1/10. Source 0 (dist 2) is a foe: 8 entries times 0.2, sum
+ * (2 + 1.6)/10, so d < 2 -> 1/3.6, d >= 2 -> 0.2/3.6. Nothing from d = 10.
+ */
+static void test_horizon_update(void **state)
+{
+    (void)state;
+    dmm_if_model *m = malloc(sizeof *m);
+    dmm_if_geometry g;
+    assert_int_equal(
+        dmm_if_geometry_make(&g, DMM_IF_AT_CORNERS, DMM_IF_MANHATTAN, 10), 0);
+    dmm_if_model_init(m, &g, NULL);
+    dmm_if_image img;
+    blank_image(&img);
+    double fr[DMM_IF_DIM] = {0, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+    double foe[DMM_IF_DIM] = {0, -1, -1, -1, -1, -1, -1, -1, -1, -1};
+    for (int k = 1; k < DMM_IF_DIM; k++) {
+        fr[k] /= 3.0;
+        foe[k] /= 3.0;
+    }
+    set_source(&img, 40, fr);
+    set_source(&img, 0, foe);
+    dmm_if_train(m, &img, 0);
+    for (int d = 0; d < DMM_IF_TIMES_MAX; d++) {
+        assert_float_equal(dmm_if_route(m, 40, 0, d), d < 10 ? 0.1 : 0, 1e-15);
+        assert_float_equal(dmm_if_route(m, 0, 0, d),
+                           d >= 10 ? 0
+                           : d < 2 ? 1 / 3.6
+                                   : 0.2 / 3.6,
+                           1e-15);
+    }
+    /* Horizon 2 ends before any source reaches a corner: every score is 0
+     * in both variants, and the first class wins. */
+    assert_int_equal(
+        dmm_if_geometry_make(&g, DMM_IF_AT_CORNERS, DMM_IF_MANHATTAN, 2), 0);
+    dmm_if_model_init(m, &g, NULL);
+    double sc[DMM_IF_CLASSES];
+    for (unsigned v = 0; v < 2; v++) {
+        assert_int_equal(dmm_if_predict(m, &img, v ? DMM_IF_CORRECTED : 0, sc),
+                         0);
+        for (int c = 0; c < DMM_IF_CLASSES; c++)
+            assert_true(sc[c] == 0);
+    }
+    free(m);
+}
+
 static void test_determinism(void **state)
 {
     (void)state;
@@ -356,6 +463,23 @@ static void test_determinism(void **state)
     o.seed = 43;
     assert_int_equal(dmm_if_fewshot(&train, &test, &o, b, &rb), 0);
     assert_true(memcmp(a, b, sizeof *a) != 0);
+    /* The published geometry given explicitly is the published run, bit for
+     * bit; another one is another run. */
+    dmm_if_geometry g;
+    dmm_if_geometry_published(&g);
+    o.seed = 42;
+    o.geometry = &g;
+    assert_int_equal(dmm_if_fewshot(&train, &test, &o, b, &rb), 0);
+    assert_memory_equal(a, b, sizeof *a);
+    assert_memory_equal(&ra, &rb, sizeof ra);
+    assert_int_equal(
+        dmm_if_geometry_make(&g, DMM_IF_AT_SIDES, DMM_IF_EUCLIDEAN, 30), 0);
+    assert_int_equal(dmm_if_fewshot(&train, &test, &o, b, &rb), 0);
+    assert_true(memcmp(a->p, b->p, sizeof a->p) != 0);
+    assert_int_equal(b->geom.times, 30);
+    assert_true(rb.correct > 2000); /* still learns */
+    o.geometry = NULL;
+    o.seed = 43;
     /* Mixed order trains on the same images (same seed): same routes up to
      * rounding, since the update commutes. */
     o.seed = 42;
@@ -427,6 +551,28 @@ static void test_double_slit_update(void **state)
     for (int d = 0; d < DMM_DS_TIMES; d++)
         assert_float_equal(m.p[0][0][d], w[d] / sum, 1e-15);
     assert_float_equal(m.p[0][1][5], 1.0 / 60, 1e-15); /* other target */
+    /* Horizon 30: arrivals tau + d < 30, so 30 - d of them; nothing from
+     * d = 30 on. */
+    dmm_ds_geometry g30;
+    assert_int_equal(dmm_ds_geometry_make(&g30, 30), 0);
+    dmm_ds_model_init_geom(&m, &g30, NULL);
+    dmm_ds_train(&m, &sig, 0);
+    sum = 0.0;
+    for (int d = 0; d < 30; d++) {
+        w[d] = 1.0 + 0.1 * (d < 1 ? 0 : 30 - d);
+        sum += w[d];
+    }
+    for (int d = 0; d < DMM_DS_TIMES_MAX; d++)
+        assert_float_equal(m.p[0][0][d], d < 30 ? w[d] / sum : 0, 1e-15);
+    assert_float_equal(m.p[0][1][5], 1.0 / 30, 1e-15);
+    /* The published horizon given explicitly: the published run. */
+    dmm_ds_model m60, mpub;
+    dmm_ds_result r60, rpub;
+    assert_int_equal(dmm_ds_geometry_make(&g30, DMM_DS_TIMES), 0);
+    dmm_ds_run_geom(4, 0, NULL, &g30, &m60, &r60, NULL);
+    dmm_ds_run(4, 0, &mpub, &rpub);
+    assert_memory_equal(&m60, &mpub, sizeof m60);
+    assert_memory_equal(&r60, &rpub, sizeof r60);
 
     /* Corrected noise keeps the second source within pi/12 of its phase. */
     dmm_if_rng r;
@@ -531,6 +677,8 @@ int main(void)
         cmocka_unit_test(test_energy_hand),
         cmocka_unit_test(test_preprocess_quirk),
         cmocka_unit_test(test_prediction_rules),
+        cmocka_unit_test(test_geometry_options),
+        cmocka_unit_test(test_horizon_update),
         cmocka_unit_test(test_determinism),
         cmocka_unit_test(test_double_slit_update),
         cmocka_unit_test(test_double_slit_noise),

@@ -541,7 +541,17 @@ static void compare_fewshot_on(const char *net, int routes, const synth *tr,
     size_t eps =
         DMM_IF_CLASSES * o->shots * (size_t)o->epochs + DMM_IF_CLASSES * PER;
     assert_int_equal(stats.episodes, eps);
-    assert_int_equal(stats.cycles, eps * DMM_IF_TIMES + 3);
+    /* Episodes H cycles apart (H + 2 - the shortest distance when that is
+     * below 2), the last one read H + 2 cycles after its image. */
+    int H = md->geom.times, dmin = H;
+    for (int c = 0; c < DMM_IF_CLASSES; c++) {
+        int n = dmm_if_geometry_nearest(&md->geom, c);
+        dmin = n < dmin ? n : dmin;
+    }
+    size_t period = (size_t)H + (dmin < 2 ? 2 - (size_t)dmin : 0);
+    assert_int_equal(stats.cycles, (eps - 1) * period + (size_t)H + 3);
+    if (!o->geometry)
+        assert_int_equal(stats.cycles, eps * DMM_IF_TIMES + 3);
 
     /* The direct engine's predictions of the same test images. */
     size_t te_idx[DMM_IF_CLASSES * DMM_IF_TEST_PER_CLASS];
@@ -579,9 +589,14 @@ static void compare_fewshot_on(const char *net, int routes, const synth *tr,
     double worst = 0;
     for (int c = 0; c < DMM_IF_CLASSES && routes; c++)
         for (int s = 0; s < DMM_IF_SOURCES; s++)
-            for (int d = 0; d < DMM_IF_TIMES; d++)
+            for (int d = 0; d < DMM_IF_TIMES_MAX; d++) {
+                if (d >= md->geom.times) { /* nothing beyond the horizon */
+                    assert_true(mn->p[c][s][d] == 0 && md->p[c][s][d] == 0);
+                    continue;
+                }
                 worst = fmax(worst, fabs(mn->p[c][s][d] - md->p[c][s][d]) /
                                         md->p[c][s][d]);
+            }
     assert_true(worst < 1e-13);
     free(md);
     free(mn);
@@ -608,6 +623,37 @@ static void test_network_vs_direct(void **state)
     dmm_if_params prm = {0.6, -0.5, {0.5, -0.3, -0.6}};
     dmm_if_options o3 = {.shots = 3, .seed = 5, .epochs = 1, .params = &prm};
     compare_fewshot(&tr, &te, &o3);
+    synth_free(&tr);
+    synth_free(&te);
+}
+
+/*
+ * Other geometries and horizons, both engines, prediction by prediction:
+ * sides with Chebyshev distances and horizon 15 (the shortest distance is
+ * 1, so the host closes each episode early), corners with Euclidean
+ * distances and horizon 40 (longer delay lines than the file's, and seed
+ * routes far enough from 1/25 that the host writes them in two edits).
+ */
+static void test_geometry_network(void **state)
+{
+    (void)state;
+    synth tr, te;
+    synth_make(&tr, DMM_IF_SPLIT_BEGIN + 60, 11);
+    synth_make(&te, 5 * DMM_IF_TEST_PER_CLASS, 12);
+    dmm_if_geometry g1, g2;
+    assert_int_equal(
+        dmm_if_geometry_make(&g1, DMM_IF_AT_SIDES, DMM_IF_CHEBYSHEV, 15), 0);
+    assert_int_equal(
+        dmm_if_geometry_make(&g2, DMM_IF_AT_CORNERS, DMM_IF_EUCLIDEAN, 40), 0);
+    dmm_if_options o1 = {.shots = 2, .seed = 4, .epochs = 1, .geometry = &g1};
+    compare_fewshot(&tr, &te, &o1);
+    dmm_if_options o2 = {.shots = 2,
+                         .seed = 7,
+                         .epochs = 1,
+                         .order_mixed = 1,
+                         .variant = DMM_IF_CORRECTED,
+                         .geometry = &g2};
+    compare_fewshot(&tr, &te, &o2);
     synth_free(&tr);
     synth_free(&te);
 }
@@ -681,6 +727,45 @@ static void test_double_slit_vs_direct(void **state)
                 for (int d = 0; d < DMM_DS_TIMES; d++)
                     assert_true(fabs(mn.p[s][g][d] - md.p[s][g][d]) <=
                                 1e-13 * fabs(md.p[s][g][d]) + 1e-18);
+    }
+}
+
+/* Horizons other than 60, both engines, the same predictions and routes:
+ * 40 (shorter delay lines than the file's) and 64 (longer). */
+static void test_double_slit_horizon(void **state)
+{
+    (void)state;
+    static const int horizons[] = {40, 64};
+    for (size_t k = 0; k < 2; k++) {
+        dmm_ds_geometry g;
+        assert_int_equal(dmm_ds_geometry_make(&g, horizons[k]), 0);
+        dmm_ds_model md, mn;
+        dmm_ds_result rd, rn;
+        dmm_ds_trials *td = malloc(sizeof *td);
+        assert_non_null(td);
+        dmm_ds_run_geom(1, DMM_IF_FAITHFUL, NULL, &g, &md, &rd, td);
+        char *net = tu_path("networks/double-slit.json");
+        uint8_t pred[DMM_DS_TRIALS];
+        dmm_netx_out out = {.pred = pred};
+        dmm_ds_options o = {.seed = 1, .geometry = &g};
+        dmm_error err;
+        dmm_error_clear(&err);
+        if (dmm_double_slit_network_run(net, &o, &mn, &rn, &out, &err))
+            fail_msg("network engine: %s", err.text);
+        free(net);
+        assert_int_equal(out.routes, 1);
+        assert_int_equal(out.stats.cycles,
+                         (uint64_t)(2 * DMM_DS_SHOTS + DMM_DS_TRIALS) *
+                             (uint64_t)(horizons[k] + DMM_DS_EMIT));
+        for (int i = 0; i < DMM_DS_TRIALS; i++)
+            assert_int_equal(pred[i], td->pred[i]);
+        assert_memory_equal(rn.confusion, rd.confusion, sizeof rd.confusion);
+        for (int s = 0; s < DMM_DS_SOURCES; s++)
+            for (int t = 0; t < DMM_DS_TARGETS; t++)
+                for (int d = 0; d < DMM_DS_TIMES_MAX; d++)
+                    assert_true(fabs(mn.p[s][t][d] - md.p[s][t][d]) <=
+                                1e-13 * fabs(md.p[s][t][d]));
+        free(td);
     }
 }
 
@@ -833,6 +918,20 @@ static void test_network_modified_copy(void **state)
                                 &err))
         fail_msg("network engine: %s", err.text);
     assert_int_equal(out.routes, 0);
+    /* A geometry sets the routes the host writes: without the route
+     * layout it is refused, with the reason. */
+    dmm_if_geometry g;
+    assert_int_equal(
+        dmm_if_geometry_make(&g, DMM_IF_AT_CORNERS, DMM_IF_MANHATTAN, 20), 0);
+    dmm_if_options og = on;
+    og.geometry = &g;
+    dmm_if_result rg;
+    assert_int_equal(dmm_fewshot_network_run(net, &train, &test, &og, 1, m0,
+                                             &rg, NULL, &err),
+                     DMM_E_INVAL);
+    assert_non_null(strstr(err.text, "no route layout"));
+    assert_non_null(strstr(err.text, "--horizon"));
+    assert_int_equal(dmm_if_fewshot(&train, &test, &on, m0, &r0), 0);
     size_t te_idx[DMM_IF_CLASSES * DMM_IF_TEST_PER_CLASS];
     assert_int_equal(
         dmm_if_pick(te.labels, te.n, 0, DMM_IF_TEST_PER_CLASS, 0, NULL, te_idx),
@@ -982,6 +1081,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_interference_bad, setup, teardown),
         cmocka_unit_test(test_network_vs_direct),
         cmocka_unit_test(test_double_slit_vs_direct),
+        cmocka_unit_test(test_geometry_network),
+        cmocka_unit_test(test_double_slit_horizon),
         cmocka_unit_test(test_params_matter),
         cmocka_unit_test(test_double_slit_params),
         cmocka_unit_test(test_network_bad),

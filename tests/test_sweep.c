@@ -358,14 +358,15 @@ static void test_experiment_members(void **state)
     expect_code(&p, 1);
     char *n = normalise(p.out);
     /* the corrected variant separates the classes on every seed */
-    assert_non_null(strstr(n, "{\"member\": {\"index\": 0, \"variant\": "
-                              "\"corrected\", \"seed\": 1}, \"result\": "
-                              "{\"experiment\": \"double-slit\", \"engine\": "
-                              "\"direct\", \"seed\": 1, \"variant\": "
-                              "\"corrected\", \"noise\": \"per-sample\", "
-                              "\"friend\": 0.8, \"foe\": -0.8, "
-                              "\"eta_friend\": 0.1, \"eta_stranger\": -0.01, "
-                              "\"eta_foe\": -0.1, \"accuracy\": 1, "));
+    assert_non_null(strstr(n,
+                           "{\"member\": {\"index\": 0, \"variant\": "
+                           "\"corrected\", \"seed\": 1}, \"result\": "
+                           "{\"experiment\": \"double-slit\", \"engine\": "
+                           "\"direct\", \"seed\": 1, \"variant\": "
+                           "\"corrected\", \"noise\": \"per-sample\", "
+                           "\"horizon\": 60, \"friend\": 0.8, \"foe\": -0.8, "
+                           "\"eta_friend\": 0.1, \"eta_stranger\": -0.01, "
+                           "\"eta_foe\": -0.1, \"accuracy\": 1, "));
     assert_null(strstr(n, "elapsed_seconds"));
     assert_non_null(strstr(n, "{\"member\": {\"index\": 3, \"variant\": "
                               "\"sideways\", \"seed\": 2}, \"error\": \"dmm "

@@ -281,9 +281,13 @@ static int render(const render_opts *o, vv_ctx *vc, const dmm_registry *reg)
         if ((status = load_image(vc, o->image[nimg], &img[nimg])))
             goto done;
     uint64_t t0 = dmm_net_step_count(net) + o->skip;
+    dmm__progress bar;
+    dmm__progress_begin(&bar, o->skip + o->steps, "cycles");
     for (uint64_t k = 0; k < o->skip + o->steps; k++) {
+        dmm__progress_tick(&bar, k);
         for (int q = 0; q < nimg; q++)
             if (dmm_net_feed(net, img[q].name, img[q].value, &err) < 0) {
+                dmm__progress_end(&bar);
                 dmm__print_error(&err);
                 status = DMM_EXIT_INPUT;
                 goto done;
@@ -292,6 +296,7 @@ static int render(const render_opts *o, vv_ctx *vc, const dmm_registry *reg)
         if (rc == 0)
             rc = dmm_net_outputs_build(net, &err);
         if (rc < 0) {
+            dmm__progress_end(&bar);
             dmm__print_error(&err);
             status = rc == DMM_E_NONFINITE ? DMM_EXIT_FAULT : DMM_EXIT_INPUT;
             goto done;
@@ -299,6 +304,7 @@ static int render(const render_opts *o, vv_ctx *vc, const dmm_registry *reg)
         if (k >= o->skip)
             frames[nframes++] = vv_ref(vv_get(dmm_net_outputs(net), path, np));
     }
+    dmm__progress_end(&bar);
     char what[600];
     snprintf(what, sizeof what, "--path %s", o->path);
     dmm_frames fr;

@@ -23,16 +23,29 @@ typedef struct sweep_out {
     json_t *lines; /* every member line, parsed, for the summary and plot */
     size_t failed;
     int quiet_members; /* evolve: member lines only with --verbose */
+    /* on a terminal: members done of all (a plain sweep) or generations
+     * done (evolve), erased before each line printed and drawn again */
+    dmm__progress bar;
+    uint64_t done;
+    int per_generation;
 } sweep_out;
+
+/* Print a result line on stdout without mixing it into the bar. */
+static void put_line(sweep_out *o, const char *line)
+{
+    dmm__progress_end(&o->bar);
+    fputs(line, stdout);
+    fputc('\n', stdout);
+    fflush(stdout);
+}
 
 static void on_line(void *ud, const char *line)
 {
     sweep_out *o = ud;
-    if (!o->quiet_members) {
-        fputs(line, stdout);
-        fputc('\n', stdout);
-        fflush(stdout);
-    }
+    if (!o->quiet_members)
+        put_line(o, line);
+    if (!o->per_generation)
+        dmm__progress_tick(&o->bar, ++o->done);
     json_error_t je;
     json_t *j = json_loads(line, 0, &je);
     if (!j || !json_object_get(j, "result"))
@@ -43,10 +56,17 @@ static void on_line(void *ud, const char *line)
 
 static void on_generation(void *ud, const char *line)
 {
-    (void)ud;
-    fputs(line, stdout);
-    fputc('\n', stdout);
-    fflush(stdout);
+    sweep_out *o = ud;
+    put_line(o, line);
+    /* {"generation": g, ...}: g + 1 generations done (a resumed search
+     * starts past 0) */
+    json_error_t je;
+    json_t *j = json_loads(line, 0, &je);
+    json_t *g = j ? json_object_get(j, "generation") : NULL;
+    if (json_is_integer(g) && json_integer_value(g) >= 0)
+        o->done = (uint64_t)json_integer_value(g) + 1;
+    json_decref(j);
+    dmm__progress_tick(&o->bar, o->done);
 }
 
 /* Draw the lines: their data file goes to tools/plot_sweep.py. */
@@ -182,7 +202,16 @@ int dmm__cmd_sweep(int argc, char **argv)
             rc = DMM_EXIT_INPUT;
         } else if (dmm_sweep_evolve_spec(s)) {
             json_t *best = NULL;
+            json_t *gens =
+                json_object_get(dmm_sweep_evolve_spec(s), "generations");
             o.quiet_members = !verbose;
+            o.per_generation = 1;
+            dmm__progress_begin(&o.bar,
+                                json_is_integer(gens) &&
+                                        json_integer_value(gens) > 0
+                                    ? (uint64_t)json_integer_value(gens)
+                                    : 0,
+                                "generations");
             if (dmm_sweep_evolve(s, r, checkpoint, on_line, on_generation, &o,
                                  &best, &err)) {
                 dmm__print_error(&err);
@@ -199,10 +228,15 @@ int dmm__cmd_sweep(int argc, char **argv)
                     rc = plot(o.lines, none, png);
                 json_decref(none);
             }
+            dmm__progress_end(&o.bar);
             json_decref(best);
         } else {
-            if (dmm_sweep_runner_run(r, dmm_sweep_members(s), on_line, &o,
-                                     &err)) {
+            dmm__progress_begin(&o.bar, json_array_size(dmm_sweep_members(s)),
+                                "members");
+            int bad = dmm_sweep_runner_run(r, dmm_sweep_members(s), on_line, &o,
+                                           &err);
+            dmm__progress_end(&o.bar);
+            if (bad) {
                 dmm__print_error(&err);
                 rc = DMM_EXIT_INPUT;
             } else {
