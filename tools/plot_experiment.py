@@ -68,12 +68,16 @@ def fewshot(d, out):
     # Reachable mass per source for each target, on one colour scale.
     R = np.array(d["reachable"]).reshape(4, 9, 9)
     vmax = R.max()
-    corners = ["top left", "bottom left", "bottom right", "top right"]
+    # where the targets sit (--geometry; files without the key: corners)
+    where = {"corners": ["top left corner", "bottom left corner",
+                         "bottom right corner", "top right corner"],
+             "sides": ["left side", "bottom side", "right side", "top side"]}
+    place = where.get(d.get("geometry", "corners"), where["corners"])
     for c in range(4):
         ax = fig.add_subplot(gs[1, 2 * c:2 * c + 2])
         im = ax.imshow(R[c], cmap="viridis", vmin=0, vmax=vmax)
-        ax.set_title("target %d (%s corner)\nreachable route mass"
-                     % (DIGITS[c], corners[c]), fontsize=10)
+        ax.set_title("target %d (%s)\nreachable route mass"
+                     % (DIGITS[c], place[c]), fontsize=10)
         ax.set_xticks(range(9))
         ax.set_yticks(range(9))
         ax.tick_params(labelsize=7)

@@ -412,9 +412,10 @@ static int plot_fewshot(const xopts *x, const dmm_if_data *train,
     }
     fprintf(f,
             "{\"seed\": %" PRIu64 ", \"epochs\": %d, \"variant\": \"%s\", "
+            "\"geometry\": \"%s\", "
             "\"pick\": \"%s\", \"order\": \"%s\",\n \"shots\": [",
             x->o.seed, x->o.epochs, variant_name(x->o.variant),
-            x->o.pick_first ? "first" : "random",
+            geometry_w[x->targets], x->o.pick_first ? "first" : "random",
             x->o.order_mixed ? "mixed" : "sequential");
     for (size_t k = 0; k < NSHOTS; k++)
         fprintf(f, "%s%zu", k ? ", " : "", shots[k]);
