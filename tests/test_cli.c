@@ -384,9 +384,37 @@ static void test_script_errors(void **state)
 {
     cli_env *e = *state;
     script_case(e, "{\"step\": 1, \"op\": \"poke\"}\n", 1,
-                "%s:1: /op: unknown op \"poke\" (expected \"edit\" or "
-                "\"feed\")\n",
+                "%s:1: /op: unknown op \"poke\" (expected edit, feed, "
+                "modulate, position or fields)\n",
                 false);
+    /* Field events (docs/fields.md): their syntax is checked before the
+     * run, the rest when applied, located at the event's members. */
+    script_case(e,
+                "{\"step\": 1, \"op\": \"position\", \"neuron\": "
+                "\"identity/c\", \"at\": [\"x\"]}\n",
+                1,
+                "%s:1: /at: a position must be an array of one or two "
+                "finite numbers ([x] or [x, y])\n",
+                false);
+    script_case(e,
+                "{\"step\": 1, \"op\": \"modulate\", \"action\": \"add\", "
+                "\"modulation\": {\"name\": \"m\", \"field\": "
+                "\"identity/c/single\", \"target\": \"input\", \"neurons\": "
+                "\"embedded\", \"mode\": \"divide\"}}\n",
+                1,
+                "%s:1: /modulation/mode: mode must be multiply, add or "
+                "replace (not \"divide\")\n",
+                false);
+    script_case(e,
+                "{\"step\": 2, \"op\": \"modulate\", \"action\": \"add\", "
+                "\"modulation\": {\"name\": \"m\", \"field\": "
+                "\"identity/none/single\", \"target\": \"input\", "
+                "\"neurons\": \"embedded\", \"mode\": \"add\"}}\n",
+                1,
+                "%s:1: /modulation/field: modulation \"m\": field "
+                "identity/none/single is not produced: identity/none has no "
+                "row\n",
+                true);
     script_case(e, "\n{\"op\": \"edit\", \"delta\": {}}\n", 1,
                 "%s:2: /step: missing field\n", false);
     script_case(e, "{\"step\": 1, \"delta\": {}}\n", 1,
@@ -707,6 +735,65 @@ static void test_check(void **state)
     free(net);
 }
 
+/* dmm check names each field's kind (docs/fields.md "Kinds of field"):
+ * a ring's own activity (induced), an input neuron (external), a relay of
+ * an input only (external), and an input added to the ring (mixed). Then
+ * the same network with the input read through the ring instead: the
+ * relay's field becomes mixed, so the kinds follow W, not the names. */
+static void test_check_field_kinds(void **state)
+{
+    cli_env *e = *state;
+    char *net = tu_path("tests/data/fields/kinds.json");
+    char want[4096];
+    snprintf(want, sizeof want,
+             "%s: ok (6 neurons, 7 weights)\n"
+             "%s: field \"tanh/a/single\" of modulation \"ind\" is induced\n"
+             "%s: field \"input/drive/signal\" of modulation \"ext\" is "
+             "external\n"
+             "%s: field \"identity/relay/single\" of modulation \"relay\" is "
+             "external\n"
+             "%s: field \"identity/both/single\" of modulation \"mix\" is "
+             "mixed\n",
+             net, net, net, net, net);
+    proc p;
+    run_dmm(e, &p, (const char *[]){"check", net, NULL});
+    expect_code(&p, 0);
+    assert_string_equal(p.out, want);
+    proc_free(&p);
+
+    json_t *j = json_load_file(net, 0, NULL);
+    assert_non_null(j);
+    json_t *relay = json_object_get(
+        json_object_get(
+            json_object_get(json_object_get(j, "matrix"), "identity"), "relay"),
+        "single");
+    json_object_set_new(relay, "tanh",
+                        json_pack("{s{s:f}}", "b", "single", 0.5));
+    char *text = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    char *net2 = write_scratch(e, "kinds2.json", text);
+    free(text);
+    run_dmm(e, &p, (const char *[]){"check", net2, NULL});
+    expect_code(&p, 0);
+    snprintf(want, sizeof want,
+             "%s: field \"identity/relay/single\" of modulation \"relay\" is "
+             "mixed\n",
+             net2);
+    if (!strstr(p.out, want))
+        fail_msg("no \"%s\" in \"%s\"", want, p.out);
+    proc_free(&p);
+
+    /* A network without modulations says nothing of fields. */
+    char *plain = tu_path("networks/wave.json");
+    run_dmm(e, &p, (const char *[]){"check", plain, NULL});
+    expect_code(&p, 0);
+    assert_null(strstr(p.out, "field"));
+    proc_free(&p);
+    free(plain);
+    free(net2);
+    free(net);
+}
+
 /* check --script refuses every edit that run refuses, with the same located
  * message: unknown type, unknown input, a weight at depth 2, an edit that
  * removes Self's row. Both also agree on a good script. */
@@ -1016,6 +1103,7 @@ int main(void)
         cmocka_unit_test(test_missing_files),
         cmocka_unit_test(test_numeric_fault),
         cmocka_unit_test(test_check),
+        cmocka_unit_test(test_check_field_kinds),
         cmocka_unit_test(test_check_script_like_run),
         cmocka_unit_test(test_save_resume),
         cmocka_unit_test(test_help_version_neurons),

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <math.h>
 #include <netdb.h>
 #include <poll.h>
 #include <signal.h>
@@ -1927,6 +1928,263 @@ static void test_no_lockout(void **state)
     free(net);
 }
 
+/* ---- fields live (docs/fields.md "Live changes") ------------------------ */
+
+/* The "modulations" member of a snapshot's state, as canonical text. */
+static char *fields_of(peer *p)
+{
+    json_t *r = rpc(p, "{\"id\": 98, \"op\": \"snapshot\"}");
+    assert_ok(r);
+    json_t *st = json_object_get(r, "state");
+    json_t *f = json_pack(
+        "{sOsO}", "positions",
+        json_object_get(st, "positions") ? json_object_get(st, "positions")
+                                         : json_null(),
+        "modulations",
+        json_object_get(st, "modulations") ? json_object_get(st, "modulations")
+                                           : json_null());
+    char *text =
+        json_dumps(f, JSON_SORT_KEYS | JSON_COMPACT | JSON_REAL_PRECISION(17));
+    json_decref(f);
+    json_decref(r);
+    return text;
+}
+
+/* A refused request: its code and path, and the network (state, label
+ * table too) exactly as it was. */
+static void assert_refused(peer *p, const char *req, const char *code,
+                           const char *path)
+{
+    char *before = snapshot_text(p, true);
+    json_t *r = rpc(p, req);
+    assert_error(r, code);
+    json_t *e = json_object_get(r, "error");
+    if (path && strcmp(json_string_value(json_object_get(e, "path")), path))
+        fail_msg("%s: path %s, expected %s", req,
+                 json_string_value(json_object_get(e, "path")), path);
+    json_decref(r);
+    char *after = snapshot_text(p, true);
+    assert_string_equal(after, before);
+    free(before);
+    free(after);
+}
+
+static const char fields_net[] =
+    "{\"dmm\": 1, \"matrix\": {"
+    "\"accum\": {\"self\": {\"accum\": {\"accum\": {\"self\": {\"single\": "
+    "1}}}}},"
+    "\"tanh\": {\"a\": {\"single\": {\"tanh\": {\"b\": {\"single\": 0.9}}, "
+    "\"identity\": {\"drive\": {\"single\": 1}}}},"
+    "\"b\": {\"single\": {\"tanh\": {\"a\": {\"single\": 0.8}}}}},"
+    "\"identity\": {\"field\": {\"single\": {\"identity\": {\"field\": "
+    "{\"single\": 1}}}}, \"drive\": {\"single\": {\"identity\": {\"drive\": "
+    "{\"single\": 1}}}}}},"
+    "\"outputs\": {\"identity\": {\"field\": {\"single\": {\"0\": 0.5, \"1\": "
+    "2}}, \"drive\": {\"single\": 0.25}}},"
+    "\"positions\": {\"tanh/a\": [0]}}\n";
+
+/* modulate and position over a real connection: every bad input of the
+ * issue refused with a located, coded error and nothing changed; good ones
+ * applied before the next cycle, shown by status and snapshot, undone by
+ * undo, and the --log replaying the session to the same state, bit for
+ * bit. An edit that removes a field's neuron is refused at the edit. The
+ * dmm ctl words send the same requests. */
+static void test_fields_live(void **state)
+{
+    (void)state;
+    char net[300], log[300];
+    tmp_path(net, sizeof net, "fields-net.json");
+    tmp_path(log, sizeof log, "fields-session.jsonl");
+    write_tmp(net, fields_net);
+    server s;
+    server_start(
+        &s, (const char *[]){"serve", net, "--paused", "--log", log, NULL});
+    peer p;
+    peer_open(&p, &s);
+    char *none = fields_of(&p);
+
+    static const char gate[] =
+        "{\"name\": \"gate\", \"field\": \"identity/field/single\", "
+        "\"target\": \"input\", \"neurons\": \"embedded\", \"mode\": "
+        "\"multiply\"}";
+    static const struct {
+        const char *req, *code, *path;
+    } bad[] = {
+        /* a modulation naming no neuron */
+        {"{\"op\": \"modulate\", \"action\": \"add\", \"modulation\": "
+         "{\"name\": \"m\", \"field\": \"identity/field/single\", "
+         "\"target\": \"input\", \"neurons\": [\"tanh/zz\"], \"mode\": "
+         "\"add\"}}",
+         "invalid-edit", "/modulation/neurons/0"},
+        /* a field path not produced */
+        {"{\"op\": \"modulate\", \"action\": \"add\", \"modulation\": "
+         "{\"name\": \"m\", \"field\": \"identity/nope/single\", "
+         "\"target\": \"input\", \"neurons\": \"embedded\", \"mode\": "
+         "\"add\"}}",
+         "invalid-edit", "/modulation/field"},
+        /* a parameter name the type lacks */
+        {"{\"op\": \"modulate\", \"action\": \"add\", \"modulation\": "
+         "{\"name\": \"m\", \"field\": \"identity/field/single\", "
+         "\"target\": \"param\", \"param\": \"gian\", \"neurons\": "
+         "[\"tanh/a\"], \"mode\": \"replace\"}}",
+         "invalid-edit", "/modulation/neurons/0"},
+        /* an unknown mode */
+        {"{\"op\": \"modulate\", \"action\": \"add\", \"modulation\": "
+         "{\"name\": \"m\", \"field\": \"identity/field/single\", "
+         "\"target\": \"input\", \"neurons\": \"embedded\", \"mode\": "
+         "\"divide\"}}",
+         "invalid-edit", "/modulation/mode"},
+        /* an unknown action, a missing modulation, no such name */
+        {"{\"op\": \"modulate\", \"action\": \"swap\", \"modulation\": {}}",
+         "bad-request", "/action"},
+        {"{\"op\": \"modulate\", \"action\": \"add\"}", "bad-request",
+         "/modulation"},
+        {"{\"op\": \"modulate\", \"action\": \"remove\", \"modulation\": "
+         "\"nobody\"}",
+         "invalid-edit", "/modulation"},
+        /* positions that are not numbers, of a type that does not exist */
+        {"{\"op\": \"position\", \"neuron\": \"tanh/b\", \"at\": [\"x\"]}",
+         "invalid-edit", "/at"},
+        {"{\"op\": \"position\", \"neuron\": \"tanh/b\", \"at\": [1, 2, 3]}",
+         "invalid-edit", "/at"},
+        {"{\"op\": \"position\", \"neuron\": \"nosuch/b\", \"at\": [1]}",
+         "invalid-edit", "/neuron"},
+        {"{\"op\": \"position\", \"neuron\": \"tanh/b\"}", "bad-request",
+         "/at"},
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++)
+        assert_refused(&p, bad[k].req, bad[k].code, bad[k].path);
+
+    /* add, then the network runs with it: tanh/a's input 0.25 (drive;
+     * b is 0 at first) is multiplied by the field at x = 0, 0.5. */
+    char req[1024];
+    snprintf(req, sizeof req,
+             "{\"id\": 1, \"op\": \"modulate\", \"action\": \"add\", "
+             "\"modulation\": %s}",
+             gate);
+    json_t *r = rpc(&p, req);
+    assert_ok(r);
+    assert_int_equal(num_at(r, "step"), 1);
+    json_decref(r);
+    r = rpc(&p, "{\"op\": \"step\"}");
+    assert_ok(r);
+    json_decref(r);
+    r = rpc(&p, "{\"op\": \"get\", \"path\": \"tanh/a/single\"}");
+    assert_ok(r);
+    /* (the engine's tanh, not libm's: the same to an ulp) */
+    if (fabs(num_at(r, "value") - tanh(0.5 * 0.25)) > 1e-16)
+        fail_msg("tanh/a/single is %.17g, expected tanh(0.5 * 0.25)",
+                 num_at(r, "value"));
+    json_decref(r);
+    r = rpc(&p, "{\"op\": \"status\"}");
+    assert_int_equal(num_at(r, "modulations"), 1);
+    assert_int_equal(num_at(r, "positions"), 1);
+    json_decref(r);
+    char *with_gate = fields_of(&p);
+    assert_non_null(strstr(with_gate, "\"name\":\"gate\""));
+
+    /* the field's neuron cannot go while the modulation reads it */
+    assert_refused(&p,
+                   "{\"op\": \"edit\", \"delta\": {\"identity\": {\"field\": "
+                   "{\"single\": {\"identity\": {\"field\": {\"single\": "
+                   "-1}}}}}}}",
+                   "invalid-edit", "/delta/identity/field");
+
+    /* position, change, undo each, with cycles between */
+    r = rpc(&p, "{\"op\": \"position\", \"neuron\": \"tanh/b\", \"at\": "
+                "[1]}");
+    assert_ok(r);
+    json_decref(r);
+    r = rpc(&p, "{\"op\": \"step\", \"n\": 2}");
+    json_decref(r);
+    r = rpc(&p, "{\"op\": \"modulate\", \"action\": \"change\", "
+                "\"modulation\": {\"name\": \"gate\", \"field\": "
+                "\"identity/field/single\", \"target\": \"output\", "
+                "\"neurons\": [\"tanh/b\"], \"mode\": \"add\"}}");
+    assert_ok(r);
+    json_decref(r);
+    r = rpc(&p, "{\"op\": \"step\"}");
+    json_decref(r);
+    r = rpc(&p, "{\"op\": \"undo\"}"); /* the change */
+    assert_ok(r);
+    json_decref(r);
+    r = rpc(&p, "{\"op\": \"step\"}");
+    json_decref(r);
+    r = rpc(&p, "{\"op\": \"undo\"}"); /* the position */
+    assert_ok(r);
+    json_decref(r);
+    char *now = fields_of(&p);
+    assert_string_equal(now, with_gate);
+    free(now);
+    r = rpc(&p, "{\"op\": \"modulate\", \"action\": \"remove\", "
+                "\"modulation\": \"gate\"}");
+    assert_ok(r);
+    json_decref(r);
+    now = fields_of(&p);
+    assert_string_equal(now, none);
+    free(now);
+    r = rpc(&p, "{\"op\": \"step\"}");
+    json_decref(r);
+    r = rpc(&p, "{\"op\": \"undo\"}"); /* the remove */
+    assert_ok(r);
+    json_decref(r);
+    now = fields_of(&p);
+    assert_string_equal(now, with_gate);
+    free(now);
+
+    /* the dmm ctl words */
+    char out[300];
+    tmp_path(out, sizeof out, "fields-ctl.out");
+    assert_int_equal(
+        run_dmm((const char *[]){"ctl", "--connect", s.addr, "position",
+                                 "tanh/b", "1.5", "2", NULL},
+                out),
+        0);
+    assert_int_equal(
+        run_dmm((const char *[]){"ctl", "--connect", s.addr, "modulate", "add",
+                                 "{\"name\": \"out\", \"field\": "
+                                 "\"identity/field/single\", "
+                                 "\"target\": \"output\", "
+                                 "\"neurons\": \"embedded\", "
+                                 "\"mode\": \"add\"}",
+                                 NULL},
+                out),
+        0);
+    assert_int_equal(
+        run_dmm((const char *[]){"ctl", "--connect", s.addr, "step", "3", NULL},
+                out),
+        0);
+    assert_int_equal(
+        run_dmm((const char *[]){"ctl", "--connect", s.addr, "modulate",
+                                 "remove", "gate", NULL},
+                out),
+        0);
+    assert_int_equal(
+        run_dmm((const char *[]){"ctl", "--connect", s.addr, "position",
+                                 "tanh/a", "none", NULL},
+                out),
+        0);
+    assert_int_equal(run_dmm((const char *[]){"ctl", "--connect", s.addr,
+                                              "position", "tanh/a", "x", NULL},
+                             out),
+                     2);
+    now = fields_of(&p);
+    assert_non_null(strstr(now, "\"tanh/b\":[1.5,2]"));
+    assert_null(strstr(now, "tanh/a"));
+    assert_null(strstr(now, "\"gate\""));
+    free(now);
+    r = rpc(&p, "{\"op\": \"step\", \"n\": 2}");
+    json_decref(r);
+
+    /* the log replays it all, to the same state bit for bit */
+    char *snap = snapshot_text(&p, true);
+    shutdown_server(&s, &p);
+    assert_replays(net, log, snap);
+    free(snap);
+    free(with_gate);
+    free(none);
+}
+
 static int kill_left(void **state)
 {
     for (size_t i = 0; i < 16; i++)
@@ -1968,6 +2226,7 @@ int main(void)
         cmocka_unit_test_teardown(test_edits_and_undo, kill_left),
         cmocka_unit_test_teardown(test_refusals_leave_no_trace, kill_left),
         cmocka_unit_test_teardown(test_no_lockout, kill_left),
+        cmocka_unit_test_teardown(test_fields_live, kill_left),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

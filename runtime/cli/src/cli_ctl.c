@@ -220,6 +220,39 @@ static json_t *make_request(const char *op, int argc, char **argv,
         }
         json_object_set_new(r, "neuron", json_string(argv[0]));
         json_object_set_new(r, "outputs", d);
+    } else if (!strcmp(op, "modulate") && argc == 2 &&
+               (!strcmp(argv[0], "add") || !strcmp(argv[0], "change") ||
+                !strcmp(argv[0], "remove"))) {
+        /* remove NAME takes the bare name; add and change a JSON object */
+        json_t *m = !strcmp(argv[0], "remove") && argv[1][0] != '{'
+                        ? json_string(argv[1])
+                        : json_arg("modulate", argv[1]);
+        if (!m) {
+            json_decref(r);
+            return NULL;
+        }
+        json_object_set_new(r, "action", json_string(argv[0]));
+        json_object_set_new(r, "modulation", m);
+    } else if (!strcmp(op, "position") &&
+               (argc == 2 || argc == 3)) { /* NEURON X [Y] | NEURON none */
+        json_t *at = json_array();
+        bool none = argc == 2 && !strcmp(argv[1], "none");
+        for (int k = 1; !none && k < argc; k++) {
+            double v = strtod(argv[k], &end);
+            if (end == argv[k] || *end || !isfinite(v)) {
+                fprintf(stderr,
+                        "dmm ctl: position: \"%s\" is not a number (give "
+                        "X [Y], or none to remove the position)\n",
+                        argv[k]);
+                json_decref(at);
+                json_decref(r);
+                return NULL;
+            }
+            json_array_append_new(at, json_real(v));
+        }
+        json_object_set_new(r, "neuron", json_string(argv[0]));
+        json_object_set_new(r, "at",
+                            none ? (json_decref(at), json_null()) : at);
     } else if (!strcmp(op, "step") && argc <= 1) {
         uint64_t n = 1;
         if (argc == 1 && !dmm__parse_count(argv[0], 1, 1000000, &n)) {

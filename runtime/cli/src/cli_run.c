@@ -184,9 +184,10 @@ static int print_line(dmm_net *net, const dmm__trace *tr, vv_buf *b)
 static int apply_event(dmm_net *net, const dmm_script *s, const dmm_event *ev,
                        dmm_error *err)
 {
-    int rc = ev->op == DMM_EV_EDIT
-                 ? dmm_net_edit(net, ev->value, err)
-                 : dmm_net_feed(net, ev->name, ev->value, err);
+    int rc = ev->op == DMM_EV_EDIT ? dmm_net_edit(net, ev->value, err)
+             : ev->op == DMM_EV_FEED
+                 ? dmm_net_feed(net, ev->name, ev->value, err)
+                 : dmm_event_apply_fields(net, ev, err);
     if (rc < 0) {
         dmm_error_set_source(err, s->source);
         if (err) {
@@ -499,6 +500,29 @@ static bool closest_neuron(const vv_ctx *vc, vv w, vv y0, const char *want,
  * of W that no neuron produces: such a term always reads zero, which is
  * almost always a misspelt name. Returns the number of warnings.
  */
+/* "FILE: field F of modulation M is induced|external|mixed", a line per
+ * modulation (docs/fields.md "Kinds of field"). */
+static void print_field_kinds(const char *file, const dmm_net *net)
+{
+    vv_buf b = {0};
+    if (dmm_net_field_kinds(net, &b) == 0 && vv_buf_append(&b, "", 1) == 0) {
+        for (char *line = b.data, *nl; line && *line; line = nl + 1) {
+            nl = strchr(line, '\n');
+            *nl = '\0';
+            /* "NAME" "FIELD" KIND, tab-separated (JSON strings escape
+             * theirs) */
+            char *field = strchr(line, '\t');
+            *field = '\0';
+            char *kind = strchr(field + 1, '\t');
+            *kind = '\0';
+            printf("%s: field %s of modulation %s is %s\n", file, field + 1,
+                   line, kind + 1);
+        }
+    }
+    free(b.data);
+    fflush(stdout);
+}
+
 static size_t warn_unproduced(const char *file, dmm_net *net)
 {
     vv_ctx *vc = dmm_net_vctx(net);
@@ -643,6 +667,7 @@ int dmm__cmd_check(int argc, char **argv)
                neurons == 1 ? "" : "s", weights, weights == 1 ? "" : "s");
         fflush(stdout);
         warn_unproduced(files[k], net);
+        print_field_kinds(files[k], net);
         dmm_net_free(net);
     }
     if (script) {

@@ -58,6 +58,19 @@ int dmm_net_modulate(dmm_net *net, const char *action, const char *json,
  * remove it (xy NULL). */
 int dmm_net_position(dmm_net *net, const char *neuron, const double *xy,
                      size_t n, dmm_error *err);
+/* The same with the position as JSON text (len bytes): null removes it,
+ * [x] or [x, y] sets it, read as a network file's "positions" are (errors
+ * at "/neuron" and "/at"); what the live `position` request and the script
+ * event of that name call. */
+int dmm_net_position_json(dmm_net *net, const char *neuron, const char *at,
+                          size_t len, dmm_error *err);
+/* Each modulation's field, a line each appended to b: its name and its
+ * field (type/name/output) as JSON strings and the kind ("induced",
+ * "external" or "mixed", docs/fields.md "Kinds of field"), tab-separated. */
+int dmm_net_field_kinds(const dmm_net *net, vv_buf *b);
+/* How many neurons have positions and how many modulations there are. */
+void dmm_net_fields_count(const dmm_net *net, size_t *positions,
+                          size_t *modulations);
 /* The positions and modulations as a JSON document (appended to b), and
  * back: restore replaces them all (for undo). */
 int dmm_net_fields_save(const dmm_net *net, vv_buf *b);

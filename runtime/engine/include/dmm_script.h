@@ -13,16 +13,34 @@
 
 #include "dmm.h"
 
-enum dmm_event_op { DMM_EV_EDIT, DMM_EV_FEED };
+/* edit, feed, and the field events (docs/fields.md "Live changes"):
+ * modulate, position, and fields (the whole set of positions and
+ * modulations, which is how the live server logs an undo of one of them). */
+enum dmm_event_op {
+    DMM_EV_EDIT,
+    DMM_EV_FEED,
+    DMM_EV_MODULATE,
+    DMM_EV_POSITION,
+    DMM_EV_FIELDS
+};
 
 /* One script event: applied just before cycle `step` (absolute numbering). */
 typedef struct dmm_event {
     uint64_t step;
     int line; /* 1-based line in the script file */
     enum dmm_event_op op;
-    vv_label name; /* feed: the input neuron's name */
-    vv value;      /* owned: edit delta or feed output map */
+    vv_label name;  /* feed: the input neuron's name */
+    vv value;       /* owned: edit delta or feed output map */
+    char action[8]; /* modulate: "add", "remove" or "change" */
+    char *neuron;   /* position: "type/name" (owned, NUL-terminated) */
+    char *json;     /* owned, compact JSON text: modulate: the modulation;
+                       position: "at"; fields: the document */
 } dmm_event;
+
+/* Apply a field event (modulate, position or fields) to net through the
+ * engine's checks (dmm_net_modulate, dmm_net_position_json,
+ * dmm_net_fields_restore); errors as those give them. */
+int dmm_event_apply_fields(dmm_net *net, const dmm_event *ev, dmm_error *err);
 
 /* A validated script, events sorted by (step, line). */
 typedef struct dmm_script {

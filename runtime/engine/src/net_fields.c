@@ -254,15 +254,19 @@ fail:
 
 /* ---- reading ------------------------------------------------------------- */
 
-static int read_neuron_path(dmm_net *net, const json_t *j, const char *at,
-                            size_t nparts, vv_label *out, dmm_error *err)
+/* A neuron (2 parts) or stream (3) path at `at`, its labels interned; its
+ * type must be registered in reg (not checked when reg is NULL: the syntax
+ * only, as a script is checked before any network is there). */
+static int read_neuron_path(vv_ctx *vc, const dmm_registry *reg,
+                            const json_t *j, const char *at, size_t nparts,
+                            vv_label *out, dmm_error *err)
 {
     const char *what = nparts == 2 ? "type/name" : "type/name/output";
     if (!json_is_string(j))
         return bad(err, at, "expected a string \"%s\"", what);
     size_t n = 0;
-    int rc = dmm_path_parse(net->vc, json_string_value(j),
-                            json_string_length(j), out, nparts, &n, NULL, err);
+    int rc = dmm_path_parse(vc, json_string_value(j), json_string_length(j),
+                            out, nparts, &n, NULL, err);
     if (rc) {
         char text[sizeof err->text];
         snprintf(text, sizeof text, "%s", err ? err->text : "");
@@ -270,9 +274,9 @@ static int read_neuron_path(dmm_net *net, const json_t *j, const char *at,
     }
     if (n != nparts)
         return bad(err, at, "expected \"%s\"", what);
-    if (!dmm_registry_find(net->reg, out[0]))
+    if (reg && !dmm_registry_find(reg, out[0]))
         return bad(err, at, "unknown neuron type \"%s\"",
-                   dmm__lstr(net, out[0]));
+                   vv_label_str(vc, out[0], NULL));
     return 0;
 }
 
@@ -295,8 +299,9 @@ static int read_xy(const json_t *v, const char *at, double *xy, dmm_error *err)
     return 0;
 }
 
-static int read_positions(dmm_net *net, dmm__fields *f, const json_t *j,
-                          const char *prefix, dmm_error *err)
+/* f NULL: the syntax only (labels interned, as when read into f). */
+static int read_positions(vv_ctx *vc, const dmm_registry *reg, dmm__fields *f,
+                          const json_t *j, const char *prefix, dmm_error *err)
 {
     if (!json_is_object(j))
         return bad(err, prefix,
@@ -312,12 +317,12 @@ static int read_positions(dmm_net *net, dmm__fields *f, const json_t *j,
         json_t *ks = json_string(key);
         if (!ks)
             return nomem(err);
-        int rc = read_neuron_path(net, ks, p.s, 2, tn, err);
+        int rc = read_neuron_path(vc, reg, ks, p.s, 2, tn, err);
         json_decref(ks);
         double xy[2];
         if (rc || (rc = read_xy(v, p.s, xy, err)))
             return rc;
-        if (pos_set(net->vc, f, tn[0], tn[1], xy))
+        if (f && pos_set(vc, f, tn[0], tn[1], xy))
             return nomem(err);
     }
     return 0;
@@ -347,8 +352,8 @@ static const char *const mod_members[] = {"name", "field", "target", "neurons",
 
 /* One modulation object at prefix into m (m->neurons new). Syntax only;
  * dmm__fields check does the rest against the network. */
-static int read_mod(dmm_net *net, const json_t *j, const char *prefix,
-                    dmm__mod *m, dmm_error *err)
+static int read_mod(vv_ctx *vc, const dmm_registry *reg, const json_t *j,
+                    const char *prefix, dmm__mod *m, dmm_error *err)
 {
     *m = (dmm__mod){0};
     if (!json_is_object(j))
@@ -380,11 +385,10 @@ static int read_mod(dmm_net *net, const json_t *j, const char *prefix,
     v = json_object_get(j, "name");
     if (!json_is_string(v) || json_string_length(v) == 0)
         return bad(err, AT("name"), "name must be a non-empty string");
-    if (vv_intern(net->vc, json_string_value(v), json_string_length(v),
-                  &m->name))
+    if (vv_intern(vc, json_string_value(v), json_string_length(v), &m->name))
         return bad(err, AT("name"), "not a valid name");
-    if ((rc = read_neuron_path(net, json_object_get(j, "field"), AT("field"), 3,
-                               m->field, err)) ||
+    if ((rc = read_neuron_path(vc, reg, json_object_get(j, "field"),
+                               AT("field"), 3, m->field, err)) ||
         (rc = pick(json_object_get(j, "target"), AT("target"), "target",
                    target_names, &m->target, err)) ||
         (rc = pick(json_object_get(j, "mode"), AT("mode"), "mode", mode_names,
@@ -408,7 +412,7 @@ static int read_mod(dmm_net *net, const json_t *j, const char *prefix,
                        "\"stream\" is for targets \"input\" and \"output\" "
                        "only");
         if (!json_is_string(v) || json_string_length(v) == 0 ||
-            vv_intern(net->vc, json_string_value(v), json_string_length(v),
+            vv_intern(vc, json_string_value(v), json_string_length(v),
                       &m->stream))
             return bad(err, AT("stream"), "stream must be a non-empty name");
         m->has_stream = true;
@@ -421,7 +425,7 @@ static int read_mod(dmm_net *net, const json_t *j, const char *prefix,
             return bad(err, AT("param"),
                        "\"param\" is for target \"param\" only");
         if (!json_is_string(v) || json_string_length(v) == 0 ||
-            vv_intern(net->vc, json_string_value(v), json_string_length(v),
+            vv_intern(vc, json_string_value(v), json_string_length(v),
                       &m->param))
             return bad(err, AT("param"), "param must be a parameter's name");
     }
@@ -434,12 +438,12 @@ static int read_mod(dmm_net *net, const json_t *j, const char *prefix,
         return bad(err, AT("neurons"),
                    "neurons must be \"embedded\" or an array of \"type/name\"");
     size_t n = json_array_size(v);
-    if (n && !(m->neurons = dmm__alloc(net->vc, 2 * n * sizeof(vv_label))))
+    if (n && !(m->neurons = dmm__alloc(vc, 2 * n * sizeof(vv_label))))
         return nomem(err);
     m->nneurons = n;
     for (size_t k = 0; k < n; k++) {
         snprintf(p.s, sizeof p.s, "%s/neurons/%zu", prefix, k);
-        if ((rc = read_neuron_path(net, json_array_get(v, k), p.s, 2,
+        if ((rc = read_neuron_path(vc, reg, json_array_get(v, k), p.s, 2,
                                    m->neurons + 2 * k, err)))
             return rc;
     }
@@ -473,14 +477,29 @@ static int check_param(const dmm_net *net, const dmm_type_info *ti, vv_label p,
                ti->n_params ? "it has: " : "it has none", list);
 }
 
+/* at := the JSON Pointer of neuron tn's rows in W. */
+static void w_pointer(const dmm_net *net, const vv_label *tn, char *at,
+                      size_t size)
+{
+    dmm__ptr p = {""};
+    dmm__ptr_push(net->vc, &p, tn[0]);
+    dmm__ptr_push(net->vc, &p, tn[1]);
+    snprintf(at, size, "%s", p.s);
+}
+
 /* Modulation m (at index k, JSON path prefix) against W w and the
  * positions of f: the bad-input cases of docs/fields.md that need the
- * network. */
+ * network. prefix NULL: a change of W is being checked, and the path is
+ * that of the rows in W whose loss breaks the modulation (the message
+ * names the modulation). */
 static int check_mod(const dmm_net *net, const dmm__fields *f, size_t k, vv w,
                      const char *prefix, dmm_error *err)
 {
     const dmm__mod *m = &f->mods[k];
     char at[600], b1[300], b2[300];
+    bool in_w = !prefix;
+    if (in_w)
+        prefix = "";
     for (size_t q = 0; q < k; q++)
         if (f->mods[q].name == m->name) {
             snprintf(at, sizeof at, "%s/name", prefix);
@@ -488,7 +507,10 @@ static int check_mod(const dmm_net *net, const dmm__fields *f, size_t k, vv w,
                        dmm__lstr(net, m->name));
         }
     if (!has_row(w, m->field)) {
-        snprintf(at, sizeof at, "%s/field", prefix);
+        if (in_w)
+            w_pointer(net, m->field, at, sizeof at);
+        else
+            snprintf(at, sizeof at, "%s/field", prefix);
         return bad(err, at,
                    "modulation \"%s\": field %s is not produced: %s has no "
                    "row",
@@ -531,12 +553,15 @@ static int check_mod(const dmm_net *net, const dmm__fields *f, size_t k, vv w,
         }
         bool found;
         if (!m->embedded && !has_row(w, tn) &&
-            (pos_find(f, tn[0], tn[1], &found), !found))
+            (pos_find(f, tn[0], tn[1], &found), !found)) {
+            if (in_w)
+                w_pointer(net, tn, at, sizeof at);
             return bad(err, at,
                        "modulation \"%s\": neuron %s is neither active nor "
                        "embedded",
                        dmm__lstr(net, m->name),
                        path_str(net, tn, 2, b1, sizeof b1));
+        }
         if (m->target == T_PARAM) {
             const dmm_type_info *ti = dmm_registry_find(net->reg, tn[0]);
             int rc;
@@ -547,7 +572,8 @@ static int check_mod(const dmm_net *net, const dmm__fields *f, size_t k, vv w,
     return 0;
 }
 
-/* Everything of f against W w; JSON paths under prefix ("/modulations"). */
+/* Everything of f against W w; JSON paths under prefix ("/modulations"),
+ * or, prefix NULL, in W (check_mod). */
 static int fields_check(const dmm_net *net, const dmm__fields *f, vv w,
                         const char *prefix, dmm_error *err)
 {
@@ -555,8 +581,8 @@ static int fields_check(const dmm_net *net, const dmm__fields *f, vv w,
         return 0;
     for (size_t k = 0; k < f->nmods; k++) {
         char at[64];
-        snprintf(at, sizeof at, "%s/%zu", prefix, k);
-        int rc = check_mod(net, f, k, w, at, err);
+        snprintf(at, sizeof at, "%s/%zu", prefix ? prefix : "", k);
+        int rc = check_mod(net, f, k, w, prefix ? at : NULL, err);
         if (rc)
             return rc;
     }
@@ -565,7 +591,7 @@ static int fields_check(const dmm_net *net, const dmm__fields *f, vv w,
 
 int dmm__fields_check_w(const dmm_net *net, vv w, dmm_error *err)
 {
-    return fields_check(net, net->fields, w, "/modulations", err);
+    return fields_check(net, net->fields, w, NULL, err);
 }
 
 static int append_mod(vv_ctx *vc, dmm__fields *f, const dmm__mod *m)
@@ -593,7 +619,7 @@ int dmm__fields_read(dmm_net *net, const json_t *positions, const json_t *mods,
         return nomem(err);
     int rc = 0;
     if (positions)
-        rc = read_positions(net, f, positions, "/positions", err);
+        rc = read_positions(net->vc, net->reg, f, positions, "/positions", err);
     if (!rc && mods) {
         if (!json_is_array(mods))
             rc = bad(err, "/modulations",
@@ -602,7 +628,8 @@ int dmm__fields_read(dmm_net *net, const json_t *positions, const json_t *mods,
             char at[64];
             snprintf(at, sizeof at, "/modulations/%zu", k);
             dmm__mod m;
-            rc = read_mod(net, json_array_get(mods, k), at, &m, err);
+            rc = read_mod(net->vc, net->reg, json_array_get(mods, k), at, &m,
+                          err);
             if (!rc && append_mod(net->vc, f, &m))
                 rc = nomem(err);
             if (rc)
@@ -1254,8 +1281,10 @@ int dmm__fields_params(dmm_net *net, size_t k, dmm_fire *fire, vv *own_in,
 /* ---- live changes -------------------------------------------------------- */
 
 /* Swap in candidate c when it passes the checks against the current W;
- * else free it. */
-static int fields_commit(dmm_net *net, dmm__fields *c, const char *prefix,
+ * else free it. Modulation `changed` of c (SIZE_MAX: none) is the one the
+ * request gave: it is checked first, its errors located in the request
+ * ("/modulation/..."); the others keep their place in the network. */
+static int fields_commit(dmm_net *net, dmm__fields *c, size_t changed,
                          dmm_error *err)
 {
     int rc = dmm__y_make(net);
@@ -1263,7 +1292,10 @@ static int fields_commit(dmm_net *net, dmm__fields *c, const char *prefix,
         fields_free(net->vc, c);
         return nomem(err);
     }
-    if ((rc = fields_check(net, c, dmm__matrix_of(net, net->y), prefix, err))) {
+    vv w = dmm__matrix_of(net, net->y);
+    if ((changed != SIZE_MAX &&
+         (rc = check_mod(net, c, changed, w, "/modulation", err))) ||
+        (rc = fields_check(net, c, w, "/modulations", err))) {
         fields_free(net->vc, c);
         return rc;
     }
@@ -1272,15 +1304,41 @@ static int fields_commit(dmm_net *net, dmm__fields *c, const char *prefix,
     return 0;
 }
 
+/* The name of the modulation to remove: a JSON string, or an object with
+ * "name"; interned into *l. */
+static int read_remove(vv_ctx *vc, const json_t *mod, vv_label *l,
+                       dmm_error *err)
+{
+    const json_t *name =
+        json_is_object(mod) ? json_object_get(mod, "name") : mod;
+    if (!json_is_string(name) || json_string_length(name) == 0 ||
+        vv_intern(vc, json_string_value(name), json_string_length(name), l))
+        return bad(err,
+                   json_is_object(mod) ? "/modulation/name" : "/modulation",
+                   "expected the modulation's name (a string, or an object "
+                   "with \"name\")");
+    return 0;
+}
+
+static int read_action(const char *action, bool *add, bool *remove,
+                       dmm_error *err)
+{
+    *add = !strcmp(action, "add");
+    *remove = !strcmp(action, "remove");
+    if (!*add && !*remove && strcmp(action, "change"))
+        return bad(err, "/action",
+                   "action must be add, remove or change (not \"%s\")", action);
+    return 0;
+}
+
 int dmm_net_modulate(dmm_net *net, const char *action, const char *text,
                      size_t len, dmm_error *err)
 {
     dmm_error_clear(err);
-    bool add = strcmp(action, "add") == 0, remove = !strcmp(action, "remove"),
-         change = !strcmp(action, "change");
-    if (!add && !remove && !change)
-        return bad(err, "/action",
-                   "action must be add, remove or change (not \"%s\")", action);
+    bool add, remove;
+    int rc = read_action(action, &add, &remove, err);
+    if (rc)
+        return rc;
     json_t *mod = vv_json_load(text, len, "<modulation>", err);
     if (!mod)
         return err ? err->code : DMM_E_INVAL;
@@ -1290,37 +1348,34 @@ int dmm_net_modulate(dmm_net *net, const char *action, const char *text,
         return nomem(err);
     }
     dmm__mod m = {0};
-    int rc = 0;
-    size_t at = c->nmods;
+    size_t at = c->nmods, changed = SIZE_MAX;
     if (remove) {
-        const json_t *name =
-            json_is_object(mod) ? json_object_get(mod, "name") : mod;
         vv_label l = 0;
-        if (!json_is_string(name) || vv_intern(net->vc, json_string_value(name),
-                                               json_string_length(name), &l))
-            rc = bad(err, "/modulation/name", "expected the modulation's name");
+        rc = read_remove(net->vc, mod, &l, err);
         for (size_t k = 0; !rc && k < c->nmods; k++)
             if (c->mods[k].name == l)
                 at = k;
         if (!rc && at == c->nmods)
-            rc = bad(err, "/modulation/name", "no modulation named \"%s\"",
-                     json_string_value(name));
+            rc = bad(err, "/modulation", "no modulation named \"%s\"",
+                     dmm__lstr(net, l));
         if (!rc) {
             mod_clear(net->vc, &c->mods[at]);
             memmove(c->mods + at, c->mods + at + 1,
                     (c->nmods - at - 1) * sizeof *c->mods);
             c->nmods--;
         }
-    } else if (!(rc = read_mod(net, mod, "/modulation", &m, err))) {
+    } else if (!(rc = read_mod(net->vc, net->reg, mod, "/modulation", &m,
+                               err))) {
         for (size_t k = 0; k < c->nmods; k++)
             if (c->mods[k].name == m.name)
                 at = k;
-        if (change && at == c->nmods) {
+        if (!add && at == c->nmods) {
             rc = bad(err, "/modulation/name", "no modulation named \"%s\"",
                      dmm__lstr(net, m.name));
-        } else if (change) {
+        } else if (!add) { /* change: in place, keeping its order */
             mod_clear(net->vc, &c->mods[at]);
             c->mods[at] = m;
+            changed = at;
             m = (dmm__mod){0};
         } else if (at != c->nmods) {
             rc =
@@ -1329,6 +1384,7 @@ int dmm_net_modulate(dmm_net *net, const char *action, const char *text,
         } else if (append_mod(net->vc, c, &m)) {
             rc = nomem(err);
         } else {
+            changed = c->nmods - 1;
             m = (dmm__mod){0};
         }
     }
@@ -1338,7 +1394,21 @@ int dmm_net_modulate(dmm_net *net, const char *action, const char *text,
         fields_free(net->vc, c);
         return rc;
     }
-    return fields_commit(net, c, "/modulations", err);
+    return fields_commit(net, c, changed, err);
+}
+
+/* Neuron's position := xy (NULL: removed), checked and committed. */
+static int position_set(dmm_net *net, const vv_label *tn, const double *xy,
+                        dmm_error *err)
+{
+    dmm__fields *c = fields_clone(net->vc, net->fields);
+    if (!c)
+        return nomem(err);
+    if (pos_set(net->vc, c, tn[0], tn[1], xy)) {
+        fields_free(net->vc, c);
+        return nomem(err);
+    }
+    return fields_commit(net, c, SIZE_MAX, err);
 }
 
 int dmm_net_position(dmm_net *net, const char *neuron, const double *xy,
@@ -1349,7 +1419,7 @@ int dmm_net_position(dmm_net *net, const char *neuron, const double *xy,
     json_t *s = json_string(neuron);
     if (!s)
         return nomem(err);
-    int rc = read_neuron_path(net, s, "/neuron", 2, tn, err);
+    int rc = read_neuron_path(net->vc, net->reg, s, "/neuron", 2, tn, err);
     json_decref(s);
     if (rc)
         return rc;
@@ -1363,14 +1433,90 @@ int dmm_net_position(dmm_net *net, const char *neuron, const double *xy,
                        "a position must be an array of one or two finite "
                        "numbers ([x] or [x, y])");
     }
-    dmm__fields *c = fields_clone(net->vc, net->fields);
-    if (!c)
+    return position_set(net, tn, xy ? v : NULL, err);
+}
+
+/* "at": null (none) or [x] / [x, y], as the file reader reads them. */
+static int read_at(const json_t *at, double *xy, bool *none, dmm_error *err)
+{
+    *none = json_is_null(at);
+    return *none ? 0 : read_xy(at, "/at", xy, err);
+}
+
+int dmm_net_position_json(dmm_net *net, const char *neuron, const char *at,
+                          size_t len, dmm_error *err)
+{
+    dmm_error_clear(err);
+    json_t *s = json_string(neuron);
+    if (!s)
         return nomem(err);
-    if (pos_set(net->vc, c, tn[0], tn[1], xy ? v : NULL)) {
-        fields_free(net->vc, c);
-        return nomem(err);
+    vv_label tn[2];
+    int rc = read_neuron_path(net->vc, net->reg, s, "/neuron", 2, tn, err);
+    json_decref(s);
+    if (rc)
+        return rc;
+    json_t *j = vv_json_load(at, len, "<position>", err);
+    if (!j)
+        return err ? err->code : DMM_E_INVAL;
+    double xy[2];
+    bool none;
+    rc = read_at(j, xy, &none, err);
+    json_decref(j);
+    return rc ? rc : position_set(net, tn, none ? NULL : xy, err);
+}
+
+int dmm__fields_syntax(vv_ctx *vc, const char *what, const json_t *a,
+                       const json_t *b, dmm_error *err)
+{
+    if (!strcmp(what, "position")) {
+        vv_label tn[2];
+        double xy[2];
+        bool none;
+        int rc = read_neuron_path(vc, NULL, a, "/neuron", 2, tn, err);
+        return rc ? rc : read_at(b, xy, &none, err);
     }
-    return fields_commit(net, c, "/modulations", err);
+    if (!strcmp(what, "fields")) {
+        if (!json_is_object(a))
+            return bad(err, "/fields",
+                       "expected an object with \"positions\" and "
+                       "\"modulations\"");
+        const json_t *pos = json_object_get(a, "positions");
+        const json_t *mods = json_object_get(a, "modulations");
+        int rc =
+            pos ? read_positions(vc, NULL, NULL, pos, "/fields/positions", err)
+                : 0;
+        if (!rc && mods && !json_is_array(mods))
+            rc = bad(err, "/fields/modulations",
+                     "modulations must be an array of objects");
+        for (size_t k = 0; !rc && mods && k < json_array_size(mods); k++) {
+            char at[64];
+            snprintf(at, sizeof at, "/fields/modulations/%zu", k);
+            dmm__mod m;
+            rc = read_mod(vc, NULL, json_array_get(mods, k), at, &m, err);
+            mod_clear(vc, &m);
+        }
+        return rc;
+    }
+    /* a modulate event: what is its action, a the modulation */
+    bool add, remove;
+    int rc = read_action(what, &add, &remove, err);
+    if (rc)
+        return rc;
+    if (remove) {
+        vv_label l;
+        return read_remove(vc, a, &l, err);
+    }
+    dmm__mod m;
+    rc = read_mod(vc, NULL, a, "/modulation", &m, err);
+    mod_clear(vc, &m);
+    return rc;
+}
+
+void dmm_net_fields_count(const dmm_net *net, size_t *positions,
+                          size_t *modulations)
+{
+    *positions = net->fields ? net->fields->npos : 0;
+    *modulations = net->fields ? net->fields->nmods : 0;
 }
 
 int dmm_net_fields_save(const dmm_net *net, vv_buf *b)
@@ -1401,5 +1547,220 @@ int dmm_net_fields_restore(dmm_net *net, const char *text, size_t len,
         !json_object_get(root, "modulations"))
         dmm__fields_free(net);
     json_decref(root);
+    return rc;
+}
+
+/* ---- kinds of field (dmm check) ------------------------------------------ */
+
+/* The network's neurons as a graph: node k is active neuron (type, name)
+ * in label order, src[off[k] .. off[k + 1]) the nodes its rows read. */
+typedef struct kgraph {
+    vv_label *tn; /* type, name pairs */
+    size_t n;
+    size_t *off, *src, nsrc, cap;
+} kgraph;
+
+static long kg_find(const kgraph *g, vv_label type, vv_label name)
+{
+    size_t lo = 0, hi = g->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = pos_cmp(g->tn[2 * mid], g->tn[2 * mid + 1], type, name);
+        if (c == 0)
+            return (long)mid;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return -1;
+}
+
+static int kg_edge(vv_ctx *vc, kgraph *g, size_t s)
+{
+    if (g->nsrc == g->cap) {
+        size_t cap = dmm__cap_for(g->cap, g->nsrc + 1, 64);
+        size_t *p = dmm__grow1(vc, g->src, sizeof *p, g->cap, cap);
+        if (!p)
+            return DMM_E_NOMEM;
+        g->src = p;
+        g->cap = cap;
+    }
+    g->src[g->nsrc++] = s;
+    return 0;
+}
+
+/* Sources of node k's row r: a scalar part at the row reads all of Y, at
+ * a type every neuron of it, below that the one neuron. */
+static int kg_row(vv_ctx *vc, kgraph *g, vv r)
+{
+    int rc = 0;
+    if (r.num != 0) {
+        for (size_t s = 0; s < g->n && !rc; s++)
+            rc = kg_edge(vc, g, s);
+        return rc;
+    }
+    vv_iter it, in;
+    vv_label t, nm;
+    vv vt, vn;
+    vv_iter_init(&it, r);
+    while (!rc && vv_iter_next(&it, &t, &vt)) {
+        if (vt.num != 0) {
+            for (size_t s = 0; s < g->n && !rc; s++)
+                if (g->tn[2 * s] == t)
+                    rc = kg_edge(vc, g, s);
+            continue;
+        }
+        vv_iter_init(&in, vt);
+        while (!rc && vv_iter_next(&in, &nm, &vn)) {
+            long s = kg_find(g, t, nm);
+            if (s >= 0)
+                rc = kg_edge(vc, g, (size_t)s);
+        }
+    }
+    return rc;
+}
+
+static void kg_free(vv_ctx *vc, kgraph *g)
+{
+    dmm__free(vc, g->tn, (2 * g->n + 2) * sizeof *g->tn);
+    dmm__free(vc, g->off, (g->n + 1) * sizeof *g->off);
+    dmm__free(vc, g->src, g->cap * sizeof *g->src);
+}
+
+/* The graph of W; an input neuron's rows are not followed (it emits what
+ * it is fed). */
+static int kg_build(const dmm_net *net, vv w, kgraph *g)
+{
+    vv_ctx *vc = net->vc;
+    *g = (kgraph){0};
+    vv_iter i1, i2;
+    vv_label f, nf;
+    vv v1, v2;
+    vv_iter_init(&i1, w);
+    while (vv_iter_next(&i1, &f, &v1))
+        g->n += vv_nchildren(v1);
+    g->tn = dmm__alloc(vc, (2 * g->n + 2) * sizeof *g->tn);
+    g->off = dmm__alloc(vc, (g->n + 1) * sizeof *g->off);
+    if (!g->tn || !g->off) {
+        dmm__free(vc, g->tn, (2 * g->n + 2) * sizeof *g->tn);
+        dmm__free(vc, g->off, (g->n + 1) * sizeof *g->off);
+        *g = (kgraph){0};
+        return DMM_E_NOMEM;
+    }
+    size_t k = 0;
+    vv_iter_init(&i1, w);
+    while (vv_iter_next(&i1, &f, &v1)) {
+        vv_iter_init(&i2, v1);
+        while (vv_iter_next(&i2, &nf, &v2)) {
+            g->tn[2 * k] = f;
+            g->tn[2 * k + 1] = nf;
+            k++;
+        }
+    }
+    /* sorted, for kg_find (iteration order is label order, but that is
+     * not this file's promise to rely on) */
+    for (size_t a = 1; a < g->n; a++)
+        for (size_t b = a; b > 0 && pos_cmp(g->tn[2 * b - 2], g->tn[2 * b - 1],
+                                            g->tn[2 * b], g->tn[2 * b + 1]) > 0;
+             b--) {
+            vv_label t0 = g->tn[2 * b], t1 = g->tn[2 * b + 1];
+            g->tn[2 * b] = g->tn[2 * b - 2];
+            g->tn[2 * b + 1] = g->tn[2 * b - 1];
+            g->tn[2 * b - 2] = t0;
+            g->tn[2 * b - 1] = t1;
+        }
+    int rc = 0;
+    for (k = 0; k < g->n && !rc; k++) {
+        g->off[k] = g->nsrc;
+        if (g->tn[2 * k] == net->input_type)
+            continue;
+        vv rows = vv_get(w, g->tn + 2 * k, 2);
+        vv_iter it;
+        vv_label in;
+        vv r;
+        vv_iter_init(&it, rows);
+        while (!rc && vv_iter_next(&it, &in, &r))
+            rc = kg_row(vc, g, r);
+    }
+    g->off[g->n] = g->nsrc;
+    if (rc)
+        kg_free(vc, g);
+    return rc;
+}
+
+enum { KIND_EXT = 1, KIND_IND = 2 };
+
+/* The kind bits of node n's output: a depth-first walk upstream (mark:
+ * 0 unseen, 1 on the walk's stack, 2 done; stack: 2 g->n entries). An
+ * input neuron reached is outside data (EXT); Self, a cycle (a neuron
+ * reached again while on the stack: recurrent activity) or a neuron whose
+ * rows read no active neuron is the network's own (IND). */
+static int kg_kind(const dmm_net *net, const kgraph *g, size_t n, uint8_t *mark,
+                   size_t *stack)
+{
+    memset(mark, 0, g->n);
+    int bits = 0;
+    size_t sp = 0;
+    stack[sp++] = n;
+    stack[sp++] = g->off[n];
+    mark[n] = 1;
+    while (sp) {
+        size_t v = stack[sp - 2], e = stack[sp - 1];
+        if (e == g->off[v]) { /* first visit */
+            vv_label t = g->tn[2 * v], nm = g->tn[2 * v + 1];
+            if (t == net->input_type)
+                bits |= KIND_EXT;
+            else if ((t == net->self[0] && nm == net->self[1]) ||
+                     g->off[v + 1] == g->off[v])
+                bits |= KIND_IND;
+        }
+        if (e == g->off[v + 1]) {
+            mark[v] = 2;
+            sp -= 2;
+            continue;
+        }
+        stack[sp - 1] = e + 1;
+        size_t u = g->src[e];
+        if (mark[u] == 1)
+            bits |= KIND_IND;
+        else if (mark[u] == 0) {
+            mark[u] = 1;
+            stack[sp++] = u;
+            stack[sp++] = g->off[u];
+        }
+    }
+    return bits;
+}
+
+int dmm_net_field_kinds(const dmm_net *net, vv_buf *b)
+{
+    const dmm__fields *f = net->fields;
+    if (!f || !f->nmods)
+        return 0;
+    kgraph g;
+    int rc = kg_build(net, dmm_net_matrix(net), &g);
+    if (rc)
+        return rc;
+    uint8_t *mark = dmm__alloc(net->vc, g.n + 1);
+    size_t *stack = dmm__alloc(net->vc, (2 * g.n + 2) * sizeof *stack);
+    static const char *const kinds[] = {"induced", "external", "induced",
+                                        "mixed"};
+    for (size_t q = 0; !rc && q < f->nmods; q++) {
+        const dmm__mod *m = &f->mods[q];
+        long n = kg_find(&g, m->field[0], m->field[1]);
+        if (!mark || !stack) {
+            rc = DMM_E_NOMEM;
+            break;
+        }
+        int bits = n >= 0 ? kg_kind(net, &g, (size_t)n, mark, stack) : 0;
+        if (!(rc = put_label(net, m->name, b)) &&
+            !(rc = vv_buf_append(b, "\t", 1)) &&
+            !(rc = put_path(net, m->field, 3, b)))
+            rc = vv_buf_printf(b, "\t%s\n", kinds[bits]);
+    }
+    dmm__free(net->vc, mark, g.n + 1);
+    dmm__free(net->vc, stack, (2 * g.n + 2) * sizeof *stack);
+    kg_free(net->vc, &g);
     return rc;
 }

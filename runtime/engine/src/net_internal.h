@@ -440,11 +440,21 @@ int dmm__fields_read(dmm_net *net, const json_t *positions, const json_t *mods,
  * any) to a document being written. */
 int dmm__fields_write(const dmm_net *net, vv_buf *b);
 void dmm__fields_free(dmm_net *net);
+/* The syntax of a script's field event, with no network yet: its labels
+ * interned in the order the engine interns them when it applies the event
+ * (so a replayed session has the same label table as the live one).
+ * what: "position" (a: the neuron string, b: "at"), "fields" (a: the
+ * document of dmm_net_fields_save), or a modulate action (a: the
+ * modulation, or for "remove" its name). DMM_E_INVAL located as the
+ * engine locates it. */
+int dmm__fields_syntax(vv_ctx *vc, const char *what, const json_t *a,
+                       const json_t *b, dmm_error *err);
 /* borrowed: {x, y} of neuron (type, name), NULL when it is not embedded. */
 const double *dmm__fields_position(const dmm_net *net, vv_label type,
                                    vv_label name);
 /* Would W = w keep every field produced and every named target active or
- * embedded (law 4)? DMM_E_INVAL naming the modulation. */
+ * embedded (law 4)? DMM_E_INVAL naming the modulation, located at the rows
+ * in W whose loss breaks it (an edit's path prefix goes before it). */
 int dmm__fields_check_w(const dmm_net *net, vv w, dmm_error *err);
 /* The cycle (net->fields non-NULL): begin reads every field from Y_{t-1},
  * syncs the compiled W and lists what applies to which neuron (net->fmod);

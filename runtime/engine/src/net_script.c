@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "dmm_script.h"
+#include "net_internal.h"
 
 /* Fill err for a script line; returns code. */
 static int line_error(dmm_error *err, const char *source, int line, int code,
@@ -109,13 +110,97 @@ static int push_event(vv_ctx *vc, dmm_script *s, size_t *cap,
     return 0;
 }
 
+/* Each op's name and the fields it takes besides step and op. */
+static const struct {
+    const char *name, *fields[3];
+} ops[] = {
+    [DMM_EV_EDIT] = {"edit", {"delta"}},
+    [DMM_EV_FEED] = {"feed", {"neuron", "outputs"}},
+    [DMM_EV_MODULATE] = {"modulate", {"action", "modulation"}},
+    [DMM_EV_POSITION] = {"position", {"neuron", "at"}},
+    [DMM_EV_FIELDS] = {"fields", {"fields"}},
+};
+enum { NOPS = sizeof ops / sizeof ops[0] };
+
 static bool field_allowed(const char *key, enum dmm_event_op op)
 {
     if (!strcmp(key, "step") || !strcmp(key, "op"))
         return true;
-    if (op == DMM_EV_EDIT)
-        return !strcmp(key, "delta");
-    return !strcmp(key, "neuron") || !strcmp(key, "outputs");
+    for (size_t k = 0; k < 3 && ops[op].fields[k]; k++)
+        if (!strcmp(key, ops[op].fields[k]))
+            return true;
+    return false;
+}
+
+static void event_free(vv_ctx *vc, dmm_event *ev)
+{
+    vv_free(vc, ev->value);
+    free(ev->neuron);
+    free(ev->json);
+    ev->value = VV_ZERO;
+    ev->neuron = ev->json = NULL;
+}
+
+/* The field events' members: checked as the engine will check them
+ * (labels interned in its order), kept as text for dmm_event_apply_fields. */
+static int parse_fields_event(vv_ctx *vc, const char *src, int line, json_t *j,
+                              dmm_event *ev, dmm_error *err)
+{
+    int rc = DMM_E_INVAL;
+    json_t *a = NULL, *b = NULL;
+    const char *what = "fields";
+    if (ev->op == DMM_EV_MODULATE) {
+        json_t *action = required(j, "action", err, src, line);
+        if (!action)
+            return rc;
+        if (!json_is_string(action) || json_string_length(action) >= 8) {
+            return line_error(err, src, line, rc, "/action",
+                              "action must be add, remove or change");
+        }
+        snprintf(ev->action, sizeof ev->action, "%s",
+                 json_string_value(action));
+        what = ev->action;
+        a = required(j, "modulation", err, src, line);
+    } else if (ev->op == DMM_EV_POSITION) {
+        what = "position";
+        a = required(j, "neuron", err, src, line);
+        b = a ? required(j, "at", err, src, line) : NULL;
+        if (a && !b)
+            return rc;
+        if (a && !json_is_string(a))
+            return line_error(err, src, line, rc, "/neuron",
+                              "must be a string \"type/name\"");
+    } else {
+        a = required(j, "fields", err, src, line);
+    }
+    if (!a)
+        return rc;
+    if ((rc = dmm__fields_syntax(vc, what, a, b, err)) < 0)
+        return at_line(err, src, line, rc);
+    ev->json = json_dumps(b ? b : a, JSON_COMPACT | JSON_ENCODE_ANY |
+                                         JSON_REAL_PRECISION(17));
+    if (ev->op == DMM_EV_POSITION)
+        ev->neuron = strdup(json_string_value(a));
+    if (!ev->json || (ev->op == DMM_EV_POSITION && !ev->neuron)) {
+        event_free(vc, ev);
+        return line_error(err, src, line, DMM_E_NOMEM, "", "out of memory");
+    }
+    return 0;
+}
+
+int dmm_event_apply_fields(dmm_net *net, const dmm_event *ev, dmm_error *err)
+{
+    size_t len = strlen(ev->json);
+    switch (ev->op) {
+    case DMM_EV_MODULATE:
+        return dmm_net_modulate(net, ev->action, ev->json, len, err);
+    case DMM_EV_POSITION:
+        return dmm_net_position_json(net, ev->neuron, ev->json, len, err);
+    case DMM_EV_FIELDS:
+        return dmm_net_fields_restore(net, ev->json, len, err);
+    default:
+        return dmm_error_set(err, DMM_E_INVAL, "/op", "not a field event");
+    }
 }
 
 /* Parse one non-blank line into *ev (value owned on success). */
@@ -139,21 +224,20 @@ static int parse_line(vv_ctx *vc, const char *src, int line, const char *text,
     json_t *op = required(j, "op", err, src, line);
     if (!op)
         goto done;
-    if (!json_is_string(op)) {
+    size_t k = 0;
+    while (json_is_string(op) && k < NOPS &&
+           strcmp(json_string_value(op), ops[k].name))
+        k++;
+    if (!json_is_string(op) || k == NOPS) {
         line_error(err, src, line, rc, "/op",
-                   "must be the string \"edit\" or \"feed\"");
+                   "%s%s%s (expected edit, feed, modulate, position or "
+                   "fields)",
+                   json_is_string(op) ? "unknown op \"" : "must be a string",
+                   json_is_string(op) ? json_string_value(op) : "",
+                   json_is_string(op) ? "\"" : "");
         goto done;
     }
-    if (!strcmp(json_string_value(op), "edit")) {
-        ev->op = DMM_EV_EDIT;
-    } else if (!strcmp(json_string_value(op), "feed")) {
-        ev->op = DMM_EV_FEED;
-    } else {
-        line_error(err, src, line, rc, "/op",
-                   "unknown op \"%s\" (expected \"edit\" or \"feed\")",
-                   json_string_value(op));
-        goto done;
-    }
+    ev->op = (enum dmm_event_op)k;
     json_t *step = required(j, "step", err, src, line);
     if (!step)
         goto done;
@@ -175,9 +259,14 @@ static int parse_line(vv_ctx *vc, const char *src, int line, const char *text,
             char path[512] = "";
             dmm_json_pointer_push(path, sizeof path, key, strlen(key));
             line_error(err, src, line, rc, path, "unknown field for op \"%s\"",
-                       ev->op == DMM_EV_EDIT ? "edit" : "feed");
+                       ops[ev->op].name);
             goto done;
         }
+    }
+
+    if (ev->op >= DMM_EV_MODULATE) {
+        rc = parse_fields_event(vc, src, line, j, ev, err);
+        goto done;
     }
 
     if (ev->op == DMM_EV_EDIT) {
@@ -293,7 +382,7 @@ int dmm_script_parse(vv_ctx *vc, const char *text, size_t len,
             goto fail;
         rc = push_event(vc, &s, &cap, &ev);
         if (rc < 0) {
-            vv_free(vc, ev.value);
+            event_free(vc, &ev);
             line_error(err, s.source, line, rc, "", "out of memory");
             goto fail;
         }
@@ -318,7 +407,7 @@ int dmm_script_parse(vv_ctx *vc, const char *text, size_t len,
     return 0;
 fail:
     for (size_t i = 0; i < s.n; i++)
-        vv_free(vc, s.ev[i].value);
+        event_free(vc, &s.ev[i]);
     if (s.ev)
         vv_ctx_realloc(vc, s.ev, cap * sizeof *s.ev, 0);
     return rc;
@@ -370,7 +459,7 @@ int dmm_script_load(vv_ctx *vc, const char *filename, dmm_script *out,
 void dmm_script_free(vv_ctx *vc, dmm_script *s)
 {
     for (size_t i = 0; i < s->n; i++)
-        vv_free(vc, s->ev[i].value);
+        event_free(vc, &s->ev[i]);
     if (s->ev)
         vv_ctx_realloc(vc, s->ev, s->n * sizeof *s->ev, 0);
     s->ev = NULL;

@@ -429,6 +429,60 @@ PARSER(load)
                                                      "", "out of memory");
 }
 
+/* A member as compact JSON text in req->doc (numbers kept exactly). */
+static int keep_json(json_t *f, dmm__live_req *req, dmm__live_err *e)
+{
+    req->doc =
+        json_dumps(f, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(17));
+    return req->doc ? 0
+                    : dmm__live_err_set(e, DMM__LIVE_E_INTERNAL, "",
+                                        "out of memory");
+}
+
+/* modulate and position: the shape of the request only; the engine checks
+ * the modulation or position against the network when it is applied (and
+ * interns its labels then, so a refused one leaves none). */
+PARSER(modulate)
+{
+    (void)vc;
+    json_t *f;
+    const char *s;
+    int rc;
+    if (!(f = json_object_get(j, "action")))
+        return dmm__live_err_set(e, DMM__LIVE_E_BAD_REQUEST, "/action",
+                                 "missing field");
+    if ((rc = read_string(f, "action", &s, e)) < 0)
+        return rc;
+    if (strcmp(s, "add") && strcmp(s, "remove") && strcmp(s, "change"))
+        return dmm__live_err_set(e, DMM__LIVE_E_BAD_REQUEST, "/action",
+                                 "must be \"add\", \"remove\" or \"change\"");
+    if ((rc = keep_string(s, &req->text, e)) < 0)
+        return rc;
+    if (!(f = json_object_get(j, "modulation")))
+        return dmm__live_err_set(e, DMM__LIVE_E_BAD_REQUEST, "/modulation",
+                                 "missing field");
+    return keep_json(f, req, e);
+}
+
+PARSER(position)
+{
+    (void)vc;
+    json_t *f;
+    const char *s;
+    int rc;
+    if (!(f = json_object_get(j, "neuron")))
+        return dmm__live_err_set(e, DMM__LIVE_E_BAD_REQUEST, "/neuron",
+                                 "missing field");
+    if ((rc = read_string(f, "neuron", &s, e)) < 0 ||
+        (rc = keep_string(s, &req->text, e)) < 0)
+        return rc;
+    if (!(f = json_object_get(j, "at")))
+        return dmm__live_err_set(e, DMM__LIVE_E_BAD_REQUEST, "/at",
+                                 "missing field ([x], [x, y], or null to "
+                                 "remove the position)");
+    return keep_json(f, req, e);
+}
+
 int dmm__live_parse(vv_ctx *vc, const char *line, size_t len,
                     dmm__live_req *req, dmm__live_err *e)
 {

@@ -35,6 +35,8 @@
     X(SNAPSHOT, snapshot, "")                                                  \
     X(SAVE, save, "file")                                                      \
     X(LOAD, load, "network state file")                                        \
+    X(MODULATE, modulate, "action modulation")                                 \
+    X(POSITION, position, "neuron at")                                         \
     X(UNDO, undo, "")                                                          \
     X(SHUTDOWN, shutdown, "")
 
@@ -102,8 +104,10 @@ typedef struct dmm__live_req {
     size_t npaths;
     vv value;       /* edit: delta; feed: outputs (owned) */
     vv_label name;  /* feed: the input neuron's name */
-    char *text;     /* hello: token; save, load: file (owned, may be NULL) */
-    char *doc;      /* load: the network or state as JSON text (owned) */
+    char *text;     /* hello: token; save, load: file; modulate: action;
+                       position: neuron (owned, may be NULL) */
+    char *doc;      /* load: the network or state; modulate: the
+                       modulation; position: "at" (JSON text, owned) */
     bool doc_state; /* load: doc is a state document */
 } dmm__live_req;
 

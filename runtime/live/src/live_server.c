@@ -92,16 +92,17 @@ typedef struct pending {
     char line[]; /* len bytes */
 } pending;
 
-/* One applied change that undo can revert. A new kind of change (a
- * modulation field, say) adds a kind here and a case to undo_apply and
- * undo_free. */
-enum undo_kind { UNDO_EDIT, UNDO_SET, UNDO_LOAD };
+/* One applied change that undo can revert. A new kind of change adds a
+ * kind here and a case to do_undo and undo_free. */
+enum undo_kind { UNDO_EDIT, UNDO_SET, UNDO_LOAD, UNDO_FIELDS };
 typedef struct undo_entry {
     enum undo_kind kind;
     vv delta;         /* EDIT: the delta that was applied (owned) */
     vv_label path[6]; /* SET: the weight */
     double old;       /* SET: its value before */
     dmm_net *net;     /* LOAD: the network it replaced (owned) */
+    char *fields;     /* FIELDS: the positions and modulations before, as
+                         dmm_net_fields_save wrote them, on one line (owned) */
 } undo_entry;
 
 typedef struct write_req {
@@ -365,6 +366,46 @@ static void broadcast(live_server *srv, const char *line, size_t len)
 
 /* ---- the log ------------------------------------------------------------ */
 
+/* Write event line b (rc: how building it went; b freed) to the log. */
+static void log_write(live_server *srv, vv_buf *b, int rc)
+{
+    if (rc < 0 || fwrite(b->data, 1, b->len, srv->log) != b->len ||
+        fflush(srv->log) != 0) {
+        fprintf(stderr,
+                "dmm serve: cannot write the log %s: %s; logging "
+                "stops here\n",
+                srv->o->log, rc < 0 ? dmm_strerror(rc) : strerror(errno));
+        fclose(srv->log);
+        srv->log = NULL;
+    }
+    free(b->data);
+}
+
+static int log_begin(live_server *srv, vv_buf *b)
+{
+    return vv_buf_printf(b, "{\"step\": %llu, \"op\": ",
+                         (unsigned long long)dmm_net_step_count(srv->net) + 1);
+}
+
+/* A field event: op, then members as name and JSON text pairs (n of
+ * them; text on one line). */
+static void log_fields(live_server *srv, const char *op, size_t n,
+                       const char *const *members)
+{
+    if (!srv->log)
+        return;
+    vv_buf b = {0};
+    int rc = log_begin(srv, &b);
+    if (!rc)
+        rc = vv_buf_printf(&b, "\"%s\"", op);
+    for (size_t k = 0; !rc && k < n; k++)
+        rc = vv_buf_printf(&b, ", \"%s\": %s", members[2 * k],
+                           members[2 * k + 1]);
+    if (!rc)
+        rc = vv_buf_append(&b, "}\n", 2);
+    log_write(srv, &b, rc);
+}
+
 /* Append one applied event in the script format of `dmm run --script`:
  * applied just before cycle t + 1. */
 static void log_event(live_server *srv, enum dmm__live_op op, vv_label name,
@@ -373,9 +414,7 @@ static void log_event(live_server *srv, enum dmm__live_op op, vv_label name,
     if (!srv->log)
         return;
     vv_buf b = {0};
-    int rc =
-        vv_buf_printf(&b, "{\"step\": %llu, \"op\": ",
-                      (unsigned long long)dmm_net_step_count(srv->net) + 1);
+    int rc = log_begin(srv, &b);
     if (!rc && op == DMM__OP_FEED) {
         rc = vv_buf_append(&b, "\"feed\", \"neuron\": ", 18);
         vv_buf nb = {0};
@@ -392,16 +431,7 @@ static void log_event(live_server *srv, enum dmm__live_op op, vv_label name,
         rc = vv_write(srv->vc, value, &b);
     if (!rc)
         rc = vv_buf_append(&b, "}\n", 2);
-    if (rc < 0 || fwrite(b.data, 1, b.len, srv->log) != b.len ||
-        fflush(srv->log) != 0) {
-        fprintf(stderr,
-                "dmm serve: cannot write the log %s: %s; logging "
-                "stops here\n",
-                srv->o->log, rc < 0 ? dmm_strerror(rc) : strerror(errno));
-        fclose(srv->log);
-        srv->log = NULL;
-    }
-    free(b.data);
+    log_write(srv, &b, rc);
 }
 
 /* ---- cycles ------------------------------------------------------------- */
@@ -629,6 +659,9 @@ static void undo_free(live_server *srv, undo_entry *u)
     case UNDO_LOAD:
         dmm_net_free(u->net);
         break;
+    case UNDO_FIELDS:
+        free(u->fields);
+        break;
     }
 }
 
@@ -751,6 +784,17 @@ static int do_undo(live_server *srv, dmm__live_err *e)
         srv->net = u->net;
         u->net = NULL;
         break;
+    case UNDO_FIELDS: {
+        /* The whole set as it was, logged as a fields event. */
+        dmm_error err;
+        if (dmm_net_fields_restore(srv->net, u->fields, strlen(u->fields),
+                                   &err) < 0) {
+            engine_error(e, DMM__LIVE_E_INVALID_EDIT, &err);
+            return -1;
+        }
+        log_fields(srv, "fields", 1, (const char *[]){"fields", u->fields});
+        break;
+    }
     }
     if (rc < 0)
         return dmm__live_err_set(e, DMM__LIVE_E_INTERNAL, "", "%s",
@@ -1127,6 +1171,11 @@ int dmm__live_handle_status(live_server *srv, client *c, dmm__live_req *q)
                            dmm_net_active_count(net), dmm_net_weight_count(net),
                            open_clients(srv), (unsigned long long)srv->dropped,
                            vv_label_count(srv->vc));
+    size_t npos, nmods;
+    dmm_net_fields_count(net, &npos, &nmods);
+    if (!rc)
+        rc = vv_buf_printf(
+            &srv->b, ", \"positions\": %zu, \"modulations\": %zu", npos, nmods);
     send_reply(c, q->id, rc);
     return 0;
 }
@@ -1264,6 +1313,58 @@ int dmm__live_handle_feed(live_server *srv, client *c, dmm__live_req *q)
     }
     log_event(srv, DMM__OP_FEED, q->name, q->value);
     return reply_step(c, q, t + 1);
+}
+
+/* modulate and position: through the engine's checks (a refusal changes
+ * nothing), logged as the script event of the same name, undone by putting
+ * back the whole set of positions and modulations as it was. */
+static int fields_request(live_server *srv, client *c, dmm__live_req *q)
+{
+    dmm__live_err e;
+    dmm_error err;
+    dmm_net *net = srv->net;
+    uint64_t t = dmm_net_step_count(net);
+    bool mod = q->op == DMM__OP_MODULATE;
+    vv_buf before = {0};
+    if (dmm_net_fields_save(net, &before) < 0 ||
+        vv_buf_append(&before, "", 1) < 0) {
+        free(before.data);
+        send_oom(c, q->id);
+        return DMM_E_NOMEM;
+    }
+    size_t len = strlen(q->doc);
+    int rc = mod ? dmm_net_modulate(net, q->text, q->doc, len, &err)
+                 : dmm_net_position_json(net, q->text, q->doc, len, &err);
+    if (rc < 0) {
+        free(before.data);
+        engine_error(&e, DMM__LIVE_E_INVALID_EDIT, &err);
+        return refuse(c, q, &e);
+    }
+    for (char *p = before.data; *p; p++)
+        if (*p == '\n') /* separators only: strings escape theirs */
+            *p = ' ';
+    vv_buf name = {0};
+    if (vv_buf_json_string(&name, q->text, strlen(q->text)) < 0 ||
+        vv_buf_append(&name, "", 1) < 0) {
+        free(name.data);
+        name.data = NULL;
+    }
+    const char *ev[4] = {mod ? "action" : "neuron", name.data ? name.data : "",
+                         mod ? "modulation" : "at", q->doc};
+    log_fields(srv, mod ? "modulate" : "position", 2, ev);
+    free(name.data);
+    undo_push(srv, (undo_entry){.kind = UNDO_FIELDS, .fields = before.data});
+    return reply_step(c, q, t + 1);
+}
+
+int dmm__live_handle_modulate(live_server *srv, client *c, dmm__live_req *q)
+{
+    return fields_request(srv, c, q);
+}
+
+int dmm__live_handle_position(live_server *srv, client *c, dmm__live_req *q)
+{
+    return fields_request(srv, c, q);
 }
 
 int dmm__live_handle_subscribe(live_server *srv, client *c, dmm__live_req *q)
