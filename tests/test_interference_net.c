@@ -234,6 +234,72 @@ static void test_interference_energy(void **state)
     "\"1\": 0.25}, \"B\": {\"0\": 0.1, \"1\": 0.2, \"2\": 0.2}}}}"
 #define ARR_B_STRANGER "\"B\": {\":number\": 0.5, \"0\": 0.4, \"1\": 0.3}"
 
+/* Input `in` given as its terms (dmm_fire.terms) gives the bits of the
+ * same input summed: output, state and pending update, in a training
+ * episode; also when two terms share an (age, source), which the neuron
+ * then sums itself. */
+static void test_interference_terms(void **state)
+{
+    fx *x = *state;
+    const dmm_type_info *t =
+        dmm_registry_find(x->reg, tu_label(x->vc, "interference"));
+    static const char *const term_json[] = {
+        "{\"3\": {\"s1\": {\":number\": 1, \"1\": 0.9, \"2\": 0.1}}}",
+        "{\"2\": {\"s2\": {\":number\": 1, \"1\": -0.9}}}",
+        "{\"3\": {\"s0\": {\":number\": 1, \"1\": 0.1, \"2\": 0.3}}}",
+        "{\"3\": {\"s1\": {\":number\": 1, \"1\": 0.3}}}"};
+    const double w[4] = {0.3, 2.0 / 3, 0.7, 0.1};
+    vv v[4];
+    for (int k = 0; k < 4; k++)
+        v[k] = tu_vv(x->vc, term_json[k]);
+    for (size_t n = 3; n <= 4; n++) { /* 4: s1 at age 3 twice */
+        vv outs[2], states[2];
+        for (int how = 0; how < 2; how++) {
+            vv rest = tu_vv(x->vc, "{\"target\": {\"1\": 1, \"2\": 0.5},"
+                                   " \"learn\": 1}");
+            vv in = rest, sum = VV_ZERO;
+            dmm_terms terms[6] = {{0}};
+            if (how == 0) {
+                vv_label l = tu_label(x->vc, "in");
+                vv next;
+                assert_int_equal(vv_sum(x->vc, n, w, v, &sum), 0);
+                assert_int_equal(vv_set(x->vc, rest, &l, 1, sum, &next), 0);
+                in = next;
+            } else {
+                terms[0] = (dmm_terms){.given = true, .n = n, .w = w, .v = v};
+            }
+            uint64_t rng[4] = {1, 2, 3, 4};
+            dmm_error err;
+            dmm_error_clear(&err);
+            dmm_fire f = {.vc = x->vc,
+                          .type = t,
+                          .name = tu_label(x->vc, "n"),
+                          .input = in,
+                          .step = 1,
+                          .rng = rng,
+                          .err = &err,
+                          .terms = how ? terms : NULL};
+            assert_int_equal(t->desc->fn(&f), 0);
+            outs[how] = f.output;
+            states[how] = f.new_state;
+            if (how == 0) {
+                vv_free(x->vc, rest);
+                vv_free(x->vc, sum);
+            }
+            vv_free(x->vc, in);
+        }
+        assert_true(vv_equal(outs[0], outs[1]));
+        assert_true(vv_equal(states[0], states[1]));
+        assert_false(vv_is_zero(vv_child(outs[0], tu_label(x->vc, "energy"))));
+        for (int how = 0; how < 2; how++) {
+            vv_free(x->vc, outs[how]);
+            vv_free(x->vc, states[how]);
+        }
+    }
+    for (int k = 0; k < 4; k++)
+        vv_free(x->vc, v[k]);
+}
+
 static void test_interference_delta(void **state)
 {
     fx *x = *state;
@@ -1073,6 +1139,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_delay_ages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delay_bad, setup, teardown),
         cmocka_unit_test_setup_teardown(test_interference_energy, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_interference_terms, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_interference_delta, setup,
                                         teardown),

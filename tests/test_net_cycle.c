@@ -29,9 +29,47 @@ static const dmm_neuron_type fragile_type = {
     .fn = fire_fragile,
 };
 
+/* probe: reads a as its terms and never reads b; outputs "a" (a as the
+ * sum of its terms, or as given), "given" (1 when a came as terms),
+ * "terms" (how many), "b" (what it saw of b: nothing) and "c" (c as is). */
+static int fire_probe(dmm_fire *f)
+{
+    vv_label l[5];
+    static const char *const name[5] = {"a", "given", "terms", "b", "c"};
+    for (int k = 0; k < 5; k++)
+        if (vv_intern_cstr(f->vc, name[k], &l[k]))
+            return DMM_E_NOMEM;
+    const dmm_terms *t = f->terms ? &f->terms[0] : NULL;
+    vv a = VV_ZERO;
+    int rc = 0;
+    if (t && t->given) {
+        if (!vv_is_zero(dmm_fire_in(f, 0)))
+            return dmm_error_set(f->err, DMM_E_INVAL, "", "a twice");
+        rc = vv_sum(f->vc, t->n, t->w, t->v, &a);
+    } else {
+        a = vv_ref(dmm_fire_in(f, 0));
+    }
+    if (rc)
+        return rc;
+    vv kid[5] = {a, vv_number(t && t->given), vv_number(t ? (double)t->n : 0),
+                 vv_ref(dmm_fire_in(f, 1)), vv_ref(dmm_fire_in(f, 2))};
+    return vv_from_pairs(f->vc, 0, 5, l, kid, &f->output);
+}
+
+static const dmm_neuron_type probe_type = {
+    .name = "probe",
+    .summary = "shows how the engine gave its inputs",
+    .inputs = (const char *const[]){"a", "b", "c", NULL},
+    .outputs = (const char *const[]){"a", "given", "terms", "b", "c", NULL},
+    .fn = fire_probe,
+    .unread = (const char *const[]){"b", NULL},
+    .terms = (const char *const[]){"a", NULL},
+};
+
 static int setup(void **state)
 {
-    static const dmm_neuron_type *const extra[] = {&fragile_type, NULL};
+    static const dmm_neuron_type *const extra[] = {&fragile_type, &probe_type,
+                                                   NULL};
     return tn_world_setup(state, extra);
 }
 
@@ -490,10 +528,43 @@ static void test_out_of_memory(void **state)
     free(want);
 }
 
+/* A type's unread inputs are not computed, its terms inputs come as the
+ * row's non-zero terms in label order, the others summed as ever. */
+static void test_unread_and_terms(void **state)
+{
+    fixture *fx = *state;
+    dmm_net *net = tn_load(
+        fx, "{\"dmm\": 1, \"matrix\": {" SELF_ROW "}},"
+            " \"identity\": {\"k1\": {\"v\": {\"identity\": {\"k1\": "
+            "{\"v\": 1}}}}, \"k2\": {\"v\": {\"identity\": {\"k2\": "
+            "{\"v\": 1}}}}},"
+            " \"probe\": {\"p\": {"
+            "  \"a\": {\"identity\": {\"k1\": {\"v\": 0.5}, \"k2\": {\"v\": "
+            "3}, \"k3\": {\"v\": 7}}},"
+            "  \"b\": {\"identity\": {\"k1\": {\"v\": 1}}},"
+            "  \"c\": {\"identity\": {\"k1\": {\"v\": 0.25}, \"k2\": {\"v\": "
+            "1}}}}}},"
+            " \"outputs\": {\"identity\": {\"k1\": {\"v\": {\"x\": 1}},"
+            "  \"k2\": {\"v\": {\"x\": 2, \"y\": 2}}}}}");
+    dmm_error err;
+    assert_int_equal(dmm_net_step(net, &err), 0);
+    assert_int_equal(dmm_net_outputs_build(net, &err), 0);
+    vv_label p[2] = {tu_label(fx->vc, "probe"), tu_label(fx->vc, "p")};
+    vv got = vv_get(dmm_net_outputs(net), p, 2);
+    /* a: 0.5·{x: 1} + 3·{x: 2, y: 2} from two terms (k3 has no output);
+     * b: never computed; c: summed as usual */
+    vv want = tu_vv(fx->vc, "{\"a\": {\"x\": 6.5, \"y\": 6}, \"given\": 1,"
+                            " \"terms\": 2, \"c\": {\"x\": 2.25, \"y\": 2}}");
+    assert_true(vv_equal(got, want));
+    vv_free(fx->vc, want);
+    dmm_net_free(net);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_activation_through_self),
+        cmocka_unit_test_setup_teardown(test_unread_and_terms, setup, teardown),
         cmocka_unit_test(test_nan_stop),
         cmocka_unit_test(test_nan_in_up_movement),
         cmocka_unit_test(test_fault_in_up_movement),

@@ -239,6 +239,17 @@ static void test_registry_invalid(void **state)
     static const dmm_neuron_type dup_inputs = {
         .name = "dup-inputs", .inputs = twice, .fn = fire_nothing};
     assert_int_equal(dmm_registry_add(x->reg, &dup_inputs), DMM_E_INVAL);
+    /* unread and terms name declared inputs only */
+    static const char *const ab[] = {"a", "b", NULL}, *const z[] = {"z", NULL};
+    static const dmm_neuron_type bad_unread = {
+        .name = "bad-unread", .inputs = ab, .fn = fire_nothing, .unread = z};
+    static const dmm_neuron_type bad_terms = {
+        .name = "bad-terms", .inputs = ab, .fn = fire_nothing, .terms = z};
+    static const dmm_neuron_type variadic_terms = {
+        .name = "variadic-terms", .fn = fire_nothing, .terms = ab};
+    assert_int_equal(dmm_registry_add(x->reg, &bad_unread), DMM_E_INVAL);
+    assert_int_equal(dmm_registry_add(x->reg, &bad_terms), DMM_E_INVAL);
+    assert_int_equal(dmm_registry_add(x->reg, &variadic_terms), DMM_E_INVAL);
     assert_null(dmm_registry_find(x->reg, tu_label(x->vc, "dup-inputs")));
     assert_int_equal(dmm_registry_count(x->reg), N_BUILTINS);
 

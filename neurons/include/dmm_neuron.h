@@ -18,6 +18,19 @@
 typedef struct dmm_type_info dmm_type_info;
 
 /*
+ * An input given as its terms instead of their sum (dmm_fire.terms): the
+ * input is Σ w[i]·v[i] for i < n. The terms are the row's terms whose value
+ * is not zero, in the row's label order (source type, name, output); w and v
+ * are borrowed for the call.
+ */
+typedef struct dmm_terms {
+    bool given; /* false: the input is in dmm_fire.input as usual */
+    size_t n;
+    const double *w;
+    const vv *v;
+} dmm_terms;
+
+/*
  * One firing of one neuron in the up movement. The engine fills the inputs;
  * the function sets `output` (new) and, for stateful types, `new_state` (new).
  * Every vv the engine passes in is borrowed for the duration of the call.
@@ -37,6 +50,12 @@ typedef struct dmm_fire {
     vv output;      /* out, new: the neuron's whole output map */
     vv new_state;   /* out, new: stateful types only */
     dmm_error *err; /* where to say what went wrong */
+    /* NULL, or one entry per declared input (by descriptor index): an entry
+     * given holds that input as its terms, and `input` lacks it. Only for
+     * inputs the type lists in dmm_neuron_type.terms, and the engine may
+     * give any of those summed instead (a row that is not a list of terms,
+     * a modulated neuron), so fn must take both and give the same result. */
+    const dmm_terms *terms;
 } dmm_fire;
 
 typedef int (*dmm_neuron_fn)(dmm_fire *f);
@@ -85,6 +104,14 @@ typedef struct dmm_neuron_type {
     bool stateful;
     dmm_neuron_fn fn;
     dmm_dense_fn dense; /* NULL: none; only for stateless types */
+    /* NULL-terminated names among inputs that fn never reads (NULL: none).
+     * Rows there stay in W, for neurons that read W through Self; the down
+     * movement does not compute them and `input` lacks them. */
+    const char *const *unread;
+    /* NULL-terminated names among inputs that fn can take as their terms
+     * (dmm_terms; NULL: none), which spares the engine their sum when the
+     * type only walks the terms. At most the first 32 inputs. */
+    const char *const *terms;
 } dmm_neuron_type;
 
 /* A registered type with its names interned. Indexes match the descriptor. */
@@ -97,6 +124,8 @@ struct dmm_type_info {
     const vv_label *out;
     size_t n_params;
     const vv_label *param;
+    /* Bit k: input k is in desc->unread, or in desc->terms. */
+    uint32_t unread, terms;
 };
 
 /* The input by descriptor index k (borrowed, zero when absent). */
@@ -144,7 +173,7 @@ int dmm_registry_markdown(const dmm_registry *r, vv_buf *b);
  * it was compiled against may differ. Bump DMM_PLUGIN_ABI whenever either
  * structure or the meaning of a registry call changes.
  */
-#define DMM_PLUGIN_ABI 1
+#define DMM_PLUGIN_ABI 2
 
 typedef struct dmm_plugin {
     int abi;          /* DMM_PLUGIN_ABI of the headers it was built with */

@@ -8,6 +8,7 @@
  * change of its own routes into Self's `delta`, reading them through Self.
  */
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -89,9 +90,23 @@ static int fire_delay(dmm_fire *f)
             kid[n++] = vv_ref(x);
         }
     }
-    /* Outputs {a: {a: X}} beside the state {a: X}. */
+    /* Outputs {a: {a: X}} beside the state {a: X}. With one age (the
+     * common case: one input a line long) {a: X} is the state itself. */
+    int rc;
+    if (n == 1) {
+        vv state, output;
+        rc = vv_wrap(f->vc, 0.0, lab[0], kid[0], &state);
+        vv_free(f->vc, kid[0]);
+        if (!rc && (rc = vv_wrap(f->vc, 0.0, lab[0], state, &output)))
+            vv_free(f->vc, state);
+        if (rc)
+            return dmm__fire_fail(f, rc);
+        f->output = output;
+        f->new_state = state;
+        return 0;
+    }
     vv out[DMM__DELAY_MAX];
-    int rc = 0;
+    rc = 0;
     size_t made = 0;
     for (; made < n && !rc; made++)
         rc = vv_wrap(f->vc, 0.0, lab[made], kid[made], &out[made]);
@@ -129,17 +144,28 @@ enum { P_FRIEND, P_FOE, P_ETA_FRIEND, P_ETA_STRANGER, P_ETA_FOE, P_SCALE };
 typedef struct comps {
     vv_label l[DIM_MAX];
     int n;
+    /* A direct-mapped cache of the lookups: entry l % COMP_CACHE holds
+     * 1 + the index of the label it last found, 0 when empty. */
+    uint8_t hit[64];
 } comps;
+
+enum { COMP_CACHE = 64 };
 
 static int comp_index(comps *c, vv_label l)
 {
-    for (int k = 0; k < c->n; k++)
-        if (c->l[k] == l)
-            return k;
-    if (c->n == DIM_MAX)
-        return -1;
-    c->l[c->n] = l;
-    return c->n++;
+    unsigned h = l % COMP_CACHE;
+    if (c->hit[h] && c->l[c->hit[h] - 1] == l)
+        return c->hit[h] - 1;
+    int k = 0;
+    while (k < c->n && c->l[k] != l)
+        k++;
+    if (k == c->n) {
+        if (c->n == DIM_MAX)
+            return -1;
+        c->l[c->n++] = l;
+    }
+    c->hit[h] = (uint8_t)(k + 1);
+    return k;
 }
 
 /* The sums of one firing's energy. */
@@ -162,11 +188,11 @@ static const char *lstr(const dmm_fire *f, vv_label l)
  * its class by f·v against the thresholds, its part of the energy sums, and
  * its eta·P in *eta_mass.
  */
-static int arrival(energy_work *w, vv_label age, vv_label src, vv r,
+static int arrival(energy_work *w, vv_label age, vv_label src, double k_w, vv r,
                    double *eta_mass)
 {
     dmm_fire *f = w->f;
-    double m = r.num;
+    double m = k_w * r.num;
     /* The mass may be negative: the double slit's additive update can
      * take a route below 0, and the direct engine goes on with it. */
     if (m == 0)
@@ -181,6 +207,8 @@ static int arrival(energy_work *w, vv_label age, vv_label src, vv r,
     vv c;
     vv_iter_init(&it, r);
     while (vv_iter_next(&it, &l, &c)) {
+        if (!c.map && k_w * c.num == 0)
+            continue; /* absent from the weighted arrival */
         int k = comp_index(&w->comp, l);
         if (k < 0)
             return dmm__fire_failf(f, DMM_E_INVAL,
@@ -192,7 +220,7 @@ static int arrival(energy_work *w, vv_label age, vv_label src, vv r,
                                    "arrival %s/%s must be a flat vector "
                                    "{component: number}",
                                    lstr(f, age), lstr(f, src));
-        x[k] = c.num;
+        x[k] = k_w * c.num;
     }
     double sim = 0;
     for (int k = 0; k < w->comp.n; k++)
@@ -209,6 +237,26 @@ static int arrival(energy_work *w, vv_label age, vv_label src, vv r,
     }
     w->n_arr++;
     *eta_mass = m * w->eta[kind];
+    return 0;
+}
+
+/* One arrival k_w·r at (age, src) into the sums; when grad is not NULL,
+ * its eta·P added at (*grad)[source][age]. */
+static int take(energy_work *w, vv_label age, vv_label src, double k_w, vv r,
+                vv *grad)
+{
+    dmm_fire *f = w->f;
+    double em = 0;
+    int rc = arrival(w, age, src, k_w, r, &em);
+    if (rc || !grad || em == 0)
+        return rc;
+    vv_label path[2] = {src, age};
+    vv next;
+    double sum = vv_get(*grad, path, 2).num + em;
+    if ((rc = vv_set(f->vc, *grad, path, 2, vv_number(sum), &next)))
+        return dmm__fire_fail(f, rc);
+    vv_free(f->vc, *grad);
+    *grad = next;
     return 0;
 }
 
@@ -233,20 +281,87 @@ static int energy(energy_work *w, vv in, vv *grad)
                                    lstr(f, age));
         vv_iter_init(&is, byage);
         while (vv_iter_next(&is, &src, &r)) {
-            double em = 0;
-            int rc = arrival(w, age, src, r, &em);
+            int rc = take(w, age, src, 1.0, r, grad);
             if (rc)
                 return rc;
-            if (!grad || em == 0)
-                continue;
-            vv_label path[2] = {src, age};
-            vv next;
-            double sum = vv_get(*grad, path, 2).num + em;
-            if ((rc = vv_set(f->vc, *grad, path, 2, vv_number(sum), &next)))
-                return dmm__fire_fail(f, rc);
-            vv_free(f->vc, *grad);
-            *grad = next;
         }
+    }
+    return 0;
+}
+
+/* An arrival of a term: keyed (age, src), the term's weight and vector. */
+typedef struct term_arrival {
+    vv_label age, src;
+    double w;
+    vv r;
+} term_arrival;
+
+enum { TERM_ARRIVALS_MAX = 512 };
+
+/*
+ * The arrivals of input in given as its terms (dmm_terms), each term
+ * {age: {source: r}}, sorted by age then source label, the order in which
+ * energy() walks their sum. False when they are not all of that form, or
+ * some (age, source) comes in two terms, or there are too many: then the
+ * caller takes their sum, which is the input all the same.
+ */
+static bool terms_arrivals(const dmm_terms *t, term_arrival *a, size_t *n)
+{
+    size_t m = 0;
+    for (size_t i = 0; i < t->n; i++) {
+        vv v = t->v[i];
+        if (v.num != 0)
+            return false;
+        vv_iter ia, is;
+        vv_label age, src;
+        vv byage, r;
+        vv_iter_init(&ia, v);
+        while (vv_iter_next(&ia, &age, &byage)) {
+            if (byage.num != 0 || !byage.map)
+                return false;
+            vv_iter_init(&is, byage);
+            while (vv_iter_next(&is, &src, &r)) {
+                if (m == TERM_ARRIVALS_MAX)
+                    return false;
+                term_arrival x = {age, src, t->w[i], r};
+                size_t j = m++;
+                /* insertion: the terms come nearly in this order already */
+                while (j > 0 && (a[j - 1].age > age ||
+                                 (a[j - 1].age == age && a[j - 1].src > src))) {
+                    a[j] = a[j - 1];
+                    j--;
+                }
+                if (j > 0 && a[j - 1].age == age && a[j - 1].src == src)
+                    return false;
+                a[j] = x;
+            }
+        }
+    }
+    *n = m;
+    return true;
+}
+
+/* energy() over input in given as its terms: each arrival weighed by its
+ * term (the bits of the sum, whose leaves are those products), or, when
+ * terms_arrivals refuses, over their sum. */
+static int energy_terms(energy_work *w, const dmm_terms *t, vv *grad)
+{
+    dmm_fire *f = w->f;
+    term_arrival a[TERM_ARRIVALS_MAX];
+    size_t n;
+    if (!terms_arrivals(t, a, &n)) {
+        vv in;
+        int rc = vv_sum(f->vc, t->n, t->w, t->v, &in);
+        if (rc)
+            return dmm__fire_fail(f, rc);
+        rc = energy(w, in, grad);
+        vv_free(f->vc, in);
+        return rc;
+    }
+    for (size_t i = 0; i < n; i++) {
+        int rc = take(w, a[i].age, a[i].src, a[i].w, a[i].r, grad);
+        if (rc)
+            return rc;
     }
     return 0;
 }
@@ -457,7 +572,11 @@ static int fire_interference(dmm_fire *f)
     }
     learning |= learn > 0;
 
-    if ((rc = energy(&w, dmm_fire_in(f, IN_IN), learning ? &pending : NULL)))
+    const dmm_terms *tin = f->terms ? &f->terms[IN_IN] : NULL;
+    if ((rc = tin && tin->given
+                  ? energy_terms(&w, tin, learning ? &pending : NULL)
+                  : energy(&w, dmm_fire_in(f, IN_IN),
+                           learning ? &pending : NULL)))
         goto fail;
     double j = energy_value(&w, scale);
     if (!isfinite(j)) {
@@ -544,6 +663,9 @@ const dmm_neuron_type dmm__builtin_interference[] = {
              {"scale", 1000, "energy multiplier"},
              {NULL, 0, NULL}},
      .stateful = true,
-     .fn = fire_interference},
+     .fn = fire_interference,
+     /* blocked is W's, for the update to read through routes */
+     .unread = NAMES("blocked"),
+     .terms = NAMES("in")},
     {.name = NULL},
 };

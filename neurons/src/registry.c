@@ -104,6 +104,23 @@ static int intern_list(vv_ctx *vc, size_t n, const char *const *names,
     return 0;
 }
 
+/* The bits of the inputs named in names, each one of the first 32 of the
+ * ni declared inputs; DMM_E_INVAL for any other name. */
+static int input_mask(const dmm_neuron_type *t, const char *const *names,
+                      size_t ni, uint32_t *out)
+{
+    *out = 0;
+    for (size_t j = 0; names && names[j]; j++) {
+        size_t k = 0;
+        while (k < ni && k < 32 && strcmp(t->inputs[k], names[j]) != 0)
+            k++;
+        if (k == ni || k == 32)
+            return DMM_E_INVAL;
+        *out |= UINT32_C(1) << k;
+    }
+    return 0;
+}
+
 int dmm_registry_add(dmm_registry *r, const dmm_neuron_type *t)
 {
     if (!t || !t->name || !t->name[0] || !t->fn)
@@ -138,6 +155,12 @@ int dmm_registry_add(dmm_registry *r, const dmm_neuron_type *t)
         r->order = order;
         r->cap = cap;
     }
+    uint32_t unread = 0, terms = 0;
+    if ((rc = input_mask(t, t->unread, ni, &unread)) ||
+        (rc = input_mask(t, t->terms, ni, &terms))) {
+        free(rec);
+        return rc;
+    }
     rec->magic = REC_MAGIC;
     rec->reg = r;
     rec->info = (dmm_type_info){
@@ -149,6 +172,8 @@ int dmm_registry_add(dmm_registry *r, const dmm_neuron_type *t)
         .out = t->outputs ? out : NULL,
         .n_params = np,
         .param = param,
+        .unread = unread,
+        .terms = terms,
     };
     bool hash_oom = false;
     HASH_ADD(hh, r->by_name, info.name, sizeof(vv_label), rec);

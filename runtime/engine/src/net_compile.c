@@ -264,6 +264,19 @@ static void neuron_mark(const dmm_net *net, dmm__compiled *cw, dmm__neuron *n)
         }
 }
 
+/* Is input i one that type ti never reads? *k (if not NULL) gets its
+ * descriptor index, 32 when it is not among the first 32. */
+static bool input_unread(const dmm_type_info *ti, vv_label i, uint32_t *k)
+{
+    uint32_t at = 32;
+    for (size_t q = 0; ti->in && q < ti->n_inputs && q < 32; q++)
+        if (ti->in[q] == i)
+            at = (uint32_t)q;
+    if (k)
+        *k = at;
+    return at < 32 && (ti->unread >> at & 1);
+}
+
 /* (Re)build the rows of neuron n from wn = W[type][name], and mark the
  * ports its fast rows read. */
 static int neuron_build(const dmm_net *net, dmm__compiled *cw, dmm__neuron *n,
@@ -283,7 +296,7 @@ static int neuron_build(const dmm_net *net, dmm__compiled *cw, dmm__neuron *n,
     size_t size = m * sizeof *n->rows, nt;
     vv_iter_init(&it, wn);
     while (vv_iter_next(&it, &i, &row))
-        if (row_is_flat(row, &nt))
+        if (!input_unread(n->info, i, NULL) && row_is_flat(row, &nt))
             size += terms_size(nt);
     if (size > UINT32_MAX)
         return DMM_E_LIMIT; /* about 350 million terms in one neuron */
@@ -295,12 +308,22 @@ static int neuron_build(const dmm_net *net, dmm__compiled *cw, dmm__neuron *n,
     char *mem = block + m * sizeof *n->rows;
     vv_iter_init(&it, wn);
     while (vv_iter_next(&it, &i, &row)) {
+        dmm__row *r = &n->rows[n->nrows];
+        uint32_t k;
+        if (input_unread(n->info, i, &k)) {
+            /* Never computed: no terms, no ports, not a slow row. */
+            *r = (dmm__row){
+                .input = i, .row = row, .fast = true, .unread = true};
+            n->nrows++;
+            continue;
+        }
         bool fast = row_is_flat(row, &nt);
-        if ((rc = row_build(net->vc, cw, i, row, fast, nt, mem,
-                            &n->rows[n->nrows])))
+        if ((rc = row_build(net->vc, cw, i, row, fast, nt, mem, r)))
             return rc;
         if (fast)
             mem += terms_size(nt);
+        r->terms = fast && k < 32 && (n->info->terms >> k & 1);
+        r->in_k = k;
         n->nrows++;
     }
     neuron_mark(net, cw, n);

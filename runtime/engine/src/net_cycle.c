@@ -450,22 +450,27 @@ static int neuron_input(dmm_net *net, size_t k, dmm__scratch *sc,
     int rc = dmm__scratch_grow(net->vc, sc, n->nrows);
     if (rc)
         return neuron_fail(net, s, rc, dmm_strerror(rc), err);
+    bool fon = dmm__fields_on(net, k);
+    size_t m = 0; /* the rows computed: not unread, not given as terms */
     for (size_t j = 0; j < n->nrows; j++) {
-        sc->lbuf[j] = n->rows[j].input;
-        if (!dmm__fields_on(net, k) || /* fields: weights modulated */
-            (rc = dmm__fields_row(net, k, j, &sc->vbuf[j])) == 1)
-            rc = row_value(net, &n->rows[j], sc, &sc->vbuf[j]);
+        const dmm__row *r = &n->rows[j];
+        if (r->unread || (r->terms && !fon))
+            continue;
+        sc->lbuf[m] = r->input;
+        if (!fon || /* fields: weights modulated */
+            (rc = dmm__fields_row(net, k, j, &sc->vbuf[m])) == 1)
+            rc = row_value(net, r, sc, &sc->vbuf[m]);
         if (rc) {
             char what[600];
             snprintf(what, sizeof what, "%s in input \"%s\"", dmm_strerror(rc),
-                     vv_label_str(net->vc, n->rows[j].input, NULL));
-            for (size_t q = 0; q < j; q++)
+                     vv_label_str(net->vc, r->input, NULL));
+            for (size_t q = 0; q < m; q++)
                 vv_free(net->vc, sc->vbuf[q]);
             return neuron_fail(net, s, rc, what, err);
         }
+        m++;
     }
-    if ((rc = vv_from_pairs(net->vc, 0, n->nrows, sc->lbuf, sc->vbuf,
-                            &s->input)) ||
+    if ((rc = vv_from_pairs(net->vc, 0, m, sc->lbuf, sc->vbuf, &s->input)) ||
         (dmm__fields_on(net, k) && /* fields: inputs modulated */
          (rc = dmm__fields_input(net, k, &s->input))))
         return neuron_fail(net, s, rc, dmm_strerror(rc), err);
@@ -545,7 +550,8 @@ static size_t first_failure(const dmm__cycle_work *w, unsigned nw, size_t n)
     return at;
 }
 
-static int fire_slot(dmm_net *net, size_t k, uint64_t *rng, dmm_error *err);
+static int fire_slot(dmm_net *net, size_t k, uint64_t *rng, dmm__scratch *sc,
+                     dmm_error *err);
 
 /* Slots the dense path gave up on, below the first dmm__failure, take the
  * general path here, on the calling thread (their ports need V-values);
@@ -575,7 +581,7 @@ static void redo_slots(dmm_net *net, dmm__cycle_work *work, bool fire,
         if (rc)
             rc = neuron_fail(net, s, rc, dmm_strerror(rc), &mine);
         else if (!(rc = neuron_input(net, k, &net->s0, &mine)) && fire)
-            rc = fire_slot(net, k, rng, &mine);
+            rc = fire_slot(net, k, rng, &net->s0, &mine);
         if (rc) {
             *e = mine;
             dmm__fail_record(&work->fail[0], rc, k);
@@ -611,8 +617,42 @@ static int down_movement(dmm_net *net, dmm__cycle_work *work, dmm_error *err)
     return work_failure(work, net->threads, err);
 }
 
-/* Fire slot k with the random state rng. */
-static int fire_slot(dmm_net *net, size_t k, uint64_t *rng, dmm_error *err)
+/* The rows of neuron k given as terms (dmm__row.terms), into t (one entry
+ * per input, zeroed by the caller) with their arrays in sc: each row's terms
+ * whose port is not zero, in order. */
+static int terms_fill(dmm_net *net, size_t k, dmm__scratch *sc, dmm_terms *t)
+{
+    const dmm__neuron *n = &net->cw.neu[k];
+    const dmm__pval *pv = net->cw.pval;
+    size_t total = 0;
+    for (size_t j = 0; j < n->nrows; j++)
+        if (n->rows[j].terms)
+            total += n->rows[j].nterms;
+    int rc = dmm__scratch_terms(net->vc, sc, total);
+    if (rc)
+        return rc;
+    size_t m = 0;
+    for (size_t j = 0; j < n->nrows; j++) {
+        const dmm__row *r = &n->rows[j];
+        if (!r->terms)
+            continue;
+        dmm_terms *e = &t[r->in_k];
+        *e = (dmm_terms){.given = true, .w = sc->wbuf + m, .v = sc->tbuf + m};
+        for (uint32_t q = 0; q < r->nterms; q++) {
+            vv v = pv[r->port[q]].v;
+            if (v.map || v.num != 0.0) {
+                sc->wbuf[m] = r->w[q];
+                sc->tbuf[m++] = v;
+                e->n++;
+            }
+        }
+    }
+    return 0;
+}
+
+/* Fire slot k with the random state rng; sc is the firing thread's. */
+static int fire_slot(dmm_net *net, size_t k, uint64_t *rng, dmm__scratch *sc,
+                     dmm_error *err)
 {
     dmm__slot *s = &net->slots[k];
     vv_label tn[2] = {s->type, s->name};
@@ -644,6 +684,12 @@ static int fire_slot(dmm_net *net, size_t k, uint64_t *rng, dmm_error *err)
     int rc = dmm__fields_on(net, k)
                  ? dmm__fields_params(net, k, &fire, &fin, &fpar)
                  : 0;
+    dmm_terms terms[32];
+    if (!rc && s->info->terms && !dmm__fields_on(net, k)) {
+        memset(terms, 0, sizeof terms);
+        if (!(rc = terms_fill(net, k, sc, terms)))
+            fire.terms = terms;
+    }
     if (!rc)
         rc = s->info->desc->fn(&fire);
     dmm__vfree(net->vc, fin);
@@ -667,13 +713,13 @@ static int fire_slot(dmm_net *net, size_t k, uint64_t *rng, dmm_error *err)
 /* Fire the general slots of [lo, hi) with rng, stopping at the first
  * dmm__failure (dense ones fired in the down movement). */
 static void up_range(dmm_net *net, size_t lo, size_t hi, uint64_t *rng,
-                     dmm__failure *f)
+                     dmm__scratch *sc, dmm__failure *f)
 {
     for (size_t k = lo; k < hi; k++) {
         dmm__slot *s = &net->slots[k];
         if (s->dense)
             continue; /* fired in the down movement */
-        int rc = fire_slot(net, k, rng, &f->err);
+        int rc = fire_slot(net, k, rng, sc, &f->err);
         if (rc) {
             dmm__fail_record(f, rc, k);
             return;
@@ -685,7 +731,8 @@ static void up_task(dmm_net *net, unsigned worker, size_t lo, size_t hi,
                     void *ud)
 {
     dmm__cycle_work *cw = ud;
-    up_range(net, lo, hi, cw->fail[worker].rng, &cw->fail[worker]);
+    up_range(net, lo, hi, cw->fail[worker].rng, dmm__scratch_of(net, worker),
+             &cw->fail[worker]);
 }
 
 /*
@@ -721,7 +768,7 @@ static int up_movement(dmm_net *net, dmm__cycle_work *work, uint64_t *rng,
             s->redo = false;
         }
     }
-    up_range(net, 0, net->nslots, rng, &work->fail[0]);
+    up_range(net, 0, net->nslots, rng, &net->s0, &work->fail[0]);
     redo_slots(net, work, true, rng);
     return work_failure(work, n, err);
 }

@@ -158,8 +158,12 @@ typedef struct dmm__pval {
 typedef struct dmm__row {
     vv_label input;
     bool fast;
-    bool one; /* one term of weight 1: the dense input aliases the port */
+    bool one;    /* one term of weight 1: the dense input aliases the port */
+    bool unread; /* an input the type never reads: not computed, no terms */
+    bool terms;  /* fast, of an input the type takes as its terms: given to
+                    it as such (dmm_fire.terms), not summed */
     uint32_t nterms;
+    uint32_t in_k;  /* terms: the input's descriptor index */
     vv row;         /* borrowed from the compiled W */
     double *w;      /* nterms weights (one block with port) */
     uint32_t *port; /* nterms port indices */
