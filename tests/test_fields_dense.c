@@ -474,12 +474,89 @@ static void test_rebuilds_stay_put(void **state)
     dmm_net_free(d);
 }
 
+/* A cycle under an allocator that fails each allocation in turn, in the
+ * first cycle (the list of applications built) and the second (the field
+ * read from its dense output for the first time, its labels decoded): the
+ * cycle reports DMM_E_NOMEM, the network is as it was (the state, and the
+ * next cycle, those of a twin that never failed), and nothing leaks. */
+static void test_step_out_of_memory(void **state)
+{
+    (void)state;
+    const char *text =
+        "{\"dmm\": 1, \"matrix\": {}, \"links\": ["
+        "[\"accum/self/accum\", \"accum/self/single\", 1],"
+        "[\"tanh/f/v\", \"tanh/f/v\", 0.5],"
+        "[\"tanh/f/v\", \"identity/g/v\", 1],"
+        "[\"identity/g/v\", \"identity/g/v\", 1],"
+        "[\"tanh/a/x\", \"tanh/b/x\", 0.9],"
+        "[\"tanh/b/x\", \"tanh/a/x\", 0.9],"
+        "[\"sigmoid/c/x\", \"tanh/a/x\", 1]],"
+        "\"outputs\": {\"identity\": {\"g\": {\"v\": {\"3\": 1, \"1\": 2, "
+        "\"0\": -1}}}, \"tanh\": {\"a\": {\"x\": 0.5}}},"
+        "\"positions\": {\"tanh/a\": [0.25], \"tanh/b\": [2.5], "
+        "\"sigmoid/c\": [1]},"
+        "\"modulations\": [{\"name\": \"m\", \"field\": \"tanh/f/v\", "
+        "\"target\": \"input\", \"mode\": \"multiply\", \"neurons\": "
+        "\"embedded\"}, {\"name\": \"o\", \"field\": \"tanh/f/v\", "
+        "\"target\": \"output\", \"mode\": \"multiply\", \"neurons\": "
+        "[\"sigmoid/c\"]}]}";
+    tu_alloc a = {0};
+    vv_options opt = {.alloc = tu_alloc_fn, .alloc_ud = &a};
+    vv_ctx *vc = vv_ctx_new(&opt);
+    dmm_registry *reg = dmm_registry_new(vc);
+    assert_non_null(reg);
+    assert_int_equal(dmm_registry_add_builtins(reg), 0);
+    world w = {.vc = vc, .dense = reg};
+    dmm_error err;
+    for (int warm = 0; warm < 2; warm++) {
+        bool hit = true;
+        int failures = 0;
+        for (long k = 1; hit; k++) {
+            dmm_net *net = load(&w, reg, text), *twin = load(&w, reg, text);
+            for (int t = 0; t < warm; t++) {
+                assert_int_equal(dmm_net_step(net, &err), 0);
+                assert_int_equal(dmm_net_step(twin, &err), 0);
+            }
+            a.fail_at = a.count + k;
+            int rc = dmm_net_step(net, &err);
+            hit = a.count >= a.fail_at;
+            a.fail_at = 0;
+            char *got = state_of(net), *want = state_of(twin);
+            if (rc) {
+                assert_int_equal(rc, DMM_E_NOMEM);
+                failures++;
+                assert_string_equal(got, want);
+                assert_int_equal(dmm_net_step(net, &err), 0);
+            }
+            free(got);
+            free(want);
+            assert_int_equal(dmm_net_step(twin, &err), 0);
+            for (int t = 0; t < 2; t++) {
+                got = state_of(net);
+                want = state_of(twin);
+                assert_string_equal(got, want);
+                free(got);
+                free(want);
+                assert_int_equal(dmm_net_step(net, &err), 0);
+                assert_int_equal(dmm_net_step(twin, &err), 0);
+            }
+            dmm_net_free(net);
+            dmm_net_free(twin);
+        }
+        assert_true(failures >= 3);
+    }
+    dmm_registry_free(reg);
+    vv_ctx_free(vc);
+    assert_int_equal(a.bytes, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dense_equals_general),
         cmocka_unit_test(test_bad_field_same_error),
         cmocka_unit_test(test_rebuilds_stay_put),
+        cmocka_unit_test(test_step_out_of_memory),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
