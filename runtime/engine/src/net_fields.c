@@ -160,6 +160,7 @@ void dmm__fields_free(dmm_net *net)
     fields_free(net->vc, net->fields);
     net->fields = NULL;
     net->fmod = NULL;
+    net->fapps = NULL;
 }
 
 static int pos_cmp(vv_label t1, vv_label n1, vv_label t2, vv_label n2)
