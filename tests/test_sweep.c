@@ -488,6 +488,120 @@ static int teardown(void **state)
     return 0;
 }
 
+/* The smallest p with which the lines of out (one per cycle, as `dmm run
+ * --trace` prints them, the step number cut off) repeat over the second
+ * half; 0 if none. */
+static int trace_period(const char *out)
+{
+    enum { MAXL = 256 };
+    char *copy = strdup(out), *line[MAXL];
+    assert_non_null(copy);
+    int n = 0;
+    for (char *l = strtok(copy, "\n"); l && n < MAXL; l = strtok(NULL, "\n")) {
+        char *o = strstr(l, "\"outputs\": ");
+        assert_non_null(o);
+        line[n++] = o;
+    }
+    int found = 0;
+    for (int p = 1; p <= n / 2 && !found; p++) {
+        int ok = 1;
+        for (int t = n / 2; t < n && ok; t++)
+            ok = !strcmp(line[t], line[t - p]);
+        if (ok)
+            found = p;
+    }
+    free(copy);
+    return found;
+}
+
+/* The period of networks/wave-rings.json's wave (the delta row of W) over
+ * 40 cycles of `dmm run`, with W_0's links into Self's delta set from the
+ * genes of an evolve's best (NULL: the file's). */
+static int wave_period(const env *e, json_t *genes)
+{
+    char *netpath = tu_path("networks/wave-rings.json");
+    json_error_t je;
+    json_t *net = json_load_file(netpath, 0, &je);
+    assert_non_null(net);
+    json_t *row = json_object_get(
+        json_object_get(
+            json_object_get(
+                json_object_get(json_object_get(net, "matrix"), "accum"),
+                "self"),
+            "delta"),
+        "identity");
+    assert_non_null(row);
+    const char *key;
+    json_t *v;
+    json_object_foreach(genes, key, v)
+    {
+        /* w/accum/self/delta/identity/NAME/single */
+        const char *pre = "w/accum/self/delta/identity/";
+        assert_int_equal(strncmp(key, pre, strlen(pre)), 0);
+        char name[64];
+        snprintf(name, sizeof name, "%s", key + strlen(pre));
+        char *slash = strchr(name, '/');
+        assert_non_null(slash);
+        assert_string_equal(slash, "/single");
+        *slash = 0;
+        double w = json_number_value(v);
+        json_object_del(row, name);
+        if (w != 0)
+            json_object_set_new(row, name, json_pack("{s:f}", "single", w));
+    }
+    char *file = path_in(e, "wave-found.json");
+    assert_int_equal(json_dump_file(net, file, JSON_INDENT(1)), 0);
+    json_decref(net);
+    proc p;
+    const char *argv[] = {
+        e->exe,    "run",      file,
+        "--steps", "40",       "--trace",
+        "--self",  "--select", "accum/self/single/accum/self/delta",
+        NULL};
+    run(e, &p, argv);
+    expect_code(&p, 0);
+    int period = trace_period(p.out);
+    proc_free(&p);
+    unlink(file);
+    free(file);
+    free(netpath);
+    return period;
+}
+
+/*
+ * networks/sweeps/wave-period5.json: an evolutionary search over which
+ * update neurons W_0 links into Self's delta in networks/wave-rings.json
+ * (rings of 2, 3, 4 and 5), for a wave of period 5. The file's W_0 (the
+ * link at ring2-1, as wave.json's at update-1) has period 2; the search
+ * (seed 1) reaches 5, and the W it reports, run by `dmm run`, repeats with
+ * period 5 and no shorter one.
+ */
+static void test_evolve_wave_period5(void **state)
+{
+    env *e = *state;
+    char *file = tu_path("networks/sweeps/wave-period5.json");
+    proc p;
+    sweep(e, &p, file, 0, "2");
+    expect_code(&p, 0);
+    const char *bl = strstr(p.out, "{\"best\": ");
+    assert_non_null(bl);
+    json_error_t je;
+    json_t *j = json_loads(bl, 0, &je);
+    assert_non_null(j);
+    json_t *best = json_object_get(j, "best");
+    assert_true(json_number_value(json_object_get(best, "score")) == 5);
+    /* the start is not already the answer */
+    assert_null(strstr(p.out, "{\"generation\": 0, \"best\": {\"id\": "
+                              "\"g0.0\""));
+    json_t *none = json_object();
+    assert_int_equal(wave_period(e, none), 2);
+    json_decref(none);
+    assert_int_equal(wave_period(e, json_object_get(best, "genes")), 5);
+    json_decref(j);
+    proc_free(&p);
+    free(file);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -497,6 +611,7 @@ int main(void)
         cmocka_unit_test(test_bad_files),
         cmocka_unit_test(test_experiment_members),
         cmocka_unit_test(test_evolve_resume),
+        cmocka_unit_test(test_evolve_wave_period5),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
