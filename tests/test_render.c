@@ -673,6 +673,14 @@ static void test_gallery(void **state)
     run_doc_renders(*state, "docs/gallery.md", 5);
 }
 
+/* The explorations of docs/fields.md: an induced field (excitable), an
+ * external one fed by --script (bifurcation), a field over the mean-field
+ * neurons' h (hysteresis-map). */
+static void test_fields_explorations(void **state)
+{
+    run_doc_renders(*state, "docs/fields.md", 3);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -686,6 +694,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cli_bad_requests, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cli_script, setup, teardown),
         cmocka_unit_test_setup_teardown(test_gallery, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fields_explorations, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
