@@ -812,16 +812,16 @@ static char *subst(const char *s, const char *from, const char *to)
     return out;
 }
 
-/* new (free): the body of the first ```json block of doc whose first line
- * starts with head. */
-static char *doc_block(const char *doc, const char *head)
+/* new (free): the body of the first block of doc opened by fence (```json
+ * or ```) whose first line starts with head. */
+static char *doc_block(const char *doc, const char *fence, const char *head)
 {
     char open[128];
-    snprintf(open, sizeof open, "```json\n%s", head);
+    snprintf(open, sizeof open, "%s\n%s", fence, head);
     const char *b = strstr(doc, open);
     if (!b)
-        fail_msg("docs/fields.md has no ```json block starting %s", head);
-    b += strlen("```json\n");
+        fail_msg("docs/fields.md has no %s block starting %s", fence, head);
+    b += strlen(fence) + 1;
     const char *e = strstr(b, "\n```");
     assert_non_null(e);
     return strndup(b, (size_t)(e - b));
@@ -844,9 +844,10 @@ static char *squeeze(const char *s)
  * blocks load into a network that has the neurons they name (dmm check
  * accepts it and names each field's kind); the two messages of "Bad
  * input" for a parameter the type does not declare are the ones dmm check
- * prints for those blocks with the parameter misspelt or put on tanh; and
- * every "$ dmm check networks/fields/..." of "Explorations" prints what the
- * page shows.
+ * prints for those blocks with the parameter misspelt or put on tanh; the
+ * script events of "Live changes" pass check --script and run; and every
+ * "$ dmm check networks/fields/..." of "Explorations" prints what the page
+ * shows.
  */
 static void test_fields_doc_examples(void **state)
 {
@@ -855,8 +856,8 @@ static void test_fields_doc_examples(void **state)
     char *doc = tu_read_file(doc_path, NULL);
     assert_non_null(doc);
     char *flat = squeeze(doc);
-    char *pos = doc_block(doc, "\"positions\""),
-         *mods = doc_block(doc, "\"modulations\"");
+    char *pos = doc_block(doc, "```json", "\"positions\""),
+         *mods = doc_block(doc, "```json", "\"modulations\"");
     char *text = malloc(strlen(pos) + strlen(mods) + 1024);
     assert_non_null(text);
     sprintf(
@@ -908,6 +909,35 @@ static void test_fields_doc_examples(void **state)
         free(net2);
         free(t2);
     }
+
+    /* Live changes: the logged events, on a network with their neurons */
+    char *events = doc_block(doc, "```", "{\"step\": 1, \"op\": \"modulate\"");
+    size_t nev = strlen(events);
+    events = realloc(events, nev + 2);
+    assert_non_null(events);
+    memcpy(events + nev, "\n", 2);
+    char *script = write_scratch(e, "doc-fields.jsonl", events);
+    char *live = write_scratch(
+        e, "doc-fields-live.json",
+        "{\"dmm\": 1, \"matrix\": {\"accum\": {\"self\": {\"accum\": "
+        "{\"accum\": {\"self\": {\"single\": 1}}}}}}, \"links\": ["
+        "[\"identity/field/single\", \"identity/field/single\", 1],"
+        "[\"tanh/a/single\", \"identity/field/single\", 1],"
+        "[\"tanh/b/single\", \"tanh/a/single\", 1]],"
+        "\"outputs\": {\"identity\": {\"field\": {\"single\": 0.5}}}}");
+    run_dmm(e, &p, (const char *[]){"check", live, "--script", script, NULL});
+    expect_code(&p, 0);
+    if (!strstr(p.out, "ok (3 events)"))
+        fail_msg("%s", p.out);
+    proc_free(&p);
+    run_dmm(e, &p,
+            (const char *[]){"run", live, "--script", script, "--steps", "6",
+                             NULL});
+    expect_code(&p, 0);
+    proc_free(&p);
+    free(live);
+    free(script);
+    free(events);
 
     /* Explorations: "$ dmm check networks/fields/X.json" and its lines */
     char *root = tu_path("networks/fields/");
