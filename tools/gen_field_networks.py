@@ -125,6 +125,8 @@ class Net:
 def excitable(out_dir):
     n = 32
     gain = 8.0          # every input term is scaled by it: sigmoid(8 x)
+    threshold = 0.75    # x = u - threshold + ...: about two active neighbours
+    decay = 0.9         # of the fatigue per cycle
     net = Net()
     cell = lambda i, j: "sigmoid/c%d-%d" % (i, j)
     net.const("one", 1)
@@ -137,13 +139,13 @@ def excitable(out_dir):
         for j in range(n):
             c = cell(i, j)
             net.link("%s/%d" % (c, j), "%s/%d" % (c, j), gain)   # memory
-            net.link("%s/%d" % (c, j), "identity/one/v", -0.5 * gain)
+            net.link("%s/%d" % (c, j), "identity/one/v", -threshold * gain)
             net.positions[c] = [j, i]
     # activity image, its excitation and its fatigue
     net.gather(cell, n, n, "activity")
     net.link("conv2d/excite/image", "identity/rows-activity")
     net.link("conv2d/excite/kernel", "identity/kernel/v")
-    net.link("identity/fatigue/image", "identity/fatigue/image", 0.93)
+    net.link("identity/fatigue/image", "identity/fatigue/image", decay)
     net.link("identity/fatigue/image", "identity/rows-activity", -gain)
     net.modulations = [
         {"name": "excite", "field": "conv2d/excite/image", "target": "input",
