@@ -1123,6 +1123,120 @@ static void test_network_modified_copy(void **state)
     synth_free(&te);
 }
 
+/*
+ * networks/fields/ (tools/gen_mnist_fields.py, docs/experiments.md "A
+ * field on the learning rates"): every variant loads (what `dmm check`
+ * needs); the neutral field (each eta-* times the constant 1) gives the
+ * plain network's predictions, scores and trained routes bit for bit (law 1
+ * of docs/fields.md); the count field trains as the direct engine does when
+ * shot k of a class (0-based) uses eta-friend times k+1 and eta-stranger,
+ * eta-foe times (k+1)^-0.25: the field reaches the first arrival of every
+ * training episode, with the count of that episode.
+ */
+static void test_network_field_variants(void **state)
+{
+    fx *x = *state;
+    static const char *const variants[] = {"neutral", "count", "count-anneal",
+                                           "energy-anneal", "energy-amplify"};
+    dmm_error err;
+    char file[96];
+    for (size_t v = 0; v < sizeof variants / sizeof *variants; v++) {
+        snprintf(file, sizeof file, "networks/fields/mnist-field-%s.json",
+                 variants[v]);
+        char *path = tu_path(file);
+        dmm_net *net = NULL;
+        dmm_error_clear(&err);
+        if (dmm_net_load_file(x->vc, x->reg, path, &net, &err))
+            fail_msg("%s: %s", file, err.text);
+        dmm_net_free(net);
+        free(path);
+    }
+
+    synth tr, te;
+    synth_make(&tr, DMM_IF_SPLIT_BEGIN + 60, 11);
+    synth_make(&te, 5 * DMM_IF_TEST_PER_CLASS, 12);
+    dmm_if_data train = {tr.images, tr.labels, tr.n};
+    dmm_if_data test = {te.images, te.labels, te.n};
+    dmm_if_options o = {.shots = 3, .seed = 4, .epochs = 1};
+    enum { N = DMM_IF_CLASSES * PER };
+    static const char *const nets[] = {
+        "networks/mnist-interference.json",
+        "networks/fields/mnist-field-neutral.json",
+        "networks/fields/mnist-field-count.json"};
+    uint8_t pred[3][N];
+    double scores[3][N * DMM_IF_CLASSES];
+    dmm_if_model *mn[3];
+    for (int k = 0; k < 3; k++) {
+        mn[k] = malloc(sizeof *mn[k]);
+        assert_non_null(mn[k]);
+        dmm_netx_out out = {.pred = pred[k], .scores = scores[k]};
+        dmm_if_result r;
+        char *path = tu_path(nets[k]);
+        dmm_error_clear(&err);
+        if (dmm_fewshot_network_run(path, &train, &test, &o, PER, mn[k], &r,
+                                    &out, &err))
+            fail_msg("%s: %s", nets[k], err.text);
+        assert_int_equal(out.routes, 1);
+        free(path);
+    }
+    /* Neutral: the same bits. */
+    assert_memory_equal(pred[0], pred[1], sizeof pred[0]);
+    assert_memory_equal(scores[0], scores[1], sizeof scores[0]);
+    assert_memory_equal(mn[0]->p, mn[1]->p, sizeof mn[0]->p);
+
+    /* Count: the direct engine with the schedule, shot by shot. */
+    dmm_if_model *md = malloc(sizeof *md);
+    assert_non_null(md);
+    size_t seq[DMM_IF_CLASSES * 3];
+    size_t te_idx[DMM_IF_CLASSES * DMM_IF_TEST_PER_CLASS];
+    assert_int_equal(dmm_if_plan(&train, &test, &o, md, seq, te_idx), 0);
+    int seen[DMM_IF_CLASSES] = {0};
+    dmm_if_image img;
+    for (size_t i = 0; i < DMM_IF_CLASSES * o.shots; i++) {
+        int c = dmm_if_class_of_digit(tr.labels[seq[i]]);
+        double n = ++seen[c];
+        dmm_if_params p;
+        dmm_if_params_published(&p);
+        p.eta[DMM_IF_FRIEND] *= n;
+        p.eta[DMM_IF_STRANGER] *= pow(n, -0.25);
+        p.eta[DMM_IF_FOE] *= pow(n, -0.25);
+        dmm_if_preprocess(tr.images + seq[i] * DMM_IF_PIXELS, 0, &img);
+        dmm_if_classify(&img, &p);
+        dmm_if_train(md, &img, c);
+    }
+    double worst = 0, moved = 0;
+    for (int c = 0; c < DMM_IF_CLASSES; c++)
+        for (int s = 0; s < DMM_IF_SOURCES; s++)
+            for (int d = 0; d < DMM_IF_TIMES; d++) {
+                worst = fmax(worst, fabs(mn[2]->p[c][s][d] - md->p[c][s][d]) /
+                                        md->p[c][s][d]);
+                moved = fmax(moved, fabs(mn[0]->p[c][s][d] - md->p[c][s][d]) /
+                                        md->p[c][s][d]);
+            }
+    assert_true(worst < 1e-13);
+    assert_true(moved > 0.1); /* the field changed what was learnt */
+    size_t differ = 0;
+    for (int c = 0; c < DMM_IF_CLASSES; c++)
+        for (int i = 0; i < PER; i++) {
+            size_t at = te_idx[c * DMM_IF_TEST_PER_CLASS + i];
+            dmm_if_preprocess(te.images + at * DMM_IF_PIXELS, 0, &img);
+            double sd[DMM_IF_CLASSES];
+            assert_int_equal(pred[2][c * PER + i],
+                             dmm_if_predict(md, &img, 0, sd));
+            for (int k = 0; k < DMM_IF_CLASSES; k++) {
+                double sn = scores[2][(c * PER + i) * DMM_IF_CLASSES + k];
+                assert_true(fabs(sn - sd[k]) <= 1e-9 * (1 + fabs(sd[k])));
+                differ += sn != scores[0][(c * PER + i) * DMM_IF_CLASSES + k];
+            }
+        }
+    assert_true(differ > 0);
+    for (int k = 0; k < 3; k++)
+        free(mn[k]);
+    free(md);
+    synth_free(&tr);
+    synth_free(&te);
+}
+
 /* A copy without what the contract needs is refused before any cycle, with
  * the file, the JSON path and the missing part named. */
 static void test_network_broken_copy(void **state)
@@ -1261,6 +1375,8 @@ int main(void)
         cmocka_unit_test(test_network_bad),
         cmocka_unit_test(test_network_modified_copy),
         cmocka_unit_test(test_network_broken_copy),
+        cmocka_unit_test_setup_teardown(test_network_field_variants, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
