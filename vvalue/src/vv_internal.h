@@ -39,9 +39,25 @@
 
 struct vv__label_entry;
 
+/* Freed blocks of at least VV__CACHE_MIN bytes the default allocator keeps
+ * for the next allocation of the same size (vv_ctx.c), at most
+ * VV__CACHE_SLOTS of them and VV__CACHE_BYTES in all. */
+#define VV__CACHE_MIN   ((size_t)64 << 10)
+#define VV__CACHE_SLOTS 8
+#define VV__CACHE_BYTES ((size_t)64 << 20)
+
+typedef struct vv__block_cache {
+    pthread_mutex_t lock;
+    unsigned n;   /* blocks held, oldest first */
+    size_t bytes; /* their sizes summed */
+    void *p[VV__CACHE_SLOTS];
+    size_t size[VV__CACHE_SLOTS];
+} vv__block_cache;
+
 struct vv_ctx {
     vv_alloc_fn alloc;
-    void *alloc_ud;
+    void *alloc_ud; /* the default allocator's: its vv__block_cache */
+    vv__block_cache cache;
     int max_depth;
     size_t max_label_len;
     size_t bytes;                    /* atomic */
