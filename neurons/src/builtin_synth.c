@@ -120,6 +120,30 @@ static int walk_matrix(dmm_fire *f, size_t k, vv m, size_t ch, field *fl,
     return 0;
 }
 
+/* v (depth 2 or 3) when it is a block (vv_dense_shape) within the limits:
+ * fl's shape set as the walk below would set it and the values read into
+ * fl->x (NULL when out of memory); false, fl untouched, for anything else
+ * (the walk then reads it, or says what is wrong). */
+static bool field_read_block(const vv_ctx *vc, vv v, int depth, field *fl)
+{
+    int rank;
+    size_t d[3];
+    if (!vv_dense_shape(vc, v, &rank, d) || rank != depth)
+        return false;
+    size_t c = rank == 3 ? d[0] : 1, r = d[rank - 2], w = d[rank - 1];
+    if (c > CHAN_MAX || r > SIDE_MAX || w > SIDE_MAX || c * r > FIELD_MAX ||
+        w > FIELD_MAX / (c * r))
+        return false;
+    fl->c = c, fl->r = r, fl->w = w;
+    fl->x = malloc(c * r * w * sizeof *fl->x);
+    if (fl->x) {
+        int rc = vv_dense_read(vc, v, rank, d, fl->x);
+        dmm_assert(rc == 0); /* vv_dense_shape said it is such a block */
+        (void)rc;
+    }
+    return true;
+}
+
 /* Read value v, input k, as a field: a bare number, an image (depth 2) or a
  * stack of images (depth 3). fl is zeroed first; field_free releases it. */
 static int field_read(dmm_fire *f, size_t k, vv v, field *fl)
@@ -137,6 +161,9 @@ static int field_read(dmm_fire *f, size_t k, vv v, field *fl)
     fl->rank = depth;
     fl->r = fl->w = 0;
     fl->s = 0;
+    if (field_read_block(f->vc, v, depth,
+                         fl)) /* the common case, without a walk */
+        return fl->x ? 0 : dmm__fire_fail(f, DMM_E_NOMEM);
     vv_iter it;
     vv_label cl;
     vv ch;
@@ -222,51 +249,16 @@ static double field_at(const field *fl, size_t k, size_t i, size_t j)
     return fl->x[(k * fl->r + i) * fl->w + j];
 }
 
-/* new: fl as a V-value; zeros are dropped (canonical form). */
+/* new: fl as a V-value, one dense block (zeros are absent entries). */
 static int field_to_vv(dmm_fire *f, const field *fl, vv *out)
 {
     if (fl->rank == 0) {
         *out = vv_number(fl->s);
         return 0;
     }
-    size_t nl = fl->r > fl->w ? fl->r : fl->w;
-    nl = fl->c > nl ? fl->c : nl;
-    vv_label *lab = malloc(nl * sizeof *lab);
-    vv *kids = calloc(fl->w, sizeof *kids);
-    vv *rows = calloc(fl->r, sizeof *rows);
-    vv *chans = calloc(fl->c, sizeof *chans);
-    int rc = lab && kids && rows && chans ? 0 : DMM_E_NOMEM;
-    for (size_t l = 0; l < nl && !rc; l++) {
-        char s[24];
-        snprintf(s, sizeof s, "%zu", l);
-        rc = vv_intern_cstr(f->vc, s, &lab[l]);
-    }
-    size_t k = 0;
-    for (; k < fl->c && !rc; k++) {
-        size_t i = 0;
-        for (; i < fl->r && !rc; i++) {
-            for (size_t j = 0; j < fl->w; j++)
-                kids[j] = vv_number(fl->x[(k * fl->r + i) * fl->w + j]);
-            rc = vv_from_pairs(f->vc, 0.0, fl->w, lab, kids, &rows[i]);
-        }
-        if (rc) {
-            for (size_t q = 0; q + 1 < i; q++)
-                vv_free(f->vc, rows[q]);
-            break;
-        }
-        rc = vv_from_pairs(f->vc, 0.0, fl->r, lab, rows, &chans[k]);
-    }
-    if (rc)
-        for (size_t q = 0; q + 1 < k; q++)
-            vv_free(f->vc, chans[q]);
-    else if (fl->rank == 2)
-        *out = chans[0];
-    else
-        rc = vv_from_pairs(f->vc, 0.0, fl->c, lab, chans, out);
-    free(lab);
-    free(kids);
-    free(rows);
-    free(chans);
+    size_t dims[3] = {fl->c, fl->r, fl->w};
+    int rc = fl->rank == 2 ? vv_from_dense(f->vc, 2, dims + 1, fl->x, out)
+                           : vv_from_dense(f->vc, 3, dims, fl->x, out);
     return rc ? dmm__fire_fail(f, rc) : 0;
 }
 
