@@ -2,7 +2,8 @@
 /*
  * Image synthesis as neurons (issue 11): coordinate grids, unit generators
  * sin and cos of a·x + b, element-wise mul, affine, power and clamp,
- * transpose, 2-D convolution, blur and seeded noise. An image is a matrix
+ * transpose, 2-D convolution, blur, seeded noise and PNG images read from
+ * a file. An image is a matrix
  * {row: {col: x}} with decimal labels "0".."n-1"; a rank-3 value
  * {channel: {row: {col: x}}} is a stack of images (RGB when 3 channels).
  * Each firing reads its inputs into dense arrays ("fields"), absent entries
@@ -16,6 +17,7 @@
 #include <string.h>
 
 #include "builtins.h"
+#include "dmm_png.h"
 #include "dmm_rng.h"
 
 #define NAMES(...) ((const char *const[]){__VA_ARGS__, NULL})
@@ -488,6 +490,38 @@ static int fire_noise(dmm_fire *f)
     return rc;
 }
 
+enum { IM_FILE, IM_GAIN };
+
+/* The file parameter's bytes as the image (dmm_file_fn). */
+static int image_file(vv_ctx *vc, size_t k, const void *data, size_t len,
+                      vv *out, dmm_error *err)
+{
+    (void)k;
+    return dmm_png_decode(vc, data, len, out, err);
+}
+
+/* The image decoded at load, kept as the state {file: image} and emitted
+ * (times gain) every firing: no decoding and, at gain 1, no copy. */
+static int fire_image(dmm_fire *f)
+{
+    f->new_state = vv_ref(f->state);
+    vv img = vv_child(f->state, f->type->param[IM_FILE]);
+    if (vv_is_zero(img))
+        return 0; /* no file given, or a black picture */
+    double gain = dmm_fire_param(f, IM_GAIN);
+    vv y = VV_ZERO;
+    int rc = 0;
+    if (gain == 1.0)
+        y = vv_ref(img);
+    else
+        rc = vv_scale(f->vc, gain, img, &y);
+    if (!rc) {
+        rc = vv_wrap(f->vc, 0.0, f->type->out[0], y, &f->output);
+        vv_free(f->vc, y);
+    }
+    return rc ? dmm__fire_fail(f, rc) : 0;
+}
+
 /* ---- geometry and filters ----------------------------------------------- */
 
 /* An image input (rank 2 or 3) read into fl; a bare number is refused, and
@@ -657,6 +691,14 @@ static const dmm_param_spec noise_params[] = {
     {"amplitude", 1, "values are uniform in [-amplitude, amplitude)"},
     {NULL, 0, NULL},
 };
+static const dmm_param_spec image_params[] = {
+    {"file", 0,
+     "the PNG file, relative to the network file's folder and inside it; "
+     "read once, when the network is loaded",
+     .kind = DMM_PARAM_FILE},
+    {"gain", 1, "factor on every value (0 reads as absent)"},
+    {NULL, 0, NULL},
+};
 static const dmm_param_spec blur_params[] = {
     {"radius", 1, "window half-size in pixels, rounded, 0 to 64"},
     {NULL, 0, NULL},
@@ -745,5 +787,19 @@ const dmm_neuron_type dmm__builtin_synth[] = {
      .outputs = NAMES("image"),
      .params = noise_params,
      .fn = fire_noise},
+    {.name = "image",
+     .summary = "a PNG picture read from the file named in its params "
+                "(\"file\"), when the network is loaded: a grey one is an "
+                "image {row: {col: v}}, a colour one the channels {\"0\": "
+                "red, \"1\": green, \"2\": blue} of images, v = byte/255 "
+                "(alpha dropped), times gain; emitted every cycle, kept as "
+                "the state (so a state file holds the picture, not the file "
+                "name); fires when it has a row, e.g. on its gain input",
+     .inputs = NO_NAMES,
+     .outputs = NAMES("image"),
+     .params = image_params,
+     .stateful = true,
+     .fn = fire_image,
+     .file = image_file},
     {.name = NULL},
 };
