@@ -794,6 +794,184 @@ static void test_check_field_kinds(void **state)
     free(net);
 }
 
+/* new (free): s with every from replaced by to. */
+static char *subst(const char *s, const char *from, const char *to)
+{
+    size_t lf = strlen(from), lt = strlen(to), n = 1;
+    for (const char *q = s; (q = strstr(q, from)); q += lf)
+        n++;
+    char *out = malloc(strlen(s) + n * lt + 1), *o = out;
+    assert_non_null(out);
+    for (const char *q; (q = strstr(s, from)); s = q + lf) {
+        memcpy(o, s, (size_t)(q - s));
+        o += q - s;
+        memcpy(o, to, lt);
+        o += lt;
+    }
+    strcpy(o, s);
+    return out;
+}
+
+/* new (free): the body of the first block of doc opened by fence (```json
+ * or ```) whose first line starts with head. */
+static char *doc_block(const char *doc, const char *fence, const char *head)
+{
+    char open[128];
+    snprintf(open, sizeof open, "%s\n%s", fence, head);
+    const char *b = strstr(doc, open);
+    if (!b)
+        fail_msg("docs/fields.md has no %s block starting %s", fence, head);
+    b += strlen(fence) + 1;
+    const char *e = strstr(b, "\n```");
+    assert_non_null(e);
+    return strndup(b, (size_t)(e - b));
+}
+
+/* new (free): s with every run of white space one blank. */
+static char *squeeze(const char *s)
+{
+    char *out = malloc(strlen(s) + 1), *o = out;
+    assert_non_null(out);
+    for (; *s; s++)
+        if (!(strchr(" \n", *s) && o > out && o[-1] == ' '))
+            *o++ = *s == '\n' ? ' ' : *s;
+    *o = '\0';
+    return out;
+}
+
+/*
+ * The examples of docs/fields.md run: its "positions" and "modulations"
+ * blocks load into a network that has the neurons they name (dmm check
+ * accepts it and names each field's kind); the two messages of "Bad
+ * input" for a parameter the type does not declare are the ones dmm check
+ * prints for those blocks with the parameter misspelt or put on tanh; the
+ * script events of "Live changes" pass check --script and run; and every
+ * "$ dmm check networks/fields/..." of "Explorations" prints what the page
+ * shows.
+ */
+static void test_fields_doc_examples(void **state)
+{
+    cli_env *e = *state;
+    char *doc_path = tu_path("docs/fields.md");
+    char *doc = tu_read_file(doc_path, NULL);
+    assert_non_null(doc);
+    char *flat = squeeze(doc);
+    char *pos = doc_block(doc, "```json", "\"positions\""),
+         *mods = doc_block(doc, "```json", "\"modulations\"");
+    char *text = malloc(strlen(pos) + strlen(mods) + 1024);
+    assert_non_null(text);
+    sprintf(
+        text,
+        "{\"dmm\": 1, \"matrix\": {"
+        "\"accum\": {\"self\": {\"accum\": {\"accum\": {\"self\": "
+        "{\"single\": 1}}}}},"
+        "\"tanh\": {\"a\": {\"single\": {\"tanh\": {\"b\": {\"single\": "
+        "1}}}}, \"b\": {\"single\": {\"tanh\": {\"a\": {\"single\": 1}}}},"
+        " \"field\": {\"single\": {\"tanh\": {\"a\": {\"single\": 1}}}}},"
+        "\"input\": {\"sweep\": {\"x\": {\"accum\": {\"self\": {\"single\": "
+        "1}}}}},"
+        "\"output\": {\"map\": {\"single\": {\"tanh\": {\"b\": {\"single\": "
+        "1}}}}},"
+        "\"softmax-rows\": {\"attn\": {\"matrix\": {\"tanh\": {\"a\": "
+        "{\"single\": 1}}}}}},\n%s,\n%s}",
+        pos, mods);
+    char *net = write_scratch(e, "doc-fields.json", text);
+    proc p;
+    run_dmm(e, &p, (const char *[]){"check", net, NULL});
+    expect_code(&p, 0);
+    if (!strstr(p.out, "field \"input/sweep/single\" of modulation "
+                       "\"sharpness\" is external"))
+        fail_msg("%s", p.out);
+    proc_free(&p);
+
+    struct {
+        const char *from, *to, *message;
+    } bad[] = {
+        {"\"param\": \"temperature\"", "\"param\": \"temprature\"",
+         "softmax-rows has no parameter \"temprature\" (it has: "
+         "temperature)"},
+        {"\"param\": \"temperature\", \"neurons\": [\"softmax-rows/attn\"]",
+         "\"param\": \"gain\", \"neurons\": [\"tanh/a\"]",
+         "tanh has no parameter \"gain\" (it has none)"},
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        if (!strstr(text, bad[k].from))
+            fail_msg("the modulations block has no %s", bad[k].from);
+        char *t2 = subst(text, bad[k].from, bad[k].to);
+        char *net2 = write_scratch(e, "doc-fields-bad.json", t2);
+        run_dmm(e, &p, (const char *[]){"check", net2, NULL});
+        expect_code(&p, 1);
+        if (!strstr(p.err, bad[k].message))
+            fail_msg("\"%s\" lacks \"%s\"", p.err, bad[k].message);
+        if (!strstr(flat, bad[k].message))
+            fail_msg("docs/fields.md does not show \"%s\"", bad[k].message);
+        proc_free(&p);
+        free(net2);
+        free(t2);
+    }
+
+    /* Live changes: the logged events, on a network with their neurons */
+    char *events = doc_block(doc, "```", "{\"step\": 1, \"op\": \"modulate\"");
+    size_t nev = strlen(events);
+    events = realloc(events, nev + 2);
+    assert_non_null(events);
+    memcpy(events + nev, "\n", 2);
+    char *script = write_scratch(e, "doc-fields.jsonl", events);
+    char *live = write_scratch(
+        e, "doc-fields-live.json",
+        "{\"dmm\": 1, \"matrix\": {\"accum\": {\"self\": {\"accum\": "
+        "{\"accum\": {\"self\": {\"single\": 1}}}}}}, \"links\": ["
+        "[\"identity/field/single\", \"identity/field/single\", 1],"
+        "[\"tanh/a/single\", \"identity/field/single\", 1],"
+        "[\"tanh/b/single\", \"tanh/a/single\", 1]],"
+        "\"outputs\": {\"identity\": {\"field\": {\"single\": 0.5}}}}");
+    run_dmm(e, &p, (const char *[]){"check", live, "--script", script, NULL});
+    expect_code(&p, 0);
+    if (!strstr(p.out, "ok (3 events)"))
+        fail_msg("%s", p.out);
+    proc_free(&p);
+    run_dmm(e, &p,
+            (const char *[]){"run", live, "--script", script, "--steps", "6",
+                             NULL});
+    expect_code(&p, 0);
+    proc_free(&p);
+    free(live);
+    free(script);
+    free(events);
+
+    /* Explorations: "$ dmm check networks/fields/X.json" and its lines */
+    char *root = tu_path("networks/fields/");
+    int checks = 0;
+    const char *cmd = "$ dmm check networks/fields/";
+    for (const char *c = strstr(doc, cmd); c; c = strstr(c + 1, cmd)) {
+        const char *file = c + strlen("$ dmm check ");
+        const char *nl = strchr(file, '\n'), *end = strstr(nl, "\n```");
+        assert_non_null(end);
+        char *rel = strndup(file, (size_t)(nl - file));
+        char *want_rel = strndup(nl + 1, (size_t)(end - nl));
+        char *want = subst(want_rel, "networks/fields/", root);
+        char *abs = subst(rel, "networks/fields/", root);
+        run_dmm(e, &p, (const char *[]){"check", abs, NULL});
+        expect_code(&p, 0);
+        assert_string_equal(p.out, want);
+        proc_free(&p);
+        free(abs);
+        free(want);
+        free(want_rel);
+        free(rel);
+        checks++;
+    }
+    assert_int_equal(checks, 3);
+    free(root);
+    free(net);
+    free(text);
+    free(mods);
+    free(pos);
+    free(flat);
+    free(doc);
+    free(doc_path);
+}
+
 /* check --script refuses every edit that run refuses, with the same located
  * message: unknown type, unknown input, a weight at depth 2, an edit that
  * removes Self's row. Both also agree on a good script. */
@@ -1105,6 +1283,7 @@ int main(void)
         cmocka_unit_test(test_check),
         cmocka_unit_test(test_check_field_kinds),
         cmocka_unit_test(test_check_script_like_run),
+        cmocka_unit_test(test_fields_doc_examples),
         cmocka_unit_test(test_save_resume),
         cmocka_unit_test(test_help_version_neurons),
         cmocka_unit_test(test_stats_and_depth),

@@ -969,6 +969,21 @@ static void test_experiment_geometry_options(void **state)
     expect_code(&p, 2);
     assert_non_null(strstr(p.err, "--geometry must be corners|sides"));
     proc_free(&p);
+    /* --ties is mnist-fewshot's: checked by word, refused for the double
+     * slit with the reason */
+    run_dmm(e, &p,
+            (const char *[]){"experiment", "mnist-fewshot", "--data", "none",
+                             "--ties", "last", NULL});
+    expect_code(&p, 2);
+    assert_non_null(strstr(p.err, "--ties must be first|peak, not \"last\""));
+    proc_free(&p);
+    run_dmm(
+        e, &p,
+        (const char *[]){"experiment", "double-slit", "--ties", "peak", NULL});
+    expect_code(&p, 2);
+    assert_non_null(strstr(p.err, "--ties is for mnist-fewshot: the double "
+                                  "slit's scores are time-means"));
+    proc_free(&p);
     unlink(f[0]);
     unlink(f[1]);
     free(f[0]);

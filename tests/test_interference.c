@@ -273,6 +273,28 @@ static void test_prediction_rules(void **state)
     assert_int_equal(dmm_if_argmax((double[]){0, 0, 0, 0}), 0);
     assert_int_equal(dmm_if_argmax((double[]){1, 3, 3, 2}), 1);
     assert_int_equal(dmm_if_argmax((double[]){-1, -2, -0.5, -3}), 2);
+    /* --ties: `first` is the argmax; `peak` picks among the classes that
+     * share the top score the one with the highest peak, the first of
+     * those on equal peaks, and never a class outside the tie. */
+    const double *pk = (double[]){-4, -1, -2, 9};
+    assert_int_equal(
+        dmm_if_argmax_ties((double[]){0, 0, 0, 0}, pk, DMM_IF_TIES_FIRST), 0);
+    assert_int_equal(
+        dmm_if_argmax_ties((double[]){0, 0, 0, 0}, pk, DMM_IF_TIES_PEAK), 3);
+    assert_int_equal(
+        dmm_if_argmax_ties((double[]){0, 0, 0, -1}, pk, DMM_IF_TIES_PEAK), 1);
+    assert_int_equal(dmm_if_argmax_ties((double[]){1, 3, 3, 2},
+                                        (double[]){0, 5, 7, 99},
+                                        DMM_IF_TIES_PEAK),
+                     2);
+    assert_int_equal(dmm_if_argmax_ties((double[]){1, 3, 3, 2},
+                                        (double[]){0, 7, 7, 99},
+                                        DMM_IF_TIES_PEAK),
+                     1);
+    assert_int_equal(dmm_if_argmax_ties((double[]){5, 3, 3, 2},
+                                        (double[]){0, 7, 7, 99},
+                                        DMM_IF_TIES_PEAK),
+                     0);
 
     /* Every source a foe [0, -1/3 ...] and no friend: a = v, each J_c(t)
      * for t >= 2 is -1000 times the mass present, negative. */
@@ -307,6 +329,21 @@ static void test_prediction_rules(void **state)
         }
     }
     assert_int_equal(pred, want);
+    /* The peaks are those corrected scores, and the faithful all-0 tie goes
+     * to the highest of them under `peak`; the corrected scores do not
+     * tie, and both rules give that same class. */
+    double sf[DMM_IF_CLASSES], peak[DMM_IF_CLASSES];
+    dmm_if_scores_peaks(m, &img, DMM_IF_FAITHFUL, sf, peak);
+    for (int c = 0; c < DMM_IF_CLASSES; c++) {
+        assert_float_equal(sf[c], 0.0, 0);
+        assert_float_equal(peak[c], sc[c], 0);
+    }
+    assert_int_equal(
+        dmm_if_predict_ties(m, &img, DMM_IF_FAITHFUL, DMM_IF_TIES_PEAK, NULL),
+        want);
+    for (int t = 0; t < 2; t++)
+        assert_int_equal(
+            dmm_if_predict_ties(m, &img, DMM_IF_FIX_SCORE, t, NULL), want);
     free(m);
 }
 

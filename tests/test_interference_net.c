@@ -635,7 +635,7 @@ static void compare_fewshot_on(const char *net, int routes, const synth *tr,
             if (o->params)
                 dmm_if_classify(&img, o->params);
             double sd[DMM_IF_CLASSES];
-            int pd = dmm_if_predict(md, &img, o->variant, sd);
+            int pd = dmm_if_predict_ties(md, &img, o->variant, o->ties, sd);
             int pn = pred[c * PER + i];
             assert_int_equal(truth[c * PER + i], c);
             for (int k = 0; k < DMM_IF_CLASSES; k++)
@@ -689,6 +689,90 @@ static void test_network_vs_direct(void **state)
     dmm_if_params prm = {0.6, -0.5, {0.5, -0.3, -0.6}};
     dmm_if_options o3 = {.shots = 3, .seed = 5, .epochs = 1, .params = &prm};
     compare_fewshot(&tr, &te, &o3);
+    synth_free(&tr);
+    synth_free(&te);
+}
+
+/*
+ * The tie rules (--ties), both engines, prediction by prediction. One shot
+ * and one epoch: many test digits stay below 0 at every class, so their
+ * faithful scores are all 0 and tie. Under each rule the two engines make
+ * the same predictions; the rules agree wherever the top score is not
+ * shared, and `peak` moves some tied digits away from class 0, to the
+ * class whose peak energy (the direct engine's, from t = 2) is highest.
+ */
+static void test_tie_rule(void **state)
+{
+    (void)state;
+    synth tr, te;
+    synth_make(&tr, DMM_IF_SPLIT_BEGIN + 60, 11);
+    synth_make(&te, 5 * DMM_IF_TEST_PER_CLASS, 12);
+    dmm_if_data train = {tr.images, tr.labels, tr.n};
+    dmm_if_data test = {te.images, te.labels, te.n};
+    char *net = tu_path("networks/mnist-interference.json");
+    enum { N = DMM_IF_CLASSES * PER };
+    uint8_t pred[2][2][N]; /* [rule][engine][test digit] */
+    double score[N][DMM_IF_CLASSES], peak[N][DMM_IF_CLASSES];
+    dmm_if_model *m = malloc(sizeof *m);
+    assert_non_null(m);
+    size_t te_idx[DMM_IF_CLASSES * DMM_IF_TEST_PER_CLASS];
+    assert_int_equal(
+        dmm_if_pick(te.labels, te.n, 0, DMM_IF_TEST_PER_CLASS, 0, NULL, te_idx),
+        0);
+    for (int rule = 0; rule < 2; rule++) {
+        dmm_if_options o = {.shots = 1,
+                            .seed = 3,
+                            .epochs = 1,
+                            .ties =
+                                rule ? DMM_IF_TIES_PEAK : DMM_IF_TIES_FIRST};
+        dmm_if_result rd, rn;
+        assert_int_equal(dmm_if_fewshot(&train, &test, &o, m, &rd), 0);
+        dmm_if_image img;
+        size_t correct = 0;
+        for (int c = 0; c < DMM_IF_CLASSES; c++)
+            for (int i = 0; i < PER; i++) {
+                size_t at = te_idx[c * DMM_IF_TEST_PER_CLASS + i];
+                int k = c * PER + i;
+                dmm_if_preprocess(te.images + at * DMM_IF_PIXELS, 0, &img);
+                dmm_if_scores_peaks(m, &img, 0, score[k], peak[k]);
+                pred[rule][0][k] =
+                    (uint8_t)dmm_if_predict_ties(m, &img, 0, o.ties, NULL);
+                correct += pred[rule][0][k] == c;
+            }
+        dmm_netx_out out = {.pred = pred[rule][1]};
+        dmm_error err;
+        dmm_error_clear(&err);
+        if (dmm_fewshot_network_run(net, &train, &test, &o, PER, m, &rn, &out,
+                                    &err))
+            fail_msg("network engine: %s", err.text);
+        assert_memory_equal(pred[rule][0], pred[rule][1], N);
+        assert_int_equal(rn.correct, correct);
+    }
+    size_t tied = 0, moved = 0;
+    for (int k = 0; k < N; k++) {
+        double top = score[k][dmm_if_argmax(score[k])];
+        int shared = 0, best = -1;
+        for (int c = 0; c < DMM_IF_CLASSES; c++)
+            if (score[k][c] == top) {
+                shared++;
+                if (best < 0 || peak[k][c] > peak[k][best])
+                    best = c;
+            }
+        if (shared < 2) {
+            assert_int_equal(pred[0][0][k], pred[1][0][k]);
+            continue;
+        }
+        tied++;
+        assert_int_equal(pred[0][0][k], dmm_if_argmax(score[k]));
+        assert_int_equal(pred[1][0][k], best);
+        moved += pred[0][0][k] != pred[1][0][k];
+    }
+    assert_true(tied > 0);
+    assert_true(moved > 0);
+    print_message("tie rule: %zu of %d test digits tie, %zu change class\n",
+                  tied, N, moved);
+    free(m);
+    free(net);
     synth_free(&tr);
     synth_free(&te);
 }
@@ -1057,15 +1141,22 @@ static void test_network_broken_copy(void **state)
     static const struct {
         const char *a, *b, *c; /* the matrix entry to delete */
         unsigned variant;
+        int ties;
         const char *path, *text;
     } cases[] = {
-        {"output", "score", "digit-2", 0, "/matrix/output/score/digit-2",
+        {"output", "score", "digit-2", 0, 0, "/matrix/output/score/digit-2",
          "nothing feeds input digit-2 of output/score"},
-        {"output", "peak", "digit-0", DMM_IF_CORRECTED,
+        {"output", "peak", "digit-0", DMM_IF_CORRECTED, 0,
          "/matrix/output/peak/digit-0",
          "nothing feeds input digit-0 of output/peak"},
-        {"input", "control", NULL, 0, "/matrix/input/control",
+        {"input", "control", NULL, 0, 0, "/matrix/input/control",
          "no neuron input/control"},
+        /* the faithful run reads output/peak only to break ties */
+        {"output", "peak", "digit-1", 0, DMM_IF_TIES_PEAK,
+         "/matrix/output/peak/digit-1",
+         "nothing feeds input digit-1 of output/peak: the host reads the "
+         "peak of digit-1 there; --ties peak breaks a tie of the scores by "
+         "it"},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         json_t *j = bundled_json();
@@ -1076,10 +1167,23 @@ static void test_network_broken_copy(void **state)
             json_object_del(o1, cases[k].b);
         char *net = temp_json(j);
         o.variant = cases[k].variant;
+        o.ties = cases[k].ties;
         dmm_error_clear(&err);
         assert_int_equal(dmm_fewshot_network_run(net, &train, &test, &o, 1, m,
                                                  &res, NULL, &err),
                          DMM_E_INVAL);
+        if (o.ties) { /* the first-class rule does not need output/peak */
+            o.ties = DMM_IF_TIES_FIRST;
+            dmm_error_clear(&err);
+            assert_int_equal(dmm_fewshot_network_run(net, &train, &test, &o, 1,
+                                                     m, &res, NULL, &err),
+                             0);
+            o.ties = cases[k].ties;
+            dmm_error_clear(&err);
+            assert_int_equal(dmm_fewshot_network_run(net, &train, &test, &o, 1,
+                                                     m, &res, NULL, &err),
+                             DMM_E_INVAL);
+        }
         assert_string_equal(err.source, net);
         assert_string_equal(err.path, cases[k].path);
         assert_non_null(strstr(err.text, cases[k].text));
@@ -1150,6 +1254,7 @@ int main(void)
         cmocka_unit_test(test_network_vs_direct),
         cmocka_unit_test(test_double_slit_vs_direct),
         cmocka_unit_test(test_geometry_network),
+        cmocka_unit_test(test_tie_rule),
         cmocka_unit_test(test_double_slit_horizon),
         cmocka_unit_test(test_params_matter),
         cmocka_unit_test(test_double_slit_params),

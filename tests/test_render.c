@@ -492,6 +492,93 @@ static void test_cli_image(void **state)
     free(net);
 }
 
+static void write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    assert_int_equal(fputs(text, f) >= 0, 1);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* The number at (0, 0) of a grey frame as render wrote it, in 0 .. 1 (it
+ * reads back as three equal channels). */
+static double grey00(fx *x, const char *path)
+{
+    vv v;
+    dmm_error err;
+    dmm_error_clear(&err);
+    if (dmm_png_read(x->vc, path, &v, &err))
+        fail_msg("%s", err.text);
+    vv_label z = tu_label(x->vc, "0"), p[3] = {z, z, z};
+    double g = vv_get(v, p, 3).num;
+    vv_free(x->vc, v);
+    return g;
+}
+
+/*
+ * --script applies the events as `dmm run --script` does: before the cycle
+ * of their step, the skipped cycles included. A feed at step t reaches the
+ * input neuron in cycle t and identity/show one cycle later, so with --skip 1
+ * the frames of cycles 2, 3, 4 show the values fed at steps 1, 2, 3. A bad
+ * event is refused with its line, and nothing is written.
+ */
+static void test_cli_script(void **state)
+{
+    fx *x = *state;
+    char net[128], script[128], bad[128], a[1024], p[256];
+    snprintf(net, sizeof net, "%s/net.json", x->dir);
+    snprintf(script, sizeof script, "%s/s.jsonl", x->dir);
+    snprintf(bad, sizeof bad, "%s/bad.jsonl", x->dir);
+    write_text(net, "{\"dmm\": 1, \"matrix\": {\"accum\": {\"self\": "
+                    "{\"accum\": {\"accum\": {\"self\": {\"single\": 1}}}}}},"
+                    "\"links\": [[\"input/in/x\", \"accum/self/single\", 1],"
+                    "[\"identity/show/m\", \"input/in/m\", 1]]}");
+    char text[1024] = "";
+    for (int t = 1; t <= 3; t++)
+        snprintf(text + strlen(text), sizeof text - strlen(text),
+                 "{\"step\": %d, \"op\": \"feed\", \"neuron\": \"input/in\", "
+                 "\"outputs\": {\"m\": {\"0\": {\"0\": %d, \"1\": 4}}}}\n",
+                 t, t);
+    write_text(script, text);
+    snprintf(a, sizeof a,
+             "render %s --script %s --path identity/show/m --skip 1 --steps 3 "
+             "--range 0:4 --out %s/o",
+             net, script, x->dir);
+    assert_int_equal(run(x, a), 0);
+    for (int t = 2; t <= 4; t++) {
+        snprintf(p, sizeof p, "%s/o/frame-%06d.png", x->dir, t);
+        double want = round((t - 1) / 4.0 * 255) / 255;
+        if (fabs(grey00(x, p) - want) > 1e-12)
+            fail_msg("frame %d: %g, want %g", t, grey00(x, p), want);
+    }
+    /* without the script nothing is fed: no frame has a matrix */
+    snprintf(a, sizeof a,
+             "render %s --path identity/show/m --steps 3 --out %s/none", net,
+             x->dir);
+    assert_int_equal(run(x, a), 1);
+    expect_stderr(x, "no matrix in any of the 3 frames");
+    /* a feed to a neuron that is not an input, at step 2 (line 2) */
+    write_text(bad, "{\"step\": 1, \"op\": \"feed\", \"neuron\": \"input/in\", "
+                    "\"outputs\": {\"m\": {\"0\": {\"0\": 1}}}}\n"
+                    "{\"step\": 2, \"op\": \"feed\", \"neuron\": "
+                    "\"identity/show\", \"outputs\": {\"m\": 1}}\n");
+    snprintf(a, sizeof a,
+             "render %s --script %s --path identity/show/m --steps 3 --out "
+             "%s/b",
+             net, bad, x->dir);
+    int rc = run(x, a);
+    expect_stderr(x, "bad.jsonl:2");
+    assert_int_equal(rc, 1);
+    snprintf(a, sizeof a,
+             "render %s --script %s/missing.jsonl --path identity/show/m "
+             "--steps 3 --out %s/b",
+             net, x->dir, x->dir);
+    assert_int_equal(run(x, a), 1);
+    expect_stderr(x, "missing.jsonl");
+    /* net.json, s.jsonl, bad.jsonl, o/, err: neither none/ nor b/ */
+    assert_int_equal(count_files(x->dir), 5);
+}
+
 /* ---- the gallery -------------------------------------------------------- */
 
 static int cmp_name(const void *a, const void *b)
@@ -541,15 +628,14 @@ static bool blank(const char *path, vv v)
 }
 
 /*
- * Every "build/runtime/dmm render ..." line of docs/gallery.md, run with
- * --steps 6 and its --out/--animate moved into the scratch folder: six
- * frames, the first and last different, none blank (one colour), and the GIF
- * written when asked for.
+ * Every "build/runtime/dmm render ..." line of the page doc (at least min of
+ * them), run with --steps 6 and its --out/--animate moved into the scratch
+ * folder: six frames, the first and last different, none blank (one
+ * colour), and the GIF written when asked for.
  */
-static void test_gallery(void **state)
+static void run_doc_renders(fx *x, const char *doc_name, int min)
 {
-    fx *x = *state;
-    char *doc_path = tu_path("docs/gallery.md");
+    char *doc_path = tu_path(doc_name);
     char *doc = tu_read_file(doc_path, NULL);
     assert_non_null(doc);
     free(doc_path);
@@ -619,7 +705,22 @@ static void test_gallery(void **state)
         cmds++;
     }
     free(doc);
-    assert_true(cmds >= 5);
+    if (cmds < min)
+        fail_msg("%s: %d render commands, expected at least %d", doc_name, cmds,
+                 min);
+}
+
+static void test_gallery(void **state)
+{
+    run_doc_renders(*state, "docs/gallery.md", 5);
+}
+
+/* The explorations of docs/fields.md: an induced field (excitable), an
+ * external one fed by --script (bifurcation), a field over the mean-field
+ * neurons' h (hysteresis-map). */
+static void test_fields_explorations(void **state)
+{
+    run_doc_renders(*state, "docs/fields.md", 3);
 }
 
 int main(void)
@@ -634,7 +735,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_apng, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cli_bad_requests, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cli_image, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cli_script, setup, teardown),
         cmocka_unit_test_setup_teardown(test_gallery, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fields_explorations, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,17 +4,21 @@
  * sweep computed right, the same lines on one thread, on several and under
  * `mpirun -np 2` and `-np 3` (when the build has MPI: DMM_MPIRUN), failed
  * members reported while the sweep goes on, located errors for bad sweep
- * files, experiment members, and the evolutionary search resumed from its
- * checkpoint exactly as if it had not stopped.
+ * files, experiment members (an mnist-fewshot sweep over --ties on
+ * synthetic digits among them), the evolutionary search resumed from its
+ * checkpoint exactly as if it had not stopped, and the search for a wave of
+ * period 5 (networks/sweeps/wave-period5.json) checked with `dmm run`.
  */
 #include <dirent.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <math.h>
 #include <spawn.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -379,6 +383,110 @@ static void test_experiment_members(void **state)
     free(file);
 }
 
+/* Write an IDX file dir/name: magic 0x0803 (images, n x 28 x 28) or 0x0801
+ * (labels), then the bytes. */
+static void write_idx(const char *dir, const char *name, int images,
+                      const uint8_t *bytes, size_t n)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    uint8_t head[16] = {0, 0, 8, images ? 3 : 1};
+    for (int k = 0; k < 4; k++)
+        head[4 + k] = (uint8_t)(n >> (24 - 8 * k));
+    head[11] = head[15] = images ? 28 : 0;
+    assert_int_equal(fwrite(head, 1, images ? 16 : 8, f), images ? 16 : 8);
+    size_t len = images ? n * 784 : n;
+    assert_int_equal(fwrite(bytes, 1, len, f), len);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* Synthetic digits in the MNIST layout: labels cycle 0..4, a bright 9 x 9
+ * block whose corner depends on the digit, shifted by up to 2 pixels. */
+static void write_digits(const char *dir, const char *prefix, size_t n,
+                         unsigned seed)
+{
+    uint8_t *img = calloc(n, 784), *lab = malloc(n);
+    assert_non_null(img);
+    assert_non_null(lab);
+    static const int at[5][2] = {{3, 3}, {3, 15}, {15, 15}, {9, 9}, {15, 3}};
+    for (size_t i = 0; i < n; i++) {
+        int d = (int)(i % 5);
+        lab[i] = (uint8_t)d;
+        seed = seed * 1103515245u + 12345u;
+        int y0 = at[d][0] + (int)((seed >> 16) % 5) - 2;
+        seed = seed * 1103515245u + 12345u;
+        int x0 = at[d][1] + (int)((seed >> 16) % 5) - 2;
+        for (int y = y0; y < y0 + 9; y++)
+            for (int x = x0; x < x0 + 9; x++)
+                img[i * 784 + (size_t)y * 28 + (size_t)x] = 220;
+    }
+    char name[64];
+    snprintf(name, sizeof name, "%s-images-idx3-ubyte", prefix);
+    write_idx(dir, name, 1, img, n);
+    snprintf(name, sizeof name, "%s-labels-idx1-ubyte", prefix);
+    write_idx(dir, name, 0, lab, n);
+    free(img);
+    free(lab);
+}
+
+/* `ties` is a key of an mnist-fewshot sweep like any option of dmm
+ * experiment: each member runs with --ties, its result line says which
+ * rule it ran under, and the members group by it. */
+static void test_experiment_ties(void **state)
+{
+    env *e = *state;
+    char *dir = path_in(e, "digits");
+    mkdir(dir, 0755);
+    write_digits(dir, "train", 5020, 7);
+    write_digits(dir, "t10k", 4900, 8);
+    char *text = malloc(strlen(dir) + 256);
+    assert_non_null(text);
+    sprintf(text,
+            "{\"sweep\": 1, \"base\": {\"experiment\": \"mnist-fewshot\", "
+            "\"options\": {\"data\": \"%s\", \"shots\": 1}},\n"
+            " \"grid\": {\"ties\": [\"first\", \"peak\"]}, \"seeds\": [3]}\n",
+            dir);
+    char *file = write_file(e, "ties.json", text);
+    proc p;
+    sweep(e, &p, file, 0, "2");
+    expect_code(&p, 0);
+    char *n = normalise(p.out);
+    static const char *const rule[2] = {"first", "peak"};
+    for (int k = 0; k < 2; k++) {
+        char want[256];
+        snprintf(want, sizeof want,
+                 "{\"member\": {\"index\": %d, \"ties\": \"%s\", \"seed\": "
+                 "3}, \"result\": {\"experiment\": \"mnist-fewshot\", ",
+                 k, rule[k]);
+        assert_non_null(strstr(n, want));
+        snprintf(want, sizeof want,
+                 "\"horizon\": 25, \"ties\": \"%s\", \"friend\": 0.7, ",
+                 rule[k]);
+        assert_non_null(strstr(n, want));
+        snprintf(want, sizeof want,
+                 "{\"summary\": {\"group\": {\"ties\": \"%s\"}, "
+                 "\"members\": 1, \"failed\": 0, ",
+                 rule[k]);
+        assert_non_null(strstr(n, want));
+    }
+    free(n);
+    proc_free(&p);
+    free(file);
+    free(text);
+    static const char *const names[] = {
+        "train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"};
+    for (int k = 0; k < 4; k++) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s", dir, names[k]);
+        unlink(path);
+    }
+    rmdir(dir);
+    free(dir);
+}
+
 /* The search: the accumulator's weight is evolved until 10 cycles give
  * apples = 25 (w = 2.5). Three generations with a checkpoint, then six from
  * it, end exactly where six uninterrupted generations end. */
@@ -488,6 +596,120 @@ static int teardown(void **state)
     return 0;
 }
 
+/* The smallest p with which the lines of out (one per cycle, as `dmm run
+ * --trace` prints them, the step number cut off) repeat over the second
+ * half; 0 if none. */
+static int trace_period(const char *out)
+{
+    enum { MAXL = 256 };
+    char *copy = strdup(out), *line[MAXL];
+    assert_non_null(copy);
+    int n = 0;
+    for (char *l = strtok(copy, "\n"); l && n < MAXL; l = strtok(NULL, "\n")) {
+        char *o = strstr(l, "\"outputs\": ");
+        assert_non_null(o);
+        line[n++] = o;
+    }
+    int found = 0;
+    for (int p = 1; p <= n / 2 && !found; p++) {
+        int ok = 1;
+        for (int t = n / 2; t < n && ok; t++)
+            ok = !strcmp(line[t], line[t - p]);
+        if (ok)
+            found = p;
+    }
+    free(copy);
+    return found;
+}
+
+/* The period of networks/wave-rings.json's wave (the delta row of W) over
+ * 40 cycles of `dmm run`, with W_0's links into Self's delta set from the
+ * genes of an evolve's best (NULL: the file's). */
+static int wave_period(const env *e, json_t *genes)
+{
+    char *netpath = tu_path("networks/wave-rings.json");
+    json_error_t je;
+    json_t *net = json_load_file(netpath, 0, &je);
+    assert_non_null(net);
+    json_t *row = json_object_get(
+        json_object_get(
+            json_object_get(
+                json_object_get(json_object_get(net, "matrix"), "accum"),
+                "self"),
+            "delta"),
+        "identity");
+    assert_non_null(row);
+    const char *key;
+    json_t *v;
+    json_object_foreach(genes, key, v)
+    {
+        /* w/accum/self/delta/identity/NAME/single */
+        const char *pre = "w/accum/self/delta/identity/";
+        assert_int_equal(strncmp(key, pre, strlen(pre)), 0);
+        char name[64];
+        snprintf(name, sizeof name, "%s", key + strlen(pre));
+        char *slash = strchr(name, '/');
+        assert_non_null(slash);
+        assert_string_equal(slash, "/single");
+        *slash = 0;
+        double w = json_number_value(v);
+        json_object_del(row, name);
+        if (w != 0)
+            json_object_set_new(row, name, json_pack("{s:f}", "single", w));
+    }
+    char *file = path_in(e, "wave-found.json");
+    assert_int_equal(json_dump_file(net, file, JSON_INDENT(1)), 0);
+    json_decref(net);
+    proc p;
+    const char *argv[] = {
+        e->exe,    "run",      file,
+        "--steps", "40",       "--trace",
+        "--self",  "--select", "accum/self/single/accum/self/delta",
+        NULL};
+    run(e, &p, argv);
+    expect_code(&p, 0);
+    int period = trace_period(p.out);
+    proc_free(&p);
+    unlink(file);
+    free(file);
+    free(netpath);
+    return period;
+}
+
+/*
+ * networks/sweeps/wave-period5.json: an evolutionary search over which
+ * update neurons W_0 links into Self's delta in networks/wave-rings.json
+ * (rings of 2, 3, 4 and 5), for a wave of period 5. The file's W_0 (the
+ * link at ring2-1, as wave.json's at update-1) has period 2; the search
+ * (seed 1) reaches 5, and the W it reports, run by `dmm run`, repeats with
+ * period 5 and no shorter one.
+ */
+static void test_evolve_wave_period5(void **state)
+{
+    env *e = *state;
+    char *file = tu_path("networks/sweeps/wave-period5.json");
+    proc p;
+    sweep(e, &p, file, 0, "2");
+    expect_code(&p, 0);
+    const char *bl = strstr(p.out, "{\"best\": ");
+    assert_non_null(bl);
+    json_error_t je;
+    json_t *j = json_loads(bl, 0, &je);
+    assert_non_null(j);
+    json_t *best = json_object_get(j, "best");
+    assert_true(json_number_value(json_object_get(best, "score")) == 5);
+    /* the start is not already the answer */
+    assert_null(strstr(p.out, "{\"generation\": 0, \"best\": {\"id\": "
+                              "\"g0.0\""));
+    json_t *none = json_object();
+    assert_int_equal(wave_period(e, none), 2);
+    json_decref(none);
+    assert_int_equal(wave_period(e, json_object_get(best, "genes")), 5);
+    json_decref(j);
+    proc_free(&p);
+    free(file);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -496,7 +718,9 @@ int main(void)
         cmocka_unit_test(test_failed_member),
         cmocka_unit_test(test_bad_files),
         cmocka_unit_test(test_experiment_members),
+        cmocka_unit_test(test_experiment_ties),
         cmocka_unit_test(test_evolve_resume),
+        cmocka_unit_test(test_evolve_wave_period5),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

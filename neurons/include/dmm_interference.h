@@ -215,6 +215,41 @@ int dmm_if_argmax(const double score[DMM_IF_CLASSES]);
 /* dmm_if_argmax of dmm_if_scores; score may be NULL. */
 int dmm_if_predict(const dmm_if_model *m, const dmm_if_image *img,
                    unsigned variant, double score[DMM_IF_CLASSES]);
+
+/*
+ * Tie rules (`dmm experiment mnist-fewshot --ties`, docs/experiments.md):
+ * which class a prediction gives when several share the highest score.
+ * - DMM_IF_TIES_FIRST (published): the first of them, so an image whose
+ *   faithful scores are all 0 (every energy below 0: the floor) goes to
+ *   class 0, whatever its energies were.
+ * - DMM_IF_TIES_PEAK: the one of them with the highest peak energy, the
+ *   maximum of J_c(t) over the times from the first arrival at c, not
+ *   floored at 0 (the score of DMM_IF_FIX_SCORE); the first of them when
+ *   those tie as well. The floor is what makes faithful scores tie: it
+ *   throws away how far below 0 each class stayed, and the peak is that
+ *   same energy before the floor. With DMM_IF_FIX_SCORE the score is the
+ *   peak, so the two rules agree.
+ */
+enum { DMM_IF_TIES_FIRST = 0, DMM_IF_TIES_PEAK = 1 };
+
+/*
+ * dmm_if_scores and, into peak (may be NULL), each class's peak energy: the
+ * maximum of J_c(t) over t from dmm_if_geometry_nearest(c) on, 0 when the
+ * horizon ends before (what dmm_if_scores gives with DMM_IF_FIX_SCORE). One
+ * computation of the energies for both.
+ */
+void dmm_if_scores_peaks(const dmm_if_model *m, const dmm_if_image *img,
+                         unsigned variant, double score[DMM_IF_CLASSES],
+                         double peak[DMM_IF_CLASSES]);
+/* The argmax of score with tie rule ties (DMM_IF_TIES_*); peak is read
+ * only for DMM_IF_TIES_PEAK and only when the highest score is shared. */
+int dmm_if_argmax_ties(const double score[DMM_IF_CLASSES],
+                       const double peak[DMM_IF_CLASSES], int ties);
+/* dmm_if_argmax_ties of dmm_if_scores_peaks; score may be NULL.
+ * DMM_IF_TIES_FIRST is dmm_if_predict. */
+int dmm_if_predict_ties(const dmm_if_model *m, const dmm_if_image *img,
+                        unsigned variant, int ties,
+                        double score[DMM_IF_CLASSES]);
 /*
  * Train on one image of class c: for every source s and duration
  * d >= dist(s, c) multiply P[s][c][d] by 1 + eta_s, then renormalise each
@@ -262,6 +297,7 @@ typedef struct dmm_if_options {
     /* borrowed, may be NULL: where the targets sit, the distances and the
      * horizon (NULL: the published geometry, bit for bit). */
     const dmm_if_geometry *geometry;
+    int ties; /* DMM_IF_TIES_*: 0 (first) is the published rule */
     dmm_if_progress_fn progress; /* may be NULL: told after each image */
     void *progress_ud;
 } dmm_if_options;

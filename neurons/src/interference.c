@@ -378,27 +378,43 @@ void dmm_if_energy(const dmm_if_model *m, const dmm_if_image *img, int c,
     memcpy(J, all[c], (size_t)m->geom.times * sizeof *J);
 }
 
-void dmm_if_scores(const dmm_if_model *m, const dmm_if_image *img,
-                   unsigned variant, double score[DMM_IF_CLASSES])
+void dmm_if_scores_peaks(const dmm_if_model *m, const dmm_if_image *img,
+                         unsigned variant, double score[DMM_IF_CLASSES],
+                         double peak[DMM_IF_CLASSES])
 {
     double J[DMM_IF_CLASSES][DMM_IF_TIMES_MAX];
     energy_classes(m, img, 0, DMM_IF_CLASSES, J);
     int times = m->geom.times;
     for (int c = 0; c < DMM_IF_CLASSES; c++) {
-        /* Faithful: from t = 0, where nothing has arrived (J = 0), so never
-         * below 0. Corrected: from the first time a source reaches c (2 for
-         * the corners); 0 when the horizon ends before. */
-        int t0 = (variant & DMM_IF_FIX_SCORE)
-                     ? dmm_if_geometry_nearest(&m->geom, c)
-                     : 0;
-        double best = t0 < times ? J[c][t0] : 0.0;
+        /* The peak: from the first time a source reaches c (2 for the
+         * corners); 0 when the horizon ends before. */
+        int t0 = dmm_if_geometry_nearest(&m->geom, c);
+        double top = t0 < times ? J[c][t0] : 0.0;
         for (int t = t0 + 1; t < times; t++)
+            if (J[c][t] > top)
+                top = J[c][t];
+        if (peak)
+            peak[c] = top;
+        if (variant & DMM_IF_FIX_SCORE) {
+            score[c] = top;
+            continue;
+        }
+        /* Faithful: from t = 0, where nothing has arrived (J = 0), so never
+         * below 0. */
+        double best = J[c][0];
+        for (int t = 1; t < times; t++)
             if (J[c][t] > best)
                 best = J[c][t];
-        if (!(variant & DMM_IF_FIX_SCORE) && best < 0)
+        if (best < 0)
             best = 0.0; /* only when a source reaches c at t = 0 */
         score[c] = best;
     }
+}
+
+void dmm_if_scores(const dmm_if_model *m, const dmm_if_image *img,
+                   unsigned variant, double score[DMM_IF_CLASSES])
+{
+    dmm_if_scores_peaks(m, img, variant, score, NULL);
 }
 
 int dmm_if_argmax(const double score[DMM_IF_CLASSES])
@@ -410,13 +426,32 @@ int dmm_if_argmax(const double score[DMM_IF_CLASSES])
     return best;
 }
 
+int dmm_if_argmax_ties(const double score[DMM_IF_CLASSES],
+                       const double peak[DMM_IF_CLASSES], int ties)
+{
+    int best = dmm_if_argmax(score);
+    if (ties != DMM_IF_TIES_PEAK)
+        return best;
+    for (int c = best + 1; c < DMM_IF_CLASSES; c++)
+        if (score[c] == score[best] && peak[c] > peak[best])
+            best = c;
+    return best;
+}
+
 int dmm_if_predict(const dmm_if_model *m, const dmm_if_image *img,
                    unsigned variant, double score[DMM_IF_CLASSES])
 {
-    double local[DMM_IF_CLASSES];
+    return dmm_if_predict_ties(m, img, variant, DMM_IF_TIES_FIRST, score);
+}
+
+int dmm_if_predict_ties(const dmm_if_model *m, const dmm_if_image *img,
+                        unsigned variant, int ties,
+                        double score[DMM_IF_CLASSES])
+{
+    double local[DMM_IF_CLASSES], peak[DMM_IF_CLASSES];
     double *sc = score ? score : local;
-    dmm_if_scores(m, img, variant, sc);
-    return dmm_if_argmax(sc);
+    dmm_if_scores_peaks(m, img, variant, sc, peak);
+    return dmm_if_argmax_ties(sc, peak, ties);
 }
 
 void dmm_if_train(dmm_if_model *m, const dmm_if_image *img, int c)
@@ -537,7 +572,8 @@ int dmm_if_fewshot(const dmm_if_data *train, const dmm_if_data *test,
                           &img);
         if (opt->params)
             dmm_if_classify(&img, opt->params);
-        int pred = dmm_if_predict(model, &img, opt->variant, NULL);
+        int pred =
+            dmm_if_predict_ties(model, &img, opt->variant, opt->ties, NULL);
         res->confusion[truth][pred]++;
         res->correct += pred == truth;
         res->total++;

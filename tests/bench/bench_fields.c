@@ -8,11 +8,19 @@
  * sets: placed / plain (target 1: unmodulated networks unchanged) and the
  * modulation's extra cost per target over an extra identity neuron's (target
  * at most 2). `bench_fields [N]`.
+ *
+ * `bench_fields --instructions CYCLES [N]`: instead of timing, each case
+ * runs two cycles to warm up, then CYCLES cycles with callgrind collecting,
+ * the counts dumped under the case's name (outside valgrind the requests do
+ * nothing); tests/bench/bench-fields-instructions.sh reads them and prints
+ * the same ratios in instructions, which a shared machine does not blur.
  */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <valgrind/callgrind.h>
 
 #include "bench_clock.h"
 #include "dmm.h"
@@ -81,9 +89,32 @@ static void step_fn(void *st, long i)
         die("step", err.text);
 }
 
+/* Instructions mode: CYCLES cycles under callgrind, dumped as `name`. */
+static void count(dmm_net *net, long cycles, const char *name)
+{
+    step_fn(net, 0);
+    step_fn(net, 1);
+    CALLGRIND_ZERO_STATS;
+    CALLGRIND_TOGGLE_COLLECT;
+    for (long i = 0; i < cycles; i++)
+        step_fn(net, i);
+    CALLGRIND_TOGGLE_COLLECT;
+    CALLGRIND_DUMP_STATS_AT(name);
+}
+
 int main(int argc, char **argv)
 {
+    long cycles = 0;
+    if (argc >= 3 && !strcmp(argv[1], "--instructions")) {
+        cycles = atol(argv[2]);
+        if (cycles < 1)
+            die("--instructions", "the cycle count must be at least 1");
+        argv += 2;
+        argc -= 2;
+    }
     int n = argc > 1 ? atoi(argv[1]) : 1000;
+    if (n < 1)
+        die("N", "the ring needs at least one neuron");
     vv_ctx *vc = vv_ctx_new(NULL);
     dmm_registry *reg = vc ? dmm_registry_new(vc) : NULL;
     if (!reg || dmm_registry_add_builtins(reg))
@@ -99,10 +130,20 @@ int main(int argc, char **argv)
         if (dmm_net_load_text(vc, reg, b.data, b.len, names[kind], &net, &err))
             die(names[kind], err.text);
         free(b.data);
+        if (cycles) {
+            count(net, cycles, names[kind]);
+            dmm_net_free(net);
+            continue;
+        }
         ns[kind] = bench_time(step_fn, net, 40e6, 5);
         printf("%-10s %5d neurons  %10.0f ns/cycle\n", names[kind], n,
                ns[kind]);
         dmm_net_free(net);
+    }
+    if (cycles) {
+        dmm_registry_free(reg);
+        vv_ctx_free(vc);
+        return 0;
     }
     double unchanged = ns[PLACED] / ns[PLAIN];
     double per_mod = (ns[MODULATED] - ns[PLACED]) / n;

@@ -116,6 +116,17 @@ void dmm__plugins_close(dmm__plugins *p);
  * free. */
 int dmm__make_env(const char *cmd, int max_depth, const char *const *files,
                   size_t n, vv_ctx **vc, dmm_registry **reg, dmm__plugins *pl);
+/* Script events between cycles (cli_run.c), the one path for `run` and
+ * `render --script`. dmm__script_start: the index of the first event after
+ * cycle t0, after warning on stderr about events after cycle t0 + steps
+ * (not applied). dmm__script_apply_due: apply the events for the cycle
+ * about to run (s->ev[*next..] with that step), advancing *next; an error
+ * is located at the event's line. */
+struct dmm_script;
+size_t dmm__script_start(const struct dmm_script *s, uint64_t t0,
+                         uint64_t steps);
+int dmm__script_apply_due(dmm_net *net, const struct dmm_script *s,
+                          size_t *next, dmm_error *err);
 /* A progress bar on stderr (cli_progress.c): on a terminal only (or with
  * DMM_PROGRESS=1), after the first second, erased by end. */
 typedef struct dmm__progress {

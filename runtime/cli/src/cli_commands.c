@@ -177,6 +177,9 @@ const dmm__command dmm__commands[] = {
      "    --distance manhattan|euclidean|chebyshev  time steps from a\n"
      "                     patch to a target: along grid lines (default), a\n"
      "                     straight line rounded up, or with diagonal steps\n"
+     "    --ties first|peak which class wins when the top scores tie: the\n"
+     "                     first (default, the published rule), or the one\n"
+     "                     whose energy peaked highest before the floor at 0\n"
      "  double-slit        in-phase / out-of-phase sources, 5 shots, 200 "
      "trials\n"
      "    --noise per-sample|per-step  one phase noise per sample and\n"
@@ -217,7 +220,8 @@ const dmm__command dmm__commands[] = {
      "dmm render NET.json --path TYPE/NAME/OUTPUT --steps N [--skip K] "
      "[--out DIR] "
      "[--animate FILE.gif|FILE.png] [--range fixed|frame|LO:HI] [--scale K] "
-     "[--delay MS] [--colours N] [--image input/NAME=FILE.png]",
+     "[--delay MS] [--colours N] [--image input/NAME=FILE.png] "
+     "[--script FILE]",
      "Run a network for N cycles and draw the value at --path after each\n"
      "cycle: DIR/frame-000001.png, ... (one PNG per cycle) and/or one\n"
      "looping animation (GIF or APNG). A matrix {row: {column: x}} is an\n"
@@ -245,6 +249,9 @@ const dmm__command dmm__commands[] = {
      "                     feed the PNG to an input neuron every cycle as\n"
      "                     {\"image\": picture}: grey gives a matrix, colour\n"
      "                     the channels 0, 1, 2, values byte/255\n"
+     "  --script FILE      apply a script's events (feed, edit, modulate,\n"
+     "                     position) before the cycle of their step, as\n"
+     "                     dmm run --script does (the skipped cycles too)\n"
      "\n"
      "Exit: 0 ok, 1 bad input (network, path, value, file), 2 bad usage,\n"
      "3 NaN or infinity in a cycle.\n"},

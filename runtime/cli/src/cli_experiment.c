@@ -57,6 +57,8 @@ typedef struct xopts {
 static const char *const geometry_w[] = {"corners", "sides", NULL};
 static const char *const distance_w[] = {"manhattan", "euclidean", "chebyshev",
                                          NULL};
+/* --ties, in DMM_IF_TIES_* order. */
+static const char *const ties_w[] = {"first", "peak", NULL};
 
 /* The learning options, in dmm_if_params order. */
 static const char *const learn_opt[5] = {"--friend", "--foe", "--eta-friend",
@@ -256,8 +258,16 @@ static int parse_args(int argc, char **argv, xopts *x)
         else if (!strcmp(a, "--horizon")) {
             rc = parse_horizon(a, v, &x->horizon);
             x->geom_given = 1;
-        } else if (!fewshot &&
-                   (!strcmp(a, "--geometry") || !strcmp(a, "--distance")))
+        } else if (!fewshot && !strcmp(a, "--ties"))
+            rc = dmm__usage_error(
+                CMD,
+                "--ties is for mnist-fewshot: the double slit's scores are "
+                "time-means of energies that are never floored, so they do "
+                "not tie");
+        else if (fewshot && !strcmp(a, "--ties"))
+            rc = parse_word(a, v, ties_w, &x->o.ties);
+        else if (!fewshot &&
+                 (!strcmp(a, "--geometry") || !strcmp(a, "--distance")))
             rc = dmm__usage_error(
                 CMD,
                 "%s is for mnist-fewshot: the double slit's sources (-1, "
@@ -448,7 +458,7 @@ static int plot_fewshot(const xopts *x, const dmm_if_data *train,
         dmm_if_classify(&img, x->o.params);
     for (int c = 0; c < DMM_IF_CLASSES; c++)
         dmm_if_energy(model, &img, c, J[c]);
-    int pred = dmm_if_predict(model, &img, x->o.variant, score);
+    int pred = dmm_if_predict_ties(model, &img, x->o.variant, x->o.ties, score);
     fprintf(f,
             "],\n \"digit\": {\"index\": %zu, \"label\": %d, "
             "\"predicted\": %d, \"pixels\": [",
@@ -585,8 +595,8 @@ static void fewshot_direct_predictions(const xopts *x, const dmm_if_data *test,
                           &img);
         if (x->o.params)
             dmm_if_classify(&img, x->o.params);
-        pred[i] = (uint8_t)dmm_if_predict(model, &img, x->o.variant,
-                                          scores + i * DMM_IF_CLASSES);
+        pred[i] = (uint8_t)dmm_if_predict_ties(
+            model, &img, x->o.variant, x->o.ties, scores + i * DMM_IF_CLASSES);
     }
 }
 
@@ -693,6 +703,7 @@ static int run_fewshot(const xopts *x)
         printf(", \"geometry\": \"%s\", \"distance\": \"%s\", "
                "\"horizon\": %d",
                geometry_w[x->targets], distance_w[x->metric], x->horizon);
+        printf(", \"ties\": \"%s\"", ties_w[x->o.ties]);
         print_params(&x->params);
         printf(", \"accuracy\": %.6f, \"correct\": %zu, \"total\": %zu, "
                "\"per_class\": {",

@@ -18,7 +18,7 @@
 enum { MAX_IMAGES = 8, MAX_STEPS = 10000 };
 
 typedef struct render_opts {
-    const char *net, *path, *out, *animate;
+    const char *net, *path, *out, *animate, *script;
     const char *image[MAX_IMAGES]; /* "input/NAME=FILE.png" */
     int nimages;
     uint64_t steps, skip;
@@ -115,6 +115,10 @@ static int parse_render_args(int argc, char **argv, render_opts *o)
                                         "8 to 256, got \"%s\"",
                                         m < 0 ? "" : v);
             o->ro.colours = (unsigned)n;
+        } else if ((m = dmm__opt_value(argc, argv, &i, "--script", &v))) {
+            if (m < 0)
+                return dmm__usage_error(cmd, "--script needs a file name");
+            o->script = v;
         } else if ((m = dmm__opt_value(argc, argv, &i, "--image", &v))) {
             if (m < 0 || !strchr(v, '='))
                 return dmm__usage_error(cmd,
@@ -262,6 +266,7 @@ static int render(const render_opts *o, vv_ctx *vc, const dmm_registry *reg)
     dmm_error err;
     dmm_error_clear(&err);
     dmm_net *net = NULL;
+    dmm_script script = {.ev = NULL, .n = 0};
     feed_image img[MAX_IMAGES];
     vv *frames = calloc(o->steps, sizeof *frames);
     int status = DMM_EXIT_OK, nimg = 0;
@@ -280,11 +285,26 @@ static int render(const render_opts *o, vv_ctx *vc, const dmm_registry *reg)
     for (; nimg < o->nimages; nimg++)
         if ((status = load_image(vc, o->image[nimg], &img[nimg])))
             goto done;
+    if (o->script && dmm_script_load(vc, o->script, &script, &err) < 0) {
+        dmm__print_error(&err);
+        status = DMM_EXIT_INPUT;
+        goto done;
+    }
+    /* the events as `dmm run` applies them: before the cycle of their step,
+     * the first skip cycles included */
+    size_t next =
+        dmm__script_start(&script, dmm_net_step_count(net), o->skip + o->steps);
     uint64_t t0 = dmm_net_step_count(net) + o->skip;
     dmm__progress bar;
     dmm__progress_begin(&bar, o->skip + o->steps, "cycles");
     for (uint64_t k = 0; k < o->skip + o->steps; k++) {
         dmm__progress_tick(&bar, k);
+        if (dmm__script_apply_due(net, &script, &next, &err) < 0) {
+            dmm__progress_end(&bar);
+            dmm__print_error(&err);
+            status = DMM_EXIT_INPUT;
+            goto done;
+        }
         for (int q = 0; q < nimg; q++)
             if (dmm_net_feed(net, img[q].name, img[q].value, &err) < 0) {
                 dmm__progress_end(&bar);
@@ -321,6 +341,7 @@ done:
         vv_free(vc, frames[k]);
     for (int q = 0; q < nimg; q++)
         vv_free(vc, img[q].value);
+    dmm_script_free(vc, &script);
     free(frames);
     dmm_net_free(net);
     return status;

@@ -209,8 +209,8 @@ static int apply_event(dmm_net *net, const dmm_script *s, const dmm_event *ev,
 
 /* Apply the script's events for the next cycle (events[*next..] with
  * step == the cycle about to run). */
-static int apply_events(dmm_net *net, const dmm_script *s, size_t *next,
-                        dmm_error *err)
+int dmm__script_apply_due(dmm_net *net, const dmm_script *s, size_t *next,
+                          dmm_error *err)
 {
     uint64_t t = dmm_net_step_count(net) + 1;
     while (*next < s->n && s->ev[*next].step == t) {
@@ -220,6 +220,34 @@ static int apply_events(dmm_net *net, const dmm_script *s, size_t *next,
         ++*next;
     }
     return 0;
+}
+
+/* Events before the starting cycle t0 belong to the run that saved the
+ * state; events after the last cycle (t0 + steps) are reported, not
+ * applied. */
+size_t dmm__script_start(const dmm_script *s, uint64_t t0, uint64_t steps)
+{
+    uint64_t last = steps > UINT64_MAX - t0 ? UINT64_MAX : t0 + steps;
+    size_t next = 0;
+    while (next < s->n && s->ev[next].step <= t0)
+        next++;
+    size_t late = 0;
+    for (size_t i = next; i < s->n; i++)
+        if (s->ev[i].step > last) {
+            if (!late)
+                fprintf(stderr,
+                        "%s:%d: warning: step %llu is after the last cycle "
+                        "(%llu)",
+                        s->source, s->ev[i].line,
+                        (unsigned long long)s->ev[i].step,
+                        (unsigned long long)last);
+            late++;
+        }
+    if (late > 1)
+        fprintf(stderr, "; %zu events are not applied\n", late);
+    else if (late == 1)
+        fprintf(stderr, "; the event is not applied\n");
+    return next;
 }
 
 /* check --script: every event applied in order to net, as run would apply
@@ -285,37 +313,14 @@ static int run(const run_opts *o, vv_ctx *vc, const dmm_registry *reg)
         }
     }
 
-    /* Events before the starting cycle belong to the run that saved the
-     * state; events after the last cycle are reported, not applied. */
-    uint64_t t0 = dmm_net_step_count(net);
-    uint64_t last = o->steps > UINT64_MAX - t0 ? UINT64_MAX : t0 + o->steps;
-    size_t next = 0;
-    while (next < script.n && script.ev[next].step <= t0)
-        next++;
-    size_t late = 0;
-    for (size_t i = next; i < script.n; i++)
-        if (script.ev[i].step > last) {
-            if (!late)
-                fprintf(stderr,
-                        "%s:%d: warning: step %llu is after the last cycle "
-                        "(%llu)",
-                        script.source, script.ev[i].line,
-                        (unsigned long long)script.ev[i].step,
-                        (unsigned long long)last);
-            late++;
-        }
-    if (late > 1)
-        fprintf(stderr, "; %zu events are not applied\n", late);
-    else if (late == 1)
-        fprintf(stderr, "; the event is not applied\n");
-
+    size_t next = dmm__script_start(&script, dmm_net_step_count(net), o->steps);
     double secs = 0;
     uint64_t done = 0;
     dmm__progress bar;
     dmm__progress_begin(&bar, o->steps, "cycles");
     for (uint64_t k = 0; k < o->steps; k++) {
         dmm__progress_tick(&bar, k);
-        rc = apply_events(net, &script, &next, &err);
+        rc = dmm__script_apply_due(net, &script, &next, &err);
         if (rc < 0) {
             dmm__print_error(&err);
             status = DMM_EXIT_INPUT;

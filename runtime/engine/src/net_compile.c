@@ -498,6 +498,7 @@ int dmm__compiled_sync(dmm_net *net, vv w)
     int mrc = dmm__y_make(net);
     if (mrc)
         return mrc;
+    net->cw_gen++; /* the neurons are indexed anew */
     dmm__compiled_free(cw, net->vc);
     if (rc < 0)
         return rc;

@@ -102,9 +102,10 @@ static bool all_finite(const double *x, size_t m)
 /*
  * Neuron k's rows as dense streams into din[k]: 0, GIVE_UP, or DMM_E_NOMEM.
  * First the shape of each row from its first port that is not zero, then
- * the sums (checking every port against that shape).
+ * the sums (checking every port against that shape). own: every stream in
+ * din's buffer, none aliasing a port (1·x is x), so that it can be scaled.
  */
-static int dense_input(dmm_net *net, size_t k)
+static inline int dense_input(dmm_net *net, size_t k, bool own)
 {
     const dmm__compiled *cw = &net->cw;
     const dmm__neuron *n = &cw->neu[k];
@@ -125,7 +126,7 @@ static int dense_input(dmm_net *net, size_t k)
         }
         d->shape[j] = s;
         d->label[j] = r->input;
-        if (s && !r->one)
+        if (s && (own || !r->one))
             len += dmm__shape_len(s);
     }
     if (dmm__dense_reserve(net->vc, d, (uint32_t)n->nrows, len))
@@ -139,7 +140,7 @@ static int dense_input(dmm_net *net, size_t k)
             d->x[j] = NULL;
             continue;
         }
-        if (r->one) {
+        if (r->one && !own) {
             d->x[j] = pval[r->port[0]].x;
             continue;
         }
@@ -397,6 +398,112 @@ static int one1_fire(dmm_net *net, size_t k)
     return 0;
 }
 
+/* ---- fields: modulated inputs and outputs on the dense path ----------- */
+
+/* x (m values of stream l) through the applications from a on that scale
+ * the output (else the input), in their order, as the general path's
+ * vv_scale does leaf by leaf (s·x; a zero stays a zero: absent); false when
+ * a product is not finite (the general path then says so). */
+static bool fields_scale(const dmm__fapp *fa, int32_t a, bool output,
+                         vv_label l, double *x, size_t m)
+{
+    uint64_t bad = 0;
+    bool any = false;
+    for (; a >= 0; a = fa[a].next) {
+        const dmm__fapp *p = &fa[a];
+        if (p->output != output || (p->has_stream && p->stream != l))
+            continue;
+        const double s = p->s;
+        for (size_t i = 0; i < m; i++)
+            x[i] = s * x[i];
+        any = true;
+    }
+    if (!any)
+        return true;
+    for (size_t i = 0; i < m; i++)
+        bad |= nonfinite_bits(x[i]);
+    return !(bad >> 63);
+}
+
+/* Is output stream l one the general path modulates: every stream of a
+ * type without declared outputs, else the declared ones. */
+static bool fields_out_declared(const dmm_type_info *ti, vv_label l)
+{
+    if (!ti->out)
+        return true;
+    for (size_t q = 0; q < ti->n_outputs; q++)
+        if (ti->out[q] == l)
+            return true;
+    return false;
+}
+
+/* scalar1_fire with k's modulations from a (all scale) applied: the sum
+ * scaled before the call, the output after it. */
+static int scalar1_mod_fire(dmm_net *net, size_t k, int32_t a)
+{
+    const dmm__compiled *cw = &net->cw;
+    const dmm__fapp *fa = net->fapps;
+    const dmm__neuron *n = &cw->neu[k];
+    const dmm__row *r = &n->rows[0];
+    const dmm__phot *phot = cw->phot;
+    double sum = 0;
+    for (uint32_t t = 0; t < r->nterms; t++)
+        sum += r->w[t] * phot[r->port[t]].num;
+    if (!isfinite(sum))
+        return GIVE_UP;
+    double in = sum;
+    if (!fields_scale(fa, a, false, r->input, &in, 1))
+        return GIVE_UP;
+    dmm__dense *o = &cw->nxt[k].d;
+    if (dmm__dense_reserve(net->vc, o, 1, 1))
+        return GIVE_UP;
+    const dmm_type_info *ti = n->info;
+    o->n = 1;
+    o->label[0] = ti->desc->inputs ? ti->out[0] : r->input;
+    o->shape[0] = cw->shapes.scalar;
+    const double *x = &in;
+    if (ti->desc->dense(&x, 1, o->buf, 1))
+        return GIVE_UP;
+    if (fields_out_declared(ti, o->label[0]) &&
+        !fields_scale(fa, a, true, o->label[0], o->buf, 1))
+        return GIVE_UP;
+    o->x[0] = o->buf;
+    return 0;
+}
+
+/* Neuron k (dense_ok) with modulations from a on the dense path: 0 or
+ * GIVE_UP (some modulation is not a scale, or any reason the unmodulated
+ * dense path gives up for). The inputs are scaled in din, the outputs in
+ * nxt, in the order the general path applies them. */
+static int dense_mod_fire(dmm_net *net, size_t k, int32_t a)
+{
+    const dmm__fapp *fa = net->fapps;
+    for (int32_t b = a; b >= 0; b = fa[b].next)
+        if (!fa[b].scale)
+            return GIVE_UP;
+    const dmm__compiled *cw = &net->cw;
+    const dmm__neuron *n = &cw->neu[k];
+    if (n->scalar1 && !scalar1_mod_fire(net, k, a))
+        return 0;
+    if (dense_input(net, k, true))
+        return GIVE_UP;
+    const dmm__dense *in = &cw->din[k];
+    for (uint32_t j = 0; j < in->n; j++)
+        if (in->shape[j] &&
+            !fields_scale(fa, a, false, in->label[j], (double *)in->x[j],
+                          dmm__shape_len(in->shape[j])))
+            return GIVE_UP;
+    if (dense_fire(net, k))
+        return GIVE_UP;
+    const dmm__dense *o = &cw->nxt[k].d;
+    for (uint32_t j = 0; j < o->n; j++)
+        if (o->shape[j] && fields_out_declared(n->info, o->label[j]) &&
+            !fields_scale(fa, a, true, o->label[j], (double *)o->x[j],
+                          dmm__shape_len(o->shape[j])))
+            return GIVE_UP;
+    return 0;
+}
+
 /*
  * One input of a neuron from its compiled row. A fast row whose ports all
  * hold scalars this cycle is a dot product over doubles; summed left to right
@@ -505,7 +612,8 @@ static void down_task(dmm_net *net, unsigned worker, size_t lo, size_t hi,
     dmm__cycle_work *cw = ud;
     dmm__scratch *sc = dmm__scratch_of(net, worker);
     const dmm__neuron *neu = net->cw.neu;
-    /* fields: read once, not reloaded per neuron through net */
+    /* fields: read once, not reloaded per neuron through net; the loop
+     * without modulations tests nothing per neuron */
     const int32_t *fmod = net->fmod;
     for (size_t k = lo; k < hi; k++)
         net->slots[k] = (dmm__slot){.type = neu[k].type,
@@ -520,16 +628,17 @@ static void down_task(dmm_net *net, unsigned worker, size_t lo, size_t hi,
             /* A dense neuron's input depends on Y_{t-1} only, so it fires
              * here, its input still in cache. Any dmm__failure (no memory
              * included): the general path, in redo_slots. */
-            if (fmod && fmod[k] >= 0) /* fields: the general path */
-                s->redo = cw->fail[worker].redo = true;
+            int32_t a = fmod ? fmod[k] : -1;
+            if (a >= 0) /* fields: modulated on the dense path if it can */
+                s->dense = !dense_mod_fire(net, k, a);
             else if ((neu[k].scalar1 && !scalar1_fire(net, k)) ||
                      (neu[k].sum2 && !sum2_fire(net, k)) ||
                      (neu[k].one1 && !one1_fire(net, k)))
                 s->dense = true;
-            else if (dense_input(net, k) || dense_fire(net, k))
-                s->redo = cw->fail[worker].redo = true;
             else
-                s->dense = true;
+                s->dense = !(dense_input(net, k, false) || dense_fire(net, k));
+            if (!s->dense)
+                s->redo = cw->fail[worker].redo = true;
             continue;
         }
         int rc = neuron_input(net, k, sc, &cw->fail[worker].err);

@@ -5,9 +5,12 @@
  * modulation's field neuron has a row in W and every neuron it names is
  * active or embedded (dmm__fields_check), so a cycle can always read them.
  * A cycle with modulations reads every field from Y_{t-1} first
- * (dmm__fields_begin), lists what applies to each compiled neuron, and the
- * cycle's hooks transform weights, inputs, parameters and outputs of those
- * neurons only: the cost is in the targets, not in W.
+ * (dmm__fields_begin), straight from the field neuron's dense output when it
+ * has one, and sets the field's value at each application: the list of what
+ * applies to each compiled neuron is built once, when the compiled neurons or
+ * the fields change. The cycle's hooks transform weights, inputs, parameters
+ * and outputs of those neurons only (inputs and outputs multiplied on the
+ * dense path, net_cycle.c): the cost is in the targets, not in W.
  */
 #include <math.h>
 #include <stdarg.h>
@@ -51,16 +54,25 @@ typedef struct dmm__fval {
     const double *data;
     double *buf;
     size_t bufn;
+    /* Read straight from a dense stream (fval_dense): data is the stream's
+     * values, entry j at data[perm[j]] (perm[j] < 0: absent; perm NULL:
+     * data[j]); a zero sampled is +0, as from the V-value. */
+    bool direct;
+    const int32_t *perm;
+    /* The decode of the stream's labels, kept while they stay the same:
+     * dlab (the labels), dperm (cols entries), dbad (positions of labels
+     * that are not decimal). */
+    vv_label *dlab;
+    size_t ndlab, dlab_cap;
+    int32_t *dperm;
+    size_t dcols, dperm_cap;
+    uint32_t *dbad;
+    size_t ndbad;
+    bool dident;      /* dperm is the identity over all the labels */
+    bool built_const; /* constant when the applications were built */
 } dmm__fval;
 
-/* One modulation applying to compiled neuron k this cycle; s at k, and
- * whether k is outside the field (no position). */
-typedef struct dmm__app {
-    uint32_t k, mod;
-    int32_t next;
-    bool outside;
-    double s;
-} dmm__app;
+typedef dmm__fapp dmm__app;
 
 struct dmm__fields {
     dmm__pos *pos; /* sorted by (type, name) */
@@ -74,6 +86,12 @@ struct dmm__fields {
     size_t napps, apps_cap;
     int32_t *first, *last; /* per compiled neuron, -1: none */
     size_t nk;
+    /* apps, first and last hold while cached, gen is net->cw_gen and each
+     * field read by position is constant or not as it was (fv built_const):
+     * then a cycle only sets each application's s. */
+    bool cached;
+    uint64_t gen;
+    size_t rebuilds; /* dmm__fields_rebuilds */
 };
 
 static int bad(dmm_error *err, const char *path, const char *fmt, ...)
@@ -123,8 +141,13 @@ static void fields_free(vv_ctx *vc, dmm__fields *f)
         mod_clear(vc, &f->mods[k]);
     dmm__free(vc, f->mods, f->mods_cap * sizeof *f->mods);
     dmm__free(vc, f->pos, f->pos_cap * sizeof *f->pos);
-    for (size_t k = 0; k < f->fv_cap; k++)
-        dmm__free(vc, f->fv[k].buf, f->fv[k].bufn * sizeof(double));
+    for (size_t k = 0; k < f->fv_cap; k++) {
+        dmm__fval *fv = &f->fv[k];
+        dmm__free(vc, fv->buf, fv->bufn * sizeof(double));
+        dmm__free(vc, fv->dlab, fv->dlab_cap * sizeof *fv->dlab);
+        dmm__free(vc, fv->dperm, fv->dperm_cap * sizeof *fv->dperm);
+        dmm__free(vc, fv->dbad, fv->dlab_cap * sizeof *fv->dbad);
+    }
     dmm__free(vc, f->fv, f->fv_cap * sizeof *f->fv);
     dmm__free(vc, f->apps, f->apps_cap * sizeof *f->apps);
     dmm__free(vc, f->first, f->nk * sizeof *f->first);
@@ -137,6 +160,7 @@ void dmm__fields_free(dmm_net *net)
     fields_free(net->vc, net->fields);
     net->fields = NULL;
     net->fmod = NULL;
+    net->fapps = NULL;
 }
 
 static int pos_cmp(vv_label t1, vv_label n1, vv_label t2, vv_label n2)
@@ -786,7 +810,12 @@ static double sample(const dmm__fval *fv, double x, double y)
 /* A rank-1 value is held with rows 0 and data the vector: entry(0, j). */
 static double entry_r1(const dmm__fval *fv, long j)
 {
-    return j < 0 || (size_t)j >= fv->cols ? 0.0 : fv->data[j];
+    if (j < 0 || (size_t)j >= fv->cols)
+        return 0.0;
+    if (!fv->perm)
+        return fv->data[j];
+    int32_t p = fv->perm[j];
+    return p < 0 ? 0.0 : fv->data[p];
 }
 
 static double sample_at(const dmm__fval *fv, double x, double y)
@@ -800,7 +829,11 @@ static double sample_at(const dmm__fval *fv, double x, double y)
         return 0.0;
     long j = (long)fj;
     double a = x - fj;
-    return entry_r1(fv, j) + a * (entry_r1(fv, j + 1) - entry_r1(fv, j));
+    double r = entry_r1(fv, j) + a * (entry_r1(fv, j + 1) - entry_r1(fv, j));
+    /* A direct read may hold -0 where the V-value holds nothing (+0): the
+     * same numbers, so only a zero's sign can differ; make it +0, which is
+     * what the V-value's entries give (no sum of them is -0). */
+    return fv->direct && r == 0.0 ? 0.0 : r;
 }
 
 /* The field of modulation m at neuron (type, name): false when the neuron
@@ -863,12 +896,134 @@ static int y_stream(dmm_net *net, const vv_label *f, vv *out)
     return 0;
 }
 
+/* The number of decimal label l ("0", "1", … without leading zeros, below
+ * VV_DENSE_MAX_DIM, as vv_dense_shape reads them), or -1. */
+static int32_t label_dec(vv_ctx *vc, vv_label l)
+{
+    size_t len;
+    const char *s = vv_label_str(vc, l, &len);
+    if (len == 0 || len > 5 || (len > 1 && s[0] == '0'))
+        return -1;
+    int32_t v = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v < VV_DENSE_MAX_DIM ? v : -1;
+}
+
+/* fv's decode of the labels of shape sh: where each decimal label's value
+ * sits. Built when the labels differ from the last ones seen (a shape is
+ * interned, but its address may be reused after it is dropped: the labels
+ * are compared, not the pointer). */
+static int decode_labels(vv_ctx *vc, dmm__fval *fv, const dmm__shape *sh)
+{
+    size_t n = sh->n;
+    if (fv->ndlab == n && !memcmp(fv->dlab, sh->lab, n * sizeof *sh->lab))
+        return 0;
+    if (n > fv->dlab_cap) {
+        vv_label *l = dmm__alloc(vc, n * sizeof *l);
+        uint32_t *b = dmm__alloc(vc, n * sizeof *b);
+        if (!l || !b) {
+            dmm__free(vc, l, n * sizeof *l);
+            dmm__free(vc, b, n * sizeof *b);
+            return DMM_E_NOMEM;
+        }
+        dmm__free(vc, fv->dlab, fv->dlab_cap * sizeof *l);
+        dmm__free(vc, fv->dbad, fv->dlab_cap * sizeof *b);
+        fv->dlab = l;
+        fv->dbad = b;
+        fv->dlab_cap = n;
+    }
+    fv->ndlab = 0; /* invalid until complete */
+    size_t cols = 0;
+    for (size_t i = 0; i < n; i++) {
+        int32_t d = label_dec(vc, sh->lab[i]);
+        if (d >= 0 && (size_t)d + 1 > cols)
+            cols = (size_t)d + 1;
+    }
+    if (cols > fv->dperm_cap) {
+        int32_t *p = dmm__alloc(vc, cols * sizeof *p);
+        if (!p)
+            return DMM_E_NOMEM;
+        dmm__free(vc, fv->dperm, fv->dperm_cap * sizeof *p);
+        fv->dperm = p;
+        fv->dperm_cap = cols;
+    }
+    memset(fv->dperm, 0xff, cols * sizeof *fv->dperm);
+    fv->ndbad = 0;
+    bool ident = cols == n;
+    for (size_t i = 0; i < n; i++) {
+        int32_t d = label_dec(vc, sh->lab[i]);
+        if (d < 0)
+            fv->dbad[fv->ndbad++] = (uint32_t)i;
+        else
+            fv->dperm[d] = (int32_t)i;
+        ident &= d == (int32_t)i;
+    }
+    memcpy(fv->dlab, sh->lab, n * sizeof *sh->lab);
+    fv->ndlab = n;
+    fv->dcols = cols;
+    fv->dident = ident;
+    return 0;
+}
+
+/*
+ * fv from the field neuron's dense output in Y_{t-1}, without making its
+ * V-value: 1 when there is none (or it is not a vector: fval_set reads the
+ * V-value then, and says what is wrong), 0 or DMM_E_NOMEM. The same field
+ * as fval_set reads from the V-value: a scalar stream is a constant, a
+ * stream of zeros the constant 0, a vector a rank-1 lattice (its width
+ * may exceed the V-value's by trailing zeros, which sample the same).
+ */
+static int fval_dense(dmm_net *net, const dmm__mod *m, dmm__fval *fv)
+{
+    const dmm__compiled *cw = &net->cw;
+    if (m->by_name || !cw->out_valid)
+        return 1;
+    long k = find_k(cw, m->field[0], m->field[1]);
+    if (k < 0 || !cw->cur[k].dense)
+        return 1;
+    const dmm__dense *d = &cw->cur[k].d;
+    uint32_t j = 0;
+    while (j < d->n && d->label[j] != m->field[2])
+        j++;
+    const dmm__shape *sh = j < d->n ? d->shape[j] : NULL;
+    const double *x = sh ? d->x[j] : NULL;
+    size_t n = sh ? dmm__shape_len(sh) : 0, i = 0;
+    while (i < n && x[i] == 0.0)
+        i++;
+    fv->v = VV_ZERO;
+    fv->rows = fv->cols = 0;
+    fv->perm = NULL;
+    if (i == n || sh->n == 0) { /* zero, or a number */
+        fv->constant = true;
+        fv->c = i == n ? 0.0 : x[0];
+        fv->direct = false;
+        return 0;
+    }
+    int rc = decode_labels(net->vc, fv, sh);
+    if (rc)
+        return rc;
+    for (size_t b = 0; b < fv->ndbad; b++)
+        if (x[fv->dbad[b]] != 0.0)
+            return 1; /* not a vector: fval_set's message */
+    fv->constant = false;
+    fv->direct = true;
+    fv->cols = fv->dcols;
+    fv->data = x;
+    fv->perm = fv->dident ? NULL : fv->dperm;
+    return 0;
+}
+
 /* fv from the field's value v (referenced), or a located error. */
 static int fval_set(dmm_net *net, const dmm__mod *m, dmm__fval *fv, vv v,
                     dmm_error *err)
 {
     fv->v = vv_ref(v);
-    fv->constant = false;
+    fv->constant = fv->direct = false;
+    fv->perm = NULL;
     fv->rows = fv->cols = 0;
     if (m->by_name)
         return 0;
@@ -916,7 +1071,7 @@ static int fval_set(dmm_net *net, const dmm__mod *m, dmm__fval *fv, vv v,
 }
 
 static int add_app(dmm_net *net, dmm__fields *f, long k, uint32_t mod,
-                   bool outside, double s)
+                   bool outside, const double *xy)
 {
     if (f->napps == f->apps_cap) {
         size_t cap = dmm__cap_for(f->apps_cap, f->napps + 1, 16);
@@ -926,8 +1081,22 @@ static int add_app(dmm_net *net, dmm__fields *f, long k, uint32_t mod,
         f->apps = a;
         f->apps_cap = cap;
     }
+    const dmm__mod *m = &f->mods[mod];
     int32_t i = (int32_t)f->napps++;
-    f->apps[i] = (dmm__app){(uint32_t)k, mod, -1, outside, s};
+    f->apps[i] = (dmm__app){
+        .k = (uint32_t)k,
+        .mod = mod,
+        .next = -1,
+        .outside = outside,
+        .has_pos = xy != NULL,
+        .scale = (m->target == T_INPUT || m->target == T_OUTPUT) &&
+                 m->mode == M_MULTIPLY,
+        .output = m->target == T_OUTPUT,
+        .has_stream = m->has_stream,
+        .stream = m->stream,
+        .x = xy ? xy[0] : 0,
+        .y = xy ? xy[1] : 0,
+    };
     if (f->first[k] < 0)
         f->first[k] = i;
     else
@@ -936,15 +1105,72 @@ static int add_app(dmm_net *net, dmm__fields *f, long k, uint32_t mod,
     return 0;
 }
 
+/* The list of applications for the compiled neurons as they are and the
+ * fields' constancy this cycle (f->fv read): what applies to each neuron,
+ * in the order of the modulations. */
+static int apps_build(dmm_net *net, dmm__fields *f)
+{
+    const dmm__compiled *cw = &net->cw;
+    f->cached = false;
+    f->rebuilds++;
+    if (f->nk < cw->nneu) {
+        size_t nk = cw->nalloc > cw->nneu ? cw->nalloc : cw->nneu;
+        int32_t *a = dmm__alloc(net->vc, nk * sizeof *a);
+        int32_t *b = dmm__alloc(net->vc, nk * sizeof *b);
+        if (!a || !b) {
+            dmm__free(net->vc, a, nk * sizeof *a);
+            dmm__free(net->vc, b, nk * sizeof *b);
+            return DMM_E_NOMEM;
+        }
+        dmm__free(net->vc, f->first, f->nk * sizeof *a);
+        dmm__free(net->vc, f->last, f->nk * sizeof *b);
+        f->first = a;
+        f->last = b;
+        f->nk = nk;
+    }
+    memset(f->first, 0xff, f->nk * sizeof *f->first);
+    memset(f->last, 0xff, f->nk * sizeof *f->last);
+    f->napps = 0;
+    for (size_t q = 0; q < f->nmods; q++) {
+        const dmm__mod *m = &f->mods[q];
+        const dmm__fval *fv = &f->fv[q];
+        size_t n = m->embedded ? f->npos : m->nneurons;
+        for (size_t i = 0; i < n; i++) {
+            vv_label t = m->embedded ? f->pos[i].type : m->neurons[2 * i];
+            vv_label nm = m->embedded ? f->pos[i].name : m->neurons[2 * i + 1];
+            long k = find_k(cw, t, nm);
+            if (k < 0 || (size_t)k == cw->self_k)
+                continue; /* inactive (embedded, or removed this cycle) */
+            const double *xy =
+                m->embedded ? &f->pos[i].x : dmm__fields_position(net, t, nm);
+            /* as field_at: by name or a constant field, every target is
+             * inside; by position, those that have one */
+            bool inside = m->by_name || fv->constant || xy;
+            if (!inside && m->target != T_WEIGHT)
+                continue; /* outside: unchanged */
+            if (add_app(net, f, k, (uint32_t)q, !inside, xy))
+                return DMM_E_NOMEM;
+        }
+    }
+    for (size_t q = 0; q < f->nmods; q++)
+        f->fv[q].built_const = f->fv[q].constant;
+    f->cached = true;
+    f->gen = net->cw_gen;
+    return 0;
+}
+
+size_t dmm__fields_rebuilds(const dmm_net *net)
+{
+    return net->fields ? net->fields->rebuilds : 0;
+}
+
 void dmm__fields_end(dmm_net *net)
 {
     dmm__fields *f = net->fields;
     net->fmod = NULL;
+    net->fapps = NULL;
     if (!f)
         return;
-    for (size_t a = 0; a < f->napps; a++)
-        f->first[f->apps[a].k] = f->last[f->apps[a].k] = -1;
-    f->napps = 0;
     for (size_t q = 0; q < f->nmods && q < f->fv_cap; q++) {
         vv_free(net->vc, f->fv[q].v);
         f->fv[q].v = VV_ZERO;
@@ -964,52 +1190,42 @@ int dmm__fields_begin(dmm_net *net, dmm_error *err)
         f->fv = p;
         f->fv_cap = f->nmods;
     }
-    /* Fields first, from Y_{t-1} as the compiled list indexes it now. */
-    int rc = 0;
-    for (size_t q = 0; q < f->nmods && !rc; q++) {
-        vv v;
-        if ((rc = y_stream(net, f->mods[q].field, &v)))
-            nomem(err);
-        else
-            rc = fval_set(net, &f->mods[q], &f->fv[q], v, err);
-    }
-    if (!rc && (rc = dmm__compiled_sync(net, dmm__w(net))))
+    /* The compiled list first: a rebuild makes Y_{t-1} as a tree (net->y),
+     * a patch keeps its neurons and their outputs where they are, so the
+     * fields read below are Y_{t-1}'s either way. */
+    int rc = dmm__compiled_sync(net, dmm__w(net));
+    if (rc)
         dmm_error_set(err, rc, "", "%s", dmm_strerror(rc));
-    const dmm__compiled *cw = &net->cw;
-    if (!rc && f->nk < cw->nneu) {
-        size_t nk = cw->nalloc > cw->nneu ? cw->nalloc : cw->nneu;
-        int32_t *a = dmm__alloc(net->vc, nk * sizeof *a);
-        int32_t *b = dmm__alloc(net->vc, nk * sizeof *b);
-        if (!a || !b) {
-            dmm__free(net->vc, a, nk * sizeof *a);
-            dmm__free(net->vc, b, nk * sizeof *b);
-            rc = nomem(err);
-        } else {
-            dmm__free(net->vc, f->first, f->nk * sizeof *a);
-            dmm__free(net->vc, f->last, f->nk * sizeof *b);
-            memset(a, 0xff, nk * sizeof *a);
-            memset(b, 0xff, nk * sizeof *b);
-            f->first = a;
-            f->last = b;
-            f->nk = nk;
-        }
-    }
-    /* Then what applies to each compiled neuron, in array order. */
     for (size_t q = 0; q < f->nmods && !rc; q++) {
         const dmm__mod *m = &f->mods[q];
-        size_t n = m->embedded ? f->npos : m->nneurons;
-        for (size_t i = 0; i < n && !rc; i++) {
-            vv_label t = m->embedded ? f->pos[i].type : m->neurons[2 * i];
-            vv_label nm = m->embedded ? f->pos[i].name : m->neurons[2 * i + 1];
-            long k = find_k(cw, t, nm);
-            if (k < 0 || (size_t)k == cw->self_k)
-                continue; /* inactive (embedded, or removed this cycle) */
-            double s = 0;
-            bool inside = field_at(net, m, &f->fv[q], t, nm, &s);
-            if (!inside && m->target != T_WEIGHT)
-                continue; /* outside: unchanged */
-            if (add_app(net, f, k, (uint32_t)q, !inside, s))
-                rc = nomem(err);
+        vv v;
+        if ((rc = fval_dense(net, m, &f->fv[q])) < 1) {
+            if (rc)
+                nomem(err);
+        } else if ((rc = y_stream(net, m->field, &v)))
+            nomem(err);
+        else
+            rc = fval_set(net, m, &f->fv[q], v, err);
+    }
+    /* Then what applies to each compiled neuron: built when the neurons or
+     * the fields changed, else only the field's value at each target. */
+    bool same = !rc && f->cached && f->gen == net->cw_gen;
+    for (size_t q = 0; same && q < f->nmods; q++)
+        same = f->mods[q].by_name || f->fv[q].constant == f->fv[q].built_const;
+    if (!rc && !same && apps_build(net, f))
+        rc = nomem(err);
+    const dmm__neuron *neu = net->cw.neu;
+    for (size_t a = 0; !rc && a < f->napps; a++) {
+        dmm__app *ap = &f->apps[a];
+        if (ap->outside)
+            continue;
+        const dmm__mod *m = &f->mods[ap->mod];
+        const dmm__fval *fv = &f->fv[ap->mod];
+        if (m->by_name) {
+            vv_label tn[2] = {neu[ap->k].type, neu[ap->k].name};
+            ap->s = vv_get(fv->v, tn, 2).num;
+        } else {
+            ap->s = sample_at(fv, ap->x, ap->y);
         }
     }
     if (rc) {
@@ -1017,6 +1233,7 @@ int dmm__fields_begin(dmm_net *net, dmm_error *err)
         return rc;
     }
     net->fmod = f->napps ? f->first : NULL;
+    net->fapps = f->apps;
     return 0;
 }
 

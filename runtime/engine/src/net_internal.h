@@ -328,6 +328,23 @@ void dmm__pool_free(dmm_net *net);
 struct dmm__pool;
 typedef struct dmm__fields dmm__fields;
 
+/* One modulation applying to compiled neuron k (net_fields.c): the list is
+ * built when the compiled neurons or the fields change, not per cycle; a
+ * cycle sets s only. Chained per neuron by next (-1: the last). */
+typedef struct dmm__fapp {
+    uint32_t k, mod;
+    int32_t next;
+    bool outside;    /* k has no position in a lattice field (weights) */
+    bool has_pos;    /* x, y: k's position, copied from the fields */
+    bool scale;      /* input or output, multiply: the dense path applies it
+                        (net_cycle.c) */
+    bool output;     /* scale: of the output (else of the input) */
+    bool has_stream; /* scale: of that stream only (else of every one) */
+    vv_label stream;
+    double s; /* the field at k this cycle */
+    double x, y;
+} dmm__fapp;
+
 struct dmm_net {
     vv_ctx *vc;
     const dmm_registry *reg;
@@ -360,6 +377,9 @@ struct dmm_net {
     dmm__fields *fields; /* positions and modulations; NULL: none */
     int32_t *fmod; /* during a cycle with modulations applying: per compiled
                       neuron, its first application or -1; else NULL */
+    const dmm__fapp *fapps; /* with fmod: the applications it indexes */
+    uint64_t cw_gen;        /* bumped whenever cw's neuron list is rebuilt (the
+                               fields' cached applications index it) */
 };
 
 /* ---- net.c ---- */
@@ -466,11 +486,15 @@ int dmm__fields_check_w(const dmm_net *net, vv w, dmm_error *err);
 int dmm__fields_begin(dmm_net *net, dmm_error *err);
 void dmm__fields_end(dmm_net *net);
 /* Does a modulation apply to compiled neuron k this cycle? (Such a neuron
- * takes the general path.) */
+ * takes the general path unless every one is a `scale`, dmm__fapp.) */
 static inline bool dmm__fields_on(const dmm_net *net, size_t k)
 {
     return net->fmod && net->fmod[k] >= 0;
 }
+/* How many times the list of applications was built (a debug counter: it
+ * stays put across cycles that change neither the compiled neurons nor the
+ * fields; tests/test_fields_dense.c). 0 without fields. */
+size_t dmm__fields_rebuilds(const dmm_net *net);
 /* Row j of neuron k with its weights modulated (new, as row_value), or 1
  * when no weight modulation applies to k. */
 int dmm__fields_row(dmm_net *net, size_t k, size_t j, vv *out);

@@ -44,16 +44,16 @@ typedef struct dmm_netx_out {
  * dmm_if_fewshot on any network that follows the contract of
  * docs/experiments.md: input/image, input/control, output/score (output/peak
  * for DMM_IF_FIX_SCORE) with an input per class digit-0, digit-1, digit-2,
- * digit-4. opt->params, when given, is written into the params of every
- * `interference` neuron (DMM_E_INVAL for a value of exactly 0, which a
- * parameter cannot hold); opt->geometry, when given, decides which routes
- * the host writes into the route layout (`in` at d >= dist, `blocked`
- * below, none from the horizon on) and the delay lines' length, and needs
- * that layout (DMM_E_INVAL without it); opt->progress is told after each
- * episode.
- * test_per_class as below. A network that breaks the contract is refused
- * with DMM_E_INVAL and err naming the file, the JSON path and what is
- * missing.
+ * digit-4; opt->ties DMM_IF_TIES_PEAK also reads output/peak, which must then
+ * have those inputs too, and breaks a tie of the scores by it. opt->params,
+ * when given, is written into the params of every `interference` neuron
+ * (DMM_E_INVAL for a value of exactly 0, which a parameter cannot hold);
+ * opt->geometry, when given, decides which routes the host writes into the
+ * route layout (`in` at d >= dist, `blocked` below, none from the horizon on)
+ * and the delay lines' length, and needs that layout (DMM_E_INVAL without it);
+ * opt->progress is told after each episode. test_per_class as below. A network
+ * that breaks the contract is refused with DMM_E_INVAL and err naming the file,
+ * the JSON path and what is missing.
  */
 int dmm_fewshot_network_run(const char *network_file, const dmm_if_data *train,
                             const dmm_if_data *test, const dmm_if_options *opt,

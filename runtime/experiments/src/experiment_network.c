@@ -76,6 +76,33 @@ static int missing(host *h, const char *file, const char *path,
     return DMM_E_INVAL;
 }
 
+/* Every target has an input on output/<read>; why (may be NULL) says what
+ * the host does with it beyond reading the score there. */
+static int check_outputs(host *h, const char *file, const char *const *targets,
+                         const char *read, const char *why)
+{
+    vv w = dmm_net_matrix(h->net);
+    vv_label rl;
+    int rc = intern(h, read, &rl);
+    if (rc)
+        return rc;
+    for (int c = 0; c < h->ntgt; c++) {
+        vv_label o[3] = {h->output, rl, h->tgt[c]};
+        if (vv_is_zero(vv_get(w, o, 3))) {
+            char path[256], what[256];
+            snprintf(path, sizeof path, "/matrix/output/%s/%s", read,
+                     targets[c]);
+            snprintf(what, sizeof what,
+                     "nothing feeds input %s of output/%s: the host reads "
+                     "the %s of %s there%s%s",
+                     targets[c], read, why ? read : "score", targets[c],
+                     why ? "; " : "", why ? why : "");
+            return missing(h, file, path, what);
+        }
+    }
+    return 0;
+}
+
 /*
  * The contract a network must follow for the host to run it: an input
  * neuron input/<feed> (the samples), input/control (reset and training
@@ -99,19 +126,7 @@ static int check_contract(host *h, const char *file, const char *feed,
                        "no neuron input/control: the host feeds it {reset: 1} "
                        "at each episode's start and {<target>: 1} on a "
                        "training episode");
-    for (int c = 0; c < h->ntgt; c++) {
-        vv_label o[3] = {h->output, h->read, h->tgt[c]};
-        if (vv_is_zero(vv_get(w, o, 3))) {
-            snprintf(path, sizeof path, "/matrix/output/%s/%s", read,
-                     targets[c]);
-            snprintf(what, sizeof what,
-                     "nothing feeds input %s of output/%s: the host reads "
-                     "the score of %s there",
-                     targets[c], read, targets[c]);
-            return missing(h, file, path, what);
-        }
-    }
-    return 0;
+    return check_outputs(h, file, targets, read, NULL);
 }
 
 /* 1 when W has the route layout the host writes the seed's routes into:
@@ -529,6 +544,14 @@ int dmm_fewshot_network_run(const char *network_file, const dmm_if_data *train,
     const char *read = opt->variant & DMM_IF_FIX_SCORE ? "peak" : "score";
     if ((rc = host_open(&h, network_file, "image", mnist_targets, read)))
         goto done;
+    /* --ties peak reads output/peak too (when the scores are not already
+     * the peaks), so the network must show it. */
+    int peak_ties = opt->ties == DMM_IF_TIES_PEAK && h.read != h.peak;
+    if (peak_ties &&
+        (rc = check_outputs(&h, network_file, mnist_targets, "peak",
+                            "--ties peak breaks a tie "
+                            "of the scores by it")))
+        goto done;
     out->routes = has_route_layout(&h);
     if ((rc = host_geometry(&h, network_file, opt->params, !!opt->geometry,
                             out->routes)))
@@ -574,10 +597,14 @@ int dmm_fewshot_network_run(const char *network_file, const dmm_if_data *train,
         const episode *e = &ep[(cyc - H - 2) / P];
         if (e->learn >= 0)
             continue;
-        double score[DMM_IF_CLASSES];
+        double score[DMM_IF_CLASSES], peak[DMM_IF_CLASSES];
         if ((rc = read_outputs(&h, h.read, score)))
             continue;
-        int p = dmm_if_argmax(score);
+        /* The peak energies break a tie of the top scores (--ties peak):
+         * output/peak, which the network keeps beside output/score. */
+        if (peak_ties && (rc = read_outputs(&h, h.peak, peak)))
+            continue;
+        int p = dmm_if_argmax_ties(score, peak_ties ? peak : score, opt->ties);
         int truth = dmm_if_class_of_digit(test->labels[e->at]);
         if (out->pred)
             out->pred[tested] = (uint8_t)p;
