@@ -24,7 +24,7 @@ import os
 
 __all__ = ["Error", "Network", "split_path", "join_path", "PLUGIN_ABI"]
 
-PLUGIN_ABI = 2  # DMM_PLUGIN_ABI of dmm_neuron.h this module speaks
+PLUGIN_ABI = 3  # DMM_PLUGIN_ABI of dmm_neuron.h this module speaks
 
 
 class Error(Exception):

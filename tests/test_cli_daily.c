@@ -501,7 +501,7 @@ static void test_plugin_refused(void **state)
         (const char *[]){"run", "--plugin", bad, net, "--steps", "1", NULL});
     expect_code(&p, 1);
     assert_non_null(
-        strstr(p.err, "built for plugin ABI 3, this dmm has ABI 2"));
+        strstr(p.err, "built for plugin ABI 4, this dmm has ABI 3"));
     assert_string_equal(p.out, "");
     proc_free(&p);
     run_dmm(e, &p, (const char *[]){"serve", "--plugin", text, net, NULL});

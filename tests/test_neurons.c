@@ -42,6 +42,7 @@ static const char *const later_names[] = {
     "conv2d",
     "blur",
     "noise",
+    "image",
 };
 #define N_SPEC3    (sizeof builtin_names / sizeof builtin_names[0])
 #define N_BUILTINS (N_SPEC3 + sizeof later_names / sizeof later_names[0])

@@ -442,12 +442,54 @@ static void test_cli_bad_requests(void **state)
     assert_int_equal(run(x, a), 2);
     expect_stderr(x, "--range");
     snprintf(a, sizeof a,
-             "render %s --path input/photo/image --steps 2 "
+             "render %s --path image/photo/image --steps 2 "
              "--image input/photo=%s/none.png --out %s/o",
              "networks/visual/image.json", x->dir, x->dir);
     assert_int_equal(run(x, a), 1);
     expect_stderr(x, "none.png: cannot read the PNG");
     assert_int_equal(count_files(x->dir), 1);
+}
+
+/* The picture through --image (an input neuron fed every cycle) and through
+ * the image neuron of networks/visual/image.json: the same frame, and the
+ * same pixels as the PNG (rendered at --range 0:1, byte/255 comes back as
+ * the same byte). */
+static void test_cli_image(void **state)
+{
+    fx *x = *state;
+    const char *feed =
+        "{\"dmm\": 1, \"matrix\": {\"accum\": {\"self\": {\"accum\": "
+        "{\"accum\": {\"self\": {\"single\": 1}}}}}}, \"outputs\": "
+        "{\"identity\": {\"one\": {\"single\": 1}}}, \"links\": "
+        "[[\"identity/one/single\", \"identity/one/single\", 1], "
+        "[\"input/photo/x\", \"identity/one/single\", 1]]}";
+    char *net = tu_write_in(x->dir, "feed.json", feed);
+    char a[1024], p1[256], p2[256];
+    snprintf(a, sizeof a,
+             "render %s --path input/photo/image --steps 1 --range 0:1 "
+             "--image input/photo=networks/visual/picture.png --out %s/a",
+             net, x->dir);
+    assert_int_equal(run(x, a), 0);
+    snprintf(a, sizeof a,
+             "render networks/visual/image.json --path image/photo/image "
+             "--steps 1 --range 0:1 --out %s/b",
+             x->dir);
+    assert_int_equal(run(x, a), 0);
+    snprintf(p1, sizeof p1, "%s/a/frame-000001.png", x->dir);
+    snprintf(p2, sizeof p2, "%s/b/frame-000001.png", x->dir);
+    char *pic = tu_path("networks/visual/picture.png");
+    vv va, vb, vp;
+    dmm_error err;
+    assert_int_equal(dmm_png_read(x->vc, p1, &va, &err), 0);
+    assert_int_equal(dmm_png_read(x->vc, p2, &vb, &err), 0);
+    assert_int_equal(dmm_png_read(x->vc, pic, &vp, &err), 0);
+    assert_true(vv_equal(va, vp));
+    assert_true(vv_equal(vb, vp));
+    vv_free(x->vc, va);
+    vv_free(x->vc, vb);
+    vv_free(x->vc, vp);
+    free(pic);
+    free(net);
 }
 
 static void write_text(const char *path, const char *text)
@@ -692,6 +734,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_gif, setup, teardown),
         cmocka_unit_test_setup_teardown(test_apng, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cli_bad_requests, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cli_image, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cli_script, setup, teardown),
         cmocka_unit_test_setup_teardown(test_gallery, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fields_explorations, setup,

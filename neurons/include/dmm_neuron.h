@@ -76,6 +76,18 @@ typedef int (*dmm_neuron_fn)(dmm_fire *f);
 typedef int (*dmm_dense_fn)(const double *const *in, size_t nin, double *out,
                             size_t len);
 
+/* What a parameter's value is. */
+typedef enum dmm_param_kind {
+    DMM_PARAM_NUMBER, /* a number in the file's params (the zero default) */
+    /* A file name: a string in the network file's params, relative to the
+     * file's folder and inside it. The engine reads the file when the
+     * network is loaded and gives its bytes to the type's `file` function,
+     * whose value becomes the neuron's first state under the parameter's
+     * name; the name itself is not kept, and dmm_fire_param reads 0. Not an
+     * input stream. Only for stateful types with a `file` function. */
+    DMM_PARAM_FILE,
+} dmm_param_kind;
+
 typedef struct dmm_param_spec {
     const char *name;
     double default_value;
@@ -87,10 +99,21 @@ typedef struct dmm_param_spec {
      * says nothing leaves) allows any finite number. */
     double min, max;
     bool integer;
+    dmm_param_kind kind;
 } dmm_param_spec;
 
 /* True when the spec allows x (see dmm_param_spec). */
 bool dmm_param_allows(const dmm_param_spec *p, double x);
+
+/*
+ * Reads file parameter k's contents (data, len bytes, borrowed) into *out
+ * (new): the value the neuron starts from, its state under the
+ * parameter's name. Called by the engine when a network is loaded, once per
+ * file parameter given. Returns 0, or a DMM_E_* code with one sentence in
+ * err's text (the engine adds the file, the network and the place).
+ */
+typedef int (*dmm_file_fn)(vv_ctx *vc, size_t k, const void *data, size_t len,
+                           vv *out, dmm_error *err);
 
 typedef struct dmm_neuron_type {
     const char *name;    /* e.g. "accum" */
@@ -112,6 +135,8 @@ typedef struct dmm_neuron_type {
      * (dmm_terms; NULL: none), which spares the engine their sum when the
      * type only walks the terms. At most the first 32 inputs. */
     const char *const *terms;
+    /* NULL, or how the type reads its file parameters (DMM_PARAM_FILE). */
+    dmm_file_fn file;
 } dmm_neuron_type;
 
 /* A registered type with its names interned. Indexes match the descriptor. */
@@ -146,7 +171,8 @@ typedef struct dmm_registry dmm_registry;
 dmm_registry *dmm_registry_new(vv_ctx *vc);
 void dmm_registry_free(dmm_registry *r);
 /* Register t (borrowed: it must outlive r, normally static const).
- * DMM_E_INVAL for a duplicate name or a descriptor without name or fn. */
+ * DMM_E_INVAL for a duplicate name, a descriptor without name or fn, or a
+ * file parameter on a type that is not stateful or has no file function. */
 int dmm_registry_add(dmm_registry *r, const dmm_neuron_type *t);
 /* Register every built-in type (the table in docs/neurons.md). */
 int dmm_registry_add_builtins(dmm_registry *r);
@@ -156,9 +182,9 @@ const dmm_type_info *dmm_registry_find(const dmm_registry *r, vv_label name);
 size_t dmm_registry_count(const dmm_registry *r);
 const dmm_type_info *dmm_registry_at(const dmm_registry *r, size_t i);
 vv_ctx *dmm_registry_vctx(const dmm_registry *r);
-/* True if a fixed-arity type has an input or a parameter called label (a
- * parameter may arrive as an input stream, see dmm_fire_param); always true
- * for a variadic type. */
+/* True if a fixed-arity type has an input or a numeric parameter called
+ * label (such a parameter may arrive as an input stream, see
+ * dmm_fire_param); always true for a variadic type. */
 bool dmm_type_accepts_input(const dmm_type_info *t, vv_label label);
 /* Append the catalogue as Markdown (what docs/neurons.md holds). */
 int dmm_registry_markdown(const dmm_registry *r, vv_buf *b);
@@ -169,11 +195,12 @@ int dmm_registry_markdown(const dmm_registry *r, vv_buf *b);
  * object that exports one dmm_plugin named `dmm_plugin_entry`, made with
  * DMM_PLUGIN. Its register function adds its types through dmm_registry_add
  * and returns 0 or a negative DMM_E_* code. The loader refuses a plugin
- * whose abi is not DMM_PLUGIN_ABI: the dmm_fire and dmm_neuron_type layouts
- * it was compiled against may differ. Bump DMM_PLUGIN_ABI whenever either
- * structure or the meaning of a registry call changes.
+ * whose abi is not DMM_PLUGIN_ABI: the dmm_fire, dmm_neuron_type and
+ * dmm_param_spec layouts it was compiled against may differ. Bump
+ * DMM_PLUGIN_ABI whenever one of these structures or the meaning of a
+ * registry call changes (3: file parameters, dmm_neuron_type.file).
  */
-#define DMM_PLUGIN_ABI 2
+#define DMM_PLUGIN_ABI 3
 
 typedef struct dmm_plugin {
     int abi;          /* DMM_PLUGIN_ABI of the headers it was built with */

@@ -189,6 +189,69 @@ static void softmax_strided(double *x, size_t n, size_t stride)
 }
 
 /*
+ * softmax-rows and softmax-cols of an image held as one block (a slab,
+ * vv_dense_view): the support's rows and columns are found by a scan, the
+ * support is gathered into the same compact array, in the same order (a
+ * slab's labels are "0", "1", ... with increasing ids, the order of the
+ * label sets below), and put through the same softmax_strided, so the bits
+ * are the general path's; the result is one block. 1 when v is no slab.
+ */
+static int softmax_block(dmm_fire *f, bool by_rows, double tau)
+{
+    size_t nr, nc, ld;
+    const double *x;
+    if (!vv_dense_view(dmm_fire_in(f, 0), &nr, &nc, &ld, &x))
+        return 1;
+    if (nc > DENSE_LIMIT / nr)
+        return 1; /* the general path says so */
+    size_t *ri = malloc(nr * sizeof *ri), *ci = malloc(nc * sizeof *ci);
+    bool *cu = calloc(nc, sizeof *cu);
+    double *a = NULL, *out = calloc(nr * nc, sizeof *out);
+    size_t m = 0, n = 0;
+    int rc = ri && ci && cu && out ? 0 : DMM_E_NOMEM;
+    for (size_t i = 0; i < nr && !rc; i++) {
+        bool any = false;
+        for (size_t j = 0; j < nc; j++)
+            if (x[i * ld + j] != 0.0)
+                any = cu[j] = true;
+        if (any)
+            ri[m++] = i;
+    }
+    for (size_t j = 0; j < nc && !rc; j++)
+        if (cu[j])
+            ci[n++] = j;
+    if (!rc && !(a = malloc((m && n ? m * n : 1) * sizeof *a)))
+        rc = DMM_E_NOMEM;
+    if (!rc) {
+        for (size_t i = 0; i < m; i++)
+            for (size_t j = 0; j < n; j++)
+                a[i * n + j] = x[ri[i] * ld + ci[j]] / tau;
+        if (by_rows)
+            for (size_t i = 0; i < m; i++)
+                softmax_strided(a + i * n, n, 1);
+        else
+            for (size_t j = 0; j < n; j++)
+                softmax_strided(a + j, m, n);
+        for (size_t i = 0; i < m; i++)
+            for (size_t j = 0; j < n; j++)
+                out[ri[i] * nc + ci[j]] = a[i * n + j];
+        vv r = VV_ZERO;
+        size_t dims[2] = {nr, nc};
+        if (m && !(rc = vv_from_dense(f->vc, 2, dims, out, &r)))
+            rc = emit1(f, r);
+        else if (rc)
+            rc = dmm__fire_fail(f, rc);
+    } else
+        rc = dmm__fire_fail(f, rc);
+    free(ri);
+    free(ci);
+    free(cu);
+    free(a);
+    free(out);
+    return rc;
+}
+
+/*
  * softmax-rows and softmax-cols. Absent entries are zeros of a sparse matrix,
  * not missing ones: inside the matrix's support (the rows stored and the
  * columns used by any row) an absent entry counts as 0, so exp(0 − max) takes
@@ -206,7 +269,10 @@ static int fire_softmax_axis(dmm_fire *f, bool by_rows)
     if (!(tau > 0.0) || !isfinite(tau))
         return dmm__fire_failf(f, DMM_E_INVAL,
                                "temperature must be positive, got %g", tau);
-    int rc = check_matrix(f, 0, &rows, &cols);
+    int rc = softmax_block(f, by_rows, tau);
+    if (rc <= 0)
+        return rc;
+    rc = check_matrix(f, 0, &rows, &cols);
     if (rc)
         goto done;
     if (rows.n && cols.n > DENSE_LIMIT / rows.n) {

@@ -2,7 +2,8 @@
 /*
  * Image synthesis as neurons (issue 11): coordinate grids, unit generators
  * sin and cos of a·x + b, element-wise mul, affine, power and clamp,
- * transpose, 2-D convolution, blur and seeded noise. An image is a matrix
+ * transpose, 2-D convolution, blur, seeded noise and PNG images read from
+ * a file. An image is a matrix
  * {row: {col: x}} with decimal labels "0".."n-1"; a rank-3 value
  * {channel: {row: {col: x}}} is a stack of images (RGB when 3 channels).
  * Each firing reads its inputs into dense arrays ("fields"), absent entries
@@ -16,6 +17,7 @@
 #include <string.h>
 
 #include "builtins.h"
+#include "dmm_png.h"
 #include "dmm_rng.h"
 
 #define NAMES(...) ((const char *const[]){__VA_ARGS__, NULL})
@@ -120,6 +122,30 @@ static int walk_matrix(dmm_fire *f, size_t k, vv m, size_t ch, field *fl,
     return 0;
 }
 
+/* v (depth 2 or 3) when it is a block (vv_dense_shape) within the limits:
+ * fl's shape set as the walk below would set it and the values read into
+ * fl->x (NULL when out of memory); false, fl untouched, for anything else
+ * (the walk then reads it, or says what is wrong). */
+static bool field_read_block(const vv_ctx *vc, vv v, int depth, field *fl)
+{
+    int rank;
+    size_t d[3];
+    if (!vv_dense_shape(vc, v, &rank, d) || rank != depth)
+        return false;
+    size_t c = rank == 3 ? d[0] : 1, r = d[rank - 2], w = d[rank - 1];
+    if (c > CHAN_MAX || r > SIDE_MAX || w > SIDE_MAX || c * r > FIELD_MAX ||
+        w > FIELD_MAX / (c * r))
+        return false;
+    fl->c = c, fl->r = r, fl->w = w;
+    fl->x = malloc(c * r * w * sizeof *fl->x);
+    if (fl->x) {
+        int rc = vv_dense_read(vc, v, rank, d, fl->x);
+        dmm_assert(rc == 0); /* vv_dense_shape said it is such a block */
+        (void)rc;
+    }
+    return true;
+}
+
 /* Read value v, input k, as a field: a bare number, an image (depth 2) or a
  * stack of images (depth 3). fl is zeroed first; field_free releases it. */
 static int field_read(dmm_fire *f, size_t k, vv v, field *fl)
@@ -137,6 +163,9 @@ static int field_read(dmm_fire *f, size_t k, vv v, field *fl)
     fl->rank = depth;
     fl->r = fl->w = 0;
     fl->s = 0;
+    if (field_read_block(f->vc, v, depth,
+                         fl)) /* the common case, without a walk */
+        return fl->x ? 0 : dmm__fire_fail(f, DMM_E_NOMEM);
     vv_iter it;
     vv_label cl;
     vv ch;
@@ -222,51 +251,16 @@ static double field_at(const field *fl, size_t k, size_t i, size_t j)
     return fl->x[(k * fl->r + i) * fl->w + j];
 }
 
-/* new: fl as a V-value; zeros are dropped (canonical form). */
+/* new: fl as a V-value, one dense block (zeros are absent entries). */
 static int field_to_vv(dmm_fire *f, const field *fl, vv *out)
 {
     if (fl->rank == 0) {
         *out = vv_number(fl->s);
         return 0;
     }
-    size_t nl = fl->r > fl->w ? fl->r : fl->w;
-    nl = fl->c > nl ? fl->c : nl;
-    vv_label *lab = malloc(nl * sizeof *lab);
-    vv *kids = calloc(fl->w, sizeof *kids);
-    vv *rows = calloc(fl->r, sizeof *rows);
-    vv *chans = calloc(fl->c, sizeof *chans);
-    int rc = lab && kids && rows && chans ? 0 : DMM_E_NOMEM;
-    for (size_t l = 0; l < nl && !rc; l++) {
-        char s[24];
-        snprintf(s, sizeof s, "%zu", l);
-        rc = vv_intern_cstr(f->vc, s, &lab[l]);
-    }
-    size_t k = 0;
-    for (; k < fl->c && !rc; k++) {
-        size_t i = 0;
-        for (; i < fl->r && !rc; i++) {
-            for (size_t j = 0; j < fl->w; j++)
-                kids[j] = vv_number(fl->x[(k * fl->r + i) * fl->w + j]);
-            rc = vv_from_pairs(f->vc, 0.0, fl->w, lab, kids, &rows[i]);
-        }
-        if (rc) {
-            for (size_t q = 0; q + 1 < i; q++)
-                vv_free(f->vc, rows[q]);
-            break;
-        }
-        rc = vv_from_pairs(f->vc, 0.0, fl->r, lab, rows, &chans[k]);
-    }
-    if (rc)
-        for (size_t q = 0; q + 1 < k; q++)
-            vv_free(f->vc, chans[q]);
-    else if (fl->rank == 2)
-        *out = chans[0];
-    else
-        rc = vv_from_pairs(f->vc, 0.0, fl->c, lab, chans, out);
-    free(lab);
-    free(kids);
-    free(rows);
-    free(chans);
+    size_t dims[3] = {fl->c, fl->r, fl->w};
+    int rc = fl->rank == 2 ? vv_from_dense(f->vc, 2, dims + 1, fl->x, out)
+                           : vv_from_dense(f->vc, 3, dims, fl->x, out);
     return rc ? dmm__fire_fail(f, rc) : 0;
 }
 
@@ -496,6 +490,38 @@ static int fire_noise(dmm_fire *f)
     return rc;
 }
 
+enum { IM_FILE, IM_GAIN };
+
+/* The file parameter's bytes as the image (dmm_file_fn). */
+static int image_file(vv_ctx *vc, size_t k, const void *data, size_t len,
+                      vv *out, dmm_error *err)
+{
+    (void)k;
+    return dmm_png_decode(vc, data, len, out, err);
+}
+
+/* The image decoded at load, kept as the state {file: image} and emitted
+ * (times gain) every firing: no decoding and, at gain 1, no copy. */
+static int fire_image(dmm_fire *f)
+{
+    f->new_state = vv_ref(f->state);
+    vv img = vv_child(f->state, f->type->param[IM_FILE]);
+    if (vv_is_zero(img))
+        return 0; /* no file given, or a black picture */
+    double gain = dmm_fire_param(f, IM_GAIN);
+    vv y = VV_ZERO;
+    int rc = 0;
+    if (gain == 1.0)
+        y = vv_ref(img);
+    else
+        rc = vv_scale(f->vc, gain, img, &y);
+    if (!rc) {
+        rc = vv_wrap(f->vc, 0.0, f->type->out[0], y, &f->output);
+        vv_free(f->vc, y);
+    }
+    return rc ? dmm__fire_fail(f, rc) : 0;
+}
+
 /* ---- geometry and filters ----------------------------------------------- */
 
 /* An image input (rank 2 or 3) read into fl; a bare number is refused, and
@@ -665,6 +691,14 @@ static const dmm_param_spec noise_params[] = {
     {"amplitude", 1, "values are uniform in [-amplitude, amplitude)"},
     {NULL, 0, NULL},
 };
+static const dmm_param_spec image_params[] = {
+    {"file", 0,
+     "the PNG file, relative to the network file's folder and inside it; "
+     "read once, when the network is loaded",
+     .kind = DMM_PARAM_FILE},
+    {"gain", 1, "factor on every value (0 reads as absent)"},
+    {NULL, 0, NULL},
+};
 static const dmm_param_spec blur_params[] = {
     {"radius", 1, "window half-size in pixels, rounded, 0 to 64"},
     {NULL, 0, NULL},
@@ -753,5 +787,19 @@ const dmm_neuron_type dmm__builtin_synth[] = {
      .outputs = NAMES("image"),
      .params = noise_params,
      .fn = fire_noise},
+    {.name = "image",
+     .summary = "a PNG picture read from the file named in its params "
+                "(\"file\"), when the network is loaded: a grey one is an "
+                "image {row: {col: v}}, a colour one the channels {\"0\": "
+                "red, \"1\": green, \"2\": blue} of images, v = byte/255 "
+                "(alpha dropped), times gain; emitted every cycle, kept as "
+                "the state (so a state file holds the picture, not the file "
+                "name); fires when it has a row, e.g. on its gain input",
+     .inputs = NO_NAMES,
+     .outputs = NAMES("image"),
+     .params = image_params,
+     .stateful = true,
+     .fn = fire_image,
+     .file = image_file},
     {.name = NULL},
 };

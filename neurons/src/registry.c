@@ -156,7 +156,10 @@ int dmm_registry_add(dmm_registry *r, const dmm_neuron_type *t)
         r->cap = cap;
     }
     uint32_t unread = 0, terms = 0;
-    if ((rc = input_mask(t, t->unread, ni, &unread)) ||
+    for (size_t k = 0; k < np; k++)
+        if (t->params[k].kind == DMM_PARAM_FILE && (!t->stateful || !t->file))
+            rc = DMM_E_INVAL; /* nowhere to put what the file holds */
+    if (rc || (rc = input_mask(t, t->unread, ni, &unread)) ||
         (rc = input_mask(t, t->terms, ni, &terms))) {
         free(rec);
         return rc;
@@ -249,13 +252,15 @@ bool dmm_type_accepts_input(const dmm_type_info *t, vv_label label)
             return true;
     for (size_t k = 0; k < t->n_params; k++)
         if (t->param[k] == label)
-            return true;
+            return t->desc->params[k].kind == DMM_PARAM_NUMBER;
     return false;
 }
 
 double dmm_fire_param(const dmm_fire *f, size_t k)
 {
     dmm_assert(k < f->type->n_params);
+    if (f->type->desc->params[k].kind != DMM_PARAM_NUMBER)
+        return 0.0; /* its contents are in the state */
     /* A fixed-input type takes each parameter as an input stream of the same
      * name too (dmm_type_accepts_input): its scalar part, when non-zero,
      * overrides the file's value for this firing. Variadic types cannot:
@@ -356,9 +361,11 @@ static int put_type_section(vv_buf *b, const dmm_neuron_type *t)
                                "|---|---|---|\n")))
         return rc;
     for (const dmm_param_spec *p = t->params; p->name; p++) {
+        bool file = p->kind == DMM_PARAM_FILE;
         if ((rc = vv_buf_append(b, "| `", 3)) || (rc = put_text(b, p->name)) ||
             (rc = vv_buf_append(b, "` | ", 4)) ||
-            (rc = vv_buf_number(b, p->default_value)) ||
+            (rc = file ? vv_buf_printf(b, "(a file name)")
+                       : vv_buf_number(b, p->default_value)) ||
             (rc = vv_buf_append(b, " | ", 3)) ||
             (rc = put_text(b, p->summary)) ||
             (rc = vv_buf_append(b, " |\n", 3)))
@@ -379,7 +386,11 @@ int dmm_registry_markdown(const dmm_registry *r, vv_buf *b)
            "stream's number (its scalar part) is non-zero it overrides the "
            "parameter for that cycle, so one neuron can modulate another's "
            "activation (a 0 reads as absent, as in `params`). Variadic "
-           "types (`delay`) cannot: every input name is data to them.\n\n"
+           "types (`delay`) cannot: every input name is data to them. A "
+           "parameter whose default is \"(a file name)\" is a string "
+           "instead, a file beside the network file (docs/network-format.md, "
+           "\"Files\"), read when the network is loaded; it is no input "
+           "stream.\n\n"
            "| type | inputs | outputs | state | summary |\n"
            "|---|---|---|---|---|\n");
     for (size_t i = 0; i < r->n && !rc; i++) {

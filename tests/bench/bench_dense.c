@@ -9,7 +9,12 @@
  *     cblas_dgemm on the arrays directly (target: within 1.5x); the exact
  *     sparse product (labels that are no numbers), for comparison.
  * Results are checked once, so a wrong answer cannot pass as a fast one.
- * Prints a table and PASS/FAIL per target; exits 0 unless a result is wrong.
+ * Prints a table and PASS/FAIL per target, with the page faults a call
+ * takes (a fresh 512 KiB block is 128 of them); exits 0 unless a result is
+ * wrong. `bench_dense --instructions N` instead runs each operation N times
+ * under callgrind's collection (valgrind --tool=callgrind
+ * --collect-atstart=no), one dump per operation, for counts the load of a
+ * shared machine does not move.
  */
 #include <cblas.h>
 #include <malloc.h>
@@ -17,6 +22,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+
+#include <valgrind/callgrind.h>
 
 #include "bench_clock.h"
 #include "dmm_neuron.h"
@@ -229,24 +237,53 @@ static void mm_setup(mm_case *mc, vv_ctx *c, const dmm_registry *reg,
     vv_free(c, f.output);
 }
 
-static void row(const char *name, double ns, double base_ns, double target)
+/* Minor page faults per call of fn, over 20 calls after a warm one. */
+static double faults(bench_fn fn, void *st)
+{
+    struct rusage a, b;
+    fn(st, 0);
+    getrusage(RUSAGE_SELF, &a);
+    for (long i = 0; i < 20; i++)
+        fn(st, i);
+    getrusage(RUSAGE_SELF, &b);
+    return (double)(b.ru_minflt - a.ru_minflt) / 20;
+}
+
+/* --instructions: fn run n times with callgrind collecting, dumped as what. */
+static void count(const char *what, bench_fn fn, void *st, long n)
+{
+    fn(st, 0);
+    fn(st, 1);
+    CALLGRIND_ZERO_STATS;
+    CALLGRIND_TOGGLE_COLLECT;
+    for (long i = 0; i < n; i++)
+        fn(st, i);
+    CALLGRIND_TOGGLE_COLLECT;
+    CALLGRIND_DUMP_STATS_AT(what);
+}
+
+static void row(const char *name, double ns, double base_ns, double target,
+                bench_fn fn, void *st, bench_fn base, void *bst)
 {
     double ratio = ns / base_ns;
     printf("%-44s %10.1f us %10.1f us %7.2fx", name, ns / 1e3, base_ns / 1e3,
            ratio);
+    printf("  faults %.0f / %.0f", faults(fn, st), faults(base, bst));
     if (target > 0)
         printf("  %s (target <= %.1fx)", ratio <= target ? "PASS" : "FAIL",
                target);
     printf("\n");
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    long icount =
+        argc == 3 && !strcmp(argv[1], "--instructions") ? atol(argv[2]) : 0;
     double *imgs[NSTREAMS];
     for (int k = 0; k < NSTREAMS; k++)
         imgs[k] = image((unsigned)k + 1);
-    printf("%-44s %13s %13s %8s\n", "case (256x256 images)", "time", "baseline",
-           "ratio");
+    printf("%-44s %13s %13s %8s  %s\n", "case (256x256 images)", "time",
+           "baseline", "ratio", "page faults a call (case / baseline)");
 
     vv_ctx *c = vv_ctx_new(NULL);
     lin_case lc;
@@ -266,7 +303,13 @@ int main(void)
      * the baselines writing into one buffer never pay), and with memory kept
      * (mallopt; MALLOC_MMAP_THRESHOLD_ and MALLOC_TRIM_THRESHOLD_ do the
      * same for the dmm command, docs/performance.md). */
-    for (int pass = 0; pass < 2; pass++) {
+    if (icount > 0) {
+        count("loop", run_loop, &lc, icount);
+        count("lincomb", run_lincomb, &lc, icount);
+        count("dgemm", run_dgemm, &mc, icount);
+        count("matmul", run_matmul, &mc, icount);
+    }
+    for (int pass = 0; pass < 2 && !icount; pass++) {
         if (pass) {
             mallopt(M_MMAP_THRESHOLD, 64 << 20);
             mallopt(M_TRIM_THRESHOLD, 256 << 20);
@@ -276,14 +319,18 @@ int main(void)
                             : "-- glibc malloc defaults");
         double t_loop = time_op(run_loop, &lc);
         double t_lin = time_op(run_lincomb, &lc);
-        row("lincomb of 4 streams (dense) / C loop", t_lin, t_loop, 3.0);
+        row("lincomb of 4 streams (dense) / C loop", t_lin, t_loop, 3.0,
+            run_lincomb, &lc, run_loop, &lc);
         double t_lin_tree = time_op(run_lincomb, &lt);
-        row("lincomb of 4 streams (trees) / C loop", t_lin_tree, t_loop, 0);
+        row("lincomb of 4 streams (trees) / C loop", t_lin_tree, t_loop, 0,
+            run_lincomb, &lt, run_loop, &lc);
         double t_dgemm = time_op(run_dgemm, &mc);
         double t_mm = time_op(run_matmul, &mc);
-        row("matmul neuron (dense) / cblas_dgemm", t_mm, t_dgemm, 1.5);
+        row("matmul neuron (dense) / cblas_dgemm", t_mm, t_dgemm, 1.5,
+            run_matmul, &mc, run_dgemm, &mc);
         double t_sparse = bench_time(run_matmul, &ms, TARGET_NS, 3);
-        row("matmul neuron (labels r0..r255) / dgemm", t_sparse, t_dgemm, 0);
+        row("matmul neuron (labels r0..r255) / dgemm", t_sparse, t_dgemm, 0,
+            run_matmul, &ms, run_dgemm, &mc);
     }
 
     vv_free(c, lc.row), vv_free(c, lc.m), vv_free(ct, lt.row);

@@ -8,6 +8,7 @@
  * names start with one of the arguments.
  */
 #define _GNU_SOURCE
+#include <cblas.h>
 #include <jansson.h>
 #include <malloc.h>
 #include <math.h>
@@ -712,6 +713,146 @@ static void case_threads(void)
     world_free(&w);
 }
 
+/* ---- images-256: a network of image neurons (issue 11) -------------------
+ *
+ * A clock, a 256 x 256 grid, a slow oscillator, two unit generators
+ * L = sin(3(r + y/2) + 0.2t) and R = cos((4 + sin 0.1t)(x - r) - 0.3t),
+ * softmax-rows(L) · softmax-cols(R) at temperature 0.5 (matmul through
+ * dgemm), and an accumulator acc = 0.9 acc + 0.1 product: ten neurons and
+ * Self. Target: 30 cycles a second on one thread. The baseline does the
+ * same arithmetic in C on arrays (the grid too, as the neuron recomputes
+ * it), one buffer per stream, dgemm for the product. The context is the
+ * dmm command's (malloc), not the counting one, so it has the same
+ * allocator as `dmm run`.
+ */
+#define IMG 256
+
+static void gen_images(vv_buf *b)
+{
+    put(b, "{\"dmm\":1,\"matrix\":{%s}}},", self_row);
+    put(b, "\"outputs\":{\"identity\":{\"one\":{\"single\":1}}},");
+    put(b, "\"params\":{\"grid\":{\"g\":{\"width\":%d,\"height\":%d}}},", IMG,
+        IMG);
+    static const char *links[][3] = {
+        {"identity/one/single", "identity/one/single", "1"},
+        {"accum/t/accum", "accum/t/single", "1"},
+        {"accum/t/delta", "identity/one/single", "1"},
+        {"grid/g/zoom", "identity/one/single", "2"},
+        {"sin/lfo/x", "accum/t/single", "1"},
+        {"sin/lfo/a", "identity/one/single", "0.1"},
+        {"sin/left/x", "grid/g/r", "1"},
+        {"sin/left/x", "grid/g/y", "0.5"},
+        {"sin/left/a", "identity/one/single", "3"},
+        {"sin/left/b", "accum/t/single", "0.2"},
+        {"cos/right/x", "grid/g/x", "1"},
+        {"cos/right/x", "grid/g/r", "-1"},
+        {"cos/right/a", "identity/one/single", "4"},
+        {"cos/right/a", "sin/lfo/y", "1"},
+        {"cos/right/b", "accum/t/single", "-0.3"},
+        {"softmax-rows/sl/matrix", "sin/left/y", "1"},
+        {"softmax-rows/sl/temperature", "identity/one/single", "0.5"},
+        {"softmax-cols/sr/matrix", "cos/right/y", "1"},
+        {"softmax-cols/sr/temperature", "identity/one/single", "0.5"},
+        {"matmul/rich/left", "softmax-rows/sl/matrix", "1"},
+        {"matmul/rich/right", "softmax-cols/sr/matrix", "1"},
+        {"accum/acc/accum", "accum/acc/single", "0.9"},
+        {"accum/acc/delta", "matmul/rich/product", "0.1"},
+    };
+    put(b, "\"links\":[");
+    for (size_t k = 0; k < sizeof links / sizeof links[0]; k++)
+        put(b, "%s[\"%s\",\"%s\",%s]", k ? "," : "", links[k][0], links[k][1],
+            links[k][2]);
+    put(b, "]}");
+}
+
+typedef struct img_base {
+    double t, *x, *y, *r, *th, *l, *rr, *p, *acc;
+} img_base;
+
+/* softmax of n values at stride s, temperature tau, in place */
+static void softmax_strided(double *v, size_t n, size_t s, double tau)
+{
+    double m = v[0];
+    for (size_t k = 1; k < n; k++)
+        m = fmax(m, v[k * s]);
+    double sum = 0;
+    for (size_t k = 0; k < n; k++)
+        sum += v[k * s] = exp((v[k * s] - m) / tau);
+    for (size_t k = 0; k < n; k++)
+        v[k * s] /= sum;
+}
+
+static void images_cycle(void *st, long i)
+{
+    img_base *a = st;
+    size_t n = IMG * IMG;
+    double t = a->t++, lfo = sin(0.1 * t);
+    for (size_t q = 0; q < n; q++) {
+        size_t ii = q / IMG, jj = q % IMG;
+        double x = 2 * (-1.0 + 2.0 * (double)jj / (IMG - 1));
+        double y = -2 * (-1.0 + 2.0 * (double)ii / (IMG - 1));
+        a->x[q] = x, a->y[q] = y;
+        a->r[q] = hypot(x, y), a->th[q] = atan2(y, x);
+    }
+    for (size_t q = 0; q < n; q++) {
+        a->l[q] = sin(3 * (a->r[q] + 0.5 * a->y[q]) + 0.2 * t);
+        a->rr[q] = cos((4 + lfo) * (a->x[q] - a->r[q]) - 0.3 * t);
+    }
+    for (size_t k = 0; k < IMG; k++) {
+        softmax_strided(a->l + k * IMG, IMG, 1, 0.5);
+        softmax_strided(a->rr + k, IMG, IMG, 0.5);
+    }
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, IMG, IMG, IMG, 1.0,
+                a->l, IMG, a->rr, IMG, 0.0, a->p, IMG);
+    for (size_t q = 0; q < n; q++)
+        a->acc[q] = 0.9 * a->acc[q] + 0.1 * a->p[q];
+    KEEP(a->acc);
+}
+
+static void case_images(void)
+{
+    world w = {vv_ctx_new(NULL), NULL};
+    if (!w.vc || !(w.reg = dmm_registry_new(w.vc)) ||
+        dmm_registry_add_builtins(w.reg))
+        die("world", "out of memory");
+    vv_buf b = {0};
+    gen_images(&b);
+    dmm_net *net = load(&w, &b, "images-256");
+    free(b.data);
+    icount_case = "images-256";
+    for (int k = 0; k < 8; k++) /* fill the pipeline */
+        step(net);
+    /* the accumulator holds a 256 x 256 image of positive numbers */
+    vv_label p[3];
+    vv_intern_cstr(w.vc, "accum", &p[0]);
+    vv_intern_cstr(w.vc, "acc", &p[1]);
+    vv_intern_cstr(w.vc, "single", &p[2]);
+    int rank;
+    size_t dims[3];
+    if (!vv_dense_shape(w.vc, vv_get(dmm_net_outputs(net), p, 3), &rank,
+                        dims) ||
+        rank != 2 || dims[0] != IMG || dims[1] != IMG)
+        die("images-256", "the accumulator is not a 256 x 256 image");
+    double us = time_op(step_fn, net) / 1e3;
+    size_t n = IMG * IMG;
+    img_base a = {0};
+    double **bufs[] = {&a.x, &a.y, &a.r, &a.th, &a.l, &a.rr, &a.p, &a.acc};
+    for (size_t k = 0; k < sizeof bufs / sizeof bufs[0]; k++)
+        *bufs[k] = calloc(n, sizeof(double));
+    double base = measure(images_cycle, &a, "baseline") / 1e3;
+    result r = {.us = us, .base_us = base, .ratio = us / base};
+    snprintf(r.name, sizeof r.name, "images-256");
+    snprintf(r.base, sizeof r.base, "the same in C + dgemm");
+    snprintf(r.note, sizeof r.note,
+             "10 neurons on 256x256; target >= 30 cycles/s: %s",
+             1e6 / us >= 30 ? "PASS" : "FAIL");
+    report(&r);
+    for (size_t k = 0; k < sizeof bufs / sizeof bufs[0]; k++)
+        free(*bufs[k]);
+    dmm_net_free(net);
+    world_free(&w);
+}
+
 static bool wanted(int argc, char **argv, const char *name)
 {
     if (argc < 2)
@@ -723,13 +864,15 @@ static bool wanted(int argc, char **argv, const char *name)
 }
 
 /* bench_net --emit NAME FILE: write a case's network (accum-N-K, rnn-N-D,
- * selfmod) as JSON, to profile it with `dmm run`. */
+ * selfmod, images-256) as JSON, to profile it with `dmm run`. */
 static int emit(const char *name, const char *file)
 {
     int n, k;
     vv_buf b = {0};
     if (sscanf(name, "accum-%d-%d", &n, &k) == 2) {
         gen_accum(&b, n, k);
+    } else if (!strcmp(name, "images-256")) {
+        gen_images(&b);
     } else if (sscanf(name, "rnn-%d-%d", &n, &k) == 2 ||
                (!strcmp(name, "selfmod") && (n = 1000, k = 100))) {
         csr m = csr_new(n, k);
@@ -782,5 +925,7 @@ int main(int argc, char **argv)
         case_selfmod(4000);
     if (!icount && wanted(argc, argv, "load-1M"))
         case_load();
+    if (wanted(argc, argv, "images-256"))
+        case_images();
     return 0;
 }

@@ -11,6 +11,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "vv_internal.h"
 
@@ -27,13 +28,96 @@ struct vv__label_entry {
     char str[];
 };
 
+/*
+ * The default allocator: malloc, with a cache of large freed blocks. An
+ * image of 256 x 256 doubles is a 512 KiB block, above glibc's mmap
+ * threshold, so each result image used to be mapped fresh and unmapped when
+ * freed, and every first touch of its pages was a page fault (228 of them
+ * per matmul call, more time than dgemm took). A network makes and drops
+ * blocks of the same few sizes every cycle, so a freed block of at least
+ * VV__CACHE_MIN bytes is kept (the oldest dropped beyond VV__CACHE_SLOTS or
+ * VV__CACHE_BYTES) and given to the next allocation of exactly its size.
+ * The lock is taken for large blocks only, whose cost dwarfs it. Under
+ * AddressSanitizer a kept block is poisoned, so a use after free is still
+ * caught.
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define CACHE_POISON(p, n)   ASAN_POISON_MEMORY_REGION((p), (n))
+#define CACHE_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define CACHE_POISON(p, n)   ((void)(p), (void)(n))
+#define CACHE_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+static void *cache_take(vv__block_cache *k, size_t n)
+{
+    void *p = NULL;
+    pthread_mutex_lock(&k->lock);
+    for (unsigned i = k->n; i-- > 0;) /* the newest first: warm in cache */
+        if (k->size[i] == n) {
+            p = k->p[i];
+            k->bytes -= n;
+            k->n--;
+            memmove(&k->p[i], &k->p[i + 1], (k->n - i) * sizeof k->p[0]);
+            memmove(&k->size[i], &k->size[i + 1],
+                    (k->n - i) * sizeof k->size[0]);
+            break;
+        }
+    pthread_mutex_unlock(&k->lock);
+    if (p)
+        CACHE_UNPOISON(p, n);
+    return p;
+}
+
+static void cache_put(vv__block_cache *k, void *p, size_t n)
+{
+    void *drop[VV__CACHE_SLOTS + 1];
+    unsigned nd = 0;
+    if (n > VV__CACHE_BYTES) {
+        free(p);
+        return;
+    }
+    CACHE_POISON(p, n);
+    pthread_mutex_lock(&k->lock);
+    while (k->n == VV__CACHE_SLOTS || k->bytes + n > VV__CACHE_BYTES) {
+        drop[nd++] = k->p[0];
+        k->bytes -= k->size[0];
+        k->n--;
+        memmove(&k->p[0], &k->p[1], k->n * sizeof k->p[0]);
+        memmove(&k->size[0], &k->size[1], k->n * sizeof k->size[0]);
+    }
+    k->p[k->n] = p;
+    k->size[k->n++] = n;
+    k->bytes += n;
+    pthread_mutex_unlock(&k->lock);
+    for (unsigned i = 0; i < nd; i++)
+        free(drop[i]); /* free() unpoisons what it frees */
+}
+
+/* Empty the cache (vv_ctx_free). */
+static void cache_clear(vv__block_cache *k)
+{
+    for (unsigned i = 0; i < k->n; i++)
+        free(k->p[i]);
+    k->n = 0;
+    k->bytes = 0;
+}
+
 static void *default_alloc(void *ud, void *p, size_t old, size_t n)
 {
-    (void)ud;
-    (void)old;
+    vv__block_cache *k = ud; /* NULL while the context itself is made */
     if (n == 0) {
-        free(p);
+        if (k && p && old >= VV__CACHE_MIN)
+            cache_put(k, p, old);
+        else
+            free(p);
         return NULL;
+    }
+    if (k && !p && n >= VV__CACHE_MIN) {
+        void *q = cache_take(k, n);
+        if (q)
+            return q;
     }
     return realloc(p, n);
 }
@@ -80,6 +164,9 @@ vv_ctx *vv_ctx_new(const vv_options *opt)
     memset(c, 0, sizeof *c);
     c->alloc = alloc;
     c->alloc_ud = ud;
+    pthread_mutex_init(&c->cache.lock, NULL);
+    if (alloc == default_alloc)
+        c->alloc_ud = &c->cache;
     c->max_depth =
         opt && opt->max_depth > 0 ? opt->max_depth : VV_DEFAULT_MAX_DEPTH;
     if (c->max_depth > UINT16_MAX - 1)
@@ -109,7 +196,10 @@ void vv_ctx_free(vv_ctx *c)
     for (size_t p = 0; p < VV__DEC_PAGES; p++)
         vv__free_mem(c, c->dec[p], VV__DEC_PAGE * sizeof(vv_label));
     pthread_mutex_destroy(&c->lock);
-    c->alloc(c->alloc_ud, c, sizeof *c, 0);
+    cache_clear(&c->cache);
+    pthread_mutex_destroy(&c->cache.lock);
+    /* the context holds the cache: freed past it, never into it */
+    c->alloc(c->alloc == default_alloc ? NULL : c->alloc_ud, c, sizeof *c, 0);
 }
 
 int vv_ctx_max_depth(const vv_ctx *c)

@@ -48,7 +48,7 @@ vv_map *vv__dense_new(vv_ctx *c, unsigned n, bool maps)
     return d;
 }
 
-vv_map *vv__slab_new(vv_ctx *c, unsigned n, unsigned w)
+vv_map *vv__slab_new(vv_ctx *c, unsigned n, unsigned w, bool zero)
 {
     assert(n >= 1 && w >= 1 && n <= vv__dec_mono(c) && w <= vv__dec_mono(c));
     size_t head = vv__dense_bytes(n, true), pitch = vv__dense_bytes(w, false);
@@ -57,7 +57,7 @@ vv_map *vv__slab_new(vv_ctx *c, unsigned n, unsigned w)
     vv_map *s = vv__alloc(c, head + n * pitch);
     if (!s)
         return NULL;
-    memset(s, 0, head + n * pitch);
+    memset(s, 0, zero ? head + n * pitch : head);
     s->refs = 1;
     s->n = s->cap = (uint16_t)n;
     s->height = VV__DENSE_H;
@@ -67,6 +67,8 @@ vv_map *vv__slab_new(vv_ctx *c, unsigned n, unsigned w)
     vv_map **maps = vv__dmaps(s);
     for (unsigned i = 0; i < n; i++) {
         vv_map *r = vv__slab_row(s, i);
+        if (!zero)
+            memset(r, 0, sizeof(vv__dense_hdr));
         r->n = r->cap = (uint16_t)w;
         r->height = VV__DENSE_H;
         ((vv__dense_hdr *)r)->c = c;
@@ -78,7 +80,6 @@ vv_map *vv__slab_new(vv_ctx *c, unsigned n, unsigned w)
 
 vv_map *vv__slab_finish(vv_ctx *c, vv_map *s)
 {
-    vv_map **maps = vv__dmaps(s);
     for (unsigned i = 0; i < s->n; i++) {
         vv_map *r = vv__slab_row(s, i);
         const double *x = vv__dnums(r);
@@ -86,7 +87,16 @@ vv_map *vv__slab_finish(vv_ctx *c, vv_map *s)
         for (unsigned j = 0; j < r->n; j++)
             total += x[j] != 0.0;
         r->total = total;
-        maps[i] = total ? r : NULL;
+    }
+    return vv__slab_finish_counted(c, s);
+}
+
+vv_map *vv__slab_finish_counted(vv_ctx *c, vv_map *s)
+{
+    vv_map **maps = vv__dmaps(s);
+    for (unsigned i = 0; i < s->n; i++) {
+        vv_map *r = vv__slab_row(s, i);
+        maps[i] = r->total ? r : NULL;
     }
     return vv__dense_finish(c, s);
 }
@@ -294,7 +304,7 @@ static int block_rec(vv_ctx *c, int rank, const size_t *dims, const double *x,
         }
         if (w >= VV__DENSE_MIN && w <= vv__dec_mono(c) &&
             h <= vv__dec_mono(c) && 2 * present >= h * w) {
-            vv_map *sl = vv__slab_new(c, (unsigned)h, (unsigned)w);
+            vv_map *sl = vv__slab_new(c, (unsigned)h, (unsigned)w, false);
             if (sl) {
                 for (size_t i = 0; i < h; i++) {
                     double *r = vv__dnums(vv__slab_row(sl, (unsigned)i));

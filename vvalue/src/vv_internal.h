@@ -39,9 +39,25 @@
 
 struct vv__label_entry;
 
+/* Freed blocks of at least VV__CACHE_MIN bytes the default allocator keeps
+ * for the next allocation of the same size (vv_ctx.c), at most
+ * VV__CACHE_SLOTS of them and VV__CACHE_BYTES in all. */
+#define VV__CACHE_MIN   ((size_t)64 << 10)
+#define VV__CACHE_SLOTS 8
+#define VV__CACHE_BYTES ((size_t)64 << 20)
+
+typedef struct vv__block_cache {
+    pthread_mutex_t lock;
+    unsigned n;   /* blocks held, oldest first */
+    size_t bytes; /* their sizes summed */
+    void *p[VV__CACHE_SLOTS];
+    size_t size[VV__CACHE_SLOTS];
+} vv__block_cache;
+
 struct vv_ctx {
     vv_alloc_fn alloc;
-    void *alloc_ud;
+    void *alloc_ud; /* the default allocator's: its vv__block_cache */
+    vv__block_cache cache;
     int max_depth;
     size_t max_label_len;
     size_t bytes;                    /* atomic */
@@ -164,8 +180,10 @@ int vv__dec_reserve(vv_ctx *c, uint32_t n);
 /* vv_dense.c */
 size_t vv__dense_bytes(unsigned n, bool maps);
 /* A new slab of n rows w wide (n, w <= dec_mono), all zero and all rows
- * linked (map[i] set); NULL on no memory or when it would pass 4 GiB. */
-vv_map *vv__slab_new(vv_ctx *c, unsigned n, unsigned w);
+ * linked (map[i] set); NULL on no memory or when it would pass 4 GiB.
+ * zero false leaves the rows' doubles unset, for a caller that writes
+ * every one of them (a pass less over an image). */
+vv_map *vv__slab_new(vv_ctx *c, unsigned n, unsigned w, bool zero);
 /* Bytes from one row of slab s to the next. */
 static inline size_t vv__slab_pitch(const vv_map *s)
 {
@@ -181,6 +199,9 @@ static inline vv_map *vv__slab_row(const vv_map *s, unsigned i)
 /* Count what is present in every row (an empty row is unlinked) and in the
  * slab: the slab, or NULL (freed) when nothing is present. */
 vv_map *vv__slab_finish(vv_ctx *c, vv_map *s);
+/* The same when the caller has set each row's total (its entries that are
+ * not 0.0) already, as it wrote them. */
+vv_map *vv__slab_finish_counted(vv_ctx *c, vv_map *s);
 /* True when m is a dense node of dense scalar rows (a slab or not): the
  * shape the image paths of vv_ops.c work on. */
 bool vv__dense_image(const vv_map *m);

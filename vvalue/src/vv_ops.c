@@ -445,7 +445,7 @@ static int image_comb(vv_ctx *c, const vv_map *A, double wa, const vv_map *B,
 {
     unsigned na = A->n, nb = B ? B->n : 0, n = na > nb ? na : nb;
     unsigned wA = image_width(A), wB = B ? image_width(B) : 0;
-    vv_map *s = vv__slab_new(c, n, wA > wB ? wA : wB);
+    vv_map *s = vv__slab_new(c, n, wA > wB ? wA : wB, true);
     if (!s)
         return DMM_E_NOMEM;
     unsigned f = row_comb(vv__dnums(s), vv__dnums(A), na, wa,
@@ -1067,7 +1067,7 @@ static int sum_images(vv_ctx *c, size_t n, const sum_term *t, vv_map **out)
     const double **rt = vv__alloc(c, n * sizeof *rt);
     double *rw = vv__alloc(c, n * sizeof *rw);
     unsigned *rn = vv__alloc(c, n * sizeof *rn);
-    vv_map *s = rt && rw && rn ? vv__slab_new(c, h, w) : NULL;
+    vv_map *s = rt && rw && rn ? vv__slab_new(c, h, w, false) : NULL;
     int rc = s ? 0 : DMM_E_NOMEM;
     for (unsigned i = 0; i <= h && !rc; i++) {
         /* i == h: the slab's own numbers (the rows' scalar parts) */
@@ -1087,15 +1087,24 @@ static int sum_images(vv_ctx *c, size_t n, const sum_term *t, vv_map **out)
             for (unsigned k = 0; k < g; k += 4)
                 rows_fused(x, k > 0, rt + k, rw + k, g - k < 4 ? g - k : 4,
                            common);
+            if (common < width) /* the slab's rows come unset */
+                memset(x + common, 0, (width - common) * sizeof *x);
             for (unsigned k = 0; k < g; k++)
                 for (unsigned j = common; j < rn[k]; j++)
                     x[j] = x[j] + rw[k] * rt[k][j];
+        } else {
+            memset(x, 0, width * sizeof *x);
         }
+        /* one pass: finite, no negative zero, and the row's count */
         bool bad = false;
+        uint32_t total = 0;
         for (unsigned j = 0; j < width; j++) {
             bad |= !isfinite(x[j]);
             x[j] = clean(x[j]);
+            total += x[j] != 0.0;
         }
+        if (i < h)
+            vv__slab_row(s, i)->total = total;
         if (bad)
             rc = DMM_E_NONFINITE;
     }
@@ -1110,7 +1119,7 @@ static int sum_images(vv_ctx *c, size_t n, const sum_term *t, vv_map **out)
             vv__map_unref(c, s);
         return rc;
     }
-    *out = vv__slab_finish(c, s);
+    *out = vv__slab_finish_counted(c, s);
     return 0;
 }
 

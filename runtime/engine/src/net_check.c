@@ -309,6 +309,13 @@ int dmm__check_params(const dmm_net *net, vv m, const char *prefix,
                     return dmm_error_set(err, DMM_E_INVAL, p.s,
                                          "a parameter must be a number");
                 const dmm_param_spec *ps = &info->desc->params[k];
+                if (ps->kind == DMM_PARAM_FILE)
+                    return dmm_error_set(err, DMM_E_INVAL, p.s,
+                                         "parameter \"%s\" is a file name, "
+                                         "read when a network file is "
+                                         "loaded (a state file keeps what "
+                                         "it read in the neuron's state)",
+                                         ps->name);
                 if (!dmm_param_allows(ps, x.num))
                     return param_refused(err, p.s, ps, x.num);
                 dmm__ptr_pop(&p, mark_p);

@@ -529,9 +529,11 @@ int dmm__check_header(const json_t *root, const dmm__doc_kind *kind,
                       dmm_error *err);
 
 /* Builds a network from a document's root: the part in which loading a
- * network and restoring a state differ. */
+ * network and restoring a state differ. source names the document (a file
+ * name, or "<...>" for text from no file), as in dmm__doc_text. */
 typedef int (*dmm__root_fn)(vv_ctx *vc, const dmm_registry *reg,
-                            const json_t *root, dmm_net **out, dmm_error *err);
+                            const json_t *root, const char *source,
+                            dmm_net **out, dmm_error *err);
 /* The frame they share: the size limit (what names the document in its
  * message), the strict parse, and the error's source and position. */
 int dmm__doc_text(vv_ctx *vc, const dmm_registry *reg, const char *text,

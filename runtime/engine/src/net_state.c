@@ -250,8 +250,9 @@ static int read_queues(dmm_net *net, const json_t *qs, dmm_error *err)
 }
 
 static int restore_root(vv_ctx *vc, const dmm_registry *reg, const json_t *root,
-                        dmm_net **out, dmm_error *err)
+                        const char *source, dmm_net **out, dmm_error *err)
 {
+    (void)source; /* a state file names no other file */
     int rc = dmm__check_header(root, &state_doc, err);
     if (rc)
         return rc;

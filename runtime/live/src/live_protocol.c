@@ -103,6 +103,8 @@ static int read_string(json_t *j, const char *key, const char **out,
                        dmm__live_err *e)
 {
     char path[64];
+    *out = NULL; /* set on every path: the callers' strings are never read
+                    uninitialised, as a release build cannot otherwise see */
     member_path(path, sizeof path, key);
     if (!json_is_string(j))
         return dmm__live_err_set(e, DMM__LIVE_E_BAD_REQUEST, path,

@@ -97,8 +97,9 @@ int dmm_frames_write_apng(const dmm_frames *f, const dmm_render_opts *o,
  * new: the PNG at path as a V-value: a grey image (with or without alpha)
  * is a matrix {row: {column: v}}, a colour one the channels {"0": red,
  * "1": green, "2": blue} of such matrices, v = byte / 255 (alpha dropped,
- * composited on black). At most DMM_RENDER_SIDE_MAX pixels a side.
- * DMM_E_IO or DMM_E_INVAL with the reason (libpng's words) in err.
+ * composited on black): dmm_png_decode (dmm_png.h) of the file's bytes.
+ * DMM_E_IO (unreadable, not a PNG, damaged) or DMM_E_LIMIT (too large) with
+ * the file and the reason in err.
  */
 int dmm_png_read(vv_ctx *vc, const char *path, vv *out, dmm_error *err);
 

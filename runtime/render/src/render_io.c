@@ -19,6 +19,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "dmm_png.h"
 #include "dmm_render.h"
 
 /* A temporary file beside path: fd open, *tmp (malloc'd) its name. */
@@ -301,72 +302,34 @@ int dmm_frames_write_gif(const dmm_frames *f, const dmm_render_opts *o,
 
 int dmm_png_read(vv_ctx *vc, const char *path, vv *out, dmm_error *err)
 {
-    png_image img = {.version = PNG_IMAGE_VERSION};
-    if (!png_image_begin_read_from_file(&img, path))
+    FILE *fp = fopen(path, "rb");
+    if (!fp)
         return dmm_error_set(err, DMM_E_IO, "", "%s: cannot read the PNG: %s",
-                             path, img.message);
-    bool colour = img.format & PNG_FORMAT_FLAG_COLOR;
-    if (img.width > DMM_RENDER_SIDE_MAX || img.height > DMM_RENDER_SIDE_MAX) {
-        png_image_free(&img);
-        return dmm_error_set(err, DMM_E_LIMIT, "",
-                             "%s: %u x %u pixels; at most %d a side", path,
-                             img.width, img.height, DMM_RENDER_SIDE_MAX);
+                             path, strerror(errno));
+    /* the whole file, at most a byte over the largest a PNG of the largest
+     * image could need, which is far beyond any real one */
+    size_t cap = (size_t)64 << 20, len = 0;
+    uint8_t *data = malloc(cap);
+    if (data)
+        len = fread(data, 1, cap, fp);
+    bool bad = !data || ferror(fp) || len == cap;
+    fclose(fp);
+    if (bad) {
+        free(data);
+        return dmm_error_set(err, DMM_E_IO, "", "%s: cannot read the PNG: %s",
+                             path,
+                             !data       ? dmm_strerror(DMM_E_NOMEM)
+                             : len < cap ? "read error"
+                                         : "larger than 64 MiB");
     }
-    img.format = colour ? PNG_FORMAT_RGB : PNG_FORMAT_GRAY;
-    size_t w = img.width, h = img.height, ch = colour ? 3 : 1;
-    uint8_t *px = malloc(PNG_IMAGE_SIZE(img));
-    size_t nl = w > h ? w : h;
-    nl = nl < 3 ? 3 : nl; /* the channel labels too */
-    vv_label *lab = malloc(nl * sizeof *lab);
-    vv *kids = calloc(w, sizeof *kids), *rows = calloc(h, sizeof *rows);
-    vv chans[3] = {VV_ZERO, VV_ZERO, VV_ZERO};
-    png_color black = {0, 0, 0};
-    int rc = 0;
-    if (!px || !lab || !kids || !rows) {
-        png_image_free(&img);
-        rc = dmm_error_set(err, DMM_E_NOMEM, "", "%s: %s", path,
-                           dmm_strerror(DMM_E_NOMEM));
-        goto done;
-    }
-    if (!png_image_finish_read(&img, &black, px, 0, NULL)) {
-        rc = dmm_error_set(err, DMM_E_IO, "", "%s: cannot read the PNG: %s",
-                           path, img.message);
-        goto done;
-    }
-    for (size_t l = 0; l < nl && !rc; l++) {
-        char s[24];
-        snprintf(s, sizeof s, "%zu", l);
-        rc = vv_intern_cstr(vc, s, &lab[l]);
-    }
-    size_t c = 0;
-    for (; c < ch && !rc; c++) {
-        size_t i = 0;
-        for (; i < h && !rc; i++) {
-            for (size_t j = 0; j < w; j++)
-                kids[j] = vv_number(px[(i * w + j) * ch + c] / 255.0);
-            rc = vv_from_pairs(vc, 0.0, w, lab, kids, &rows[i]);
-        }
-        if (rc) {
-            for (size_t q = 0; q + 1 < i; q++)
-                vv_free(vc, rows[q]);
-            break;
-        }
-        rc = vv_from_pairs(vc, 0.0, h, lab, rows, &chans[c]);
-    }
-    if (rc) {
-        for (size_t q = 0; q < 3; q++)
-            vv_free(vc, chans[q]);
-        rc = dmm_error_set(err, rc, "", "%s: %s", path, dmm_strerror(rc));
-    } else if (!colour)
-        *out = chans[0];
-    else if ((rc = vv_from_pairs(vc, 0.0, 3, lab, chans, out)))
-        dmm_error_set(err, rc, "", "%s: %s", path, dmm_strerror(rc));
-done:
-    free(px);
-    free(lab);
-    free(kids);
-    free(rows);
-    return rc;
+    dmm_error e;
+    dmm_error_clear(&e);
+    int rc = dmm_png_decode(vc, data, len, out, &e);
+    free(data);
+    if (rc)
+        dmm_error_set(err, rc == DMM_E_INVAL ? DMM_E_IO : rc, "",
+                      "%s: cannot read the PNG: %s", path, e.text);
+    return rc == DMM_E_INVAL ? DMM_E_IO : rc;
 }
 
 /* ---- animated PNG ----------------------------------------------------------
