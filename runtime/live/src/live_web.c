@@ -295,6 +295,8 @@ static int on_lws(struct lws *wsi, enum lws_callback_reasons reason, void *user,
             return -1;
         if (pss->head || pss->ending)
             lws_callback_on_writable(wsi);
+        else if (pss->c)
+            dmm__live_client_ws_written(pss->c); /* may queue more */
         return 0;
     }
     case LWS_CALLBACK_CLOSED: {

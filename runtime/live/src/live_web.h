@@ -62,6 +62,8 @@ dmm__live_client *dmm__live_client_ws_open(dmm__live_server *srv,
 /* Part of a message: first and final say where it starts and ends. */
 void dmm__live_client_ws_data(dmm__live_client *c, const char *data, size_t len,
                               bool first, bool final, bool binary);
+/* Everything queued for c has been handed to the socket. */
+void dmm__live_client_ws_written(dmm__live_client *c);
 /* The connection is closed: c is forgotten and freed. */
 void dmm__live_client_ws_gone(dmm__live_client *c);
 
