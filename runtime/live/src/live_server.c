@@ -160,8 +160,6 @@ struct dmm__live_server {
     int result;
     dmm_error *err;
     vv_buf b;
-    vv counted; /* the W that wrows and wcols count (a reference) */
-    size_t wrows, wcols;
 };
 
 static void drain(live_server *srv);
@@ -333,13 +331,18 @@ static void send_raw(client *c, const char *data, size_t len)
 }
 
 /* Queue one line for c. A client with more than max_backlog bytes waiting
- * (it does not read) is told and dropped: the loop never waits for it. */
+ * (it does not read) is told and dropped: the loop never waits for it. On a
+ * WebSocket the largest message queued is not counted: one big message (W
+ * whole for a page) is not a slow reader's sign by itself, what piles up
+ * besides it is. */
 static void send_line(client *c, const char *data, size_t len)
 {
     if (c->closing || c->ending)
         return;
     live_server *srv = c->srv;
-    if (backlog(c) > srv->o->max_backlog) {
+    size_t waiting =
+        c->ws ? dmm__live_ws_backlog_but_largest(c->ws) : backlog(c);
+    if (waiting > srv->o->max_backlog) {
         char note[256];
         int n = snprintf(note, sizeof note,
                          "{\"event\": \"dropped\", \"message\": \"more than "
@@ -687,6 +690,14 @@ static void publish_sub(live_server *srv, client *c, sub *s, vv y, uint64_t t)
 static void publish(live_server *srv)
 {
     uint64_t t = dmm_net_step_count(srv->net);
+    /* Y is built only in cycles some subscription wants: with `every`
+     * set for 10 updates a second, most cycles build nothing. */
+    bool due = false;
+    for (client *c = srv->clients; c && !due; c = c->next)
+        for (sub *s = c->subs; s && !due; s = s->next)
+            due = t % s->every == 0;
+    if (!due)
+        return;
     /* Out of memory making Y: this cycle's events are skipped, not faked;
      * the next cycle tries again. */
     if (dmm_net_outputs_build(srv->net, NULL) < 0)
@@ -1352,66 +1363,24 @@ int dmm__live_handle_hello(live_server *srv, client *c, dmm__live_req *q)
     return 0;
 }
 
-/* W's shape for status: distinct rows (type/name/input) and columns
- * (type/name/output) holding a weight. */
-typedef struct triples {
-    vv_label (*t)[3];
-    size_t n, cap;
-    int at; /* 0: rows, 3: columns */
-} triples;
-
-static int triple_add(const vv_label *path, int depth, double x, void *ud)
-{
-    triples *tr = ud;
-    (void)x;
-    if (depth < 6)
-        return 0;
-    if (tr->n == tr->cap) {
-        size_t cap = tr->cap ? 2 * tr->cap : 1024;
-        void *p = realloc(tr->t, cap * sizeof *tr->t);
-        if (!p)
-            return DMM_E_NOMEM;
-        tr->t = p;
-        tr->cap = cap;
-    }
-    memcpy(tr->t[tr->n++], path + tr->at, sizeof tr->t[0]);
-    return 0;
-}
-
-static int triple_cmp(const void *a, const void *b)
-{
-    return memcmp(a, b, sizeof(vv_label[3]));
-}
-
-static int count_distinct(vv w, int at, size_t *out)
-{
-    triples tr = {.at = at};
-    int rc = vv_foreach_leaf(w, triple_add, &tr);
-    size_t n = 0;
-    if (!rc && tr.n) {
-        qsort(tr.t, tr.n, sizeof *tr.t, triple_cmp);
-        n = 1;
-        for (size_t i = 1; i < tr.n; i++)
-            n += triple_cmp(tr.t[i - 1], tr.t[i]) != 0;
-    }
-    free(tr.t);
-    *out = n;
-    return rc;
-}
-
-/* `"self": {"path": ..., "rows": R, "columns": C}`, counted again only
- * when W has changed since the last status. */
+/* `"self": {"path": ..., "rows": R}`: Self's output (W) and its rows
+ * (type/name/input) holding a weight, counted in O(rows), so that pages
+ * asking twice a second cost the engine next to nothing. */
 static int append_self(live_server *srv)
 {
     vv w = dmm_net_matrix(srv->net);
-    if (w.map != srv->counted.map || w.num != srv->counted.num) {
-        size_t r, k;
-        if (count_distinct(w, 0, &r) || count_distinct(w, 3, &k))
-            return DMM_E_NOMEM;
-        vv_free(srv->vc, srv->counted);
-        srv->counted = vv_ref(w);
-        srv->wrows = r;
-        srv->wcols = k;
+    size_t rows = 0;
+    vv_iter i1, i2, i3;
+    vv_label l;
+    vv a, b, c;
+    vv_iter_init(&i1, w);
+    while (vv_iter_next(&i1, &l, &a)) {
+        vv_iter_init(&i2, a);
+        while (vv_iter_next(&i2, &l, &b)) {
+            vv_iter_init(&i3, b);
+            while (vv_iter_next(&i3, &l, &c))
+                rows += !vv_is_zero(c);
+        }
     }
     vv_label self[3];
     dmm_net_self(srv->net, self);
@@ -1420,11 +1389,10 @@ static int append_self(live_server *srv)
     if (!rc)
         rc = vv_buf_append(&srv->b, ", \"self\": {\"path\": ", 19);
     if (!rc)
-        rc = vv_buf_json_string(&srv->b, p.data, p.len);
+        rc = vv_buf_json_string(&srv->b, p.data ? p.data : "", p.len);
     free(p.data);
     if (!rc)
-        rc = vv_buf_printf(&srv->b, ", \"rows\": %zu, \"columns\": %zu}",
-                           srv->wrows, srv->wcols);
+        rc = vv_buf_printf(&srv->b, ", \"rows\": %zu}", rows);
     return rc;
 }
 
@@ -2374,7 +2342,6 @@ int dmm_live_serve(vv_ctx *vc, const dmm_registry *reg, dmm_net *net,
     if (srv->dirfd >= 0)
         close(srv->dirfd);
     free(srv->b.data);
-    vv_free(srv->vc, srv->counted);
     dmm_net_free(srv->net);
     free(srv);
     return rc;

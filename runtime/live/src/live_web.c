@@ -115,6 +115,15 @@ size_t dmm__live_ws_backlog(const dmm__live_ws *ws)
     return ws->queued;
 }
 
+size_t dmm__live_ws_backlog_but_largest(const dmm__live_ws *ws)
+{
+    size_t big = 0;
+    for (const wsmsg *m = ws->head; m; m = m->next)
+        if (m->len > big)
+            big = m->len;
+    return ws->queued - big;
+}
+
 void dmm__live_ws_end(dmm__live_ws *ws)
 {
     ws->ending = true;
