@@ -15,6 +15,7 @@ const MAX_EDGES = 4000; // edges drawn; the largest |w| first
 const SPARK_LEN = 300; // cycles kept per sparkline
 const MAX_CELLS = 512; // heat-map cells drawn per dimension; more are binned
 const WIN = 64; // the full-resolution window around a clicked bin
+const TREE_MAX = 300; // numbers and nodes shown in a neuron's output tree
 
 const S = {
   ws: null, nextId: 1, waiting: new Map(), subs: new Map(),
@@ -507,13 +508,25 @@ async function select(n) {
   requestAnimationFrame(draw);
 }
 
+// Sparklines take every update; the tree and pictures are drawn once per
+// frame, from the newest value, so a big value never backs the page up.
 function showOutputs(v) {
-  $("tree").replaceChildren(tree(v, []));
   for (const [path, h] of S.sparks) {
     h.values.push(num(get(v, path.split("\u0000"))));
     if (h.values.length > SPARK_LEN) h.values.shift();
-    spark(h);
   }
+  const first = S.shown === undefined;
+  S.shown = v;
+  if (first) requestAnimationFrame(drawOutputs);
+}
+
+function drawOutputs() {
+  const v = S.shown;
+  S.shown = undefined;
+  for (const h of S.sparks.values()) spark(h);
+  S.treeLeft = TREE_MAX;
+  $("tree").replaceChildren(tree(v, []));
+  if (S.treeLeft < 0) { const more = document.createElement("div"); more.textContent = `… (the first ${TREE_MAX} numbers shown)`; $("tree").append(more); }
   const imgs = $("images");
   imgs.replaceChildren();
   if (v && typeof v === "object")
@@ -524,6 +537,7 @@ function tree(v, path) {
   const ul = document.createElement("ul");
   if (v === null || typeof v !== "object") v = { ":number": v };
   for (const k of Object.keys(v).sort(byLabel)) {
+    if (S.treeLeft-- <= 0) break;
     const li = document.createElement("li"), x = v[k], p = path.concat(k === ":number" ? [] : [k]);
     if (typeof x === "number") {
       li.className = "leaf";
