@@ -612,8 +612,195 @@ static void test_ws_token(void **state)
     shutdown_ws(&s, &w);
 }
 
-/* A page that stops reading is dropped as a slow socket client is: the
- * engine never waits for it. */
+/* ---- diff subscriptions ------------------------------------------------ */
+
+/* Prune objects left empty by removals: {} is zero, and zero is absent. */
+static void prune(json_t *j)
+{
+    const char *k;
+    json_t *v;
+    void *tmp;
+    json_object_foreach_safe(j, tmp, k, v)
+    {
+        if (!json_is_object(v))
+            continue;
+        prune(v);
+        if (json_object_size(v) == 0)
+            json_object_del(j, k);
+    }
+}
+
+/* Apply one patch entry ["REL", V] to *root (docs/protocol.md): V replaces
+ * the subtree at REL, {} removes it, a last ":number" sets the scalar part
+ * (the test's labels need no escapes). */
+static void apply_patch(json_t **root, const char *rel, json_t *v)
+{
+    if (!*rel) {
+        json_decref(*root);
+        *root = json_deep_copy(v);
+        return;
+    }
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", rel);
+    assert_null(strchr(buf, '\\'));
+    json_t *node = *root;
+    char *part = buf, *slash;
+    while ((slash = strchr(part, '/'))) {
+        *slash = '\0';
+        json_t *next = json_object_get(node, part);
+        if (json_is_number(next)) {
+            json_t *o = json_object();
+            json_object_set(o, ":number", next);
+            json_object_set_new(node, part, o);
+            next = o;
+        } else if (!next) {
+            next = json_object();
+            json_object_set_new(node, part, next);
+        }
+        node = next;
+        part = slash + 1;
+    }
+    if (json_is_object(v) && json_object_size(v) == 0 &&
+        strcmp(part, ":number") != 0)
+        json_object_del(node, part);
+    else
+        json_object_set_new(node, part, json_deep_copy(v));
+}
+
+/* A diff subscription: W whole at once, then patches holding only what
+ * changed; patched, the page's copy equals W as `get` reads it. */
+static void test_ws_diff(void **state)
+{
+    server s;
+    server_start(&s, "networks/wave.json", (const char *[]){"--paused", NULL});
+    wsc w;
+    ws_open(&w, &s);
+    const char *W = "accum/self/single";
+    json_t *r = ws_rpc(&w, "{\"id\": 1, \"op\": \"subscribe\", \"paths\": "
+                           "[\"accum/self/single\"], \"diff\": \"yes\"}");
+    assert_error(r, "bad-request");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(r, "error"), "path")),
+        "/diff");
+    json_decref(r);
+    r = ws_rpc(&w, "{\"id\": 2, \"op\": \"subscribe\", \"paths\": "
+                   "[\"accum/self/single\"], \"diff\": true}");
+    assert_ok(r);
+    json_int_t sub = json_integer_value(json_object_get(r, "subscription"));
+    json_decref(r);
+    /* First: the whole of W now (step 0). */
+    json_t *e = ws_json(&w);
+    assert_string_equal(json_string_value(json_object_get(e, "event")),
+                        "cycle");
+    assert_int_equal(num_at(e, "step"), 0);
+    assert_int_equal(json_integer_value(json_object_get(e, "subscription")),
+                     sub);
+    json_t *mine =
+        json_deep_copy(json_object_get(json_object_get(e, "values"), W));
+    json_decref(e);
+    for (int round = 0; round < 2; round++) {
+        if (round == 1) {
+            r = ws_rpc(&w, "{\"id\": 3, \"op\": \"set\", \"path\": "
+                           "\"identity/update-2/single/identity/update-2/"
+                           "single\", \"value\": 0.5}");
+            assert_ok(r);
+            json_decref(r);
+        }
+        ws_send(&w, "{\"id\": 4, \"op\": \"step\", \"n\": 3}");
+        for (int k = 1; k <= 3; k++) {
+            e = ws_json(&w);
+            assert_string_equal(json_string_value(json_object_get(e, "event")),
+                                "patch");
+            assert_int_equal(num_at(e, "step"), 3 * round + k);
+            json_t *list = json_object_get(json_object_get(e, "patches"), W);
+            assert_true(json_is_array(list));
+            /* The wave moves Self's delta from one update neuron to the
+             * next: two entries (and the set weight, once), never the
+             * unchanged rows. */
+            size_t n = json_array_size(list);
+            if (n < 2 || n > 2u + (unsigned)round)
+                fail_msg("step %d: %s", 3 * round + k, json_dumps(list, 0));
+            bool set_seen = false;
+            size_t i;
+            json_t *ent;
+            json_array_foreach(list, i, ent)
+            {
+                const char *rel = json_string_value(json_array_get(ent, 0));
+                assert_non_null(rel);
+                assert_null(strstr(rel, "update-3/single/identity"));
+                set_seen |= !strcmp(rel, "identity/update-2/single/identity/"
+                                         "update-2/single");
+                apply_patch(&mine, rel, json_array_get(ent, 1));
+            }
+            assert_true(set_seen == (round == 1 && k == 1));
+            json_decref(e);
+        }
+        r = ws_reply(&w);
+        assert_ok(r);
+        json_decref(r);
+        r = ws_rpc(&w, "{\"id\": 5, \"op\": \"get\", \"path\": "
+                       "\"accum/self/single\"}");
+        assert_ok(r);
+        prune(mine);
+        json_t *got = json_object_get(r, "value");
+        if (!json_equal(mine, got))
+            fail_msg("patched %s, W is %s", json_dumps(mine, JSON_SORT_KEYS),
+                     json_dumps(got, JSON_SORT_KEYS));
+        json_decref(r);
+    }
+    /* A last ":number": the scalar part of a node with children. */
+    const char *reqs[2] = {
+        "{\"id\": 6, \"op\": \"edit\", \"delta\": {\"identity\": "
+        "{\"update-3\": {\"single\": {\"identity\": {\"update-3\": "
+        "{\"single\": {\"x\": 2}}}}}}}}",
+        "{\"id\": 7, \"op\": \"set\", \"path\": \"identity/update-3/single/"
+        "identity/update-3/single/:number\", \"value\": 3}"};
+    bool scalar_seen = false;
+    for (int k = 0; k < 2; k++) {
+        r = ws_rpc(&w, reqs[k]);
+        assert_ok(r);
+        json_decref(r);
+        ws_send(&w, "{\"id\": 8, \"op\": \"step\"}");
+        e = ws_json(&w);
+        assert_int_equal(num_at(e, "step"), 7 + k);
+        json_t *list = json_object_get(json_object_get(e, "patches"), W);
+        size_t i;
+        json_t *ent;
+        json_array_foreach(list, i, ent)
+        {
+            const char *rel = json_string_value(json_array_get(ent, 0));
+            const char *tail = strrchr(rel, '/');
+            if (tail && !strcmp(tail, "/:number")) {
+                scalar_seen = true;
+                assert_true(json_number_value(json_array_get(ent, 1)) == 3);
+            }
+            apply_patch(&mine, rel, json_array_get(ent, 1));
+        }
+        json_decref(e);
+        r = ws_reply(&w);
+        assert_ok(r);
+        json_decref(r);
+    }
+    assert_true(scalar_seen);
+    r = ws_rpc(&w, "{\"id\": 9, \"op\": \"get\", \"path\": "
+                   "\"accum/self/single\"}");
+    prune(mine);
+    if (!json_equal(mine, json_object_get(r, "value")))
+        fail_msg("patched %s, W is %s", json_dumps(mine, JSON_SORT_KEYS),
+                 json_dumps(json_object_get(r, "value"), JSON_SORT_KEYS));
+    json_decref(r);
+    ws_close(&w);
+    json_decref(mine);
+    json_t *st = tcp_rpc(&s, "{\"op\": \"shutdown\"}");
+    json_decref(st);
+    assert_int_equal(server_wait(&s), 0);
+}
+
+/* A page that stops reading costs at most one update per subscription:
+ * newer updates replace the one it has not read, so it sees fewer, never
+ * older ones, and is not dropped for them (the engine never waits for it).
+ * Replies still count: once more than --max-backlog bytes of them wait, it
+ * is dropped, as a slow socket client is. */
 static void test_ws_slow_reader(void **state)
 {
     server s;
@@ -623,27 +810,62 @@ static void test_ws_slow_reader(void **state)
     wsc w;
     ws_open(&w, &s);
     ws_send(&w, "{\"id\": 1, \"op\": \"subscribe\", \"paths\": "
-                "[\"accum/self/single\", \"accum/sum/single\"]}");
+                "[\"accum/self/single\", \"accum/sum/single\"], \"diff\": "
+                "true}");
     w.stop_reading = true;
     int fd = lws_get_socket_fd(w.wsi);
     int small = 4096;
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    json_t *r = tcp_rpc(&s, "{\"op\": \"status\"}");
+    double t0 = num_at(r, "step"), t = t0;
+    json_decref(r);
+    for (int k = 0; t < t0 + 20000; k++) {
+        assert_true(k < 100000);
+        lws_service(w.ctx, 1);
+        r = tcp_rpc(&s, "{\"op\": \"status\"}");
+        assert_int_equal(num_at(r, "dropped"), 0);
+        t = num_at(r, "step");
+        json_decref(r);
+    }
+    /* It reads again: patches in order, far fewer than the cycles, up to
+     * one at least as new as the step seen before. */
+    w.stop_reading = false;
+    lws_rx_flow_control(w.wsi, 1);
+    double last = -1;
+    int events = 0;
+    while (last < t) {
+        json_t *j = ws_json(&w);
+        assert_non_null(j);
+        if (json_object_get(j, "event")) {
+            double step = num_at(j, "step");
+            assert_true(step > last);
+            last = step;
+            events++;
+        }
+        json_decref(j);
+    }
+    assert_true(events < (t - t0) / 2);
+    /* Replies it does not read: dropped. */
+    w.stop_reading = true;
+    lws_rx_flow_control(w.wsi, 0);
     double dropped = 0;
     for (int k = 0; dropped < 1; k++) {
-        assert_true(k < 20000);
-        lws_service(w.ctx, 1);
-        json_t *r = tcp_rpc(&s, "{\"op\": \"status\"}");
+        assert_true(k < 100000);
+        ws_send(&w, "{\"op\": \"snapshot\"}");
+        if (k % 20)
+            continue;
+        r = tcp_rpc(&s, "{\"op\": \"status\"}");
         dropped = num_at(r, "dropped");
         json_decref(r);
     }
-    json_t *r = tcp_rpc(&s, "{\"op\": \"status\"}");
+    r = tcp_rpc(&s, "{\"op\": \"status\"}");
     double t1 = num_at(r, "step");
     json_decref(r);
     for (;;) { /* cycles go on */
         r = tcp_rpc(&s, "{\"op\": \"status\"}");
-        double t = num_at(r, "step");
+        double now = num_at(r, "step");
         json_decref(r);
-        if (t > t1)
+        if (now > t1)
             break;
     }
     ws_close(&w);
@@ -671,6 +893,7 @@ int main(void)
         cmocka_unit_test_teardown(test_ws_protocol, kill_left),
         cmocka_unit_test_teardown(test_ws_bad_frames, kill_left),
         cmocka_unit_test_teardown(test_ws_token, kill_left),
+        cmocka_unit_test_teardown(test_ws_diff, kill_left),
         cmocka_unit_test_teardown(test_ws_slow_reader, kill_left),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -349,6 +349,12 @@ PARSER(subscribe)
                                      "must be true or false");
         req->flag = json_is_true(f);
     }
+    if ((f = json_object_get(j, "diff"))) {
+        if (!json_is_boolean(f))
+            return dmm__live_err_set(e, DMM__LIVE_E_BAD_REQUEST, "/diff",
+                                     "must be true or false");
+        req->diff = json_is_true(f);
+    }
     if (!(f = json_object_get(j, "paths")))
         return dmm__live_err_set(e, DMM__LIVE_E_BAD_REQUEST, "/paths",
                                  "missing field");

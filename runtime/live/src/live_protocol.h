@@ -30,7 +30,7 @@
     X(EDIT, edit, "delta")                                                     \
     X(SET, set, "path value")                                                  \
     X(FEED, feed, "neuron outputs")                                            \
-    X(SUBSCRIBE, subscribe, "paths every changes")                             \
+    X(SUBSCRIBE, subscribe, "paths every changes diff")                        \
     X(UNSUBSCRIBE, unsubscribe, "subscription")                                \
     X(SNAPSHOT, snapshot, "")                                                  \
     X(SAVE, save, "file")                                                      \
@@ -100,6 +100,7 @@ typedef struct dmm__live_req {
     uint64_t n;  /* step: cycles; subscribe: every; unsubscribe: id */
     double num;  /* set: value; rate: cycles per second, 0 = max */
     bool flag;   /* subscribe: changes only */
+    bool diff;   /* subscribe: patches of what changed, not whole values */
     dmm__live_path *paths; /* get, set: one; subscribe: npaths (owned) */
     size_t npaths;
     vv value;       /* edit: delta; feed: outputs (owned) */

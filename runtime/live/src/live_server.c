@@ -45,9 +45,15 @@ typedef struct sub {
     uint64_t id;
     uint64_t every;
     bool changes;
+    bool diff;             /* patches of what changed since the last update */
     dmm__live_path *paths; /* owned */
     size_t npaths;
-    vv *last; /* changes: the values sent last (owned), NULL before */
+    vv *last;   /* changes, diff: the values of the last update made (owned),
+                   NULL before */
+    char *held; /* an update not sent yet: the client is behind (owned) */
+    size_t held_len;
+    vv *base; /* diff, held: the values held's patch starts from (owned;
+                 NULL: held holds whole values) */
     struct sub *next;
 } sub;
 
@@ -74,6 +80,7 @@ struct dmm__live_client {
     bool closing; /* uv_close called or about to be */
     bool ending;  /* shutdown requested: no more replies or reads */
     bool reading;
+    bool has_held;   /* some subscription holds an update */
     size_t wbytes;   /* bytes handed to uv_write and not yet written */
     size_t queued;   /* requests in the server's queue */
     uint64_t end_at; /* ending: close by then (loop ms) */
@@ -177,18 +184,32 @@ static void line_release(client *c)
     c->llen = c->lcap = 0;
 }
 
+static void free_values(live_server *srv, vv **v, size_t n)
+{
+    if (*v)
+        for (size_t i = 0; i < n; i++)
+            vv_free(srv->vc, (*v)[i]);
+    free(*v);
+    *v = NULL;
+}
+
+static void drop_held(live_server *srv, sub *s)
+{
+    free(s->held);
+    s->held = NULL;
+    free_values(srv, &s->base, s->npaths);
+}
+
 static void free_subs(live_server *srv, client *c)
 {
     while (c->subs) {
         sub *s = c->subs;
         c->subs = s->next;
-        for (size_t i = 0; i < s->npaths; i++) {
+        for (size_t i = 0; i < s->npaths; i++)
             free(s->paths[i].text);
-            if (s->last)
-                vv_free(srv->vc, s->last[i]);
-        }
+        free_values(srv, &s->last, s->npaths);
+        drop_held(srv, s);
         free(s->paths);
-        free(s->last);
         free(s);
     }
 }
@@ -268,6 +289,8 @@ static void client_end(client *c)
     req->data = c;
 }
 
+static void flush_held(client *c);
+
 static void on_written(uv_write_t *w, int status)
 {
     write_req *r = (write_req *)w;
@@ -276,6 +299,8 @@ static void on_written(uv_write_t *w, int status)
     free(r);
     if (status < 0 && !c->closing)
         client_close(c);
+    else
+        flush_held(c);
 }
 
 static void send_raw(client *c, const char *data, size_t len)
@@ -306,13 +331,18 @@ static void send_raw(client *c, const char *data, size_t len)
 }
 
 /* Queue one line for c. A client with more than max_backlog bytes waiting
- * (it does not read) is told and dropped: the loop never waits for it. */
+ * (it does not read) is told and dropped: the loop never waits for it. On a
+ * WebSocket the largest message queued is not counted: one big message (W
+ * whole for a page) is not a slow reader's sign by itself, what piles up
+ * besides it is. */
 static void send_line(client *c, const char *data, size_t len)
 {
     if (c->closing || c->ending)
         return;
     live_server *srv = c->srv;
-    if (backlog(c) > srv->o->max_backlog) {
+    size_t waiting =
+        c->ws ? dmm__live_ws_backlog_but_largest(c->ws) : backlog(c);
+    if (waiting > srv->o->max_backlog) {
         char note[256];
         int n = snprintf(note, sizeof note,
                          "{\"event\": \"dropped\", \"message\": \"more than "
@@ -324,6 +354,44 @@ static void send_line(client *c, const char *data, size_t len)
         return;
     }
     send_raw(c, data, len);
+}
+
+/* Bytes waiting for a client past which its subscriptions' updates are
+ * held rather than queued: each subscription keeps only its newest update
+ * (a diff subscription's patch then covers every change since the update
+ * before), sent once the client has read what waits. A slow reader sees
+ * fewer updates, never older ones, and costs at most one update per
+ * subscription; replies still count towards --max-backlog. */
+static size_t hold_limit(const live_server *srv)
+{
+    size_t k = srv->o->max_backlog / 4;
+    return k < 65536 ? k : 65536;
+}
+
+/* The client has read enough: send the updates it holds. */
+static void flush_held(client *c)
+{
+    if (!c->has_held || c->closing || c->ending ||
+        backlog(c) > hold_limit(c->srv))
+        return;
+    c->has_held = false;
+    for (sub *s = c->subs; s; s = s->next) {
+        if (!s->held)
+            continue;
+        char *m = s->held;
+        size_t n = s->held_len;
+        s->held = NULL;
+        drop_held(c->srv, s);
+        send_line(c, m, n);
+        free(m);
+        if (c->closing || c->ending)
+            return;
+    }
+}
+
+void dmm__live_client_ws_written(dmm__live_client *c)
+{
+    flush_held(c);
 }
 
 static void send_error(client *c, const char *id, const dmm__live_err *e)
@@ -447,9 +515,189 @@ static vv path_value(vv v, const dmm__live_path *p)
     return p->scalar ? vv_number(at.num) : at;
 }
 
+/* Append the patch entries that turn a into b (at path, depth labels deep)
+ * to out: ["REL", V] replaces the subtree at REL by V, "REL/:number" only
+ * its scalar part; {} removes it. *n counts the entries. */
+static int diff_write(live_server *srv, vv a, vv b, vv_label *path, int depth,
+                      vv_buf *out, size_t *n)
+{
+    bool whole = !a.map || !b.map;
+    if (a.map == b.map && a.num == b.num)
+        return 0;
+    if (whole || a.num != b.num) {
+        int rc = vv_buf_append(out, *n ? ", [" : "[", *n ? 3 : 1);
+        vv_buf rel = {0};
+        if (!rc)
+            rc = dmm_path_write(srv->vc, path, (size_t)depth, &rel);
+        if (!rc && !whole)
+            rc = vv_buf_append(&rel, depth ? "/:number" : ":number",
+                               depth ? 8 : 7);
+        if (!rc)
+            rc = vv_buf_json_string(out, rel.data ? rel.data : "", rel.len);
+        free(rel.data);
+        if (!rc)
+            rc = vv_buf_append(out, ", ", 2);
+        if (!rc)
+            rc = whole ? vv_write(srv->vc, b, out) : vv_buf_number(out, b.num);
+        if (!rc)
+            rc = vv_buf_append(out, "]", 1);
+        ++*n;
+        if (rc || whole)
+            return rc;
+    }
+    if (a.map == b.map)
+        return 0;
+    if (depth >= vv_ctx_max_depth(srv->vc))
+        return DMM_E_INVAL;
+    /* Both children lists in label-id order: merge them. */
+    vv_iter ia, ib;
+    vv_iter_init(&ia, a);
+    vv_iter_init(&ib, b);
+    vv_label la = 0, lb = 0;
+    vv ca, cb;
+    bool ha = vv_iter_next(&ia, &la, &ca), hb = vv_iter_next(&ib, &lb, &cb);
+    int rc = 0;
+    while (!rc && (ha || hb)) {
+        if (ha && (!hb || la < lb)) {
+            path[depth] = la;
+            rc = diff_write(srv, ca, VV_ZERO, path, depth + 1, out, n);
+            ha = vv_iter_next(&ia, &la, &ca);
+        } else if (hb && (!ha || lb < la)) {
+            path[depth] = lb;
+            rc = diff_write(srv, VV_ZERO, cb, path, depth + 1, out, n);
+            hb = vv_iter_next(&ib, &lb, &cb);
+        } else {
+            path[depth] = la;
+            rc = diff_write(srv, ca, cb, path, depth + 1, out, n);
+            ha = vv_iter_next(&ia, &la, &ca);
+            hb = vv_iter_next(&ib, &lb, &cb);
+        }
+    }
+    return rc;
+}
+
+/* One update of s for c at step t from outputs y: whole values (a "cycle"
+ * event), or for a diff subscription that has sent one, a "patch" event. */
+static void publish_sub(live_server *srv, client *c, sub *s, vv y, uint64_t t)
+{
+    for (size_t i = 0; i < s->npaths; i++)
+        dmm__live_path_resolve(srv->vc, &s->paths[i]);
+    if (s->changes && !s->diff) {
+        bool same = s->last != NULL;
+        for (size_t i = 0; same && i < s->npaths; i++)
+            same = vv_equal(s->last[i], path_value(y, &s->paths[i]));
+        if (same)
+            return;
+    }
+    /* A diff's patch starts from the last update sent: the one before a
+     * held one, which this update replaces. */
+    vv *from = s->diff ? (s->held ? s->base : s->last) : NULL;
+    vv_buf *b = &srv->b;
+    b->len = 0;
+    int rc;
+    if (from) {
+        vv_label *path = malloc(
+            (size_t)vv_ctx_max_depth(srv->vc) * sizeof *path + sizeof *path);
+        rc = path ? vv_buf_printf(b,
+                                  "{\"event\": \"patch\", \"subscription\": "
+                                  "%llu, \"step\": %llu, \"patches\": {",
+                                  (unsigned long long)s->id,
+                                  (unsigned long long)t)
+                  : DMM_E_NOMEM;
+        size_t npatched = 0;
+        for (size_t i = 0; !rc && i < s->npaths; i++) {
+            vv now = path_value(y, &s->paths[i]);
+            if (vv_equal(from[i], now))
+                continue;
+            if (npatched++)
+                rc = vv_buf_append(b, ", ", 2);
+            if (!rc)
+                rc = vv_buf_json_string(b, s->paths[i].text,
+                                        strlen(s->paths[i].text));
+            size_t n = 0;
+            if (!rc)
+                rc = vv_buf_append(b, ": [", 3);
+            if (!rc)
+                rc = diff_write(srv, from[i], now, path, 0, b, &n);
+            if (!rc)
+                rc = vv_buf_append(b, "]", 1);
+        }
+        free(path);
+        if (!rc && npatched == 0) {
+            /* Nothing changed since the last update sent: a held one is
+             * out of date and goes. */
+            if (s->held) {
+                free_values(srv, &s->last, s->npaths);
+                s->last = s->base;
+                s->base = NULL;
+                free(s->held);
+                s->held = NULL;
+            }
+            return;
+        }
+    } else {
+        rc = vv_buf_printf(b,
+                           "{\"event\": \"cycle\", \"subscription\": "
+                           "%llu, \"step\": %llu, \"values\": {",
+                           (unsigned long long)s->id, (unsigned long long)t);
+        for (size_t i = 0; !rc && i < s->npaths; i++) {
+            if (i)
+                rc = vv_buf_append(b, ", ", 2);
+            if (!rc)
+                rc = vv_buf_json_string(b, s->paths[i].text,
+                                        strlen(s->paths[i].text));
+            if (!rc)
+                rc = vv_buf_append(b, ": ", 2);
+            if (!rc)
+                rc = vv_write(srv->vc, path_value(y, &s->paths[i]), b);
+        }
+    }
+    if (!rc)
+        rc = vv_buf_append(b, "}}\n", 3);
+    /* Out of memory: this update is skipped, not faked; the next one
+     * carries its changes. */
+    vv *now = rc ? NULL : calloc(s->npaths, sizeof *now);
+    if (!now)
+        return;
+    for (size_t i = 0; i < s->npaths; i++)
+        now[i] = vv_ref(path_value(y, &s->paths[i]));
+    if (backlog(c) > hold_limit(srv)) {
+        char *m = malloc(b->len);
+        if (!m) {
+            free_values(srv, &now, s->npaths);
+            return;
+        }
+        memcpy(m, b->data, b->len);
+        if (!s->held && s->diff) {
+            s->base = s->last; /* the last update sent */
+            s->last = NULL;
+        }
+        free(s->held);
+        s->held = m;
+        s->held_len = b->len;
+        c->has_held = true;
+    } else {
+        drop_held(srv, s);
+        send_line(c, b->data, b->len);
+    }
+    free_values(srv, &s->last, s->npaths);
+    if (s->changes || s->diff)
+        s->last = now;
+    else
+        free_values(srv, &now, s->npaths);
+}
+
 static void publish(live_server *srv)
 {
     uint64_t t = dmm_net_step_count(srv->net);
+    /* Y is built only in cycles some subscription wants: with `every`
+     * set for 10 updates a second, most cycles build nothing. */
+    bool due = false;
+    for (client *c = srv->clients; c && !due; c = c->next)
+        for (sub *s = c->subs; s && !due; s = s->next)
+            due = t % s->every == 0;
+    if (!due)
+        return;
     /* Out of memory making Y: this cycle's events are skipped, not faked;
      * the next cycle tries again. */
     if (dmm_net_outputs_build(srv->net, NULL) < 0)
@@ -459,45 +707,8 @@ static void publish(live_server *srv)
     for (client *c = srv->clients; c; c = next) {
         next = c->next;
         for (sub *s = c->subs; s && !c->closing && !c->ending; s = s->next) {
-            if (t % s->every)
-                continue;
-            for (size_t i = 0; i < s->npaths; i++)
-                dmm__live_path_resolve(srv->vc, &s->paths[i]);
-            if (s->changes) {
-                bool same = s->last != NULL;
-                for (size_t i = 0; same && i < s->npaths; i++)
-                    same = vv_equal(s->last[i], path_value(y, &s->paths[i]));
-                if (same)
-                    continue;
-                if (!s->last && !(s->last = calloc(s->npaths, sizeof(vv))))
-                    continue;
-                for (size_t i = 0; i < s->npaths; i++) {
-                    vv_free(srv->vc, s->last[i]);
-                    s->last[i] = vv_ref(path_value(y, &s->paths[i]));
-                }
-            }
-            vv_buf *b = &srv->b;
-            b->len = 0;
-            int rc =
-                vv_buf_printf(b,
-                              "{\"event\": \"cycle\", \"subscription\": "
-                              "%llu, \"step\": %llu, \"values\": {",
-                              (unsigned long long)s->id, (unsigned long long)t);
-            for (size_t i = 0; !rc && i < s->npaths; i++) {
-                if (i)
-                    rc = vv_buf_append(b, ", ", 2);
-                if (!rc)
-                    rc = vv_buf_json_string(b, s->paths[i].text,
-                                            strlen(s->paths[i].text));
-                if (!rc)
-                    rc = vv_buf_append(b, ": ", 2);
-                if (!rc)
-                    rc = vv_write(srv->vc, path_value(y, &s->paths[i]), b);
-            }
-            if (!rc)
-                rc = vv_buf_append(b, "}}\n", 3);
-            if (!rc)
-                send_line(c, b->data, b->len);
+            if (t % s->every == 0)
+                publish_sub(srv, c, s, y, t);
             if (c->closing || c->ending)
                 break; /* dropped: its subscriptions are gone */
         }
@@ -1061,6 +1272,7 @@ static int do_subscribe(live_server *srv, client *c, dmm__live_req *q)
     s->id = ++srv->next_sub;
     s->every = q->n;
     s->changes = q->flag;
+    s->diff = q->diff;
     s->paths = q->paths;
     s->npaths = q->npaths;
     q->paths = NULL;
@@ -1151,6 +1363,39 @@ int dmm__live_handle_hello(live_server *srv, client *c, dmm__live_req *q)
     return 0;
 }
 
+/* `"self": {"path": ..., "rows": R}`: Self's output (W) and its rows
+ * (type/name/input) holding a weight, counted in O(rows), so that pages
+ * asking twice a second cost the engine next to nothing. */
+static int append_self(live_server *srv)
+{
+    vv w = dmm_net_matrix(srv->net);
+    size_t rows = 0;
+    vv_iter i1, i2, i3;
+    vv_label l;
+    vv a, b, c;
+    vv_iter_init(&i1, w);
+    while (vv_iter_next(&i1, &l, &a)) {
+        vv_iter_init(&i2, a);
+        while (vv_iter_next(&i2, &l, &b)) {
+            vv_iter_init(&i3, b);
+            while (vv_iter_next(&i3, &l, &c))
+                rows += !vv_is_zero(c);
+        }
+    }
+    vv_label self[3];
+    dmm_net_self(srv->net, self);
+    vv_buf p = {0};
+    int rc = dmm_path_write(srv->vc, self, 3, &p);
+    if (!rc)
+        rc = vv_buf_append(&srv->b, ", \"self\": {\"path\": ", 19);
+    if (!rc)
+        rc = vv_buf_json_string(&srv->b, p.data ? p.data : "", p.len);
+    free(p.data);
+    if (!rc)
+        rc = vv_buf_printf(&srv->b, ", \"rows\": %zu}", rows);
+    return rc;
+}
+
 int dmm__live_handle_status(live_server *srv, client *c, dmm__live_req *q)
 {
     dmm_net *net = srv->net;
@@ -1176,6 +1421,8 @@ int dmm__live_handle_status(live_server *srv, client *c, dmm__live_req *q)
     if (!rc)
         rc = vv_buf_printf(
             &srv->b, ", \"positions\": %zu, \"modulations\": %zu", npos, nmods);
+    if (!rc)
+        rc = append_self(srv);
     send_reply(c, q->id, rc);
     return 0;
 }
@@ -1375,6 +1622,15 @@ int dmm__live_handle_subscribe(live_server *srv, client *c, dmm__live_req *q)
     if (!rc)
         rc = append_step(srv, dmm_net_step_count(srv->net));
     send_reply(c, q->id, rc);
+    /* A diff subscription starts with the whole values now; patches follow
+     * from the next cycle on. */
+    sub *s = c->subs;
+    while (s && s->next)
+        s = s->next;
+    if (!rc && q->diff && s && !c->closing && !c->ending &&
+        dmm_net_outputs_build(srv->net, NULL) == 0)
+        publish_sub(srv, c, s, dmm_net_outputs(srv->net),
+                    dmm_net_step_count(srv->net));
     return 0;
 }
 

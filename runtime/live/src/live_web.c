@@ -115,6 +115,15 @@ size_t dmm__live_ws_backlog(const dmm__live_ws *ws)
     return ws->queued;
 }
 
+size_t dmm__live_ws_backlog_but_largest(const dmm__live_ws *ws)
+{
+    size_t big = 0;
+    for (const wsmsg *m = ws->head; m; m = m->next)
+        if (m->len > big)
+            big = m->len;
+    return ws->queued - big;
+}
+
 void dmm__live_ws_end(dmm__live_ws *ws)
 {
     ws->ending = true;
@@ -295,6 +304,8 @@ static int on_lws(struct lws *wsi, enum lws_callback_reasons reason, void *user,
             return -1;
         if (pss->head || pss->ending)
             lws_callback_on_writable(wsi);
+        else if (pss->c)
+            dmm__live_client_ws_written(pss->c); /* may queue more */
         return 0;
     }
     case LWS_CALLBACK_CLOSED: {

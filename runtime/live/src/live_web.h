@@ -44,6 +44,9 @@ void dmm__live_web_free(dmm__live_web *w);
 int dmm__live_ws_send(dmm__live_ws *ws, const char *data, size_t len);
 /* Bytes queued and not yet handed to the socket. */
 size_t dmm__live_ws_backlog(const dmm__live_ws *ws);
+/* The same, less the largest message queued: one big message (W whole for
+ * a page) is not a slow reader's sign by itself. O(messages queued). */
+size_t dmm__live_ws_backlog_but_largest(const dmm__live_ws *ws);
 /* Close once the queue is sent. */
 void dmm__live_ws_end(dmm__live_ws *ws);
 /* Close now, without sending what is queued. */
@@ -62,6 +65,8 @@ dmm__live_client *dmm__live_client_ws_open(dmm__live_server *srv,
 /* Part of a message: first and final say where it starts and ends. */
 void dmm__live_client_ws_data(dmm__live_client *c, const char *data, size_t len,
                               bool first, bool final, bool binary);
+/* Everything queued for c has been handed to the socket. */
+void dmm__live_client_ws_written(dmm__live_client *c);
 /* The connection is closed: c is forgotten and freed. */
 void dmm__live_client_ws_gone(dmm__live_client *c);
 

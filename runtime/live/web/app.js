@@ -1,27 +1,46 @@
 // SPDX-License-Identifier: MIT
 // The browser view: one WebSocket to /ws speaking docs/protocol.md. It reads
-// Self's output (W) through a subscription whose `every` keeps updates near
-// 10 per second whatever the engine's rate, draws the neuron graph and W as a
-// heat map, shows the outputs of a picked neuron, and sends every change as
-// an ordinary request (set, edit, pause, ...), so the server validates and
-// logs it as it does for any client.
+// Self's output (W) through a diff subscription (whole W once, then patches
+// of what changed) whose `every` keeps updates near 10 per second whatever
+// the engine's rate, draws the neuron graph and W as a heat map (binned past
+// 512 rows or columns, with a full-resolution window around a clicked bin),
+// shows the outputs of a picked neuron, and sends every change as an
+// ordinary request (set, edit, pause, ...), so the server validates and logs
+// it as it does for any client.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
 const byLabel = new Intl.Collator("en", { numeric: true }).compare;
 const MAX_EDGES = 4000; // edges drawn; the largest |w| first
 const SPARK_LEN = 300; // cycles kept per sparkline
+const MAX_CELLS = 512; // heat-map cells drawn per dimension; more are binned
+const WIN = 64; // the full-resolution window around a clicked bin
+const TREE_MAX = 300; // numbers and nodes shown in a neuron's output tree
 
 const S = {
   ws: null, nextId: 1, waiting: new Map(), subs: new Map(),
-  self: null, wSub: 0, every: 1, W: [], rows: [], cols: [], neurons: [],
+  self: null, Wmap: new Map(), wSub: 0, every: 1, W: [], rows: [], cols: [], neurons: [],
   maxAbs: 1, dirty: false, sel: null, selSub: 0, sparks: new Map(),
-  lastStatus: null, drawnEdges: [], token: null,
+  lastStatus: null, drawnEdges: [], token: null, Wv: {}, bin: null, win: null, wStep: -1,
 };
 
 // ---- paths: labels joined by "/", with "\" escaping "/" and "\" ----------
 const esc = (l) => l.replace(/\\/g, "\\\\").replace(/\//g, "\\/");
 const join = (parts) => parts.map(esc).join("/");
+// A path's labels; "" is the empty list.
+function split(path) {
+  const out = [];
+  let cur = "";
+  if (path === "") return out;
+  for (let i = 0; i < path.length; i++) {
+    const ch = path[i];
+    if (ch === "\\" && i + 1 < path.length) cur += path[++i];
+    else if (ch === "/") { out.push(cur); cur = ""; }
+    else cur += ch;
+  }
+  out.push(cur);
+  return out;
+}
 
 function log(text, err) {
   const d = document.createElement("div");
@@ -61,7 +80,7 @@ function connect() {
   ws.onmessage = (ev) => {
     let m;
     try { m = JSON.parse(ev.data); } catch (e) { log("not JSON from the server", true); return; }
-    if (m.event === "cycle") { const h = S.subs.get(m.subscription); if (h) h(m); return; }
+    if (m.event === "cycle" || m.event === "patch") { const h = S.subs.get(m.subscription); if (h) h(m); return; }
     if (m.event) { log(`${m.event}: ${m.message || ""}`, m.event !== "idle"); return; }
     const r = S.waiting.get(m.id);
     if (r) { S.waiting.delete(m.id); r(m); }
@@ -84,11 +103,10 @@ async function start() {
     return;
   }
   $("conn").textContent = "connected";
-  // The state says which output is Self's (W); W itself comes by subscription.
-  const snap = await must("snapshot");
-  if (!snap.ok) return;
-  S.self = snap.state.self;
-  setW(get(snap.state.outputs, S.self.split("/")));
+  // status says which output is Self's (W); W itself comes by subscription.
+  const st = await must("status");
+  if (!st.ok) return;
+  S.self = st.self.path;
   await subscribeW(1);
   status();
   setInterval(status, 500);
@@ -99,21 +117,41 @@ function get(v, parts) {
   return v;
 }
 
+// A diff subscription: its first event holds W whole, then each one holds
+// the patches since the one before (docs/protocol.md).
 async function subscribeW(every) {
-  if (S.wSub) { S.subs.delete(S.wSub); await rpc("unsubscribe", { subscription: S.wSub }); }
-  const r = await must("subscribe", { paths: [S.self], every, changes: true });
+  const old = S.wSub;
+  S.wSub = 0;
+  if (old) { S.subs.delete(old); rpc("unsubscribe", { subscription: old }); }
+  const r = await must("subscribe", { paths: [S.self], every, diff: true });
   if (!r.ok) return;
   S.every = every;
   S.wSub = r.subscription;
-  S.subs.set(r.subscription, (ev) => setW(ev.values[S.self]));
+  S.subs.set(r.subscription, (ev) => {
+    if (ev.event === "cycle") S.Wv = ev.values[S.self];
+    else for (const [rel, v] of ev.patches[S.self] || []) S.Wv = patch(S.Wv, split(rel), v);
+    S.wStep = ev.step;
+    setW(S.Wv);
+  });
 }
 
-// After a change or a step the page reads W at once: the subscription's
-// `every` may skip the cycle that shows it.
-async function refreshW() {
-  const r = await rpc("get", { path: S.self });
-  if (r.ok) setW(r.value);
+// The subtree at parts of root replaced by v ({} removes it); a last part
+// ":number" sets only the scalar part. Returns the new root.
+function patch(root, parts, v) {
+  if (!parts.length) return v;
+  const obj = (x) => (x !== null && typeof x === "object" ? x : x ? { ":number": x } : {});
+  root = obj(root);
+  let node = root;
+  for (let i = 0; i < parts.length - 1; i++) node = node[parts[i]] = obj(node[parts[i]]);
+  const last = parts[parts.length - 1];
+  if (last !== ":number" && v !== null && typeof v === "object" && !Object.keys(v).length) delete node[last];
+  else node[last] = v;
+  return root;
 }
+
+// After a change or a step the page asks for W again (whole, then patches):
+// the subscription's `every` may skip the cycle that shows it.
+function refreshW() { return subscribeW(S.every); }
 
 // Updates near 10 per second: every = cycles per second / 10.
 async function status() {
@@ -144,11 +182,13 @@ function setW(w) {
   walk(w, []);
   S.W = out;
   const rows = new Set(), cols = new Set(), neurons = new Set();
+  S.Wmap = new Map();
   let maxAbs = 0;
   for (const e of out) {
     e.row = join(e.p.slice(0, 3)); e.col = join(e.p.slice(3));
     e.to = join(e.p.slice(0, 2)); e.from = join(e.p.slice(3, 5));
     rows.add(e.row); cols.add(e.col); neurons.add(e.to); neurons.add(e.from);
+    S.Wmap.set(e.row + "\n" + e.col, e);
     maxAbs = Math.max(maxAbs, Math.abs(e.w));
   }
   S.rows = [...rows].sort(byLabel);
@@ -252,47 +292,128 @@ $("graph").addEventListener("click", (ev) => {
 });
 
 // ---- the heat map: rows = inputs, columns = outputs, in label order -----
+// Past MAX_CELLS rows or columns, each drawn cell is a bin of br × bc cells
+// showing its largest weight (by size); a click on a bin opens a window of
+// WIN × WIN cells at full resolution around it, where a click picks one.
+function cellIndex() {
+  const ri = new Map(S.rows.map((r, i) => [r, i])), ci = new Map(S.cols.map((c, i) => [c, i]));
+  return { ri, ci };
+}
+
 function drawHeat() {
   const cv = $("heat"), z = +$("zoom").value, nr = S.rows.length, nc = S.cols.length;
   if (!nr || !nc) return;
-  if (cv.width !== nc || cv.height !== nr) { cv.width = nc; cv.height = nr; }
-  cv.style.width = nc * z + "px";
-  cv.style.height = nr * z + "px";
-  const g = cv.getContext("2d"), img = g.createImageData(nc, nr), d = img.data;
+  const br = Math.ceil(nr / MAX_CELLS), bc = Math.ceil(nc / MAX_CELLS);
+  const h = Math.ceil(nr / br), w = Math.ceil(nc / bc);
+  S.bin = br > 1 || bc > 1 ? { br, bc, h, w } : null;
+  $("heat-note").textContent = S.bin ? `${nr} × ${nc}, binned ${br} × ${bc}: click for a full-resolution window` : `${nr} × ${nc}`;
+  if (cv.width !== w || cv.height !== h) { cv.width = w; cv.height = h; }
+  // "fit" (0): as large as fits about 540 pixels, binned or not.
+  const fit = Math.max(1, Math.min(48, Math.floor(540 / Math.max(w, h))));
+  const zz = z ? (S.bin ? Math.min(z, fit) : z) : fit;
+  cv.style.width = w * zz + "px";
+  cv.style.height = h * zz + "px";
+  const g = cv.getContext("2d"), img = g.createImageData(w, h), d = img.data;
   d.fill(255);
-  const ri = new Map(S.rows.map((r, i) => [r, i])), ci = new Map(S.cols.map((c, i) => [c, i]));
+  const { ri, ci } = cellIndex(), best = S.bin ? new Float64Array(w * h) : null;
   for (const e of S.W) {
-    const k = 4 * (ri.get(e.row) * nc + ci.get(e.col)), [r, gg, b] = colour(e.w);
-    d[k] = r; d[k + 1] = gg; d[k + 2] = b;
+    const r = Math.floor(ri.get(e.row) / br), c = Math.floor(ci.get(e.col) / bc), at = r * w + c;
+    if (best) { if (Math.abs(e.w) <= Math.abs(best[at])) continue; best[at] = e.w; }
+    const k = 4 * at, [R, G, B] = colour(e.w);
+    d[k] = R; d[k + 1] = G; d[k + 2] = B;
+  }
+  g.putImageData(img, 0, 0);
+  drawWindow();
+}
+
+// The window: WIN × WIN cells from (r0, c0), every weight at full size.
+function drawWindow() {
+  const cv = $("heat-win");
+  if (!S.win || !S.bin) { cv.hidden = true; $("win-note").textContent = ""; S.win = null; return; }
+  const nr = S.rows.length, nc = S.cols.length;
+  const r0 = Math.max(0, Math.min(S.win.r0, nr - WIN)), c0 = Math.max(0, Math.min(S.win.c0, nc - WIN));
+  const h = Math.min(WIN, nr), w = Math.min(WIN, nc);
+  Object.assign(S.win, { r0, c0, h, w });
+  cv.hidden = false;
+  cv.width = w; cv.height = h;
+  cv.style.width = w * 6 + "px";
+  cv.style.height = h * 6 + "px";
+  $("win-note").textContent = `window: rows ${r0}–${r0 + h - 1}, columns ${c0}–${c0 + w - 1} at full resolution`;
+  const g = cv.getContext("2d"), img = g.createImageData(w, h), d = img.data;
+  d.fill(255);
+  const { ri, ci } = cellIndex();
+  for (const e of S.W) {
+    const r = ri.get(e.row) - r0, c = ci.get(e.col) - c0;
+    if (r < 0 || c < 0 || r >= h || c >= w) continue;
+    const k = 4 * (r * w + c), [R, G, B] = colour(e.w);
+    d[k] = R; d[k + 1] = G; d[k + 2] = B;
   }
   g.putImageData(img, 0, 0);
 }
 
-function cellAt(ev) {
-  const cv = $("heat"), rect = cv.getBoundingClientRect();
-  const c = Math.floor(((ev.clientX - rect.left) / rect.width) * S.cols.length);
-  const r = Math.floor(((ev.clientY - rect.top) / rect.height) * S.rows.length);
-  if (r < 0 || c < 0 || r >= S.rows.length || c >= S.cols.length) return null;
-  const path = S.rows[r] + "/" + S.cols[c], e = S.W.find((x) => x.row === S.rows[r] && x.col === S.cols[c]);
-  return { path, w: e ? e.w : 0 };
+function weightAt(r, c) {
+  const path = S.rows[r] + "/" + S.cols[c], e = S.Wmap.get(S.rows[r] + "\n" + S.cols[c]);
+  return { path, w: e ? e.w : 0, r, c };
 }
+
+// The cell (or bin's first cell) under the pointer on canvas cv of h × w
+// drawn cells, each of br × bc cells of W starting at (r0, c0).
+function cellAt(ev, cv, h, w, br, bc, r0, c0) {
+  const rect = cv.getBoundingClientRect();
+  const c = Math.floor(((ev.clientX - rect.left) / rect.width) * w), r = Math.floor(((ev.clientY - rect.top) / rect.height) * h);
+  if (r < 0 || c < 0 || r >= h || c >= w) return null;
+  const R = r0 + r * br, C = c0 + c * bc;
+  return R < S.rows.length && C < S.cols.length ? weightAt(R, C) : null;
+}
+const heatCell = (ev) => (S.bin ? cellAt(ev, $("heat"), S.bin.h, S.bin.w, S.bin.br, S.bin.bc, 0, 0) : cellAt(ev, $("heat"), S.rows.length, S.cols.length, 1, 1, 0, 0));
+const winCell = (ev) => (S.win ? cellAt(ev, $("heat-win"), S.win.h, S.win.w, 1, 1, S.win.r0, S.win.c0) : null);
+
 $("heat").addEventListener("mousemove", (ev) => {
-  const c = cellAt(ev);
+  const c = heatCell(ev);
+  $("heat-hover").textContent = c ? (S.bin ? `bin at ${c.path}` : `${c.path} = ${c.w}`) : "";
+});
+$("heat").addEventListener("click", (ev) => {
+  const c = heatCell(ev);
+  if (!c) return;
+  if (!S.bin) { pickWeight(c.path, c.w); return; }
+  S.win = { r0: c.r + Math.floor(S.bin.br / 2) - WIN / 2, c0: c.c + Math.floor(S.bin.bc / 2) - WIN / 2 };
+  drawWindow();
+});
+$("heat-win").addEventListener("mousemove", (ev) => {
+  const c = winCell(ev);
   $("heat-hover").textContent = c ? `${c.path} = ${c.w}` : "";
 });
-$("heat").addEventListener("click", (ev) => { const c = cellAt(ev); if (c) pickWeight(c.path, c.w); });
+$("heat-win").addEventListener("click", (ev) => { const c = winCell(ev); if (c) pickWeight(c.path, c.w); });
 $("zoom").addEventListener("change", drawHeat);
 
-// Where a weight's cell is on screen (used by the browser test).
+// Where things are on screen, for the browser test: a weight's cell (in
+// the window when W is binned and the window holds it; else its bin), an
+// edge's midpoint in the graph.
+function centre(cv, h, w, r, c) {
+  const rect = cv.getBoundingClientRect();
+  return { x: rect.left + ((c + 0.5) * rect.width) / w, y: rect.top + ((r + 0.5) * rect.height) / h };
+}
 window.dmmView = {
   cellCenter(path) {
-    const cv = $("heat"), rect = cv.getBoundingClientRect();
-    for (let r = 0; r < S.rows.length; r++)
-      for (let c = 0; c < S.cols.length; c++)
-        if (S.rows[r] + "/" + S.cols[c] === path)
-          return { x: rect.left + ((c + 0.5) * rect.width) / S.cols.length, y: rect.top + ((r + 0.5) * rect.height) / S.rows.length };
+    for (let r = 0; r < S.rows.length; r++) {
+      if (!path.startsWith(S.rows[r] + "/")) continue;
+      const c = S.cols.indexOf(path.slice(S.rows[r].length + 1));
+      if (c < 0) continue;
+      const win = S.win;
+      if (win && r >= win.r0 && r < win.r0 + win.h && c >= win.c0 && c < win.c0 + win.w)
+        return Object.assign(centre($("heat-win"), win.h, win.w, r - win.r0, c - win.c0), { window: true });
+      if (S.bin) return centre($("heat"), S.bin.h, S.bin.w, Math.floor(r / S.bin.br), Math.floor(c / S.bin.bc));
+      return centre($("heat"), S.rows.length, S.cols.length, r, c);
+    }
     return null;
   },
+  edgeCenter(path) {
+    const cv = $("graph"), rect = cv.getBoundingClientRect();
+    const d = S.drawnEdges.find((x) => x.e.row + "/" + x.e.col === path);
+    return d ? { x: rect.left + (d.m.x * rect.width) / cv.width, y: rect.top + (d.m.y * rect.height) / cv.height } : null;
+  },
+  heat() { return { rows: S.rows.length, cols: S.cols.length, bin: S.bin, win: S.win, step: S.wStep }; },
+  sparks() { return [...S.sparks.values()].map((h) => h.values.length); },
 };
 
 // ---- changes: a weight, an edit ------------------------------------------
@@ -329,7 +450,7 @@ $("remove-neuron").addEventListener("click", async () => {
     v[e.p[5]] = -e.w;
   }
   const r = await must("edit", { delta });
-  if (r.ok) log(`removed ${S.sel} (from step ${r.step})`);
+  if (r.ok) { log(`removed ${S.sel} (from step ${r.step})`); refreshW(); }
 });
 
 // ---- controls ---------------------------------------------------------------
@@ -387,13 +508,25 @@ async function select(n) {
   requestAnimationFrame(draw);
 }
 
+// Sparklines take every update; the tree and pictures are drawn once per
+// frame, from the newest value, so a big value never backs the page up.
 function showOutputs(v) {
-  $("tree").replaceChildren(tree(v, []));
   for (const [path, h] of S.sparks) {
     h.values.push(num(get(v, path.split("\u0000"))));
     if (h.values.length > SPARK_LEN) h.values.shift();
-    spark(h);
   }
+  const first = S.shown === undefined;
+  S.shown = v;
+  if (first) requestAnimationFrame(drawOutputs);
+}
+
+function drawOutputs() {
+  const v = S.shown;
+  S.shown = undefined;
+  for (const h of S.sparks.values()) spark(h);
+  S.treeLeft = TREE_MAX;
+  $("tree").replaceChildren(tree(v, []));
+  if (S.treeLeft < 0) { const more = document.createElement("div"); more.textContent = `… (the first ${TREE_MAX} numbers shown)`; $("tree").append(more); }
   const imgs = $("images");
   imgs.replaceChildren();
   if (v && typeof v === "object")
@@ -404,6 +537,7 @@ function tree(v, path) {
   const ul = document.createElement("ul");
   if (v === null || typeof v !== "object") v = { ":number": v };
   for (const k of Object.keys(v).sort(byLabel)) {
+    if (S.treeLeft-- <= 0) break;
     const li = document.createElement("li"), x = v[k], p = path.concat(k === ":number" ? [] : [k]);
     if (typeof x === "number") {
       li.className = "leaf";
@@ -443,7 +577,7 @@ function spark(h) {
   g.strokeStyle = "#1565c0";
   g.beginPath();
   vs.forEach((x, i) => {
-    const px = (i * W) / (SPARK_LEN - 1), py = H - 2 - ((x - lo) * (H - 4)) / span;
+    const px = (i * W) / Math.max(vs.length - 1, 60), py = H - 2 - ((x - lo) * (H - 4)) / span;
     i ? g.lineTo(px, py) : g.moveTo(px, py);
   });
   g.stroke();
