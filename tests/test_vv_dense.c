@@ -471,6 +471,83 @@ static void test_labels_out_of_order(void **state)
     vv_ctx_free(c);
 }
 
+/* Sums of images at the edges of the check that finishes each row (done in
+ * the last summing pass when every term covers the row): entries that cancel
+ * to zero (a whole row too), negative zeros, and an overflow; each sum equals
+ * the same sum over the doubles, left to right, made into a block. Rows of 17
+ * take the vector pass and its odd tail; 5 terms take two passes. */
+enum { ER = 16, EC = 17 };
+
+static void edge_sum(vv_ctx *c, size_t n, const double *w, const vv *terms,
+                     double (*const x[])[EC])
+{
+    double want[ER][EC];
+    for (int i = 0; i < ER; i++)
+        for (int j = 0; j < EC; j++) {
+            double s = w[0] * x[0][i][j];
+            for (size_t k = 1; k < n; k++)
+                s = s + w[k] * x[k][i][j];
+            want[i][j] = s == 0 ? 0.0 : s;
+        }
+    size_t dims[2] = {ER, EC};
+    vv got, wv;
+    OK(vv_sum(c, n, w, terms, &got));
+    OK(vv_from_dense(c, 2, dims, &want[0][0], &wv));
+    int rank = 0;
+    size_t shape[3];
+    assert_true(vv_dense_shape(c, got, &rank, shape)); /* the block path */
+    assert_true(vv_equal(got, wv));
+    tu_assert_canonical(c, got);
+    double back[ER][EC];
+    OK(vv_dense_read(c, got, 2, dims, &back[0][0]));
+    for (int i = 0; i < ER; i++)
+        for (int j = 0; j < EC; j++)
+            assert_false(back[i][j] == 0 && signbit(back[i][j]));
+    vv_free(c, got), vv_free(c, wv);
+}
+
+static void test_sum_images_edges(void **state)
+{
+    (void)state;
+    vv_ctx *c = vv_ctx_new(NULL);
+    assert_non_null(c);
+    static double a[ER][EC], b[ER][EC], z[ER][EC], big[ER][EC];
+    for (int i = 0; i < ER; i++)
+        for (int j = 0; j < EC; j++) {
+            a[i][j] = 1 + i * EC + j;
+            /* b differs from a in every fourth column, but not in row 3 */
+            b[i][j] = a[i][j] + (j % 4 == 1 && i != 3 ? 0.5 : 0);
+            z[i][j] = (i + j) % 2; /* half zeros: −1 × z has −0s */
+            big[i][j] = i == 5 && j == 3 ? 1.5e308 : 1; /* in a vector lane */
+        }
+    size_t dims[2] = {ER, EC};
+    vv va, vb, vz, vbig;
+    OK(vv_from_dense(c, 2, dims, &a[0][0], &va));
+    OK(vv_from_dense(c, 2, dims, &b[0][0], &vb));
+    OK(vv_from_dense(c, 2, dims, &z[0][0], &vz));
+    OK(vv_from_dense(c, 2, dims, &big[0][0], &vbig));
+    vv t5[5] = {va, vb, va, vb, va};
+    double(*const x5[5])[EC] = {a, b, a, b, a};
+    double w5[5] = {1, -1, 0.5, 0.5, -1};
+    edge_sum(c, 2, w5, t5, x5); /* a − b */
+    edge_sum(c, 5, w5, t5, x5); /* (a − b) / 2, through two passes */
+    vv tz[2] = {vz, vz};
+    double(*const xz[2])[EC] = {z, z};
+    double wz[2] = {-1, -1};
+    edge_sum(c, 2, wz, tz, xz); /* −0 + −0 where z is 0 */
+    /* an overflow is refused and makes nothing */
+    vv vbig2; /* another block of the same numbers */
+    OK(vv_from_dense(c, 2, dims, &big[0][0], &vbig2));
+    vv two[2] = {vbig, vbig2};
+    double w2[2] = {1, 1};
+    vv s = vv_number(3);
+    assert_int_equal(vv_sum(c, 2, w2, two, &s), DMM_E_NONFINITE);
+    assert_true(s.num == 3 && s.map == NULL);
+    vv_free(c, vbig), vv_free(c, vbig2), vv_free(c, vz), vv_free(c, va),
+        vv_free(c, vb);
+    vv_ctx_free(c);
+}
+
 /* Bad blocks and values that are no blocks. */
 static void test_bad_blocks(void **state)
 {
@@ -787,6 +864,7 @@ int main(void)
         cmocka_unit_test(test_labels_out_of_order),
         cmocka_unit_test(test_rollback_decimal_labels),
         cmocka_unit_test(test_bad_blocks),
+        cmocka_unit_test(test_sum_images_edges),
         cmocka_unit_test(test_oom),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -77,4 +77,24 @@ static inline double bench_time(bench_fn fn, void *st, double target_ns,
     return per[reps / 2];
 }
 
+/* Median ns per call of a case and of its baseline, their repetitions
+ * interleaved (case, baseline, case, ...), so that a slow spell of the shared
+ * machine falls on both sides of the ratio instead of on one of them. */
+static inline void bench_time_pair(bench_fn fn, void *st, bench_fn base,
+                                   void *bst, double target_ns, int reps,
+                                   double *t_case, double *t_base)
+{
+    long n = bench_calibrate(fn, st, target_ns);
+    long nb = bench_calibrate(base, bst, target_ns);
+    double per[BENCH_MAX_REPS], per_b[BENCH_MAX_REPS];
+    for (int r = 0; r < reps; r++) {
+        per[r] = bench_rep_ns(fn, st, n);
+        per_b[r] = bench_rep_ns(base, bst, nb);
+    }
+    qsort(per, reps, sizeof per[0], bench_cmp_double);
+    qsort(per_b, reps, sizeof per_b[0], bench_cmp_double);
+    *t_case = per[reps / 2];
+    *t_base = per_b[reps / 2];
+}
+
 #endif

@@ -317,15 +317,16 @@ int main(int argc, char **argv)
         printf("%s\n", pass ? "-- memory kept (M_MMAP_THRESHOLD 64 MiB, "
                               "M_TRIM_THRESHOLD 256 MiB)"
                             : "-- glibc malloc defaults");
-        double t_loop = time_op(run_loop, &lc);
-        double t_lin = time_op(run_lincomb, &lc);
+        double t_loop, t_lin, t_dgemm, t_mm;
+        bench_time_pair(run_lincomb, &lc, run_loop, &lc, TARGET_NS, REPS,
+                        &t_lin, &t_loop);
         row("lincomb of 4 streams (dense) / C loop", t_lin, t_loop, 3.0,
             run_lincomb, &lc, run_loop, &lc);
         double t_lin_tree = time_op(run_lincomb, &lt);
         row("lincomb of 4 streams (trees) / C loop", t_lin_tree, t_loop, 0,
             run_lincomb, &lt, run_loop, &lc);
-        double t_dgemm = time_op(run_dgemm, &mc);
-        double t_mm = time_op(run_matmul, &mc);
+        bench_time_pair(run_matmul, &mc, run_dgemm, &mc, TARGET_NS, REPS, &t_mm,
+                        &t_dgemm);
         row("matmul neuron (dense) / cblas_dgemm", t_mm, t_dgemm, 1.5,
             run_matmul, &mc, run_dgemm, &mc);
         double t_sparse = bench_time(run_matmul, &ms, TARGET_NS, 3);

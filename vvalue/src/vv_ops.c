@@ -1013,9 +1013,25 @@ done:
  * from the left ((x + w0·t0) + w1·t1 …, or w0·t0 + w1·t1 … when !add): up
  * to four terms in one pass over x instead of one pass per term.
  */
-static void rows_fused(double *x, bool add, const double *const *t,
-                       const double *w, unsigned nt, unsigned n)
+typedef long long v2i __attribute__((vector_size(16)));
+
+/* clean() of both lanes (−0 + +0 is +0, any other s + 0 is s), counting the
+ * non-zero ones into *cnt and the non-finite ones into *bad (s − s is 0
+ * only when s is finite): the check pass of sum_images, in vector form. */
+static inline v2d finish2(v2d s, v2i *cnt, v2i *bad)
 {
+    const v2d z = {0.0, 0.0};
+    s = s + z;
+    *bad |= (s - s) != z;
+    *cnt -= s != z;
+    return s;
+}
+
+static void rows_fused(double *x, bool add, const double *const *t,
+                       const double *w, unsigned nt, unsigned n,
+                       uint32_t *total, bool *bad)
+{
+    v2i cnt = {0, 0}, badv = {0, 0};
     const double *t0 = t[0], *t1 = t[nt > 1], *t2 = t[nt > 2 ? 2 : 0],
                  *t3 = t[nt > 3 ? 3 : 0];
     double w0 = w[0], w1 = w[nt > 1], w2 = w[nt > 2 ? 2 : 0],
@@ -1036,6 +1052,8 @@ static void rows_fused(double *x, bool add, const double *const *t,
             memcpy(&a, t2 + j, sizeof a), s = s + w2 * a;
         if (nt > 3)
             memcpy(&a, t3 + j, sizeof a), s = s + w3 * a;
+        if (total)
+            s = finish2(s, &cnt, &badv);
         memcpy(x + j, &s, sizeof s);
     }
     for (; j < n; j++) {
@@ -1046,7 +1064,16 @@ static void rows_fused(double *x, bool add, const double *const *t,
             s = s + w2 * t2[j];
         if (nt > 3)
             s = s + w3 * t3[j];
+        if (total) {
+            s = clean(s);
+            badv[0] |= !isfinite(s);
+            cnt[0] += s != 0.0;
+        }
         x[j] = s;
+    }
+    if (total) {
+        *total = (uint32_t)(cnt[0] + cnt[1]);
+        *bad = (badv[0] | badv[1]) != 0;
     }
 }
 
@@ -1083,10 +1110,15 @@ static int sum_images(vv_ctx *c, size_t n, const sum_term *t, vv_map **out)
             rw[g++] = t[k].w;
             common = row->n < common ? row->n : common;
         }
+        bool bad = false, checked = false;
+        uint32_t total = 0;
         if (g) { /* the part every term has, then each term's rest */
-            for (unsigned k = 0; k < g; k += 4)
+            for (unsigned k = 0; k < g; k += 4) {
+                /* a row every term covers is checked in its last pass */
+                checked = k + 4 >= g && common == width;
                 rows_fused(x, k > 0, rt + k, rw + k, g - k < 4 ? g - k : 4,
-                           common);
+                           common, checked ? &total : NULL, &bad);
+            }
             if (common < width) /* the slab's rows come unset */
                 memset(x + common, 0, (width - common) * sizeof *x);
             for (unsigned k = 0; k < g; k++)
@@ -1096,9 +1128,7 @@ static int sum_images(vv_ctx *c, size_t n, const sum_term *t, vv_map **out)
             memset(x, 0, width * sizeof *x);
         }
         /* one pass: finite, no negative zero, and the row's count */
-        bool bad = false;
-        uint32_t total = 0;
-        for (unsigned j = 0; j < width; j++) {
+        for (unsigned j = 0; j < width && !checked; j++) {
             bad |= !isfinite(x[j]);
             x[j] = clean(x[j]);
             total += x[j] != 0.0;
