@@ -856,6 +856,110 @@ static void test_rollback_decimal_labels(void **state)
     vv_ctx_free(c);
 }
 
+/* new: block b in form k of make_forms's (made alone: it is the slow part
+ * of a test that needs one). */
+static vv one_form(vv_ctx *c, const block *b, int k)
+{
+    vv d;
+    OK(vv_from_dense(c, b->rank, b->dims, b->x, &d));
+    if (k == 0)
+        return d;
+    vv f = k == 3 ? VV_ZERO : retree(c, d, k == 1 ? 1.0 : 0.3);
+    if (k == 3) {
+        char *s = json_of(c, d);
+        f = tu_vv(c, s);
+        free(s);
+    }
+    vv_free(c, d);
+    return f;
+}
+
+/*
+ * vv_sum_add against its two steps, vv_add(vv_sum(A), vv_sum(D)): the same
+ * value and JSON bytes whenever it makes one, for images of several sizes
+ * (rows of other lengths, absent rows, sums that cancel to zero), weights
+ * of 1, 0 and others, 0 to 6 terms a side, in every form; 1 (nothing made)
+ * for a tree or a non-finite sum; the terms unchanged.
+ */
+static void test_sum_add(void **state)
+{
+    (void)state;
+    vv_ctx *c = vv_ctx_new(NULL);
+    assert_non_null(c);
+    static const double ws[] = {1, 1, -1, 0.5, 0, -0.25, 3};
+    int made = 0, declined = 0;
+    for (int round = 0; round < 600; round++) {
+        enum { MAXT = 6 };
+        size_t na = rnd_below(4), nd = rnd_below(MAXT + 1);
+        double w[2 * MAXT];
+        vv t[2 * MAXT];
+        double zeros = round % 3 == 0 ? 0.0 : round % 3 == 1 ? 0.3 : 0.8;
+        /* dense (vv_from_dense's, parsed) most of the time, else trees */
+        int form = rnd_below(4) ? (rnd() & 1 ? 0 : 3) : (int)rnd_below(NFORMS);
+        for (size_t k = 0; k < na + nd; k++) {
+            block b = rnd_block(2, zeros); /* mostly wide enough to be dense */
+            if (rnd_below(5)) {
+                free(b.x);
+                b.dims[0] = 16 + rnd_below(20), b.dims[1] = 16 + rnd_below(20);
+                b.x = malloc(block_len(&b) * sizeof *b.x);
+                assert_non_null(b.x);
+                for (size_t i = 0; i < block_len(&b); i++)
+                    b.x[i] = rnd_pixel(zeros);
+            }
+            w[k] = ws[rnd_below(sizeof ws / sizeof ws[0])];
+            /* mostly one form for all (the fast case), now and then mixed */
+            t[k] = one_form(c, &b,
+                            rnd_below(8) == 0 ? (int)rnd_below(NFORMS) : form);
+            free(b.x);
+        }
+        bool neg = na + nd >= 2 && round % 5 == 0;
+        if (neg) { /* a term and its negative: sums that cancel */
+            vv_free(c, t[na + nd - 1]);
+            t[na + nd - 1] = t[0];
+            w[na + nd - 1] = -w[0];
+        }
+        char *before = na + nd ? json_of(c, t[0]) : NULL;
+        vv sa, sd, want, got;
+        OK(vv_sum(c, na, w, t, &sa));
+        OK(vv_sum(c, nd, w + na, t + na, &sd));
+        OK(vv_add(c, sa, sd, &want));
+        int rc = vv_sum_add(c, na, w, t, nd, w + na, t + na, &got);
+        if (rc == 0) {
+            assert_same(c, "vv_sum_add", want, got);
+            vv_free(c, got);
+            made++;
+        } else {
+            assert_int_equal(rc, 1);
+            declined++;
+        }
+        if (before) {
+            char *after = json_of(c, t[0]);
+            assert_string_equal(before, after);
+            free(after);
+            free(before);
+        }
+        vv_free(c, sa), vv_free(c, sd), vv_free(c, want);
+        for (size_t k = 0; k < na + nd; k++)
+            if (!neg || k + 1 < na + nd)
+                vv_free(c, t[k]);
+    }
+    assert_true(made >= 100);
+    assert_true(declined >= 20); /* trees among the terms */
+    /* a sum that is not finite: declined, the two steps report it */
+    size_t dims[2] = {20, 20};
+    double x[400];
+    for (int k = 0; k < 400; k++)
+        x[k] = 1e308;
+    vv big;
+    OK(vv_from_dense(c, 2, dims, x, &big));
+    double w2[2] = {1, 1};
+    vv t2[2] = {big, big}, out;
+    assert_int_equal(vv_sum_add(c, 1, w2, t2, 1, w2 + 1, t2 + 1, &out), 1);
+    assert_int_equal(vv_add(c, big, big, &out), DMM_E_NONFINITE);
+    vv_free(c, big);
+    vv_ctx_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -866,6 +970,7 @@ int main(void)
         cmocka_unit_test(test_bad_blocks),
         cmocka_unit_test(test_sum_images_edges),
         cmocka_unit_test(test_oom),
+        cmocka_unit_test(test_sum_add),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -405,6 +405,119 @@ static void case_accum(int n, int k, double target)
     world_free(&w);
 }
 
+/* ---- accum-dense-256: an accumulator over two images (issue 13) ---------
+ *
+ * Two identity neurons hold constant 256 x 256 images (dense blocks, read
+ * from the JSON as such; each feeds itself with weight 1, so its output is
+ * its input, shared), and one accumulator adds both to its sum every cycle:
+ * acc = acc + (a + b). The baseline does out += a + b on arrays. The pixels
+ * are multiples of 1/4 below 4, so the sum after t cycles is exact.
+ */
+#define ACC_IMG 256
+
+static double acc_pixel(int src, int i, int j)
+{
+    return 0.25 * (double)(1 + (i * 7 + j * 3 + src * 5) % 15);
+}
+
+static void put_image(vv_buf *b, int src)
+{
+    put(b, "{");
+    for (int i = 0; i < ACC_IMG; i++) {
+        put(b, "%s\"%d\":{", i ? "," : "", i);
+        for (int j = 0; j < ACC_IMG; j++)
+            put(b, "%s\"%d\":%.17g", j ? "," : "", j, acc_pixel(src, i, j));
+        put(b, "}");
+    }
+    put(b, "}");
+}
+
+static void gen_accum_dense(vv_buf *b)
+{
+    put(b, "{\"dmm\":1,\"matrix\":{%s},", self_row);
+    put(b, "\"acc\":{\"accum\":{\"accum\":{\"acc\":{\"single\":1}}},"
+           "\"delta\":{\"identity\":{\"a\":{\"single\":1},"
+           "\"b\":{\"single\":1}}}}},");
+    put(b, "\"identity\":{\"a\":{\"single\":{\"identity\":{\"a\":{\"single\":"
+           "1}}}},\"b\":{\"single\":{\"identity\":{\"b\":{\"single\":1}}}}}},");
+    put(b, "\"outputs\":{\"identity\":{\"a\":{\"single\":");
+    put_image(b, 0);
+    put(b, "},\"b\":{\"single\":");
+    put_image(b, 1);
+    put(b, "}}}}");
+}
+
+typedef struct accum_dense_base {
+    double *acc, *a, *b;
+} accum_dense_base;
+
+static void accum_dense_cycle(void *st, long i)
+{
+    accum_dense_base *d = st;
+    for (size_t q = 0; q < (size_t)ACC_IMG * ACC_IMG; q++)
+        d->acc[q] += d->a[q] + d->b[q];
+    KEEP(d->acc);
+}
+
+/* The accumulator holds t·(a + b) as a 256 x 256 block after t cycles. */
+static void check_accum_dense(world *w, dmm_net *net)
+{
+    vv_label p[3];
+    vv_intern_cstr(w->vc, "accum", &p[0]);
+    vv_intern_cstr(w->vc, "acc", &p[1]);
+    vv_intern_cstr(w->vc, "single", &p[2]);
+    vv acc = vv_get(dmm_net_outputs(net), p, 3);
+    int rank;
+    size_t dims[3];
+    if (!vv_dense_shape(w->vc, acc, &rank, dims) || rank != 2 ||
+        dims[0] != ACC_IMG || dims[1] != ACC_IMG)
+        die("accum-dense-256", "the accumulator is not a 256 x 256 image");
+    size_t n = (size_t)ACC_IMG * ACC_IMG;
+    double *x = malloc(n * sizeof *x), t = (double)dmm_net_step_count(net);
+    if (!x || vv_dense_read(w->vc, acc, 2, dims, x))
+        die("accum-dense-256", "cannot read the accumulator");
+    for (int i = 0; i < ACC_IMG; i++)
+        for (int j = 0; j < ACC_IMG; j++)
+            if (x[i * ACC_IMG + j] !=
+                t * (acc_pixel(0, i, j) + acc_pixel(1, i, j)))
+                die("accum-dense-256", "wrong pixel");
+    free(x);
+}
+
+static void case_accum_dense(void)
+{
+    world w = world_new();
+    vv_buf b = {0};
+    gen_accum_dense(&b);
+    dmm_net *net = load(&w, &b, "accum-dense-256");
+    free(b.data);
+    icount_case = "accum-dense-256";
+    for (int k = 0; k < 3; k++)
+        step(net);
+    check_accum_dense(&w, net);
+    atomic_store(&peak_bytes, atomic_load(&live_bytes));
+    double us = time_op(step_fn, net) / 1e3;
+    check_accum_dense(&w, net);
+    size_t n = (size_t)ACC_IMG * ACC_IMG;
+    accum_dense_base a = {calloc(n, sizeof(double)), malloc(n * sizeof(double)),
+                          malloc(n * sizeof(double))};
+    for (size_t q = 0; q < n; q++) {
+        a.a[q] = acc_pixel(0, (int)(q / ACC_IMG), (int)(q % ACC_IMG));
+        a.b[q] = acc_pixel(1, (int)(q / ACC_IMG), (int)(q % ACC_IMG));
+    }
+    double base = measure(accum_dense_cycle, &a, "baseline") / 1e3;
+    result r = {.us = us, .base_us = base, .ratio = us / base, .target = 3};
+    snprintf(r.name, sizeof r.name, "accum-dense-256");
+    snprintf(r.base, sizeof r.base, "256*256 doubles += a + b");
+    snprintf(r.note, sizeof r.note, "values peak %.1f MiB", mib(peak_bytes));
+    report(&r);
+    free(a.acc);
+    free(a.a);
+    free(a.b);
+    dmm_net_free(net);
+    world_free(&w);
+}
+
 /* Engine's Y[tanh][n<i>][x] after one cycle against the CSR's. */
 static void check_rnn(world *w, dmm_net *net, csr *m)
 {
@@ -864,12 +977,15 @@ static bool wanted(int argc, char **argv, const char *name)
 }
 
 /* bench_net --emit NAME FILE: write a case's network (accum-N-K, rnn-N-D,
- * selfmod, images-256) as JSON, to profile it with `dmm run`. */
+ * accum-dense-256, selfmod, images-256) as JSON, to profile it with `dmm run`.
+ */
 static int emit(const char *name, const char *file)
 {
     int n, k;
     vv_buf b = {0};
-    if (sscanf(name, "accum-%d-%d", &n, &k) == 2) {
+    if (!strcmp(name, "accum-dense-256")) {
+        gen_accum_dense(&b);
+    } else if (sscanf(name, "accum-%d-%d", &n, &k) == 2) {
         gen_accum(&b, n, k);
     } else if (!strcmp(name, "images-256")) {
         gen_images(&b);
@@ -913,6 +1029,8 @@ int main(int argc, char **argv)
         case_accum(1000, 10, 3);
     if (wanted(argc, argv, "accum-10-1000"))
         case_accum(10, 1000, 0);
+    if (wanted(argc, argv, "accum-dense-256"))
+        case_accum_dense();
     if (wanted(argc, argv, "rnn-1000-10"))
         case_rnn(1000, 10, 3);
     if (wanted(argc, argv, "rnn-10000-100"))

@@ -194,6 +194,15 @@ int vv_axpy(vv_ctx *c, vv *acc, double w, vv b);
 /* new: Σ w[k]·terms[k] for k < n (terms borrowed). A single weight-1 term is
  * a reference to it, not a copy. */
 int vv_sum(vv_ctx *c, size_t n, const double *w, const vv *terms, vv *out);
+/* new: vv_add(vv_sum(na, wa, ta), vv_sum(nb, wb, tb)), the same value bit
+ * for bit, in one pass over the entries and without the two sums as values
+ * of their own, when every term that counts (weight and value not zero) is
+ * an image held as one block of one size (vv_dense_view), at most 16 a
+ * side; an accumulator adding images. 1 (nothing made) for other terms and
+ * when a sum is not finite: take the two steps then (they report the
+ * error). DMM_E_NOMEM. */
+int vv_sum_add(vv_ctx *c, size_t na, const double *wa, const vv *ta, size_t nb,
+               const double *wb, const vv *tb, vv *out);
 
 /* Largest |scalar| anywhere, 0 for zero. */
 double vv_max_norm(vv v);

@@ -1153,6 +1153,190 @@ static int sum_images(vv_ctx *c, size_t n, const sum_term *t, vv_map **out)
     return 0;
 }
 
+/* One side of vv_sum_add: its live terms, images, and row i of each. */
+enum { SUM_ADD_MAX = 16 };
+typedef struct sum_side {
+    unsigned n;
+    double w[SUM_ADD_MAX];
+    const vv_map *m[SUM_ADD_MAX];
+    const double *t[SUM_ADD_MAX];
+    double *pad; /* a row of cols per term, for rows shorter than cols */
+} sum_side;
+
+/* The live terms of a side, *rows and *cols growing to hold each: 0, or 1
+ * (a term that is not an image without numbers of its own at its rows). */
+static int side_terms(size_t n, const double *w, const vv *t, sum_side *s,
+                      unsigned *rows, unsigned *cols)
+{
+    s->n = 0;
+    s->pad = NULL;
+    for (size_t k = 0; k < n; k++) {
+        if (w[k] == 0.0 || vv_is_zero(t[k]))
+            continue;
+        const vv_map *m = t[k].map;
+        if (!isfinite(w[k]) || s->n == SUM_ADD_MAX || t[k].num != 0.0 || !m ||
+            !vv__dense_image(m))
+            return 1;
+        const double *x = vv__dnums(m);
+        for (unsigned i = 0; i < m->n; i++)
+            if (x[i] != 0.0)
+                return 1;
+        unsigned wd = image_width(m);
+        *rows = m->n > *rows ? m->n : *rows;
+        *cols = wd > *cols ? wd : *cols;
+        s->w[s->n] = w[k];
+        s->m[s->n++] = m;
+    }
+    return 0;
+}
+
+/* Row i of each term of a side into s->t. A term's row shorter than cols
+ * (or absent) is read padded with zeros: past its end the sum gets w·0
+ * from it, where sum_images adds nothing, which differs in the sign of a
+ * zero only, and zeros are made +0.0. */
+static void side_ptrs(sum_side *s, unsigned i, unsigned cols)
+{
+    for (unsigned k = 0; k < s->n; k++) {
+        const vv_map *m = s->m[k];
+        const vv_map *r = i < m->n ? vv__dmaps(m)[i] : NULL;
+        if (r && r->n == cols) {
+            s->t[k] = vv__dnums(r);
+            continue;
+        }
+        double *p = s->pad + (size_t)k * cols;
+        unsigned have = r ? r->n : 0;
+        if (have)
+            memcpy(p, vv__dnums(r), have * sizeof *p);
+        memset(p + have, 0, (cols - have) * sizeof *p);
+        s->t[k] = p;
+    }
+}
+
+/* Row i of a side's sum, not yet made +0.0 where zero: as vv_sum makes it
+ * (a single weight-1 term is the term itself, else the products added from
+ * the left, as sum_images adds them, four a pass) into tmp, or z (zeros). */
+static const double *side_row(sum_side *s, unsigned i, double *tmp,
+                              const double *z, unsigned cols)
+{
+    if (s->n == 0)
+        return z;
+    side_ptrs(s, i, cols);
+    if (s->n == 1 && s->w[0] == 1.0)
+        return s->t[0];
+    for (unsigned k = 0; k < s->n; k += 4)
+        rows_fused(tmp, k > 0, s->t + k, s->w + k, s->n - k < 4 ? s->n - k : 4,
+                   cols);
+    return tmp;
+}
+
+/* x = (a + 0) + (d + 0) where d = w0·t0 + w1·t1 … (nt ≤ 4 terms, from the
+ * left, as rows_fused sums them; 1·t is t): x + 0.0 is x made +0.0 where
+ * it is zero (clean), and the sum of two such is never -0.0. Two entries
+ * at a time. *bad when an entry is not finite (so when a or d was not);
+ * the non-zero entries. */
+static uint32_t row_add(double *restrict x, const double *restrict a,
+                        const double *const *t, const double *w, unsigned nt,
+                        unsigned n, bool *bad)
+{
+    const double *t0 = t[0], *t1 = t[nt > 1], *t2 = t[nt > 2 ? 2 : 0],
+                 *t3 = t[nt > 3 ? 3 : 0];
+    double w0 = w[0], w1 = w[nt > 1], w2 = w[nt > 2 ? 2 : 0],
+           w3 = w[nt > 3 ? 3 : 0];
+    v2l nf = {0, 0}, cnt = {0, 0};
+    const v2d zero = {0.0, 0.0};
+    unsigned j = 0;
+    for (; j + 2 <= n; j += 2) {
+        v2d p, q, u;
+        memcpy(&p, a + j, sizeof p);
+        memcpy(&u, t0 + j, sizeof u);
+        q = w0 * u;
+        if (nt > 1)
+            memcpy(&u, t1 + j, sizeof u), q = q + w1 * u;
+        if (nt > 2)
+            memcpy(&u, t2 + j, sizeof u), q = q + w2 * u;
+        if (nt > 3)
+            memcpy(&u, t3 + j, sizeof u), q = q + w3 * u;
+        v2d y = (p + zero) + (q + zero);
+        memcpy(x + j, &y, sizeof y);
+        v2d e = y - y; /* NaN exactly when y is not finite */
+        nf |= e != e;
+        cnt -= y != zero; /* -1 where true */
+    }
+    uint32_t total = (uint32_t)(cnt[0] + cnt[1]);
+    bool b = nf[0] | nf[1];
+    for (; j < n; j++) {
+        double q = w0 * t0[j];
+        if (nt > 1)
+            q = q + w1 * t1[j];
+        if (nt > 2)
+            q = q + w2 * t2[j];
+        if (nt > 3)
+            q = q + w3 * t3[j];
+        double y = (a[j] + 0.0) + (q + 0.0);
+        x[j] = y;
+        b |= !isfinite(y);
+        total += y != 0.0;
+    }
+    *bad |= b;
+    return total;
+}
+
+/*
+ * Each entry: a = Σ wa·ta, d = Σ wb·tb, each made +0.0 where zero as the
+ * sums' values are, then a + d, as vv_add's image_comb adds them (1·a +
+ * 1·d); zeros absent. The sums are checked finite, as vv_sum checks them.
+ */
+int vv_sum_add(vv_ctx *c, size_t na, const double *wa, const vv *ta, size_t nb,
+               const double *wb, const vv *tb, vv *out)
+{
+    sum_side A, D;
+    unsigned rows = 0, cols = 0;
+    if (side_terms(na, wa, ta, &A, &rows, &cols) ||
+        side_terms(nb, wb, tb, &D, &rows, &cols))
+        return 1;
+    if (rows == 0 || cols == 0) {
+        *out = VV_ZERO;
+        return 0;
+    }
+    size_t bytes = (3 + (size_t)A.n + D.n) * cols * sizeof(double);
+    double *tmp = vv__alloc(c, bytes);
+    vv_map *s = tmp ? vv__slab_new(c, rows, cols, false) : NULL;
+    if (!s) {
+        if (tmp)
+            vv__free_mem(c, tmp, bytes);
+        return DMM_E_NOMEM;
+    }
+    double *ta_row = tmp, *td_row = tmp + cols, *z = tmp + 2 * (size_t)cols;
+    const double one = 1.0;
+    A.pad = tmp + 3 * (size_t)cols;
+    D.pad = A.pad + (size_t)A.n * cols;
+    memset(z, 0, cols * sizeof *z);
+    bool bad = false;
+    for (unsigned i = 0; i < rows; i++) {
+        const double *restrict a = side_row(&A, i, ta_row, z, cols);
+        /* the delta's terms summed in the same pass when they are few */
+        const double *dd = z, *const *dt = &dd, *dw = &one;
+        unsigned dn = 1;
+        if (D.n > 0 && D.n <= 4) {
+            side_ptrs(&D, i, cols);
+            dt = D.t;
+            dw = D.w;
+            dn = D.n;
+        } else if (D.n > 4) {
+            dd = side_row(&D, i, td_row, z, cols);
+        }
+        vv_map *r = vv__slab_row(s, i);
+        r->total = row_add(vv__dnums(r), a, dt, dw, dn, cols, &bad);
+    }
+    vv__free_mem(c, tmp, bytes);
+    if (bad) {
+        vv__map_unref(c, s);
+        return 1;
+    }
+    *out = (vv){0.0, vv__slab_finish_counted(c, s)};
+    return 0;
+}
+
 /* sum_maps with dense terms among tree ones: the dense ones as trees. */
 static int sum_mixed(vv_ctx *c, size_t n, const sum_term *t, vv_map **out)
 {

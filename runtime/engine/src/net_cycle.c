@@ -649,6 +649,55 @@ static void down_task(dmm_net *net, unsigned worker, size_t lo, size_t hi,
     }
 }
 
+/*
+ * An `accum` (dense_ok, so its rows are fast) whose ports hold images as
+ * blocks, which the dense path gives up on: its output single = Σ accum
+ * row + Σ delta row made at once by vv_sum_add, one pass over the pixels
+ * into a new block, where the general path makes each row's sum as a value
+ * and then their sum (three blocks written). The same bits: vv_sum_add sums
+ * as vv_sum and vv_add do, and fire_accum's vv_add gives the same value
+ * (its small-delta path, for a delta of at most 8 leaves, the same sums in
+ * another form). 0, or 1 to take the general path (other values, a
+ * non-finite sum: the error reported there), the slot untouched. Never for
+ * Self, whose input the commit reads, nor with modulations (fields).
+ */
+static int accum_blocks(dmm_net *net, size_t k, dmm__scratch *sc)
+{
+    const dmm__neuron *n = &net->cw.neu[k];
+    const dmm_type_info *ti = n->info;
+    if (n->nrows != 2 || ti->n_inputs != 2 || ti->n_outputs != 1 ||
+        strcmp(ti->desc->name, "accum") != 0 || dmm__fields_on(net, k))
+        return 1;
+    const dmm__row *ra = &n->rows[0], *rd = &n->rows[1];
+    if (ra->input != ti->in[0]) {
+        const dmm__row *t = ra;
+        ra = rd;
+        rd = t;
+    }
+    if (ra->input != ti->in[0] || rd->input != ti->in[1] || !ra->fast ||
+        !rd->fast || ra->unread || rd->unread ||
+        dmm__scratch_terms(net->vc, sc, ra->nterms + (size_t)rd->nterms))
+        return 1;
+    const dmm__pval *pv = net->cw.pval;
+    for (uint32_t t = 0; t < ra->nterms; t++) {
+        sc->wbuf[t] = ra->w[t];
+        sc->tbuf[t] = pv[ra->port[t]].v;
+    }
+    for (uint32_t t = 0; t < rd->nterms; t++) {
+        sc->wbuf[ra->nterms + t] = rd->w[t];
+        sc->tbuf[ra->nterms + t] = pv[rd->port[t]].v;
+    }
+    vv sum;
+    if (vv_sum_add(net->vc, ra->nterms, sc->wbuf, sc->tbuf, rd->nterms,
+                   sc->wbuf + ra->nterms, sc->tbuf + ra->nterms, &sum))
+        return 1;
+    dmm__slot *s = &net->slots[k];
+    if (vv_from_pairs(net->vc, 0.0, 1, &ti->out[0], &sum, &s->output))
+        return 1; /* sum freed by vv_from_pairs */
+    s->fired = true;
+    return 0;
+}
+
 /* The index of the first dmm__failure so far (n: none). */
 static size_t first_failure(const dmm__cycle_work *w, unsigned nw, size_t n)
 {
@@ -689,6 +738,8 @@ static void redo_slots(dmm_net *net, dmm__cycle_work *work, bool fire,
         int rc = dmm__neuron_ports_vv(net, k);
         if (rc)
             rc = neuron_fail(net, s, rc, dmm_strerror(rc), &mine);
+        else if (!accum_blocks(net, k, &net->s0))
+            continue; /* fired */
         else if (!(rc = neuron_input(net, k, &net->s0, &mine)) && fire)
             rc = fire_slot(net, k, rng, &net->s0, &mine);
         if (rc) {
@@ -826,7 +877,7 @@ static void up_range(dmm_net *net, size_t lo, size_t hi, uint64_t *rng,
 {
     for (size_t k = lo; k < hi; k++) {
         dmm__slot *s = &net->slots[k];
-        if (s->dense)
+        if (s->dense || s->fired)
             continue; /* fired in the down movement */
         int rc = fire_slot(net, k, rng, sc, &f->err);
         if (rc) {
@@ -871,6 +922,8 @@ static int up_movement(dmm_net *net, dmm__cycle_work *work, uint64_t *rng,
         dmm__work_reset(work, n);
         for (size_t k = 0; k < net->nslots; k++) {
             dmm__slot *s = &net->slots[k];
+            if (s->fired)
+                continue; /* drew nothing: kept, as dense firings are */
             vv_free(net->vc, s->output);
             vv_free(net->vc, s->new_state);
             s->output = s->new_state = VV_ZERO;

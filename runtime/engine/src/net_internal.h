@@ -77,6 +77,7 @@ typedef struct dmm__slot {
     dmm__queue *queue; /* `input` neurons with something queued, else NULL */
     bool dense;        /* this cycle's input and output are dense */
     bool redo;         /* the dense attempt gave up: take the general path */
+    bool fired;        /* output made in the down movement (accum_blocks) */
 } dmm__slot;
 
 /*
