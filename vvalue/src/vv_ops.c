@@ -1008,17 +1008,10 @@ done:
     return 0;
 }
 
-/*
- * x[j] (+)= Σ_k w[k]·t[k][j] for j < n, the terms added one after the other
- * from the left ((x + w0·t0) + w1·t1 …, or w0·t0 + w1·t1 … when !add): up
- * to four terms in one pass over x instead of one pass per term.
- */
-typedef long long v2i __attribute__((vector_size(16)));
-
 /* clean() of both lanes (−0 + +0 is +0, any other s + 0 is s), counting the
  * non-zero ones into *cnt and the non-finite ones into *bad (s − s is 0
  * only when s is finite): the check pass of sum_images, in vector form. */
-static inline v2d finish2(v2d s, v2i *cnt, v2i *bad)
+static inline v2d finish2(v2d s, v2l *cnt, v2l *bad)
 {
     const v2d z = {0.0, 0.0};
     s = s + z;
@@ -1027,11 +1020,18 @@ static inline v2d finish2(v2d s, v2i *cnt, v2i *bad)
     return s;
 }
 
+/*
+ * x[j] (+)= Σ_k w[k]·t[k][j] for j < n, the terms added one after the other
+ * from the left ((x + w0·t0) + w1·t1 …, or w0·t0 + w1·t1 … when !add): up
+ * to four terms in one pass over x instead of one pass per term. With total,
+ * the pass also finishes the row as sum_images' check does (clean, *total
+ * the non-zero entries, *bad when one is not finite).
+ */
 static void rows_fused(double *x, bool add, const double *const *t,
                        const double *w, unsigned nt, unsigned n,
                        uint32_t *total, bool *bad)
 {
-    v2i cnt = {0, 0}, badv = {0, 0};
+    v2l cnt = {0, 0}, badv = {0, 0};
     const double *t0 = t[0], *t1 = t[nt > 1], *t2 = t[nt > 2 ? 2 : 0],
                  *t3 = t[nt > 3 ? 3 : 0];
     double w0 = w[0], w1 = w[nt > 1], w2 = w[nt > 2 ? 2 : 0],
@@ -1225,7 +1225,7 @@ static const double *side_row(sum_side *s, unsigned i, double *tmp,
         return s->t[0];
     for (unsigned k = 0; k < s->n; k += 4)
         rows_fused(tmp, k > 0, s->t + k, s->w + k, s->n - k < 4 ? s->n - k : 4,
-                   cols);
+                   cols, NULL, NULL);
     return tmp;
 }
 
