@@ -1,0 +1,79 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Helpers shared by the tests that run every network on both forms of the
+ * built-in types (tests/test_net_dense.c, tests/test_fields_dense.c): a world
+ * with a registry of the built-ins as registered (dense forms on) and one of
+ * copies without dense form (the general path only), and a generator of
+ * random ring networks whose file-specific parts (stream values, extra rows,
+ * outputs, sections) come from hooks. Built only into those programs.
+ */
+#ifndef TESTUTIL_FORMS_H
+#define TESTUTIL_FORMS_H
+
+#include <stdbool.h>
+
+#include "dmm.h"
+#include "testutil.h"
+
+typedef struct tf_world {
+    vv_ctx *vc;
+    dmm_registry *dense, *general;
+    dmm_neuron_type *copies; /* the general registry's types */
+} tf_world;
+
+/* A cmocka setup: *state gets a new tf_world. -1 on failure. */
+int tf_setup(void **state);
+/* The matching cmocka teardown. */
+int tf_teardown(void **state);
+
+/* new: the network in text (source "test.json") on reg, or the test fails
+ * with the formatted error and the text. */
+dmm_net *tf_load(const tf_world *w, const dmm_registry *reg, const char *text);
+/* new (free()): the network's saved state, NUL-terminated. */
+char *tf_state_of(dmm_net *net);
+/* Applies the edit in json to net, or fails the test. */
+void tf_edit(const tf_world *w, dmm_net *net, const char *json);
+
+/* ---- random networks ---- */
+/* The generator's state: set it to the seed before a network. */
+extern uint64_t tf_seed;
+/* The next number in [0, n) of a 64-bit LCG on tf_seed. */
+uint32_t tf_rnd(uint32_t n);
+/* A multiple of 1/4 in [-1, 1], so that sums and products meet exact
+ * zeros. */
+double tf_rnd_x(void);
+/* One of the first n (1..7) of -1, -0.5, 0.5, 1, 0.3, -0.7, 2. */
+double tf_rnd_w(uint32_t n);
+
+/* The ring's neuron types: neuron uk is of type tf_types[k % TF_NT]. */
+enum { TF_NT = 7 };
+extern const char *const tf_types[TF_NT];
+const char *tf_type_of(int k);
+/* uk's input stream number which (0 or 1) and its output stream which. */
+const char *tf_in_of(int k, int which);
+const char *tf_out_of(int k, int which);
+
+/* What tf_random_net makes besides the ring. Every hook writes to b (and may
+ * draw from tf_rnd); NULL hooks write nothing. */
+typedef struct tf_net_shape {
+    int m;             /* ring neurons u0 .. u(m-1) */
+    uint32_t nweights; /* weights from tf_rnd_w(nweights) */
+    bool other_rows;   /* sometimes a row of another shape (.../kN) */
+    /* a term's weight drawn before its source's stream, not after (the
+     * order test_fields_dense's seeds were chosen with: the order its
+     * compiler evaluated the arguments of one call in) */
+    bool weight_first;
+    void (*stream)(vv_buf *b);   /* a stream value of a ring output */
+    void (*links)(vv_buf *b);    /* rows after the ring's, each ", [...]" */
+    void (*outputs)(vv_buf *b);  /* identity outputs before the ring's,
+                                    each "\"name\": {...}, " */
+    void (*sections)(vv_buf *b); /* after "outputs": ", \"key\": ..." */
+} tf_net_shape;
+
+/* new (free()): a random network of the shape, drawn from tf_seed: Self's
+ * row, each ring neuron with one or two input streams of one to three
+ * terms from random ring outputs, some accumulators with their own row, and
+ * initial outputs of every ring stream. */
+char *tf_random_net(const tf_net_shape *shape);
+
+#endif
