@@ -359,28 +359,22 @@ static void test_step_out_of_memory(void **state)
         "\"embedded\"}, {\"name\": \"o\", \"field\": \"tanh/f/v\", "
         "\"target\": \"output\", \"mode\": \"multiply\", \"neurons\": "
         "[\"sigmoid/c\"]}]}";
-    tu_alloc a = {0};
-    vv_options opt = {.alloc = tu_alloc_fn, .alloc_ud = &a};
-    vv_ctx *vc = vv_ctx_new(&opt);
-    dmm_registry *reg = dmm_registry_new(vc);
-    assert_non_null(reg);
-    assert_int_equal(dmm_registry_add_builtins(reg), 0);
-    tf_world w = {.vc = vc, .dense = reg};
+    void *cw_state;
+    assert_int_equal(tn_world_setup_counted(&cw_state), 0);
+    tn_world *cw = cw_state; /* its allocator counts and fails on demand */
+    tu_alloc *a = &cw->alloc;
     dmm_error err;
     for (int warm = 0; warm < 2; warm++) {
         bool hit = true;
         int failures = 0;
         for (long k = 1; hit; k++) {
-            dmm_net *net = tf_load(&w, reg, text),
-                    *twin = tf_load(&w, reg, text);
-            for (int t = 0; t < warm; t++) {
-                assert_int_equal(dmm_net_step(net, &err), 0);
-                assert_int_equal(dmm_net_step(twin, &err), 0);
-            }
-            a.fail_at = a.count + k;
+            dmm_net *net = tn_load(cw, text), *twin = tn_load(cw, text);
+            for (int t = 0; t < warm; t++)
+                tf_step_both(net, twin);
+            a->fail_at = a->count + k;
             int rc = dmm_net_step(net, &err);
-            hit = a.count >= a.fail_at;
-            a.fail_at = 0;
+            hit = a->count >= a->fail_at;
+            a->fail_at = 0;
             char *got = tf_state_of(net), *want = tf_state_of(twin);
             if (rc) {
                 assert_int_equal(rc, DMM_E_NOMEM);
@@ -392,22 +386,15 @@ static void test_step_out_of_memory(void **state)
             free(want);
             assert_int_equal(dmm_net_step(twin, &err), 0);
             for (int t = 0; t < 2; t++) {
-                got = tf_state_of(net);
-                want = tf_state_of(twin);
-                assert_string_equal(got, want);
-                free(got);
-                free(want);
-                assert_int_equal(dmm_net_step(net, &err), 0);
-                assert_int_equal(dmm_net_step(twin, &err), 0);
+                tf_assert_same_state(net, twin);
+                tf_step_both(net, twin);
             }
             dmm_net_free(net);
             dmm_net_free(twin);
         }
         assert_true(failures >= 3);
     }
-    dmm_registry_free(reg);
-    vv_ctx_free(vc);
-    assert_int_equal(a.bytes, 0);
+    tn_world_teardown(&cw_state); /* every byte given back */
 }
 
 int main(void)

@@ -236,30 +236,24 @@ static void test_lazy_y_out_of_memory(void **state)
         "[\"accum/c/delta\", \"identity/p/a\", 0.25]],"
         "\"outputs\": {\"identity\": {\"p\": {\"a\": {\"k0\": 1, \"k1\": "
         "-2}}}, \"tanh\": {\"t\": {\"x\": 0.5}}}}";
-    tu_alloc a = {0};
-    vv_options opt = {.alloc = tu_alloc_fn, .alloc_ud = &a};
-    vv_ctx *vc = vv_ctx_new(&opt);
-    dmm_registry *reg = dmm_registry_new(vc);
-    assert_non_null(reg);
-    assert_int_equal(dmm_registry_add_builtins(reg), 0);
-    tf_world w = {.vc = vc, .dense = reg};
+    void *cw_state;
+    assert_int_equal(tn_world_setup_counted(&cw_state), 0);
+    tn_world *cw = cw_state; /* its allocator counts and fails on demand */
+    tu_alloc *a = &cw->alloc;
     dmm_error err;
     for (int op = 0; op < 2; op++) {
         bool hit = true;
         int failures = 0;
         for (long k = 1; hit; k++) {
-            dmm_net *net = tf_load(&w, reg, text),
-                    *twin = tf_load(&w, reg, text);
-            for (int t = 0; t < 3; t++) {
-                assert_int_equal(dmm_net_step(net, &err), 0);
-                assert_int_equal(dmm_net_step(twin, &err), 0);
-            }
+            dmm_net *net = tn_load(cw, text), *twin = tn_load(cw, text);
+            for (int t = 0; t < 3; t++)
+                tf_step_both(net, twin);
             vv_buf b = {0};
-            a.fail_at = a.count + k;
+            a->fail_at = a->count + k;
             int rc = op == 0 ? dmm_net_save_buf(net, &b)
                              : dmm_net_outputs_build(net, &err);
-            hit = a.count >= a.fail_at;
-            a.fail_at = 0;
+            hit = a->count >= a->fail_at;
+            a->fail_at = 0;
             free(b.data);
             if (rc) {
                 assert_int_equal(rc, DMM_E_NOMEM);
@@ -268,30 +262,20 @@ static void test_lazy_y_out_of_memory(void **state)
                 failures++;
             } else if (op == 1) {
                 /* Built: reading Y allocates nothing more. */
-                long before = a.count;
+                long before = a->count;
                 vv y = dmm_net_outputs(net);
-                assert_int_equal(a.count, before);
+                assert_int_equal(a->count, before);
                 assert_true(vv_equal(y, dmm_net_outputs(twin)));
             }
-            char *got = tf_state_of(net), *want = tf_state_of(twin);
-            assert_string_equal(got, want);
-            free(got);
-            free(want);
-            assert_int_equal(dmm_net_step(net, &err), 0);
-            assert_int_equal(dmm_net_step(twin, &err), 0);
-            got = tf_state_of(net);
-            want = tf_state_of(twin);
-            assert_string_equal(got, want);
-            free(got);
-            free(want);
+            tf_assert_same_state(net, twin);
+            tf_step_both(net, twin);
+            tf_assert_same_state(net, twin);
             dmm_net_free(net);
             dmm_net_free(twin);
         }
         assert_true(failures >= 3); /* the tree's nodes, type maps, Y */
     }
-    dmm_registry_free(reg);
-    vv_ctx_free(vc);
-    assert_int_equal(a.bytes, 0);
+    tn_world_teardown(&cw_state); /* every byte given back */
 }
 
 int main(void)

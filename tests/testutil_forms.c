@@ -66,6 +66,21 @@ void tf_edit(const tf_world *w, dmm_net *net, const char *json)
     vv_free(w->vc, d);
 }
 
+void tf_assert_same_state(dmm_net *a, dmm_net *b)
+{
+    char *sa = tf_state_of(a), *sb = tf_state_of(b);
+    assert_string_equal(sa, sb);
+    free(sa);
+    free(sb);
+}
+
+void tf_step_both(dmm_net *a, dmm_net *b)
+{
+    dmm_error err;
+    assert_int_equal(dmm_net_step(a, &err), 0);
+    assert_int_equal(dmm_net_step(b, &err), 0);
+}
+
 uint64_t tf_seed;
 
 uint32_t tf_rnd(uint32_t n)

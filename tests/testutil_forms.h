@@ -14,6 +14,7 @@
 
 #include "dmm.h"
 #include "testutil.h"
+#include "testutil_net.h"
 
 typedef struct tf_world {
     vv_ctx *vc;
@@ -33,6 +34,10 @@ dmm_net *tf_load(const tf_world *w, const dmm_registry *reg, const char *text);
 char *tf_state_of(dmm_net *net);
 /* Applies the edit in json to net, or fails the test. */
 void tf_edit(const tf_world *w, dmm_net *net, const char *json);
+/* Fails unless a and b save to the same state. */
+void tf_assert_same_state(dmm_net *a, dmm_net *b);
+/* One cycle of a, then one of b; fails unless both succeed. */
+void tf_step_both(dmm_net *a, dmm_net *b);
 
 /* ---- random networks ---- */
 /* The generator's state: set it to the seed before a network. */
