@@ -246,26 +246,9 @@ static void test_bad_field_same_error(void **state)
         "\"modulations\": [{\"name\": \"m\", \"field\": \"identity/f/v\", "
         "\"target\": \"input\", \"mode\": \"multiply\", \"neurons\": "
         "\"embedded\"}]}";
-    dmm_net *g = tf_load(w, w->general, text), *d = tf_load(w, w->dense, text);
-    dmm_error eg, ed;
     /* cycle 1: g is {} (h arrives), f a vector; cycle 2: f gets "x" */
-    for (int t = 0; t < 2; t++) {
-        assert_int_equal(dmm_net_step(g, &eg), 0);
-        assert_int_equal(dmm_net_step(d, &ed), 0);
-    }
-    char *before = tf_state_of(d);
-    assert_int_equal(dmm_net_step(g, &eg), DMM_E_INVAL);
-    assert_int_equal(dmm_net_step(d, &ed), DMM_E_INVAL);
-    assert_string_equal(eg.text, ed.text);
-    assert_non_null(strstr(ed.text, "not a number, vector or matrix"));
-    char *after = tf_state_of(d), *gs = tf_state_of(g);
-    assert_string_equal(before, after);
-    assert_string_equal(gs, after);
-    free(before);
-    free(after);
-    free(gs);
-    dmm_net_free(g);
-    dmm_net_free(d);
+    tf_check_same_failure(w, text, 2, DMM_E_INVAL,
+                          "not a number, vector or matrix");
 }
 
 /* The list of applications is built once and kept while the compiled

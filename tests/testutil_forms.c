@@ -66,6 +66,30 @@ void tf_edit(const tf_world *w, dmm_net *net, const char *json)
     vv_free(w->vc, d);
 }
 
+void tf_check_same_failure(const tf_world *w, const char *text, int good,
+                           int code, const char *needle)
+{
+    dmm_net *g = tf_load(w, w->general, text), *d = tf_load(w, w->dense, text);
+    dmm_error eg, ed;
+    for (int t = 0; t < good; t++) {
+        assert_int_equal(dmm_net_step(g, &eg), 0);
+        assert_int_equal(dmm_net_step(d, &ed), 0);
+    }
+    char *before = tf_state_of(d);
+    assert_int_equal(dmm_net_step(g, &eg), code);
+    assert_int_equal(dmm_net_step(d, &ed), code);
+    assert_string_equal(eg.text, ed.text);
+    assert_non_null(strstr(ed.text, needle));
+    char *after = tf_state_of(d), *gs = tf_state_of(g);
+    assert_string_equal(before, after);
+    assert_string_equal(gs, after);
+    free(before);
+    free(after);
+    free(gs);
+    dmm_net_free(g);
+    dmm_net_free(d);
+}
+
 void tf_assert_same_state(dmm_net *a, dmm_net *b)
 {
     char *sa = tf_state_of(a), *sb = tf_state_of(b);

@@ -36,6 +36,12 @@ char *tf_state_of(dmm_net *net);
 void tf_edit(const tf_world *w, dmm_net *net, const char *json);
 /* Fails unless a and b save to the same state. */
 void tf_assert_same_state(dmm_net *a, dmm_net *b);
+/* Loads text on both registries, runs good cycles on each, then one that
+ * must fail with code: fails the test unless both fail with the same error
+ * text, containing needle, and the dense network's state is that of before
+ * the cycle and the general one's. */
+void tf_check_same_failure(const tf_world *w, const char *text, int good,
+                           int code, const char *needle);
 /* One cycle of a, then one of b; fails unless both succeed. */
 void tf_step_both(dmm_net *a, dmm_net *b);
 
