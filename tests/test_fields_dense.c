@@ -316,6 +316,30 @@ static void test_rebuilds_stay_put(void **state)
     dmm_net_free(d);
 }
 
+static int step_op(tf_oom *o)
+{
+    return dmm_net_step(o->net, &o->err);
+}
+
+/* After a failed cycle the network is as its twin, and runs; then both
+ * agree for two more cycles. */
+static void step_check(tf_oom *o)
+{
+    dmm_error err;
+    char *got = tf_state_of(o->net), *want = tf_state_of(o->twin);
+    if (o->rc) {
+        assert_string_equal(got, want);
+        assert_int_equal(dmm_net_step(o->net, &err), 0);
+    }
+    free(got);
+    free(want);
+    assert_int_equal(dmm_net_step(o->twin, &err), 0);
+    for (int t = 0; t < 2; t++) {
+        tf_assert_same_state(o->net, o->twin);
+        tf_step_both(o->net, o->twin);
+    }
+}
+
 /* A cycle under an allocator that fails each allocation in turn, in the
  * first cycle (the list of applications built) and the second (the field
  * read from its dense output for the first time, its labels decoded): the
@@ -344,39 +368,9 @@ static void test_step_out_of_memory(void **state)
         "[\"sigmoid/c\"]}]}";
     void *cw_state;
     assert_int_equal(tn_world_setup_counted(&cw_state), 0);
-    tn_world *cw = cw_state; /* its allocator counts and fails on demand */
-    tu_alloc *a = &cw->alloc;
-    dmm_error err;
-    for (int warm = 0; warm < 2; warm++) {
-        bool hit = true;
-        int failures = 0;
-        for (long k = 1; hit; k++) {
-            dmm_net *net = tn_load(cw, text), *twin = tn_load(cw, text);
-            for (int t = 0; t < warm; t++)
-                tf_step_both(net, twin);
-            a->fail_at = a->count + k;
-            int rc = dmm_net_step(net, &err);
-            hit = a->count >= a->fail_at;
-            a->fail_at = 0;
-            char *got = tf_state_of(net), *want = tf_state_of(twin);
-            if (rc) {
-                assert_int_equal(rc, DMM_E_NOMEM);
-                failures++;
-                assert_string_equal(got, want);
-                assert_int_equal(dmm_net_step(net, &err), 0);
-            }
-            free(got);
-            free(want);
-            assert_int_equal(dmm_net_step(twin, &err), 0);
-            for (int t = 0; t < 2; t++) {
-                tf_assert_same_state(net, twin);
-                tf_step_both(net, twin);
-            }
-            dmm_net_free(net);
-            dmm_net_free(twin);
-        }
-        assert_true(failures >= 3);
-    }
+    for (int warm = 0; warm < 2; warm++)
+        assert_true(tf_fail_each_allocation(cw_state, text, warm, step_op,
+                                            step_check, NULL) >= 3);
     tn_world_teardown(&cw_state); /* every byte given back */
 }
 

@@ -203,6 +203,34 @@ static void test_zeros_vanish(void **state)
     dmm_net_free(d);
 }
 
+/* *ud 0: a save; 1: dmm_net_outputs_build. */
+static int lazy_y_op(tf_oom *o)
+{
+    vv_buf b = {0};
+    int rc = *(int *)o->ud == 0 ? dmm_net_save_buf(o->net, &b)
+                                : dmm_net_outputs_build(o->net, &o->err);
+    free(b.data);
+    return rc;
+}
+
+/* The network is as its twin, before and after one more cycle. */
+static void lazy_y_check(tf_oom *o)
+{
+    int op = *(int *)o->ud;
+    if (o->rc && op == 1)
+        assert_int_equal(o->err.code, DMM_E_NOMEM);
+    else if (!o->rc && op == 1) {
+        /* Built: reading Y allocates nothing more. */
+        long before = o->alloc->count;
+        vv y = dmm_net_outputs(o->net);
+        assert_int_equal(o->alloc->count, before);
+        assert_true(vv_equal(y, dmm_net_outputs(o->twin)));
+    }
+    tf_assert_same_state(o->net, o->twin);
+    tf_step_both(o->net, o->twin);
+    tf_assert_same_state(o->net, o->twin);
+}
+
 /* Y's tree made lazily (a save, or dmm_net_outputs_build, after cycles
  * nobody read) under an allocator that fails each allocation in turn: the
  * call reports DMM_E_NOMEM, the network is as it was (the next save and the
@@ -221,43 +249,9 @@ static void test_lazy_y_out_of_memory(void **state)
         "-2}}}, \"tanh\": {\"t\": {\"x\": 0.5}}}}";
     void *cw_state;
     assert_int_equal(tn_world_setup_counted(&cw_state), 0);
-    tn_world *cw = cw_state; /* its allocator counts and fails on demand */
-    tu_alloc *a = &cw->alloc;
-    dmm_error err;
-    for (int op = 0; op < 2; op++) {
-        bool hit = true;
-        int failures = 0;
-        for (long k = 1; hit; k++) {
-            dmm_net *net = tn_load(cw, text), *twin = tn_load(cw, text);
-            for (int t = 0; t < 3; t++)
-                tf_step_both(net, twin);
-            vv_buf b = {0};
-            a->fail_at = a->count + k;
-            int rc = op == 0 ? dmm_net_save_buf(net, &b)
-                             : dmm_net_outputs_build(net, &err);
-            hit = a->count >= a->fail_at;
-            a->fail_at = 0;
-            free(b.data);
-            if (rc) {
-                assert_int_equal(rc, DMM_E_NOMEM);
-                if (op == 1)
-                    assert_int_equal(err.code, DMM_E_NOMEM);
-                failures++;
-            } else if (op == 1) {
-                /* Built: reading Y allocates nothing more. */
-                long before = a->count;
-                vv y = dmm_net_outputs(net);
-                assert_int_equal(a->count, before);
-                assert_true(vv_equal(y, dmm_net_outputs(twin)));
-            }
-            tf_assert_same_state(net, twin);
-            tf_step_both(net, twin);
-            tf_assert_same_state(net, twin);
-            dmm_net_free(net);
-            dmm_net_free(twin);
-        }
-        assert_true(failures >= 3); /* the tree's nodes, type maps, Y */
-    }
+    for (int op = 0; op < 2; op++) /* the tree's nodes, type maps, Y */
+        assert_true(tf_fail_each_allocation(cw_state, text, 3, lazy_y_op,
+                                            lazy_y_check, &op) >= 3);
     tn_world_teardown(&cw_state); /* every byte given back */
 }
 

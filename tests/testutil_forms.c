@@ -105,6 +105,35 @@ void tf_step_both(dmm_net *a, dmm_net *b)
     assert_int_equal(dmm_net_step(b, &err), 0);
 }
 
+int tf_fail_each_allocation(tn_world *w, const char *text, int warm,
+                            int (*op)(tf_oom *o), void (*check)(tf_oom *o),
+                            void *ud)
+{
+    tu_alloc *a = &w->alloc;
+    int failures = 0;
+    bool hit = true;
+    for (long k = 1; hit; k++) {
+        tf_oom o = {.net = tn_load(w, text),
+                    .twin = tn_load(w, text),
+                    .alloc = a,
+                    .ud = ud};
+        for (int t = 0; t < warm; t++)
+            tf_step_both(o.net, o.twin);
+        a->fail_at = a->count + k;
+        o.rc = op(&o);
+        hit = a->count >= a->fail_at;
+        a->fail_at = 0;
+        if (o.rc) {
+            assert_int_equal(o.rc, DMM_E_NOMEM);
+            failures++;
+        }
+        check(&o);
+        dmm_net_free(o.net);
+        dmm_net_free(o.twin);
+    }
+    return failures;
+}
+
 uint64_t tf_seed;
 
 uint32_t tf_rnd(uint32_t n)

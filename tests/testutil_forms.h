@@ -45,6 +45,27 @@ void tf_check_same_failure(const tf_world *w, const char *text, int good,
 /* One cycle of a, then one of b; fails unless both succeed. */
 void tf_step_both(dmm_net *a, dmm_net *b);
 
+/* ---- out of memory ---- */
+/* One run of tf_fail_each_allocation: the network and its twin, both
+ * loaded in the counted world and warmed by the same good cycles, and what
+ * op did under the failing allocation. */
+typedef struct tf_oom {
+    dmm_net *net, *twin;
+    tu_alloc *alloc; /* the world's counting allocator */
+    dmm_error err;   /* for op */
+    int rc;          /* op's result */
+    void *ud;
+} tf_oom;
+
+/* Loads text twice (net and twin) in w (from tn_world_setup_counted), runs
+ * warm cycles of both, then op(net) with its k-th allocation failing, for
+ * k = 1, 2, ... until op needs fewer than k allocations; a failing op must
+ * return DMM_E_NOMEM. check (after the allocator fails no more) judges each
+ * run. Returns how many runs op failed in. */
+int tf_fail_each_allocation(tn_world *w, const char *text, int warm,
+                            int (*op)(tf_oom *o), void (*check)(tf_oom *o),
+                            void *ud);
+
 /* ---- random networks ---- */
 /* The generator's state: set it to the seed before a network. */
 extern uint64_t tf_seed;
