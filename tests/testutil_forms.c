@@ -98,6 +98,15 @@ void tf_assert_same_state(dmm_net *a, dmm_net *b)
     free(sb);
 }
 
+void tf_assert_same_outputs(const tf_world *w, dmm_net *a, dmm_net *b)
+{
+    char *ya = vv_to_string(w->vc, dmm_net_outputs(a));
+    char *yb = vv_to_string(w->vc, dmm_net_outputs(b));
+    assert_string_equal(ya, yb);
+    free(ya);
+    free(yb);
+}
+
 void tf_step_both(dmm_net *a, dmm_net *b)
 {
     dmm_error err;

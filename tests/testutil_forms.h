@@ -42,6 +42,8 @@ void tf_assert_same_state(dmm_net *a, dmm_net *b);
  * the cycle and the general one's. */
 void tf_check_same_failure(const tf_world *w, const char *text, int good,
                            int code, const char *needle);
+/* Fails unless a's and b's outputs (Y) print the same. */
+void tf_assert_same_outputs(const tf_world *w, dmm_net *a, dmm_net *b);
 /* One cycle of a, then one of b; fails unless both succeed. */
 void tf_step_both(dmm_net *a, dmm_net *b);
 
