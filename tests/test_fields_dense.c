@@ -13,124 +13,24 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "testutil_net.h"
+#include "testutil_forms.h"
 
 /* The engine's debug counter (runtime/engine/src/net_internal.h): how many
  * times the network's list of modulation applications was built. */
 size_t dmm__fields_rebuilds(const dmm_net *net);
 
-typedef struct world {
-    vv_ctx *vc;
-    dmm_registry *dense, *general;
-    dmm_neuron_type *copies;
-} world;
-
-static int setup(void **state)
-{
-    world *w = calloc(1, sizeof *w);
-    if (!w || !(w->vc = vv_ctx_new(NULL)) ||
-        !(w->dense = dmm_registry_new(w->vc)) ||
-        dmm_registry_add_builtins(w->dense) ||
-        !(w->general = dmm_registry_new(w->vc)))
-        return -1;
-    size_t n = dmm_registry_count(w->dense);
-    if (!(w->copies = calloc(n, sizeof *w->copies)))
-        return -1;
-    for (size_t k = 0; k < n; k++) {
-        w->copies[k] = *dmm_registry_at(w->dense, k)->desc;
-        w->copies[k].dense = NULL;
-        if (dmm_registry_add(w->general, &w->copies[k]))
-            return -1;
-    }
-    *state = w;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    world *w = *state;
-    dmm_registry_free(w->dense);
-    dmm_registry_free(w->general);
-    free(w->copies);
-    vv_ctx_free(w->vc);
-    free(w);
-    return 0;
-}
-
-static dmm_net *load(const world *w, const dmm_registry *reg, const char *text)
-{
-    dmm_net *net = NULL;
-    dmm_error err;
-    if (dmm_net_load_text(w->vc, reg, text, strlen(text), "test.json", &net,
-                          &err)) {
-        char msg[1024];
-        dmm_error_format(&err, msg, sizeof msg);
-        fail_msg("load failed: %s\n%s", msg, text);
-    }
-    return net;
-}
-
-static uint64_t seed_state;
-
-static uint32_t rnd(uint32_t n)
-{
-    seed_state = seed_state * 6364136223846793005u + 1442695040888963407u;
-    return (uint32_t)(seed_state >> 33) % n;
-}
-
-/* Multiples of 1/4, so that sums and products meet exact zeros. */
-static double rnd_x(void)
-{
-    return ((double)rnd(9) - 4) / 4;
-}
-static double rnd_w(void)
-{
-    static const double w[] = {-1, -0.5, 0.5, 1, 0.3, -0.7, 2};
-    return w[rnd(7)];
-}
-
-#define M  21
-#define NT 7
-static const char *const types[NT] = {"identity", "tanh",    "relu", "sigmoid",
-                                      "accum",    "softmax", "dot"};
-
-static const char *type_of(int k)
-{
-    return types[k % NT];
-}
-static const char *in_of(int k, int which)
-{
-    switch (k % NT) {
-    case 4:
-        return which ? "delta" : "accum";
-    case 6:
-        return which ? "y" : "x";
-    default:
-        return which ? "b" : "a";
-    }
-}
-static const char *out_of(int k, int which)
-{
-    switch (k % NT) {
-    case 4:
-        return "single";
-    case 6:
-        return "dot";
-    default:
-        return which ? "b" : "a";
-    }
-}
+#define M 21 /* ring neurons */
 
 /* A stream value: a number, a flat map (two shapes), or absent. */
 static void stream(vv_buf *b)
 {
-    uint32_t s = rnd(5);
+    uint32_t s = tf_rnd(5);
     if (s >= 3) {
-        tu_put(b, s == 3 ? "%.17g" : "0", rnd_x());
+        tu_put(b, s == 3 ? "%.17g" : "0", tf_rnd_x());
         return;
     }
-    tu_put(b, s ? "{\"k0\": %.17g, \"k1\": %.17g}" : "{\"k1\": %.17g}", rnd_x(),
-           rnd_x());
+    tu_put(b, s ? "{\"k0\": %.17g, \"k1\": %.17g}" : "{\"k1\": %.17g}",
+           tf_rnd_x(), tf_rnd_x());
 }
 
 /*
@@ -169,7 +69,7 @@ static void fields_outputs(vv_buf *b)
            "{\"0\": -0.5, \"2\": 3}}}, "
            "\"fn\": {\"n\": {\"tanh\": {\"u1\": 2, \"u8\": -0.5}, "
            "\"relu\": {\"u2\": 0.25}, \"identity\": {\"u0\": 3}}}, ",
-           0.75, -2.0, 0.75, -2.0, 1.5 + rnd_x());
+           0.75, -2.0, 0.75, -2.0, 1.5 + tf_rnd_x());
 }
 
 /* One modulation of the menu (the dense path takes multiply of input or
@@ -203,60 +103,32 @@ static void modulation(vv_buf *b, int q, uint32_t which)
            menu[which % (sizeof menu / sizeof *menu)]);
 }
 
-static char *random_net(void)
+/* Positions: most ring neurons, on a line or in the plane, some in between
+ * lattice points, some outside it; and a field neuron. Then the
+ * modulations. */
+static void positions_modulations(vv_buf *b)
 {
-    vv_buf b = {0};
-    tu_put(&b, "{\"dmm\": 1, \"matrix\": {}, \"seed\": 3, \"links\": ["
-               "[\"accum/self/accum\", \"accum/self/single\", 1]");
-    for (int k = 0; k < M; k++) {
-        int rows = 1 + (int)rnd(2);
-        for (int r = 0; r < rows; r++) {
-            int terms = 1 + (int)rnd(3);
-            for (int t = 0; t < terms; t++) {
-                int j = (int)rnd(M);
-                tu_put(&b, ", [\"%s/u%d/%s\", \"%s/u%d/%s\", %.17g]",
-                       type_of(k), k, in_of(k, r), type_of(j), j,
-                       out_of(j, (int)rnd(2)), rnd_w());
-            }
-        }
-        if (k % NT == 4 && rnd(2)) /* an accumulator */
-            tu_put(&b, ", [\"accum/u%d/accum\", \"accum/u%d/single\", 1]", k,
-                   k);
-    }
-    fields_sources(&b);
-    tu_put(&b, "], \"outputs\": {");
-    for (int f = 0; f < NT; f++) {
-        tu_put(&b, "%s\"%s\": {", f ? ", " : "", types[f]);
-        if (f == 0)
-            fields_outputs(&b);
-        for (int k = f; k < M; k += NT) {
-            tu_put(&b, "%s\"u%d\": {", k == f ? "" : ", ", k);
-            int nout = f == 4 || f == 6 ? 1 : 2;
-            for (int s = 0; s < nout; s++) {
-                tu_put(&b, "%s\"%s\": ", s ? ", " : "", out_of(k, s));
-                stream(&b);
-            }
-            tu_put(&b, "}");
-        }
-        tu_put(&b, "}");
-    }
-    /* Positions: most ring neurons, on a line or in the plane, some in
-     * between lattice points, some outside it; and a field neuron. */
-    tu_put(&b, "},\n\"positions\": {\"tanh/fv\": [1.5]");
+    tu_put(b, ",\n\"positions\": {\"tanh/fv\": [1.5]");
     for (int k = 0; k < M; k++)
-        if (rnd(5))
-            tu_put(&b, ", \"%s/u%d\": [%.17g, %.17g]", type_of(k), k,
-                   (double)rnd(33) / 4 - 1.5, rnd(2) ? 0.0 : rnd_x());
-    tu_put(&b, "},\n\"modulations\": [");
-    int nmods = 1 + (int)rnd(3);
+        if (tf_rnd(5))
+            tu_put(b, ", \"%s/u%d\": [%.17g, %.17g]", tf_type_of(k), k,
+                   (double)tf_rnd(33) / 4 - 1.5, tf_rnd(2) ? 0.0 : tf_rnd_x());
+    tu_put(b, "},\n\"modulations\": [");
+    int nmods = 1 + (int)tf_rnd(3);
     for (int q = 0; q < nmods; q++)
-        modulation(&b, q, rnd(10));
-    tu_put(&b, "]}");
-    assert_int_equal(vv_buf_append(&b, "", 1), 0);
-    return b.data;
+        modulation(b, q, tf_rnd(10));
+    tu_put(b, "]");
 }
 
-static dmm_net *restore(const world *w, const char *text)
+static const tf_net_shape net_shape = {.m = M,
+                                       .nweights = 7,
+                                       .weight_first = true,
+                                       .stream = stream,
+                                       .links = fields_sources,
+                                       .outputs = fields_outputs,
+                                       .sections = positions_modulations};
+
+static dmm_net *restore(const tf_world *w, const char *text)
 {
     dmm_net *net = NULL;
     dmm_error err;
@@ -264,22 +136,6 @@ static dmm_net *restore(const world *w, const char *text)
                              &err))
         fail_msg("restore failed: %s", err.text);
     return net;
-}
-
-static char *state_of(dmm_net *net)
-{
-    vv_buf b = {0};
-    assert_int_equal(dmm_net_save_buf(net, &b), 0);
-    assert_int_equal(vv_buf_append(&b, "", 1), 0);
-    return b.data;
-}
-
-static void edit(const world *w, dmm_net *net, const char *json)
-{
-    vv d = tu_vv(w->vc, json);
-    dmm_error err;
-    assert_int_equal(dmm_net_edit(net, d, &err), 0);
-    vv_free(w->vc, d);
 }
 
 /* Dense (1 and 2 threads) and general runs of random modulated networks
@@ -290,13 +146,14 @@ static void edit(const world *w, dmm_net *net, const char *json)
  * share, the lists kept across cycles, is checked against a fresh start. */
 static void test_dense_equals_general(void **state)
 {
-    world *w = *state;
+    tf_world *w = *state;
     int agreed = 0, fresh = 0;
     for (uint64_t seed = 1; seed <= 40; seed++) {
-        seed_state = seed;
-        char *text = random_net();
-        dmm_net *nets[4] = {load(w, w->general, text), load(w, w->dense, text),
-                            load(w, w->dense, text), NULL};
+        tf_seed = seed;
+        char *text = tf_random_net(&net_shape);
+        dmm_net *nets[4] = {tf_load(w, w->general, text),
+                            tf_load(w, w->dense, text),
+                            tf_load(w, w->dense, text), NULL};
         free(text);
         dmm_error err, errs[4];
         assert_int_equal(dmm_net_set_threads(nets[2], 2, &err), 0);
@@ -312,13 +169,13 @@ static void test_dense_equals_general(void **state)
             int n = nets[3] ? 4 : 3;
             for (int k = 0; k < n; k++) {
                 if (t == 6)
-                    edit(w, nets[k],
-                         "{\"tanh\": {\"u1\": {\"b\": {\"tanh\": "
-                         "{\"fv\": {\"v\": 0.5}}}}}}");
+                    tf_edit(w, nets[k],
+                            "{\"tanh\": {\"u1\": {\"b\": {\"tanh\": "
+                            "{\"fv\": {\"v\": 0.5}}}}}}");
                 if (t == 12)
-                    edit(w, nets[k],
-                         "{\"relu\": {\"new\": {\"a\": "
-                         "{\"relu\": {\"u2\": {\"a\": -1}}}}}}");
+                    tf_edit(w, nets[k],
+                            "{\"relu\": {\"new\": {\"a\": "
+                            "{\"relu\": {\"u2\": {\"a\": -1}}}}}}");
                 if (t == 16) {
                     const char *mod =
                         "{\"name\": \"late\", \"field\": \"tanh/fv/v\", "
@@ -329,8 +186,8 @@ static void test_dense_equals_general(void **state)
                                      0);
                 }
                 rcs[k] = dmm_net_step(nets[k], &errs[k]);
-                st[k] =
-                    t % 3 != 2 || rcs[k] || k == 3 ? state_of(nets[k]) : NULL;
+                st[k] = t % 3 != 2 || rcs[k] || k == 3 ? tf_state_of(nets[k])
+                                                       : NULL;
             }
             for (int k = 1; k < n; k++) {
                 assert_int_equal(rcs[0], rcs[k]);
@@ -339,13 +196,8 @@ static void test_dense_equals_general(void **state)
                 if (st[0])
                     assert_string_equal(st[0], st[k]);
             }
-            if (t % 5 == 4) {
-                char *y0 = vv_to_string(w->vc, dmm_net_outputs(nets[0]));
-                char *y1 = vv_to_string(w->vc, dmm_net_outputs(nets[1]));
-                assert_string_equal(y0, y1);
-                free(y0);
-                free(y1);
-            }
+            if (t % 5 == 4)
+                tf_assert_same_outputs(w, nets[0], nets[1]);
             fresh += n == 4 && !rcs[3];
             if (nets[3]) {
                 dmm_net_free(nets[3]);
@@ -374,7 +226,7 @@ static void test_dense_equals_general(void **state)
  * value): the same error on both paths, the network as it was. */
 static void test_bad_field_same_error(void **state)
 {
-    world *w = *state;
+    tf_world *w = *state;
     const char *text =
         "{\"dmm\": 1, \"matrix\": {}, \"links\": ["
         "[\"accum/self/accum\", \"accum/self/single\", 1],"
@@ -389,26 +241,9 @@ static void test_bad_field_same_error(void **state)
         "\"modulations\": [{\"name\": \"m\", \"field\": \"identity/f/v\", "
         "\"target\": \"input\", \"mode\": \"multiply\", \"neurons\": "
         "\"embedded\"}]}";
-    dmm_net *g = load(w, w->general, text), *d = load(w, w->dense, text);
-    dmm_error eg, ed;
     /* cycle 1: g is {} (h arrives), f a vector; cycle 2: f gets "x" */
-    for (int t = 0; t < 2; t++) {
-        assert_int_equal(dmm_net_step(g, &eg), 0);
-        assert_int_equal(dmm_net_step(d, &ed), 0);
-    }
-    char *before = state_of(d);
-    assert_int_equal(dmm_net_step(g, &eg), DMM_E_INVAL);
-    assert_int_equal(dmm_net_step(d, &ed), DMM_E_INVAL);
-    assert_string_equal(eg.text, ed.text);
-    assert_non_null(strstr(ed.text, "not a number, vector or matrix"));
-    char *after = state_of(d), *gs = state_of(g);
-    assert_string_equal(before, after);
-    assert_string_equal(gs, after);
-    free(before);
-    free(after);
-    free(gs);
-    dmm_net_free(g);
-    dmm_net_free(d);
+    tf_check_same_failure(w, text, 2, DMM_E_INVAL,
+                          "not a number, vector or matrix");
 }
 
 /* The list of applications is built once and kept while the compiled
@@ -417,7 +252,7 @@ static void test_bad_field_same_error(void **state)
  * neuron appears, when a field turns constant, or when the fields change. */
 static void test_rebuilds_stay_put(void **state)
 {
-    world *w = *state;
+    tf_world *w = *state;
     const char *text =
         "{\"dmm\": 1, \"matrix\": {}, \"links\": ["
         "[\"accum/self/accum\", \"accum/self/single\", 1],"
@@ -434,7 +269,7 @@ static void test_rebuilds_stay_put(void **state)
         "\"modulations\": [{\"name\": \"m\", \"field\": \"identity/f/v\", "
         "\"target\": \"input\", \"mode\": \"multiply\", \"neurons\": "
         "\"embedded\"}]}";
-    dmm_net *d = load(w, w->dense, text);
+    dmm_net *d = tf_load(w, w->dense, text);
     dmm_error err;
     assert_int_equal(dmm__fields_rebuilds(d), 0);
     assert_int_equal(dmm_net_step(d, &err), 0);
@@ -443,16 +278,18 @@ static void test_rebuilds_stay_put(void **state)
         assert_int_equal(dmm_net_step(d, &err), 0);
     assert_int_equal(dmm__fields_rebuilds(d), 1);
     /* a neuron appears: the compiled list is rebuilt, and so is ours */
-    edit(w, d, "{\"tanh\": {\"c\": {\"x\": {\"tanh\": {\"a\": {\"x\": 1}}}}}}");
+    tf_edit(w, d,
+            "{\"tanh\": {\"c\": {\"x\": {\"tanh\": {\"a\": {\"x\": 1}}}}}}");
     for (int t = 0; t < 5; t++)
         assert_int_equal(dmm_net_step(d, &err), 0);
     assert_int_equal(dmm__fields_rebuilds(d), 2);
     /* the field becomes a number (constant: neurons without a position
      * are inside it now) */
-    edit(w, d,
-         "{\"identity\": {\"f\": {\"v\": {\"identity\": {\"f\": {\"v\": -1}, "
-         "\"off\": {\"v\": 1}}}}, \"off\": {\"v\": {\"identity\": {\"off\": "
-         "{\"v\": 1}}}}}}");
+    tf_edit(
+        w, d,
+        "{\"identity\": {\"f\": {\"v\": {\"identity\": {\"f\": {\"v\": -1}, "
+        "\"off\": {\"v\": 1}}}}, \"off\": {\"v\": {\"identity\": {\"off\": "
+        "{\"v\": 1}}}}}}");
     /* f loses its own row and reads off twice, which is 0: the constant
      * 0 from the next cycle (off's arrival rebuilds too, in the same
      * cycle or one before) */
@@ -472,6 +309,30 @@ static void test_rebuilds_stay_put(void **state)
         assert_int_equal(dmm_net_step(d, &err), 0);
     assert_int_equal(dmm__fields_rebuilds(d), 1);
     dmm_net_free(d);
+}
+
+static int step_op(tf_oom *o)
+{
+    return dmm_net_step(o->net, &o->err);
+}
+
+/* After a failed cycle the network is as its twin, and runs; then both
+ * agree for two more cycles. */
+static void step_check(tf_oom *o)
+{
+    dmm_error err;
+    char *got = tf_state_of(o->net), *want = tf_state_of(o->twin);
+    if (o->rc) {
+        assert_string_equal(got, want);
+        assert_int_equal(dmm_net_step(o->net, &err), 0);
+    }
+    free(got);
+    free(want);
+    assert_int_equal(dmm_net_step(o->twin, &err), 0);
+    for (int t = 0; t < 2; t++) {
+        tf_assert_same_state(o->net, o->twin);
+        tf_step_both(o->net, o->twin);
+    }
 }
 
 /* A cycle under an allocator that fails each allocation in turn, in the
@@ -500,54 +361,12 @@ static void test_step_out_of_memory(void **state)
         "\"embedded\"}, {\"name\": \"o\", \"field\": \"tanh/f/v\", "
         "\"target\": \"output\", \"mode\": \"multiply\", \"neurons\": "
         "[\"sigmoid/c\"]}]}";
-    tu_alloc a = {0};
-    vv_options opt = {.alloc = tu_alloc_fn, .alloc_ud = &a};
-    vv_ctx *vc = vv_ctx_new(&opt);
-    dmm_registry *reg = dmm_registry_new(vc);
-    assert_non_null(reg);
-    assert_int_equal(dmm_registry_add_builtins(reg), 0);
-    world w = {.vc = vc, .dense = reg};
-    dmm_error err;
-    for (int warm = 0; warm < 2; warm++) {
-        bool hit = true;
-        int failures = 0;
-        for (long k = 1; hit; k++) {
-            dmm_net *net = load(&w, reg, text), *twin = load(&w, reg, text);
-            for (int t = 0; t < warm; t++) {
-                assert_int_equal(dmm_net_step(net, &err), 0);
-                assert_int_equal(dmm_net_step(twin, &err), 0);
-            }
-            a.fail_at = a.count + k;
-            int rc = dmm_net_step(net, &err);
-            hit = a.count >= a.fail_at;
-            a.fail_at = 0;
-            char *got = state_of(net), *want = state_of(twin);
-            if (rc) {
-                assert_int_equal(rc, DMM_E_NOMEM);
-                failures++;
-                assert_string_equal(got, want);
-                assert_int_equal(dmm_net_step(net, &err), 0);
-            }
-            free(got);
-            free(want);
-            assert_int_equal(dmm_net_step(twin, &err), 0);
-            for (int t = 0; t < 2; t++) {
-                got = state_of(net);
-                want = state_of(twin);
-                assert_string_equal(got, want);
-                free(got);
-                free(want);
-                assert_int_equal(dmm_net_step(net, &err), 0);
-                assert_int_equal(dmm_net_step(twin, &err), 0);
-            }
-            dmm_net_free(net);
-            dmm_net_free(twin);
-        }
-        assert_true(failures >= 3);
-    }
-    dmm_registry_free(reg);
-    vv_ctx_free(vc);
-    assert_int_equal(a.bytes, 0);
+    void *cw_state;
+    assert_int_equal(tn_world_setup_counted(&cw_state), 0);
+    for (int warm = 0; warm < 2; warm++)
+        assert_true(tf_fail_each_allocation(cw_state, text, warm, step_op,
+                                            step_check, NULL) >= 3);
+    tn_world_teardown(&cw_state); /* every byte given back */
 }
 
 int main(void)
@@ -558,5 +377,5 @@ int main(void)
         cmocka_unit_test(test_rebuilds_stay_put),
         cmocka_unit_test(test_step_out_of_memory),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, tf_setup, tf_teardown);
 }

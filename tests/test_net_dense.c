@@ -12,109 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "testutil_net.h"
-
-typedef struct world {
-    vv_ctx *vc;
-    dmm_registry *dense, *general;
-    dmm_neuron_type *copies;
-} world;
-
-static int setup(void **state)
-{
-    world *w = calloc(1, sizeof *w);
-    if (!w || !(w->vc = vv_ctx_new(NULL)) ||
-        !(w->dense = dmm_registry_new(w->vc)) ||
-        dmm_registry_add_builtins(w->dense) ||
-        !(w->general = dmm_registry_new(w->vc)))
-        return -1;
-    size_t n = dmm_registry_count(w->dense);
-    if (!(w->copies = calloc(n, sizeof *w->copies)))
-        return -1;
-    for (size_t k = 0; k < n; k++) {
-        w->copies[k] = *dmm_registry_at(w->dense, k)->desc;
-        w->copies[k].dense = NULL;
-        if (dmm_registry_add(w->general, &w->copies[k]))
-            return -1;
-    }
-    *state = w;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    world *w = *state;
-    dmm_registry_free(w->dense);
-    dmm_registry_free(w->general);
-    free(w->copies);
-    vv_ctx_free(w->vc);
-    free(w);
-    return 0;
-}
-
-static dmm_net *load(const world *w, const dmm_registry *reg, const char *text)
-{
-    dmm_net *net = NULL;
-    dmm_error err;
-    if (dmm_net_load_text(w->vc, reg, text, strlen(text), "test.json", &net,
-                          &err)) {
-        char msg[1024];
-        dmm_error_format(&err, msg, sizeof msg);
-        fail_msg("load failed: %s", msg);
-    }
-    return net;
-}
-
-static uint64_t seed_state;
-
-static uint32_t rnd(uint32_t n)
-{
-    seed_state = seed_state * 6364136223846793005u + 1442695040888963407u;
-    return (uint32_t)(seed_state >> 33) % n;
-}
-
-/* Multiples of 1/4 and simple weights, so that sums meet exact zeros. */
-static double rnd_x(void)
-{
-    return ((double)rnd(9) - 4) / 4;
-}
-static double rnd_w(void)
-{
-    static const double w[] = {-1, -0.5, 0.5, 1, 0.3, -0.7};
-    return w[rnd(6)];
-}
-
-#define M  28
-#define NT 7
-static const char *const types[NT] = {"identity", "tanh",    "relu", "sigmoid",
-                                      "accum",    "softmax", "dot"};
-
-static const char *type_of(int k)
-{
-    return types[k % NT];
-}
-static const char *in_of(int k, int which)
-{
-    switch (k % NT) {
-    case 4:
-        return which ? "delta" : "accum";
-    case 6:
-        return which ? "y" : "x";
-    default:
-        return which ? "b" : "a";
-    }
-}
-static const char *out_of(int k, int which)
-{
-    switch (k % NT) {
-    case 4:
-        return "single";
-    case 6:
-        return "dot";
-    default:
-        return which ? "b" : "a";
-    }
-}
+#include "testutil_forms.h"
 
 /* A stream value: a number, one of four flat shapes, or absent (NULL). */
 static void stream(vv_buf *b)
@@ -123,9 +21,9 @@ static void stream(vv_buf *b)
                                             {"k0", "k1", "k2"},
                                             {"k1", NULL, NULL},
                                             {"k2", "k0", NULL}};
-    uint32_t s = rnd(6);
+    uint32_t s = tf_rnd(6);
     if (s == 5) {
-        tu_put(b, "%.17g", rnd_x());
+        tu_put(b, "%.17g", tf_rnd_x());
         return;
     }
     if (s == 4) {
@@ -134,86 +32,52 @@ static void stream(vv_buf *b)
     }
     tu_put(b, "{");
     for (int i = 0; i < 3 && shapes[s][i]; i++)
-        tu_put(b, "%s\"%s\": %.17g", i ? ", " : "", shapes[s][i], rnd_x());
+        tu_put(b, "%s\"%s\": %.17g", i ? ", " : "", shapes[s][i], tf_rnd_x());
     tu_put(b, "}");
 }
 
-static char *random_net(void)
+/* Twin sources whose difference is exactly zero every cycle, an input, and
+ * self-edits (one weight grows, one term appears in cycle 1). */
+static void extra_links(vv_buf *b)
 {
-    vv_buf b = {0};
-    tu_put(&b, "{\"dmm\": 1, \"matrix\": {}, \"seed\": 3, \"links\": ["
-               "[\"accum/self/accum\", \"accum/self/single\", 1]");
-    for (int k = 0; k < M; k++) {
-        int rows = 1 + (int)rnd(2);
-        for (int r = 0; r < rows; r++) {
-            int terms = 1 + (int)rnd(3);
-            for (int t = 0; t < terms; t++) {
-                int j = (int)rnd(M);
-                tu_put(&b, ", [\"%s/u%d/%s\", \"%s/u%d/%s", type_of(k), k,
-                       in_of(k, r), type_of(j), j, out_of(j, (int)rnd(2)));
-                if (rnd(12) == 0)
-                    tu_put(&b, "/k%u", rnd(3)); /* a row of another shape */
-                tu_put(&b, "\", %.17g]", rnd_w());
-            }
-        }
-        if (k % NT == 4 && rnd(2)) /* an accumulator */
-            tu_put(&b, ", [\"accum/u%d/accum\", \"accum/u%d/single\", 1]", k,
-                   k);
-    }
-    /* Twin sources whose difference is exactly zero every cycle. */
-    tu_put(&b, ", [\"identity/z1/a\", \"identity/z1/a\", 1]"
-               ", [\"identity/z2/a\", \"identity/z2/a\", 1]");
+    tu_put(b, ", [\"identity/z1/a\", \"identity/z1/a\", 1]"
+              ", [\"identity/z2/a\", \"identity/z2/a\", 1]");
     const char *zt[] = {"tanh", "sigmoid", "relu", "identity"};
     for (int k = 0; k < 4; k++)
-        tu_put(&b,
+        tu_put(b,
                ", [\"%s/zz/a\", \"identity/z1/a\", 1]"
                ", [\"%s/zz/a\", \"identity/z2/a\", -1]",
                zt[k], zt[k]);
-    tu_put(&b, ", [\"accum/za/accum\", \"accum/za/single\", 1]"
-               ", [\"accum/za/delta\", \"identity/z1/a\", 0.5]"
-               ", [\"accum/za/delta\", \"identity/z2/a\", -0.5]"
-               ", [\"tanh/fed/a\", \"input/in/a\", 1]"
-               ", [\"identity/u0/b\", \"input/in/a\", -0.5]");
-    /* Self-edits: one weight grows, one term appears in cycle 1. */
-    tu_put(&b, ", [\"identity/ed/d\", \"identity/ed/d\", 1]"
-               ", [\"accum/self/delta\", \"identity/ed/d\", 1]");
-    tu_put(&b, "], \"outputs\": {");
-    for (int f = 0; f < NT; f++) {
-        tu_put(&b, "%s\"%s\": {", f ? ", " : "", types[f]);
-        if (f == 0)
-            tu_put(&b, "\"z1\": {\"a\": {\"k0\": 0.25, \"k1\": -1}}, "
-                       "\"z2\": {\"a\": {\"k0\": 0.25, \"k1\": -1}}, "
-                       "\"ed\": {\"d\": {\"tanh\": {\"u1\": {\"a\": "
-                       "{\"identity\": {\"u0\": {\"a\": 0.01}, \"u7\": "
-                       "{\"b\": 0.5}}}}}}}, ");
-        for (int k = f; k < M; k += NT) {
-            tu_put(&b, "%s\"u%d\": {", k == f ? "" : ", ", k);
-            int nout = f == 4 || f == 6 ? 1 : 2;
-            for (int s = 0; s < nout; s++) {
-                tu_put(&b, "%s\"%s\": ", s ? ", " : "", out_of(k, s));
-                stream(&b);
-            }
-            tu_put(&b, "}");
-        }
-        tu_put(&b, "}");
-    }
-    tu_put(&b, "}}");
-    assert_int_equal(vv_buf_append(&b, "", 1), 0);
-    return b.data;
+    tu_put(b, ", [\"accum/za/accum\", \"accum/za/single\", 1]"
+              ", [\"accum/za/delta\", \"identity/z1/a\", 0.5]"
+              ", [\"accum/za/delta\", \"identity/z2/a\", -0.5]"
+              ", [\"tanh/fed/a\", \"input/in/a\", 1]"
+              ", [\"identity/u0/b\", \"input/in/a\", -0.5]");
+    tu_put(b, ", [\"identity/ed/d\", \"identity/ed/d\", 1]"
+              ", [\"accum/self/delta\", \"identity/ed/d\", 1]");
 }
+
+static void extra_outputs(vv_buf *b)
+{
+    tu_put(b, "\"z1\": {\"a\": {\"k0\": 0.25, \"k1\": -1}}, "
+              "\"z2\": {\"a\": {\"k0\": 0.25, \"k1\": -1}}, "
+              "\"ed\": {\"d\": {\"tanh\": {\"u1\": {\"a\": "
+              "{\"identity\": {\"u0\": {\"a\": 0.01}, \"u7\": "
+              "{\"b\": 0.5}}}}}}}, ");
+}
+
+/* Ring neurons of all seven types, rows of other shapes now and then. */
+static const tf_net_shape net_shape = {.m = 28,
+                                       .nweights = 6,
+                                       .other_rows = true,
+                                       .stream = stream,
+                                       .links = extra_links,
+                                       .outputs = extra_outputs};
 
 /* Self's row, which every network needs. */
 #define SELF "[\"accum/self/accum\", \"accum/self/single\", 1],"
 
-static char *state_of(dmm_net *net)
-{
-    vv_buf b = {0};
-    assert_int_equal(dmm_net_save_buf(net, &b), 0);
-    assert_int_equal(vv_buf_append(&b, "", 1), 0);
-    return b.data;
-}
-
-static void feed(const world *w, dmm_net *net, int t)
+static void feed(const tf_world *w, dmm_net *net, int t)
 {
     static const char *const items[] = {
         "{\"a\": {\"k0\": 0.5, \"k1\": -0.25}}", "{\"a\": 0.75}",
@@ -226,24 +90,17 @@ static void feed(const world *w, dmm_net *net, int t)
     vv_free(w->vc, v);
 }
 
-static void edit(const world *w, dmm_net *net, const char *json)
-{
-    vv d = tu_vv(w->vc, json);
-    dmm_error err;
-    assert_int_equal(dmm_net_edit(net, d, &err), 0);
-    vv_free(w->vc, d);
-}
-
 /* Dense (1 and 2 threads) and general runs of random networks agree after
  * every cycle; edits in the middle add a row, a neuron, and remove one. */
 static void test_dense_equals_general(void **state)
 {
-    world *w = *state;
+    tf_world *w = *state;
     for (uint64_t seed = 1; seed <= 12; seed++) {
-        seed_state = seed;
-        char *text = random_net();
-        dmm_net *nets[3] = {load(w, w->general, text), load(w, w->dense, text),
-                            load(w, w->dense, text)};
+        tf_seed = seed;
+        char *text = tf_random_net(&net_shape);
+        dmm_net *nets[3] = {tf_load(w, w->general, text),
+                            tf_load(w, w->dense, text),
+                            tf_load(w, w->dense, text)};
         free(text);
         dmm_error err;
         assert_int_equal(dmm_net_set_threads(nets[2], 2, &err), 0);
@@ -253,20 +110,20 @@ static void test_dense_equals_general(void **state)
             for (int k = 0; k < 3; k++) {
                 feed(w, nets[k], t);
                 if (t == 8)
-                    edit(w, nets[k],
-                         "{\"tanh\": {\"u1\": {\"b\": {\"accum\": "
-                         "{\"u4\": {\"single\": 0.5}}}}}}");
+                    tf_edit(w, nets[k],
+                            "{\"tanh\": {\"u1\": {\"b\": {\"accum\": "
+                            "{\"u4\": {\"single\": 0.5}}}}}}");
                 if (t == 14)
-                    edit(w, nets[k],
-                         "{\"relu\": {\"new\": {\"a\": "
-                         "{\"identity\": {\"z1\": {\"a\": -1}}}}}}");
+                    tf_edit(w, nets[k],
+                            "{\"relu\": {\"new\": {\"a\": "
+                            "{\"identity\": {\"z1\": {\"a\": -1}}}}}}");
                 if (t == 20)
-                    edit(w, nets[k],
-                         "{\"relu\": {\"new\": {\"a\": "
-                         "{\"identity\": {\"z1\": {\"a\": 1}}}}}}");
+                    tf_edit(w, nets[k],
+                            "{\"relu\": {\"new\": {\"a\": "
+                            "{\"identity\": {\"z1\": {\"a\": 1}}}}}}");
                 rcs[k] = dmm_net_step(nets[k], &err);
                 if (t % 3 == 0) /* else Y stays lazy between cycles */
-                    st[k] = state_of(nets[k]);
+                    st[k] = tf_state_of(nets[k]);
                 else
                     st[k] = NULL;
             }
@@ -276,13 +133,8 @@ static void test_dense_equals_general(void **state)
                 assert_string_equal(st[0], st[1]);
                 assert_string_equal(st[0], st[2]);
             }
-            if (t % 5 == 4) {
-                char *y0 = vv_to_string(w->vc, dmm_net_outputs(nets[0]));
-                char *y1 = vv_to_string(w->vc, dmm_net_outputs(nets[1]));
-                assert_string_equal(y0, y1);
-                free(y0);
-                free(y1);
-            }
+            if (t % 5 == 4)
+                tf_assert_same_outputs(w, nets[0], nets[1]);
             for (int k = 0; k < 3; k++)
                 free(st[k]);
         }
@@ -294,32 +146,15 @@ static void test_dense_equals_general(void **state)
 /* The same failure, with the same error, on both paths, and the network as
  * it was: a row that overflows (down movement) and an accumulator whose sum
  * overflows (up movement). */
-static void check_failure(const world *w, const char *text, const char *who)
+static void check_failure(const tf_world *w, const char *text, const char *who)
 {
-    dmm_net *g = load(w, w->general, text), *d = load(w, w->dense, text);
-    dmm_error eg, ed;
     /* One good cycle first, so that the dense net's Y is lazy. */
-    assert_int_equal(dmm_net_step(g, &eg), 0);
-    assert_int_equal(dmm_net_step(d, &ed), 0);
-    char *before = state_of(d);
-    assert_int_equal(dmm_net_step(g, &eg), DMM_E_NONFINITE);
-    assert_int_equal(dmm_net_step(d, &ed), DMM_E_NONFINITE);
-    assert_string_equal(eg.text, ed.text);
-    assert_non_null(strstr(ed.text, who));
-    char *after = state_of(d);
-    assert_string_equal(before, after);
-    char *gs = state_of(g);
-    assert_string_equal(gs, after);
-    free(before);
-    free(after);
-    free(gs);
-    dmm_net_free(g);
-    dmm_net_free(d);
+    tf_check_same_failure(w, text, 1, DMM_E_NONFINITE, who);
 }
 
 static void test_nan_rollback(void **state)
 {
-    world *w = *state;
+    tf_world *w = *state;
     check_failure(w,
                   "{\"dmm\": 1, \"matrix\": {}, \"links\": [" SELF
                   "[\"identity/x/a\", \"identity/x/a\", 1e10],"
@@ -341,7 +176,7 @@ static void test_nan_rollback(void **state)
  * absent, sigmoid of an absent leaf stays absent. */
 static void test_zeros_vanish(void **state)
 {
-    world *w = *state;
+    tf_world *w = *state;
     const char *text =
         "{\"dmm\": 1, \"matrix\": {}, \"links\": [" SELF
         "[\"identity/p/a\", \"identity/p/a\", 1],"
@@ -351,7 +186,7 @@ static void test_zeros_vanish(void **state)
         "[\"sigmoid/s/b\", \"identity/p/a\", 1]],"
         "\"outputs\": {\"identity\": {\"p\": {\"a\": {\"k0\": 1, \"k1\": 2}},"
         "\"q\": {\"a\": {\"k0\": 1, \"k1\": 3}}}}}";
-    dmm_net *d = load(w, w->dense, text);
+    dmm_net *d = tf_load(w, w->dense, text);
     dmm_error err;
     assert_int_equal(dmm_net_step(d, &err), 0);
     assert_int_equal(dmm_net_step(d, &err), 0);
@@ -361,6 +196,34 @@ static void test_zeros_vanish(void **state)
     assert_string_equal(s, "{\"k1\":0.2689414213699951}");
     free(s);
     dmm_net_free(d);
+}
+
+/* *ud 0: a save; 1: dmm_net_outputs_build. */
+static int lazy_y_op(tf_oom *o)
+{
+    vv_buf b = {0};
+    int rc = *(int *)o->ud == 0 ? dmm_net_save_buf(o->net, &b)
+                                : dmm_net_outputs_build(o->net, &o->err);
+    free(b.data);
+    return rc;
+}
+
+/* The network is as its twin, before and after one more cycle. */
+static void lazy_y_check(tf_oom *o)
+{
+    int op = *(int *)o->ud;
+    if (o->rc && op == 1)
+        assert_int_equal(o->err.code, DMM_E_NOMEM);
+    else if (!o->rc && op == 1) {
+        /* Built: reading Y allocates nothing more. */
+        long before = o->alloc->count;
+        vv y = dmm_net_outputs(o->net);
+        assert_int_equal(o->alloc->count, before);
+        assert_true(vv_equal(y, dmm_net_outputs(o->twin)));
+    }
+    tf_assert_same_state(o->net, o->twin);
+    tf_step_both(o->net, o->twin);
+    tf_assert_same_state(o->net, o->twin);
 }
 
 /* Y's tree made lazily (a save, or dmm_net_outputs_build, after cycles
@@ -379,61 +242,12 @@ static void test_lazy_y_out_of_memory(void **state)
         "[\"accum/c/delta\", \"identity/p/a\", 0.25]],"
         "\"outputs\": {\"identity\": {\"p\": {\"a\": {\"k0\": 1, \"k1\": "
         "-2}}}, \"tanh\": {\"t\": {\"x\": 0.5}}}}";
-    tu_alloc a = {0};
-    vv_options opt = {.alloc = tu_alloc_fn, .alloc_ud = &a};
-    vv_ctx *vc = vv_ctx_new(&opt);
-    dmm_registry *reg = dmm_registry_new(vc);
-    assert_non_null(reg);
-    assert_int_equal(dmm_registry_add_builtins(reg), 0);
-    world w = {.vc = vc, .dense = reg};
-    dmm_error err;
-    for (int op = 0; op < 2; op++) {
-        bool hit = true;
-        int failures = 0;
-        for (long k = 1; hit; k++) {
-            dmm_net *net = load(&w, reg, text), *twin = load(&w, reg, text);
-            for (int t = 0; t < 3; t++) {
-                assert_int_equal(dmm_net_step(net, &err), 0);
-                assert_int_equal(dmm_net_step(twin, &err), 0);
-            }
-            vv_buf b = {0};
-            a.fail_at = a.count + k;
-            int rc = op == 0 ? dmm_net_save_buf(net, &b)
-                             : dmm_net_outputs_build(net, &err);
-            hit = a.count >= a.fail_at;
-            a.fail_at = 0;
-            free(b.data);
-            if (rc) {
-                assert_int_equal(rc, DMM_E_NOMEM);
-                if (op == 1)
-                    assert_int_equal(err.code, DMM_E_NOMEM);
-                failures++;
-            } else if (op == 1) {
-                /* Built: reading Y allocates nothing more. */
-                long before = a.count;
-                vv y = dmm_net_outputs(net);
-                assert_int_equal(a.count, before);
-                assert_true(vv_equal(y, dmm_net_outputs(twin)));
-            }
-            char *got = state_of(net), *want = state_of(twin);
-            assert_string_equal(got, want);
-            free(got);
-            free(want);
-            assert_int_equal(dmm_net_step(net, &err), 0);
-            assert_int_equal(dmm_net_step(twin, &err), 0);
-            got = state_of(net);
-            want = state_of(twin);
-            assert_string_equal(got, want);
-            free(got);
-            free(want);
-            dmm_net_free(net);
-            dmm_net_free(twin);
-        }
-        assert_true(failures >= 3); /* the tree's nodes, type maps, Y */
-    }
-    dmm_registry_free(reg);
-    vv_ctx_free(vc);
-    assert_int_equal(a.bytes, 0);
+    void *cw_state;
+    assert_int_equal(tn_world_setup_counted(&cw_state), 0);
+    for (int op = 0; op < 2; op++) /* the tree's nodes, type maps, Y */
+        assert_true(tf_fail_each_allocation(cw_state, text, 3, lazy_y_op,
+                                            lazy_y_check, &op) >= 3);
+    tn_world_teardown(&cw_state); /* every byte given back */
 }
 
 /* ---- accumulators over images (vv_sum_add) ----------------------------- */
@@ -577,5 +391,5 @@ int main(void)
         cmocka_unit_test(test_lazy_y_out_of_memory),
         cmocka_unit_test(test_accum_images),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, tf_setup, tf_teardown);
 }

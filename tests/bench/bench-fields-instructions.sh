@@ -11,21 +11,9 @@ set -euo pipefail
 B=${1:-build-rel}
 C=${2:-10}
 N=${3:-1000}
-exe=$B/tests/bench/bench_fields
-[[ -x $exe ]] || { echo "bench-fields-instructions: no $exe (ninja -C $B first)" >&2; exit 1; }
-dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
-if ! valgrind --tool=callgrind --collect-atstart=no \
-    --callgrind-out-file="$dir/cg.out" "$exe" --instructions "$C" "$N" \
-    >"$dir/log" 2>&1; then
-    cat "$dir/log" >&2
-    exit 1
-fi
-for f in "$dir"/cg.out.*; do
-    what=$(sed -n 's/^desc: Trigger: Client Request: //p' "$f")
-    tot=$(sed -n 's/^totals: *\([0-9]*\).*/\1/p; s/^summary: *\([0-9]*\).*/\1/p' "$f" | head -1)
-    echo "$what $tot"
-done | awk -v c="$C" -v n="$N" '
+. "$(dirname "${BASH_SOURCE[0]}")/callgrind-lib.sh"
+counts=$(cg_counts bench-fields-instructions "$B" bench_fields --instructions "$C" "$N")
+awk -v c="$C" -v n="$N" '
     { ir[$1] = $2 / c }
     END {
         printf "| case (ring of %d tanh) | instructions/cycle |\n", n
@@ -37,4 +25,4 @@ done | awk -v c="$C" -v n="$N" '
         pi = (ir["identity"] - ir["placed"]) / n
         printf "\nplaced / plain: %.4f (target 1)\n", ir["placed"] / ir["plain"]
         printf "modulation per target: %.0f instructions; identity neuron: %.0f; ratio %.2f (target <= 2)\n", pm, pi, pi ? pm / pi : 0
-    }'
+    }' <<<"$counts"

@@ -11,21 +11,9 @@ set -euo pipefail
 B=${1:-build-rel}
 N=${2:-20}
 shift $(($# < 2 ? $# : 2))
-exe=$B/tests/bench/bench_net
-[[ -x $exe ]] || { echo "bench-instructions: no $exe (ninja -C $B first)" >&2; exit 1; }
-dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
-if ! valgrind --tool=callgrind --collect-atstart=no \
-    --callgrind-out-file="$dir/cg.out" "$exe" --instructions "$N" "$@" \
-    >"$dir/log" 2>&1; then
-    cat "$dir/log" >&2
-    exit 1
-fi
-for f in "$dir"/cg.out.*; do
-    what=$(sed -n 's/^desc: Trigger: Client Request: //p' "$f")
-    tot=$(sed -n 's/^totals: *\([0-9]*\).*/\1/p; s/^summary: *\([0-9]*\).*/\1/p' "$f" | head -1)
-    echo "$what $tot"
-done | awk -v n="$N" '
+. "$(dirname "${BASH_SOURCE[0]}")/callgrind-lib.sh"
+counts=$(cg_counts bench-instructions "$B" bench_net --instructions "$N" "$@")
+awk -v n="$N" '
     { key = $1; ir[key, $2] = $3 / n; if (!(key in seen)) { seen[key] = 1; order[++k] = key } }
     END {
         printf "| case | engine instructions/cycle | baseline instructions/cycle | ratio | engine - baseline |\n"
@@ -34,4 +22,4 @@ done | awk -v n="$N" '
             c = order[i]; e = ir[c, "engine"]; b = ir[c, "baseline"]
             printf "| %s | %.0f | %.0f | %.2f | %.0f |\n", c, e, b, b ? e / b : 0, e - b
         }
-    }'
+    }' <<<"$counts"

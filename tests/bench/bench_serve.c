@@ -26,9 +26,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_child.h"
 #include "bench_clock.h"
-
-extern char **environ;
 
 enum {
     NCLIENTS = 50,
@@ -57,19 +56,9 @@ typedef struct conn {
 
 static void conn_open(conn *c, const char *addr)
 {
-    char host[256];
-    snprintf(host, sizeof host, "%s", addr);
-    char *colon = strrchr(host, ':');
-    if (!colon)
-        die("the server printed no HOST:PORT");
-    *colon = '\0';
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai;
-    if (getaddrinfo(host, colon + 1, &hints, &ai) != 0)
-        die("cannot resolve the server's address");
-    c->fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
-    if (c->fd < 0 || connect(c->fd, ai->ai_addr, ai->ai_addrlen) < 0)
-        die("cannot connect");
-    freeaddrinfo(ai);
+    const char *why;
+    if ((c->fd = bench_connect(addr, &why)) < 0)
+        die(why);
     c->len = 0;
     c->sent_at = 0;
 }
@@ -151,31 +140,14 @@ static void server_start(server *s, const char *net, const char *rate)
     const char *exe = getenv("DMM_EXE");
     if (!exe)
         die("set DMM_EXE to the dmm binary (meson sets it)");
-    int pfd[2];
-    if (pipe(pfd) < 0)
-        die("pipe");
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, pfd[1], 1);
-    posix_spawn_file_actions_addclose(&fa, pfd[0]);
     char *argv[] = {(char *)exe,  "serve",         (char *)net, "--rate",
                     (char *)rate, "--max-clients", "100",       NULL};
-    if (posix_spawn(&s->pid, exe, &fa, NULL, argv, environ) != 0)
+    int out = bench_spawn_reading(&s->pid, exe, argv);
+    if (out < 0)
         die("cannot start dmm serve");
-    posix_spawn_file_actions_destroy(&fa);
-    close(pfd[1]);
-    size_t k = 0;
-    for (;;) {
-        char ch;
-        if (read(pfd[0], &ch, 1) != 1)
-            die("dmm serve printed no address");
-        if (ch == '\n')
-            break;
-        if (k + 1 < sizeof s->addr)
-            s->addr[k++] = ch;
-    }
-    s->addr[k] = '\0';
-    close(pfd[0]);
+    if (bench_read_line(out, s->addr, sizeof s->addr))
+        die("dmm serve printed no address");
+    close(out);
 }
 
 static void server_stop(server *s, conn *ctl)

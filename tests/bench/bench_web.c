@@ -36,9 +36,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "bench_child.h"
 #include "bench_clock.h"
-
-extern char **environ;
 
 enum {
     NEURONS = 1000, /* with the wave's four and drift */
@@ -129,61 +128,28 @@ typedef struct server {
     size_t len;
 } server;
 
-static void read_line(int fd, char *out, size_t size)
-{
-    size_t k = 0;
-    for (;;) {
-        char ch;
-        if (read(fd, &ch, 1) != 1)
-            die("dmm serve printed no address");
-        if (ch == '\n')
-            break;
-        if (k + 1 < size)
-            out[k++] = ch;
-    }
-    out[k] = '\0';
-}
-
 static void server_start(server *s, const char *net)
 {
     const char *exe = getenv("DMM_EXE");
     if (!exe)
         die("set DMM_EXE to the dmm binary (meson sets it)");
-    int pfd[2];
-    if (pipe(pfd) < 0)
-        die("pipe");
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, pfd[1], 1);
-    posix_spawn_file_actions_addclose(&fa, pfd[0]);
     char *argv[] = {(char *)exe,   "serve",  (char *)net, "--http",
                     "127.0.0.1:0", "--rate", "max",       NULL};
-    if (posix_spawn(&s->pid, exe, &fa, NULL, argv, environ) != 0)
+    int out = bench_spawn_reading(&s->pid, exe, argv);
+    if (out < 0)
         die("cannot start dmm serve");
     server_pid = s->pid;
-    posix_spawn_file_actions_destroy(&fa);
-    close(pfd[1]);
     char url[256];
-    read_line(pfd[0], s->addr, sizeof s->addr);
-    read_line(pfd[0], url, sizeof url);
-    close(pfd[0]);
+    if (bench_read_line(out, s->addr, sizeof s->addr) ||
+        bench_read_line(out, url, sizeof url))
+        die("dmm serve printed no address");
+    close(out);
     if (strncmp(url, "http://127.0.0.1:", 17) != 0)
         die("dmm serve printed no http:// line");
     s->http_port = atoi(url + 17);
-
-    char host[256];
-    snprintf(host, sizeof host, "%s", s->addr);
-    char *colon = strrchr(host, ':');
-    if (!colon)
-        die("the server printed no HOST:PORT");
-    *colon = '\0';
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai;
-    if (getaddrinfo(host, colon + 1, &hints, &ai) != 0)
-        die("cannot resolve the server's address");
-    s->fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
-    if (s->fd < 0 || connect(s->fd, ai->ai_addr, ai->ai_addrlen) < 0)
-        die("cannot connect");
-    freeaddrinfo(ai);
+    const char *why;
+    if ((s->fd = bench_connect(s->addr, &why)) < 0)
+        die(why);
     s->len = 0;
 }
 
