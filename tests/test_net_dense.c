@@ -279,11 +279,11 @@ static vv tree_of(vv_ctx *c, vv v)
 static vv rnd_image(vv_ctx *c, bool tree)
 {
     size_t dims[2] = {20, 24};
-    if (rnd(4) == 0)
+    if (tf_rnd(4) == 0)
         dims[0] = 17, dims[1] = 19;
     double x[20 * 24];
     for (size_t k = 0; k < dims[0] * dims[1]; k++)
-        x[k] = rnd(3) == 0 ? 0.0 : ((double)rnd(13) - 6) / 4;
+        x[k] = tf_rnd(3) == 0 ? 0.0 : ((double)tf_rnd(13) - 6) / 4;
     vv img, out;
     assert_int_equal(vv_from_dense(c, 2, dims, x, &img), 0);
     if (tree) {
@@ -307,7 +307,7 @@ static vv rnd_image(vv_ctx *c, bool tree)
  */
 static void test_accum_images(void **state)
 {
-    world *w = *state;
+    tf_world *w = *state;
     vv_ctx *c = w->vc;
     const char *text =
         "{\"dmm\": 1, \"matrix\": {}, \"links\": [" SELF
@@ -323,11 +323,12 @@ static void test_accum_images(void **state)
         "[\"input/a/tick\", \"identity/one/single\", 1],"
         "[\"input/b/tick\", \"identity/one/single\", 1]],"
         "\"outputs\": {\"identity\": {\"one\": {\"single\": 1}}}}";
-    dmm_net *nets[4] = {load(w, w->general, text), load(w, w->dense, text),
-                        load(w, w->dense, text), load(w, w->dense, text)};
+    dmm_net *nets[4] = {tf_load(w, w->general, text),
+                        tf_load(w, w->dense, text), tf_load(w, w->dense, text),
+                        tf_load(w, w->dense, text)};
     dmm_error err;
     assert_int_equal(dmm_net_set_threads(nets[3], 2, &err), 0);
-    seed_state = 99;
+    tf_seed = 99;
     vv held = VV_ZERO;
     char *held_text = NULL;
     vv_label acc[3] = {tu_label(c, "accum"), tu_label(c, "acc"),
@@ -353,7 +354,7 @@ static void test_accum_images(void **state)
         vv_free(c, fa), vv_free(c, fb), vv_free(c, ta), vv_free(c, tb);
         char *st[4];
         for (int k = 0; k < 4; k++)
-            st[k] = state_of(nets[k]);
+            st[k] = tf_state_of(nets[k]);
         for (int k = 1; k < 4; k++)
             assert_string_equal(st[0], st[k]);
         for (int k = 0; k < 4; k++)
