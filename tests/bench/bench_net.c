@@ -812,12 +812,13 @@ static void case_threads(void)
     if (!vv_equal(dmm_net_outputs(one), dmm_net_outputs(two)))
         die("threads", "two threads differ from one");
     result r = {.us = us2, .base_us = us1, .ratio = us1 / us2, .target = 0};
+    const double target = 1.8; /* issue 13's (an earlier issue asked 1.7) */
     snprintf(r.name, sizeof r.name, "threads-2 rnn-10000-100");
     snprintf(r.base, sizeof r.base, "same net, 1 thread");
     snprintf(r.note, sizeof r.note,
-             "ratio = speed-up (target >= 1.7: %s); Y identical after %llu "
+             "ratio = speed-up (target >= %.1f: %s); Y identical after %llu "
              "cycles",
-             r.ratio >= 1.7 ? "PASS" : "FAIL",
+             target, r.ratio >= target ? "PASS" : "FAIL",
              (unsigned long long)dmm_net_step_count(one));
     report(&r);
     dmm_net_free(one);
