@@ -672,7 +672,7 @@ static void run_doc_renders(fx *x, const char *doc_name, int min)
         }
         if (run(x, args) != 0)
             fail_msg("gallery command failed: %s", line);
-        char p[512];
+        char p[2048]; /* out and a frame name, each under 256 */
         vv frames[6];
         assert_int_equal(count_files(out), 6);
         DIR *d = opendir(out);

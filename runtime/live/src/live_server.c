@@ -1205,8 +1205,8 @@ static int do_load(live_server *srv, const dmm__live_req *q, dmm__live_err *e)
     dmm_error_clear(&err);
     int rc;
     if (q->text) {
-        char *text;
-        size_t len;
+        char *text = NULL; /* set by read_beneath when it succeeds */
+        size_t len = 0;
         if ((rc = read_beneath(srv, q->text, &text, &len, e)) < 0)
             return rc;
         rc = dmm_net_load_text(srv->vc, srv->reg, text, len, q->text, &net,

@@ -412,7 +412,7 @@ int dmm__live_web_start(dmm__live_server *srv, uv_loop_t *loop,
                              "machines needs a token (--token-file FILE or "
                              "DMM_TOKEN)",
                              spec);
-    int fd, bound;
+    int fd = -1, bound = 0; /* set by listen_on when it succeeds */
     int rc = listen_on(spec, host, port, v4, v4 ? (const void *)&a4 : &a6, &fd,
                        &bound, err);
     if (rc < 0)

@@ -145,7 +145,7 @@ static json_t *read_seeds(const json_t *v, const char *path, dmm_error *err)
         }
         json_array_foreach(v, i, x)
         {
-            uint64_t s;
+            uint64_t s = 0; /* set by get_int when it succeeds */
             subi(p, sizeof p, path, i);
             if (get_int(x, p, 0, 9007199254740992.0, &s, err))
                 goto fail;
@@ -155,7 +155,7 @@ static json_t *read_seeds(const json_t *v, const char *path, dmm_error *err)
     }
     if (json_is_object(v)) {
         static const char *const allowed[] = {"from", "count", NULL};
-        uint64_t from, count;
+        uint64_t from = 0, count = 0; /* set by get_int when it succeeds */
         if (only(v, path, allowed, err))
             goto fail;
         sub(p, sizeof p, path, "from");
@@ -534,7 +534,7 @@ static int read_evolve(dmm_sweep *s, const json_t *e, const json_t *seeds,
                                           "genes",       "rate",       NULL};
     static const char *const gene_allowed[] = {
         "min", "max", "sigma", "integer", "start", "choices", NULL};
-    uint64_t u;
+    uint64_t u = 0; /* set by get_int when it succeeds */
     if (!json_is_object(e))
         return bad(err, "/evolve", "expected an object");
     if (only(e, "/evolve", allowed, err))

@@ -61,21 +61,28 @@ static int collect(json_t *acc, const json_t *r, const char *prefix, int depth)
         return 0;
     json_object_foreach((json_t *)r, k, v)
     {
-        char path[512];
-        snprintf(path, sizeof path, "%s%s%s", prefix, *prefix ? "/" : "", k);
+        /* the path as long as the keys make it: no field is cut short */
+        size_t n = strlen(prefix) + 1 + strlen(k) + 1;
+        char *path = malloc(n);
+        if (!path)
+            return -1;
+        snprintf(path, n, "%s%s%s", prefix, *prefix ? "/" : "", k);
+        int rc = 0;
         if (json_is_object(v)) {
-            if (collect(acc, v, path, depth + 1))
-                return -1;
+            rc = collect(acc, v, path, depth + 1);
         } else if (json_is_number(v)) {
             json_t *list = json_object_get(acc, path);
             if (!list) {
                 list = json_array();
-                if (json_object_set_new(acc, path, list))
-                    return -1;
+                rc = json_object_set_new(acc, path, list);
             }
-            if (json_array_append_new(list, json_real(json_number_value(v))))
-                return -1;
+            if (!rc)
+                rc = json_array_append_new(list,
+                                           json_real(json_number_value(v)));
         }
+        free(path);
+        if (rc)
+            return -1;
     }
     return 0;
 }
