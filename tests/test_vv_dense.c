@@ -548,6 +548,20 @@ static void test_sum_images_edges(void **state)
     vv_ctx_free(c);
 }
 
+/* vv_label_dec: a label's index in a dense level, or -1. */
+static void test_label_dec(void **state)
+{
+    (void)state;
+    vv_ctx *c = vv_ctx_new(NULL);
+    assert_non_null(c);
+    const char *s[] = {"0",     "17",  "017", "-1", "65534",
+                       "65535", "1e3", "a",   "00"};
+    const int32_t want[] = {0, 17, -1, -1, 65534, -1, -1, -1, -1};
+    for (size_t k = 0; k < sizeof s / sizeof *s; k++)
+        assert_int_equal(vv_label_dec(c, tu_label(c, s[k])), want[k]);
+    vv_ctx_free(c);
+}
+
 /* Bad blocks and values that are no blocks. */
 static void test_bad_blocks(void **state)
 {
@@ -968,6 +982,7 @@ int main(void)
         cmocka_unit_test(test_labels_out_of_order),
         cmocka_unit_test(test_rollback_decimal_labels),
         cmocka_unit_test(test_bad_blocks),
+        cmocka_unit_test(test_label_dec),
         cmocka_unit_test(test_sum_images_edges),
         cmocka_unit_test(test_oom),
         cmocka_unit_test(test_sum_add),

@@ -117,6 +117,10 @@ int vv_intern_cstr(vv_ctx *c, const char *s, vv_label *out);
 /* The label's bytes, NUL-terminated (borrowed, lives as long as c). len may
  * be NULL. */
 const char *vv_label_str(const vv_ctx *c, vv_label l, size_t *len);
+/* The number the label spells in canonical decimal ("0", "17": no sign, no
+ * leading zero) when below VV_DENSE_MAX_DIM, else -1: its index in a dense
+ * level. O(1): kept with the label when it is interned. */
+int32_t vv_label_dec(const vv_ctx *c, vv_label l);
 /* Find without interning: 0, or DMM_E_NOTFOUND. */
 int vv_label_find(vv_ctx *c, const char *s, size_t len, vv_label *out);
 /* Number of labels interned so far; labels are 0 .. count-1 in intern order. */

@@ -31,9 +31,10 @@ struct vv__label_entry {
 /*
  * The default allocator: malloc, with a cache of large freed blocks. An
  * image of 256 x 256 doubles is a 512 KiB block, above glibc's mmap
- * threshold, so each result image used to be mapped fresh and unmapped when
- * freed, and every first touch of its pages was a page fault (228 of them
- * per matmul call, more time than dgemm took). A network makes and drops
+ * threshold, so each result image could be mapped fresh and unmapped when
+ * freed, and every first touch of its pages was a page fault (712 a cycle
+ * in a long `dmm run` of bench_net's images-256, 0-24 with the cache:
+ * docs/performance.md). A network makes and drops
  * blocks of the same few sizes every cycle, so a freed block of at least
  * VV__CACHE_MIN bytes is kept (the oldest dropped beyond VV__CACHE_SLOTS or
  * VV__CACHE_BYTES) and given to the next allocation of exactly its size.
@@ -377,6 +378,11 @@ const char *vv_label_str(const vv_ctx *c, vv_label l, size_t *len)
     if (len)
         *len = e->len;
     return e->str;
+}
+
+int32_t vv_label_dec(const vv_ctx *c, vv_label l)
+{
+    return vv__label_dec(c, l);
 }
 
 int32_t vv__label_dec(const vv_ctx *c, vv_label l)

@@ -896,23 +896,6 @@ static int y_stream(dmm_net *net, const vv_label *f, vv *out)
     return 0;
 }
 
-/* The number of decimal label l ("0", "1", … without leading zeros, below
- * VV_DENSE_MAX_DIM, as vv_dense_shape reads them), or -1. */
-static int32_t label_dec(vv_ctx *vc, vv_label l)
-{
-    size_t len;
-    const char *s = vv_label_str(vc, l, &len);
-    if (len == 0 || len > 5 || (len > 1 && s[0] == '0'))
-        return -1;
-    int32_t v = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -1;
-        v = v * 10 + (s[i] - '0');
-    }
-    return v < VV_DENSE_MAX_DIM ? v : -1;
-}
-
 /* fv's decode of the labels of shape sh: where each decimal label's value
  * sits. Built when the labels differ from the last ones seen (a shape is
  * interned, but its address may be reused after it is dropped: the labels
@@ -939,7 +922,7 @@ static int decode_labels(vv_ctx *vc, dmm__fval *fv, const dmm__shape *sh)
     fv->ndlab = 0; /* invalid until complete */
     size_t cols = 0;
     for (size_t i = 0; i < n; i++) {
-        int32_t d = label_dec(vc, sh->lab[i]);
+        int32_t d = vv_label_dec(vc, sh->lab[i]);
         if (d >= 0 && (size_t)d + 1 > cols)
             cols = (size_t)d + 1;
     }
@@ -955,7 +938,7 @@ static int decode_labels(vv_ctx *vc, dmm__fval *fv, const dmm__shape *sh)
     fv->ndbad = 0;
     bool ident = cols == n;
     for (size_t i = 0; i < n; i++) {
-        int32_t d = label_dec(vc, sh->lab[i]);
+        int32_t d = vv_label_dec(vc, sh->lab[i]);
         if (d < 0)
             fv->dbad[fv->ndbad++] = (uint32_t)i;
         else
