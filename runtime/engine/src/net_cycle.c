@@ -71,7 +71,7 @@ void dmm__work_reset(dmm__cycle_work *w, unsigned n)
 {
     for (unsigned k = 0; k < n; k++) {
         w->fail[k].rc = 0;
-        w->fail[k].redo = false;
+        w->fail[k].todo = (dmm__few){0};
         dmm_error_clear(&w->fail[k].err);
     }
 }
@@ -617,6 +617,9 @@ static void down_task(dmm_net *net, unsigned worker, size_t lo, size_t hi,
     /* fields: read once, not reloaded per neuron through net; the loop
      * without modulations tests nothing per neuron */
     const int32_t *fmod = net->fmod;
+    dmm__few *todo = &cw->fail[worker].todo;
+    todo->lo = lo;
+    todo->hi = hi;
     for (size_t k = lo; k < hi; k++)
         net->slots[k] = (dmm__slot){.type = neu[k].type,
                                     .name = neu[k].name,
@@ -639,8 +642,10 @@ static void down_task(dmm_net *net, unsigned worker, size_t lo, size_t hi,
                 s->dense = true;
             else
                 s->dense = !(dense_input(net, k, false) || dense_fire(net, k));
-            if (!s->dense)
-                s->redo = cw->fail[worker].redo = true;
+            if (!s->dense) {
+                s->redo = true;
+                dmm__few_add(todo, k);
+            }
             continue;
         }
         int rc = neuron_input(net, k, sc, &cw->fail[worker].err);
@@ -723,15 +728,10 @@ static void redo_slots(dmm_net *net, dmm__cycle_work *work, bool fire,
                        uint64_t *rng)
 {
     unsigned nw = net->threads;
-    bool any = false;
-    for (unsigned k = 0; k < nw; k++) {
-        any |= work->fail[k].redo;
-        work->fail[k].redo = false;
-    }
-    if (!any)
-        return;
     size_t stop = first_failure(work, nw, net->nslots);
-    for (size_t k = 0; k < stop; k++) {
+    for (dmm__few_iter it = dmm__few_begin(work, nw, stop);
+         dmm__few_next(&it);) {
+        size_t k = it.i;
         dmm__slot *s = &net->slots[k];
         if (!s->redo)
             continue;

@@ -257,11 +257,32 @@ static inline void dmm__vfree(vv_ctx *vc, vv v)
 /* The first failure of each worker in one movement; the cycle reports the
  * lowest index, the one a single thread would have stopped at. The network
  * keeps one per worker (net->fail), grown by the cycle. */
+/*
+ * The items of one chunk that a pass on the calling thread must visit after
+ * the parallel one (slots that gave up the dense path, ports to convert), so
+ * that the pass costs what they number and not what the network does: a
+ * one-weight self-edit makes one such slot among thousands. Past DMM__FEW
+ * the chunk's whole range is visited, each item's own flag tested.
+ */
+#define DMM__FEW 16
+typedef struct dmm__few {
+    size_t lo, hi; /* the chunk's range, set by its task */
+    size_t n;      /* items added; at[] holds the first DMM__FEW */
+    size_t at[DMM__FEW];
+} dmm__few;
+
+static inline void dmm__few_add(dmm__few *f, size_t i)
+{
+    if (f->n < DMM__FEW)
+        f->at[f->n] = i;
+    f->n++;
+}
+
 typedef struct dmm__failure {
     int rc;
     size_t at;
     uint64_t rng[4]; /* the worker's copy of the random state */
-    bool redo;       /* some slot of this worker's gave up the dense path */
+    dmm__few todo;   /* this chunk's items for the pass after it */
     dmm_error err;
 } dmm__failure;
 
@@ -277,6 +298,41 @@ static inline void dmm__fail_record(dmm__failure *f, int rc, size_t k)
 {
     f->rc = rc;
     f->at = k;
+}
+
+/* Walks the chunks' todo lists in index order (chunk k's range lies below
+ * chunk k+1's), stopping before stop: for (dmm__few_iter it =
+ * dmm__few_begin(w, n, stop); dmm__few_next(&it);) uses it.i. Consumes the
+ * lists. */
+typedef struct dmm__few_iter {
+    dmm__failure *fail;
+    unsigned nw, w;
+    size_t j, stop, i;
+} dmm__few_iter;
+
+static inline dmm__few_iter dmm__few_begin(dmm__cycle_work *w, unsigned nw,
+                                           size_t stop)
+{
+    return (dmm__few_iter){.fail = w->fail, .nw = nw, .stop = stop};
+}
+
+static inline bool dmm__few_next(dmm__few_iter *it)
+{
+    for (; it->w < it->nw; it->w++, it->j = 0) {
+        dmm__few *f = &it->fail[it->w].todo;
+        bool listed = f->n <= DMM__FEW;
+        size_t end = listed ? f->n : f->hi - f->lo;
+        if (it->j < end) {
+            size_t i = listed ? f->at[it->j] : f->lo + it->j;
+            if (i < it->stop) {
+                it->j++;
+                it->i = i;
+                return true;
+            }
+        }
+        f->n = 0;
+    }
+    return false;
 }
 
 /* ---- dense ports and Y (net_ports.c) ---- */

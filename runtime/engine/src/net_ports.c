@@ -351,6 +351,8 @@ static void ports_task(dmm_net *net, unsigned worker, size_t lo, size_t hi,
     dmm__failure *f = &((dmm__cycle_work *)ud)->fail[worker];
     dmm__compiled *cw = &net->cw;
     dmm__scratch *sc = dmm__scratch_of(net, worker);
+    f->todo.lo = lo;
+    f->todo.hi = hi;
     for (size_t p = lo; p < hi; p++) {
         const dmm__port *q = &cw->ports[p];
         dmm__pval *pv = &cw->pval[p];
@@ -372,15 +374,16 @@ static void ports_task(dmm_net *net, unsigned worker, size_t lo, size_t hi,
             cw->phot[p] = (dmm__phot){sh, !sh ? 0.0 : sh->n ? NAN : x[0]};
             continue;
         }
+        bool conv = false;
         if (!cw->out_valid) {
             vv_label path[3] = {q->g, q->ng, q->o};
             rc = pval_set_vv(net->vc, cw, q, pv, vv_get(net->y, path, 3), sc,
-                             &f->redo);
+                             &conv);
         } else if (q->src < 0) {
-            rc = pval_set_vv(net->vc, cw, q, pv, VV_ZERO, sc, &f->redo);
+            rc = pval_set_vv(net->vc, cw, q, pv, VV_ZERO, sc, &conv);
         } else if (!cw->cur[q->src].dense) {
             rc = pval_set_vv(net->vc, cw, q, pv,
-                             vv_child(cw->cur[q->src].v, q->o), sc, &f->redo);
+                             vv_child(cw->cur[q->src].v, q->o), sc, &conv);
         } else {
             const dmm__dense *d = &cw->cur[q->src].d;
             size_t a = 0, b = d->n;
@@ -401,6 +404,8 @@ static void ports_task(dmm_net *net, unsigned worker, size_t lo, size_t hi,
                 pv->x = d->x[a];
             }
         }
+        if (conv)
+            dmm__few_add(&f->todo, p);
         if (!rc && q->greader && !pv->vv_ok)
             rc = port_vv(net, (uint32_t)p);
         phot_set(cw, p);
@@ -422,13 +427,12 @@ int dmm__ports_fill(dmm_net *net, dmm__cycle_work *work)
         return DMM_E_NOMEM;
     dmm__work_reset(work, net->threads);
     dmm__parallel(net, cw->nports, ports_task, work);
-    bool conv = false;
-    for (unsigned k = 0; k < net->threads; k++) {
+    for (unsigned k = 0; k < net->threads; k++)
         if (work->fail[k].rc)
             return work->fail[k].rc;
-        conv |= work->fail[k].redo;
-    }
-    for (size_t p = 0; conv && p < cw->nports; p++) {
+    for (dmm__few_iter it = dmm__few_begin(work, net->threads, cw->nports);
+         dmm__few_next(&it);) {
+        size_t p = it.i;
         dmm__pval *pv = &cw->pval[p];
         if (!pv->conv)
             continue;
