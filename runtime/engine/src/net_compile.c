@@ -59,6 +59,7 @@ void dmm__compiled_free(dmm__compiled *cw, vv_ctx *vc)
         dmm__dense_free(vc, &cw->din[k]);
     dmm__free(vc, cw->din, cw->nalloc * sizeof *cw->din);
     dmm__shapes_free(vc, &cw->shapes);
+    dmm__bysrc_free(vc, &cw->bysrc);
     vv_free(vc, cw->w);
     dmm__compiled_unhint(cw, vc);
     *cw = (dmm__compiled){.w = VV_ZERO};

@@ -191,7 +191,26 @@ typedef struct dmm__port {
     int32_t src;  /* index of neuron (g, ng) in the compiled list, -1: none */
     bool greader; /* read by a fast row of a neuron without dense form */
     bool dreader; /* read by a neuron with dense form */
+    bool sparse;  /* filled by its source's present outputs (net_ports.c) */
 } dmm__port;
+
+/* The ports filled from their source's present outputs (net_ports.c,
+ * "ports by source"): for each source neuron without dense form and with
+ * many ports, its ports sorted by output label, and those it filled with
+ * something not zero the last cycle (the others hold zero). */
+typedef struct dmm__bysrc {
+    size_t nports;  /* ports indexed (cw->nports then); 0: none */
+    bool on;        /* this cycle: ports_task leaves the sparse ports */
+    size_t nneu;    /* entries of at and nlive */
+    size_t n;       /* entries of port, label and live */
+    uint32_t *at;   /* nneu + 1 offsets into port, label and live */
+    uint32_t *port; /* each source's ports, by output label */
+    vv_label *label;
+    uint32_t *live;  /* per source: its ports holding a value, nlive[k] */
+    uint32_t *nlive; /* of them */
+} dmm__bysrc;
+/* Free what b holds, leaving it empty (net_ports.c). */
+void dmm__bysrc_free(vv_ctx *vc, dmm__bysrc *b);
 
 typedef struct dmm__compiled {
     bool built;
@@ -213,6 +232,7 @@ typedef struct dmm__compiled {
     dmm__out *nxt;   /* per neuron: its output being computed */
     dmm__dense *din; /* per neuron: its dense input this cycle */
     dmm__shapes shapes;
+    dmm__bysrc bysrc; /* net_ports.c */
     /* Set by a cycle whose Self is `accum` with its `accum` input exactly
      * the W it started from (hint_from): then W_t (hint_to) differs from it
      * only on the paths of Self's `delta` input (hint_delta), and the next
