@@ -423,14 +423,18 @@ static void test_feed_queue(void **state)
 static void test_ports_by_source(void **state)
 {
     fixture *fx = *state;
-    char text[2048], *w = text;
+    char text[4096], *w = text;
     w += sprintf(w, "{\"dmm\": 1, \"matrix\": {" SELF_ROW "}},"
                     " \"input\": {\"in\": {\"dummy\": {\"identity\":"
                     " {\"none\": {\"single\": 1}}}}},"
                     " \"identity\": {\"r\": {\"x\": {\"input\": {\"in\": {");
     for (int i = 0; i < 10; i++)
         w += sprintf(w, "%s\"o%d\": %d", i ? ", " : "", i, i + 1);
-    sprintf(w, "}}}, \"y\": {\"input\": {\"in\": {\"o3\": 1}}}}}}}");
+    w += sprintf(w, "}}}, \"y\": {\"input\": {\"in\": {\"o3\": 1}}}}},"
+                    " \"probe\": {\"p\": {\"a\": {\"input\": {\"in\": {");
+    for (int i = 0; i < 10; i++) /* the same row, taken as its terms */
+        w += sprintf(w, "%s\"o%d\": %d", i ? ", " : "", i, i + 1);
+    sprintf(w, "}}}}}}}");
     dmm_net *net = tn_load(fx, text);
     vv_label in = tu_label(fx->vc, "in");
     dmm_error err;
@@ -438,6 +442,10 @@ static void test_ports_by_source(void **state)
                            NULL, "{\"o5\": {\"a\": 1}, \"o7\": 3}"};
     /* r's output after each step (the feed of the step before) */
     const char *want[] = {"{}", "{\"x\": 13}", "{\"x\": 26, \"y\": 4}", "{}"};
+    /* p's: the present terms only, in order, however many ports */
+    const char *pwant[] = {
+        "{\"given\": 1}", "{\"a\": 13, \"given\": 1, \"terms\": 2}",
+        "{\"a\": 26, \"given\": 1, \"terms\": 2}", "{\"given\": 1}"};
     for (int t = 0; t < 4; t++) {
         if (feeds[t]) {
             vv f = tu_vv(fx->vc, feeds[t]);
@@ -447,6 +455,7 @@ static void test_ports_by_source(void **state)
         step_ok(net);
         assert_int_equal(dmm_net_outputs_build(net, &err), 0);
         assert_out(fx, net, "identity", "r", want[t]);
+        assert_out(fx, net, "probe", "p", pwant[t]);
     }
     /* The input shows feed 3 now; an edit (y reads o7 too) in between. */
     vv d = tu_vv(fx->vc, "{\"identity\": {\"r\": {\"y\": {\"input\": {\"in\":"
@@ -457,9 +466,13 @@ static void test_ports_by_source(void **state)
     assert_int_equal(dmm_net_outputs_build(net, &err), 0);
     assert_out(fx, net, "identity", "r",
                "{\"x\": {\":number\": 24, \"a\": 6}, \"y\": 6}");
+    assert_out(fx, net, "probe", "p",
+               "{\"a\": {\":number\": 24, \"a\": 6}, \"given\": 1, "
+               "\"terms\": 2}");
     step_ok(net); /* o5 and o7 gone */
     assert_int_equal(dmm_net_outputs_build(net, &err), 0);
     assert_out(fx, net, "identity", "r", "{}");
+    assert_out(fx, net, "probe", "p", "{\"given\": 1}");
     dmm_net_free(net);
 }
 

@@ -284,6 +284,7 @@ static int neuron_build(const dmm_net *net, dmm__compiled *cw, dmm__neuron *n,
                         vv wn)
 {
     int rc = 0;
+    cw->rows_gen++; /* what indexes the rows (dmm__bysrc) is stale */
     neuron_free_rows(net->vc, n);
     n->dense_ok = n->scalar1 = n->sum2 = n->one1 = false;
     size_t m = vv_nchildren(wn);

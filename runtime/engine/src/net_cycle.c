@@ -802,6 +802,20 @@ static int terms_fill(dmm_net *net, size_t k, dmm__scratch *sc, dmm_terms *t)
             continue;
         dmm_terms *e = &t[r->in_k];
         *e = (dmm_terms){.given = true, .w = sc->wbuf + m, .v = sc->tbuf + m};
+        const uint32_t *hit;
+        size_t nh;
+        if (dmm__bysrc_hits(net, k, j, &hit, &nh)) {
+            /* the terms of the ports filled (net_ports.c), in order */
+            for (size_t i = 0; i < nh; i++) {
+                vv v = pv[r->port[hit[i]]].v;
+                if (v.map || v.num != 0.0) {
+                    sc->wbuf[m] = r->w[hit[i]];
+                    sc->tbuf[m++] = v;
+                    e->n++;
+                }
+            }
+            continue;
+        }
         for (uint32_t q = 0; q < r->nterms; q++) {
             vv v = pv[r->port[q]].v;
             if (v.map || v.num != 0.0) {

@@ -198,9 +198,32 @@ typedef struct dmm__port {
  * "ports by source"): for each source neuron without dense form and with
  * many ports, its ports sorted by output label, and those it filled with
  * something not zero the last cycle (the others hold zero). */
+typedef struct dmm__bysrc_rev {
+    uint32_t rid, q; /* a row given as terms (below), its term q */
+} dmm__bysrc_rev;
+
 typedef struct dmm__bysrc {
-    size_t nports;  /* ports indexed (cw->nports then); 0: none */
-    bool on;        /* this cycle: ports_task leaves the sparse ports */
+    size_t nports;     /* ports indexed (cw->nports then); 0: none */
+    uint64_t rows_gen; /* cw->rows_gen then */
+    bool on;           /* this cycle: ports_task leaves the sparse ports */
+    bool hits_ok;      /* this cycle: hits holds each row's non-zero terms */
+    size_t nports_all; /* cw->nports when other was made */
+    uint32_t *other;   /* the ports not sparse, nother of them */
+    size_t nother;
+    uint32_t *srcs; /* the sources whose ports are sparse, nsrcs of them */
+    size_t nsrcs;
+    /* The rows given as terms (dmm__row.terms) whose ports are all sparse:
+     * row rid is rows[rj[rid]] of neuron rk[rid] (by neuron, then row);
+     * rfirst[k] its first, -1 when none. Each cycle, hits[hat[rid] ..
+     * hat[rid] + nhit[rid]) are the row's terms whose port is not zero, in
+     * term order, found from the ports filled (rev_at/rev: per port, the
+     * terms that read it). Empty when no row qualifies. */
+    size_t nrows, nrev;
+    uint32_t *rk, *rj, *hat, *nhit, *hits;
+    int32_t *rfirst;
+    uint32_t *rev_at; /* nports + 1 offsets into rev */
+    dmm__bysrc_rev *rev;
+    size_t nhits;
     size_t nneu;    /* entries of at and nlive */
     size_t n;       /* entries of port, label and live */
     uint32_t *at;   /* nneu + 1 offsets into port, label and live */
@@ -211,6 +234,10 @@ typedef struct dmm__bysrc {
 } dmm__bysrc;
 /* Free what b holds, leaving it empty (net_ports.c). */
 void dmm__bysrc_free(vv_ctx *vc, dmm__bysrc *b);
+/* When this cycle's non-zero terms of row j of neuron k are known without
+ * reading each port (net_ports.c): true, *q and *n the term indices. */
+bool dmm__bysrc_hits(const dmm_net *net, size_t k, size_t j, const uint32_t **q,
+                     size_t *n);
 
 typedef struct dmm__compiled {
     bool built;
@@ -232,7 +259,8 @@ typedef struct dmm__compiled {
     dmm__out *nxt;   /* per neuron: its output being computed */
     dmm__dense *din; /* per neuron: its dense input this cycle */
     dmm__shapes shapes;
-    dmm__bysrc bysrc; /* net_ports.c */
+    dmm__bysrc bysrc;  /* net_ports.c */
+    uint64_t rows_gen; /* bumped whenever a neuron's rows are rebuilt */
     /* Set by a cycle whose Self is `accum` with its `accum` input exactly
      * the W it started from (hint_from): then W_t (hint_to) differs from it
      * only on the paths of Self's `delta` input (hint_delta), and the next

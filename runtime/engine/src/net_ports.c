@@ -389,10 +389,11 @@ static void ports_task(dmm_net *net, unsigned worker, size_t lo, size_t hi,
     dmm__compiled *cw = &net->cw;
     dmm__scratch *sc = dmm__scratch_of(net, worker);
     out_cache cache = {.src = -1};
-    for (size_t p = lo; p < hi; p++) {
+    /* with the ports by source on, [lo, hi) indexes the others */
+    const uint32_t *other = cw->bysrc.on ? cw->bysrc.other : NULL;
+    for (size_t i = lo; i < hi; i++) {
+        size_t p = other ? other[i] : i;
         const dmm__port *q = &cw->ports[p];
-        if (q->sparse && cw->bysrc.on)
-            continue; /* bysrc_fill */
         dmm__pval *pv = &cw->pval[p];
         if (pv->own)
             dmm__vfree(net->vc, pv->v);
@@ -472,7 +473,96 @@ void dmm__bysrc_free(vv_ctx *vc, dmm__bysrc *b)
     dmm__free(vc, b->port, b->n * sizeof *b->port);
     dmm__free(vc, b->label, b->n * sizeof *b->label);
     dmm__free(vc, b->live, b->n * sizeof *b->live);
+    if (b->other)
+        dmm__free(vc, b->other, (b->nports_all - b->n) * sizeof *b->other);
+    if (b->srcs)
+        dmm__free(vc, b->srcs, b->nsrcs * sizeof *b->srcs);
+    if (b->nrows) {
+        dmm__free(vc, b->rk, b->nrows * sizeof *b->rk);
+        dmm__free(vc, b->rj, b->nrows * sizeof *b->rj);
+        dmm__free(vc, b->hat, b->nrows * sizeof *b->hat);
+        dmm__free(vc, b->nhit, b->nrows * sizeof *b->nhit);
+        dmm__free(vc, b->hits, b->nhits * sizeof *b->hits);
+        dmm__free(vc, b->rfirst, b->nneu * sizeof *b->rfirst);
+        dmm__free(vc, b->rev_at, (b->nports + 1) * sizeof *b->rev_at);
+        dmm__free(vc, b->rev, b->nrev * sizeof *b->rev);
+    }
     *b = (dmm__bysrc){0};
+}
+
+/* Does row r read sparse ports only (and is it given as terms)? */
+static bool row_all_sparse(const dmm__compiled *cw, const dmm__row *r)
+{
+    if (!r->terms || r->nterms == 0)
+        return false;
+    for (uint32_t t = 0; t < r->nterms; t++)
+        if (!cw->ports[r->port[t]].sparse)
+            return false;
+    return true;
+}
+
+/* The rows given as terms over sparse ports, and for each port the terms
+ * that read it (b's port index built, b->nports set). 0 or DMM_E_NOMEM. */
+static int bysrc_rows(dmm_net *net)
+{
+    dmm__compiled *cw = &net->cw;
+    dmm__bysrc *b = &cw->bysrc;
+    vv_ctx *vc = net->vc;
+    size_t nrows = 0, nhits = 0;
+    for (size_t k = 0; k < cw->nneu; k++)
+        for (size_t j = 0; j < cw->neu[k].nrows; j++)
+            if (row_all_sparse(cw, &cw->neu[k].rows[j])) {
+                nrows++;
+                nhits += cw->neu[k].rows[j].nterms;
+            }
+    if (nrows == 0 || nhits > UINT32_MAX)
+        return 0;
+    b->nrows = nrows;
+    b->nhits = b->nrev = nhits;
+    b->rk = dmm__calloc(vc, nrows, sizeof *b->rk);
+    b->rj = dmm__calloc(vc, nrows, sizeof *b->rj);
+    b->hat = dmm__calloc(vc, nrows, sizeof *b->hat);
+    b->nhit = dmm__calloc(vc, nrows, sizeof *b->nhit);
+    b->hits = dmm__calloc(vc, nhits, sizeof *b->hits);
+    b->rfirst = dmm__calloc(vc, b->nneu, sizeof *b->rfirst);
+    b->rev_at = dmm__calloc(vc, b->nports + 1, sizeof *b->rev_at);
+    b->rev = dmm__calloc(vc, nhits, sizeof *b->rev);
+    if (!b->rk || !b->rj || !b->hat || !b->nhit || !b->hits || !b->rfirst ||
+        !b->rev_at || !b->rev)
+        return DMM_E_NOMEM;
+    size_t rid = 0, h = 0;
+    for (size_t k = 0; k < cw->nneu; k++) {
+        b->rfirst[k] = -1;
+        for (size_t j = 0; j < cw->neu[k].nrows; j++) {
+            const dmm__row *r = &cw->neu[k].rows[j];
+            if (!row_all_sparse(cw, r))
+                continue;
+            if (b->rfirst[k] < 0)
+                b->rfirst[k] = (int32_t)rid;
+            b->rk[rid] = (uint32_t)k;
+            b->rj[rid] = (uint32_t)j;
+            b->hat[rid] = (uint32_t)h;
+            h += r->nterms;
+            for (uint32_t t = 0; t < r->nterms; t++)
+                b->rev_at[r->port[t] + 1]++;
+            rid++;
+        }
+    }
+    for (size_t p = 0; p < b->nports; p++)
+        b->rev_at[p + 1] += b->rev_at[p];
+    /* rev in row order, term order within a row; rev_at[p] moves from
+     * p's start to its end while filling */
+    for (rid = 0; rid < nrows; rid++) {
+        const dmm__row *r = &cw->neu[b->rk[rid]].rows[b->rj[rid]];
+        for (uint32_t t = 0; t < r->nterms; t++) {
+            uint32_t p = r->port[t];
+            b->rev[b->rev_at[p]++] = (dmm__bysrc_rev){(uint32_t)rid, t};
+        }
+    }
+    for (size_t p = b->nports; p > 0; p--) /* back to the starts */
+        b->rev_at[p] = b->rev_at[p - 1];
+    b->rev_at[0] = 0;
+    return 0;
 }
 
 /* One port and its label, to sort a source's ports by. */
@@ -543,8 +633,81 @@ static int bysrc_build(dmm_net *net)
         b->label[i] = e[i].o;
     }
     dmm__free(vc, e, n * sizeof *e);
+    b->nports_all = cw->nports;
+    for (size_t k = 0; k < nn; k++)
+        b->nsrcs += at[k] != at[k + 1];
+    if (n == 0) { /* nothing sparse: the per-port way, no memory kept */
+        dmm__bysrc_free(vc, b);
+        *b = (dmm__bysrc){.nneu = nn, .nports = cw->nports,
+                          .rows_gen = cw->rows_gen};
+        return 0;
+    }
+    b->other = dmm__calloc(vc, cw->nports - n, sizeof *b->other);
+    b->srcs = dmm__calloc(vc, b->nsrcs, sizeof *b->srcs);
+    if (!b->other || !b->srcs) {
+        dmm__bysrc_free(vc, b);
+        for (size_t p = 0; p < cw->nports; p++)
+            cw->ports[p].sparse = false;
+        return DMM_E_NOMEM;
+    }
+    for (size_t p = 0; p < cw->nports; p++)
+        if (!cw->ports[p].sparse)
+            b->other[b->nother++] = (uint32_t)p;
+    for (size_t k = 0, x = 0; k < nn; k++)
+        if (at[k] != at[k + 1])
+            b->srcs[x++] = (uint32_t)k;
     b->nports = cw->nports;
-    return 0;
+    b->rows_gen = cw->rows_gen;
+    int rc = bysrc_rows(net);
+    if (rc) {
+        dmm__bysrc_free(vc, b);
+        for (size_t p = 0; p < cw->nports; p++)
+            cw->ports[p].sparse = false;
+    }
+    return rc;
+}
+
+bool dmm__bysrc_hits(const dmm_net *net, size_t k, size_t j, const uint32_t **q,
+                     size_t *n)
+{
+    const dmm__bysrc *b = &net->cw.bysrc;
+    if (!b->hits_ok || b->rfirst[k] < 0)
+        return false;
+    for (size_t rid = (size_t)b->rfirst[k]; rid < b->nrows && b->rk[rid] == k;
+         rid++)
+        if (b->rj[rid] == j) {
+            *q = b->hits + b->hat[rid];
+            *n = b->nhit[rid];
+            return true;
+        }
+    return false;
+}
+
+/* Each row's non-zero terms from the ports filled (b->on, fill done):
+ * every term reading a live port, in term order. */
+static void bysrc_hits_fill(dmm__bysrc *b)
+{
+    for (size_t rid = 0; rid < b->nrows; rid++)
+        b->nhit[rid] = 0;
+    for (size_t x = 0; x < b->nsrcs; x++) {
+        uint32_t k = b->srcs[x], g0 = b->at[k];
+        for (uint32_t i = 0; i < b->nlive[k]; i++) {
+            uint32_t p = b->live[g0 + i];
+            for (uint32_t e = b->rev_at[p]; e < b->rev_at[p + 1]; e++) {
+                dmm__bysrc_rev r = b->rev[e];
+                uint32_t *h = b->hits + b->hat[r.rid];
+                uint32_t m = b->nhit[r.rid]++;
+                /* the sources come in label order, as the terms do: an
+                 * insertion only to be sure */
+                while (m > 0 && h[m - 1] > r.q) {
+                    h[m] = h[m - 1];
+                    m--;
+                }
+                h[m] = r.q;
+            }
+        }
+    }
+    b->hits_ok = true;
 }
 
 /* Port p to zero, as pval_set_vv and phot_set leave it. */
@@ -639,10 +802,8 @@ static int bysrc_source(dmm_net *net, size_t k)
 static int bysrc_fill(dmm_net *net)
 {
     dmm__bysrc *b = &net->cw.bysrc;
-    for (size_t k = 0; k < b->nneu; k++) {
-        if (b->at[k] == b->at[k + 1])
-            continue;
-        int rc = bysrc_source(net, k);
+    for (size_t x = 0; x < b->nsrcs; x++) {
+        int rc = bysrc_source(net, b->srcs[x]);
         if (rc) {
             dmm__bysrc_free(net->vc, b);
             for (size_t p = 0; p < net->cw.nports; p++)
@@ -650,6 +811,8 @@ static int bysrc_fill(dmm_net *net)
             return rc;
         }
     }
+    if (b->nrows)
+        bysrc_hits_fill(b);
     return 0;
 }
 
@@ -658,7 +821,8 @@ static void bysrc_relive(dmm_net *net)
 {
     dmm__compiled *cw = &net->cw;
     dmm__bysrc *b = &cw->bysrc;
-    for (size_t k = 0; k < b->nneu; k++) {
+    for (size_t x = 0; x < b->nsrcs; x++) {
+        uint32_t k = b->srcs[x];
         b->nlive[k] = 0;
         for (uint32_t i = b->at[k]; i < b->at[k + 1]; i++)
             if (!pval_is_zero(&cw->pval[b->port[i]]))
@@ -676,14 +840,16 @@ int dmm__ports_fill(dmm_net *net, dmm__cycle_work *work)
         !(cw->shapes.scalar = shape_intern(net->vc, &cw->shapes, NULL, 0)))
         return DMM_E_NOMEM;
     dmm__bysrc *b = &cw->bysrc;
-    bool fresh = b->nports != cw->nports || b->nneu != cw->nneu;
+    bool fresh = b->nports != cw->nports || b->nneu != cw->nneu ||
+                 b->rows_gen != cw->rows_gen;
+    b->hits_ok = false;
     int brc = fresh ? bysrc_build(net) : 0;
     if (brc)
         return brc;
     /* A fresh index, or ports read from the tree: every port this time. */
-    b->on = cw->out_valid && !fresh;
+    b->on = cw->out_valid && !fresh && b->n > 0;
     dmm__work_reset(work, net->threads);
-    dmm__parallel(net, cw->nports, ports_task, work);
+    dmm__parallel(net, b->on ? b->nother : cw->nports, ports_task, work);
     bool conv = false;
     for (unsigned k = 0; k < net->threads; k++) {
         if (work->fail[k].rc)
@@ -703,7 +869,8 @@ int dmm__ports_fill(dmm_net *net, dmm__cycle_work *work)
     }
     if (b->on)
         return bysrc_fill(net);
-    bysrc_relive(net);
+    if (b->n)
+        bysrc_relive(net);
     return 0;
 }
 
