@@ -60,6 +60,10 @@ void dmm__compiled_free(dmm__compiled *cw, vv_ctx *vc)
     dmm__free(vc, cw->din, cw->nalloc * sizeof *cw->din);
     dmm__shapes_free(vc, &cw->shapes);
     dmm__bysrc_free(vc, &cw->bysrc);
+    vv_free(vc, cw->par_tree);
+    vv_free(vc, cw->st_tree);
+    dmm__free(vc, cw->par, cw->nalloc * sizeof *cw->par);
+    dmm__free(vc, cw->st, cw->nalloc * sizeof *cw->st);
     vv_free(vc, cw->w);
     dmm__compiled_unhint(cw, vc);
     *cw = (dmm__compiled){.w = VV_ZERO};

@@ -828,6 +828,64 @@ static int terms_fill(dmm_net *net, size_t k, dmm__scratch *sc, dmm_terms *t)
     return 0;
 }
 
+/* ---- parameters and states found once (dmm__compiled.par, st) ---- */
+
+/* Before the up movement: par[k] for every neuron, looked up again only
+ * when net->params is another tree. Out of memory: no cache (lookups). */
+static void params_sync(dmm_net *net)
+{
+    dmm__compiled *cw = &net->cw;
+    if (cw->par_ok && cw->par_tree.map == net->params.map &&
+        cw->par_tree.num == net->params.num)
+        return;
+    vv_free(net->vc, cw->par_tree);
+    cw->par_tree = VV_ZERO;
+    cw->par_ok = false;
+    if (!cw->par &&
+        !(cw->par = dmm__calloc(net->vc, cw->nalloc, sizeof *cw->par)))
+        return;
+    for (size_t k = 0; k < cw->nneu; k++) {
+        vv_label tn[2] = {cw->neu[k].type, cw->neu[k].name};
+        cw->par[k] = vv_get(net->params, tn, 2);
+    }
+    cw->par_tree = vv_ref(net->params);
+    cw->par_ok = true;
+}
+
+/* After the states are gathered from the slots (not yet committed): st[k]
+ * is slot k's new state, which the gathered tree holds; invalid until
+ * states_commit. */
+static void states_fill(dmm_net *net)
+{
+    dmm__compiled *cw = &net->cw;
+    vv_free(net->vc, cw->st_tree);
+    cw->st_tree = VV_ZERO;
+    cw->st_ok = false;
+    if (!cw->st && !(cw->st = dmm__calloc(net->vc, cw->nalloc, sizeof *cw->st)))
+        return;
+    for (size_t k = 0; k < net->nslots; k++)
+        cw->st[k] = net->slots[k].new_state;
+}
+
+/* The gathered states are net->states now: st holds for them. */
+static void states_commit(dmm_net *net)
+{
+    dmm__compiled *cw = &net->cw;
+    if (!cw->st || !net->states.map)
+        return;
+    cw->st_tree = vv_ref(net->states);
+    cw->st_ok = true;
+}
+
+/* Neuron k's state in net->states (borrowed). */
+static vv state_of(const dmm_net *net, size_t k, const vv_label tn[2])
+{
+    const dmm__compiled *cw = &net->cw;
+    if (cw->st_ok && cw->st_tree.map == net->states.map)
+        return cw->st[k];
+    return vv_get(net->states, tn, 2);
+}
+
 /* Fire slot k with the random state rng; sc is the firing thread's. */
 static int fire_slot(dmm_net *net, size_t k, uint64_t *rng, dmm__scratch *sc,
                      dmm_error *err)
@@ -841,8 +899,8 @@ static int fire_slot(dmm_net *net, size_t k, uint64_t *rng, dmm__scratch *sc,
         .type = s->info,
         .name = s->name,
         .input = s->input,
-        .params = vv_get(net->params, tn, 2),
-        .state = vv_get(net->states, tn, 2),
+        .params = net->cw.par_ok ? net->cw.par[k] : vv_get(net->params, tn, 2),
+        .state = state_of(net, k, tn),
         .feed = VV_ZERO,
         .step = net->t + 1,
         .rng = rng,
@@ -925,6 +983,7 @@ static int up_movement(dmm_net *net, dmm__cycle_work *work, uint64_t *rng,
                        dmm_error *err)
 {
     unsigned n = net->threads;
+    params_sync(net);
     dmm__work_reset(work, n);
     if (n > 1) {
         for (unsigned k = 0; k < n; k++)
@@ -1051,6 +1110,8 @@ int dmm_net_step(dmm_net *net, dmm_error *err)
     if (!rc && cw->nstateful &&
         (rc = dmm__gather(net, cw->nneu, cw->neu, NULL, &states)))
         dmm_error_set(err, rc, "", "%s", dmm_strerror(rc));
+    else if (!rc && cw->nstateful)
+        states_fill(net);
     if (!rc) {
         vv w_old = dmm__w(net);
         vv w_new = vv_child(net->slots[cw->self_k].output, net->self[2]);
@@ -1112,6 +1173,7 @@ int dmm_net_step(dmm_net *net, dmm_error *err)
     net->ylazy = !net->watched;
     net->watched = false;
     net->states = states;
+    states_commit(net);
     memcpy(net->rng, rng, sizeof rng);
     net->t++;
     return 0;

@@ -259,7 +259,15 @@ typedef struct dmm__compiled {
     dmm__out *nxt;   /* per neuron: its output being computed */
     dmm__dense *din; /* per neuron: its dense input this cycle */
     dmm__shapes shapes;
-    dmm__bysrc bysrc;  /* net_ports.c */
+    dmm__bysrc bysrc; /* net_ports.c */
+    /* Each neuron's parameters and state as fire_slot reads them, found
+     * once instead of looked up per firing (net_cycle.c): par[k] borrowed
+     * from par_tree, st[k] from st_tree, each a reference to what was
+     * net->params and net->states then, so valid while those are still the
+     * same tree (the reference keeps the address from being reused). */
+    vv *par, *st; /* nalloc entries, or NULL */
+    vv par_tree, st_tree;
+    bool par_ok, st_ok;
     uint64_t rows_gen; /* bumped whenever a neuron's rows are rebuilt */
     /* Set by a cycle whose Self is `accum` with its `accum` input exactly
      * the W it started from (hint_from): then W_t (hint_to) differs from it
