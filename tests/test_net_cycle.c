@@ -476,6 +476,36 @@ static void test_ports_by_source(void **state)
     dmm_net_free(net);
 }
 
+/* A row of one weight 1 deeper than depth 3 reads that part of its port
+ * (dmm__row.deep, no Y made); with another weight it is summed against Y
+ * as before; both give what the sum over the row's paths says. */
+static void test_deep_row(void **state)
+{
+    fixture *fx = *state;
+    dmm_net *net = tn_load(
+        fx, "{\"dmm\": 1, \"matrix\": {" SELF_ROW "}},"
+            " \"input\": {\"in\": {\"dummy\": {\"identity\":"
+            " {\"none\": {\"single\": 1}}}}},"
+            " \"identity\": {\"r\": {"
+            "  \"z\": {\"input\": {\"in\": {\"v\": {\"a\": 1}}}},"
+            "  \"u\": {\"input\": {\"in\": {\"v\": {\"a\": {\"b\": 2}}}}},"
+            "  \"m\": {\"input\": {\"in\": {\"v\": {\"x\": 1}}}}}}}}");
+    vv_label in = tu_label(fx->vc, "in");
+    dmm_error err;
+    vv f = tu_vv(fx->vc, "{\"v\": {\"a\": {\"b\": 3, \"c\": 4}}}");
+    assert_int_equal(dmm_net_feed(net, in, f, &err), 0);
+    vv_free(fx->vc, f);
+    step_ok(net);
+    step_ok(net);
+    assert_int_equal(dmm_net_outputs_build(net, &err), 0);
+    assert_out(fx, net, "identity", "r",
+               "{\"z\": {\"b\": 3, \"c\": 4}, \"u\": 6}");
+    step_ok(net);
+    assert_int_equal(dmm_net_outputs_build(net, &err), 0);
+    assert_out(fx, net, "identity", "r", "{}");
+    dmm_net_free(net);
+}
+
 static void test_self_loses_rows(void **state)
 {
     fixture *fx = *state;
@@ -634,6 +664,7 @@ int main(void)
         cmocka_unit_test(test_self_edit_check_as_edit),
         cmocka_unit_test(test_feed_queue),
         cmocka_unit_test(test_self_loses_rows),
+        cmocka_unit_test_setup_teardown(test_deep_row, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ports_by_source, setup, teardown),
         cmocka_unit_test(test_out_of_memory),
     };

@@ -516,6 +516,11 @@ static int dense_mod_fire(dmm_net *net, size_t k, int32_t a)
  */
 static int row_value(dmm_net *net, const dmm__row *r, dmm__scratch *sc, vv *out)
 {
+    if (r->deep) { /* 1·(Y at the path): that part of its port's value */
+        vv v = net->cw.pval[r->port[0]].v;
+        *out = vv_ref(vv_get(v, (const vv_label *)(r->port + 1), r->deep));
+        return 0;
+    }
     if (!r->fast)
         return vv_lincomb(net->vc, r->row, net->y, out);
     const dmm__pval *pv = net->cw.pval;
@@ -758,7 +763,7 @@ static void redo_slots(dmm_net *net, dmm__cycle_work *work, bool fire,
 static int down_movement(dmm_net *net, dmm__cycle_work *work, dmm_error *err)
 {
     int rc = dmm__compiled_sync(net, dmm__w(net));
-    if (!rc && net->cw.slow_rows)
+    if (!rc && (net->cw.slow_rows || (net->cw.deep_rows && net->fields)))
         rc = dmm__y_make(net); /* those rows read the whole Y */
     if (rc)
         return dmm_error_set(err, rc, "", "%s", dmm_strerror(rc));

@@ -159,10 +159,13 @@ typedef struct dmm__pval {
 typedef struct dmm__row {
     vv_label input;
     bool fast;
-    bool one;    /* one term of weight 1: the dense input aliases the port */
-    bool unread; /* an input the type never reads: not computed, no terms */
-    bool terms;  /* fast, of an input the type takes as its terms: given to
-                    it as such (dmm_fire.terms), not summed */
+    bool one;     /* one term of weight 1: the dense input aliases the port */
+    bool unread;  /* an input the type never reads: not computed, no terms */
+    bool terms;   /* fast, of an input the type takes as its terms: given to
+                     it as such (dmm_fire.terms), not summed */
+    uint8_t deep; /* not fast, one weight 1 at depth 3 + deep (a chain):
+                     the part at that path of port[0]'s value, the path's
+                     labels after port[0] (net_compile.c); 0: not so */
     uint32_t nterms;
     uint32_t in_k;  /* terms: the input's descriptor index */
     vv row;         /* borrowed from the compiled W */
@@ -243,6 +246,8 @@ typedef struct dmm__compiled {
     bool built;
     bool out_valid;   /* cur[k] is neuron k's output in Y_t */
     bool slow_rows;   /* some row is not fast (it reads the whole Y) */
+    bool deep_rows;   /* some row is deep (dmm__row.deep): read through its
+                         port, or with fields through the whole Y */
     size_t self_k;    /* Self's index in neu */
     size_t nstateful; /* neurons of stateful types */
     vv w;             /* the W compiled (a reference) */
