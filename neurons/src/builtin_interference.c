@@ -201,7 +201,10 @@ static int arrival(energy_work *w, vv_label age, vv_label src, double k_w, vv r,
                                "mass: every source vector must carry the "
                                "scalar 1)",
                                lstr(f, age), lstr(f, src));
-    double x[DIM_MAX] = {0};
+    /* x[k] for the components known so far; one found now is set below */
+    double x[DIM_MAX];
+    for (int k = 0; k < w->comp.n; k++)
+        x[k] = 0.0;
     vv_leaf lf;
     if (vv_leaf_view(r, &lf) && !lf.map) {
         /* The common arrival: a flat vector held as one node, read as

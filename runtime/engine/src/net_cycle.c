@@ -582,9 +582,12 @@ static int neuron_input(dmm_net *net, size_t k, dmm__scratch *sc,
                 vv_free(net->vc, sc->vbuf[q]);
             return neuron_fail(net, s, rc, what, err);
         }
+        if (vv_is_zero(sc->vbuf[m]))
+            continue; /* dropped by vv_from_pairs all the same */
         m++;
     }
-    if ((rc = vv_from_pairs(net->vc, 0, m, sc->lbuf, sc->vbuf, &s->input)) ||
+    if ((rc = m ? vv_from_pairs(net->vc, 0, m, sc->lbuf, sc->vbuf, &s->input)
+                : 0) ||
         (dmm__fields_on(net, k) && /* fields: inputs modulated */
          (rc = dmm__fields_input(net, k, &s->input))))
         return neuron_fail(net, s, rc, dmm_strerror(rc), err);
