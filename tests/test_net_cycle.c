@@ -415,6 +415,97 @@ static void test_feed_queue(void **state)
     dmm_net_free(net);
 }
 
+/* Ports filled by their source (net_ports.c, "ports by source"): an input
+ * neuron with ten outputs read, of which few are present in a cycle; every
+ * reader sees each present one and zero for the others, also for an output
+ * present one cycle and gone the next, and after an edit (which fills every
+ * port the per-port way once). */
+static void test_ports_by_source(void **state)
+{
+    fixture *fx = *state;
+    char text[4096], *w = text;
+    w += sprintf(w, "{\"dmm\": 1, \"matrix\": {" SELF_ROW "}},"
+                    " \"input\": {\"in\": {\"dummy\": {\"identity\":"
+                    " {\"none\": {\"single\": 1}}}}},"
+                    " \"identity\": {\"r\": {\"x\": {\"input\": {\"in\": {");
+    for (int i = 0; i < 10; i++)
+        w += sprintf(w, "%s\"o%d\": %d", i ? ", " : "", i, i + 1);
+    w += sprintf(w, "}}}, \"y\": {\"input\": {\"in\": {\"o3\": 1}}}}},"
+                    " \"probe\": {\"p\": {\"a\": {\"input\": {\"in\": {");
+    for (int i = 0; i < 10; i++) /* the same row, taken as its terms */
+        w += sprintf(w, "%s\"o%d\": %d", i ? ", " : "", i, i + 1);
+    sprintf(w, "}}}}}}}");
+    dmm_net *net = tn_load(fx, text);
+    vv_label in = tu_label(fx->vc, "in");
+    dmm_error err;
+    const char *feeds[] = {"{\"o0\": 1, \"o5\": 2}", "{\"o9\": 1, \"o3\": 4}",
+                           NULL, "{\"o5\": {\"a\": 1}, \"o7\": 3}"};
+    /* r's output after each step (the feed of the step before) */
+    const char *want[] = {"{}", "{\"x\": 13}", "{\"x\": 26, \"y\": 4}", "{}"};
+    /* p's: the present terms only, in order, however many ports */
+    const char *pwant[] = {
+        "{\"given\": 1}", "{\"a\": 13, \"given\": 1, \"terms\": 2}",
+        "{\"a\": 26, \"given\": 1, \"terms\": 2}", "{\"given\": 1}"};
+    for (int t = 0; t < 4; t++) {
+        if (feeds[t]) {
+            vv f = tu_vv(fx->vc, feeds[t]);
+            assert_int_equal(dmm_net_feed(net, in, f, &err), 0);
+            vv_free(fx->vc, f);
+        }
+        step_ok(net);
+        assert_int_equal(dmm_net_outputs_build(net, &err), 0);
+        assert_out(fx, net, "identity", "r", want[t]);
+        assert_out(fx, net, "probe", "p", pwant[t]);
+    }
+    /* The input shows feed 3 now; an edit (y reads o7 too) in between. */
+    vv d = tu_vv(fx->vc, "{\"identity\": {\"r\": {\"y\": {\"input\": {\"in\":"
+                         " {\"o7\": 2}}}}}}");
+    assert_int_equal(dmm_net_edit(net, d, &err), 0);
+    vv_free(fx->vc, d);
+    step_ok(net);
+    assert_int_equal(dmm_net_outputs_build(net, &err), 0);
+    assert_out(fx, net, "identity", "r",
+               "{\"x\": {\":number\": 24, \"a\": 6}, \"y\": 6}");
+    assert_out(fx, net, "probe", "p",
+               "{\"a\": {\":number\": 24, \"a\": 6}, \"given\": 1, "
+               "\"terms\": 2}");
+    step_ok(net); /* o5 and o7 gone */
+    assert_int_equal(dmm_net_outputs_build(net, &err), 0);
+    assert_out(fx, net, "identity", "r", "{}");
+    assert_out(fx, net, "probe", "p", "{\"given\": 1}");
+    dmm_net_free(net);
+}
+
+/* A row of one weight 1 deeper than depth 3 reads that part of its port
+ * (dmm__row.deep, no Y made); with another weight it is summed against Y
+ * as before; both give what the sum over the row's paths says. */
+static void test_deep_row(void **state)
+{
+    fixture *fx = *state;
+    dmm_net *net = tn_load(
+        fx, "{\"dmm\": 1, \"matrix\": {" SELF_ROW "}},"
+            " \"input\": {\"in\": {\"dummy\": {\"identity\":"
+            " {\"none\": {\"single\": 1}}}}},"
+            " \"identity\": {\"r\": {"
+            "  \"z\": {\"input\": {\"in\": {\"v\": {\"a\": 1}}}},"
+            "  \"u\": {\"input\": {\"in\": {\"v\": {\"a\": {\"b\": 2}}}}},"
+            "  \"m\": {\"input\": {\"in\": {\"v\": {\"x\": 1}}}}}}}}");
+    vv_label in = tu_label(fx->vc, "in");
+    dmm_error err;
+    vv f = tu_vv(fx->vc, "{\"v\": {\"a\": {\"b\": 3, \"c\": 4}}}");
+    assert_int_equal(dmm_net_feed(net, in, f, &err), 0);
+    vv_free(fx->vc, f);
+    step_ok(net);
+    step_ok(net);
+    assert_int_equal(dmm_net_outputs_build(net, &err), 0);
+    assert_out(fx, net, "identity", "r",
+               "{\"z\": {\"b\": 3, \"c\": 4}, \"u\": 6}");
+    step_ok(net);
+    assert_int_equal(dmm_net_outputs_build(net, &err), 0);
+    assert_out(fx, net, "identity", "r", "{}");
+    dmm_net_free(net);
+}
+
 static void test_self_loses_rows(void **state)
 {
     fixture *fx = *state;
@@ -573,6 +664,8 @@ int main(void)
         cmocka_unit_test(test_self_edit_check_as_edit),
         cmocka_unit_test(test_feed_queue),
         cmocka_unit_test(test_self_loses_rows),
+        cmocka_unit_test_setup_teardown(test_deep_row, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ports_by_source, setup, teardown),
         cmocka_unit_test(test_out_of_memory),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -962,6 +962,73 @@ static void expect_flat(fx *f, vv v, const vv_label *ls, const double *x)
     assert_int_equal(vv_nchildren(v), n);
 }
 
+/* The children vv_iter gives, against a leaf view: the same, in order. */
+static void expect_view(vv v, const vv_leaf *lf)
+{
+    vv_iter it;
+    vv_label l;
+    vv ch;
+    size_t i = 0;
+    vv_iter_init(&it, v);
+    while (vv_iter_next(&it, &l, &ch)) {
+        assert_true(i < lf->n);
+        assert_int_equal(lf->label[i], l);
+        vv got = vv_leaf_child(lf, i++);
+        assert_true(got.num == ch.num && got.map == ch.map);
+    }
+    assert_int_equal(i, lf->n);
+}
+
+/* vv_leaf_view: small maps as arrays, whatever their children; nothing
+ * for numbers, wide maps and dense levels. */
+static void test_leaf_view(void **state)
+{
+    fx *f = *state;
+    vv_ctx *c = f->c;
+    vv_leaf lf = {0};
+    assert_false(vv_leaf_view(VV_ZERO, &lf));
+    assert_false(vv_leaf_view(vv_number(2.5), &lf));
+    assert_int_equal(lf.n, 0); /* nothing set */
+
+    vv flat = tu_vv(c, "{\"b\": 2, \"a\": 1, \"c\": -3}");
+    assert_true(vv_leaf_view(flat, &lf));
+    assert_int_equal(lf.n, 3);
+    assert_null(lf.map); /* numbers only */
+    expect_view(flat, &lf);
+
+    vv deep = tu_vv(c, "{\"x\": {\"y\": 1}, \"z\": 2, \"w\": 0}");
+    assert_true(vv_leaf_view(deep, &lf));
+    assert_int_equal(lf.n, 2); /* the zero is not there */
+    assert_non_null(lf.map);
+    expect_view(deep, &lf);
+
+    /* A wide map has interior nodes: not one leaf. */
+    vv_label ls[300];
+    vv kid[300];
+    char name[16];
+    for (int i = 0; i < 300; i++) {
+        snprintf(name, sizeof name, "w%d", i);
+        ls[i] = tu_label(c, name);
+        kid[i] = vv_number(i + 1);
+    }
+    vv wide;
+    OK(vv_from_pairs(c, 0, 300, ls, kid, &wide));
+    assert_false(vv_leaf_view(wide, &lf));
+
+    /* A dense level (decimal labels, wide enough) is not a leaf either. */
+    double x[40];
+    for (int i = 0; i < 40; i++)
+        x[i] = i + 1;
+    vv row;
+    OK(vv_from_dense(c, 1, (size_t[]){40}, x, &row));
+    assert_false(vv_leaf_view(row, &lf));
+
+    vv_free(c, row);
+    vv_free(c, wide);
+    vv_free(c, deep);
+    vv_free(c, flat);
+}
+
 static void test_flat_leaves(void **state)
 {
     fx *f = *state;
@@ -1188,6 +1255,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_nonfinite, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wide, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flat_leaves, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_leaf_view, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sum_dense, setup, teardown),
     };
     print_message("test_vv_algebra: seed 0x%016" PRIx64

@@ -201,26 +201,46 @@ static int arrival(energy_work *w, vv_label age, vv_label src, double k_w, vv r,
                                "mass: every source vector must carry the "
                                "scalar 1)",
                                lstr(f, age), lstr(f, src));
-    double x[DIM_MAX] = {0};
-    vv_iter it;
-    vv_label l;
-    vv c;
-    vv_iter_init(&it, r);
-    while (vv_iter_next(&it, &l, &c)) {
-        if (!c.map && k_w * c.num == 0)
-            continue; /* absent from the weighted arrival */
-        int k = comp_index(&w->comp, l);
-        if (k < 0)
-            return dmm__fire_failf(f, DMM_E_INVAL,
-                                   "arrival %s/%s: more than %d vector "
-                                   "components in all",
-                                   lstr(f, age), lstr(f, src), DIM_MAX);
-        if (c.map)
-            return dmm__fire_failf(f, DMM_E_INVAL,
-                                   "arrival %s/%s must be a flat vector "
-                                   "{component: number}",
-                                   lstr(f, age), lstr(f, src));
-        x[k] = k_w * c.num;
+    /* x[k] for the components known so far; one found now is set below */
+    double x[DIM_MAX];
+    for (int k = 0; k < w->comp.n; k++)
+        x[k] = 0.0;
+    vv_leaf lf;
+    if (vv_leaf_view(r, &lf) && !lf.map) {
+        /* The common arrival: a flat vector held as one node, read as
+         * arrays (the same children, in the same order, as below). */
+        for (size_t i = 0; i < lf.n; i++) {
+            if (k_w * lf.num[i] == 0)
+                continue;
+            int k = comp_index(&w->comp, lf.label[i]);
+            if (k < 0)
+                return dmm__fire_failf(f, DMM_E_INVAL,
+                                       "arrival %s/%s: more than %d vector "
+                                       "components in all",
+                                       lstr(f, age), lstr(f, src), DIM_MAX);
+            x[k] = k_w * lf.num[i];
+        }
+    } else {
+        vv_iter it;
+        vv_label l;
+        vv c;
+        vv_iter_init(&it, r);
+        while (vv_iter_next(&it, &l, &c)) {
+            if (!c.map && k_w * c.num == 0)
+                continue; /* absent from the weighted arrival */
+            int k = comp_index(&w->comp, l);
+            if (k < 0)
+                return dmm__fire_failf(f, DMM_E_INVAL,
+                                       "arrival %s/%s: more than %d vector "
+                                       "components in all",
+                                       lstr(f, age), lstr(f, src), DIM_MAX);
+            if (c.map)
+                return dmm__fire_failf(f, DMM_E_INVAL,
+                                       "arrival %s/%s must be a flat vector "
+                                       "{component: number}",
+                                       lstr(f, age), lstr(f, src));
+            x[k] = k_w * c.num;
+        }
     }
     double sim = 0;
     for (int k = 0; k < w->comp.n; k++)
@@ -298,6 +318,49 @@ typedef struct term_arrival {
 
 enum { TERM_ARRIVALS_MAX = 512 };
 
+/* x into a[0..*m), kept sorted; false when full or a duplicate. */
+static bool terms_push(term_arrival *a, size_t *m, term_arrival x)
+{
+    if (*m == TERM_ARRIVALS_MAX)
+        return false;
+    size_t j = (*m)++;
+    /* insertion: the terms come nearly in this order already */
+    while (j > 0 && (a[j - 1].age > x.age ||
+                     (a[j - 1].age == x.age && a[j - 1].src > x.src))) {
+        a[j] = a[j - 1];
+        j--;
+    }
+    if (j > 0 && a[j - 1].age == x.age && a[j - 1].src == x.src)
+        return false;
+    a[j] = x;
+    return true;
+}
+
+/* The arrivals {source: r} of one age of a term, into a. */
+static bool terms_age(term_arrival *a, size_t *m, vv_label age, vv byage,
+                      double w)
+{
+    if (byage.num != 0 || !byage.map)
+        return false;
+    vv_leaf lf;
+    if (vv_leaf_view(byage, &lf)) { /* one node: read as arrays */
+        for (size_t i = 0; i < lf.n; i++)
+            if (!terms_push(
+                    a, m,
+                    (term_arrival){age, lf.label[i], w, vv_leaf_child(&lf, i)}))
+                return false;
+        return true;
+    }
+    vv_iter is;
+    vv_label src;
+    vv r;
+    vv_iter_init(&is, byage);
+    while (vv_iter_next(&is, &src, &r))
+        if (!terms_push(a, m, (term_arrival){age, src, w, r}))
+            return false;
+    return true;
+}
+
 /*
  * The arrivals of input in given as its terms (dmm_terms), each term
  * {age: {source: r}}, sorted by age then source label, the order in which
@@ -312,30 +375,21 @@ static bool terms_arrivals(const dmm_terms *t, term_arrival *a, size_t *n)
         vv v = t->v[i];
         if (v.num != 0)
             return false;
-        vv_iter ia, is;
-        vv_label age, src;
-        vv byage, r;
-        vv_iter_init(&ia, v);
-        while (vv_iter_next(&ia, &age, &byage)) {
-            if (byage.num != 0 || !byage.map)
-                return false;
-            vv_iter_init(&is, byage);
-            while (vv_iter_next(&is, &src, &r)) {
-                if (m == TERM_ARRIVALS_MAX)
+        vv_leaf lf;
+        if (vv_leaf_view(v, &lf)) {
+            for (size_t j = 0; j < lf.n; j++)
+                if (!terms_age(a, &m, lf.label[j], vv_leaf_child(&lf, j),
+                               t->w[i]))
                     return false;
-                term_arrival x = {age, src, t->w[i], r};
-                size_t j = m++;
-                /* insertion: the terms come nearly in this order already */
-                while (j > 0 && (a[j - 1].age > age ||
-                                 (a[j - 1].age == age && a[j - 1].src > src))) {
-                    a[j] = a[j - 1];
-                    j--;
-                }
-                if (j > 0 && a[j - 1].age == age && a[j - 1].src == src)
-                    return false;
-                a[j] = x;
-            }
+            continue;
         }
+        vv_iter ia;
+        vv_label age;
+        vv byage;
+        vv_iter_init(&ia, v);
+        while (vv_iter_next(&ia, &age, &byage))
+            if (!terms_age(a, &m, age, byage, t->w[i]))
+                return false;
     }
     *n = m;
     return true;

@@ -175,6 +175,28 @@ void vv_iter_init(vv_iter *it, vv v);
 /* Next child: label and borrowed child; false at the end. */
 bool vv_iter_next(vv_iter *it, vv_label *label, vv *child);
 
+/*
+ * The children of a small map held as one node (most maps: up to a leaf's
+ * entries, not a dense level): their count, labels in label-id order (as
+ * vv_iter gives them), scalar parts, and child maps (NULL when every child
+ * is a number), borrowed from v, valid while v is. A caller walks them as
+ * arrays, without an iterator, in loops run for every value of a cycle.
+ * vv_leaf_view is true when v is such a map; false (nothing set) for zero, a
+ * scalar, a wide map or a dense level: iterate those. O(1).
+ */
+typedef struct vv_leaf {
+    size_t n;
+    const vv_label *label;
+    const double *num;
+    vv_map *const *map;
+} vv_leaf;
+bool vv_leaf_view(vv v, vv_leaf *out);
+/* borrowed: child i (< n) of a view. */
+static inline vv vv_leaf_child(const vv_leaf *l, size_t i)
+{
+    return (vv){l->num[i], l->map ? l->map[i] : NULL};
+}
+
 /* Children of the root sorted by label bytes, as needed for output.
  * labels/children are arrays of vv_nchildren(v) entries filled with borrowed
  * children. */

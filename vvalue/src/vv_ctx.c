@@ -120,7 +120,7 @@ static void *default_alloc(void *ud, void *p, size_t old, size_t n)
         if (q)
             return q;
     }
-    return realloc(p, n);
+    return p ? realloc(p, n) : malloc(n);
 }
 
 void *vv__alloc(vv_ctx *c, size_t n)

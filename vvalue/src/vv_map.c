@@ -264,6 +264,18 @@ bool vv_iter_next(vv_iter *it, vv_label *label, vv *child)
     return true;
 }
 
+bool vv_leaf_view(vv v, vv_leaf *out)
+{
+    const vv_map *m = v.map;
+    if (!m || m->height != 0)
+        return false; /* zero, a scalar, an interior node or a dense level */
+    out->n = m->n;
+    out->label = vv__keys(m);
+    out->num = vv__nums(m);
+    out->map = vv__maps(m);
+    return true;
+}
+
 /* ---- in-order building --------------------------------------------------- */
 
 vv_map *vv__leaf_new(vv_ctx *c, unsigned cap, bool maps)

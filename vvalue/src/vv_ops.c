@@ -70,13 +70,20 @@ int vv_wrap(vv_ctx *c, double num, vv_label label, vv child, vv *out)
         return DMM_E_DEPTH;
     vv r = {clean(num), NULL};
     if (!vv_is_zero(child)) {
-        vv__slot s;
-        int rc = vv__slot_begin(c, &r.map, label, child.map != NULL, &s);
-        if (rc)
-            return rc;
-        *s.num = child.num;
-        *s.map = vv_ref(child).map;
-        vv__slot_end(c, &r.map, label); /* refreshes the cached depth */
+        /* one entry: a leaf of one, made directly (what slot_begin and
+         * slot_end make of an empty map, without their search) */
+        bool maps = child.map != NULL;
+        vv_map *m = vv__leaf_new(c, 1, maps);
+        if (!m)
+            return DMM_E_NOMEM;
+        vv__keys(m)[0] = label;
+        vv__nums(m)[0] = child.num;
+        if (maps)
+            vv__maps(m)[0] = vv_ref(child).map;
+        m->n = 1;
+        m->total = 1;
+        m->vdepth = (uint16_t)vv__depth_of(child);
+        r.map = m;
     }
     *out = r;
     return 0;

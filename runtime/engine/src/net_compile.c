@@ -59,6 +59,11 @@ void dmm__compiled_free(dmm__compiled *cw, vv_ctx *vc)
         dmm__dense_free(vc, &cw->din[k]);
     dmm__free(vc, cw->din, cw->nalloc * sizeof *cw->din);
     dmm__shapes_free(vc, &cw->shapes);
+    dmm__bysrc_free(vc, &cw->bysrc);
+    vv_free(vc, cw->par_tree);
+    vv_free(vc, cw->st_tree);
+    dmm__free(vc, cw->par, cw->nalloc * sizeof *cw->par);
+    dmm__free(vc, cw->st, cw->nalloc * sizeof *cw->st);
     vv_free(vc, cw->w);
     dmm__compiled_unhint(cw, vc);
     *cw = (dmm__compiled){.w = VV_ZERO};
@@ -189,6 +194,36 @@ static bool row_is_flat(vv row, size_t *nterms)
     return n <= UINT32_MAX;
 }
 
+/* The deepest path a deep row (dmm__row.deep) takes below its port. */
+enum { DEEP_MAX = 16 };
+
+/* Is row one weight 1 at depth d > 3, a chain with no other scalar (a
+ * neuron's own row of W read through Self)? Its labels into path. */
+static bool row_is_deep1(vv row, vv_label path[3 + DEEP_MAX], size_t *d)
+{
+    size_t n = 0;
+    vv v = row;
+    while (v.map) {
+        if (v.num != 0 || vv_nchildren(v) != 1 || n == 3 + DEEP_MAX)
+            return false;
+        vv_iter it;
+        vv c;
+        vv_iter_init(&it, v);
+        vv_iter_next(&it, &path[n++], &c);
+        v = c;
+    }
+    if (n <= 3 || v.num != 1.0)
+        return false;
+    *d = n;
+    return true;
+}
+
+/* Room for a deep row of depth d: its weight, port and the labels below. */
+static size_t deep_size(size_t d)
+{
+    return sizeof(double) + (sizeof(uint32_t) * (1 + (d - 3)) + 7) / 8 * 8;
+}
+
 /* Room for a fast row of n terms in its neuron's block: the weights, then
  * the port indices, padded so that the next row's weights stay aligned. */
 static size_t terms_size(size_t n)
@@ -242,7 +277,8 @@ static void neuron_mark(const dmm_net *net, dmm__compiled *cw, dmm__neuron *n)
               (!d->inputs || n->info->n_outputs == 1);
     for (size_t j = 0; j < n->nrows; j++) {
         ok &= n->rows[j].fast;
-        cw->slow_rows |= !n->rows[j].fast;
+        cw->slow_rows |= !n->rows[j].fast && !n->rows[j].deep;
+        cw->deep_rows |= n->rows[j].deep != 0;
     }
     n->dense_ok = ok;
     n->scalar1 = ok && n->nrows == 1 &&
@@ -283,6 +319,7 @@ static int neuron_build(const dmm_net *net, dmm__compiled *cw, dmm__neuron *n,
                         vv wn)
 {
     int rc = 0;
+    cw->rows_gen++; /* what indexes the rows (dmm__bysrc) is stale */
     neuron_free_rows(net->vc, n);
     n->dense_ok = n->scalar1 = n->sum2 = n->one1 = false;
     size_t m = vv_nchildren(wn);
@@ -293,11 +330,16 @@ static int neuron_build(const dmm_net *net, dmm__compiled *cw, dmm__neuron *n,
     vv_iter it;
     vv_label i;
     vv row;
-    size_t size = m * sizeof *n->rows, nt;
+    size_t size = m * sizeof *n->rows, nt, d;
+    vv_label path[3 + DEEP_MAX];
     vv_iter_init(&it, wn);
     while (vv_iter_next(&it, &i, &row))
-        if (!input_unread(n->info, i, NULL) && row_is_flat(row, &nt))
+        if (input_unread(n->info, i, NULL))
+            continue;
+        else if (row_is_flat(row, &nt))
             size += terms_size(nt);
+        else if (row_is_deep1(row, path, &d))
+            size += deep_size(d);
     if (size > UINT32_MAX)
         return DMM_E_LIMIT; /* about 350 million terms in one neuron */
     char *block = dmm__calloc(net->vc, 1, size);
@@ -322,6 +364,19 @@ static int neuron_build(const dmm_net *net, dmm__compiled *cw, dmm__neuron *n,
             return rc;
         if (fast)
             mem += terms_size(nt);
+        else if (row_is_deep1(row, path, &d)) {
+            /* read through the port of its first three labels */
+            r->w = (double *)mem;
+            r->port = (uint32_t *)(r->w + 1);
+            r->w[0] = 1.0;
+            if ((rc = port_get(net->vc, cw, path[0], path[1], path[2],
+                               &r->port[0])))
+                return rc;
+            memcpy(r->port + 1, path + 3, (d - 3) * sizeof *path);
+            r->deep = (uint8_t)(d - 3);
+            cw->ports[r->port[0]].greader = true; /* as a V-value */
+            mem += deep_size(d);
+        }
         r->terms = fast && k < 32 && (n->info->terms >> k & 1);
         r->in_k = k;
         n->nrows++;

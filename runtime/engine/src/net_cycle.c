@@ -516,6 +516,11 @@ static int dense_mod_fire(dmm_net *net, size_t k, int32_t a)
  */
 static int row_value(dmm_net *net, const dmm__row *r, dmm__scratch *sc, vv *out)
 {
+    if (r->deep) { /* 1·(Y at the path): that part of its port's value */
+        vv v = net->cw.pval[r->port[0]].v;
+        *out = vv_ref(vv_get(v, (const vv_label *)(r->port + 1), r->deep));
+        return 0;
+    }
     if (!r->fast)
         return vv_lincomb(net->vc, r->row, net->y, out);
     const dmm__pval *pv = net->cw.pval;
@@ -577,9 +582,12 @@ static int neuron_input(dmm_net *net, size_t k, dmm__scratch *sc,
                 vv_free(net->vc, sc->vbuf[q]);
             return neuron_fail(net, s, rc, what, err);
         }
+        if (vv_is_zero(sc->vbuf[m]))
+            continue; /* dropped by vv_from_pairs all the same */
         m++;
     }
-    if ((rc = vv_from_pairs(net->vc, 0, m, sc->lbuf, sc->vbuf, &s->input)) ||
+    if ((rc = m ? vv_from_pairs(net->vc, 0, m, sc->lbuf, sc->vbuf, &s->input)
+                : 0) ||
         (dmm__fields_on(net, k) && /* fields: inputs modulated */
          (rc = dmm__fields_input(net, k, &s->input))))
         return neuron_fail(net, s, rc, dmm_strerror(rc), err);
@@ -758,7 +766,7 @@ static void redo_slots(dmm_net *net, dmm__cycle_work *work, bool fire,
 static int down_movement(dmm_net *net, dmm__cycle_work *work, dmm_error *err)
 {
     int rc = dmm__compiled_sync(net, dmm__w(net));
-    if (!rc && net->cw.slow_rows)
+    if (!rc && (net->cw.slow_rows || (net->cw.deep_rows && net->fields)))
         rc = dmm__y_make(net); /* those rows read the whole Y */
     if (rc)
         return dmm_error_set(err, rc, "", "%s", dmm_strerror(rc));
@@ -802,6 +810,20 @@ static int terms_fill(dmm_net *net, size_t k, dmm__scratch *sc, dmm_terms *t)
             continue;
         dmm_terms *e = &t[r->in_k];
         *e = (dmm_terms){.given = true, .w = sc->wbuf + m, .v = sc->tbuf + m};
+        const uint32_t *hit;
+        size_t nh;
+        if (dmm__bysrc_hits(net, k, j, &hit, &nh)) {
+            /* the terms of the ports filled (net_ports.c), in order */
+            for (size_t i = 0; i < nh; i++) {
+                vv v = pv[r->port[hit[i]]].v;
+                if (v.map || v.num != 0.0) {
+                    sc->wbuf[m] = r->w[hit[i]];
+                    sc->tbuf[m++] = v;
+                    e->n++;
+                }
+            }
+            continue;
+        }
         for (uint32_t q = 0; q < r->nterms; q++) {
             vv v = pv[r->port[q]].v;
             if (v.map || v.num != 0.0) {
@@ -812,6 +834,64 @@ static int terms_fill(dmm_net *net, size_t k, dmm__scratch *sc, dmm_terms *t)
         }
     }
     return 0;
+}
+
+/* ---- parameters and states found once (dmm__compiled.par, st) ---- */
+
+/* Before the up movement: par[k] for every neuron, looked up again only
+ * when net->params is another tree. Out of memory: no cache (lookups). */
+static void params_sync(dmm_net *net)
+{
+    dmm__compiled *cw = &net->cw;
+    if (cw->par_ok && cw->par_tree.map == net->params.map &&
+        cw->par_tree.num == net->params.num)
+        return;
+    vv_free(net->vc, cw->par_tree);
+    cw->par_tree = VV_ZERO;
+    cw->par_ok = false;
+    if (!cw->par &&
+        !(cw->par = dmm__calloc(net->vc, cw->nalloc, sizeof *cw->par)))
+        return;
+    for (size_t k = 0; k < cw->nneu; k++) {
+        vv_label tn[2] = {cw->neu[k].type, cw->neu[k].name};
+        cw->par[k] = vv_get(net->params, tn, 2);
+    }
+    cw->par_tree = vv_ref(net->params);
+    cw->par_ok = true;
+}
+
+/* After the states are gathered from the slots (not yet committed): st[k]
+ * is slot k's new state, which the gathered tree holds; invalid until
+ * states_commit. */
+static void states_fill(dmm_net *net)
+{
+    dmm__compiled *cw = &net->cw;
+    vv_free(net->vc, cw->st_tree);
+    cw->st_tree = VV_ZERO;
+    cw->st_ok = false;
+    if (!cw->st && !(cw->st = dmm__calloc(net->vc, cw->nalloc, sizeof *cw->st)))
+        return;
+    for (size_t k = 0; k < net->nslots; k++)
+        cw->st[k] = net->slots[k].new_state;
+}
+
+/* The gathered states are net->states now: st holds for them. */
+static void states_commit(dmm_net *net)
+{
+    dmm__compiled *cw = &net->cw;
+    if (!cw->st || !net->states.map)
+        return;
+    cw->st_tree = vv_ref(net->states);
+    cw->st_ok = true;
+}
+
+/* Neuron k's state in net->states (borrowed). */
+static vv state_of(const dmm_net *net, size_t k, const vv_label tn[2])
+{
+    const dmm__compiled *cw = &net->cw;
+    if (cw->st_ok && cw->st_tree.map == net->states.map)
+        return cw->st[k];
+    return vv_get(net->states, tn, 2);
 }
 
 /* Fire slot k with the random state rng; sc is the firing thread's. */
@@ -827,8 +907,8 @@ static int fire_slot(dmm_net *net, size_t k, uint64_t *rng, dmm__scratch *sc,
         .type = s->info,
         .name = s->name,
         .input = s->input,
-        .params = vv_get(net->params, tn, 2),
-        .state = vv_get(net->states, tn, 2),
+        .params = net->cw.par_ok ? net->cw.par[k] : vv_get(net->params, tn, 2),
+        .state = state_of(net, k, tn),
         .feed = VV_ZERO,
         .step = net->t + 1,
         .rng = rng,
@@ -911,6 +991,7 @@ static int up_movement(dmm_net *net, dmm__cycle_work *work, uint64_t *rng,
                        dmm_error *err)
 {
     unsigned n = net->threads;
+    params_sync(net);
     dmm__work_reset(work, n);
     if (n > 1) {
         for (unsigned k = 0; k < n; k++)
@@ -1037,6 +1118,8 @@ int dmm_net_step(dmm_net *net, dmm_error *err)
     if (!rc && cw->nstateful &&
         (rc = dmm__gather(net, cw->nneu, cw->neu, NULL, &states)))
         dmm_error_set(err, rc, "", "%s", dmm_strerror(rc));
+    else if (!rc && cw->nstateful)
+        states_fill(net);
     if (!rc) {
         vv w_old = dmm__w(net);
         vv w_new = vv_child(net->slots[cw->self_k].output, net->self[2]);
@@ -1098,6 +1181,7 @@ int dmm_net_step(dmm_net *net, dmm_error *err)
     net->ylazy = !net->watched;
     net->watched = false;
     net->states = states;
+    states_commit(net);
     memcpy(net->rng, rng, sizeof rng);
     net->t++;
     return 0;

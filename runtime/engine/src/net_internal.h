@@ -159,10 +159,13 @@ typedef struct dmm__pval {
 typedef struct dmm__row {
     vv_label input;
     bool fast;
-    bool one;    /* one term of weight 1: the dense input aliases the port */
-    bool unread; /* an input the type never reads: not computed, no terms */
-    bool terms;  /* fast, of an input the type takes as its terms: given to
-                    it as such (dmm_fire.terms), not summed */
+    bool one;     /* one term of weight 1: the dense input aliases the port */
+    bool unread;  /* an input the type never reads: not computed, no terms */
+    bool terms;   /* fast, of an input the type takes as its terms: given to
+                     it as such (dmm_fire.terms), not summed */
+    uint8_t deep; /* not fast, one weight 1 at depth 3 + deep (a chain):
+                     the part at that path of port[0]'s value, the path's
+                     labels after port[0] (net_compile.c); 0: not so */
     uint32_t nterms;
     uint32_t in_k;  /* terms: the input's descriptor index */
     vv row;         /* borrowed from the compiled W */
@@ -191,12 +194,60 @@ typedef struct dmm__port {
     int32_t src;  /* index of neuron (g, ng) in the compiled list, -1: none */
     bool greader; /* read by a fast row of a neuron without dense form */
     bool dreader; /* read by a neuron with dense form */
+    bool sparse;  /* filled by its source's present outputs (net_ports.c) */
 } dmm__port;
+
+/* The ports filled from their source's present outputs (net_ports.c,
+ * "ports by source"): for each source neuron without dense form and with
+ * many ports, its ports sorted by output label, and those it filled with
+ * something not zero the last cycle (the others hold zero). */
+typedef struct dmm__bysrc_rev {
+    uint32_t rid, q; /* a row given as terms (below), its term q */
+} dmm__bysrc_rev;
+
+typedef struct dmm__bysrc {
+    size_t nports;     /* ports indexed (cw->nports then); 0: none */
+    uint64_t rows_gen; /* cw->rows_gen then */
+    bool on;           /* this cycle: ports_task leaves the sparse ports */
+    bool hits_ok;      /* this cycle: hits holds each row's non-zero terms */
+    size_t nports_all; /* cw->nports when other was made */
+    uint32_t *other;   /* the ports not sparse, nother of them */
+    size_t nother;
+    uint32_t *srcs; /* the sources whose ports are sparse, nsrcs of them */
+    size_t nsrcs;
+    /* The rows given as terms (dmm__row.terms) whose ports are all sparse:
+     * row rid is rows[rj[rid]] of neuron rk[rid] (by neuron, then row);
+     * rfirst[k] its first, -1 when none. Each cycle, hits[hat[rid] ..
+     * hat[rid] + nhit[rid]) are the row's terms whose port is not zero, in
+     * term order, found from the ports filled (rev_at/rev: per port, the
+     * terms that read it). Empty when no row qualifies. */
+    size_t nrows, nrev;
+    uint32_t *rk, *rj, *hat, *nhit, *hits;
+    int32_t *rfirst;
+    uint32_t *rev_at; /* nports + 1 offsets into rev */
+    dmm__bysrc_rev *rev;
+    size_t nhits;
+    size_t nneu;    /* entries of at and nlive */
+    size_t n;       /* entries of port, label and live */
+    uint32_t *at;   /* nneu + 1 offsets into port, label and live */
+    uint32_t *port; /* each source's ports, by output label */
+    vv_label *label;
+    uint32_t *live;  /* per source: its ports holding a value, nlive[k] */
+    uint32_t *nlive; /* of them */
+} dmm__bysrc;
+/* Free what b holds, leaving it empty (net_ports.c). */
+void dmm__bysrc_free(vv_ctx *vc, dmm__bysrc *b);
+/* When this cycle's non-zero terms of row j of neuron k are known without
+ * reading each port (net_ports.c): true, *q and *n the term indices. */
+bool dmm__bysrc_hits(const dmm_net *net, size_t k, size_t j, const uint32_t **q,
+                     size_t *n);
 
 typedef struct dmm__compiled {
     bool built;
     bool out_valid;   /* cur[k] is neuron k's output in Y_t */
     bool slow_rows;   /* some row is not fast (it reads the whole Y) */
+    bool deep_rows;   /* some row is deep (dmm__row.deep): read through its
+                         port, or with fields through the whole Y */
     size_t self_k;    /* Self's index in neu */
     size_t nstateful; /* neurons of stateful types */
     vv w;             /* the W compiled (a reference) */
@@ -213,6 +264,16 @@ typedef struct dmm__compiled {
     dmm__out *nxt;   /* per neuron: its output being computed */
     dmm__dense *din; /* per neuron: its dense input this cycle */
     dmm__shapes shapes;
+    dmm__bysrc bysrc; /* net_ports.c */
+    /* Each neuron's parameters and state as fire_slot reads them, found
+     * once instead of looked up per firing (net_cycle.c): par[k] borrowed
+     * from par_tree, st[k] from st_tree, each a reference to what was
+     * net->params and net->states then, so valid while those are still the
+     * same tree (the reference keeps the address from being reused). */
+    vv *par, *st; /* nalloc entries, or NULL */
+    vv par_tree, st_tree;
+    bool par_ok, st_ok;
+    uint64_t rows_gen; /* bumped whenever a neuron's rows are rebuilt */
     /* Set by a cycle whose Self is `accum` with its `accum` input exactly
      * the W it started from (hint_from): then W_t (hint_to) differs from it
      * only on the paths of Self's `delta` input (hint_delta), and the next

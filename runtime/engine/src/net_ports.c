@@ -343,6 +343,43 @@ static void phot_set(dmm__compiled *cw, size_t p)
                                                        : 0.0;
 }
 
+/*
+ * The output of the source neuron of the last port read, held as arrays
+ * when it is one node (vv_leaf_view): the ports of one source mostly come
+ * one after the other, and a neuron with many outputs (a delay line's ages)
+ * often has few of them present, so a port reads its stream with a short
+ * scan instead of a map search per port.
+ */
+typedef struct out_cache {
+    int32_t src;
+    bool leaf;
+    vv_leaf lf;
+    vv v;
+} out_cache;
+
+/* borrowed: output q->o of q's source (general, its output a V-value). */
+static vv out_child(out_cache *c, const dmm__compiled *cw, const dmm__port *q)
+{
+    if (c->src != q->src) {
+        c->src = q->src;
+        c->v = cw->cur[q->src].v;
+        c->leaf = vv_leaf_view(c->v, &c->lf) && c->lf.n <= 16;
+    }
+    if (!c->leaf)
+        return vv_child(c->v, q->o);
+    for (size_t i = 0; i < c->lf.n; i++)
+        if (c->lf.label[i] == q->o)
+            return vv_leaf_child(&c->lf, i);
+    return VV_ZERO;
+}
+
+/* Does pv hold zero as pval_set_vv leaves it (and phot_set for it)? */
+static bool pval_is_zero(const dmm__pval *pv)
+{
+    return pv->vv_ok && pv->dense && !pv->shape && !pv->own && !pv->conv &&
+           vv_is_zero(pv->v);
+}
+
 /* Ports [lo, hi): their values in Y_t, as V-values too for the ports that
  * general neurons read. Flat maps to convert are left to ports_fill. */
 static void ports_task(dmm_net *net, unsigned worker, size_t lo, size_t hi,
@@ -351,9 +388,14 @@ static void ports_task(dmm_net *net, unsigned worker, size_t lo, size_t hi,
     dmm__failure *f = &((dmm__cycle_work *)ud)->fail[worker];
     dmm__compiled *cw = &net->cw;
     dmm__scratch *sc = dmm__scratch_of(net, worker);
-    f->todo.lo = lo;
-    f->todo.hi = hi;
-    for (size_t p = lo; p < hi; p++) {
+    out_cache cache = {.src = -1};
+    /* with the ports by source on, [lo, hi) indexes the others */
+    const uint32_t *other = cw->bysrc.on ? cw->bysrc.other : NULL;
+    /* the todo list holds port numbers: through other, any of them */
+    f->todo.lo = other ? 0 : lo;
+    f->todo.hi = other ? cw->nports : hi;
+    for (size_t i = lo; i < hi; i++) {
+        size_t p = other ? other[i] : i;
         const dmm__port *q = &cw->ports[p];
         dmm__pval *pv = &cw->pval[p];
         if (pv->own)
@@ -382,8 +424,10 @@ static void ports_task(dmm_net *net, unsigned worker, size_t lo, size_t hi,
         } else if (q->src < 0) {
             rc = pval_set_vv(net->vc, cw, q, pv, VV_ZERO, sc, &conv);
         } else if (!cw->cur[q->src].dense) {
-            rc = pval_set_vv(net->vc, cw, q, pv,
-                             vv_child(cw->cur[q->src].v, q->o), sc, &conv);
+            vv v = out_child(&cache, cw, q);
+            if (vv_is_zero(v) && pval_is_zero(pv))
+                continue; /* zero in Y_t as in Y_{t-1}: nothing to write */
+            rc = pval_set_vv(net->vc, cw, q, pv, v, sc, &conv);
         } else {
             const dmm__dense *d = &cw->cur[q->src].d;
             size_t a = 0, b = d->n;
@@ -416,6 +460,382 @@ static void ports_task(dmm_net *net, unsigned worker, size_t lo, size_t hi,
     }
 }
 
+/* ---- ports by source -------------------------------------------------------
+ *
+ * A neuron of a general type with many outputs read (a delay line's ages,
+ * an input neuron's sources) often has few of them present in a cycle.
+ * Looking each port up in its output costs the number of ports; these are
+ * filled from the other side instead: each such source's present outputs
+ * are found among its ports (sorted by label), and the ports it filled the
+ * cycle before are set back to zero first, so the work is proportional to
+ * the outputs that are there. Every other port keeps the per-port way.
+ */
+enum { BYSRC_MIN = 8 }; /* ports a source needs to be filled this way */
+
+void dmm__bysrc_free(vv_ctx *vc, dmm__bysrc *b)
+{
+    dmm__free(vc, b->at, (b->nneu + 1) * sizeof *b->at);
+    dmm__free(vc, b->nlive, b->nneu * sizeof *b->nlive);
+    dmm__free(vc, b->port, b->n * sizeof *b->port);
+    dmm__free(vc, b->label, b->n * sizeof *b->label);
+    dmm__free(vc, b->live, b->n * sizeof *b->live);
+    if (b->other)
+        dmm__free(vc, b->other, (b->nports_all - b->n) * sizeof *b->other);
+    if (b->srcs)
+        dmm__free(vc, b->srcs, b->nsrcs * sizeof *b->srcs);
+    if (b->nrows) {
+        dmm__free(vc, b->rk, b->nrows * sizeof *b->rk);
+        dmm__free(vc, b->rj, b->nrows * sizeof *b->rj);
+        dmm__free(vc, b->hat, b->nrows * sizeof *b->hat);
+        dmm__free(vc, b->nhit, b->nrows * sizeof *b->nhit);
+        dmm__free(vc, b->hits, b->nhits * sizeof *b->hits);
+        dmm__free(vc, b->rfirst, b->nneu * sizeof *b->rfirst);
+        dmm__free(vc, b->rev_at, (b->nports + 1) * sizeof *b->rev_at);
+        dmm__free(vc, b->rev, b->nrev * sizeof *b->rev);
+    }
+    *b = (dmm__bysrc){0};
+}
+
+/* Does row r read sparse ports only (and is it given as terms)? */
+static bool row_all_sparse(const dmm__compiled *cw, const dmm__row *r)
+{
+    if (!r->terms || r->nterms == 0)
+        return false;
+    for (uint32_t t = 0; t < r->nterms; t++)
+        if (!cw->ports[r->port[t]].sparse)
+            return false;
+    return true;
+}
+
+/* The rows given as terms over sparse ports, and for each port the terms
+ * that read it (b's port index built, b->nports set). 0 or DMM_E_NOMEM. */
+static int bysrc_rows(dmm_net *net)
+{
+    dmm__compiled *cw = &net->cw;
+    dmm__bysrc *b = &cw->bysrc;
+    vv_ctx *vc = net->vc;
+    size_t nrows = 0, nhits = 0;
+    for (size_t k = 0; k < cw->nneu; k++)
+        for (size_t j = 0; j < cw->neu[k].nrows; j++)
+            if (row_all_sparse(cw, &cw->neu[k].rows[j])) {
+                nrows++;
+                nhits += cw->neu[k].rows[j].nterms;
+            }
+    if (nrows == 0 || nhits > UINT32_MAX)
+        return 0;
+    b->nrows = nrows;
+    b->nhits = b->nrev = nhits;
+    b->rk = dmm__calloc(vc, nrows, sizeof *b->rk);
+    b->rj = dmm__calloc(vc, nrows, sizeof *b->rj);
+    b->hat = dmm__calloc(vc, nrows, sizeof *b->hat);
+    b->nhit = dmm__calloc(vc, nrows, sizeof *b->nhit);
+    b->hits = dmm__calloc(vc, nhits, sizeof *b->hits);
+    b->rfirst = dmm__calloc(vc, b->nneu, sizeof *b->rfirst);
+    b->rev_at = dmm__calloc(vc, b->nports + 1, sizeof *b->rev_at);
+    b->rev = dmm__calloc(vc, nhits, sizeof *b->rev);
+    if (!b->rk || !b->rj || !b->hat || !b->nhit || !b->hits || !b->rfirst ||
+        !b->rev_at || !b->rev)
+        return DMM_E_NOMEM;
+    size_t rid = 0, h = 0;
+    for (size_t k = 0; k < cw->nneu; k++) {
+        b->rfirst[k] = -1;
+        for (size_t j = 0; j < cw->neu[k].nrows; j++) {
+            const dmm__row *r = &cw->neu[k].rows[j];
+            if (!row_all_sparse(cw, r))
+                continue;
+            if (b->rfirst[k] < 0)
+                b->rfirst[k] = (int32_t)rid;
+            b->rk[rid] = (uint32_t)k;
+            b->rj[rid] = (uint32_t)j;
+            b->hat[rid] = (uint32_t)h;
+            h += r->nterms;
+            for (uint32_t t = 0; t < r->nterms; t++)
+                b->rev_at[r->port[t] + 1]++;
+            rid++;
+        }
+    }
+    for (size_t p = 0; p < b->nports; p++)
+        b->rev_at[p + 1] += b->rev_at[p];
+    /* rev in row order, term order within a row; rev_at[p] moves from
+     * p's start to its end while filling */
+    for (rid = 0; rid < nrows; rid++) {
+        const dmm__row *r = &cw->neu[b->rk[rid]].rows[b->rj[rid]];
+        for (uint32_t t = 0; t < r->nterms; t++) {
+            uint32_t p = r->port[t];
+            b->rev[b->rev_at[p]++] = (dmm__bysrc_rev){(uint32_t)rid, t};
+        }
+    }
+    for (size_t p = b->nports; p > 0; p--) /* back to the starts */
+        b->rev_at[p] = b->rev_at[p - 1];
+    b->rev_at[0] = 0;
+    return 0;
+}
+
+/* One port and its label, to sort a source's ports by. */
+typedef struct bysrc_ent {
+    vv_label o;
+    uint32_t p;
+} bysrc_ent;
+
+static int bysrc_cmp(const void *a, const void *b)
+{
+    vv_label x = ((const bysrc_ent *)a)->o, y = ((const bysrc_ent *)b)->o;
+    return (x > y) - (x < y);
+}
+
+/* Index the ports by source anew (ports were added or the neurons listed
+ * anew), every port's sparse flag set; the live lists empty. 0 or
+ * DMM_E_NOMEM (then no port is sparse and the index is empty). */
+static int bysrc_build(dmm_net *net)
+{
+    dmm__compiled *cw = &net->cw;
+    dmm__bysrc *b = &cw->bysrc;
+    vv_ctx *vc = net->vc;
+    dmm__bysrc_free(vc, b);
+    for (size_t p = 0; p < cw->nports; p++)
+        cw->ports[p].sparse = false;
+    size_t nn = cw->nneu;
+    uint32_t *at = dmm__calloc(vc, nn + 1, sizeof *at);
+    uint32_t *nlive = dmm__calloc(vc, nn, sizeof *nlive);
+    if (!at || !nlive) {
+        dmm__free(vc, at, (nn + 1) * sizeof *at);
+        dmm__free(vc, nlive, nn * sizeof *nlive);
+        return DMM_E_NOMEM;
+    }
+    for (size_t p = 0; p < cw->nports; p++) /* counted in nlive first */
+        if (cw->ports[p].src >= 0)
+            nlive[cw->ports[p].src]++;
+    size_t n = 0;
+    for (size_t k = 0; k < nn; k++) {
+        at[k] = (uint32_t)n;
+        if (nlive[k] >= BYSRC_MIN && !cw->neu[k].dense_ok)
+            n += nlive[k];
+        nlive[k] = 0;
+    }
+    at[nn] = (uint32_t)n;
+    *b = (dmm__bysrc){.nneu = nn, .n = n, .at = at, .nlive = nlive};
+    b->port = dmm__calloc(vc, n, sizeof *b->port);
+    b->label = dmm__calloc(vc, n, sizeof *b->label);
+    b->live = dmm__calloc(vc, n, sizeof *b->live);
+    bysrc_ent *e = dmm__calloc(vc, n, sizeof *e);
+    if (!b->port || !b->label || !b->live || !e) {
+        dmm__free(vc, e, n * sizeof *e);
+        dmm__bysrc_free(vc, b);
+        return DMM_E_NOMEM;
+    }
+    for (size_t p = 0; p < cw->nports; p++) {
+        int32_t k = cw->ports[p].src;
+        if (k < 0 || at[k] == at[k + 1])
+            continue;
+        e[at[k] + nlive[k]++] = (bysrc_ent){cw->ports[p].o, (uint32_t)p};
+        cw->ports[p].sparse = true;
+    }
+    for (size_t k = 0; k < nn; k++) {
+        qsort(e + at[k], at[k + 1] - at[k], sizeof *e, bysrc_cmp);
+        nlive[k] = 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        b->port[i] = e[i].p;
+        b->label[i] = e[i].o;
+    }
+    dmm__free(vc, e, n * sizeof *e);
+    b->nports_all = cw->nports;
+    for (size_t k = 0; k < nn; k++)
+        b->nsrcs += at[k] != at[k + 1];
+    if (n == 0) { /* nothing sparse: the per-port way, no memory kept */
+        dmm__bysrc_free(vc, b);
+        *b = (dmm__bysrc){.nneu = nn, .nports = cw->nports,
+                          .rows_gen = cw->rows_gen};
+        return 0;
+    }
+    b->other = dmm__calloc(vc, cw->nports - n, sizeof *b->other);
+    b->srcs = dmm__calloc(vc, b->nsrcs, sizeof *b->srcs);
+    if (!b->other || !b->srcs) {
+        dmm__bysrc_free(vc, b);
+        for (size_t p = 0; p < cw->nports; p++)
+            cw->ports[p].sparse = false;
+        return DMM_E_NOMEM;
+    }
+    for (size_t p = 0; p < cw->nports; p++)
+        if (!cw->ports[p].sparse)
+            b->other[b->nother++] = (uint32_t)p;
+    for (size_t k = 0, x = 0; k < nn; k++)
+        if (at[k] != at[k + 1])
+            b->srcs[x++] = (uint32_t)k;
+    b->nports = cw->nports;
+    b->rows_gen = cw->rows_gen;
+    int rc = bysrc_rows(net);
+    if (rc) {
+        dmm__bysrc_free(vc, b);
+        for (size_t p = 0; p < cw->nports; p++)
+            cw->ports[p].sparse = false;
+    }
+    return rc;
+}
+
+bool dmm__bysrc_hits(const dmm_net *net, size_t k, size_t j, const uint32_t **q,
+                     size_t *n)
+{
+    const dmm__bysrc *b = &net->cw.bysrc;
+    if (!b->hits_ok || b->rfirst[k] < 0)
+        return false;
+    for (size_t rid = (size_t)b->rfirst[k]; rid < b->nrows && b->rk[rid] == k;
+         rid++)
+        if (b->rj[rid] == j) {
+            *q = b->hits + b->hat[rid];
+            *n = b->nhit[rid];
+            return true;
+        }
+    return false;
+}
+
+/* Each row's non-zero terms from the ports filled (b->on, fill done):
+ * every term reading a live port, in term order. */
+static void bysrc_hits_fill(dmm__bysrc *b)
+{
+    for (size_t rid = 0; rid < b->nrows; rid++)
+        b->nhit[rid] = 0;
+    for (size_t x = 0; x < b->nsrcs; x++) {
+        uint32_t k = b->srcs[x], g0 = b->at[k];
+        for (uint32_t i = 0; i < b->nlive[k]; i++) {
+            uint32_t p = b->live[g0 + i];
+            for (uint32_t e = b->rev_at[p]; e < b->rev_at[p + 1]; e++) {
+                dmm__bysrc_rev r = b->rev[e];
+                uint32_t *h = b->hits + b->hat[r.rid];
+                uint32_t m = b->nhit[r.rid]++;
+                /* the sources come in label order, as the terms do: an
+                 * insertion only to be sure */
+                while (m > 0 && h[m - 1] > r.q) {
+                    h[m] = h[m - 1];
+                    m--;
+                }
+                h[m] = r.q;
+            }
+        }
+    }
+    b->hits_ok = true;
+}
+
+/* Port p to zero, as pval_set_vv and phot_set leave it. */
+static void pval_zero(dmm_net *net, size_t p)
+{
+    dmm__pval *pv = &net->cw.pval[p];
+    if (pv->own)
+        dmm__vfree(net->vc, pv->v);
+    pv->v = VV_ZERO;
+    pv->own = pv->conv = false;
+    pv->vv_ok = pv->dense = true;
+    pv->shape = NULL;
+    pv->x = NULL;
+    net->cw.phot[p] = (dmm__phot){NULL, 0.0};
+}
+
+/* Source k's port of output o (its group is port[g0..g1)), -1: none. */
+static int64_t bysrc_find(const dmm__bysrc *b, uint32_t g0, uint32_t g1,
+                          vv_label o)
+{
+    uint32_t end = g1;
+    while (g0 < g1) {
+        uint32_t mid = g0 + (g1 - g0) / 2;
+        if (b->label[mid] < o)
+            g0 = mid + 1;
+        else
+            g1 = mid;
+    }
+    return g0 < end && b->label[g0] == o ? (int64_t)g0 : -1;
+}
+
+/* Port b->port[i] of source k to c (not zero), into k's live list. */
+static int bysrc_set(dmm_net *net, size_t k, uint32_t i, vv c)
+{
+    dmm__compiled *cw = &net->cw;
+    dmm__bysrc *b = &cw->bysrc;
+    uint32_t p = b->port[i];
+    const dmm__port *q = &cw->ports[p];
+    dmm__pval *pv = &cw->pval[p];
+    int rc = pval_set_vv(net->vc, cw, q, pv, c, &net->s0, NULL);
+    if (!rc && q->greader && !pv->vv_ok)
+        rc = port_vv(net, p);
+    phot_set(cw, p);
+    b->live[b->at[k] + b->nlive[k]++] = p;
+    return rc;
+}
+
+/* The sparse ports of source k from its output in Y_t. */
+static int bysrc_source(dmm_net *net, size_t k)
+{
+    dmm__compiled *cw = &net->cw;
+    dmm__bysrc *b = &cw->bysrc;
+    uint32_t g0 = b->at[k], g1 = b->at[k + 1];
+    for (uint32_t i = 0; i < b->nlive[k]; i++)
+        pval_zero(net, b->live[g0 + i]);
+    b->nlive[k] = 0;
+    vv v = cw->cur[k].v;
+    if (!v.map)
+        return 0; /* a number has no outputs */
+    vv_leaf lf;
+    int rc = 0;
+    if (vv_leaf_view(v, &lf)) {
+        for (size_t j = 0; j < lf.n && !rc; j++) {
+            int64_t i = bysrc_find(b, g0, g1, lf.label[j]);
+            if (i >= 0)
+                rc = bysrc_set(net, k, (uint32_t)i, vv_leaf_child(&lf, j));
+        }
+        return rc;
+    }
+    if (vv_nchildren(v) <= 2 * (size_t)(g1 - g0)) {
+        vv_iter it;
+        vv_label l;
+        vv c;
+        vv_iter_init(&it, v);
+        while (!rc && vv_iter_next(&it, &l, &c)) {
+            int64_t i = bysrc_find(b, g0, g1, l);
+            if (i >= 0)
+                rc = bysrc_set(net, k, (uint32_t)i, c);
+        }
+        return rc;
+    }
+    for (uint32_t i = g0; i < g1 && !rc; i++) { /* few ports read of many */
+        vv c = vv_child(v, b->label[i]);
+        if (!vv_is_zero(c))
+            rc = bysrc_set(net, k, i, c);
+    }
+    return rc;
+}
+
+/* The sparse ports, on the calling thread (after ports_task). On a
+ * failure the index is dropped: the next cycle fills every port. */
+static int bysrc_fill(dmm_net *net)
+{
+    dmm__bysrc *b = &net->cw.bysrc;
+    for (size_t x = 0; x < b->nsrcs; x++) {
+        int rc = bysrc_source(net, b->srcs[x]);
+        if (rc) {
+            dmm__bysrc_free(net->vc, b);
+            for (size_t p = 0; p < net->cw.nports; p++)
+                net->cw.ports[p].sparse = false;
+            return rc;
+        }
+    }
+    if (b->nrows)
+        bysrc_hits_fill(b);
+    return 0;
+}
+
+/* The live lists from the ports' values, after ports_task filled them all. */
+static void bysrc_relive(dmm_net *net)
+{
+    dmm__compiled *cw = &net->cw;
+    dmm__bysrc *b = &cw->bysrc;
+    for (size_t x = 0; x < b->nsrcs; x++) {
+        uint32_t k = b->srcs[x];
+        b->nlive[k] = 0;
+        for (uint32_t i = b->at[k]; i < b->at[k + 1]; i++)
+            if (!pval_is_zero(&cw->pval[b->port[i]]))
+                b->live[b->at[k] + b->nlive[k]++] = b->port[i];
+    }
+}
+
 /* Each port's value in Y_t for this cycle, on net->threads threads; the
  * flat maps of general neurons that dense rows read are converted here, on
  * the calling thread (the shapes they intern). */
@@ -425,8 +845,17 @@ int dmm__ports_fill(dmm_net *net, dmm__cycle_work *work)
     if (!cw->shapes.scalar &&
         !(cw->shapes.scalar = shape_intern(net->vc, &cw->shapes, NULL, 0)))
         return DMM_E_NOMEM;
+    dmm__bysrc *b = &cw->bysrc;
+    bool fresh = b->nports != cw->nports || b->nneu != cw->nneu ||
+                 b->rows_gen != cw->rows_gen;
+    b->hits_ok = false;
+    int brc = fresh ? bysrc_build(net) : 0;
+    if (brc)
+        return brc;
+    /* A fresh index, or ports read from the tree: every port this time. */
+    b->on = cw->out_valid && !fresh && b->n > 0;
     dmm__work_reset(work, net->threads);
-    dmm__parallel(net, cw->nports, ports_task, work);
+    dmm__parallel(net, b->on ? b->nother : cw->nports, ports_task, work);
     for (unsigned k = 0; k < net->threads; k++)
         if (work->fail[k].rc)
             return work->fail[k].rc;
@@ -443,6 +872,10 @@ int dmm__ports_fill(dmm_net *net, dmm__cycle_work *work)
             return rc;
         phot_set(cw, p);
     }
+    if (b->on)
+        return bysrc_fill(net);
+    if (b->n)
+        bysrc_relive(net);
     return 0;
 }
 
