@@ -166,7 +166,7 @@ void dmm__dense_free(vv_ctx *vc, dmm__dense *d)
         dmm__free(vc, (void *)d->shape, d->cap * sizeof *d->shape);
         dmm__free(vc, (void *)d->x, d->cap * sizeof *d->x);
     }
-    if (d->buf != d->buf1)
+    if (d->buf != d->buf1 && d->bufcap)
         dmm__free(vc, d->buf, d->bufcap * sizeof *d->buf);
     *d = (dmm__dense){0};
 }
@@ -206,12 +206,26 @@ int dmm__dense_grow(vv_ctx *vc, dmm__dense *d, uint32_t n, size_t len)
         double *dst = dmm__calloc(vc, cap, sizeof *dst);
         if (!dst)
             return DMM_E_NOMEM;
-        if (d->buf != d->buf1)
+        if (d->buf != d->buf1 && d->bufcap)
             dmm__free(vc, d->buf, d->bufcap * sizeof *d->buf);
         d->buf = dst;
         d->bufcap = cap;
     }
     return 0;
+}
+
+void dmm__dense_lend(vv_ctx *vc, dmm__dense *d, double *x)
+{
+    if (d->cap == 0) { /* as dmm__dense_grow does for one stream */
+        d->label = &d->label1;
+        d->shape = &d->shape1;
+        d->x = &d->x1;
+        d->cap = 1;
+    }
+    if (d->buf != d->buf1 && d->bufcap)
+        dmm__free(vc, d->buf, d->bufcap * sizeof *d->buf);
+    d->buf = x;
+    d->bufcap = 0;
 }
 
 /* new: a dense stream as a V-value, its zeros dropped. */
@@ -343,8 +357,70 @@ static void phot_set(dmm__compiled *cw, size_t p)
                                                        : 0.0;
 }
 
-/* Ports [lo, hi): their values in Y_t, as V-values too for the ports that
- * general neurons read. Flat maps to convert are left to ports_fill. */
+/* Port p's value in Y_t, as a V-value too when general neurons read it. A
+ * flat map to convert is left to ports_fill (*defer set), or converted now
+ * when defer is NULL (on the calling thread: it interns). */
+static inline int port_fill(dmm_net *net, size_t p, dmm__scratch *sc,
+                            bool *defer)
+{
+    dmm__compiled *cw = &net->cw;
+    const dmm__port *q = &cw->ports[p];
+    dmm__pval *pv = &cw->pval[p];
+    if (pv->own)
+        dmm__vfree(net->vc, pv->v);
+    pv->own = pv->conv = false;
+    int rc = 0;
+    const dmm__out *so = q->src >= 0 ? &cw->cur[q->src] : NULL;
+    if (cw->out_valid && so && so->dense && so->d.n == 1 &&
+        so->d.label[0] == q->o && !q->greader) {
+        /* The common case: the one stream of a dense neuron. */
+        const dmm__shape *sh = so->d.shape[0];
+        const double *x = so->d.x[0];
+        pv->v = VV_ZERO;
+        pv->vv_ok = !sh;
+        pv->dense = true;
+        pv->shape = sh;
+        pv->x = sh ? x : NULL;
+        cw->phot[p] = (dmm__phot){sh, !sh ? 0.0 : sh->n ? NAN : x[0]};
+        return 0;
+    }
+    if (!cw->out_valid) {
+        vv_label path[3] = {q->g, q->ng, q->o};
+        rc =
+            pval_set_vv(net->vc, cw, q, pv, vv_get(net->y, path, 3), sc, defer);
+    } else if (q->src < 0) {
+        rc = pval_set_vv(net->vc, cw, q, pv, VV_ZERO, sc, defer);
+    } else if (!cw->cur[q->src].dense) {
+        rc = pval_set_vv(net->vc, cw, q, pv, vv_child(cw->cur[q->src].v, q->o),
+                         sc, defer);
+    } else {
+        const dmm__dense *d = &cw->cur[q->src].d;
+        size_t a = 0, b = d->n;
+        while (a < b) {
+            size_t mid = (a + b) / 2;
+            if (d->label[mid] < q->o)
+                a = mid + 1;
+            else
+                b = mid;
+        }
+        pv->v = VV_ZERO;
+        pv->vv_ok = pv->dense = true;
+        pv->shape = NULL;
+        pv->x = NULL;
+        if (a < d->n && d->label[a] == q->o && d->shape[a]) {
+            pv->vv_ok = false;
+            pv->shape = d->shape[a];
+            pv->x = d->x[a];
+        }
+    }
+    if (!rc && q->greader && !pv->vv_ok)
+        rc = port_vv(net, (uint32_t)p);
+    phot_set(cw, p);
+    return rc;
+}
+
+/* Ports [lo, hi): their values in Y_t (port_fill), but those that only
+ * direct groups read (dmm__group). */
 static void ports_task(dmm_net *net, unsigned worker, size_t lo, size_t hi,
                        void *ud)
 {
@@ -352,63 +428,26 @@ static void ports_task(dmm_net *net, unsigned worker, size_t lo, size_t hi,
     dmm__compiled *cw = &net->cw;
     dmm__scratch *sc = dmm__scratch_of(net, worker);
     for (size_t p = lo; p < hi; p++) {
-        const dmm__port *q = &cw->ports[p];
-        dmm__pval *pv = &cw->pval[p];
-        if (pv->own)
-            dmm__vfree(net->vc, pv->v);
-        pv->own = pv->conv = false;
-        int rc = 0;
-        const dmm__out *so = q->src >= 0 ? &cw->cur[q->src] : NULL;
-        if (cw->out_valid && so && so->dense && so->d.n == 1 &&
-            so->d.label[0] == q->o && !q->greader) {
-            /* The common case: the one stream of a dense neuron. */
-            const dmm__shape *sh = so->d.shape[0];
-            const double *x = so->d.x[0];
-            pv->v = VV_ZERO;
-            pv->vv_ok = !sh;
-            pv->dense = true;
-            pv->shape = sh;
-            pv->x = sh ? x : NULL;
-            cw->phot[p] = (dmm__phot){sh, !sh ? 0.0 : sh->n ? NAN : x[0]};
+        if (dmm__port_skipped(cw, &cw->ports[p]))
             continue;
-        }
-        if (!cw->out_valid) {
-            vv_label path[3] = {q->g, q->ng, q->o};
-            rc = pval_set_vv(net->vc, cw, q, pv, vv_get(net->y, path, 3), sc,
-                             &f->redo);
-        } else if (q->src < 0) {
-            rc = pval_set_vv(net->vc, cw, q, pv, VV_ZERO, sc, &f->redo);
-        } else if (!cw->cur[q->src].dense) {
-            rc = pval_set_vv(net->vc, cw, q, pv,
-                             vv_child(cw->cur[q->src].v, q->o), sc, &f->redo);
-        } else {
-            const dmm__dense *d = &cw->cur[q->src].d;
-            size_t a = 0, b = d->n;
-            while (a < b) {
-                size_t mid = (a + b) / 2;
-                if (d->label[mid] < q->o)
-                    a = mid + 1;
-                else
-                    b = mid;
-            }
-            pv->v = VV_ZERO;
-            pv->vv_ok = pv->dense = true;
-            pv->shape = NULL;
-            pv->x = NULL;
-            if (a < d->n && d->label[a] == q->o && d->shape[a]) {
-                pv->vv_ok = false;
-                pv->shape = d->shape[a];
-                pv->x = d->x[a];
-            }
-        }
-        if (!rc && q->greader && !pv->vv_ok)
-            rc = port_vv(net, (uint32_t)p);
-        phot_set(cw, p);
+        int rc = port_fill(net, p, sc, &f->redo);
         if (rc) {
             dmm__fail_record(f, rc, p);
             return;
         }
     }
+}
+
+int dmm__ports_unskip(dmm_net *net)
+{
+    dmm__compiled *cw = &net->cw;
+    for (size_t p = 0; p < cw->nports; p++)
+        if (dmm__port_skipped(cw, &cw->ports[p])) {
+            int rc = port_fill(net, p, &net->s0, NULL);
+            if (rc)
+                return rc;
+        }
+    return 0;
 }
 
 /* Each port's value in Y_t for this cycle, on net->threads threads; the
