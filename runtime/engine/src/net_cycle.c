@@ -670,6 +670,7 @@ static bool group_block(dmm_net *net, dmm__group *g, size_t n, size_t m)
 static void groups_direct(dmm_net *net)
 {
     dmm__compiled *cw = &net->cw;
+    cw->ndirect = 0;
     for (size_t i = 0; i < cw->ngrp; i++) {
         dmm__group *g = &cw->grp[i];
         size_t n = g->k1 - g->k0;
@@ -699,6 +700,7 @@ static void groups_direct(dmm_net *net)
             g->direct = true;
         }
         memset(cw->gdir + g->k0, g->direct, n);
+        cw->ndirect += g->direct;
     }
 }
 
@@ -845,14 +847,18 @@ static int group_fire(dmm_net *net, dmm__group *g, size_t a, size_t b,
     if (rc)
         return 1;
     atomic_fetch_add_explicit(&g->fired, e - a, memory_order_relaxed);
+    /* A record that holds this slot already (from two cycles ago: the
+     * blocks alternate) has its one stream and label: a member's paths all
+     * write the same label, and the per-neuron ones move the buffer. */
     vv_label l = g->sum2 ? neu[a].info->out[0] : 0;
     double *out = out0;
     for (size_t k = a; k < e; k++, out += m) {
         dmm__dense *o = &cw->nxt[k].d;
-        if (o->buf != out)
+        if (o->buf != out || o->n != 1) {
             dmm__dense_lend(net->vc, o, out);
-        o->n = 1;
-        o->label[0] = g->sum2 ? l : neu[k].rows[0].input;
+            o->n = 1;
+            o->label[0] = g->sum2 ? l : neu[k].rows[0].input;
+        }
         o->shape[0] = s;
         o->x[0] = out;
         net->slots[k].dense = true;
@@ -863,9 +869,9 @@ static int group_fire(dmm_net *net, dmm__group *g, size_t a, size_t b,
 /*
  * After the down movement, on the calling thread: the members of direct
  * groups that the group path gave up on (a sum not finite, the function
- * refusing) take the per-neuron path here, once the ports their groups
- * skipped are filled (which other threads' groups may have shared). 0 or
- * DMM_E_NOMEM (filling them).
+ * refusing: the per-neuron dense path would give up on them too) take the
+ * general path in redo_slots, once the ports their groups skipped are
+ * filled (other threads' groups may share them). 0 or DMM_E_NOMEM.
  */
 static int groups_redo(dmm_net *net, dmm__cycle_work *work)
 {
@@ -881,11 +887,9 @@ static int groups_redo(dmm_net *net, dmm__cycle_work *work)
         return rc;
     for (size_t i = 0; i < cw->ngrp; i++) {
         const dmm__group *g = &cw->grp[i];
-        if (!g->direct)
-            continue;
-        for (size_t k = g->k0; k < g->k1; k++)
-            if (!net->slots[k].dense && !net->slots[k].redo)
-                (void)down_one(net, k, NULL, &net->s0, &work->fail[0]);
+        for (size_t k = g->k0; g->direct && k < g->k1; k++)
+            if (!net->slots[k].dense)
+                net->slots[k].redo = work->fail[0].redo = true;
     }
     return 0;
 }

@@ -268,7 +268,8 @@ typedef struct dmm__compiled {
     dmm__shapes shapes;
     dmm__group *grp; /* by k0; they do not overlap */
     size_t ngrp, grp_cap;
-    uint8_t *gdir; /* per neuron: 1 when its group is direct this cycle */
+    uint8_t *gdir;  /* per neuron: 1 when its group is direct this cycle */
+    size_t ndirect; /* groups direct this cycle (0: no port is skipped) */
     /* Set by a cycle whose Self is `accum` with its `accum` input exactly
      * the W it started from (hint_from): then W_t (hint_to) differs from it
      * only on the paths of Self's `delta` input (hint_delta), and the next
