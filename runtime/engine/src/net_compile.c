@@ -260,11 +260,14 @@ static void neuron_mark(const dmm_net *net, dmm__compiled *cw, dmm__neuron *n)
               n->info->n_outputs == 1 && strcmp(d->name, "accum") == 0 &&
               n->rows[0].nterms == 1 && n->rows[1].nterms == 1;
     n->one1 = ok && !d->inputs && n->nrows == 1 && n->rows[0].one;
+    if (cw->built && cw->gdir) /* a patch: maybe one more reader */
+        for (size_t j = 0; j < n->nrows; j++)
+            for (uint32_t t = 0; t < n->rows[j].nterms; t++)
+                cw->ports[n->rows[j].port[t]].rk =
+                    cw->ports[n->rows[j].port[t]].rk2 = -1;
     for (size_t j = 0; j < n->nrows; j++)
         for (uint32_t t = 0; t < n->rows[j].nterms; t++) {
             dmm__port *q = &cw->ports[n->rows[j].port[t]];
-            if (cw->built) /* a patch: maybe one more reader */
-                q->rk = q->rk2 = -1;
             if (ok)
                 q->dreader = true;
             else

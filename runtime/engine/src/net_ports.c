@@ -479,7 +479,9 @@ int dmm__ports_fill(dmm_net *net, dmm__cycle_work *work)
             return work->fail[k].rc;
         conv |= work->fail[k].redo;
     }
-    for (size_t p = 0; conv && p < cw->nports; p++) {
+    if (!conv)
+        return 0;
+    for (size_t p = 0; p < cw->nports; p++) {
         dmm__pval *pv = &cw->pval[p];
         if (!pv->conv)
             continue;
