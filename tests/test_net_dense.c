@@ -14,6 +14,10 @@
 
 #include "testutil_forms.h"
 
+/* The engine's switch and counter for groups (net_internal.h). */
+void dmm__groups_set(dmm_net *net, bool on);
+size_t dmm__groups_fired(const dmm_net *net, bool direct);
+
 /* A stream value: a number, one of four flat shapes, or absent (NULL). */
 static void stream(vv_buf *b)
 {
@@ -432,6 +436,189 @@ static void test_many_give_ups(void **state)
     }
 }
 
+/* ---- groups: neurons of one type and row structure fired as one array -- */
+
+/* A source's stream: the network's common shape {k0, k1, k2}; mixed: now
+ * and then an exact zero (which drops the leaf: another shape) or any
+ * stream() gives; big values when the network should overflow. */
+static void group_stream(vv_buf *b, bool mixed, bool big)
+{
+    if (mixed && tf_rnd(5) == 0) {
+        stream(b);
+        return;
+    }
+    tu_put(b, "{");
+    for (int i = 0; i < 3; i++) {
+        double x =
+            mixed && tf_rnd(8) == 0 ? 0.0 : ((double)tf_rnd(8) - 3.5) / 4;
+        tu_put(b, "%s\"k%d\": %.17g", i ? ", " : "", i,
+               big && i == 1 ? 1e308 : x);
+    }
+    tu_put(b, "}");
+}
+
+/*
+ * n accumulators acc<i> (accum <- own single wa, delta <- src<i>/s wd) fed
+ * by n identity sources src<i> (each its own single term of weight 1), in
+ * label order, so that each kind is a run: two groups, the accumulators'
+ * inputs the sources' group and their own. mixed: some members break the
+ * runs (another accumulator weight, a second delta term, a source weight of
+ * 0.5), some sources hold other shapes, and a tanh reads an accumulator and
+ * a source (ports with three readers). A neuron `ed` feeds Self a delta
+ * that moves one member's weight every cycle (a self-edit).
+ */
+static char *group_net(int n, bool mixed, bool big)
+{
+    static const double ws[] = {1, 0.5, -0.25, 2};
+    double wa = ws[tf_rnd(4)], wd = ws[tf_rnd(4)];
+    vv_buf b = {0};
+    tu_put(&b, "{\"dmm\": 1, \"matrix\": {}, \"links\": [" SELF);
+    for (int i = 0; i < n; i++) {
+        double a = mixed && tf_rnd(9) == 0 ? 0.75 : wa;
+        tu_put(&b,
+               "[\"accum/acc%d/accum\", \"accum/acc%d/single\", %.17g],"
+               "[\"accum/acc%d/delta\", \"identity/src%d/s\", %.17g],",
+               i, i, a, i, i, wd);
+        if (mixed && tf_rnd(9) == 0)
+            tu_put(&b, "[\"accum/acc%d/delta\", \"identity/src%d/s\", 1],", i,
+                   (i + 1) % n);
+        tu_put(&b, "[\"identity/src%d/s\", \"identity/src%d/s\", %s],", i, i,
+               mixed && tf_rnd(9) == 0 ? "0.5" : "1");
+    }
+    if (mixed)
+        tu_put(&b,
+               "[\"tanh/rd/a\", \"accum/acc%d/single\", 0.5],"
+               "[\"tanh/rd/a\", \"identity/src0/s\", 1],",
+               n / 2);
+    /* ed: an identity (mixed: in the sources' run, which it breaks, its
+     * output a tree) or a tanh (shrinking the steps) */
+    const char *et = mixed ? "identity" : "tanh";
+    tu_put(&b,
+           "[\"%s/ed/d\", \"%s/ed/d\", 1],"
+           "[\"accum/self/delta\", \"%s/ed/d\", 1]],"
+           "\"outputs\": {\"%s\": {\"ed\": {\"d\": {\"accum\": "
+           "{\"acc%d\": {\"delta\": {\"identity\": {\"src%d\": "
+           "{\"s\": 0.001}}}}}}}%s",
+           et, et, et, et, n - 2, n - 2, mixed ? "" : "}, \"identity\": {");
+    for (int i = 0; i < n; i++) {
+        tu_put(&b, "%s\"src%d\": {\"s\": ", mixed || i ? ", " : "", i);
+        group_stream(&b, mixed, big && i == 1);
+        tu_put(&b, "}");
+    }
+    tu_put(&b, "}}}");
+    return b.data;
+}
+
+/*
+ * Random networks of groups: the general registry, the dense one with
+ * groups off (every member per neuron), and with groups on one and two
+ * threads agree bit for bit after every cycle, errors included (an
+ * overflowing accumulator: the same error, the network as it was). A live
+ * edit moves one member's weight (its group splits), a self-edit another's
+ * every cycle, a third edit adds a neuron (W compiled anew: the groups
+ * formed again). The groups fire, directly (no ports filled) too.
+ */
+static void test_groups_equal_per_neuron(void **state)
+{
+    tf_world *w = *state;
+    size_t fired = 0, direct = 0;
+    int failed = 0;
+    for (uint64_t seed = 1; seed <= 16; seed++) {
+        tf_seed = seed;
+        int n = 2 + (int)tf_rnd(9) + (seed % 4 == 0 ? 40 : 0);
+        bool mixed = seed % 2 == 0, big = seed % 5 == 0;
+        char *text = group_net(n, mixed, big);
+        dmm_net *nets[4] = {
+            tf_load(w, w->general, text), tf_load(w, w->dense, text),
+            tf_load(w, w->dense, text), tf_load(w, w->dense, text)};
+        free(text);
+        dmm_error err;
+        dmm__groups_set(nets[1], false);
+        assert_int_equal(dmm_net_set_threads(nets[3], 2, &err), 0);
+        char edit[200];
+        for (int t = 0; t < 24; t++) {
+            int rcs[4];
+            char *st[4];
+            for (int k = 0; k < 4; k++) {
+                if (t == 6) {
+                    snprintf(edit, sizeof edit,
+                             "{\"accum\": {\"acc%d\": {\"accum\": "
+                             "{\"accum\": {\"acc%d\": {\"single\": "
+                             "0.125}}}}}}",
+                             n / 2, n / 2);
+                    tf_edit(w, nets[k], edit);
+                }
+                if (t == 15)
+                    tf_edit(w, nets[k],
+                            "{\"relu\": {\"new\": {\"a\": {\"identity\": "
+                            "{\"src0\": {\"s\": -1}}}}}}");
+                rcs[k] = dmm_net_step(nets[k], &err);
+                st[k] = tf_state_of(nets[k]);
+            }
+            for (int k = 1; k < 4; k++) {
+                assert_int_equal(rcs[0], rcs[k]);
+                assert_string_equal(st[0], st[k]);
+            }
+            failed += rcs[0] != 0;
+            if (t % 4 == 1)
+                for (int k = 1; k < 4; k++)
+                    tf_assert_same_outputs(w, nets[0], nets[k]);
+            for (int k = 0; k < 4; k++)
+                free(st[k]);
+        }
+        assert_int_equal(dmm__groups_fired(nets[1], false), 0);
+        fired += dmm__groups_fired(nets[2], false);
+        direct += dmm__groups_fired(nets[2], true);
+        /* two threads fire the same groups */
+        assert_int_equal(dmm__groups_fired(nets[3], false),
+                         dmm__groups_fired(nets[2], false));
+        for (int k = 0; k < 4; k++)
+            dmm_net_free(nets[k]);
+    }
+    assert_true(direct > 500);
+    assert_true(fired > direct);
+    assert_true(failed > 0);
+}
+
+static int group_step_op(tf_oom *o)
+{
+    return dmm_net_step(o->net, &o->err);
+}
+
+/* A cycle that failed left the network as its twin; one that did not is
+ * the twin's next; and the cycles after agree. */
+static void group_step_check(tf_oom *o)
+{
+    dmm_error err;
+    if (o->rc)
+        assert_int_equal(o->err.code, DMM_E_NOMEM);
+    else
+        assert_int_equal(dmm_net_step(o->twin, &err), 0);
+    tf_assert_same_state(o->net, o->twin);
+    for (int t = 0; t < 2; t++) {
+        tf_step_both(o->net, o->twin);
+        tf_assert_same_state(o->net, o->twin);
+    }
+}
+
+/* A network of groups whose cycle fails at each allocation in turn, the
+ * first (W compiled, the groups formed, their blocks) and a later one
+ * (direct groups): DMM_E_NOMEM and the network as it was, or a good cycle;
+ * nothing leaks. */
+static void test_groups_out_of_memory(void **state)
+{
+    (void)state;
+    tf_seed = 7;
+    char *text = group_net(6, true, false);
+    void *cw_state;
+    assert_int_equal(tn_world_setup_counted(&cw_state), 0);
+    for (int warm = 0; warm <= 3; warm += 3)
+        assert_true(tf_fail_each_allocation(cw_state, text, warm, group_step_op,
+                                            group_step_check, NULL) >= 1);
+    tn_world_teardown(&cw_state);
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -441,6 +628,8 @@ int main(void)
         cmocka_unit_test(test_lazy_y_out_of_memory),
         cmocka_unit_test(test_accum_images),
         cmocka_unit_test(test_many_give_ups),
+        cmocka_unit_test(test_groups_equal_per_neuron),
+        cmocka_unit_test(test_groups_out_of_memory),
     };
     return cmocka_run_group_tests(tests, tf_setup, tf_teardown);
 }

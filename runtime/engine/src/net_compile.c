@@ -53,6 +53,12 @@ void dmm__compiled_free(dmm__compiled *cw, vv_ctx *vc)
         dmm__free(vc, cw->phot, cw->ports_cap * sizeof *cw->phot);
     }
     dmm__free(vc, cw->hash, cw->hash_cap * sizeof *cw->hash);
+    for (size_t g = 0; g < cw->ngrp; g++)
+        for (int p = 0; p < 2; p++)
+            dmm__free(vc, cw->grp[g].blk[p],
+                      cw->grp[g].cap[p] * sizeof(double));
+    dmm__free(vc, cw->grp, cw->grp_cap * sizeof *cw->grp);
+    dmm__free(vc, cw->gdir, cw->gdir ? cw->nalloc : 0);
     outs_free(cw->cur, cw->nalloc, vc);
     outs_free(cw->nxt, cw->nalloc, vc);
     for (size_t k = 0; cw->din && k < cw->nalloc; k++)
@@ -156,7 +162,7 @@ static int port_get(vv_ctx *vc, dmm__compiled *cw, vv_label g, vv_label ng,
     if (cw->nports >= UINT32_MAX - 1)
         return DMM_E_LIMIT;
     cw->ports[cw->nports] =
-        (dmm__port){g, ng, o, neuron_find(cw, g, ng), false, false};
+        (dmm__port){g, ng, o, neuron_find(cw, g, ng), false, false, -1, -1};
     cw->hash[i] = (uint32_t)cw->nports + 1;
     *out = (uint32_t)cw->nports++;
     return 0;
@@ -290,6 +296,11 @@ static void neuron_mark(const dmm_net *net, dmm__compiled *cw, dmm__neuron *n)
               n->info->n_outputs == 1 && strcmp(d->name, "accum") == 0 &&
               n->rows[0].nterms == 1 && n->rows[1].nterms == 1;
     n->one1 = ok && !d->inputs && n->nrows == 1 && n->rows[0].one;
+    if (cw->built && cw->gdir) /* a patch: maybe one more reader */
+        for (size_t j = 0; j < n->nrows; j++)
+            for (uint32_t t = 0; t < n->rows[j].nterms; t++)
+                cw->ports[n->rows[j].port[t]].rk =
+                    cw->ports[n->rows[j].port[t]].rk2 = -1;
     for (size_t j = 0; j < n->nrows; j++)
         for (uint32_t t = 0; t < n->rows[j].nterms; t++) {
             dmm__port *q = &cw->ports[n->rows[j].port[t]];
@@ -385,6 +396,164 @@ static int neuron_build(const dmm_net *net, dmm__compiled *cw, dmm__neuron *n,
     return 0;
 }
 
+/* ---- groups (dmm__group) ------------------------------------------------ */
+
+/* Can neurons a and b be members of one group? */
+static bool group_alike(const dmm__neuron *a, const dmm__neuron *b)
+{
+    if (a->info != b->info || a->sum2 != b->sum2 || a->one1 != b->one1)
+        return false;
+    if (!a->sum2)
+        return a->one1;
+    const dmm__row *ra = a->rows, *rb = b->rows;
+    for (int j = 0; j < 2; j++)
+        if (ra[j].input != rb[j].input || ra[j].one != rb[j].one ||
+            ra[j].w[0] != rb[j].w[0])
+            return false;
+    return true;
+}
+
+/* The label of the one stream a group member outputs. */
+static vv_label member_out(const dmm__neuron *n)
+{
+    return n->sum2 ? n->info->out[0] : n->rows[0].input;
+}
+
+/* Group g's direct input for row j (dmm__group.src), or -1. */
+static int64_t group_src(const dmm__compiled *cw, const dmm__group *g, int j)
+{
+    const dmm__port *q0 = &cw->ports[cw->neu[g->k0].rows[j].port[0]];
+    if (q0->src < 0)
+        return -1;
+    int64_t s = q0->src, n = g->k1 - g->k0;
+    const dmm__group *gs = dmm__group_from(cw, (size_t)s);
+    if (!gs || gs->k0 > s || s + n > gs->k1)
+        return -1;
+    for (int64_t i = 0; i < n; i++) {
+        const dmm__port *q = &cw->ports[cw->neu[g->k0 + i].rows[j].port[0]];
+        if (q->src != s + i || q->o != member_out(&cw->neu[s + i]))
+            return -1;
+    }
+    return s;
+}
+
+/* The groups of a compiled list just built: each run of two or more alike
+ * neurons; then their direct inputs, and the ports that only a direct
+ * input reads. Out of memory: fewer groups or none direct (the per-neuron
+ * path does the rest), never an error. */
+static void groups_form(vv_ctx *vc, dmm__compiled *cw)
+{
+    for (size_t k = 0; k < cw->nneu;) {
+        size_t e = k + 1;
+        while (e < cw->nneu && group_alike(&cw->neu[k], &cw->neu[e]))
+            e++;
+        if ((cw->neu[k].sum2 || cw->neu[k].one1) && e - k >= 2 &&
+            e <= INT32_MAX) {
+            if (cw->ngrp == cw->grp_cap) {
+                size_t cap = dmm__cap_for(cw->grp_cap, cw->ngrp + 1, 4);
+                dmm__group *g =
+                    dmm__grow1(vc, cw->grp, sizeof *g, cw->grp_cap, cap);
+                if (!g)
+                    break;
+                cw->grp = g;
+                cw->grp_cap = cap;
+            }
+            cw->grp[cw->ngrp++] = (dmm__group){.k0 = (uint32_t)k,
+                                               .k1 = (uint32_t)e,
+                                               .sum2 = cw->neu[k].sum2,
+                                               .src = {-1, -1}};
+        }
+        k = e;
+    }
+    if (!cw->ngrp)
+        return;
+    if (!(cw->gdir = dmm__calloc(vc, cw->nalloc, 1))) {
+        cw->ngrp = 0;
+        return;
+    }
+    for (size_t i = 0; i < cw->ngrp; i++) {
+        dmm__group *g = &cw->grp[i];
+        g->src[0] = group_src(cw, g, 0);
+        g->src[1] = g->sum2 ? group_src(cw, g, 1) : -1;
+    }
+    /* A port is skipped when its readers are one or two direct inputs. */
+    uint8_t *refs = dmm__calloc(vc, cw->nports ? cw->nports : 1, 1);
+    if (!refs)
+        return;
+    for (size_t k = 0; k < cw->nneu; k++)
+        for (size_t j = 0; j < cw->neu[k].nrows; j++) {
+            const dmm__row *r = &cw->neu[k].rows[j];
+            for (uint32_t t = 0; t < r->nterms; t++)
+                refs[r->port[t]] += refs[r->port[t]] < 3;
+        }
+    for (size_t i = 0; i < cw->ngrp; i++) {
+        const dmm__group *g = &cw->grp[i];
+        if (g->src[0] < 0 || (g->sum2 && g->src[1] < 0))
+            continue;
+        for (uint32_t k = g->k0; k < g->k1; k++)
+            for (int j = 0; j < 1 + g->sum2; j++) {
+                dmm__port *q = &cw->ports[cw->neu[k].rows[j].port[0]];
+                if (q->rk < 0)
+                    q->rk = (int32_t)k;
+                else if (q->rk2 < 0)
+                    q->rk2 = (int32_t)k;
+            }
+    }
+    for (size_t p = 0; p < cw->nports; p++) {
+        dmm__port *q = &cw->ports[p];
+        if (refs[p] != (q->rk >= 0) + (q->rk2 >= 0))
+            q->rk = q->rk2 = -1;
+    }
+    dmm__free(vc, refs, cw->nports ? cw->nports : 1);
+}
+
+dmm__group *dmm__group_from(const dmm__compiled *cw, size_t k)
+{
+    size_t lo = 0, hi = cw->ngrp;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (cw->grp[mid].k1 <= k)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < cw->ngrp ? &cw->grp[lo] : NULL;
+}
+
+/* Neuron k's rows were recompiled: it leaves its group, which splits in
+ * two. The head keeps the blocks (the members' outputs of Y_t may lie
+ * there); the tail gets its own, and the same sources (the rows of its
+ * members did not change). No room for the tail: it leaves too. Its
+ * members' ports are filled from the next cycle on (gdir). */
+static void group_leave(vv_ctx *vc, dmm__compiled *cw, size_t k)
+{
+    dmm__group *g = dmm__group_from(cw, k);
+    if (!g || g->k0 > k)
+        return;
+    uint32_t k0 = g->k0, k1 = g->k1;
+    g->k1 = (uint32_t)k;
+    cw->gdir[k] = 0;
+    if (k + 1 >= k1)
+        return;
+    size_t at = (size_t)(g - cw->grp) + 1;
+    if (cw->ngrp == cw->grp_cap) {
+        size_t cap = dmm__cap_for(cw->grp_cap, cw->ngrp + 1, 4);
+        dmm__group *ng = dmm__grow1(vc, cw->grp, sizeof *ng, cw->grp_cap, cap);
+        if (!ng) {
+            memset(cw->gdir + k, 0, k1 - k);
+            return;
+        }
+        cw->grp = ng;
+        cw->grp_cap = cap;
+    }
+    memmove(cw->grp + at + 1, cw->grp + at, (cw->ngrp - at) * sizeof *cw->grp);
+    dmm__group *h = &cw->grp[at - 1], *t = &cw->grp[at];
+    *t = (dmm__group){.k0 = (uint32_t)k + 1, .k1 = k1, .sum2 = h->sum2};
+    for (int j = 0; j < 2; j++)
+        t->src[j] = h->src[j] < 0 ? -1 : h->src[j] + (int64_t)(k + 1 - k0);
+    cw->ngrp++;
+}
+
 /* Build everything from w (cw empty on entry). */
 static int build(const dmm_net *net, dmm__compiled *cw, vv w)
 {
@@ -449,6 +618,7 @@ static int build(const dmm_net *net, dmm__compiled *cw, vv w)
         if (rc)
             return rc;
     }
+    groups_form(net->vc, cw);
     cw->w = vv_ref(w);
     cw->built = true;
     cw->out_valid = false;
@@ -489,6 +659,7 @@ static int patch(const dmm_net *net, dmm__compiled *cw, vv w)
                     int rc = neuron_build(net, cw, &cw->neu[k], rn);
                     if (rc)
                         return rc;
+                    group_leave(net->vc, cw, (size_t)k);
                 }
                 go = vv_iter_next(&jo, &no, &ro);
                 gn = vv_iter_next(&jn, &nn, &rn);
@@ -527,6 +698,7 @@ static int patch_delta(const dmm_net *net, dmm__compiled *cw, vv w, vv delta)
             int rc = neuron_build(net, cw, &cw->neu[k], rn);
             if (rc)
                 return rc;
+            group_leave(net->vc, cw, (size_t)k);
         }
     }
     return 0;

@@ -616,10 +616,301 @@ static int work_failure(const dmm__cycle_work *w, unsigned n, dmm_error *err)
     return first->rc;
 }
 
+/* Neuron k on the per-neuron path of the down movement: 0, or a failure
+ * recorded in f (the caller stops). */
+static inline int down_one(dmm_net *net, size_t k, const int32_t *fmod,
+                           dmm__scratch *sc, dmm__failure *f)
+{
+    const dmm__neuron *n = &net->cw.neu[k];
+    dmm__slot *s = &net->slots[k];
+    if (n->dense_ok) {
+        /* A dense neuron's input depends on Y_{t-1} only, so it fires
+         * here, its input still in cache. Any dmm__failure (no memory
+         * included): the general path, in redo_slots. */
+        int32_t a = fmod ? fmod[k] : -1;
+        if (a >= 0) /* fields: modulated on the dense path if it can */
+            s->dense = !dense_mod_fire(net, k, a);
+        else if ((n->scalar1 && !scalar1_fire(net, k)) ||
+                 (n->sum2 && !sum2_fire(net, k)) ||
+                 (n->one1 && !one1_fire(net, k)))
+            s->dense = true;
+        else
+            s->dense = !(dense_input(net, k, false) || dense_fire(net, k));
+        if (!s->dense) {
+            s->redo = true;
+            dmm__few_add(&f->todo, k);
+        }
+        return 0;
+    }
+    int rc = neuron_input(net, k, sc, &f->err);
+    if (rc)
+        dmm__fail_record(f, rc, k);
+    return rc;
+}
+
+/* ---- groups (dmm__group): members fired as one array ------------------- */
+
+/* Room in g's block being written for n members of m values: false when
+ * out of memory (then per neuron). */
+static bool group_block(dmm_net *net, dmm__group *g, size_t n, size_t m)
+{
+    int w = !g->pb; /* Y_t's outputs are in blk[pb], never in this one */
+    if (m > SIZE_MAX / sizeof(double) / n)
+        return false;
+    if (g->cap[w] < n * m) {
+        double *b = dmm__alloc(net->vc, n * m * sizeof *b);
+        if (!b)
+            return false;
+        dmm__free(net->vc, g->blk[w], g->cap[w] * sizeof *b);
+        g->blk[w] = b;
+        g->cap[w] = n * m;
+    }
+    g->out = g->blk[w];
+    g->m = m;
+    return true;
+}
+
+/*
+ * Before the ports are filled, on the calling thread: which groups are
+ * direct this cycle, reading their inputs from the blocks of their source
+ * groups (all of whose members' outputs of Y_t are there, in one shape)
+ * instead of from ports, which are then not filled (gdir). Not with
+ * modulations, nor when Y_t is not in the outputs (out_valid).
+ */
+static void groups_direct(dmm_net *net)
+{
+    dmm__compiled *cw = &net->cw;
+    cw->ndirect = 0;
+    for (size_t i = 0; i < cw->ngrp; i++) {
+        dmm__group *g = &cw->grp[i];
+        size_t n = g->k1 - g->k0;
+        g->s = NULL;
+        g->direct = false;
+        atomic_store_explicit(&g->miss, false, memory_order_relaxed);
+        atomic_store_explicit(&g->fired, 0, memory_order_relaxed);
+        if (!n)
+            continue;
+        bool ok = !net->fmod && cw->out_valid && !net->groups_off;
+        const dmm__shape *s = NULL;
+        size_t m = 0;
+        for (int j = 0; ok && j < 1 + g->sum2; j++) {
+            int64_t src = g->src[j];
+            const dmm__group *gs =
+                src < 0 ? NULL : dmm__group_from(cw, (size_t)src);
+            ok = gs && gs->k0 <= src && src + (int64_t)n <= gs->k1 &&
+                 gs->pfull && (j == 0 || gs->ps == s);
+            if (ok) {
+                s = gs->ps;
+                m = gs->pm;
+                g->in[j] = gs->pout + (size_t)(src - gs->k0) * m;
+            }
+        }
+        if (ok && (g->sum2 || s->n > 0) && group_block(net, g, n, m)) {
+            g->s = s;
+            g->direct = true;
+        }
+        memset(cw->gdir + g->k0, g->direct, n);
+        cw->ndirect += g->direct;
+    }
+}
+
+/*
+ * After the ports are filled, on the calling thread: the other groups'
+ * shape this cycle, the first their members' first ports hold that the
+ * group path takes (not zero, not a V-value only, not a bare number for
+ * one1, where the per-neuron path tries scalar1 first), and their block.
+ * None, or no memory: s NULL, per neuron.
+ */
+static void groups_prepare(dmm_net *net)
+{
+    dmm__compiled *cw = &net->cw;
+    for (size_t i = 0; i < cw->ngrp; i++) {
+        dmm__group *g = &cw->grp[i];
+        if (g->direct || g->k0 >= g->k1 || net->fmod || net->groups_off)
+            continue;
+        const dmm__shape *s = NULL;
+        for (size_t k = g->k0; k < g->k1 && !s; k++) {
+            s = cw->phot[cw->neu[k].rows[0].port[0]].shape;
+            if (s == &dmm__not_dense || (s && !g->sum2 && s->n == 0))
+                s = NULL;
+        }
+        if (s && group_block(net, g, g->k1 - g->k0, dmm__shape_len(s)))
+            g->s = s;
+    }
+}
+
+void dmm__groups_set(dmm_net *net, bool on)
+{
+    net->groups_off = !on;
+}
+
+size_t dmm__groups_fired(const dmm_net *net, bool direct)
+{
+    return direct ? net->grp_direct : net->grp_fired;
+}
+
+/* At the commit: where each group's outputs of Y_t are. */
+static void groups_commit(dmm_net *net)
+{
+    dmm__compiled *cw = &net->cw;
+    for (size_t i = 0; i < cw->ngrp; i++) {
+        dmm__group *g = &cw->grp[i];
+        g->pfull =
+            g->s && !atomic_load_explicit(&g->miss, memory_order_relaxed);
+        size_t n = atomic_load_explicit(&g->fired, memory_order_relaxed);
+        net->grp_fired += n;
+        net->grp_direct += g->direct ? n : 0;
+        g->ps = g->s;
+        g->pm = g->m;
+        g->pout = g->out;
+        g->pb = !g->pb;
+    }
+}
+
+/*
+ * Members from a (below b) of group g fired into the group's block. Direct:
+ * all of [a, b), their inputs the source groups' blocks. Else the run from
+ * a whose ports are all the group's shape, up to *c: when their inputs also
+ * lie side by side (member k's at (k - a)·m from member a's, as the outputs
+ * of a group are), one loop, else one a member. One sum2_loop, or one call
+ * of the type's function, over (*c - a)·m values: the arithmetic the
+ * per-neuron path does member by member (elementwise, so the same bits).
+ * Then each member's output is its slot of the block, which makes the
+ * inputs of their readers side by side the next cycle. 0: [a, *c) fired;
+ * 1: [a, *c) (at least a) takes the per-neuron path, nothing it depends on
+ * changed.
+ */
+static int group_fire(dmm_net *net, dmm__group *g, size_t a, size_t b,
+                      size_t *c)
+{
+    const dmm__compiled *cw = &net->cw;
+    const dmm__shape *s = g->s;
+    *c = a + 1;
+    if (!s)
+        return 1;
+    const size_t m = g->m;
+    const dmm__neuron *neu = cw->neu;
+    const dmm__phot *phot = cw->phot;
+    const dmm__pval *pval = cw->pval;
+    const dmm__row *r0 = neu[a].rows;
+    double *const out0 = g->out + (a - g->k0) * m;
+    int rc = 0;
+    size_t e = b;
+    if (g->sum2) {
+        const double wa = r0[0].w[0], wd = r0[1].w[0];
+        const bool a1 = r0[0].one, d1 = r0[1].one;
+        const double *x0, *d0;
+        bool side = true;
+        if (g->direct) {
+            x0 = g->in[0] + (a - g->k0) * m;
+            d0 = g->in[1] + (a - g->k0) * m;
+        } else {
+            x0 = pval[r0[0].port[0]].x;
+            d0 = pval[r0[1].port[0]].x;
+            for (size_t k = a, i = 0; k < b; k++, i += m) {
+                const dmm__row *r = neu[k].rows;
+                uint32_t pa = r[0].port[0], pd = r[1].port[0];
+                if (phot[pa].shape != s || phot[pd].shape != s) {
+                    e = k;
+                    break;
+                }
+                side &= pval[pa].x == x0 + i && pval[pd].x == d0 + i;
+            }
+        }
+        if (e == a)
+            return 1;
+        if (side)
+            rc = !sum2_loop(out0, x0, wa, a1, d0, wd, d1, (e - a) * m);
+        for (size_t k = a, i = 0; !rc && !side && k < e; k++, i += m) {
+            const dmm__row *r = neu[k].rows;
+            rc = !sum2_loop(out0 + i, pval[r[0].port[0]].x, wa, a1,
+                            pval[r[1].port[0]].x, wd, d1, m);
+        }
+    } else {
+        dmm_dense_fn fn = neu[a].info->desc->dense;
+        const double *x0;
+        bool side = true;
+        if (g->direct) {
+            x0 = g->in[0] + (a - g->k0) * m;
+        } else {
+            x0 = pval[r0[0].port[0]].x;
+            for (size_t k = a, i = 0; k < b; k++, i += m) {
+                uint32_t p = neu[k].rows[0].port[0];
+                if (phot[p].shape != s) {
+                    e = k;
+                    break;
+                }
+                side &= pval[p].x == x0 + i;
+            }
+        }
+        if (e == a)
+            return 1;
+        if (side)
+            rc = fn(&x0, 1, out0, (e - a) * m) != 0;
+        for (size_t k = a, i = 0; !rc && !side && k < e; k++, i += m) {
+            const double *x = pval[neu[k].rows[0].port[0]].x;
+            rc = fn(&x, 1, out0 + i, m) != 0;
+        }
+        assert(rc || all_finite(out0, (e - a) * m)); /* as in dense_fire */
+    }
+    *c = e;
+    if (rc)
+        return 1;
+    atomic_fetch_add_explicit(&g->fired, e - a, memory_order_relaxed);
+    /* A record that holds this slot already (from two cycles ago: the
+     * blocks alternate) has its one stream and label: a member's paths all
+     * write the same label, and the per-neuron ones move the buffer. */
+    vv_label l = g->sum2 ? neu[a].info->out[0] : 0;
+    double *out = out0;
+    for (size_t k = a; k < e; k++, out += m) {
+        dmm__dense *o = &cw->nxt[k].d;
+        if (o->buf != out || o->n != 1) {
+            dmm__dense_lend(net->vc, o, out);
+            o->n = 1;
+            o->label[0] = g->sum2 ? l : neu[k].rows[0].input;
+        }
+        o->shape[0] = s;
+        o->x[0] = out;
+        net->slots[k].dense = true;
+    }
+    return 0;
+}
+
+/*
+ * After the down movement, on the calling thread: the members of direct
+ * groups that the group path gave up on (a sum not finite, the function
+ * refusing: the per-neuron dense path would give up on them too) take the
+ * general path in redo_slots, once the ports their groups skipped are
+ * filled (other threads' groups may share them). 0 or DMM_E_NOMEM.
+ */
+static int groups_redo(dmm_net *net, dmm__cycle_work *work)
+{
+    dmm__compiled *cw = &net->cw;
+    bool any = false;
+    for (size_t i = 0; i < cw->ngrp && !any; i++)
+        any = cw->grp[i].direct &&
+              atomic_load_explicit(&cw->grp[i].miss, memory_order_relaxed);
+    if (!any)
+        return 0;
+    int rc = dmm__ports_unskip(net);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < cw->ngrp; i++) {
+        const dmm__group *g = &cw->grp[i];
+        for (size_t k = g->k0; g->direct && k < g->k1; k++)
+            if (!net->slots[k].dense)
+                net->slots[k].redo = true;
+    }
+    /* rare (a sum not finite): every slot is visited, in order */
+    dmm__few_all(&work->fail[0].todo, net->nslots);
+    return 0;
+}
+
 static void down_task(dmm_net *net, unsigned worker, size_t lo, size_t hi,
                       void *ud)
 {
     dmm__cycle_work *cw = ud;
+    dmm__failure *f = &cw->fail[worker];
     dmm__scratch *sc = dmm__scratch_of(net, worker);
     const dmm__neuron *neu = net->cw.neu;
     /* fields: read once, not reloaded per neuron through net; the loop
@@ -635,32 +926,33 @@ static void down_task(dmm_net *net, unsigned worker, size_t lo, size_t hi,
                                     .input = VV_ZERO,
                                     .output = VV_ZERO,
                                     .new_state = VV_ZERO};
-    for (size_t k = lo; k < hi; k++) {
-        dmm__slot *s = &net->slots[k];
-        if (neu[k].dense_ok) {
-            /* A dense neuron's input depends on Y_{t-1} only, so it fires
-             * here, its input still in cache. Any dmm__failure (no memory
-             * included): the general path, in redo_slots. */
-            int32_t a = fmod ? fmod[k] : -1;
-            if (a >= 0) /* fields: modulated on the dense path if it can */
-                s->dense = !dense_mod_fire(net, k, a);
-            else if ((neu[k].scalar1 && !scalar1_fire(net, k)) ||
-                     (neu[k].sum2 && !sum2_fire(net, k)) ||
-                     (neu[k].one1 && !one1_fire(net, k)))
-                s->dense = true;
-            else
-                s->dense = !(dense_input(net, k, false) || dense_fire(net, k));
-            if (!s->dense) {
-                s->redo = true;
-                dmm__few_add(todo, k);
+    /* Groups (not with modulations): their part of [lo, hi) at once, the
+     * neurons between them one by one. */
+    dmm__group *g = fmod ? NULL : dmm__group_from(&net->cw, lo);
+    dmm__group *gend = net->cw.grp + net->cw.ngrp;
+    for (size_t k = lo; k < hi;) {
+        while (g && g->k1 <= k) /* (a group split may leave one empty) */
+            g = g + 1 < gend ? g + 1 : NULL;
+        size_t e = hi;
+        if (g && g->k0 <= k) {
+            e = g->k1 < hi ? g->k1 : hi;
+            size_t c;
+            if (!group_fire(net, g, k, e, &c)) {
+                k = c; /* fired */
+                continue;
             }
-            continue;
+            atomic_store_explicit(&g->miss, true, memory_order_relaxed);
+            if (g->direct) {
+                k = e; /* left to groups_redo */
+                continue;
+            }
+            e = c; /* these per neuron, then the group again */
+        } else if (g && g->k0 < hi) {
+            e = g->k0;
         }
-        int rc = neuron_input(net, k, sc, &cw->fail[worker].err);
-        if (rc) {
-            dmm__fail_record(&cw->fail[worker], rc, k);
-            return;
-        }
+        for (; k < e; k++)
+            if (down_one(net, k, fmod, sc, f))
+                return;
     }
 }
 
@@ -780,11 +1072,15 @@ static int down_movement(dmm_net *net, dmm__cycle_work *work, dmm_error *err)
         net->slots = sl;
         net->slots_cap = cw->nneu;
     }
+    groups_direct(net);
     if ((rc = dmm__ports_fill(net, work)))
         return dmm_error_set(err, rc, "", "%s", dmm_strerror(rc));
+    groups_prepare(net);
     net->nslots = cw->nneu; /* each worker clears its slots first */
     dmm__work_reset(work, net->threads);
     dmm__parallel(net, cw->nneu, down_task, work);
+    if ((rc = groups_redo(net, work)))
+        return dmm_error_set(err, rc, "", "%s", dmm_strerror(rc));
     redo_slots(net, work, false, NULL);
     return work_failure(work, net->threads, err);
 }
@@ -1168,6 +1464,7 @@ int dmm_net_step(dmm_net *net, dmm_error *err)
      * what they emitted, Y_t's outputs are dropped and the slots freed: one
      * pass, split over the threads. */
     self_hint(net);
+    groups_commit(net);
     dmm__out *t = cw->cur;
     cw->cur = cw->nxt;
     cw->nxt = t;

@@ -8,6 +8,7 @@
 #ifndef DMM_NET_INTERNAL_H
 #define DMM_NET_INTERNAL_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -195,6 +196,10 @@ typedef struct dmm__port {
     bool greader; /* read by a fast row of a neuron without dense form */
     bool dreader; /* read by a neuron with dense form */
     bool sparse;  /* filled by its source's present outputs (net_ports.c) */
+    /* Its readers when it has at most two and each reads it as a direct
+     * input of its group (rk2 -1: one), else -1: it is not filled in a cycle
+     * where their groups are direct (dmm__group, net_ports.c). */
+    int32_t rk, rk2;
 } dmm__port;
 
 /* The ports filled from their source's present outputs (net_ports.c,
@@ -242,6 +247,54 @@ void dmm__bysrc_free(vv_ctx *vc, dmm__bysrc *b);
 bool dmm__bysrc_hits(const dmm_net *net, size_t k, size_t j, const uint32_t **q,
                      size_t *n);
 
+/*
+ * A group (net_compile.c, fired in net_cycle.c): a run of consecutive
+ * compiled neurons of one type and one row structure that the down movement
+ * fires as one array, structure-of-arrays: every member's output goes to its
+ * slot of one block (member i at i·m), so when the members' inputs lie side
+ * by side too (the outputs of another group, or the group's own previous
+ * ones) the whole group is one loop over the values and no record per
+ * member is read but its ports' shapes. Formed when W is compiled: members
+ * all `sum2` with the same weights and one flags, or all `one1`, same type;
+ * a member whose rows are recompiled (a live edit, a self-edit) leaves its
+ * group (split in two). A cycle where the members' inputs are not one shape
+ * side by side, a non-finite sum, the function refusing, or modulations
+ * (fields): the members take the per-neuron path, which gives the same
+ * bits (the arithmetic is elementwise) and reports the errors.
+ */
+typedef struct dmm__group {
+    uint32_t k0, k1; /* members [k0, k1) */
+    bool sum2;       /* the members are sum2 (else one1) */
+    /* Direct inputs (set when formed): member k0 + i's row j reads the
+     * output of neuron src[j] + i, the sources being the members of one
+     * group; -1: row j is not. When the source groups' outputs of Y_t are
+     * all in their blocks (pfull), the group reads them there and its ports
+     * are not filled (dmm__port.rk). */
+    int64_t src[2];
+    /* This cycle (set on the calling thread before the down movement): the
+     * members' shape, m its length, out the block written, in[j] row j's
+     * input for member k0 when direct; s NULL: per neuron. */
+    const dmm__shape *s;
+    size_t m;
+    double *out;
+    const double *in[2];
+    bool direct;
+    atomic_bool miss;    /* some members took the per-neuron path */
+    atomic_size_t fired; /* members fired by the group path (a count) */
+    /* Y_t (set at the commit): every member's output is its slot of pout,
+     * of shape ps (pm values each) */
+    bool pfull;
+    const dmm__shape *ps;
+    size_t pm;
+    const double *pout;
+    /* The outputs, lent to the members' dmm__dense (bufcap 0): a cycle
+     * writes blk[!pb], the commit flips pb, so Y_t's, which the cycle
+     * reads, stay. */
+    double *blk[2];
+    size_t cap[2];
+    int pb;
+} dmm__group;
+
 typedef struct dmm__compiled {
     bool built;
     bool out_valid;   /* cur[k] is neuron k's output in Y_t */
@@ -274,6 +327,10 @@ typedef struct dmm__compiled {
     vv par_tree, st_tree;
     bool par_ok, st_ok;
     uint64_t rows_gen; /* bumped whenever a neuron's rows are rebuilt */
+    dmm__group *grp;   /* by k0; they do not overlap */
+    size_t ngrp, grp_cap;
+    uint8_t *gdir;  /* per neuron: 1 when its group is direct this cycle */
+    size_t ndirect; /* groups direct this cycle (0: no port is skipped) */
     /* Set by a cycle whose Self is `accum` with its `accum` input exactly
      * the W it started from (hint_from): then W_t (hint_to) differs from it
      * only on the paths of Self's `delta` input (hint_delta), and the next
@@ -282,6 +339,12 @@ typedef struct dmm__compiled {
     vv hint_from, hint_to, hint_delta;
 } dmm__compiled;
 
+/* ---- groups (net_cycle.c), for tests and benches ---- */
+/* Fire groups as groups (on, the default) or every member per neuron. */
+void dmm__groups_set(dmm_net *net, bool on);
+/* Member firings so far that were a group's (direct: of a direct one). */
+size_t dmm__groups_fired(const dmm_net *net, bool direct);
+
 /* ---- net_compile.c ---- */
 /* Bring net->cw up to date with w (patch or rebuild; a rebuild first makes
  * net->y). On error cw is empty and the next call rebuilds. */
@@ -289,6 +352,8 @@ int dmm__compiled_sync(dmm_net *net, vv w);
 void dmm__compiled_free(dmm__compiled *cw, vv_ctx *vc);
 /* Drop cw's self-edit hint. */
 void dmm__compiled_unhint(dmm__compiled *cw, vv_ctx *vc);
+/* The first group of cw with k1 > k (NULL: none). */
+dmm__group *dmm__group_from(const dmm__compiled *cw, size_t k);
 
 /* Per-thread scratch of the cycle. */
 typedef struct dmm__scratch {
@@ -339,6 +404,14 @@ static inline void dmm__few_add(dmm__few *f, size_t i)
     f->n++;
 }
 
+/* Every item below n is to be visited (an item added out of the chunk). */
+static inline void dmm__few_all(dmm__few *f, size_t n)
+{
+    f->lo = 0;
+    f->hi = n;
+    f->n = DMM__FEW + 1;
+}
+
 typedef struct dmm__failure {
     int rc;
     size_t at;
@@ -361,8 +434,8 @@ static inline void dmm__fail_record(dmm__failure *f, int rc, size_t k)
     f->at = k;
 }
 
-/* Walks the chunks' todo lists in index order (chunk k's range lies below
- * chunk k+1's), stopping before stop: for (dmm__few_iter it =
+/* Walks the chunks' todo lists (in index order unless dmm__few_all), items
+ * from stop on left out: for (dmm__few_iter it =
  * dmm__few_begin(w, n, stop); dmm__few_next(&it);) uses it.i. Consumes the
  * lists. */
 typedef struct dmm__few_iter {
@@ -383,10 +456,10 @@ static inline bool dmm__few_next(dmm__few_iter *it)
         dmm__few *f = &it->fail[it->w].todo;
         bool listed = f->n <= DMM__FEW;
         size_t end = listed ? f->n : f->hi - f->lo;
-        if (it->j < end) {
+        while (it->j < end) {
             size_t i = listed ? f->at[it->j] : f->lo + it->j;
+            it->j++;
             if (i < it->stop) {
-                it->j++;
                 it->i = i;
                 return true;
             }
@@ -407,7 +480,8 @@ void dmm__shapes_free(vv_ctx *vc, dmm__shapes *sh);
 void dmm__shapes_collect(vv_ctx *vc, dmm__compiled *cw);
 /* The shape of a port that holds a V-value only (phot). */
 extern const dmm__shape dmm__not_dense;
-/* Free what d holds (not d). */
+/* Free what d holds (not d). A buffer lent by a group (bufcap 0, buf not
+ * buf1) is not d's to free. */
 void dmm__dense_free(vv_ctx *vc, dmm__dense *d);
 /* Room in d for n streams and len values, the streams kept. */
 int dmm__dense_grow(vv_ctx *vc, dmm__dense *d, uint32_t n, size_t len);
@@ -418,10 +492,23 @@ static inline int dmm__dense_reserve(vv_ctx *vc, dmm__dense *d, uint32_t n,
         return 0;
     return dmm__dense_grow(vc, d, n, len);
 }
+/* Give d the group's buffer x (lent: bufcap 0) for its values, freeing its
+ * own, with room for one stream (inside d: this cannot fail). */
+void dmm__dense_lend(vv_ctx *vc, dmm__dense *d, double *x);
 /* new: d's streams as one V-value {label: stream}. */
 int dmm__dense_vv(vv_ctx *vc, const dmm__dense *d, vv *out);
-/* Each port's value in Y_t for this cycle, on net->threads threads. */
+/* Each port's value in Y_t for this cycle, on net->threads threads, but
+ * those only direct groups read (dmm__port.rk). */
 int dmm__ports_fill(dmm_net *net, dmm__cycle_work *work);
+/* Is port q left unfilled this cycle (its readers' groups direct)? */
+static inline bool dmm__port_skipped(const dmm__compiled *cw,
+                                     const dmm__port *q)
+{
+    return q->rk >= 0 && cw->gdir[q->rk] && (q->rk2 < 0 || cw->gdir[q->rk2]);
+}
+/* The ports left unfilled, filled after all, on the calling thread: for
+ * the members of a direct group that take the per-neuron path. */
+int dmm__ports_unskip(dmm_net *net);
 /* Every port the rows of neuron k read, as V-values. */
 int dmm__neuron_ports_vv(dmm_net *net, size_t k);
 /* new: {type: {name: value}} over the compiled neurons (grouped by type):
@@ -498,6 +585,8 @@ struct dmm_net {
     const dmm__fapp *fapps; /* with fmod: the applications it indexes */
     uint64_t cw_gen;        /* bumped whenever cw's neuron list is rebuilt (the
                                fields' cached applications index it) */
+    bool groups_off; /* every group per neuron (dmm__groups_set, tests) */
+    size_t grp_fired, grp_direct; /* dmm__groups_fired */
 };
 
 /* ---- net.c ---- */

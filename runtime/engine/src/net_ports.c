@@ -166,7 +166,7 @@ void dmm__dense_free(vv_ctx *vc, dmm__dense *d)
         dmm__free(vc, (void *)d->shape, d->cap * sizeof *d->shape);
         dmm__free(vc, (void *)d->x, d->cap * sizeof *d->x);
     }
-    if (d->buf != d->buf1)
+    if (d->buf != d->buf1 && d->bufcap)
         dmm__free(vc, d->buf, d->bufcap * sizeof *d->buf);
     *d = (dmm__dense){0};
 }
@@ -206,12 +206,26 @@ int dmm__dense_grow(vv_ctx *vc, dmm__dense *d, uint32_t n, size_t len)
         double *dst = dmm__calloc(vc, cap, sizeof *dst);
         if (!dst)
             return DMM_E_NOMEM;
-        if (d->buf != d->buf1)
+        if (d->buf != d->buf1 && d->bufcap)
             dmm__free(vc, d->buf, d->bufcap * sizeof *d->buf);
         d->buf = dst;
         d->bufcap = cap;
     }
     return 0;
+}
+
+void dmm__dense_lend(vv_ctx *vc, dmm__dense *d, double *x)
+{
+    if (d->cap == 0) { /* as dmm__dense_grow does for one stream */
+        d->label = &d->label1;
+        d->shape = &d->shape1;
+        d->x = &d->x1;
+        d->cap = 1;
+    }
+    if (d->buf != d->buf1 && d->bufcap)
+        dmm__free(vc, d->buf, d->bufcap * sizeof *d->buf);
+    d->buf = x;
+    d->bufcap = 0;
 }
 
 /* new: a dense stream as a V-value, its zeros dropped. */
@@ -380,14 +394,82 @@ static bool pval_is_zero(const dmm__pval *pv)
            vv_is_zero(pv->v);
 }
 
-/* Ports [lo, hi): their values in Y_t, as V-values too for the ports that
- * general neurons read. Flat maps to convert are left to ports_fill. */
-static void ports_task(dmm_net *net, unsigned worker, size_t lo, size_t hi,
-                       void *ud)
+/* Port p's value in Y_t, as a V-value too when general neurons read it. A
+ * flat map to convert is left to ports_fill (*defer set), or converted now
+ * when defer is NULL (on the calling thread: it interns). Inlined in both
+ * its callers: a call per port costs rnn-1000-10 37 k instructions a cycle.
+ * cache: the last source read (out_cache). */
+static inline __attribute__((always_inline)) int
+port_fill(dmm_net *net, size_t p, dmm__scratch *sc, bool *defer,
+          out_cache *cache)
 {
-    dmm__failure *f = &((dmm__cycle_work *)ud)->fail[worker];
     dmm__compiled *cw = &net->cw;
-    dmm__scratch *sc = dmm__scratch_of(net, worker);
+    const dmm__port *q = &cw->ports[p];
+    dmm__pval *pv = &cw->pval[p];
+    if (pv->own)
+        dmm__vfree(net->vc, pv->v);
+    pv->own = pv->conv = false;
+    int rc = 0;
+    const dmm__out *so = q->src >= 0 ? &cw->cur[q->src] : NULL;
+    if (cw->out_valid && so && so->dense && so->d.n == 1 &&
+        so->d.label[0] == q->o && !q->greader) {
+        /* The common case: the one stream of a dense neuron. */
+        const dmm__shape *sh = so->d.shape[0];
+        const double *x = so->d.x[0];
+        pv->v = VV_ZERO;
+        pv->vv_ok = !sh;
+        pv->dense = true;
+        pv->shape = sh;
+        pv->x = sh ? x : NULL;
+        cw->phot[p] = (dmm__phot){sh, !sh ? 0.0 : sh->n ? NAN : x[0]};
+        return 0;
+    }
+    if (!cw->out_valid) {
+        vv_label path[3] = {q->g, q->ng, q->o};
+        rc =
+            pval_set_vv(net->vc, cw, q, pv, vv_get(net->y, path, 3), sc, defer);
+    } else if (q->src < 0) {
+        rc = pval_set_vv(net->vc, cw, q, pv, VV_ZERO, sc, defer);
+    } else if (!cw->cur[q->src].dense) {
+        vv v = out_child(cache, cw, q);
+        if (vv_is_zero(v) && pval_is_zero(pv))
+            return 0; /* zero in Y_t as in Y_{t-1}: nothing to write */
+        rc = pval_set_vv(net->vc, cw, q, pv, v, sc, defer);
+    } else {
+        const dmm__dense *d = &cw->cur[q->src].d;
+        size_t a = 0, b = d->n;
+        while (a < b) {
+            size_t mid = (a + b) / 2;
+            if (d->label[mid] < q->o)
+                a = mid + 1;
+            else
+                b = mid;
+        }
+        pv->v = VV_ZERO;
+        pv->vv_ok = pv->dense = true;
+        pv->shape = NULL;
+        pv->x = NULL;
+        if (a < d->n && d->label[a] == q->o && d->shape[a]) {
+            pv->vv_ok = false;
+            pv->shape = d->shape[a];
+            pv->x = d->x[a];
+        }
+    }
+    if (!rc && q->greader && !pv->vv_ok)
+        rc = port_vv(net, (uint32_t)p);
+    phot_set(cw, p);
+    return rc;
+}
+
+/* Ports [lo, hi) (of the others when the ports by source are on): their
+ * values in Y_t (port_fill), but, when skip, those that only direct groups
+ * read (dmm__group). A constant skip in each call: the loop without groups
+ * tests nothing more per port. Ports to convert go to f's todo list. */
+static inline __attribute__((always_inline)) void
+ports_range(dmm_net *net, size_t lo, size_t hi, dmm__scratch *sc,
+            dmm__failure *f, bool skip)
+{
+    dmm__compiled *cw = &net->cw;
     out_cache cache = {.src = -1};
     /* with the ports by source on, [lo, hi) indexes the others */
     const uint32_t *other = cw->bysrc.on ? cw->bysrc.other : NULL;
@@ -396,63 +478,12 @@ static void ports_task(dmm_net *net, unsigned worker, size_t lo, size_t hi,
     f->todo.hi = other ? cw->nports : hi;
     for (size_t i = lo; i < hi; i++) {
         size_t p = other ? other[i] : i;
-        const dmm__port *q = &cw->ports[p];
-        dmm__pval *pv = &cw->pval[p];
-        if (pv->own)
-            dmm__vfree(net->vc, pv->v);
-        pv->own = pv->conv = false;
-        int rc = 0;
-        const dmm__out *so = q->src >= 0 ? &cw->cur[q->src] : NULL;
-        if (cw->out_valid && so && so->dense && so->d.n == 1 &&
-            so->d.label[0] == q->o && !q->greader) {
-            /* The common case: the one stream of a dense neuron. */
-            const dmm__shape *sh = so->d.shape[0];
-            const double *x = so->d.x[0];
-            pv->v = VV_ZERO;
-            pv->vv_ok = !sh;
-            pv->dense = true;
-            pv->shape = sh;
-            pv->x = sh ? x : NULL;
-            cw->phot[p] = (dmm__phot){sh, !sh ? 0.0 : sh->n ? NAN : x[0]};
+        if (skip && dmm__port_skipped(cw, &cw->ports[p]))
             continue;
-        }
         bool conv = false;
-        if (!cw->out_valid) {
-            vv_label path[3] = {q->g, q->ng, q->o};
-            rc = pval_set_vv(net->vc, cw, q, pv, vv_get(net->y, path, 3), sc,
-                             &conv);
-        } else if (q->src < 0) {
-            rc = pval_set_vv(net->vc, cw, q, pv, VV_ZERO, sc, &conv);
-        } else if (!cw->cur[q->src].dense) {
-            vv v = out_child(&cache, cw, q);
-            if (vv_is_zero(v) && pval_is_zero(pv))
-                continue; /* zero in Y_t as in Y_{t-1}: nothing to write */
-            rc = pval_set_vv(net->vc, cw, q, pv, v, sc, &conv);
-        } else {
-            const dmm__dense *d = &cw->cur[q->src].d;
-            size_t a = 0, b = d->n;
-            while (a < b) {
-                size_t mid = (a + b) / 2;
-                if (d->label[mid] < q->o)
-                    a = mid + 1;
-                else
-                    b = mid;
-            }
-            pv->v = VV_ZERO;
-            pv->vv_ok = pv->dense = true;
-            pv->shape = NULL;
-            pv->x = NULL;
-            if (a < d->n && d->label[a] == q->o && d->shape[a]) {
-                pv->vv_ok = false;
-                pv->shape = d->shape[a];
-                pv->x = d->x[a];
-            }
-        }
+        int rc = port_fill(net, p, sc, &conv, &cache);
         if (conv)
             dmm__few_add(&f->todo, p);
-        if (!rc && q->greader && !pv->vv_ok)
-            rc = port_vv(net, (uint32_t)p);
-        phot_set(cw, p);
         if (rc) {
             dmm__fail_record(f, rc, p);
             return;
@@ -644,8 +675,8 @@ static int bysrc_build(dmm_net *net)
         b->nsrcs += at[k] != at[k + 1];
     if (n == 0) { /* nothing sparse: the per-port way, no memory kept */
         dmm__bysrc_free(vc, b);
-        *b = (dmm__bysrc){.nneu = nn, .nports = cw->nports,
-                          .rows_gen = cw->rows_gen};
+        *b = (dmm__bysrc){
+            .nneu = nn, .nports = cw->nports, .rows_gen = cw->rows_gen};
         return 0;
     }
     b->other = dmm__calloc(vc, cw->nports - n, sizeof *b->other);
@@ -834,6 +865,30 @@ static void bysrc_relive(dmm_net *net)
             if (!pval_is_zero(&cw->pval[b->port[i]]))
                 b->live[b->at[k] + b->nlive[k]++] = b->port[i];
     }
+}
+
+static void ports_task(dmm_net *net, unsigned worker, size_t lo, size_t hi,
+                       void *ud)
+{
+    dmm__failure *f = &((dmm__cycle_work *)ud)->fail[worker];
+    dmm__scratch *sc = dmm__scratch_of(net, worker);
+    if (net->cw.ndirect)
+        ports_range(net, lo, hi, sc, f, true);
+    else
+        ports_range(net, lo, hi, sc, f, false);
+}
+
+int dmm__ports_unskip(dmm_net *net)
+{
+    dmm__compiled *cw = &net->cw;
+    for (size_t p = 0; p < cw->nports; p++)
+        if (dmm__port_skipped(cw, &cw->ports[p])) {
+            out_cache cache = {.src = -1};
+            int rc = port_fill(net, p, &net->s0, NULL, &cache);
+            if (rc)
+                return rc;
+        }
+    return 0;
 }
 
 /* Each port's value in Y_t for this cycle, on net->threads threads; the
