@@ -901,8 +901,11 @@ int dmm__ports_fill(dmm_net *net, dmm__cycle_work *work)
         !(cw->shapes.scalar = shape_intern(net->vc, &cw->shapes, NULL, 0)))
         return DMM_E_NOMEM;
     dmm__bysrc *b = &cw->bysrc;
+    /* Rows rebuilt (an edit, a self-edit) matter only to an index that
+     * has sparse ports: a network without them (most) does not walk its
+     * ports and neurons again for each edit. */
     bool fresh = b->nports != cw->nports || b->nneu != cw->nneu ||
-                 b->rows_gen != cw->rows_gen;
+                 (b->n && b->rows_gen != cw->rows_gen);
     b->hits_ok = false;
     int brc = fresh ? bysrc_build(net) : 0;
     if (brc)
