@@ -194,6 +194,11 @@ typedef struct energy_work {
     double fr_mass, fr_sum[DIM_MAX], rest[DIM_MAX];
     size_t n_friend, n_arr;
     double th_friend, th_foe, eta[3];
+    /* The labels of the last arrival whose components all had an index,
+     * and those indexes: arrivals mostly share their labels. */
+    size_t seq_n;
+    vv_label seq_lab[DIM_MAX];
+    uint8_t seq_idx[DIM_MAX];
 } energy_work;
 
 static const char *lstr(const dmm_fire *f, vv_label l)
@@ -227,16 +232,32 @@ static int arrival(energy_work *w, vv_label age, vv_label src, double k_w, vv r,
     if (vv_leaf_view(r, &lf) && !lf.map) {
         /* The common arrival: a flat vector held as one node, read as
          * arrays (the same children, in the same order, as below). */
-        for (size_t i = 0; i < lf.n; i++) {
-            if (k_w * lf.num[i] == 0)
-                continue;
-            int k = comp_index(&w->comp, lf.label[i]);
-            if (k < 0)
-                return dmm__fire_failf(f, DMM_E_INVAL,
-                                       "arrival %s/%s: more than %d vector "
-                                       "components in all",
-                                       lstr(f, age), lstr(f, src), DIM_MAX);
-            x[k] = k_w * lf.num[i];
+        if (lf.n == w->seq_n &&
+            memcmp(lf.label, w->seq_lab, lf.n * sizeof *lf.label) == 0) {
+            /* the labels of the last: each has its index already */
+            for (size_t i = 0; i < lf.n; i++)
+                if (k_w * lf.num[i] != 0)
+                    x[w->seq_idx[i]] = k_w * lf.num[i];
+        } else {
+            bool all = lf.n <= DIM_MAX;
+            for (size_t i = 0; i < lf.n; i++) {
+                if (k_w * lf.num[i] == 0) {
+                    all = false;
+                    continue;
+                }
+                int k = comp_index(&w->comp, lf.label[i]);
+                if (k < 0)
+                    return dmm__fire_failf(f, DMM_E_INVAL,
+                                           "arrival %s/%s: more than %d vector "
+                                           "components in all",
+                                           lstr(f, age), lstr(f, src), DIM_MAX);
+                x[k] = k_w * lf.num[i];
+                if (all)
+                    w->seq_idx[i] = (uint8_t)k;
+            }
+            w->seq_n = all ? lf.n : 0;
+            if (all)
+                memcpy(w->seq_lab, lf.label, lf.n * sizeof *lf.label);
         }
     } else {
         vv_iter it;
