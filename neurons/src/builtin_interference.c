@@ -53,6 +53,27 @@ static int scalar_input(dmm_fire *f, size_t k, double *out)
  * inside the value too, so that a neuron summing several ages through W still
  * sees them apart. The ages are labels interned once by the registry.
  */
+/* State entry (l: x) of a delay line n_age long: kept one age older in
+ * lab/kid (n of them) unless it falls off the end; an error (kid freed)
+ * when l is not an age. */
+static int delay_age(dmm_fire *f, const dmm__builtin_labels *bl, int n_age,
+                     vv_label l, vv x, vv_label *lab, vv *kid, size_t *n)
+{
+    int a = age_of(bl, l);
+    if (a < 0) {
+        for (size_t k = 0; k < *n; k++)
+            vv_free(f->vc, kid[k]);
+        return dmm__fire_failf(
+            f, DMM_E_INVAL, "state key \"%s\" is not an age 0..%d",
+            vv_label_str(f->vc, l, NULL), DMM__DELAY_MAX - 1);
+    }
+    if (a + 1 < n_age) {
+        lab[*n] = bl->age[a + 1];
+        kid[(*n)++] = vv_ref(x);
+    }
+    return 0;
+}
+
 static int fire_delay(dmm_fire *f)
 {
     const dmm__builtin_labels *bl = dmm__builtin_labels_of(f->type);
@@ -72,27 +93,24 @@ static int fire_delay(dmm_fire *f)
     if (f->state.num != 0)
         return dmm__fire_failf(f, DMM_E_INVAL,
                                "state must be {age: input}, not a number");
-    vv_iter it;
-    vv_label l;
-    vv x;
-    vv_iter_init(&it, f->state);
-    while (vv_iter_next(&it, &l, &x)) {
-        int a = age_of(bl, l);
-        if (a < 0) {
-            for (size_t k = 0; k < n; k++)
-                vv_free(f->vc, kid[k]);
-            return dmm__fire_failf(
-                f, DMM_E_INVAL, "state key \"%s\" is not an age 0..%d",
-                vv_label_str(f->vc, l, NULL), DMM__DELAY_MAX - 1);
-        }
-        if (a + 1 < n_age) {
-            lab[n] = bl->age[a + 1];
-            kid[n++] = vv_ref(x);
-        }
+    vv_leaf lf;
+    int rc = 0;
+    if (vv_leaf_view(f->state, &lf)) { /* one node: read as arrays */
+        for (size_t i = 0; i < lf.n && !rc; i++)
+            rc = delay_age(f, bl, n_age, lf.label[i], vv_leaf_child(&lf, i),
+                           lab, kid, &n);
+    } else {
+        vv_iter it;
+        vv_label l;
+        vv x;
+        vv_iter_init(&it, f->state);
+        while (!rc && vv_iter_next(&it, &l, &x))
+            rc = delay_age(f, bl, n_age, l, x, lab, kid, &n);
     }
+    if (rc)
+        return rc;
     /* Outputs {a: {a: X}} beside the state {a: X}. With one age (the
      * common case: one input a line long) {a: X} is the state itself. */
-    int rc;
     if (n == 1) {
         vv state, output;
         rc = vv_wrap(f->vc, 0.0, lab[0], kid[0], &state);
@@ -176,6 +194,11 @@ typedef struct energy_work {
     double fr_mass, fr_sum[DIM_MAX], rest[DIM_MAX];
     size_t n_friend, n_arr;
     double th_friend, th_foe, eta[3];
+    /* The labels of the last arrival whose components all had an index,
+     * and those indexes: arrivals mostly share their labels. */
+    size_t seq_n;
+    vv_label seq_lab[DIM_MAX];
+    uint8_t seq_idx[DIM_MAX];
 } energy_work;
 
 static const char *lstr(const dmm_fire *f, vv_label l)
@@ -209,16 +232,32 @@ static int arrival(energy_work *w, vv_label age, vv_label src, double k_w, vv r,
     if (vv_leaf_view(r, &lf) && !lf.map) {
         /* The common arrival: a flat vector held as one node, read as
          * arrays (the same children, in the same order, as below). */
-        for (size_t i = 0; i < lf.n; i++) {
-            if (k_w * lf.num[i] == 0)
-                continue;
-            int k = comp_index(&w->comp, lf.label[i]);
-            if (k < 0)
-                return dmm__fire_failf(f, DMM_E_INVAL,
-                                       "arrival %s/%s: more than %d vector "
-                                       "components in all",
-                                       lstr(f, age), lstr(f, src), DIM_MAX);
-            x[k] = k_w * lf.num[i];
+        if (lf.n == w->seq_n &&
+            memcmp(lf.label, w->seq_lab, lf.n * sizeof *lf.label) == 0) {
+            /* the labels of the last: each has its index already */
+            for (size_t i = 0; i < lf.n; i++)
+                if (k_w * lf.num[i] != 0)
+                    x[w->seq_idx[i]] = k_w * lf.num[i];
+        } else {
+            bool all = lf.n <= DIM_MAX;
+            for (size_t i = 0; i < lf.n; i++) {
+                if (k_w * lf.num[i] == 0) {
+                    all = false;
+                    continue;
+                }
+                int k = comp_index(&w->comp, lf.label[i]);
+                if (k < 0)
+                    return dmm__fire_failf(f, DMM_E_INVAL,
+                                           "arrival %s/%s: more than %d vector "
+                                           "components in all",
+                                           lstr(f, age), lstr(f, src), DIM_MAX);
+                x[k] = k_w * lf.num[i];
+                if (all)
+                    w->seq_idx[i] = (uint8_t)k;
+            }
+            w->seq_n = all ? lf.n : 0;
+            if (all)
+                memcpy(w->seq_lab, lf.label, lf.n * sizeof *lf.label);
         }
     } else {
         vv_iter it;

@@ -1145,6 +1145,8 @@ static void params_sync(dmm_net *net)
     vv_free(net->vc, cw->par_tree);
     cw->par_tree = VV_ZERO;
     cw->par_ok = false;
+    if (!net->params.map)
+        return; /* no parameters: nothing to look up, no memory taken */
     if (!cw->par &&
         !(cw->par = dmm__calloc(net->vc, cw->nalloc, sizeof *cw->par)))
         return;
