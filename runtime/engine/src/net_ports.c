@@ -429,7 +429,7 @@ ports_range(dmm_net *net, size_t lo, size_t hi, dmm__scratch *sc,
 {
     dmm__compiled *cw = &net->cw;
     for (size_t p = lo; p < hi; p++) {
-        if (skip && dmm__port_skipped(cw, &cw->ports[p]))
+        if (skip && dmm__port_skipped(cw, p))
             continue;
         int rc = port_fill(net, p, sc, &f->redo);
         if (rc) {
@@ -454,7 +454,7 @@ int dmm__ports_unskip(dmm_net *net)
 {
     dmm__compiled *cw = &net->cw;
     for (size_t p = 0; p < cw->nports; p++)
-        if (dmm__port_skipped(cw, &cw->ports[p])) {
+        if (dmm__port_skipped(cw, p)) {
             int rc = port_fill(net, p, &net->s0, NULL);
             if (rc)
                 return rc;
