@@ -481,10 +481,11 @@ int dmm__ports_fill(dmm_net *net, dmm__cycle_work *work)
     }
     if (!conv)
         return 0;
-    for (size_t p = 0; p < cw->nports; p++) {
-        dmm__pval *pv = &cw->pval[p];
+    /* (a pointer walk: the index form cost an instruction a port more) */
+    for (dmm__pval *pv = cw->pval, *end = pv + cw->nports; pv < end; pv++) {
         if (!pv->conv)
             continue;
+        size_t p = (size_t)(pv - cw->pval);
         pv->conv = false;
         int rc =
             pval_set_vv(net->vc, cw, &cw->ports[p], pv, pv->v, &net->s0, NULL);
