@@ -525,7 +525,8 @@ static void test_groups_equal_per_neuron(void **state)
     int failed = 0;
     for (uint64_t seed = 1; seed <= 16; seed++) {
         tf_seed = seed;
-        int n = 2 + (int)tf_rnd(9) + (seed % 4 == 0 ? 40 : 0);
+        /* (seed 13: groups longer than the slices one call takes) */
+        int n = seed == 13 ? 400 : 2 + (int)tf_rnd(9) + (seed % 4 ? 0 : 40);
         bool mixed = seed % 2 == 0, big = seed % 5 == 0;
         char *text = group_net(n, mixed, big);
         dmm_net *nets[4] = {

@@ -59,6 +59,7 @@ void dmm__compiled_free(dmm__compiled *cw, vv_ctx *vc)
                       cw->grp[g].cap[p] * sizeof(double));
     dmm__free(vc, cw->grp, cw->grp_cap * sizeof *cw->grp);
     dmm__free(vc, cw->gdir, cw->gdir ? cw->nalloc : 0);
+    dmm__free(vc, cw->prd, 2 * cw->ports_cap * sizeof *cw->prd);
     outs_free(cw->cur, cw->nalloc, vc);
     outs_free(cw->nxt, cw->nalloc, vc);
     for (size_t k = 0; cw->din && k < cw->nalloc; k++)
@@ -148,21 +149,23 @@ static int port_get(vv_ctx *vc, dmm__compiled *cw, vv_label g, vv_label ng,
     }
     if (cw->nports == cw->ports_cap) {
         size_t cap = dmm__cap_for(cw->ports_cap, cw->nports + 1, 64);
-        void *src[3] = {cw->ports, cw->pval, cw->phot}, *dst[3];
-        if (dmm__grow(vc, 3, src, dst,
+        void *src[4] = {cw->ports, cw->pval, cw->phot, cw->prd}, *dst[4];
+        if (dmm__grow(vc, cw->prd ? 4 : 3, src, dst,
                       (size_t[]){sizeof *cw->ports, sizeof *cw->pval,
-                                 sizeof *cw->phot},
+                                 sizeof *cw->phot, 2 * sizeof *cw->prd},
                       NULL, cw->ports_cap, cap))
             return DMM_E_NOMEM;
         cw->ports = dst[0];
         cw->pval = dst[1];
         cw->phot = dst[2];
+        if (cw->prd)
+            cw->prd = dst[3];
         cw->ports_cap = cap;
     }
     if (cw->nports >= UINT32_MAX - 1)
         return DMM_E_LIMIT;
     cw->ports[cw->nports] =
-        (dmm__port){g, ng, o, neuron_find(cw, g, ng), false, false, -1, -1};
+        (dmm__port){g, ng, o, neuron_find(cw, g, ng), false, false};
     cw->hash[i] = (uint32_t)cw->nports + 1;
     *out = (uint32_t)cw->nports++;
     return 0;
@@ -296,11 +299,12 @@ static void neuron_mark(const dmm_net *net, dmm__compiled *cw, dmm__neuron *n)
               n->info->n_outputs == 1 && strcmp(d->name, "accum") == 0 &&
               n->rows[0].nterms == 1 && n->rows[1].nterms == 1;
     n->one1 = ok && !d->inputs && n->nrows == 1 && n->rows[0].one;
-    if (cw->built && cw->gdir) /* a patch: maybe one more reader */
+    if (cw->built && cw->prd) /* a patch: maybe one more reader */
         for (size_t j = 0; j < n->nrows; j++)
-            for (uint32_t t = 0; t < n->rows[j].nterms; t++)
-                cw->ports[n->rows[j].port[t]].rk =
-                    cw->ports[n->rows[j].port[t]].rk2 = -1;
+            for (uint32_t t = 0; t < n->rows[j].nterms; t++) {
+                uint32_t p = n->rows[j].port[t];
+                cw->prd[2 * p] = cw->prd[2 * p + 1] = 0;
+            }
     for (size_t j = 0; j < n->nrows; j++)
         for (uint32_t t = 0; t < n->rows[j].nterms; t++) {
             dmm__port *q = &cw->ports[n->rows[j].port[t]];
@@ -486,24 +490,25 @@ static void groups_form(vv_ctx *vc, dmm__compiled *cw)
             for (uint32_t t = 0; t < r->nterms; t++)
                 refs[r->port[t]] += refs[r->port[t]] < 3;
         }
+    uint32_t *prd = dmm__calloc(vc, 2 * cw->ports_cap, sizeof *prd);
+    if (!prd) {
+        dmm__free(vc, refs, cw->nports ? cw->nports : 1);
+        return;
+    }
     for (size_t i = 0; i < cw->ngrp; i++) {
         const dmm__group *g = &cw->grp[i];
         if (g->src[0] < 0 || (g->sum2 && g->src[1] < 0))
             continue;
         for (uint32_t k = g->k0; k < g->k1; k++)
             for (int j = 0; j < 1 + g->sum2; j++) {
-                dmm__port *q = &cw->ports[cw->neu[k].rows[j].port[0]];
-                if (q->rk < 0)
-                    q->rk = (int32_t)k;
-                else if (q->rk2 < 0)
-                    q->rk2 = (int32_t)k;
+                uint32_t *r = &prd[2 * cw->neu[k].rows[j].port[0]];
+                r[r[0] != 0] = k + 1; /* (a third is refused below) */
             }
     }
-    for (size_t p = 0; p < cw->nports; p++) {
-        dmm__port *q = &cw->ports[p];
-        if (refs[p] != (q->rk >= 0) + (q->rk2 >= 0))
-            q->rk = q->rk2 = -1;
-    }
+    for (size_t p = 0; p < cw->nports; p++)
+        if (refs[p] != (prd[2 * p] != 0) + (prd[2 * p + 1] != 0))
+            prd[2 * p] = prd[2 * p + 1] = 0;
+    cw->prd = prd;
     dmm__free(vc, refs, cw->nports ? cw->nports : 1);
 }
 

@@ -196,10 +196,6 @@ typedef struct dmm__port {
     bool greader; /* read by a fast row of a neuron without dense form */
     bool dreader; /* read by a neuron with dense form */
     bool sparse;  /* filled by its source's present outputs (net_ports.c) */
-    /* Its readers when it has at most two and each reads it as a direct
-     * input of its group (rk2 -1: one), else -1: it is not filled in a cycle
-     * where their groups are direct (dmm__group, net_ports.c). */
-    int32_t rk, rk2;
 } dmm__port;
 
 /* The ports filled from their source's present outputs (net_ports.c,
@@ -269,7 +265,7 @@ typedef struct dmm__group {
      * output of neuron src[j] + i, the sources being the members of one
      * group; -1: row j is not. When the source groups' outputs of Y_t are
      * all in their blocks (pfull), the group reads them there and its ports
-     * are not filled (dmm__port.rk). */
+     * are not filled (dmm__compiled.prd). */
     int64_t src[2];
     /* This cycle (set on the calling thread before the down movement): the
      * members' shape, m its length, out the block written, in[j] row j's
@@ -329,7 +325,13 @@ typedef struct dmm__compiled {
     uint64_t rows_gen; /* bumped whenever a neuron's rows are rebuilt */
     dmm__group *grp;   /* by k0; they do not overlap */
     size_t ngrp, grp_cap;
-    uint8_t *gdir;  /* per neuron: 1 when its group is direct this cycle */
+    uint8_t *gdir; /* per neuron: 1 when its group is direct this cycle */
+    /* With groups (else NULL), per port (ports_cap of them) its readers
+     * plus one, prd[2p] and prd[2p + 1], when it has at most two and each
+     * reads it as a direct input of its group, else 0 (none): then it is
+     * not filled in a cycle where their groups are direct (net_ports.c).
+     * Beside the ports, not in them: most networks have no groups. */
+    uint32_t *prd;
     size_t ndirect; /* groups direct this cycle (0: no port is skipped) */
     /* Set by a cycle whose Self is `accum` with its `accum` input exactly
      * the W it started from (hint_from): then W_t (hint_to) differs from it
@@ -498,13 +500,13 @@ void dmm__dense_lend(vv_ctx *vc, dmm__dense *d, double *x);
 /* new: d's streams as one V-value {label: stream}. */
 int dmm__dense_vv(vv_ctx *vc, const dmm__dense *d, vv *out);
 /* Each port's value in Y_t for this cycle, on net->threads threads, but
- * those only direct groups read (dmm__port.rk). */
+ * those only direct groups read (dmm__compiled.prd). */
 int dmm__ports_fill(dmm_net *net, dmm__cycle_work *work);
 /* Is port q left unfilled this cycle (its readers' groups direct)? */
-static inline bool dmm__port_skipped(const dmm__compiled *cw,
-                                     const dmm__port *q)
+static inline bool dmm__port_skipped(const dmm__compiled *cw, size_t p)
 {
-    return q->rk >= 0 && cw->gdir[q->rk] && (q->rk2 < 0 || cw->gdir[q->rk2]);
+    const uint32_t *r = &cw->prd[2 * p];
+    return r[0] && cw->gdir[r[0] - 1] && (!r[1] || cw->gdir[r[1] - 1]);
 }
 /* The ports left unfilled, filled after all, on the calling thread: for
  * the members of a direct group that take the per-neuron path. */

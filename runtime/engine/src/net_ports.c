@@ -467,7 +467,7 @@ static inline __attribute__((always_inline)) int
 port_at(dmm_net *net, size_t p, dmm__scratch *sc, dmm__failure *f, bool skip,
         out_cache *cache)
 {
-    if (skip && dmm__port_skipped(&net->cw, &net->cw.ports[p]))
+    if (skip && dmm__port_skipped(&net->cw, p))
         return 0;
     bool conv = false;
     int rc = port_fill(net, p, sc, &conv, cache);
@@ -896,7 +896,7 @@ int dmm__ports_unskip(dmm_net *net)
 {
     dmm__compiled *cw = &net->cw;
     for (size_t p = 0; p < cw->nports; p++)
-        if (dmm__port_skipped(cw, &cw->ports[p])) {
+        if (dmm__port_skipped(cw, p)) {
             out_cache cache = {.src = -1};
             int rc = port_fill(net, p, &net->s0, NULL, &cache);
             if (rc)
