@@ -330,6 +330,54 @@ static int neuron_build(const dmm_net *net, dmm__compiled *cw, dmm__neuron *n,
     return 0;
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/*
+ * Renumber the ports in the order of their source neurons (ports of no
+ * source last), which the rows found them in otherwise: the cycle's pass
+ * over the ports reads each source's output record, and split over threads
+ * as the neurons are, each thread then reads the records its own neurons
+ * wrote, in order, instead of any at random from the other core's cache.
+ * Only the numbering changes (each row keeps its terms in label order), so
+ * results do not. Skipped when out of memory: it is only faster.
+ */
+static void ports_by_source(vv_ctx *vc, dmm__compiled *cw)
+{
+    size_t n = cw->nports;
+    uint64_t *key = n > 1 ? dmm__alloc(vc, n * sizeof *key) : NULL;
+    dmm__port *old = key ? dmm__alloc(vc, n * sizeof *old) : NULL;
+    if (!old) {
+        dmm__free(vc, key, n * sizeof *key);
+        return;
+    }
+    for (size_t p = 0; p < n; p++) {
+        int32_t src = cw->ports[p].src;
+        key[p] = (uint64_t)(src >= 0 ? (uint32_t)src : UINT32_MAX) << 32 | p;
+    }
+    qsort(key, n, sizeof *key, cmp_u64);
+    memcpy(old, cw->ports, n * sizeof *old);
+    uint32_t *to = (uint32_t *)old; /* reuses old's room below */
+    for (size_t q = 0; q < n; q++)
+        cw->ports[q] = old[(uint32_t)key[q]];
+    for (size_t q = 0; q < n; q++)
+        to[(uint32_t)key[q]] = (uint32_t)q;
+    for (size_t i = 0; i < cw->hash_cap; i++)
+        if (cw->hash[i])
+            cw->hash[i] = to[cw->hash[i] - 1] + 1;
+    for (size_t k = 0; k < cw->nneu; k++)
+        for (size_t j = 0; j < cw->neu[k].nrows; j++) {
+            const dmm__row *r = &cw->neu[k].rows[j];
+            for (uint32_t t = 0; t < r->nterms; t++)
+                r->port[t] = to[r->port[t]];
+        }
+    dmm__free(vc, old, n * sizeof *old);
+    dmm__free(vc, key, n * sizeof *key);
+}
+
 /* Build everything from w (cw empty on entry). */
 static int build(const dmm_net *net, dmm__compiled *cw, vv w)
 {
@@ -394,6 +442,7 @@ static int build(const dmm_net *net, dmm__compiled *cw, vv w)
         if (rc)
             return rc;
     }
+    ports_by_source(net->vc, cw);
     cw->w = vv_ref(w);
     cw->built = true;
     cw->out_valid = false;
