@@ -6,12 +6,41 @@
  * bit for bit after every cycle; a network whose compiled matrix was patched
  * along the way steps exactly like a fresh copy restored from its state (a
  * fresh compile); failures on several threads are those of one thread.
+ * The pool runs each piece of work split over the threads or on the caller
+ * alone, whichever has been faster (net_threads.c): the tests force the
+ * split where they compare against one thread, so that it is what they
+ * test, and check the choice itself on its own.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "testutil_net.h"
+
+/* net_threads.c's private switch (net_internal.h) */
+typedef enum dmm__pool_mode {
+    DMM__POOL_ADAPT,
+    DMM__POOL_SPLIT,
+    DMM__POOL_SERIAL
+} dmm__pool_mode;
+void dmm__pool_set_mode(dmm_net *net, dmm__pool_mode mode);
+void dmm__pool_counts(const dmm_net *net, uint64_t *split, uint64_t *serial);
+typedef struct dmm__adapt {
+    double par, ser;
+    unsigned since, wait;
+    bool trying;
+} dmm__adapt;
+bool dmm__adapt_choose(dmm__adapt *a);
+void dmm__adapt_record(dmm__adapt *a, bool par, double ns_per_item);
+
+/* n threads, every piece of work run as mode says. */
+static void threads_mode(dmm_net *net, unsigned n, dmm__pool_mode mode)
+{
+    dmm_error err;
+    assert_int_equal(dmm_net_set_threads(net, n, &err), 0);
+    assert_int_equal(dmm_net_threads(net), n);
+    dmm__pool_set_mode(net, mode);
+}
 
 static uint64_t seed_state;
 
@@ -157,29 +186,29 @@ static void test_threads_identical(void **state)
     for (int round = 0; round < 12; round++) {
         seed_state = 1000 + (uint64_t)round;
         char *text = random_net(round % 2 == 1);
-        dmm_net *net[3];
-        for (int n = 0; n < 3; n++) {
+        /* 1, 2 and 3 threads split, and 2 threads choosing */
+        enum { NN = 4 };
+        dmm_net *net[NN];
+        for (int n = 0; n < NN; n++)
             net[n] = tn_load(w, text);
-            dmm_error err;
-            assert_int_equal(dmm_net_set_threads(net[n], (unsigned)n + 1, &err),
-                             0);
-            assert_int_equal(dmm_net_threads(net[n]), (unsigned)n + 1);
-        }
+        threads_mode(net[1], 2, DMM__POOL_SPLIT);
+        threads_mode(net[2], 3, DMM__POOL_SPLIT);
+        threads_mode(net[3], 2, DMM__POOL_ADAPT);
         free(text);
         for (int t = 0; t < 40; t++) {
             if (t % 5 == 4) {
                 vv delta = random_edit(w, net[0]);
-                for (int n = 0; n < 3; n++) {
+                for (int n = 0; n < NN; n++) {
                     dmm_error err;
                     assert_int_equal(dmm_net_edit(net[n], delta, &err), 0);
                 }
                 vv_free(w->vc, delta);
             }
-            dmm_error e[3];
-            int rc[3];
-            for (int n = 0; n < 3; n++)
+            dmm_error e[NN];
+            int rc[NN];
+            for (int n = 0; n < NN; n++)
                 rc[n] = dmm_net_step(net[n], &e[n]);
-            for (int n = 1; n < 3; n++) {
+            for (int n = 1; n < NN; n++) {
                 assert_int_equal(rc[n], rc[0]);
                 if (rc[0])
                     assert_string_equal(e[n].text, e[0].text);
@@ -188,7 +217,7 @@ static void test_threads_identical(void **state)
             if (rc[0])
                 break; /* a NaN: all of them stopped the same way */
         }
-        for (int n = 0; n < 3; n++)
+        for (int n = 0; n < NN; n++)
             dmm_net_free(net[n]);
     }
 }
@@ -248,20 +277,27 @@ static void test_threads_failure(void **state)
     dmm_net *one = tn_load(w, b.data), *two = tn_load(w, b.data);
     free(b.data);
     dmm_error err1, err2;
-    assert_int_equal(dmm_net_set_threads(two, 2, &err2), 0);
-    char *before = state_of(two);
     assert_int_equal(dmm_net_step(one, &err1), DMM_E_NONFINITE);
-    assert_int_equal(dmm_net_step(two, &err2), DMM_E_NONFINITE);
-    assert_string_equal(err1.text, err2.text);
-    assert_non_null(strstr(err2.text, "identity/n150"));
-    char *after = state_of(two);
-    assert_string_equal(before, after);
-    free(before);
-    free(after);
+    /* split, on the caller, and chosen (split first, then serial) */
+    const dmm__pool_mode modes[] = {DMM__POOL_SPLIT, DMM__POOL_SERIAL,
+                                    DMM__POOL_ADAPT, DMM__POOL_ADAPT};
+    for (size_t m = 0; m < sizeof modes / sizeof modes[0]; m++) {
+        if (m < 3)
+            threads_mode(two, 2, modes[m]);
+        char *before = state_of(two);
+        assert_int_equal(dmm_net_step(two, &err2), DMM_E_NONFINITE);
+        assert_string_equal(err1.text, err2.text);
+        assert_non_null(strstr(err2.text, "identity/n150"));
+        char *after = state_of(two);
+        assert_string_equal(before, after);
+        free(before);
+        free(after);
+        assert_int_equal(dmm_net_set_threads(two, 1, &err2), 0);
+    }
     /* Back to one thread and on again: still the same failure. */
     assert_int_equal(dmm_net_set_threads(two, 1, &err2), 0);
     assert_int_equal(dmm_net_step(two, &err2), DMM_E_NONFINITE);
-    assert_int_equal(dmm_net_set_threads(two, 3, &err2), 0);
+    threads_mode(two, 3, DMM__POOL_SPLIT);
     assert_int_equal(dmm_net_step(two, &err2), DMM_E_NONFINITE);
     assert_string_equal(err1.text, err2.text);
     dmm_net_free(one);
@@ -289,12 +325,10 @@ static void test_threads_feeds(void **state)
     assert_int_equal(vv_buf_append(&b, "", 1), 0);
     for (int watch = 0; watch < 2; watch++) {
         dmm_net *net[3];
-        for (int n = 0; n < 3; n++) {
+        for (int n = 0; n < 3; n++)
             net[n] = tn_load(w, b.data);
-            dmm_error err;
-            assert_int_equal(dmm_net_set_threads(net[n], (unsigned)n + 1, &err),
-                             0);
-        }
+        threads_mode(net[1], 2, DMM__POOL_SPLIT);
+        threads_mode(net[2], 3, DMM__POOL_SPLIT);
         for (int k = 0; k < N; k++) {
             char name[16], text[64];
             snprintf(name, sizeof name, "i%02d", k);
@@ -358,6 +392,81 @@ static void test_threads_range(void **state)
     dmm_net_free(net);
 }
 
+/* The choice between split and serial, as a state machine fed made-up
+ * costs: each way measured first, then the cheaper one runs and the other
+ * is tried again now and then, less often while the tries confirm the
+ * choice, and taken when a try finds it cheaper. */
+static void test_adapt_choice(void **state)
+{
+    (void)state;
+    dmm__adapt a = {0};
+    assert_true(dmm__adapt_choose(&a)); /* split first */
+    dmm__adapt_record(&a, true, 200);
+    assert_false(dmm__adapt_choose(&a)); /* then serial */
+    dmm__adapt_record(&a, false, 100);
+    /* Split costs twice serial (an oversubscribed machine): 2000 calls
+     * run serially but for a few tries, spaced further and further. */
+    int split = 0, last_try = 0, gap = 0;
+    for (int i = 1; i <= 2000; i++) {
+        bool par = dmm__adapt_choose(&a);
+        if (par) {
+            assert_true(i - last_try >= gap); /* the tries space out */
+            gap = i - last_try;
+            last_try = i;
+            split++;
+        }
+        dmm__adapt_record(&a, par, par ? 200 : 100);
+    }
+    assert_in_range(split, 3, 12);
+    assert_true(gap >= 256);
+    /* The machine gets quiet: split now costs half of serial. The next try
+     * finds it, and from then on split runs but for rare serial tries. */
+    int serial = 0, first_split = 0;
+    for (int i = 1; i <= 2000; i++) {
+        bool par = dmm__adapt_choose(&a);
+        if (par && !first_split)
+            first_split = i;
+        serial += first_split && !par;
+        dmm__adapt_record(&a, par, par ? 50 : 100);
+    }
+    assert_in_range(first_split, 1, 513);
+    assert_in_range(serial, 1, 12);
+    /* One slow split call (a preempted worker) does not flip the choice:
+     * the running cost moves a quarter of the way. */
+    dmm__adapt_record(&a, true, 140);
+    assert_true(a.par < a.ser);
+}
+
+/* On a real network the pool measures both ways (the first call of each
+ * piece of work split, the second serial) and the forced modes hold. */
+static void test_adapt_counts(void **state)
+{
+    tn_world *w = *state;
+    seed_state = 77;
+    char *text = random_net(false);
+    dmm_net *net = tn_load(w, text);
+    free(text);
+    uint64_t split, serial;
+    dmm__pool_counts(net, &split, &serial);
+    assert_true(split == 0 && serial == 0); /* one thread: no pool */
+    threads_mode(net, 2, DMM__POOL_ADAPT);
+    step_ok(net);
+    step_ok(net);
+    dmm__pool_counts(net, &split, &serial);
+    assert_true(split >= 1 && serial >= 1);
+    threads_mode(net, 3, DMM__POOL_SPLIT);
+    for (int t = 0; t < 3; t++)
+        step_ok(net);
+    dmm__pool_counts(net, &split, &serial);
+    assert_true(split >= 3 && serial == 0);
+    threads_mode(net, 2, DMM__POOL_SERIAL);
+    for (int t = 0; t < 3; t++)
+        step_ok(net);
+    dmm__pool_counts(net, &split, &serial);
+    assert_true(split == 0 && serial >= 3);
+    dmm_net_free(net);
+}
+
 static int setup(void **state)
 {
     return tn_world_setup(state, NULL);
@@ -371,6 +480,8 @@ int main(void)
         cmocka_unit_test(test_threads_failure),
         cmocka_unit_test(test_threads_feeds),
         cmocka_unit_test(test_threads_range),
+        cmocka_unit_test(test_adapt_choice),
+        cmocka_unit_test(test_adapt_counts),
     };
     return cmocka_run_group_tests(tests, setup, tn_world_teardown);
 }

@@ -321,6 +321,32 @@ typedef void (*dmm__task_fn)(dmm_net *net, unsigned worker, size_t lo,
  * worker k (its records and scratch) on whichever thread claims it first,
  * and wait for all of them (net_threads.c). */
 void dmm__parallel(dmm_net *net, size_t n, dmm__task_fn fn, void *ud);
+/* How dmm__parallel runs a task function when net->threads > 1: split over
+ * the threads or on the caller alone, chosen by how fast each way has been
+ * lately (ADAPT, the default); SPLIT and SERIAL force one way (tests). */
+typedef enum dmm__pool_mode {
+    DMM__POOL_ADAPT,
+    DMM__POOL_SPLIT,
+    DMM__POOL_SERIAL
+} dmm__pool_mode;
+void dmm__pool_set_mode(dmm_net *net, dmm__pool_mode mode);
+/* Calls of dmm__parallel run split and run serially since the threads were
+ * set (0, 0 on one thread). */
+void dmm__pool_counts(const dmm_net *net, uint64_t *split, uint64_t *serial);
+/* The choice for one task function (net_threads.c; a pure state machine,
+ * tested on its own): ns per item each way (0: not measured yet), calls
+ * since the way not chosen was last tried and how many to wait before the
+ * next try. */
+#define DMM__ADAPT_FNS 8
+typedef struct dmm__adapt {
+    double par, ser;
+    unsigned since, wait;
+    bool trying;
+} dmm__adapt;
+/* true: run this call split over the threads; false: on the caller. */
+bool dmm__adapt_choose(dmm__adapt *a);
+/* What the call chosen took, per item. */
+void dmm__adapt_record(dmm__adapt *a, bool par, double ns_per_item);
 /* Worker k's scratch (worker 0's lives in the pool too). */
 dmm__scratch *dmm__scratch_of(dmm_net *net, unsigned worker);
 /* Stop and free the workers (dmm_net_free). */

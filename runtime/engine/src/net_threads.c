@@ -4,13 +4,29 @@
  * until the network is freed, woken for each piece of work and waited for.
  * Work is split into contiguous chunks by index, chunk k writing only its
  * own items and worker k's records, so what a cycle computes does not depend
- * on the thread count. Any thread may run any chunk: each claims the next
- * unclaimed one, so when a worker is not running (other processes hold the
- * processors) the caller runs its chunk instead of waiting for it.
+ * on the thread count. Chunk k is worker k's (the caller is worker 0), so
+ * that each piece of work over the neurons finds their records in the cache
+ * of the thread that wrote them in the piece before; when chunks went to
+ * whichever thread came first, a worker late by a little swapped them, and
+ * the records came from the other core's cache. A thread done with its own
+ * chunk runs those not yet started, so when a worker is not running (other
+ * processes hold the processors) the caller runs its chunk instead of
+ * waiting for it.
+ *
+ * A worker that another process has taken the processor from in the middle
+ * of its chunk cannot be helped: the caller waits until it runs again,
+ * which on an oversubscribed machine is a scheduler time slice (ms), several
+ * times a cycle. So each piece of work (each task function) is timed, per
+ * item, both ways: split over the threads and on the caller alone, and
+ * runs the way that has been faster lately (struct dmm__adapt), trying the
+ * other way now and then to see whether the machine has changed. On a
+ * quiet machine the split wins and the serial tries are rare; on a busy one
+ * the cycle runs on the caller, as fast as on one thread.
  */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "net_internal.h"
@@ -28,7 +44,7 @@ struct dmm__pool {
      * microseconds (more on a virtual machine), several times a cycle. */
     _Atomic uint64_t gen;
     _Atomic unsigned pending; /* chunks not yet finished */
-    _Atomic unsigned next;    /* the next chunk to claim */
+    _Atomic uint64_t taken;   /* bit k: chunk k started */
     unsigned sleepers;        /* workers waiting on go (under mu) */
     unsigned spins; /* SPINS, or 0 with more threads than processors */
     bool stop;
@@ -39,6 +55,11 @@ struct dmm__pool {
     unsigned cap;          /* entries of tid, scratch and arg */
     dmm__scratch *scratch; /* [0] unused (net->s0) */
     struct worker_arg *arg;
+    /* how each task function has been running (the calling thread's) */
+    dmm__adapt adapt[DMM__ADAPT_FNS];
+    dmm__task_fn adapt_fn[DMM__ADAPT_FNS];
+    dmm__pool_mode mode;
+    uint64_t nsplit, nserial; /* calls run each way (dmm__pool_counts) */
 };
 
 typedef struct worker_arg {
@@ -53,17 +74,27 @@ static void chunk(struct dmm__pool *p, unsigned k)
         p->fn(p->net, k, lo, hi, p->ud);
 }
 
-/* Run the chunks this thread claims; true when it finished the last. A
- * thread late for one call may claim a chunk of the next: fn, ud and items
- * are written before next is reset, so it runs that call's chunk. */
-static bool claim_chunks(struct dmm__pool *p)
+/* Run chunk k unless another thread has started it; true when this was
+ * the last chunk to finish. */
+static bool try_chunk(struct dmm__pool *p, unsigned k)
 {
-    bool last = false;
-    unsigned k;
-    while ((k = atomic_fetch_add(&p->next, 1)) < p->n) {
-        chunk(p, k);
-        last = atomic_fetch_sub(&p->pending, 1) == 1;
-    }
+    uint64_t bit = (uint64_t)1 << k;
+    if (atomic_load(&p->taken) & bit || atomic_fetch_or(&p->taken, bit) & bit)
+        return false;
+    chunk(p, k);
+    return atomic_fetch_sub(&p->pending, 1) == 1;
+}
+
+/* Worker `home`'s chunk, then any not started; true when this thread
+ * finished the last. A thread late for one call may run chunks of the
+ * next: fn, ud and items are written before taken is reset, so it runs
+ * that call's chunks. */
+static bool claim_chunks(struct dmm__pool *p, unsigned home)
+{
+    bool last = try_chunk(p, home);
+    for (unsigned k = 0; k < p->n; k++)
+        if (k != home)
+            last |= try_chunk(p, k);
     return last;
 }
 
@@ -102,7 +133,7 @@ static void *worker_main(void *arg)
                 break;
         }
         seen = g;
-        if (claim_chunks(p)) {
+        if (claim_chunks(p, a.k)) {
             pthread_mutex_lock(&p->mu);
             pthread_cond_signal(&p->done);
             pthread_mutex_unlock(&p->mu);
@@ -110,6 +141,84 @@ static void *worker_main(void *arg)
     }
     return NULL;
 }
+
+/* ---- serial or split: the choice per task function ----------------------
+ *
+ * Costs are wall-clock nanoseconds per item, the last few calls averaged
+ * (a quarter of the new one each time) so that one preempted call does not
+ * swing the choice. The way not chosen is tried again after `wait` calls,
+ * a wait that doubles (to ADAPT_MAX_WAIT) while the tries confirm the
+ * choice and starts again from ADAPT_MIN_WAIT when one changes it: on a
+ * quiet machine the serial tries cost a fraction of a percent. */
+#define ADAPT_MIN_WAIT 8
+#define ADAPT_MAX_WAIT 512
+
+static bool adapt_par_better(const dmm__adapt *a)
+{
+    return a->par <= a->ser;
+}
+
+bool dmm__adapt_choose(dmm__adapt *a)
+{
+    if (a->par == 0)
+        return true; /* measure both ways first */
+    if (a->ser == 0)
+        return false;
+    bool best = adapt_par_better(a);
+    if (a->since < a->wait) {
+        a->since++;
+        return best;
+    }
+    a->since = 0;
+    a->trying = true;
+    return !best;
+}
+
+void dmm__adapt_record(dmm__adapt *a, bool par, double ns_per_item)
+{
+    double *c = par ? &a->par : &a->ser;
+    bool was = adapt_par_better(a);
+    if (a->trying || *c == 0)
+        *c = ns_per_item; /* a try is news: taken as it is */
+    else
+        *c += (ns_per_item - *c) / 4;
+    if (a->trying) {
+        a->trying = false;
+        if (adapt_par_better(a) == was)
+            a->wait = a->wait ? (a->wait < ADAPT_MAX_WAIT ? 2 * a->wait
+                                                          : ADAPT_MAX_WAIT)
+                              : ADAPT_MIN_WAIT;
+        else
+            a->wait = ADAPT_MIN_WAIT;
+    }
+    if (!a->wait)
+        a->wait = ADAPT_MIN_WAIT;
+}
+
+static double now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+/* fn's record (the last one, shared, when there are more task functions
+ * than records: its choice is then only less apt). */
+static dmm__adapt *adapt_of(struct dmm__pool *p, dmm__task_fn fn)
+{
+    for (unsigned i = 0; i < DMM__ADAPT_FNS; i++) {
+        if (p->adapt_fn[i] == fn)
+            return &p->adapt[i];
+        if (!p->adapt_fn[i]) {
+            p->adapt_fn[i] = fn;
+            return &p->adapt[i];
+        }
+    }
+    return &p->adapt[DMM__ADAPT_FNS - 1];
+}
+
+static void run_split(struct dmm__pool *p, dmm_net *net, size_t n,
+                      dmm__task_fn fn, void *ud);
 
 void dmm__parallel(dmm_net *net, size_t n, dmm__task_fn fn, void *ud)
 {
@@ -119,18 +228,38 @@ void dmm__parallel(dmm_net *net, size_t n, dmm__task_fn fn, void *ud)
             fn(net, 0, 0, n, ud);
         return;
     }
+    dmm__adapt *a = adapt_of(p, fn);
+    bool par = p->mode == DMM__POOL_SPLIT ||
+               (p->mode == DMM__POOL_ADAPT && dmm__adapt_choose(a));
+    double t0 = now_ns();
+    if (par)
+        run_split(p, net, n, fn, ud);
+    else
+        fn(net, 0, 0, n, ud);
+    if (p->mode == DMM__POOL_ADAPT)
+        dmm__adapt_record(a, par, (now_ns() - t0) / (double)n);
+    if (par)
+        p->nsplit++;
+    else
+        p->nserial++;
+}
+
+/* fn over [0, n) in p->n chunks on the workers and the caller. */
+static void run_split(struct dmm__pool *p, dmm_net *net, size_t n,
+                      dmm__task_fn fn, void *ud)
+{
     pthread_mutex_lock(&p->mu);
     p->net = net;
     p->fn = fn;
     p->ud = ud;
     p->items = n;
     atomic_store(&p->pending, p->n);
-    atomic_store(&p->next, 0);
+    atomic_store(&p->taken, 0);
     atomic_fetch_add(&p->gen, 1);
     if (p->sleepers)
         pthread_cond_broadcast(&p->go);
     pthread_mutex_unlock(&p->mu);
-    claim_chunks(p);
+    claim_chunks(p, 0);
     for (unsigned i = 0; i < p->spins && atomic_load(&p->pending); i++)
         cpu_relax();
     if (!atomic_load(&p->pending))
@@ -139,6 +268,18 @@ void dmm__parallel(dmm_net *net, size_t n, dmm__task_fn fn, void *ud)
     while (atomic_load(&p->pending))
         pthread_cond_wait(&p->done, &p->mu);
     pthread_mutex_unlock(&p->mu);
+}
+
+void dmm__pool_set_mode(dmm_net *net, dmm__pool_mode mode)
+{
+    if (net->pool)
+        net->pool->mode = mode;
+}
+
+void dmm__pool_counts(const dmm_net *net, uint64_t *split, uint64_t *serial)
+{
+    *split = net->pool ? net->pool->nsplit : 0;
+    *serial = net->pool ? net->pool->nserial : 0;
 }
 
 dmm__scratch *dmm__scratch_of(dmm_net *net, unsigned worker)
