@@ -12,6 +12,9 @@
 #include <jansson.h>
 #include <malloc.h>
 #include <math.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,24 +61,6 @@ static double measure(bench_fn fn, void *st, const char *what)
 static double time_op(bench_fn fn, void *st)
 {
     return measure(fn, st, "engine");
-}
-
-/* Two runs compared on a shared machine: their repetitions alternate, so a
- * change of load hits both; medians of ns per call in *a and *b. */
-static void time_pair(bench_fn fa, void *sa, bench_fn fb, void *sb, double *a,
-                      double *b)
-{
-    long na = bench_calibrate(fa, sa, TARGET_NS),
-         nb = bench_calibrate(fb, sb, TARGET_NS);
-    double pa[2 * REPS + 1], pb[2 * REPS + 1];
-    for (int r = 0; r < 2 * REPS + 1; r++) {
-        pa[r] = bench_rep_ns(fa, sa, na);
-        pb[r] = bench_rep_ns(fb, sb, nb);
-    }
-    qsort(pa, 2 * REPS + 1, sizeof pa[0], bench_cmp_double);
-    qsort(pb, 2 * REPS + 1, sizeof pb[0], bench_cmp_double);
-    *a = pa[REPS];
-    *b = pb[REPS];
 }
 
 static void die(const char *what, const char *why)
@@ -315,7 +300,7 @@ static void gen_rnn(vv_buf *b, const csr *m, bool selfmod)
 typedef struct result {
     char name[32];
     double us, base_us, ratio, target;
-    char base[40], note[120];
+    char base[40], note[240];
 } result;
 
 static bool quiet_header;
@@ -788,43 +773,241 @@ static void case_soak(const char *wave)
     exit(0);
 }
 
-/* rnn-10000-100 on one thread and on two: cycles/s ratio, and the outputs
- * after the same cycles identical bit for bit. */
-static void case_threads(void)
+/* ---- threads: rnn-10000-100 on one thread and on two ---------------------
+ *
+ * Each measurement of the network runs in a child process of its own (a
+ * fresh heap: in one process the two networks' times depended on where the
+ * second one's blocks landed), one thread and two alternating, RUNS times,
+ * and the medians are compared. Beside them, in the same run, the plain
+ * CSR cycle on one thread and split over two (pthreads, spin-waiting for
+ * each other, as a tuned runtime would): what the machine gives two
+ * threads. Every child checks its Y after THREADS_CHECK cycles against the
+ * others' (a digest of every leaf's bits): two threads must give the same
+ * bits as one. The busy- case does all this with a busy loop on every
+ * processor (the machine oversubscribed): two threads must then be no
+ * slower than one (PASS at 0.95, the spread of these medians here).
+ */
+
+enum { THREADS_RUNS = 5, THREADS_CHECK = 10 };
+
+void dmm__pool_counts(const dmm_net *net, uint64_t *split, uint64_t *serial);
+
+static int digest_leaf(const vv_label *path, int depth, double x, void *ud)
 {
-    world w = world_new();
+    uint64_t *h = ud, bits;
+    memcpy(&bits, &x, sizeof bits);
+    for (int k = 0; k < depth; k++)
+        *h = (*h ^ path[k]) * 0x100000001b3u;
+    *h = (*h ^ bits) * 0x100000001b3u;
+    return 0;
+}
+
+typedef struct threads_out {
+    double ns;              /* per cycle */
+    uint64_t digest;        /* of Y after THREADS_CHECK cycles */
+    uint64_t split, serial; /* the pool's calls each way */
+} threads_out;
+
+/* One timing of the network text b on `threads` threads in a child
+ * process (b made once by the parent: the child inherits it). */
+static threads_out threads_child(const vv_buf *b, unsigned threads)
+{
+    int fd[2];
+    if (pipe(fd))
+        die("pipe", "failed");
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid < 0)
+        die("fork", "failed");
+    if (pid == 0) {
+        close(fd[0]);
+        world w = world_new();
+        dmm_net *net = load(&w, b, threads > 1 ? "threads-2" : "threads-1");
+        dmm_error err;
+        if (dmm_net_set_threads(net, threads, &err))
+            die("dmm_net_set_threads", err.text);
+        threads_out o = {.digest = 0xcbf29ce484222325u};
+        for (int t = 0; t < THREADS_CHECK; t++)
+            step(net);
+        vv_foreach_leaf(dmm_net_outputs(net), digest_leaf, &o.digest);
+        o.ns = time_op(step_fn, net);
+        dmm__pool_counts(net, &o.split, &o.serial);
+        if (write(fd[1], &o, sizeof o) != (ssize_t)sizeof o)
+            die("threads", "cannot report to the parent");
+        dmm_net_free(net);
+        world_free(&w);
+        exit(0);
+    }
+    close(fd[1]);
+    threads_out o;
+    ssize_t got = read(fd[0], &o, sizeof o);
+    close(fd[0]);
+    int status;
+    waitpid(pid, &status, 0);
+    if (got != (ssize_t)sizeof o || !WIFEXITED(status) || WEXITSTATUS(status))
+        exit(1);
+    return o;
+}
+
+/* The CSR cycle on two threads: the caller computes the first half of the
+ * rows, a worker the second; they meet at a counter (spinning, yielding
+ * after a while so that an oversubscribed machine still moves on). */
+typedef struct csr2 {
+    csr *m;
+    pthread_t tid;
+    _Atomic long go, done; /* cycles handed out / finished by the worker */
+    _Atomic bool stop;
+} csr2;
+
+static void csr_rows(csr *m, int lo, int hi)
+{
+    const int d = m->d;
+    for (int i = lo; i < hi; i++) {
+        double s = 0;
+        const int *c = m->col + (size_t)i * d;
+        const double *v = m->val + (size_t)i * d;
+        for (int k = 0; k < d; k++)
+            s += v[k] * m->y[c[k]];
+        m->ynew[i] = tanh(s);
+    }
+}
+
+static void spin_pause(long *spins)
+{
+    if (++*spins < 20000)
+        __builtin_ia32_pause();
+    else
+        sched_yield();
+}
+
+static void *csr2_worker(void *arg)
+{
+    csr2 *c = arg;
+    long seen = 0;
+    for (;;) {
+        long spins = 0, g;
+        while ((g = atomic_load(&c->go)) == seen && !atomic_load(&c->stop))
+            spin_pause(&spins);
+        if (atomic_load(&c->stop))
+            return NULL;
+        seen = g;
+        csr_rows(c->m, c->m->n / 2, c->m->n);
+        atomic_store(&c->done, g);
+    }
+}
+
+static void csr2_cycle(void *st, long i)
+{
+    csr2 *c = st;
+    csr *m = c->m;
+    long g = atomic_fetch_add(&c->go, 1) + 1, spins = 0;
+    csr_rows(m, 0, m->n / 2);
+    while (atomic_load(&c->done) != g)
+        spin_pause(&spins);
+    double *t = m->y;
+    m->y = m->ynew;
+    m->ynew = t;
+    KEEP(m->y);
+}
+
+/* One busy loop per processor, until busy_stop. */
+static int busy_start(pid_t *pids, int max)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    if (n < 1)
+        n = 1;
+    if (n > max)
+        n = max;
+    fflush(stdout);
+    for (int k = 0; k < n; k++) {
+        if ((pids[k] = fork()) < 0)
+            die("fork", "failed");
+        if (pids[k] == 0) {
+            volatile unsigned long x = 0;
+            for (;;)
+                x++;
+        }
+    }
+    return (int)n;
+}
+
+static void busy_stop(const pid_t *pids, int n)
+{
+    for (int k = 0; k < n; k++) {
+        kill(pids[k], SIGKILL);
+        waitpid(pids[k], NULL, 0);
+    }
+}
+
+static double median_of(double *v, int n)
+{
+    qsort(v, n, sizeof v[0], bench_cmp_double);
+    return v[n / 2];
+}
+
+static void case_threads(bool busy)
+{
     csr m = csr_new(10000, 100);
+    /* the CSR on one and two threads gives the same bits */
+    csr2 c = {.m = &m};
+    if (pthread_create(&c.tid, NULL, csr2_worker, &c))
+        die("pthread_create", "failed");
+    double *y1 = malloc(sizeof(double) * m.n);
+    memcpy(m.y, m.y0, sizeof(double) * m.n);
+    for (int t = 0; t < THREADS_CHECK; t++)
+        csr_cycle(&m, 0);
+    memcpy(y1, m.y, sizeof(double) * m.n);
+    memcpy(m.y, m.y0, sizeof(double) * m.n);
+    for (int t = 0; t < THREADS_CHECK; t++)
+        csr2_cycle(&c, 0);
+    if (memcmp(y1, m.y, sizeof(double) * m.n))
+        die("threads", "the CSR on two threads differs from one");
+    free(y1);
     vv_buf b = {0};
     gen_rnn(&b, &m, false);
-    dmm_net *one = load(&w, &b, "threads-1"), *two = load(&w, &b, "threads-2");
+    pid_t bpid[64];
+    int nbusy = busy ? busy_start(bpid, 64) : 0;
+    double e1[THREADS_RUNS], e2[THREADS_RUNS], c1[THREADS_RUNS],
+        c2[THREADS_RUNS];
+    uint64_t digest = 0, split = 0, serial = 0;
+    for (int r = 0; r < THREADS_RUNS; r++) {
+        threads_out o1 = threads_child(&b, 1), o2 = threads_child(&b, 2);
+        if (r == 0)
+            digest = o1.digest;
+        if (o1.digest != digest || o2.digest != digest) {
+            busy_stop(bpid, nbusy);
+            die("threads", "two threads differ from one");
+        }
+        e1[r] = o1.ns / 1e3;
+        e2[r] = o2.ns / 1e3;
+        split += o2.split;
+        serial += o2.serial;
+        c1[r] = bench_time(csr_cycle, &m, TARGET_NS, REPS) / 1e3;
+        c2[r] = bench_time(csr2_cycle, &c, TARGET_NS, REPS) / 1e3;
+    }
+    busy_stop(bpid, nbusy);
     free(b.data);
-    dmm_error err;
-    if (dmm_net_set_threads(two, 2, &err))
-        die("dmm_net_set_threads", err.text);
-    double us1, us2;
-    time_pair(step_fn, one, step_fn, two, &us1, &us2);
-    us1 /= 1e3;
-    us2 /= 1e3;
-    while (dmm_net_step_count(one) < dmm_net_step_count(two))
-        step(one);
-    while (dmm_net_step_count(two) < dmm_net_step_count(one))
-        step(two);
-    if (!vv_equal(dmm_net_outputs(one), dmm_net_outputs(two)))
-        die("threads", "two threads differ from one");
+    atomic_store(&c.stop, true);
+    pthread_join(c.tid, NULL);
+    double us1 = median_of(e1, THREADS_RUNS), us2 = median_of(e2, THREADS_RUNS),
+           b1 = median_of(c1, THREADS_RUNS), b2 = median_of(c2, THREADS_RUNS);
+    /* issue 13's targets; "no slower" passes within 5 %, the spread of
+     * these medians on the shared machine */
+    const double target = busy ? 0.95 : 1.8;
     result r = {.us = us2, .base_us = us1, .ratio = us1 / us2, .target = 0};
-    const double target = 1.8; /* issue 13's (an earlier issue asked 1.7) */
-    snprintf(r.name, sizeof r.name, "threads-2 rnn-10000-100");
+    snprintf(r.name, sizeof r.name, "%sthreads-2 rnn-10000-100",
+             busy ? "busy-" : "");
     snprintf(r.base, sizeof r.base, "same net, 1 thread");
     snprintf(r.note, sizeof r.note,
-             "ratio = speed-up (target >= %.1f: %s); Y identical after %llu "
-             "cycles",
-             target, r.ratio >= target ? "PASS" : "FAIL",
-             (unsigned long long)dmm_net_step_count(one));
+             "ratio = speed-up (target >= %.2f: %s); CSR %.0f us on 1 "
+             "thread, %.0f on 2: %.2fx; %.0f%% of pieces split; %sY "
+             "identical; medians of %d processes each",
+             target, r.ratio >= target ? "PASS" : "FAIL", b1, b2, b1 / b2,
+             100.0 * (double)split /
+                 (double)(split + serial ? split + serial : 1),
+             busy ? "a busy loop per processor; " : "", THREADS_RUNS);
     report(&r);
-    dmm_net_free(one);
-    dmm_net_free(two);
     csr_free(&m);
-    world_free(&w);
 }
 
 /* ---- images-256: a network of image neurons (issue 11) -------------------
@@ -1037,7 +1220,9 @@ int main(int argc, char **argv)
     if (wanted(argc, argv, "rnn-10000-100"))
         case_rnn(10000, 100, 0);
     if (!icount && wanted(argc, argv, "threads"))
-        case_threads();
+        case_threads(false);
+    if (!icount && wanted(argc, argv, "busy-threads"))
+        case_threads(true);
     if (wanted(argc, argv, "selfmod-1000"))
         case_selfmod(1000);
     if (wanted(argc, argv, "selfmod-4000"))
