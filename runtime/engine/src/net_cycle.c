@@ -947,7 +947,8 @@ static void down_task(dmm_net *net, unsigned worker, size_t lo, size_t hi,
     /* Groups (not with modulations): their part of [lo, hi) at once, the
      * neurons between them one by one. */
     dmm__group *g = fmod ? NULL : dmm__group_from(&net->cw, lo);
-    dmm__group *gend = net->cw.grp + net->cw.ngrp;
+    /* (no groups: grp is NULL, and NULL + 0 is undefined in C) */
+    dmm__group *gend = g ? net->cw.grp + net->cw.ngrp : NULL;
     for (size_t k = lo; k < hi;) {
         while (g && g->k1 <= k) /* (a group split may leave one empty) */
             g = g + 1 < gend ? g + 1 : NULL;
