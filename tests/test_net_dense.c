@@ -8,6 +8,7 @@
  * shapes, exact zeros, self-edits and edits; failures (NaN in either
  * movement) must give the same error and leave the network as it was.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -581,6 +582,39 @@ static void test_groups_equal_per_neuron(void **state)
     assert_true(failed > 0);
 }
 
+/* A deep row (one weight inside a stream, read through its port) reads
+ * the port it named after the ports are numbered by source, and counts as
+ * a reader of it: here the port of b/s is named first (by x's row) but
+ * numbered after a/s, and acc's direct group reads it too. */
+static void test_deep_row_port(void **state)
+{
+    tf_world *w = *state;
+    const char *text =
+        "{\"dmm\": 1, \"matrix\": {\"tanh\": {\"dp\": {\"a\": "
+        "{\"identity\": {\"b\": {\"s\": {\"k1\": 1}}}}}}}, \"links\": [" SELF
+        "[\"accum/x/accum\", \"identity/b/s\", 1],"
+        "[\"accum/x/delta\", \"identity/a/s\", 1],"
+        "[\"accum/acc0/accum\", \"accum/acc0/single\", 1],"
+        "[\"accum/acc0/delta\", \"identity/a/s\", 1],"
+        "[\"accum/acc1/accum\", \"accum/acc1/single\", 1],"
+        "[\"accum/acc1/delta\", \"identity/b/s\", 1],"
+        "[\"identity/a/s\", \"identity/a/s\", 1],"
+        "[\"identity/b/s\", \"identity/b/s\", 1]],"
+        "\"outputs\": {\"identity\": {\"a\": {\"s\": {\"k1\": 0.25}}, "
+        "\"b\": {\"s\": {\"k1\": 0.5}}}}}";
+    for (int k = 0; k < 2; k++) {
+        dmm_net *net = tf_load(w, k ? w->dense : w->general, text);
+        dmm_error err;
+        vv_label p[3] = {tu_label(w->vc, "tanh"), tu_label(w->vc, "dp"),
+                         tu_label(w->vc, "a")};
+        for (int t = 0; t < 4; t++) {
+            assert_int_equal(dmm_net_step(net, &err), 0);
+            assert_true(vv_get(dmm_net_outputs(net), p, 3).num == tanh(0.5));
+        }
+        dmm_net_free(net);
+    }
+}
+
 static int group_step_op(tf_oom *o)
 {
     return dmm_net_step(o->net, &o->err);
@@ -630,6 +664,7 @@ int main(void)
         cmocka_unit_test(test_accum_images),
         cmocka_unit_test(test_many_give_ups),
         cmocka_unit_test(test_groups_equal_per_neuron),
+        cmocka_unit_test(test_deep_row_port),
         cmocka_unit_test(test_groups_out_of_memory),
     };
     return cmocka_run_group_tests(tests, tf_setup, tf_teardown);

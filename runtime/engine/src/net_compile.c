@@ -173,6 +173,13 @@ static int port_get(vv_ctx *vc, dmm__compiled *cw, vv_label g, vv_label ng,
 
 /* ---- rows ---------------------------------------------------------------- */
 
+/* How many of r->port are ports it reads: its terms, or a deep row's one
+ * port (the rest of its port array is the path's labels). */
+static uint32_t row_ports(const dmm__row *r)
+{
+    return r->deep ? 1 : r->nterms;
+}
+
 /* Terms of a row whose weights are all at depth 3; false when it has any
  * other shape (then the cycle uses vv_lincomb on the row). */
 static bool row_is_flat(vv row, size_t *nterms)
@@ -301,7 +308,7 @@ static void neuron_mark(const dmm_net *net, dmm__compiled *cw, dmm__neuron *n)
     n->one1 = ok && !d->inputs && n->nrows == 1 && n->rows[0].one;
     if (cw->built && cw->prd) /* a patch: maybe one more reader */
         for (size_t j = 0; j < n->nrows; j++)
-            for (uint32_t t = 0; t < n->rows[j].nterms; t++) {
+            for (uint32_t t = 0; t < row_ports(&n->rows[j]); t++) {
                 uint32_t p = n->rows[j].port[t];
                 cw->prd[2 * p] = cw->prd[2 * p + 1] = 0;
             }
@@ -487,7 +494,7 @@ static void groups_form(vv_ctx *vc, dmm__compiled *cw)
     for (size_t k = 0; k < cw->nneu; k++)
         for (size_t j = 0; j < cw->neu[k].nrows; j++) {
             const dmm__row *r = &cw->neu[k].rows[j];
-            for (uint32_t t = 0; t < r->nterms; t++)
+            for (uint32_t t = 0; t < row_ports(r); t++)
                 refs[r->port[t]] += refs[r->port[t]] < 3;
         }
     uint32_t *prd = dmm__calloc(vc, 2 * cw->ports_cap, sizeof *prd);
@@ -600,7 +607,7 @@ static void ports_by_source(vv_ctx *vc, dmm__compiled *cw)
     for (size_t k = 0; k < cw->nneu; k++)
         for (size_t j = 0; j < cw->neu[k].nrows; j++) {
             const dmm__row *r = &cw->neu[k].rows[j];
-            for (uint32_t t = 0; t < r->nterms; t++)
+            for (uint32_t t = 0; t < row_ports(r); t++)
                 r->port[t] = to[r->port[t]];
         }
     dmm__free(vc, old, n * sizeof *old);
