@@ -439,10 +439,23 @@ static void test_many_give_ups(void **state)
 
 /* ---- groups: neurons of one type and row structure fired as one array -- */
 
-/* A source's stream: the network's common shape {k0, k1, k2}; mixed: now
- * and then an exact zero (which drops the leaf: another shape) or any
- * stream() gives; big values when the network should overflow. */
-static void group_stream(vv_buf *b, bool mixed, bool big)
+/* What group_net adds to its network (flags). */
+enum {
+    GN_READER = 1, /* a tanh reads an accumulator and a source (mixed: always),
+                      another a leaf of one (a deep row: a V-value) */
+    GN_SLOW = 2,   /* a tanh's row is not fast: the cycle makes Y's tree */
+    GN_FEED = 4,   /* an input neuron feeds Self a delta (group_feed) */
+    GN_FIELD = 8,  /* a modulation reads src0 (streams {0, 1, 2}: a vector)
+                      and applies to no neuron, so the groups still fire */
+    GN_CREEP = 16, /* weights 1 and 0.5: a big source's accumulator
+                      overflows after some cycles, its group direct */
+};
+
+/* A source's stream: the network's common shape {k0, k1, k2} ({0, 1, 2}
+ * when vec); mixed: now and then an exact zero (which drops the leaf:
+ * another shape) or any stream() gives; big values when the network
+ * should overflow. */
+static void group_stream(vv_buf *b, bool mixed, bool big, bool vec)
 {
     if (mixed && tf_rnd(5) == 0) {
         stream(b);
@@ -452,7 +465,7 @@ static void group_stream(vv_buf *b, bool mixed, bool big)
     for (int i = 0; i < 3; i++) {
         double x =
             mixed && tf_rnd(8) == 0 ? 0.0 : ((double)tf_rnd(8) - 3.5) / 4;
-        tu_put(b, "%s\"k%d\": %.17g", i ? ", " : "", i,
+        tu_put(b, "%s\"%s%d\": %.17g", i ? ", " : "", vec ? "" : "k", i,
                big && i == 1 ? 1e308 : x);
     }
     tu_put(b, "}");
@@ -466,14 +479,27 @@ static void group_stream(vv_buf *b, bool mixed, bool big)
  * runs (another accumulator weight, a second delta term, a source weight of
  * 0.5), some sources hold other shapes, and a tanh reads an accumulator and
  * a source (ports with three readers). A neuron `ed` feeds Self a delta
- * that moves one member's weight every cycle (a self-edit).
+ * that moves one member's weight every cycle (a self-edit). extra: GN_*.
  */
-static char *group_net(int n, bool mixed, bool big)
+static char *group_net(int n, bool mixed, bool big, unsigned extra)
 {
     static const double ws[] = {1, 0.5, -0.25, 2};
     double wa = ws[tf_rnd(4)], wd = ws[tf_rnd(4)];
+    if (extra & GN_CREEP)
+        wa = 1, wd = 0.5;
     vv_buf b = {0};
-    tu_put(&b, "{\"dmm\": 1, \"matrix\": {}, \"links\": [" SELF);
+    /* sl: a row with two weights inside a stream, not fast, not deep;
+     * dp: one weight inside a stream, a deep row */
+    tu_put(&b, "{\"dmm\": 1, \"matrix\": {%s%s%s%s%s}, \"links\": [" SELF,
+           extra & (GN_SLOW | GN_READER) ? "\"tanh\": {" : "",
+           extra & GN_SLOW ? "\"sl\": {\"a\": {\"accum\": {\"acc1\": "
+                             "{\"single\": {\"k0\": 0.5, \"k1\": 0.25}}}}}"
+                           : "",
+           (extra & GN_SLOW) && (extra & GN_READER) ? ", " : "",
+           extra & GN_READER ? "\"dp\": {\"a\": {\"accum\": {\"acc0\": "
+                               "{\"single\": {\"k1\": 1}}}}}"
+                             : "",
+           extra & (GN_SLOW | GN_READER) ? "}" : "");
     for (int i = 0; i < n; i++) {
         double a = mixed && tf_rnd(9) == 0 ? 0.75 : wa;
         tu_put(&b,
@@ -486,11 +512,14 @@ static char *group_net(int n, bool mixed, bool big)
         tu_put(&b, "[\"identity/src%d/s\", \"identity/src%d/s\", %s],", i, i,
                mixed && tf_rnd(9) == 0 ? "0.5" : "1");
     }
-    if (mixed)
+    if (mixed || (extra & GN_READER))
         tu_put(&b,
                "[\"tanh/rd/a\", \"accum/acc%d/single\", 0.5],"
                "[\"tanh/rd/a\", \"identity/src0/s\", 1],",
                n / 2);
+    if (extra & GN_FEED) /* (the dummy row makes the input neuron active) */
+        tu_put(&b, "[\"accum/self/delta\", \"input/feed/d\", 1],"
+                   "[\"input/feed/dummy\", \"identity/none/s\", 1],");
     /* ed: an identity (mixed: in the sources' run, which it breaks, its
      * output a tree) or a tanh (shrinking the steps) */
     const char *et = mixed ? "identity" : "tanh";
@@ -503,11 +532,34 @@ static char *group_net(int n, bool mixed, bool big)
            et, et, et, et, n - 2, n - 2, mixed ? "" : "}, \"identity\": {");
     for (int i = 0; i < n; i++) {
         tu_put(&b, "%s\"src%d\": {\"s\": ", mixed || i ? ", " : "", i);
-        group_stream(&b, mixed, big && i == 1);
+        group_stream(&b, mixed, big && i == 1, extra & GN_FIELD);
         tu_put(&b, "}");
     }
-    tu_put(&b, "}}}");
+    tu_put(&b, "}}%s}",
+           extra & GN_FIELD
+               ? ", \"positions\": {}, \"modulations\": [{\"name\": \"m\", "
+                 "\"field\": \"identity/src0/s\", \"target\": \"input\", "
+                 "\"neurons\": \"embedded\", \"mode\": \"multiply\"}]"
+               : "");
     return b.data;
+}
+
+/* The same delta fed to the input neuron of each of nets[0..k) (GN_FEED):
+ * one accumulator's delta weight moves, so it leaves its group at the next
+ * cycle's compile, between movements, without Y's tree being made. */
+static void group_feed(const tf_world *w, dmm_net *const *nets, int k, int i)
+{
+    char d[200];
+    snprintf(d, sizeof d,
+             "{\"d\": {\"accum\": {\"acc%d\": {\"delta\": {\"identity\": "
+             "{\"src%d\": {\"s\": 0.001}}}}}}}",
+             i, i);
+    vv v = tu_vv(w->vc, d);
+    vv_label in = tu_label(w->vc, "feed");
+    dmm_error err;
+    for (int j = 0; j < k; j++)
+        assert_int_equal(dmm_net_feed(nets[j], in, v, &err), 0);
+    vv_free(w->vc, v);
 }
 
 /*
@@ -529,7 +581,7 @@ static void test_groups_equal_per_neuron(void **state)
         /* (seed 13: groups longer than the slices one call takes) */
         int n = seed == 13 ? 400 : 2 + (int)tf_rnd(9) + (seed % 4 ? 0 : 40);
         bool mixed = seed % 2 == 0, big = seed % 5 == 0;
-        char *text = group_net(n, mixed, big);
+        char *text = group_net(n, mixed, big, 0);
         dmm_net *nets[4] = {
             tf_load(w, w->general, text), tf_load(w, w->dense, text),
             tf_load(w, w->dense, text), tf_load(w, w->dense, text)};
@@ -578,6 +630,75 @@ static void test_groups_equal_per_neuron(void **state)
             dmm_net_free(nets[k]);
     }
     assert_true(direct > 500);
+    assert_true(fired > direct);
+    assert_true(failed > 0);
+}
+
+/*
+ * A group holds its members' outputs: their slots and output records are
+ * not written, and readers ask the group. Cycles between two looks at a
+ * network run so, and every reader of a held member must get the bits of
+ * the per-neuron path: a tanh outside the groups reading an accumulator and
+ * a source (their ports filled from the blocks); Self's delta, fed every
+ * few cycles, moving one member's weight, which then leaves its group
+ * while the group holds it (its record given back, the tail keeping its
+ * part of Y_t); a slow row (Y's tree made in every cycle); a field read
+ * from a member; the host reading Y (the next commit gives the records
+ * back); a live edit. Against the general registry, on one and two
+ * threads; states compared every fourth cycle, after a failure and at the
+ * end, so that most cycles run with held outputs.
+ */
+static void test_groups_held(void **state)
+{
+    tf_world *w = *state;
+    size_t fired = 0, direct = 0;
+    int failed = 0;
+    for (uint64_t seed = 1; seed <= 16; seed++) {
+        tf_seed = 100 + seed;
+        int n = 2 + (int)tf_rnd(9) + (seed % 4 ? 0 : 40);
+        bool mixed = seed % 3 == 0, big = seed % 7 == 0;
+        unsigned extra = GN_READER | GN_FEED | (seed % 4 == 1 ? GN_SLOW : 0) |
+                         (!mixed && seed % 4 == 2 ? GN_FIELD : 0) |
+                         (big ? GN_CREEP : 0);
+        char *text = group_net(n, mixed, big, extra);
+        dmm_net *nets[3] = {tf_load(w, w->general, text),
+                            tf_load(w, w->dense, text),
+                            tf_load(w, w->dense, text)};
+        free(text);
+        dmm_error err;
+        assert_int_equal(dmm_net_set_threads(nets[2], 2, &err), 0);
+        char edit[200];
+        snprintf(edit, sizeof edit,
+                 "{\"accum\": {\"acc%d\": {\"accum\": {\"accum\": "
+                 "{\"acc%d\": {\"single\": 0.125}}}}}}",
+                 n / 3, n / 3);
+        for (int t = 0; t < 40; t++) {
+            if (tf_rnd(3) == 0)
+                group_feed(w, nets, 3, (int)tf_rnd((uint32_t)n));
+            int rcs[3];
+            for (int k = 0; k < 3; k++) {
+                if (t == 20)
+                    tf_edit(w, nets[k], edit);
+                rcs[k] = dmm_net_step(nets[k], &err);
+            }
+            for (int k = 1; k < 3; k++)
+                assert_int_equal(rcs[0], rcs[k]);
+            failed += rcs[0] != 0;
+            if (t % 4 == 3 || rcs[0] || t == 39)
+                for (int k = 1; k < 3; k++)
+                    tf_assert_same_state(nets[0], nets[k]);
+            if (t % 9 == 5)
+                for (int k = 1; k < 3; k++)
+                    tf_assert_same_outputs(w, nets[0], nets[k]);
+        }
+        fired += dmm__groups_fired(nets[1], false);
+        direct += dmm__groups_fired(nets[1], true);
+        assert_int_equal(dmm__groups_fired(nets[2], false),
+                         dmm__groups_fired(nets[1], false));
+        for (int k = 0; k < 3; k++)
+            dmm_net_free(nets[k]);
+    }
+    assert_true(direct > 1000);
     assert_true(fired > direct);
     assert_true(failed > 0);
 }
@@ -644,7 +765,7 @@ static void test_groups_out_of_memory(void **state)
 {
     (void)state;
     tf_seed = 7;
-    char *text = group_net(6, true, false);
+    char *text = group_net(6, true, false, 0);
     void *cw_state;
     assert_int_equal(tn_world_setup_counted(&cw_state), 0);
     for (int warm = 0; warm <= 3; warm += 3)
@@ -664,6 +785,7 @@ int main(void)
         cmocka_unit_test(test_accum_images),
         cmocka_unit_test(test_many_give_ups),
         cmocka_unit_test(test_groups_equal_per_neuron),
+        cmocka_unit_test(test_groups_held),
         cmocka_unit_test(test_deep_row_port),
         cmocka_unit_test(test_groups_out_of_memory),
     };

@@ -59,6 +59,9 @@ void dmm__compiled_free(dmm__compiled *cw, vv_ctx *vc)
                       cw->grp[g].cap[p] * sizeof(double));
     dmm__free(vc, cw->grp, cw->grp_cap * sizeof *cw->grp);
     dmm__free(vc, cw->gdir, cw->gdir ? cw->nalloc : 0);
+    dmm__free(vc, cw->held, cw->held ? cw->nalloc : 0);
+    dmm__free(vc, cw->hold, cw->hold ? cw->nalloc : 0);
+    dmm__free(vc, cw->pfill, cw->pfill_cap * sizeof *cw->pfill);
     dmm__free(vc, cw->prd, 2 * cw->ports_cap * sizeof *cw->prd);
     outs_free(cw->cur, cw->nalloc, vc);
     outs_free(cw->nxt, cw->nalloc, vc);
@@ -341,7 +344,8 @@ static int neuron_build(const dmm_net *net, dmm__compiled *cw, dmm__neuron *n,
                         vv wn)
 {
     int rc = 0;
-    cw->rows_gen++; /* what indexes the rows (dmm__bysrc) is stale */
+    cw->rows_gen++;       /* what indexes the rows (dmm__bysrc) is stale */
+    cw->pfill_ok = false; /* its ports' readers, its group may change */
     neuron_free_rows(net->vc, n);
     n->dense_ok = n->scalar1 = n->sum2 = n->one1 = false;
     size_t m = vv_nchildren(wn);
@@ -424,12 +428,6 @@ static bool group_alike(const dmm__neuron *a, const dmm__neuron *b)
     return true;
 }
 
-/* The label of the one stream a group member outputs. */
-static vv_label member_out(const dmm__neuron *n)
-{
-    return n->sum2 ? n->info->out[0] : n->rows[0].input;
-}
-
 /* Group g's direct input for row j (dmm__group.src), or -1. */
 static int64_t group_src(const dmm__compiled *cw, const dmm__group *g, int j)
 {
@@ -442,10 +440,17 @@ static int64_t group_src(const dmm__compiled *cw, const dmm__group *g, int j)
         return -1;
     for (int64_t i = 0; i < n; i++) {
         const dmm__port *q = &cw->ports[cw->neu[g->k0 + i].rows[j].port[0]];
-        if (q->src != s + i || q->o != member_out(&cw->neu[s + i]))
+        if (q->src != s + i || q->o != dmm__member_out(&cw->neu[s + i]))
             return -1;
     }
     return s;
+}
+
+/* No group reads directly (the skipped ports need prd). */
+static void groups_indirect(dmm__compiled *cw)
+{
+    for (size_t i = 0; i < cw->ngrp; i++)
+        cw->grp[i].src[0] = cw->grp[i].src[1] = -1;
 }
 
 /* The groups of a compiled list just built: each run of two or more alike
@@ -478,7 +483,13 @@ static void groups_form(vv_ctx *vc, dmm__compiled *cw)
     }
     if (!cw->ngrp)
         return;
-    if (!(cw->gdir = dmm__calloc(vc, cw->nalloc, 1))) {
+    cw->gdir = dmm__calloc(vc, cw->nalloc, 1);
+    cw->held = cw->gdir ? dmm__calloc(vc, cw->nalloc, 1) : NULL;
+    cw->hold = cw->held ? dmm__calloc(vc, cw->nalloc, 1) : NULL;
+    if (!cw->hold) {
+        dmm__free(vc, cw->gdir, cw->gdir ? cw->nalloc : 0);
+        dmm__free(vc, cw->held, cw->held ? cw->nalloc : 0);
+        cw->gdir = cw->held = NULL;
         cw->ngrp = 0;
         return;
     }
@@ -489,8 +500,10 @@ static void groups_form(vv_ctx *vc, dmm__compiled *cw)
     }
     /* A port is skipped when its readers are one or two direct inputs. */
     uint8_t *refs = dmm__calloc(vc, cw->nports ? cw->nports : 1, 1);
-    if (!refs)
+    if (!refs) {
+        groups_indirect(cw);
         return;
+    }
     for (size_t k = 0; k < cw->nneu; k++)
         for (size_t j = 0; j < cw->neu[k].nrows; j++) {
             const dmm__row *r = &cw->neu[k].rows[j];
@@ -500,6 +513,7 @@ static void groups_form(vv_ctx *vc, dmm__compiled *cw)
     uint32_t *prd = dmm__calloc(vc, 2 * cw->ports_cap, sizeof *prd);
     if (!prd) {
         dmm__free(vc, refs, cw->nports ? cw->nports : 1);
+        groups_indirect(cw);
         return;
     }
     for (size_t i = 0; i < cw->ngrp; i++) {
@@ -533,16 +547,23 @@ dmm__group *dmm__group_from(const dmm__compiled *cw, size_t k)
 }
 
 /* Neuron k's rows were recompiled: it leaves its group, which splits in
- * two. The head keeps the blocks (the members' outputs of Y_t may lie
- * there); the tail gets its own, and the same sources (the rows of its
- * members did not change). No room for the tail: it leaves too. Its
- * members' ports are filled from the next cycle on (gdir). */
+ * two. k gets its output record back when the group held it; the head
+ * keeps the blocks (the members' outputs of Y_t may lie there); the tail
+ * gets its own, the same sources (the rows of its members did not change)
+ * and its part of Y_t (in the head's block, which the head's next cycle
+ * does not write: the blocks alternate). No room for the tail: it leaves
+ * too, its records given back. The ports of those leaving are filled from
+ * the next cycle on (gdir). Between cycles only. */
 static void group_leave(vv_ctx *vc, dmm__compiled *cw, size_t k)
 {
     dmm__group *g = dmm__group_from(cw, k);
     if (!g || g->k0 > k)
         return;
     uint32_t k0 = g->k0, k1 = g->k1;
+    bool whole = g->pwhole; /* the others stay held */
+    dmm__held_release(vc, cw, g, k, k + 1);
+    g->pwhole = whole;
+    cw->hold[k] = 0; /* (out of groups: the down movement leaves it 0) */
     g->k1 = (uint32_t)k;
     cw->gdir[k] = 0;
     if (k + 1 >= k1)
@@ -552,7 +573,10 @@ static void group_leave(vv_ctx *vc, dmm__compiled *cw, size_t k)
         size_t cap = dmm__cap_for(cw->grp_cap, cw->ngrp + 1, 4);
         dmm__group *ng = dmm__grow1(vc, cw->grp, sizeof *ng, cw->grp_cap, cap);
         if (!ng) {
+            dmm__held_release(vc, cw, g, k + 1, k1);
+            g->pwhole = whole;
             memset(cw->gdir + k, 0, k1 - k);
+            memset(cw->hold + k, 0, k1 - k);
             return;
         }
         cw->grp = ng;
@@ -560,7 +584,15 @@ static void group_leave(vv_ctx *vc, dmm__compiled *cw, size_t k)
     }
     memmove(cw->grp + at + 1, cw->grp + at, (cw->ngrp - at) * sizeof *cw->grp);
     dmm__group *h = &cw->grp[at - 1], *t = &cw->grp[at];
-    *t = (dmm__group){.k0 = (uint32_t)k + 1, .k1 = k1, .sum2 = h->sum2};
+    size_t off = (k + 1 - k0) * h->pm;
+    *t = (dmm__group){.k0 = (uint32_t)k + 1,
+                      .k1 = k1,
+                      .sum2 = h->sum2,
+                      .pfull = h->pfull,
+                      .pwhole = h->pwhole,
+                      .ps = h->ps,
+                      .pm = h->pm,
+                      .pout = h->pout ? h->pout + off : NULL};
     for (int j = 0; j < 2; j++)
         t->src[j] = h->src[j] < 0 ? -1 : h->src[j] + (int64_t)(k + 1 - k0);
     cw->ngrp++;

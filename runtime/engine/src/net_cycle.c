@@ -38,7 +38,10 @@
 
 static void slots_clear(dmm_net *net)
 {
+    const uint8_t *hold = net->cw.hold;
     for (size_t k = 0; k < net->nslots; k++) {
+        if (hold && hold[k])
+            continue; /* its group's: the slot was not written */
         dmm__vfree(net->vc, net->slots[k].input);
         dmm__vfree(net->vc, net->slots[k].output);
         dmm__vfree(net->vc, net->slots[k].new_state);
@@ -720,7 +723,10 @@ static void groups_direct(dmm_net *net)
             g->s = s;
             g->direct = true;
         }
-        memset(cw->gdir + g->k0, g->direct, n);
+        if (cw->gdir[g->k0] != g->direct) { /* (uniform over a group) */
+            memset(cw->gdir + g->k0, g->direct, n);
+            cw->pfill_ok = false; /* other ports skipped */
+        }
         cw->ndirect += g->direct;
     }
 }
@@ -760,7 +766,8 @@ size_t dmm__groups_fired(const dmm_net *net, bool direct)
     return direct ? net->grp_direct : net->grp_fired;
 }
 
-/* At the commit: where each group's outputs of Y_t are. */
+/* At the commit: where each group's outputs of Y_t are, and whether the
+ * commit passes it by (quiet). */
 static void groups_commit(dmm_net *net)
 {
     dmm__compiled *cw = &net->cw;
@@ -768,6 +775,8 @@ static void groups_commit(dmm_net *net)
         dmm__group *g = &cw->grp[i];
         g->pfull =
             g->s && !atomic_load_explicit(&g->miss, memory_order_relaxed);
+        g->quiet = g->pwhole && g->whole;
+        g->pwhole = g->whole;
         size_t n = atomic_load_explicit(&g->fired, memory_order_relaxed);
         net->grp_fired += n;
         net->grp_direct += g->direct ? n : 0;
@@ -786,8 +795,9 @@ static void groups_commit(dmm_net *net)
  * of a group are), one loop, else one a member. One sum2_loop, or one call
  * of the type's function, over (*c - a)·m values: the arithmetic the
  * per-neuron path does member by member (elementwise, so the same bits).
- * Then each member's output is its slot of the block, which makes the
- * inputs of their readers side by side the next cycle. 0: [a, *c) fired;
+ * Each member's output is then its slot of the block, which makes the
+ * inputs of their readers side by side the next cycle; the group holds it
+ * (the caller sets hold): no slot or record is written. 0: [a, *c) fired;
  * 1: [a, *c) (at least a) takes the per-neuron path, nothing it depends on
  * changed.
  */
@@ -875,39 +885,30 @@ static int group_fire(dmm_net *net, dmm__group *g, size_t a, size_t b,
     if (rc)
         return 1;
     atomic_fetch_add_explicit(&g->fired, e - a, memory_order_relaxed);
-    /* A record that holds this slot already (from two cycles ago: the
-     * blocks alternate) has its one stream and label: a member's paths all
-     * write the same label, and the per-neuron ones move the buffer. */
-    vv_label l = g->sum2 ? neu[a].info->out[0] : 0;
-    double *out = out0;
-    for (size_t k = a; k < e; k++, out += m) {
-        dmm__dense *o = &cw->nxt[k].d;
-        if (o->buf != out || o->n != 1) {
-            dmm__dense_lend(net->vc, o, out);
-            o->n = 1;
-            o->label[0] = g->sum2 ? l : neu[k].rows[0].input;
-        }
-        o->shape[0] = s;
-        o->x[0] = out;
-        net->slots[k].dense = true;
-    }
     return 0;
 }
 
 /*
- * After the down movement, on the calling thread: the members of direct
- * groups that the group path gave up on (a sum not finite, the function
- * refusing: the per-neuron dense path would give up on them too) take the
- * general path in redo_slots, once the ports their groups skipped are
- * filled (other threads' groups may share them). 0 or DMM_E_NOMEM.
+ * After the down movement, on the calling thread: which groups hold every
+ * member (whole), and the members of direct groups that the group path
+ * gave up on (a sum not finite, the function refusing: the per-neuron
+ * dense path would give up on them too) take the general path in
+ * redo_slots, once the ports their groups skipped are filled (other
+ * threads' groups may share them). 0 or DMM_E_NOMEM.
  */
 static int groups_redo(dmm_net *net, dmm__cycle_work *work)
 {
     dmm__compiled *cw = &net->cw;
     bool any = false;
-    for (size_t i = 0; i < cw->ngrp && !any; i++)
-        any = cw->grp[i].direct &&
-              atomic_load_explicit(&cw->grp[i].miss, memory_order_relaxed);
+    cw->holding = false;
+    for (size_t i = 0; i < cw->ngrp; i++) {
+        dmm__group *g = &cw->grp[i];
+        bool miss = atomic_load_explicit(&g->miss, memory_order_relaxed);
+        g->whole = g->s && !miss;
+        any |= g->direct && miss;
+        cw->holding |=
+            atomic_load_explicit(&g->fired, memory_order_relaxed) > 0;
+    }
     if (!any)
         return 0;
     int rc = dmm__ports_unskip(net);
@@ -916,12 +917,25 @@ static int groups_redo(dmm_net *net, dmm__cycle_work *work)
     for (size_t i = 0; i < cw->ngrp; i++) {
         const dmm__group *g = &cw->grp[i];
         for (size_t k = g->k0; g->direct && k < g->k1; k++)
-            if (!net->slots[k].dense)
+            if (!cw->hold[k]) /* its slot written, dense false */
                 net->slots[k].redo = true;
     }
     /* rare (a sum not finite): every slot is visited, in order */
     dmm__few_all(&work->fail[0].todo, net->nslots);
     return 0;
+}
+
+/* Slots [a, b) empty, for their neurons to fire per neuron. */
+static void slots_init(dmm_net *net, size_t a, size_t b)
+{
+    const dmm__neuron *neu = net->cw.neu;
+    for (size_t k = a; k < b; k++)
+        net->slots[k] = (dmm__slot){.type = neu[k].type,
+                                    .name = neu[k].name,
+                                    .info = neu[k].info,
+                                    .input = VV_ZERO,
+                                    .output = VV_ZERO,
+                                    .new_state = VV_ZERO};
 }
 
 static void down_task(dmm_net *net, unsigned worker, size_t lo, size_t hi,
@@ -930,22 +944,19 @@ static void down_task(dmm_net *net, unsigned worker, size_t lo, size_t hi,
     dmm__cycle_work *cw = ud;
     dmm__failure *f = &cw->fail[worker];
     dmm__scratch *sc = dmm__scratch_of(net, worker);
-    const dmm__neuron *neu = net->cw.neu;
     /* fields: read once, not reloaded per neuron through net; the loop
      * without modulations tests nothing per neuron */
     const int32_t *fmod = net->fmod;
+    uint8_t *hold = net->cw.hold;
     dmm__few *todo = &cw->fail[worker].todo;
     todo->lo = lo;
     todo->hi = hi;
-    for (size_t k = lo; k < hi; k++)
-        net->slots[k] = (dmm__slot){.type = neu[k].type,
-                                    .name = neu[k].name,
-                                    .info = neu[k].info,
-                                    .input = VV_ZERO,
-                                    .output = VV_ZERO,
-                                    .new_state = VV_ZERO};
     /* Groups (not with modulations): their part of [lo, hi) at once, the
-     * neurons between them one by one. */
+     * neurons between them one by one. Every member's hold is written: 1
+     * when its group fired it (its slot is not), else 0; a neuron outside
+     * the groups keeps its 0. */
+    if (fmod && hold)
+        memset(hold + lo, 0, hi - lo);
     dmm__group *g = fmod ? NULL : dmm__group_from(&net->cw, lo);
     /* (no groups: grp is NULL, and NULL + 0 is undefined in C) */
     dmm__group *gend = g ? net->cw.grp + net->cw.ngrp : NULL;
@@ -953,25 +964,38 @@ static void down_task(dmm_net *net, unsigned worker, size_t lo, size_t hi,
         while (g && g->k1 <= k) /* (a group split may leave one empty) */
             g = g + 1 < gend ? g + 1 : NULL;
         size_t e = hi;
-        if (g && g->k0 <= k) {
+        if (g && g->k0 <= k && !g->s) {
+            e = g->k1 < hi ? g->k1 : hi; /* not fired as a group */
+            memset(hold + k, 0, e - k);
+        } else if (g && g->k0 <= k) {
             e = g->k1 < hi ? g->k1 : hi;
             size_t c;
             if (!group_fire(net, g, k, e, &c)) {
+                memset(hold + k, 1, c - k);
                 k = c; /* fired */
                 continue;
             }
             atomic_store_explicit(&g->miss, true, memory_order_relaxed);
             if (g->direct) {
+                slots_init(net, k, e);
+                memset(hold + k, 0, e - k);
                 k = e; /* left to groups_redo */
                 continue;
             }
             e = c; /* these per neuron, then the group again */
+            memset(hold + k, 0, e - k);
         } else if (g && g->k0 < hi) {
             e = g->k0;
         }
+        slots_init(net, k, e);
         for (; k < e; k++)
-            if (down_one(net, k, fmod, sc, f))
+            if (down_one(net, k, fmod, sc, f)) {
+                /* the rest is not run: empty, for slots_clear */
+                slots_init(net, k + 1, hi);
+                if (hold)
+                    memset(hold + k + 1, 0, hi - k - 1);
                 return;
+            }
     }
 }
 
@@ -1048,12 +1072,13 @@ static void redo_slots(dmm_net *net, dmm__cycle_work *work, bool fire,
 {
     unsigned nw = net->threads;
     size_t stop = first_failure(work, nw, net->nslots);
+    const uint8_t *hold = net->cw.hold;
     for (dmm__few_iter it = dmm__few_begin(work, nw, stop);
          dmm__few_next(&it);) {
         size_t k = it.i;
         dmm__slot *s = &net->slots[k];
-        if (!s->redo)
-            continue;
+        if ((hold && hold[k]) || !s->redo)
+            continue; /* (a slot its group holds is not written) */
         s->redo = s->dense = false;
         dmm_error *e = &work->fail[0].err;
         dmm_error mine;
@@ -1188,8 +1213,8 @@ static void states_fill(dmm_net *net)
     cw->st_ok = false;
     if (!cw->st && !(cw->st = dmm__calloc(net->vc, cw->nalloc, sizeof *cw->st)))
         return;
-    for (size_t k = 0; k < net->nslots; k++)
-        cw->st[k] = net->slots[k].new_state;
+    for (size_t k = 0; k < net->nslots; k++) /* (held: a stateless member) */
+        cw->st[k] = cw->hold && cw->hold[k] ? VV_ZERO : net->slots[k].new_state;
 }
 
 /* The gathered states are net->states now: st holds for them. */
@@ -1271,20 +1296,44 @@ static int fire_slot(dmm_net *net, size_t k, uint64_t *rng, dmm__scratch *sc,
     return 0;
 }
 
+/* Fire slot k unless it was fired in the down movement: 0, or the
+ * dmm__failure recorded in f. */
+static inline __attribute__((always_inline)) int
+up_one(dmm_net *net, size_t k, uint64_t *rng, dmm__scratch *sc, dmm__failure *f)
+{
+    dmm__slot *s = &net->slots[k];
+    if (s->dense || s->fired)
+        return 0; /* fired in the down movement */
+    int rc = fire_slot(net, k, rng, sc, &f->err);
+    if (rc)
+        dmm__fail_record(f, rc, k);
+    return rc;
+}
+
 /* Fire the general slots of [lo, hi) with rng, stopping at the first
- * dmm__failure (dense ones fired in the down movement). */
+ * dmm__failure (dense ones and the groups' members fired in the down
+ * movement: a group that holds all of its members is passed by at once). */
 static void up_range(dmm_net *net, size_t lo, size_t hi, uint64_t *rng,
                      dmm__scratch *sc, dmm__failure *f)
 {
+    const dmm__compiled *cw = &net->cw;
+    if (!cw->holding) { /* none held: the loop tests nothing more per slot */
+        for (size_t k = lo; k < hi; k++)
+            if (up_one(net, k, rng, sc, f))
+                return;
+        return;
+    }
+    const dmm__group *g = dmm__group_from(cw, lo), *gend = cw->grp + cw->ngrp;
     for (size_t k = lo; k < hi; k++) {
-        dmm__slot *s = &net->slots[k];
-        if (s->dense || s->fired)
-            continue; /* fired in the down movement */
-        int rc = fire_slot(net, k, rng, sc, &f->err);
-        if (rc) {
-            dmm__fail_record(f, rc, k);
-            return;
+        while (g && g->k1 <= k)
+            g = g + 1 < gend ? g + 1 : NULL;
+        if (g && g->k0 <= k && (g->whole || cw->hold[k])) {
+            if (g->whole)
+                k = g->k1 - 1;
+            continue; /* its slot is not written */
         }
+        if (up_one(net, k, rng, sc, f))
+            return;
     }
 }
 
@@ -1324,7 +1373,7 @@ static int up_movement(dmm_net *net, dmm__cycle_work *work, uint64_t *rng,
         dmm__work_reset(work, n);
         for (size_t k = 0; k < net->nslots; k++) {
             dmm__slot *s = &net->slots[k];
-            if (s->fired)
+            if ((net->cw.hold && net->cw.hold[k]) || s->fired)
                 continue; /* drew nothing: kept, as dense firings are */
             vv_free(net->vc, s->output);
             vv_free(net->vc, s->new_state);
@@ -1347,9 +1396,36 @@ static inline void out_move(vv_ctx *vc, dmm__out *o, dmm__slot *s)
     s->output = VV_ZERO;
 }
 
+/* The commit of slot k (see commit_task); vc, slots and the output
+ * records are net's, read once by the caller (not reloaded per slot
+ * through net, which the stores may alias). */
+static inline __attribute__((always_inline)) void
+commit_one(vv_ctx *vc, dmm__slot *slots, dmm__out *cur, dmm__out *nxt, size_t k,
+           bool move)
+{
+    dmm__slot *s = &slots[k];
+    if (move)
+        out_move(vc, &cur[k], s);
+    dmm__vfree(vc, nxt[k].v);
+    nxt[k].v = VV_ZERO;
+    if (s->dense)
+        return; /* it owns nothing, it has no queue */
+    dmm__queue *q = s->queue;
+    if (q) {
+        vv_free(vc, q->items[q->head++]);
+        if (q->head == q->len)
+            q->head = q->len = 0;
+    }
+    dmm__vfree(vc, s->input);
+    dmm__vfree(vc, s->output);
+    dmm__vfree(vc, s->new_state);
+}
+
 /* The commit over slots [lo, hi): cw->cur is Y_t+1 (its outputs moved
  * already when the host watched), cw->nxt Y_t. Each slot touches its own
- * output records and its own input neuron's queue only. */
+ * output records and its own input neuron's queue only. A member its group
+ * holds now has neither slot nor record to commit, only its record of Y_t
+ * to empty (a held one owns nothing: a quiet group is passed by). */
 static void commit_task(dmm_net *net, unsigned worker, size_t lo, size_t hi,
                         void *ud)
 {
@@ -1357,25 +1433,52 @@ static void commit_task(dmm_net *net, unsigned worker, size_t lo, size_t hi,
     (void)ud;
     dmm__compiled *cw = &net->cw;
     vv_ctx *vc = net->vc;
+    dmm__slot *slots = net->slots;
+    dmm__out *cur = cw->cur, *nxt = cw->nxt;
     bool move = !net->watched;
-    for (size_t k = lo; k < hi; k++) {
-        dmm__slot *s = &net->slots[k];
-        if (move)
-            out_move(vc, &cw->cur[k], s);
-        dmm__vfree(vc, cw->nxt[k].v);
-        cw->nxt[k].v = VV_ZERO;
-        if (s->dense)
-            continue; /* it owns nothing, it has no queue */
-        dmm__queue *q = s->queue;
-        if (q) {
-            vv_free(vc, q->items[q->head++]);
-            if (q->head == q->len)
-                q->head = q->len = 0;
-        }
-        dmm__vfree(vc, s->input);
-        dmm__vfree(vc, s->output);
-        dmm__vfree(vc, s->new_state);
+    if (!cw->holding) { /* none held: the loop tests nothing more per slot */
+        for (size_t k = lo; k < hi; k++)
+            commit_one(vc, slots, cur, nxt, k, move);
+        return;
     }
+    const dmm__group *g = dmm__group_from(cw, lo), *gend = cw->grp + cw->ngrp;
+    for (size_t k = lo; k < hi; k++) {
+        while (g && g->k1 <= k)
+            g = g + 1 < gend ? g + 1 : NULL;
+        if (g && g->k0 <= k && g->quiet) {
+            k = g->k1 - 1;
+            continue;
+        }
+        if (g && g->k0 <= k && cw->hold[k]) {
+            dmm__vfree(vc, nxt[k].v);
+            nxt[k].v = VV_ZERO;
+            continue;
+        }
+        commit_one(vc, slots, cur, nxt, k, move);
+    }
+}
+
+/* Before the outputs of this cycle are read as records (the host watches
+ * Y): the members their group holds get their slots and records (nxt) as
+ * the per-neuron dense path leaves them, and are no longer held. */
+static void groups_unhold(dmm_net *net)
+{
+    dmm__compiled *cw = &net->cw;
+    for (size_t i = 0; i < cw->ngrp; i++) {
+        dmm__group *g = &cw->grp[i];
+        for (size_t k = g->k0; g->s && k < g->k1; k++) {
+            if (!cw->hold[k])
+                continue;
+            slots_init(net, k, k + 1);
+            net->slots[k].dense = true;
+            dmm__member_record(net->vc, &cw->nxt[k].d,
+                               dmm__member_out(&cw->neu[k]), g->s,
+                               g->out + (k - g->k0) * g->m);
+            cw->hold[k] = 0;
+        }
+        g->whole = false;
+    }
+    cw->holding = false;
 }
 
 /* Before the commit: the hint for the next sync (dmm__compiled): when
@@ -1463,6 +1566,7 @@ int dmm_net_step(dmm_net *net, dmm_error *err)
      * move in the commit's pass, which cannot. */
     vv y = VV_ZERO;
     if (!rc && net->watched) {
+        groups_unhold(net);
         for (size_t k = 0; !rc && k < net->nslots; k++) {
             dmm__slot *s = &net->slots[k];
             dmm__out *o = &cw->nxt[k];
@@ -1490,6 +1594,9 @@ int dmm_net_step(dmm_net *net, dmm_error *err)
     cw->cur = cw->nxt;
     cw->nxt = t;
     dmm__parallel(net, net->nslots, commit_task, NULL);
+    uint8_t *h = cw->held; /* what the groups hold is Y_t's now */
+    cw->held = cw->hold;
+    cw->hold = h;
     net->nslots = 0;
     cw->out_valid = true;
     dmm__shapes_collect(net->vc, cw);

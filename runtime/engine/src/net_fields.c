@@ -885,7 +885,7 @@ static int y_stream(dmm_net *net, const vv_label *f, vv *out)
     *out = VV_ZERO;
     if (k < 0)
         return 0;
-    dmm__out *o = &net->cw.cur[k];
+    dmm__out *o = dmm__out_record(net, (size_t)k);
     if (o->dense && !o->vmade) {
         int rc = dmm__dense_vv(net->vc, &o->d, &o->v);
         if (rc)
@@ -966,9 +966,12 @@ static int fval_dense(dmm_net *net, const dmm__mod *m, dmm__fval *fv)
     if (m->by_name || !cw->out_valid)
         return 1;
     long k = find_k(cw, m->field[0], m->field[1]);
-    if (k < 0 || !cw->cur[k].dense)
+    if (k < 0)
         return 1;
-    const dmm__dense *d = &cw->cur[k].d;
+    const dmm__out *o = dmm__out_record(net, (size_t)k);
+    if (!o->dense)
+        return 1;
+    const dmm__dense *d = &o->d;
     uint32_t j = 0;
     while (j < d->n && d->label[j] != m->field[2])
         j++;

@@ -257,6 +257,14 @@ bool dmm__bysrc_hits(const dmm_net *net, size_t k, size_t j, const uint32_t **q,
  * side by side, a non-finite sum, the function refusing, or modulations
  * (fields): the members take the per-neuron path, which gives the same
  * bits (the arithmetic is elementwise) and reports the errors.
+ *
+ * The group is the record of the members it fired: their slots and output
+ * records are not written (dmm__compiled.hold, held). A port of a neuron
+ * outside the group reads the member's slot of the block (net_ports.c);
+ * what reads records as a whole (Y's tree, the fields, the watched commit,
+ * a member leaving its group) gives the members their records back first
+ * (dmm__held_release). So a group fired whole costs no work per member in
+ * the cycle's passes over the neurons.
  */
 typedef struct dmm__group {
     uint32_t k0, k1; /* members [k0, k1) */
@@ -277,12 +285,15 @@ typedef struct dmm__group {
     bool direct;
     atomic_bool miss;    /* some members took the per-neuron path */
     atomic_size_t fired; /* members fired by the group path (a count) */
+    bool whole;          /* after the down movement: every member held (hold) */
+    bool quiet; /* at the commit: every member held before and now, so the
+                   commit passes the group by */
     /* Y_t (set at the commit): every member's output is its slot of pout,
-     * of shape ps (pm values each) */
-    bool pfull;
+     * of shape ps (pm values each); pwhole: and every member is held */
+    bool pfull, pwhole;
     const dmm__shape *ps;
     size_t pm;
-    const double *pout;
+    double *pout;
     /* The outputs, lent to the members' dmm__dense (bufcap 0): a cycle
      * writes blk[!pb], the commit flips pb, so Y_t's, which the cycle
      * reads, stay. */
@@ -333,6 +344,22 @@ typedef struct dmm__compiled {
      * Beside the ports, not in them: most networks have no groups. */
     uint32_t *prd;
     size_t ndirect; /* groups direct this cycle (0: no port is skipped) */
+    /* With groups (else NULL), per neuron: 1 when its group holds its
+     * output, i.e. the output is its slot of the group's block and its
+     * output record (cur, nxt) and slot are not written. held for Y_t (the
+     * slot of pout; the record then owns no value), hold for the cycle
+     * being computed (of out; the slot not written either); swapped at
+     * the commit. A neuron outside every group has 0 in both. */
+    uint8_t *held, *hold;
+    bool holding; /* after the down movement: some member is held (hold) */
+    /* With direct groups this cycle: the ports to fill, those not skipped,
+     * in order (through bysrc.other when pfill_on), so that the pass over
+     * the ports costs the ports filled. Made again when what decides a
+     * skip changes (pfill_ok cleared: a neuron's rows, a group's gdir, the
+     * ports by source). */
+    uint32_t *pfill;
+    size_t npfill, pfill_cap;
+    bool pfill_ok, pfill_on;
     /* Set by a cycle whose Self is `accum` with its `accum` input exactly
      * the W it started from (hint_from): then W_t (hint_to) differs from it
      * only on the paths of Self's `delta` input (hint_delta), and the next
@@ -356,6 +383,11 @@ void dmm__compiled_free(dmm__compiled *cw, vv_ctx *vc);
 void dmm__compiled_unhint(dmm__compiled *cw, vv_ctx *vc);
 /* The first group of cw with k1 > k (NULL: none). */
 dmm__group *dmm__group_from(const dmm__compiled *cw, size_t k);
+/* The label of the one stream a group member outputs. */
+static inline vv_label dmm__member_out(const dmm__neuron *n)
+{
+    return n->sum2 ? n->info->out[0] : n->rows[0].input;
+}
 
 /* Per-thread scratch of the cycle. */
 typedef struct dmm__scratch {
@@ -497,6 +529,18 @@ static inline int dmm__dense_reserve(vv_ctx *vc, dmm__dense *d, uint32_t n,
 /* Give d the group's buffer x (lent: bufcap 0) for its values, freeing its
  * own, with room for one stream (inside d: this cannot fail). */
 void dmm__dense_lend(vv_ctx *vc, dmm__dense *d, double *x);
+/* d as a group member's output: one stream l of shape s, its values x in
+ * the group's block (lent), as the per-neuron dense path leaves it. */
+void dmm__member_record(vv_ctx *vc, dmm__dense *d, vv_label l,
+                        const dmm__shape *s, double *x);
+/* The members [a, b) of g whose output of Y_t it holds (held) get their
+ * records back (cur: the slot of pout lent), so that they can be read as
+ * records; g is then no longer held whole. Between movements only. */
+void dmm__held_release(vv_ctx *vc, dmm__compiled *cw, dmm__group *g, size_t a,
+                       size_t b);
+/* Neuron k's output record of Y_t (cw.cur[k]), given back by its group
+ * first when the group holds it. Between movements only. */
+dmm__out *dmm__out_record(dmm_net *net, size_t k);
 /* new: d's streams as one V-value {label: stream}. */
 int dmm__dense_vv(vv_ctx *vc, const dmm__dense *d, vv *out);
 /* Each port's value in Y_t for this cycle, on net->threads threads, but

@@ -23,7 +23,9 @@ int dmm__gather(dmm_net *net, size_t n, const dmm__neuron *neu,
     for (size_t k = 0; k < n && !rc;) {
         size_t j = k, m = 0;
         for (; j < n && neu[j].type == neu[k].type; j++) {
-            vv v = outs ? outs[j].v : net->slots[j].new_state;
+            vv v = outs                              ? outs[j].v
+                   : net->cw.hold && net->cw.hold[j] ? VV_ZERO /* stateless */
+                                                     : net->slots[j].new_state;
             names[m] = neu[j].name;
             vals[m++] = vv_ref(v);
         }
@@ -60,9 +62,10 @@ int dmm__gather(dmm_net *net, size_t n, const dmm__neuron *neu,
  * changes no partial sum but the sign of a zero, and zeros are dropped when
  * a stream becomes a V-value).
  *
- * Y_t then lives in the neurons' outputs (cw.cur) and the tree net->y is made
- * only when asked for (dmm_net_outputs, save, edit, a row of another shape,
- * a rebuild of the compiled matrix): net->ylazy says it is not made yet.
+ * Y_t then lives in the neurons' outputs (cw.cur, or their groups' blocks
+ * for the members a group holds: cw.held) and the tree net->y is made only
+ * when asked for (dmm_net_outputs, save, edit, a row of another shape, a
+ * rebuild of the compiled matrix): net->ylazy says it is not made yet.
  */
 
 static uint64_t shape_hash(const vv_label *lab, uint32_t n)
@@ -138,10 +141,14 @@ void dmm__shapes_collect(vv_ctx *vc, dmm__compiled *cw)
     if (sh->count <= sh->gc_at)
         return;
     for (size_t k = 0; k < cw->nneu; k++)
-        if (cw->cur[k].dense)
+        if (cw->cur[k].dense && !(cw->held && cw->held[k]))
             for (uint32_t j = 0; j < cw->cur[k].d.n; j++)
                 if (cw->cur[k].d.shape[j])
                     ((dmm__shape *)cw->cur[k].d.shape[j])->mark = true;
+    /* the held members' shape (their records, not written, are passed by) */
+    for (size_t i = 0; i < cw->ngrp; i++)
+        if (cw->grp[i].ps)
+            ((dmm__shape *)cw->grp[i].ps)->mark = true;
     size_t live = 0;
     for (size_t b = 0; b < sh->cap; b++)
         for (dmm__shape **pp = &sh->tab[b]; *pp;) {
@@ -226,6 +233,42 @@ void dmm__dense_lend(vv_ctx *vc, dmm__dense *d, double *x)
         dmm__free(vc, d->buf, d->bufcap * sizeof *d->buf);
     d->buf = x;
     d->bufcap = 0;
+}
+
+void dmm__member_record(vv_ctx *vc, dmm__dense *d, vv_label l,
+                        const dmm__shape *s, double *x)
+{
+    dmm__dense_lend(vc, d, x);
+    d->n = 1;
+    d->label[0] = l;
+    d->shape[0] = s;
+    d->x[0] = x;
+}
+
+void dmm__held_release(vv_ctx *vc, dmm__compiled *cw, dmm__group *g, size_t a,
+                       size_t b)
+{
+    g->pwhole = false;
+    for (size_t k = a; k < b; k++) {
+        if (!cw->held[k])
+            continue;
+        dmm__out *o = &cw->cur[k];
+        dmm__vfree(vc, o->v); /* (none: a held record owns no value) */
+        o->v = VV_ZERO;
+        o->dense = true;
+        o->vmade = false;
+        dmm__member_record(vc, &o->d, dmm__member_out(&cw->neu[k]), g->ps,
+                           g->pout + (k - g->k0) * g->pm);
+        cw->held[k] = 0;
+    }
+}
+
+dmm__out *dmm__out_record(dmm_net *net, size_t k)
+{
+    dmm__compiled *cw = &net->cw;
+    if (cw->held && cw->held[k])
+        dmm__held_release(net->vc, cw, dmm__group_from(cw, k), k, k + 1);
+    return &cw->cur[k];
 }
 
 /* new: a dense stream as a V-value, its zeros dropped. */
@@ -398,10 +441,11 @@ static bool pval_is_zero(const dmm__pval *pv)
  * flat map to convert is left to ports_fill (*defer set), or converted now
  * when defer is NULL (on the calling thread: it interns). Inlined in both
  * its callers: a call per port costs rnn-1000-10 37 k instructions a cycle.
- * cache: the last source read (out_cache). */
+ * cache: the last source read (out_cache). grouped (a constant: W has
+ * groups): a source's output may be held by its group (cw->held). */
 static inline __attribute__((always_inline)) int
 port_fill(dmm_net *net, size_t p, dmm__scratch *sc, bool *defer,
-          out_cache *cache)
+          out_cache *cache, bool grouped)
 {
     dmm__compiled *cw = &net->cw;
     const dmm__port *q = &cw->ports[p];
@@ -410,6 +454,22 @@ port_fill(dmm_net *net, size_t p, dmm__scratch *sc, bool *defer,
         dmm__vfree(net->vc, pv->v);
     pv->own = pv->conv = false;
     int rc = 0;
+    if (grouped && cw->out_valid && q->src >= 0 && cw->held[q->src]) {
+        /* a member of a group that holds its output: its slot of the
+         * block, the stream the member's record would have */
+        const dmm__group *g = dmm__group_from(cw, (size_t)q->src);
+        bool mine = q->o == dmm__member_out(&cw->neu[q->src]);
+        const dmm__shape *sh = mine ? g->ps : NULL;
+        pv->v = VV_ZERO;
+        pv->vv_ok = !sh;
+        pv->dense = true;
+        pv->shape = sh;
+        pv->x = sh ? g->pout + (size_t)(q->src - g->k0) * g->pm : NULL;
+        if (q->greader && !pv->vv_ok)
+            rc = port_vv(net, (uint32_t)p);
+        phot_set(cw, p);
+        return rc;
+    }
     const dmm__out *so = q->src >= 0 ? &cw->cur[q->src] : NULL;
     if (cw->out_valid && so && so->dense && so->d.n == 1 &&
         so->d.label[0] == q->o && !q->greader) {
@@ -461,16 +521,14 @@ port_fill(dmm_net *net, size_t p, dmm__scratch *sc, bool *defer,
     return rc;
 }
 
-/* Port p filled (port_fill), unless skip and only direct groups read it;
- * a port to convert goes to f's todo list. Non-zero: a failure recorded. */
+/* Port p filled (port_fill); a port to convert goes to f's todo list.
+ * Non-zero: a failure recorded. */
 static inline __attribute__((always_inline)) int
-port_at(dmm_net *net, size_t p, dmm__scratch *sc, dmm__failure *f, bool skip,
-        out_cache *cache)
+port_at(dmm_net *net, size_t p, dmm__scratch *sc, dmm__failure *f,
+        out_cache *cache, bool grouped)
 {
-    if (skip && dmm__port_skipped(&net->cw, p))
-        return 0;
     bool conv = false;
-    int rc = port_fill(net, p, sc, &conv, cache);
+    int rc = port_fill(net, p, sc, &conv, cache, grouped);
     if (conv)
         dmm__few_add(&f->todo, p);
     if (rc)
@@ -478,30 +536,28 @@ port_at(dmm_net *net, size_t p, dmm__scratch *sc, dmm__failure *f, bool skip,
     return rc;
 }
 
-/* Ports [lo, hi) (of the others when the ports by source are on): their
- * values in Y_t (port_fill), but, when skip, those that only direct groups
- * read (dmm__group). A constant skip in each call: the loop without groups
+/* The ports list[lo..hi) (list NULL: ports lo..hi-1): their values in Y_t
+ * (port_fill). A constant grouped in each call: the loop without groups
  * tests nothing more per port. Ports to convert go to f's todo list. */
 static inline __attribute__((always_inline)) void
-ports_range(dmm_net *net, size_t lo, size_t hi, dmm__scratch *sc,
-            dmm__failure *f, bool skip)
+ports_range(dmm_net *net, const uint32_t *list, size_t lo, size_t hi,
+            dmm__scratch *sc, dmm__failure *f, bool grouped)
 {
     dmm__compiled *cw = &net->cw;
     out_cache cache = {.src = -1};
-    const uint32_t *other = cw->bysrc.on ? cw->bysrc.other : NULL;
-    /* the todo list holds port numbers: through other, any of them */
-    f->todo.lo = other ? 0 : lo;
-    f->todo.hi = other ? cw->nports : hi;
+    /* the todo list holds port numbers: through a list, any of them */
+    f->todo.lo = list ? 0 : lo;
+    f->todo.hi = list ? cw->nports : hi;
     /* a loop of each kind: one loop choosing its port cost rnn-1000-10 6
      * to 30 instructions a port */
-    if (other) {
+    if (list) {
         for (size_t i = lo; i < hi; i++)
-            if (port_at(net, other[i], sc, f, skip, &cache))
+            if (port_at(net, list[i], sc, f, &cache, grouped))
                 return;
         return;
     }
     for (size_t p = lo; p < hi; p++)
-        if (port_at(net, p, sc, f, skip, &cache))
+        if (port_at(net, p, sc, f, &cache, grouped))
             return;
 }
 
@@ -637,6 +693,7 @@ static int bysrc_build(dmm_net *net)
     dmm__bysrc *b = &cw->bysrc;
     vv_ctx *vc = net->vc;
     dmm__bysrc_free(vc, b);
+    cw->pfill_ok = false; /* made from the others' list */
     for (size_t p = 0; p < cw->nports; p++)
         cw->ports[p].sparse = false;
     size_t nn = cw->nneu;
@@ -886,10 +943,39 @@ static void ports_task(dmm_net *net, unsigned worker, size_t lo, size_t hi,
 {
     dmm__failure *f = &((dmm__cycle_work *)ud)->fail[worker];
     dmm__scratch *sc = dmm__scratch_of(net, worker);
-    if (net->cw.ndirect)
-        ports_range(net, lo, hi, sc, f, true);
+    const dmm__compiled *cw = &net->cw;
+    const uint32_t *other = cw->bysrc.on ? cw->bysrc.other : NULL;
+    if (!cw->held)
+        ports_range(net, other, lo, hi, sc, f, false);
     else
-        ports_range(net, lo, hi, sc, f, false);
+        ports_range(net, cw->ndirect ? cw->pfill : other, lo, hi, sc, f, true);
+}
+
+/* The ports to fill in a cycle with direct groups (cw->pfill): those of
+ * this cycle's pass (the others' list when bysrc.on) that are not
+ * skipped. 0 or DMM_E_NOMEM. */
+static int pfill_make(dmm_net *net)
+{
+    dmm__compiled *cw = &net->cw;
+    const dmm__bysrc *b = &cw->bysrc;
+    size_t n = b->on ? b->nother : cw->nports;
+    if (n > cw->pfill_cap) {
+        uint32_t *l = dmm__alloc(net->vc, n * sizeof *l);
+        if (!l)
+            return DMM_E_NOMEM;
+        dmm__free(net->vc, cw->pfill, cw->pfill_cap * sizeof *l);
+        cw->pfill = l;
+        cw->pfill_cap = n;
+    }
+    cw->npfill = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t p = b->on ? b->other[i] : (uint32_t)i;
+        if (!dmm__port_skipped(cw, p))
+            cw->pfill[cw->npfill++] = p;
+    }
+    cw->pfill_ok = true;
+    cw->pfill_on = b->on;
+    return 0;
 }
 
 int dmm__ports_unskip(dmm_net *net)
@@ -898,7 +984,7 @@ int dmm__ports_unskip(dmm_net *net)
     for (size_t p = 0; p < cw->nports; p++)
         if (dmm__port_skipped(cw, p)) {
             out_cache cache = {.src = -1};
-            int rc = port_fill(net, p, &net->s0, NULL, &cache);
+            int rc = port_fill(net, p, &net->s0, NULL, &cache, true);
             if (rc)
                 return rc;
         }
@@ -926,8 +1012,15 @@ int dmm__ports_fill(dmm_net *net, dmm__cycle_work *work)
         return brc;
     /* A fresh index, or ports read from the tree: every port this time. */
     b->on = cw->out_valid && !fresh && b->n > 0;
+    if (cw->ndirect && (!cw->pfill_ok || cw->pfill_on != b->on) &&
+        (brc = pfill_make(net)))
+        return brc;
     dmm__work_reset(work, net->threads);
-    dmm__parallel(net, b->on ? b->nother : cw->nports, ports_task, work);
+    dmm__parallel(net,
+                  cw->ndirect ? cw->npfill
+                  : b->on     ? b->nother
+                              : cw->nports,
+                  ports_task, work);
     for (unsigned k = 0; k < net->threads; k++)
         if (work->fail[k].rc)
             return work->fail[k].rc;
@@ -983,6 +1076,9 @@ int dmm__y_make(dmm_net *net)
     if (!net->ylazy)
         return 0;
     dmm__compiled *cw = &net->cw;
+    for (size_t i = 0; cw->held && i < cw->ngrp; i++)
+        dmm__held_release(net->vc, cw, &cw->grp[i], cw->grp[i].k0,
+                          cw->grp[i].k1);
     for (size_t k = 0; k < cw->nneu; k++) {
         dmm__out *o = &cw->cur[k];
         if (o->dense && !o->vmade) {
