@@ -199,6 +199,7 @@ typedef struct energy_work {
     size_t seq_n;
     vv_label seq_lab[DIM_MAX];
     uint8_t seq_idx[DIM_MAX];
+    bool seq_ident; /* seq_idx[i] == i for every i < seq_n */
 } energy_work;
 
 static const char *lstr(const dmm_fire *f, vv_label l)
@@ -226,10 +227,23 @@ static int arrival(energy_work *w, vv_label age, vv_label src, double k_w, vv r,
                                lstr(f, age), lstr(f, src));
     /* x[k] for the components known so far; one found now is set below */
     double x[DIM_MAX];
-    for (int k = 0; k < w->comp.n; k++)
-        x[k] = 0.0;
     vv_leaf lf;
-    if (vv_leaf_view(r, &lf) && !lf.map) {
+    bool flat = vv_leaf_view(r, &lf) && !lf.map;
+    if (flat && lf.n == w->seq_n && w->seq_ident &&
+        memcmp(lf.label, w->seq_lab, lf.n * sizeof *lf.label) == 0) {
+        /* The labels of the last arrival, child i being component i (the
+         * usual case: the target's labels are the vector's): x is the
+         * weighted children in order, a zero product stored as +0 as
+         * below, then the components this arrival lacks. */
+        for (size_t i = 0; i < lf.n; i++) {
+            double xi = k_w * lf.num[i];
+            x[i] = xi != 0 ? xi : 0.0;
+        }
+        for (int k = (int)lf.n; k < w->comp.n; k++)
+            x[k] = 0.0;
+    } else if (flat) {
+        for (int k = 0; k < w->comp.n; k++)
+            x[k] = 0.0;
         /* The common arrival: a flat vector held as one node, read as
          * arrays (the same children, in the same order, as below). */
         if (lf.n == w->seq_n &&
@@ -256,10 +270,15 @@ static int arrival(energy_work *w, vv_label age, vv_label src, double k_w, vv r,
                     w->seq_idx[i] = (uint8_t)k;
             }
             w->seq_n = all ? lf.n : 0;
+            w->seq_ident = all;
+            for (size_t i = 0; all && i < lf.n; i++)
+                w->seq_ident = w->seq_ident && w->seq_idx[i] == i;
             if (all)
                 memcpy(w->seq_lab, lf.label, lf.n * sizeof *lf.label);
         }
     } else {
+        for (int k = 0; k < w->comp.n; k++)
+            x[k] = 0.0;
         vv_iter it;
         vv_label l;
         vv c;
