@@ -629,6 +629,21 @@ static int commit(dmm_fire *f, vv routes, vv pending, vv *out)
     return rc ? dmm__fire_fail(f, rc) : 0;
 }
 
+/* Pairs (l[i], v[i]) of distinct labels sorted by label, so that
+ * vv_from_pairs takes them in order (its sorted case: no index, no qsort). */
+static void pairs_sort(size_t n, vv_label *l, vv *v)
+{
+    for (size_t i = 1; i < n; i++)
+        for (size_t j = i; j > 0 && l[j - 1] > l[j]; j--) {
+            vv_label tl = l[j];
+            vv tv = v[j];
+            l[j] = l[j - 1];
+            v[j] = v[j - 1];
+            l[j - 1] = tl;
+            v[j - 1] = tv;
+        }
+}
+
 static int fire_interference(dmm_fire *f)
 {
     const dmm__builtin_labels *bl = dmm__builtin_labels_of(f->type);
@@ -712,6 +727,7 @@ static int fire_interference(dmm_fire *f)
                 vv_number(total), delta};
     delta = VV_ZERO;
     vv output;
+    pairs_sort(5, ol, ov);
     if ((rc = vv_from_pairs(f->vc, 0, 5, ol, ov, &output))) {
         rc = dmm__fire_fail(f, rc);
         goto fail;
@@ -725,6 +741,7 @@ static int fire_interference(dmm_fire *f)
                 vv_number(learning ? 1 : 0),
                 pending};
     pending = VV_ZERO;
+    pairs_sort(6, sl, sv);
     if ((rc = vv_from_pairs(f->vc, 0, 6, sl, sv, &f->new_state))) {
         vv_free(f->vc, output);
         return dmm__fire_fail(f, rc);
