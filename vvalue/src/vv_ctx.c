@@ -30,7 +30,8 @@ struct vv__label_entry {
 };
 
 /*
- * The default allocator: malloc, with a cache of large freed blocks. An
+ * The default allocator: malloc, with a cache of large freed blocks and
+ * lists of small ones (below). An
  * image of 256 x 256 doubles is a 512 KiB block, above glibc's mmap
  * threshold, so each result image could be mapped fresh and unmapped when
  * freed, and every first touch of its pages was a page fault (712 a cycle
