@@ -812,10 +812,12 @@ static void test_small_blocks_bounded(void **state)
     size_t heap2 = mallinfo2().uordblks;
     print_message("%zu values: heap +%zu made, +%zu after freeing\n", (size_t)N,
                   heap1 - heap0, heap2 - heap0);
-    assert_true(heap1 - heap0 >= (size_t)N * 32);
-    assert_true(heap2 - heap0 <= (size_t)128 << 10);
     free(v);
     vv_ctx_free(c);
+    if (heap1 == heap0) /* AddressSanitizer's allocator: mallinfo is blind */
+        skip();
+    assert_true(heap1 - heap0 >= (size_t)N * 32);
+    assert_true(heap2 - heap0 <= (size_t)128 << 10);
 }
 
 /* ---- non-finite results -------------------------------------------------- */
