@@ -218,6 +218,42 @@ static void test_interference_energy(void **state)
 }
 
 /*
+ * Arrivals read by the paths of arrival(): labels new to the last arrival,
+ * the same labels in component order (read in place, with components the
+ * arrival lacks), the same labels not in component order (a subset, and one
+ * with a component the target has not). Target (a 1, b 0.5), friend 0.7,
+ * foe -0.7; one arrival an age, in age order:
+ *   1 (0.9, 0.1) friend m 1   2 (0.3, 0.6) stranger   3 (b 0.8) stranger
+ *   4 (b 0.5) m 0.5 stranger  5 (2, 0.4) m 2 friend    6 (a -0.9) foe
+ *   7 (a 0.8, c 0.5) friend   8 (0.1, 0.1) stranger   9 (0.2, 0.2) stranger
+ * Friends: mass 4, mean f (0.9, 0.1, 1/6); the rest (-0.3, 2.2, 0):
+ * J = 1000 (4 - 0.27 + 0.22) = 3950.
+ */
+static void test_interference_arrival_paths(void **state)
+{
+    fx *x = *state;
+    dmm_error err;
+    vv out, next;
+    assert_int_equal(
+        fire(x, "interference",
+             "{\"target\": {\"a\": 1, \"b\": 0.5}, \"in\": {"
+             "\"1\": {\"s\": {\":number\": 1, \"a\": 0.9, \"b\": 0.1}}, "
+             "\"2\": {\"s\": {\":number\": 1, \"a\": 0.3, \"b\": 0.6}}, "
+             "\"3\": {\"s\": {\":number\": 1, \"b\": 0.8}}, "
+             "\"4\": {\"s\": {\":number\": 0.5, \"b\": 0.5}}, "
+             "\"5\": {\"s\": {\":number\": 2, \"a\": 2, \"b\": 0.4}}, "
+             "\"6\": {\"s\": {\":number\": 1, \"a\": -0.9}}, "
+             "\"7\": {\"s\": {\":number\": 1, \"a\": 0.8, \"c\": 0.5}}, "
+             "\"8\": {\"s\": {\":number\": 1, \"a\": 0.1, \"b\": 0.1}}, "
+             "\"9\": {\"s\": {\":number\": 1, \"a\": 0.2, \"b\": 0.2}}}}",
+             "", VV_ZERO, &out, &next, &err),
+        0);
+    assert_true(fabs(out_num(x, out, "energy") - 3950) < 1e-9);
+    vv_free(x->vc, out);
+    vv_free(x->vc, next);
+}
+
+/*
  * The update, by hand. Routes of n (its row of W):
  *   in:      A {2: 0.25, 3: 0.25}   B {3: 0.5}
  *   blocked: A {0: 0.25, 1: 0.25}   B {0: 0.1, 1: 0.2, 2: 0.2}
@@ -1359,6 +1395,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_interference_energy, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_interference_terms, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_interference_arrival_paths, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_interference_delta, setup,
                                         teardown),

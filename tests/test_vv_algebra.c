@@ -9,6 +9,7 @@
 
 #include <float.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -721,6 +722,104 @@ static void test_deep_free(void **state)
     assert_int_equal(a.bytes, 0);
 }
 
+/* ---- the default allocator's small blocks -------------------------------- */
+
+typedef struct small_job {
+    vv_ctx *c;
+    vv_label l[24];
+    unsigned seed;
+    int bad;
+} small_job;
+
+/* Values of 1 to 24 children (nodes of many small sizes; mostly 1 to 3, so
+ * that the threads take from the same lists) made, checked and freed in a
+ * shuffled order, 200 000 times. */
+static void *small_churn(void *arg)
+{
+    small_job *j = arg;
+    enum { LIVE = 16 };
+    vv live[LIVE] = {{0}};
+    double want[LIVE] = {0};
+    size_t kids[LIVE] = {0};
+    unsigned r = j->seed;
+    for (int it = 0; it < 200000; it++) {
+        r = r * 1103515245u + 12345u;
+        size_t slot = (r >> 8) % LIVE,
+               n = 1 + (r >> 16) % ((r >> 28) == 0 ? 24 : 3);
+        if (!vv_is_zero(live[slot])) {
+            if (vv_nchildren(live[slot]) != kids[slot] ||
+                vv_child(live[slot], j->l[kids[slot] - 1]).num != want[slot])
+                j->bad++;
+            vv_free(j->c, live[slot]);
+        }
+        vv kid[24];
+        for (size_t i = 0; i < n; i++)
+            kid[i] = vv_number((double)(it + 1) + (double)i / 32);
+        kids[slot] = n;
+        want[slot] = kid[n - 1].num; /* vv_from_pairs takes kid */
+        if (vv_from_pairs(j->c, 0.0, n, j->l, kid, &live[slot]))
+            j->bad++;
+    }
+    for (size_t i = 0; i < LIVE; i++)
+        vv_free(j->c, live[i]);
+    return NULL;
+}
+
+/* The small blocks a context keeps are shared by its threads: two threads
+ * making and freeing values of one context each get blocks of their own
+ * (a block given twice breaks a value, or ASan reports it), and the bytes
+ * counted come back to where they were. */
+static void test_small_blocks_threads(void **state)
+{
+    (void)state;
+    vv_ctx *c = vv_ctx_new(NULL);
+    assert_non_null(c);
+    small_job j[2] = {{.c = c, .seed = 1}, {.c = c, .seed = 2}};
+    for (int i = 0; i < 24; i++) {
+        char name[8];
+        snprintf(name, sizeof name, "k%d", i);
+        j[0].l[i] = j[1].l[i] = tu_label(c, name);
+    }
+    size_t before = vv_ctx_bytes(c);
+    pthread_t th[2];
+    for (int t = 0; t < 2; t++)
+        assert_int_equal(pthread_create(&th[t], NULL, small_churn, &j[t]), 0);
+    for (int t = 0; t < 2; t++)
+        assert_int_equal(pthread_join(th[t], NULL), 0);
+    assert_int_equal(j[0].bad + j[1].bad, 0);
+    assert_int_equal(vv_ctx_bytes(c), before);
+    vv_ctx_free(c);
+}
+
+/* The small blocks kept are bounded: 4.8 MB of one-child values freed give
+ * back all but 64 KiB (malloc's chunks of them: about 96 KiB) to the heap. */
+static void test_small_blocks_bounded(void **state)
+{
+    (void)state;
+    vv_ctx *c = vv_ctx_new(NULL);
+    assert_non_null(c);
+    vv_label l = tu_label(c, "x");
+    enum { N = 100000 };
+    vv *v = malloc(N * sizeof *v);
+    assert_non_null(v);
+    size_t heap0 = mallinfo2().uordblks;
+    for (size_t i = 0; i < N; i++)
+        assert_int_equal(vv_wrap(c, 0.0, l, vv_number((double)i + 1), &v[i]),
+                         0);
+    size_t heap1 = mallinfo2().uordblks;
+    for (size_t i = 0; i < N; i++)
+        vv_free(c, v[i]);
+    size_t heap2 = mallinfo2().uordblks;
+    print_message("%zu values: heap +%zu made, +%zu after freeing\n", (size_t)N,
+                  heap1 - heap0, heap2 - heap0);
+    free(v);
+    vv_ctx_free(c);
+    if (heap1 == heap0) /* AddressSanitizer's allocator: mallinfo is blind */
+        skip();
+    assert_true(heap1 - heap0 >= (size_t)N * 32);
+    assert_true(heap2 - heap0 <= (size_t)128 << 10);
+}
+
 /* ---- non-finite results -------------------------------------------------- */
 
 static double ret_nan(double x, void *ud)
@@ -1256,6 +1355,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_wide, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flat_leaves, setup, teardown),
         cmocka_unit_test_setup_teardown(test_leaf_view, setup, teardown),
+        cmocka_unit_test(test_small_blocks_threads),
+        cmocka_unit_test(test_small_blocks_bounded),
         cmocka_unit_test_setup_teardown(test_sum_dense, setup, teardown),
     };
     print_message("test_vv_algebra: seed 0x%016" PRIx64

@@ -199,6 +199,7 @@ typedef struct energy_work {
     size_t seq_n;
     vv_label seq_lab[DIM_MAX];
     uint8_t seq_idx[DIM_MAX];
+    bool seq_ident; /* seq_idx[i] == i for every i < seq_n */
 } energy_work;
 
 static const char *lstr(const dmm_fire *f, vv_label l)
@@ -226,10 +227,23 @@ static int arrival(energy_work *w, vv_label age, vv_label src, double k_w, vv r,
                                lstr(f, age), lstr(f, src));
     /* x[k] for the components known so far; one found now is set below */
     double x[DIM_MAX];
-    for (int k = 0; k < w->comp.n; k++)
-        x[k] = 0.0;
     vv_leaf lf;
-    if (vv_leaf_view(r, &lf) && !lf.map) {
+    bool flat = vv_leaf_view(r, &lf) && !lf.map;
+    if (flat && lf.n == w->seq_n && w->seq_ident &&
+        memcmp(lf.label, w->seq_lab, lf.n * sizeof *lf.label) == 0) {
+        /* The labels of the last arrival, child i being component i (the
+         * usual case: the target's labels are the vector's): x is the
+         * weighted children in order, a zero product stored as +0 as
+         * below, then the components this arrival lacks. */
+        for (size_t i = 0; i < lf.n; i++) {
+            double xi = k_w * lf.num[i];
+            x[i] = xi != 0 ? xi : 0.0;
+        }
+        for (int k = (int)lf.n; k < w->comp.n; k++)
+            x[k] = 0.0;
+    } else if (flat) {
+        for (int k = 0; k < w->comp.n; k++)
+            x[k] = 0.0;
         /* The common arrival: a flat vector held as one node, read as
          * arrays (the same children, in the same order, as below). */
         if (lf.n == w->seq_n &&
@@ -256,10 +270,15 @@ static int arrival(energy_work *w, vv_label age, vv_label src, double k_w, vv r,
                     w->seq_idx[i] = (uint8_t)k;
             }
             w->seq_n = all ? lf.n : 0;
+            w->seq_ident = all;
+            for (size_t i = 0; all && i < lf.n; i++)
+                w->seq_ident = w->seq_ident && w->seq_idx[i] == i;
             if (all)
                 memcpy(w->seq_lab, lf.label, lf.n * sizeof *lf.label);
         }
     } else {
+        for (int k = 0; k < w->comp.n; k++)
+            x[k] = 0.0;
         vv_iter it;
         vv_label l;
         vv c;
@@ -610,6 +629,21 @@ static int commit(dmm_fire *f, vv routes, vv pending, vv *out)
     return rc ? dmm__fire_fail(f, rc) : 0;
 }
 
+/* Pairs (l[i], v[i]) of distinct labels sorted by label, so that
+ * vv_from_pairs takes them in order (its sorted case: no index, no qsort). */
+static void pairs_sort(size_t n, vv_label *l, vv *v)
+{
+    for (size_t i = 1; i < n; i++)
+        for (size_t j = i; j > 0 && l[j - 1] > l[j]; j--) {
+            vv_label tl = l[j];
+            vv tv = v[j];
+            l[j] = l[j - 1];
+            v[j] = v[j - 1];
+            l[j - 1] = tl;
+            v[j - 1] = tv;
+        }
+}
+
 static int fire_interference(dmm_fire *f)
 {
     const dmm__builtin_labels *bl = dmm__builtin_labels_of(f->type);
@@ -693,6 +727,7 @@ static int fire_interference(dmm_fire *f)
                 vv_number(total), delta};
     delta = VV_ZERO;
     vv output;
+    pairs_sort(5, ol, ov);
     if ((rc = vv_from_pairs(f->vc, 0, 5, ol, ov, &output))) {
         rc = dmm__fire_fail(f, rc);
         goto fail;
@@ -706,6 +741,7 @@ static int fire_interference(dmm_fire *f)
                 vv_number(learning ? 1 : 0),
                 pending};
     pending = VV_ZERO;
+    pairs_sort(6, sl, sv);
     if ((rc = vv_from_pairs(f->vc, 0, 6, sl, sv, &f->new_state))) {
         vv_free(f->vc, output);
         return dmm__fire_fail(f, rc);

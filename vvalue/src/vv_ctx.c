@@ -9,6 +9,7 @@
  * VV_NUMBER_KEY is never a label (vv_intern refuses it, intern_locked asserts
  * it), so no child of any value is named like a node's scalar part.
  */
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +30,8 @@ struct vv__label_entry {
 };
 
 /*
- * The default allocator: malloc, with a cache of large freed blocks. An
+ * The default allocator: malloc, with a cache of large freed blocks and
+ * lists of small ones (below). An
  * image of 256 x 256 doubles is a 512 KiB block, above glibc's mmap
  * threshold, so each result image could be mapped fresh and unmapped when
  * freed, and every first touch of its pages was a page fault (712 a cycle
@@ -96,6 +98,66 @@ static void cache_put(vv__block_cache *k, void *p, size_t n)
         free(drop[i]); /* free() unpoisons what it frees */
 }
 
+/*
+ * Small blocks. A cycle frees most of the small nodes it made the cycle
+ * before and makes as many again (a one-entry map is 40 to 56 bytes), more
+ * than glibc's per-thread cache keeps (7 a size), so most went through
+ * malloc's and free's slow paths: about 200 instructions a block. The
+ * context keeps them instead, a list per size (a multiple of 8 up to
+ * VV__SMALL_MAX; other sizes are not kept), VV__SMALL_BYTES in all, so
+ * that a pop or a push is a few instructions under a spin lock (threads of
+ * one cycle allocate from the same context; the lock is held for a few
+ * instructions, so spinning is cheaper than a mutex, and it yields if the
+ * holder was preempted). A kept block is poisoned under AddressSanitizer,
+ * its link too: it is unpoisoned only while the list is changed.
+ */
+static void small_lock(vv__block_cache *k)
+{
+    for (unsigned spins = 0;
+         __atomic_exchange_n(&k->small_lock, 1, __ATOMIC_ACQUIRE); spins++)
+        if (spins >= 64)
+            sched_yield();
+}
+
+static void small_unlock(vv__block_cache *k)
+{
+    __atomic_store_n(&k->small_lock, 0, __ATOMIC_RELEASE);
+}
+
+static void *small_take(vv__block_cache *k, size_t n)
+{
+    size_t i = n / 8 - 1;
+    small_lock(k);
+    void *p = k->small[i];
+    if (p) {
+        CACHE_UNPOISON(p, n);
+        memcpy(&k->small[i], p, sizeof p);
+        k->small_bytes -= n;
+    }
+    small_unlock(k);
+    return p;
+}
+
+static bool small_put(vv__block_cache *k, void *p, size_t n)
+{
+    size_t i = n / 8 - 1;
+    small_lock(k);
+    bool kept = k->small_bytes + n <= VV__SMALL_BYTES;
+    if (kept) {
+        memcpy(p, &k->small[i], sizeof p);
+        CACHE_POISON(p, n);
+        k->small[i] = p;
+        k->small_bytes += n;
+    }
+    small_unlock(k);
+    return kept;
+}
+
+static bool small_size(size_t n)
+{
+    return n <= VV__SMALL_MAX && n >= 8 && n % 8 == 0;
+}
+
 /* Empty the cache (vv_ctx_free). */
 static void cache_clear(vv__block_cache *k)
 {
@@ -103,19 +165,34 @@ static void cache_clear(vv__block_cache *k)
         free(k->p[i]);
     k->n = 0;
     k->bytes = 0;
+    for (size_t i = 0; i < VV__SMALL_CLASSES; i++)
+        while (k->small[i]) {
+            void *p = k->small[i];
+            CACHE_UNPOISON(p, 8 * (i + 1));
+            memcpy(&k->small[i], p, sizeof p);
+            free(p);
+        }
+    k->small_bytes = 0;
 }
 
 static void *default_alloc(void *ud, void *p, size_t old, size_t n)
 {
     vv__block_cache *k = ud; /* NULL while the context itself is made */
     if (n == 0) {
-        if (k && p && old >= VV__CACHE_MIN)
+        if (k && p && small_size(old)) {
+            if (!small_put(k, p, old))
+                free(p);
+        } else if (k && p && old >= VV__CACHE_MIN)
             cache_put(k, p, old);
         else
             free(p);
         return NULL;
     }
-    if (k && !p && n >= VV__CACHE_MIN) {
+    if (k && !p && small_size(n)) {
+        void *q = small_take(k, n);
+        if (q)
+            return q;
+    } else if (k && !p && n >= VV__CACHE_MIN) {
         void *q = cache_take(k, n);
         if (q)
             return q;

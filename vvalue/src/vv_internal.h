@@ -46,12 +46,25 @@ struct vv__label_entry;
 #define VV__CACHE_SLOTS 8
 #define VV__CACHE_BYTES ((size_t)64 << 20)
 
+/* Freed blocks of at most VV__SMALL_MAX bytes, a multiple of 8, the default
+ * allocator keeps in a list per size for the next allocation of that size
+ * (vv_ctx.c), VV__SMALL_BYTES in all. */
+#define VV__SMALL_MAX     256
+#define VV__SMALL_CLASSES (VV__SMALL_MAX / 8)
+#define VV__SMALL_BYTES   ((size_t)64 << 10)
+
 typedef struct vv__block_cache {
     pthread_mutex_t lock;
     unsigned n;   /* blocks held, oldest first */
     size_t bytes; /* their sizes summed */
     void *p[VV__CACHE_SLOTS];
     size_t size[VV__CACHE_SLOTS];
+    /* The small blocks: a spin lock (held for one push or pop), the bytes
+     * held, and per size 8·(i+1) a list chained through each block's first
+     * eight bytes. */
+    int small_lock;
+    size_t small_bytes;
+    void *small[VV__SMALL_CLASSES];
 } vv__block_cache;
 
 struct vv_ctx {
