@@ -225,8 +225,13 @@ static int arrival(energy_work *w, vv_label age, vv_label src, double k_w, vv r,
                                "mass: every source vector must carry the "
                                "scalar 1)",
                                lstr(f, age), lstr(f, src));
-    /* x[k] for the components known so far; one found now is set below */
-    double x[DIM_MAX];
+    /* x[k] for the components known so far; one found now is set below.
+     * q[k] = x[k] / m, the normalised component, from k = done on (the
+     * usual path computes the first ones as it goes), and sim the
+     * similarity summed in component order. */
+    double x[DIM_MAX], q[DIM_MAX], sim = 0;
+    const double *v = w->v;
+    int nc = w->comp.n, done = 0;
     vv_leaf lf;
     bool flat = vv_leaf_view(r, &lf) && !lf.map;
     if (flat && lf.n == w->seq_n && w->seq_ident &&
@@ -234,13 +239,21 @@ static int arrival(energy_work *w, vv_label age, vv_label src, double k_w, vv r,
         /* The labels of the last arrival, child i being component i (the
          * usual case: the target's labels are the vector's): x is the
          * weighted children in order, a zero product stored as +0 as
-         * below, then the components this arrival lacks. */
-        for (size_t i = 0; i < lf.n; i++) {
-            double xi = k_w * lf.num[i];
-            x[i] = xi != 0 ? xi : 0.0;
+         * below, then the components this arrival lacks; the quotients
+         * and the similarity in the same pass, in the same order. */
+        const double *num = lf.num;
+        int n = (int)lf.n;
+        for (int i = 0; i < n; i++) {
+            double xi = k_w * num[i];
+            xi = xi != 0 ? xi : 0.0;
+            double qi = xi / m;
+            x[i] = xi;
+            q[i] = qi;
+            sim += qi * v[i];
         }
-        for (int k = (int)lf.n; k < w->comp.n; k++)
+        for (int k = n; k < nc; k++)
             x[k] = 0.0;
+        done = n;
     } else if (flat) {
         for (int k = 0; k < w->comp.n; k++)
             x[k] = 0.0;
@@ -300,18 +313,22 @@ static int arrival(energy_work *w, vv_label age, vv_label src, double k_w, vv r,
             x[k] = k_w * c.num;
         }
     }
-    double sim = 0;
-    for (int k = 0; k < w->comp.n; k++)
-        sim += (x[k] / m) * w->v[k];
+    nc = w->comp.n; /* (a component may have been found above) */
+    for (int k = done; k < nc; k++) {
+        q[k] = x[k] / m;
+        sim += q[k] * v[k];
+    }
     int kind = sim >= w->th_friend ? 0 : sim <= w->th_foe ? 2 : 1;
     if (kind == 0) {
         w->fr_mass += m;
-        for (int k = 0; k < w->comp.n; k++)
-            w->fr_sum[k] += x[k] / m;
+        double *fr = w->fr_sum;
+        for (int k = 0; k < nc; k++)
+            fr[k] += q[k];
         w->n_friend++;
     } else {
-        for (int k = 0; k < w->comp.n; k++)
-            w->rest[k] += x[k];
+        double *rest = w->rest;
+        for (int k = 0; k < nc; k++)
+            rest[k] += x[k];
     }
     w->n_arr++;
     *eta_mass = m * w->eta[kind];
@@ -376,8 +393,10 @@ typedef struct term_arrival {
 
 enum { TERM_ARRIVALS_MAX = 512 };
 
-/* x into a[0..*m), kept sorted; false when full or a duplicate. */
-static bool terms_push(term_arrival *a, size_t *m, term_arrival x)
+/* x into a[0..*m), kept sorted; false when full or a duplicate. Inlined
+ * (with terms_age) in the loop over the terms, run for every arrival. */
+static inline __attribute__((always_inline)) bool
+terms_push(term_arrival *a, size_t *m, term_arrival x)
 {
     if (*m == TERM_ARRIVALS_MAX)
         return false;
@@ -395,8 +414,8 @@ static bool terms_push(term_arrival *a, size_t *m, term_arrival x)
 }
 
 /* The arrivals {source: r} of one age of a term, into a. */
-static bool terms_age(term_arrival *a, size_t *m, vv_label age, vv byage,
-                      double w)
+static inline __attribute__((always_inline)) bool
+terms_age(term_arrival *a, size_t *m, vv_label age, vv byage, double w)
 {
     if (byage.num != 0 || !byage.map)
         return false;
