@@ -703,6 +703,10 @@ static int build(const dmm_net *net, dmm__compiled *cw, vv w)
         if (n->type == net->self[0] && n->name == net->self[1])
             cw->self_k = k;
         cw->nstateful += n->info->desc->stateful;
+        if (!cw->delay_info && dmm_type_is_delay(n->info)) {
+            cw->delay_info = n->info;
+            cw->delay_ages = dmm_delay_ages(n->info);
+        }
     }
     for (size_t k = 0; k < cw->nneu; k++) {
         vv_label tn[2] = {cw->neu[k].type, cw->neu[k].name};

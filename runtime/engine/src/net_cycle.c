@@ -630,6 +630,9 @@ static int work_failure(const dmm__cycle_work *w, unsigned n, dmm_error *err)
     return first->rc;
 }
 
+static void delay_fire(dmm_net *net, size_t k);
+static void params_sync(dmm_net *net);
+
 /* Neuron k on the per-neuron path of the down movement: 0, or a failure
  * recorded in f (the caller stops). */
 static inline int down_one(dmm_net *net, size_t k, const int32_t *fmod,
@@ -659,6 +662,9 @@ static inline int down_one(dmm_net *net, size_t k, const int32_t *fmod,
     int rc = neuron_input(net, k, sc, &f->err);
     if (rc)
         dmm__fail_record(f, rc, k);
+    else if (n->info == net->cw.delay_info && !(fmod && fmod[k] >= 0) &&
+             !net->delay_off)
+        delay_fire(net, k);
     return rc;
 }
 
@@ -1120,6 +1126,8 @@ static int down_movement(dmm_net *net, dmm__cycle_work *work, dmm_error *err)
     if ((rc = dmm__ports_fill(net, work)))
         return dmm_error_set(err, rc, "", "%s", dmm_strerror(rc));
     groups_prepare(net);
+    if (cw->delay_info) /* delay lines read theirs in the down movement */
+        params_sync(net);
     net->nslots = cw->nneu; /* each worker clears its slots first */
     dmm__work_reset(work, net->threads);
     dmm__parallel(net, cw->nneu, down_task, work);
@@ -1234,6 +1242,47 @@ static vv state_of(const dmm_net *net, size_t k, const vv_label tn[2])
     if (cw->st_ok && cw->st_tree.map == net->states.map)
         return cw->st[k];
     return vv_get(net->states, tn, 2);
+}
+
+/*
+ * A delay line (the built-in `delay`, cw.delay_info) fires in the down
+ * movement, its input just made: its state and output are those of
+ * dmm_delay_step on its length, input and state, which is what the type's
+ * function calls, without the general firing around it (a dmm_fire, its
+ * parameter found by name, its labels found through the registry) and
+ * without waiting for the up movement (a delay line reads no other
+ * neuron's new output). Its slot is then `fired`, and the commit takes its
+ * output and state as any general neuron's. Whatever the type's function
+ * would report — a length that is not 1 .. DMM_DELAY_MAX, a state that is
+ * not {age: X}, no memory — leaves the slot to the up movement, which fires
+ * it by the function and says why; so does a modulation (the caller).
+ */
+static void delay_fire(dmm_net *net, size_t k)
+{
+    const dmm__compiled *cw = &net->cw;
+    const dmm__neuron *n = &cw->neu[k];
+    dmm__slot *s = &net->slots[k];
+    vv_label tn[2] = {n->type, n->name};
+    vv par = cw->par_ok ? cw->par[k] : vv_get(net->params, tn, 2);
+    vv l = vv_child(par, n->info->param[0]); /* length (dmm_fire_param) */
+    double len = vv_is_zero(l) ? n->info->desc->params[0].default_value : l.num;
+    if (!(len >= 1 && len <= DMM_DELAY_MAX && len == floor(len)))
+        return;
+    if (!dmm_delay_step(net->vc, cw->delay_ages, (int)len, s->input,
+                        state_of(net, k, tn), &s->output, &s->new_state)) {
+        s->fired = true;
+        atomic_fetch_add_explicit(&net->delay_fired, 1, memory_order_relaxed);
+    }
+}
+
+void dmm__delay_set(dmm_net *net, bool on)
+{
+    net->delay_off = !on;
+}
+
+size_t dmm__delay_fired(const dmm_net *net)
+{
+    return atomic_load_explicit(&net->delay_fired, memory_order_relaxed);
 }
 
 /* Fire slot k with the random state rng; sc is the firing thread's. */

@@ -333,6 +333,11 @@ typedef struct dmm__compiled {
     vv *par, *st; /* nalloc entries, or NULL */
     vv par_tree, st_tree;
     bool par_ok, st_ok;
+    /* The built-in `delay` type among the compiled neurons' types (NULL:
+     * none) and its age labels: its neurons fire in the down movement by
+     * dmm_delay_step, not by the general path (net_cycle.c). */
+    const dmm_type_info *delay_info;
+    const vv_label *delay_ages;
     uint64_t rows_gen; /* bumped whenever a neuron's rows are rebuilt */
     dmm__group *grp;   /* by k0; they do not overlap */
     size_t ngrp, grp_cap;
@@ -373,6 +378,12 @@ typedef struct dmm__compiled {
 void dmm__groups_set(dmm_net *net, bool on);
 /* Member firings so far that were a group's (direct: of a direct one). */
 size_t dmm__groups_fired(const dmm_net *net, bool direct);
+
+/* ---- delay lines (net_cycle.c), for tests ---- */
+/* Fire delay lines by the engine (on, the default) or by their function. */
+void dmm__delay_set(dmm_net *net, bool on);
+/* Delay line firings so far that were the engine's. */
+size_t dmm__delay_fired(const dmm_net *net);
 
 /* ---- net_compile.c ---- */
 /* Bring net->cw up to date with w (patch or rebuild; a rebuild first makes
@@ -658,6 +669,8 @@ struct dmm_net {
     uint64_t cw_gen;        /* bumped whenever cw's neuron list is rebuilt (the
                                fields' cached applications index it) */
     bool groups_off; /* every group per neuron (dmm__groups_set, tests) */
+    bool delay_off;  /* delay lines by their function (dmm__delay_set) */
+    atomic_size_t delay_fired;    /* dmm__delay_fired */
     size_t grp_fired, grp_direct; /* dmm__groups_fired */
 };
 
