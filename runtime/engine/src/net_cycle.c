@@ -1210,36 +1210,11 @@ static void params_sync(dmm_net *net)
     cw->par_ok = true;
 }
 
-/* After the states are gathered from the slots (not yet committed): st[k]
- * is slot k's new state, which the gathered tree holds; invalid until
- * states_commit. */
-static void states_fill(dmm_net *net)
-{
-    dmm__compiled *cw = &net->cw;
-    vv_free(net->vc, cw->st_tree);
-    cw->st_tree = VV_ZERO;
-    cw->st_ok = false;
-    if (!cw->st && !(cw->st = dmm__calloc(net->vc, cw->nalloc, sizeof *cw->st)))
-        return;
-    for (size_t k = 0; k < net->nslots; k++) /* (held: a stateless member) */
-        cw->st[k] = cw->hold && cw->hold[k] ? VV_ZERO : net->slots[k].new_state;
-}
-
-/* The gathered states are net->states now: st holds for them. */
-static void states_commit(dmm_net *net)
-{
-    dmm__compiled *cw = &net->cw;
-    if (!cw->st || !net->states.map)
-        return;
-    cw->st_tree = vv_ref(net->states);
-    cw->st_ok = true;
-}
-
-/* Neuron k's state in net->states (borrowed). */
+/* Neuron k's state (borrowed). */
 static vv state_of(const dmm_net *net, size_t k, const vv_label tn[2])
 {
     const dmm__compiled *cw = &net->cw;
-    if (cw->st_ok && cw->st_tree.map == net->states.map)
+    if (cw->st_ok)
         return cw->st[k];
     return vv_get(net->states, tn, 2);
 }
@@ -1470,6 +1445,23 @@ commit_one(vv_ctx *vc, dmm__slot *slots, dmm__out *cur, dmm__out *nxt, size_t k,
     dmm__vfree(vc, s->new_state);
 }
 
+/* Before the commit: each stateful neuron's new state moves from its slot
+ * to cw->st, the one it replaces dropped. */
+static void states_move(dmm_net *net)
+{
+    dmm__compiled *cw = &net->cw;
+    const uint8_t *hold = cw->hold;
+    for (size_t k = 0; k < net->nslots; k++) {
+        if ((hold && hold[k]) || !cw->neu[k].info->desc->stateful)
+            continue; /* (a held slot is not written; no state) */
+        dmm__slot *s = &net->slots[k];
+        vv old = cw->st[k];
+        cw->st[k] = s->new_state;
+        s->new_state = VV_ZERO;
+        dmm__vfree(net->vc, old);
+    }
+}
+
 /* The commit over slots [lo, hi): cw->cur is Y_t+1 (its outputs moved
  * already when the host watched), cw->nxt Y_t. Each slot touches its own
  * output records and its own input neuron's queue only. A member its group
@@ -1567,7 +1559,6 @@ int dmm_net_step(dmm_net *net, dmm_error *err)
     dmm_error_clear(err);
     uint64_t rng[4];
     memcpy(rng, net->rng, sizeof rng);
-    vv states = VV_ZERO;
     if (net->nfail != net->threads) {
         dmm__failure *f = dmm__calloc(net->vc, net->threads, sizeof *f);
         if (!f)
@@ -1584,11 +1575,6 @@ int dmm_net_step(dmm_net *net, dmm_error *err)
     if (!rc)
         rc = up_movement(net, &work, rng, err);
     dmm__compiled *cw = &net->cw;
-    if (!rc && cw->nstateful &&
-        (rc = dmm__gather(net, cw->nneu, cw->neu, NULL, &states)))
-        dmm_error_set(err, rc, "", "%s", dmm_strerror(rc));
-    else if (!rc && cw->nstateful)
-        states_fill(net);
     if (!rc) {
         vv w_old = dmm__w(net);
         vv w_new = vv_child(net->slots[cw->self_k].output, net->self[2]);
@@ -1624,13 +1610,12 @@ int dmm_net_step(dmm_net *net, dmm_error *err)
                 o->vmade = true;
         }
         if (!rc)
-            rc = dmm__gather(net, cw->nneu, cw->neu, cw->nxt, &y);
+            rc = dmm__gather(net, cw->nneu, cw->neu, cw->nxt, NULL, &y);
         if (rc)
             dmm_error_set(err, rc, "", "%s", dmm_strerror(rc));
     }
     dmm__fields_end(net); /* fields */
     if (rc) {
-        vv_free(net->vc, states);
         slots_clear(net);
         return rc;
     }
@@ -1639,6 +1624,8 @@ int dmm_net_step(dmm_net *net, dmm_error *err)
      * pass, split over the threads. */
     self_hint(net);
     groups_commit(net);
+    if (cw->st)
+        states_move(net);
     dmm__out *t = cw->cur;
     cw->cur = cw->nxt;
     cw->nxt = t;
@@ -1650,12 +1637,14 @@ int dmm_net_step(dmm_net *net, dmm_error *err)
     cw->out_valid = true;
     dmm__shapes_collect(net->vc, cw);
     vv_free(net->vc, net->y);
-    vv_free(net->vc, net->states);
     net->y = y;
     net->ylazy = !net->watched;
     net->watched = false;
-    net->states = states;
-    states_commit(net);
+    /* The new states are in cw->st (commit_one): net->states is made from
+     * them when asked for (dmm__states_make). */
+    vv_free(net->vc, net->states);
+    net->states = VV_ZERO;
+    net->stlazy = cw->st_ok = cw->st != NULL;
     memcpy(net->rng, rng, sizeof rng);
     net->t++;
     return 0;
