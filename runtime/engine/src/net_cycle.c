@@ -631,6 +631,29 @@ static int work_failure(const dmm__cycle_work *w, unsigned n, dmm_error *err)
 }
 
 static void delay_fire(dmm_net *net, size_t k);
+static int general_down(dmm_net *net, size_t k, const int32_t *fmod,
+                        dmm__scratch *sc, dmm__failure *f);
+
+/* Is every input of n zero this cycle, all its rows fast and all their
+ * ports zero (or unread)? Then its input map is zero without being made:
+ * neuron_input would find each row's sum zero and leave it. */
+static bool rows_zero(const dmm_net *net, const dmm__neuron *n)
+{
+    const dmm__pval *pv = net->cw.pval;
+    for (size_t j = 0; j < n->nrows; j++) {
+        const dmm__row *r = &n->rows[j];
+        if (r->unread)
+            continue;
+        if (!r->fast)
+            return false;
+        for (uint32_t t = 0; t < r->nterms; t++) {
+            vv v = pv[r->port[t]].v;
+            if (v.map || v.num != 0.0)
+                return false;
+        }
+    }
+    return true;
+}
 static void params_sync(dmm_net *net);
 
 /* Neuron k on the per-neuron path of the down movement: 0, or a failure
@@ -659,13 +682,7 @@ static inline int down_one(dmm_net *net, size_t k, const int32_t *fmod,
         }
         return 0;
     }
-    int rc = neuron_input(net, k, sc, &f->err);
-    if (rc)
-        dmm__fail_record(f, rc, k);
-    else if (n->info == net->cw.delay_info && !(fmod && fmod[k] >= 0) &&
-             !net->delay_off)
-        delay_fire(net, k);
-    return rc;
+    return general_down(net, k, fmod, sc, f);
 }
 
 /* ---- groups (dmm__group): members fired as one array ------------------- */
@@ -1194,6 +1211,8 @@ static void params_sync(dmm_net *net)
     if (cw->par_ok && cw->par_tree.map == net->params.map &&
         cw->par_tree.num == net->params.num)
         return;
+    if (!net->params.map && !cw->par_tree.map)
+        return; /* none, as last time */
     vv_free(net->vc, cw->par_tree);
     cw->par_tree = VV_ZERO;
     cw->par_ok = false;
@@ -1217,6 +1236,27 @@ static vv state_of(const dmm_net *net, size_t k, const vv_label tn[2])
     if (cw->st_ok)
         return cw->st[k];
     return vv_get(net->states, tn, 2);
+}
+
+/* General neuron k in the down movement: its input; a delay line's (zero,
+ * the usual cycle when nothing came in, seen without making it), then
+ * delay_fire, unless modulated or the path is off. Not inlined in the loop
+ * over the neurons, which dense networks run (inlined, it cost rnn-1000-10
+ * an instruction a neuron). */
+static __attribute__((noinline)) int general_down(dmm_net *net, size_t k,
+                                                  const int32_t *fmod,
+                                                  dmm__scratch *sc,
+                                                  dmm__failure *f)
+{
+    const dmm__neuron *n = &net->cw.neu[k];
+    bool dl = n->info == net->cw.delay_info && !(fmod && fmod[k] >= 0) &&
+              !net->delay_off;
+    int rc = dl && rows_zero(net, n) ? 0 : neuron_input(net, k, sc, &f->err);
+    if (rc)
+        dmm__fail_record(f, rc, k);
+    else if (dl)
+        delay_fire(net, k);
+    return rc;
 }
 
 /*
