@@ -143,6 +143,208 @@ static void test_delay_bad(void **state)
                      DMM_E_INVAL);
 }
 
+/* ---- delay lines run by the engine ----------------------------------------
+ *
+ * The engine fires `delay` neurons itself (net_cycle.c, delay_fire, by
+ * dmm_delay_step) instead of calling the type's function. Two copies of one
+ * network, one with that path off, fed alike: the same outputs and the same
+ * saved state, through lines of length 1, 3 and 64 (one age and many), an
+ * input of two rows, a reader of ages, a save restored in the middle, edits
+ * that remove a row, take a line out and bring it back. The second copy is
+ * also saved and restored before every cycle, so its states are always read
+ * from the tree of a save, where the first keeps them per neuron and makes
+ * the tree only when asked (net->stlazy), also before the edit that
+ * rebuilds its list of neurons.
+ */
+void dmm__delay_set(dmm_net *net, bool on);
+size_t dmm__delay_fired(const dmm_net *net);
+/* net_threads.c's switch (net_internal.h): every piece of work split */
+typedef enum dmm__pool_mode {
+    DMM__POOL_ADAPT,
+    DMM__POOL_SPLIT,
+    DMM__POOL_SERIAL
+} dmm__pool_mode;
+void dmm__pool_set_mode(dmm_net *net, dmm__pool_mode mode);
+
+#define DELAY_SELF                                                             \
+    "\"accum\": {\"self\": {\"accum\": {\"accum\": {\"self\": {\"single\": "   \
+    "1}}}}}"
+#define DELAY_TICK "{\"tick\": {\"accum\": {\"self\": {\"single\": 1}}}}"
+
+static const char delay_net[] =
+    "{\"dmm\": 1, \"params\": {\"delay\": {\"d3\": {\"length\": 3}, "
+    "\"d64\": {\"length\": 64}}}, \"matrix\": {" DELAY_SELF ", "
+    "\"delay\": {\"d1\": {\"x\": {\"input\": {\"a\": {\"x\": 1}}}}, "
+    "\"d3\": {\"x\": {\"input\": {\"a\": {\"x\": 1}}}, "
+    "\"y\": {\"input\": {\"b\": {\"y\": 0.5}}}}, "
+    "\"d64\": {\"x\": {\"input\": {\"a\": {\"x\": 2}}}}}, "
+    "\"identity\": {\"r\": {\"in\": {\"delay\": {\"d3\": {\"0\": 1, \"1\": 1, "
+    "\"2\": 0.5}, \"d64\": {\"9\": 1, \"10\": 1}}}}}, "
+    "\"input\": {\"a\": " DELAY_TICK ", \"b\": " DELAY_TICK "}}}";
+
+/* new: the network's saved state. */
+static char *delay_saved(const dmm_net *net)
+{
+    vv_buf b = {0};
+    assert_int_equal(dmm_net_save_buf(net, &b), 0);
+    assert_int_equal(vv_buf_append(&b, "", 1), 0);
+    return b.data;
+}
+
+/* The path on or off; on, over threads threads, their work split. */
+static void delay_path(dmm_net *net, bool on, unsigned threads)
+{
+    dmm__delay_set(net, on);
+    if (on && threads > 1) {
+        dmm_error err;
+        assert_int_equal(dmm_net_set_threads(net, threads, &err), 0);
+        dmm__pool_set_mode(net, DMM__POOL_SPLIT);
+    }
+}
+
+/* Net replaced by its own save restored; the path as it was. */
+static void delay_reload(fx *x, dmm_net **net, bool on, unsigned threads)
+{
+    char *s = delay_saved(*net);
+    dmm_error err;
+    dmm_net_free(*net);
+    assert_int_equal(
+        dmm_net_restore_text(x->vc, x->reg, s, strlen(s), "<state>", net, &err),
+        0);
+    delay_path(*net, on, threads);
+    free(s);
+}
+
+static void delay_edit(fx *x, dmm_net *net, const char *delta)
+{
+    dmm_error err;
+    vv d = tu_vv(x->vc, delta);
+    assert_int_equal(dmm_net_edit(net, d, &err), 0);
+    vv_free(x->vc, d);
+}
+
+static void delay_run(fx *x, unsigned threads)
+{
+    dmm_net *net[2];
+    for (int i = 0; i < 2; i++) {
+        net[i] = tn_load(x, delay_net);
+        delay_path(net[i], i == 0, threads);
+    }
+    vv_label a = tu_label(x->vc, "a"), b = tu_label(x->vc, "b");
+    for (int t = 0; t < 90; t++) {
+        char fa[96], fb[64];
+        snprintf(fa, sizeof fa, "{\"x\": {\"p\": %d, \"q\": %d}}", t + 1, -t);
+        snprintf(fb, sizeof fb, "{\"y\": {\"p\": %d}}", 2 * t + 1);
+        for (int i = 0; i < 2; i++) {
+            dmm_error err;
+            if (t % 3 != 2) {
+                vv v = tu_vv(x->vc, fa);
+                assert_int_equal(dmm_net_feed(net[i], a, v, &err), 0);
+                vv_free(x->vc, v);
+            }
+            if (t % 5 == 0) {
+                vv v = tu_vv(x->vc, fb);
+                assert_int_equal(dmm_net_feed(net[i], b, v, &err), 0);
+                vv_free(x->vc, v);
+            }
+            if (t == 30 || i == 1) /* 1: its states always from a save */
+                delay_reload(x, &net[i], i == 0, threads);
+            if (t == 45) /* d3 loses its row y */
+                delay_edit(x, net[i],
+                           "{\"delay\": {\"d3\": {\"y\": {\"input\": {\"b\": "
+                           "{\"y\": -0.5}}}}}}");
+            if (t == 60) /* d1 is out: its state goes */
+                delay_edit(x, net[i],
+                           "{\"delay\": {\"d1\": {\"x\": {\"input\": {\"a\": "
+                           "{\"x\": -1}}}}}}");
+            if (t == 66) /* and back, from nothing */
+                delay_edit(x, net[i],
+                           "{\"delay\": {\"d1\": {\"x\": {\"input\": {\"a\": "
+                           "{\"x\": 3}}}}}}");
+            assert_int_equal(dmm_net_step(net[i], &err), 0);
+        }
+        /* (not every cycle: net 0 makes Y and its states only when
+         * asked, and the edits above find them not made) */
+        if (t % 3 == 0 || t > 85)
+            assert_true(
+                vv_equal(dmm_net_outputs(net[0]), dmm_net_outputs(net[1])));
+        if (t % 7 == 6 || t > 85) {
+            char *s0 = delay_saved(net[0]), *s1 = delay_saved(net[1]);
+            assert_string_equal(s0, s1);
+            free(s0);
+            free(s1);
+        }
+    }
+    /* the lines held several ages, and fired by the engine */
+    vv y = dmm_net_outputs(net[0]);
+    vv_label p[2] = {tu_label(x->vc, "delay"), tu_label(x->vc, "d64")};
+    assert_true(vv_nchildren(vv_get(y, p, 2)) > 20);
+    assert_true(dmm__delay_fired(net[0]) > 100);
+    assert_int_equal(dmm__delay_fired(net[1]), 0);
+    for (int i = 0; i < 2; i++)
+        dmm_net_free(net[i]);
+}
+
+static void test_delay_engine(void **state)
+{
+    delay_run(*state, 1);
+}
+
+/* The same over two threads (the path fires in the down movement, split
+ * over them), on a context without the counting allocator. */
+static void test_delay_engine_threads(void **state)
+{
+    (void)state;
+    void *w;
+    assert_int_equal(tn_world_setup(&w, NULL), 0);
+    delay_run(w, 2);
+    assert_int_equal(tn_world_teardown(&w), 0);
+}
+
+/* What the engine's path cannot run goes to the type's function, which says
+ * why, with the path on as off: a state restored that is not {age: X}
+ * (another key, a number). (A bad length is refused when the network is
+ * loaded.) */
+static void test_delay_engine_bad(void **state)
+{
+    fx *x = *state;
+    /* a state with a key that is no age, then a number */
+    static const char *const bad_state[] = {"{\"foo\": {\"x\": 1}}", "3"};
+    static const char *const why[] = {"state key \"foo\" is not an age",
+                                      "state must be {age: input}"};
+    for (int k = 0; k < 2; k++)
+        for (int on = 0; on < 2; on++) {
+            dmm_net *net = tn_load(x, delay_net);
+            dmm_error err;
+            assert_int_equal(dmm_net_step(net, &err), 0);
+            char *s = delay_saved(net);
+            dmm_net_free(net);
+            json_error_t je;
+            json_t *doc = json_loads(s, 0, &je);
+            free(s);
+            assert_non_null(doc);
+            json_t *st = json_object_get(doc, "states");
+            json_t *d = json_object();
+            json_object_set_new(d, "d3",
+                                json_loads(bad_state[k], JSON_DECODE_ANY, &je));
+            json_object_set_new(st, "delay", d);
+            s = json_dumps(doc, 0);
+            json_decref(doc);
+            assert_int_equal(dmm_net_restore_text(x->vc, x->reg, s, strlen(s),
+                                                  "<state>", &net, &err),
+                             0);
+            free(s);
+            dmm__delay_set(net, on);
+            size_t before = dmm__delay_fired(net);
+            assert_int_equal(dmm_net_step(net, &err), DMM_E_INVAL);
+            assert_non_null(strstr(err.text, why[k]));
+            assert_non_null(strstr(err.text, "delay/d3"));
+            /* the other lines fired before the cycle failed, d3 did not */
+            assert_true(dmm__delay_fired(net) - before <= 2);
+            dmm_net_free(net);
+        }
+}
+
 /* ---- interference: energy and episode ------------------------------------
  *
  * Two components "0", "1"; target v = [0, 1]; thresholds ±0.7, scale 1000.
@@ -1392,6 +1594,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_delay_ages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delay_bad, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_delay_engine, setup, teardown),
+        cmocka_unit_test(test_delay_engine_threads),
+        cmocka_unit_test_setup_teardown(test_delay_engine_bad, setup, teardown),
         cmocka_unit_test_setup_teardown(test_interference_energy, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_interference_terms, setup,

@@ -189,6 +189,32 @@ bool dmm_type_accepts_input(const dmm_type_info *t, vv_label label);
 /* Append the catalogue as Markdown (what docs/neurons.md holds). */
 int dmm_registry_markdown(const dmm_registry *r, vv_buf *b);
 
+/* ---- the built-in delay line ------------------------------------------------
+ *
+ * The engine runs neurons of the built-in `delay` type without the general
+ * firing (docs/cycle.md, "Delay lines"): it calls the step below, which is
+ * what the type's function calls too, so both make the same values.
+ */
+/* The longest delay line: its outputs are the ages "0" .. "63". */
+#define DMM_DELAY_MAX 64
+
+/* Is t the built-in `delay` type (of any registry)? */
+bool dmm_type_is_delay(const dmm_type_info *t);
+/* borrowed: the labels "0" .. "63" (DMM_DELAY_MAX of them), interned by
+ * t's registry; t must be the built-in delay (dmm_type_is_delay). */
+const vv_label *dmm_delay_ages(const dmm_type_info *t);
+/*
+ * One step of a delay line n_age long (1 .. DMM_DELAY_MAX), age its
+ * dmm_delay_ages: from its input X (borrowed, the neuron's whole input map)
+ * and state {a: X_a} (borrowed), *new_state = {0: X, a + 1: X_a for a + 1 <
+ * n_age} without the zero X, and *output = {a: {a: X_a}} over that state
+ * (both new). Returns 0; 1 when state is not a map of age labels (a number,
+ * another label: the type's function says which); or a DMM_E_* code of the
+ * V-value operations. On a non-zero return both are zero.
+ */
+int dmm_delay_step(vv_ctx *vc, const vv_label *age, int n_age, vv input,
+                   vv state, vv *output, vv *new_state);
+
 /* ---- plugins: neuron types in a shared object ------------------------------
  *
  * `dmm run --plugin FILE.so` (and check, serve, neurons) loads a shared

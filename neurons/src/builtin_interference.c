@@ -20,17 +20,22 @@
  * components (MNIST has 10, the double slit 2). */
 enum { DIM_MAX = 64 };
 
-/* Age index of label l, -1 when l is not an age label. */
-static int age_of(const dmm__builtin_labels *bl, vv_label l)
+/* Age index of label l among age[] (a registry's age labels), -1 when l is
+ * not an age label. */
+static int age_index(const vv_label *age, vv_label l)
 {
     /* The ages are normally interned one after the other. */
-    if (l >= bl->age[0] && l - bl->age[0] < DMM__DELAY_MAX &&
-        bl->age[l - bl->age[0]] == l)
-        return (int)(l - bl->age[0]);
+    if (l >= age[0] && l - age[0] < DMM__DELAY_MAX && age[l - age[0]] == l)
+        return (int)(l - age[0]);
     for (int a = 0; a < DMM__DELAY_MAX; a++)
-        if (bl->age[a] == l)
+        if (age[a] == l)
             return a;
     return -1;
+}
+
+static int age_of(const dmm__builtin_labels *bl, vv_label l)
+{
+    return age_index(bl->age, l);
 }
 
 /* A scalar input: a bare number, 0 when absent; a map is an error. */
@@ -53,27 +58,106 @@ static int scalar_input(dmm_fire *f, size_t k, double *out)
  * inside the value too, so that a neuron summing several ages through W still
  * sees them apart. The ages are labels interned once by the registry.
  */
-/* State entry (l: x) of a delay line n_age long: kept one age older in
- * lab/kid (n of them) unless it falls off the end; an error (kid freed)
- * when l is not an age. */
-static int delay_age(dmm_fire *f, const dmm__builtin_labels *bl, int n_age,
-                     vv_label l, vv x, vv_label *lab, vv *kid, size_t *n)
+bool dmm_type_is_delay(const dmm_type_info *t)
 {
-    int a = age_of(bl, l);
-    if (a < 0) {
-        for (size_t k = 0; k < *n; k++)
-            vv_free(f->vc, kid[k]);
-        return dmm__fire_failf(
-            f, DMM_E_INVAL, "state key \"%s\" is not an age 0..%d",
-            vv_label_str(f->vc, l, NULL), DMM__DELAY_MAX - 1);
-    }
+    return t->desc == &dmm__builtin_interference[0];
+}
+
+const vv_label *dmm_delay_ages(const dmm_type_info *t)
+{
+    dmm_assert(dmm_type_is_delay(t));
+    return dmm__builtin_labels_of(t)->age;
+}
+
+/* State entry (l: x): kept one age older in lab/kid (borrowed; n of them)
+ * unless it falls off the end; false when l is not an age. */
+static bool delay_age(const vv_label *age, int n_age, vv_label l, vv x,
+                      vv_label *lab, vv *kid, size_t *n)
+{
+    int a = age_index(age, l);
+    if (a < 0)
+        return false;
     if (a + 1 < n_age) {
-        lab[*n] = bl->age[a + 1];
-        kid[(*n)++] = vv_ref(x);
+        lab[*n] = age[a + 1];
+        kid[(*n)++] = x;
     }
+    return true;
+}
+
+int dmm_delay_step(vv_ctx *vc, const vv_label *age, int n_age, vv input,
+                   vv state, vv *output, vv *new_state)
+{
+    *output = *new_state = VV_ZERO;
+    if (state.num != 0)
+        return 1;
+    /* the state's ages one older (at most n_age - 1 of them: labels are
+     * distinct) after the input at age 0: at most DMM__DELAY_MAX */
+    vv_label lab[DMM__DELAY_MAX];
+    vv kid[DMM__DELAY_MAX]; /* borrowed */
+    size_t n = 0;
+    if (!vv_is_zero(input)) {
+        lab[n] = age[0];
+        kid[n++] = input;
+    }
+    vv_leaf lf;
+    if (vv_leaf_view(state, &lf)) { /* one node: read as arrays */
+        for (size_t i = 0; i < lf.n; i++)
+            if (!delay_age(age, n_age, lf.label[i], vv_leaf_child(&lf, i), lab,
+                           kid, &n))
+                return 1;
+    } else {
+        vv_iter it;
+        vv_label l;
+        vv x;
+        vv_iter_init(&it, state);
+        while (vv_iter_next(&it, &l, &x))
+            if (!delay_age(age, n_age, l, x, lab, kid, &n))
+                return 1;
+    }
+    if (n == 0)
+        return 0;
+    /* Outputs {a: {a: X}} beside the state {a: X}. With one age (the
+     * common case: one input a line long) {a: X} is the state itself. */
+    int rc;
+    if (n == 1) {
+        vv st, out;
+        if ((rc = vv_wrap(vc, 0.0, lab[0], kid[0], &st)))
+            return rc;
+        if ((rc = vv_wrap(vc, 0.0, lab[0], st, &out))) {
+            vv_free(vc, st);
+            return rc;
+        }
+        *output = out;
+        *new_state = st;
+        return 0;
+    }
+    vv out[DMM__DELAY_MAX];
+    size_t made = 0;
+    for (rc = 0; made < n && !rc; made++)
+        rc = vv_wrap(vc, 0.0, lab[made], kid[made], &out[made]);
+    if (rc) {
+        for (size_t k = 0; k + 1 < made; k++)
+            vv_free(vc, out[k]);
+        return rc;
+    }
+    for (size_t k = 0; k < n; k++)
+        kid[k] = vv_ref(kid[k]); /* vv_from_pairs takes them */
+    vv st;
+    if ((rc = vv_from_pairs(vc, 0.0, n, lab, kid, &st))) {
+        for (size_t k = 0; k < n; k++)
+            vv_free(vc, out[k]);
+        return rc;
+    }
+    if ((rc = vv_from_pairs(vc, 0.0, n, lab, out, output))) {
+        vv_free(vc, st);
+        return rc;
+    }
+    *new_state = st;
     return 0;
 }
 
+/* delay: its length checked, then dmm_delay_step, which the engine calls
+ * itself for the neurons it runs; the errors are said here. */
 static int fire_delay(dmm_fire *f)
 {
     const dmm__builtin_labels *bl = dmm__builtin_labels_of(f->type);
@@ -82,72 +166,24 @@ static int fire_delay(dmm_fire *f)
         return dmm__fire_failf(f, DMM_E_INVAL,
                                "length must be an integer from 1 to %d, not %g",
                                DMM__DELAY_MAX, len);
-    int n_age = (int)len;
-    vv_label lab[DMM__DELAY_MAX];
-    vv kid[DMM__DELAY_MAX];
-    size_t n = 0;
-    if (!vv_is_zero(f->input)) {
-        lab[n] = bl->age[0];
-        kid[n++] = vv_ref(f->input);
-    }
+    int rc = dmm_delay_step(f->vc, bl->age, (int)len, f->input, f->state,
+                            &f->output, &f->new_state);
+    if (rc != 1)
+        return rc ? dmm__fire_fail(f, rc) : 0;
     if (f->state.num != 0)
         return dmm__fire_failf(f, DMM_E_INVAL,
                                "state must be {age: input}, not a number");
-    vv_leaf lf;
-    int rc = 0;
-    if (vv_leaf_view(f->state, &lf)) { /* one node: read as arrays */
-        for (size_t i = 0; i < lf.n && !rc; i++)
-            rc = delay_age(f, bl, n_age, lf.label[i], vv_leaf_child(&lf, i),
-                           lab, kid, &n);
-    } else {
-        vv_iter it;
-        vv_label l;
-        vv x;
-        vv_iter_init(&it, f->state);
-        while (!rc && vv_iter_next(&it, &l, &x))
-            rc = delay_age(f, bl, n_age, l, x, lab, kid, &n);
-    }
-    if (rc)
-        return rc;
-    /* Outputs {a: {a: X}} beside the state {a: X}. With one age (the
-     * common case: one input a line long) {a: X} is the state itself. */
-    if (n == 1) {
-        vv state, output;
-        rc = vv_wrap(f->vc, 0.0, lab[0], kid[0], &state);
-        vv_free(f->vc, kid[0]);
-        if (!rc && (rc = vv_wrap(f->vc, 0.0, lab[0], state, &output)))
-            vv_free(f->vc, state);
-        if (rc)
-            return dmm__fire_fail(f, rc);
-        f->output = output;
-        f->new_state = state;
-        return 0;
-    }
-    vv out[DMM__DELAY_MAX];
-    rc = 0;
-    size_t made = 0;
-    for (; made < n && !rc; made++)
-        rc = vv_wrap(f->vc, 0.0, lab[made], kid[made], &out[made]);
-    if (rc) {
-        for (size_t k = 0; k + 1 < made; k++)
-            vv_free(f->vc, out[k]);
-        for (size_t k = 0; k < n; k++)
-            vv_free(f->vc, kid[k]);
-        return dmm__fire_fail(f, rc);
-    }
-    vv state, output;
-    if ((rc = vv_from_pairs(f->vc, 0.0, n, lab, kid, &state))) {
-        for (size_t k = 0; k < n; k++)
-            vv_free(f->vc, out[k]);
-        return dmm__fire_fail(f, rc);
-    }
-    if ((rc = vv_from_pairs(f->vc, 0.0, n, lab, out, &output))) {
-        vv_free(f->vc, state);
-        return dmm__fire_fail(f, rc);
-    }
-    f->output = output;
-    f->new_state = state;
-    return 0;
+    vv_iter it;
+    vv_label l;
+    vv x;
+    vv_iter_init(&it, f->state);
+    while (vv_iter_next(&it, &l, &x))
+        if (age_of(bl, l) < 0)
+            return dmm__fire_failf(
+                f, DMM_E_INVAL, "state key \"%s\" is not an age 0..%d",
+                vv_label_str(f->vc, l, NULL), DMM__DELAY_MAX - 1);
+    dmm_assert(!"dmm_delay_step refused a state of ages");
+    return DMM_E_INVAL;
 }
 
 /* ---- interference --------------------------------------------------------
@@ -225,8 +261,13 @@ static int arrival(energy_work *w, vv_label age, vv_label src, double k_w, vv r,
                                "mass: every source vector must carry the "
                                "scalar 1)",
                                lstr(f, age), lstr(f, src));
-    /* x[k] for the components known so far; one found now is set below */
-    double x[DIM_MAX];
+    /* x[k] for the components known so far; one found now is set below.
+     * q[k] = x[k] / m, the normalised component, from k = done on (the
+     * usual path computes the first ones as it goes), and sim the
+     * similarity summed in component order. */
+    double x[DIM_MAX], q[DIM_MAX], sim = 0;
+    const double *v = w->v;
+    int nc = w->comp.n, done = 0;
     vv_leaf lf;
     bool flat = vv_leaf_view(r, &lf) && !lf.map;
     if (flat && lf.n == w->seq_n && w->seq_ident &&
@@ -234,13 +275,21 @@ static int arrival(energy_work *w, vv_label age, vv_label src, double k_w, vv r,
         /* The labels of the last arrival, child i being component i (the
          * usual case: the target's labels are the vector's): x is the
          * weighted children in order, a zero product stored as +0 as
-         * below, then the components this arrival lacks. */
-        for (size_t i = 0; i < lf.n; i++) {
-            double xi = k_w * lf.num[i];
-            x[i] = xi != 0 ? xi : 0.0;
+         * below, then the components this arrival lacks; the quotients
+         * and the similarity in the same pass, in the same order. */
+        const double *num = lf.num;
+        int n = (int)lf.n;
+        for (int i = 0; i < n; i++) {
+            double xi = k_w * num[i];
+            xi = xi != 0 ? xi : 0.0;
+            double qi = xi / m;
+            x[i] = xi;
+            q[i] = qi;
+            sim += qi * v[i];
         }
-        for (int k = (int)lf.n; k < w->comp.n; k++)
+        for (int k = n; k < nc; k++)
             x[k] = 0.0;
+        done = n;
     } else if (flat) {
         for (int k = 0; k < w->comp.n; k++)
             x[k] = 0.0;
@@ -300,18 +349,22 @@ static int arrival(energy_work *w, vv_label age, vv_label src, double k_w, vv r,
             x[k] = k_w * c.num;
         }
     }
-    double sim = 0;
-    for (int k = 0; k < w->comp.n; k++)
-        sim += (x[k] / m) * w->v[k];
+    nc = w->comp.n; /* (a component may have been found above) */
+    for (int k = done; k < nc; k++) {
+        q[k] = x[k] / m;
+        sim += q[k] * v[k];
+    }
     int kind = sim >= w->th_friend ? 0 : sim <= w->th_foe ? 2 : 1;
     if (kind == 0) {
         w->fr_mass += m;
-        for (int k = 0; k < w->comp.n; k++)
-            w->fr_sum[k] += x[k] / m;
+        double *fr = w->fr_sum;
+        for (int k = 0; k < nc; k++)
+            fr[k] += q[k];
         w->n_friend++;
     } else {
-        for (int k = 0; k < w->comp.n; k++)
-            w->rest[k] += x[k];
+        double *rest = w->rest;
+        for (int k = 0; k < nc; k++)
+            rest[k] += x[k];
     }
     w->n_arr++;
     *eta_mass = m * w->eta[kind];
@@ -376,8 +429,10 @@ typedef struct term_arrival {
 
 enum { TERM_ARRIVALS_MAX = 512 };
 
-/* x into a[0..*m), kept sorted; false when full or a duplicate. */
-static bool terms_push(term_arrival *a, size_t *m, term_arrival x)
+/* x into a[0..*m), kept sorted; false when full or a duplicate. Inlined
+ * (with terms_age) in the loop over the terms, run for every arrival. */
+static inline __attribute__((always_inline)) bool
+terms_push(term_arrival *a, size_t *m, term_arrival x)
 {
     if (*m == TERM_ARRIVALS_MAX)
         return false;
@@ -395,8 +450,8 @@ static bool terms_push(term_arrival *a, size_t *m, term_arrival x)
 }
 
 /* The arrivals {source: r} of one age of a term, into a. */
-static bool terms_age(term_arrival *a, size_t *m, vv_label age, vv byage,
-                      double w)
+static inline __attribute__((always_inline)) bool
+terms_age(term_arrival *a, size_t *m, vv_label age, vv byage, double w)
 {
     if (byage.num != 0 || !byage.map)
         return false;

@@ -19,7 +19,7 @@ extern const dmm_neuron_type dmm__builtin_interference[];
 extern const dmm_neuron_type dmm__builtin_synth[];
 
 /* The delay line's longest memory: its outputs are the ages "0" .. "63". */
-enum { DMM__DELAY_MAX = 64 };
+enum { DMM__DELAY_MAX = DMM_DELAY_MAX };
 
 typedef struct dmm__builtin_labels {
     vv_label this_; /* cons: the newest element */

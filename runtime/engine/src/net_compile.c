@@ -71,8 +71,9 @@ void dmm__compiled_free(dmm__compiled *cw, vv_ctx *vc)
     dmm__shapes_free(vc, &cw->shapes);
     dmm__bysrc_free(vc, &cw->bysrc);
     vv_free(vc, cw->par_tree);
-    vv_free(vc, cw->st_tree);
     dmm__free(vc, cw->par, cw->nalloc * sizeof *cw->par);
+    for (size_t k = 0; cw->st && k < cw->nalloc; k++)
+        vv_free(vc, cw->st[k]);
     dmm__free(vc, cw->st, cw->nalloc * sizeof *cw->st);
     vv_free(vc, cw->w);
     dmm__compiled_unhint(cw, vc);
@@ -703,7 +704,14 @@ static int build(const dmm_net *net, dmm__compiled *cw, vv w)
         if (n->type == net->self[0] && n->name == net->self[1])
             cw->self_k = k;
         cw->nstateful += n->info->desc->stateful;
+        if (!cw->delay_info && dmm_type_is_delay(n->info)) {
+            cw->delay_info = n->info;
+            cw->delay_ages = dmm_delay_ages(n->info);
+        }
     }
+    if (cw->nstateful &&
+        !(cw->st = dmm__calloc(net->vc, cw->nalloc, sizeof *cw->st)))
+        return DMM_E_NOMEM;
     for (size_t k = 0; k < cw->nneu; k++) {
         vv_label tn[2] = {cw->neu[k].type, cw->neu[k].name};
         int rc = neuron_build(net, cw, &cw->neu[k], vv_get(w, tn, 2));
@@ -814,8 +822,11 @@ int dmm__compiled_sync(dmm_net *net, vv w)
         cw->w = vv_ref(w);
         return 0;
     }
-    /* The outputs of Y_t are indexed by the old list: keep them in net->y. */
+    /* The outputs of Y_t and the states are indexed by the old list: keep
+     * them in net->y and net->states. */
     int mrc = dmm__y_make(net);
+    if (!mrc)
+        mrc = dmm__states_make(net);
     if (mrc)
         return mrc;
     net->cw_gen++; /* the neurons are indexed anew */

@@ -630,6 +630,32 @@ static int work_failure(const dmm__cycle_work *w, unsigned n, dmm_error *err)
     return first->rc;
 }
 
+static void delay_fire(dmm_net *net, size_t k);
+static int general_down(dmm_net *net, size_t k, const int32_t *fmod,
+                        dmm__scratch *sc, dmm__failure *f);
+
+/* Is every input of n zero this cycle, all its rows fast and all their
+ * ports zero (or unread)? Then its input map is zero without being made:
+ * neuron_input would find each row's sum zero and leave it. */
+static bool rows_zero(const dmm_net *net, const dmm__neuron *n)
+{
+    const dmm__pval *pv = net->cw.pval;
+    for (size_t j = 0; j < n->nrows; j++) {
+        const dmm__row *r = &n->rows[j];
+        if (r->unread)
+            continue;
+        if (!r->fast)
+            return false;
+        for (uint32_t t = 0; t < r->nterms; t++) {
+            vv v = pv[r->port[t]].v;
+            if (v.map || v.num != 0.0)
+                return false;
+        }
+    }
+    return true;
+}
+static void params_sync(dmm_net *net);
+
 /* Neuron k on the per-neuron path of the down movement: 0, or a failure
  * recorded in f (the caller stops). */
 static inline int down_one(dmm_net *net, size_t k, const int32_t *fmod,
@@ -656,10 +682,7 @@ static inline int down_one(dmm_net *net, size_t k, const int32_t *fmod,
         }
         return 0;
     }
-    int rc = neuron_input(net, k, sc, &f->err);
-    if (rc)
-        dmm__fail_record(f, rc, k);
-    return rc;
+    return general_down(net, k, fmod, sc, f);
 }
 
 /* ---- groups (dmm__group): members fired as one array ------------------- */
@@ -1120,6 +1143,8 @@ static int down_movement(dmm_net *net, dmm__cycle_work *work, dmm_error *err)
     if ((rc = dmm__ports_fill(net, work)))
         return dmm_error_set(err, rc, "", "%s", dmm_strerror(rc));
     groups_prepare(net);
+    if (cw->delay_info) /* delay lines read theirs in the down movement */
+        params_sync(net);
     net->nslots = cw->nneu; /* each worker clears its slots first */
     dmm__work_reset(work, net->threads);
     dmm__parallel(net, cw->nneu, down_task, work);
@@ -1186,6 +1211,8 @@ static void params_sync(dmm_net *net)
     if (cw->par_ok && cw->par_tree.map == net->params.map &&
         cw->par_tree.num == net->params.num)
         return;
+    if (!net->params.map && !cw->par_tree.map)
+        return; /* none, as last time */
     vv_free(net->vc, cw->par_tree);
     cw->par_tree = VV_ZERO;
     cw->par_ok = false;
@@ -1202,38 +1229,75 @@ static void params_sync(dmm_net *net)
     cw->par_ok = true;
 }
 
-/* After the states are gathered from the slots (not yet committed): st[k]
- * is slot k's new state, which the gathered tree holds; invalid until
- * states_commit. */
-static void states_fill(dmm_net *net)
-{
-    dmm__compiled *cw = &net->cw;
-    vv_free(net->vc, cw->st_tree);
-    cw->st_tree = VV_ZERO;
-    cw->st_ok = false;
-    if (!cw->st && !(cw->st = dmm__calloc(net->vc, cw->nalloc, sizeof *cw->st)))
-        return;
-    for (size_t k = 0; k < net->nslots; k++) /* (held: a stateless member) */
-        cw->st[k] = cw->hold && cw->hold[k] ? VV_ZERO : net->slots[k].new_state;
-}
-
-/* The gathered states are net->states now: st holds for them. */
-static void states_commit(dmm_net *net)
-{
-    dmm__compiled *cw = &net->cw;
-    if (!cw->st || !net->states.map)
-        return;
-    cw->st_tree = vv_ref(net->states);
-    cw->st_ok = true;
-}
-
-/* Neuron k's state in net->states (borrowed). */
+/* Neuron k's state (borrowed). */
 static vv state_of(const dmm_net *net, size_t k, const vv_label tn[2])
 {
     const dmm__compiled *cw = &net->cw;
-    if (cw->st_ok && cw->st_tree.map == net->states.map)
+    if (cw->st_ok)
         return cw->st[k];
     return vv_get(net->states, tn, 2);
+}
+
+/* General neuron k in the down movement: its input; a delay line's (zero,
+ * the usual cycle when nothing came in, seen without making it), then
+ * delay_fire, unless modulated or the path is off. Not inlined in the loop
+ * over the neurons, which dense networks run (inlined, it cost rnn-1000-10
+ * an instruction a neuron). */
+static __attribute__((noinline)) int general_down(dmm_net *net, size_t k,
+                                                  const int32_t *fmod,
+                                                  dmm__scratch *sc,
+                                                  dmm__failure *f)
+{
+    const dmm__neuron *n = &net->cw.neu[k];
+    bool dl = n->info == net->cw.delay_info && !(fmod && fmod[k] >= 0) &&
+              !net->delay_off;
+    int rc = dl && rows_zero(net, n) ? 0 : neuron_input(net, k, sc, &f->err);
+    if (rc)
+        dmm__fail_record(f, rc, k);
+    else if (dl)
+        delay_fire(net, k);
+    return rc;
+}
+
+/*
+ * A delay line (the built-in `delay`, cw.delay_info) fires in the down
+ * movement, its input just made: its state and output are those of
+ * dmm_delay_step on its length, input and state, which is what the type's
+ * function calls, without the general firing around it (a dmm_fire, its
+ * parameter found by name, its labels found through the registry) and
+ * without waiting for the up movement (a delay line reads no other
+ * neuron's new output). Its slot is then `fired`, and the commit takes its
+ * output and state as any general neuron's. Whatever the type's function
+ * would report — a length that is not 1 .. DMM_DELAY_MAX, a state that is
+ * not {age: X}, no memory — leaves the slot to the up movement, which fires
+ * it by the function and says why; so does a modulation (the caller).
+ */
+static void delay_fire(dmm_net *net, size_t k)
+{
+    const dmm__compiled *cw = &net->cw;
+    const dmm__neuron *n = &cw->neu[k];
+    dmm__slot *s = &net->slots[k];
+    vv_label tn[2] = {n->type, n->name};
+    vv par = cw->par_ok ? cw->par[k] : vv_get(net->params, tn, 2);
+    vv l = vv_child(par, n->info->param[0]); /* length (dmm_fire_param) */
+    double len = vv_is_zero(l) ? n->info->desc->params[0].default_value : l.num;
+    if (!(len >= 1 && len <= DMM_DELAY_MAX && len == floor(len)))
+        return;
+    if (!dmm_delay_step(net->vc, cw->delay_ages, (int)len, s->input,
+                        state_of(net, k, tn), &s->output, &s->new_state)) {
+        s->fired = true;
+        atomic_fetch_add_explicit(&net->delay_fired, 1, memory_order_relaxed);
+    }
+}
+
+void dmm__delay_set(dmm_net *net, bool on)
+{
+    net->delay_off = !on;
+}
+
+size_t dmm__delay_fired(const dmm_net *net)
+{
+    return atomic_load_explicit(&net->delay_fired, memory_order_relaxed);
 }
 
 /* Fire slot k with the random state rng; sc is the firing thread's. */
@@ -1421,6 +1485,23 @@ commit_one(vv_ctx *vc, dmm__slot *slots, dmm__out *cur, dmm__out *nxt, size_t k,
     dmm__vfree(vc, s->new_state);
 }
 
+/* Before the commit: each stateful neuron's new state moves from its slot
+ * to cw->st, the one it replaces dropped. */
+static void states_move(dmm_net *net)
+{
+    dmm__compiled *cw = &net->cw;
+    const uint8_t *hold = cw->hold;
+    for (size_t k = 0; k < net->nslots; k++) {
+        if ((hold && hold[k]) || !cw->neu[k].info->desc->stateful)
+            continue; /* (a held slot is not written; no state) */
+        dmm__slot *s = &net->slots[k];
+        vv old = cw->st[k];
+        cw->st[k] = s->new_state;
+        s->new_state = VV_ZERO;
+        dmm__vfree(net->vc, old);
+    }
+}
+
 /* The commit over slots [lo, hi): cw->cur is Y_t+1 (its outputs moved
  * already when the host watched), cw->nxt Y_t. Each slot touches its own
  * output records and its own input neuron's queue only. A member its group
@@ -1518,7 +1599,6 @@ int dmm_net_step(dmm_net *net, dmm_error *err)
     dmm_error_clear(err);
     uint64_t rng[4];
     memcpy(rng, net->rng, sizeof rng);
-    vv states = VV_ZERO;
     if (net->nfail != net->threads) {
         dmm__failure *f = dmm__calloc(net->vc, net->threads, sizeof *f);
         if (!f)
@@ -1535,11 +1615,6 @@ int dmm_net_step(dmm_net *net, dmm_error *err)
     if (!rc)
         rc = up_movement(net, &work, rng, err);
     dmm__compiled *cw = &net->cw;
-    if (!rc && cw->nstateful &&
-        (rc = dmm__gather(net, cw->nneu, cw->neu, NULL, &states)))
-        dmm_error_set(err, rc, "", "%s", dmm_strerror(rc));
-    else if (!rc && cw->nstateful)
-        states_fill(net);
     if (!rc) {
         vv w_old = dmm__w(net);
         vv w_new = vv_child(net->slots[cw->self_k].output, net->self[2]);
@@ -1575,13 +1650,12 @@ int dmm_net_step(dmm_net *net, dmm_error *err)
                 o->vmade = true;
         }
         if (!rc)
-            rc = dmm__gather(net, cw->nneu, cw->neu, cw->nxt, &y);
+            rc = dmm__gather(net, cw->nneu, cw->neu, cw->nxt, NULL, &y);
         if (rc)
             dmm_error_set(err, rc, "", "%s", dmm_strerror(rc));
     }
     dmm__fields_end(net); /* fields */
     if (rc) {
-        vv_free(net->vc, states);
         slots_clear(net);
         return rc;
     }
@@ -1590,6 +1664,8 @@ int dmm_net_step(dmm_net *net, dmm_error *err)
      * pass, split over the threads. */
     self_hint(net);
     groups_commit(net);
+    if (cw->st)
+        states_move(net);
     dmm__out *t = cw->cur;
     cw->cur = cw->nxt;
     cw->nxt = t;
@@ -1601,12 +1677,14 @@ int dmm_net_step(dmm_net *net, dmm_error *err)
     cw->out_valid = true;
     dmm__shapes_collect(net->vc, cw);
     vv_free(net->vc, net->y);
-    vv_free(net->vc, net->states);
     net->y = y;
     net->ylazy = !net->watched;
     net->watched = false;
-    net->states = states;
-    states_commit(net);
+    /* The new states are in cw->st (commit_one): net->states is made from
+     * them when asked for (dmm__states_make). */
+    vv_free(net->vc, net->states);
+    net->states = VV_ZERO;
+    net->stlazy = cw->st_ok = cw->st != NULL;
     memcpy(net->rng, rng, sizeof rng);
     net->t++;
     return 0;

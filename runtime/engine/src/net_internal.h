@@ -325,14 +325,27 @@ typedef struct dmm__compiled {
     dmm__dense *din; /* per neuron: its dense input this cycle */
     dmm__shapes shapes;
     dmm__bysrc bysrc; /* net_ports.c */
-    /* Each neuron's parameters and state as fire_slot reads them, found
-     * once instead of looked up per firing (net_cycle.c): par[k] borrowed
-     * from par_tree, st[k] from st_tree, each a reference to what was
-     * net->params and net->states then, so valid while those are still the
-     * same tree (the reference keeps the address from being reused). */
-    vv *par, *st; /* nalloc entries, or NULL */
-    vv par_tree, st_tree;
-    bool par_ok, st_ok;
+    /* Each neuron's parameters as fire_slot reads them, found once instead
+     * of looked up per firing (net_cycle.c): par[k] borrowed from par_tree,
+     * a reference to what was net->params then, so valid while that is
+     * still the same tree (the reference keeps the address from being
+     * reused). */
+    vv *par; /* nalloc entries, or NULL */
+    vv par_tree;
+    bool par_ok;
+    /* Each neuron's state (net_cycle.c): st[k] owns a reference (zero for
+     * none), nalloc entries made with the list when some type is stateful
+     * (else NULL); st_ok when a cycle has put them there, which is then
+     * what net->states holds or, net->stlazy, will hold when made. Before
+     * the first cycle (a loaded or restored network) and after a rebuild
+     * the states are net->states' only. */
+    vv *st;
+    bool st_ok;
+    /* The built-in `delay` type among the compiled neurons' types (NULL:
+     * none) and its age labels: its neurons fire in the down movement by
+     * dmm_delay_step, not by the general path (net_cycle.c). */
+    const dmm_type_info *delay_info;
+    const vv_label *delay_ages;
     uint64_t rows_gen; /* bumped whenever a neuron's rows are rebuilt */
     dmm__group *grp;   /* by k0; they do not overlap */
     size_t ngrp, grp_cap;
@@ -373,6 +386,12 @@ typedef struct dmm__compiled {
 void dmm__groups_set(dmm_net *net, bool on);
 /* Member firings so far that were a group's (direct: of a direct one). */
 size_t dmm__groups_fired(const dmm_net *net, bool direct);
+
+/* ---- delay lines (net_cycle.c), for tests ---- */
+/* Fire delay lines by the engine (on, the default) or by their function. */
+void dmm__delay_set(dmm_net *net, bool on);
+/* Delay line firings so far that were the engine's. */
+size_t dmm__delay_fired(const dmm_net *net);
 
 /* ---- net_compile.c ---- */
 /* Bring net->cw up to date with w (patch or rebuild; a rebuild first makes
@@ -558,9 +577,12 @@ int dmm__ports_unskip(dmm_net *net);
 /* Every port the rows of neuron k read, as V-values. */
 int dmm__neuron_ports_vv(dmm_net *net, size_t k);
 /* new: {type: {name: value}} over the compiled neurons (grouped by type):
- * their current outputs (outs) or, outs NULL, the slots' new states. */
+ * their current outputs (outs) or, outs NULL, of[k]. */
 int dmm__gather(dmm_net *net, size_t n, const dmm__neuron *neu,
-                const dmm__out *outs, vv *out);
+                const dmm__out *outs, const vv *vals, vv *out);
+/* Make net->states from the neurons' states when it is not made
+ * (stlazy). */
+int dmm__states_make(dmm_net *net);
 
 /* ---- net_threads.c ---- */
 /* A piece of cycle work over items [lo, hi), run by worker `worker`
@@ -628,8 +650,10 @@ struct dmm_net {
     vv y; /* Y_t, Self included: Y[self][self_name][self_out] is W_t;
              when ylazy, zero, and Y_t is in cw.cur */
     bool ylazy;
-    bool watched;     /* dmm_net_outputs called since the last cycle */
-    vv states;        /* {type: {name: state}} of stateful active neurons */
+    bool watched; /* dmm_net_outputs called since the last cycle */
+    vv states;    /* {type: {name: state}} of stateful active neurons;
+                     when stlazy, zero, and the states are in cw.st */
+    bool stlazy;
     vv params;        /* {type: {name: {param: x}}} */
     vv_label self[3]; /* Self's type, name and output */
     const dmm_type_info *self_info;
@@ -658,6 +682,8 @@ struct dmm_net {
     uint64_t cw_gen;        /* bumped whenever cw's neuron list is rebuilt (the
                                fields' cached applications index it) */
     bool groups_off; /* every group per neuron (dmm__groups_set, tests) */
+    bool delay_off;  /* delay lines by their function (dmm__delay_set) */
+    atomic_size_t delay_fired;    /* dmm__delay_fired */
     size_t grp_fired, grp_direct; /* dmm__groups_fired */
 };
 

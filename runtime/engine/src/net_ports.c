@@ -12,7 +12,7 @@
 #include "net_internal.h"
 
 int dmm__gather(dmm_net *net, size_t n, const dmm__neuron *neu,
-                const dmm__out *outs, vv *out)
+                const dmm__out *outs, const vv *of, vv *out)
 {
     int rc = dmm__scratch_grow(net->vc, &net->buf, 2 * n);
     if (rc)
@@ -23,9 +23,7 @@ int dmm__gather(dmm_net *net, size_t n, const dmm__neuron *neu,
     for (size_t k = 0; k < n && !rc;) {
         size_t j = k, m = 0;
         for (; j < n && neu[j].type == neu[k].type; j++) {
-            vv v = outs                              ? outs[j].v
-                   : net->cw.hold && net->cw.hold[j] ? VV_ZERO /* stateless */
-                                                     : net->slots[j].new_state;
+            vv v = outs ? outs[j].v : of[j];
             names[m] = neu[j].name;
             vals[m++] = vv_ref(v);
         }
@@ -1089,11 +1087,25 @@ int dmm__y_make(dmm_net *net)
         }
     }
     vv y;
-    int rc = dmm__gather(net, cw->nneu, cw->neu, cw->cur, &y);
+    int rc = dmm__gather(net, cw->nneu, cw->neu, cw->cur, NULL, &y);
     if (rc)
         return rc;
     net->y = y;
     net->ylazy = false;
+    return 0;
+}
+
+int dmm__states_make(dmm_net *net)
+{
+    if (!net->stlazy)
+        return 0;
+    const dmm__compiled *cw = &net->cw;
+    vv s;
+    int rc = dmm__gather(net, cw->nneu, cw->neu, NULL, cw->st, &s);
+    if (rc)
+        return rc;
+    net->states = s;
+    net->stlazy = false;
     return 0;
 }
 

@@ -57,6 +57,8 @@ int dmm_net_save_buf(const dmm_net *net, vv_buf *b)
     if (!rc)
         rc = vv_buf_printf(b, ",\n\"states\": ");
     if (!rc)
+        rc = dmm__states_make((dmm_net *)net); /* a cache as Y is */
+    if (!rc)
         rc = vv_write(net->vc, net->states, b);
     if (!rc)
         rc = vv_buf_printf(b, ",\n\"params\": ");
