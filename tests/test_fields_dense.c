@@ -13,11 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "net_hooks.h"
 #include "testutil_forms.h"
-
-/* The engine's debug counter (runtime/engine/src/net_internal.h): how many
- * times the network's list of modulation applications was built. */
-size_t dmm__fields_rebuilds(const dmm_net *net);
 
 #define M 21 /* ring neurons */
 

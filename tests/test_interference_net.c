@@ -21,6 +21,7 @@
 #include "dmm_experiments.h"
 #include "dmm_interference.h"
 #include "dmm_neuron.h"
+#include "net_hooks.h"
 #include "testutil_net.h"
 
 /* One context (counting allocator) and registry per test. */
@@ -156,15 +157,6 @@ static void test_delay_bad(void **state)
  * the tree only when asked (net->stlazy), also before the edit that
  * rebuilds its list of neurons.
  */
-void dmm__delay_set(dmm_net *net, bool on);
-size_t dmm__delay_fired(const dmm_net *net);
-/* net_threads.c's switch (net_internal.h): every piece of work split */
-typedef enum dmm__pool_mode {
-    DMM__POOL_ADAPT,
-    DMM__POOL_SPLIT,
-    DMM__POOL_SERIAL
-} dmm__pool_mode;
-void dmm__pool_set_mode(dmm_net *net, dmm__pool_mode mode);
 
 #define DELAY_SELF                                                             \
     "\"accum\": {\"self\": {\"accum\": {\"accum\": {\"self\": {\"single\": "   \

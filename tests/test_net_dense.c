@@ -13,11 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "net_hooks.h"
 #include "testutil_forms.h"
-
-/* The engine's switch and counter for groups (net_internal.h). */
-void dmm__groups_set(dmm_net *net, bool on);
-size_t dmm__groups_fired(const dmm_net *net, bool direct);
 
 /* A stream value: a number, one of four flat shapes, or absent (NULL). */
 static void stream(vv_buf *b)

@@ -6,32 +6,17 @@
  * bit for bit after every cycle; a network whose compiled matrix was patched
  * along the way steps exactly like a fresh copy restored from its state (a
  * fresh compile); failures on several threads are those of one thread.
- * The pool runs each piece of work split over the threads or on the caller
- * alone, whichever has been faster (net_threads.c): the tests force the
- * split where they compare against one thread, so that it is what they
- * test, and check the choice itself on its own.
+ * The pool splits each piece of work over the threads by default; a mode
+ * runs it on the caller alone or chooses by how fast each way has been
+ * (net_hooks.h): the tests force the split where they compare against one
+ * thread, so that it is what they test, and check the choice on its own.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "net_hooks.h"
 #include "testutil_net.h"
-
-/* net_threads.c's private switch (net_internal.h) */
-typedef enum dmm__pool_mode {
-    DMM__POOL_ADAPT,
-    DMM__POOL_SPLIT,
-    DMM__POOL_SERIAL
-} dmm__pool_mode;
-void dmm__pool_set_mode(dmm_net *net, dmm__pool_mode mode);
-void dmm__pool_counts(const dmm_net *net, uint64_t *split, uint64_t *serial);
-typedef struct dmm__adapt {
-    double par, ser;
-    unsigned since, wait;
-    bool trying;
-} dmm__adapt;
-bool dmm__adapt_choose(dmm__adapt *a);
-void dmm__adapt_record(dmm__adapt *a, bool par, double ns_per_item);
 
 /* n threads, every piece of work run as mode says. */
 static void threads_mode(dmm_net *net, unsigned n, dmm__pool_mode mode)

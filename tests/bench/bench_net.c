@@ -28,6 +28,7 @@
 
 #include "bench_clock.h"
 #include "dmm.h"
+#include "net_hooks.h"
 
 #define REPS      5
 #define TARGET_NS 40e6 /* about 40 ms per repetition */
@@ -789,8 +790,6 @@ static void case_soak(const char *wave)
  */
 
 enum { THREADS_RUNS = 5, THREADS_CHECK = 10 };
-
-void dmm__pool_counts(const dmm_net *net, uint64_t *split, uint64_t *serial);
 
 static int digest_leaf(const vv_label *path, int depth, double x, void *ud)
 {

@@ -17,6 +17,7 @@
 #include <uthash.h>
 
 #include "dmm.h"
+#include "net_hooks.h"
 
 /*
  * Memory (net.c). Every byte the engine takes goes through its context's
@@ -381,18 +382,6 @@ typedef struct dmm__compiled {
     vv hint_from, hint_to, hint_delta;
 } dmm__compiled;
 
-/* ---- groups (net_cycle.c), for tests and benches ---- */
-/* Fire groups as groups (on, the default) or every member per neuron. */
-void dmm__groups_set(dmm_net *net, bool on);
-/* Member firings so far that were a group's (direct: of a direct one). */
-size_t dmm__groups_fired(const dmm_net *net, bool direct);
-
-/* ---- delay lines (net_cycle.c), for tests ---- */
-/* Fire delay lines by the engine (on, the default) or by their function. */
-void dmm__delay_set(dmm_net *net, bool on);
-/* Delay line firings so far that were the engine's. */
-size_t dmm__delay_fired(const dmm_net *net);
-
 /* ---- net_compile.c ---- */
 /* Bring net->cw up to date with w (patch or rebuild; a rebuild first makes
  * net->y). On error cw is empty and the next call rebuilds. */
@@ -593,32 +582,8 @@ typedef void (*dmm__task_fn)(dmm_net *net, unsigned worker, size_t lo,
  * worker k (its records and scratch) on whichever thread claims it first,
  * and wait for all of them (net_threads.c). */
 void dmm__parallel(dmm_net *net, size_t n, dmm__task_fn fn, void *ud);
-/* How dmm__parallel runs a task function when net->threads > 1: split over
- * the threads or on the caller alone, chosen by how fast each way has been
- * lately (ADAPT, the default); SPLIT and SERIAL force one way (tests). */
-typedef enum dmm__pool_mode {
-    DMM__POOL_ADAPT,
-    DMM__POOL_SPLIT,
-    DMM__POOL_SERIAL
-} dmm__pool_mode;
-void dmm__pool_set_mode(dmm_net *net, dmm__pool_mode mode);
-/* Calls of dmm__parallel run split and run serially since the threads were
- * set (0, 0 on one thread). */
-void dmm__pool_counts(const dmm_net *net, uint64_t *split, uint64_t *serial);
-/* The choice for one task function (net_threads.c; a pure state machine,
- * tested on its own): ns per item each way (0: not measured yet), calls
- * since the way not chosen was last tried and how many to wait before the
- * next try. */
+/* Task functions that ADAPT keeps a choice for (net_hooks.h). */
 #define DMM__ADAPT_FNS 8
-typedef struct dmm__adapt {
-    double par, ser;
-    unsigned since, wait;
-    bool trying;
-} dmm__adapt;
-/* true: run this call split over the threads; false: on the caller. */
-bool dmm__adapt_choose(dmm__adapt *a);
-/* What the call chosen took, per item. */
-void dmm__adapt_record(dmm__adapt *a, bool par, double ns_per_item);
 /* Worker k's scratch (worker 0's lives in the pool too). */
 dmm__scratch *dmm__scratch_of(dmm_net *net, unsigned worker);
 /* Stop and free the workers (dmm_net_free). */
@@ -796,10 +761,6 @@ static inline bool dmm__fields_on(const dmm_net *net, size_t k)
 {
     return net->fmod && net->fmod[k] >= 0;
 }
-/* How many times the list of applications was built (a debug counter: it
- * stays put across cycles that change neither the compiled neurons nor the
- * fields; tests/test_fields_dense.c). 0 without fields. */
-size_t dmm__fields_rebuilds(const dmm_net *net);
 /* Row j of neuron k with its weights modulated (new, as row_value), or 1
  * when no weight modulation applies to k. */
 int dmm__fields_row(dmm_net *net, size_t k, size_t j, vv *out);
