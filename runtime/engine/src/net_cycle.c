@@ -1283,8 +1283,9 @@ static void delay_fire(dmm_net *net, size_t k)
     double len = vv_is_zero(l) ? n->info->desc->params[0].default_value : l.num;
     if (!(len >= 1 && len <= DMM_DELAY_MAX && len == floor(len)))
         return;
-    if (!dmm_delay_step(net->vc, cw->delay_ages, (int)len, s->input,
-                        state_of(net, k, tn), &s->output, &s->new_state)) {
+    if (!dmm_delay_step_reuse(net->vc, cw->delay_ages, (int)len, s->input,
+                              state_of(net, k, tn), &cw->dspare[k], &s->output,
+                              &s->new_state)) {
         s->fired = true;
         atomic_fetch_add_explicit(&net->delay_fired, 1, memory_order_relaxed);
     }
@@ -1486,11 +1487,16 @@ commit_one(vv_ctx *vc, dmm__slot *slots, dmm__out *cur, dmm__out *nxt, size_t k,
 }
 
 /* Before the commit: each stateful neuron's new state moves from its slot
- * to cw->st, the one it replaces dropped. */
+ * to cw->st, the one it replaces dropped. A delay line's output that the
+ * commit would drop (cw->cur: Y_t-1's, the swap not made yet) is kept in
+ * cw->dspare instead, for its step after next to write over: by then no
+ * port, state or Y of the network reaches it, and the step reuses it only
+ * if no one else holds it (vv_rewrap). */
 static void states_move(dmm_net *net)
 {
     dmm__compiled *cw = &net->cw;
     const uint8_t *hold = cw->hold;
+    const dmm_type_info *dl = net->delay_off ? NULL : cw->delay_info;
     for (size_t k = 0; k < net->nslots; k++) {
         if ((hold && hold[k]) || !cw->neu[k].info->desc->stateful)
             continue; /* (a held slot is not written; no state) */
@@ -1499,6 +1505,11 @@ static void states_move(dmm_net *net)
         cw->st[k] = s->new_state;
         s->new_state = VV_ZERO;
         dmm__vfree(net->vc, old);
+        if (cw->neu[k].info == dl && cw->cur[k].v.map) {
+            dmm__vfree(net->vc, cw->dspare[k]);
+            cw->dspare[k] = cw->cur[k].v;
+            cw->cur[k].v = VV_ZERO;
+        }
     }
 }
 

@@ -347,6 +347,10 @@ typedef struct dmm__compiled {
      * dmm_delay_step, not by the general path (net_cycle.c). */
     const dmm_type_info *delay_info;
     const vv_label *delay_ages;
+    /* Per neuron when delay_info (else NULL): a delay line's output of
+     * the cycle before last, kept by the commit instead of freed for its
+     * next step to write over (dmm_delay_step_reuse); owned, zero for none. */
+    vv *dspare;
     uint64_t rows_gen; /* bumped whenever a neuron's rows are rebuilt */
     dmm__group *grp;   /* by k0; they do not overlap */
     size_t ngrp, grp_cap;
