@@ -668,7 +668,10 @@ static void test_rewrap(void **state)
         {b, d, y}, {b, d, y}, {a, a, x}, {a, b, vv_number(3.0)}, {d, d, x}};
     for (size_t i = 0; i < sizeof step / sizeof *step; i++) {
         vv_label path[2] = {step[i].l0, step[i].l1};
-        assert_true(vv_rewrap(c, v, path, 2, step[i].child));
+        vv below = VV_ZERO;
+        assert_true(vv_rewrap(c, v, path, 2, step[i].child, &below));
+        assert_ptr_equal(below.map, vv_child(v, step[i].l0).map);
+        assert_true(below.num == 0.0);
         vv want = wrap2(c, step[i].l0, step[i].l1, step[i].child);
         assert_true(vv_equal(v, want));
         assert_int_equal(vv_depth(v), depth_of(want));
@@ -680,27 +683,27 @@ static void test_rewrap(void **state)
     vv want = wrap2(c, d, d, x);
     vv_label ab[3] = {a, b, a};
     vv held = vv_ref(v); /* the top held twice */
-    assert_false(vv_rewrap(c, v, ab, 2, y));
+    assert_false(vv_rewrap(c, v, ab, 2, y, NULL));
     vv_free(c, held);
     held = vv_ref(vv_child(v, d)); /* the inner node held twice */
-    assert_false(vv_rewrap(c, v, ab, 2, y));
+    assert_false(vv_rewrap(c, v, ab, 2, y, NULL));
     vv_free(c, held);
-    assert_false(vv_rewrap(c, v, ab, 3, y));         /* x: scalars */
-    assert_false(vv_rewrap(c, v, ab, 2, VV_ZERO));   /* zero */
-    assert_false(vv_rewrap(c, v, ab, 0, y));         /* no path */
-    assert_false(vv_rewrap(c, yin, ab, 1, VV_ZERO)); /* zero */
+    assert_false(vv_rewrap(c, v, ab, 3, y, NULL));         /* x: scalars */
+    assert_false(vv_rewrap(c, v, ab, 2, VV_ZERO, NULL));   /* zero */
+    assert_false(vv_rewrap(c, v, ab, 0, y, NULL));         /* no path */
+    assert_false(vv_rewrap(c, yin, ab, 1, VV_ZERO, NULL)); /* zero */
     vv deep = chain(c, a, vv_ctx_max_depth(c) - 1, false);
-    assert_false(vv_rewrap(c, v, ab, 2, deep)); /* max + 1 deep */
+    assert_false(vv_rewrap(c, v, ab, 2, deep, NULL)); /* max + 1 deep */
     assert_true(vv_equal(v, want));
     assert_int_equal(vv_depth(v), depth_of(want));
     vv_free(c, deep);
     vv two; /* two entries */
     vv kids[2] = {vv_number(1.0), vv_number(2.0)};
     OK(vv_from_pairs(c, 0.0, 2, ab, kids, &two));
-    assert_false(vv_rewrap(c, two, ab, 1, vv_number(5.0)));
+    assert_false(vv_rewrap(c, two, ab, 1, vv_number(5.0), NULL));
     vv sc = wrap2(c, a, b, vv_number(3.0)); /* a leaf of scalars */
-    assert_false(vv_rewrap(c, sc, ab, 2, x));
-    assert_true(vv_rewrap(c, sc, ab, 2, vv_number(4.0)));
+    assert_false(vv_rewrap(c, sc, ab, 2, x, NULL));
+    assert_true(vv_rewrap(c, sc, ab, 2, vv_number(4.0), NULL));
     vv want_sc = wrap2(c, a, b, vv_number(4.0));
     assert_true(vv_equal(sc, want_sc));
     vv_free(c, two), vv_free(c, sc), vv_free(c, want_sc);

@@ -98,13 +98,13 @@ static int delay_one(vv_ctx *vc, vv_label l, vv x, vv spare, vv *output,
                      vv *new_state)
 {
     vv_label path[2] = {l, l};
-    if (vv_rewrap(vc, spare, path, 2, x)) {
+    vv st, out;
+    if (vv_rewrap(vc, spare, path, 2, x, &st)) {
         *output = spare;
-        *new_state = vv_ref(vv_child(spare, l));
+        *new_state = vv_ref(st);
         return 0;
     }
     vv_free(vc, spare);
-    vv st, out;
     int rc = vv_wrap(vc, 0.0, l, x, &st);
     if (rc)
         return rc;
