@@ -1203,6 +1203,15 @@ static int terms_fill(dmm_net *net, size_t k, dmm__scratch *sc, dmm_terms *t)
 
 /* ---- parameters and states found once (dmm__compiled.par, st) ---- */
 
+/* Delay line n's length from its parameters par (borrowed), as the type's
+ * function reads it; 0 when it is not an integer 1 .. DMM_DELAY_MAX. */
+static int delay_len(const dmm__neuron *n, vv par)
+{
+    vv l = vv_child(par, n->info->param[0]); /* length (dmm_fire_param) */
+    double len = vv_is_zero(l) ? n->info->desc->params[0].default_value : l.num;
+    return len >= 1 && len <= DMM_DELAY_MAX && len == floor(len) ? (int)len : 0;
+}
+
 /* Before the up movement: par[k] for every neuron, looked up again only
  * when net->params is another tree. Out of memory: no cache (lookups). */
 static void params_sync(dmm_net *net)
@@ -1224,6 +1233,8 @@ static void params_sync(dmm_net *net)
     for (size_t k = 0; k < cw->nneu; k++) {
         vv_label tn[2] = {cw->neu[k].type, cw->neu[k].name};
         cw->par[k] = vv_get(net->params, tn, 2);
+        if (cw->neu[k].info == cw->delay_info)
+            cw->dlen[k] = (uint8_t)delay_len(&cw->neu[k], cw->par[k]);
     }
     cw->par_tree = vv_ref(net->params);
     cw->par_ok = true;
@@ -1278,12 +1289,11 @@ static void delay_fire(dmm_net *net, size_t k)
     const dmm__neuron *n = &cw->neu[k];
     dmm__slot *s = &net->slots[k];
     vv_label tn[2] = {n->type, n->name};
-    vv par = cw->par_ok ? cw->par[k] : vv_get(net->params, tn, 2);
-    vv l = vv_child(par, n->info->param[0]); /* length (dmm_fire_param) */
-    double len = vv_is_zero(l) ? n->info->desc->params[0].default_value : l.num;
-    if (!(len >= 1 && len <= DMM_DELAY_MAX && len == floor(len)))
+    int len =
+        cw->par_ok ? cw->dlen[k] : delay_len(n, vv_get(net->params, tn, 2));
+    if (!len)
         return;
-    if (!dmm_delay_step_reuse(net->vc, cw->delay_ages, (int)len, s->input,
+    if (!dmm_delay_step_reuse(net->vc, cw->delay_ages, len, s->input,
                               state_of(net, k, tn), &cw->dspare[k], &s->output,
                               &s->new_state)) {
         s->fired = true;
