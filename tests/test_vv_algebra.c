@@ -636,6 +636,82 @@ static vv chain(vv_ctx *c, vv_label l, int depth, bool by_pairs)
     return cur;
 }
 
+/* new: {l0: {l1: child}} made by vv_wrap (child borrowed). */
+static vv wrap2(vv_ctx *c, vv_label l0, vv_label l1, vv child)
+{
+    vv in, out;
+    OK(vv_wrap(c, 0.0, l1, child, &in));
+    OK(vv_wrap(c, 0.0, l0, in, &out));
+    vv_free(c, in);
+    return out;
+}
+
+/* vv_rewrap writes a chain of one-entry maps over in place, what vv_wrap
+ * makes (depth cache included); what it cannot take it leaves as it was:
+ * a node held twice, two entries, a scalar leaf given a map, too short a
+ * chain, a zero child, a result too deep. */
+static void test_rewrap(void **state)
+{
+    fx *f = *state;
+    vv_ctx *c = f->c;
+    vv_label a = f->pool[0], b = f->pool[1], d = f->pool[2];
+    vv x, y, yin;
+    OK(vv_wrap(c, 0.0, d, vv_number(2.5), &x));   /* {d: 2.5} */
+    OK(vv_wrap(c, 0.0, b, vv_number(1.0), &yin)); /* {a: {b: 1}} */
+    OK(vv_wrap(c, 0.0, a, yin, &y));
+    vv v = wrap2(c, a, a, x);
+    vv_map *at = v.map;
+    struct {
+        vv_label l0, l1;
+        vv child;
+    } step[] = {
+        {b, d, y}, {b, d, y}, {a, a, x}, {a, b, vv_number(3.0)}, {d, d, x}};
+    for (size_t i = 0; i < sizeof step / sizeof *step; i++) {
+        vv_label path[2] = {step[i].l0, step[i].l1};
+        vv below = VV_ZERO;
+        assert_true(vv_rewrap(c, v, path, 2, step[i].child, &below));
+        assert_ptr_equal(below.map, vv_child(v, step[i].l0).map);
+        assert_true(below.num == 0.0);
+        vv want = wrap2(c, step[i].l0, step[i].l1, step[i].child);
+        assert_true(vv_equal(v, want));
+        assert_int_equal(vv_depth(v), depth_of(want));
+        assert_int_equal(vv_depth(v), vv_depth(want));
+        assert_ptr_equal(v.map, at); /* in place */
+        vv_free(c, want);
+    }
+    /* refused, v untouched ({d: {d: x}}) */
+    vv want = wrap2(c, d, d, x);
+    vv_label ab[3] = {a, b, a};
+    vv held = vv_ref(v); /* the top held twice */
+    assert_false(vv_rewrap(c, v, ab, 2, y, NULL));
+    vv_free(c, held);
+    held = vv_ref(vv_child(v, d)); /* the inner node held twice */
+    assert_false(vv_rewrap(c, v, ab, 2, y, NULL));
+    vv_free(c, held);
+    assert_false(vv_rewrap(c, v, ab, 3, y, NULL));         /* x: scalars */
+    assert_false(vv_rewrap(c, v, ab, 2, VV_ZERO, NULL));   /* zero */
+    assert_false(vv_rewrap(c, v, ab, 0, y, NULL));         /* no path */
+    assert_false(vv_rewrap(c, yin, ab, 1, VV_ZERO, NULL)); /* zero */
+    vv deep = chain(c, a, vv_ctx_max_depth(c) - 1, false);
+    assert_false(vv_rewrap(c, v, ab, 2, deep, NULL)); /* max + 1 deep */
+    assert_true(vv_equal(v, want));
+    assert_int_equal(vv_depth(v), depth_of(want));
+    vv_free(c, deep);
+    vv two; /* two entries */
+    vv kids[2] = {vv_number(1.0), vv_number(2.0)};
+    OK(vv_from_pairs(c, 0.0, 2, ab, kids, &two));
+    assert_false(vv_rewrap(c, two, ab, 1, vv_number(5.0), NULL));
+    vv sc = wrap2(c, a, b, vv_number(3.0)); /* a leaf of scalars */
+    assert_false(vv_rewrap(c, sc, ab, 2, x, NULL));
+    assert_true(vv_rewrap(c, sc, ab, 2, vv_number(4.0), NULL));
+    vv want_sc = wrap2(c, a, b, vv_number(4.0));
+    assert_true(vv_equal(sc, want_sc));
+    vv_free(c, two), vv_free(c, sc), vv_free(c, want_sc);
+    vv_free(c, want), vv_free(c, v), vv_free(c, x), vv_free(c, y);
+    vv_free(c, yin);
+    assert_no_leak(f);
+}
+
 static void deep_limit(fx *f, bool by_pairs)
 {
     vv_ctx *c = f->c;
@@ -1347,6 +1423,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_json_roundtrip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_set_get, setup, teardown),
         cmocka_unit_test_setup_teardown(test_measure, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rewrap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_labels, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deep_wrap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deep_pairs, setup, teardown),

@@ -214,6 +214,16 @@ const vv_label *dmm_delay_ages(const dmm_type_info *t);
  */
 int dmm_delay_step(vv_ctx *vc, const vv_label *age, int n_age, vv input,
                    vv state, vv *output, vv *new_state);
+/*
+ * dmm_delay_step, its output written over *spare (taken; zero after) when
+ * that fits instead of made: an output of this line's that no one else
+ * holds any more (the engine keeps a line's output of the cycle before
+ * last), one age {a: {a: X}} as the usual step makes, reused by vv_rewrap
+ * when the step makes one age too. A spare that does not fit is freed.
+ * The same values, and the same returns, as dmm_delay_step.
+ */
+int dmm_delay_step_reuse(vv_ctx *vc, const vv_label *age, int n_age, vv input,
+                         vv state, vv *spare, vv *output, vv *new_state);
 
 /* ---- plugins: neuron types in a shared object ------------------------------
  *

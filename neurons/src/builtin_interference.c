@@ -87,23 +87,53 @@ static bool delay_age(const vv_label *age, int n_age, vv_label l, vv x,
 int dmm_delay_step(vv_ctx *vc, const vv_label *age, int n_age, vv input,
                    vv state, vv *output, vv *new_state)
 {
-    *output = *new_state = VV_ZERO;
+    vv none = VV_ZERO;
+    return dmm_delay_step_reuse(vc, age, n_age, input, state, &none, output,
+                                new_state);
+}
+
+/* The state {l: x} and output {l: {l: x}} (new) of a step that keeps one
+ * age, written over spare (taken) when it fits. */
+static int delay_one(vv_ctx *vc, vv_label l, vv x, vv spare, vv *output,
+                     vv *new_state)
+{
+    vv_label path[2] = {l, l};
+    vv st, out;
+    if (vv_rewrap(vc, spare, path, 2, x, &st)) {
+        *output = spare;
+        *new_state = vv_ref(st);
+        return 0;
+    }
+    vv_free(vc, spare);
+    int rc = vv_wrap(vc, 0.0, l, x, &st);
+    if (rc)
+        return rc;
+    if ((rc = vv_wrap(vc, 0.0, l, st, &out))) {
+        vv_free(vc, st);
+        return rc;
+    }
+    *output = out;
+    *new_state = st;
+    return 0;
+}
+
+/* The state's ages one older (at most n_age - 1 of them: labels are
+ * distinct) after the input at age 0, at most DMM__DELAY_MAX, into lab and
+ * kid (borrowed; *n of them). 1 when state is not a map of ages. */
+static int delay_gather(const vv_label *age, int n_age, vv input, vv state,
+                        vv_label *lab, vv *kid, size_t *n)
+{
     if (state.num != 0)
         return 1;
-    /* the state's ages one older (at most n_age - 1 of them: labels are
-     * distinct) after the input at age 0: at most DMM__DELAY_MAX */
-    vv_label lab[DMM__DELAY_MAX];
-    vv kid[DMM__DELAY_MAX]; /* borrowed */
-    size_t n = 0;
     if (!vv_is_zero(input)) {
-        lab[n] = age[0];
-        kid[n++] = input;
+        lab[*n] = age[0];
+        kid[(*n)++] = input;
     }
     vv_leaf lf;
     if (vv_leaf_view(state, &lf)) { /* one node: read as arrays */
         for (size_t i = 0; i < lf.n; i++)
             if (!delay_age(age, n_age, lf.label[i], vv_leaf_child(&lf, i), lab,
-                           kid, &n))
+                           kid, n))
                 return 1;
     } else {
         vv_iter it;
@@ -111,26 +141,17 @@ int dmm_delay_step(vv_ctx *vc, const vv_label *age, int n_age, vv input,
         vv x;
         vv_iter_init(&it, state);
         while (vv_iter_next(&it, &l, &x))
-            if (!delay_age(age, n_age, l, x, lab, kid, &n))
+            if (!delay_age(age, n_age, l, x, lab, kid, n))
                 return 1;
     }
-    if (n == 0)
-        return 0;
-    /* Outputs {a: {a: X}} beside the state {a: X}. With one age (the
-     * common case: one input a line long) {a: X} is the state itself. */
+    return 0;
+}
+
+/* The state {a: X_a} and outputs {a: {a: X_a}} (new) of n > 1 ages. */
+static int delay_many(vv_ctx *vc, size_t n, const vv_label *lab, vv *kid,
+                      vv *output, vv *new_state)
+{
     int rc;
-    if (n == 1) {
-        vv st, out;
-        if ((rc = vv_wrap(vc, 0.0, lab[0], kid[0], &st)))
-            return rc;
-        if ((rc = vv_wrap(vc, 0.0, lab[0], st, &out))) {
-            vv_free(vc, st);
-            return rc;
-        }
-        *output = out;
-        *new_state = st;
-        return 0;
-    }
     vv out[DMM__DELAY_MAX];
     size_t made = 0;
     for (rc = 0; made < n && !rc; made++)
@@ -154,6 +175,25 @@ int dmm_delay_step(vv_ctx *vc, const vv_label *age, int n_age, vv input,
     }
     *new_state = st;
     return 0;
+}
+
+int dmm_delay_step_reuse(vv_ctx *vc, const vv_label *age, int n_age, vv input,
+                         vv state, vv *spare, vv *output, vv *new_state)
+{
+    vv sp = *spare;
+    *spare = *output = *new_state = VV_ZERO;
+    vv_label lab[DMM__DELAY_MAX];
+    vv kid[DMM__DELAY_MAX]; /* borrowed */
+    size_t n = 0;
+    int rc = delay_gather(age, n_age, input, state, lab, kid, &n);
+    /* One age (the common case: one input a line long): {a: X} is the
+     * state and the output's one child. */
+    if (!rc && n == 1)
+        return delay_one(vc, lab[0], kid[0], sp, output, new_state);
+    vv_free(vc, sp);
+    if (rc || n == 0)
+        return rc;
+    return delay_many(vc, n, lab, kid, output, new_state);
 }
 
 /* delay: its length checked, then dmm_delay_step, which the engine calls

@@ -144,6 +144,20 @@ void vv_free(vv_ctx *c, vv v);
  * when the result would be deeper than the limit. */
 int vv_wrap(vv_ctx *c, double num, vv_label label, vv child, vv *out);
 /*
+ * In place, v becomes {path[0]: {path[1]: ... {path[n-1]: child}}}, its
+ * inner numbers 0 and its own (v.num, the caller's) kept, what vv_wrap n
+ * times would make, when v already is such a chain: n nested maps of one
+ * entry each, every node held once (v by the caller, each inner node by
+ * its parent), the last one able to hold child (a map there when child
+ * has one). Its labels are written over and the last entry's child
+ * replaced: child (borrowed, not within v) gets a new reference, the old
+ * child's is dropped. *below (may be NULL) gets v's child at path[0]
+ * (borrowed). Returns false with v unchanged when v is not such a chain,
+ * child is zero or the result would be deeper than the limit.
+ */
+bool vv_rewrap(vv_ctx *c, vv v, const vv_label *path, size_t n, vv child,
+               vv *below);
+/*
  * new: a node with scalar part num and the given children, in any order.
  * Takes every children[k] (also on error); duplicate labels are added
  * together; zero children are dropped.

@@ -89,6 +89,47 @@ int vv_wrap(vv_ctx *c, double num, vv_label label, vv child, vv *out)
     return 0;
 }
 
+bool vv_rewrap(vv_ctx *c, vv v, const vv_label *path, size_t n, vv child,
+               vv *below)
+{
+    int depth = vv__depth_of(child);
+    if (n == 0 || vv_is_zero(child) || (size_t)depth + n > (size_t)c->max_depth)
+        return false;
+    /* First check the whole chain, then write it: a chain that does not
+     * fit is left as it was. */
+    vv_map *m = v.map;
+    for (size_t i = 0; i < n; i++) {
+        bool last = i + 1 == n;
+        if (!m || vv__is_dense(m) || m->height || m->n != 1 ||
+            __atomic_load_n(&m->refs, __ATOMIC_ACQUIRE) != 1 ||
+            (last ? child.map && !m->maps : !m->maps))
+            return false;
+        if (!last)
+            m = vv__maps(m)[0];
+    }
+    vv_map *old = m->maps ? vv__maps(m)[0] : NULL;
+    vv__keys(m)[0] = path[n - 1];
+    vv__nums(m)[0] = child.num;
+    if (old != child.map) /* (the same child keeps its reference) */
+        vv__maps(m)[0] = vv_ref(child).map;
+    else
+        old = NULL;
+    m->vdepth = (uint16_t)depth;
+    for (size_t i = n - 1; i-- > 0;) { /* the inner nodes, upwards */
+        vv_map *up = v.map;
+        for (size_t j = 0; j < i; j++)
+            up = vv__maps(up)[0];
+        vv__keys(up)[0] = path[i];
+        vv__nums(up)[0] = 0.0;
+        up->vdepth = (uint16_t)(vv__maps(up)[0]->vdepth + 1u);
+    }
+    if (below)
+        *below = n > 1 ? (vv){0.0, vv__maps(v.map)[0]} : child;
+    if (old)
+        vv__map_unref(c, old);
+    return true;
+}
+
 /* A label and where it came from: sorting by both keeps equal labels in
  * their original order, which qsort alone does not. */
 typedef struct pair_ix {

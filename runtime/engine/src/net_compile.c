@@ -75,6 +75,10 @@ void dmm__compiled_free(dmm__compiled *cw, vv_ctx *vc)
     for (size_t k = 0; cw->st && k < cw->nalloc; k++)
         vv_free(vc, cw->st[k]);
     dmm__free(vc, cw->st, cw->nalloc * sizeof *cw->st);
+    for (size_t k = 0; cw->dspare && k < cw->nalloc; k++)
+        vv_free(vc, cw->dspare[k]);
+    dmm__free(vc, cw->dspare, cw->nalloc * sizeof *cw->dspare);
+    dmm__free(vc, cw->dlen, cw->dlen ? cw->nalloc : 0);
     vv_free(vc, cw->w);
     dmm__compiled_unhint(cw, vc);
     *cw = (dmm__compiled){.w = VV_ZERO};
@@ -711,6 +715,10 @@ static int build(const dmm_net *net, dmm__compiled *cw, vv w)
     }
     if (cw->nstateful &&
         !(cw->st = dmm__calloc(net->vc, cw->nalloc, sizeof *cw->st)))
+        return DMM_E_NOMEM;
+    if (cw->delay_info &&
+        (!(cw->dspare = dmm__calloc(net->vc, cw->nalloc, sizeof *cw->dspare)) ||
+         !(cw->dlen = dmm__calloc(net->vc, cw->nalloc, 1))))
         return DMM_E_NOMEM;
     for (size_t k = 0; k < cw->nneu; k++) {
         vv_label tn[2] = {cw->neu[k].type, cw->neu[k].name};

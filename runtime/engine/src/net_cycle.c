@@ -1203,6 +1203,15 @@ static int terms_fill(dmm_net *net, size_t k, dmm__scratch *sc, dmm_terms *t)
 
 /* ---- parameters and states found once (dmm__compiled.par, st) ---- */
 
+/* Delay line n's length from its parameters par (borrowed), as the type's
+ * function reads it; 0 when it is not an integer 1 .. DMM_DELAY_MAX. */
+static int delay_len(const dmm__neuron *n, vv par)
+{
+    vv l = vv_child(par, n->info->param[0]); /* length (dmm_fire_param) */
+    double len = vv_is_zero(l) ? n->info->desc->params[0].default_value : l.num;
+    return len >= 1 && len <= DMM_DELAY_MAX && len == floor(len) ? (int)len : 0;
+}
+
 /* Before the up movement: par[k] for every neuron, looked up again only
  * when net->params is another tree. Out of memory: no cache (lookups). */
 static void params_sync(dmm_net *net)
@@ -1224,6 +1233,8 @@ static void params_sync(dmm_net *net)
     for (size_t k = 0; k < cw->nneu; k++) {
         vv_label tn[2] = {cw->neu[k].type, cw->neu[k].name};
         cw->par[k] = vv_get(net->params, tn, 2);
+        if (cw->neu[k].info == cw->delay_info)
+            cw->dlen[k] = (uint8_t)delay_len(&cw->neu[k], cw->par[k]);
     }
     cw->par_tree = vv_ref(net->params);
     cw->par_ok = true;
@@ -1278,13 +1289,13 @@ static void delay_fire(dmm_net *net, size_t k)
     const dmm__neuron *n = &cw->neu[k];
     dmm__slot *s = &net->slots[k];
     vv_label tn[2] = {n->type, n->name};
-    vv par = cw->par_ok ? cw->par[k] : vv_get(net->params, tn, 2);
-    vv l = vv_child(par, n->info->param[0]); /* length (dmm_fire_param) */
-    double len = vv_is_zero(l) ? n->info->desc->params[0].default_value : l.num;
-    if (!(len >= 1 && len <= DMM_DELAY_MAX && len == floor(len)))
+    int len =
+        cw->par_ok ? cw->dlen[k] : delay_len(n, vv_get(net->params, tn, 2));
+    if (!len)
         return;
-    if (!dmm_delay_step(net->vc, cw->delay_ages, (int)len, s->input,
-                        state_of(net, k, tn), &s->output, &s->new_state)) {
+    if (!dmm_delay_step_reuse(net->vc, cw->delay_ages, len, s->input,
+                              state_of(net, k, tn), &cw->dspare[k], &s->output,
+                              &s->new_state)) {
         s->fired = true;
         atomic_fetch_add_explicit(&net->delay_fired, 1, memory_order_relaxed);
     }
@@ -1486,11 +1497,16 @@ commit_one(vv_ctx *vc, dmm__slot *slots, dmm__out *cur, dmm__out *nxt, size_t k,
 }
 
 /* Before the commit: each stateful neuron's new state moves from its slot
- * to cw->st, the one it replaces dropped. */
+ * to cw->st, the one it replaces dropped. A delay line's output that the
+ * commit would drop (cw->cur: Y_t-1's, the swap not made yet) is kept in
+ * cw->dspare instead, for its step after next to write over: by then no
+ * port, state or Y of the network reaches it, and the step reuses it only
+ * if no one else holds it (vv_rewrap). */
 static void states_move(dmm_net *net)
 {
     dmm__compiled *cw = &net->cw;
     const uint8_t *hold = cw->hold;
+    const dmm_type_info *dl = net->delay_off ? NULL : cw->delay_info;
     for (size_t k = 0; k < net->nslots; k++) {
         if ((hold && hold[k]) || !cw->neu[k].info->desc->stateful)
             continue; /* (a held slot is not written; no state) */
@@ -1499,6 +1515,11 @@ static void states_move(dmm_net *net)
         cw->st[k] = s->new_state;
         s->new_state = VV_ZERO;
         dmm__vfree(net->vc, old);
+        if (cw->neu[k].info == dl && cw->cur[k].v.map) {
+            dmm__vfree(net->vc, cw->dspare[k]);
+            cw->dspare[k] = cw->cur[k].v;
+            cw->cur[k].v = VV_ZERO;
+        }
     }
 }
 

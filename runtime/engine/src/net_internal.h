@@ -347,6 +347,14 @@ typedef struct dmm__compiled {
      * dmm_delay_step, not by the general path (net_cycle.c). */
     const dmm_type_info *delay_info;
     const vv_label *delay_ages;
+    /* Per neuron when delay_info (else NULL): a delay line's output of
+     * the cycle before last, kept by the commit instead of freed for its
+     * next step to write over (dmm_delay_step_reuse); owned, zero for none. */
+    vv *dspare;
+    /* Per neuron when delay_info (else NULL): a delay line's length from
+     * par[k], set with par (valid while par_ok), 0 when it is not 1 ..
+     * DMM_DELAY_MAX (the type's function says why). */
+    uint8_t *dlen;
     uint64_t rows_gen; /* bumped whenever a neuron's rows are rebuilt */
     dmm__group *grp;   /* by k0; they do not overlap */
     size_t ngrp, grp_cap;
