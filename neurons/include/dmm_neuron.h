@@ -203,6 +203,9 @@ bool dmm_type_is_delay(const dmm_type_info *t);
 /* borrowed: the labels "0" .. "63" (DMM_DELAY_MAX of them), interned by
  * t's registry; t must be the built-in delay (dmm_type_is_delay). */
 const vv_label *dmm_delay_ages(const dmm_type_info *t);
+/* A delay line's `length` parameter as a step's n_age: len when it is an
+ * integer 1 .. DMM_DELAY_MAX, else 0 (the type's function refuses it). */
+int dmm_delay_length(double len);
 /*
  * One step of a delay line n_age long (1 .. DMM_DELAY_MAX), age its
  * dmm_delay_ages: from its input X (borrowed, the neuron's whole input map)

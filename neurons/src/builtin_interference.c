@@ -196,17 +196,24 @@ int dmm_delay_step_reuse(vv_ctx *vc, const vv_label *age, int n_age, vv input,
     return delay_many(vc, n, lab, kid, output, new_state);
 }
 
+int dmm_delay_length(double len)
+{
+    return len >= 1 && len <= DMM__DELAY_MAX && len == floor(len) ? (int)len
+                                                                  : 0;
+}
+
 /* delay: its length checked, then dmm_delay_step, which the engine calls
  * itself for the neurons it runs; the errors are said here. */
 static int fire_delay(dmm_fire *f)
 {
     const dmm__builtin_labels *bl = dmm__builtin_labels_of(f->type);
     double len = dmm_fire_param(f, 0);
-    if (!(len >= 1 && len <= DMM__DELAY_MAX && len == floor(len)))
+    int n_age = dmm_delay_length(len);
+    if (!n_age)
         return dmm__fire_failf(f, DMM_E_INVAL,
                                "length must be an integer from 1 to %d, not %g",
                                DMM__DELAY_MAX, len);
-    int rc = dmm_delay_step(f->vc, bl->age, (int)len, f->input, f->state,
+    int rc = dmm_delay_step(f->vc, bl->age, n_age, f->input, f->state,
                             &f->output, &f->new_state);
     if (rc != 1)
         return rc ? dmm__fire_fail(f, rc) : 0;

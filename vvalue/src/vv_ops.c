@@ -107,6 +107,14 @@ bool vv_rewrap(vv_ctx *c, vv v, const vv_label *path, size_t n, vv child,
         if (!last)
             m = vv__maps(m)[0];
     }
+    /* Node i holds path[i] and is depth + n - 1 - i deep (vv_wrap's). */
+    m = v.map;
+    for (size_t i = 0; i + 1 < n; i++) {
+        vv__keys(m)[0] = path[i];
+        vv__nums(m)[0] = 0.0;
+        m->vdepth = (uint16_t)(depth + (n - 1 - i));
+        m = vv__maps(m)[0];
+    }
     vv_map *old = m->maps ? vv__maps(m)[0] : NULL;
     vv__keys(m)[0] = path[n - 1];
     vv__nums(m)[0] = child.num;
@@ -115,14 +123,6 @@ bool vv_rewrap(vv_ctx *c, vv v, const vv_label *path, size_t n, vv child,
     else
         old = NULL;
     m->vdepth = (uint16_t)depth;
-    for (size_t i = n - 1; i-- > 0;) { /* the inner nodes, upwards */
-        vv_map *up = v.map;
-        for (size_t j = 0; j < i; j++)
-            up = vv__maps(up)[0];
-        vv__keys(up)[0] = path[i];
-        vv__nums(up)[0] = 0.0;
-        up->vdepth = (uint16_t)(vv__maps(up)[0]->vdepth + 1u);
-    }
     if (below)
         *below = n > 1 ? (vv){0.0, vv__maps(v.map)[0]} : child;
     if (old)

@@ -78,7 +78,7 @@ void dmm__compiled_free(dmm__compiled *cw, vv_ctx *vc)
     for (size_t k = 0; cw->dspare && k < cw->nalloc; k++)
         vv_free(vc, cw->dspare[k]);
     dmm__free(vc, cw->dspare, cw->nalloc * sizeof *cw->dspare);
-    dmm__free(vc, cw->dlen, cw->dlen ? cw->nalloc : 0);
+    dmm__free(vc, cw->dlen, cw->nalloc);
     vv_free(vc, cw->w);
     dmm__compiled_unhint(cw, vc);
     *cw = (dmm__compiled){.w = VV_ZERO};

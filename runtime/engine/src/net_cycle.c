@@ -1208,8 +1208,8 @@ static int terms_fill(dmm_net *net, size_t k, dmm__scratch *sc, dmm_terms *t)
 static int delay_len(const dmm__neuron *n, vv par)
 {
     vv l = vv_child(par, n->info->param[0]); /* length (dmm_fire_param) */
-    double len = vv_is_zero(l) ? n->info->desc->params[0].default_value : l.num;
-    return len >= 1 && len <= DMM_DELAY_MAX && len == floor(len) ? (int)len : 0;
+    return dmm_delay_length(
+        vv_is_zero(l) ? n->info->desc->params[0].default_value : l.num);
 }
 
 /* Before the up movement: par[k] for every neuron, looked up again only
