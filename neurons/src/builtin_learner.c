@@ -227,8 +227,8 @@ static double row_at(const dmm__builtin_labels *bl, vv row, int t)
 typedef struct episode {
     const dmm__builtin_labels *bl;
     int horizon;
-    int dist[SRC_MAX]; /* first reachable age, AGES when never reached */
-    vv row[SRC_MAX];   /* the reachable row of each column (new) */
+    int *dist; /* of each column: first reachable age, AGES when never */
+    vv *row;   /* of each column: its reachable row (new), or zero */
 } episode;
 
 /* A reachable row: its first age is the source's distance, its last sets
@@ -641,12 +641,17 @@ static int episode_read(dmm_fire *f, vv ep, held_episode *e)
 static int episode_make(dmm_fire *f, vv image, vv in, vv *out)
 {
     const dmm__builtin_labels *bl = dmm__builtin_labels_of(f->type);
+    size_t n = vv_nchildren(image);
     sources *s = malloc(sizeof *s);
-    episode *e = calloc(1, sizeof *e);
+    episode *e = malloc(sizeof *e);
+    /* the values first: 8-aligned */
+    vv *mem = n <= SRC_MAX ? calloc(n ? n : 1, sizeof(vv) + sizeof(int)) : NULL;
     vv table = VV_ZERO, rows = VV_ZERO;
-    int rc = s && e ? sources_of(f, image, s) : dmm__fire_fail(f, DMM_E_NOMEM);
+    int rc = s && e && (mem || n > SRC_MAX) ? sources_of(f, image, s)
+                                            : dmm__fire_fail(f, DMM_E_NOMEM);
     if (rc)
         goto done;
+    *e = (episode){.row = mem, .dist = (int *)(mem + n)};
     e->bl = bl;
     for (size_t i = 0; i < s->n; i++) {
         e->dist[i] = AGES;
@@ -671,8 +676,9 @@ static int episode_make(dmm_fire *f, vv image, vv in, vv *out)
     rows = table = VV_ZERO;
     rc = map_of(f, 5, l, v, out);
 done:
-    for (size_t i = 0; e && i < SRC_MAX; i++)
-        vv_free(f->vc, e->row[i]);
+    for (size_t i = 0; mem && i < n; i++)
+        vv_free(f->vc, mem[i]);
+    free(mem);
     vv_free(f->vc, table);
     vv_free(f->vc, rows);
     free(e);
