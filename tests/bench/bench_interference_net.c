@@ -5,10 +5,12 @@
  * on the real MNIST files, both timed in this run; the results must agree
  * prediction by prediction. Data from $DMM_MNIST_DIR, else
  * ../shared/data/mnist beside the source tree; skipped (77) without it.
- *   bench_interference_net [PER]    PER test digits of each class (980)
- *   bench_interference_net --instructions PER
- * The second runs each engine once on PER test digits of each class with
- * callgrind collecting, dumping "native" and "network" (run it under
+ *   bench_interference_net [--network FILE] [PER]
+ *   bench_interference_net [--network FILE] --instructions PER
+ * PER test digits of each class (980) through FILE (default
+ * networks/mnist-learners.json; networks/mnist-interference.json is the
+ * delay-line form). The second runs each engine once with callgrind
+ * collecting, dumping "native" and "network" (run it under
  * valgrind --tool=callgrind --collect-atstart=no).
  */
 #include <stdio.h>
@@ -24,12 +26,25 @@
 
 int main(int argc, char **argv)
 {
-    bool count = argc >= 2 && !strcmp(argv[1], "--instructions");
+    bool count = false;
     size_t per = DMM_IF_TEST_PER_CLASS;
-    if (argc >= 2 + count)
-        per = (size_t)strtoul(argv[1 + count], NULL, 10);
+    const char *file = NULL, *per_arg = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--instructions"))
+            count = true;
+        else if (!strcmp(argv[i], "--network") && i + 1 < argc)
+            file = argv[++i];
+        else if (!per_arg)
+            per_arg = argv[i];
+        else
+            per_arg = ""; /* a second PER: refused below */
+    }
+    if (per_arg)
+        per = (size_t)strtoul(per_arg, NULL, 10);
     if (per < 1 || per > DMM_IF_TEST_PER_CLASS) {
-        fprintf(stderr, "bench_interference_net: PER must be 1..%d\n",
+        fprintf(stderr,
+                "usage: bench_interference_net [--network FILE] "
+                "[--instructions] [PER]: PER must be 1..%d\n",
                 DMM_IF_TEST_PER_CLASS);
         return 2;
     }
@@ -42,7 +57,10 @@ int main(int argc, char **argv)
         snprintf(dir, sizeof dir, "%s", env);
     else
         snprintf(dir, sizeof dir, "%s/../shared/data/mnist", root);
-    snprintf(net, sizeof net, "%s/networks/mnist-interference.json", root);
+    if (file)
+        snprintf(net, sizeof net, "%s", file);
+    else
+        snprintf(net, sizeof net, "%s/networks/mnist-learners.json", root);
     dmm_mnist tr, te;
     dmm_error err;
     if (dmm_mnist_load(dir, "train", &tr, &err) ||
