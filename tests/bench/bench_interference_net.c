@@ -111,6 +111,21 @@ int main(int argc, char **argv)
                 double r = (a > b ? a - b : b - a) / b;
                 worst = r > worst ? r : worst;
             }
+    /* Each network prediction against the native model's on the same
+     * image (the confusion matrices below could agree by chance). */
+    size_t te_idx[DMM_IF_CLASSES * DMM_IF_TEST_PER_CLASS], differ = 0;
+    if (dmm_if_pick(te.labels.v.data, te.labels.v.count, 0,
+                    DMM_IF_TEST_PER_CLASS, 0, NULL, te_idx)) {
+        printf("bench_interference_net: too few test digits of a class\n");
+        return 1;
+    }
+    dmm_if_image img;
+    for (int c = 0; c < DMM_IF_CLASSES; c++)
+        for (size_t i = 0; i < per; i++) {
+            size_t at = te_idx[c * DMM_IF_TEST_PER_CLASS + i];
+            dmm_if_preprocess(te.images.v.data + at * DMM_IF_PIXELS, 0, &img);
+            differ += dmm_if_predict(md, &img, 0, NULL) != pred[c * per + i];
+        }
     printf("bench_interference_net: K=5 seed 1, %zu test digits a class "
            "through the network (%llu cycles)\n",
            per, (unsigned long long)st.cycles);
@@ -119,6 +134,10 @@ int main(int argc, char **argv)
     printf("  network %.4f s, accuracy %.4f on its %zu digits; routes differ "
            "by %.3g at most\n",
            t3 - t2, (double)rn.correct / (double)rn.total, rn.total, worst);
+    if (differ) {
+        printf("  %zu of %zu predictions DIFFER\n", differ, rn.total);
+        return 1;
+    }
     if (per == DMM_IF_TEST_PER_CLASS) {
         bool same = rn.correct == rd.correct && rn.total == rd.total &&
                     !memcmp(rn.confusion, rd.confusion, sizeof rn.confusion);
