@@ -593,13 +593,16 @@ static double energy_value(const energy_work *w, double scale)
 }
 
 /*
- * The update of one route row: new[d] = (P[d] + pending[d]) / S for the
- * reachable routes, P[d] / S for the blocked ones, S the sum of the numerators
- * in age order (so a row of the spec's P[s][c][.] is renormalised over all its
- * durations). Out: {age: new - old} for the reachable and the blocked row.
+ * The update of one route row: new[d] = (P[d]·gain + add[d]) / S for the
+ * reachable routes, P[d] / S for the blocked ones, S the sum of the
+ * numerators in age order (so a row of the spec's P[s][c][.] is renormalised
+ * over all its durations). The interference neuron adds eta·P of each
+ * arrival (gain 1), the learner multiplies by 1 + eta as the direct engine
+ * does (add zero). Out: {age: new - old} for the reachable and the blocked
+ * row.
  */
-static int row_update(dmm_fire *f, vv reach, vv blocked, vv pend, vv *d_in,
-                      vv *d_bl)
+static int row_update(dmm_fire *f, vv reach, vv blocked, double gain, vv pend,
+                      vv *d_in, vv *d_bl)
 {
     const dmm__builtin_labels *bl = dmm__builtin_labels_of(f->type);
     double p[DMM__DELAY_MAX] = {0}, add[DMM__DELAY_MAX] = {0};
@@ -638,7 +641,7 @@ static int row_update(dmm_fire *f, vv reach, vv blocked, vv pend, vv *d_in,
     }
     double val[DMM__DELAY_MAX], sum = 0;
     for (int a = 0; a < DMM__DELAY_MAX; a++) {
-        val[a] = where[a] == 1 ? p[a] + add[a] : p[a];
+        val[a] = where[a] == 1 ? p[a] * gain + add[a] : p[a];
         sum += val[a];
     }
     if (sum == 0 || !isfinite(sum))
@@ -675,20 +678,14 @@ static int put(dmm_fire *f, vv *acc, const vv_label *path, size_t n, vv sub)
     return 0;
 }
 
-/*
- * The change of this neuron's routes for the pending update. routes is
- * W[type][name] read through Self: its `in` row holds the reachable routes
- * {g: {ng: {age: P}}}, its `blocked` row those shorter than the distance. The
- * source key of an arrival is the name ng of the neuron it came through.
- * Out (new): the six-level delta {type: {name: {in: ..., blocked: ...}}}.
- */
-static int commit(dmm_fire *f, vv routes, vv pending, vv *out)
+int dmm__routes_commit(dmm_fire *f, vv_label in_l, vv_label bl_l, vv routes,
+                       dmm__route_learn_fn learn, void *ud, size_t *matched,
+                       vv *out)
 {
-    vv_label in_l = f->type->in[IN_IN], bl_l = f->type->in[IN_BLOCKED];
     vv reach_all = vv_child(routes, in_l);
     vv blocked_all = vv_child(routes, bl_l);
     vv acc = VV_ZERO;
-    size_t matched = 0;
+    *matched = 0;
     vv_iter ig, in;
     vv_label g, ng;
     vv byname, row;
@@ -696,14 +693,15 @@ static int commit(dmm_fire *f, vv routes, vv pending, vv *out)
     while (vv_iter_next(&ig, &g, &byname)) {
         vv_iter_init(&in, byname);
         while (vv_iter_next(&in, &ng, &row)) {
-            vv pend = vv_child(pending, ng);
-            if (vv_is_zero(pend))
+            double gain = 1;
+            vv pend = VV_ZERO;
+            if (!learn(ud, ng, &gain, &pend))
                 continue;
-            matched++;
+            ++*matched;
             vv_label gn[2] = {g, ng};
             vv d_in, d_bl;
-            int rc = row_update(f, row, vv_get(blocked_all, gn, 2), pend, &d_in,
-                                &d_bl);
+            int rc = row_update(f, row, vv_get(blocked_all, gn, 2), gain, pend,
+                                &d_in, &d_bl);
             if (rc) {
                 vv_free(f->vc, acc);
                 return rc;
@@ -716,19 +714,42 @@ static int commit(dmm_fire *f, vv routes, vv pending, vv *out)
             }
         }
     }
-    if (matched != vv_nchildren(pending)) {
-        vv_free(f->vc, acc);
-        return dmm__fire_failf(f, DMM_E_INVAL,
-                               "%zu sources arrived while learning but %zu "
-                               "have a route row in input in as read through "
-                               "input routes (link routes to Self's output at "
-                               "this neuron's own row)",
-                               vv_nchildren(pending), matched);
-    }
     vv_label path[2] = {f->type->name, f->name};
     int rc = vv_set(f->vc, VV_ZERO, path, 2, acc, out);
     vv_free(f->vc, acc);
     return rc ? dmm__fire_fail(f, rc) : 0;
+}
+
+/* The interference neuron's rows: the additions pending for source ng. */
+static bool pending_of(void *ud, vv_label ng, double *gain, vv *add)
+{
+    (void)gain;
+    *add = vv_child(*(const vv *)ud, ng);
+    return !vv_is_zero(*add);
+}
+
+/*
+ * The change of this neuron's routes for the pending update. routes is
+ * W[type][name] read through Self: its `in` row holds the reachable routes
+ * {g: {ng: {age: P}}}, its `blocked` row those shorter than the distance. The
+ * source key of an arrival is the name ng of the neuron it came through.
+ * Out (new): the six-level delta {type: {name: {in: ..., blocked: ...}}}.
+ */
+static int commit(dmm_fire *f, vv routes, vv pending, vv *out)
+{
+    size_t matched;
+    int rc = dmm__routes_commit(f, f->type->in[IN_IN], f->type->in[IN_BLOCKED],
+                                routes, pending_of, &pending, &matched, out);
+    if (rc || matched == vv_nchildren(pending))
+        return rc;
+    vv_free(f->vc, *out);
+    *out = VV_ZERO;
+    return dmm__fire_failf(f, DMM_E_INVAL,
+                           "%zu sources arrived while learning but %zu "
+                           "have a route row in input in as read through "
+                           "input routes (link routes to Self's output at "
+                           "this neuron's own row)",
+                           vv_nchildren(pending), matched);
 }
 
 /* Pairs (l[i], v[i]) of distinct labels sorted by label, so that

@@ -16,6 +16,7 @@ extern const dmm_neuron_type dmm__builtin_activation[];
 extern const dmm_neuron_type dmm__builtin_meanfield[];
 extern const dmm_neuron_type dmm__builtin_attention[];
 extern const dmm_neuron_type dmm__builtin_interference[];
+extern const dmm_neuron_type dmm__builtin_learner[];
 extern const dmm_neuron_type dmm__builtin_synth[];
 
 /* The delay line's longest memory: its outputs are the ages "0" .. "63". */
@@ -28,6 +29,10 @@ typedef struct dmm__builtin_labels {
      * built-in table, so the tables' own labels keep their ids) */
     vv_label age[DMM__DELAY_MAX];
     vv_label count; /* interference: state key, cycles with arrivals */
+    /* learner: state keys (the image taken this cycle, the age of the one
+     * held, the episode) and the episode's (its route rows, its table, one
+     * past its last age) */
+    vv_label next, age_now, episode, rows, table, horizon;
 } dmm__builtin_labels;
 
 /*
@@ -46,5 +51,20 @@ int dmm__fire_fail(dmm_fire *f, int rc);
  * "neuron type/name: <reason>". Returns rc. */
 int dmm__fire_failf(dmm_fire *f, int rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/*
+ * Route rows of the interference targets (builtin_interference.c), shared by
+ * `interference` and `learner`. learn(ud, ng, gain, add) says whether the
+ * rows of source ng change, and how: reachable routes P·gain + add[age]
+ * (add borrowed), then each row renormalised. routes is the neuron's own row
+ * of W read through Self, in_l and bl_l its reachable and blocked inputs.
+ * *matched counts the rows changed. Out (new): the six-level delta
+ * {type: {name: {in: ..., blocked: ...}}} for Self.
+ */
+typedef bool (*dmm__route_learn_fn)(void *ud, vv_label ng, double *gain,
+                                    vv *add);
+int dmm__routes_commit(dmm_fire *f, vv_label in_l, vv_label bl_l, vv routes,
+                       dmm__route_learn_fn learn, void *ud, size_t *matched,
+                       vv *out);
 
 #endif

@@ -200,7 +200,8 @@ int dmm_registry_add_builtins(dmm_registry *r)
     const dmm_neuron_type *tables[] = {
         dmm__builtin_basic,        dmm__builtin_activation,
         dmm__builtin_meanfield,    dmm__builtin_attention,
-        dmm__builtin_interference, dmm__builtin_synth};
+        dmm__builtin_interference, dmm__builtin_learner,
+        dmm__builtin_synth};
     for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++)
         for (const dmm_neuron_type *t = tables[i]; t->name; t++)
             if ((rc = dmm_registry_add(r, t)))
@@ -211,7 +212,20 @@ int dmm_registry_add_builtins(dmm_registry *r)
         if ((rc = vv_intern_cstr(r->vc, s, &r->builtin.age[a])))
             return rc;
     }
-    return vv_intern_cstr(r->vc, "count", &r->builtin.count);
+    struct {
+        const char *s;
+        vv_label *l;
+    } keys[] = {{"count", &r->builtin.count},
+                {"next", &r->builtin.next},
+                {"age", &r->builtin.age_now},
+                {"episode", &r->builtin.episode},
+                {"rows", &r->builtin.rows},
+                {"table", &r->builtin.table},
+                {"horizon", &r->builtin.horizon}};
+    for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
+        if ((rc = vv_intern_cstr(r->vc, keys[k].s, keys[k].l)))
+            return rc;
+    return 0;
 }
 
 const dmm__builtin_labels *dmm__builtin_labels_of(const dmm_type_info *t)

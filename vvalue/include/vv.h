@@ -211,6 +211,31 @@ static inline vv vv_leaf_child(const vv_leaf *l, size_t i)
     return (vv){l->num[i], l->map ? l->map[i] : NULL};
 }
 
+/*
+ * The children of a level held as an array (a dense level, docs/vvalue.md:
+ * the decimal labels "0" .. "n-1" by position): child "i" is
+ * vv_dense_level_child(l, i) for i < n, zero standing for an absent child,
+ * and v has no other; map is NULL when no child is a map. Borrowed, valid
+ * while v is. False (nothing set) for any other value or form: use
+ * vv_leaf_view, vv_child or iterate. O(1). With vv_leaf_view, the loops run
+ * for every value of a cycle read a small map of either form without an
+ * iterator.
+ */
+typedef struct vv_dense_level {
+    size_t n;
+    const double *num;
+    vv_map *const *map;
+} vv_dense_level;
+bool vv_dense_level_view(vv v, vv_dense_level *out);
+/* borrowed: child "i" (i < n) of a view, zero when absent. */
+static inline vv vv_dense_level_child(const vv_dense_level *l, size_t i)
+{
+    return (vv){l->num[i], l->map ? l->map[i] : NULL};
+}
+/* The labels "0" .. "n-1" into out, interned where they were not yet: the
+ * labels of a dense level. DMM_E_LIMIT beyond VV_DENSE_MAX_DIM, DMM_E_NOMEM. */
+int vv_dec_labels(vv_ctx *c, uint32_t n, vv_label *out);
+
 /* Children of the root sorted by label bytes, as needed for output.
  * labels/children are arrays of vv_nchildren(v) entries filled with borrowed
  * children. */

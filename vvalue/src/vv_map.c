@@ -276,6 +276,27 @@ bool vv_leaf_view(vv v, vv_leaf *out)
     return true;
 }
 
+bool vv_dense_level_view(vv v, vv_dense_level *out)
+{
+    const vv_map *m = v.map;
+    if (!m || !vv__is_dense(m))
+        return false;
+    out->n = m->n;
+    out->num = vv__dnums(m);
+    out->map = vv__dmaps(m);
+    return true;
+}
+
+int vv_dec_labels(vv_ctx *c, uint32_t n, vv_label *out)
+{
+    if (n > VV_DENSE_MAX_DIM)
+        return DMM_E_LIMIT;
+    int rc = vv__dec_reserve(c, n);
+    for (uint32_t i = 0; !rc && i < n; i++)
+        out[i] = vv__dec_id(c, i);
+    return rc;
+}
+
 /* ---- in-order building --------------------------------------------------- */
 
 vv_map *vv__leaf_new(vv_ctx *c, unsigned cap, bool maps)

@@ -1,0 +1,866 @@
+// SPDX-License-Identifier: MIT
+/*
+ * `learner`: the induced interference target of spec interference.md §1 as
+ * one neuron that computes its arrivals instead of receiving them
+ * (docs/experiments.md, "The learner network").
+ *
+ * The `interference` neuron gets every arrival P·[1, f] through W from a
+ * delay line per source: each cycle W's down movement carries a vector per
+ * (source, target), and the target recovers f and its class from each one.
+ * Sources emit once an episode in the MNIST experiment, so all of that is
+ * fixed for the episode but the route probability P of the cycle's duration.
+ * The learner holds the episode's image, classifies its sources once, and
+ * each cycle reads one number per source from its routes, which stay where
+ * they are in the delay-line network (W[learner][name][in][delay][source]
+ * [age], an input the learner never reads as such) and which it reads
+ * through Self, as it must to renormalise them anyway. Its arithmetic is the
+ * direct engine's (interference.c, energy_classes), in the same order.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "builtins.h"
+
+#define NAMES(...) ((const char *const[]){__VA_ARGS__, NULL})
+
+enum { IN_IMAGE, IN_IN, IN_BLOCKED, IN_TARGET, IN_ROUTES, IN_RESET, IN_LEARN };
+enum { OUT_ENERGY, OUT_SCORE, OUT_PEAK, OUT_TOTAL, OUT_DELTA };
+enum { P_FRIEND, P_FOE, P_ETA_FRIEND, P_ETA_STRANGER, P_ETA_FOE, P_SCALE };
+enum { FRIEND, STRANGER, FOE };
+
+/* Sources of an image, components of a vector, ages of a route row. */
+enum { SRC_MAX = 1024, DIM_MAX = 64, AGES = DMM__DELAY_MAX };
+
+/*
+ * The episode's table, one column per source in the image's order (label
+ * id), held in the state as one block (vv_from_dense): what the direct
+ * engine computes once an image. A number n stands for n - 1 where 0 must
+ * mean "none" (an absent entry of a block reads 0).
+ */
+enum {
+    ROW_DIST,  /* 1 + the first reachable age, 0 when never reached */
+    ROW_KIND,  /* 1 + FRIEND, STRANGER or FOE */
+    ROW_SIM,   /* f · v */
+    ROW_ORDER, /* column k: 1 + the k-th source to arrive (by age, then
+                  column) */
+    ROW_NUM,   /* the vector's scalar part: an arrival's mass is P · it */
+    ROW_Q      /* row ROW_Q + t: f · (the friends arrived by t) of the
+                  non-friends arrived by t, 1 in the other source columns
+                  (never read: a full block is held as one array); then
+                  column n: 1 + how many sources have arrived by t, and
+                  n + 1: 1 + how many friends */
+};
+
+static const char *lstr(const dmm_fire *f, vv_label l)
+{
+    return vv_label_str(f->vc, l, NULL);
+}
+
+/* The age that label l spells (a registry age label), -1 for none. */
+static int age_of(const dmm__builtin_labels *bl, vv_label l)
+{
+    if (l >= bl->age[0] && l - bl->age[0] < AGES && bl->age[l - bl->age[0]] == l)
+        return (int)(l - bl->age[0]);
+    for (int a = 0; a < AGES; a++)
+        if (bl->age[a] == l)
+            return a;
+    return -1;
+}
+
+/* The sources of image (borrowed, label-id order, as vv_iter gives them). */
+typedef struct sources {
+    size_t n;
+    vv_label lab[SRC_MAX];
+    vv x[SRC_MAX];
+} sources;
+
+static int sources_of(dmm_fire *f, vv image, sources *s)
+{
+    s->n = 0;
+    if (image.num != 0)
+        return dmm__fire_failf(f, DMM_E_INVAL,
+                               "input image must be {source: vector}, not a "
+                               "number");
+    if (vv_nchildren(image) > SRC_MAX)
+        return dmm__fire_failf(f, DMM_E_LIMIT,
+                               "input image has %zu sources, more than %d",
+                               vv_nchildren(image), SRC_MAX);
+    vv_leaf lf;
+    if (vv_leaf_view(image, &lf)) {
+        memcpy(s->lab, lf.label, lf.n * sizeof *lf.label);
+        for (size_t i = 0; i < lf.n; i++)
+            s->x[i] = vv_leaf_child(&lf, i);
+        s->n = lf.n;
+        return 0;
+    }
+    vv_iter it;
+    vv_iter_init(&it, image);
+    while (vv_iter_next(&it, &s->lab[s->n], &s->x[s->n]))
+        s->n++;
+    return 0;
+}
+
+/* Column of source label l, -1 when the image has no such source. */
+static int column_of(const sources *s, vv_label l)
+{
+    size_t lo = 0, hi = s->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (s->lab[mid] < l)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < s->n && s->lab[lo] == l ? (int)lo : -1;
+}
+
+/* Call fn(ud, column, row) for every route row {g: {ng: row}} of in whose
+ * source ng the image has; stop at its first non-zero return. */
+typedef int (*row_fn)(dmm_fire *f, void *ud, int col, vv_label ng, vv row);
+
+static int each_row(dmm_fire *f, vv in, const sources *s, row_fn fn, void *ud)
+{
+    vv_iter ig, in_;
+    vv_label g, ng;
+    vv byname, row;
+    vv_iter_init(&ig, in);
+    while (vv_iter_next(&ig, &g, &byname)) {
+        vv_leaf lf;
+        if (vv_leaf_view(byname, &lf) && lf.map) {
+            /* one node: walk it beside the image's sources (both sorted) */
+            size_t j = 0;
+            for (size_t i = 0; i < lf.n; i++) {
+                while (j < s->n && s->lab[j] < lf.label[i])
+                    j++;
+                if (j == s->n)
+                    break;
+                if (s->lab[j] != lf.label[i])
+                    continue;
+                int rc = fn(f, ud, (int)j, lf.label[i], vv_leaf_child(&lf, i));
+                if (rc)
+                    return rc;
+            }
+            continue;
+        }
+        vv_iter_init(&in_, byname);
+        while (vv_iter_next(&in_, &ng, &row)) {
+            int col = column_of(s, ng);
+            int rc = col < 0 ? 0 : fn(f, ud, col, ng, row);
+            if (rc)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+/* ---- the episode: what the direct engine computes once an image -------- */
+
+/* x's children as a leaf of numbers (true), else false. */
+static bool flat_view(vv x, vv_leaf *lf)
+{
+    return vv_leaf_view(x, lf) && !lf->map;
+}
+
+/* A route row's ages present, as the first and one past the last; false
+ * when some entry is not {age: number}. */
+static bool row_span(const dmm__builtin_labels *bl, vv row, int *first,
+                     int *end)
+{
+    *first = AGES;
+    *end = 0;
+    vv_dense_level dl;
+    if (vv_dense_level_view(row, &dl)) { /* ages "0" .. by position */
+        if (dl.map || dl.n > AGES)
+            return false;
+        for (size_t a = 0; a < dl.n; a++)
+            if (dl.num[a] != 0) {
+                *first = *first < (int)a ? *first : (int)a;
+                *end = (int)a + 1;
+            }
+        return true;
+    }
+    vv_leaf lf;
+    if (flat_view(row, &lf)) { /* labels in id order: ages ascending */
+        for (size_t k = 0; k < lf.n; k++) {
+            int a = age_of(bl, lf.label[k]);
+            if (a < 0)
+                return false;
+            *first = a < *first ? a : *first;
+            *end = a + 1 > *end ? a + 1 : *end;
+        }
+        return true;
+    }
+    vv_iter it;
+    vv_label l;
+    vv x;
+    vv_iter_init(&it, row);
+    while (vv_iter_next(&it, &l, &x)) {
+        int a = age_of(bl, l);
+        if (a < 0 || x.map)
+            return false;
+        *first = a < *first ? a : *first;
+        *end = a + 1 > *end ? a + 1 : *end;
+    }
+    return true;
+}
+
+/* The number at age t of a route row (0 when absent). */
+static double row_at(const dmm__builtin_labels *bl, vv row, int t)
+{
+    vv_leaf lf;
+    vv_label al = bl->age[t];
+    if (vv_leaf_view(row, &lf) && lf.n) {
+        /* consecutive ages: the guess from the first mostly hits */
+        size_t k = al - lf.label[0];
+        if (al >= lf.label[0] && k < lf.n && lf.label[k] == al)
+            return lf.num[k];
+        return vv_child(row, al).num;
+    }
+    vv_dense_level dl;
+    if (vv_dense_level_view(row, &dl))
+        return (size_t)t < dl.n ? dl.num[t] : 0.0;
+    return vv_child(row, al).num;
+}
+
+typedef struct episode {
+    const dmm__builtin_labels *bl;
+    int horizon;
+    int dist[SRC_MAX]; /* first reachable age, AGES when never reached */
+    vv row[SRC_MAX];   /* the reachable row of each column (new) */
+} episode;
+
+/* A reachable row: its first age is the source's distance, its last sets
+ * the horizon. A source reached through rows of two types gets their sum. */
+static int row_reach(dmm_fire *f, void *ud, int col, vv_label ng, vv row)
+{
+    episode *e = ud;
+    int first, end;
+    if (!row_span(e->bl, row, &first, &end))
+        return dmm__fire_failf(
+            f, DMM_E_INVAL, "route row %s of input in must be {age 0..%d: "
+            "number}", lstr(f, ng), AGES - 1);
+    e->dist[col] = first < e->dist[col] ? first : e->dist[col];
+    e->horizon = end > e->horizon ? end : e->horizon;
+    if (vv_is_zero(e->row[col])) {
+        e->row[col] = vv_ref(row);
+        return 0;
+    }
+    vv sum;
+    int rc = vv_add(f->vc, e->row[col], row, &sum);
+    if (rc)
+        return dmm__fire_fail(f, rc);
+    vv_free(f->vc, e->row[col]);
+    e->row[col] = sum;
+    return 0;
+}
+
+/* The components of v and of every source, label-id order, into comp. */
+static int components(dmm_fire *f, vv v, const sources *s, vv_label *comp,
+                      int *dim)
+{
+    int n = 0;
+    vv_leaf last = {0};
+    for (size_t i = 0; i <= s->n; i++) {
+        vv x = i < s->n ? s->x[i] : v;
+        vv_leaf lf;
+        bool flat = flat_view(x, &lf);
+        if (flat && lf.n == last.n &&
+            !memcmp(lf.label, last.label, lf.n * sizeof *lf.label))
+            continue; /* the labels of the one before (the usual case) */
+        if (flat)
+            last = lf;
+        vv_iter it;
+        vv_label l;
+        vv c;
+        vv_iter_init(&it, x);
+        while (vv_iter_next(&it, &l, &c)) {
+            if (c.map)
+                return dmm__fire_failf(
+                    f, DMM_E_INVAL,
+                    "%s%s must be a flat vector {component: number}",
+                    i < s->n ? "source " : "input target",
+                    i < s->n ? lstr(f, s->lab[i]) : "");
+            int k = n;
+            while (k > 0 && comp[k - 1] > l)
+                k--;
+            if (k > 0 && comp[k - 1] == l)
+                continue;
+            if (n == DIM_MAX)
+                return dmm__fire_failf(f, DMM_E_LIMIT,
+                                       "more than %d vector components in "
+                                       "the image and the target",
+                                       DIM_MAX);
+            memmove(comp + k + 1, comp + k, (size_t)(n - k) * sizeof *comp);
+            comp[k] = l;
+            n++;
+        }
+    }
+    *dim = n;
+    return 0;
+}
+
+/* x as a dense array over comp (0.0 where absent), each entry / div. Every
+ * label of x is in comp (components). */
+static void dense(vv x, const vv_label *comp, int dim, double div, double *out)
+{
+    int k = 0;
+    for (int e = 0; e < dim; e++)
+        out[e] = 0.0;
+    vv_leaf lf;
+    if (flat_view(x, &lf)) {
+        for (size_t i = 0; i < lf.n; i++) {
+            while (comp[k] != lf.label[i])
+                k++;
+            out[k] = lf.num[i] / div;
+        }
+        return;
+    }
+    vv_iter it;
+    vv_label l;
+    vv c;
+    vv_iter_init(&it, x);
+    while (vv_iter_next(&it, &l, &c)) {
+        while (comp[k] != l)
+            k++;
+        out[k] = c.num / div;
+    }
+}
+
+/*
+ * The table of an episode (new, in *table): classes by f · v against the
+ * thresholds, the order of arrival, the non-friends' running f · (friends
+ * arrived), as energy_classes of interference.c computes them, step for
+ * step, for the first-age of each source in e.
+ */
+static int episode_table(dmm_fire *f, const sources *s, const episode *e,
+                         vv *table)
+{
+    vv_label comp[DIM_MAX];
+    int ndim = 0;
+    vv target = dmm_fire_in(f, IN_TARGET);
+    int rc = components(f, target, s, comp, &ndim);
+    if (rc)
+        return rc;
+    size_t n = s->n, dim = (size_t)ndim, h = (size_t)e->horizon;
+    size_t rows = ROW_Q + h, w = n + 2; /* w: the table's width */
+    double *fv = malloc((n * dim + dim + n * n + rows * w) * sizeof *fv);
+    if (!fv)
+        return dmm__fire_fail(f, DMM_E_NOMEM);
+    double *v = fv + n * dim, *dots = v + dim, *tab = dots + n * n;
+    memset(tab, 0, ROW_Q * w * sizeof *tab);
+    for (size_t k = ROW_Q * w; k < rows * w; k++)
+        tab[k] = 1.0;
+    dense(target, comp, ndim, 1.0, v);
+    double th_friend = dmm_fire_param(f, P_FRIEND);
+    double th_foe = dmm_fire_param(f, P_FOE);
+
+    /* Classes, and friends ranked in column order (interference.c's
+     * friend_rank). */
+    int rank[SRC_MAX], friends[SRC_MAX], nfriend = 0;
+    for (size_t i = 0; i < n; i++) {
+        double *fi = fv + i * dim, sim = 0.0;
+        dense(s->x[i], comp, ndim, s->x[i].num, fi);
+        for (size_t k = 0; k < dim; k++)
+            sim += fi[k] * v[k];
+        int kind = sim >= th_friend ? FRIEND : sim <= th_foe ? FOE : STRANGER;
+        rank[i] = kind == FRIEND ? nfriend : -1;
+        if (kind == FRIEND)
+            friends[nfriend++] = (int)i;
+        tab[ROW_DIST * w + i] = e->dist[i] < AGES ? e->dist[i] + 1 : 0;
+        tab[ROW_KIND * w + i] = kind + 1;
+        tab[ROW_SIM * w + i] = sim;
+        tab[ROW_NUM * w + i] = s->x[i].num;
+    }
+    /* dots[i · nfriend + k] = f_i · f_(k-th friend), non-friends i. */
+    for (size_t i = 0; i < n; i++) {
+        if (rank[i] >= 0)
+            continue;
+        for (int k = 0; k < nfriend; k++) {
+            const double *a = fv + i * dim, *b = fv + (size_t)friends[k] * dim;
+            double dot = 0.0;
+            for (size_t c = 0; c < dim; c++)
+                dot += a[c] * b[c];
+            dots[i * (size_t)nfriend + (size_t)k] = dot;
+        }
+    }
+    /* The order of arrival: by first age, then column. */
+    int order[SRC_MAX], reach = 0;
+    for (int t = 0; t < e->horizon; t++)
+        for (size_t i = 0; i < n; i++)
+            if (e->dist[i] == t)
+                order[reach++] = (int)i;
+    for (int k = 0; k < reach; k++)
+        tab[ROW_ORDER * w + (size_t)k] = order[k] + 1;
+    /* Each age t: the arrivals of t, then the non-friends' running
+     * f · (friends so far) as row ROW_Q + t. */
+    int fr[SRC_MAX], nf[SRC_MAX], nfr = 0, nnf = 0, next = 0;
+    double q[SRC_MAX];
+    for (int t = 0; t < e->horizon; t++) {
+        for (; next < reach && e->dist[order[next]] == t; next++) {
+            int i = order[next];
+            if (rank[i] >= 0) {
+                for (int j = 0; j < nnf; j++)
+                    q[nf[j]] += dots[(size_t)nf[j] * (size_t)nfriend +
+                                     (size_t)rank[i]];
+                fr[nfr++] = i;
+            } else {
+                double sum = 0.0;
+                for (int j = 0; j < nfr; j++)
+                    sum += dots[(size_t)i * (size_t)nfriend +
+                                (size_t)rank[fr[j]]];
+                q[i] = sum;
+                nf[nnf++] = i;
+            }
+        }
+        double *row = tab + (ROW_Q + (size_t)t) * w;
+        for (int j = 0; j < nnf; j++)
+            row[nf[j]] = q[nf[j]];
+        row[n] = next + 1;
+        row[n + 1] = nfr + 1;
+    }
+    size_t dims[2] = {rows, w};
+    rc = vv_from_dense(f->vc, 2, dims, tab, table);
+    free(fv);
+    if (rc)
+        return rc == DMM_E_NONFINITE
+                   ? dmm__fire_failf(f, rc,
+                                     "the image's similarities are not "
+                                     "finite")
+                   : dmm__fire_fail(f, rc);
+    return 0;
+}
+
+/* The rows of e, keyed by column ("0", "1", ...: a dense level when most
+ * sources arrive), taken from e (new, in *out). */
+static int rows_of(dmm_fire *f, size_t n, episode *e, vv *out)
+{
+    vv *kid = malloc(n * (sizeof *kid + sizeof(vv_label)));
+    if (!kid)
+        return dmm__fire_fail(f, DMM_E_NOMEM);
+    vv_label *lab = (vv_label *)(kid + n); /* after the 8-aligned values */
+    int rc = vv_dec_labels(f->vc, (uint32_t)n, lab);
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!vv_is_zero(e->row[i])) {
+            lab[m] = lab[i];
+            kid[m++] = e->row[i];
+            e->row[i] = VV_ZERO;
+        }
+    if (!rc)
+        rc = vv_from_pairs(f->vc, 0, m, lab, kid, out);
+    else
+        for (size_t k = 0; k < m; k++)
+            vv_free(f->vc, kid[k]);
+    free(kid);
+    return rc ? dmm__fire_fail(f, rc) : 0;
+}
+
+/* ---- one cycle ----------------------------------------------------------- */
+
+/* The table of the episode as an array: a view of its block when it is held
+ * as one, else a copy (buf, to free). */
+typedef struct table_view {
+    const double *data;
+    size_t rows, cols, stride;
+    size_t n; /* sources: cols - 2 */
+    double *buf;
+} table_view;
+
+static int table_open(dmm_fire *f, vv table, size_t rows, size_t n,
+                      table_view *tv)
+{
+    *tv = (table_view){.n = n};
+    size_t w = n + 2;
+    if (vv_dense_view(table, &tv->rows, &tv->cols, &tv->stride, &tv->data) &&
+        tv->rows == rows && tv->cols == w)
+        return 0;
+    size_t dims[2] = {rows, w};
+    if (!(tv->buf = malloc(rows * w * sizeof *tv->buf)))
+        return dmm__fire_fail(f, DMM_E_NOMEM);
+    if (vv_dense_read(f->vc, table, 2, dims, tv->buf)) {
+        free(tv->buf);
+        tv->buf = NULL;
+        return dmm__fire_failf(f, DMM_E_INVAL,
+                               "episode table is not the %zu x %zu block of "
+                               "its image",
+                               rows, w);
+    }
+    tv->data = tv->buf;
+    tv->rows = rows;
+    tv->cols = tv->stride = w;
+    return 0;
+}
+
+/* Entry (r, c) of an open table (r < its rows, c < its columns). */
+static inline double cell(const table_view *tv, size_t r, size_t c)
+{
+    return tv->data[r * tv->stride + c];
+}
+
+/*
+ * J(t) of an episode at age t < its horizon: scale · (friends' mass +
+ * non-friends' mass · (f · mean of the friends arrived), or · (f · v)
+ * before any friend), summed as energy_classes does, the masses P · the
+ * scalar part with P from each source's route row now. *any: whether
+ * anything arrives at t.
+ */
+static int energy_at(dmm_fire *f, const table_view *tv, vv rows, int t,
+                     double *j, bool *any)
+{
+    const dmm__builtin_labels *bl = dmm__builtin_labels_of(f->type);
+    size_t n = tv->n;
+    const double *order = tv->data + ROW_ORDER * tv->stride;
+    const double *kind = tv->data + ROW_KIND * tv->stride;
+    const double *num = tv->data + ROW_NUM * tv->stride;
+    const double *qt = tv->data + (ROW_Q + (size_t)t) * tv->stride;
+    /* The first k sources in their order have arrived by t, nfr friends. */
+    double k = qt[n] - 1, nfr = qt[n + 1] - 1;
+    if (!(k >= 0 && k <= (double)n && nfr >= 0 && nfr <= k))
+        return dmm__fire_failf(f, DMM_E_INVAL,
+                               "episode table does not belong to its image "
+                               "(%g arrived of %zu sources)",
+                               k, n);
+    const double *c = nfr > 0 ? qt : tv->data + ROW_SIM * tv->stride;
+    vv_dense_level dl;
+    bool dense_rows = vv_dense_level_view(rows, &dl);
+    vv_label lab[SRC_MAX];
+    if (!dense_rows && vv_dec_labels(f->vc, (uint32_t)n, lab))
+        return dmm__fire_fail(f, DMM_E_NOMEM);
+    double fm = 0.0, rm = 0.0;
+    bool some = false;
+    for (size_t m = 0; m < (size_t)k; m++) {
+        double o = order[m];
+        if (!(o >= 1 && o <= (double)n))
+            return dmm__fire_failf(f, DMM_E_INVAL,
+                                   "episode table does not belong to its "
+                                   "image (order %g of %zu sources)",
+                                   o, n);
+        size_t i = (size_t)o - 1;
+        vv row = !dense_rows ? vv_child(rows, lab[i])
+                 : i < dl.n  ? vv_dense_level_child(&dl, i)
+                             : VV_ZERO;
+        double mass = row_at(bl, row, t) * num[i];
+        some |= mass != 0;
+        if (kind[i] == FRIEND + 1)
+            fm += mass;
+        else
+            rm += mass * c[i];
+    }
+    if (nfr > 0)
+        rm /= nfr;
+    *j = dmm_fire_param(f, P_SCALE) * (fm + rm);
+    *any = some;
+    return 0;
+}
+
+/* ---- learning ------------------------------------------------------------ */
+
+typedef struct gains {
+    const sources *s;
+    const table_view *tv;
+    double eta[3];
+} gains;
+
+/* A row of a source of the episode changes by its class's 1 + eta. */
+static bool gain_of(void *ud, vv_label ng, double *gain, vv *add)
+{
+    const gains *g = ud;
+    int col = column_of(g->s, ng);
+    double kind = col < 0 ? 0 : cell(g->tv, ROW_KIND, (size_t)col);
+    if (!(kind >= 1 && kind <= 3) || cell(g->tv, ROW_DIST, (size_t)col) == 0)
+        return false; /* not in the image, or never arrived */
+    *gain = 1.0 + g->eta[(int)kind - 1];
+    *add = VV_ZERO;
+    return true;
+}
+
+/* ---- the neuron ---------------------------------------------------------- */
+
+/* A scalar input or state entry: a bare number; a map is an error. */
+static int number(dmm_fire *f, vv v, const char *what, double *out)
+{
+    if (!vv_is_scalar(v))
+        return dmm__fire_failf(f, DMM_E_INVAL,
+                               "%s must be a bare number, got a map with %zu "
+                               "children",
+                               what, vv_nchildren(v));
+    *out = v.num;
+    return 0;
+}
+
+/* The pairs (label, value) of a map, sorted by label, as vv_from_pairs
+ * takes them fastest. Takes the values. */
+static int map_of(dmm_fire *f, size_t n, vv_label *l, vv *v, vv *out)
+{
+    for (size_t i = 1; i < n; i++)
+        for (size_t k = i; k > 0 && l[k - 1] > l[k]; k--) {
+            vv_label tl = l[k];
+            vv tv = v[k];
+            l[k] = l[k - 1];
+            v[k] = v[k - 1];
+            l[k - 1] = tl;
+            v[k - 1] = tv;
+        }
+    int rc = vv_from_pairs(f->vc, 0, n, l, v, out);
+    return rc ? dmm__fire_fail(f, rc) : 0;
+}
+
+/*
+ * An episode as the state holds it, made once an image (and again when the
+ * routes change): {image: the sources' vectors, routes: the rows in of W it
+ * was made from (shared with W, to see a change), rows: each column's route
+ * row (shared), table: the block above, horizon: one past the last age
+ * that arrives}.
+ */
+typedef struct held_episode {
+    vv image, routes, rows, table; /* borrowed */
+    double horizon;
+} held_episode;
+
+static int episode_read(dmm_fire *f, vv ep, held_episode *e)
+{
+    const dmm__builtin_labels *bl = dmm__builtin_labels_of(f->type);
+    const vv_label *in_l = f->type->in;
+    *e = (held_episode){vv_child(ep, in_l[IN_IMAGE]),
+                        vv_child(ep, in_l[IN_ROUTES]), vv_child(ep, bl->rows),
+                        vv_child(ep, bl->table), 0};
+    int rc = number(f, vv_child(ep, bl->horizon), "episode horizon",
+                    &e->horizon);
+    if (!rc && !(e->horizon >= 0 && e->horizon <= AGES &&
+                 e->horizon == floor(e->horizon)))
+        rc = dmm__fire_failf(f, DMM_E_INVAL,
+                             "episode horizon must be an integer 0..%d, not "
+                             "%g",
+                             AGES, e->horizon);
+    return rc;
+}
+
+/* The episode of image with the routes in now (new, in *out). */
+static int episode_make(dmm_fire *f, vv image, vv in, vv *out)
+{
+    const dmm__builtin_labels *bl = dmm__builtin_labels_of(f->type);
+    sources *s = malloc(sizeof *s);
+    episode *e = calloc(1, sizeof *e);
+    vv table = VV_ZERO, rows = VV_ZERO;
+    int rc = s && e ? sources_of(f, image, s) : dmm__fire_fail(f, DMM_E_NOMEM);
+    if (rc)
+        goto done;
+    e->bl = bl;
+    for (size_t i = 0; i < s->n; i++) {
+        e->dist[i] = AGES;
+        if (s->x[i].num == 0 || !isfinite(s->x[i].num)) {
+            rc = dmm__fire_failf(f, DMM_E_INVAL,
+                                 "source %s has no scalar part (the route "
+                                 "mass: every source vector must carry the "
+                                 "scalar 1)",
+                                 lstr(f, s->lab[i]));
+            goto done;
+        }
+    }
+    if ((rc = each_row(f, in, s, row_reach, e)) || s->n == 0 ||
+        (rc = episode_table(f, s, e, &table)) ||
+        (rc = rows_of(f, s->n, e, &rows)))
+        goto done;
+    const vv_label *in_l = f->type->in;
+    vv_label l[5] = {in_l[IN_IMAGE], in_l[IN_ROUTES], bl->rows, bl->table,
+                     bl->horizon};
+    vv v[5] = {vv_ref(image), vv_ref(in), rows, table,
+               vv_number(e->horizon)};
+    rows = table = VV_ZERO;
+    rc = map_of(f, 5, l, v, out);
+done:
+    for (size_t i = 0; e && i < SRC_MAX; i++)
+        vv_free(f->vc, e->row[i]);
+    vv_free(f->vc, table);
+    vv_free(f->vc, rows);
+    free(e);
+    free(s);
+    return rc;
+}
+
+/* A training episode's change of the routes (new, in *delta). */
+static int learned(dmm_fire *f, vv image, const table_view *tv, vv routes,
+                   vv *delta)
+{
+    sources *s = malloc(sizeof *s);
+    if (!s)
+        return dmm__fire_fail(f, DMM_E_NOMEM);
+    int rc = sources_of(f, image, s);
+    if (!rc && s->n != tv->n)
+        rc = dmm__fire_failf(f, DMM_E_INVAL,
+                             "episode table has %zu columns for an image of "
+                             "%zu sources",
+                             tv->n, s->n);
+    gains g = {s,
+               tv,
+               {dmm_fire_param(f, P_ETA_FRIEND),
+                dmm_fire_param(f, P_ETA_STRANGER),
+                dmm_fire_param(f, P_ETA_FOE)}};
+    size_t matched;
+    if (!rc)
+        rc = dmm__routes_commit(f, f->type->in[IN_IN], f->type->in[IN_BLOCKED],
+                                routes, gain_of, &g, &matched, delta);
+    free(s);
+    return rc;
+}
+
+static bool same(vv a, vv b)
+{
+    return a.num == b.num && a.map == b.map;
+}
+
+static int fire_learner(dmm_fire *f)
+{
+    const dmm__builtin_labels *bl = dmm__builtin_labels_of(f->type);
+    const vv_label *out_l = f->type->out;
+    vv st = f->state;
+    double reset = 0, learn = 0, score, peak, total, count, learning, age;
+    int rc;
+    if ((rc = number(f, dmm_fire_in(f, IN_RESET), "input reset", &reset)) ||
+        (rc = number(f, dmm_fire_in(f, IN_LEARN), "input learn", &learn)))
+        return rc;
+    if (st.num != 0)
+        return dmm__fire_failf(f, DMM_E_INVAL, "state must be a map");
+    struct {
+        vv_label l;
+        double *x;
+    } nums[] = {{out_l[OUT_SCORE], &score}, {out_l[OUT_PEAK], &peak},
+                {out_l[OUT_TOTAL], &total}, {bl->count, &count},
+                {f->type->in[IN_LEARN], &learning},
+                {bl->age_now, &age}};
+    for (size_t k = 0; k < sizeof nums / sizeof nums[0]; k++)
+        if ((rc = number(f, vv_child(st, nums[k].l), lstr(f, nums[k].l),
+                         nums[k].x)))
+            return rc;
+    if (!(age >= 0 && age <= AGES && age == floor(age)))
+        return dmm__fire_failf(f, DMM_E_INVAL,
+                               "state age must be an integer 0..%d, not %g",
+                               AGES, age);
+    vv routes = dmm_fire_in(f, IN_ROUTES);
+    vv in = vv_child(routes, f->type->in[IN_IN]);
+    vv next = vv_child(st, bl->next);
+    vv ep = vv_ref(vv_child(st, bl->episode)), delta = VV_ZERO;
+    held_episode e;
+    table_view tv = {0};
+    if ((rc = episode_read(f, ep, &e)))
+        goto done;
+    if (!vv_is_zero(e.table) &&
+        (rc = table_open(f, e.table, ROW_Q + (size_t)e.horizon,
+                         vv_nchildren(e.image), &tv)))
+        goto done;
+
+    /* A reset first applies a training episode's update, then starts over. */
+    if (reset != 0) {
+        if (learning != 0 && !vv_is_zero(e.table) &&
+            (rc = learned(f, e.image, &tv, routes, &delta)))
+            goto done;
+        score = peak = total = count = learning = 0;
+    }
+    if (learn > 0)
+        learning = 1;
+
+    /* The image taken last cycle is age 0 now (a delay line's hop). The
+     * episode is made again when the routes have changed (Self shares what
+     * it does not change, so an unchanged row is the same node). */
+    vv image = vv_is_zero(next) ? e.image : next;
+    if (!vv_is_zero(next))
+        age = 0;
+    else if (!vv_is_zero(image) && age < AGES)
+        age++;
+    if (!vv_is_zero(next) || (!vv_is_zero(image) && !same(e.routes, in))) {
+        vv made = VV_ZERO;
+        free(tv.buf);
+        tv = (table_view){0};
+        if ((rc = episode_make(f, image, in, &made)))
+            goto done;
+        vv_free(f->vc, ep);
+        ep = made;
+        if ((rc = episode_read(f, ep, &e)) ||
+            (!vv_is_zero(e.table) &&
+             (rc = table_open(f, e.table, ROW_Q + (size_t)e.horizon,
+                              vv_nchildren(e.image), &tv))))
+            goto done;
+    }
+
+    double j = 0;
+    bool any = false;
+    if (!vv_is_zero(e.table) && age < e.horizon &&
+        (rc = energy_at(f, &tv, e.rows, (int)age, &j, &any)))
+        goto done;
+    if (!isfinite(j)) {
+        rc = dmm__fire_failf(f, DMM_E_NONFINITE, "the energy is not finite");
+        goto done;
+    }
+    score = fmax(score, j);
+    if (any) {
+        peak = count > 0 ? fmax(peak, j) : j;
+        count++;
+    }
+    total += j;
+    if (!isfinite(total)) {
+        rc = dmm__fire_failf(f, DMM_E_NONFINITE, "the total is not finite");
+        goto done;
+    }
+
+    vv_label ol[5] = {out_l[OUT_ENERGY], out_l[OUT_SCORE], out_l[OUT_PEAK],
+                      out_l[OUT_TOTAL], out_l[OUT_DELTA]};
+    vv ov[5] = {vv_number(j), vv_number(score), vv_number(peak),
+                vv_number(total), delta};
+    delta = VV_ZERO;
+    vv output;
+    if ((rc = map_of(f, 5, ol, ov, &output)))
+        goto done;
+    vv_label sl[8] = {out_l[OUT_SCORE], out_l[OUT_PEAK],
+                      out_l[OUT_TOTAL], bl->count,
+                      f->type->in[IN_LEARN], bl->age_now,
+                      bl->episode, bl->next};
+    vv sv[8] = {vv_number(score), vv_number(peak),    vv_number(total),
+                vv_number(count), vv_number(learning), vv_number(age),
+                ep,               vv_ref(dmm_fire_in(f, IN_IMAGE))};
+    ep = VV_ZERO;
+    if ((rc = map_of(f, 8, sl, sv, &f->new_state))) {
+        vv_free(f->vc, output);
+        goto done;
+    }
+    f->output = output;
+done:
+    free(tv.buf);
+    vv_free(f->vc, ep);
+    vv_free(f->vc, delta);
+    return rc;
+}
+
+const dmm_neuron_type dmm__builtin_learner[] = {
+    {.name = "learner",
+     .summary =
+         "induced interference target that computes its arrivals (spec "
+         "interference.md §1, docs/experiments.md): image takes the sources' "
+         "vectors {source: [1, f]} once an episode, which arrive from the "
+         "next cycle on (age 0) wherever its routes in W (rows in and "
+         "blocked, {g: {source: {age: P}}}, read through routes, never "
+         "computed as inputs) have that age reachable; energy J = scale · "
+         "(friends' P + non-friends' P (f · a)), a = the mean of the "
+         "friends arrived or target, as `interference`; reset and learn as "
+         "`interference`, a training episode multiplying each reachable "
+         "route by 1 + eta of its source's class before the row is "
+         "renormalised",
+     .inputs = NAMES("image", "in", "blocked", "target", "routes", "reset",
+                     "learn"),
+     .outputs = NAMES("energy", "score", "peak", "total", "delta"),
+     .params =
+         (const dmm_param_spec[]){
+             {"friend", 0.7, "similarity from which a source is a friend"},
+             {"foe", -0.7, "similarity up to which a source is a foe"},
+             {"eta-friend", 1, "learning rate of friends"},
+             {"eta-stranger", -0.5, "learning rate of strangers"},
+             {"eta-foe", -0.8, "learning rate of foes"},
+             {"scale", 1000, "energy multiplier"},
+             {NULL, 0, NULL}},
+     .stateful = true,
+     .fn = fire_learner,
+     /* the routes are W's, read through routes: never summed */
+     .unread = NAMES("in", "blocked")},
+    {.name = NULL},
+};
