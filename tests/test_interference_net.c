@@ -4,8 +4,8 @@
  * `delay` and `interference` neuron types on cases worked out by hand (the
  * working is in the comments), the update they write into Self against
  * dmm_if_train, their bad inputs, and the whole experiment run by the engine
- * (networks/mnist-interference.json, double-slit.json) against the direct
- * engine, prediction by prediction.
+ * (networks/mnist-interference.json, mnist-learners.json, double-slit.json)
+ * against the direct engine, prediction by prediction.
  */
 #include "testutil.h"
 
@@ -864,22 +864,41 @@ static void synth_free(synth *d)
     free(d->labels);
 }
 
-enum { PER = 12 }; /* test images of each class run through the network */
-
-/* Run one configuration both ways; compare prediction by prediction. */
-static void compare_fewshot_on(const char *net, int routes, const synth *tr,
-                               const synth *te, const dmm_if_options *o);
-
-static void compare_fewshot(const synth *tr, const synth *te,
-                            const dmm_if_options *o)
+/* Load the bundled network rel as JSON (new). */
+static json_t *bundled_json_of(const char *rel)
 {
-    char *net = tu_path("networks/mnist-interference.json");
-    compare_fewshot_on(net, 1, tr, te, o);
-    free(net);
+    char *path = tu_path(rel);
+    json_error_t je;
+    json_t *j = json_load_file(path, 0, &je);
+    free(path);
+    assert_non_null(j);
+    return j;
 }
 
-/* The same on the network file net; routes: whether it has the route
- * layout (so the trained routes can be compared too). */
+/* The delay-line MNIST network as JSON (new). */
+static json_t *bundled_json(void)
+{
+    return bundled_json_of("networks/mnist-interference.json");
+}
+
+/* Write j (taken) to a temporary file; returns its name (new). */
+static char *temp_json(json_t *j)
+{
+    char *path = strdup("/tmp/dmm-test-netx-XXXXXX");
+    assert_non_null(path);
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    assert_int_equal(json_dump_file(j, path, JSON_COMPACT), 0);
+    json_decref(j);
+    return path;
+}
+
+enum { PER = 12 }; /* test images of each class run through the network */
+
+/* Run one configuration both ways on the network file net; compare
+ * prediction by prediction. routes: whether it has the route layout (so
+ * the trained routes can be compared too). */
 static void compare_fewshot_on(const char *net, int routes, const synth *tr,
                                const synth *te, const dmm_if_options *o)
 {
@@ -967,14 +986,16 @@ static void compare_fewshot_on(const char *net, int routes, const synth *tr,
     free(mn);
 }
 
-static void test_network_vs_direct(void **state)
+/* The default runs of the network file rel (beside the source tree) against
+ * the direct engine. */
+static void network_vs_direct_on(const char *rel)
 {
-    (void)state;
+    char *net = tu_path(rel);
     synth tr, te;
     synth_make(&tr, DMM_IF_SPLIT_BEGIN + 60, 11);
     synth_make(&te, 5 * DMM_IF_TEST_PER_CLASS, 12);
     dmm_if_options o1 = {.shots = 3, .seed = 4, .epochs = 1};
-    compare_fewshot(&tr, &te, &o1);
+    compare_fewshot_on(net, 1, &tr, &te, &o1);
     dmm_if_options o2 = {.shots = 2,
                          .seed = 9,
                          .epochs = 2,
@@ -982,14 +1003,29 @@ static void test_network_vs_direct(void **state)
                          .pick_first = 1,
                          .order_mixed = 1,
                          .variant = DMM_IF_CORRECTED};
-    compare_fewshot(&tr, &te, &o2);
+    compare_fewshot_on(net, 1, &tr, &te, &o2);
     /* Thresholds and learning rates other than the published ones reach
-     * the network as the interference neurons' params. */
+     * the network as its target neurons' params. */
     dmm_if_params prm = {0.6, -0.5, {0.5, -0.3, -0.6}};
     dmm_if_options o3 = {.shots = 3, .seed = 5, .epochs = 1, .params = &prm};
-    compare_fewshot(&tr, &te, &o3);
+    compare_fewshot_on(net, 1, &tr, &te, &o3);
     synth_free(&tr);
     synth_free(&te);
+    free(net);
+}
+
+static void test_network_vs_direct(void **state)
+{
+    (void)state;
+    network_vs_direct_on("networks/mnist-interference.json");
+}
+
+/* The learner network (CLI default): the same route layout, so the same
+ * runs, routes included. */
+static void test_learners_vs_direct(void **state)
+{
+    (void)state;
+    network_vs_direct_on("networks/mnist-learners.json");
 }
 
 /*
@@ -1083,9 +1119,9 @@ static void test_tie_rule(void **state)
  * distances and horizon 40 (longer delay lines than the file's, and seed
  * routes far enough from 1/25 that the host writes them in two edits).
  */
-static void test_geometry_network(void **state)
+static void geometry_network_on(const char *rel)
 {
-    (void)state;
+    char *net = tu_path(rel);
     synth tr, te;
     synth_make(&tr, DMM_IF_SPLIT_BEGIN + 60, 11);
     synth_make(&te, 5 * DMM_IF_TEST_PER_CLASS, 12);
@@ -1095,14 +1131,61 @@ static void test_geometry_network(void **state)
     assert_int_equal(
         dmm_if_geometry_make(&g2, DMM_IF_AT_CORNERS, DMM_IF_EUCLIDEAN, 40), 0);
     dmm_if_options o1 = {.shots = 2, .seed = 4, .epochs = 1, .geometry = &g1};
-    compare_fewshot(&tr, &te, &o1);
+    compare_fewshot_on(net, 1, &tr, &te, &o1);
     dmm_if_options o2 = {.shots = 2,
                          .seed = 7,
                          .epochs = 1,
                          .order_mixed = 1,
                          .variant = DMM_IF_CORRECTED,
                          .geometry = &g2};
-    compare_fewshot(&tr, &te, &o2);
+    compare_fewshot_on(net, 1, &tr, &te, &o2);
+    synth_free(&tr);
+    synth_free(&te);
+    free(net);
+}
+
+static void test_geometry_network(void **state)
+{
+    (void)state;
+    geometry_network_on("networks/mnist-interference.json");
+}
+
+/* The learner network has no delay lines to lengthen: the horizon reaches
+ * it only as the routes the host writes. */
+static void test_geometry_learners(void **state)
+{
+    (void)state;
+    geometry_network_on("networks/mnist-learners.json");
+    /* Without the layout, the refusal names the type the host found. */
+    json_t *j = bundled_json_of("networks/mnist-learners.json");
+    json_object_del(
+        json_object_get(
+            json_object_get(json_object_get(j, "matrix"), "learner"),
+            "digit-2"),
+        "in");
+    char *net = temp_json(j);
+    synth tr, te;
+    synth_make(&tr, DMM_IF_SPLIT_BEGIN + 20, 1);
+    synth_make(&te, 5 * DMM_IF_TEST_PER_CLASS, 2);
+    dmm_if_data train = {tr.images, tr.labels, tr.n};
+    dmm_if_data test = {te.images, te.labels, te.n};
+    dmm_if_geometry g;
+    assert_int_equal(
+        dmm_if_geometry_make(&g, DMM_IF_AT_CORNERS, DMM_IF_MANHATTAN, 20), 0);
+    dmm_if_options o = {.shots = 1, .seed = 1, .epochs = 1, .geometry = &g};
+    dmm_if_model *m = malloc(sizeof *m);
+    assert_non_null(m);
+    dmm_if_result res;
+    dmm_error err;
+    dmm_error_clear(&err);
+    assert_int_equal(
+        dmm_fewshot_network_run(net, &train, &test, &o, 1, m, &res, NULL, &err),
+        DMM_E_INVAL);
+    assert_string_equal(err.path, "/matrix/learner");
+    assert_non_null(strstr(err.text, "no route layout W[learner][<target>]"));
+    unlink(net);
+    free(net);
+    free(m);
     synth_free(&tr);
     synth_free(&te);
 }
@@ -1260,30 +1343,6 @@ static void test_double_slit_params(void **state)
                      DMM_E_INVAL);
     assert_non_null(strstr(err.text, "eta-stranger = 0 cannot be given"));
     free(net);
-}
-
-/* Load the bundled MNIST network as JSON (new). */
-static json_t *bundled_json(void)
-{
-    char *path = tu_path("networks/mnist-interference.json");
-    json_error_t je;
-    json_t *j = json_load_file(path, 0, &je);
-    free(path);
-    assert_non_null(j);
-    return j;
-}
-
-/* Write j (taken) to a temporary file; returns its name (new). */
-static char *temp_json(json_t *j)
-{
-    char *path = strdup("/tmp/dmm-test-netx-XXXXXX");
-    assert_non_null(path);
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    close(fd);
-    assert_int_equal(json_dump_file(j, path, JSON_COMPACT), 0);
-    json_decref(j);
-    return path;
 }
 
 /* Rename key `from` of object o to `to`, keeping its value. */
@@ -1604,6 +1663,21 @@ static void test_network_broken_copy(void **state)
         unlink(net);
         free(net);
     }
+    /* Thresholds given to a network with no target type the host knows:
+     * the refusal names every type it looks for. */
+    json_t *j = bundled_json();
+    json_object_del(json_object_get(j, "matrix"), "interference");
+    char *net = temp_json(j);
+    dmm_if_params prm = {0.6, -0.5, {0.5, -0.3, -0.6}};
+    o = (dmm_if_options){.shots = 1, .seed = 1, .epochs = 1, .params = &prm};
+    dmm_error_clear(&err);
+    assert_int_equal(
+        dmm_fewshot_network_run(net, &train, &test, &o, 1, m, &res, NULL, &err),
+        DMM_E_INVAL);
+    assert_string_equal(err.path, "/matrix/interference");
+    assert_non_null(strstr(err.text, "no neuron of type interference|learner"));
+    unlink(net);
+    free(net);
     free(m);
     synth_free(&tr);
     synth_free(&te);
@@ -1672,8 +1746,10 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_interference_bad, setup, teardown),
         cmocka_unit_test(test_network_vs_direct),
+        cmocka_unit_test(test_learners_vs_direct),
         cmocka_unit_test(test_double_slit_vs_direct),
         cmocka_unit_test(test_geometry_network),
+        cmocka_unit_test(test_geometry_learners),
         cmocka_unit_test(test_tie_rule),
         cmocka_unit_test(test_double_slit_horizon),
         cmocka_unit_test(test_params_matter),

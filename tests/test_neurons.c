@@ -31,6 +31,7 @@ static const char *const later_names[] = {
     "matmul",
     "delay",
     "interference",
+    "learner",
     "grid",
     "sin",
     "cos",

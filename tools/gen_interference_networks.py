@@ -1,14 +1,19 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
 """Write the interference experiments as DMM networks (docs/experiments.md,
-"As a DMM network"): networks/mnist-interference.json and
-networks/double-slit.json. Plain python3, no packages.
+"As a DMM network"): networks/mnist-learners.json, mnist-interference.json
+and double-slit.json. Plain python3, no packages.
 
     python3 tools/gen_interference_networks.py [--out-dir networks]
 
 Routes start uniform (every duration 1/25, or 1/60 for the double slit);
 `dmm experiment ... --engine network` replaces them with the seed's routes in
 one edit before the first cycle.
+
+The learner variant keeps the delay-line network's route layout,
+W[<kind>][<target>][in|blocked][delay][s<i>][<age>], so the host writes and
+reads the routes at the same paths; in it no delay neuron has a row (the
+learner holds the image and reads those rows as its routes).
 """
 import argparse
 import json
@@ -41,8 +46,10 @@ def route_rows(sources, dist_of, times, p0):
     return {"delay": reach}, {"delay": blocked}
 
 
-def network(sources, targets, dist, times, vector, params, feed):
-    """sources: names; targets: names; dist(source, target index)."""
+def network(sources, targets, dist, times, vector, params, feed,
+            kind="interference"):
+    """sources: names; targets: names; dist(source, target index); kind:
+    the target type, `interference` (fed by delay lines) or `learner`."""
     row, out = const_target(vector)
     m = {
         "identity": {"target": row},
@@ -51,41 +58,52 @@ def network(sources, targets, dist, times, vector, params, feed):
             "control": {"tick": {"identity": {"target": {"v": 1}}}},
         },
         "delay": {s: {s: {"input": {feed: {s: 1}}}} for s in sources},
-        "interference": {},
+        kind: {},
         "accum": {
             "self": {
                 "accum": {"accum": {"self": {"single": 1}}},
-                "delta": {"interference": {t: {"delta": 1} for t in targets}},
+                "delta": {kind: {t: {"delta": 1} for t in targets}},
             }
         },
         "output": {
-            o: {t: {"interference": {t: {o: 1}}} for t in targets}
+            o: {t: {kind: {t: {o: 1}}} for t in targets}
             for o in ("score", "peak", "total")
         },
     }
+    if kind == "learner":
+        del m["delay"]  # the learner holds the image: no lines to feed
     for c, t in enumerate(targets):
         reach, blocked = route_rows(
             sources, lambda s: dist(sources.index(s), c), times, 1.0 / times
         )
-        m["interference"][t] = {
+        rows = {}
+        if kind == "learner":
+            # A depth-2 leaf: all of input/<feed>'s outputs, {s<i>: [1, f]}.
+            rows["image"] = {"input": {feed: 1}}
+        rows.update({
             "in": reach,
             "blocked": blocked,
             "target": {"identity": {"target": {"v": 1}}},
-            "routes": {"accum": {"self": {"single": {"interference": {t: 1}}}}},
+            "routes": {"accum": {"self": {"single": {kind: {t: 1}}}}},
             "reset": {"input": {"control": {"reset": 1}}},
             "learn": {"input": {"control": {t: 1}}},
-        }
-    p = {"delay": {s: {"length": times} for s in sources}}
+        })
+        m[kind][t] = rows
+    p = {}
+    if kind != "learner":  # its horizon is the routes the host writes
+        p["delay"] = {s: {"length": times} for s in sources}
     if params:
-        p["interference"] = {t: dict(params) for t in targets}
+        p[kind] = {t: dict(params) for t in targets}
     return {"dmm": 1, "matrix": m, "outputs": {"identity": {"target": out}},
             "params": p}
 
 
 def write(doc, path):
     """One neuron input (type/name/input) per line."""
-    lines = ["{", '"dmm": 1,', '"params": ' + json.dumps(doc["params"]) + ",",
-             '"outputs": ' + json.dumps(doc["outputs"]) + ",", '"matrix": {']
+    lines = ["{", '"dmm": 1,']
+    if doc["params"]:
+        lines.append('"params": ' + json.dumps(doc["params"]) + ",")
+    lines += ['"outputs": ' + json.dumps(doc["outputs"]) + ",", '"matrix": {']
     types = list(doc["matrix"].items())
     for i, (f, byname) in enumerate(types):
         lines.append(" %s: {" % json.dumps(f))
@@ -115,6 +133,10 @@ def main():
     mnist = network(sources, targets, mnist_dist, TIMES,
                     {str(k): third for k in range(1, 10)}, None, "image")
     write(mnist, os.path.join(a.out_dir, "mnist-interference.json"))
+    learners = network(sources, targets, mnist_dist, TIMES,
+                       {str(k): third for k in range(1, 10)}, None, "image",
+                       "learner")
+    write(learners, os.path.join(a.out_dir, "mnist-learners.json"))
 
     # Double slit (spec §2): sources at -1, +1; targets at -2 (out of
     # phase), +2 (in phase); 60 durations; target vector [0, 1].

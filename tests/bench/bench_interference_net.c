@@ -5,10 +5,12 @@
  * on the real MNIST files, both timed in this run; the results must agree
  * prediction by prediction. Data from $DMM_MNIST_DIR, else
  * ../shared/data/mnist beside the source tree; skipped (77) without it.
- *   bench_interference_net [PER]    PER test digits of each class (980)
- *   bench_interference_net --instructions PER
- * The second runs each engine once on PER test digits of each class with
- * callgrind collecting, dumping "native" and "network" (run it under
+ *   bench_interference_net [--network FILE] [PER]
+ *   bench_interference_net [--network FILE] --instructions PER
+ * PER test digits of each class (980) through FILE (default
+ * networks/mnist-learners.json; networks/mnist-interference.json is the
+ * delay-line form). The second runs each engine once with callgrind
+ * collecting, dumping "native" and "network" (run it under
  * valgrind --tool=callgrind --collect-atstart=no).
  */
 #include <stdio.h>
@@ -24,12 +26,25 @@
 
 int main(int argc, char **argv)
 {
-    bool count = argc >= 2 && !strcmp(argv[1], "--instructions");
+    bool count = false;
     size_t per = DMM_IF_TEST_PER_CLASS;
-    if (argc >= 2 + count)
-        per = (size_t)strtoul(argv[1 + count], NULL, 10);
+    const char *file = NULL, *per_arg = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--instructions"))
+            count = true;
+        else if (!strcmp(argv[i], "--network") && i + 1 < argc)
+            file = argv[++i];
+        else if (!per_arg)
+            per_arg = argv[i];
+        else
+            per_arg = ""; /* a second PER: refused below */
+    }
+    if (per_arg)
+        per = (size_t)strtoul(per_arg, NULL, 10);
     if (per < 1 || per > DMM_IF_TEST_PER_CLASS) {
-        fprintf(stderr, "bench_interference_net: PER must be 1..%d\n",
+        fprintf(stderr,
+                "usage: bench_interference_net [--network FILE] "
+                "[--instructions] [PER]: PER must be 1..%d\n",
                 DMM_IF_TEST_PER_CLASS);
         return 2;
     }
@@ -42,7 +57,10 @@ int main(int argc, char **argv)
         snprintf(dir, sizeof dir, "%s", env);
     else
         snprintf(dir, sizeof dir, "%s/../shared/data/mnist", root);
-    snprintf(net, sizeof net, "%s/networks/mnist-interference.json", root);
+    if (file)
+        snprintf(net, sizeof net, "%s", file);
+    else
+        snprintf(net, sizeof net, "%s/networks/mnist-learners.json", root);
     dmm_mnist tr, te;
     dmm_error err;
     if (dmm_mnist_load(dir, "train", &tr, &err) ||
@@ -93,6 +111,21 @@ int main(int argc, char **argv)
                 double r = (a > b ? a - b : b - a) / b;
                 worst = r > worst ? r : worst;
             }
+    /* Each network prediction against the native model's on the same
+     * image (the confusion matrices below could agree by chance). */
+    size_t te_idx[DMM_IF_CLASSES * DMM_IF_TEST_PER_CLASS], differ = 0;
+    if (dmm_if_pick(te.labels.v.data, te.labels.v.count, 0,
+                    DMM_IF_TEST_PER_CLASS, 0, NULL, te_idx)) {
+        printf("bench_interference_net: too few test digits of a class\n");
+        return 1;
+    }
+    dmm_if_image img;
+    for (int c = 0; c < DMM_IF_CLASSES; c++)
+        for (size_t i = 0; i < per; i++) {
+            size_t at = te_idx[c * DMM_IF_TEST_PER_CLASS + i];
+            dmm_if_preprocess(te.images.v.data + at * DMM_IF_PIXELS, 0, &img);
+            differ += dmm_if_predict(md, &img, 0, NULL) != pred[c * per + i];
+        }
     printf("bench_interference_net: K=5 seed 1, %zu test digits a class "
            "through the network (%llu cycles)\n",
            per, (unsigned long long)st.cycles);
@@ -101,6 +134,10 @@ int main(int argc, char **argv)
     printf("  network %.4f s, accuracy %.4f on its %zu digits; routes differ "
            "by %.3g at most\n",
            t3 - t2, (double)rn.correct / (double)rn.total, rn.total, worst);
+    if (differ) {
+        printf("  %zu of %zu predictions DIFFER\n", differ, rn.total);
+        return 1;
+    }
     if (per == DMM_IF_TEST_PER_CLASS) {
         bool same = rn.correct == rd.correct && rn.total == rd.total &&
                     !memcmp(rn.confusion, rd.confusion, sizeof rn.confusion);

@@ -626,9 +626,13 @@ static int write_ds_predictions(const char *file, const uint8_t *truth,
     return 0;
 }
 
-/* --engine network: networks/mnist-interference.json or --network FILE run
- * by the engine (experiment_network.c); DMM_EXIT_INPUT after printing its
- * error. */
+/* The bundled network of mnist-fewshot --engine network: learner targets,
+ * no delay lines (networks/mnist-interference.json is the delay-line form,
+ * run with --network). */
+static const char fewshot_network[] = "networks/mnist-learners.json";
+
+/* --engine network: fewshot_network or --network FILE run by the engine
+ * (experiment_network.c); DMM_EXIT_INPUT after printing its error. */
 static int run_fewshot_network(const xopts *x, const dmm_if_data *train,
                                const dmm_if_data *test, const dmm_if_options *o,
                                dmm_if_model *model, dmm_if_result *res,
@@ -637,7 +641,7 @@ static int run_fewshot_network(const xopts *x, const dmm_if_data *train,
     char path[PATH_MAX];
     dmm_error err;
     dmm_error_clear(&err);
-    if (network_path(x, "networks/mnist-interference.json", path, sizeof path))
+    if (network_path(x, fewshot_network, path, sizeof path))
         return DMM_EXIT_INPUT;
     if (dmm_fewshot_network_run(path, train, test, o, 0, model, res, out,
                                 &err)) {
@@ -718,8 +722,7 @@ static int run_fewshot(const xopts *x)
         printf("}");
         if (x->network)
             printf(", \"network\": \"%s\", \"routes\": \"%s\"",
-                   x->network_file ? x->network_file
-                                   : "networks/mnist-interference.json",
+                   x->network_file ? x->network_file : fewshot_network,
                    out.routes ? "seed" : "file");
         printf(", \"elapsed_seconds\": %.6f, \"load_seconds\": %.6f}\n",
                t2 - t1, t1 - t0);

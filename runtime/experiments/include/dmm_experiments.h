@@ -2,8 +2,9 @@
 /*
  * The interference experiments run as DMM networks (`--engine network`,
  * docs/experiments.md "As a DMM network"): a host script around the ordinary
- * engine that feeds episodes to networks/mnist-interference.json or
- * networks/double-slit.json and reads the scores back. Same seeds, same
+ * engine that feeds episodes to networks/mnist-learners.json (or the
+ * delay-line form, mnist-interference.json) or networks/double-slit.json
+ * and reads the scores back. Same seeds, same
  * picks and the same route initialisation as the direct engine.
  */
 #ifndef DMM_EXPERIMENTS_H

@@ -3,8 +3,8 @@
  * The host script of `--engine network` (dmm_experiments.h): it loads the
  * experiment's network, writes the seed's routes into W in one edit, feeds
  * each episode through the `input` neurons and steps the ordinary engine;
- * the learning itself happens inside the network (interference neurons
- * writing Self's delta). Episode timing is in docs/experiments.md.
+ * the learning itself happens inside the network (interference or learner
+ * neurons writing Self's delta). Episode timing is in docs/experiments.md.
  */
 #include "dmm_experiments.h"
 
@@ -16,7 +16,8 @@
 #include <string.h>
 
 /* MNIST, horizon H (25): image emitted at cycle E, delay lines hold it from
- * E+1, the interference neurons see duration t at E+2+t, t = 0..H-1; the
+ * E+1, the interference neurons see duration t at E+2+t, t = 0..H-1 (a
+ * learner takes the image at E+1 and counts it age 0 at E+2: the same); the
  * output neurons show the score one cycle later, at E+H+2. Episodes follow
  * each other every H cycles, so the next episode's reset (at its own t = 0)
  * is the cycle after t = H-1 and applies a training episode's update, which
@@ -34,14 +35,21 @@ _Static_assert((int)DMM_IF_TIMES_MAX <= (int)MAX_T &&
                    (int)DMM_DS_TIMES_MAX <= (int)MAX_T,
                "a horizon longer than the ages the host names");
 
+/* The target types the host knows, in the order it looks for them: the
+ * first one W has neurons of holds the routes and takes the parameters. Both
+ * keep the routes at W[<type>][<target>][in|blocked][delay][s<i>][<age>]. */
+static const char *const target_types[] = {"interference", "learner"};
+enum { NTYPES = sizeof target_types / sizeof target_types[0] };
+
 typedef struct host {
     vv_ctx *vc;
     dmm_registry *reg;
     dmm_net *net;
     dmm_error *err;
     int nsrc, ntgt, ntimes;
-    vv_label input, control, feed, reset, interference, in, blocked, delay,
-        output, score, peak, total, read;
+    int ttype; /* index in target_types of W's target type; -1: none */
+    vv_label input, control, feed, reset, target, in, blocked, delay, output,
+        score, peak, total, read;
     vv_label src[MAX_SRC], tgt[MAX_TGT], comp[DMM_IF_DIM], age[MAX_T];
     uint8_t dist[MAX_TGT][MAX_SRC]; /* the geometry's, [target][source] */
     uint64_t cycles;
@@ -129,15 +137,30 @@ static int check_contract(host *h, const char *file, const char *feed,
     return check_outputs(h, file, targets, read, NULL);
 }
 
+/* W's target type, or every type the host knows ("a|b") when W has none;
+ * for messages. */
+static const char *target_name(const host *h, char *buf, size_t size)
+{
+    if (h->ttype >= 0)
+        return target_types[h->ttype];
+    size_t n = 0;
+    buf[0] = '\0';
+    for (int k = 0; k < NTYPES && n < size; k++)
+        n += (size_t)snprintf(buf + n, size - n, "%s%s", k ? "|" : "",
+                              target_types[k]);
+    return buf;
+}
+
 /* 1 when W has the route layout the host writes the seed's routes into:
- * W[interference][target][in][delay][source] for every target and source. */
+ * W[<target type>][target][in][delay][source] for every target and source. */
 static int has_route_layout(const host *h)
 {
     vv w = dmm_net_matrix(h->net);
+    if (h->ttype < 0)
+        return 0;
     for (int c = 0; c < h->ntgt; c++)
         for (int s = 0; s < h->nsrc; s++) {
-            vv_label p[5] = {h->interference, h->tgt[c], h->in, h->delay,
-                             h->src[s]};
+            vv_label p[5] = {h->target, h->tgt[c], h->in, h->delay, h->src[s]};
             if (vv_is_zero(vv_get(w, p, 5)))
                 return 0;
         }
@@ -145,10 +168,12 @@ static int has_route_layout(const host *h)
 }
 
 /* Set params.<type>.<neuron>.<key[k]> = val[k] (k < n) in root for every
- * neuron of W's type `type`; 0, or DMM_E_NOMEM. */
+ * neuron of W's type `type` (none: root unchanged); 0, or DMM_E_NOMEM. */
 static int json_set_params(host *h, json_t *root, vv_label type,
                            const char *const *key, const double *val, int n)
 {
+    if (vv_nchildren(vv_child(dmm_net_matrix(h->net), type)) == 0)
+        return 0;
     json_t *params = json_object_get(root, "params");
     if (!params && !json_object_set_new(root, "params", json_object()))
         params = json_object_get(root, "params");
@@ -176,8 +201,10 @@ static int json_set_params(host *h, json_t *root, vv_label type,
 
 /*
  * Write the thresholds and learning rates p (may be NULL) into the params
- * of every `interference` neuron of file, and, when delay > 0, that length
- * into every `delay` neuron's: the file is read again with jansson, its
+ * of every neuron of W's target type (target_types) in file, and, when
+ * delay > 0, that length into the params of every `delay` neuron with a row
+ * (a learner network has none: its horizon is the routes the host writes
+ * into W): the file is read again with jansson, its
  * "params" extended and the network loaded anew from that text (the loaded
  * network has no way to change a parameter). A parameter of exactly 0 is
  * refused: V-values store no zeros, so it would read as the default.
@@ -202,11 +229,16 @@ static int host_set_params(host *h, const char *file, const dmm_if_params *p,
                 "parameter of 0 reads as its default (V-values store no "
                 "zeros); use a tiny value such as 1e-9, or --engine direct",
                 key[k], val[k]);
-    vv names = vv_child(dmm_net_matrix(h->net), h->interference);
-    if (p && vv_nchildren(names) == 0)
-        return missing(h, file, "/matrix/interference",
-                       "no interference neuron to take the thresholds and "
-                       "learning rates given");
+    if (p && h->ttype < 0) {
+        char types[64], path[80], what[160];
+        target_name(h, types, sizeof types);
+        snprintf(path, sizeof path, "/matrix/%s", target_types[0]);
+        snprintf(what, sizeof what,
+                 "no neuron of type %s to take the thresholds and learning "
+                 "rates given",
+                 types);
+        return missing(h, file, path, what);
+    }
     json_error_t je;
     json_t *root = json_load_file(file, 0, &je);
     if (!root || !json_is_object(root)) {
@@ -216,7 +248,7 @@ static int host_set_params(host *h, const char *file, const dmm_if_params *p,
         dmm_error_set_source(h->err, file);
         return DMM_E_IO;
     }
-    int rc = p ? json_set_params(h, root, h->interference, key, val, 5) : 0;
+    int rc = p ? json_set_params(h, root, h->target, key, val, 5) : 0;
     if (!rc && delay > 0)
         rc = json_set_params(h, root, h->delay, len_key, &len, 1);
     char *text = rc ? NULL : json_dumps(root, JSON_COMPACT);
@@ -243,6 +275,7 @@ static int host_open(host *h, const char *file, const char *feed,
                      const char *const *targets, const char *read)
 {
     int rc = DMM_E_NOMEM;
+    h->ttype = -1;
     h->vc = vv_ctx_new(NULL);
     if (!h->vc || !(h->reg = dmm_registry_new(h->vc))) {
         dmm_error_set(h->err, rc, "", "out of memory");
@@ -258,13 +291,12 @@ static int host_open(host *h, const char *file, const char *feed,
     struct {
         const char *s;
         vv_label *l;
-    } names[] = {{"input", &h->input}, {"control", &h->control},
-                 {feed, &h->feed},     {read, &h->read},
-                 {"reset", &h->reset}, {"interference", &h->interference},
-                 {"in", &h->in},       {"blocked", &h->blocked},
-                 {"delay", &h->delay}, {"output", &h->output},
-                 {"score", &h->score}, {"peak", &h->peak},
-                 {"total", &h->total}};
+    } names[] = {{"input", &h->input},     {"control", &h->control},
+                 {feed, &h->feed},         {read, &h->read},
+                 {"reset", &h->reset},     {"in", &h->in},
+                 {"blocked", &h->blocked}, {"delay", &h->delay},
+                 {"output", &h->output},   {"score", &h->score},
+                 {"peak", &h->peak},       {"total", &h->total}};
     for (size_t k = 0; k < sizeof names / sizeof names[0]; k++)
         if ((rc = intern(h, names[k].s, names[k].l)))
             return rc;
@@ -286,6 +318,12 @@ static int host_open(host *h, const char *file, const char *feed,
     for (int c = 0; c < h->ntgt; c++)
         if ((rc = intern(h, targets[c], &h->tgt[c])))
             return rc;
+    for (int k = 0; k < NTYPES && h->ttype < 0; k++) {
+        if ((rc = intern(h, target_types[k], &h->target)))
+            return rc;
+        if (vv_nchildren(vv_child(dmm_net_matrix(h->net), h->target)) > 0)
+            h->ttype = k;
+    }
     return check_contract(h, file, feed, targets, read);
 }
 
@@ -356,7 +394,7 @@ static int feed_sources(host *h, int n, const double *x, int dim)
 static void route_path(const host *h, int c, int s, int d, int reach,
                        vv_label p[6])
 {
-    p[0] = h->interference;
+    p[0] = h->target;
     p[1] = h->tgt[c];
     p[2] = reach ? h->in : h->blocked;
     p[3] = h->delay;
@@ -475,16 +513,22 @@ static void tell_progress(dmm_if_progress_fn fn, void *ud, size_t k, size_t n)
 }
 
 /* The routes of the geometry: with geom given, the layout must be there
- * and the delay lines get the horizon as their length. */
+ * and the delay lines (if any) get the horizon as their length. */
 static int host_geometry(host *h, const char *file, const dmm_if_params *p,
                          int geom_given, int routes)
 {
-    if (geom_given && !routes)
-        return missing(h, file, "/matrix/interference",
-                       "no route layout W[interference][<target>][in][delay]"
-                       "[s<i>] for every target and source: --geometry, "
-                       "--distance and --horizon set the routes the host "
-                       "writes there");
+    if (geom_given && !routes) {
+        char types[64], path[80], what[256];
+        const char *t = target_name(h, types, sizeof types);
+        snprintf(path, sizeof path, "/matrix/%s",
+                 target_types[h->ttype < 0 ? 0 : h->ttype]);
+        snprintf(what, sizeof what,
+                 "no route layout W[%s][<target>][in][delay][s<i>] for every "
+                 "target and source: --geometry, --distance and --horizon "
+                 "set the routes the host writes there",
+                 t);
+        return missing(h, file, path, what);
+    }
     if (p || geom_given)
         return host_set_params(h, file, p, geom_given ? h->ntimes : 0);
     return 0;
