@@ -1136,6 +1136,14 @@ static void test_help_version_neurons(void **state)
     run_dmm(e, &p, (const char *[]){"neurons", "--markdown", NULL});
     expect_code(&p, 0);
     assert_non_null(strstr(p.out, "less-or-equal"));
+    /* docs/neurons.md is this output, regenerated with every type change */
+    char *doc_path = tu_path("docs/neurons.md");
+    char *doc = tu_read_file(doc_path, NULL);
+    if (strcmp(p.out, doc))
+        fail_msg("docs/neurons.md is not `dmm neurons --markdown`: regenerate "
+                 "it (dmm neurons --markdown > docs/neurons.md)");
+    free(doc);
+    free(doc_path);
     proc_free(&p);
 }
 
