@@ -291,9 +291,12 @@ static void test_check_unproduced_source(void **state)
     assert_string_equal(p.out, "{\"step\": 3, \"outputs\": {}}\n");
     proc_free(&p);
 
-    const char *nets[] = {"accumulator",  "attention", "char-count",
-                          "cons-list",    "grow",      "hysteresis",
-                          "reader-accum", "wave",      "double-slit"};
+    /* mnist-learners: its routes name delay lines no neuron is, on inputs
+     * the learner never computes, so they are no terms to warn of */
+    const char *nets[] = {
+        "accumulator", "attention",      "char-count",        "cons-list",
+        "grow",        "hysteresis",     "reader-accum",      "wave",
+        "double-slit", "mnist-learners", "mnist-interference"};
     for (size_t k = 0; k < sizeof nets / sizeof *nets; k++) {
         char rel[96];
         snprintf(rel, sizeof rel, "networks/%s.json", nets[k]);

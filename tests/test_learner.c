@@ -93,8 +93,8 @@ static vv input_of(fx *x, vv image, vv routes, vv target, double reset,
 {
     vv_label l[5] = {lab(x, "image"), lab(x, "routes"), lab(x, "target"),
                      lab(x, "reset"), lab(x, "learn")};
-    vv v[5] = {vv_ref(image), vv_ref(routes), vv_ref(target),
-               vv_number(reset), vv_number(learn)};
+    vv v[5] = {vv_ref(image), vv_ref(routes), vv_ref(target), vv_number(reset),
+               vv_number(learn)};
     vv in;
     assert_int_equal(vv_from_pairs(x->vc, 0, 5, l, v, &in), 0);
     return in;

@@ -61,7 +61,8 @@ static const char *lstr(const dmm_fire *f, vv_label l)
 /* The age that label l spells (a registry age label), -1 for none. */
 static int age_of(const dmm__builtin_labels *bl, vv_label l)
 {
-    if (l >= bl->age[0] && l - bl->age[0] < AGES && bl->age[l - bl->age[0]] == l)
+    if (l >= bl->age[0] && l - bl->age[0] < AGES &&
+        bl->age[l - bl->age[0]] == l)
         return (int)(l - bl->age[0]);
     for (int a = 0; a < AGES; a++)
         if (bl->age[a] == l)
@@ -238,9 +239,10 @@ static int row_reach(dmm_fire *f, void *ud, int col, vv_label ng, vv row)
     episode *e = ud;
     int first, end;
     if (!row_span(e->bl, row, &first, &end))
-        return dmm__fire_failf(
-            f, DMM_E_INVAL, "route row %s of input in must be {age 0..%d: "
-            "number}", lstr(f, ng), AGES - 1);
+        return dmm__fire_failf(f, DMM_E_INVAL,
+                               "route row %s of input in must be {age 0..%d: "
+                               "number}",
+                               lstr(f, ng), AGES - 1);
     e->dist[col] = first < e->dist[col] ? first : e->dist[col];
     e->horizon = end > e->horizon ? end : e->horizon;
     if (vv_is_zero(e->row[col])) {
@@ -402,14 +404,14 @@ static int episode_table(dmm_fire *f, const sources *s, const episode *e,
             int i = order[next];
             if (rank[i] >= 0) {
                 for (int j = 0; j < nnf; j++)
-                    q[nf[j]] += dots[(size_t)nf[j] * (size_t)nfriend +
-                                     (size_t)rank[i]];
+                    q[nf[j]] +=
+                        dots[(size_t)nf[j] * (size_t)nfriend + (size_t)rank[i]];
                 fr[nfr++] = i;
             } else {
                 double sum = 0.0;
                 for (int j = 0; j < nfr; j++)
-                    sum += dots[(size_t)i * (size_t)nfriend +
-                                (size_t)rank[fr[j]]];
+                    sum +=
+                        dots[(size_t)i * (size_t)nfriend + (size_t)rank[fr[j]]];
                 q[i] = sum;
                 nf[nnf++] = i;
             }
@@ -626,8 +628,8 @@ static int episode_read(dmm_fire *f, vv ep, held_episode *e)
     *e = (held_episode){vv_child(ep, in_l[IN_IMAGE]),
                         vv_child(ep, in_l[IN_ROUTES]), vv_child(ep, bl->rows),
                         vv_child(ep, bl->table), 0};
-    int rc = number(f, vv_child(ep, bl->horizon), "episode horizon",
-                    &e->horizon);
+    int rc =
+        number(f, vv_child(ep, bl->horizon), "episode horizon", &e->horizon);
     if (!rc && !(e->horizon >= 0 && e->horizon <= AGES &&
                  e->horizon == floor(e->horizon)))
         rc = dmm__fire_failf(f, DMM_E_INVAL,
@@ -671,8 +673,7 @@ static int episode_make(dmm_fire *f, vv image, vv in, vv *out)
     const vv_label *in_l = f->type->in;
     vv_label l[5] = {in_l[IN_IMAGE], in_l[IN_ROUTES], bl->rows, bl->table,
                      bl->horizon};
-    vv v[5] = {vv_ref(image), vv_ref(in), rows, table,
-               vv_number(e->horizon)};
+    vv v[5] = {vv_ref(image), vv_ref(in), rows, table, vv_number(e->horizon)};
     rows = table = VV_ZERO;
     rc = map_of(f, 5, l, v, out);
 done:
@@ -732,10 +733,9 @@ static int fire_learner(dmm_fire *f)
     struct {
         vv_label l;
         double *x;
-    } nums[] = {{out_l[OUT_SCORE], &score}, {out_l[OUT_PEAK], &peak},
-                {out_l[OUT_TOTAL], &total}, {bl->count, &count},
-                {f->type->in[IN_LEARN], &learning},
-                {bl->age_now, &age}};
+    } nums[] = {{out_l[OUT_SCORE], &score},         {out_l[OUT_PEAK], &peak},
+                {out_l[OUT_TOTAL], &total},         {bl->count, &count},
+                {f->type->in[IN_LEARN], &learning}, {bl->age_now, &age}};
     for (size_t k = 0; k < sizeof nums / sizeof nums[0]; k++)
         if ((rc = number(f, vv_child(st, nums[k].l), lstr(f, nums[k].l),
                          nums[k].x)))
@@ -818,13 +818,17 @@ static int fire_learner(dmm_fire *f)
     vv output;
     if ((rc = map_of(f, 5, ol, ov, &output)))
         goto done;
-    vv_label sl[8] = {out_l[OUT_SCORE], out_l[OUT_PEAK],
-                      out_l[OUT_TOTAL], bl->count,
-                      f->type->in[IN_LEARN], bl->age_now,
-                      bl->episode, bl->next};
-    vv sv[8] = {vv_number(score), vv_number(peak),    vv_number(total),
-                vv_number(count), vv_number(learning), vv_number(age),
-                ep,               vv_ref(dmm_fire_in(f, IN_IMAGE))};
+    vv_label sl[8] = {
+        out_l[OUT_SCORE],      out_l[OUT_PEAK], out_l[OUT_TOTAL], bl->count,
+        f->type->in[IN_LEARN], bl->age_now,     bl->episode,      bl->next};
+    vv sv[8] = {vv_number(score),
+                vv_number(peak),
+                vv_number(total),
+                vv_number(count),
+                vv_number(learning),
+                vv_number(age),
+                ep,
+                vv_ref(dmm_fire_in(f, IN_IMAGE))};
     ep = VV_ZERO;
     if ((rc = map_of(f, 8, sl, sv, &f->new_state))) {
         vv_free(f->vc, output);
@@ -852,8 +856,8 @@ const dmm_neuron_type dmm__builtin_learner[] = {
          "`interference`, a training episode multiplying each reachable "
          "route by 1 + eta of its source's class before the row is "
          "renormalised",
-     .inputs = NAMES("image", "in", "blocked", "target", "routes", "reset",
-                     "learn"),
+     .inputs =
+         NAMES("image", "in", "blocked", "target", "routes", "reset", "learn"),
      .outputs = NAMES("energy", "score", "peak", "total", "delta"),
      .params =
          (const dmm_param_spec[]){

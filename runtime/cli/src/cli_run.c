@@ -528,6 +528,17 @@ static void print_field_kinds(const char *file, const dmm_net *net)
     fflush(stdout);
 }
 
+/* Is input in of type f one the type never reads (its rows are W's store,
+ * as the learner's routes are)? */
+static bool input_unread(const dmm_net *net, vv_label f, vv_label in)
+{
+    const dmm_type_info *t = dmm_registry_find(dmm_net_registry(net), f);
+    for (size_t k = 0; t && k < t->n_inputs && k < 32; k++)
+        if (t->in[k] == in)
+            return t->unread >> k & 1;
+    return false;
+}
+
 static size_t warn_unproduced(const char *file, dmm_net *net)
 {
     vv_ctx *vc = dmm_net_vctx(net);
@@ -550,6 +561,8 @@ static size_t warn_unproduced(const char *file, dmm_net *net)
         while (vv_iter_next(&i2, &nf, &v2)) {
             vv_iter_init(&i3, v2);
             while (vv_iter_next(&i3, &in, &v3)) {
+                if (input_unread(net, f, in))
+                    continue; /* never computed: no term to be zero */
                 vv_iter_init(&i4, v3);
                 while (vv_iter_next(&i4, &g, &v4)) {
                     vv_iter_init(&i5, v4);
