@@ -665,17 +665,59 @@ static int row_update(dmm_fire *f, vv reach, vv blocked, double gain, vv pend,
     return rc ? dmm__fire_fail(f, rc) : 0;
 }
 
-/* *acc = *acc with sub at path (takes sub). */
-static int put(dmm_fire *f, vv *acc, const vv_label *path, size_t n, vv sub)
+/* Free the first n of v. */
+static void free_all(vv_ctx *vc, vv *v, size_t n)
 {
-    vv next;
-    int rc = vv_set(f->vc, *acc, path, n, sub, &next);
-    vv_free(f->vc, sub);
-    if (rc)
+    for (size_t i = 0; i < n; i++)
+        vv_free(vc, v[i]);
+}
+
+/*
+ * The changes of the rows of one source type g ({ng: row} in byname), as
+ * {ng: change} on the reachable side (*d_in) and the blocked side (*d_bl),
+ * made once from the rows in label order (one vv_set per row would copy the
+ * growing map each time).
+ */
+static int rows_commit(dmm_fire *f, vv_label g, vv byname, vv blocked_all,
+                       dmm__route_learn_fn learn, void *ud, size_t *matched,
+                       vv *d_in, vv *d_bl)
+{
+    size_t cap = vv_nchildren(byname);
+    vv *kid = malloc((cap ? cap : 1) * 2 * (sizeof *kid + sizeof(vv_label)));
+    if (!kid)
+        return dmm__fire_fail(f, DMM_E_NOMEM);
+    vv *kbl = kid + cap;
+    vv_label *lab = (vv_label *)(kbl + cap); /* after the 8-aligned values */
+    size_t n = 0;
+    int rc = 0;
+    vv_iter in;
+    vv_label ng;
+    vv row;
+    vv_iter_init(&in, byname);
+    while (!rc && vv_iter_next(&in, &ng, &row)) {
+        double gain = 1;
+        vv pend = VV_ZERO;
+        if (!learn(ud, ng, &gain, &pend))
+            continue;
+        ++*matched;
+        vv_label gn[2] = {g, ng};
+        if (!(rc = row_update(f, row, vv_get(blocked_all, gn, 2), gain, pend,
+                              &kid[n], &kbl[n])))
+            lab[n++] = ng;
+    }
+    if (rc) { /* said by row_update */
+        free_all(f->vc, kid, n);
+        free_all(f->vc, kbl, n);
+        free(kid);
         return rc;
-    vv_free(f->vc, *acc);
-    *acc = next;
-    return 0;
+    }
+    /* vv_from_pairs takes the values; the labels serve both sides */
+    if ((rc = vv_from_pairs(f->vc, 0, n, lab, kid, d_in)))
+        free_all(f->vc, kbl, n);
+    else if ((rc = vv_from_pairs(f->vc, 0, n, lab, kbl, d_bl)))
+        vv_free(f->vc, *d_in);
+    free(kid);
+    return rc ? dmm__fire_fail(f, rc) : 0;
 }
 
 int dmm__routes_commit(dmm_fire *f, vv_label in_l, vv_label bl_l, vv routes,
@@ -684,38 +726,43 @@ int dmm__routes_commit(dmm_fire *f, vv_label in_l, vv_label bl_l, vv routes,
 {
     vv reach_all = vv_child(routes, in_l);
     vv blocked_all = vv_child(routes, bl_l);
-    vv acc = VV_ZERO;
     *matched = 0;
-    vv_iter ig, in;
-    vv_label g, ng;
-    vv byname, row;
+    size_t cap = vv_nchildren(reach_all);
+    vv *din = malloc((cap ? cap : 1) * 2 * (sizeof *din + sizeof(vv_label)));
+    if (!din)
+        return dmm__fire_fail(f, DMM_E_NOMEM);
+    vv *dbl = din + cap;
+    vv_label *gl = (vv_label *)(dbl + cap); /* after the 8-aligned values */
+    size_t n = 0;
+    int rc = 0;
+    vv_iter ig;
+    vv_label g;
+    vv byname;
     vv_iter_init(&ig, reach_all);
-    while (vv_iter_next(&ig, &g, &byname)) {
-        vv_iter_init(&in, byname);
-        while (vv_iter_next(&in, &ng, &row)) {
-            double gain = 1;
-            vv pend = VV_ZERO;
-            if (!learn(ud, ng, &gain, &pend))
-                continue;
-            ++*matched;
-            vv_label gn[2] = {g, ng};
-            vv d_in, d_bl;
-            int rc = row_update(f, row, vv_get(blocked_all, gn, 2), gain, pend,
-                                &d_in, &d_bl);
-            if (rc) {
-                vv_free(f->vc, acc);
-                return rc;
-            }
-            vv_label pin[3] = {in_l, g, ng}, pbl[3] = {bl_l, g, ng};
-            if ((rc = put(f, &acc, pin, 3, d_in)) ||
-                (rc = put(f, &acc, pbl, 3, d_bl))) {
-                vv_free(f->vc, acc);
-                return dmm__fire_fail(f, rc);
-            }
-        }
+    while (!rc && vv_iter_next(&ig, &g, &byname))
+        if (!(rc = rows_commit(f, g, byname, blocked_all, learn, ud, matched,
+                               &din[n], &dbl[n])))
+            gl[n++] = g;
+    if (rc) { /* said by rows_commit */
+        free_all(f->vc, din, n);
+        free_all(f->vc, dbl, n);
+        free(din);
+        return rc;
     }
+    /* {in: {g: ...}, blocked: {g: ...}}, the two labels in id order */
+    vv side[2] = {VV_ZERO, VV_ZERO}, acc = VV_ZERO;
+    bool swap = in_l > bl_l;
+    vv_label sl[2] = {swap ? bl_l : in_l, swap ? in_l : bl_l};
+    if ((rc = vv_from_pairs(f->vc, 0, n, gl, din, &side[swap])))
+        free_all(f->vc, dbl, n);
+    else if ((rc = vv_from_pairs(f->vc, 0, n, gl, dbl, &side[!swap])))
+        vv_free(f->vc, side[swap]);
+    else
+        rc = vv_from_pairs(f->vc, 0, 2, sl, side, &acc);
+    free(din);
     vv_label path[2] = {f->type->name, f->name};
-    int rc = vv_set(f->vc, VV_ZERO, path, 2, acc, out);
+    if (!rc)
+        rc = vv_set(f->vc, VV_ZERO, path, 2, acc, out);
     vv_free(f->vc, acc);
     return rc ? dmm__fire_fail(f, rc) : 0;
 }
