@@ -779,6 +779,17 @@ static int fire_learner(dmm_fire *f)
         vv made = VV_ZERO;
         free(tv.buf);
         tv = (table_view){0};
+        /* Wired, routes holds at least its own row: empty, it is not. */
+        if (vv_is_zero(routes)) {
+            rc = dmm__fire_failf(f, DMM_E_INVAL,
+                                 "an image arrived but input routes is empty: "
+                                 "link it to Self's output at this neuron's "
+                                 "own row (W[%s][%s][routes][accum][self]"
+                                 "[single][%s][%s] = 1)",
+                                 lstr(f, f->type->name), lstr(f, f->name),
+                                 lstr(f, f->type->name), lstr(f, f->name));
+            goto done;
+        }
         if ((rc = episode_make(f, image, in, &made)))
             goto done;
         vv_free(f->vc, ep);
