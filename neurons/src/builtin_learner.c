@@ -49,8 +49,8 @@ enum {
     ROW_Q      /* row ROW_Q + t: f · (the friends arrived by t) of the
                   non-friends arrived by t, 1 in the other source columns
                   (never read: a full block is held as one array); then
-                  column n: 1 + how many sources have arrived by t, and
-                  n + 1: 1 + how many friends */
+                  column n: J(t) / scale, and n + 1: 2 when something
+                  arrives at t, else 1 */
 };
 
 static const char *lstr(const dmm_fire *f, vv_label l)
@@ -207,24 +207,6 @@ static bool row_span(const dmm__builtin_labels *bl, vv row, int *first,
     return true;
 }
 
-/* The number at age t of a route row (0 when absent). */
-static double row_at(const dmm__builtin_labels *bl, vv row, int t)
-{
-    vv_leaf lf;
-    vv_label al = bl->age[t];
-    if (vv_leaf_view(row, &lf) && lf.n) {
-        /* consecutive ages: the guess from the first mostly hits */
-        size_t k = al - lf.label[0];
-        if (al >= lf.label[0] && k < lf.n && lf.label[k] == al)
-            return lf.num[k];
-        return vv_child(row, al).num;
-    }
-    vv_dense_level dl;
-    if (vv_dense_level_view(row, &dl))
-        return (size_t)t < dl.n ? dl.num[t] : 0.0;
-    return vv_child(row, al).num;
-}
-
 typedef struct episode {
     const dmm__builtin_labels *bl;
     int horizon;
@@ -330,6 +312,64 @@ static void dense(vv x, const vv_label *comp, int dim, double div, double *out)
     }
 }
 
+/* The masses P · m of a route row's ages below h into out[a · stride]
+ * (the row's ages were checked by row_span). */
+static void row_masses(const dmm__builtin_labels *bl, vv row, size_t h,
+                       double m, double *out, size_t stride)
+{
+    vv_dense_level dl;
+    vv_leaf lf;
+    if (vv_dense_level_view(row, &dl)) {
+        for (size_t a = 0; a < dl.n && a < h; a++)
+            out[a * stride] = dl.num[a] * m;
+    } else if (vv_leaf_view(row, &lf)) {
+        for (size_t k = 0; k < lf.n; k++) {
+            int a = age_of(bl, lf.label[k]);
+            if (a >= 0 && (size_t)a < h)
+                out[(size_t)a * stride] = lf.num[k] * m;
+        }
+    } else if (!vv_is_zero(row)) {
+        vv_iter it;
+        vv_label l;
+        vv x;
+        vv_iter_init(&it, row);
+        while (vv_iter_next(&it, &l, &x)) {
+            int a = age_of(bl, l);
+            if (a >= 0 && (size_t)a < h)
+                out[(size_t)a * stride] = x.num * m;
+        }
+    }
+}
+
+/*
+ * J(t) / scale at age t, from the masses of age t (by column) of the first
+ * k sources to arrive, nfr of them friends: friends' mass + non-friends'
+ * mass · (f · the friends arrived) / nfr, or · (f · v) before any friend,
+ * summed as energy_classes does; *arrives 2 when some mass is not 0, else 1.
+ * Row ROW_Q + t of tab (width w) holds the q of age t already.
+ */
+static void energy_of(const double *tab, size_t w, const int *order, int k,
+                      int nfr, const double *mass, int t, double *u,
+                      double *arrives)
+{
+    const double *kind = tab + ROW_KIND * w;
+    const double *c = tab + (nfr > 0 ? ROW_Q + (size_t)t : ROW_SIM) * w;
+    double fm = 0.0, rm = 0.0;
+    bool some = false;
+    for (int m = 0; m < k; m++) {
+        int i = order[m];
+        some |= mass[i] != 0;
+        if (kind[i] == FRIEND + 1)
+            fm += mass[i];
+        else
+            rm += mass[i] * c[i];
+    }
+    if (nfr > 0)
+        rm /= nfr;
+    *u = fm + rm;
+    *arrives = some ? 2 : 1;
+}
+
 /*
  * The table of an episode (new, in *table): classes by f · v against the
  * thresholds, the order of arrival, the non-friends' running f · (friends
@@ -347,10 +387,15 @@ static int episode_table(dmm_fire *f, const sources *s, const episode *e,
         return rc;
     size_t n = s->n, dim = (size_t)ndim, h = (size_t)e->horizon;
     size_t rows = ROW_Q + h, w = n + 2; /* w: the table's width */
-    double *fv = malloc((n * dim + dim + n * n + rows * w) * sizeof *fv);
+    double *fv =
+        malloc((n * dim + dim + n * n + rows * w + h * n) * sizeof *fv);
     if (!fv)
         return dmm__fire_fail(f, DMM_E_NOMEM);
     double *v = fv + n * dim, *dots = v + dim, *tab = dots + n * n;
+    double *pm = tab + rows * w; /* pm[t · n + i]: P of age t · m_i */
+    memset(pm, 0, h * n * sizeof *pm);
+    for (size_t i = 0; i < n; i++)
+        row_masses(e->bl, e->row[i], h, s->x[i].num, pm + i, n);
     memset(tab, 0, ROW_Q * w * sizeof *tab);
     for (size_t k = ROW_Q * w; k < rows * w; k++)
         tab[k] = 1.0;
@@ -419,8 +464,8 @@ static int episode_table(dmm_fire *f, const sources *s, const episode *e,
         double *row = tab + (ROW_Q + (size_t)t) * w;
         for (int j = 0; j < nnf; j++)
             row[nf[j]] = q[nf[j]];
-        row[n] = next + 1;
-        row[n + 1] = nfr + 1;
+        energy_of(tab, w, order, next, nfr, pm + (size_t)t * n, t, &row[n],
+                  &row[n + 1]);
     }
     size_t dims[2] = {rows, w};
     rc = vv_from_dense(f->vc, 2, dims, tab, table);
@@ -432,31 +477,6 @@ static int episode_table(dmm_fire *f, const sources *s, const episode *e,
                                      "finite")
                    : dmm__fire_fail(f, rc);
     return 0;
-}
-
-/* The rows of e, keyed by column ("0", "1", ...: a dense level when most
- * sources arrive), taken from e (new, in *out). */
-static int rows_of(dmm_fire *f, size_t n, episode *e, vv *out)
-{
-    vv *kid = malloc(n * (sizeof *kid + sizeof(vv_label)));
-    if (!kid)
-        return dmm__fire_fail(f, DMM_E_NOMEM);
-    vv_label *lab = (vv_label *)(kid + n); /* after the 8-aligned values */
-    int rc = vv_dec_labels(f->vc, (uint32_t)n, lab);
-    size_t m = 0;
-    for (size_t i = 0; i < n; i++)
-        if (!vv_is_zero(e->row[i])) {
-            lab[m] = lab[i];
-            kid[m++] = e->row[i];
-            e->row[i] = VV_ZERO;
-        }
-    if (!rc)
-        rc = vv_from_pairs(f->vc, 0, m, lab, kid, out);
-    else
-        for (size_t k = 0; k < m; k++)
-            vv_free(f->vc, kid[k]);
-    free(kid);
-    return rc ? dmm__fire_fail(f, rc) : 0;
 }
 
 /* ---- one cycle ----------------------------------------------------------- */
@@ -501,59 +521,22 @@ static inline double cell(const table_view *tv, size_t r, size_t c)
     return tv->data[r * tv->stride + c];
 }
 
-/*
- * J(t) of an episode at age t < its horizon: scale · (friends' mass +
- * non-friends' mass · (f · mean of the friends arrived), or · (f · v)
- * before any friend), summed as energy_classes does, the masses P · the
- * scalar part with P from each source's route row now. *any: whether
- * anything arrives at t.
- */
-static int energy_at(dmm_fire *f, const table_view *tv, vv rows, int t,
-                     double *j, bool *any)
+/* J(t) of an episode at age t < its horizon, from its table: the
+ * energies were summed when the table was made, from the routes it was made
+ * from (made again when they change); the scale is this cycle's. *any:
+ * whether anything arrives at t. */
+static int energy_at(dmm_fire *f, const table_view *tv, int t, double *j,
+                     bool *any)
 {
-    const dmm__builtin_labels *bl = dmm__builtin_labels_of(f->type);
-    size_t n = tv->n;
-    const double *order = tv->data + ROW_ORDER * tv->stride;
-    const double *kind = tv->data + ROW_KIND * tv->stride;
-    const double *num = tv->data + ROW_NUM * tv->stride;
     const double *qt = tv->data + (ROW_Q + (size_t)t) * tv->stride;
-    /* The first k sources in their order have arrived by t, nfr friends. */
-    double k = qt[n] - 1, nfr = qt[n + 1] - 1;
-    if (!(k >= 0 && k <= (double)n && nfr >= 0 && nfr <= k))
+    double a = qt[tv->n + 1];
+    if (a != 1 && a != 2)
         return dmm__fire_failf(f, DMM_E_INVAL,
                                "episode table does not belong to its image "
-                               "(%g arrived of %zu sources)",
-                               k, n);
-    const double *c = nfr > 0 ? qt : tv->data + ROW_SIM * tv->stride;
-    vv_dense_level dl;
-    bool dense_rows = vv_dense_level_view(rows, &dl);
-    vv_label lab[SRC_MAX];
-    if (!dense_rows && vv_dec_labels(f->vc, (uint32_t)n, lab))
-        return dmm__fire_fail(f, DMM_E_NOMEM);
-    double fm = 0.0, rm = 0.0;
-    bool some = false;
-    for (size_t m = 0; m < (size_t)k; m++) {
-        double o = order[m];
-        if (!(o >= 1 && o <= (double)n))
-            return dmm__fire_failf(f, DMM_E_INVAL,
-                                   "episode table does not belong to its "
-                                   "image (order %g of %zu sources)",
-                                   o, n);
-        size_t i = (size_t)o - 1;
-        vv row = !dense_rows ? vv_child(rows, lab[i])
-                 : i < dl.n  ? vv_dense_level_child(&dl, i)
-                             : VV_ZERO;
-        double mass = row_at(bl, row, t) * num[i];
-        some |= mass != 0;
-        if (kind[i] == FRIEND + 1)
-            fm += mass;
-        else
-            rm += mass * c[i];
-    }
-    if (nfr > 0)
-        rm /= nfr;
-    *j = dmm_fire_param(f, P_SCALE) * (fm + rm);
-    *any = some;
+                               "(arrival mark %g at age %d)",
+                               a, t);
+    *j = dmm_fire_param(f, P_SCALE) * qt[tv->n];
+    *any = a == 2;
     return 0;
 }
 
@@ -612,12 +595,11 @@ static int map_of(dmm_fire *f, size_t n, vv_label *l, vv *v, vv *out)
 /*
  * An episode as the state holds it, made once an image (and again when the
  * routes change): {image: the sources' vectors, routes: the rows in of W it
- * was made from (shared with W, to see a change), rows: each column's route
- * row (shared), table: the block above, horizon: one past the last age
- * that arrives}.
+ * was made from (shared with W, to see a change), table: the block above,
+ * horizon: one past the last age that arrives}.
  */
 typedef struct held_episode {
-    vv image, routes, rows, table; /* borrowed */
+    vv image, routes, table; /* borrowed */
     double horizon;
 } held_episode;
 
@@ -626,8 +608,8 @@ static int episode_read(dmm_fire *f, vv ep, held_episode *e)
     const dmm__builtin_labels *bl = dmm__builtin_labels_of(f->type);
     const vv_label *in_l = f->type->in;
     *e = (held_episode){vv_child(ep, in_l[IN_IMAGE]),
-                        vv_child(ep, in_l[IN_ROUTES]), vv_child(ep, bl->rows),
-                        vv_child(ep, bl->table), 0};
+                        vv_child(ep, in_l[IN_ROUTES]), vv_child(ep, bl->table),
+                        0};
     int rc =
         number(f, vv_child(ep, bl->horizon), "episode horizon", &e->horizon);
     if (!rc && !(e->horizon >= 0 && e->horizon <= AGES &&
@@ -648,7 +630,7 @@ static int episode_make(dmm_fire *f, vv image, vv in, vv *out)
     episode *e = malloc(sizeof *e);
     /* the values first: 8-aligned */
     vv *mem = n <= SRC_MAX ? calloc(n ? n : 1, sizeof(vv) + sizeof(int)) : NULL;
-    vv table = VV_ZERO, rows = VV_ZERO;
+    vv table = VV_ZERO;
     int rc = s && e && (mem || n > SRC_MAX) ? sources_of(f, image, s)
                                             : dmm__fire_fail(f, DMM_E_NOMEM);
     if (rc)
@@ -667,21 +649,18 @@ static int episode_make(dmm_fire *f, vv image, vv in, vv *out)
         }
     }
     if ((rc = each_row(f, in, s, row_reach, e)) || s->n == 0 ||
-        (rc = episode_table(f, s, e, &table)) ||
-        (rc = rows_of(f, s->n, e, &rows)))
+        (rc = episode_table(f, s, e, &table)))
         goto done;
     const vv_label *in_l = f->type->in;
-    vv_label l[5] = {in_l[IN_IMAGE], in_l[IN_ROUTES], bl->rows, bl->table,
-                     bl->horizon};
-    vv v[5] = {vv_ref(image), vv_ref(in), rows, table, vv_number(e->horizon)};
-    rows = table = VV_ZERO;
-    rc = map_of(f, 5, l, v, out);
+    vv_label l[4] = {in_l[IN_IMAGE], in_l[IN_ROUTES], bl->table, bl->horizon};
+    vv v[4] = {vv_ref(image), vv_ref(in), table, vv_number(e->horizon)};
+    table = VV_ZERO;
+    rc = map_of(f, 4, l, v, out);
 done:
     for (size_t i = 0; mem && i < n; i++)
         vv_free(f->vc, mem[i]);
     free(mem);
     vv_free(f->vc, table);
-    vv_free(f->vc, rows);
     free(e);
     free(s);
     return rc;
@@ -804,7 +783,7 @@ static int fire_learner(dmm_fire *f)
     double j = 0;
     bool any = false;
     if (!vv_is_zero(e.table) && age < e.horizon &&
-        (rc = energy_at(f, &tv, e.rows, (int)age, &j, &any)))
+        (rc = energy_at(f, &tv, (int)age, &j, &any)))
         goto done;
     if (!isfinite(j)) {
         rc = dmm__fire_failf(f, DMM_E_NONFINITE, "the energy is not finite");

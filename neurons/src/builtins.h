@@ -30,9 +30,9 @@ typedef struct dmm__builtin_labels {
     vv_label age[DMM__DELAY_MAX];
     vv_label count; /* interference: state key, cycles with arrivals */
     /* learner: state keys (the image taken this cycle, the age of the one
-     * held, the episode) and the episode's (its route rows, its table, one
-     * past its last age) */
-    vv_label next, age_now, episode, rows, table, horizon;
+     * held, the episode) and the episode's (its table, one past its last
+     * age) */
+    vv_label next, age_now, episode, table, horizon;
 } dmm__builtin_labels;
 
 /*

@@ -219,7 +219,6 @@ int dmm_registry_add_builtins(dmm_registry *r)
                 {"next", &r->builtin.next},
                 {"age", &r->builtin.age_now},
                 {"episode", &r->builtin.episode},
-                {"rows", &r->builtin.rows},
                 {"table", &r->builtin.table},
                 {"horizon", &r->builtin.horizon}};
     for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
