@@ -34,10 +34,9 @@ enum { FRIEND, STRANGER, FOE };
 enum { SRC_MAX = 1024, DIM_MAX = 64, AGES = DMM__DELAY_MAX };
 
 /*
- * The episode's table, one column per source in the image's order (label
- * id), held in the state as one block (vv_from_dense): what the direct
- * engine computes once an image. A number n stands for n - 1 where 0 must
- * mean "none" (an absent entry of a block reads 0).
+ * What the direct engine computes once an image, as rows of numbers with one
+ * column per source in the image's order (label id), while the episode is
+ * made. A number n stands for n - 1 where 0 must mean "none".
  */
 enum {
     ROW_DIST,  /* 1 + the first reachable age, 0 when never reached */
@@ -51,6 +50,19 @@ enum {
                   (never read: a full block is held as one array); then
                   column n: J(t) / scale, and n + 1: 2 when something
                   arrives at t, else 1 */
+};
+
+/*
+ * The episode's table as the state holds it, one block (vv_from_dense) of
+ * max(sources, horizon) columns: what a cycle and the update read. An
+ * absent entry of a block reads 0, hence the 1 + below.
+ */
+enum {
+    EP_DIST,    /* column i: 1 + source i's first reachable age, 0: never */
+    EP_KIND,    /* column i: 1 + its class */
+    EP_J,       /* column t: J(t) / scale */
+    EP_ARRIVES, /* column t: 2 when something arrives at t, else 1 */
+    EP_ROWS
 };
 
 static const char *lstr(const dmm_fire *f, vv_label l)
@@ -467,8 +479,25 @@ static int episode_table(dmm_fire *f, const sources *s, const episode *e,
         energy_of(tab, w, order, next, nfr, pm + (size_t)t * n, t, &row[n],
                   &row[n + 1]);
     }
-    size_t dims[2] = {rows, w};
-    rc = vv_from_dense(f->vc, 2, dims, tab, table);
+    /* the state's block, written over the masses (read by now) */
+    size_t width = n > h ? n : h;
+    double *ep = pm;
+    if (EP_ROWS * width > h * n &&
+        !(ep = malloc(EP_ROWS * width * sizeof *ep))) {
+        free(fv);
+        return dmm__fire_fail(f, DMM_E_NOMEM);
+    }
+    memset(ep, 0, EP_ROWS * width * sizeof *ep);
+    memcpy(ep + EP_DIST * width, tab + ROW_DIST * w, n * sizeof *ep);
+    memcpy(ep + EP_KIND * width, tab + ROW_KIND * w, n * sizeof *ep);
+    for (size_t t = 0; t < h; t++) {
+        ep[EP_J * width + t] = tab[(ROW_Q + t) * w + n];
+        ep[EP_ARRIVES * width + t] = tab[(ROW_Q + t) * w + n + 1];
+    }
+    size_t dims[2] = {EP_ROWS, width};
+    rc = vv_from_dense(f->vc, 2, dims, ep, table);
+    if (ep != pm)
+        free(ep);
     free(fv);
     if (rc)
         return rc == DMM_E_NONFINITE
@@ -486,31 +515,30 @@ static int episode_table(dmm_fire *f, const sources *s, const episode *e,
 typedef struct table_view {
     const double *data;
     size_t rows, cols, stride;
-    size_t n; /* sources: cols - 2 */
+    size_t n; /* sources */
     double *buf;
 } table_view;
 
-static int table_open(dmm_fire *f, vv table, size_t rows, size_t n,
-                      table_view *tv)
+static int table_open(dmm_fire *f, vv table, size_t n, size_t h, table_view *tv)
 {
     *tv = (table_view){.n = n};
-    size_t w = n + 2;
+    size_t w = n > h ? n : h;
     if (vv_dense_view(table, &tv->rows, &tv->cols, &tv->stride, &tv->data) &&
-        tv->rows == rows && tv->cols == w)
+        tv->rows == EP_ROWS && tv->cols == w)
         return 0;
-    size_t dims[2] = {rows, w};
-    if (!(tv->buf = malloc(rows * w * sizeof *tv->buf)))
+    size_t dims[2] = {EP_ROWS, w};
+    if (!(tv->buf = malloc(EP_ROWS * w * sizeof *tv->buf)))
         return dmm__fire_fail(f, DMM_E_NOMEM);
     if (vv_dense_read(f->vc, table, 2, dims, tv->buf)) {
         free(tv->buf);
         tv->buf = NULL;
         return dmm__fire_failf(f, DMM_E_INVAL,
-                               "episode table is not the %zu x %zu block of "
+                               "episode table is not the %d x %zu block of "
                                "its image",
-                               rows, w);
+                               (int)EP_ROWS, w);
     }
     tv->data = tv->buf;
-    tv->rows = rows;
+    tv->rows = EP_ROWS;
     tv->cols = tv->stride = w;
     return 0;
 }
@@ -528,14 +556,13 @@ static inline double cell(const table_view *tv, size_t r, size_t c)
 static int energy_at(dmm_fire *f, const table_view *tv, int t, double *j,
                      bool *any)
 {
-    const double *qt = tv->data + (ROW_Q + (size_t)t) * tv->stride;
-    double a = qt[tv->n + 1];
+    double a = cell(tv, EP_ARRIVES, (size_t)t);
     if (a != 1 && a != 2)
         return dmm__fire_failf(f, DMM_E_INVAL,
                                "episode table does not belong to its image "
                                "(arrival mark %g at age %d)",
                                a, t);
-    *j = dmm_fire_param(f, P_SCALE) * qt[tv->n];
+    *j = dmm_fire_param(f, P_SCALE) * cell(tv, EP_J, (size_t)t);
     *any = a == 2;
     return 0;
 }
@@ -553,8 +580,8 @@ static bool gain_of(void *ud, vv_label ng, double *gain, vv *add)
 {
     const gains *g = ud;
     int col = column_of(g->s, ng);
-    double kind = col < 0 ? 0 : cell(g->tv, ROW_KIND, (size_t)col);
-    if (!(kind >= 1 && kind <= 3) || cell(g->tv, ROW_DIST, (size_t)col) == 0)
+    double kind = col < 0 ? 0 : cell(g->tv, EP_KIND, (size_t)col);
+    if (!(kind >= 1 && kind <= 3) || cell(g->tv, EP_DIST, (size_t)col) == 0)
         return false; /* not in the image, or never arrived */
     *gain = 1.0 + g->eta[(int)kind - 1];
     *add = VV_ZERO;
@@ -732,8 +759,8 @@ static int fire_learner(dmm_fire *f)
     if ((rc = episode_read(f, ep, &e)))
         goto done;
     if (!vv_is_zero(e.table) &&
-        (rc = table_open(f, e.table, ROW_Q + (size_t)e.horizon,
-                         vv_nchildren(e.image), &tv)))
+        (rc = table_open(f, e.table, vv_nchildren(e.image), (size_t)e.horizon,
+                         &tv)))
         goto done;
 
     /* A reset first applies a training episode's update, then starts over. */
@@ -775,8 +802,8 @@ static int fire_learner(dmm_fire *f)
         ep = made;
         if ((rc = episode_read(f, ep, &e)) ||
             (!vv_is_zero(e.table) &&
-             (rc = table_open(f, e.table, ROW_Q + (size_t)e.horizon,
-                              vv_nchildren(e.image), &tv))))
+             (rc = table_open(f, e.table, vv_nchildren(e.image),
+                              (size_t)e.horizon, &tv))))
             goto done;
     }
 
