@@ -34,25 +34,6 @@ enum { FRIEND, STRANGER, FOE };
 enum { SRC_MAX = 1024, DIM_MAX = 64, AGES = DMM__DELAY_MAX };
 
 /*
- * What the direct engine computes once an image, as rows of numbers with one
- * column per source in the image's order (label id), while the episode is
- * made. A number n stands for n - 1 where 0 must mean "none".
- */
-enum {
-    ROW_DIST,  /* 1 + the first reachable age, 0 when never reached */
-    ROW_KIND,  /* 1 + FRIEND, STRANGER or FOE */
-    ROW_SIM,   /* f · v */
-    ROW_ORDER, /* column k: 1 + the k-th source to arrive (by age, then
-                  column) */
-    ROW_NUM,   /* the vector's scalar part: an arrival's mass is P · it */
-    ROW_Q      /* row ROW_Q + t: f · (the friends arrived by t) of the
-                  non-friends arrived by t, 1 in the other source columns
-                  (never read: a full block is held as one array); then
-                  column n: J(t) / scale, and n + 1: 2 when something
-                  arrives at t, else 1 */
-};
-
-/*
  * The episode's table as the state holds it, one block (vv_from_dense) of
  * max(sources, horizon) columns: what a cycle and the update read. An
  * absent entry of a block reads 0, hence the 1 + below.
@@ -356,22 +337,21 @@ static void row_masses(const dmm__builtin_labels *bl, vv row, size_t h,
 /*
  * J(t) / scale at age t, from the masses of age t (by column) of the first
  * k sources to arrive, nfr of them friends: friends' mass + non-friends'
- * mass · (f · the friends arrived) / nfr, or · (f · v) before any friend,
- * summed as energy_classes does; *arrives 2 when some mass is not 0, else 1.
- * Row ROW_Q + t of tab (width w) holds the q of age t already.
+ * mass · q / nfr, q = f · (the friends arrived), or · (f · v) = sim before
+ * any friend, summed as energy_classes does; *arrives 2 when some mass is
+ * not 0, else 1.
  */
-static void energy_of(const double *tab, size_t w, const int *order, int k,
-                      int nfr, const double *mass, int t, double *u,
-                      double *arrives)
+static void energy_of(const int *kind, const double *q, const double *sim,
+                      const int *order, int k, int nfr, const double *mass,
+                      double *u, double *arrives)
 {
-    const double *kind = tab + ROW_KIND * w;
-    const double *c = tab + (nfr > 0 ? ROW_Q + (size_t)t : ROW_SIM) * w;
+    const double *c = nfr > 0 ? q : sim;
     double fm = 0.0, rm = 0.0;
     bool some = false;
     for (int m = 0; m < k; m++) {
         int i = order[m];
         some |= mass[i] != 0;
-        if (kind[i] == FRIEND + 1)
+        if (kind[i] == FRIEND)
             fm += mass[i];
         else
             rm += mass[i] * c[i];
@@ -383,10 +363,13 @@ static void energy_of(const double *tab, size_t w, const int *order, int k,
 }
 
 /*
- * The table of an episode (new, in *table): classes by f · v against the
- * thresholds, the order of arrival, the non-friends' running f · (friends
- * arrived), as energy_classes of interference.c computes them, step for
- * step, for the first-age of each source in e.
+ * The table of an episode (new, in *table): each source's first age and
+ * class, each age's J / scale and arrival mark (EP_*). Made as
+ * energy_classes of interference.c makes the energies, step for step:
+ * classes by f · v against the thresholds, the dot products of non-friends
+ * with friends, the order of arrival (by first age, then column), and at
+ * each age the arrivals of that age, the non-friends' running f · (friends
+ * so far), then the sums, with the masses P · m of the routes in now.
  */
 static int episode_table(dmm_fire *f, const sources *s, const episode *e,
                          vv *table)
@@ -398,39 +381,36 @@ static int episode_table(dmm_fire *f, const sources *s, const episode *e,
     if (rc)
         return rc;
     size_t n = s->n, dim = (size_t)ndim, h = (size_t)e->horizon;
-    size_t rows = ROW_Q + h, w = n + 2; /* w: the table's width */
-    double *fv =
-        malloc((n * dim + dim + n * n + rows * w + h * n) * sizeof *fv);
+    size_t width = n > h ? n : h; /* the state's block */
+    double *fv = malloc(
+        (n * dim + dim + n * n + h * n + n + n + EP_ROWS * width) * sizeof *fv);
     if (!fv)
         return dmm__fire_fail(f, DMM_E_NOMEM);
-    double *v = fv + n * dim, *dots = v + dim, *tab = dots + n * n;
-    double *pm = tab + rows * w; /* pm[t · n + i]: P of age t · m_i */
-    memset(pm, 0, h * n * sizeof *pm);
+    double *v = fv + n * dim, *dots = v + dim, *pm = dots + n * n;
+    double *sim = pm + h * n, *q = sim + n, *ep = q + n;
+    memset(pm, 0, h * n * sizeof *pm); /* pm[t · n + i]: P of age t · m_i */
     for (size_t i = 0; i < n; i++)
         row_masses(e->bl, e->row[i], h, s->x[i].num, pm + i, n);
-    memset(tab, 0, ROW_Q * w * sizeof *tab);
-    for (size_t k = ROW_Q * w; k < rows * w; k++)
-        tab[k] = 1.0;
+    memset(ep, 0, EP_ROWS * width * sizeof *ep);
     dense(target, comp, ndim, 1.0, v);
     double th_friend = dmm_fire_param(f, P_FRIEND);
     double th_foe = dmm_fire_param(f, P_FOE);
 
     /* Classes, and friends ranked in column order (interference.c's
      * friend_rank). */
-    int rank[SRC_MAX], friends[SRC_MAX], nfriend = 0;
+    int kind[SRC_MAX], rank[SRC_MAX], friends[SRC_MAX], nfriend = 0;
     for (size_t i = 0; i < n; i++) {
-        double *fi = fv + i * dim, sim = 0.0;
+        double *fi = fv + i * dim, si = 0.0;
         dense(s->x[i], comp, ndim, s->x[i].num, fi);
         for (size_t k = 0; k < dim; k++)
-            sim += fi[k] * v[k];
-        int kind = sim >= th_friend ? FRIEND : sim <= th_foe ? FOE : STRANGER;
-        rank[i] = kind == FRIEND ? nfriend : -1;
-        if (kind == FRIEND)
+            si += fi[k] * v[k];
+        kind[i] = si >= th_friend ? FRIEND : si <= th_foe ? FOE : STRANGER;
+        rank[i] = kind[i] == FRIEND ? nfriend : -1;
+        if (kind[i] == FRIEND)
             friends[nfriend++] = (int)i;
-        tab[ROW_DIST * w + i] = e->dist[i] < AGES ? e->dist[i] + 1 : 0;
-        tab[ROW_KIND * w + i] = kind + 1;
-        tab[ROW_SIM * w + i] = sim;
-        tab[ROW_NUM * w + i] = s->x[i].num;
+        sim[i] = si;
+        ep[EP_DIST * width + i] = e->dist[i] < AGES ? e->dist[i] + 1 : 0;
+        ep[EP_KIND * width + i] = kind[i] + 1;
     }
     /* dots[i · nfriend + k] = f_i · f_(k-th friend), non-friends i. */
     for (size_t i = 0; i < n; i++) {
@@ -444,18 +424,20 @@ static int episode_table(dmm_fire *f, const sources *s, const episode *e,
             dots[i * (size_t)nfriend + (size_t)k] = dot;
         }
     }
-    /* The order of arrival: by first age, then column. */
-    int order[SRC_MAX], reach = 0;
-    for (int t = 0; t < e->horizon; t++)
-        for (size_t i = 0; i < n; i++)
-            if (e->dist[i] == t)
-                order[reach++] = (int)i;
-    for (int k = 0; k < reach; k++)
-        tab[ROW_ORDER * w + (size_t)k] = order[k] + 1;
-    /* Each age t: the arrivals of t, then the non-friends' running
-     * f · (friends so far) as row ROW_Q + t. */
+    /* The order of arrival (a counting sort by first age, stable). */
+    int order[SRC_MAX], start[AGES + 1] = {0}, reach = 0;
+    for (size_t i = 0; i < n; i++)
+        if (e->dist[i] < e->horizon)
+            start[e->dist[i] + 1]++;
+    for (int t = 0; t < AGES; t++)
+        start[t + 1] += start[t];
+    for (size_t i = 0; i < n; i++)
+        if (e->dist[i] < e->horizon) {
+            order[start[e->dist[i]]++] = (int)i;
+            reach++;
+        }
+    /* Each age t: its arrivals, then the sums. */
     int fr[SRC_MAX], nf[SRC_MAX], nfr = 0, nnf = 0, next = 0;
-    double q[SRC_MAX];
     for (int t = 0; t < e->horizon; t++) {
         for (; next < reach && e->dist[order[next]] == t; next++) {
             int i = order[next];
@@ -473,37 +455,18 @@ static int episode_table(dmm_fire *f, const sources *s, const episode *e,
                 nf[nnf++] = i;
             }
         }
-        double *row = tab + (ROW_Q + (size_t)t) * w;
-        for (int j = 0; j < nnf; j++)
-            row[nf[j]] = q[nf[j]];
-        energy_of(tab, w, order, next, nfr, pm + (size_t)t * n, t, &row[n],
-                  &row[n + 1]);
-    }
-    /* the state's block, written over the masses (read by now) */
-    size_t width = n > h ? n : h;
-    double *ep = pm;
-    if (EP_ROWS * width > h * n &&
-        !(ep = malloc(EP_ROWS * width * sizeof *ep))) {
-        free(fv);
-        return dmm__fire_fail(f, DMM_E_NOMEM);
-    }
-    memset(ep, 0, EP_ROWS * width * sizeof *ep);
-    memcpy(ep + EP_DIST * width, tab + ROW_DIST * w, n * sizeof *ep);
-    memcpy(ep + EP_KIND * width, tab + ROW_KIND * w, n * sizeof *ep);
-    for (size_t t = 0; t < h; t++) {
-        ep[EP_J * width + t] = tab[(ROW_Q + t) * w + n];
-        ep[EP_ARRIVES * width + t] = tab[(ROW_Q + t) * w + n + 1];
+        energy_of(kind, q, sim, order, next, nfr, pm + (size_t)t * n,
+                  &ep[EP_J * width + (size_t)t],
+                  &ep[EP_ARRIVES * width + (size_t)t]);
     }
     size_t dims[2] = {EP_ROWS, width};
     rc = vv_from_dense(f->vc, 2, dims, ep, table);
-    if (ep != pm)
-        free(ep);
     free(fv);
     if (rc)
         return rc == DMM_E_NONFINITE
                    ? dmm__fire_failf(f, rc,
-                                     "the image's similarities are not "
-                                     "finite")
+                                     "the image's similarities or energies "
+                                     "are not finite")
                    : dmm__fire_fail(f, rc);
     return 0;
 }
