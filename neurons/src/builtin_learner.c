@@ -157,32 +157,39 @@ static bool flat_view(vv x, vv_leaf *lf)
     return vv_leaf_view(x, lf) && !lf->map;
 }
 
-/* A route row's ages present, as the first and one past the last; false
- * when some entry is not {age: number}. */
-static bool row_span(const dmm__builtin_labels *bl, vv row, int *first,
-                     int *end)
+/* Entry (a, x) of a route row into the scan below. */
+static inline void row_entry(int a, double x, double m, double *out,
+                             size_t stride, int *first, int *end)
+{
+    *first = a < *first ? a : *first;
+    *end = a + 1 > *end ? a + 1 : *end;
+    out[(size_t)a * stride] += x * m;
+}
+
+/* A route row's ages present, as the first and one past the last, and its
+ * masses P · m added at out[age · stride]; false when some entry is not
+ * {age: number}. */
+static bool row_scan(const dmm__builtin_labels *bl, vv row, double m,
+                     double *out, size_t stride, int *first, int *end)
 {
     *first = AGES;
     *end = 0;
     vv_dense_level dl;
+    vv_leaf lf;
     if (vv_dense_level_view(row, &dl)) { /* ages "0" .. by position */
         if (dl.map || dl.n > AGES)
             return false;
         for (size_t a = 0; a < dl.n; a++)
-            if (dl.num[a] != 0) {
-                *first = *first < (int)a ? *first : (int)a;
-                *end = (int)a + 1;
-            }
+            if (dl.num[a] != 0)
+                row_entry((int)a, dl.num[a], m, out, stride, first, end);
         return true;
     }
-    vv_leaf lf;
-    if (flat_view(row, &lf)) { /* labels in id order: ages ascending */
+    if (flat_view(row, &lf)) {
         for (size_t k = 0; k < lf.n; k++) {
             int a = age_of(bl, lf.label[k]);
             if (a < 0)
                 return false;
-            *first = a < *first ? a : *first;
-            *end = a + 1 > *end ? a + 1 : *end;
+            row_entry(a, lf.num[k], m, out, stride, first, end);
         }
         return true;
     }
@@ -194,42 +201,34 @@ static bool row_span(const dmm__builtin_labels *bl, vv row, int *first,
         int a = age_of(bl, l);
         if (a < 0 || x.map)
             return false;
-        *first = a < *first ? a : *first;
-        *end = a + 1 > *end ? a + 1 : *end;
+        row_entry(a, x.num, m, out, stride, first, end);
     }
     return true;
 }
 
 typedef struct episode {
     const dmm__builtin_labels *bl;
+    const sources *s;
     int horizon;
-    int *dist; /* of each column: first reachable age, AGES when never */
-    vv *row;   /* of each column: its reachable row (new), or zero */
+    int *dist;  /* of each column: first reachable age, AGES when never */
+    double *pm; /* AGES rows of a column each: P of that age · the scalar
+                   part (rows from two source types add up) */
 } episode;
 
 /* A reachable row: its first age is the source's distance, its last sets
- * the horizon. A source reached through rows of two types gets their sum. */
+ * the horizon; its masses go to e->pm. */
 static int row_reach(dmm_fire *f, void *ud, int col, vv_label ng, vv row)
 {
     episode *e = ud;
     int first, end;
-    if (!row_span(e->bl, row, &first, &end))
+    if (!row_scan(e->bl, row, e->s->x[col].num, e->pm + col, e->s->n, &first,
+                  &end))
         return dmm__fire_failf(f, DMM_E_INVAL,
                                "route row %s of input in must be {age 0..%d: "
                                "number}",
                                lstr(f, ng), AGES - 1);
     e->dist[col] = first < e->dist[col] ? first : e->dist[col];
     e->horizon = end > e->horizon ? end : e->horizon;
-    if (vv_is_zero(e->row[col])) {
-        e->row[col] = vv_ref(row);
-        return 0;
-    }
-    vv sum;
-    int rc = vv_add(f->vc, e->row[col], row, &sum);
-    if (rc)
-        return dmm__fire_fail(f, rc);
-    vv_free(f->vc, e->row[col]);
-    e->row[col] = sum;
     return 0;
 }
 
@@ -305,35 +304,6 @@ static void dense(vv x, const vv_label *comp, int dim, double div, double *out)
     }
 }
 
-/* The masses P · m of a route row's ages below h into out[a · stride]
- * (the row's ages were checked by row_span). */
-static void row_masses(const dmm__builtin_labels *bl, vv row, size_t h,
-                       double m, double *out, size_t stride)
-{
-    vv_dense_level dl;
-    vv_leaf lf;
-    if (vv_dense_level_view(row, &dl)) {
-        for (size_t a = 0; a < dl.n && a < h; a++)
-            out[a * stride] = dl.num[a] * m;
-    } else if (vv_leaf_view(row, &lf)) {
-        for (size_t k = 0; k < lf.n; k++) {
-            int a = age_of(bl, lf.label[k]);
-            if (a >= 0 && (size_t)a < h)
-                out[(size_t)a * stride] = lf.num[k] * m;
-        }
-    } else if (!vv_is_zero(row)) {
-        vv_iter it;
-        vv_label l;
-        vv x;
-        vv_iter_init(&it, row);
-        while (vv_iter_next(&it, &l, &x)) {
-            int a = age_of(bl, l);
-            if (a >= 0 && (size_t)a < h)
-                out[(size_t)a * stride] = x.num * m;
-        }
-    }
-}
-
 /*
  * J(t) / scale at age t, from the masses of age t (by column) of the first
  * k sources to arrive, nfr of them friends: friends' mass + non-friends'
@@ -382,15 +352,13 @@ static int episode_table(dmm_fire *f, const sources *s, const episode *e,
         return rc;
     size_t n = s->n, dim = (size_t)ndim, h = (size_t)e->horizon;
     size_t width = n > h ? n : h; /* the state's block */
-    double *fv = malloc(
-        (n * dim + dim + n * n + h * n + n + n + EP_ROWS * width) * sizeof *fv);
+    double *fv =
+        malloc((n * dim + dim + n * n + n + n + EP_ROWS * width) * sizeof *fv);
     if (!fv)
         return dmm__fire_fail(f, DMM_E_NOMEM);
-    double *v = fv + n * dim, *dots = v + dim, *pm = dots + n * n;
-    double *sim = pm + h * n, *q = sim + n, *ep = q + n;
-    memset(pm, 0, h * n * sizeof *pm); /* pm[t · n + i]: P of age t · m_i */
-    for (size_t i = 0; i < n; i++)
-        row_masses(e->bl, e->row[i], h, s->x[i].num, pm + i, n);
+    double *v = fv + n * dim, *dots = v + dim, *sim = dots + n * n;
+    double *q = sim + n, *ep = q + n;
+    const double *pm = e->pm; /* pm[t · n + i]: P of age t · m_i */
     memset(ep, 0, EP_ROWS * width * sizeof *ep);
     dense(target, comp, ndim, 1.0, v);
     double th_friend = dmm_fire_param(f, P_FRIEND);
@@ -618,15 +586,17 @@ static int episode_make(dmm_fire *f, vv image, vv in, vv *out)
     size_t n = vv_nchildren(image);
     sources *s = malloc(sizeof *s);
     episode *e = malloc(sizeof *e);
-    /* the values first: 8-aligned */
-    vv *mem = n <= SRC_MAX ? calloc(n ? n : 1, sizeof(vv) + sizeof(int)) : NULL;
+    /* the masses first: 8-aligned */
+    double *mem = n <= SRC_MAX
+                      ? calloc(n ? n : 1, AGES * sizeof(double) + sizeof(int))
+                      : NULL;
     vv table = VV_ZERO;
     int rc = s && e && (mem || n > SRC_MAX) ? sources_of(f, image, s)
                                             : dmm__fire_fail(f, DMM_E_NOMEM);
     if (rc)
         goto done;
-    *e = (episode){.row = mem, .dist = (int *)(mem + n)};
-    e->bl = bl;
+    *e =
+        (episode){.bl = bl, .s = s, .pm = mem, .dist = (int *)(mem + AGES * n)};
     for (size_t i = 0; i < s->n; i++) {
         e->dist[i] = AGES;
         if (s->x[i].num == 0 || !isfinite(s->x[i].num)) {
@@ -647,8 +617,6 @@ static int episode_make(dmm_fire *f, vv image, vv in, vv *out)
     table = VV_ZERO;
     rc = map_of(f, 4, l, v, out);
 done:
-    for (size_t i = 0; mem && i < n; i++)
-        vv_free(f->vc, mem[i]);
     free(mem);
     vv_free(f->vc, table);
     free(e);
