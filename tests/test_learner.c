@@ -395,6 +395,9 @@ static void test_learner_bad(void **state)
     refused(x, "{\"s0\": {\":number\": 1, \"1\": 1}}",
             "{\"in\": {\"delay\": {\"s0\": {\"2\": {\"a\": 1}}}}}", target,
             "route row s0 of input in must be {age");
+    refused(x, "{\"s0\": {\":number\": 1, \"1\": 1}}",
+            "{\"in\": {\"delay\": {\"s0\": 0.5}}}", target,
+            "route row s0 of input in must be {age");
     refused(x, "{\"s0\": {\":number\": 1, \"1\": 1}}", "{}", target,
             "input routes is empty: link it to Self's output");
     refused_state(x, "{\"age\": 2.5}", "{}", "state age must be an integer");

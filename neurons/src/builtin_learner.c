@@ -174,6 +174,8 @@ static bool row_scan(const dmm__builtin_labels *bl, vv row, double m,
 {
     *first = AGES;
     *end = 0;
+    if (!row.map)
+        return false; /* a bare number: a weight, not routes by age */
     vv_dense_level dl;
     vv_leaf lf;
     if (vv_dense_level_view(row, &dl)) { /* ages "0" .. by position */
