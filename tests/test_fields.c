@@ -35,34 +35,7 @@ static int teardown(void **state)
 static int fire(fx *x, const char *type, vv input, vv state, vv *out,
                 vv *new_state, dmm_error *err)
 {
-    const dmm_type_info *t = dmm_registry_find(x->reg, tu_label(x->vc, type));
-    assert_non_null(t);
-    uint64_t rng[4] = {1, 2, 3, 4};
-    dmm_fire f = {.vc = x->vc,
-                  .type = t,
-                  .name = tu_label(x->vc, "n"),
-                  .input = input,
-                  .state = state,
-                  .step = 1,
-                  .rng = rng,
-                  .err = err};
-    dmm_error_clear(err);
-    int rc = t->desc->fn(&f);
-    if (rc) {
-        assert_true(vv_is_zero(f.output));
-        assert_true(vv_is_zero(f.new_state));
-        *out = VV_ZERO;
-        if (new_state)
-            *new_state = VV_ZERO;
-        return rc;
-    }
-    tu_assert_canonical(x->vc, f.output);
-    *out = f.output;
-    if (new_state)
-        *new_state = f.new_state;
-    else
-        vv_free(x->vc, f.new_state);
-    return 0;
+    return tn_fire(x, type, input, VV_ZERO, state, out, new_state, err);
 }
 
 /* new: type's output on the JSON input; fails the test on error. */

@@ -104,31 +104,13 @@ static vv input_of(fx *x, vv image, vv routes, vv target, double reset,
  * left as it was on error (both outputs then zero, checked). */
 static int fire(fx *x, vv input, vv *state, vv *out, dmm_error *err)
 {
-    const dmm_type_info *t = dmm_registry_find(x->reg, lab(x, "learner"));
-    assert_non_null(t);
-    uint64_t rng[4] = {1, 2, 3, 4};
-    dmm_fire f = {.vc = x->vc,
-                  .type = t,
-                  .name = lab(x, "n"),
-                  .input = input,
-                  .state = *state,
-                  .step = 1,
-                  .rng = rng,
-                  .err = err};
-    dmm_error_clear(err);
-    int rc = t->desc->fn(&f);
-    *out = VV_ZERO;
-    if (rc) {
-        assert_true(vv_is_zero(f.output));
-        assert_true(vv_is_zero(f.new_state));
-        return rc;
+    vv next;
+    int rc = tn_fire(x, "learner", input, VV_ZERO, *state, out, &next, err);
+    if (!rc) {
+        vv_free(x->vc, *state);
+        *state = next;
     }
-    tu_assert_canonical(x->vc, f.output);
-    tu_assert_canonical(x->vc, f.new_state);
-    vv_free(x->vc, *state);
-    *state = f.new_state;
-    *out = f.output;
-    return 0;
+    return rc;
 }
 
 static double out_num(fx *x, vv out, const char *name)
@@ -161,8 +143,10 @@ typedef struct world {
     vv image, target, routes[DMM_IF_CLASSES];
 } world;
 
-static void world_make(fx *x, world *w, uint64_t seed)
+static world *world_new(fx *x, uint64_t seed)
 {
+    world *w = malloc(sizeof *w);
+    assert_non_null(w);
     dmm_if_rng r;
     dmm_if_rng_seed(&r, seed);
     dmm_if_model_init(&w->m, NULL, &r);
@@ -178,6 +162,7 @@ static void world_make(fx *x, world *w, uint64_t seed)
         }
     for (int c = 0; c < DMM_IF_CLASSES; c++)
         w->routes[c] = routes_of(x, &w->m, c);
+    return w;
 }
 
 static void world_free(fx *x, world *w)
@@ -186,6 +171,7 @@ static void world_free(fx *x, world *w)
     vv_free(x->vc, w->target);
     for (int c = 0; c < DMM_IF_CLASSES; c++)
         vv_free(x->vc, w->routes[c]);
+    free(w);
 }
 
 /* One cycle: fire with these inputs, return the output (new). */
@@ -201,6 +187,15 @@ static vv cycle(fx *x, vv *state, vv image, vv routes, vv target, double reset,
     return out;
 }
 
+/* The cycle that takes w's image for class c (a reset: a new episode); its
+ * output is checked to be empty of energy. The image is age 0 next cycle. */
+static void take_image(fx *x, vv *st, const world *w, int c)
+{
+    vv out = cycle(x, st, w->image, w->routes[c], w->target, 1, 0);
+    assert_true(out_num(x, out, "energy") == 0);
+    vv_free(x->vc, out);
+}
+
 /*
  * Each class: the image taken at cycle 0 is age t at cycle t + 1, where the
  * energy is the direct engine's J_c(t) bit for bit (the same arithmetic in
@@ -209,9 +204,7 @@ static vv cycle(fx *x, vv *state, vv image, vv routes, vv target, double reset,
 static void test_learner_vs_direct(void **state)
 {
     fx *x = *state;
-    world *w = malloc(sizeof *w);
-    assert_non_null(w);
-    world_make(x, w, 7);
+    world *w = world_new(x, 7);
     int kinds[3] = {0};
     for (int s = 0; s < DMM_IF_SOURCES; s++)
         kinds[w->img.kind[s]]++;
@@ -222,10 +215,8 @@ static void test_learner_vs_direct(void **state)
     for (int c = 0; c < DMM_IF_CLASSES; c++) {
         double J[DMM_IF_TIMES_MAX];
         dmm_if_energy(&w->m, &w->img, c, J);
-        vv st = VV_ZERO;
-        vv out = cycle(x, &st, w->image, w->routes[c], w->target, 1, 0);
-        assert_true(out_num(x, out, "energy") == 0);
-        vv_free(x->vc, out);
+        vv st = VV_ZERO, out;
+        take_image(x, &st, w, c);
         int nonzero = 0;
         for (int t = 0; t < w->m.geom.times; t++) {
             out = cycle(x, &st, VV_ZERO, w->routes[c], w->target, 0, 0);
@@ -243,7 +234,6 @@ static void test_learner_vs_direct(void **state)
         vv_free(x->vc, st);
     }
     world_free(x, w);
-    free(w);
 }
 
 /* W's row plus delta's part of it (the learner's own row {learner: {n:
@@ -265,14 +255,11 @@ static vv apply(fx *x, vv routes, vv delta)
 static void test_learner_train(void **state)
 {
     fx *x = *state;
-    world *w = malloc(sizeof *w);
-    assert_non_null(w);
-    world_make(x, w, 11);
+    world *w = world_new(x, 11);
     for (int c = 0; c < DMM_IF_CLASSES; c++)
         for (int learn = 0; learn < 2; learn++) {
-            vv st = VV_ZERO;
-            vv out = cycle(x, &st, w->image, w->routes[c], w->target, 1, 0);
-            vv_free(x->vc, out);
+            vv st = VV_ZERO, out;
+            take_image(x, &st, w, c);
             for (int t = 0; t < w->m.geom.times; t++) {
                 out = cycle(x, &st, VV_ZERO, w->routes[c], w->target, 0,
                             t == 0 && learn);
@@ -301,7 +288,6 @@ static void test_learner_train(void **state)
             free(trained);
         }
     world_free(x, w);
-    free(w);
 }
 
 /*
@@ -313,17 +299,13 @@ static void test_learner_train(void **state)
 static void test_learner_routes_change(void **state)
 {
     fx *x = *state;
-    world *w = malloc(sizeof *w), *w2 = malloc(sizeof *w2);
-    assert_non_null(w);
-    assert_non_null(w2);
-    world_make(x, w, 21);
-    world_make(x, w2, 22); /* other routes, the same geometry */
+    world *w = world_new(x, 21);
+    world *w2 = world_new(x, 22); /* other routes, the same geometry */
     int c = 2;
     double J2[DMM_IF_TIMES_MAX];
     dmm_if_energy(&w2->m, &w->img, c, J2);
-    vv st = VV_ZERO;
-    vv out = cycle(x, &st, w->image, w->routes[c], w->target, 1, 0);
-    vv_free(x->vc, out);
+    vv st = VV_ZERO, out;
+    take_image(x, &st, w, c);
     for (int t = 0; t < w->m.geom.times; t++) {
         vv r = t < 6 ? w->routes[c] : w2->routes[c];
         out = cycle(x, &st, VV_ZERO, r, w->target, 0, 0);
@@ -334,8 +316,6 @@ static void test_learner_routes_change(void **state)
     vv_free(x->vc, st);
     world_free(x, w);
     world_free(x, w2);
-    free(w);
-    free(w2);
 }
 
 /* input (JSON) refused on the cycle after image (JSON) was taken, the

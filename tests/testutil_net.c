@@ -57,3 +57,38 @@ dmm_net *tn_load(tn_world *w, const char *text)
     }
     return net;
 }
+
+int tn_fire(tn_world *w, const char *type, vv input, vv params, vv state,
+            vv *out, vv *new_state, dmm_error *err)
+{
+    const dmm_type_info *t = dmm_registry_find(w->reg, tu_label(w->vc, type));
+    assert_non_null(t);
+    uint64_t rng[4] = {1, 2, 3, 4};
+    dmm_fire f = {.vc = w->vc,
+                  .type = t,
+                  .name = tu_label(w->vc, "n"),
+                  .input = input,
+                  .params = params,
+                  .state = state,
+                  .step = 1,
+                  .rng = rng,
+                  .err = err};
+    dmm_error_clear(err);
+    int rc = t->desc->fn(&f);
+    *out = VV_ZERO;
+    if (new_state)
+        *new_state = VV_ZERO;
+    if (rc) { /* a built-in leaves nothing behind */
+        assert_true(vv_is_zero(f.output));
+        assert_true(vv_is_zero(f.new_state));
+        return rc;
+    }
+    tu_assert_canonical(w->vc, f.output);
+    tu_assert_canonical(w->vc, f.new_state);
+    *out = f.output;
+    if (new_state)
+        *new_state = f.new_state;
+    else
+        vv_free(w->vc, f.new_state);
+    return 0;
+}

@@ -32,5 +32,12 @@ int tn_world_teardown(void **state);
 /* new: the network in text (source "test.json"), or the test fails with the
  * formatted error. */
 dmm_net *tn_load(tn_world *w, const char *text);
+/* Fire the type's function once as neuron type/"n" on input, params and
+ * state (borrowed, zero allowed), as the engine would. On success *out and
+ * *new_state (may be NULL: freed) get new canonical values (checked); on
+ * error both are zero, which the call checks (a built-in leaves nothing
+ * behind), and err says why. */
+int tn_fire(tn_world *w, const char *type, vv input, vv params, vv state,
+            vv *out, vv *new_state, dmm_error *err);
 
 #endif

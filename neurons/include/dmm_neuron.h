@@ -186,6 +186,12 @@ vv_ctx *dmm_registry_vctx(const dmm_registry *r);
  * label (such a parameter may arrive as an input stream, see
  * dmm_fire_param); always true for a variadic type. */
 bool dmm_type_accepts_input(const dmm_type_info *t, vv_label label);
+/* The descriptor index of t's input called label; -1 when t declares none
+ * so (a variadic type declares none). */
+int dmm_type_input_index(const dmm_type_info *t, vv_label label);
+/* True if t declares its input label unread (dmm_neuron_type.unread): the
+ * rows of that input are W's store, never computed. */
+bool dmm_type_input_unread(const dmm_type_info *t, vv_label label);
 /* Append the catalogue as Markdown (what docs/neurons.md holds). */
 int dmm_registry_markdown(const dmm_registry *r, vv_buf *b);
 

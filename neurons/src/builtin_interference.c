@@ -41,14 +41,8 @@ static int age_of(const dmm__builtin_labels *bl, vv_label l)
 /* A scalar input: a bare number, 0 when absent; a map is an error. */
 static int scalar_input(dmm_fire *f, size_t k, double *out)
 {
-    vv v = dmm_fire_in(f, k);
-    if (!vv_is_scalar(v))
-        return dmm__fire_failf(f, DMM_E_INVAL,
-                               "input %s must be a bare number, got a map "
-                               "with %zu children",
-                               f->type->desc->inputs[k], vv_nchildren(v));
-    *out = v.num;
-    return 0;
+    return dmm__fire_number(f, dmm_fire_in(f, k), "input ", f->type->in[k],
+                            out);
 }
 
 /* ---- delay ---------------------------------------------------------------
@@ -237,7 +231,13 @@ static int fire_delay(dmm_fire *f)
  *
  * Descriptor indexes of the inputs, outputs and parameters. */
 enum { IN_IN, IN_BLOCKED, IN_TARGET, IN_ROUTES, IN_RESET, IN_LEARN };
-enum { OUT_ENERGY, OUT_SCORE, OUT_PEAK, OUT_TOTAL, OUT_DELTA };
+enum {
+    OUT_ENERGY = DMM__TGT_ENERGY,
+    OUT_SCORE = DMM__TGT_SCORE,
+    OUT_PEAK = DMM__TGT_PEAK,
+    OUT_TOTAL = DMM__TGT_TOTAL,
+    OUT_DELTA = DMM__TGT_DELTA
+};
 enum { P_FRIEND, P_FOE, P_ETA_FRIEND, P_ETA_STRANGER, P_ETA_FOE, P_SCALE };
 
 /* Component labels of the dense arrays: the target's first, then any
@@ -665,11 +665,49 @@ static int row_update(dmm_fire *f, vv reach, vv blocked, double gain, vv pend,
     return rc ? dmm__fire_fail(f, rc) : 0;
 }
 
-/* Free the first n of v. */
-static void free_all(vv_ctx *vc, vv *v, size_t n)
+/*
+ * Two maps keyed alike ({label: a}, {label: b}), built from pairs pushed in
+ * label order: a delta's reachable and blocked sides. One allocation: the
+ * values first (8-aligned), then the labels.
+ */
+typedef struct twin {
+    size_t n;
+    vv *a, *b;
+    vv_label *l;
+} twin;
+
+static int twin_open(dmm_fire *f, twin *t, size_t cap)
 {
-    for (size_t i = 0; i < n; i++)
-        vv_free(vc, v[i]);
+    cap = cap ? cap : 1;
+    *t = (twin){0};
+    if (!(t->a = malloc(cap * (2 * sizeof(vv) + sizeof(vv_label)))))
+        return dmm__fire_fail(f, DMM_E_NOMEM);
+    t->b = t->a + cap;
+    t->l = (vv_label *)(t->b + cap);
+    return 0;
+}
+
+/* The pairs pushed so far, freed (after an error). */
+static void twin_drop(vv_ctx *vc, twin *t)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        vv_free(vc, t->a[i]);
+        vv_free(vc, t->b[i]);
+    }
+    free(t->a);
+}
+
+/* The two maps (new, in *a and *b), taking the pairs. */
+static int twin_close(dmm_fire *f, twin *t, vv *a, vv *b)
+{
+    int rc = vv_from_pairs(f->vc, 0, t->n, t->l, t->a, a);
+    if (rc)
+        for (size_t i = 0; i < t->n; i++)
+            vv_free(f->vc, t->b[i]);
+    else if ((rc = vv_from_pairs(f->vc, 0, t->n, t->l, t->b, b)))
+        vv_free(f->vc, *a);
+    free(t->a);
+    return rc ? dmm__fire_fail(f, rc) : 0;
 }
 
 /*
@@ -682,14 +720,8 @@ static int rows_commit(dmm_fire *f, vv_label g, vv byname, vv blocked_all,
                        dmm__route_learn_fn learn, void *ud, size_t *matched,
                        vv *d_in, vv *d_bl)
 {
-    size_t cap = vv_nchildren(byname);
-    vv *kid = malloc((cap ? cap : 1) * 2 * (sizeof *kid + sizeof(vv_label)));
-    if (!kid)
-        return dmm__fire_fail(f, DMM_E_NOMEM);
-    vv *kbl = kid + cap;
-    vv_label *lab = (vv_label *)(kbl + cap); /* after the 8-aligned values */
-    size_t n = 0;
-    int rc = 0;
+    twin t;
+    int rc = twin_open(f, &t, vv_nchildren(byname));
     vv_iter in;
     vv_label ng;
     vv row;
@@ -702,22 +734,12 @@ static int rows_commit(dmm_fire *f, vv_label g, vv byname, vv blocked_all,
         ++*matched;
         vv_label gn[2] = {g, ng};
         if (!(rc = row_update(f, row, vv_get(blocked_all, gn, 2), gain, pend,
-                              &kid[n], &kbl[n])))
-            lab[n++] = ng;
+                              &t.a[t.n], &t.b[t.n])))
+            t.l[t.n++] = ng;
+        else
+            twin_drop(f->vc, &t); /* said by row_update */
     }
-    if (rc) { /* said by row_update */
-        free_all(f->vc, kid, n);
-        free_all(f->vc, kbl, n);
-        free(kid);
-        return rc;
-    }
-    /* vv_from_pairs takes the values; the labels serve both sides */
-    if ((rc = vv_from_pairs(f->vc, 0, n, lab, kid, d_in)))
-        free_all(f->vc, kbl, n);
-    else if ((rc = vv_from_pairs(f->vc, 0, n, lab, kbl, d_bl)))
-        vv_free(f->vc, *d_in);
-    free(kid);
-    return rc ? dmm__fire_fail(f, rc) : 0;
+    return rc ? rc : twin_close(f, &t, d_in, d_bl);
 }
 
 int dmm__routes_commit(dmm_fire *f, vv_label in_l, vv_label bl_l, vv routes,
@@ -727,42 +749,29 @@ int dmm__routes_commit(dmm_fire *f, vv_label in_l, vv_label bl_l, vv routes,
     vv reach_all = vv_child(routes, in_l);
     vv blocked_all = vv_child(routes, bl_l);
     *matched = 0;
-    size_t cap = vv_nchildren(reach_all);
-    vv *din = malloc((cap ? cap : 1) * 2 * (sizeof *din + sizeof(vv_label)));
-    if (!din)
-        return dmm__fire_fail(f, DMM_E_NOMEM);
-    vv *dbl = din + cap;
-    vv_label *gl = (vv_label *)(dbl + cap); /* after the 8-aligned values */
-    size_t n = 0;
-    int rc = 0;
+    twin t;
+    int rc = twin_open(f, &t, vv_nchildren(reach_all));
     vv_iter ig;
     vv_label g;
     vv byname;
     vv_iter_init(&ig, reach_all);
     while (!rc && vv_iter_next(&ig, &g, &byname))
         if (!(rc = rows_commit(f, g, byname, blocked_all, learn, ud, matched,
-                               &din[n], &dbl[n])))
-            gl[n++] = g;
-    if (rc) { /* said by rows_commit */
-        free_all(f->vc, din, n);
-        free_all(f->vc, dbl, n);
-        free(din);
+                               &t.a[t.n], &t.b[t.n])))
+            t.l[t.n++] = g;
+        else
+            twin_drop(f->vc, &t); /* said by rows_commit */
+    if (rc)
         return rc;
-    }
-    /* {in: {g: ...}, blocked: {g: ...}}, the two labels in id order */
-    vv side[2] = {VV_ZERO, VV_ZERO}, acc = VV_ZERO;
-    bool swap = in_l > bl_l;
-    vv_label sl[2] = {swap ? bl_l : in_l, swap ? in_l : bl_l};
-    if ((rc = vv_from_pairs(f->vc, 0, n, gl, din, &side[swap])))
-        free_all(f->vc, dbl, n);
-    else if ((rc = vv_from_pairs(f->vc, 0, n, gl, dbl, &side[!swap])))
-        vv_free(f->vc, side[swap]);
-    else
-        rc = vv_from_pairs(f->vc, 0, 2, sl, side, &acc);
-    free(din);
+    /* {in: {g: ...}, blocked: {g: ...}} */
+    vv side[2];
+    vv_label sl[2] = {in_l, bl_l};
+    vv acc;
+    if ((rc = twin_close(f, &t, &side[0], &side[1])) ||
+        (rc = dmm__fire_map(f, 2, sl, side, &acc)))
+        return rc;
     vv_label path[2] = {f->type->name, f->name};
-    if (!rc)
-        rc = vv_set(f->vc, VV_ZERO, path, 2, acc, out);
+    rc = vv_set(f->vc, VV_ZERO, path, 2, acc, out);
     vv_free(f->vc, acc);
     return rc ? dmm__fire_fail(f, rc) : 0;
 }
@@ -799,19 +808,31 @@ static int commit(dmm_fire *f, vv routes, vv pending, vv *out)
                            vv_nchildren(pending), matched);
 }
 
-/* Pairs (l[i], v[i]) of distinct labels sorted by label, so that
- * vv_from_pairs takes them in order (its sorted case: no index, no qsort). */
-static void pairs_sort(size_t n, vv_label *l, vv *v)
+int dmm__target_emit(dmm_fire *f, dmm__target_sums *s, double j, bool arrived,
+                     vv *delta, vv *out)
 {
-    for (size_t i = 1; i < n; i++)
-        for (size_t j = i; j > 0 && l[j - 1] > l[j]; j--) {
-            vv_label tl = l[j];
-            vv tv = v[j];
-            l[j] = l[j - 1];
-            v[j] = v[j - 1];
-            l[j - 1] = tl;
-            v[j - 1] = tv;
-        }
+    vv d = *delta;
+    *delta = VV_ZERO;
+    if (!isfinite(j)) {
+        vv_free(f->vc, d);
+        return dmm__fire_failf(f, DMM_E_NONFINITE, "the energy is not finite");
+    }
+    s->score = fmax(s->score, j);
+    if (arrived) {
+        s->peak = s->count > 0 ? fmax(s->peak, j) : j;
+        s->count++;
+    }
+    s->total += j;
+    if (!isfinite(s->total)) {
+        vv_free(f->vc, d);
+        return dmm__fire_failf(f, DMM_E_NONFINITE, "the total is not finite");
+    }
+    const vv_label *o = f->type->out;
+    vv_label ol[5] = {o[DMM__TGT_ENERGY], o[DMM__TGT_SCORE], o[DMM__TGT_PEAK],
+                      o[DMM__TGT_TOTAL], o[DMM__TGT_DELTA]};
+    vv ov[5] = {vv_number(j), vv_number(s->score), vv_number(s->peak),
+                vv_number(s->total), d};
+    return dmm__fire_map(f, 5, ol, ov, out);
 }
 
 static int fire_interference(dmm_fire *f)
@@ -849,10 +870,10 @@ static int fire_interference(dmm_fire *f)
     }
 
     /* The episode so far; a reset first applies the pending update. */
-    double score = vv_child(f->state, out_l[OUT_SCORE]).num;
-    double peak = vv_child(f->state, out_l[OUT_PEAK]).num;
-    double total = vv_child(f->state, out_l[OUT_TOTAL]).num;
-    double count = vv_child(f->state, bl->count).num;
+    dmm__target_sums e = {vv_child(f->state, out_l[OUT_SCORE]).num,
+                          vv_child(f->state, out_l[OUT_PEAK]).num,
+                          vv_child(f->state, out_l[OUT_TOTAL]).num,
+                          vv_child(f->state, bl->count).num};
     bool learning = vv_child(f->state, learn_l).num != 0;
     vv pending = vv_ref(vv_child(f->state, out_l[OUT_DELTA]));
     vv delta = VV_ZERO;
@@ -862,7 +883,7 @@ static int fire_interference(dmm_fire *f)
             vv_free(f->vc, pending);
             return rc;
         }
-        score = peak = total = count = 0;
+        e = (dmm__target_sums){0};
         learning = false;
         vv_free(f->vc, pending);
         pending = VV_ZERO;
@@ -870,58 +891,28 @@ static int fire_interference(dmm_fire *f)
     learning |= learn > 0;
 
     const dmm_terms *tin = f->terms ? &f->terms[IN_IN] : NULL;
+    vv output;
     if ((rc = tin && tin->given
                   ? energy_terms(&w, tin, learning ? &pending : NULL)
                   : energy(&w, dmm_fire_in(f, IN_IN),
-                           learning ? &pending : NULL)))
-        goto fail;
-    double j = energy_value(&w, scale);
-    if (!isfinite(j)) {
-        rc = dmm__fire_failf(f, DMM_E_NONFINITE, "the energy is not finite");
-        goto fail;
-    }
-    score = fmax(score, j);
-    if (w.n_arr > 0) {
-        peak = count > 0 ? fmax(peak, j) : j;
-        count++;
-    }
-    total += j;
-    if (!isfinite(total)) {
-        rc = dmm__fire_failf(f, DMM_E_NONFINITE, "the total is not finite");
-        goto fail;
-    }
-
-    vv_label ol[5] = {out_l[OUT_ENERGY], out_l[OUT_SCORE], out_l[OUT_PEAK],
-                      out_l[OUT_TOTAL], out_l[OUT_DELTA]};
-    vv ov[5] = {vv_number(j), vv_number(score), vv_number(peak),
-                vv_number(total), delta};
-    delta = VV_ZERO;
-    vv output;
-    pairs_sort(5, ol, ov);
-    if ((rc = vv_from_pairs(f->vc, 0, 5, ol, ov, &output))) {
-        rc = dmm__fire_fail(f, rc);
-        goto fail;
+                           learning ? &pending : NULL)) ||
+        (rc = dmm__target_emit(f, &e, energy_value(&w, scale), w.n_arr > 0,
+                               &delta, &output))) {
+        vv_free(f->vc, pending);
+        vv_free(f->vc, delta);
+        return rc;
     }
     vv_label sl[6] = {out_l[OUT_SCORE], out_l[OUT_PEAK], out_l[OUT_TOTAL],
                       bl->count,        learn_l,         out_l[OUT_DELTA]};
-    vv sv[6] = {vv_number(score),
-                vv_number(peak),
-                vv_number(total),
-                vv_number(count),
-                vv_number(learning ? 1 : 0),
-                pending};
-    pending = VV_ZERO;
-    pairs_sort(6, sl, sv);
-    if ((rc = vv_from_pairs(f->vc, 0, 6, sl, sv, &f->new_state))) {
+    vv sv[6] = {vv_number(e.score),          vv_number(e.peak),
+                vv_number(e.total),          vv_number(e.count),
+                vv_number(learning ? 1 : 0), pending};
+    if ((rc = dmm__fire_map(f, 6, sl, sv, &f->new_state))) {
         vv_free(f->vc, output);
-        return dmm__fire_fail(f, rc);
+        return rc;
     }
     f->output = output;
     return 0;
-fail:
-    vv_free(f->vc, pending);
-    vv_free(f->vc, delta);
-    return rc;
 }
 
 const dmm_neuron_type dmm__builtin_interference[] = {

@@ -26,7 +26,11 @@
 #define NAMES(...) ((const char *const[]){__VA_ARGS__, NULL})
 
 enum { IN_IMAGE, IN_IN, IN_BLOCKED, IN_TARGET, IN_ROUTES, IN_RESET, IN_LEARN };
-enum { OUT_ENERGY, OUT_SCORE, OUT_PEAK, OUT_TOTAL, OUT_DELTA };
+enum {
+    OUT_SCORE = DMM__TGT_SCORE,
+    OUT_PEAK = DMM__TGT_PEAK,
+    OUT_TOTAL = DMM__TGT_TOTAL
+};
 enum { P_FRIEND, P_FOE, P_ETA_FRIEND, P_ETA_STRANGER, P_ETA_FOE, P_SCALE };
 enum { FRIEND, STRANGER, FOE };
 
@@ -523,35 +527,6 @@ static bool gain_of(void *ud, vv_label ng, double *gain, vv *add)
 
 /* ---- the neuron ---------------------------------------------------------- */
 
-/* A scalar input or state entry: a bare number; a map is an error. */
-static int number(dmm_fire *f, vv v, const char *what, double *out)
-{
-    if (!vv_is_scalar(v))
-        return dmm__fire_failf(f, DMM_E_INVAL,
-                               "%s must be a bare number, got a map with %zu "
-                               "children",
-                               what, vv_nchildren(v));
-    *out = v.num;
-    return 0;
-}
-
-/* The pairs (label, value) of a map, sorted by label, as vv_from_pairs
- * takes them fastest. Takes the values. */
-static int map_of(dmm_fire *f, size_t n, vv_label *l, vv *v, vv *out)
-{
-    for (size_t i = 1; i < n; i++)
-        for (size_t k = i; k > 0 && l[k - 1] > l[k]; k--) {
-            vv_label tl = l[k];
-            vv tv = v[k];
-            l[k] = l[k - 1];
-            v[k] = v[k - 1];
-            l[k - 1] = tl;
-            v[k - 1] = tv;
-        }
-    int rc = vv_from_pairs(f->vc, 0, n, l, v, out);
-    return rc ? dmm__fire_fail(f, rc) : 0;
-}
-
 /*
  * An episode as the state holds it, made once an image (and again when the
  * routes change): {image: the sources' vectors, routes: the rows in of W it
@@ -570,8 +545,8 @@ static int episode_read(dmm_fire *f, vv ep, held_episode *e)
     *e = (held_episode){vv_child(ep, in_l[IN_IMAGE]),
                         vv_child(ep, in_l[IN_ROUTES]), vv_child(ep, bl->table),
                         0};
-    int rc =
-        number(f, vv_child(ep, bl->horizon), "episode horizon", &e->horizon);
+    int rc = dmm__fire_number(f, vv_child(ep, bl->horizon), "episode ",
+                              bl->horizon, &e->horizon);
     if (!rc && !(e->horizon >= 0 && e->horizon <= AGES &&
                  e->horizon == floor(e->horizon)))
         rc = dmm__fire_failf(f, DMM_E_INVAL,
@@ -617,7 +592,7 @@ static int episode_make(dmm_fire *f, vv image, vv in, vv *out)
     vv_label l[4] = {in_l[IN_IMAGE], in_l[IN_ROUTES], bl->table, bl->horizon};
     vv v[4] = {vv_ref(image), vv_ref(in), table, vv_number(e->horizon)};
     table = VV_ZERO;
-    rc = map_of(f, 4, l, v, out);
+    rc = dmm__fire_map(f, 4, l, v, out);
 done:
     free(mem);
     vv_free(f->vc, table);
@@ -662,22 +637,26 @@ static int fire_learner(dmm_fire *f)
     const dmm__builtin_labels *bl = dmm__builtin_labels_of(f->type);
     const vv_label *out_l = f->type->out;
     vv st = f->state;
-    double reset = 0, learn = 0, score, peak, total, count, learning, age;
+    double reset = 0, learn = 0, learning, age;
+    dmm__target_sums sums;
     int rc;
-    if ((rc = number(f, dmm_fire_in(f, IN_RESET), "input reset", &reset)) ||
-        (rc = number(f, dmm_fire_in(f, IN_LEARN), "input learn", &learn)))
+    if ((rc = dmm__fire_number(f, dmm_fire_in(f, IN_RESET), "input ",
+                               f->type->in[IN_RESET], &reset)) ||
+        (rc = dmm__fire_number(f, dmm_fire_in(f, IN_LEARN), "input ",
+                               f->type->in[IN_LEARN], &learn)))
         return rc;
     if (st.num != 0)
         return dmm__fire_failf(f, DMM_E_INVAL, "state must be a map");
     struct {
         vv_label l;
         double *x;
-    } nums[] = {{out_l[OUT_SCORE], &score},         {out_l[OUT_PEAK], &peak},
-                {out_l[OUT_TOTAL], &total},         {bl->count, &count},
-                {f->type->in[IN_LEARN], &learning}, {bl->age_now, &age}};
+    } nums[] = {
+        {out_l[OUT_SCORE], &sums.score},    {out_l[OUT_PEAK], &sums.peak},
+        {out_l[OUT_TOTAL], &sums.total},    {bl->count, &sums.count},
+        {f->type->in[IN_LEARN], &learning}, {bl->age_now, &age}};
     for (size_t k = 0; k < sizeof nums / sizeof nums[0]; k++)
-        if ((rc = number(f, vv_child(st, nums[k].l), lstr(f, nums[k].l),
-                         nums[k].x)))
+        if ((rc = dmm__fire_number(f, vv_child(st, nums[k].l), "state ",
+                                   nums[k].l, nums[k].x)))
             return rc;
     if (!(age >= 0 && age <= AGES && age == floor(age)))
         return dmm__fire_failf(f, DMM_E_INVAL,
@@ -701,7 +680,8 @@ static int fire_learner(dmm_fire *f)
         if (learning != 0 && !vv_is_zero(e.table) &&
             (rc = learned(f, e.image, &tv, routes, &delta)))
             goto done;
-        score = peak = total = count = learning = 0;
+        sums = (dmm__target_sums){0};
+        learning = 0;
     }
     if (learn > 0)
         learning = 1;
@@ -745,42 +725,22 @@ static int fire_learner(dmm_fire *f)
     if (!vv_is_zero(e.table) && age < e.horizon &&
         (rc = energy_at(f, &tv, (int)age, &j, &any)))
         goto done;
-    if (!isfinite(j)) {
-        rc = dmm__fire_failf(f, DMM_E_NONFINITE, "the energy is not finite");
-        goto done;
-    }
-    score = fmax(score, j);
-    if (any) {
-        peak = count > 0 ? fmax(peak, j) : j;
-        count++;
-    }
-    total += j;
-    if (!isfinite(total)) {
-        rc = dmm__fire_failf(f, DMM_E_NONFINITE, "the total is not finite");
-        goto done;
-    }
-
-    vv_label ol[5] = {out_l[OUT_ENERGY], out_l[OUT_SCORE], out_l[OUT_PEAK],
-                      out_l[OUT_TOTAL], out_l[OUT_DELTA]};
-    vv ov[5] = {vv_number(j), vv_number(score), vv_number(peak),
-                vv_number(total), delta};
-    delta = VV_ZERO;
     vv output;
-    if ((rc = map_of(f, 5, ol, ov, &output)))
+    if ((rc = dmm__target_emit(f, &sums, j, any, &delta, &output)))
         goto done;
     vv_label sl[8] = {
         out_l[OUT_SCORE],      out_l[OUT_PEAK], out_l[OUT_TOTAL], bl->count,
         f->type->in[IN_LEARN], bl->age_now,     bl->episode,      bl->next};
-    vv sv[8] = {vv_number(score),
-                vv_number(peak),
-                vv_number(total),
-                vv_number(count),
+    vv sv[8] = {vv_number(sums.score),
+                vv_number(sums.peak),
+                vv_number(sums.total),
+                vv_number(sums.count),
                 vv_number(learning),
                 vv_number(age),
                 ep,
                 vv_ref(dmm_fire_in(f, IN_IMAGE))};
     ep = VV_ZERO;
-    if ((rc = map_of(f, 8, sl, sv, &f->new_state))) {
+    if ((rc = dmm__fire_map(f, 8, sl, sv, &f->new_state))) {
         vv_free(f->vc, output);
         goto done;
     }

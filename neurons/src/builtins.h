@@ -52,6 +52,49 @@ int dmm__fire_fail(dmm_fire *f, int rc);
 int dmm__fire_failf(dmm_fire *f, int rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* The error of dmm__fire_number (below), said in f->err. */
+int dmm__fire_not_number(dmm_fire *f, vv v, const char *kind, vv_label name);
+/* v as a number into *out: 0 when v is a bare number (or absent), else an
+ * error naming it "<kind><name>" (kind "input ", "state " ...). Inline: it
+ * reads a neuron's scalars every cycle. */
+static inline int dmm__fire_number(dmm_fire *f, vv v, const char *kind,
+                                   vv_label name, double *out)
+{
+    if (!vv_is_scalar(v))
+        return dmm__fire_not_number(f, v, kind, name);
+    *out = v.num;
+    return 0;
+}
+/* *out (new) = the map of the n pairs (l[i], v[i]), distinct labels, which
+ * it sorts by label first (vv_from_pairs' fastest case) and takes the values
+ * of; failures said in f->err. */
+int dmm__fire_map(dmm_fire *f, size_t n, vv_label *l, vv *v, vv *out);
+
+/*
+ * The interference targets, `interference` and `learner`
+ * (builtin_interference.c, builtin_learner.c): both declare these outputs,
+ * in this order, and keep their episode's sums in their state under the
+ * outputs' names (and `count`).
+ */
+enum {
+    DMM__TGT_ENERGY,
+    DMM__TGT_SCORE,
+    DMM__TGT_PEAK,
+    DMM__TGT_TOTAL,
+    DMM__TGT_DELTA
+};
+typedef struct dmm__target_sums {
+    double score; /* max(0, J) since the reset */
+    double peak;  /* max J over the cycles with arrivals */
+    double total; /* Σ J */
+    double count; /* cycles with arrivals */
+} dmm__target_sums;
+/* This cycle's energy j into s (arrived: whether anything arrived), then the
+ * output {energy, score, peak, total, delta} (new, in *out), taking *delta
+ * (zero after). DMM_E_NONFINITE when j or the total is not finite. */
+int dmm__target_emit(dmm_fire *f, dmm__target_sums *s, double j, bool arrived,
+                     vv *delta, vv *out);
+
 /*
  * Route rows of the interference targets (builtin_interference.c), shared by
  * `interference` and `learner`. learn(ud, ng, gain, add) says whether the

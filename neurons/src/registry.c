@@ -215,12 +215,9 @@ int dmm_registry_add_builtins(dmm_registry *r)
     struct {
         const char *s;
         vv_label *l;
-    } keys[] = {{"count", &r->builtin.count},
-                {"next", &r->builtin.next},
-                {"age", &r->builtin.age_now},
-                {"episode", &r->builtin.episode},
-                {"table", &r->builtin.table},
-                {"horizon", &r->builtin.horizon}};
+    } keys[] = {{"count", &r->builtin.count}, {"next", &r->builtin.next},
+                {"age", &r->builtin.age_now}, {"episode", &r->builtin.episode},
+                {"table", &r->builtin.table}, {"horizon", &r->builtin.horizon}};
     for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
         if ((rc = vv_intern_cstr(r->vc, keys[k].s, keys[k].l)))
             return rc;
@@ -256,13 +253,24 @@ vv_ctx *dmm_registry_vctx(const dmm_registry *r)
     return r->vc;
 }
 
+int dmm_type_input_index(const dmm_type_info *t, vv_label label)
+{
+    for (size_t k = 0; t->in && k < t->n_inputs; k++)
+        if (t->in[k] == label)
+            return (int)k;
+    return -1;
+}
+
+bool dmm_type_input_unread(const dmm_type_info *t, vv_label label)
+{
+    int k = dmm_type_input_index(t, label);
+    return k >= 0 && k < 32 && (t->unread >> k & 1);
+}
+
 bool dmm_type_accepts_input(const dmm_type_info *t, vv_label label)
 {
-    if (!t->in)
+    if (!t->in || dmm_type_input_index(t, label) >= 0)
         return true;
-    for (size_t k = 0; k < t->n_inputs; k++)
-        if (t->in[k] == label)
-            return true;
     for (size_t k = 0; k < t->n_params; k++)
         if (t->param[k] == label)
             return t->desc->params[k].kind == DMM_PARAM_NUMBER;
@@ -312,6 +320,31 @@ int dmm__fire_failf(dmm_fire *f, int rc, const char *fmt, ...)
     const char *name = vv_label_str(f->vc, f->name, NULL);
     dmm_error_set(f->err, rc, "", "neuron %s/%s: %s", type, name, why);
     return rc;
+}
+
+int dmm__fire_not_number(dmm_fire *f, vv v, const char *kind, vv_label name)
+{
+    return dmm__fire_failf(f, DMM_E_INVAL,
+                           "%s%s must be a bare number, got a map with %zu "
+                           "children",
+                           kind, vv_label_str(f->vc, name, NULL),
+                           vv_nchildren(v));
+}
+
+int dmm__fire_map(dmm_fire *f, size_t n, vv_label *l, vv *v, vv *out)
+{
+    /* insertion: the callers' few pairs come nearly sorted */
+    for (size_t i = 1; i < n; i++)
+        for (size_t k = i; k > 0 && l[k - 1] > l[k]; k--) {
+            vv_label tl = l[k];
+            vv tv = v[k];
+            l[k] = l[k - 1];
+            v[k] = v[k - 1];
+            l[k - 1] = tl;
+            v[k - 1] = tv;
+        }
+    int rc = vv_from_pairs(f->vc, 0, n, l, v, out);
+    return rc ? dmm__fire_fail(f, rc) : 0;
 }
 
 /* ---- the catalogue as Markdown ------------------------------------------ */

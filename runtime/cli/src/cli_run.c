@@ -533,10 +533,7 @@ static void print_field_kinds(const char *file, const dmm_net *net)
 static bool input_unread(const dmm_net *net, vv_label f, vv_label in)
 {
     const dmm_type_info *t = dmm_registry_find(dmm_net_registry(net), f);
-    for (size_t k = 0; t && k < t->n_inputs && k < 32; k++)
-        if (t->in[k] == in)
-            return t->unread >> k & 1;
-    return false;
+    return t && dmm_type_input_unread(t, in);
 }
 
 static size_t warn_unproduced(const char *file, dmm_net *net)

@@ -334,13 +334,10 @@ static void neuron_mark(const dmm_net *net, dmm__compiled *cw, dmm__neuron *n)
  * descriptor index, 32 when it is not among the first 32. */
 static bool input_unread(const dmm_type_info *ti, vv_label i, uint32_t *k)
 {
-    uint32_t at = 32;
-    for (size_t q = 0; ti->in && q < ti->n_inputs && q < 32; q++)
-        if (ti->in[q] == i)
-            at = (uint32_t)q;
+    int at = dmm_type_input_index(ti, i);
     if (k)
-        *k = at;
-    return at < 32 && (ti->unread >> at & 1);
+        *k = at >= 0 && at < 32 ? (uint32_t)at : 32;
+    return dmm_type_input_unread(ti, i);
 }
 
 /* (Re)build the rows of neuron n from wn = W[type][name], and mark the
