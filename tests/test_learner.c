@@ -318,8 +318,21 @@ static void test_learner_routes_change(void **state)
     world_free(x, w2);
 }
 
-/* input (JSON) refused on the cycle after image (JSON) was taken, the
- * state as it was before, with a reason that holds want. */
+/* Firing on input (taken) with state (taken) is refused, the state left as
+ * it was, with a reason that holds want. */
+static void refused_with(fx *x, vv in, vv st, const char *want)
+{
+    vv before = vv_ref(st), out;
+    dmm_error err;
+    assert_int_not_equal(fire(x, in, &st, &out, &err), 0);
+    assert_non_null(strstr(err.text, want));
+    assert_true(vv_equal(st, before));
+    vv_free(x->vc, in);
+    vv_free(x->vc, before);
+    vv_free(x->vc, st);
+}
+
+/* input (JSON) refused on the cycle after image (JSON) was taken. */
 static void refused(fx *x, const char *image, const char *routes,
                     const char *target, const char *want)
 {
@@ -328,33 +341,17 @@ static void refused(fx *x, const char *image, const char *routes,
     vv st = VV_ZERO;
     vv out = cycle(x, &st, img, r, t, 1, 0);
     vv_free(x->vc, out);
-    vv before = vv_ref(st);
-    vv in = input_of(x, VV_ZERO, r, t, 0, 0);
-    dmm_error err;
-    assert_int_not_equal(fire(x, in, &st, &out, &err), 0);
-    assert_non_null(strstr(err.text, want));
-    assert_true(vv_equal(st, before));
-    vv_free(x->vc, in);
-    vv_free(x->vc, before);
-    vv_free(x->vc, st);
+    refused_with(x, input_of(x, VV_ZERO, r, t, 0, 0), st, want);
     vv_free(x->vc, img);
     vv_free(x->vc, r);
     vv_free(x->vc, t);
 }
 
-/* A state (JSON) refused, left as it was, with a reason that holds want. */
+/* A state (JSON) refused with input (JSON). */
 static void refused_state(fx *x, const char *state_json, const char *input,
                           const char *want)
 {
-    vv st = tu_vv(x->vc, state_json), before = vv_ref(st);
-    vv in = tu_vv(x->vc, input), out;
-    dmm_error err;
-    assert_int_not_equal(fire(x, in, &st, &out, &err), 0);
-    assert_non_null(strstr(err.text, want));
-    assert_true(vv_equal(st, before));
-    vv_free(x->vc, in);
-    vv_free(x->vc, before);
-    vv_free(x->vc, st);
+    refused_with(x, tu_vv(x->vc, input), tu_vv(x->vc, state_json), want);
 }
 
 static void test_learner_bad(void **state)

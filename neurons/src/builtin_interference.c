@@ -238,7 +238,6 @@ enum {
     OUT_TOTAL = DMM__TGT_TOTAL,
     OUT_DELTA = DMM__TGT_DELTA
 };
-enum { P_FRIEND, P_FOE, P_ETA_FRIEND, P_ETA_STRANGER, P_ETA_FOE, P_SCALE };
 
 /* Component labels of the dense arrays: the target's first, then any
  * others met in arrivals (their target component is 0). */
@@ -847,12 +846,12 @@ static int fire_interference(dmm_fire *f)
         return rc;
 
     energy_work w = {.f = f};
-    w.th_friend = dmm_fire_param(f, P_FRIEND);
-    w.th_foe = dmm_fire_param(f, P_FOE);
-    w.eta[0] = dmm_fire_param(f, P_ETA_FRIEND);
-    w.eta[1] = dmm_fire_param(f, P_ETA_STRANGER);
-    w.eta[2] = dmm_fire_param(f, P_ETA_FOE);
-    double scale = dmm_fire_param(f, P_SCALE);
+    w.th_friend = dmm_fire_param(f, DMM__TGT_FRIEND);
+    w.th_foe = dmm_fire_param(f, DMM__TGT_FOE);
+    w.eta[0] = dmm_fire_param(f, DMM__TGT_ETA_FRIEND);
+    w.eta[1] = dmm_fire_param(f, DMM__TGT_ETA_STRANGER);
+    w.eta[2] = dmm_fire_param(f, DMM__TGT_ETA_FOE);
+    double scale = dmm_fire_param(f, DMM__TGT_SCALE);
 
     vv target = dmm_fire_in(f, IN_TARGET);
     vv_iter it;
@@ -915,6 +914,18 @@ static int fire_interference(dmm_fire *f)
     return 0;
 }
 
+const char *const dmm__target_outputs[] = {"energy", "score", "peak",
+                                           "total",  "delta", NULL};
+
+const dmm_param_spec dmm__target_params[] = {
+    {"friend", 0.7, "similarity from which a source is a friend"},
+    {"foe", -0.7, "similarity up to which a source is a foe"},
+    {"eta-friend", 1, "learning rate of friends"},
+    {"eta-stranger", -0.5, "learning rate of strangers"},
+    {"eta-foe", -0.8, "learning rate of foes"},
+    {"scale", 1000, "energy multiplier"},
+    {NULL, 0, NULL}};
+
 const dmm_neuron_type dmm__builtin_interference[] = {
     {.name = "delay",
      .summary = "delay line: output a (an age \"0\" .. length-1) is {a: the "
@@ -942,16 +953,8 @@ const dmm_neuron_type dmm__builtin_interference[] = {
          "routes: its own row of W through Self), each row (P + added) / sum "
          "over in and blocked",
      .inputs = NAMES("in", "blocked", "target", "routes", "reset", "learn"),
-     .outputs = NAMES("energy", "score", "peak", "total", "delta"),
-     .params =
-         (const dmm_param_spec[]){
-             {"friend", 0.7, "similarity from which a source is a friend"},
-             {"foe", -0.7, "similarity up to which a source is a foe"},
-             {"eta-friend", 1, "learning rate of friends"},
-             {"eta-stranger", -0.5, "learning rate of strangers"},
-             {"eta-foe", -0.8, "learning rate of foes"},
-             {"scale", 1000, "energy multiplier"},
-             {NULL, 0, NULL}},
+     .outputs = dmm__target_outputs,
+     .params = dmm__target_params,
      .stateful = true,
      .fn = fire_interference,
      /* blocked is W's, for the update to read through routes */

@@ -31,7 +31,6 @@ enum {
     OUT_PEAK = DMM__TGT_PEAK,
     OUT_TOTAL = DMM__TGT_TOTAL
 };
-enum { P_FRIEND, P_FOE, P_ETA_FRIEND, P_ETA_STRANGER, P_ETA_FOE, P_SCALE };
 enum { FRIEND, STRANGER, FOE };
 
 /* Sources of an image, components of a vector, ages of a route row. */
@@ -367,8 +366,8 @@ static int episode_table(dmm_fire *f, const sources *s, const episode *e,
     const double *pm = e->pm; /* pm[t · n + i]: P of age t · m_i */
     memset(ep, 0, EP_ROWS * width * sizeof *ep);
     dense(target, comp, ndim, 1.0, v);
-    double th_friend = dmm_fire_param(f, P_FRIEND);
-    double th_foe = dmm_fire_param(f, P_FOE);
+    double th_friend = dmm_fire_param(f, DMM__TGT_FRIEND);
+    double th_foe = dmm_fire_param(f, DMM__TGT_FOE);
 
     /* Classes, and friends ranked in column order (interference.c's
      * friend_rank). */
@@ -499,7 +498,7 @@ static int energy_at(dmm_fire *f, const table_view *tv, int t, double *j,
                                "episode table does not belong to its image "
                                "(arrival mark %g at age %d)",
                                a, t);
-    *j = dmm_fire_param(f, P_SCALE) * cell(tv, EP_J, (size_t)t);
+    *j = dmm_fire_param(f, DMM__TGT_SCALE) * cell(tv, EP_J, (size_t)t);
     *any = a == 2;
     return 0;
 }
@@ -616,9 +615,9 @@ static int learned(dmm_fire *f, vv image, const table_view *tv, vv routes,
                              tv->n, s->n);
     gains g = {s,
                tv,
-               {dmm_fire_param(f, P_ETA_FRIEND),
-                dmm_fire_param(f, P_ETA_STRANGER),
-                dmm_fire_param(f, P_ETA_FOE)}};
+               {dmm_fire_param(f, DMM__TGT_ETA_FRIEND),
+                dmm_fire_param(f, DMM__TGT_ETA_STRANGER),
+                dmm_fire_param(f, DMM__TGT_ETA_FOE)}};
     size_t matched;
     if (!rc)
         rc = dmm__routes_commit(f, f->type->in[IN_IN], f->type->in[IN_BLOCKED],
@@ -768,16 +767,8 @@ const dmm_neuron_type dmm__builtin_learner[] = {
          "renormalised",
      .inputs =
          NAMES("image", "in", "blocked", "target", "routes", "reset", "learn"),
-     .outputs = NAMES("energy", "score", "peak", "total", "delta"),
-     .params =
-         (const dmm_param_spec[]){
-             {"friend", 0.7, "similarity from which a source is a friend"},
-             {"foe", -0.7, "similarity up to which a source is a foe"},
-             {"eta-friend", 1, "learning rate of friends"},
-             {"eta-stranger", -0.5, "learning rate of strangers"},
-             {"eta-foe", -0.8, "learning rate of foes"},
-             {"scale", 1000, "energy multiplier"},
-             {NULL, 0, NULL}},
+     .outputs = dmm__target_outputs,
+     .params = dmm__target_params,
      .stateful = true,
      .fn = fire_learner,
      /* the routes are W's, read through routes: never summed */

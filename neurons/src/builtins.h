@@ -72,10 +72,21 @@ int dmm__fire_map(dmm_fire *f, size_t n, vv_label *l, vv *v, vv *out);
 
 /*
  * The interference targets, `interference` and `learner`
- * (builtin_interference.c, builtin_learner.c): both declare these outputs,
- * in this order, and keep their episode's sums in their state under the
- * outputs' names (and `count`).
+ * (builtin_interference.c, builtin_learner.c): both declare these outputs
+ * and parameters (defined in builtin_interference.c), indexed as below, and
+ * keep their episode's sums in their state under the outputs' names (and
+ * `count`).
  */
+extern const char *const dmm__target_outputs[];
+extern const dmm_param_spec dmm__target_params[];
+enum {
+    DMM__TGT_FRIEND,
+    DMM__TGT_FOE,
+    DMM__TGT_ETA_FRIEND,
+    DMM__TGT_ETA_STRANGER,
+    DMM__TGT_ETA_FOE,
+    DMM__TGT_SCALE
+};
 enum {
     DMM__TGT_ENERGY,
     DMM__TGT_SCORE,
