@@ -873,6 +873,44 @@ static char *temp_json(json_t *j)
 
 enum { PER = 12 }; /* test images of each class run through the network */
 
+/* 1 when every learner of the network file net takes a whole episode at
+ * once (params.learner.<name>.whole-episode not 0): the host's short
+ * schedule. */
+static int whole_episodes_of(const char *net)
+{
+    json_error_t je;
+    json_t *j = json_load_file(net, 0, &je);
+    assert_non_null(j);
+    json_t *ps = json_object_get(json_object_get(j, "params"), "learner");
+    json_t *rows = json_object_get(json_object_get(j, "matrix"), "learner");
+    int whole = json_object_size(rows) > 0;
+    const char *name;
+    json_t *row;
+    json_object_foreach(rows, name, row)
+    {
+        json_t *x = json_object_get(json_object_get(ps, name), "whole-episode");
+        whole &= json_number_value(x) != 0;
+    }
+    json_decref(j);
+    return whole;
+}
+
+/* The learner network with whole-episode x for every learner, in a
+ * temporary file (new name). */
+static char *learners_whole(double x)
+{
+    json_t *j = bundled_json_of("networks/mnist-learners.json");
+    json_t *ps = json_object_get(json_object_get(j, "params"), "learner");
+    const char *name;
+    json_t *p;
+    json_object_foreach(ps, name, p)
+    {
+        assert_int_equal(json_object_set_new(p, "whole-episode", json_real(x)),
+                         0);
+    }
+    return temp_json(j);
+}
+
 /* Run one configuration both ways on the network file net; compare
  * prediction by prediction. routes: whether it has the route layout (so
  * the trained routes can be compared too). */
@@ -903,16 +941,18 @@ static void compare_fewshot_on(const char *net, int routes, const synth *tr,
         DMM_IF_CLASSES * o->shots * (size_t)o->epochs + DMM_IF_CLASSES * PER;
     assert_int_equal(stats.episodes, eps);
     /* Episodes H cycles apart (H + 2 - the shortest distance when that is
-     * below 2), the last one read H + 2 cycles after its image. */
-    int H = md->geom.times, dmin = H;
-    for (int c = 0; c < DMM_IF_CLASSES; c++) {
+     * below 2), the last one read H + 2 cycles after its image; learners
+     * that take a whole episode at once: 3 apart, as if H were 3. */
+    int whole = whole_episodes_of(net);
+    int H = whole ? 3 : md->geom.times, dmin = H;
+    for (int c = 0; c < DMM_IF_CLASSES && !whole; c++) {
         int n = dmm_if_geometry_nearest(&md->geom, c);
         dmin = n < dmin ? n : dmin;
     }
     size_t period = (size_t)H + (dmin < 2 ? 2 - (size_t)dmin : 0);
     assert_int_equal(stats.cycles, (eps - 1) * period + (size_t)H + 3);
     if (!o->geometry)
-        assert_int_equal(stats.cycles, eps * DMM_IF_TIMES + 3);
+        assert_int_equal(stats.cycles, eps * (whole ? 3 : DMM_IF_TIMES) + 3);
 
     /* The direct engine's predictions of the same test images. */
     size_t te_idx[DMM_IF_CLASSES * DMM_IF_TEST_PER_CLASS];
@@ -965,9 +1005,8 @@ static void compare_fewshot_on(const char *net, int routes, const synth *tr,
 
 /* The default runs of the network file rel (beside the source tree) against
  * the direct engine. */
-static void network_vs_direct_on(const char *rel)
+static void network_vs_direct_at(const char *net)
 {
-    char *net = tu_path(rel);
     synth tr, te;
     synth_make(&tr, DMM_IF_SPLIT_BEGIN + 60, 11);
     synth_make(&te, 5 * DMM_IF_TEST_PER_CLASS, 12);
@@ -988,6 +1027,12 @@ static void network_vs_direct_on(const char *rel)
     compare_fewshot_on(net, 1, &tr, &te, &o3);
     synth_free(&tr);
     synth_free(&te);
+}
+
+static void network_vs_direct_on(const char *rel)
+{
+    char *net = tu_path(rel);
+    network_vs_direct_at(net);
     free(net);
 }
 
@@ -998,11 +1043,21 @@ static void test_network_vs_direct(void **state)
 }
 
 /* The learner network (CLI default): the same route layout, so the same
- * runs, routes included. */
+ * runs, routes included; its learners take whole episodes, 3 cycles an
+ * image. The same file with learners that take an age a cycle (the
+ * delay-line network's schedule) makes the same runs too. */
 static void test_learners_vs_direct(void **state)
 {
     (void)state;
+    char *bundled = tu_path("networks/mnist-learners.json");
+    assert_int_equal(whole_episodes_of(bundled), 1);
+    free(bundled);
     network_vs_direct_on("networks/mnist-learners.json");
+    char *unfolded = learners_whole(0);
+    assert_int_equal(whole_episodes_of(unfolded), 0);
+    network_vs_direct_at(unfolded);
+    unlink(unfolded);
+    free(unfolded);
 }
 
 /*
@@ -1096,9 +1151,8 @@ static void test_tie_rule(void **state)
  * distances and horizon 40 (longer delay lines than the file's, and seed
  * routes far enough from 1/25 that the host writes them in two edits).
  */
-static void geometry_network_on(const char *rel)
+static void geometry_network_at(const char *net)
 {
-    char *net = tu_path(rel);
     synth tr, te;
     synth_make(&tr, DMM_IF_SPLIT_BEGIN + 60, 11);
     synth_make(&te, 5 * DMM_IF_TEST_PER_CLASS, 12);
@@ -1118,6 +1172,12 @@ static void geometry_network_on(const char *rel)
     compare_fewshot_on(net, 1, &tr, &te, &o2);
     synth_free(&tr);
     synth_free(&te);
+}
+
+static void geometry_network_on(const char *rel)
+{
+    char *net = tu_path(rel);
+    geometry_network_at(net);
     free(net);
 }
 
@@ -1133,6 +1193,10 @@ static void test_geometry_learners(void **state)
 {
     (void)state;
     geometry_network_on("networks/mnist-learners.json");
+    char *unfolded = learners_whole(0);
+    geometry_network_at(unfolded);
+    unlink(unfolded);
+    free(unfolded);
     /* Without the layout, the refusal names the type the host found. */
     json_t *j = bundled_json_of("networks/mnist-learners.json");
     json_object_del(

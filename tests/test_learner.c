@@ -3,8 +3,9 @@
  * The `learner` neuron type (neurons/src/builtin_learner.c) fired by hand:
  * its energies against the direct engine's (dmm_if_energy) for the same
  * image and routes, bit for bit; a training episode's change of the routes
- * against dmm_if_train; the episode made again when the routes change; and
- * its bad inputs and states, each refused with a reason.
+ * against dmm_if_train; the episode made again when the routes change; a
+ * learner that takes a whole episode at once; and its bad inputs and
+ * states, each refused with a reason.
  */
 #include "testutil.h"
 
@@ -100,12 +101,16 @@ static vv input_of(fx *x, vv image, vv routes, vv target, double reset,
     return in;
 }
 
+/* The parameters learner/n fires with (zero: the defaults). */
+static vv learner_params;
+
 /* Fire learner/n once; *state is replaced by its new state on success and
  * left as it was on error (both outputs then zero, checked). */
 static int fire(fx *x, vv input, vv *state, vv *out, dmm_error *err)
 {
     vv next;
-    int rc = tn_fire(x, "learner", input, VV_ZERO, *state, out, &next, err);
+    int rc =
+        tn_fire(x, "learner", input, learner_params, *state, out, &next, err);
     if (!rc) {
         vv_free(x->vc, *state);
         *state = next;
@@ -318,6 +323,85 @@ static void test_learner_routes_change(void **state)
     world_free(x, w2);
 }
 
+/* The masses an episode of state st keeps (borrowed). */
+static vv masses_of(fx *x, vv st)
+{
+    return vv_child(vv_child(st, lab(x, "episode")), lab(x, "masses"));
+}
+
+/* Whether out shows these sums, bit for bit. */
+static bool shows(fx *x, vv out, double energy, double score, double peak,
+                  double total)
+{
+    return out_num(x, out, "energy") == energy &&
+           out_num(x, out, "score") == score &&
+           out_num(x, out, "peak") == peak && out_num(x, out, "total") == total;
+}
+
+/*
+ * whole-episode 1: from the cycle the image is age 0 the learner shows the
+ * sums of every age at once, the unfolded learner's after its last age (the
+ * direct engine's score and peak, Σ J; energy: the last age's J), the same
+ * each cycle until a reset, which shows zeros. The next image with the same
+ * routes takes the episode's masses over (the same node); other routes
+ * give that image's sums under them.
+ */
+static void test_learner_whole(void **state)
+{
+    fx *x = *state;
+    world *w = world_new(x, 31), *w2 = world_new(x, 32);
+    vv_label wl = lab(x, "whole-episode");
+    assert_int_equal(
+        vv_from_pairs(x->vc, 0, 1, &wl, (vv[]){vv_number(1)}, &learner_params),
+        0);
+    int times = w->m.geom.times;
+    for (int c = 0; c < DMM_IF_CLASSES; c++) {
+        double score[2][DMM_IF_CLASSES], peak[2][DMM_IF_CLASSES];
+        double J[2][DMM_IF_TIMES_MAX], total[2] = {0, 0};
+        const dmm_if_model *m[2] = {&w->m, &w2->m};
+        for (int k = 0; k < 2; k++) {
+            dmm_if_scores_peaks(m[k], &w2->img, 0, score[k], peak[k]);
+            dmm_if_energy(m[k], &w2->img, c, J[k]);
+            for (int t = 0; t < times; t++)
+                total[k] += J[k][t];
+        }
+        vv st = VV_ZERO, out;
+        take_image(x, &st, w, c);
+        out = cycle(x, &st, VV_ZERO, w->routes[c], w->target, 0, 0);
+        vv_free(x->vc, out);
+        assert_true(total[0] != 0 && total[1] != total[0]);
+        vv kept = vv_ref(masses_of(x, st));
+        assert_false(vv_is_zero(kept));
+
+        /* w2's image under w's routes: the masses taken over */
+        out = cycle(x, &st, w2->image, w->routes[c], w->target, 1, 0);
+        assert_true(shows(x, out, 0, 0, 0, 0)); /* the reset */
+        vv_free(x->vc, out);
+        for (int i = 0; i < 3; i++) {
+            out = cycle(x, &st, VV_ZERO, w->routes[c], w->target, 0, 0);
+            assert_true(shows(x, out, J[0][times - 1], score[0][c], peak[0][c],
+                              total[0]));
+            vv_free(x->vc, out);
+            assert_true(masses_of(x, st).map == kept.map);
+        }
+        /* other routes: made again, w2's sums */
+        out = cycle(x, &st, VV_ZERO, w2->routes[c], w->target, 0, 0);
+        assert_true(
+            shows(x, out, J[1][times - 1], score[1][c], peak[1][c], total[1]));
+        assert_true(masses_of(x, st).map != kept.map);
+        vv_free(x->vc, out);
+        out = cycle(x, &st, VV_ZERO, w2->routes[c], w->target, 1, 0);
+        assert_true(shows(x, out, 0, 0, 0, 0));
+        vv_free(x->vc, out);
+        vv_free(x->vc, kept);
+        vv_free(x->vc, st);
+    }
+    vv_free(x->vc, learner_params);
+    learner_params = VV_ZERO;
+    world_free(x, w);
+    world_free(x, w2);
+}
+
 /* Firing on input (taken) with state (taken) is refused, the state left as
  * it was, with a reason that holds want. */
 static void refused_with(fx *x, vv in, vv st, const char *want)
@@ -390,6 +474,39 @@ static void test_learner_bad(void **state)
                   "input reset must be a bare number");
 }
 
+/*
+ * Masses an episode keeps that do not fit its image (a state edited by
+ * hand, with the routes the input gives): refused when the next image would
+ * take them over.
+ */
+static void test_learner_bad_masses(void **state)
+{
+    fx *x = *state;
+    world *w = world_new(x, 41);
+    int c = 1;
+    vv st = VV_ZERO, out;
+    take_image(x, &st, w, c);
+    out = cycle(x, &st, VV_ZERO, w->routes[c], w->target, 0, 0);
+    vv_free(x->vc, out);
+    const char *bad[2][2] = {
+        {"{\"0\": {\"0\": 1}, \"x\": 2}", "episode masses is not the 26 x 81"},
+        {"{\"0\": {\"0\": 30, \"1\": 2, \"80\": 1}, \"25\": {\"0\": 1}}",
+         "episode masses give source s0 the distance 29"}};
+    for (int k = 0; k < 2; k++) {
+        vv_label p[2] = {lab(x, "episode"), lab(x, "masses")};
+        vv edited, m = tu_vv(x->vc, bad[k][0]);
+        assert_int_equal(vv_set(x->vc, st, p, 2, m, &edited), 0);
+        vv_free(x->vc, m);
+        /* the next image is taken, then its episode made */
+        out = cycle(x, &edited, w->image, w->routes[c], w->target, 0, 0);
+        vv_free(x->vc, out);
+        refused_with(x, input_of(x, VV_ZERO, w->routes[c], w->target, 0, 0),
+                     edited, bad[k][1]);
+    }
+    vv_free(x->vc, st);
+    world_free(x, w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -399,6 +516,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_learner_routes_change, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_learner_bad, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_learner_whole, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_learner_bad_masses, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

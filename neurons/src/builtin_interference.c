@@ -807,31 +807,43 @@ static int commit(dmm_fire *f, vv routes, vv pending, vv *out)
                            vv_nchildren(pending), matched);
 }
 
-int dmm__target_emit(dmm_fire *f, dmm__target_sums *s, double j, bool arrived,
-                     vv *delta, vv *out)
+int dmm__target_add(dmm_fire *f, dmm__target_sums *s, double j, bool arrived)
 {
-    vv d = *delta;
-    *delta = VV_ZERO;
-    if (!isfinite(j)) {
-        vv_free(f->vc, d);
+    if (!isfinite(j))
         return dmm__fire_failf(f, DMM_E_NONFINITE, "the energy is not finite");
-    }
     s->score = fmax(s->score, j);
     if (arrived) {
         s->peak = s->count > 0 ? fmax(s->peak, j) : j;
         s->count++;
     }
     s->total += j;
-    if (!isfinite(s->total)) {
-        vv_free(f->vc, d);
+    if (!isfinite(s->total))
         return dmm__fire_failf(f, DMM_E_NONFINITE, "the total is not finite");
-    }
+    return 0;
+}
+
+int dmm__target_output(dmm_fire *f, const dmm__target_sums *s, double j,
+                       vv *delta, vv *out)
+{
     const vv_label *o = f->type->out;
     vv_label ol[5] = {o[DMM__TGT_ENERGY], o[DMM__TGT_SCORE], o[DMM__TGT_PEAK],
                       o[DMM__TGT_TOTAL], o[DMM__TGT_DELTA]};
     vv ov[5] = {vv_number(j), vv_number(s->score), vv_number(s->peak),
-                vv_number(s->total), d};
+                vv_number(s->total), *delta};
+    *delta = VV_ZERO;
     return dmm__fire_map(f, 5, ol, ov, out);
+}
+
+int dmm__target_emit(dmm_fire *f, dmm__target_sums *s, double j, bool arrived,
+                     vv *delta, vv *out)
+{
+    int rc = dmm__target_add(f, s, j, arrived);
+    if (rc) {
+        vv_free(f->vc, *delta);
+        *delta = VV_ZERO;
+        return rc;
+    }
+    return dmm__target_output(f, s, j, delta, out);
 }
 
 static int fire_interference(dmm_fire *f)
@@ -917,14 +929,8 @@ static int fire_interference(dmm_fire *f)
 const char *const dmm__target_outputs[] = {"energy", "score", "peak",
                                            "total",  "delta", NULL};
 
-const dmm_param_spec dmm__target_params[] = {
-    {"friend", 0.7, "similarity from which a source is a friend"},
-    {"foe", -0.7, "similarity up to which a source is a foe"},
-    {"eta-friend", 1, "learning rate of friends"},
-    {"eta-stranger", -0.5, "learning rate of strangers"},
-    {"eta-foe", -0.8, "learning rate of foes"},
-    {"scale", 1000, "energy multiplier"},
-    {NULL, 0, NULL}};
+const dmm_param_spec dmm__target_params[] = {DMM__TARGET_PARAM_SPECS,
+                                             {NULL, 0, NULL}};
 
 const dmm_neuron_type dmm__builtin_interference[] = {
     {.name = "delay",

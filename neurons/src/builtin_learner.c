@@ -32,6 +32,8 @@ enum {
     OUT_TOTAL = DMM__TGT_TOTAL
 };
 enum { FRIEND, STRANGER, FOE };
+/* After the parameters both target types have. */
+enum { P_WHOLE = DMM__TGT_SCALE + 1 };
 
 /* Sources of an image, components of a vector, ages of a route row. */
 enum { SRC_MAX = 1024, DIM_MAX = 64, AGES = DMM__DELAY_MAX };
@@ -161,19 +163,19 @@ static bool flat_view(vv x, vv_leaf *lf)
 }
 
 /* Entry (a, x) of a route row into the scan below. */
-static inline void row_entry(int a, double x, double m, double *out,
-                             size_t stride, int *first, int *end)
+static inline void row_entry(int a, double x, double *out, size_t stride,
+                             int *first, int *end)
 {
     *first = a < *first ? a : *first;
     *end = a + 1 > *end ? a + 1 : *end;
-    out[(size_t)a * stride] += x * m;
+    out[(size_t)a * stride] += x;
 }
 
 /* A route row's ages present, as the first and one past the last, and its
- * masses P · m added at out[age · stride]; false when some entry is not
- * {age: number}. */
-static bool row_scan(const dmm__builtin_labels *bl, vv row, double m,
-                     double *out, size_t stride, int *first, int *end)
+ * route probabilities P added at out[age · stride]; false when some entry
+ * is not {age: number}. */
+static bool row_scan(const dmm__builtin_labels *bl, vv row, double *out,
+                     size_t stride, int *first, int *end)
 {
     *first = AGES;
     *end = 0;
@@ -186,7 +188,7 @@ static bool row_scan(const dmm__builtin_labels *bl, vv row, double m,
             return false;
         for (size_t a = 0; a < dl.n; a++)
             if (dl.num[a] != 0)
-                row_entry((int)a, dl.num[a], m, out, stride, first, end);
+                row_entry((int)a, dl.num[a], out, stride, first, end);
         return true;
     }
     if (flat_view(row, &lf)) {
@@ -194,7 +196,7 @@ static bool row_scan(const dmm__builtin_labels *bl, vv row, double m,
             int a = age_of(bl, lf.label[k]);
             if (a < 0)
                 return false;
-            row_entry(a, lf.num[k], m, out, stride, first, end);
+            row_entry(a, lf.num[k], out, stride, first, end);
         }
         return true;
     }
@@ -206,28 +208,34 @@ static bool row_scan(const dmm__builtin_labels *bl, vv row, double m,
         int a = age_of(bl, l);
         if (a < 0 || x.map)
             return false;
-        row_entry(a, x.num, m, out, stride, first, end);
+        row_entry(a, x.num, out, stride, first, end);
     }
     return true;
 }
 
+/*
+ * What an episode reads of the routes: each column's distance and the route
+ * probabilities by age (rows from two source types add up). They depend on
+ * the routes and the image's source names only, so an episode keeps them
+ * (its `masses`) for the next image while both stay the same.
+ */
 typedef struct episode {
     const dmm__builtin_labels *bl;
     const sources *s;
     int horizon;
-    int *dist;  /* of each column: first reachable age, AGES when never */
-    double *pm; /* AGES rows of a column each: P of that age · the scalar
-                   part (rows from two source types add up) */
+    int dist[SRC_MAX]; /* of each column: first reachable age, AGES: never */
+    const double *p;   /* p[t · stride + i]: P of age t < horizon, column i */
+    size_t stride;
+    double *scan; /* the scan's own rows (row_reach), or NULL */
 } episode;
 
 /* A reachable row: its first age is the source's distance, its last sets
- * the horizon; its masses go to e->pm. */
+ * the horizon; its P go to e->scan. */
 static int row_reach(dmm_fire *f, void *ud, int col, vv_label ng, vv row)
 {
     episode *e = ud;
     int first, end;
-    if (!row_scan(e->bl, row, e->s->x[col].num, e->pm + col, e->s->n, &first,
-                  &end))
+    if (!row_scan(e->bl, row, e->scan + col, e->stride, &first, &end))
         return dmm__fire_failf(f, DMM_E_INVAL,
                                "route row %s of input in must be {age 0..%d: "
                                "number}",
@@ -290,6 +298,12 @@ static void dense(vv x, const vv_label *comp, int dim, double div, double *out)
     for (int e = 0; e < dim; e++)
         out[e] = 0.0;
     vv_leaf lf;
+    if (flat_view(x, &lf) && lf.n == (size_t)dim) {
+        /* every component: x's labels are comp (both sorted, x's in comp) */
+        for (int i = 0; i < dim; i++)
+            out[i] = lf.num[i] / div;
+        return;
+    }
     if (flat_view(x, &lf)) {
         for (size_t i = 0; i < lf.n; i++) {
             while (comp[k] != lf.label[i])
@@ -310,26 +324,27 @@ static void dense(vv x, const vv_label *comp, int dim, double div, double *out)
 }
 
 /*
- * J(t) / scale at age t, from the masses of age t (by column) of the first
- * k sources to arrive, nfr of them friends: friends' mass + non-friends'
- * mass · q / nfr, q = f · (the friends arrived), or · (f · v) = sim before
- * any friend, summed as energy_classes does; *arrives 2 when some mass is
- * not 0, else 1.
+ * J(t) / scale at age t, from the masses P · m of age t (p: P by column, m
+ * the sources' scalar parts) of the first k sources to arrive, nfr of them
+ * friends: friends' mass + non-friends' mass · q / nfr, q = f · (the
+ * friends arrived), or · (f · v) = sim before any friend, summed as
+ * energy_classes does; *arrives 2 when some mass is not 0, else 1.
  */
 static void energy_of(const int *kind, const double *q, const double *sim,
-                      const int *order, int k, int nfr, const double *mass,
-                      double *u, double *arrives)
+                      const int *order, int k, int nfr, const double *p,
+                      const sources *s, double *u, double *arrives)
 {
     const double *c = nfr > 0 ? q : sim;
     double fm = 0.0, rm = 0.0;
     bool some = false;
-    for (int m = 0; m < k; m++) {
-        int i = order[m];
-        some |= mass[i] != 0;
+    for (int j = 0; j < k; j++) {
+        int i = order[j];
+        double mass = p[i] * s->x[i].num;
+        some |= mass != 0;
         if (kind[i] == FRIEND)
-            fm += mass[i];
+            fm += mass;
         else
-            rm += mass[i] * c[i];
+            rm += mass * c[i];
     }
     if (nfr > 0)
         rm /= nfr;
@@ -363,7 +378,6 @@ static int episode_table(dmm_fire *f, const sources *s, const episode *e,
         return dmm__fire_fail(f, DMM_E_NOMEM);
     double *v = fv + n * dim, *dots = v + dim, *sim = dots + n * n;
     double *q = sim + n, *ep = q + n;
-    const double *pm = e->pm; /* pm[t · n + i]: P of age t · m_i */
     memset(ep, 0, EP_ROWS * width * sizeof *ep);
     dense(target, comp, ndim, 1.0, v);
     double th_friend = dmm_fire_param(f, DMM__TGT_FRIEND);
@@ -428,8 +442,8 @@ static int episode_table(dmm_fire *f, const sources *s, const episode *e,
                 nf[nnf++] = i;
             }
         }
-        energy_of(kind, q, sim, order, next, nfr, pm + (size_t)t * n,
-                  &ep[EP_J * width + (size_t)t],
+        energy_of(kind, q, sim, order, next, nfr, e->p + (size_t)t * e->stride,
+                  s, &ep[EP_J * width + (size_t)t],
                   &ep[EP_ARRIVES * width + (size_t)t]);
     }
     size_t dims[2] = {EP_ROWS, width};
@@ -455,28 +469,35 @@ typedef struct table_view {
     double *buf;
 } table_view;
 
-static int table_open(dmm_fire *f, vv table, size_t n, size_t h, table_view *tv)
+/* Block v of rows × cols as an array (n sources): a view when it is held as
+ * one, else a copy; refused, naming it "episode <what>", when it is not. */
+static int block_open(dmm_fire *f, vv v, size_t rows, size_t cols, size_t n,
+                      const char *what, table_view *tv)
 {
     *tv = (table_view){.n = n};
-    size_t w = n > h ? n : h;
-    if (vv_dense_view(table, &tv->rows, &tv->cols, &tv->stride, &tv->data) &&
-        tv->rows == EP_ROWS && tv->cols == w)
+    if (vv_dense_view(v, &tv->rows, &tv->cols, &tv->stride, &tv->data) &&
+        tv->rows == rows && tv->cols == cols)
         return 0;
-    size_t dims[2] = {EP_ROWS, w};
-    if (!(tv->buf = malloc(EP_ROWS * w * sizeof *tv->buf)))
+    size_t dims[2] = {rows, cols};
+    if (!(tv->buf = malloc(rows * cols * sizeof *tv->buf)))
         return dmm__fire_fail(f, DMM_E_NOMEM);
-    if (vv_dense_read(f->vc, table, 2, dims, tv->buf)) {
+    if (vv_dense_read(f->vc, v, 2, dims, tv->buf)) {
         free(tv->buf);
         tv->buf = NULL;
         return dmm__fire_failf(f, DMM_E_INVAL,
-                               "episode table is not the %d x %zu block of "
+                               "episode %s is not the %zu x %zu block of "
                                "its image",
-                               (int)EP_ROWS, w);
+                               what, rows, cols);
     }
     tv->data = tv->buf;
-    tv->rows = EP_ROWS;
-    tv->cols = tv->stride = w;
+    tv->rows = rows;
+    tv->cols = tv->stride = cols;
     return 0;
+}
+
+static int table_open(dmm_fire *f, vv table, size_t n, size_t h, table_view *tv)
+{
+    return block_open(f, table, EP_ROWS, n > h ? n : h, n, "table", tv);
 }
 
 /* Entry (r, c) of an open table (r < its rows, c < its columns). */
@@ -489,8 +510,8 @@ static inline double cell(const table_view *tv, size_t r, size_t c)
  * energies were summed when the table was made, from the routes it was made
  * from (made again when they change); the scale is this cycle's. *any:
  * whether anything arrives at t. */
-static int energy_at(dmm_fire *f, const table_view *tv, int t, double *j,
-                     bool *any)
+static int energy_at(dmm_fire *f, const table_view *tv, int t, double scale,
+                     double *j, bool *any)
 {
     double a = cell(tv, EP_ARRIVES, (size_t)t);
     if (a != 1 && a != 2)
@@ -498,7 +519,7 @@ static int energy_at(dmm_fire *f, const table_view *tv, int t, double *j,
                                "episode table does not belong to its image "
                                "(arrival mark %g at age %d)",
                                a, t);
-    *j = dmm_fire_param(f, DMM__TGT_SCALE) * cell(tv, EP_J, (size_t)t);
+    *j = scale * cell(tv, EP_J, (size_t)t);
     *any = a == 2;
     return 0;
 }
@@ -530,10 +551,13 @@ static bool gain_of(void *ud, vv_label ng, double *gain, vv *add)
  * An episode as the state holds it, made once an image (and again when the
  * routes change): {image: the sources' vectors, routes: the rows in of W it
  * was made from (shared with W, to see a change), table: the block above,
- * horizon: one past the last age that arrives}.
+ * horizon: one past the last age that arrives, masses: what it read of the
+ * routes, a block of 1 + horizon rows by source: 1 + the source's distance
+ * (0: never), then P of each age}. The next image with the same sources
+ * takes the masses over while the routes stay the same node.
  */
 typedef struct held_episode {
-    vv image, routes, table; /* borrowed */
+    vv image, routes, table, masses; /* borrowed */
     double horizon;
 } held_episode;
 
@@ -543,7 +567,7 @@ static int episode_read(dmm_fire *f, vv ep, held_episode *e)
     const vv_label *in_l = f->type->in;
     *e = (held_episode){vv_child(ep, in_l[IN_IMAGE]),
                         vv_child(ep, in_l[IN_ROUTES]), vv_child(ep, bl->table),
-                        0};
+                        vv_child(ep, bl->masses), 0};
     int rc = dmm__fire_number(f, vv_child(ep, bl->horizon), "episode ",
                               bl->horizon, &e->horizon);
     if (!rc && !(e->horizon >= 0 && e->horizon <= AGES &&
@@ -555,26 +579,100 @@ static int episode_read(dmm_fire *f, vv ep, held_episode *e)
     return rc;
 }
 
-/* The episode of image with the routes in now (new, in *out). */
-static int episode_make(dmm_fire *f, vv image, vv in, vv *out)
+static bool same(vv a, vv b)
+{
+    return a.num == b.num && a.map == b.map;
+}
+
+/* Whether image has exactly the sources s has, in the same order. */
+static bool same_sources(vv image, const sources *s)
+{
+    vv_leaf lf;
+    if (vv_leaf_view(image, &lf))
+        return lf.n == s->n && !memcmp(lf.label, s->lab, s->n * sizeof *s->lab);
+    vv_iter it;
+    vv_label l;
+    vv x;
+    size_t i = 0;
+    vv_iter_init(&it, image);
+    while (vv_iter_next(&it, &l, &x))
+        if (i >= s->n || s->lab[i++] != l)
+            return false;
+    return i == s->n;
+}
+
+/* The masses of the last episode into e (mv: their view, to close): when
+ * they were read from routes in, for the sources of s. 0, or 1 when they
+ * cannot be taken over, or a refusal of masses that do not fit. */
+static int masses_kept(dmm_fire *f, const held_episode *old, vv in,
+                       const sources *s, episode *e, table_view *mv)
+{
+    if (vv_is_zero(old->masses) || !same(old->routes, in) ||
+        !same_sources(old->image, s))
+        return 1;
+    size_t h = (size_t)old->horizon;
+    int rc = block_open(f, old->masses, 1 + h, s->n, s->n, "masses", mv);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < s->n; i++) {
+        double d = mv->data[i];
+        if (!(d >= 0 && d <= (double)h && d == floor(d)))
+            return dmm__fire_failf(f, DMM_E_INVAL,
+                                   "episode masses give source %s the "
+                                   "distance %g, outside its horizon %zu",
+                                   lstr(f, s->lab[i]), d - 1, h);
+        e->dist[i] = d > 0 ? (int)d - 1 : AGES;
+    }
+    e->horizon = (int)h;
+    e->p = mv->data + mv->stride;
+    e->stride = mv->stride;
+    return 0;
+}
+
+/* The masses read from routes in into e (its scan rows, to free) and, as
+ * the block the episode keeps, into *masses (new; zero when nothing
+ * arrives). */
+static int masses_read(dmm_fire *f, vv in, episode *e, vv *masses)
+{
+    size_t n = e->s->n;
+    /* row 0: the distances once known, then AGES rows of P */
+    if (!(e->scan = calloc(n * (1 + AGES), sizeof *e->scan)))
+        return dmm__fire_fail(f, DMM_E_NOMEM);
+    e->stride = n;
+    e->p = e->scan + n;
+    e->scan += n; /* row_reach writes P from row 1 */
+    e->horizon = 0;
+    for (size_t i = 0; i < n; i++)
+        e->dist[i] = AGES;
+    int rc = each_row(f, in, e->s, row_reach, e);
+    e->scan -= n;
+    if (rc || e->horizon == 0)
+        return rc;
+    for (size_t i = 0; i < n; i++)
+        e->scan[i] = e->dist[i] < AGES ? e->dist[i] + 1 : 0;
+    size_t dims[2] = {1 + (size_t)e->horizon, n};
+    rc = vv_from_dense(f->vc, 2, dims, e->scan, masses);
+    return rc == DMM_E_NONFINITE
+               ? dmm__fire_failf(f, rc, "a route of input in is not finite")
+           : rc ? dmm__fire_fail(f, rc)
+                : 0;
+}
+
+/* The episode of image with the routes in now (new, in *out), taking the
+ * masses of the last one (old) over when they fit. */
+static int episode_make(dmm_fire *f, vv image, vv in, const held_episode *old,
+                        vv *out)
 {
     const dmm__builtin_labels *bl = dmm__builtin_labels_of(f->type);
-    size_t n = vv_nchildren(image);
     sources *s = malloc(sizeof *s);
-    episode *e = malloc(sizeof *e);
-    /* the masses first: 8-aligned */
-    double *mem = n <= SRC_MAX
-                      ? calloc(n ? n : 1, AGES * sizeof(double) + sizeof(int))
-                      : NULL;
-    vv table = VV_ZERO;
-    int rc = s && e && (mem || n > SRC_MAX) ? sources_of(f, image, s)
-                                            : dmm__fire_fail(f, DMM_E_NOMEM);
+    episode *e = calloc(1, sizeof *e);
+    table_view mv = {0};
+    vv table = VV_ZERO, masses = VV_ZERO;
+    int rc = s && e ? sources_of(f, image, s) : dmm__fire_fail(f, DMM_E_NOMEM);
     if (rc)
         goto done;
-    *e =
-        (episode){.bl = bl, .s = s, .pm = mem, .dist = (int *)(mem + AGES * n)};
-    for (size_t i = 0; i < s->n; i++) {
-        e->dist[i] = AGES;
+    *e = (episode){.bl = bl, .s = s};
+    for (size_t i = 0; i < s->n; i++)
         if (s->x[i].num == 0 || !isfinite(s->x[i].num)) {
             rc = dmm__fire_failf(f, DMM_E_INVAL,
                                  "source %s has no scalar part (the route "
@@ -583,18 +681,24 @@ static int episode_make(dmm_fire *f, vv image, vv in, vv *out)
                                  lstr(f, s->lab[i]));
             goto done;
         }
-    }
-    if ((rc = each_row(f, in, s, row_reach, e)) || s->n == 0 ||
-        (rc = episode_table(f, s, e, &table)))
+    if ((rc = masses_kept(f, old, in, s, e, &mv)) == 0)
+        masses = vv_ref(old->masses);
+    else if (rc == 1)
+        rc = masses_read(f, in, e, &masses);
+    if (rc || s->n == 0 || (rc = episode_table(f, s, e, &table)))
         goto done;
     const vv_label *in_l = f->type->in;
-    vv_label l[4] = {in_l[IN_IMAGE], in_l[IN_ROUTES], bl->table, bl->horizon};
-    vv v[4] = {vv_ref(image), vv_ref(in), table, vv_number(e->horizon)};
-    table = VV_ZERO;
-    rc = dmm__fire_map(f, 4, l, v, out);
+    vv_label l[5] = {in_l[IN_IMAGE], in_l[IN_ROUTES], bl->table, bl->horizon,
+                     bl->masses};
+    vv v[5] = {vv_ref(image), vv_ref(in), table, vv_number(e->horizon), masses};
+    table = masses = VV_ZERO;
+    rc = dmm__fire_map(f, 5, l, v, out);
 done:
-    free(mem);
+    free(mv.buf);
+    if (e)
+        free(e->scan); /* NULL unless read */
     vv_free(f->vc, table);
+    vv_free(f->vc, masses);
     free(e);
     free(s);
     return rc;
@@ -626,11 +730,6 @@ static int learned(dmm_fire *f, vv image, const table_view *tv, vv routes,
     return rc;
 }
 
-static bool same(vv a, vv b)
-{
-    return a.num == b.num && a.map == b.map;
-}
-
 static int fire_learner(dmm_fire *f)
 {
     const dmm__builtin_labels *bl = dmm__builtin_labels_of(f->type);
@@ -638,6 +737,7 @@ static int fire_learner(dmm_fire *f)
     vv st = f->state;
     double reset = 0, learn = 0, learning, age;
     dmm__target_sums sums;
+    bool whole = dmm_fire_param(f, P_WHOLE) != 0;
     int rc;
     if ((rc = dmm__fire_number(f, dmm_fire_in(f, IN_RESET), "input ",
                                f->type->in[IN_RESET], &reset)) ||
@@ -681,17 +781,20 @@ static int fire_learner(dmm_fire *f)
             goto done;
         sums = (dmm__target_sums){0};
         learning = 0;
+        if (whole)
+            age = AGES; /* the episode is over */
     }
     if (learn > 0)
         learning = 1;
 
-    /* The image taken last cycle is age 0 now (a delay line's hop). The
-     * episode is made again when the routes have changed (Self shares what
-     * it does not change, so an unchanged row is the same node). */
+    /* The image taken last cycle is age 0 now (a delay line's hop); a
+     * whole-episode learner stays at age 0 until the reset. The episode is
+     * made again when the routes have changed (Self shares what it does not
+     * change, so an unchanged row is the same node). */
     vv image = vv_is_zero(next) ? e.image : next;
     if (!vv_is_zero(next))
         age = 0;
-    else if (!vv_is_zero(image) && age < AGES)
+    else if (!vv_is_zero(image) && age < AGES && !whole)
         age++;
     if (!vv_is_zero(next) || (!vv_is_zero(image) && !same(e.routes, in))) {
         vv made = VV_ZERO;
@@ -708,7 +811,7 @@ static int fire_learner(dmm_fire *f)
                                  lstr(f, f->type->name), lstr(f, f->name));
             goto done;
         }
-        if ((rc = episode_make(f, image, in, &made)))
+        if ((rc = episode_make(f, image, in, &e, &made)))
             goto done;
         vv_free(f->vc, ep);
         ep = made;
@@ -719,13 +822,26 @@ static int fire_learner(dmm_fire *f)
             goto done;
     }
 
-    double j = 0;
+    /* This cycle's age, or while a whole episode runs every age at once,
+     * summed from 0: what the unfolded learner shows after its last age. */
+    double j = 0, scale = dmm_fire_param(f, DMM__TGT_SCALE);
     bool any = false;
-    if (!vv_is_zero(e.table) && age < e.horizon &&
-        (rc = energy_at(f, &tv, (int)age, &j, &any)))
-        goto done;
+    int t0 = 0, t1 = 0;
+    if (whole)
+        sums = (dmm__target_sums){0};
+    if (vv_is_zero(e.table))
+        ; /* nothing has arrived */
+    else if (whole)
+        t1 = age < AGES ? (int)e.horizon : 0;
+    else if (age < e.horizon)
+        t1 = (t0 = (int)age) + 1;
+    for (int t = t0; t < t1; t++)
+        if ((rc = energy_at(f, &tv, t, scale, &j, &any)) ||
+            (whole && (rc = dmm__target_add(f, &sums, j, any))))
+            goto done;
     vv output;
-    if ((rc = dmm__target_emit(f, &sums, j, any, &delta, &output)))
+    if ((rc = whole ? dmm__target_output(f, &sums, j, &delta, &output)
+                    : dmm__target_emit(f, &sums, j, any, &delta, &output)))
         goto done;
     vv_label sl[8] = {
         out_l[OUT_SCORE],      out_l[OUT_PEAK], out_l[OUT_TOTAL], bl->count,
@@ -768,7 +884,16 @@ const dmm_neuron_type dmm__builtin_learner[] = {
      .inputs =
          NAMES("image", "in", "blocked", "target", "routes", "reset", "learn"),
      .outputs = dmm__target_outputs,
-     .params = dmm__target_params,
+     .params =
+         (const dmm_param_spec[]){
+             DMM__TARGET_PARAM_SPECS,
+             {"whole-episode", 0,
+              "1: every age of an episode at once, from the cycle that takes "
+              "its image to the reset, which then shows the sums of the "
+              "whole episode (score, peak, total; energy: the last age's J); "
+              "0: one age a cycle",
+              0, 1, true},
+             {NULL, 0, NULL}},
      .stateful = true,
      .fn = fire_learner,
      /* the routes are W's, read through routes: never summed */

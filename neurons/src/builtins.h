@@ -31,8 +31,8 @@ typedef struct dmm__builtin_labels {
     vv_label count; /* interference: state key, cycles with arrivals */
     /* learner: state keys (the image taken this cycle, the age of the one
      * held, the episode) and the episode's (its table, one past its last
-     * age) */
-    vv_label next, age_now, episode, table, horizon;
+     * age, the routes' masses by age) */
+    vv_label next, age_now, episode, table, horizon, masses;
 } dmm__builtin_labels;
 
 /*
@@ -79,6 +79,16 @@ int dmm__fire_map(dmm_fire *f, size_t n, vv_label *l, vv *v, vv *out);
  */
 extern const char *const dmm__target_outputs[];
 extern const dmm_param_spec dmm__target_params[];
+/* The entries of dmm__target_params, for a type that adds its own after. */
+/* clang-format off */
+#define DMM__TARGET_PARAM_SPECS                                                \
+    {"friend", 0.7, "similarity from which a source is a friend"},             \
+    {"foe", -0.7, "similarity up to which a source is a foe"},                 \
+    {"eta-friend", 1, "learning rate of friends"},                             \
+    {"eta-stranger", -0.5, "learning rate of strangers"},                      \
+    {"eta-foe", -0.8, "learning rate of foes"},                                \
+    {"scale", 1000, "energy multiplier"}
+/* clang-format on */
 enum {
     DMM__TGT_FRIEND,
     DMM__TGT_FOE,
@@ -100,9 +110,15 @@ typedef struct dmm__target_sums {
     double total; /* Σ J */
     double count; /* cycles with arrivals */
 } dmm__target_sums;
-/* This cycle's energy j into s (arrived: whether anything arrived), then the
- * output {energy, score, peak, total, delta} (new, in *out), taking *delta
- * (zero after). DMM_E_NONFINITE when j or the total is not finite. */
+/* An energy j into s (arrived: whether anything arrived at its age);
+ * DMM_E_NONFINITE, said in f->err, when j or the total is not finite. */
+int dmm__target_add(dmm_fire *f, dmm__target_sums *s, double j, bool arrived);
+/* The output {energy: j, score, peak, total, delta} (new, in *out), taking
+ * *delta (zero after, also on failure). */
+int dmm__target_output(dmm_fire *f, const dmm__target_sums *s, double j,
+                       vv *delta, vv *out);
+/* This cycle's energy j: dmm__target_add, then dmm__target_output (*delta
+ * zero after either way). */
 int dmm__target_emit(dmm_fire *f, dmm__target_sums *s, double j, bool arrived,
                      vv *delta, vv *out);
 

@@ -215,9 +215,10 @@ int dmm_registry_add_builtins(dmm_registry *r)
     struct {
         const char *s;
         vv_label *l;
-    } keys[] = {{"count", &r->builtin.count}, {"next", &r->builtin.next},
-                {"age", &r->builtin.age_now}, {"episode", &r->builtin.episode},
-                {"table", &r->builtin.table}, {"horizon", &r->builtin.horizon}};
+    } keys[] = {{"count", &r->builtin.count},  {"next", &r->builtin.next},
+                {"age", &r->builtin.age_now},  {"episode", &r->builtin.episode},
+                {"table", &r->builtin.table},  {"horizon", &r->builtin.horizon},
+                {"masses", &r->builtin.masses}};
     for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
         if ((rc = vv_intern_cstr(r->vc, keys[k].s, keys[k].l)))
             return rc;

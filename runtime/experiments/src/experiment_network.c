@@ -25,7 +25,11 @@
  * at least 2. A geometry with a shorter one gets a closing reset at E+H+2
  * and a period of H + 2 - (shortest distance) instead. Double slit:
  * emissions at E..E+39, window t = 0..H-1 (59) at E+2..E+H+1, a reset at
- * E+H+2 ends it; late arrivals drain until E+H+40 (the period). */
+ * E+H+2 ends it; late arrivals drain until E+H+40 (the period).
+ * Learners that take a whole episode at once (whole-episode 1) show its sums
+ * from the cycle they take the image, E+2, made again at E+4 when a training
+ * update lands: the host reads them at E+5 as if H were 3, and the period
+ * is 3. */
 enum { DS_DRAIN = DMM_DS_EMIT };
 
 /* ---- the host ------------------------------------------------------------ */
@@ -267,6 +271,26 @@ static int host_set_params(host *h, const char *file, const dmm_if_params *p,
     dmm_net_free(h->net);
     h->net = net;
     return 0;
+}
+
+/* 1 when every neuron of W's target type takes a whole episode at once
+ * (its whole-episode parameter is not 0; the top says the timing). */
+static int whole_episodes(host *h)
+{
+    vv_label wl;
+    if (h->ttype < 0 || vv_intern_cstr(h->vc, "whole-episode", &wl))
+        return 0;
+    vv params = vv_child(dmm_net_params(h->net), h->target);
+    vv_iter it;
+    vv_label name;
+    vv row;
+    vv_iter_init(&it, vv_child(dmm_net_matrix(h->net), h->target));
+    while (vv_iter_next(&it, &name, &row)) {
+        vv_label p[2] = {name, wl};
+        if (vv_get(params, p, 2).num == 0)
+            return 0;
+    }
+    return 1;
 }
 
 /* Load the network and check that it has the neurons the host talks to;
@@ -614,7 +638,9 @@ int dmm_fewshot_network_run(const char *network_file, const dmm_if_data *train,
 
     /* Episode k is fed at cycle k P (image) and k P + 1 (control); its
      * scores are read after cycle k P + H + 2 (see the top). */
-    uint64_t H = (uint64_t)h.ntimes, P = H + (dmin < 2 ? 2 - dmin : 0);
+    int whole = whole_episodes(&h);
+    uint64_t H = whole ? 3 : (uint64_t)h.ntimes,
+             P = H + (dmin < 2 && !whole ? 2 - dmin : 0);
     uint64_t ncycles = (nep - 1) * P + H + 3;
     dmm_if_image img;
     size_t tested = 0;

@@ -210,6 +210,7 @@ function draw() {
   S.dirty = false;
   drawGraph();
   drawHeat();
+  showHover();
 }
 
 // ---- the graph: a column per type, its neurons stacked -----------------
@@ -368,10 +369,15 @@ function cellAt(ev, cv, h, w, br, bc, r0, c0) {
 const heatCell = (ev) => (S.bin ? cellAt(ev, $("heat"), S.bin.h, S.bin.w, S.bin.br, S.bin.bc, 0, 0) : cellAt(ev, $("heat"), S.rows.length, S.cols.length, 1, 1, 0, 0));
 const winCell = (ev) => (S.win ? cellAt(ev, $("heat-win"), S.win.h, S.win.w, 1, 1, S.win.r0, S.win.c0) : null);
 
-$("heat").addEventListener("mousemove", (ev) => {
-  const c = heatCell(ev);
-  $("heat-hover").textContent = c ? (S.bin ? `bin at ${c.path}` : `${c.path} = ${c.w}`) : "";
-});
+// The last pointer position over a heat map, read again whenever W is drawn:
+// a weight that changes under a still pointer shows its new value.
+let hover = null;
+function showHover() {
+  const c = hover && hover.at(hover.ev);
+  if (hover) $("heat-hover").textContent = c ? hover.text(c) : "";
+}
+const hoverOn = (at, text) => (ev) => { hover = { ev, at, text }; showHover(); };
+$("heat").addEventListener("mousemove", hoverOn(heatCell, (c) => (S.bin ? `bin at ${c.path}` : `${c.path} = ${c.w}`)));
 $("heat").addEventListener("click", (ev) => {
   const c = heatCell(ev);
   if (!c) return;
@@ -379,10 +385,8 @@ $("heat").addEventListener("click", (ev) => {
   S.win = { r0: c.r + Math.floor(S.bin.br / 2) - WIN / 2, c0: c.c + Math.floor(S.bin.bc / 2) - WIN / 2 };
   drawWindow();
 });
-$("heat-win").addEventListener("mousemove", (ev) => {
-  const c = winCell(ev);
-  $("heat-hover").textContent = c ? `${c.path} = ${c.w}` : "";
-});
+$("heat-win").addEventListener("mousemove", hoverOn(winCell, (c) => `${c.path} = ${c.w}`));
+for (const id of ["heat", "heat-win"]) $(id).addEventListener("mouseleave", () => { hover = null; });
 $("heat-win").addEventListener("click", (ev) => { const c = winCell(ev); if (c) pickWeight(c.path, c.w); });
 $("zoom").addEventListener("change", drawHeat);
 
