@@ -942,17 +942,21 @@ static void compare_fewshot_on(const char *net, int routes, const synth *tr,
     assert_int_equal(stats.episodes, eps);
     /* Episodes H cycles apart (H + 2 - the shortest distance when that is
      * below 2), the last one read H + 2 cycles after its image; learners
-     * that take a whole episode at once: 3 apart, as if H were 3. */
-    int whole = whole_episodes_of(net);
-    int H = whole ? 3 : md->geom.times, dmin = H;
-    for (int c = 0; c < DMM_IF_CLASSES && !whole; c++) {
+     * that take a whole episode at once: the training 3 apart, a closing
+     * reset, then a test image a cycle, the last read 3 cycles after. */
+    int H = md->geom.times, dmin = H;
+    for (int c = 0; c < DMM_IF_CLASSES; c++) {
         int n = dmm_if_geometry_nearest(&md->geom, c);
         dmin = n < dmin ? n : dmin;
     }
     size_t period = (size_t)H + (dmin < 2 ? 2 - (size_t)dmin : 0);
-    assert_int_equal(stats.cycles, (eps - 1) * period + (size_t)H + 3);
-    if (!o->geometry)
-        assert_int_equal(stats.cycles, eps * (whole ? 3 : DMM_IF_TIMES) + 3);
+    size_t ntest = DMM_IF_CLASSES * PER, nseq = eps - ntest;
+    if (whole_episodes_of(net))
+        assert_int_equal(stats.cycles, 3 * nseq + 1 + ntest + 3);
+    else if (o->geometry)
+        assert_int_equal(stats.cycles, (eps - 1) * period + (size_t)H + 3);
+    else
+        assert_int_equal(stats.cycles, eps * DMM_IF_TIMES + 3);
 
     /* The direct engine's predictions of the same test images. */
     size_t te_idx[DMM_IF_CLASSES * DMM_IF_TEST_PER_CLASS];

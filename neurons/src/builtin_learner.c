@@ -294,17 +294,22 @@ static int components(dmm_fire *f, vv v, const sources *s, vv_label *comp,
  * label of x is in comp (components). */
 static void dense(vv x, const vv_label *comp, int dim, double div, double *out)
 {
+    vv_leaf lf;
+    bool flat = flat_view(x, &lf);
+    if (flat && lf.n == (size_t)dim) {
+        /* every component: x's labels are comp (both sorted, x's in comp);
+         * x / 1 is x */
+        if (div == 1)
+            memcpy(out, lf.num, (size_t)dim * sizeof *out);
+        else
+            for (int i = 0; i < dim; i++)
+                out[i] = lf.num[i] / div;
+        return;
+    }
     int k = 0;
     for (int e = 0; e < dim; e++)
         out[e] = 0.0;
-    vv_leaf lf;
-    if (flat_view(x, &lf) && lf.n == (size_t)dim) {
-        /* every component: x's labels are comp (both sorted, x's in comp) */
-        for (int i = 0; i < dim; i++)
-            out[i] = lf.num[i] / div;
-        return;
-    }
-    if (flat_view(x, &lf)) {
+    if (flat) {
         for (size_t i = 0; i < lf.n; i++) {
             while (comp[k] != lf.label[i])
                 k++;
@@ -324,27 +329,29 @@ static void dense(vv x, const vv_label *comp, int dim, double div, double *out)
 }
 
 /*
- * J(t) / scale at age t, from the masses P · m of age t (p: P by column, m
- * the sources' scalar parts) of the first k sources to arrive, nfr of them
- * friends: friends' mass + non-friends' mass · q / nfr, q = f · (the
- * friends arrived), or · (f · v) = sim before any friend, summed as
- * energy_classes does; *arrives 2 when some mass is not 0, else 1.
+ * J(t) / scale at age t, from the masses P · m of age t (p: P by column; m:
+ * the sources' scalar parts, NULL when all are 1) of the friends fr and the
+ * non-friends nf arrived, each in order of arrival: friends' mass +
+ * non-friends' mass · q / nfr, q = f · (the friends arrived), or · (f · v) =
+ * sim before any friend, summed as energy_classes does; *arrives 2 when some
+ * mass is not 0, else 1.
  */
-static void energy_of(const int *kind, const double *q, const double *sim,
-                      const int *order, int k, int nfr, const double *p,
-                      const sources *s, double *u, double *arrives)
+static void energy_of(const int *fr, int nfr, const int *nf, int nnf,
+                      const double *q, const double *sim, const double *p,
+                      const double *m, double *u, double *arrives)
 {
     const double *c = nfr > 0 ? q : sim;
     double fm = 0.0, rm = 0.0;
     bool some = false;
-    for (int j = 0; j < k; j++) {
-        int i = order[j];
-        double mass = p[i] * s->x[i].num;
+    for (int j = 0; j < nfr; j++) {
+        double mass = m ? p[fr[j]] * m[fr[j]] : p[fr[j]];
         some |= mass != 0;
-        if (kind[i] == FRIEND)
-            fm += mass;
-        else
-            rm += mass * c[i];
+        fm += mass;
+    }
+    for (int j = 0; j < nnf; j++) {
+        double mass = m ? p[nf[j]] * m[nf[j]] : p[nf[j]];
+        some |= mass != 0;
+        rm += mass * c[nf[j]];
     }
     if (nfr > 0)
         rm /= nfr;
@@ -372,12 +379,13 @@ static int episode_table(dmm_fire *f, const sources *s, const episode *e,
         return rc;
     size_t n = s->n, dim = (size_t)ndim, h = (size_t)e->horizon;
     size_t width = n > h ? n : h; /* the state's block */
-    double *fv =
-        malloc((n * dim + dim + n * n + n + n + EP_ROWS * width) * sizeof *fv);
+    double *fv = malloc((2 * n * dim + dim + n * n + 3 * n + EP_ROWS * width) *
+                        sizeof *fv);
     if (!fv)
         return dmm__fire_fail(f, DMM_E_NOMEM);
     double *v = fv + n * dim, *dots = v + dim, *sim = dots + n * n;
-    double *q = sim + n, *ep = q + n;
+    double *q = sim + n, *ep = q + n, *ft = ep + EP_ROWS * width;
+    double *mbuf = ft + n * dim, *m = NULL; /* the scalar parts, unless 1 */
     memset(ep, 0, EP_ROWS * width * sizeof *ep);
     dense(target, comp, ndim, 1.0, v);
     double th_friend = dmm_fire_param(f, DMM__TGT_FRIEND);
@@ -398,18 +406,43 @@ static int episode_table(dmm_fire *f, const sources *s, const episode *e,
         sim[i] = si;
         ep[EP_DIST * width + i] = e->dist[i] < AGES ? e->dist[i] + 1 : 0;
         ep[EP_KIND * width + i] = kind[i] + 1;
+        mbuf[i] = s->x[i].num;
+        m = mbuf[i] != 1 ? mbuf : m;
     }
-    /* dots[i · nfriend + k] = f_i · f_(k-th friend), non-friends i. */
+    /* dots[i · nfriend + k] = f_i · f_(k-th friend), non-friends i: each
+     * summed over the components in order from 0.0, as a plain dot product,
+     * all the friends' at once (ft: their vectors by component), a loop
+     * the compiler makes vector. A vector the same bits as the last one
+     * computed, or as the last one found twice, has that one's row: an
+     * image's blank patches all have one vector. */
+    size_t nfr_ = (size_t)nfriend, vbytes = dim * sizeof *fv;
+    for (size_t k = 0; k < nfr_; k++)
+        for (size_t c = 0; c < dim; c++)
+            ft[c * nfr_ + k] = fv[(size_t)friends[k] * dim + c];
+    const double *last = NULL, *twice = NULL;
+    size_t last_i = 0, twice_i = 0;
     for (size_t i = 0; i < n; i++) {
         if (rank[i] >= 0)
             continue;
-        for (int k = 0; k < nfriend; k++) {
-            const double *a = fv + i * dim, *b = fv + (size_t)friends[k] * dim;
-            double dot = 0.0;
-            for (size_t c = 0; c < dim; c++)
-                dot += a[c] * b[c];
-            dots[i * (size_t)nfriend + (size_t)k] = dot;
+        double *row = dots + i * nfr_;
+        const double *a = fv + i * dim;
+        if (twice && !memcmp(a, twice, vbytes)) {
+            memcpy(row, dots + twice_i * nfr_, nfr_ * sizeof *row);
+            continue;
         }
+        if (last && !memcmp(a, last, vbytes)) {
+            memcpy(row, dots + last_i * nfr_, nfr_ * sizeof *row);
+            twice = last;
+            twice_i = last_i;
+            continue;
+        }
+        for (size_t k = 0; k < nfr_; k++)
+            row[k] = 0.0;
+        for (size_t c = 0; c < dim; c++)
+            for (size_t k = 0; k < nfr_; k++)
+                row[k] += a[c] * ft[c * nfr_ + k];
+        last = a;
+        last_i = i;
     }
     /* The order of arrival (a counting sort by first age, stable). */
     int order[SRC_MAX], start[AGES + 1] = {0}, reach = 0;
@@ -442,8 +475,8 @@ static int episode_table(dmm_fire *f, const sources *s, const episode *e,
                 nf[nnf++] = i;
             }
         }
-        energy_of(kind, q, sim, order, next, nfr, e->p + (size_t)t * e->stride,
-                  s, &ep[EP_J * width + (size_t)t],
+        energy_of(fr, nfr, nf, nnf, q, sim, e->p + (size_t)t * e->stride, m,
+                  &ep[EP_J * width + (size_t)t],
                   &ep[EP_ARRIVES * width + (size_t)t]);
     }
     size_t dims[2] = {EP_ROWS, width};
@@ -616,7 +649,7 @@ static int masses_kept(dmm_fire *f, const held_episode *old, vv in,
         return rc;
     for (size_t i = 0; i < s->n; i++) {
         double d = mv->data[i];
-        if (!(d >= 0 && d <= (double)h && d == floor(d)))
+        if (!(d >= 0 && d <= (double)h && d == (double)(int)d))
             return dmm__fire_failf(f, DMM_E_INVAL,
                                    "episode masses give source %s the "
                                    "distance %g, outside its horizon %zu",
@@ -665,13 +698,16 @@ static int episode_make(dmm_fire *f, vv image, vv in, const held_episode *old,
 {
     const dmm__builtin_labels *bl = dmm__builtin_labels_of(f->type);
     sources *s = malloc(sizeof *s);
-    episode *e = calloc(1, sizeof *e);
+    episode *e = malloc(sizeof *e); /* its dist: what masses_* set */
     table_view mv = {0};
     vv table = VV_ZERO, masses = VV_ZERO;
+    if (e)
+        e->scan = NULL;
     int rc = s && e ? sources_of(f, image, s) : dmm__fire_fail(f, DMM_E_NOMEM);
     if (rc)
         goto done;
-    *e = (episode){.bl = bl, .s = s};
+    e->bl = bl;
+    e->s = s;
     for (size_t i = 0; i < s->n; i++)
         if (s->x[i].num == 0 || !isfinite(s->x[i].num)) {
             rc = dmm__fire_failf(f, DMM_E_INVAL,
@@ -888,10 +924,11 @@ const dmm_neuron_type dmm__builtin_learner[] = {
          (const dmm_param_spec[]){
              DMM__TARGET_PARAM_SPECS,
              {"whole-episode", 0,
-              "1: every age of an episode at once, from the cycle that takes "
-              "its image to the reset, which then shows the sums of the "
-              "whole episode (score, peak, total; energy: the last age's J); "
-              "0: one age a cycle",
+              "1: every age of an episode at once: from the cycle its image "
+              "is age 0 until a reset or the next image it shows the sums of "
+              "the whole episode (score, peak, total; energy: the last age's "
+              "J), so images can follow each other a cycle apart; 0: one age "
+              "a cycle",
               0, 1, true},
              {NULL, 0, NULL}},
      .stateful = true,

@@ -27,9 +27,9 @@
  * emissions at E..E+39, window t = 0..H-1 (59) at E+2..E+H+1, a reset at
  * E+H+2 ends it; late arrivals drain until E+H+40 (the period).
  * Learners that take a whole episode at once (whole-episode 1) show its sums
- * from the cycle they take the image, E+2, made again at E+4 when a training
- * update lands: the host reads them at E+5 as if H were 3, and the period
- * is 3. */
+ * from the cycle the image is age 0 (E+2) until it is replaced, made again
+ * when a training update lands: their training episodes are 3 cycles apart
+ * and their test images one a cycle (schedule). */
 enum { DS_DRAIN = DMM_DS_EMIT };
 
 /* ---- the host ------------------------------------------------------------ */
@@ -523,11 +523,69 @@ static int read_outputs(host *h, vv_label which, double *out)
 static const char *const mnist_targets[] = {"digit-0", "digit-1", "digit-2",
                                             "digit-4"};
 
-/* One episode: an image and, for training, its class (-1 for a test). */
+/* What the host does for an episode, each at a cycle of its own: feed its
+ * image, feed its control ({reset, <class>}), feed a reset that closes it,
+ * read its scores after the cycle. */
+enum { AT_IMAGE, AT_CONTROL, AT_CLOSE, AT_READ, AT_KINDS };
+#define NEVER UINT64_MAX /* an event an episode does not have */
+
+/* One episode: an image and, for training, its class (-1 for a test); the
+ * cycle of each event (schedule). */
 typedef struct episode {
     size_t at;
     int learn;
+    uint64_t when[AT_KINDS];
 } episode;
+
+/* The cursor k of event `what` moved past the episodes without one and
+ * those whose one came before cycle. */
+static size_t next_at(const episode *ep, size_t nep, size_t k, int what,
+                      uint64_t cycle)
+{
+    while (k < nep && (ep[k].when[what] == NEVER || ep[k].when[what] < cycle))
+        k++;
+    return k;
+}
+
+/*
+ * The host's schedule (see the top). Episodes H cycles apart as a delay
+ * line unfolds them (H + 2 - the shortest distance with a closing reset
+ * when that is below 2), image at k P, control at k P + 1, scores read
+ * after k P + H + 2. Learners that take whole episodes: training episodes
+ * 3 apart (image and control together, the reset at E+1, the update of
+ * the one before in W and the episode made again at E+3), a closing reset
+ * after the last, whose update is in W two cycles later; then the test
+ * images one a cycle, no reset between them (an image replaces the
+ * episode), each read three cycles after it is fed. Returns the cycles.
+ */
+static uint64_t schedule(episode *ep, size_t nep, size_t nseq, int whole,
+                         uint64_t H, int dmin)
+{
+    uint64_t last = 0;
+    uint64_t P = H + (dmin < 2 ? 2 - (uint64_t)dmin : 0);
+    for (size_t k = 0; k < nep; k++) {
+        uint64_t *w = ep[k].when;
+        if (!whole) {
+            w[AT_IMAGE] = k * P;
+            w[AT_CONTROL] = k * P + 1;
+            w[AT_CLOSE] = P > H ? k * P + H + 1 : NEVER;
+            w[AT_READ] = k * P + H + 2;
+        } else if (k < nseq) {
+            w[AT_IMAGE] = w[AT_CONTROL] = 3 * k;
+            w[AT_CLOSE] = k + 1 == nseq ? 3 * nseq : NEVER;
+            w[AT_READ] = NEVER;
+        } else {
+            w[AT_IMAGE] = 3 * nseq + 1 + (k - nseq);
+            w[AT_CONTROL] = w[AT_CLOSE] = NEVER;
+            w[AT_READ] = w[AT_IMAGE] + 3;
+        }
+        if (ep[k].learn >= 0)
+            w[AT_READ] = NEVER; /* a training episode shows nothing */
+        for (int a = 0; a < AT_KINDS; a++)
+            last = w[a] != NEVER && w[a] > last ? w[a] : last;
+    }
+    return last + 1;
+}
 
 /* Tell the caller's progress function that episode k of n starts. */
 static void tell_progress(dmm_if_progress_fn fn, void *ud, size_t k, size_t n)
@@ -604,10 +662,11 @@ int dmm_fewshot_network_run(const char *network_file, const dmm_if_data *train,
     }
     size_t k = 0;
     for (; k < nseq; k++)
-        ep[k] = (episode){tr[k], dmm_if_class_of_digit(train->labels[tr[k]])};
+        ep[k] = (episode){.at = tr[k],
+                          .learn = dmm_if_class_of_digit(train->labels[tr[k]])};
     for (size_t i = 0; i < ntest; i++)
         if (i % DMM_IF_TEST_PER_CLASS < per)
-            ep[k++] = (episode){te[i], -1};
+            ep[k++] = (episode){.at = te[i], .learn = -1};
 
     const char *read = opt->variant & DMM_IF_FIX_SCORE ? "peak" : "score";
     if ((rc = host_open(&h, network_file, "image", mnist_targets, read)))
@@ -636,37 +695,34 @@ int dmm_fewshot_network_run(const char *network_file, const dmm_if_data *train,
     if (out->routes && (rc = set_routes(&h, routes)))
         goto done;
 
-    /* Episode k is fed at cycle k P (image) and k P + 1 (control); its
-     * scores are read after cycle k P + H + 2 (see the top). */
-    int whole = whole_episodes(&h);
-    uint64_t H = whole ? 3 : (uint64_t)h.ntimes,
-             P = H + (dmin < 2 && !whole ? 2 - dmin : 0);
-    uint64_t ncycles = (nep - 1) * P + H + 3;
+    /* Feed, step, read, as the schedule says: the cycles of each kind
+     * increase with the episode, so one cursor a kind. */
+    uint64_t ncycles =
+        schedule(ep, nep, nseq, whole_episodes(&h), (uint64_t)h.ntimes, dmin);
+    size_t kimg = 0, kctl = 0, kclose = 0, kread = 0;
     dmm_if_image img;
     size_t tested = 0;
     for (uint64_t cyc = 0; cyc < ncycles && !rc; cyc++) {
-        size_t ke = (size_t)(cyc / P);
-        uint64_t j = cyc % P;
-        if (j == 0 && ke < nep)
-            tell_progress(opt->progress, opt->progress_ud, ke, nep);
-        if (ke < nep && j == 0) {
-            const episode *e = &ep[ke];
+        kctl = next_at(ep, nep, kctl, AT_CONTROL, cyc);
+        kclose = next_at(ep, nep, kclose, AT_CLOSE, cyc);
+        kread = next_at(ep, nep, kread, AT_READ, cyc);
+        if (kimg < nep && ep[kimg].when[AT_IMAGE] == cyc) {
+            const episode *e = &ep[kimg];
             const dmm_if_data *d = e->learn >= 0 ? train : test;
+            tell_progress(opt->progress, opt->progress_ud, kimg++, nep);
             dmm_if_preprocess(d->images + e->at * DMM_IF_PIXELS, opt->variant,
                               &img);
             rc = feed_sources(&h, DMM_IF_SOURCES, &img.f[0][0], DMM_IF_DIM);
         }
-        if (!rc && ke < nep && j == 1)
-            rc = feed_control(&h, ep[ke].learn);
-        else if (!rc && P > H && cyc >= H + 1 && (cyc - H - 1) % P == 0)
-            rc = feed_control(&h, -1); /* closes episode (cyc-H-1)/P */
+        if (!rc && kctl < nep && ep[kctl].when[AT_CONTROL] == cyc)
+            rc = feed_control(&h, ep[kctl].learn);
+        else if (!rc && kclose < nep && ep[kclose].when[AT_CLOSE] == cyc)
+            rc = feed_control(&h, -1);
         if (!rc)
             rc = step(&h);
-        if (rc || cyc < H + 2 || (cyc - H - 2) % P != 0)
+        if (rc || kread == nep || ep[kread].when[AT_READ] != cyc)
             continue;
-        const episode *e = &ep[(cyc - H - 2) / P];
-        if (e->learn >= 0)
-            continue;
+        const episode *e = &ep[kread];
         double score[DMM_IF_CLASSES], peak[DMM_IF_CLASSES];
         if ((rc = read_outputs(&h, h.read, score)))
             continue;
