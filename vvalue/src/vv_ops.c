@@ -190,10 +190,65 @@ static int push_unsorted(vv_ctx *c, vv__builder *b, size_t n,
     return rc;
 }
 
+/*
+ * vv_from_pairs of bare numbers under increasing labels, fewer than a leaf
+ * holds: one leaf made at once (a source vector, a neuron's state of a few
+ * numbers), or the dense level vv__dense_try makes of them: the same value
+ * the general way makes. 1 when the pairs are not such.
+ */
+static int small_leaf(vv_ctx *c, double num, size_t n, const vv_label *labels,
+                      const vv *children, vv *out)
+{
+    if (n == 0 || n > VV__LEAF_MAX || !isfinite(num) || c->max_depth < 1)
+        return 1;
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (children[i].map || (i > 0 && labels[i - 1] >= labels[i]))
+            return 1;
+        m += children[i].num != 0.0;
+    }
+    /* Dense takes at least VV__DENSE_MIN / 2 entries and a decimal label of
+     * VV__DENSE_MIN - 1 or more within the run "0" .. dec_mono - 1, whose
+     * ids increase with the number: the last label (the largest id) is
+     * then at least that one's. */
+    uint32_t wide = VV__DENSE_MIN - 1;
+    if (m >= VV__DENSE_MIN / 2 && vv__dec_mono(c) > wide &&
+        labels[n - 1] >= vv__dec_id(c, wide)) {
+        vv_map *d = NULL;
+        int rc = vv__dense_try(c, n, labels, children, &d);
+        if (rc)
+            return rc;
+        if (d) {
+            *out = (vv){clean(num), d};
+            return 0;
+        }
+    }
+    vv_map *leaf = m ? vv__leaf_new(c, (unsigned)m, false) : NULL;
+    if (m && !leaf)
+        return DMM_E_NOMEM;
+    for (size_t i = 0, k = 0; i < n; i++)
+        if (children[i].num != 0.0) {
+            vv__keys(leaf)[k] = labels[i];
+            vv__nums(leaf)[k++] = children[i].num;
+        }
+    if (leaf) {
+        leaf->n = (uint16_t)m;
+        leaf->total = (uint32_t)m;
+    }
+    *out = (vv){clean(num), leaf};
+    return 0;
+}
+
 int vv_from_pairs(vv_ctx *c, double num, size_t n, const vv_label *labels,
                   vv *children, vv *out)
 {
-    int rc = 0;
+    int rc = small_leaf(c, num, n, labels, children, out);
+    if (rc <= 0) { /* bare numbers: nothing of children to take */
+        for (size_t i = 0; i < n; i++)
+            children[i] = VV_ZERO;
+        return rc;
+    }
+    rc = 0;
     vv__builder b;
     vv__build_init(&b, c, n);
     if (!isfinite(num))
