@@ -488,11 +488,13 @@ static void test_learner_bad_masses(void **state)
     take_image(x, &st, w, c);
     out = cycle(x, &st, VV_ZERO, w->routes[c], w->target, 0, 0);
     vv_free(x->vc, out);
-    const char *bad[2][2] = {
-        {"{\"0\": {\"0\": 1}, \"x\": 2}", "episode masses is not the 26 x 81"},
+    const char *bad[3][2] = {
+        {"{\"0\": {\"0\": 1}, \"x\": 2}", "episode masses is not the 26 x 82"},
         {"{\"0\": {\"0\": 30, \"1\": 2, \"80\": 1}, \"25\": {\"0\": 1}}",
-         "episode masses give source s0 the distance 29"}};
-    for (int k = 0; k < 2; k++) {
+         "episode masses give source s0 the distance 29"},
+        {"{\"0\": {\"0\": 3}, \"1\": {\"81\": 2}}",
+         "episode masses mark age 0 with 2, not 0 or 1"}};
+    for (int k = 0; k < 3; k++) {
         vv_label p[2] = {lab(x, "episode"), lab(x, "masses")};
         vv edited, m = tu_vv(x->vc, bad[k][0]);
         assert_int_equal(vv_set(x->vc, st, p, 2, m, &edited), 0);

@@ -1204,6 +1204,85 @@ static void test_leaf_view(void **state)
     vv_free(c, flat);
 }
 
+/* vv_iter_leaf: a wide map (300 numbers, then 100 maps) walked as a few
+ * arrays, every child once and in vv_iter's order, also when leaves and
+ * single children are taken in turn; a small map is one array; a dense
+ * level gives none (iterate it). */
+static void test_iter_leaf(void **state)
+{
+    fx *f = *state;
+    vv_ctx *c = f->c;
+    enum { N = 400 };
+    vv_label ls[N];
+    vv kid[N];
+    char name[16];
+    for (int i = 0; i < N; i++) {
+        snprintf(name, sizeof name, "i%d", i);
+        ls[i] = tu_label(c, name);
+        kid[i] = i < 300 ? vv_number(i + 1) : tu_vv(c, "{\"q\": 7}");
+    }
+    vv wide;
+    OK(vv_from_pairs(c, 0, N, ls, kid, &wide));
+    vv_label want[N];
+    vv wv[N];
+    vv_iter it;
+    vv_iter_init(&it, wide);
+    size_t n = 0;
+    while (vv_iter_next(&it, &want[n], &wv[n]))
+        n++;
+    assert_int_equal(n, N);
+    for (int mix = 0; mix < 2; mix++) {
+        vv_leaf lf;
+        size_t got = 0, runs = 0;
+        vv_iter_init(&it, wide);
+        for (;;) {
+            if (mix && runs % 2) { /* one child the usual way */
+                vv_label l;
+                vv x;
+                if (!vv_iter_next(&it, &l, &x))
+                    break;
+                assert_true(l == want[got] && vv_equal(x, wv[got]));
+                got++;
+                runs++;
+                continue;
+            }
+            if (!vv_iter_leaf(&it, &lf))
+                break;
+            assert_true(lf.n > 0 && got + lf.n <= N);
+            for (size_t i = 0; i < lf.n; i++) {
+                assert_true(lf.label[i] == want[got + i]);
+                assert_true(vv_equal(vv_leaf_child(&lf, i), wv[got + i]));
+            }
+            got += lf.n;
+            runs++;
+        }
+        assert_int_equal(got, N);
+        assert_true(runs > 2 && runs < N / 4); /* a few arrays */
+    }
+    vv small = tu_vv(c, "{\"b\": 2, \"a\": {\"z\": 1}}");
+    vv_leaf lf;
+    vv_iter_init(&it, small);
+    assert_true(vv_iter_leaf(&it, &lf));
+    assert_int_equal(lf.n, 2);
+    assert_false(vv_iter_leaf(&it, &lf));
+    double x[40];
+    for (int i = 0; i < 40; i++)
+        x[i] = i + 1;
+    vv row;
+    OK(vv_from_dense(c, 1, (size_t[]){40}, x, &row));
+    vv_iter_init(&it, row);
+    assert_false(vv_iter_leaf(&it, &lf));
+    vv_label l;
+    vv y;
+    size_t k = 0;
+    while (vv_iter_next(&it, &l, &y))
+        k++;
+    assert_int_equal(k, 40);
+    vv_free(c, row);
+    vv_free(c, small);
+    vv_free(c, wide);
+}
+
 static void test_flat_leaves(void **state)
 {
     fx *f = *state;
@@ -1432,6 +1511,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_wide, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flat_leaves, setup, teardown),
         cmocka_unit_test_setup_teardown(test_leaf_view, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_iter_leaf, setup, teardown),
         cmocka_unit_test(test_small_blocks_threads),
         cmocka_unit_test(test_small_blocks_bounded),
         cmocka_unit_test_setup_teardown(test_sum_dense, setup, teardown),

@@ -87,15 +87,14 @@ static int sources_of(dmm_fire *f, vv image, sources *s)
                                "input image has %zu sources, more than %d",
                                vv_nchildren(image), SRC_MAX);
     vv_leaf lf;
-    if (vv_leaf_view(image, &lf)) {
-        memcpy(s->lab, lf.label, lf.n * sizeof *lf.label);
-        for (size_t i = 0; i < lf.n; i++)
-            s->x[i] = vv_leaf_child(&lf, i);
-        s->n = lf.n;
-        return 0;
-    }
     vv_iter it;
     vv_iter_init(&it, image);
+    while (vv_iter_leaf(&it, &lf)) {
+        memcpy(s->lab + s->n, lf.label, lf.n * sizeof *lf.label);
+        for (size_t i = 0; i < lf.n; i++)
+            s->x[s->n + i] = vv_leaf_child(&lf, i);
+        s->n += lf.n;
+    }
     while (vv_iter_next(&it, &s->lab[s->n], &s->x[s->n]))
         s->n++;
     return 0;
@@ -214,17 +213,19 @@ static bool row_scan(const dmm__builtin_labels *bl, vv row, double *out,
 }
 
 /*
- * What an episode reads of the routes: each column's distance and the route
- * probabilities by age (rows from two source types add up). They depend on
- * the routes and the image's source names only, so an episode keeps them
- * (its `masses`) for the next image while both stay the same.
+ * What an episode reads of the routes: each column's distance, the route
+ * probabilities by age (rows from two source types add up) and, in column
+ * n of an age, 1 when some P of that age is not 0. They depend on the routes
+ * and the image's source names only, so an episode keeps them (its
+ * `masses`) for the next image while both stay the same.
  */
 typedef struct episode {
     const dmm__builtin_labels *bl;
     const sources *s;
     int horizon;
     int dist[SRC_MAX]; /* of each column: first reachable age, AGES: never */
-    const double *p;   /* p[t · stride + i]: P of age t < horizon, column i */
+    const double *p;   /* p[t · stride + i]: P of age t < horizon, column i;
+                          p[t · stride + n]: 1 when one of them is not 0 */
     size_t stride;
     double *scan; /* the scan's own rows (row_reach), or NULL */
 } episode;
@@ -334,24 +335,34 @@ static void dense(vv x, const vv_label *comp, int dim, double div, double *out)
  * non-friends nf arrived, each in order of arrival: friends' mass +
  * non-friends' mass · q / nfr, q = f · (the friends arrived), or · (f · v) =
  * sim before any friend, summed as energy_classes does; *arrives 2 when some
- * mass is not 0, else 1.
+ * mass is not 0, else 1. With every m 1 a mass is P, and P of age t is not 0
+ * only from a source's distance on (its first route): then some mass is not
+ * 0 when some P of the age is not (any, the caller's).
  */
 static void energy_of(const int *fr, int nfr, const int *nf, int nnf,
                       const double *q, const double *sim, const double *p,
-                      const double *m, double *u, double *arrives)
+                      const double *m, bool any, double *u, double *arrives)
 {
     const double *c = nfr > 0 ? q : sim;
     double fm = 0.0, rm = 0.0;
     bool some = false;
-    for (int j = 0; j < nfr; j++) {
-        double mass = m ? p[fr[j]] * m[fr[j]] : p[fr[j]];
-        some |= mass != 0;
-        fm += mass;
-    }
-    for (int j = 0; j < nnf; j++) {
-        double mass = m ? p[nf[j]] * m[nf[j]] : p[nf[j]];
-        some |= mass != 0;
-        rm += mass * c[nf[j]];
+    if (m) {
+        for (int j = 0; j < nfr; j++) {
+            double mass = p[fr[j]] * m[fr[j]];
+            some |= mass != 0;
+            fm += mass;
+        }
+        for (int j = 0; j < nnf; j++) {
+            double mass = p[nf[j]] * m[nf[j]];
+            some |= mass != 0;
+            rm += mass * c[nf[j]];
+        }
+    } else {
+        for (int j = 0; j < nfr; j++)
+            fm += p[fr[j]];
+        for (int j = 0; j < nnf; j++)
+            rm += p[nf[j]] * c[nf[j]];
+        some = any;
     }
     if (nfr > 0)
         rm /= nfr;
@@ -475,7 +486,8 @@ static int episode_table(dmm_fire *f, const sources *s, const episode *e,
                 nf[nnf++] = i;
             }
         }
-        energy_of(fr, nfr, nf, nnf, q, sim, e->p + (size_t)t * e->stride, m,
+        const double *pt = e->p + (size_t)t * e->stride;
+        energy_of(fr, nfr, nf, nnf, q, sim, pt, m, pt[n] != 0,
                   &ep[EP_J * width + (size_t)t],
                   &ep[EP_ARRIVES * width + (size_t)t]);
     }
@@ -585,8 +597,9 @@ static bool gain_of(void *ud, vv_label ng, double *gain, vv *add)
  * routes change): {image: the sources' vectors, routes: the rows in of W it
  * was made from (shared with W, to see a change), table: the block above,
  * horizon: one past the last age that arrives, masses: what it read of the
- * routes, a block of 1 + horizon rows by source: 1 + the source's distance
- * (0: never), then P of each age}. The next image with the same sources
+ * routes, a block of 1 + horizon rows by 1 + sources: 1 + the source's
+ * distance (0: never), then P of each age and a last column of 1 where one
+ * is not 0}. The next image with the same sources
  * takes the masses over while the routes stay the same node.
  */
 typedef struct held_episode {
@@ -621,13 +634,17 @@ static bool same(vv a, vv b)
 static bool same_sources(vv image, const sources *s)
 {
     vv_leaf lf;
-    if (vv_leaf_view(image, &lf))
-        return lf.n == s->n && !memcmp(lf.label, s->lab, s->n * sizeof *s->lab);
     vv_iter it;
     vv_label l;
     vv x;
     size_t i = 0;
     vv_iter_init(&it, image);
+    while (vv_iter_leaf(&it, &lf)) {
+        if (lf.n > s->n - i ||
+            memcmp(lf.label, s->lab + i, lf.n * sizeof *lf.label))
+            return false;
+        i += lf.n;
+    }
     while (vv_iter_next(&it, &l, &x))
         if (i >= s->n || s->lab[i++] != l)
             return false;
@@ -644,9 +661,17 @@ static int masses_kept(dmm_fire *f, const held_episode *old, vv in,
         !same_sources(old->image, s))
         return 1;
     size_t h = (size_t)old->horizon;
-    int rc = block_open(f, old->masses, 1 + h, s->n, s->n, "masses", mv);
+    int rc = block_open(f, old->masses, 1 + h, s->n + 1, s->n, "masses", mv);
     if (rc)
         return rc;
+    for (size_t t = 0; t < h; t++) {
+        double any = mv->data[(1 + t) * mv->stride + s->n];
+        if (any != 0 && any != 1)
+            return dmm__fire_failf(f, DMM_E_INVAL,
+                                   "episode masses mark age %zu with %g, not "
+                                   "0 or 1",
+                                   t, any);
+    }
     for (size_t i = 0; i < s->n; i++) {
         double d = mv->data[i];
         if (!(d >= 0 && d <= (double)h && d == (double)(int)d))
@@ -667,23 +692,30 @@ static int masses_kept(dmm_fire *f, const held_episode *old, vv in,
  * arrives). */
 static int masses_read(dmm_fire *f, vv in, episode *e, vv *masses)
 {
-    size_t n = e->s->n;
-    /* row 0: the distances once known, then AGES rows of P */
-    if (!(e->scan = calloc(n * (1 + AGES), sizeof *e->scan)))
+    size_t n = e->s->n, w = n + 1;
+    /* row 0: the distances once known, then AGES rows of P; column n */
+    if (!(e->scan = calloc(w * (1 + AGES), sizeof *e->scan)))
         return dmm__fire_fail(f, DMM_E_NOMEM);
-    e->stride = n;
-    e->p = e->scan + n;
-    e->scan += n; /* row_reach writes P from row 1 */
+    e->stride = w;
+    e->p = e->scan + w;
+    e->scan += w; /* row_reach writes P from row 1 */
     e->horizon = 0;
     for (size_t i = 0; i < n; i++)
         e->dist[i] = AGES;
     int rc = each_row(f, in, e->s, row_reach, e);
-    e->scan -= n;
+    e->scan -= w;
     if (rc || e->horizon == 0)
         return rc;
     for (size_t i = 0; i < n; i++)
         e->scan[i] = e->dist[i] < AGES ? e->dist[i] + 1 : 0;
-    size_t dims[2] = {1 + (size_t)e->horizon, n};
+    for (int t = 0; t < e->horizon; t++) {
+        double *row = e->scan + (size_t)(1 + t) * w;
+        bool any = false;
+        for (size_t i = 0; i < n; i++)
+            any |= row[i] != 0;
+        row[n] = any;
+    }
+    size_t dims[2] = {1 + (size_t)e->horizon, w};
     rc = vv_from_dense(f->vc, 2, dims, e->scan, masses);
     return rc == DMM_E_NONFINITE
                ? dmm__fire_failf(f, rc, "a route of input in is not finite")

@@ -205,6 +205,11 @@ typedef struct vv_leaf {
     vv_map *const *map;
 } vv_leaf;
 bool vv_leaf_view(vv v, vv_leaf *out);
+/* The next children an iterator has held together in one node (the rest of
+ * a leaf of a wide map's tree), as vv_leaf_view gives them: a wide map
+ * walked as a few arrays. False at the end, and at once for a dense level
+ * (iterate that). Mixed with vv_iter_next, each child comes once. */
+bool vv_iter_leaf(vv_iter *it, vv_leaf *out);
 /* borrowed: child i (< n) of a view. */
 static inline vv vv_leaf_child(const vv_leaf *l, size_t i)
 {

@@ -264,6 +264,21 @@ bool vv_iter_next(vv_iter *it, vv_label *label, vv *child)
     return true;
 }
 
+bool vv_iter_leaf(vv_iter *it, vv_leaf *out)
+{
+    unsigned p;
+    const vv_map *m = vv__iter_settle(it, &p);
+    if (!m || vv__is_dense(m))
+        return false;
+    vv_map **maps = vv__maps(m);
+    out->n = m->n - p;
+    out->label = vv__keys(m) + p;
+    out->num = vv__nums(m) + p;
+    out->map = maps ? maps + p : NULL;
+    it->pos[it->top] = m->n;
+    return true;
+}
+
 bool vv_leaf_view(vv v, vv_leaf *out)
 {
     const vv_map *m = v.map;
