@@ -390,14 +390,19 @@ static int episode_table(dmm_fire *f, const sources *s, const episode *e,
         return rc;
     size_t n = s->n, dim = (size_t)ndim, h = (size_t)e->horizon;
     size_t width = n > h ? n : h; /* the state's block */
-    double *fv = malloc((2 * n * dim + dim + n * n + 3 * n + EP_ROWS * width) *
-                        sizeof *fv);
+    double *fv =
+        malloc((2 * n * dim + dim + 3 * n + EP_ROWS * width) * sizeof *fv);
     if (!fv)
         return dmm__fire_fail(f, DMM_E_NOMEM);
-    double *v = fv + n * dim, *dots = v + dim, *sim = dots + n * n;
+    double *v = fv + n * dim, *sim = v + dim, *dots = NULL;
     double *q = sim + n, *ep = q + n, *ft = ep + EP_ROWS * width;
     double *mbuf = ft + n * dim, *m = NULL; /* the scalar parts, unless 1 */
-    memset(ep, 0, EP_ROWS * width * sizeof *ep);
+    /* the block's entries past what is written below: sources' rows past
+     * n, ages' rows past the horizon */
+    for (size_t r = 0; r < EP_ROWS; r++) {
+        size_t from = r == EP_DIST || r == EP_KIND ? n : h;
+        memset(ep + r * width + from, 0, (width - from) * sizeof *ep);
+    }
     dense(target, comp, ndim, 1.0, v);
     double th_friend = dmm_fire_param(f, DMM__TGT_FRIEND);
     double th_foe = dmm_fire_param(f, DMM__TGT_FOE);
@@ -427,6 +432,10 @@ static int episode_table(dmm_fire *f, const sources *s, const episode *e,
      * computed, or as the last one found twice, has that one's row: an
      * image's blank patches all have one vector. */
     size_t nfr_ = (size_t)nfriend, vbytes = dim * sizeof *fv;
+    if (nfr_ && !(dots = malloc(n * nfr_ * sizeof *dots))) {
+        free(fv);
+        return dmm__fire_fail(f, DMM_E_NOMEM);
+    }
     for (size_t k = 0; k < nfr_; k++)
         for (size_t c = 0; c < dim; c++)
             ft[c * nfr_ + k] = fv[(size_t)friends[k] * dim + c];
@@ -493,6 +502,7 @@ static int episode_table(dmm_fire *f, const sources *s, const episode *e,
     }
     size_t dims[2] = {EP_ROWS, width};
     rc = vv_from_dense(f->vc, 2, dims, ep, table);
+    free(dots);
     free(fv);
     if (rc)
         return rc == DMM_E_NONFINITE
