@@ -426,21 +426,39 @@ static void route_path(const host *h, int c, int s, int d, int reach,
     p[5] = h->age[d];
 }
 
+/* The map of n pairs (l, v) (the values taken) into *out; 0 or a code. */
+static int pairs(host *h, size_t n, vv_label *l, vv *v, vv *out)
+{
+    return vv_from_pairs(h->vc, 0, n, l, v, out);
+}
+
 /* The delta that takes every route of W (any age, either side) to
  * want(c, s, d) on the side of the geometry, 0 elsewhere; sub != 0: take
- * them to 0 (the removal). *exact: whether W + delta gives want exactly. */
+ * them to 0 (the removal). *exact: whether W + delta gives want exactly.
+ * Made a level at a time, each of W's rows read once. */
 static int routes_delta(host *h, const double *p, int sub, vv *out, int *exact)
 {
-    vv w = dmm_net_matrix(h->net), delta = VV_ZERO;
+    vv w = dmm_net_matrix(h->net);
+    vv tgt_v[MAX_TGT];
+    vv_label tgt_l[MAX_TGT];
+    size_t ntgt = 0;
     int rc = 0;
     *exact = 1;
-    for (int c = 0; c < h->ntgt && !rc; c++)
-        for (int s = 0; s < h->nsrc && !rc; s++)
-            for (int d = 0; d < MAX_T && !rc; d++)
-                for (int reach = 0; reach < 2 && !rc; reach++) {
-                    vv_label path[6];
-                    route_path(h, c, s, d, reach, path);
-                    double have = vv_get(w, path, 6).num, want = 0;
+    for (int c = 0; c < h->ntgt && !rc; c++) {
+        vv side_v[2];
+        vv_label side_l[2];
+        size_t nside = 0;
+        for (int reach = 0; reach < 2 && !rc; reach++) {
+            vv_label at[4] = {h->target, h->tgt[c], reach ? h->in : h->blocked,
+                              h->delay};
+            vv rows = vv_get(w, at, 4), src_v[MAX_SRC], age_v[MAX_T], side;
+            vv_label src_l[MAX_SRC], age_l[MAX_T];
+            size_t nsrc = 0;
+            for (int s = 0; s < h->nsrc && !rc; s++) {
+                vv row = vv_child(rows, h->src[s]);
+                size_t nage = 0;
+                for (int d = 0; d < MAX_T; d++) {
+                    double have = vv_child(row, h->age[d]).num, want = 0;
                     if (!sub && d < h->ntimes && (d >= h->dist[c][s]) == reach)
                         want = p[((size_t)c * h->nsrc + s) * h->ntimes + d];
                     double x = want - have;
@@ -448,13 +466,32 @@ static int routes_delta(host *h, const double *p, int sub, vv *out, int *exact)
                         continue;
                     if (have + x != want)
                         *exact = 0;
-                    vv next;
-                    if (!(rc = vv_set(h->vc, delta, path, 6, vv_number(x),
-                                      &next))) {
-                        vv_free(h->vc, delta);
-                        delta = next;
-                    }
+                    age_l[nage] = h->age[d];
+                    age_v[nage++] = vv_number(x);
                 }
+                if (nage && !(rc = pairs(h, nage, age_l, age_v, &src_v[nsrc])))
+                    src_l[nsrc++] = h->src[s];
+            }
+            if (!rc && nsrc && !(rc = pairs(h, nsrc, src_l, src_v, &side)) &&
+                !(rc = pairs(h, 1, &h->delay, &side, &side_v[nside])))
+                side_l[nside++] = at[2];
+            else if (rc)
+                for (size_t k = 0; k < nsrc; k++)
+                    vv_free(h->vc, src_v[k]);
+        }
+        if (!rc && nside &&
+            !(rc = pairs(h, nside, side_l, side_v, &tgt_v[ntgt])))
+            tgt_l[ntgt++] = h->tgt[c];
+        else if (rc)
+            for (size_t k = 0; k < nside; k++)
+                vv_free(h->vc, side_v[k]);
+    }
+    vv by_target = VV_ZERO, delta = VV_ZERO;
+    if (!rc && ntgt && !(rc = pairs(h, ntgt, tgt_l, tgt_v, &by_target)))
+        rc = pairs(h, 1, &h->target, &by_target, &delta);
+    else if (rc)
+        for (size_t k = 0; k < ntgt; k++)
+            vv_free(h->vc, tgt_v[k]);
     if (rc) {
         vv_free(h->vc, delta);
         return dmm_error_set(h->err, rc, "", "out of memory");
