@@ -15,6 +15,8 @@
  * [age], an input the learner never reads as such) and which it reads
  * through Self, as it must to renormalise them anyway. Its arithmetic is the
  * direct engine's (interference.c, energy_classes), in the same order.
+ * Since the table holds every age's energy, a learner with whole-episode 1
+ * shows the sums of all ages at once, and images can follow a cycle apart.
  */
 #include <math.h>
 #include <stdint.h>
@@ -609,8 +611,8 @@ static bool gain_of(void *ud, vv_label ng, double *gain, vv *add)
  * horizon: one past the last age that arrives, masses: what it read of the
  * routes, a block of 1 + horizon rows by 1 + sources: 1 + the source's
  * distance (0: never), then P of each age and a last column of 1 where one
- * is not 0}. The next image with the same sources
- * takes the masses over while the routes stay the same node.
+ * is not 0}. The next image with the same sources takes the masses over
+ * while the routes stay the same node.
  */
 typedef struct held_episode {
     vv image, routes, table, masses; /* borrowed */
