@@ -33,13 +33,19 @@ echo "### counted (callgrind: instructions and first-level data cache misses a c
 echo
 CG_CACHE=1 bash "$here/bench-instructions.sh" "$B" 20 accum selfmod rnn-1000
 echo
-# One test cycle of the interference network: the difference between 10 and 5
-# test digits a class is 20 test episodes of 25 cycles.
+# One test image of the interference network: the difference between 10 and
+# 5 test digits a class is 20 test images (whatever the cycles an image:
+# learners that take whole episodes get one a cycle). The native part is its
+# whole run, over its 3920 test images.
 . "$here/callgrind-lib.sh"
 declare -A net
+native=0
 for per in 5 10; do
     while read -r what ir; do
         [[ $what == network ]] && net[$per]=$ir
+        [[ $what == native ]] && native=$ir
     done < <(cg_counts issue13 "$B" bench_interference_net --instructions "$per")
 done
-echo "interference network, one test cycle: $(((net[10] - net[5]) / 500)) instructions"
+img=$(((net[10] - net[5]) / 20))
+nat=$((native / 3920))
+echo "interference network, one test image: $img instructions; native $nat; ratio $(awk -v a="$img" -v b="$nat" 'BEGIN { printf "%.2f", a / b }')"

@@ -21,6 +21,7 @@
  * change a dense node in place (a point write, vv_set) turns it into the
  * tree form first. Either form gives the same bits in every operation.
  */
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 
@@ -286,18 +287,33 @@ static int block_rec(vv_ctx *c, int rank, const size_t *dims, const double *x,
     }
     size_t stride = prod(rank - 1, dims + 1);
     if (rank == 2) { /* an image: one slab when wide and full enough */
+        /* Each row counted and checked in one loop the compiler makes
+         * vector, then its last entry found from the end; the counts of
+         * the first ROW_COUNTS rows are kept for the slab's rows. */
+        enum { ROW_COUNTS = 512 };
+        uint32_t counted[ROW_COUNTS];
         size_t h = 0, w = 0, present = 0;
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++) {
+            const double *xr = x + i * stride;
+            size_t count = 0;
+            bool bad = false;
             for (size_t j = 0; j < stride; j++) {
-                double y = x[i * stride + j];
-                if (!isfinite(y))
-                    return DMM_E_NONFINITE;
-                if (y != 0.0) {
-                    present++;
-                    h = i + 1;
-                    w = j + 1 > w ? j + 1 : w;
-                }
+                count += xr[j] != 0.0;
+                bad |= !(fabs(xr[j]) <= DBL_MAX); /* NaN or infinite */
             }
+            if (bad)
+                return DMM_E_NONFINITE;
+            if (i < ROW_COUNTS)
+                counted[i] = (uint32_t)count;
+            if (!count)
+                continue;
+            size_t last = stride;
+            while (xr[last - 1] == 0.0)
+                last--;
+            present += count;
+            h = i + 1;
+            w = last > w ? last : w;
+        }
         if (!present) {
             *out = VV_ZERO;
             return 0;
@@ -307,13 +323,18 @@ static int block_rec(vv_ctx *c, int rank, const size_t *dims, const double *x,
             vv_map *sl = vv__slab_new(c, (unsigned)h, (unsigned)w, false);
             if (sl) {
                 for (size_t i = 0; i < h; i++) {
-                    double *r = vv__dnums(vv__slab_row(sl, (unsigned)i));
+                    vv_map *row = vv__slab_row(sl, (unsigned)i);
+                    double *r = vv__dnums(row);
                     for (size_t j = 0; j < w; j++) {
                         double y = x[i * stride + j];
                         r[j] = y == 0.0 ? 0.0 : y;
                     }
+                    if (h <= ROW_COUNTS) /* its entries all lie below w */
+                        row->total = counted[i];
                 }
-                *out = (vv){0.0, vv__slab_finish(c, sl)};
+                *out =
+                    (vv){0.0, h <= ROW_COUNTS ? vv__slab_finish_counted(c, sl)
+                                              : vv__slab_finish(c, sl)};
                 return 0;
             }
             if ((size_t)h * vv__dense_bytes((unsigned)w, false) <
