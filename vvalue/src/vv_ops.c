@@ -201,10 +201,22 @@ static int small_leaf(vv_ctx *c, double num, size_t n, const vv_label *labels,
 {
     if (n == 0 || n > VV__LEAF_MAX || !isfinite(num) || c->max_depth < 1)
         return 1;
-    size_t m = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (children[i].map || (i > 0 && labels[i - 1] >= labels[i]))
+    for (size_t i = 0; i < n; i++)
+        if (children[i].map)
             return 1;
+    /* One pass, written into a leaf of n as it checks the order: each pair
+     * is stored at the next place, which only a number not 0 takes. */
+    vv_map *leaf = vv__leaf_new(c, (unsigned)n, false);
+    if (!leaf)
+        return DMM_E_NOMEM;
+    vv_label *key = vv__keys(leaf);
+    double *x = vv__nums(leaf);
+    size_t m = 0;
+    bool ok = true;
+    for (size_t i = 0; i < n; i++) {
+        ok &= i == 0 || labels[i - 1] < labels[i];
+        key[m] = labels[i];
+        x[m] = children[i].num;
         m += children[i].num != 0.0;
     }
     /* Dense takes at least VV__DENSE_MIN / 2 entries and a decimal label of
@@ -212,8 +224,15 @@ static int small_leaf(vv_ctx *c, double num, size_t n, const vv_label *labels,
      * ids increase with the number: the last label (the largest id) is
      * then at least that one's. */
     uint32_t wide = VV__DENSE_MIN - 1;
-    if (m >= VV__DENSE_MIN / 2 && vv__dec_mono(c) > wide &&
-        labels[n - 1] >= vv__dec_id(c, wide)) {
+    bool dense = ok && m >= VV__DENSE_MIN / 2 && vv__dec_mono(c) > wide &&
+                 labels[n - 1] >= vv__dec_id(c, wide);
+    if (!ok || dense || m * 4 < n * 3) { /* not such pairs, or not this leaf */
+        vv__map_unref(c, leaf);          /* empty: n is 0 */
+        leaf = NULL;
+    }
+    if (!ok)
+        return 1;
+    if (dense) {
         vv_map *d = NULL;
         int rc = vv__dense_try(c, n, labels, children, &d);
         if (rc)
@@ -223,14 +242,15 @@ static int small_leaf(vv_ctx *c, double num, size_t n, const vv_label *labels,
             return 0;
         }
     }
-    vv_map *leaf = m ? vv__leaf_new(c, (unsigned)m, false) : NULL;
-    if (m && !leaf)
-        return DMM_E_NOMEM;
-    for (size_t i = 0, k = 0; i < n; i++)
-        if (children[i].num != 0.0) {
-            vv__keys(leaf)[k] = labels[i];
-            vv__nums(leaf)[k++] = children[i].num;
-        }
+    if (!leaf && m) { /* the exact size, as the builder makes it */
+        if (!(leaf = vv__leaf_new(c, (unsigned)m, false)))
+            return DMM_E_NOMEM;
+        for (size_t i = 0, k = 0; i < n; i++)
+            if (children[i].num != 0.0) {
+                vv__keys(leaf)[k] = labels[i];
+                vv__nums(leaf)[k++] = children[i].num;
+            }
+    }
     if (leaf) {
         leaf->n = (uint16_t)m;
         leaf->total = (uint32_t)m;
