@@ -1033,22 +1033,34 @@ static void network_vs_direct_at(const char *net)
     synth_free(&te);
 }
 
-static void network_vs_direct_on(const char *rel)
+/* run(the bundled network file rel). */
+static void on_bundled(const char *rel, void (*run)(const char *net))
 {
     char *net = tu_path(rel);
-    network_vs_direct_at(net);
+    run(net);
+    free(net);
+}
+
+/* run(the learner network with learners that take an age a cycle), checked
+ * to be such a file. */
+static void on_unfolded_learners(void (*run)(const char *net))
+{
+    char *net = learners_whole(0);
+    assert_int_equal(whole_episodes_of(net), 0);
+    run(net);
+    unlink(net);
     free(net);
 }
 
 static void test_network_vs_direct(void **state)
 {
     (void)state;
-    network_vs_direct_on("networks/mnist-interference.json");
+    on_bundled("networks/mnist-interference.json", network_vs_direct_at);
 }
 
 /* The learner network (CLI default): the same route layout, so the same
- * runs, routes included; its learners take whole episodes, 3 cycles an
- * image. The same file with learners that take an age a cycle (the
+ * runs, routes included; its learners take whole episodes, a test image
+ * a cycle. The same file with learners that take an age a cycle (the
  * delay-line network's schedule) makes the same runs too. */
 static void test_learners_vs_direct(void **state)
 {
@@ -1056,12 +1068,8 @@ static void test_learners_vs_direct(void **state)
     char *bundled = tu_path("networks/mnist-learners.json");
     assert_int_equal(whole_episodes_of(bundled), 1);
     free(bundled);
-    network_vs_direct_on("networks/mnist-learners.json");
-    char *unfolded = learners_whole(0);
-    assert_int_equal(whole_episodes_of(unfolded), 0);
-    network_vs_direct_at(unfolded);
-    unlink(unfolded);
-    free(unfolded);
+    on_bundled("networks/mnist-learners.json", network_vs_direct_at);
+    on_unfolded_learners(network_vs_direct_at);
 }
 
 /*
@@ -1178,17 +1186,10 @@ static void geometry_network_at(const char *net)
     synth_free(&te);
 }
 
-static void geometry_network_on(const char *rel)
-{
-    char *net = tu_path(rel);
-    geometry_network_at(net);
-    free(net);
-}
-
 static void test_geometry_network(void **state)
 {
     (void)state;
-    geometry_network_on("networks/mnist-interference.json");
+    on_bundled("networks/mnist-interference.json", geometry_network_at);
 }
 
 /* The learner network has no delay lines to lengthen: the horizon reaches
@@ -1196,11 +1197,8 @@ static void test_geometry_network(void **state)
 static void test_geometry_learners(void **state)
 {
     (void)state;
-    geometry_network_on("networks/mnist-learners.json");
-    char *unfolded = learners_whole(0);
-    geometry_network_at(unfolded);
-    unlink(unfolded);
-    free(unfolded);
+    on_bundled("networks/mnist-learners.json", geometry_network_at);
+    on_unfolded_learners(geometry_network_at);
     /* Without the layout, the refusal names the type the host found. */
     json_t *j = bundled_json_of("networks/mnist-learners.json");
     json_object_del(

@@ -134,7 +134,7 @@ def main():
                     {str(k): third for k in range(1, 10)}, None, "image")
     write(mnist, os.path.join(a.out_dir, "mnist-interference.json"))
     # Each learner takes an episode's every age at once (whole-episode):
-    # three cycles an image instead of 25, the same sums.
+    # a test image every cycle instead of every 25, the same sums.
     learners = network(sources, targets, mnist_dist, TIMES,
                        {str(k): third for k in range(1, 10)},
                        {"whole-episode": 1}, "image", "learner")

@@ -127,25 +127,21 @@ static int each_row(dmm_fire *f, vv in, const sources *s, row_fn fn, void *ud)
     vv byname, row;
     vv_iter_init(&ig, in);
     while (vv_iter_next(&ig, &g, &byname)) {
+        /* its leaves walked beside the image's sources (both sorted) */
         vv_leaf lf;
-        if (vv_leaf_view(byname, &lf) && lf.map) {
-            /* one node: walk it beside the image's sources (both sorted) */
-            size_t j = 0;
-            for (size_t i = 0; i < lf.n; i++) {
+        size_t j = 0;
+        vv_iter_init(&in_, byname);
+        while (vv_iter_leaf(&in_, &lf))
+            for (size_t i = 0; i < lf.n && j < s->n; i++) {
                 while (j < s->n && s->lab[j] < lf.label[i])
                     j++;
-                if (j == s->n)
-                    break;
-                if (s->lab[j] != lf.label[i])
+                if (j == s->n || s->lab[j] != lf.label[i])
                     continue;
                 int rc = fn(f, ud, (int)j, lf.label[i], vv_leaf_child(&lf, i));
                 if (rc)
                     return rc;
             }
-            continue;
-        }
-        vv_iter_init(&in_, byname);
-        while (vv_iter_next(&in_, &ng, &row)) {
+        while (vv_iter_next(&in_, &ng, &row)) { /* a dense level */
             int col = column_of(s, ng);
             int rc = col < 0 ? 0 : fn(f, ud, col, ng, row);
             if (rc)
@@ -192,25 +188,15 @@ static bool row_scan(const dmm__builtin_labels *bl, vv row, double *out,
                 row_entry((int)a, dl.num[a], out, stride, first, end);
         return true;
     }
-    if (flat_view(row, &lf)) {
+    vv_iter it; /* not a dense level: leaves */
+    vv_iter_init(&it, row);
+    while (vv_iter_leaf(&it, &lf))
         for (size_t k = 0; k < lf.n; k++) {
             int a = age_of(bl, lf.label[k]);
-            if (a < 0)
+            if (a < 0 || (lf.map && lf.map[k]))
                 return false;
             row_entry(a, lf.num[k], out, stride, first, end);
         }
-        return true;
-    }
-    vv_iter it;
-    vv_label l;
-    vv x;
-    vv_iter_init(&it, row);
-    while (vv_iter_next(&it, &l, &x)) {
-        int a = age_of(bl, l);
-        if (a < 0 || x.map)
-            return false;
-        row_entry(a, x.num, out, stride, first, end);
-    }
     return true;
 }
 
@@ -868,9 +854,9 @@ static int fire_learner(dmm_fire *f)
         learning = 1;
 
     /* The image taken last cycle is age 0 now (a delay line's hop); a
-     * whole-episode learner stays at age 0 until the reset. The episode is
-     * made again when the routes have changed (Self shares what it does not
-     * change, so an unchanged row is the same node). */
+     * whole-episode learner stays at age 0 until a reset or the next image.
+     * The episode is made again when the routes have changed (Self shares
+     * what it does not change, so an unchanged row is the same node). */
     vv image = vv_is_zero(next) ? e.image : next;
     if (!vv_is_zero(next))
         age = 0;

@@ -287,9 +287,9 @@ static int block_rec(vv_ctx *c, int rank, const size_t *dims, const double *x,
     }
     size_t stride = prod(rank - 1, dims + 1);
     if (rank == 2) { /* an image: one slab when wide and full enough */
-        /* Each row counted and checked in one loop the compiler makes
-         * vector, then its last entry found from the end; the counts of
-         * the first ROW_COUNTS rows are kept for the slab's rows. */
+        /* Each row counted and checked in one pass, then its last entry
+         * found from the end; the counts of the first ROW_COUNTS rows are
+         * kept for the slab's rows (vv__slab_finish would count again). */
         enum { ROW_COUNTS = 512 };
         uint32_t counted[ROW_COUNTS];
         size_t h = 0, w = 0, present = 0;

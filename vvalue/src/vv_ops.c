@@ -192,9 +192,10 @@ static int push_unsorted(vv_ctx *c, vv__builder *b, size_t n,
 
 /*
  * vv_from_pairs of bare numbers under increasing labels, fewer than a leaf
- * holds: one leaf made at once (a source vector, a neuron's state of a few
- * numbers), or the dense level vv__dense_try makes of them: the same value
- * the general way makes. 1 when the pairs are not such.
+ * holds, as full as the builder keeps a leaf and not a dense level: their
+ * leaf, filled as the labels' order is checked (each pair stored at the
+ * next place, which only a number not 0 takes) and the same value the
+ * general way makes. 1 for any other pairs: the general way then.
  */
 static int small_leaf(vv_ctx *c, double num, size_t n, const vv_label *labels,
                       const vv *children, vv *out)
@@ -204,8 +205,6 @@ static int small_leaf(vv_ctx *c, double num, size_t n, const vv_label *labels,
     for (size_t i = 0; i < n; i++)
         if (children[i].map)
             return 1;
-    /* One pass, written into a leaf of n as it checks the order: each pair
-     * is stored at the next place, which only a number not 0 takes. */
     vv_map *leaf = vv__leaf_new(c, (unsigned)n, false);
     if (!leaf)
         return DMM_E_NOMEM;
@@ -222,39 +221,17 @@ static int small_leaf(vv_ctx *c, double num, size_t n, const vv_label *labels,
     /* Dense takes at least VV__DENSE_MIN / 2 entries and a decimal label of
      * VV__DENSE_MIN - 1 or more within the run "0" .. dec_mono - 1, whose
      * ids increase with the number: the last label (the largest id) is
-     * then at least that one's. */
+     * then at least that one's. The builder gives a leaf under 3/4 full
+     * its exact size. */
     uint32_t wide = VV__DENSE_MIN - 1;
-    bool dense = ok && m >= VV__DENSE_MIN / 2 && vv__dec_mono(c) > wide &&
+    bool dense = m >= VV__DENSE_MIN / 2 && vv__dec_mono(c) > wide &&
                  labels[n - 1] >= vv__dec_id(c, wide);
-    if (!ok || dense || m * 4 < n * 3) { /* not such pairs, or not this leaf */
-        vv__map_unref(c, leaf);          /* empty: n is 0 */
-        leaf = NULL;
-    }
-    if (!ok)
+    if (!ok || dense || m * 4 < n * 3) {
+        vv__map_unref(c, leaf); /* empty: its n is 0 */
         return 1;
-    if (dense) {
-        vv_map *d = NULL;
-        int rc = vv__dense_try(c, n, labels, children, &d);
-        if (rc)
-            return rc;
-        if (d) {
-            *out = (vv){clean(num), d};
-            return 0;
-        }
     }
-    if (!leaf && m) { /* the exact size, as the builder makes it */
-        if (!(leaf = vv__leaf_new(c, (unsigned)m, false)))
-            return DMM_E_NOMEM;
-        for (size_t i = 0, k = 0; i < n; i++)
-            if (children[i].num != 0.0) {
-                vv__keys(leaf)[k] = labels[i];
-                vv__nums(leaf)[k++] = children[i].num;
-            }
-    }
-    if (leaf) {
-        leaf->n = (uint16_t)m;
-        leaf->total = (uint32_t)m;
-    }
+    leaf->n = (uint16_t)m;
+    leaf->total = (uint32_t)m;
     *out = (vv){clean(num), leaf};
     return 0;
 }
